@@ -1,0 +1,101 @@
+//! `/api/v1/auth/*`: register, login, refresh, logout and the caller's own
+//! profile. The flows live in `shared::auth::flows`; these handlers read the
+//! request and shape the response (JSON body plus the browser's refresh cookie).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::auth::flows::{self, LoginInput, RegisterInput, Session};
+use shared::auth::tokens;
+use shared::http::ApiResponse;
+use shared::runtime::{ok, Ctx, HandlerResult};
+use shared::ApiError;
+
+fn token_body(session: &Session) -> Value {
+    json!({
+        "accessToken": session.tokens.access_token,
+        "refreshToken": session.tokens.refresh_token,
+        "expiresIn": session.tokens.expires_in,
+        "user": session.user.to_json(),
+    })
+}
+
+fn with_cookie(mut response: ApiResponse, session: &Session) -> ApiResponse {
+    let t = &session.tokens;
+    response.set_header("set-cookie", &tokens::cookie(&t.refresh_token, t.refresh_expires_in));
+    response.set_header("cache-control", "no-store");
+    response
+}
+
+/// `POST /api/v1/auth/register` -> 201 with the organization, its owner and a token pair.
+pub async fn register(ctx: Ctx) -> HandlerResult {
+    let input: RegisterInput = ctx.req.json()?;
+    let session = flows::register(&ctx.state, input, &ctx.meta()).await?;
+    let mut body = token_body(&session);
+    body["organization"] = session.org.to_json();
+    Ok(with_cookie(ApiResponse::created(&body), &session))
+}
+
+/// `POST /api/v1/auth/login` -> 200 with a token pair and the refresh cookie.
+pub async fn login(ctx: Ctx) -> HandlerResult {
+    let input: LoginInput = ctx.req.json()?;
+    let session = flows::login(&ctx.state, input, &ctx.meta()).await?;
+    Ok(with_cookie(ApiResponse::ok(&token_body(&session)), &session))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RefreshInput {
+    refresh_token: Option<String>,
+}
+
+/// The refresh token from the body, or else from the cookie.
+fn presented_token(ctx: &Ctx, from_body: Option<String>) -> Option<String> {
+    from_body
+        .filter(|t| !t.is_empty())
+        .or_else(|| ctx.req.cookie(tokens::COOKIE_NAME).filter(|t| !t.is_empty()))
+}
+
+/// `POST /api/v1/auth/refresh` `{refreshToken}` (or the cookie) -> a new pair.
+pub async fn refresh(ctx: Ctx) -> HandlerResult {
+    let input: RefreshInput = ctx.req.json_or_empty()?;
+    let token = presented_token(&ctx, input.refresh_token).ok_or_else(|| {
+        ApiError::field("refreshToken", "is required, in the body or the refresh_token cookie")
+    })?;
+    let session = flows::refresh(&ctx.state, &token, &ctx.meta()).await?;
+    let body = json!({
+        "accessToken": session.tokens.access_token,
+        "refreshToken": session.tokens.refresh_token,
+        "expiresIn": session.tokens.expires_in,
+    });
+    Ok(with_cookie(ApiResponse::ok(&body), &session))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LogoutInput {
+    refresh_token: Option<String>,
+    #[serde(default)]
+    all_sessions: bool,
+}
+
+/// `POST /api/v1/auth/logout` -> 204; revokes the presented refresh token,
+/// or all of the caller's with `{"allSessions": true}`.
+pub async fn logout(ctx: Ctx) -> HandlerResult {
+    let input: LogoutInput = ctx.req.json_or_empty()?;
+    let token = presented_token(&ctx, input.refresh_token);
+    flows::logout(ctx.scope()?, token.as_deref(), input.all_sessions).await?;
+    let mut r = ApiResponse::no_content();
+    r.set_header("set-cookie", &tokens::clear_cookie());
+    Ok(r)
+}
+
+/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan.
+pub async fn me(ctx: Ctx) -> HandlerResult {
+    let caller = ctx.scope()?.caller();
+    ok(json!({
+        "user": caller.user.to_json(),
+        "organization": caller.org.to_json(),
+        "role": caller.role,
+        "plan": caller.org.plan,
+    }))
+}

@@ -1,0 +1,25 @@
+//! The whole API in one local process: migrates the database, seeds the demo
+//! organization when `--seed` is given, then serves every route of the route
+//! table on http://127.0.0.1:$PORT (default 3000) until Ctrl-C.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    let seed = std::env::args().any(|a| a == "--seed");
+    let state = shared::runtime::init_or_exit().await;
+    let applied = shared::migrate::run_on(&state).await?;
+    if !applied.is_empty() {
+        println!("migrations applied: {}", applied.join(", "));
+    }
+    if seed {
+        println!("demo organization (slug {}), one user per role:", shared::seed::DEMO_SLUG);
+        for user in shared::seed::demo(&state).await? {
+            println!("  {:<6}  {:<32}  {}", user.role, user.email, user.password);
+        }
+    }
+    println!(
+        "serving {} routes on http://127.0.0.1:{}",
+        functions::routes::ROUTES.len(),
+        std::env::var("PORT").unwrap_or_else(|_| "3000".into())
+    );
+    shared::runtime::serve_local_on_port(state, functions::routes::ROUTES).await
+}

@@ -1,0 +1,14 @@
+//! Applies the idempotent migration (every index) to `MONGODB_DB` and exits:
+//! run on deploy and by the local stack.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    let state = shared::runtime::init_or_exit().await;
+    let applied = shared::migrate::run_on(&state).await?;
+    println!(
+        "database {}: {}",
+        state.database_name(),
+        if applied.is_empty() { "up to date".to_string() } else { format!("applied {}", applied.join(", ")) }
+    );
+    Ok(())
+}

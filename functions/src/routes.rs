@@ -1,0 +1,102 @@
+//! The route table: the single source of truth for every API route.
+//!
+//! Each entry names its function (binary, Lambda function, Vercel function),
+//! its path pattern, the permission each method needs, and its handler. The
+//! local server serves from [`ROUTES`]; the tests walk it and check that
+//! `vercel.json`, `template.yaml` and the binaries agree with it.
+
+use shared::rbac::Access::{Public, Requires};
+use shared::rbac::Permission::*;
+use shared::records;
+use shared::runtime::{Route, Verb::*};
+
+use crate::accounts::Account;
+use crate::{auth, health, members};
+
+pub static HEALTH: Route = Route {
+    name: "health",
+    path: "/api/v1/health",
+    methods: &[(Get, Public)],
+    handler: |ctx| Box::pin(health::handle(ctx)),
+};
+
+pub static AUTH_REGISTER: Route = Route {
+    name: "auth-register",
+    path: "/api/v1/auth/register",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(auth::register(ctx)),
+};
+
+pub static AUTH_LOGIN: Route = Route {
+    name: "auth-login",
+    path: "/api/v1/auth/login",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(auth::login(ctx)),
+};
+
+pub static AUTH_REFRESH: Route = Route {
+    name: "auth-refresh",
+    path: "/api/v1/auth/refresh",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(auth::refresh(ctx)),
+};
+
+pub static AUTH_LOGOUT: Route = Route {
+    name: "auth-logout",
+    path: "/api/v1/auth/logout",
+    methods: &[(Post, Requires(Authenticated))],
+    handler: |ctx| Box::pin(auth::logout(ctx)),
+};
+
+pub static AUTH_ME: Route = Route {
+    name: "auth-me",
+    path: "/api/v1/auth/me",
+    methods: &[(Get, Requires(Authenticated))],
+    handler: |ctx| Box::pin(auth::me(ctx)),
+};
+
+pub static MEMBERS: Route = Route {
+    name: "members",
+    path: "/api/v1/members",
+    methods: &[(Get, Requires(ReadRecords)), (Post, Requires(ManageMembers))],
+    handler: |ctx| Box::pin(members::handle(ctx)),
+};
+
+pub static ACCOUNTS: Route = Route {
+    name: "accounts",
+    path: "/api/v1/accounts",
+    methods: &[(Get, Requires(ReadRecords)), (Post, Requires(CreateRecords))],
+    handler: |ctx| Box::pin(records::collection::<Account>(ctx)),
+};
+
+pub static ACCOUNTS_ID: Route = Route {
+    name: "accounts-id",
+    path: "/api/v1/accounts/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item::<Account>(ctx)),
+};
+
+pub static ACCOUNTS_ID_RESTORE: Route = Route {
+    name: "accounts-id-restore",
+    path: "/api/v1/accounts/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore::<Account>(ctx)),
+};
+
+/// Every route, in the order the local server tries them.
+pub static ROUTES: &[&Route] = &[
+    &HEALTH,
+    &AUTH_REGISTER,
+    &AUTH_LOGIN,
+    &AUTH_REFRESH,
+    &AUTH_LOGOUT,
+    &AUTH_ME,
+    &MEMBERS,
+    &ACCOUNTS,
+    &ACCOUNTS_ID,
+    &ACCOUNTS_ID_RESTORE,
+];

@@ -1,0 +1,146 @@
+//! The audit log: a typed entry, written in the same transaction as the change
+//! it records (see [`crate::db::Tx::audit`]), or directly for events that
+//! change nothing (denials, rate limits, sign-ins).
+//!
+//! Document shape (`audit_log`): `organizationId, userId, action, resource,
+//! resourceId, changes, ipAddress, userAgent, requestId, createdAt`.
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, Document};
+use mongodb::Database;
+
+use crate::db::{collections, RequestMeta};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Restore,
+    Login,
+    Logout,
+    TokenRefresh,
+    TokenReuseDetected,
+    PermissionDenied,
+    RateLimitExceeded,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "CREATE",
+            Action::Update => "UPDATE",
+            Action::Delete => "DELETE",
+            Action::Restore => "RESTORE",
+            Action::Login => "LOGIN",
+            Action::Logout => "LOGOUT",
+            Action::TokenRefresh => "TOKEN_REFRESH",
+            Action::TokenReuseDetected => "TOKEN_REUSE_DETECTED",
+            Action::PermissionDenied => "PERMISSION_DENIED",
+            Action::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+        }
+    }
+}
+
+/// One audit entry, built with `AuditEntry::new(action, resource).id(..).changes(..)`.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    action: Action,
+    resource: &'static str,
+    resource_id: Option<Bson>,
+    changes: Option<Document>,
+}
+
+impl AuditEntry {
+    pub fn new(action: Action, resource: &'static str) -> Self {
+        Self {
+            action,
+            resource,
+            resource_id: None,
+            changes: None,
+        }
+    }
+
+    pub fn id(mut self, id: impl Into<Bson>) -> Self {
+        self.resource_id = Some(id.into());
+        self
+    }
+
+    pub fn changes(mut self, changes: Document) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    pub(crate) fn into_document(
+        self,
+        org: Option<ObjectId>,
+        user: Option<ObjectId>,
+        meta: &RequestMeta,
+    ) -> Document {
+        doc! {
+            "organizationId": org,
+            "userId": user,
+            "action": self.action.as_str(),
+            "resource": self.resource,
+            "resourceId": self.resource_id,
+            "changes": self.changes,
+            "ipAddress": meta.ip.clone(),
+            "userAgent": meta.user_agent.clone(),
+            "requestId": meta.request_id.clone(),
+            "createdAt": bson::DateTime::now(),
+        }
+    }
+}
+
+/// Writes an entry outside a transaction. A failure is logged, not raised:
+/// the request it describes has already been decided.
+pub(crate) async fn write_direct(db: &Database, entry: Document) {
+    if let Err(e) = db
+        .collection::<Document>(collections::AUDIT_LOG)
+        .insert_one(entry)
+        .await
+    {
+        tracing::error!(error = %e, "[AUDIT_LOG_ERROR] could not write audit entry");
+    }
+}
+
+/// The before/after of every field an update changed, for an UPDATE entry:
+/// `{field: {from, to}}`. Bookkeeping fields are left out.
+pub fn diff(before: &Document, after: &Document) -> Document {
+    const SKIP: [&str; 4] = ["updatedAt", "version", "_id", "organizationId"];
+    let mut changes = Document::new();
+    let keys = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| !SKIP.contains(&k.as_str()));
+    for key in keys {
+        if changes.contains_key(key) {
+            continue;
+        }
+        let (a, b) = (before.get(key), after.get(key));
+        if a != b {
+            changes.insert(
+                key.clone(),
+                doc! { "from": a.cloned().unwrap_or(Bson::Null), "to": b.cloned().unwrap_or(Bson::Null) },
+            );
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diff_names_only_the_changed_fields_with_before_and_after() {
+        let before = doc! { "name": "A", "industry": "x", "version": 1, "notes": "n" };
+        let after = doc! { "name": "B", "industry": "x", "version": 2, "website": "w" };
+        let d = diff(&before, &after);
+        assert_eq!(d.get_document("name").unwrap(), &doc! { "from": "A", "to": "B" });
+        assert_eq!(d.get_document("notes").unwrap(), &doc! { "from": "n", "to": Bson::Null });
+        assert_eq!(d.get_document("website").unwrap(), &doc! { "from": Bson::Null, "to": "w" });
+        assert!(!d.contains_key("industry"));
+        assert!(!d.contains_key("version"));
+    }
+}

@@ -1,0 +1,337 @@
+//! The sign-in flows behind `/api/v1/auth/*`: register, login, refresh and
+//! logout. Functions parse the request and shape the response; everything
+//! that touches users, organizations and tokens happens here.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use rand::RngCore;
+use serde::Deserialize;
+
+use crate::audit::{Action, AuditEntry};
+use crate::auth::tokens::{self, TokenPair};
+use crate::auth::{check_active, password, Organization, User};
+use crate::db::{collections, RequestMeta, Scope};
+use crate::error::ApiError;
+use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::state::State;
+use crate::validate::{text, Email, Errors};
+
+/// A signed-in user with a fresh token pair.
+pub struct Session {
+    pub user: User,
+    pub org: Organization,
+    pub tokens: TokenPair,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegisterInput {
+    pub organization_name: String,
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// Lower-case ASCII letters and digits joined by single hyphens, at most 48
+/// characters; `org` when nothing is left.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_matches('-').to_string();
+    if slug.is_empty() {
+        "org".into()
+    } else {
+        slug
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 3];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Creates an organization on the FREE plan and its ACTIVE owner, in one
+/// transaction, and signs the owner in.
+pub async fn register(
+    state: &State,
+    input: RegisterInput,
+    meta: &RequestMeta,
+) -> Result<Session, ApiError> {
+    let mut errors = Errors::new();
+    let org_name = errors.check(text("organizationName", &input.organization_name, 1, 100));
+    let email = errors.check(Email::parse("email", &input.email));
+    errors.check(password::check_new("password", &input.password));
+    let first = errors.check(text("firstName", &input.first_name, 1, 100));
+    let last = errors.check(text("lastName", &input.last_name, 1, 100));
+    errors.finish()?;
+    let (org_name, email, first, last) = (
+        org_name.unwrap_or_default(),
+        email.map(Email::into_inner).unwrap_or_default(),
+        first.unwrap_or_default(),
+        last.unwrap_or_default(),
+    );
+    let hash = password::hash(input.password, state.config.bcrypt_cost).await?;
+    let base = slugify(&org_name);
+    for attempt in 0..5 {
+        let slug = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{}", random_suffix())
+        };
+        let now = DateTime::now();
+        let org_id = ObjectId::new();
+        let user_id = ObjectId::new();
+        let org_doc = doc! {
+            "_id": org_id, "name": &org_name, "slug": &slug, "plan": Plan::Free.as_str(),
+            "isActive": true, "deleteScheduledAt": null, "createdAt": now, "updatedAt": now,
+        };
+        let user_doc = doc! {
+            "_id": user_id, "organizationId": org_id, "email": &email, "passwordHash": &hash,
+            "firstName": &first, "lastName": &last, "role": "OWNER", "status": "ACTIVE",
+            "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
+        };
+        let audits = [
+            AuditEntry::new(Action::Create, "organization")
+                .id(org_id)
+                .changes(doc! { "name": &org_name, "slug": &slug, "plan": "FREE" }),
+            AuditEntry::new(Action::Create, "user")
+                .id(user_id)
+                .changes(doc! { "email": &email, "role": "OWNER", "status": "ACTIVE" }),
+        ];
+        let mut session = state.client.start_session().await?;
+        session.start_transaction().await?;
+        let orgs = state.db.collection::<Document>(collections::ORGANIZATIONS);
+        match orgs.insert_one(org_doc).session(&mut session).await {
+            Ok(_) => {}
+            Err(e) => match ApiError::from_db(e) {
+                ApiError::Conflict { errors, .. } if errors.iter().any(|f| f.field == "slug") => continue,
+                other => return Err(other),
+            },
+        }
+        state
+            .db
+            .collection::<Document>(collections::USERS)
+            .insert_one(user_doc)
+            .session(&mut session)
+            .await?;
+        let audit_docs = audits
+            .into_iter()
+            .map(|a| a.into_document(Some(org_id), Some(user_id), meta));
+        state
+            .db
+            .collection::<Document>(collections::AUDIT_LOG)
+            .insert_many(audit_docs)
+            .session(&mut session)
+            .await?;
+        crate::db::commit(&mut session).await?;
+        tracing::info!(
+            requestId = %meta.request_id, userId = %user_id, organizationId = %org_id,
+            "[AUTH_SESSION] organization registered"
+        );
+        let user = find_user(state, doc! { "_id": user_id }).await?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
+        let org = find_org(state, org_id).await?;
+        let tokens = tokens::issue(state, &user, None, meta).await?;
+        return Ok(Session { user, org, tokens });
+    }
+    Err(ApiError::conflict(
+        "SLUG_TAKEN",
+        "Could not find a free address for this organization name; choose another name",
+    ))
+}
+
+async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiError> {
+    Ok(state.db.collection::<User>(collections::USERS).find_one(filter).await?)
+}
+
+async fn find_org(state: &State, id: ObjectId) -> Result<Organization, ApiError> {
+    state
+        .db
+        .collection::<Organization>(collections::ORGANIZATIONS)
+        .find_one(doc! { "_id": id })
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("organization {id} missing")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthenticated("INVALID_CREDENTIALS", "The email or password is incorrect")
+}
+
+/// Signs a user in. Unknown email and wrong password answer alike, after a
+/// bcrypt verification either way; failures are throttled per email and per
+/// client IP; account state is revealed only after a correct password.
+pub async fn login(state: &State, input: LoginInput, meta: &RequestMeta) -> Result<Session, ApiError> {
+    let email = input.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > 254 {
+        return Err(ApiError::field("email", "must be a valid email address"));
+    }
+    let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
+    // Each attempt reserves a slot in both failure buckets before the
+    // password is checked, so concurrent guesses cannot overshoot the limit;
+    // a successful sign-in gives its slots back.
+    let (by_email, by_ip) = tokio::try_join!(
+        ratelimit::hit(&state.db, LimitedAction::FailedLoginEmail, &email),
+        ratelimit::hit(&state.db, LimitedAction::FailedLoginIp, &ip),
+    )?;
+    let limits = &state.config.rate_limits;
+    let by_email = Decision::new(
+        LimitedAction::FailedLoginEmail,
+        limits.limit(LimitedAction::FailedLoginEmail, Plan::Free),
+        by_email,
+    );
+    let by_ip = Decision::new(
+        LimitedAction::FailedLoginIp,
+        limits.limit(LimitedAction::FailedLoginIp, Plan::Free),
+        by_ip,
+    );
+    if let Some(refused) = [by_email, by_ip].into_iter().find(|d| !d.allowed()) {
+        tracing::warn!(requestId = %meta.request_id, ip = %ip, bucket = refused.action.name(),
+            "[RATE_LIMIT] sign-in throttled");
+        record_attempt(state, &email, meta, false, "THROTTLED", None).await;
+        return Err(refused.error());
+    }
+
+    let user = find_user(state, doc! { "email": &email }).await?;
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => dummy_hash(state).await?,
+    };
+    let matches = password::verify(input.password.clone(), hash.clone()).await;
+    let user = match user {
+        Some(u) if matches => u,
+        found => {
+            let reason = if found.is_some() { "WRONG_PASSWORD" } else { "UNKNOWN_EMAIL" };
+            tracing::info!(requestId = %meta.request_id, ip = %ip, reason, "[AUTH_SESSION] sign-in failed");
+            record_attempt(state, &email, meta, false, reason, found.as_ref()).await;
+            return Err(bad_credentials());
+        }
+    };
+    tokio::join!(
+        ratelimit::undo(&state.db, LimitedAction::FailedLoginEmail, &email),
+        ratelimit::undo(&state.db, LimitedAction::FailedLoginIp, &ip),
+    );
+    let org = find_org(state, user.organization_id).await?;
+    if let Err(refusal) = check_active(&user, &org) {
+        record_attempt(state, &email, meta, false, refusal.code(), Some(&user)).await;
+        return Err(refusal);
+    }
+    let users = state.db.collection::<Document>(collections::USERS);
+    let mut set = doc! { "lastLoginAt": DateTime::now() };
+    if password::cost_of(&hash).is_some_and(|c| c < state.config.bcrypt_cost) {
+        // The stored hash predates the current cost: upgrade it while we
+        // hold the plain password.
+        set.insert("passwordHash", password::hash(input.password, state.config.bcrypt_cost).await?);
+    }
+    users.update_one(doc! { "_id": user.id }, doc! { "$set": set }).await?;
+    let tokens = tokens::issue(state, &user, None, meta).await?;
+    record_attempt(state, &email, meta, true, "OK", Some(&user)).await;
+    let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
+    crate::audit::write_direct(&state.db, entry.into_document(Some(org.id), Some(user.id), meta)).await;
+    tracing::info!(requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
+        "[AUTH_SESSION] signed in");
+    let user = find_user(state, doc! { "_id": user.id }).await?.unwrap_or(user);
+    Ok(Session { user, org, tokens })
+}
+
+async fn dummy_hash(state: &State) -> Result<String, ApiError> {
+    state
+        .dummy_hash
+        .get_or_try_init(|| async {
+            let mut bytes = [0u8; 16];
+            rand::rng().fill_bytes(&mut bytes);
+            let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            password::hash(random, state.config.bcrypt_cost).await
+        })
+        .await
+        .cloned()
+}
+
+/// Keeps a record of the attempt for operators (`login_attempts`, expired by TTL).
+async fn record_attempt(
+    state: &State,
+    email: &str,
+    meta: &RequestMeta,
+    success: bool,
+    reason: &str,
+    user: Option<&User>,
+) {
+    const KEEP_DAYS: i64 = 30;
+    let now = DateTime::now();
+    let attempt = doc! {
+        "email": email,
+        "ipAddress": meta.ip.clone(),
+        "userAgent": meta.user_agent.clone(),
+        "success": success,
+        "reason": reason,
+        "userId": user.map(|u| u.id),
+        "organizationId": user.map(|u| u.organization_id),
+        "requestId": &meta.request_id,
+        "createdAt": now,
+        "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_DAYS * 86_400_000),
+    };
+    if let Err(e) = state
+        .db
+        .collection::<Document>(collections::LOGIN_ATTEMPTS)
+        .insert_one(attempt)
+        .await
+    {
+        tracing::error!(error = %e, "[DATABASE_ERROR] could not record a login attempt");
+    }
+}
+
+/// Rotates a refresh token into a new pair.
+pub async fn refresh(state: &State, token: &str, meta: &RequestMeta) -> Result<Session, ApiError> {
+    let (tokens, user, org) = tokens::rotate(state, token, meta).await?;
+    Ok(Session { user, org, tokens })
+}
+
+/// Revokes the presented refresh token, or every one of the caller's when
+/// `all_sessions`; returns how many were revoked.
+pub async fn logout(scope: &Scope, token: Option<&str>, all_sessions: bool) -> Result<u64, ApiError> {
+    let state = scope.state();
+    let user = scope.caller().user.id;
+    let revoked = if all_sessions {
+        tokens::revoke_all(state, user).await?
+    } else if let Some(token) = token {
+        tokens::revoke_one(state, user, token).await?
+    } else {
+        0
+    };
+    scope
+        .audit(AuditEntry::new(Action::Logout, "session").changes(doc! {
+            "allSessions": all_sessions, "revoked": revoked as i64,
+        }))
+        .await;
+    tracing::info!(requestId = %scope.meta().request_id, userId = %user,
+        organizationId = %scope.org_id(), revoked, "[AUTH_SESSION] signed out");
+    Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn a_slug_keeps_ascii_letters_and_digits_joined_by_hyphens() {
+        assert_eq!(slugify("Müller's Garage & Co. 24"), "m-ller-s-garage-co-24");
+        assert_eq!(slugify("  --  "), "org");
+        assert!(slugify(&"a".repeat(100)).len() <= 48);
+    }
+}

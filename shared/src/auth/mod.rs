@@ -1,0 +1,214 @@
+//! Who is calling: tokens, passwords, and the sign-in flows.
+//!
+//! - [`jwt`]: short-lived access tokens (HS256, claims pinned).
+//! - [`password`]: bcrypt without silent truncation.
+//! - [`tokens`]: refresh tokens, random and stored hashed, rotated on every
+//!   use; a reused one revokes its whole family.
+//! - [`flows`]: register, login, refresh, logout.
+//!
+//! [`authenticate`] turns a bearer token into a [`Caller`] by re-reading the
+//! user and the organization on every request, so a deactivation or a role
+//! change takes effect on the caller's next request.
+
+pub mod flows;
+pub mod jwt;
+pub mod password;
+pub mod tokens;
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::db::collections;
+use crate::error::ApiError;
+use crate::http::ApiRequest;
+use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::rbac::Role;
+use crate::state::State;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UserStatus {
+    Pending,
+    Active,
+    Inactive,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Pending => "PENDING",
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// A `users` document. Deliberately not `Debug`: it holds the password hash.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub organization_id: ObjectId,
+    pub email: String,
+    #[serde(default)]
+    pub(crate) password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: DateTime,
+    #[serde(default)]
+    pub last_login_at: Option<DateTime>,
+}
+
+impl User {
+    /// The public view: never the password hash.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id.to_hex(),
+            "organizationId": self.organization_id.to_hex(),
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "role": self.role,
+            "status": self.status,
+            "createdAt": rfc3339(self.created_at),
+            "lastLoginAt": self.last_login_at.map(rfc3339),
+        })
+    }
+}
+
+/// An `organizations` document.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub name: String,
+    pub slug: String,
+    pub plan: Plan,
+    pub is_active: bool,
+    pub created_at: DateTime,
+}
+
+impl Organization {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id.to_hex(),
+            "name": self.name,
+            "slug": self.slug,
+            "plan": self.plan,
+            "isActive": self.is_active,
+            "createdAt": rfc3339(self.created_at),
+        })
+    }
+}
+
+/// RFC 3339 in UTC with exactly three fractional digits, e.g.
+/// `2026-11-21T13:22:43.150Z`, so clients can compare times as strings.
+pub fn rfc3339(d: DateTime) -> String {
+    let s = d.try_to_rfc3339_string().unwrap_or_default();
+    let Some(body) = s.strip_suffix('Z') else {
+        return s;
+    };
+    match body.split_once('.') {
+        Some((whole, frac)) => format!("{whole}.{:0<3.3}Z", frac),
+        None => format!("{body}.000Z"),
+    }
+}
+
+/// The verified caller of one request, as the database says now.
+#[derive(Clone)]
+pub struct Caller {
+    pub user: User,
+    pub org: Organization,
+    pub role: Role,
+    /// The session (refresh-token family) of the access token.
+    pub session_id: ObjectId,
+}
+
+fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
+    let header = req.header("authorization").ok_or_else(|| {
+        ApiError::unauthenticated(
+            "UNAUTHENTICATED",
+            "Sign in first: send Authorization: Bearer <access token>",
+        )
+    })?;
+    match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthenticated(
+            "UNAUTHENTICATED",
+            "The Authorization header must be: Bearer <access token>",
+        )),
+    }
+}
+
+/// Verifies the token, then reads the user and the organization and counts
+/// the request in the organization's API bucket, all three at once.
+pub(crate) async fn authenticate(
+    state: &State,
+    req: &ApiRequest,
+) -> Result<(Caller, Decision), ApiError> {
+    let claims = state.jwt.verify(bearer(req)?)?;
+    let invalid = || ApiError::unauthenticated("INVALID_TOKEN", "The access token is invalid");
+    let user_id = ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?;
+    let org_id = ObjectId::parse_str(&claims.org).map_err(|_| invalid())?;
+    let session_id = ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?;
+    let users = state.db.collection::<User>(collections::USERS);
+    let orgs = state.db.collection::<Organization>(collections::ORGANIZATIONS);
+    let org_key = org_id.to_hex();
+    let (user, org, hit) = tokio::try_join!(
+        async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },
+        async { Ok::<_, ApiError>(orgs.find_one(doc! { "_id": org_id }).await?) },
+        ratelimit::hit(&state.db, LimitedAction::Api, &org_key),
+    )?;
+    let (user, org) = match (user, org) {
+        (Some(u), Some(o)) if u.organization_id == o.id => (u, o),
+        _ => {
+            return Err(ApiError::unauthenticated(
+                "INVALID_TOKEN",
+                "The account of this token no longer exists",
+            ))
+        }
+    };
+    check_active(&user, &org)?;
+    let limit = state.config.rate_limits.limit(LimitedAction::Api, org.plan);
+    let decision = Decision::new(LimitedAction::Api, limit, hit);
+    let role = user.role;
+    Ok((
+        Caller {
+            user,
+            org,
+            role,
+            session_id,
+        },
+        decision,
+    ))
+}
+
+/// Refuses PENDING and INACTIVE users and inactive organizations, with a
+/// code that names which.
+pub(crate) fn check_active(user: &User, org: &Organization) -> Result<(), ApiError> {
+    if !org.is_active {
+        return Err(ApiError::forbidden(
+            "ORGANIZATION_INACTIVE",
+            "This organization is deactivated",
+        ));
+    }
+    match user.status {
+        UserStatus::Active => Ok(()),
+        UserStatus::Pending => Err(ApiError::forbidden(
+            "USER_PENDING",
+            "This account is waiting for an administrator's approval",
+        )),
+        UserStatus::Inactive => Err(ApiError::forbidden(
+            "USER_INACTIVE",
+            "This account is deactivated",
+        )),
+    }
+}

@@ -1,0 +1,310 @@
+//! Organization-scoped data access: DESIGN's invariant 1.
+//!
+//! [`Scope`] is the only handle function code gets to tenant data. Its fields
+//! are private and only the runtime builds one, after the token was verified
+//! and the caller's role checked. Every filter it runs gets the caller's
+//! `organizationId` (replacing anything else under that key), every insert is
+//! stamped with it, and updates cannot change it. Writes go through a [`Tx`],
+//! so a mutation and its audit entry commit together or not at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use bson::{doc, Document};
+use futures_util::TryStreamExt;
+use mongodb::options::{ClientOptions, ReturnDocument};
+use mongodb::{Client, ClientSession, Collection};
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Caller;
+use crate::config::{Config, ConfigError};
+use crate::error::ApiError;
+use crate::rbac::Permission;
+use crate::state::State;
+
+/// Collection names, in one place.
+pub mod collections {
+    pub const ORGANIZATIONS: &str = "organizations";
+    pub const USERS: &str = "users";
+    pub const REFRESH_TOKENS: &str = "refresh_tokens";
+    pub const LOGIN_ATTEMPTS: &str = "login_attempts";
+    pub const RATE_LIMITS: &str = "rate_limits";
+    pub const AUDIT_LOG: &str = "audit_log";
+    pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
+    pub const ACCOUNTS: &str = "accounts";
+}
+
+pub const ORG_FIELD: &str = "organizationId";
+
+/// Builds the client with every wait bounded by `db_timeout`.
+pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
+    let mut opts = ClientOptions::parse(config.mongodb_uri.expose())
+        .await
+        .map_err(|e| ConfigError(format!("MONGODB_URI is not a usable MongoDB URI: {}", e.kind)))?;
+    opts.server_selection_timeout = Some(config.db_timeout);
+    opts.connect_timeout = Some(config.db_timeout);
+    opts.max_idle_time = Some(Duration::from_secs(300));
+    opts.app_name.get_or_insert_with(|| "workshop-crm".into());
+    Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))
+}
+
+/// Who made the request, for audit entries and logs.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    /// The HTTP method, as the denial audit entry records it.
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The organization-scoped data handle.
+pub struct Scope {
+    state: Arc<State>,
+    caller: Caller,
+    meta: RequestMeta,
+}
+
+impl Scope {
+    /// Only the runtime's authorization step calls this.
+    pub(crate) fn new(state: Arc<State>, caller: Caller, meta: RequestMeta) -> Self {
+        Self {
+            state,
+            caller,
+            meta,
+        }
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn org_id(&self) -> ObjectId {
+        self.caller.org.id
+    }
+
+    pub fn meta(&self) -> &RequestMeta {
+        &self.meta
+    }
+
+    pub(crate) fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn collection(&self, name: &'static str) -> ScopedCollection {
+        ScopedCollection {
+            coll: self.state.db.collection(name),
+            org: self.org_id(),
+        }
+    }
+
+    /// Starts a transaction for a mutation and its audit entry.
+    pub async fn begin(&self) -> Result<Tx<'_>, ApiError> {
+        let mut session = self.state.client.start_session().await?;
+        session.start_transaction().await?;
+        Ok(Tx {
+            scope: self,
+            session,
+        })
+    }
+
+    /// Refuses the action: writes the PERMISSION_DENIED audit entry and
+    /// returns the 403 to send.
+    pub async fn deny(&self, permission: Permission) -> ApiError {
+        deny(&self.state, &self.caller, &self.meta, permission).await
+    }
+
+    /// Checks a permission beyond the one the route declared (for example
+    /// editing a record someone else created).
+    pub async fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if permission.allows(self.caller.role) {
+            Ok(())
+        } else {
+            Err(self.deny(permission).await)
+        }
+    }
+
+    /// Writes an audit entry outside any transaction (for events that change
+    /// no data, such as a sign-out).
+    pub async fn audit(&self, entry: AuditEntry) {
+        let d = entry.into_document(Some(self.org_id()), Some(self.caller.user.id), &self.meta);
+        audit::write_direct(&self.state.db, d).await;
+    }
+}
+
+pub(crate) async fn deny(
+    state: &State,
+    caller: &Caller,
+    meta: &RequestMeta,
+    permission: Permission,
+) -> ApiError {
+    let required = permission.min_role();
+    tracing::warn!(
+        requestId = %meta.request_id,
+        userId = %caller.user.id,
+        organizationId = %caller.org.id,
+        permission = permission.as_str(),
+        "[PERMISSION_DENIED] {} needs {required}, caller is {}",
+        permission.as_str(),
+        caller.role
+    );
+    let entry = AuditEntry::new(audit::Action::PermissionDenied, "permission").changes(doc! {
+        "method": meta.method.clone(),
+        "requiredPermission": permission.as_str(),
+        "requiredRole": required.as_str(),
+        "actualRole": caller.role.as_str(),
+    });
+    let d = entry.into_document(Some(caller.org.id), Some(caller.user.id), meta);
+    audit::write_direct(&state.db, d).await;
+    ApiError::PermissionDenied {
+        permission,
+        required,
+        actual: caller.role,
+    }
+}
+
+/// A collection seen through one organization.
+pub struct ScopedCollection {
+    coll: Collection<Document>,
+    org: ObjectId,
+}
+
+impl ScopedCollection {
+    fn scoped(&self, mut filter: Document) -> Document {
+        filter.insert(ORG_FIELD, self.org);
+        filter
+    }
+
+    pub async fn find_one(&self, filter: Document) -> Result<Option<Document>, ApiError> {
+        Ok(self.coll.find_one(self.scoped(filter)).await?)
+    }
+
+    pub async fn find_many(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+        projection: Option<Document>,
+    ) -> Result<Vec<Document>, ApiError> {
+        let mut find = self.coll.find(self.scoped(filter)).sort(sort).limit(limit);
+        if let Some(p) = projection {
+            find = find.projection(p);
+        }
+        let cursor = find.await?;
+        Ok(cursor.try_collect().await?)
+    }
+
+    pub async fn count(&self, filter: Document) -> Result<u64, ApiError> {
+        Ok(self.coll.count_documents(self.scoped(filter)).await?)
+    }
+
+    /// Runs a pipeline whose first stage restricts it to the organization.
+    pub async fn aggregate(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, ApiError> {
+        let mut stages = vec![doc! { "$match": { ORG_FIELD: self.org } }];
+        stages.extend(pipeline);
+        let cursor = self.coll.aggregate(stages).await?;
+        Ok(cursor.try_collect().await?)
+    }
+}
+
+/// A transaction within one organization. Dropped without [`Tx::commit`], it
+/// aborts, and nothing it wrote is visible.
+pub struct Tx<'a> {
+    scope: &'a Scope,
+    session: ClientSession,
+}
+
+impl Tx<'_> {
+    fn coll(&self, name: &str) -> Collection<Document> {
+        self.scope.state.db.collection(name)
+    }
+
+    fn scoped(&self, mut filter: Document) -> Document {
+        filter.insert(ORG_FIELD, self.scope.org_id());
+        filter
+    }
+
+    pub async fn find_one(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+    ) -> Result<Option<Document>, ApiError> {
+        let filter = self.scoped(filter);
+        Ok(self.coll(coll).find_one(filter).session(&mut self.session).await?)
+    }
+
+    /// Inserts `doc` stamped with the organization; returns its `_id`.
+    pub async fn insert_one(
+        &mut self,
+        coll: &'static str,
+        mut doc: Document,
+    ) -> Result<ObjectId, ApiError> {
+        let id = match doc.get_object_id("_id") {
+            Ok(id) => id,
+            Err(_) => {
+                let id = ObjectId::new();
+                doc.insert("_id", id);
+                id
+            }
+        };
+        doc.insert(ORG_FIELD, self.scope.org_id());
+        self.coll(coll)
+            .insert_one(doc)
+            .session(&mut self.session)
+            .await?;
+        Ok(id)
+    }
+
+    /// Updates one document and returns it as it is after the update.
+    /// `organizationId` cannot be set or unset through `update`.
+    pub async fn find_one_and_update(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+        mut update: Document,
+    ) -> Result<Option<Document>, ApiError> {
+        for (_, fields) in update.iter_mut() {
+            if let Some(fields) = fields.as_document_mut() {
+                fields.remove(ORG_FIELD);
+            }
+        }
+        let filter = self.scoped(filter);
+        Ok(self
+            .coll(coll)
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .session(&mut self.session)
+            .await?)
+    }
+
+    /// Adds the audit entry of this transaction's change.
+    pub async fn audit(&mut self, entry: AuditEntry) -> Result<(), ApiError> {
+        let d = entry.into_document(
+            Some(self.scope.org_id()),
+            Some(self.scope.caller.user.id),
+            &self.scope.meta,
+        );
+        self.coll(collections::AUDIT_LOG)
+            .insert_one(d)
+            .session(&mut self.session)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        commit(&mut self.session).await
+    }
+}
+
+/// Commits, retrying once when the outcome is unknown (the driver's advice
+/// for `UnknownTransactionCommitResult`).
+pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), ApiError> {
+    match session.commit_transaction().await {
+        Ok(()) => Ok(()),
+        Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+            Ok(session.commit_transaction().await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

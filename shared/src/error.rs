@@ -1,0 +1,365 @@
+//! The one error type of the API and its `application/problem+json` form
+//! (RFC 9457).
+//!
+//! Handlers return `Result<ApiResponse, ApiError>`; the runtime renders the
+//! error once, adding the request id. Internal errors are logged with the
+//! request id and shown to the client as a bare 500. Storage errors are
+//! translated here, in [`ApiError::from_db`], and nowhere else.
+
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::http::ApiResponse;
+use crate::rbac::{Permission, Role};
+
+/// A validation failure pinned to one input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request cannot be read (malformed JSON, bad id, forged cursor, unknown query parameter).
+    BadRequest {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 401: no valid credentials.
+    Unauthenticated { code: &'static str, detail: String },
+    /// 403: the caller's role is below what the action needs.
+    PermissionDenied {
+        permission: Permission,
+        required: Role,
+        actual: Role,
+    },
+    /// 403: refused for a reason other than role (inactive user or organization).
+    Forbidden { code: &'static str, detail: String },
+    /// 404: absent, deleted, or another organization's: indistinguishable on purpose.
+    NotFound { resource: &'static str },
+    /// 405, with the methods the route does accept.
+    MethodNotAllowed { allow: String },
+    /// 409.
+    Conflict {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 412: `If-Match` named a version that is no longer current.
+    PreconditionFailed { current_version: i64 },
+    /// 413.
+    PayloadTooLarge { limit: usize },
+    /// 415.
+    UnsupportedMediaType,
+    /// 422: the request was read but its content is invalid.
+    Validation { errors: Vec<FieldError> },
+    /// 422 with a specific code (a business rule rather than a field format).
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 429.
+    RateLimited { retry_after: u64, detail: String },
+    /// 503: a dependency (the database) is unreachable.
+    Unavailable { code: &'static str, detail: String },
+    /// 500: logged in full, shown as nothing.
+    Internal { context: String },
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
+    pub fn bad_field(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::BadRequest {
+            code,
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    pub fn unauthenticated(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unauthenticated {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied { .. } | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthenticated { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Unavailable { code, .. } => code,
+            Self::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Self::PreconditionFailed { .. } => "VERSION_MISMATCH",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Validation { .. } => "VALIDATION_FAILED",
+            Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            Self::Internal { .. } => "INTERNAL_ERROR",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest { detail, .. }
+            | Self::Unauthenticated { detail, .. }
+            | Self::Forbidden { detail, .. }
+            | Self::Conflict { detail, .. }
+            | Self::Unprocessable { detail, .. }
+            | Self::RateLimited { detail, .. }
+            | Self::Unavailable { detail, .. } => detail.clone(),
+            Self::PermissionDenied {
+                required, actual, ..
+            } => format!("This action needs the {required} role or higher; you have {actual}"),
+            Self::NotFound { resource } => format!("No such {resource}"),
+            Self::MethodNotAllowed { allow } => format!("Allowed methods: {allow}"),
+            Self::PreconditionFailed { current_version } => format!(
+                "The record has changed: the current version is {current_version}; reload it and retry"
+            ),
+            Self::PayloadTooLarge { limit } => {
+                format!("The request body is larger than {limit} bytes")
+            }
+            Self::UnsupportedMediaType => "Send the body as application/json".into(),
+            Self::Validation { errors } => match errors.as_slice() {
+                [one] => format!("{}: {}", one.field, one.message),
+                _ => format!("{} fields are invalid", errors.len()),
+            },
+            Self::Internal { .. } => "Something went wrong on our side".into(),
+        }
+    }
+
+    fn errors(&self) -> &[FieldError] {
+        match self {
+            Self::BadRequest { errors, .. }
+            | Self::Conflict { errors, .. }
+            | Self::Validation { errors }
+            | Self::Unprocessable { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+
+    /// Renders the problem document. Internal details never leave this function.
+    pub fn to_response(&self, request_id: &str) -> ApiResponse {
+        let status = self.status();
+        if let Self::Internal { context } = self {
+            tracing::error!(requestId = request_id, error = %context, "[INTERNAL_ERROR] request failed");
+        }
+        let mut body = json!({
+            "type": format!("https://errors.workshop-crm.dev/{}", self.code().to_lowercase().replace('_', "-")),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.detail(),
+            "code": self.code(),
+            "requestId": request_id,
+        });
+        if !self.errors().is_empty() {
+            body["errors"] = json!(self.errors());
+        }
+        if let Self::PermissionDenied {
+            required, actual, ..
+        } = self
+        {
+            body["requiredRole"] = json!(required);
+            body["actualRole"] = json!(actual);
+        }
+        if let Self::PreconditionFailed { current_version } = self {
+            body["currentVersion"] = json!(current_version);
+        }
+        let mut response = ApiResponse::json_with_type(status, &body, "application/problem+json");
+        match self {
+            Self::RateLimited { retry_after, .. } => {
+                response.set_header("retry-after", &retry_after.to_string());
+            }
+            Self::MethodNotAllowed { allow } => response.set_header("allow", allow),
+            Self::Unauthenticated { .. } => response.set_header("www-authenticate", "Bearer"),
+            _ => {}
+        }
+        response
+    }
+
+    /// Translates a MongoDB driver error, once for the whole code base:
+    /// duplicate keys become 409 naming the field, an unreachable server 503,
+    /// a transaction write conflict 409 (safe to retry), anything else 500.
+    pub fn from_db(err: mongodb::error::Error) -> Self {
+        use mongodb::error::ErrorKind;
+        if let Some(field) = duplicate_key_field(&err) {
+            return Self::Conflict {
+                code: "ALREADY_EXISTS",
+                detail: format!("A record with this {field} already exists"),
+                errors: vec![FieldError::new(field.clone(), "is already in use")],
+            };
+        }
+        if err.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) {
+            return Self::conflict(
+                "WRITE_CONFLICT",
+                "The record was changed by another request at the same time; retry",
+            );
+        }
+        match *err.kind {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => {
+                tracing::error!(error = %err, "[DATABASE_ERROR] database unreachable");
+                Self::Unavailable {
+                    code: "DATABASE_UNAVAILABLE",
+                    detail: "The database is unavailable; retry shortly".into(),
+                }
+            }
+            _ => Self::internal(format!("[DATABASE_ERROR] {err}")),
+        }
+    }
+}
+
+/// For command-line tools; clients only ever see [`ApiError::to_response`].
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Internal { context } => write!(f, "{}: {context}", self.code()),
+            _ => write!(f, "{}: {}", self.code(), self.detail()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<mongodb::error::Error> for ApiError {
+    fn from(err: mongodb::error::Error) -> Self {
+        Self::from_db(err)
+    }
+}
+
+/// The field named by an E11000 error, taken from its index name
+/// (`email_1`, `organizationId_1_sku_1` -> `sku`).
+fn duplicate_key_field(err: &mongodb::error::Error) -> Option<String> {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    let (code, message) = match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => (e.code, e.message.clone()),
+        ErrorKind::Command(e) => (e.code, e.message.clone()),
+        ErrorKind::InsertMany(e) => {
+            let first = e.write_errors.as_ref()?.first()?;
+            (first.code, first.message.clone())
+        }
+        _ => return None,
+    };
+    if code != 11000 {
+        return None;
+    }
+    Some(index_field(&message).unwrap_or_else(|| "value".into()))
+}
+
+fn index_field(message: &str) -> Option<String> {
+    let name = message.split("index: ").nth(1)?.split_whitespace().next()?;
+    let parts: Vec<&str> = name.split('_').collect();
+    // Index names alternate field and direction; the last field is the one
+    // that is unique within the organization.
+    parts
+        .chunks(2)
+        .map(|c| c[0])
+        .rfind(|f| *f != "organizationId")
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_of_a_duplicate_key_comes_from_the_index_name() {
+        let m = "E11000 duplicate key error collection: db.users index: email_1 dup key: { email: \"a\" }";
+        assert_eq!(index_field(m).as_deref(), Some("email"));
+        let m = "E11000 duplicate key error collection: db.p index: organizationId_1_sku_1 dup key";
+        assert_eq!(index_field(m).as_deref(), Some("sku"));
+    }
+
+    #[test]
+    fn an_internal_error_shows_nothing_internal() {
+        let r = ApiError::internal("connection string mongodb://user:pw@host").to_response("r1");
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        assert!(!body.contains("pw@host"));
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_validation_error_lists_its_fields_as_problem_json() {
+        let r = ApiError::field("name", "is required").to_response("r1");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["code"], "VALIDATION_FAILED");
+        assert_eq!(body["errors"][0]["field"], "name");
+        assert_eq!(body["requestId"], "r1");
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    }
+}

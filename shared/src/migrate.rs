@@ -1,0 +1,108 @@
+//! The idempotent migration step: creates every index, and records each
+//! applied migration in `schema_migrations`. Run by the local stack, by the
+//! tests for each fresh database, and on deploy by the `migrate` function.
+//!
+//! Indexes that serve tenant queries lead with `organizationId`; TTL indexes
+//! (`expireAfterSeconds: 0` on `expiresAt`) remove tokens, attempts and
+//! rate-limit windows when they expire.
+
+use std::time::{Duration, Instant};
+
+use bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+use crate::db::collections::*;
+use crate::error::ApiError;
+
+struct Index {
+    collection: &'static str,
+    keys: Document,
+    unique: bool,
+    ttl: bool,
+}
+
+fn index(collection: &'static str, keys: Document) -> Index {
+    Index { collection, keys, unique: false, ttl: false }
+}
+
+fn unique(collection: &'static str, keys: Document) -> Index {
+    Index { collection, keys, unique: true, ttl: false }
+}
+
+fn ttl(collection: &'static str) -> Index {
+    Index { collection, keys: doc! { "expiresAt": 1 }, unique: false, ttl: true }
+}
+
+struct Migration {
+    id: &'static str,
+    indexes: fn() -> Vec<Index>,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration { id: "0001_initial", indexes: initial }];
+
+fn initial() -> Vec<Index> {
+    vec![
+        unique(ORGANIZATIONS, doc! { "slug": 1 }),
+        unique(USERS, doc! { "email": 1 }),
+        index(USERS, doc! { "organizationId": 1, "createdAt": 1, "_id": 1 }),
+        index(USERS, doc! { "organizationId": 1, "email": 1, "_id": 1 }),
+        index(USERS, doc! { "organizationId": 1, "lastName": 1, "_id": 1 }),
+        unique(REFRESH_TOKENS, doc! { "tokenHash": 1 }),
+        index(REFRESH_TOKENS, doc! { "familyId": 1 }),
+        index(REFRESH_TOKENS, doc! { "userId": 1, "revokedAt": 1 }),
+        ttl(REFRESH_TOKENS),
+        index(LOGIN_ATTEMPTS, doc! { "email": 1, "createdAt": -1 }),
+        index(LOGIN_ATTEMPTS, doc! { "ipAddress": 1, "createdAt": -1 }),
+        ttl(LOGIN_ATTEMPTS),
+        ttl(RATE_LIMITS),
+        index(AUDIT_LOG, doc! { "organizationId": 1, "createdAt": -1 }),
+        index(AUDIT_LOG, doc! { "organizationId": 1, "action": 1, "createdAt": -1 }),
+        index(AUDIT_LOG, doc! { "organizationId": 1, "userId": 1, "createdAt": -1 }),
+        index(AUDIT_LOG, doc! { "organizationId": 1, "resourceId": 1 }),
+        index(ACCOUNTS, doc! { "organizationId": 1, "createdAt": -1, "_id": -1 }),
+        index(ACCOUNTS, doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 }),
+        index(ACCOUNTS, doc! { "organizationId": 1, "name": 1, "_id": 1 }),
+        index(ACCOUNTS, doc! { "organizationId": 1, "industry": 1, "createdAt": -1 }),
+    ]
+}
+
+/// Applies every migration not yet recorded; returns the ids it applied.
+pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
+    let log = db.collection::<Document>(SCHEMA_MIGRATIONS);
+    let mut applied = vec![];
+    for m in MIGRATIONS {
+        if log.find_one(doc! { "_id": m.id }).await?.is_some() {
+            continue;
+        }
+        let started = Instant::now();
+        for ix in (m.indexes)() {
+            let mut opts = IndexOptions::builder().unique(ix.unique).build();
+            if ix.ttl {
+                opts.expire_after = Some(Duration::ZERO);
+            }
+            let model = IndexModel::builder().keys(ix.keys).options(opts).build();
+            db.collection::<Document>(ix.collection).create_index(model).await?;
+        }
+        let record = doc! {
+            "_id": m.id,
+            "appliedAt": bson::DateTime::now(),
+            "durationMs": started.elapsed().as_millis() as i64,
+        };
+        // Two instances migrating at once both create the (idempotent)
+        // indexes; the second record is a duplicate and is ignored.
+        if let Err(e) = log.insert_one(record).await {
+            if !matches!(ApiError::from_db(e.clone()), ApiError::Conflict { .. }) {
+                return Err(e.into());
+            }
+        }
+        tracing::info!(migration = m.id, "[MIGRATION] applied");
+        applied.push(m.id);
+    }
+    Ok(applied)
+}
+
+/// [`run`] on the state's database.
+pub async fn run_on(state: &crate::State) -> Result<Vec<&'static str>, ApiError> {
+    run(&state.db).await
+}

@@ -1,0 +1,440 @@
+//! The record semantics every CRM entity shares, implemented once.
+//!
+//! An entity is a declaration: its collection, how its create and patch
+//! bodies become validated fields, and which fields may be filtered, sorted
+//! and searched. This module gives it list (cursor-paginated), get, create,
+//! update (`If-Match` -> 412), soft delete and restore, each mutation in a
+//! transaction with its audit entry, and MEMBERs limited to records they
+//! created.
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use crate::audit::{diff, Action, AuditEntry};
+use crate::db::Scope;
+use crate::error::ApiError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::rbac::Permission;
+use crate::runtime::{Ctx, HandlerResult};
+
+pub const DEFAULT_LIMIT: i64 = 25;
+pub const MAX_LIMIT: i64 = 100;
+
+/// What a list of the entity may be filtered, sorted and searched by.
+pub struct ListSpec {
+    /// Allow-listed sort fields (each backed by an index that leads with `organizationId`).
+    pub sort_fields: &'static [&'static str],
+    /// Used when the request has no `sort=`, e.g. `-createdAt`.
+    pub default_sort: &'static str,
+    /// Fields `q=` searches, case-insensitively.
+    pub search_fields: &'static [&'static str],
+    /// Query parameters that filter by equality on the field of the same name.
+    pub filters: &'static [&'static str],
+}
+
+/// Fields a PATCH sets and clears.
+#[derive(Default, Debug)]
+pub struct Changes {
+    pub set: Document,
+    pub unset: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.unset.is_empty()
+    }
+}
+
+/// A CRM entity, declared by its module in `functions`.
+pub trait Entity: Send + Sync + 'static {
+    /// The collection, e.g. `accounts`.
+    const COLLECTION: &'static str;
+    /// The singular name used in errors and audit entries, e.g. `account`.
+    const RESOURCE: &'static str;
+    const LIST: ListSpec;
+    type Create: DeserializeOwned + Send;
+    type Patch: DeserializeOwned + Send;
+    /// Validates a create body into the fields to store.
+    fn create(input: Self::Create) -> Result<Document, ApiError>;
+    /// Validates a patch body into the fields to set and clear.
+    fn patch(input: Self::Patch) -> Result<Changes, ApiError>;
+}
+
+/// `GET` (list) and `POST` (create) on `/api/v1/<plural>`.
+pub async fn collection<E: Entity>(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    match ctx.req.method {
+        Method::GET => list::<E>(&ctx, scope).await,
+        Method::POST => create::<E>(&ctx.req, scope).await,
+        _ => Err(ApiError::internal("unrouted method")),
+    }
+}
+
+/// `GET`, `PATCH` and `DELETE` on `/api/v1/<plural>/{id}`.
+pub async fn item<E: Entity>(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    match ctx.req.method {
+        Method::GET => {
+            let doc = scope
+                .collection(E::COLLECTION)
+                .find_one(doc! { "_id": id, "deletedAt": null })
+                .await?
+                .ok_or(ApiError::NotFound { resource: E::RESOURCE })?;
+            Ok(ApiResponse::ok(&render(&doc)))
+        }
+        Method::PATCH => update::<E>(&ctx.req, scope, id).await,
+        Method::DELETE => delete::<E>(scope, id).await,
+        _ => Err(ApiError::internal("unrouted method")),
+    }
+}
+
+/// `POST /api/v1/<plural>/{id}/restore`.
+pub async fn restore<E: Entity>(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let now = DateTime::now();
+    let mut tx = scope.begin().await?;
+    let restored = tx
+        .find_one_and_update(
+            E::COLLECTION,
+            doc! { "_id": id, "deletedAt": { "$ne": null } },
+            doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        )
+        .await?;
+    let Some(doc) = restored else {
+        drop(tx);
+        let live = scope
+            .collection(E::COLLECTION)
+            .find_one(doc! { "_id": id })
+            .await?;
+        return Err(match live {
+            Some(_) => ApiError::conflict("NOT_DELETED", format!("This {} is not deleted", E::RESOURCE)),
+            None => ApiError::NotFound { resource: E::RESOURCE },
+        });
+    };
+    tx.audit(AuditEntry::new(Action::Restore, E::RESOURCE).id(id)).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&render(&doc)))
+}
+
+struct ListQuery {
+    limit: i64,
+    sort: String,
+    cursor: Option<String>,
+    q: Option<String>,
+    filters: Vec<(String, String)>,
+}
+
+fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        sort: spec.default_sort.to_string(),
+        cursor: None,
+        q: None,
+        filters: vec![],
+    };
+    let mut seen: Vec<&str> = vec![];
+    for (key, value) in &req.query {
+        if seen.contains(&key.as_str()) {
+            return Err(ApiError::bad_field("INVALID_PARAMETER", key, "is given more than once"));
+        }
+        seen.push(key);
+        match key.as_str() {
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_field("INVALID_PARAMETER", "limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
+                    })?;
+            }
+            "sort" => {
+                let field = value.strip_prefix('-').unwrap_or(value);
+                if !spec.sort_fields.contains(&field) {
+                    return Err(ApiError::bad_field(
+                        "INVALID_PARAMETER",
+                        "sort",
+                        format!("must be one of {} (prefix - for descending)", spec.sort_fields.join(", ")),
+                    ));
+                }
+                q.sort = value.clone();
+            }
+            "cursor" => q.cursor = Some(value.clone()),
+            "q" => {
+                let v = value.trim();
+                if v.chars().count() > 100 {
+                    return Err(ApiError::bad_field("INVALID_PARAMETER", "q", "must be at most 100 characters"));
+                }
+                if !v.is_empty() {
+                    q.q = Some(v.to_string());
+                }
+            }
+            f if spec.filters.contains(&f) => {
+                if value.chars().count() > 200 {
+                    return Err(ApiError::bad_field("INVALID_PARAMETER", f, "must be at most 200 characters"));
+                }
+                q.filters.push((f.to_string(), value.clone()));
+            }
+            other => {
+                let mut known = vec!["limit", "cursor", "sort", "q"];
+                known.extend(spec.filters);
+                return Err(ApiError::bad_field(
+                    "UNKNOWN_PARAMETER",
+                    other,
+                    format!("is not a parameter of this list; use {}", known.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// Escapes a search text so it matches literally inside a regular expression.
+pub fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn list<E: Entity>(ctx: &Ctx, scope: &Scope) -> HandlerResult {
+    let (docs, next) = page(&ctx.req, scope, E::COLLECTION, &E::LIST, doc! { "deletedAt": null }, None).await?;
+    let data: Vec<Value> = docs.iter().map(render).collect();
+    Ok(ApiResponse::ok(&json!({ "data": data, "nextCursor": next })))
+}
+
+/// One page of a cursor-paginated list: the documents and the cursor of the
+/// next page, if there is one. `base` is the filter every item must match.
+pub async fn page(
+    req: &ApiRequest,
+    scope: &Scope,
+    collection: &'static str,
+    spec: &ListSpec,
+    mut filter: Document,
+    projection: Option<Document>,
+) -> Result<(Vec<Document>, Option<String>), ApiError> {
+    let query = parse_list_query(req, spec)?;
+    for (field, value) in &query.filters {
+        filter.insert(field.clone(), value.clone());
+    }
+    let mut and: Vec<Bson> = vec![];
+    if let Some(text) = &query.q {
+        let pattern = regex_escape(text);
+        let any: Vec<Bson> = spec
+            .search_fields
+            .iter()
+            .map(|f| Bson::Document(doc! { *f: { "$regex": &pattern, "$options": "i" } }))
+            .collect();
+        and.push(Bson::Document(doc! { "$or": any }));
+    }
+    let (field, dir) = match query.sort.strip_prefix('-') {
+        Some(f) => (f.to_string(), -1),
+        None => (query.sort.clone(), 1),
+    };
+    let key = &scope.state().cursor;
+    if let Some(cursor) = &query.cursor {
+        let (value, id) = key.decode(cursor, &query.sort)?;
+        let op = if dir == 1 { "$gt" } else { "$lt" };
+        and.push(Bson::Document(doc! { "$or": [
+            { &field: { op: value.clone() } },
+            { &field: value, "_id": { op: id } },
+        ] }));
+    }
+    if !and.is_empty() {
+        filter.insert("$and", and);
+    }
+    let mut docs = scope
+        .collection(collection)
+        .find_many(filter, doc! { &field: dir, "_id": dir }, query.limit + 1, projection)
+        .await?;
+    let more = docs.len() as i64 > query.limit;
+    docs.truncate(query.limit as usize);
+    let next = match (more, docs.last()) {
+        (true, Some(last)) => {
+            let value = last.get(&field).cloned().unwrap_or(Bson::Null);
+            let id = last.get_object_id("_id").map_err(|_| ApiError::internal("record without _id"))?;
+            Some(key.encode(&query.sort, &value, id))
+        }
+        _ => None,
+    };
+    Ok((docs, next))
+}
+
+async fn create<E: Entity>(req: &ApiRequest, scope: &Scope) -> HandlerResult {
+    let input: E::Create = req.json()?;
+    let fields = E::create(input)?;
+    let now = DateTime::now();
+    let mut record = fields.clone();
+    record.insert("createdAt", now);
+    record.insert("updatedAt", now);
+    record.insert("createdBy", scope.caller().user.id);
+    record.insert("version", 1_i64);
+    record.insert("deletedAt", Bson::Null);
+    let mut tx = scope.begin().await?;
+    let id = tx.insert_one(E::COLLECTION, record.clone()).await?;
+    tx.audit(AuditEntry::new(Action::Create, E::RESOURCE).id(id).changes(fields))
+        .await?;
+    tx.commit().await?;
+    record.insert("_id", id);
+    let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
+    r.set_header("location", &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()));
+    Ok(r)
+}
+
+/// `If-Match: 3` or `If-Match: "3"`; absent is `None`.
+fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
+    match req.header("if-match") {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_field("INVALID_PARAMETER", "If-Match", "must be the record's version number")),
+    }
+}
+
+async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> HandlerResult {
+    let expected = if_match(req)?;
+    let input: E::Patch = req.json()?;
+    let changes = E::patch(input)?;
+    if changes.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "NOTHING_TO_UPDATE",
+            detail: "Send at least one field to change".into(),
+            errors: vec![],
+        });
+    }
+    let before = scope
+        .collection(E::COLLECTION)
+        .find_one(doc! { "_id": id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound { resource: E::RESOURCE })?;
+    if before.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
+        scope.require(Permission::UpdateAnyRecord).await?;
+    }
+    let version = version_of(&before);
+    if expected.is_some_and(|v| v != version) {
+        return Err(ApiError::PreconditionFailed { current_version: version });
+    }
+    let mut set = changes.set;
+    set.insert("updatedAt", DateTime::now());
+    let mut update = doc! { "$set": set, "$inc": { "version": 1_i64 } };
+    if !changes.unset.is_empty() {
+        let unset: Document = changes.unset.iter().map(|f| (f.clone(), Bson::String(String::new()))).collect();
+        update.insert("$unset", unset);
+    }
+    // The version in the filter makes the write conditional on nobody having
+    // changed the record since it was read.
+    let mut tx = scope.begin().await?;
+    let after = tx
+        .find_one_and_update(E::COLLECTION, doc! { "_id": id, "deletedAt": null, "version": version }, update)
+        .await?;
+    let Some(after) = after else {
+        // Changed by someone else between our read and our write.
+        drop(tx);
+        let now = scope.collection(E::COLLECTION).find_one(doc! { "_id": id, "deletedAt": null }).await?;
+        return Err(match now {
+            Some(d) => ApiError::PreconditionFailed { current_version: version_of(&d) },
+            None => ApiError::NotFound { resource: E::RESOURCE },
+        });
+    };
+    tx.audit(AuditEntry::new(Action::Update, E::RESOURCE).id(id).changes(diff(&before, &after)))
+        .await?;
+    tx.commit().await?;
+    let mut r = ApiResponse::ok(&render(&after));
+    r.set_header("etag", &format!("\"{}\"", version_of(&after)));
+    Ok(r)
+}
+
+async fn delete<E: Entity>(scope: &Scope, id: ObjectId) -> HandlerResult {
+    let now = DateTime::now();
+    let mut tx = scope.begin().await?;
+    let deleted = tx
+        .find_one_and_update(
+            E::COLLECTION,
+            doc! { "_id": id, "deletedAt": null },
+            doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        )
+        .await?;
+    if deleted.is_none() {
+        return Err(ApiError::NotFound { resource: E::RESOURCE });
+    }
+    tx.audit(AuditEntry::new(Action::Delete, E::RESOURCE).id(id)).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::no_content())
+}
+
+fn version_of(d: &Document) -> i64 {
+    match d.get("version") {
+        Some(Bson::Int64(v)) => *v,
+        Some(Bson::Int32(v)) => *v as i64,
+        _ => 0,
+    }
+}
+
+/// A stored record as the API shows it: `id` for `_id`, ids as hex, times as
+/// RFC 3339, and never `organizationId`.
+pub fn render(d: &Document) -> Value {
+    let mut out = Map::new();
+    if let Some(id) = d.get("_id") {
+        out.insert("id".into(), to_json(id));
+    }
+    for (k, v) in d {
+        if k != "_id" && k != "organizationId" {
+            out.insert(k.clone(), to_json(v));
+        }
+    }
+    Value::Object(out)
+}
+
+fn to_json(v: &Bson) -> Value {
+    match v {
+        Bson::ObjectId(id) => Value::String(id.to_hex()),
+        Bson::DateTime(d) => Value::String(crate::auth::rfc3339(*d)),
+        Bson::Document(d) => {
+            Value::Object(d.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+        Bson::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+        Bson::Int32(n) => json!(n),
+        Bson::Int64(n) => json!(n),
+        Bson::Double(n) => json!(n),
+        Bson::Boolean(b) => json!(b),
+        Bson::String(s) => json!(s),
+        Bson::Null => Value::Null,
+        other => other.clone().into_relaxed_extjson(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_text_is_matched_literally() {
+        assert_eq!(regex_escape("a.b*(c)"), "a\\.b\\*\\(c\\)");
+        assert_eq!(regex_escape("Müller"), "Müller");
+    }
+
+    #[test]
+    fn a_rendered_record_has_an_id_and_no_organization() {
+        let id = ObjectId::new();
+        let d = doc! { "_id": id, "organizationId": ObjectId::new(), "name": "A",
+            "createdAt": DateTime::from_millis(0), "version": 1_i64 };
+        let v = render(&d);
+        assert_eq!(v["id"], id.to_hex());
+        assert!(v.get("organizationId").is_none());
+        assert_eq!(v["createdAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["version"], 1);
+    }
+}

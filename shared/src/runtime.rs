@@ -1,0 +1,527 @@
+//! The runtime adapter and the request pipeline.
+//!
+//! A function binary calls [`serve`] with its [`Route`]. The adapter picks its
+//! mode from the environment: with `AWS_LAMBDA_RUNTIME_API` set it runs under
+//! the Lambda Runtime API (lambda_http: API Gateway REST and HTTP APIs, ALB,
+//! function URLs); otherwise it is a plain HTTP server on `PORT`. Either way
+//! the request becomes an [`ApiRequest`] and goes through [`handle`]:
+//!
+//! request id -> CORS preflight -> body limit -> method -> authenticate ->
+//! rate limit -> authorize -> handler -> problem+json, request id, CORS and
+//! RateLimit headers, one JSON log line.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bson::oid::ObjectId;
+use http::{Method, StatusCode};
+use rand::RngCore;
+
+use crate::audit::{self, Action, AuditEntry};
+use crate::db::{RequestMeta, Scope};
+use crate::error::ApiError;
+use crate::http::{parse_query, percent_decode, ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::rbac::Access;
+use crate::state::State;
+use crate::validate;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<ApiResponse, ApiError>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A route's handler: takes the request context, dispatches on the method.
+pub type Handler = fn(Ctx) -> BoxFuture<HandlerResult>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 5] = [Verb::Get, Verb::Post, Verb::Put, Verb::Patch, Verb::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    pub fn from_method(m: &Method) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.as_str() == m.as_str())
+    }
+}
+
+/// One entry of the route table: a path, the permission each method needs,
+/// and the handler. The table in `functions::routes` is the single source of
+/// truth for the local server, the function binaries and the deployment files.
+pub struct Route {
+    /// The function's name (binary, Lambda function, Vercel function).
+    pub name: &'static str,
+    /// The path pattern, with `{name}` for a path parameter.
+    pub path: &'static str,
+    pub methods: &'static [(Verb, Access)],
+    pub handler: Handler,
+}
+
+impl Route {
+    /// The path parameters if `path` matches this route's pattern.
+    pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let mut params = vec![];
+        let mut want = self.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return Some(params),
+                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((w[1..w.len() - 1].to_string(), percent_decode(g, false)));
+                }
+                (Some(w), Some(g)) if w == g => {}
+                _ => return None,
+            }
+        }
+    }
+
+    pub fn access(&self, verb: Verb) -> Option<Access> {
+        self.methods.iter().find(|(v, _)| *v == verb).map(|(_, a)| *a)
+    }
+
+    /// The `Allow` header value.
+    pub fn allow(&self) -> String {
+        let mut verbs: Vec<&str> = self.methods.iter().map(|(v, _)| v.as_str()).collect();
+        verbs.push("OPTIONS");
+        verbs.join(", ")
+    }
+}
+
+/// What a handler receives.
+pub struct Ctx {
+    pub state: Arc<State>,
+    pub req: ApiRequest,
+    scope: Option<Scope>,
+}
+
+impl Ctx {
+    /// The organization-scoped data handle; present on every route method
+    /// that declares a permission.
+    pub fn scope(&self) -> Result<&Scope, ApiError> {
+        self.scope
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("handler asked for a scope on a public route"))
+    }
+
+    /// The `{id}` path parameter as an ObjectId (400 if malformed).
+    pub fn path_id(&self) -> Result<ObjectId, ApiError> {
+        validate::object_id("id", self.req.param("id").unwrap_or(""))
+    }
+
+    pub fn meta(&self) -> RequestMeta {
+        meta_of(&self.req)
+    }
+
+    /// The 405 for a method the handler does not serve.
+    pub fn method_not_allowed(&self, route_allow: &str) -> ApiError {
+        ApiError::MethodNotAllowed {
+            allow: route_allow.to_string(),
+        }
+    }
+}
+
+fn meta_of(req: &ApiRequest) -> RequestMeta {
+    RequestMeta {
+        request_id: req.request_id.clone(),
+        method: req.method.to_string(),
+        ip: req.client_ip.map(|ip| ip.to_string()),
+        user_agent: req.user_agent(),
+    }
+}
+
+fn request_id(req: &ApiRequest) -> String {
+    let given = req.header("x-request-id").unwrap_or("");
+    let ok = !given.is_empty()
+        && given.len() <= 128
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        given.to_string()
+    } else {
+        let mut b = [0u8; 12];
+        rand::rng().fill_bytes(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
+
+/// Runs the pipeline for one request. `route` is `None` when no route matched.
+pub async fn handle(state: Arc<State>, route: Option<&'static Route>, mut req: ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    req.request_id = request_id(&req);
+    let rid = req.request_id.clone();
+    let origin = req.header("origin").map(str::to_string);
+    let method = req.method.clone();
+    let path = req.path.clone();
+    let mut decision = None;
+    let mut ids: Option<(ObjectId, ObjectId)> = None;
+
+    let result: HandlerResult = async {
+        let Some(route) = route else {
+            return Err(ApiError::NotFound { resource: "route" });
+        };
+        if method == Method::OPTIONS {
+            return preflight(&state, route, origin.as_deref());
+        }
+        if req.oversize || req.body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        }
+        let access = Verb::from_method(&method)
+            .and_then(|v| route.access(v))
+            .ok_or_else(|| ApiError::MethodNotAllowed { allow: route.allow() })?;
+        let scope = match access {
+            Access::Public => None,
+            Access::Requires(permission) => {
+                let (caller, d) = crate::auth::authenticate(&state, &req).await?;
+                decision = Some(d);
+                ids = Some((caller.user.id, caller.org.id));
+                let meta = meta_of(&req);
+                if !d.allowed() {
+                    tracing::warn!(requestId = %rid, userId = %caller.user.id, organizationId = %caller.org.id,
+                        bucket = d.action.name(), limit = d.limit, "[RATE_LIMIT] request refused");
+                    if d.first_refusal() {
+                        let entry = AuditEntry::new(Action::RateLimitExceeded, "rate_limit").changes(bson::doc! {
+                            "bucket": d.action.name(), "limit": d.limit as i64, "windowResetsAt": d.reset_at as i64,
+                        });
+                        audit::write_direct(&state.db, entry.into_document(Some(caller.org.id), Some(caller.user.id), &meta)).await;
+                    }
+                    return Err(d.error());
+                }
+                if !permission.allows(caller.role) {
+                    return Err(crate::db::deny(&state, &caller, &meta, permission).await);
+                }
+                Some(Scope::new(state.clone(), caller, meta))
+            }
+        };
+        let ctx = Ctx { state: state.clone(), req, scope };
+        (route.handler)(ctx).await
+    }
+    .await;
+
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => e.to_response(&rid),
+    };
+    if let Some(d) = decision {
+        d.apply_headers(&mut response);
+    }
+    cors_headers(&state, origin.as_deref(), &mut response);
+    response.set_header("x-request-id", &rid);
+    let (user, org) = ids.map(|(u, o)| (u.to_hex(), o.to_hex())).unwrap_or_default();
+    tracing::info!(
+        requestId = %rid, userId = %user, organizationId = %org, method = %method, path = %path,
+        status = response.status.as_u16(), durationMs = started.elapsed().as_millis() as u64,
+        "[REQUEST] {method} {path} {}", response.status.as_u16()
+    );
+    response
+}
+
+fn origin_allowed(state: &State, origin: &str) -> bool {
+    state
+        .config
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
+}
+
+fn preflight(state: &State, route: &Route, origin: Option<&str>) -> HandlerResult {
+    let mut r = ApiResponse::no_content();
+    r.set_header("allow", &route.allow());
+    match origin {
+        None => Ok(r),
+        Some(o) if origin_allowed(state, o) => {
+            r.set_header("access-control-allow-methods", &route.allow());
+            r.set_header(
+                "access-control-allow-headers",
+                "authorization, content-type, if-match, idempotency-key, x-request-id",
+            );
+            r.set_header("access-control-max-age", "600");
+            Ok(r)
+        }
+        Some(_) => Err(ApiError::forbidden(
+            "CORS_ORIGIN_DENIED",
+            "This origin is not allowed to call the API",
+        )),
+    }
+}
+
+fn cors_headers(state: &State, origin: Option<&str>, r: &mut ApiResponse) {
+    r.append_header("vary", "Origin");
+    if let Some(o) = origin.filter(|o| origin_allowed(state, o)) {
+        r.set_header("access-control-allow-origin", o);
+        r.set_header("access-control-allow-credentials", "true");
+        r.set_header(
+            "access-control-expose-headers",
+            "x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, location",
+        );
+    }
+}
+
+/// Entry point of a function binary: builds the state once (cold start),
+/// then serves `route` under Lambda or locally, as the environment says.
+pub async fn serve(route: &'static Route) -> Result<(), Error> {
+    let state = init_or_exit().await;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        run_lambda(state, route).await
+    } else {
+        let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
+        serve_local_on_port(state, routes).await
+    }
+}
+
+/// Builds the state; on a configuration error prints it and exits 1, so a
+/// missing or weak secret stops start-up with a message naming it.
+pub async fn init_or_exit() -> Arc<State> {
+    match State::init().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("[CONFIG] {e}");
+            eprintln!("configuration error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Serves every route locally on `PORT` (default 3000) until Ctrl-C.
+pub async fn serve_local_on_port(state: Arc<State>, routes: &'static [&'static Route]) -> Result<(), Error> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p.parse().map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+        Err(_) => 3000,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(port, routes = routes.len(), "[STARTUP] listening on http://127.0.0.1:{port}");
+    serve_local(state, routes, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves.
+pub async fn serve_local(
+    state: Arc<State>,
+    routes: &'static [&'static Route],
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(local_request(state, routes, peer, req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn local_request(
+    state: Arc<State>,
+    routes: &'static [&'static Route],
+    peer: SocketAddr,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let mut api = ApiRequest::new(parts.method.clone(), parts.uri.path());
+    api.query = parts.uri.query().map(parse_query).unwrap_or_default();
+    api.headers = parts.headers;
+    api.client_ip = Some(peer.ip());
+    let declared = api
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > MAX_BODY_BYTES {
+        api.oversize = true;
+    } else {
+        match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => api.body = collected.to_bytes().to_vec(),
+            Err(_) => api.oversize = true,
+        }
+    }
+    let (route, params) = find_route(routes, parts.uri.path());
+    api.path_params = params;
+    let response = handle(state, route, api).await;
+    let mut out = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(response.body)));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// The route matching `path`, and its path parameters.
+pub fn find_route(
+    routes: &'static [&'static Route],
+    path: &str,
+) -> (Option<&'static Route>, Vec<(String, String)>) {
+    for route in routes {
+        if let Some(params) = route.match_path(path) {
+            return (Some(*route), params);
+        }
+    }
+    (None, vec![])
+}
+
+/// Binds 127.0.0.1 on a free port and serves `routes` in the background
+/// (tests, tools). Returns the address.
+pub async fn spawn_local(state: Arc<State>, routes: &'static [&'static Route]) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(serve_local(state, routes, listener, std::future::pending()));
+    Ok(addr)
+}
+
+async fn run_lambda(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
+    lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(lambda_request(state, route, event).await) }
+    }))
+    .await
+}
+
+/// The caller's address as the platform recorded it: API Gateway's
+/// `sourceIp`, or for an ALB the address it appended last to
+/// `X-Forwarded-For`. Never a client-supplied header.
+fn lambda_client_ip(event: &lambda_http::Request) -> Option<IpAddr> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let ip = match event.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+        RequestContext::Alb(_) => event
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .map(|s| s.trim().to_string()),
+        _ => None,
+    }?;
+    ip.parse().ok()
+}
+
+async fn lambda_request(
+    state: Arc<State>,
+    route: &'static Route,
+    event: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    use lambda_http::RequestExt;
+    let client_ip = lambda_client_ip(&event);
+    let raw = event.raw_http_path().to_string();
+    let path = if raw.is_empty() { event.uri().path().to_string() } else { raw };
+    let query = event.uri().query().map(parse_query).unwrap_or_default();
+    let (parts, body) = event.into_parts();
+    let mut api = ApiRequest::new(parts.method, &path);
+    api.query = query;
+    api.headers = parts.headers;
+    api.client_ip = client_ip;
+    api.body = match body {
+        lambda_http::Body::Empty => vec![],
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => vec![],
+    };
+    // A named API Gateway stage prefixes the path (`/prod/api/v1/...`).
+    let params = route.match_path(&path).or_else(|| {
+        let rest = path.trim_start_matches('/').split_once('/')?.1;
+        route.match_path(&format!("/{rest}"))
+    });
+    let matched = params.is_some().then_some(route);
+    api.path_params = params.unwrap_or_default();
+    let response = handle(state, matched, api).await;
+    let body = if response.body.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        match String::from_utf8(response.body) {
+            Ok(text) => lambda_http::Body::Text(text),
+            Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+        }
+    };
+    let mut out = lambda_http::Response::new(body);
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// A 200 JSON helper for handlers that only read.
+pub fn ok(value: serde_json::Value) -> HandlerResult {
+    Ok(ApiResponse::json(StatusCode::OK, &value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: Ctx) -> BoxFuture<HandlerResult> {
+        Box::pin(async { Ok(ApiResponse::no_content()) })
+    }
+
+    static ITEM: Route = Route {
+        name: "things-id",
+        path: "/api/v1/things/{id}",
+        methods: &[(Verb::Get, Access::Public)],
+        handler: noop,
+    };
+
+    #[test]
+    fn a_pattern_captures_its_path_parameters() {
+        assert_eq!(
+            ITEM.match_path("/api/v1/things/abc"),
+            Some(vec![("id".to_string(), "abc".to_string())])
+        );
+        assert_eq!(
+            ITEM.match_path("/api/v1/things/a%20b/"),
+            Some(vec![("id".to_string(), "a b".to_string())])
+        );
+    }
+
+    #[test]
+    fn a_pattern_does_not_match_longer_shorter_or_empty_paths() {
+        assert!(ITEM.match_path("/api/v1/things").is_none());
+        assert!(ITEM.match_path("/api/v1/things/").is_none());
+        assert!(ITEM.match_path("/api/v1/things/a/b").is_none());
+        assert!(ITEM.match_path("/api/v1/other/a").is_none());
+    }
+
+    #[test]
+    fn the_allow_header_lists_declared_methods_and_options() {
+        assert_eq!(ITEM.allow(), "GET, OPTIONS");
+    }
+}

@@ -192,21 +192,29 @@ mod tests {
     fn an_account_needs_a_name_of_1_to_200_characters() {
         assert!(create(r#"{"name": " "}"#).is_err());
         assert!(create(&format!(r#"{{"name": "{}"}}"#, "a".repeat(201))).is_err());
-        assert_eq!(create(r#"{"name": " Garage "}"#).unwrap(), doc! { "name": "Garage" });
+        assert_eq!(
+            create(r#"{"name": " Garage "}"#).unwrap(),
+            doc! { "name": "Garage" }
+        );
     }
 
     #[test]
     fn every_invalid_field_is_reported_at_once() {
-        let err = create(r#"{"name": "", "email": "nope", "website": "ftp://x", "address": {"city": "\u0000"}}"#)
-            .unwrap_err();
-        let ApiError::Validation { errors } = err else { panic!("not a validation error") };
+        let err = create(
+            r#"{"name": "", "email": "nope", "website": "ftp://x", "address": {"city": "\u0000"}}"#,
+        )
+        .unwrap_err();
+        let ApiError::Validation { errors } = err else {
+            panic!("not a validation error")
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "website", "email", "address.city"]);
     }
 
     #[test]
     fn a_patch_with_null_or_empty_clears_an_optional_field() {
-        let p: AccountPatch = serde_json::from_str(r#"{"industry": null, "phone": "", "notes": "x"}"#).unwrap();
+        let p: AccountPatch =
+            serde_json::from_str(r#"{"industry": null, "phone": "", "notes": "x"}"#).unwrap();
         let c = Account::patch(p).unwrap();
         assert_eq!(c.unset, vec!["industry", "phone"]);
         assert_eq!(c.set, doc! { "notes": "x" });

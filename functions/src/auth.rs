@@ -21,7 +21,10 @@ fn token_body(session: &Session) -> Value {
 
 fn with_cookie(mut response: ApiResponse, session: &Session) -> ApiResponse {
     let t = &session.tokens;
-    response.set_header("set-cookie", &tokens::cookie(&t.refresh_token, t.refresh_expires_in));
+    response.set_header(
+        "set-cookie",
+        &tokens::cookie(&t.refresh_token, t.refresh_expires_in),
+    );
     response.set_header("cache-control", "no-store");
     response
 }
@@ -39,7 +42,10 @@ pub async fn register(ctx: Ctx) -> HandlerResult {
 pub async fn login(ctx: Ctx) -> HandlerResult {
     let input: LoginInput = ctx.req.json()?;
     let session = flows::login(&ctx.state, input, &ctx.meta()).await?;
-    Ok(with_cookie(ApiResponse::ok(&token_body(&session)), &session))
+    Ok(with_cookie(
+        ApiResponse::ok(&token_body(&session)),
+        &session,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -50,16 +56,21 @@ struct RefreshInput {
 
 /// The refresh token from the body, or else from the cookie.
 fn presented_token(ctx: &Ctx, from_body: Option<String>) -> Option<String> {
-    from_body
-        .filter(|t| !t.is_empty())
-        .or_else(|| ctx.req.cookie(tokens::COOKIE_NAME).filter(|t| !t.is_empty()))
+    from_body.filter(|t| !t.is_empty()).or_else(|| {
+        ctx.req
+            .cookie(tokens::COOKIE_NAME)
+            .filter(|t| !t.is_empty())
+    })
 }
 
 /// `POST /api/v1/auth/refresh` `{refreshToken}` (or the cookie) -> a new pair.
 pub async fn refresh(ctx: Ctx) -> HandlerResult {
     let input: RefreshInput = ctx.req.json_or_empty()?;
     let token = presented_token(&ctx, input.refresh_token).ok_or_else(|| {
-        ApiError::field("refreshToken", "is required, in the body or the refresh_token cookie")
+        ApiError::field(
+            "refreshToken",
+            "is required, in the body or the refresh_token cookie",
+        )
     })?;
     let session = flows::refresh(&ctx.state, &token, &ctx.meta()).await?;
     let body = json!({

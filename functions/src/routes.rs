@@ -58,14 +58,20 @@ pub static AUTH_ME: Route = Route {
 pub static MEMBERS: Route = Route {
     name: "members",
     path: "/api/v1/members",
-    methods: &[(Get, Requires(ReadRecords)), (Post, Requires(ManageMembers))],
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(ManageMembers)),
+    ],
     handler: |ctx| Box::pin(members::handle(ctx)),
 };
 
 pub static ACCOUNTS: Route = Route {
     name: "accounts",
     path: "/api/v1/accounts",
-    methods: &[(Get, Requires(ReadRecords)), (Post, Requires(CreateRecords))],
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
     handler: |ctx| Box::pin(records::collection::<Account>(ctx)),
 };
 

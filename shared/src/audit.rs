@@ -137,9 +137,18 @@ mod tests {
         let before = doc! { "name": "A", "industry": "x", "version": 1, "notes": "n" };
         let after = doc! { "name": "B", "industry": "x", "version": 2, "website": "w" };
         let d = diff(&before, &after);
-        assert_eq!(d.get_document("name").unwrap(), &doc! { "from": "A", "to": "B" });
-        assert_eq!(d.get_document("notes").unwrap(), &doc! { "from": "n", "to": Bson::Null });
-        assert_eq!(d.get_document("website").unwrap(), &doc! { "from": Bson::Null, "to": "w" });
+        assert_eq!(
+            d.get_document("name").unwrap(),
+            &doc! { "from": "A", "to": "B" }
+        );
+        assert_eq!(
+            d.get_document("notes").unwrap(),
+            &doc! { "from": "n", "to": Bson::Null }
+        );
+        assert_eq!(
+            d.get_document("website").unwrap(),
+            &doc! { "from": Bson::Null, "to": "w" }
+        );
         assert!(!d.contains_key("industry"));
         assert!(!d.contains_key("version"));
     }

@@ -174,6 +174,9 @@ mod tests {
             ("ALLOWED_ORIGINS", "https://a.example, https://b.example/"),
         ])
         .unwrap();
-        assert_eq!(c.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
     }
 }

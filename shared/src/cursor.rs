@@ -49,16 +49,28 @@ impl CursorKey {
         };
         let payload = serde_json::to_vec(&position).unwrap_or_default();
         let tag = self.mac(&payload).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(&tag[..16]))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(&tag[..16])
+        )
     }
 
     /// Checks the signature and that the cursor was made for `sort`.
     pub fn decode(&self, cursor: &str, sort: &str) -> Result<(Bson, ObjectId), ApiError> {
-        let bad = || ApiError::bad_field("INVALID_CURSOR", "cursor", "is not a cursor this list returned");
+        let bad = || {
+            ApiError::bad_field(
+                "INVALID_CURSOR",
+                "cursor",
+                "is not a cursor this list returned",
+            )
+        };
         let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
-        self.mac(&payload).verify_truncated_left(&tag).map_err(|_| bad())?;
+        self.mac(&payload)
+            .verify_truncated_left(&tag)
+            .map_err(|_| bad())?;
         if tag.len() != 16 {
             return Err(bad());
         }
@@ -95,7 +107,9 @@ mod tests {
         let c = k.encode("name", &Bson::String("b".into()), ObjectId::new());
         let (payload, tag) = c.split_once('.').unwrap();
         let mut raw = URL_SAFE_NO_PAD.decode(payload).unwrap();
-        let text = String::from_utf8(raw.clone()).unwrap().replace("\"b\"", "\"a\"");
+        let text = String::from_utf8(raw.clone())
+            .unwrap()
+            .replace("\"b\"", "\"a\"");
         raw = text.into_bytes();
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(raw));
         assert!(k.decode(&forged, "name").is_err());

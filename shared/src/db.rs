@@ -41,7 +41,12 @@ pub const ORG_FIELD: &str = "organizationId";
 pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
     let mut opts = ClientOptions::parse(config.mongodb_uri.expose())
         .await
-        .map_err(|e| ConfigError(format!("MONGODB_URI is not a usable MongoDB URI: {}", e.kind)))?;
+        .map_err(|e| {
+            ConfigError(format!(
+                "MONGODB_URI is not a usable MongoDB URI: {}",
+                e.kind
+            ))
+        })?;
     opts.server_selection_timeout = Some(config.db_timeout);
     opts.connect_timeout = Some(config.db_timeout);
     opts.max_idle_time = Some(Duration::from_secs(300));
@@ -231,7 +236,11 @@ impl Tx<'_> {
         filter: Document,
     ) -> Result<Option<Document>, ApiError> {
         let filter = self.scoped(filter);
-        Ok(self.coll(coll).find_one(filter).session(&mut self.session).await?)
+        Ok(self
+            .coll(coll)
+            .find_one(filter)
+            .session(&mut self.session)
+            .await?)
     }
 
     /// Inserts `doc` stamped with the organization; returns its `_id`.
@@ -294,6 +303,62 @@ impl Tx<'_> {
 
     pub async fn commit(mut self) -> Result<(), ApiError> {
         commit(&mut self.session).await
+    }
+}
+
+/// How often a transaction that lost a write conflict is run again.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// Runs `op` (which begins, writes and commits a transaction) again from the
+/// start while it fails with a transient write conflict, with a short,
+/// growing, jittered pause between attempts.
+pub async fn retry_transient<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ApiError>
+where
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut pause_ms = 5u64;
+    for attempt in 1.. {
+        match op().await {
+            Err(e) if e.is_transient() && attempt < TRANSACTION_ATTEMPTS => {
+                let jitter = rand::random::<u64>() % pause_ms.max(1);
+                tokio::time::sleep(Duration::from_millis(pause_ms + jitter)).await;
+                pause_ms = (pause_ms * 2).min(200);
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns on the last attempt")
+}
+
+/// Inserts a document that carries its own `_id`. When the server reports a
+/// duplicate key but the document with that `_id` is there, the insert did
+/// happen (its acknowledgement was lost to an internal retry), so it counts
+/// as done; a genuine duplicate of another document stays an error.
+pub(crate) async fn insert_own_id(
+    coll: &Collection<Document>,
+    doc: Document,
+) -> Result<(), ApiError> {
+    let id = doc
+        .get("_id")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("insert without _id"))?;
+    match coll.insert_one(doc).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = ApiError::from_db(e);
+            if matches!(
+                err,
+                ApiError::Conflict {
+                    code: "ALREADY_EXISTS",
+                    ..
+                }
+            ) && coll.find_one(doc! { "_id": id }).await?.is_some()
+            {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
     }
 }
 

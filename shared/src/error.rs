@@ -131,6 +131,18 @@ impl ApiError {
         }
     }
 
+    /// True for a transaction that lost a write conflict: running it again
+    /// from the start is safe and is what MongoDB's drivers advise.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict {
+                code: "WRITE_CONFLICT",
+                ..
+            }
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,

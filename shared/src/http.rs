@@ -57,7 +57,8 @@ impl ApiRequest {
     }
 
     pub fn user_agent(&self) -> Option<String> {
-        self.header("user-agent").map(|s| s.chars().take(512).collect())
+        self.header("user-agent")
+            .map(|s| s.chars().take(512).collect())
     }
 
     /// The value of one cookie, if the request carries it.
@@ -77,7 +78,12 @@ impl ApiRequest {
     /// naming the field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if let Some(ct) = self.header("content-type") {
-            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if mime != "application/json" && !mime.ends_with("+json") {
                 return Err(ApiError::UnsupportedMediaType);
             }
@@ -285,7 +291,10 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_named() {
-        assert_eq!(field_of(r#"{"name": "a", "role": "x"}"#), (422, "role".into()));
+        assert_eq!(
+            field_of(r#"{"name": "a", "role": "x"}"#),
+            (422, "role".into())
+        );
         assert_eq!(
             field_of(r#"{"name": "a", "address": {"town": "x"}}"#),
             (422, "address.town".into())

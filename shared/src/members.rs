@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{Action, AuditEntry};
 use crate::auth::{password, User};
-use crate::db::{collections, Scope};
+use crate::db::{collections, retry_transient, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::http::ApiRequest;
 use crate::rbac::{Permission, Role};
@@ -71,7 +71,10 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
         }
         Some(r) => Some(r),
         None => {
-            errors.push(FieldError::new("role", "must be one of VIEWER, MEMBER, ADMIN"));
+            errors.push(FieldError::new(
+                "role",
+                "must be one of VIEWER, MEMBER, ADMIN",
+            ));
             None
         }
     };
@@ -84,20 +87,26 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     }
     let hash = password::hash(input.password, scope.state().config.bcrypt_cost).await?;
     let now = DateTime::now();
-    let member = doc! {
+    let mut member = doc! {
         "email": email.as_str(), "passwordHash": hash, "firstName": &first, "lastName": &last,
         "role": role.as_str(), "status": "ACTIVE", "createdAt": now, "updatedAt": now,
         "createdBy": scope.caller().user.id, "lastLoginAt": null, "version": 1_i64,
     };
-    let mut tx = scope.begin().await?;
-    let id = tx.insert_one(collections::USERS, member).await?;
-    tx.audit(
-        AuditEntry::new(Action::Create, "user")
-            .id(id)
-            .changes(doc! { "email": email.as_str(), "role": role.as_str(), "status": "ACTIVE" }),
-    )
+    let id = bson::oid::ObjectId::new();
+    member.insert("_id", id);
+    let (member, email, role) = (&member, &email, role);
+    retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        tx.insert_one(collections::USERS, member.clone()).await?;
+        tx.audit(
+            AuditEntry::new(Action::Create, "user").id(id).changes(
+                doc! { "email": email.as_str(), "role": role.as_str(), "status": "ACTIVE" },
+            ),
+        )
+        .await?;
+        tx.commit().await
+    })
     .await?;
-    tx.commit().await?;
     let created = scope
         .collection(collections::USERS)
         .find_one(doc! { "_id": id })

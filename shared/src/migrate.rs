@@ -23,15 +23,30 @@ struct Index {
 }
 
 fn index(collection: &'static str, keys: Document) -> Index {
-    Index { collection, keys, unique: false, ttl: false }
+    Index {
+        collection,
+        keys,
+        unique: false,
+        ttl: false,
+    }
 }
 
 fn unique(collection: &'static str, keys: Document) -> Index {
-    Index { collection, keys, unique: true, ttl: false }
+    Index {
+        collection,
+        keys,
+        unique: true,
+        ttl: false,
+    }
 }
 
 fn ttl(collection: &'static str) -> Index {
-    Index { collection, keys: doc! { "expiresAt": 1 }, unique: false, ttl: true }
+    Index {
+        collection,
+        keys: doc! { "expiresAt": 1 },
+        unique: false,
+        ttl: true,
+    }
 }
 
 struct Migration {
@@ -39,13 +54,19 @@ struct Migration {
     indexes: fn() -> Vec<Index>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration { id: "0001_initial", indexes: initial }];
+const MIGRATIONS: &[Migration] = &[Migration {
+    id: "0001_initial",
+    indexes: initial,
+}];
 
 fn initial() -> Vec<Index> {
     vec![
         unique(ORGANIZATIONS, doc! { "slug": 1 }),
         unique(USERS, doc! { "email": 1 }),
-        index(USERS, doc! { "organizationId": 1, "createdAt": 1, "_id": 1 }),
+        index(
+            USERS,
+            doc! { "organizationId": 1, "createdAt": 1, "_id": 1 },
+        ),
         index(USERS, doc! { "organizationId": 1, "email": 1, "_id": 1 }),
         index(USERS, doc! { "organizationId": 1, "lastName": 1, "_id": 1 }),
         unique(REFRESH_TOKENS, doc! { "tokenHash": 1 }),
@@ -57,13 +78,28 @@ fn initial() -> Vec<Index> {
         ttl(LOGIN_ATTEMPTS),
         ttl(RATE_LIMITS),
         index(AUDIT_LOG, doc! { "organizationId": 1, "createdAt": -1 }),
-        index(AUDIT_LOG, doc! { "organizationId": 1, "action": 1, "createdAt": -1 }),
-        index(AUDIT_LOG, doc! { "organizationId": 1, "userId": 1, "createdAt": -1 }),
+        index(
+            AUDIT_LOG,
+            doc! { "organizationId": 1, "action": 1, "createdAt": -1 },
+        ),
+        index(
+            AUDIT_LOG,
+            doc! { "organizationId": 1, "userId": 1, "createdAt": -1 },
+        ),
         index(AUDIT_LOG, doc! { "organizationId": 1, "resourceId": 1 }),
-        index(ACCOUNTS, doc! { "organizationId": 1, "createdAt": -1, "_id": -1 }),
-        index(ACCOUNTS, doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 }),
+        index(
+            ACCOUNTS,
+            doc! { "organizationId": 1, "createdAt": -1, "_id": -1 },
+        ),
+        index(
+            ACCOUNTS,
+            doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 },
+        ),
         index(ACCOUNTS, doc! { "organizationId": 1, "name": 1, "_id": 1 }),
-        index(ACCOUNTS, doc! { "organizationId": 1, "industry": 1, "createdAt": -1 }),
+        index(
+            ACCOUNTS,
+            doc! { "organizationId": 1, "industry": 1, "createdAt": -1 },
+        ),
     ]
 }
 
@@ -82,7 +118,9 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
                 opts.expire_after = Some(Duration::ZERO);
             }
             let model = IndexModel::builder().keys(ix.keys).options(opts).build();
-            db.collection::<Document>(ix.collection).create_index(model).await?;
+            db.collection::<Document>(ix.collection)
+                .create_index(model)
+                .await?;
         }
         let record = doc! {
             "_id": m.id,

@@ -103,7 +103,9 @@ impl LimitedAction {
 
     pub fn message(self) -> &'static str {
         match self {
-            LimitedAction::Api => "Your organization's plan allows no more API requests this minute",
+            LimitedAction::Api => {
+                "Your organization's plan allows no more API requests this minute"
+            }
             LimitedAction::Uploads => "Your organization's plan allows no more uploads this hour",
             LimitedAction::Exports => "Your organization's plan allows no more exports this hour",
             LimitedAction::FailedLoginEmail | LimitedAction::FailedLoginIp => {
@@ -219,38 +221,41 @@ fn bucket_id(action: LimitedAction, key: &str) -> (String, u64) {
 }
 
 /// Counts one request in the current window of `action` for `key`.
+///
+/// The bucket is bumped with a plain `$inc` (no upsert); when the window's
+/// bucket does not exist yet it is inserted with a count of 0 (a concurrent
+/// insert of the same bucket is a harmless duplicate) and the bump retried.
+/// This keeps counting exact where concurrent upserts are not: some
+/// MongoDB-compatible servers answer a racing upsert with no document even
+/// though they applied it.
 pub(crate) async fn hit(db: &Database, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
     let (id, reset_at) = bucket_id(action, key);
     let coll = db.collection::<Document>(collections::RATE_LIMITS);
     let expires = bson::DateTime::from_millis((reset_at as i64) * 1000);
-    let update = doc! {
-        "$inc": { "count": 1_i64 },
-        "$setOnInsert": { "action": action.name(), "key": key, "expiresAt": expires },
-    };
-    // Two first requests of a window may race to insert the bucket; the loser
-    // of that race gets a duplicate-key error and simply counts again.
-    let mut attempt = 0;
-    loop {
-        let result = coll
-            .find_one_and_update(doc! { "_id": &id }, update.clone())
-            .upsert(true)
+    for _ in 0..3 {
+        let bumped = coll
+            .find_one_and_update(doc! { "_id": &id }, doc! { "$inc": { "count": 1_i64 } })
             .return_document(ReturnDocument::After)
-            .await;
-        match result {
-            Ok(Some(d)) => {
-                let count = match d.get("count") {
-                    Some(bson::Bson::Int64(n)) => *n as u64,
-                    Some(bson::Bson::Int32(n)) => *n as u64,
-                    Some(bson::Bson::Double(n)) => *n as u64,
-                    _ => 1,
-                };
-                return Ok(Hit { count, reset_at });
+            .await?;
+        if let Some(d) = bumped {
+            let count = match d.get("count") {
+                Some(bson::Bson::Int64(n)) => *n as u64,
+                Some(bson::Bson::Int32(n)) => *n as u64,
+                Some(bson::Bson::Double(n)) => *n as u64,
+                _ => 1,
+            };
+            return Ok(Hit { count, reset_at });
+        }
+        let bucket = doc! { "_id": &id, "action": action.name(), "key": key, "count": 0_i64, "expiresAt": expires };
+        if let Err(e) = coll.insert_one(bucket).await {
+            if !is_duplicate(&e) {
+                return Err(e.into());
             }
-            Ok(None) => return Err(ApiError::internal("rate limit upsert returned nothing")),
-            Err(e) if attempt == 0 && is_duplicate(&e) => attempt += 1,
-            Err(e) => return Err(e.into()),
         }
     }
+    Err(ApiError::internal(format!(
+        "rate-limit bucket {id} could not be created"
+    )))
 }
 
 /// Takes back one counted request (a sign-in that turned out to succeed).
@@ -266,7 +271,13 @@ pub(crate) async fn undo(db: &Database, action: LimitedAction, key: &str) {
 }
 
 fn is_duplicate(e: &mongodb::error::Error) -> bool {
-    matches!(ApiError::from_db(e.clone()), ApiError::Conflict { code: "ALREADY_EXISTS", .. })
+    matches!(
+        ApiError::from_db(e.clone()),
+        ApiError::Conflict {
+            code: "ALREADY_EXISTS",
+            ..
+        }
+    )
 }
 
 #[cfg(test)]
@@ -291,7 +302,8 @@ mod tests {
 
     #[test]
     fn an_override_replaces_the_plan_default() {
-        let o = LimitOverrides::from_lookup(&|k| (k == "RATE_LIMIT_API_FREE").then(|| "7".into())).unwrap();
+        let o = LimitOverrides::from_lookup(&|k| (k == "RATE_LIMIT_API_FREE").then(|| "7".into()))
+            .unwrap();
         assert_eq!(o.limit(LimitedAction::Api, Plan::Free), 7);
         assert_eq!(o.limit(LimitedAction::Api, Plan::Pro), 1_000);
     }

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
-use crate::db::Scope;
+use crate::db::{retry_transient, Scope};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::rbac::Permission;
@@ -83,7 +83,9 @@ pub async fn item<E: Entity>(ctx: Ctx) -> HandlerResult {
                 .collection(E::COLLECTION)
                 .find_one(doc! { "_id": id, "deletedAt": null })
                 .await?
-                .ok_or(ApiError::NotFound { resource: E::RESOURCE })?;
+                .ok_or(ApiError::NotFound {
+                    resource: E::RESOURCE,
+                })?;
             Ok(ApiResponse::ok(&render(&doc)))
         }
         Method::PATCH => update::<E>(&ctx.req, scope, id).await,
@@ -96,28 +98,38 @@ pub async fn item<E: Entity>(ctx: Ctx) -> HandlerResult {
 pub async fn restore<E: Entity>(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let now = DateTime::now();
-    let mut tx = scope.begin().await?;
-    let restored = tx
-        .find_one_and_update(
-            E::COLLECTION,
-            doc! { "_id": id, "deletedAt": { "$ne": null } },
-            doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": now }, "$inc": { "version": 1_i64 } },
-        )
-        .await?;
+    let restored = retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        let restored = tx
+            .find_one_and_update(
+                E::COLLECTION,
+                doc! { "_id": id, "deletedAt": { "$ne": null } },
+                doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+            )
+            .await?;
+        if restored.is_some() {
+            tx.audit(AuditEntry::new(Action::Restore, E::RESOURCE).id(id)).await?;
+            tx.commit().await?;
+        }
+        Ok(restored)
+    })
+    .await?;
     let Some(doc) = restored else {
-        drop(tx);
         let live = scope
             .collection(E::COLLECTION)
             .find_one(doc! { "_id": id })
             .await?;
         return Err(match live {
-            Some(_) => ApiError::conflict("NOT_DELETED", format!("This {} is not deleted", E::RESOURCE)),
-            None => ApiError::NotFound { resource: E::RESOURCE },
+            Some(_) => ApiError::conflict(
+                "NOT_DELETED",
+                format!("This {} is not deleted", E::RESOURCE),
+            ),
+            None => ApiError::NotFound {
+                resource: E::RESOURCE,
+            },
         });
     };
-    tx.audit(AuditEntry::new(Action::Restore, E::RESOURCE).id(id)).await?;
-    tx.commit().await?;
     Ok(ApiResponse::ok(&render(&doc)))
 }
 
@@ -140,7 +152,11 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
     let mut seen: Vec<&str> = vec![];
     for (key, value) in &req.query {
         if seen.contains(&key.as_str()) {
-            return Err(ApiError::bad_field("INVALID_PARAMETER", key, "is given more than once"));
+            return Err(ApiError::bad_field(
+                "INVALID_PARAMETER",
+                key,
+                "is given more than once",
+            ));
         }
         seen.push(key);
         match key.as_str() {
@@ -150,7 +166,11 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
-                        ApiError::bad_field("INVALID_PARAMETER", "limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
+                        ApiError::bad_field(
+                            "INVALID_PARAMETER",
+                            "limit",
+                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
                     })?;
             }
             "sort" => {
@@ -159,7 +179,10 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
                     return Err(ApiError::bad_field(
                         "INVALID_PARAMETER",
                         "sort",
-                        format!("must be one of {} (prefix - for descending)", spec.sort_fields.join(", ")),
+                        format!(
+                            "must be one of {} (prefix - for descending)",
+                            spec.sort_fields.join(", ")
+                        ),
                     ));
                 }
                 q.sort = value.clone();
@@ -168,7 +191,11 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
             "q" => {
                 let v = value.trim();
                 if v.chars().count() > 100 {
-                    return Err(ApiError::bad_field("INVALID_PARAMETER", "q", "must be at most 100 characters"));
+                    return Err(ApiError::bad_field(
+                        "INVALID_PARAMETER",
+                        "q",
+                        "must be at most 100 characters",
+                    ));
                 }
                 if !v.is_empty() {
                     q.q = Some(v.to_string());
@@ -176,7 +203,11 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
             }
             f if spec.filters.contains(&f) => {
                 if value.chars().count() > 200 {
-                    return Err(ApiError::bad_field("INVALID_PARAMETER", f, "must be at most 200 characters"));
+                    return Err(ApiError::bad_field(
+                        "INVALID_PARAMETER",
+                        f,
+                        "must be at most 200 characters",
+                    ));
                 }
                 q.filters.push((f.to_string(), value.clone()));
             }
@@ -207,9 +238,19 @@ pub fn regex_escape(text: &str) -> String {
 }
 
 async fn list<E: Entity>(ctx: &Ctx, scope: &Scope) -> HandlerResult {
-    let (docs, next) = page(&ctx.req, scope, E::COLLECTION, &E::LIST, doc! { "deletedAt": null }, None).await?;
+    let (docs, next) = page(
+        &ctx.req,
+        scope,
+        E::COLLECTION,
+        &E::LIST,
+        doc! { "deletedAt": null },
+        None,
+    )
+    .await?;
     let data: Vec<Value> = docs.iter().map(render).collect();
-    Ok(ApiResponse::ok(&json!({ "data": data, "nextCursor": next })))
+    Ok(ApiResponse::ok(
+        &json!({ "data": data, "nextCursor": next }),
+    ))
 }
 
 /// One page of a cursor-paginated list: the documents and the cursor of the
@@ -254,14 +295,21 @@ pub async fn page(
     }
     let mut docs = scope
         .collection(collection)
-        .find_many(filter, doc! { &field: dir, "_id": dir }, query.limit + 1, projection)
+        .find_many(
+            filter,
+            doc! { &field: dir, "_id": dir },
+            query.limit + 1,
+            projection,
+        )
         .await?;
     let more = docs.len() as i64 > query.limit;
     docs.truncate(query.limit as usize);
     let next = match (more, docs.last()) {
         (true, Some(last)) => {
             let value = last.get(&field).cloned().unwrap_or(Bson::Null);
-            let id = last.get_object_id("_id").map_err(|_| ApiError::internal("record without _id"))?;
+            let id = last
+                .get_object_id("_id")
+                .map_err(|_| ApiError::internal("record without _id"))?;
             Some(key.encode(&query.sort, &value, id))
         }
         _ => None,
@@ -279,14 +327,26 @@ async fn create<E: Entity>(req: &ApiRequest, scope: &Scope) -> HandlerResult {
     record.insert("createdBy", scope.caller().user.id);
     record.insert("version", 1_i64);
     record.insert("deletedAt", Bson::Null);
-    let mut tx = scope.begin().await?;
-    let id = tx.insert_one(E::COLLECTION, record.clone()).await?;
-    tx.audit(AuditEntry::new(Action::Create, E::RESOURCE).id(id).changes(fields))
-        .await?;
-    tx.commit().await?;
+    let id = ObjectId::new();
     record.insert("_id", id);
-    let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
-    r.set_header("location", &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()));
+    let (record, fields) = (&record, &fields);
+    retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        tx.insert_one(E::COLLECTION, record.clone()).await?;
+        tx.audit(
+            AuditEntry::new(Action::Create, E::RESOURCE)
+                .id(id)
+                .changes(fields.clone()),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await?;
+    let mut r = ApiResponse::json(StatusCode::CREATED, &render(record));
+    r.set_header(
+        "location",
+        &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()),
+    );
     Ok(r)
 }
 
@@ -300,7 +360,13 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
             .trim_matches('"')
             .parse()
             .map(Some)
-            .map_err(|_| ApiError::bad_field("INVALID_PARAMETER", "If-Match", "must be the record's version number")),
+            .map_err(|_| {
+                ApiError::bad_field(
+                    "INVALID_PARAMETER",
+                    "If-Match",
+                    "must be the record's version number",
+                )
+            }),
     }
 }
 
@@ -319,59 +385,93 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
         .collection(E::COLLECTION)
         .find_one(doc! { "_id": id, "deletedAt": null })
         .await?
-        .ok_or(ApiError::NotFound { resource: E::RESOURCE })?;
+        .ok_or(ApiError::NotFound {
+            resource: E::RESOURCE,
+        })?;
     if before.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
     let version = version_of(&before);
     if expected.is_some_and(|v| v != version) {
-        return Err(ApiError::PreconditionFailed { current_version: version });
+        return Err(ApiError::PreconditionFailed {
+            current_version: version,
+        });
     }
     let mut set = changes.set;
     set.insert("updatedAt", DateTime::now());
     let mut update = doc! { "$set": set, "$inc": { "version": 1_i64 } };
     if !changes.unset.is_empty() {
-        let unset: Document = changes.unset.iter().map(|f| (f.clone(), Bson::String(String::new()))).collect();
+        let unset: Document = changes
+            .unset
+            .iter()
+            .map(|f| (f.clone(), Bson::String(String::new())))
+            .collect();
         update.insert("$unset", unset);
     }
     // The version in the filter makes the write conditional on nobody having
     // changed the record since it was read.
-    let mut tx = scope.begin().await?;
-    let after = tx
-        .find_one_and_update(E::COLLECTION, doc! { "_id": id, "deletedAt": null, "version": version }, update)
-        .await?;
+    let filter = doc! { "_id": id, "deletedAt": null, "version": version };
+    let (filter, update, before) = (&filter, &update, &before);
+    let after = retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        let after = tx
+            .find_one_and_update(E::COLLECTION, filter.clone(), update.clone())
+            .await?;
+        if let Some(after) = &after {
+            tx.audit(
+                AuditEntry::new(Action::Update, E::RESOURCE)
+                    .id(id)
+                    .changes(diff(before, after)),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(after)
+    })
+    .await?;
     let Some(after) = after else {
         // Changed by someone else between our read and our write.
-        drop(tx);
-        let now = scope.collection(E::COLLECTION).find_one(doc! { "_id": id, "deletedAt": null }).await?;
+        let now = scope
+            .collection(E::COLLECTION)
+            .find_one(doc! { "_id": id, "deletedAt": null })
+            .await?;
         return Err(match now {
-            Some(d) => ApiError::PreconditionFailed { current_version: version_of(&d) },
-            None => ApiError::NotFound { resource: E::RESOURCE },
+            Some(d) => ApiError::PreconditionFailed {
+                current_version: version_of(&d),
+            },
+            None => ApiError::NotFound {
+                resource: E::RESOURCE,
+            },
         });
     };
-    tx.audit(AuditEntry::new(Action::Update, E::RESOURCE).id(id).changes(diff(&before, &after)))
-        .await?;
-    tx.commit().await?;
     let mut r = ApiResponse::ok(&render(&after));
     r.set_header("etag", &format!("\"{}\"", version_of(&after)));
     Ok(r)
 }
 
 async fn delete<E: Entity>(scope: &Scope, id: ObjectId) -> HandlerResult {
-    let now = DateTime::now();
-    let mut tx = scope.begin().await?;
-    let deleted = tx
-        .find_one_and_update(
-            E::COLLECTION,
-            doc! { "_id": id, "deletedAt": null },
-            doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
-        )
-        .await?;
-    if deleted.is_none() {
-        return Err(ApiError::NotFound { resource: E::RESOURCE });
+    let deleted = retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        let deleted = tx
+            .find_one_and_update(
+                E::COLLECTION,
+                doc! { "_id": id, "deletedAt": null },
+                doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+            )
+            .await?;
+        if deleted.is_some() {
+            tx.audit(AuditEntry::new(Action::Delete, E::RESOURCE).id(id)).await?;
+            tx.commit().await?;
+        }
+        Ok(deleted.is_some())
+    })
+    .await?;
+    if !deleted {
+        return Err(ApiError::NotFound {
+            resource: E::RESOURCE,
+        });
     }
-    tx.audit(AuditEntry::new(Action::Delete, E::RESOURCE).id(id)).await?;
-    tx.commit().await?;
     Ok(ApiResponse::no_content())
 }
 
@@ -430,7 +530,7 @@ mod tests {
     fn a_rendered_record_has_an_id_and_no_organization() {
         let id = ObjectId::new();
         let d = doc! { "_id": id, "organizationId": ObjectId::new(), "name": "A",
-            "createdAt": DateTime::from_millis(0), "version": 1_i64 };
+        "createdAt": DateTime::from_millis(0), "version": 1_i64 };
         let v = render(&d);
         assert_eq!(v["id"], id.to_hex());
         assert!(v.get("organizationId").is_none());

@@ -77,7 +77,10 @@ pub struct Route {
 impl Route {
     /// The path parameters if `path` matches this route's pattern.
     pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         let mut params = vec![];
         let mut want = self.path.split('/');
         let mut got = path.split('/');
@@ -97,7 +100,10 @@ impl Route {
     }
 
     pub fn access(&self, verb: Verb) -> Option<Access> {
-        self.methods.iter().find(|(v, _)| *v == verb).map(|(_, a)| *a)
+        self.methods
+            .iter()
+            .find(|(v, _)| *v == verb)
+            .map(|(_, a)| *a)
     }
 
     /// The `Allow` header value.
@@ -167,7 +173,11 @@ fn request_id(req: &ApiRequest) -> String {
 }
 
 /// Runs the pipeline for one request. `route` is `None` when no route matched.
-pub async fn handle(state: Arc<State>, route: Option<&'static Route>, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(
+    state: Arc<State>,
+    route: Option<&'static Route>,
+    mut req: ApiRequest,
+) -> ApiResponse {
     let started = Instant::now();
     req.request_id = request_id(&req);
     let rid = req.request_id.clone();
@@ -228,7 +238,9 @@ pub async fn handle(state: Arc<State>, route: Option<&'static Route>, mut req: A
     }
     cors_headers(&state, origin.as_deref(), &mut response);
     response.set_header("x-request-id", &rid);
-    let (user, org) = ids.map(|(u, o)| (u.to_hex(), o.to_hex())).unwrap_or_default();
+    let (user, org) = ids
+        .map(|(u, o)| (u.to_hex(), o.to_hex()))
+        .unwrap_or_default();
     tracing::info!(
         requestId = %rid, userId = %user, organizationId = %org, method = %method, path = %path,
         status = response.status.as_u16(), durationMs = started.elapsed().as_millis() as u64,
@@ -304,13 +316,22 @@ pub async fn init_or_exit() -> Arc<State> {
 }
 
 /// Serves every route locally on `PORT` (default 3000) until Ctrl-C.
-pub async fn serve_local_on_port(state: Arc<State>, routes: &'static [&'static Route]) -> Result<(), Error> {
+pub async fn serve_local_on_port(
+    state: Arc<State>,
+    routes: &'static [&'static Route],
+) -> Result<(), Error> {
     let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
         Err(_) => 3000,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(port, routes = routes.len(), "[STARTUP] listening on http://127.0.0.1:{port}");
+    tracing::info!(
+        port,
+        routes = routes.len(),
+        "[STARTUP] listening on http://127.0.0.1:{port}"
+    );
     serve_local(state, routes, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -371,7 +392,10 @@ async fn local_request(
     if declared > MAX_BODY_BYTES {
         api.oversize = true;
     } else {
-        match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+        match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
             Ok(collected) => api.body = collected.to_bytes().to_vec(),
             Err(_) => api.oversize = true,
         }
@@ -379,7 +403,9 @@ async fn local_request(
     let (route, params) = find_route(routes, parts.uri.path());
     api.path_params = params;
     let response = handle(state, route, api).await;
-    let mut out = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(response.body)));
+    let mut out = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
+        response.body,
+    )));
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out
@@ -400,7 +426,10 @@ pub fn find_route(
 
 /// Binds 127.0.0.1 on a free port and serves `routes` in the background
 /// (tests, tools). Returns the address.
-pub async fn spawn_local(state: Arc<State>, routes: &'static [&'static Route]) -> std::io::Result<SocketAddr> {
+pub async fn spawn_local(
+    state: Arc<State>,
+    routes: &'static [&'static Route],
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(serve_local(state, routes, listener, std::future::pending()));
@@ -408,10 +437,12 @@ pub async fn spawn_local(state: Arc<State>, routes: &'static [&'static Route]) -
 }
 
 async fn run_lambda(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
-    lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(lambda_request(state, route, event).await) }
-    }))
+    lambda_http::run(lambda_http::service_fn(
+        move |event: lambda_http::Request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(lambda_request(state, route, event).await) }
+        },
+    ))
     .await
 }
 
@@ -445,7 +476,11 @@ async fn lambda_request(
     use lambda_http::RequestExt;
     let client_ip = lambda_client_ip(&event);
     let raw = event.raw_http_path().to_string();
-    let path = if raw.is_empty() { event.uri().path().to_string() } else { raw };
+    let path = if raw.is_empty() {
+        event.uri().path().to_string()
+    } else {
+        raw
+    };
     let query = event.uri().query().map(parse_query).unwrap_or_default();
     let (parts, body) = event.into_parts();
     let mut api = ApiRequest::new(parts.method, &path);

@@ -25,7 +25,9 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
     let users = state.db.collection::<Document>(collections::USERS);
     let now = DateTime::now();
     let org_id = match orgs.find_one(doc! { "slug": DEMO_SLUG }).await? {
-        Some(o) => o.get_object_id("_id").map_err(|_| ApiError::internal("organization without _id"))?,
+        Some(o) => o
+            .get_object_id("_id")
+            .map_err(|_| ApiError::internal("organization without _id"))?,
         None => {
             let id = ObjectId::new();
             orgs.insert_one(doc! {
@@ -52,7 +54,11 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
                 })
                 .await?;
         }
-        seeded.push(DemoUser { role, email, password: pass });
+        seeded.push(DemoUser {
+            role,
+            email,
+            password: pass,
+        });
     }
     Ok(seeded)
 }

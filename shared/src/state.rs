@@ -52,7 +52,10 @@ impl State {
     /// One ping, so the first request does not pay for the connection handshake.
     pub async fn warm(&self) {
         if let Err(e) = self.ping().await {
-            tracing::warn!(code = e.code(), "[DATABASE_ERROR] warm-up ping failed; serving anyway");
+            tracing::warn!(
+                code = e.code(),
+                "[DATABASE_ERROR] warm-up ping failed; serving anyway"
+            );
         }
     }
 

@@ -54,7 +54,13 @@ pub fn multiline(field: &str, value: &str, max: usize) -> Result<String, FieldEr
     bounded(field, value, 0, max, true)
 }
 
-fn bounded(field: &str, value: &str, min: usize, max: usize, lines: bool) -> Result<String, FieldError> {
+fn bounded(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    lines: bool,
+) -> Result<String, FieldError> {
     let v = value.trim();
     let n = v.chars().count();
     if n < min {
@@ -68,10 +74,18 @@ fn bounded(field: &str, value: &str, min: usize, max: usize, lines: bool) -> Res
         ));
     }
     if n > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
-    if v.chars().any(|c| c.is_control() && !(lines && (c == '\n' || c == '\t' || c == '\r'))) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+    if v.chars()
+        .any(|c| c.is_control() && !(lines && (c == '\n' || c == '\t' || c == '\r')))
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -85,7 +99,10 @@ impl Email {
     pub fn parse(field: &str, value: &str) -> Result<Email, FieldError> {
         let v = value.trim().to_lowercase();
         let bad = || FieldError::new(field, "must be a valid email address");
-        if v.is_empty() || v.chars().count() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if v.is_empty()
+            || v.chars().count() > 254
+            || v.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(bad());
         }
         let (local, domain) = v.split_once('@').ok_or_else(bad)?;
@@ -146,7 +163,11 @@ pub fn phone(field: &str, value: &str) -> Result<String, FieldError> {
 /// A 24-hex ObjectId from a path or query parameter; anything else is a 400.
 pub fn object_id(field: &str, value: &str) -> Result<ObjectId, ApiError> {
     if value.len() != 24 {
-        return Err(ApiError::bad_field("INVALID_ID", field, "must be a 24-character hex id"));
+        return Err(ApiError::bad_field(
+            "INVALID_ID",
+            field,
+            "must be a 24-character hex id",
+        ));
     }
     ObjectId::parse_str(value)
         .map_err(|_| ApiError::bad_field("INVALID_ID", field, "must be a 24-character hex id"))
@@ -186,12 +207,24 @@ mod tests {
 
     #[test]
     fn an_email_is_lowercased_and_trimmed() {
-        assert_eq!(Email::parse("e", " Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("e", " Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
     }
 
     #[test]
     fn an_email_without_a_dotted_domain_is_rejected() {
-        for bad in ["ann", "ann@", "@example.com", "ann@example", "a b@example.com", "a@b@c.com", "ann@.com", "ann@example..com"] {
+        for bad in [
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ann@.com",
+            "ann@example..com",
+        ] {
             assert!(Email::parse("e", bad).is_err(), "{bad}");
         }
     }

@@ -1,1 +1,17 @@
+//! Integration tests: the API over real HTTP against a real MongoDB-wire
+//! server (started by `scripts/test.sh`, or any server `MONGODB_URI` names).
+//! Every test gets its own database, so tests run in parallel.
 
+mod helpers;
+
+mod accounts;
+mod auth;
+mod bad_input;
+mod deploy_files;
+mod lambda;
+mod members;
+mod platform;
+mod rate_limit;
+mod rbac;
+mod tenancy;
+mod tokens;

@@ -11,7 +11,10 @@ async fn main() -> Result<(), shared::runtime::Error> {
         println!("migrations applied: {}", applied.join(", "));
     }
     if seed {
-        println!("demo organization (slug {}), one user per role:", shared::seed::DEMO_SLUG);
+        println!(
+            "demo organization (slug {}), one user per role:",
+            shared::seed::DEMO_SLUG
+        );
         for user in shared::seed::demo(&state).await? {
             println!("  {:<6}  {:<32}  {}", user.role, user.email, user.password);
         }

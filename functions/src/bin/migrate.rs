@@ -8,7 +8,11 @@ async fn main() -> Result<(), shared::runtime::Error> {
     println!(
         "database {}: {}",
         state.database_name(),
-        if applied.is_empty() { "up to date".to_string() } else { format!("applied {}", applied.join(", ")) }
+        if applied.is_empty() {
+            "up to date".to_string()
+        } else {
+            format!("applied {}", applied.join(", "))
+        }
     );
     Ok(())
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::audit::{Action, AuditEntry};
 use crate::auth::tokens::{self, TokenPair};
 use crate::auth::{check_active, password, Organization, User};
-use crate::db::{collections, RequestMeta, Scope};
+use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::state::State;
@@ -109,37 +109,49 @@ pub async fn register(
                 .id(user_id)
                 .changes(doc! { "email": &email, "role": "OWNER", "status": "ACTIVE" }),
         ];
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        let orgs = state.db.collection::<Document>(collections::ORGANIZATIONS);
-        match orgs.insert_one(org_doc).session(&mut session).await {
-            Ok(_) => {}
-            Err(e) => match ApiError::from_db(e) {
-                ApiError::Conflict { errors, .. } if errors.iter().any(|f| f.field == "slug") => continue,
-                other => return Err(other),
-            },
-        }
-        state
-            .db
-            .collection::<Document>(collections::USERS)
-            .insert_one(user_doc)
-            .session(&mut session)
-            .await?;
-        let audit_docs = audits
+        let audit_docs: Vec<Document> = audits
             .into_iter()
-            .map(|a| a.into_document(Some(org_id), Some(user_id), meta));
-        state
-            .db
-            .collection::<Document>(collections::AUDIT_LOG)
-            .insert_many(audit_docs)
-            .session(&mut session)
-            .await?;
-        crate::db::commit(&mut session).await?;
+            .map(|a| a.into_document(Some(org_id), Some(user_id), meta))
+            .collect();
+        let (org_doc, user_doc, audit_docs) = (&org_doc, &user_doc, &audit_docs);
+        let created = retry_transient(|| async move {
+            let mut session = state.client.start_session().await?;
+            session.start_transaction().await?;
+            state
+                .db
+                .collection::<Document>(collections::ORGANIZATIONS)
+                .insert_one(org_doc.clone())
+                .session(&mut session)
+                .await?;
+            state
+                .db
+                .collection::<Document>(collections::USERS)
+                .insert_one(user_doc.clone())
+                .session(&mut session)
+                .await?;
+            state
+                .db
+                .collection::<Document>(collections::AUDIT_LOG)
+                .insert_many(audit_docs.clone())
+                .session(&mut session)
+                .await?;
+            crate::db::commit(&mut session).await
+        })
+        .await;
+        match created {
+            Ok(()) => {}
+            Err(ApiError::Conflict { errors, .. }) if errors.iter().any(|f| f.field == "slug") => {
+                continue
+            }
+            Err(e) => return Err(e),
+        }
         tracing::info!(
             requestId = %meta.request_id, userId = %user_id, organizationId = %org_id,
             "[AUTH_SESSION] organization registered"
         );
-        let user = find_user(state, doc! { "_id": user_id }).await?.ok_or_else(|| ApiError::internal("registered user vanished"))?;
+        let user = find_user(state, doc! { "_id": user_id })
+            .await?
+            .ok_or_else(|| ApiError::internal("registered user vanished"))?;
         let org = find_org(state, org_id).await?;
         let tokens = tokens::issue(state, &user, None, meta).await?;
         return Ok(Session { user, org, tokens });
@@ -151,7 +163,11 @@ pub async fn register(
 }
 
 async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiError> {
-    Ok(state.db.collection::<User>(collections::USERS).find_one(filter).await?)
+    Ok(state
+        .db
+        .collection::<User>(collections::USERS)
+        .find_one(filter)
+        .await?)
 }
 
 async fn find_org(state: &State, id: ObjectId) -> Result<Organization, ApiError> {
@@ -177,7 +193,11 @@ fn bad_credentials() -> ApiError {
 /// Signs a user in. Unknown email and wrong password answer alike, after a
 /// bcrypt verification either way; failures are throttled per email and per
 /// client IP; account state is revealed only after a correct password.
-pub async fn login(state: &State, input: LoginInput, meta: &RequestMeta) -> Result<Session, ApiError> {
+pub async fn login(
+    state: &State,
+    input: LoginInput,
+    meta: &RequestMeta,
+) -> Result<Session, ApiError> {
     let email = input.email.trim().to_lowercase();
     if email.is_empty() || email.len() > 254 {
         return Err(ApiError::field("email", "must be a valid email address"));
@@ -217,7 +237,11 @@ pub async fn login(state: &State, input: LoginInput, meta: &RequestMeta) -> Resu
     let user = match user {
         Some(u) if matches => u,
         found => {
-            let reason = if found.is_some() { "WRONG_PASSWORD" } else { "UNKNOWN_EMAIL" };
+            let reason = if found.is_some() {
+                "WRONG_PASSWORD"
+            } else {
+                "UNKNOWN_EMAIL"
+            };
             tracing::info!(requestId = %meta.request_id, ip = %ip, reason, "[AUTH_SESSION] sign-in failed");
             record_attempt(state, &email, meta, false, reason, found.as_ref()).await;
             return Err(bad_credentials());
@@ -237,16 +261,27 @@ pub async fn login(state: &State, input: LoginInput, meta: &RequestMeta) -> Resu
     if password::cost_of(&hash).is_some_and(|c| c < state.config.bcrypt_cost) {
         // The stored hash predates the current cost: upgrade it while we
         // hold the plain password.
-        set.insert("passwordHash", password::hash(input.password, state.config.bcrypt_cost).await?);
+        set.insert(
+            "passwordHash",
+            password::hash(input.password, state.config.bcrypt_cost).await?,
+        );
     }
-    users.update_one(doc! { "_id": user.id }, doc! { "$set": set }).await?;
+    users
+        .update_one(doc! { "_id": user.id }, doc! { "$set": set })
+        .await?;
     let tokens = tokens::issue(state, &user, None, meta).await?;
     record_attempt(state, &email, meta, true, "OK", Some(&user)).await;
     let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
-    crate::audit::write_direct(&state.db, entry.into_document(Some(org.id), Some(user.id), meta)).await;
+    crate::audit::write_direct(
+        &state.db,
+        entry.into_document(Some(org.id), Some(user.id), meta),
+    )
+    .await;
     tracing::info!(requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
         "[AUTH_SESSION] signed in");
-    let user = find_user(state, doc! { "_id": user.id }).await?.unwrap_or(user);
+    let user = find_user(state, doc! { "_id": user.id })
+        .await?
+        .unwrap_or(user);
     Ok(Session { user, org, tokens })
 }
 
@@ -304,7 +339,11 @@ pub async fn refresh(state: &State, token: &str, meta: &RequestMeta) -> Result<S
 
 /// Revokes the presented refresh token, or every one of the caller's when
 /// `all_sessions`; returns how many were revoked.
-pub async fn logout(scope: &Scope, token: Option<&str>, all_sessions: bool) -> Result<u64, ApiError> {
+pub async fn logout(
+    scope: &Scope,
+    token: Option<&str>,
+    all_sessions: bool,
+) -> Result<u64, ApiError> {
     let state = scope.state();
     let user = scope.caller().user.id;
     let revoked = if all_sessions {

@@ -124,7 +124,9 @@ mod tests {
     #[test]
     fn a_token_with_alg_none_is_rejected() {
         let k = keys();
-        let (t, _) = k.issue(ObjectId::new(), ObjectId::new(), ObjectId::new()).unwrap();
+        let (t, _) = k
+            .issue(ObjectId::new(), ObjectId::new(), ObjectId::new())
+            .unwrap();
         let payload = t.split('.').nth(1).unwrap();
         let forged = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
         assert!(k.verify(&forged).is_err());

@@ -138,7 +138,9 @@ fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
         )
     })?;
     match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(token.trim())
         }
         _ => Err(ApiError::unauthenticated(
@@ -160,7 +162,9 @@ pub(crate) async fn authenticate(
     let org_id = ObjectId::parse_str(&claims.org).map_err(|_| invalid())?;
     let session_id = ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?;
     let users = state.db.collection::<User>(collections::USERS);
-    let orgs = state.db.collection::<Organization>(collections::ORGANIZATIONS);
+    let orgs = state
+        .db
+        .collection::<Organization>(collections::ORGANIZATIONS);
     let org_key = org_id.to_hex();
     let (user, org, hit) = tokio::try_join!(
         async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },

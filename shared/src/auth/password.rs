@@ -11,9 +11,15 @@ pub const MAX_BYTES: usize = 71;
 pub fn check_new(field: &str, password: &str) -> Result<(), FieldError> {
     let n = password.len();
     if n < MIN_BYTES {
-        Err(FieldError::new(field, format!("must be at least {MIN_BYTES} bytes long")))
+        Err(FieldError::new(
+            field,
+            format!("must be at least {MIN_BYTES} bytes long"),
+        ))
     } else if n > MAX_BYTES {
-        Err(FieldError::new(field, format!("must be at most {MAX_BYTES} bytes long")))
+        Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_BYTES} bytes long"),
+        ))
     } else {
         Ok(())
     }
@@ -30,9 +36,11 @@ pub async fn hash(password: String, cost: u32) -> Result<String, ApiError> {
 /// True when `password` matches `hash`. A malformed hash or an over-long
 /// password is a mismatch.
 pub async fn verify(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || bcrypt::non_truncating_verify(password, &hash).unwrap_or(false))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || {
+        bcrypt::non_truncating_verify(password, &hash).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The cost a stored hash was made with.

@@ -61,8 +61,8 @@ pub(crate) async fn issue(
     let now = DateTime::now();
     let ttl = state.config.refresh_token_ttl;
     let expires = DateTime::from_millis(now.timestamp_millis() + ttl.as_millis() as i64);
-    coll(state)
-        .insert_one(doc! {
+    let record = doc! {
+            "_id": ObjectId::new(),
             "tokenHash": hash_token(&token),
             "familyId": family,
             "userId": user.id,
@@ -72,8 +72,8 @@ pub(crate) async fn issue(
             "revokedAt": null,
             "ipAddress": meta.ip.clone(),
             "userAgent": meta.user_agent.clone(),
-        })
-        .await?;
+    };
+    crate::db::insert_own_id(&coll(state), record).await?;
     let (access_token, expires_in) = state.jwt.issue(user.id, user.organization_id, family)?;
     Ok(TokenPair {
         access_token,
@@ -173,7 +173,11 @@ async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
 }
 
 /// Revokes one of the user's refresh tokens, if it is theirs.
-pub(crate) async fn revoke_one(state: &State, user: ObjectId, token: &str) -> Result<u64, ApiError> {
+pub(crate) async fn revoke_one(
+    state: &State,
+    user: ObjectId,
+    token: &str,
+) -> Result<u64, ApiError> {
     let r = coll(state)
         .update_one(
             doc! { "tokenHash": hash_token(token), "userId": user, "revokedAt": null },

@@ -1,0 +1,51 @@
+# Shared by scripts/dev.sh and scripts/test.sh: installs pinned tools
+# idempotently and starts local servers. Source it; do not run it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs SecantusDB (a MongoDB-wire server) into .local/venv, once per
+# version of scripts/requirements.txt.
+ensure_secantus() {
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$ROOT/scripts/requirements.txt" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/secantusd-py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  log "installing SecantusDB into $VENV"
+  mkdir -p "$LOCAL"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$ROOT/scripts/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1 (up to $2 s).
+wait_port() {
+  local port="$1" limit="${2:-30}" i=0
+  until python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -ge $((limit * 4)) ]; then
+      log "nothing is listening on port $port after ${limit}s"
+      return 1
+    fi
+    sleep 0.25
+  done
+}
+
+# Starts SecantusDB on port $1 with its data in $2, logging to $3; prints its pid.
+start_secantus() {
+  local port="$1" data="$2" logfile="$3"
+  mkdir -p "$data"
+  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$data" \
+    --log-level WARNING >"$logfile" 2>&1 &
+  echo $!
+}

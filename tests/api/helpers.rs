@@ -1,0 +1,368 @@
+//! `TestApp::spawn()`: a fresh database on the real MongoDB-wire server, the
+//! migration applied, every route served on a free local port, and seeded
+//! actors (an owner, an admin, a member and a viewer of one organization, and
+//! the owner of another), with request helpers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use bson::oid::ObjectId;
+use bson::{doc, Document};
+use futures_util::TryStreamExt;
+use serde_json::{json, Value};
+use shared::config::Config;
+use shared::State;
+
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+pub const PASSWORD: &str = "correct horse battery";
+pub const ORIGIN: &str = "https://app.example.test";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI")
+        .expect("MONGODB_URI is not set: run the suite with scripts/test.sh, which starts a server")
+}
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db: mongodb::Database,
+    pub env: HashMap<String, String>,
+    pub owner: Actor,
+    pub admin: Actor,
+    pub member: Actor,
+    pub viewer: Actor,
+    /// The owner of a second organization.
+    pub other: Actor,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem document's field errors, as `field` names.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["code"], code,
+            "unexpected code; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not problem+json: {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["requestId"].is_string());
+    }
+}
+
+pub fn test_env(db_name: &str) -> HashMap<String, String> {
+    [
+        ("MONGODB_URI", mongodb_uri()),
+        ("MONGODB_DB", db_name.to_string()),
+        ("JWT_SECRET", JWT_SECRET.to_string()),
+        ("BCRYPT_COST", "4".to_string()),
+        ("ALLOWED_ORIGINS", ORIGIN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn unique_db_name() -> String {
+    format!(
+        "t_{}_{}",
+        ObjectId::new().to_hex(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra or replaced environment variables.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        let db_name = unique_db_name();
+        let mut env = test_env(&db_name);
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let lookup = env.clone();
+        let config = Config::from_lookup(|k| lookup.get(k).cloned()).expect("test config");
+        let state: Arc<State> = State::from_config(config).await.expect("state");
+        shared::migrate::run_on(&state).await.expect("migration");
+        let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
+            .await
+            .expect("bind");
+        let client = mongodb::Client::with_uri_str(mongodb_uri())
+            .await
+            .expect("mongo client");
+        let db = client.database(&db_name);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let placeholder = Actor {
+            id: String::new(),
+            org_id: String::new(),
+            email: String::new(),
+            token: String::new(),
+            refresh: String::new(),
+        };
+        let mut app = TestApp {
+            addr,
+            http,
+            db,
+            env,
+            owner: placeholder.clone(),
+            admin: placeholder.clone(),
+            member: placeholder.clone(),
+            viewer: placeholder.clone(),
+            other: placeholder,
+        };
+        app.owner = app.register("Acme Garage").await;
+        app.admin = app.add_member(&app.owner, "ADMIN").await;
+        app.member = app.add_member(&app.owner, "MEMBER").await;
+        app.viewer = app.add_member(&app.owner, "VIEWER").await;
+        app.other = app.register("Rival Motors").await;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Registers a new organization; returns its signed-in owner.
+    pub async fn register(&self, org_name: &str) -> Actor {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let email = format!("owner{n}.{}@example.test", ObjectId::new().to_hex());
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "organizationName": org_name, "email": email, "password": PASSWORD,
+                        "firstName": "Olga", "lastName": "Owner" }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "register: {}", r.text);
+        actor_from(&r.body, &email)
+    }
+
+    /// Adds an ACTIVE member with `role` (as `by`) and signs them in.
+    pub async fn add_member(&self, by: &Actor, role: &str) -> Actor {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let email = format!(
+            "{}{n}.{}@example.test",
+            role.to_lowercase(),
+            ObjectId::new().to_hex()
+        );
+        let r = self
+            .post(
+                "/api/v1/members",
+                Some(by),
+                json!({ "email": email, "firstName": "Max", "lastName": role, "role": role, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "add member: {}", r.text);
+        self.login(&email).await
+    }
+
+    pub async fn login(&self, email: &str) -> Actor {
+        let r = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login: {}", r.text);
+        actor_from(&r.body, email)
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/json").body(b);
+        }
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let response = rb.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, actor: Option<&Actor>) -> Resp {
+        self.request("GET", path, actor.map(|a| a.token.as_str()), None, &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, actor: Option<&Actor>, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.request(
+            "POST",
+            path,
+            actor.map(|a| a.token.as_str()),
+            Some(bytes),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, actor: Option<&Actor>, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.request(
+            "PATCH",
+            path,
+            actor.map(|a| a.token.as_str()),
+            Some(bytes),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, actor: Option<&Actor>) -> Resp {
+        self.request("DELETE", path, actor.map(|a| a.token.as_str()), None, &[])
+            .await
+    }
+
+    /// Creates an account as `actor`; returns its id.
+    pub async fn create_account(&self, actor: &Actor, name: &str) -> String {
+        let r = self
+            .post("/api/v1/accounts", Some(actor), json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, 201, "create account: {}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn count(&self, collection: &str, filter: Document) -> u64 {
+        self.db
+            .collection::<Document>(collection)
+            .count_documents(filter)
+            .await
+            .unwrap()
+    }
+
+    pub async fn find(&self, collection: &str, filter: Document) -> Vec<Document> {
+        self.db
+            .collection::<Document>(collection)
+            .find(filter)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    /// The audit entries with `action`, oldest first.
+    pub async fn audits(&self, action: &str) -> Vec<Document> {
+        self.find("audit_log", doc! { "action": action }).await
+    }
+
+    pub async fn set_user(&self, actor: &Actor, set: Document) {
+        let id = ObjectId::parse_str(&actor.id).unwrap();
+        self.db
+            .collection::<Document>("users")
+            .update_one(doc! { "_id": id }, doc! { "$set": set })
+            .await
+            .unwrap();
+    }
+}
+
+fn actor_from(body: &Value, email: &str) -> Actor {
+    Actor {
+        id: body["user"]["id"].as_str().expect("user id").to_string(),
+        org_id: body["user"]["organizationId"]
+            .as_str()
+            .expect("org id")
+            .to_string(),
+        email: email.to_string(),
+        token: body["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_string(),
+        refresh: body["refreshToken"]
+            .as_str()
+            .expect("refresh token")
+            .to_string(),
+    }
+}
+
+pub fn oid(s: &str) -> ObjectId {
+    ObjectId::parse_str(s).unwrap()
+}
+
+/// Waits, if needed, until the current rate-limit window has at least
+/// `margin` seconds left, so a burst of requests stays in one window.
+pub async fn start_of_window(window_secs: u64, margin: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let left = window_secs - now % window_secs;
+    if left < margin {
+        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}

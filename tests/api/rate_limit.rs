@@ -1,0 +1,96 @@
+//! The plan's API bucket, counted in MongoDB: exact under concurrency,
+//! RateLimit-* headers on every response, 429 with Retry-After, and one
+//! RATE_LIMIT_EXCEEDED audit entry per window.
+
+use crate::helpers::*;
+use bson::doc;
+
+#[tokio::test]
+async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
+    let app = TestApp::spawn().await;
+    let fresh = app.register("Fresh Free Garage").await;
+    start_of_window(60, 30).await;
+    let mut statuses = vec![];
+    for _ in 0..101 {
+        statuses.push(app.get("/api/v1/accounts", Some(&fresh)).await);
+    }
+    let passed = statuses.iter().filter(|r| r.status == 200).count();
+    let odd: Vec<&str> = statuses
+        .iter()
+        .filter(|r| r.status != 200 && r.status != 429)
+        .map(|r| r.text.as_str())
+        .collect();
+    assert_eq!(passed, 100, "unexpected answers: {odd:?}");
+    let first = &statuses[0];
+    assert_eq!(first.header("ratelimit-limit"), Some("100"));
+    assert_eq!(first.header("ratelimit-remaining"), Some("99"));
+    let reset: u64 = first.header("ratelimit-reset").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&reset));
+    let last = statuses.last().unwrap();
+    last.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(last.header("ratelimit-remaining"), Some("0"));
+    let retry: u64 = last.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Other organizations are not affected.
+    assert_eq!(
+        app.get("/api/v1/accounts", Some(&app.other)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn of_150_concurrent_requests_on_a_fresh_bucket_exactly_100_pass() {
+    let app = TestApp::spawn().await;
+    let fresh = app.register("Concurrent Garage").await;
+    start_of_window(60, 40).await;
+    let requests = (0..150).map(|_| app.get("/api/v1/auth/me", Some(&fresh)));
+    let results = futures_util::future::join_all(requests).await;
+    let passed = results.iter().filter(|r| r.status == 200).count();
+    let refused = results.iter().filter(|r| r.status == 429).count();
+    assert_eq!((passed, refused), (100, 50));
+    // One audit entry for the window, not one per refused request.
+    let entries = app
+        .find(
+            "audit_log",
+            doc! { "action": "RATE_LIMIT_EXCEEDED", "organizationId": oid(&fresh.org_id) },
+        )
+        .await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0]
+            .get_document("changes")
+            .unwrap()
+            .get_str("bucket")
+            .unwrap(),
+        "api"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_limit_replaces_the_plan_default_and_a_plan_change_applies_at_once() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "3")]).await;
+    let fresh = app.register("Tiny Garage").await;
+    start_of_window(60, 20).await;
+    let statuses: Vec<u16> =
+        futures_util::future::join_all((0..4).map(|_| app.get("/api/v1/auth/me", Some(&fresh))))
+            .await
+            .iter()
+            .map(|r| r.status)
+            .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    app.db
+        .collection::<bson::Document>("organizations")
+        .update_one(
+            doc! { "_id": oid(&fresh.org_id) },
+            doc! { "$set": { "plan": "PRO" } },
+        )
+        .await
+        .unwrap();
+    let r = app.get("/api/v1/auth/me", Some(&fresh)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ratelimit-limit"), Some("1000"));
+}

@@ -1,1 +1,4 @@
-//! Integration tests live in `api/`; this library is intentionally empty.
+//! Support shared by the integration tests (`api/`) and the benchmark
+//! (`bench.rs`): a Lambda Runtime API emulator and API Gateway event builders.
+
+pub mod lambda;

@@ -58,8 +58,9 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
 #[derive(Clone, Debug, Default)]
 pub struct RequestMeta {
     pub request_id: String,
-    /// The HTTP method, as the denial audit entry records it.
+    /// The HTTP method and path, as the denial audit entry records them.
     pub method: String,
+    pub path: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -154,12 +155,15 @@ pub(crate) async fn deny(
         permission.as_str(),
         caller.role
     );
-    let entry = AuditEntry::new(audit::Action::PermissionDenied, "permission").changes(doc! {
-        "method": meta.method.clone(),
-        "requiredPermission": permission.as_str(),
-        "requiredRole": required.as_str(),
-        "actualRole": caller.role.as_str(),
-    });
+    // Shaped as operators query it: resource "api_endpoint", the path as its id.
+    let entry = AuditEntry::new(audit::Action::PermissionDenied, "api_endpoint")
+        .id(meta.path.clone())
+        .changes(doc! {
+            "method": meta.method.clone(),
+            "requiredPermission": permission.as_str(),
+            "requiredRole": required.as_str(),
+            "actualRole": caller.role.as_str(),
+        });
     let d = entry.into_document(Some(caller.org.id), Some(caller.user.id), meta);
     audit::write_direct(&state.db, d).await;
     ApiError::PermissionDenied {

@@ -98,22 +98,12 @@ pub async fn item<E: Entity>(ctx: Ctx) -> HandlerResult {
 pub async fn restore<E: Entity>(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let restored = retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        let restored = tx
-            .find_one_and_update(
-                E::COLLECTION,
-                doc! { "_id": id, "deletedAt": { "$ne": null } },
-                doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": now }, "$inc": { "version": 1_i64 } },
-            )
-            .await?;
-        if restored.is_some() {
-            tx.audit(AuditEntry::new(Action::Restore, E::RESOURCE).id(id)).await?;
-            tx.commit().await?;
-        }
-        Ok(restored)
-    })
+    let restored = mutate_one::<E>(
+        scope,
+        doc! { "_id": id, "deletedAt": { "$ne": null } },
+        || doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
+        |_| AuditEntry::new(Action::Restore, E::RESOURCE).id(id),
+    )
     .await?;
     let Some(doc) = restored else {
         let live = scope
@@ -411,23 +401,16 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
     // The version in the filter makes the write conditional on nobody having
     // changed the record since it was read.
     let filter = doc! { "_id": id, "deletedAt": null, "version": version };
-    let (filter, update, before) = (&filter, &update, &before);
-    let after = retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let after = tx
-            .find_one_and_update(E::COLLECTION, filter.clone(), update.clone())
-            .await?;
-        if let Some(after) = &after {
-            tx.audit(
-                AuditEntry::new(Action::Update, E::RESOURCE)
-                    .id(id)
-                    .changes(diff(before, after)),
-            )
-            .await?;
-            tx.commit().await?;
-        }
-        Ok(after)
-    })
+    let after = mutate_one::<E>(
+        scope,
+        filter,
+        || update.clone(),
+        |after| {
+            AuditEntry::new(Action::Update, E::RESOURCE)
+                .id(id)
+                .changes(diff(&before, after))
+        },
+    )
     .await?;
     let Some(after) = after else {
         // Changed by someone else between our read and our write.
@@ -450,29 +433,48 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
 }
 
 async fn delete<E: Entity>(scope: &Scope, id: ObjectId) -> HandlerResult {
-    let deleted = retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        let deleted = tx
-            .find_one_and_update(
-                E::COLLECTION,
-                doc! { "_id": id, "deletedAt": null },
-                doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
-            )
-            .await?;
-        if deleted.is_some() {
-            tx.audit(AuditEntry::new(Action::Delete, E::RESOURCE).id(id)).await?;
-            tx.commit().await?;
-        }
-        Ok(deleted.is_some())
-    })
-    .await?;
+    let deleted = mutate_one::<E>(
+        scope,
+        doc! { "_id": id, "deletedAt": null },
+        || {
+            let now = DateTime::now();
+            doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } }
+        },
+        |_| AuditEntry::new(Action::Delete, E::RESOURCE).id(id),
+    )
+    .await?
+    .is_some();
     if !deleted {
         return Err(ApiError::NotFound {
             resource: E::RESOURCE,
         });
     }
     Ok(ApiResponse::no_content())
+}
+
+/// In one transaction (run again on a write conflict): updates the record
+/// matching `filter` and, if there was one, writes the audit entry made from
+/// the record as it is afterwards. Returns that record, or `None` when
+/// nothing matched (and nothing was written).
+async fn mutate_one<E: Entity>(
+    scope: &Scope,
+    filter: Document,
+    update: impl Fn() -> Document,
+    audit: impl Fn(&Document) -> AuditEntry,
+) -> Result<Option<Document>, ApiError> {
+    let (filter, update, audit) = (&filter, &update, &audit);
+    retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        let after = tx
+            .find_one_and_update(E::COLLECTION, filter.clone(), update())
+            .await?;
+        if let Some(after) = &after {
+            tx.audit(audit(after)).await?;
+            tx.commit().await?;
+        }
+        Ok(after)
+    })
+    .await
 }
 
 fn version_of(d: &Document) -> i64 {

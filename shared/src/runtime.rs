@@ -138,19 +138,13 @@ impl Ctx {
     pub fn meta(&self) -> RequestMeta {
         meta_of(&self.req)
     }
-
-    /// The 405 for a method the handler does not serve.
-    pub fn method_not_allowed(&self, route_allow: &str) -> ApiError {
-        ApiError::MethodNotAllowed {
-            allow: route_allow.to_string(),
-        }
-    }
 }
 
 fn meta_of(req: &ApiRequest) -> RequestMeta {
     RequestMeta {
         request_id: req.request_id.clone(),
         method: req.method.to_string(),
+        path: req.path.clone(),
         ip: req.client_ip.map(|ip| ip.to_string()),
         user_agent: req.user_agent(),
     }

@@ -167,6 +167,12 @@ async fn unknown_email_and_wrong_password_get_the_same_401_body() {
         .map(|a| a.get_str("reason").unwrap())
         .collect();
     assert_eq!(reasons, ["UNKNOWN_EMAIL", "WRONG_PASSWORD"]);
+    let failed = app.audits("LOGIN_FAILED").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].get_object_id("userId").unwrap(),
+        oid(&app.member.id)
+    );
 }
 
 #[tokio::test]

@@ -110,6 +110,11 @@ async fn a_member_editing_another_members_account_is_denied_with_an_audit_entry(
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!(e.get_object_id("userId").unwrap(), oid(&app.member.id));
+    assert_eq!(e.get_str("resource").unwrap(), "api_endpoint");
+    assert_eq!(
+        e.get_str("resourceId").unwrap(),
+        format!("/api/v1/accounts/{id}")
+    );
     assert_eq!(
         e.get_document("changes").unwrap(),
         &doc! { "method": "PATCH", "requiredPermission": "UPDATE_ANY_RECORD", "requiredRole": "ADMIN", "actualRole": "MEMBER" }

@@ -244,6 +244,16 @@ pub async fn login(
             };
             tracing::info!(requestId = %meta.request_id, ip = %ip, reason, "[AUTH_SESSION] sign-in failed");
             record_attempt(state, &email, meta, false, reason, found.as_ref()).await;
+            if let Some(u) = &found {
+                // Known accounts also get an audit entry, so their organization sees it.
+                let entry = AuditEntry::new(Action::LoginFailed, "session")
+                    .changes(doc! { "reason": reason });
+                crate::audit::write_direct(
+                    &state.db,
+                    entry.into_document(Some(u.organization_id), Some(u.id), meta),
+                )
+                .await;
+            }
             return Err(bad_credentials());
         }
     };

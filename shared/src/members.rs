@@ -107,10 +107,7 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
         tx.commit().await
     })
     .await?;
-    let created = scope
-        .collection(collections::USERS)
-        .find_one(doc! { "_id": id })
-        .await?
-        .ok_or_else(|| ApiError::internal("created member vanished"))?;
+    let mut created = member.clone();
+    created.insert("organizationId", scope.org_id());
     bson::from_document(created).map_err(|e| ApiError::internal(format!("user document: {e}")))
 }

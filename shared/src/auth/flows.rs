@@ -149,10 +149,8 @@ pub async fn register(
             requestId = %meta.request_id, userId = %user_id, organizationId = %org_id,
             "[AUTH_SESSION] organization registered"
         );
-        let user = find_user(state, doc! { "_id": user_id })
-            .await?
-            .ok_or_else(|| ApiError::internal("registered user vanished"))?;
-        let org = find_org(state, org_id).await?;
+        let user: User = from_doc(user_doc)?;
+        let org: Organization = from_doc(org_doc)?;
         let tokens = tokens::issue(state, &user, None, meta).await?;
         return Ok(Session { user, org, tokens });
     }
@@ -160,6 +158,11 @@ pub async fn register(
         "SLUG_TAKEN",
         "Could not find a free address for this organization name; choose another name",
     ))
+}
+
+/// A document this flow just wrote, as its typed model.
+fn from_doc<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, ApiError> {
+    bson::from_document(d.clone()).map_err(|e| ApiError::internal(format!("stored document: {e}")))
 }
 
 async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiError> {
@@ -267,7 +270,8 @@ pub async fn login(
         return Err(refusal);
     }
     let users = state.db.collection::<Document>(collections::USERS);
-    let mut set = doc! { "lastLoginAt": DateTime::now() };
+    let now = DateTime::now();
+    let mut set = doc! { "lastLoginAt": now };
     if password::cost_of(&hash).is_some_and(|c| c < state.config.bcrypt_cost) {
         // The stored hash predates the current cost: upgrade it while we
         // hold the plain password.
@@ -289,9 +293,8 @@ pub async fn login(
     .await;
     tracing::info!(requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
         "[AUTH_SESSION] signed in");
-    let user = find_user(state, doc! { "_id": user.id })
-        .await?
-        .unwrap_or(user);
+    let mut user = user;
+    user.last_login_at = Some(now);
     Ok(Session { user, org, tokens })
 }
 

@@ -9,4 +9,5 @@ pub mod accounts;
 pub mod auth;
 pub mod health;
 pub mod members;
+pub mod organization;
 pub mod routes;

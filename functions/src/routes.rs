@@ -11,7 +11,7 @@ use shared::records;
 use shared::runtime::{Route, Verb::*};
 
 use crate::accounts::Account;
-use crate::{auth, health, members};
+use crate::{auth, health, members, organization};
 
 pub static HEALTH: Route = Route {
     name: "health",
@@ -65,6 +65,42 @@ pub static MEMBERS: Route = Route {
     handler: |ctx| Box::pin(members::handle(ctx)),
 };
 
+pub static MEMBERS_ID: Route = Route {
+    name: "members-id",
+    path: "/api/v1/members/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(ManageMembers)),
+        (Delete, Requires(ManageMembers)),
+    ],
+    handler: |ctx| Box::pin(members::item(ctx)),
+};
+
+pub static ORGANIZATION: Route = Route {
+    name: "organization",
+    path: "/api/v1/organization",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(ManageMembers)),
+        (Delete, Requires(ManageOrganization)),
+    ],
+    handler: |ctx| Box::pin(organization::handle(ctx)),
+};
+
+pub static ORGANIZATION_PLAN: Route = Route {
+    name: "organization-plan",
+    path: "/api/v1/organization/plan",
+    methods: &[(Put, Requires(ManageOrganization))],
+    handler: |ctx| Box::pin(organization::plan(ctx)),
+};
+
+pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
+    name: "organization-transfer-ownership",
+    path: "/api/v1/organization/transfer-ownership",
+    methods: &[(Post, Requires(ManageOrganization))],
+    handler: |ctx| Box::pin(organization::transfer_ownership(ctx)),
+};
+
 pub static ACCOUNTS: Route = Route {
     name: "accounts",
     path: "/api/v1/accounts",
@@ -102,6 +138,10 @@ pub static ROUTES: &[&Route] = &[
     &AUTH_LOGOUT,
     &AUTH_ME,
     &MEMBERS,
+    &MEMBERS_ID,
+    &ORGANIZATION,
+    &ORGANIZATION_PLAN,
+    &ORGANIZATION_TRANSFER_OWNERSHIP,
     &ACCOUNTS,
     &ACCOUNTS_ID,
     &ACCOUNTS_ID_RESTORE,

@@ -275,17 +275,57 @@ impl Tx<'_> {
         &mut self,
         coll: &'static str,
         filter: Document,
-        mut update: Document,
+        update: Document,
     ) -> Result<Option<Document>, ApiError> {
-        for (_, fields) in update.iter_mut() {
-            if let Some(fields) = fields.as_document_mut() {
-                fields.remove(ORG_FIELD);
-            }
-        }
         let filter = self.scoped(filter);
         Ok(self
             .coll(coll)
-            .find_one_and_update(filter, update)
+            .find_one_and_update(filter, strip_org(update))
+            .return_document(ReturnDocument::After)
+            .session(&mut self.session)
+            .await?)
+    }
+
+    /// Updates every matching document of the organization; returns how many changed.
+    pub async fn update_many(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+        update: Document,
+    ) -> Result<u64, ApiError> {
+        let filter = self.scoped(filter);
+        let r = self
+            .coll(coll)
+            .update_many(filter, strip_org(update))
+            .session(&mut self.session)
+            .await?;
+        Ok(r.modified_count)
+    }
+
+    /// Deletes one matching document of the organization; returns whether one was.
+    pub async fn delete_one(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+    ) -> Result<bool, ApiError> {
+        let filter = self.scoped(filter);
+        let r = self
+            .coll(coll)
+            .delete_one(filter)
+            .session(&mut self.session)
+            .await?;
+        Ok(r.deleted_count == 1)
+    }
+
+    /// Updates the caller's own `organizations` document (matched by `_id`,
+    /// the one collection not keyed by `organizationId`); returns it after.
+    pub async fn update_organization(
+        &mut self,
+        update: Document,
+    ) -> Result<Option<Document>, ApiError> {
+        Ok(self
+            .coll(collections::ORGANIZATIONS)
+            .find_one_and_update(doc! { "_id": self.scope.org_id() }, update)
             .return_document(ReturnDocument::After)
             .session(&mut self.session)
             .await?)
@@ -308,6 +348,17 @@ impl Tx<'_> {
     pub async fn commit(mut self) -> Result<(), ApiError> {
         commit(&mut self.session).await
     }
+}
+
+/// Removes `organizationId` from every operator of an update, so no update
+/// can move a document to another organization.
+fn strip_org(mut update: Document) -> Document {
+    for (_, fields) in update.iter_mut() {
+        if let Some(fields) = fields.as_document_mut() {
+            fields.remove(ORG_FIELD);
+        }
+    }
+    update
 }
 
 /// How often a transaction that lost a write conflict is run again.

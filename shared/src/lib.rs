@@ -28,6 +28,7 @@ pub mod http;
 pub mod logging;
 pub mod members;
 pub mod migrate;
+pub mod organization;
 pub mod ratelimit;
 pub mod rbac;
 pub mod records;

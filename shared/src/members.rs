@@ -1,12 +1,17 @@
 //! Members of an organization (the `users` collection seen through a
-//! [`Scope`]): listing and direct creation by ADMINs and OWNERs.
+//! [`Scope`]): listing, direct creation, role and status changes, removal.
+//!
+//! The rules: ADMINs manage VIEWERs and MEMBERs; anything that involves an
+//! ADMIN or an OWNER is an OWNER's; nobody changes their own role or status
+//! or removes themselves; an organization always keeps an ACTIVE OWNER.
 
-use bson::{doc, DateTime};
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::audit::{Action, AuditEntry};
-use crate::auth::{password, User};
+use crate::auth::{password, User, UserStatus};
 use crate::db::{collections, retry_transient, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::http::ApiRequest;
@@ -110,4 +115,213 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     let mut created = member.clone();
     created.insert("organizationId", scope.org_id());
     bson::from_document(created).map_err(|e| ApiError::internal(format!("user document: {e}")))
+}
+
+fn parse_user(d: Document) -> Result<User, ApiError> {
+    bson::from_document(d).map_err(|e| ApiError::internal(format!("user document: {e}")))
+}
+
+async fn find_member(scope: &Scope, id: ObjectId) -> Result<User, ApiError> {
+    let d = scope
+        .collection(collections::USERS)
+        .find_one(doc! { "_id": id })
+        .await?
+        .ok_or(ApiError::NotFound { resource: "member" })?;
+    parse_user(d)
+}
+
+/// `GET /api/v1/members/{id}`.
+pub async fn get(scope: &Scope, id: ObjectId) -> Result<User, ApiError> {
+    find_member(scope, id).await
+}
+
+fn self_change() -> ApiError {
+    ApiError::Unprocessable {
+        code: "SELF_CHANGE",
+        detail: "Nobody changes their own role or status, or removes themselves; ask another administrator".into(),
+        errors: vec![],
+    }
+}
+
+/// Who may manage `target` (and give it `new_role`): an ADMIN for roles up
+/// to MEMBER, an OWNER when ADMINs or OWNERs are involved.
+async fn require_manager_of(
+    scope: &Scope,
+    target: Role,
+    new_role: Option<Role>,
+) -> Result<(), ApiError> {
+    let top = new_role.map_or(target, |r| r.max(target));
+    let permission = if top >= Role::Admin {
+        Permission::ManageOrganization
+    } else {
+        Permission::ManageMembers
+    };
+    scope.require(permission).await
+}
+
+/// Refuses a change that would leave the organization without an ACTIVE
+/// OWNER (when `target` is one and would stop being one).
+async fn keep_an_owner(scope: &Scope, target: &User) -> Result<(), ApiError> {
+    if target.role != Role::Owner || target.status != UserStatus::Active {
+        return Ok(());
+    }
+    let others = scope
+        .collection(collections::USERS)
+        .count(doc! { "role": "OWNER", "status": "ACTIVE", "_id": { "$ne": target.id } })
+        .await?;
+    if others == 0 {
+        return Err(ApiError::conflict(
+            "LAST_OWNER",
+            "This is the organization's last OWNER; transfer ownership first",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    pub role: Option<String>,
+    pub status: Option<String>,
+}
+
+/// `PATCH /api/v1/members/{id}` `{role}` and/or `{status}`: change a role,
+/// approve a PENDING member, deactivate or reactivate. Deactivation revokes
+/// the member's refresh tokens; every change applies on their next request.
+pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<User, ApiError> {
+    // Another organization's member is a 404 whatever the body says.
+    let target = find_member(scope, id).await?;
+    let mut errors = Errors::new();
+    let role = match input.role.as_deref().map(|r| (r, Role::parse(r))) {
+        None => None,
+        Some((_, Some(Role::Owner))) => {
+            errors.push(FieldError::new(
+                "role",
+                "OWNER is given by transferring ownership",
+            ));
+            None
+        }
+        Some((_, Some(r))) => Some(r),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "role",
+                "must be one of VIEWER, MEMBER, ADMIN",
+            ));
+            None
+        }
+    };
+    let status = match input.status.as_deref() {
+        None => None,
+        Some("ACTIVE") => Some(UserStatus::Active),
+        Some("INACTIVE") => Some(UserStatus::Inactive),
+        Some(_) => {
+            errors.push(FieldError::new("status", "must be ACTIVE or INACTIVE"));
+            None
+        }
+    };
+    errors.finish()?;
+    if role.is_none() && status.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: "NOTHING_TO_UPDATE",
+            detail: "Send role or status".into(),
+            errors: vec![],
+        });
+    }
+    if target.id == scope.caller().user.id {
+        return Err(self_change());
+    }
+    require_manager_of(scope, target.role, role).await?;
+    let demoted = role.is_some_and(|r| r != Role::Owner);
+    let deactivated = status == Some(UserStatus::Inactive);
+    if demoted || deactivated {
+        keep_an_owner(scope, &target).await?;
+    }
+    let now = DateTime::now();
+    let mut set = doc! { "updatedAt": now };
+    let mut changes = Document::new();
+    if let Some(r) = role.filter(|r| *r != target.role) {
+        set.insert("role", r.as_str());
+        changes.insert(
+            "role",
+            doc! { "from": target.role.as_str(), "to": r.as_str() },
+        );
+    }
+    if let Some(s) = status.filter(|s| *s != target.status) {
+        set.insert("status", s.as_str());
+        changes.insert(
+            "status",
+            doc! { "from": target.status.as_str(), "to": s.as_str() },
+        );
+    }
+    if changes.is_empty() {
+        return Ok(target);
+    }
+    let (set, changes) = (&set, &changes);
+    let updated = retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        let updated = tx
+            .find_one_and_update(
+                collections::USERS,
+                doc! { "_id": id },
+                doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
+            )
+            .await?
+            .ok_or(ApiError::NotFound { resource: "member" })?;
+        if deactivated {
+            revoke_sessions(&mut tx, id, now).await?;
+        }
+        tx.audit(
+            AuditEntry::new(Action::Update, "user")
+                .id(id)
+                .changes(changes.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    })
+    .await?;
+    parse_user(updated)
+}
+
+async fn revoke_sessions(
+    tx: &mut crate::db::Tx<'_>,
+    user: ObjectId,
+    now: DateTime,
+) -> Result<u64, ApiError> {
+    tx.update_many(
+        collections::REFRESH_TOKENS,
+        doc! { "userId": user, "revokedAt": null },
+        doc! { "$set": { "revokedAt": now, "revokedReason": "MEMBER_CHANGED" } },
+    )
+    .await
+}
+
+/// `DELETE /api/v1/members/{id}`: removes the member and their sessions;
+/// records they created stay, attributed to their id (the audit entry keeps
+/// their email).
+pub async fn remove(scope: &Scope, id: ObjectId) -> Result<(), ApiError> {
+    let target = find_member(scope, id).await?;
+    if target.id == scope.caller().user.id {
+        return Err(self_change());
+    }
+    require_manager_of(scope, target.role, None).await?;
+    keep_an_owner(scope, &target).await?;
+    let target = &target;
+    retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        if !tx
+            .delete_one(collections::USERS, doc! { "_id": id })
+            .await?
+        {
+            return Err(ApiError::NotFound { resource: "member" });
+        }
+        revoke_sessions(&mut tx, id, now).await?;
+        tx.audit(AuditEntry::new(Action::Delete, "user").id(id).changes(doc! {
+            "email": &target.email, "role": target.role.as_str(), "status": target.status.as_str(),
+        }))
+        .await?;
+        tx.commit().await
+    })
+    .await
 }

@@ -363,6 +363,14 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
 async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> HandlerResult {
     let expected = if_match(req)?;
     let input: E::Patch = req.json()?;
+    let before = scope
+        .collection(E::COLLECTION)
+        .find_one(doc! { "_id": id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: E::RESOURCE,
+        })?;
+    // Another organization's record is a 404 whatever the body says.
     let changes = E::patch(input)?;
     if changes.is_empty() {
         return Err(ApiError::Unprocessable {
@@ -371,13 +379,6 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
             errors: vec![],
         });
     }
-    let before = scope
-        .collection(E::COLLECTION)
-        .find_one(doc! { "_id": id, "deletedAt": null })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: E::RESOURCE,
-        })?;
     if before.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }

@@ -91,6 +91,10 @@ pub struct Organization {
     pub slug: String,
     pub plan: Plan,
     pub is_active: bool,
+    #[serde(default)]
+    pub settings: Option<bson::Document>,
+    #[serde(default)]
+    pub delete_scheduled_at: Option<DateTime>,
     pub created_at: DateTime,
 }
 
@@ -102,6 +106,8 @@ impl Organization {
             "slug": self.slug,
             "plan": self.plan,
             "isActive": self.is_active,
+            "settings": self.settings.as_ref().map(|s| bson::Bson::Document(s.clone()).into_relaxed_extjson()).unwrap_or_else(|| json!({})),
+            "deleteScheduledAt": self.delete_scheduled_at.map(rfc3339),
             "createdAt": rfc3339(self.created_at),
         })
     }

@@ -1,0 +1,270 @@
+//! The caller's own organization: settings, plan, soft delete and ownership
+//! transfer. Every change is one transaction with its audit entry.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use serde::Deserialize;
+
+use crate::audit::{diff, Action, AuditEntry};
+use crate::auth::{Organization, User};
+use crate::db::{collections, retry_transient, Scope};
+use crate::error::{ApiError, FieldError};
+use crate::ratelimit::Plan;
+use crate::rbac::Role;
+use crate::validate::{self, Errors, Patch};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrganizationPatch {
+    #[serde(default)]
+    pub name: Patch<String>,
+    #[serde(default)]
+    pub settings: Patch<SettingsInput>,
+}
+
+/// Organization-wide preferences clients use for display.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SettingsInput {
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: Option<String>,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: Option<String>,
+    /// BCP 47 language tag, e.g. `de-DE`.
+    pub locale: Option<String>,
+}
+
+fn settings(errors: &mut Errors, s: &SettingsInput) -> Document {
+    let mut out = Document::new();
+    if let Some(tz) = &s.timezone {
+        let ok = !tz.is_empty()
+            && tz.len() <= 64
+            && tz
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+        match ok {
+            true => {
+                out.insert("timezone", tz);
+            }
+            false => errors.push(FieldError::new(
+                "settings.timezone",
+                "must be an IANA time zone such as Europe/Berlin",
+            )),
+        }
+    }
+    if let Some(c) = &s.currency {
+        match c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase()) {
+            true => {
+                out.insert("currency", c);
+            }
+            false => errors.push(FieldError::new(
+                "settings.currency",
+                "must be an ISO 4217 code such as EUR",
+            )),
+        }
+    }
+    if let Some(l) = &s.locale {
+        let ok =
+            (2..=35).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        match ok {
+            true => {
+                out.insert("locale", l);
+            }
+            false => errors.push(FieldError::new(
+                "settings.locale",
+                "must be a language tag such as de-DE",
+            )),
+        }
+    }
+    out
+}
+
+fn parse_org(d: Document) -> Result<Organization, ApiError> {
+    bson::from_document(d).map_err(|e| ApiError::internal(format!("organization document: {e}")))
+}
+
+/// Applies `update` to the caller's organization with an UPDATE audit entry
+/// listing what changed.
+async fn update_org(scope: &Scope, update: Document) -> Result<Organization, ApiError> {
+    let before = bson::to_document(&scope.caller().org.to_json())
+        .map_err(|e| ApiError::internal(format!("organization view: {e}")))?;
+    let (update, before) = (&update, &before);
+    let after = retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        let after = tx
+            .update_organization(update.clone())
+            .await?
+            .ok_or_else(|| ApiError::internal("caller's organization vanished"))?;
+        let org = parse_org(after)?;
+        let now =
+            bson::to_document(&org.to_json()).map_err(|e| ApiError::internal(e.to_string()))?;
+        tx.audit(
+            AuditEntry::new(Action::Update, "organization")
+                .id(org.id)
+                .changes(diff(before, &now)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(org)
+    })
+    .await?;
+    Ok(after)
+}
+
+/// `PATCH /api/v1/organization`: name and settings (ADMIN+).
+pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organization, ApiError> {
+    let mut errors = Errors::new();
+    let mut set = doc! {};
+    match &input.name {
+        Patch::Absent => {}
+        Patch::Null => errors.push(FieldError::new("name", "cannot be cleared")),
+        Patch::Value(n) => {
+            if let Some(n) = errors.check(validate::text("name", n, 1, 100)) {
+                set.insert("name", n);
+            }
+        }
+    }
+    match &input.settings {
+        Patch::Absent => {}
+        Patch::Null => {
+            set.insert("settings", Document::new());
+        }
+        Patch::Value(s) => {
+            let s = settings(&mut errors, s);
+            set.insert("settings", s);
+        }
+    }
+    errors.finish()?;
+    if set.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "NOTHING_TO_UPDATE",
+            detail: "Send name or settings".into(),
+            errors: vec![],
+        });
+    }
+    set.insert("updatedAt", DateTime::now());
+    update_org(scope, doc! { "$set": set }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanInput {
+    pub plan: Plan,
+}
+
+/// `PUT /api/v1/organization/plan` (OWNER): the new plan's limits apply on
+/// the next request, since every request re-reads the organization.
+pub async fn set_plan(scope: &Scope, input: PlanInput) -> Result<Organization, ApiError> {
+    update_org(
+        scope,
+        doc! { "$set": { "plan": input.plan.as_str(), "updatedAt": DateTime::now() } },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteInput {
+    pub confirm: Option<String>,
+}
+
+/// `DELETE /api/v1/organization` `{confirm: "<slug>"}` (OWNER): deactivates the
+/// organization, schedules its purge, and revokes every member's refresh
+/// tokens; every member's next request is refused.
+pub async fn delete(scope: &Scope, input: DeleteInput) -> Result<(), ApiError> {
+    let slug = &scope.caller().org.slug;
+    if input.confirm.as_deref() != Some(slug.as_str()) {
+        return Err(ApiError::field(
+            "confirm",
+            format!("must be the organization's slug, {slug}"),
+        ));
+    }
+    retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        tx.update_organization(
+            doc! { "$set": { "isActive": false, "deleteScheduledAt": now, "updatedAt": now } },
+        )
+        .await?;
+        let revoked = tx
+            .update_many(
+                collections::REFRESH_TOKENS,
+                doc! { "revokedAt": null },
+                doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } },
+            )
+            .await?;
+        tx.audit(
+            AuditEntry::new(Action::Delete, "organization")
+                .id(scope.org_id())
+                .changes(doc! { "slug": slug.as_str(), "sessionsRevoked": revoked as i64 }),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await?;
+    tracing::warn!(requestId = %scope.meta().request_id, organizationId = %scope.org_id(),
+        userId = %scope.caller().user.id, "[TENANT] organization deleted; purge scheduled");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TransferInput {
+    pub member_id: String,
+}
+
+/// `POST /api/v1/organization/transfer-ownership` (OWNER): the target, an
+/// ACTIVE member, becomes OWNER and the caller ADMIN, in one transaction.
+pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<User, ApiError> {
+    let target: ObjectId = ObjectId::parse_str(&input.member_id)
+        .map_err(|_| ApiError::field("memberId", "must be a 24-character hex id"))?;
+    let me = scope.caller().user.id;
+    if target == me {
+        return Err(ApiError::field("memberId", "is you; choose another member"));
+    }
+    let member = scope
+        .collection(collections::USERS)
+        .find_one(doc! { "_id": target })
+        .await?
+        .ok_or(ApiError::NotFound { resource: "member" })?;
+    if member.get_str("status") != Ok("ACTIVE") {
+        return Err(ApiError::Unprocessable {
+            code: "MEMBER_NOT_ACTIVE",
+            detail: "Ownership can only go to an ACTIVE member".into(),
+            errors: vec![FieldError::new("memberId", "is not an ACTIVE member")],
+        });
+    }
+    let from_role = member.get_str("role").unwrap_or("").to_string();
+    let from_role = &from_role;
+    let updated = retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        let promoted = tx
+            .find_one_and_update(
+                collections::USERS,
+                doc! { "_id": target, "status": "ACTIVE" },
+                doc! { "$set": { "role": Role::Owner.as_str(), "updatedAt": now }, "$inc": { "version": 1_i64 } },
+            )
+            .await?
+            .ok_or(ApiError::NotFound { resource: "member" })?;
+        tx.find_one_and_update(
+            collections::USERS,
+            doc! { "_id": me, "role": Role::Owner.as_str() },
+            doc! { "$set": { "role": Role::Admin.as_str(), "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        )
+        .await?
+        .ok_or_else(|| ApiError::conflict("NOT_OWNER", "You are no longer an OWNER"))?;
+        tx.audit(AuditEntry::new(Action::Update, "user").id(target).changes(doc! {
+            "role": { "from": from_role.as_str(), "to": "OWNER" }, "reason": "OWNERSHIP_TRANSFER",
+        }))
+        .await?;
+        tx.audit(AuditEntry::new(Action::Update, "user").id(me).changes(doc! {
+            "role": { "from": "OWNER", "to": "ADMIN" }, "reason": "OWNERSHIP_TRANSFER",
+        }))
+        .await?;
+        tx.commit().await?;
+        Ok(promoted)
+    })
+    .await?;
+    bson::from_document(updated).map_err(|e| ApiError::internal(format!("user document: {e}")))
+}

@@ -1,0 +1,144 @@
+//! The RBAC matrix: every method of every route of the route table, tried
+//! as anonymous, VIEWER, MEMBER, ADMIN, OWNER and the owner of another
+//! organization, against the permission the route declares and DESIGN's
+//! role table. Prints the matrix it checked.
+
+use crate::helpers::*;
+use shared::rbac::{Access, Permission, Role};
+
+/// DESIGN's table: the lowest role that holds each permission.
+const DESIGN: [(Permission, Role); 10] = [
+    (Permission::Authenticated, Role::Viewer),
+    (Permission::ReadRecords, Role::Viewer),
+    (Permission::CreateRecords, Role::Member),
+    (Permission::UpdateRecords, Role::Member),
+    (Permission::UpdateAnyRecord, Role::Admin),
+    (Permission::DeleteRecords, Role::Admin),
+    (Permission::ExportData, Role::Admin),
+    (Permission::ReadAuditLog, Role::Admin),
+    (Permission::ManageMembers, Role::Admin),
+    (Permission::ManageOrganization, Role::Owner),
+];
+
+#[test]
+fn every_permission_has_designs_minimum_role() {
+    for (permission, role) in DESIGN {
+        assert_eq!(permission.min_role(), role, "{permission:?}");
+    }
+}
+
+/// The id to put in a route's `{id}`: a record of the first organization
+/// of the kind the route serves.
+async fn fixture_id(app: &TestApp, path: &str) -> String {
+    if path.starts_with("/api/v1/accounts/") {
+        app.create_account(&app.owner, "Matrix fixture").await
+    } else if path.starts_with("/api/v1/members/") {
+        app.add_member(&app.owner, "VIEWER").await.id
+    } else {
+        panic!("the matrix test does not know which record {path} takes: add it to fixture_id")
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_its_declaration_says() {
+    // The walk makes a few hundred requests; the plan's limit is not under test here.
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let actors = [
+        ("VIEWER", Some(Role::Viewer), &app.viewer),
+        ("MEMBER", Some(Role::Member), &app.member),
+        ("ADMIN", Some(Role::Admin), &app.admin),
+        ("OWNER", Some(Role::Owner), &app.owner),
+        ("OTHER", None, &app.other),
+    ];
+    let mut matrix = vec![format!(
+        "{:<44} {:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "route", "method", "anon", "VIEWER", "MEMBER", "ADMIN", "OWNER", "OTHER"
+    )];
+    for route in functions::routes::ROUTES {
+        assert!(
+            !route.methods.is_empty(),
+            "route {} declares no methods",
+            route.name
+        );
+        for (verb, access) in route.methods {
+            let Access::Requires(permission) = access else {
+                continue;
+            };
+            let mut row = vec![];
+            // Anonymous first.
+            let path = if route.path.contains("{id}") {
+                route
+                    .path
+                    .replace("{id}", &fixture_id(&app, route.path).await)
+            } else {
+                route.path.to_string()
+            };
+            let anon = app
+                .request(verb.as_str(), &path, None, Some(b"{}".to_vec()), &[])
+                .await;
+            assert_eq!(
+                anon.status,
+                401,
+                "{} {path} anonymous: {}",
+                verb.as_str(),
+                anon.text
+            );
+            row.push(anon.status);
+            for (name, role, actor) in &actors {
+                // A fresh record per actor, so one actor's DELETE does not change the next one's answer.
+                let path = if route.path.contains("{id}") {
+                    route
+                        .path
+                        .replace("{id}", &fixture_id(&app, route.path).await)
+                } else {
+                    route.path.to_string()
+                };
+                let r = app
+                    .request(
+                        verb.as_str(),
+                        &path,
+                        Some(&actor.token),
+                        Some(b"{}".to_vec()),
+                        &[],
+                    )
+                    .await;
+                match role {
+                    Some(role) if *role < permission.min_role() => {
+                        r.assert_problem(403, "PERMISSION_DENIED");
+                        assert_eq!(r.body["requiredRole"], permission.min_role().as_str());
+                    }
+                    Some(_) => assert!(
+                        r.status != 401 && r.status != 403,
+                        "{} {path} as {name} must be allowed: {}",
+                        verb.as_str(),
+                        r.text
+                    ),
+                    // Another organization's owner: another tenant's record is a 404;
+                    // a route without a record acts on their own organization.
+                    None if route.path.contains("{id}") => {
+                        r.assert_problem(404, "NOT_FOUND");
+                    }
+                    None => assert!(
+                        r.status != 401 && r.status != 403,
+                        "{} {path} as OTHER: {}",
+                        verb.as_str(),
+                        r.text
+                    ),
+                }
+                row.push(r.status);
+            }
+            matrix.push(format!(
+                "{:<44} {:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6}",
+                route.path,
+                verb.as_str(),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5]
+            ));
+        }
+    }
+    println!("{}", matrix.join("\n"));
+}

@@ -1,0 +1,254 @@
+//! The organization: read, settings, plan, soft delete, ownership transfer.
+
+use crate::helpers::*;
+use bson::doc;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_member_reads_the_organization_and_admins_change_its_name_and_settings() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/api/v1/organization", Some(&app.viewer)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["id"], app.owner.org_id.as_str());
+    assert_eq!(r.body["plan"], "FREE");
+    let r = app
+        .patch("/api/v1/organization", Some(&app.admin), json!({ "name": "Acme Garage GmbH", "settings": { "timezone": "Europe/Berlin", "currency": "EUR" } }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Acme Garage GmbH");
+    assert_eq!(
+        r.body["settings"],
+        json!({ "timezone": "Europe/Berlin", "currency": "EUR" })
+    );
+    let audit = app
+        .find(
+            "audit_log",
+            doc! { "action": "UPDATE", "resource": "organization" },
+        )
+        .await;
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0]
+        .get_document("changes")
+        .unwrap()
+        .contains_key("name"));
+    app.patch(
+        "/api/v1/organization",
+        Some(&app.member),
+        json!({ "name": "x" }),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
+}
+
+#[tokio::test]
+async fn invalid_organization_settings_name_their_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&app.owner),
+            json!({ "name": "", "settings": { "currency": "euro", "locale": "x" } }),
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(
+        r.error_fields(),
+        ["name", "settings.currency", "settings.locale"]
+    );
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&app.owner),
+            json!({ "plan": "ENTERPRISE" }),
+        )
+        .await;
+    assert_eq!(r.error_fields(), ["plan"]);
+    assert_eq!(
+        app.get("/api/v1/organization", Some(&app.owner)).await.body["plan"],
+        "FREE"
+    );
+}
+
+#[tokio::test]
+async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .request(
+            "PUT",
+            "/api/v1/organization/plan",
+            Some(&app.admin.token),
+            Some(br#"{"plan":"PRO"}"#.to_vec()),
+            &[],
+        )
+        .await;
+    r.assert_problem(403, "PERMISSION_DENIED");
+    let r = app
+        .request(
+            "PUT",
+            "/api/v1/organization/plan",
+            Some(&app.owner.token),
+            Some(br#"{"plan":"GOLD"}"#.to_vec()),
+            &[],
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    let r = app
+        .request(
+            "PUT",
+            "/api/v1/organization/plan",
+            Some(&app.owner.token),
+            Some(br#"{"plan":"PRO"}"#.to_vec()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["plan"], "PRO");
+    let next = app.get("/api/v1/accounts", Some(&app.viewer)).await;
+    assert_eq!(next.header("ratelimit-limit"), Some("1000"));
+}
+
+#[tokio::test]
+async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member() {
+    let app = TestApp::spawn().await;
+    let slug = app.get("/api/v1/organization", Some(&app.owner)).await.body["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for body in [json!({}), json!({ "confirm": "wrong" })] {
+        let r = app
+            .request(
+                "DELETE",
+                "/api/v1/organization",
+                Some(&app.owner.token),
+                Some(serde_json::to_vec(&body).unwrap()),
+                &[],
+            )
+            .await;
+        r.assert_problem(422, "VALIDATION_FAILED");
+        assert_eq!(r.error_fields(), ["confirm"]);
+    }
+    assert_eq!(
+        app.get("/api/v1/accounts", Some(&app.viewer)).await.status,
+        200
+    );
+    let r = app
+        .request(
+            "DELETE",
+            "/api/v1/organization",
+            Some(&app.admin.token),
+            Some(serde_json::to_vec(&json!({ "confirm": slug })).unwrap()),
+            &[],
+        )
+        .await;
+    r.assert_problem(403, "PERMISSION_DENIED");
+
+    let r = app
+        .request(
+            "DELETE",
+            "/api/v1/organization",
+            Some(&app.owner.token),
+            Some(serde_json::to_vec(&json!({ "confirm": slug })).unwrap()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for actor in [&app.owner, &app.admin, &app.member, &app.viewer] {
+        app.get("/api/v1/accounts", Some(actor))
+            .await
+            .assert_problem(403, "ORGANIZATION_INACTIVE");
+        let refresh = app
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({ "refreshToken": actor.refresh }),
+            )
+            .await;
+        assert_eq!(refresh.status, 401, "{}", refresh.text);
+    }
+    let org = app
+        .find("organizations", doc! { "_id": oid(&app.owner.org_id) })
+        .await
+        .remove(0);
+    assert!(!org.get_bool("isActive").unwrap());
+    assert!(org.get_datetime("deleteScheduledAt").is_ok());
+    assert_eq!(
+        app.get("/api/v1/accounts", Some(&app.other)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn ownership_moves_to_an_active_member_in_one_step() {
+    let app = TestApp::spawn().await;
+    let body = |id: &str| json!({ "memberId": id });
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.admin),
+            body(&app.member.id),
+        )
+        .await;
+    r.assert_problem(403, "PERMISSION_DENIED");
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            body(&app.owner.id),
+        )
+        .await;
+    assert_eq!(r.error_fields(), ["memberId"]);
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            body(&app.other.id),
+        )
+        .await;
+    r.assert_problem(404, "NOT_FOUND");
+    app.set_user(&app.viewer, doc! { "status": "INACTIVE" })
+        .await;
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            body(&app.viewer.id),
+        )
+        .await;
+    r.assert_problem(422, "MEMBER_NOT_ACTIVE");
+
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            body(&app.member.id),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["role"], "OWNER");
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&app.owner)).await.body["role"],
+        "ADMIN"
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&app.member)).await.body["role"],
+        "OWNER"
+    );
+    let owners = app
+        .count(
+            "users",
+            doc! { "organizationId": oid(&app.owner.org_id), "role": "OWNER" },
+        )
+        .await;
+    assert_eq!(owners, 1);
+    // The former owner can no longer do what only an owner does.
+    let r = app
+        .request(
+            "PUT",
+            "/api/v1/organization/plan",
+            Some(&app.owner.token),
+            Some(br#"{"plan":"PRO"}"#.to_vec()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}

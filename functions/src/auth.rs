@@ -1,10 +1,11 @@
-//! `/api/v1/auth/*`: register, login, refresh, logout and the caller's own
-//! profile. The flows live in `shared::auth::flows`; these handlers read the
+//! `/api/v1/auth/*`: register, join, login, refresh, logout and the caller's
+//! own profile. The flows live in `shared::auth::flows`; these handlers read the
 //! request and shape the response (JSON body plus the browser's refresh cookie).
 
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::auth::flows::{self, LoginInput, RegisterInput, Session};
+use shared::auth::flows::{self, JoinInput, LoginInput, RegisterInput, Session};
 use shared::auth::tokens;
 use shared::http::ApiResponse;
 use shared::runtime::{ok, Ctx, HandlerResult};
@@ -29,13 +30,29 @@ fn with_cookie(mut response: ApiResponse, session: &Session) -> ApiResponse {
     response
 }
 
+/// The answer to a sign-in of any kind: token pair, user, organization, and
+/// the refresh cookie.
+pub fn signed_in(session: Session, status: StatusCode) -> ApiResponse {
+    let mut body = token_body(&session);
+    body["organization"] = session.org.to_json();
+    with_cookie(ApiResponse::json(status, &body), &session)
+}
+
 /// `POST /api/v1/auth/register` -> 201 with the organization, its owner and a token pair.
 pub async fn register(ctx: Ctx) -> HandlerResult {
     let input: RegisterInput = ctx.req.json()?;
     let session = flows::register(&ctx.state, input, &ctx.meta()).await?;
-    let mut body = token_body(&session);
-    body["organization"] = session.org.to_json();
-    Ok(with_cookie(ApiResponse::created(&body), &session))
+    Ok(signed_in(session, StatusCode::CREATED))
+}
+
+/// `POST /api/v1/auth/join` -> 201 with the PENDING user; no tokens until approved.
+pub async fn join(ctx: Ctx) -> HandlerResult {
+    let input: JoinInput = ctx.req.json()?;
+    let user = flows::join(&ctx.state, input, &ctx.meta()).await?;
+    Ok(ApiResponse::created(&json!({
+        "user": user.to_json(),
+        "detail": "An administrator of the organization has to approve this account before it can sign in",
+    })))
 }
 
 /// `POST /api/v1/auth/login` -> 200 with a token pair and the refresh cookie.

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod health;
+pub mod invitations;
 pub mod members;
 pub mod organization;
 pub mod routes;

@@ -11,7 +11,7 @@ use shared::records;
 use shared::runtime::{Route, Verb::*};
 
 use crate::accounts::Account;
-use crate::{auth, health, members, organization};
+use crate::{auth, health, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
     name: "health",
@@ -25,6 +25,13 @@ pub static AUTH_REGISTER: Route = Route {
     path: "/api/v1/auth/register",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::register(ctx)),
+};
+
+pub static AUTH_JOIN: Route = Route {
+    name: "auth-join",
+    path: "/api/v1/auth/join",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(auth::join(ctx)),
 };
 
 pub static AUTH_LOGIN: Route = Route {
@@ -74,6 +81,31 @@ pub static MEMBERS_ID: Route = Route {
         (Delete, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(members::item(ctx)),
+};
+
+pub static INVITATIONS: Route = Route {
+    name: "invitations",
+    path: "/api/v1/invitations",
+    methods: &[
+        (Get, Requires(ManageMembers)),
+        (Post, Requires(ManageMembers)),
+    ],
+    handler: |ctx| Box::pin(invitations::collection(ctx)),
+};
+
+/// Listed before [`INVITATIONS_ID`], whose pattern `accept` would also match.
+pub static INVITATIONS_ACCEPT: Route = Route {
+    name: "invitations-accept",
+    path: "/api/v1/invitations/accept",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(invitations::accept(ctx)),
+};
+
+pub static INVITATIONS_ID: Route = Route {
+    name: "invitations-id",
+    path: "/api/v1/invitations/{id}",
+    methods: &[(Delete, Requires(ManageMembers))],
+    handler: |ctx| Box::pin(invitations::item(ctx)),
 };
 
 pub static ORGANIZATION: Route = Route {
@@ -133,12 +165,16 @@ pub static ACCOUNTS_ID_RESTORE: Route = Route {
 pub static ROUTES: &[&Route] = &[
     &HEALTH,
     &AUTH_REGISTER,
+    &AUTH_JOIN,
     &AUTH_LOGIN,
     &AUTH_REFRESH,
     &AUTH_LOGOUT,
     &AUTH_ME,
     &MEMBERS,
     &MEMBERS_ID,
+    &INVITATIONS,
+    &INVITATIONS_ACCEPT,
+    &INVITATIONS_ID,
     &ORGANIZATION,
     &ORGANIZATION_PLAN,
     &ORGANIZATION_TRANSFER_OWNERSHIP,

@@ -33,6 +33,7 @@ pub mod collections {
     pub const AUDIT_LOG: &str = "audit_log";
     pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
     pub const ACCOUNTS: &str = "accounts";
+    pub const INVITATIONS: &str = "invitations";
 }
 
 pub const ORG_FIELD: &str = "organizationId";

@@ -25,6 +25,7 @@ pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod invitations;
 pub mod logging;
 pub mod members;
 pub mod migrate;

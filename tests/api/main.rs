@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod bad_input;
 mod deploy_files;
+mod invitations;
 mod lambda;
 mod matrix;
 mod member_admin;

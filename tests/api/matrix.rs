@@ -34,6 +34,16 @@ async fn fixture_id(app: &TestApp, path: &str) -> String {
         app.create_account(&app.owner, "Matrix fixture").await
     } else if path.starts_with("/api/v1/members/") {
         app.add_member(&app.owner, "VIEWER").await.id
+    } else if path.starts_with("/api/v1/invitations/") {
+        let n = bson::oid::ObjectId::new().to_hex();
+        let r = app
+            .post(
+                "/api/v1/invitations",
+                Some(&app.owner),
+                serde_json::json!({ "email": format!("{n}@example.test"), "role": "VIEWER" }),
+            )
+            .await;
+        r.body["id"].as_str().expect("invitation id").to_string()
     } else {
         panic!("the matrix test does not know which record {path} takes: add it to fixture_id")
     }

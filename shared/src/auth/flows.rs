@@ -173,7 +173,7 @@ async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiE
         .await?)
 }
 
-async fn find_org(state: &State, id: ObjectId) -> Result<Organization, ApiError> {
+pub(crate) async fn find_org(state: &State, id: ObjectId) -> Result<Organization, ApiError> {
     state
         .db
         .collection::<Organization>(collections::ORGANIZATIONS)
@@ -296,6 +296,91 @@ pub async fn login(
     let mut user = user;
     user.last_login_at = Some(now);
     Ok(Session { user, org, tokens })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JoinInput {
+    pub organization_slug: String,
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// `POST /api/v1/auth/join`: asks to join an organization. The user is
+/// created PENDING (as a VIEWER) and cannot sign in until an ADMIN approves.
+/// Throttled per client address with the public-form bucket.
+pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result<User, ApiError> {
+    let mut errors = Errors::new();
+    let email = errors.check(Email::parse("email", &input.email));
+    errors.check(password::check_new("password", &input.password));
+    let first = errors.check(text("firstName", &input.first_name, 1, 100));
+    let last = errors.check(text("lastName", &input.last_name, 1, 100));
+    let slug = errors.check(text("organizationSlug", &input.organization_slug, 1, 64));
+    errors.finish()?;
+    let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
+    let hit = ratelimit::hit(&state.db, LimitedAction::PublicForm, &format!("join:{ip}")).await?;
+    let decision = Decision::new(
+        LimitedAction::PublicForm,
+        state
+            .config
+            .rate_limits
+            .limit(LimitedAction::PublicForm, Plan::Free),
+        hit,
+    );
+    if !decision.allowed() {
+        tracing::warn!(requestId = %meta.request_id, ip = %ip, "[RATE_LIMIT] join requests throttled");
+        return Err(decision.error());
+    }
+    let org = state
+        .db
+        .collection::<Organization>(collections::ORGANIZATIONS)
+        .find_one(doc! { "slug": slug.unwrap_or_default().to_lowercase(), "isActive": true })
+        .await?
+        .ok_or_else(|| ApiError::Unprocessable {
+            code: "ORGANIZATION_NOT_FOUND",
+            detail: "No active organization has this slug".into(),
+            errors: vec![crate::error::FieldError::new(
+                "organizationSlug",
+                "is not an organization",
+            )],
+        })?;
+    let hash = password::hash(input.password, state.config.bcrypt_cost).await?;
+    let now = DateTime::now();
+    let user_id = ObjectId::new();
+    let email = email.map(Email::into_inner).unwrap_or_default();
+    let user_doc = doc! {
+        "_id": user_id, "organizationId": org.id, "email": &email, "passwordHash": hash,
+        "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(), "role": "VIEWER",
+        "status": "PENDING", "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
+    };
+    let audit = AuditEntry::new(Action::Create, "user")
+        .id(user_id)
+        .changes(doc! { "email": &email, "role": "VIEWER", "status": "PENDING", "via": "join" })
+        .into_document(Some(org.id), Some(user_id), meta);
+    let (user_doc_ref, audit) = (&user_doc, &audit);
+    retry_transient(|| async move {
+        let mut session = state.client.start_session().await?;
+        session.start_transaction().await?;
+        state
+            .db
+            .collection::<Document>(collections::USERS)
+            .insert_one(user_doc_ref.clone())
+            .session(&mut session)
+            .await?;
+        state
+            .db
+            .collection::<Document>(collections::AUDIT_LOG)
+            .insert_one(audit.clone())
+            .session(&mut session)
+            .await?;
+        crate::db::commit(&mut session).await
+    })
+    .await?;
+    tracing::info!(requestId = %meta.request_id, userId = %user_id, organizationId = %org.id,
+        "[AUTH_SESSION] join request waiting for approval");
+    from_doc(&user_doc)
 }
 
 async fn dummy_hash(state: &State) -> Result<String, ApiError> {

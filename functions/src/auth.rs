@@ -6,6 +6,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::auth::flows::{self, JoinInput, LoginInput, RegisterInput, Session};
+use shared::auth::profile::{self, PasswordChange, ProfilePatch};
 use shared::auth::tokens;
 use shared::http::ApiResponse;
 use shared::runtime::{ok, Ctx, HandlerResult};
@@ -117,13 +118,38 @@ pub async fn logout(ctx: Ctx) -> HandlerResult {
     Ok(r)
 }
 
-/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan.
+/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan;
+/// `PATCH` changes the caller's own name.
 pub async fn me(ctx: Ctx) -> HandlerResult {
-    let caller = ctx.scope()?.caller();
+    let scope = ctx.scope()?;
+    if ctx.req.method == http::Method::PATCH {
+        let input: ProfilePatch = ctx.req.json()?;
+        return ok(profile::update(scope, input).await?.to_json());
+    }
+    let caller = scope.caller();
     ok(json!({
         "user": caller.user.to_json(),
         "organization": caller.org.to_json(),
         "role": caller.role,
         "plan": caller.org.plan,
     }))
+}
+
+/// `POST /api/v1/auth/password` `{currentPassword, newPassword}` -> 204;
+/// the caller's other sessions are signed out.
+pub async fn password(ctx: Ctx) -> HandlerResult {
+    let input: PasswordChange = ctx.req.json()?;
+    profile::change_password(ctx.scope()?, input).await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// `GET /api/v1/auth/sessions` -> the caller's live sessions.
+pub async fn sessions(ctx: Ctx) -> HandlerResult {
+    ok(profile::sessions(ctx.scope()?).await?)
+}
+
+/// `DELETE /api/v1/auth/sessions/{id}` -> 204; that session is signed out.
+pub async fn end_session(ctx: Ctx) -> HandlerResult {
+    profile::end_session(ctx.scope()?, ctx.path_id()?).await?;
+    Ok(ApiResponse::no_content())
 }

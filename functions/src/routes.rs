@@ -58,8 +58,32 @@ pub static AUTH_LOGOUT: Route = Route {
 pub static AUTH_ME: Route = Route {
     name: "auth-me",
     path: "/api/v1/auth/me",
-    methods: &[(Get, Requires(Authenticated))],
+    methods: &[
+        (Get, Requires(Authenticated)),
+        (Patch, Requires(Authenticated)),
+    ],
     handler: |ctx| Box::pin(auth::me(ctx)),
+};
+
+pub static AUTH_PASSWORD: Route = Route {
+    name: "auth-password",
+    path: "/api/v1/auth/password",
+    methods: &[(Post, Requires(Authenticated))],
+    handler: |ctx| Box::pin(auth::password(ctx)),
+};
+
+pub static AUTH_SESSIONS: Route = Route {
+    name: "auth-sessions",
+    path: "/api/v1/auth/sessions",
+    methods: &[(Get, Requires(Authenticated))],
+    handler: |ctx| Box::pin(auth::sessions(ctx)),
+};
+
+pub static AUTH_SESSIONS_ID: Route = Route {
+    name: "auth-sessions-id",
+    path: "/api/v1/auth/sessions/{id}",
+    methods: &[(Delete, Requires(Authenticated))],
+    handler: |ctx| Box::pin(auth::end_session(ctx)),
 };
 
 pub static MEMBERS: Route = Route {
@@ -170,6 +194,9 @@ pub static ROUTES: &[&Route] = &[
     &AUTH_REFRESH,
     &AUTH_LOGOUT,
     &AUTH_ME,
+    &AUTH_PASSWORD,
+    &AUTH_SESSIONS,
+    &AUTH_SESSIONS_ID,
     &MEMBERS,
     &MEMBERS_ID,
     &INVITATIONS,

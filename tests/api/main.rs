@@ -15,6 +15,7 @@ mod member_admin;
 mod members;
 mod organization;
 mod platform;
+mod profile;
 mod rate_limit;
 mod rbac;
 mod tenancy;

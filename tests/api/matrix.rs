@@ -34,6 +34,24 @@ async fn fixture_id(app: &TestApp, path: &str) -> String {
         app.create_account(&app.owner, "Matrix fixture").await
     } else if path.starts_with("/api/v1/members/") {
         app.add_member(&app.owner, "VIEWER").await.id
+    } else if path.starts_with("/api/v1/auth/sessions/") {
+        let session = app.login(&app.owner.email).await;
+        let r = app
+            .request(
+                "GET",
+                "/api/v1/auth/sessions",
+                Some(&session.token),
+                None,
+                &[],
+            )
+            .await;
+        let current = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .expect("current session");
+        current["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/invitations/") {
         let n = bson::oid::ObjectId::new().to_hex();
         let r = app

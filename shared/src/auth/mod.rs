@@ -13,6 +13,7 @@
 pub mod flows;
 pub mod jwt;
 pub mod password;
+pub mod profile;
 pub mod tokens;
 
 use bson::oid::ObjectId;

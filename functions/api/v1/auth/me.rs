@@ -1,4 +1,4 @@
-//! `GET /api/v1/auth/me`
+//! `GET|PATCH /api/v1/auth/me`
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(&functions::routes::AUTH_ME).await

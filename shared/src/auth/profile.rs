@@ -1,0 +1,211 @@
+//! The caller's own account: name, password, and signed-in sessions (one per
+//! refresh-token family).
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::audit::{diff, Action, AuditEntry};
+use crate::auth::{password, rfc3339, User};
+use crate::db::{collections, retry_transient, Scope};
+use crate::error::{ApiError, FieldError};
+use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::validate::{text, Errors, Patch};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProfilePatch {
+    #[serde(default)]
+    pub first_name: Patch<String>,
+    #[serde(default)]
+    pub last_name: Patch<String>,
+}
+
+/// `PATCH /api/v1/auth/me`: the caller's own name.
+pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError> {
+    let mut errors = Errors::new();
+    let mut set = Document::new();
+    for (field, value) in [
+        ("firstName", &input.first_name),
+        ("lastName", &input.last_name),
+    ] {
+        match value {
+            Patch::Absent => {}
+            Patch::Null => errors.push(FieldError::new(field, "cannot be cleared")),
+            Patch::Value(v) => {
+                if let Some(v) = errors.check(text(field, v, 1, 100)) {
+                    set.insert(field, v);
+                }
+            }
+        }
+    }
+    errors.finish()?;
+    if set.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "NOTHING_TO_UPDATE",
+            detail: "Send firstName or lastName".into(),
+            errors: vec![],
+        });
+    }
+    let me = &scope.caller().user;
+    let before = doc! { "firstName": &me.first_name, "lastName": &me.last_name };
+    let mut after = before.clone();
+    after.extend(set.clone());
+    let changes = diff(&before, &after);
+    set.insert("updatedAt", DateTime::now());
+    let (set, changes, id) = (&set, &changes, me.id);
+    let updated = retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        let updated = tx
+            .find_one_and_update(
+                collections::USERS,
+                doc! { "_id": id },
+                doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
+            )
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "INVALID_TOKEN",
+                    "The account of this token no longer exists",
+                )
+            })?;
+        tx.audit(
+            AuditEntry::new(Action::Update, "user")
+                .id(id)
+                .changes(changes.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    })
+    .await?;
+    bson::from_document(updated).map_err(|e| ApiError::internal(format!("user document: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: needs the current password (wrong guesses
+/// count against the email's failed sign-in bucket); revokes every other
+/// session of the caller.
+pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64, ApiError> {
+    let state = scope.state();
+    let me = &scope.caller().user;
+    password::check_new("newPassword", &input.new_password)
+        .map_err(|e| ApiError::Validation { errors: vec![e] })?;
+    let hit = ratelimit::hit(&state.db, LimitedAction::FailedLoginEmail, &me.email).await?;
+    let decision = Decision::new(
+        LimitedAction::FailedLoginEmail,
+        state
+            .config
+            .rate_limits
+            .limit(LimitedAction::FailedLoginEmail, Plan::Free),
+        hit,
+    );
+    if !decision.allowed() {
+        return Err(decision.error());
+    }
+    if !password::verify(input.current_password.clone(), me.password_hash.clone()).await {
+        return Err(ApiError::Unprocessable {
+            code: "INVALID_CURRENT_PASSWORD",
+            detail: "The current password is incorrect".into(),
+            errors: vec![FieldError::new("currentPassword", "is incorrect")],
+        });
+    }
+    ratelimit::undo(&state.db, LimitedAction::FailedLoginEmail, &me.email).await;
+    if input.current_password == input.new_password {
+        return Err(ApiError::field(
+            "newPassword",
+            "must differ from the current password",
+        ));
+    }
+    let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
+    let (hash, id, current) = (&hash, me.id, scope.caller().session_id);
+    retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        tx.find_one_and_update(
+            collections::USERS,
+            doc! { "_id": id },
+            doc! { "$set": { "passwordHash": hash, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        )
+        .await?;
+        let revoked = tx
+            .update_many(
+                collections::REFRESH_TOKENS,
+                doc! { "userId": id, "revokedAt": null, "familyId": { "$ne": current } },
+                doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } },
+            )
+            .await?;
+        tx.audit(AuditEntry::new(Action::Update, "user").id(id).changes(doc! {
+            "passwordChanged": true, "sessionsRevoked": revoked as i64,
+        }))
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    })
+    .await
+}
+
+/// `GET /api/v1/auth/sessions`: the caller's live sessions, newest first.
+pub async fn sessions(scope: &Scope) -> Result<Value, ApiError> {
+    let me = scope.caller();
+    let live = scope
+        .collection(collections::REFRESH_TOKENS)
+        .find_many(
+            doc! { "userId": me.user.id, "revokedAt": null, "expiresAt": { "$gt": DateTime::now() } },
+            doc! { "createdAt": -1 },
+            200,
+            Some(doc! { "tokenHash": 0 }),
+        )
+        .await?;
+    let data: Vec<Value> = live
+        .iter()
+        .map(|t| {
+            let family = t.get_object_id("familyId").ok();
+            json!({
+                "id": family.map(|f| f.to_hex()),
+                "current": family == Some(me.session_id),
+                "lastUsedAt": t.get_datetime("createdAt").map(|d| rfc3339(*d)).ok(),
+                "expiresAt": t.get_datetime("expiresAt").map(|d| rfc3339(*d)).ok(),
+                "ipAddress": t.get_str("ipAddress").ok(),
+                "userAgent": t.get_str("userAgent").ok(),
+            })
+        })
+        .collect();
+    Ok(json!({ "data": data, "nextCursor": null }))
+}
+
+/// `DELETE /api/v1/auth/sessions/{id}`: signs one of the caller's sessions out.
+pub async fn end_session(scope: &Scope, family: ObjectId) -> Result<(), ApiError> {
+    let me = scope.caller().user.id;
+    let revoked = retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut tx = scope.begin().await?;
+        let revoked = tx
+            .update_many(
+                collections::REFRESH_TOKENS,
+                doc! { "userId": me, "familyId": family, "revokedAt": null },
+                doc! { "$set": { "revokedAt": now, "revokedReason": "SESSION_ENDED" } },
+            )
+            .await?;
+        if revoked > 0 {
+            tx.audit(AuditEntry::new(Action::Logout, "session").id(family))
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(revoked)
+    })
+    .await?;
+    if revoked == 0 {
+        return Err(ApiError::NotFound {
+            resource: "session",
+        });
+    }
+    Ok(())
+}

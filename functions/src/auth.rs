@@ -5,7 +5,7 @@
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::auth::flows::{self, JoinInput, LoginInput, RegisterInput, Session};
+use shared::auth::flows::{self, JoinInput, LoginInput, PasswordReset, RegisterInput, Session};
 use shared::auth::profile::{self, PasswordChange, ProfilePatch};
 use shared::auth::tokens;
 use shared::http::ApiResponse;
@@ -140,6 +140,14 @@ pub async fn me(ctx: Ctx) -> HandlerResult {
 pub async fn password(ctx: Ctx) -> HandlerResult {
     let input: PasswordChange = ctx.req.json()?;
     profile::change_password(ctx.scope()?, input).await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// `POST /api/v1/auth/password-reset` `{token, newPassword}` (no sign-in)
+/// -> 204; the operator-issued token is used up and every session ends.
+pub async fn password_reset(ctx: Ctx) -> HandlerResult {
+    let input: PasswordReset = ctx.req.json()?;
+    flows::reset_password(&ctx.state, input, &ctx.meta()).await?;
     Ok(ApiResponse::no_content())
 }
 

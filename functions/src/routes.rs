@@ -72,6 +72,13 @@ pub static AUTH_PASSWORD: Route = Route {
     handler: |ctx| Box::pin(auth::password(ctx)),
 };
 
+pub static AUTH_PASSWORD_RESET: Route = Route {
+    name: "auth-password-reset",
+    path: "/api/v1/auth/password-reset",
+    methods: &[(Post, Public)],
+    handler: |ctx| Box::pin(auth::password_reset(ctx)),
+};
+
 pub static AUTH_SESSIONS: Route = Route {
     name: "auth-sessions",
     path: "/api/v1/auth/sessions",
@@ -195,6 +202,7 @@ pub static ROUTES: &[&Route] = &[
     &AUTH_LOGOUT,
     &AUTH_ME,
     &AUTH_PASSWORD,
+    &AUTH_PASSWORD_RESET,
     &AUTH_SESSIONS,
     &AUTH_SESSIONS_ID,
     &MEMBERS,

@@ -34,6 +34,21 @@ pub mod collections {
     pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
     pub const ACCOUNTS: &str = "accounts";
     pub const INVITATIONS: &str = "invitations";
+    pub const PASSWORD_RESETS: &str = "password_resets";
+
+    /// The CRM entities' collections.
+    pub const CRM: [&str; 1] = [ACCOUNTS];
+
+    /// The platform's collections whose documents belong to one organization
+    /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
+    pub const ORG_SCOPED: [&str; 6] = [
+        USERS,
+        REFRESH_TOKENS,
+        LOGIN_ATTEMPTS,
+        AUDIT_LOG,
+        INVITATIONS,
+        PASSWORD_RESETS,
+    ];
 }
 
 pub const ORG_FIELD: &str = "organizationId";

@@ -18,6 +18,7 @@
 //! Function code never touches the MongoDB driver: it goes through [`db::Scope`]
 //! (tenant data) or the flows in [`auth`] and [`members`].
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -95,7 +95,7 @@ fn every_route_has_its_own_binary_and_every_function_binary_a_route() {
             route.name
         );
     }
-    let tools = ["crm-local", "migrate"];
+    let tools = ["crm-admin", "crm-local", "migrate"];
     for name in bins.keys() {
         assert!(
             tools.contains(&name.as_str()) || ROUTES.iter().any(|r| r.name == name),

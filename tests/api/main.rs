@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod admin_cli;
 mod auth;
 mod bad_input;
 mod deploy_files;

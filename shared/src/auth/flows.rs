@@ -383,6 +383,74 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
     from_doc(&user_doc)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/auth/password-reset` `{token, newPassword}` (no sign-in):
+/// uses a reset token an operator issued (`crm-admin users
+/// force-password-reset`). Sets the password, lifts the reset requirement,
+/// and signs out every session, in one transaction; the token works once.
+pub async fn reset_password(
+    state: &State,
+    input: PasswordReset,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    password::check_new("newPassword", &input.new_password)
+        .map_err(|e| ApiError::Validation { errors: vec![e] })?;
+    let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
+    let token_hash = tokens::hash_token(input.token.trim());
+    let (hash, token_hash) = (&hash, &token_hash);
+    retry_transient(|| async move {
+        let now = DateTime::now();
+        let mut session = state.client.start_session().await?;
+        session.start_transaction().await?;
+        let reset = state
+            .db
+            .collection::<Document>(collections::PASSWORD_RESETS)
+            .find_one_and_update(
+                doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } },
+                doc! { "$set": { "usedAt": now } },
+            )
+            .session(&mut session)
+            .await?
+            .ok_or_else(|| ApiError::bad_field("INVALID_RESET_TOKEN", "token", "is not a valid, unused reset token"))?;
+        let (Ok(user), Ok(org)) = (reset.get_object_id("userId"), reset.get_object_id("organizationId")) else {
+            return Err(ApiError::internal("reset token without user"));
+        };
+        state
+            .db
+            .collection::<Document>(collections::USERS)
+            .update_one(
+                doc! { "_id": user },
+                doc! { "$set": { "passwordHash": hash, "passwordResetRequired": false, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+            )
+            .session(&mut session)
+            .await?;
+        state
+            .db
+            .collection::<Document>(collections::REFRESH_TOKENS)
+            .update_many(
+                doc! { "userId": user, "revokedAt": null },
+                doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_RESET" } },
+            )
+            .session(&mut session)
+            .await?;
+        let entry = AuditEntry::new(Action::Update, "user").id(user).changes(doc! { "passwordReset": true });
+        state
+            .db
+            .collection::<Document>(collections::AUDIT_LOG)
+            .insert_one(entry.into_document(Some(org), Some(user), meta))
+            .session(&mut session)
+            .await?;
+        crate::db::commit(&mut session).await
+    })
+    .await
+}
+
 async fn dummy_hash(state: &State) -> Result<String, ApiError> {
     state
         .dummy_hash

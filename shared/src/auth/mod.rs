@@ -63,6 +63,10 @@ pub struct User {
     pub created_at: DateTime,
     #[serde(default)]
     pub last_login_at: Option<DateTime>,
+    /// Set by an operator (`crm-admin users force-password-reset`): the
+    /// account is refused until the reset token is used.
+    #[serde(default)]
+    pub password_reset_required: bool,
 }
 
 impl User {
@@ -202,13 +206,19 @@ pub(crate) async fn authenticate(
     ))
 }
 
-/// Refuses PENDING and INACTIVE users and inactive organizations, with a
-/// code that names which.
+/// Refuses PENDING and INACTIVE users, users who must reset their password,
+/// and inactive organizations, with a code that names which.
 pub(crate) fn check_active(user: &User, org: &Organization) -> Result<(), ApiError> {
     if !org.is_active {
         return Err(ApiError::forbidden(
             "ORGANIZATION_INACTIVE",
             "This organization is deactivated",
+        ));
+    }
+    if user.password_reset_required {
+        return Err(ApiError::forbidden(
+            "PASSWORD_RESET_REQUIRED",
+            "This account's password must be reset with the token an administrator gave you",
         ));
     }
     match user.status {

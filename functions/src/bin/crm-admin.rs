@@ -1,0 +1,208 @@
+//! `crm-admin`: the on-call command line. Works on the database named by
+//! `MONGODB_URI` / `MONGODB_DB` directly (no HTTP). Exit codes: 0 done,
+//! 1 failed (not found, not confirmed, database error), 2 usage error.
+//! `--json` prints machine-readable output.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use serde_json::Value;
+use shared::admin::{self, AuditSubject, LoginSubject};
+
+const USAGE: &str = "usage: crm-admin [--json] COMMAND
+
+commands:
+  migrate                                  create every index (idempotent)
+  tenants list                             organizations with user, account and record counts
+  tenants deactivate SLUG                  refuse every member; sign them all out
+  tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
+  tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
+  users revoke-sessions EMAIL              sign the user out everywhere
+  users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
+  users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
+  audit EMAIL|--org SLUG [--action A] [--since 24h]
+                                           audit entries, newest first
+  logins EMAIL|--ip IP [--since 24h]       sign-in attempts, newest first";
+
+enum Outcome {
+    Done(Value),
+    Failed(String),
+    Usage(String),
+}
+
+fn usage(message: &str) -> Outcome {
+    Outcome::Usage(message.to_string())
+}
+
+/// Takes `--name VALUE` out of `args`.
+fn option(args: &mut Vec<String>, name: &str) -> Result<Option<String>, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(None),
+        Some(i) if i + 1 < args.len() => {
+            let value = args.remove(i + 1);
+            args.remove(i);
+            Ok(Some(value))
+        }
+        Some(_) => Err(format!("{name} needs a value")),
+    }
+}
+
+fn flag(args: &mut Vec<String>, name: &str) -> bool {
+    let found = args.iter().any(|a| a == name);
+    args.retain(|a| a != name);
+    found
+}
+
+fn confirm(slug: &str) -> bool {
+    eprint!("This deletes organization {slug} and all its data for good. Type the slug again to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == slug
+}
+
+async fn run(mut args: Vec<String>) -> Outcome {
+    let since = match option(&mut args, "--since") {
+        Err(e) => return usage(&e),
+        Ok(None) => std::time::Duration::from_secs(24 * 3600),
+        Ok(Some(s)) => match admin::parse_since(&s) {
+            Some(d) => d,
+            None => return usage("--since takes a duration such as 30m, 24h or 7d"),
+        },
+    };
+    let (org, ip, action) = match (
+        option(&mut args, "--org"),
+        option(&mut args, "--ip"),
+        option(&mut args, "--action"),
+    ) {
+        (Ok(o), Ok(i), Ok(a)) => (o, i, a),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
+    };
+    let now = flag(&mut args, "--now");
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    if words.is_empty() {
+        return usage("no command given");
+    }
+    let state = shared::runtime::init_or_exit().await;
+    let result = match (words.as_slice(), &org, &ip) {
+        (["migrate"], None, None) => shared::migrate::run_on(&state).await.map(
+            |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
+        ),
+        (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
+        (["tenants", "deactivate", slug], None, None) => {
+            admin::set_tenant_active(&state, slug, false).await
+        }
+        (["tenants", "reactivate", slug], None, None) => {
+            admin::set_tenant_active(&state, slug, true).await
+        }
+        (["tenants", "delete", slug], None, None) => {
+            if !now {
+                return usage("tenants delete purges at once and needs --now");
+            }
+            if !confirm(slug) {
+                return Outcome::Failed("not confirmed; nothing was deleted".into());
+            }
+            admin::purge_tenant(&state, slug).await
+        }
+        (["users", "revoke-sessions", email], None, None) => {
+            admin::revoke_sessions(&state, email).await
+        }
+        (["users", "force-password-reset", email], None, None) => {
+            admin::force_password_reset(&state, email).await
+        }
+        (["users", "set-status", email, status], None, None) => {
+            admin::set_user_status(&state, email, status).await
+        }
+        (["audit", email], None, None) => {
+            admin::audit(&state, AuditSubject::User(email), action.as_deref(), since)
+                .await
+                .map(Value::from)
+        }
+        (["audit"], Some(slug), None) => admin::audit(
+            &state,
+            AuditSubject::Organization(slug),
+            action.as_deref(),
+            since,
+        )
+        .await
+        .map(Value::from),
+        (["logins", email], None, None) => admin::logins(&state, LoginSubject::Email(email), since)
+            .await
+            .map(Value::from),
+        (["logins"], None, Some(ip)) => admin::logins(&state, LoginSubject::Ip(ip), since)
+            .await
+            .map(Value::from),
+        _ => return usage(&format!("unknown command: {}", words.join(" "))),
+    };
+    match result {
+        Ok(v) => Outcome::Done(v),
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// Human output: one line per item of a list, `key: value` lines for an object.
+fn print_human(value: &Value) {
+    match value {
+        Value::Array(items) if items.is_empty() => println!("(none)"),
+        Value::Array(items) => {
+            for item in items {
+                let line: Vec<String> = item
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| format!("{k}={}", plain(v)))
+                            .collect()
+                    })
+                    .unwrap_or_else(|| vec![plain(item)]);
+                println!("{}", line.join("  "));
+            }
+        }
+        Value::Object(o) => {
+            for (k, v) in o {
+                println!("{k}: {}", plain(v));
+            }
+        }
+        other => println!("{}", plain(other)),
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if flag(&mut args, "--help") || flag(&mut args, "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let json = flag(&mut args, "--json");
+    match run(args).await {
+        Outcome::Done(value) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else {
+                print_human(&value);
+            }
+            ExitCode::SUCCESS
+        }
+        Outcome::Failed(message) => {
+            if json {
+                println!("{}", serde_json::json!({ "error": message }));
+            }
+            eprintln!("crm-admin: {message}");
+            ExitCode::from(1)
+        }
+        Outcome::Usage(message) => {
+            eprintln!("crm-admin: {message}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

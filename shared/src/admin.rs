@@ -1,0 +1,360 @@
+//! Operator tasks behind the `crm-admin` command: tenants, users, audit and
+//! sign-in history, straight on the database (no HTTP, no caller). Every
+//! change is written to the audit log with `changes.actor = "crm-admin"`,
+//! except the purge, which removes the tenant's audit log with the rest and
+//! logs a `[TENANT]` line instead.
+
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use futures_util::TryStreamExt;
+use serde_json::{json, Value};
+
+use crate::audit::{self, Action, AuditEntry};
+use crate::auth::{rfc3339, tokens, UserStatus};
+use crate::db::{collections, RequestMeta};
+use crate::error::ApiError;
+use crate::state::State;
+
+/// How long an operator-issued password reset token stays valid.
+pub const RESET_VALID_HOURS: i64 = 24;
+
+fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
+    state.db.collection(name)
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta {
+        request_id: format!("crm-admin-{}", ObjectId::new().to_hex()),
+        method: "CLI".into(),
+        path: "crm-admin".into(),
+        ip: None,
+        user_agent: Some("crm-admin".into()),
+    }
+}
+
+async fn operator_audit(
+    state: &State,
+    org: ObjectId,
+    action: Action,
+    resource: &'static str,
+    id: ObjectId,
+    mut changes: Document,
+) {
+    changes.insert("actor", "crm-admin");
+    let entry = AuditEntry::new(action, resource).id(id).changes(changes);
+    audit::write_direct(&state.db, entry.into_document(Some(org), None, &meta())).await;
+}
+
+async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
+    coll(state, collections::ORGANIZATIONS)
+        .find_one(doc! { "slug": slug })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "organization",
+        })
+}
+
+async fn user_by_email(state: &State, email: &str) -> Result<Document, ApiError> {
+    coll(state, collections::USERS)
+        .find_one(doc! { "email": email.trim().to_lowercase() })
+        .await?
+        .ok_or(ApiError::NotFound { resource: "user" })
+}
+
+fn id_of(d: &Document) -> Result<ObjectId, ApiError> {
+    d.get_object_id("_id")
+        .map_err(|_| ApiError::internal("document without _id"))
+}
+
+fn time(d: &Document, key: &str) -> Value {
+    d.get_datetime(key)
+        .map(|t| json!(rfc3339(*t)))
+        .unwrap_or(Value::Null)
+}
+
+/// Every organization with its user, account and record counts (records:
+/// every CRM document, deleted ones included).
+pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
+    let orgs: Vec<Document> = coll(state, collections::ORGANIZATIONS)
+        .find(doc! {})
+        .sort(doc! { "createdAt": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    let mut out = vec![];
+    for org in orgs {
+        let id = id_of(&org)?;
+        let users = coll(state, collections::USERS)
+            .count_documents(doc! { "organizationId": id })
+            .await?;
+        let accounts = coll(state, collections::ACCOUNTS)
+            .count_documents(doc! { "organizationId": id })
+            .await?;
+        let mut records = 0;
+        for name in collections::CRM {
+            records += coll(state, name)
+                .count_documents(doc! { "organizationId": id })
+                .await?;
+        }
+        out.push(json!({
+            "slug": org.get_str("slug").unwrap_or_default(),
+            "name": org.get_str("name").unwrap_or_default(),
+            "plan": org.get_str("plan").unwrap_or_default(),
+            "isActive": org.get_bool("isActive").unwrap_or(false),
+            "deleteScheduledAt": time(&org, "deleteScheduledAt"),
+            "createdAt": time(&org, "createdAt"),
+            "users": users,
+            "accounts": accounts,
+            "records": records,
+        }));
+    }
+    Ok(out)
+}
+
+/// Deactivates (signing every member out) or reactivates an organization.
+/// Reactivating also cancels a scheduled purge.
+pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Result<Value, ApiError> {
+    let org = org_by_slug(state, slug).await?;
+    let id = id_of(&org)?;
+    let now = DateTime::now();
+    let mut set = doc! { "isActive": active, "updatedAt": now };
+    if active {
+        set.insert("deleteScheduledAt", bson::Bson::Null);
+    }
+    coll(state, collections::ORGANIZATIONS)
+        .update_one(doc! { "_id": id }, doc! { "$set": set })
+        .await?;
+    let mut revoked = 0;
+    if !active {
+        revoked = coll(state, collections::REFRESH_TOKENS)
+            .update_many(
+                doc! { "organizationId": id, "revokedAt": null },
+                doc! { "$set": { "revokedAt": now, "revokedReason": "TENANT_DEACTIVATED" } },
+            )
+            .await?
+            .modified_count;
+    }
+    let changes = doc! { "isActive": { "from": org.get_bool("isActive").unwrap_or(false), "to": active }, "sessionsRevoked": revoked as i64 };
+    operator_audit(state, id, Action::Update, "organization", id, changes).await;
+    tracing::warn!(organizationId = %id, slug, active, "[TENANT] organization {}", if active { "reactivated" } else { "deactivated" });
+    Ok(json!({ "slug": slug, "isActive": active, "sessionsRevoked": revoked }))
+}
+
+/// Deletes every document of the organization in every organization-scoped
+/// collection, then the organization. Irreversible. Safe to run again after
+/// an interruption: it deletes what is left.
+pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
+    let org = org_by_slug(state, slug).await?;
+    let id = id_of(&org)?;
+    let mut deleted = serde_json::Map::new();
+    for name in collections::ORG_SCOPED
+        .iter()
+        .chain(collections::CRM.iter())
+    {
+        let n = coll(state, name)
+            .delete_many(doc! { "organizationId": id })
+            .await?
+            .deleted_count;
+        deleted.insert(name.to_string(), json!(n));
+    }
+    coll(state, collections::ORGANIZATIONS)
+        .delete_one(doc! { "_id": id })
+        .await?;
+    let deleted = Value::Object(deleted);
+    tracing::warn!(organizationId = %id, slug, deleted = %deleted, "[TENANT] organization purged");
+    Ok(json!({ "slug": slug, "organizationId": id.to_hex(), "deleted": deleted }))
+}
+
+/// Signs a user out everywhere (every refresh token revoked).
+pub async fn revoke_sessions(state: &State, email: &str) -> Result<Value, ApiError> {
+    let user = user_by_email(state, email).await?;
+    let (id, org) = (
+        id_of(&user)?,
+        user.get_object_id("organizationId")
+            .map_err(|_| ApiError::internal("user without organization"))?,
+    );
+    let revoked = tokens::revoke_all(state, id).await?;
+    operator_audit(
+        state,
+        org,
+        Action::Logout,
+        "session",
+        id,
+        doc! { "allSessions": true, "revoked": revoked as i64 },
+    )
+    .await;
+    Ok(json!({ "email": email, "sessionsRevoked": revoked }))
+}
+
+/// Revokes the user's sessions, refuses their sign-ins and requests until
+/// they set a new password with the returned one-time token (valid 24 hours).
+pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, ApiError> {
+    let user = user_by_email(state, email).await?;
+    let (id, org) = (
+        id_of(&user)?,
+        user.get_object_id("organizationId")
+            .map_err(|_| ApiError::internal("user without organization"))?,
+    );
+    let token = tokens::new_token();
+    let now = DateTime::now();
+    let expires = DateTime::from_millis(now.timestamp_millis() + RESET_VALID_HOURS * 3_600_000);
+    coll(state, collections::PASSWORD_RESETS)
+        .update_many(
+            doc! { "userId": id, "usedAt": null },
+            doc! { "$set": { "usedAt": now, "supersededAt": now } },
+        )
+        .await?;
+    coll(state, collections::PASSWORD_RESETS)
+        .insert_one(doc! {
+            "tokenHash": tokens::hash_token(&token), "userId": id, "organizationId": org,
+            "createdAt": now, "expiresAt": expires, "usedAt": null,
+        })
+        .await?;
+    coll(state, collections::USERS)
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "passwordResetRequired": true, "updatedAt": now } },
+        )
+        .await?;
+    let revoked = tokens::revoke_all(state, id).await?;
+    operator_audit(
+        state,
+        org,
+        Action::Update,
+        "user",
+        id,
+        doc! { "passwordResetRequired": true, "sessionsRevoked": revoked as i64 },
+    )
+    .await;
+    Ok(
+        json!({ "email": email, "resetToken": token, "expiresAt": rfc3339(expires), "sessionsRevoked": revoked }),
+    )
+}
+
+/// Sets a user's status (PENDING, ACTIVE, INACTIVE); INACTIVE revokes their sessions.
+pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result<Value, ApiError> {
+    let status = match status {
+        "PENDING" => UserStatus::Pending,
+        "ACTIVE" => UserStatus::Active,
+        "INACTIVE" => UserStatus::Inactive,
+        other => {
+            return Err(ApiError::field(
+                "status",
+                format!("must be PENDING, ACTIVE or INACTIVE, not {other}"),
+            ))
+        }
+    };
+    let user = user_by_email(state, email).await?;
+    let (id, org) = (
+        id_of(&user)?,
+        user.get_object_id("organizationId")
+            .map_err(|_| ApiError::internal("user without organization"))?,
+    );
+    coll(state, collections::USERS)
+        .update_one(doc! { "_id": id }, doc! { "$set": { "status": status.as_str(), "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } })
+        .await?;
+    let revoked = if status == UserStatus::Inactive {
+        tokens::revoke_all(state, id).await?
+    } else {
+        0
+    };
+    let from = user.get_str("status").unwrap_or_default();
+    operator_audit(
+        state,
+        org,
+        Action::Update,
+        "user",
+        id,
+        doc! { "status": { "from": from, "to": status.as_str() } },
+    )
+    .await;
+    Ok(
+        json!({ "email": email, "status": status.as_str(), "previousStatus": from, "sessionsRevoked": revoked }),
+    )
+}
+
+/// Parses `30m`, `24h`, `7d` (and a bare number of hours).
+pub fn parse_since(text: &str) -> Option<Duration> {
+    let (n, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.trim().len()),
+    );
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn since_filter(since: Duration) -> DateTime {
+    DateTime::from_millis(DateTime::now().timestamp_millis() - since.as_millis() as i64)
+}
+
+/// Who the audit query is about.
+pub enum AuditSubject<'a> {
+    User(&'a str),
+    Organization(&'a str),
+}
+
+/// Audit entries of a user or an organization, newest first (at most 500).
+pub async fn audit(
+    state: &State,
+    subject: AuditSubject<'_>,
+    action: Option<&str>,
+    since: Duration,
+) -> Result<Vec<Value>, ApiError> {
+    let mut filter = doc! { "createdAt": { "$gte": since_filter(since) } };
+    match subject {
+        AuditSubject::User(email) => {
+            filter.insert("userId", id_of(&user_by_email(state, email).await?)?);
+        }
+        AuditSubject::Organization(slug) => {
+            filter.insert("organizationId", id_of(&org_by_slug(state, slug).await?)?);
+        }
+    }
+    if let Some(a) = action {
+        filter.insert("action", a);
+    }
+    let entries: Vec<Document> = coll(state, collections::AUDIT_LOG)
+        .find(filter)
+        .sort(doc! { "createdAt": -1 })
+        .limit(500)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(entries.iter().map(crate::records::render).collect())
+}
+
+/// Who the sign-in query is about.
+pub enum LoginSubject<'a> {
+    Email(&'a str),
+    Ip(&'a str),
+}
+
+/// Recent sign-in attempts for an email or a client address, newest first (at most 200).
+pub async fn logins(
+    state: &State,
+    subject: LoginSubject<'_>,
+    since: Duration,
+) -> Result<Vec<Value>, ApiError> {
+    let mut filter = doc! { "createdAt": { "$gte": since_filter(since) } };
+    match subject {
+        LoginSubject::Email(e) => filter.insert("email", e.trim().to_lowercase()),
+        LoginSubject::Ip(ip) => filter.insert("ipAddress", ip),
+    };
+    let attempts: Vec<Document> = coll(state, collections::LOGIN_ATTEMPTS)
+        .find(filter)
+        .sort(doc! { "createdAt": -1 })
+        .limit(200)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(attempts.iter().map(crate::records::render).collect())
+}

@@ -1,0 +1,384 @@
+//! `crm-admin`, the operators' command line, run as a process against the
+//! test's database: every subcommand, its exit codes and `--json` output.
+
+use crate::helpers::*;
+use bson::doc;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn crm_admin(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    let binary = tests::lambda::function_binary("crm-admin", "debug");
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(&app.env)
+        .env("LOG_LEVEL", "error")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crm-admin starts");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json_out(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "crm-admin failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+async fn slug_of(app: &TestApp, actor: &Actor) -> String {
+    app.get("/api/v1/organization", Some(actor)).await.body["slug"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_unknown_records_exit_1() {
+    let app = TestApp::spawn().await;
+    assert_eq!(crm_admin(&app, &[], None).status.code(), Some(2));
+    assert_eq!(
+        crm_admin(&app, &["tenants", "explode"], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        crm_admin(&app, &["audit", "a@b.example", "--since", "soon"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    let o = crm_admin(
+        &app,
+        &["--json", "users", "revoke-sessions", "nobody@example.test"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such user"));
+    assert_eq!(crm_admin(&app, &["--help"], None).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_tenants_list_counts_users_and_records() {
+    let app = TestApp::spawn().await;
+    let out = json_out(&crm_admin(&app, &["--json", "migrate"], None));
+    assert_eq!(
+        out["applied"],
+        json!([]),
+        "the test database is already migrated"
+    );
+    app.create_account(&app.owner, "One").await;
+    app.create_account(&app.owner, "Two").await;
+    let list = json_out(&crm_admin(&app, &["--json", "tenants", "list"], None));
+    let slug = slug_of(&app, &app.owner).await;
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == slug.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(mine["users"], 4);
+    assert_eq!(mine["accounts"], 2);
+    assert_eq!(mine["records"], 2);
+    assert_eq!(mine["plan"], "FREE");
+    let human = crm_admin(&app, &["tenants", "list"], None);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("users=4"));
+}
+
+#[tokio::test]
+async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
+    let app = TestApp::spawn().await;
+    let slug = slug_of(&app, &app.owner).await;
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "tenants", "deactivate", &slug],
+        None,
+    ));
+    assert_eq!(out["isActive"], false);
+    app.get("/api/v1/accounts", Some(&app.member))
+        .await
+        .assert_problem(403, "ORGANIZATION_INACTIVE");
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refreshToken": app.member.refresh })
+        )
+        .await
+        .status,
+        401
+    );
+    json_out(&crm_admin(
+        &app,
+        &["--json", "tenants", "reactivate", &slug],
+        None,
+    ));
+    assert_eq!(
+        app.get("/api/v1/accounts", Some(&app.member)).await.status,
+        200
+    );
+    let audit = app
+        .find(
+            "audit_log",
+            doc! { "resource": "organization", "changes.actor": "crm-admin" },
+        )
+        .await;
+    assert_eq!(audit.len(), 2);
+}
+
+#[tokio::test]
+async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
+    let app = TestApp::spawn().await;
+    let slug = slug_of(&app, &app.owner).await;
+    app.create_account(&app.owner, "Doomed").await;
+    let theirs = app.create_account(&app.other, "Survivor").await;
+    let other_before = app
+        .count(
+            "audit_log",
+            doc! { "organizationId": oid(&app.other.org_id) },
+        )
+        .await;
+
+    assert_eq!(
+        crm_admin(&app, &["tenants", "delete", &slug], Some(&slug))
+            .status
+            .code(),
+        Some(2),
+        "--now is required"
+    );
+    assert_eq!(
+        crm_admin(
+            &app,
+            &["tenants", "delete", &slug, "--now"],
+            Some("wrong\n")
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    assert_eq!(
+        app.count(
+            "accounts",
+            doc! { "organizationId": oid(&app.owner.org_id) }
+        )
+        .await,
+        1
+    );
+
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "tenants", "delete", &slug, "--now"],
+        Some(&format!("{slug}\n")),
+    ));
+    assert_eq!(out["deleted"]["accounts"], 1);
+    assert_eq!(out["deleted"]["users"], 4);
+    let org = oid(&app.owner.org_id);
+    for collection in [
+        "users",
+        "accounts",
+        "audit_log",
+        "refresh_tokens",
+        "invitations",
+        "login_attempts",
+    ] {
+        assert_eq!(
+            app.count(collection, doc! { "organizationId": org }).await,
+            0,
+            "{collection}"
+        );
+    }
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
+    assert_eq!(
+        app.get(&format!("/api/v1/accounts/{theirs}"), Some(&app.other))
+            .await
+            .body["name"],
+        "Survivor"
+    );
+    assert_eq!(
+        app.count(
+            "audit_log",
+            doc! { "organizationId": oid(&app.other.org_id) }
+        )
+        .await,
+        other_before
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_users_sessions_signs_them_out_everywhere() {
+    let app = TestApp::spawn().await;
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "users", "revoke-sessions", &app.member.email],
+        None,
+    ));
+    assert_eq!(out["sessionsRevoked"], 1);
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refreshToken": app.member.refresh })
+        )
+        .await
+        .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_used() {
+    let app = TestApp::spawn().await;
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "users", "force-password-reset", &app.member.email],
+        None,
+    ));
+    let token = out["resetToken"].as_str().unwrap().to_string();
+    app.get("/api/v1/accounts", Some(&app.member))
+        .await
+        .assert_problem(403, "PASSWORD_RESET_REQUIRED");
+    let login = json!({ "email": app.member.email, "password": PASSWORD });
+    app.post("/api/v1/auth/login", None, login)
+        .await
+        .assert_problem(403, "PASSWORD_RESET_REQUIRED");
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refreshToken": app.member.refresh })
+        )
+        .await
+        .status,
+        401
+    );
+
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({ "token": "forged", "newPassword": "a new password!" }),
+        )
+        .await;
+    r.assert_problem(400, "INVALID_RESET_TOKEN");
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({ "token": token, "newPassword": "a new password!" }),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({ "token": token, "newPassword": "another password" }),
+        )
+        .await;
+    r.assert_problem(400, "INVALID_RESET_TOKEN");
+    let login = json!({ "email": app.member.email, "password": "a new password!" });
+    assert_eq!(
+        app.post("/api/v1/auth/login", None, login).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn set_status_changes_a_users_status_and_rejects_unknown_ones() {
+    let app = TestApp::spawn().await;
+    let out = json_out(&crm_admin(
+        &app,
+        &[
+            "--json",
+            "users",
+            "set-status",
+            &app.viewer.email,
+            "INACTIVE",
+        ],
+        None,
+    ));
+    assert_eq!(out["previousStatus"], "ACTIVE");
+    app.get("/api/v1/accounts", Some(&app.viewer))
+        .await
+        .assert_problem(403, "USER_INACTIVE");
+    assert_eq!(
+        crm_admin(
+            &app,
+            &["users", "set-status", &app.viewer.email, "SLEEPING"],
+            None
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+    json_out(&crm_admin(
+        &app,
+        &["--json", "users", "set-status", &app.viewer.email, "ACTIVE"],
+        None,
+    ));
+    assert_eq!(app.login(&app.viewer.email).await.email, app.viewer.email);
+}
+
+#[tokio::test]
+async fn audit_and_logins_show_what_happened_newest_first() {
+    let app = TestApp::spawn().await;
+    let id = app.create_account(&app.admin, "Audited").await;
+    app.delete(&format!("/api/v1/accounts/{id}"), Some(&app.admin))
+        .await;
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "audit", &app.admin.email],
+        None,
+    ));
+    let actions: Vec<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(&actions[..3], ["DELETE", "CREATE", "LOGIN"]);
+    let slug = slug_of(&app, &app.owner).await;
+    let deletes = json_out(&crm_admin(
+        &app,
+        &["--json", "audit", "--org", &slug, "--action", "DELETE"],
+        None,
+    ));
+    assert_eq!(deletes.as_array().unwrap().len(), 1);
+    let none = json_out(&crm_admin(
+        &app,
+        &["--json", "audit", "--org", &slug, "--since", "0s"],
+        None,
+    ));
+    assert!(none.as_array().unwrap().is_empty());
+
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": app.viewer.email, "password": "wrong password!" }),
+    )
+    .await;
+    let logins = json_out(&crm_admin(
+        &app,
+        &["--json", "logins", &app.viewer.email],
+        None,
+    ));
+    assert_eq!(logins[0]["reason"], "WRONG_PASSWORD");
+    assert_eq!(logins[1]["success"], true);
+    let by_ip = json_out(&crm_admin(
+        &app,
+        &["--json", "logins", "--ip", "127.0.0.1"],
+        None,
+    ));
+    assert!(by_ip.as_array().unwrap().len() >= 4);
+}

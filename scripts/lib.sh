@@ -50,11 +50,13 @@ stop_started() {
 }
 
 # Unless MONGODB_URI is already set: installs SecantusDB, starts it on port
-# $2 (default: a free one) with its data in directory $1 and its log in
-# $1.log, waits for it, and exports MONGODB_URI.
+# $2 (default: a free one) with its data in directory $1, its log in $1.log
+# and any further arguments as server flags, waits for it, and exports
+# MONGODB_URI.
 use_mongodb() {
   [ -n "${MONGODB_URI:-}" ] && return 0
   local data="$1" port="${2:-}"
+  shift 2 || shift $#
   [ -n "$port" ] || port="$(free_port)"
   if python3 -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1',$port)) == 0 else 1)"; then
     log "port $port is already in use: set MONGODB_PORT, or MONGODB_URI to use that server"
@@ -64,7 +66,7 @@ use_mongodb() {
   mkdir -p "$data"
   log "starting SecantusDB on 127.0.0.1:$port (data in $data)"
   "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$data" \
-    --log-level WARNING >"$data.log" 2>&1 &
+    --log-level WARNING "$@" >"$data.log" 2>&1 &
   STARTED_PIDS+=("$!")
   wait_port "$port" 60 || { cat "$data.log" >&2; return 1; }
   export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"

@@ -321,6 +321,34 @@ impl TestApp {
         self.find("audit_log", doc! { "action": action }).await
     }
 
+    /// Makes the server fail `command` for this app's connections only (by
+    /// their `appName`): the next matching command after `skip` of them
+    /// answers with error code 2. Needs a server with test commands enabled.
+    pub async fn fail_command(&self, command: &str, skip: u32) {
+        let app_name = self.env["MONGODB_URI"]
+            .split("appName=")
+            .nth(1)
+            .expect("spawn the app with TestApp::spawn_isolated to use fail_command")
+            .to_string();
+        self.db
+            .client()
+            .database("admin")
+            .run_command(doc! {
+                "configureFailPoint": "failCommand",
+                "mode": { "skip": skip as i32, "times": 1 },
+                "data": { "failCommands": [command], "errorCode": 2, "appName": app_name },
+            })
+            .await
+            .expect("configureFailPoint (the server must run with test commands enabled)");
+    }
+
+    /// A TestApp whose server connections carry their own `appName`, so
+    /// [`TestApp::fail_command`] affects nothing else.
+    pub async fn spawn_isolated() -> TestApp {
+        let uri = format!("{}&appName=t{}", mongodb_uri(), ObjectId::new().to_hex());
+        Self::spawn_with(&[("MONGODB_URI", &uri)]).await
+    }
+
     pub async fn set_user(&self, actor: &Actor, set: Document) {
         let id = ObjectId::parse_str(&actor.id).unwrap();
         self.db

@@ -252,3 +252,40 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
         .await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test]
+async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
+    let app = TestApp::spawn_isolated().await;
+    // The request's findAndModify commands: the rate-limit bump, the
+    // promotion, then the demotion, which is made to fail.
+    app.fail_command("findAndModify", 2).await;
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            json!({ "memberId": app.member.id }),
+        )
+        .await;
+    r.assert_problem(500, "INTERNAL_ERROR");
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&app.member)).await.body["role"],
+        "MEMBER"
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&app.owner)).await.body["role"],
+        "OWNER"
+    );
+    assert!(app
+        .find("audit_log", doc! { "changes.reason": "OWNERSHIP_TRANSFER" })
+        .await
+        .is_empty());
+    // Nothing is stuck: the same transfer goes through afterwards.
+    let r = app
+        .post(
+            "/api/v1/organization/transfer-ownership",
+            Some(&app.owner),
+            json!({ "memberId": app.member.id }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -107,6 +107,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; send a JSON object",
         ));
     }
+    // Syntax first: a body that is not JSON at all is a 400 even when the
+    // typed parse would have stopped earlier, at an unknown field.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(ApiError::bad_request(
+            "MALFORMED_JSON",
+            format!("The request body is not valid JSON: {e}"),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),
@@ -310,6 +318,7 @@ mod tests {
     fn malformed_json_is_a_400() {
         assert_eq!(field_of(r#"{"name": "#).0, 400);
         assert_eq!(field_of("").0, 400);
+        assert_eq!(field_of(r#"{"unknown": "#).0, 400);
     }
 
     #[test]

@@ -170,3 +170,63 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
     }
     println!("{}", matrix.join("\n"));
 }
+
+/// Methods that take no body, so malformed or unknown input cannot reach them.
+const BODYLESS: [(&str, &str); 1] = [("POST", "/api/v1/accounts/{id}/restore")];
+
+#[tokio::test]
+async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let mut checked = 0;
+    for route in functions::routes::ROUTES {
+        for (verb, access) in route.methods {
+            let method = verb.as_str();
+            let token = match access {
+                Access::Public => None,
+                Access::Requires(_) => Some(app.owner.token.as_str()),
+            };
+            if route.path.contains("{id}") {
+                let path = route.path.replace("{id}", "not-an-id");
+                let r = app
+                    .request(method, &path, token, Some(b"{}".to_vec()), &[])
+                    .await;
+                r.assert_problem(400, "INVALID_ID");
+                checked += 1;
+            }
+            if !matches!(method, "POST" | "PATCH" | "PUT")
+                || BODYLESS.contains(&(method, route.path))
+            {
+                continue;
+            }
+            let path = if route.path.contains("{id}") {
+                route
+                    .path
+                    .replace("{id}", &fixture_id(&app, route.path).await)
+            } else {
+                route.path.to_string()
+            };
+            let r = app
+                .request(method, &path, token, Some(b"{\"oops\": ".to_vec()), &[])
+                .await;
+            r.assert_problem(400, "MALFORMED_JSON");
+            let r = app
+                .request(
+                    method,
+                    &path,
+                    token,
+                    Some(br#"{"unexpectedField": 1}"#.to_vec()),
+                    &[],
+                )
+                .await;
+            r.assert_problem(422, "VALIDATION_FAILED");
+            assert!(
+                r.error_fields().contains(&"unexpectedField".to_string()),
+                "{method} {path}: {}",
+                r.text
+            );
+            checked += 2;
+        }
+    }
+    println!("{checked} bad-input checks");
+    assert!(checked > 30);
+}

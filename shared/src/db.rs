@@ -366,6 +366,34 @@ impl Tx<'_> {
     }
 }
 
+/// Decodes a stored document into its typed model; a mismatch is an internal error.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
+    bson::from_document(d)
+        .map_err(|e| ApiError::internal(format!("stored document does not match its model: {e}")))
+}
+
+/// Inserts `docs` (collection, document) in one transaction, run again on a
+/// write conflict: for flows that have no [`Scope`] yet (sign-up, join).
+pub(crate) async fn insert_in_transaction(
+    state: &State,
+    docs: &[(&'static str, Document)],
+) -> Result<(), ApiError> {
+    retry_transient(|| async move {
+        let mut session = state.client.start_session().await?;
+        session.start_transaction().await?;
+        for (coll, doc) in docs {
+            state
+                .db
+                .collection::<Document>(coll)
+                .insert_one(doc.clone())
+                .session(&mut session)
+                .await?;
+        }
+        commit(&mut session).await
+    })
+    .await
+}
+
 /// Removes `organizationId` from every operator of an update, so no update
 /// can move a document to another organization.
 fn strip_org(mut update: Document) -> Document {

@@ -259,8 +259,7 @@ pub async fn accept(
         crate::db::commit(&mut session).await
     })
     .await?;
-    let user: User = bson::from_document(user_doc)
-        .map_err(|e| ApiError::internal(format!("user document: {e}")))?;
+    let user: User = crate::db::decode(user_doc)?;
     let tokens = tokens::issue(state, &user, None, meta).await?;
     Ok(Session { user, org, tokens })
 }

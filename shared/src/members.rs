@@ -39,11 +39,7 @@ pub async fn list(scope: &Scope, req: &ApiRequest) -> Result<Value, ApiError> {
     .await?;
     let data = docs
         .into_iter()
-        .map(|d| {
-            bson::from_document::<User>(d)
-                .map(|u| u.to_json())
-                .map_err(|e| ApiError::internal(format!("user document: {e}")))
-        })
+        .map(|d| crate::db::decode::<User>(d).map(|u| u.to_json()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "data": data, "nextCursor": next }))
 }
@@ -114,11 +110,11 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     .await?;
     let mut created = member.clone();
     created.insert("organizationId", scope.org_id());
-    bson::from_document(created).map_err(|e| ApiError::internal(format!("user document: {e}")))
+    crate::db::decode(created)
 }
 
 fn parse_user(d: Document) -> Result<User, ApiError> {
-    bson::from_document(d).map_err(|e| ApiError::internal(format!("user document: {e}")))
+    crate::db::decode(d)
 }
 
 async fn find_member(scope: &Scope, id: ObjectId) -> Result<User, ApiError> {

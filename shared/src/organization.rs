@@ -80,7 +80,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> Document {
 }
 
 fn parse_org(d: Document) -> Result<Organization, ApiError> {
-    bson::from_document(d).map_err(|e| ApiError::internal(format!("organization document: {e}")))
+    crate::db::decode(d)
 }
 
 /// Applies `update` to the caller's organization with an UPDATE audit entry
@@ -266,5 +266,5 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         Ok(promoted)
     })
     .await?;
-    bson::from_document(updated).map_err(|e| ApiError::internal(format!("user document: {e}")))
+    crate::db::decode(updated)
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::audit::{Action, AuditEntry};
 use crate::auth::tokens::{self, TokenPair};
 use crate::auth::{check_active, password, Organization, User};
-use crate::db::{collections, retry_transient, RequestMeta, Scope};
+use crate::db::{collections, insert_in_transaction, retry_transient, RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::state::State;
@@ -109,35 +109,17 @@ pub async fn register(
                 .id(user_id)
                 .changes(doc! { "email": &email, "role": "OWNER", "status": "ACTIVE" }),
         ];
-        let audit_docs: Vec<Document> = audits
-            .into_iter()
-            .map(|a| a.into_document(Some(org_id), Some(user_id), meta))
-            .collect();
-        let (org_doc, user_doc, audit_docs) = (&org_doc, &user_doc, &audit_docs);
-        let created = retry_transient(|| async move {
-            let mut session = state.client.start_session().await?;
-            session.start_transaction().await?;
-            state
-                .db
-                .collection::<Document>(collections::ORGANIZATIONS)
-                .insert_one(org_doc.clone())
-                .session(&mut session)
-                .await?;
-            state
-                .db
-                .collection::<Document>(collections::USERS)
-                .insert_one(user_doc.clone())
-                .session(&mut session)
-                .await?;
-            state
-                .db
-                .collection::<Document>(collections::AUDIT_LOG)
-                .insert_many(audit_docs.clone())
-                .session(&mut session)
-                .await?;
-            crate::db::commit(&mut session).await
-        })
-        .await;
+        let mut docs = vec![
+            (collections::ORGANIZATIONS, org_doc.clone()),
+            (collections::USERS, user_doc.clone()),
+        ];
+        docs.extend(audits.into_iter().map(|a| {
+            (
+                collections::AUDIT_LOG,
+                a.into_document(Some(org_id), Some(user_id), meta),
+            )
+        }));
+        let created = insert_in_transaction(state, &docs).await;
         match created {
             Ok(()) => {}
             Err(ApiError::Conflict { errors, .. }) if errors.iter().any(|f| f.field == "slug") => {
@@ -149,8 +131,8 @@ pub async fn register(
             requestId = %meta.request_id, userId = %user_id, organizationId = %org_id,
             "[AUTH_SESSION] organization registered"
         );
-        let user: User = from_doc(user_doc)?;
-        let org: Organization = from_doc(org_doc)?;
+        let user: User = from_doc(&user_doc)?;
+        let org: Organization = from_doc(&org_doc)?;
         let tokens = tokens::issue(state, &user, None, meta).await?;
         return Ok(Session { user, org, tokens });
     }
@@ -162,7 +144,7 @@ pub async fn register(
 
 /// A document this flow just wrote, as its typed model.
 fn from_doc<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, ApiError> {
-    bson::from_document(d.clone()).map_err(|e| ApiError::internal(format!("stored document: {e}")))
+    crate::db::decode(d.clone())
 }
 
 async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiError> {
@@ -359,24 +341,13 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
         .id(user_id)
         .changes(doc! { "email": &email, "role": "VIEWER", "status": "PENDING", "via": "join" })
         .into_document(Some(org.id), Some(user_id), meta);
-    let (user_doc_ref, audit) = (&user_doc, &audit);
-    retry_transient(|| async move {
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        state
-            .db
-            .collection::<Document>(collections::USERS)
-            .insert_one(user_doc_ref.clone())
-            .session(&mut session)
-            .await?;
-        state
-            .db
-            .collection::<Document>(collections::AUDIT_LOG)
-            .insert_one(audit.clone())
-            .session(&mut session)
-            .await?;
-        crate::db::commit(&mut session).await
-    })
+    insert_in_transaction(
+        state,
+        &[
+            (collections::USERS, user_doc.clone()),
+            (collections::AUDIT_LOG, audit),
+        ],
+    )
     .await?;
     tracing::info!(requestId = %meta.request_id, userId = %user_id, organizationId = %org.id,
         "[AUTH_SESSION] join request waiting for approval");

@@ -80,7 +80,7 @@ pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError
         Ok(updated)
     })
     .await?;
-    bson::from_document(updated).map_err(|e| ApiError::internal(format!("user document: {e}")))
+    crate::db::decode(updated)
 }
 
 #[derive(Deserialize)]

@@ -1,210 +1,55 @@
-//! Accounts, the first CRM entity: a declaration over `shared::records`,
-//! which supplies list, get, create, update, soft delete and restore.
-//!
-//! Fields: `name` (required, 1-200 characters), `industry`, `website`,
-//! `email`, `phone`, `address {street, city, postalCode, country}`, `notes`.
-//! An empty string clears an optional field, like `null`.
+//! Accounts: the customers (companies or people) a workshop works with.
 
-use serde::Deserialize;
-use shared::bson::{doc, Bson, Document};
-use shared::error::FieldError;
-use shared::records::{Changes, Entity, ListSpec};
-use shared::validate::{self, Email, Errors, Patch};
-use shared::ApiError;
+use shared::fields::{Field, Kind};
+use shared::records::{Entity, Filter, ListSpec};
 
-pub struct Account;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AccountInput {
-    name: String,
-    industry: Option<String>,
-    website: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    address: Option<AddressInput>,
-    notes: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddressInput {
-    street: Option<String>,
-    city: Option<String>,
-    postal_code: Option<String>,
-    country: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AccountPatch {
-    #[serde(default)]
-    name: Patch<String>,
-    #[serde(default)]
-    industry: Patch<String>,
-    #[serde(default)]
-    website: Patch<String>,
-    #[serde(default)]
-    email: Patch<String>,
-    #[serde(default)]
-    phone: Patch<String>,
-    #[serde(default)]
-    address: Patch<AddressInput>,
-    #[serde(default)]
-    notes: Patch<String>,
-}
-
-/// One optional field's validation: `None` for an empty value.
-type Rule = fn(&str, &str) -> Result<String, FieldError>;
-
-fn industry(f: &str, v: &str) -> Result<String, FieldError> {
-    validate::text(f, v, 0, 100)
-}
-fn email(f: &str, v: &str) -> Result<String, FieldError> {
-    Email::parse(f, v).map(Email::into_inner)
-}
-fn notes(f: &str, v: &str) -> Result<String, FieldError> {
-    validate::multiline(f, v, 10_000)
-}
-fn address_line(f: &str, v: &str) -> Result<String, FieldError> {
-    validate::text(f, v, 0, 200)
-}
-
-const OPTIONAL: [(&str, Rule); 4] = [
-    ("industry", industry),
-    ("website", validate::url),
-    ("email", email),
-    ("phone", validate::phone),
+const ADDRESS: &[Field] = &[
+    Field::optional("street", Kind::Text { min: 0, max: 200 }),
+    Field::optional("city", Kind::Text { min: 0, max: 200 }),
+    Field::optional("postalCode", Kind::Text { min: 0, max: 200 }),
+    Field::optional("country", Kind::Text { min: 0, max: 200 }),
 ];
 
-fn address(errors: &mut Errors, a: &AddressInput) -> Option<Document> {
-    let mut out = Document::new();
-    for (key, value) in [
-        ("street", &a.street),
-        ("city", &a.city),
-        ("postalCode", &a.postal_code),
-        ("country", &a.country),
-    ] {
-        if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-            if let Some(clean) = errors.check(address_line(&format!("address.{key}"), v)) {
-                out.insert(key, clean);
-            }
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-fn name(errors: &mut Errors, v: &str) -> Option<String> {
-    errors.check(validate::text("name", v, 1, 200))
-}
-
-impl Entity for Account {
-    const COLLECTION: &'static str = "accounts";
-    const RESOURCE: &'static str = "account";
-    const LIST: ListSpec = ListSpec {
+pub static ACCOUNT: Entity = Entity {
+    collection: "accounts",
+    resource: "account",
+    list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "name"],
         default_sort: "-createdAt",
         search_fields: &["name"],
-        filters: &["industry"],
-    };
-    type Create = AccountInput;
-    type Patch = AccountPatch;
-
-    fn create(input: AccountInput) -> Result<Document, ApiError> {
-        let mut errors = Errors::new();
-        let mut fields = Document::new();
-        if let Some(n) = name(&mut errors, &input.name) {
-            fields.insert("name", n);
-        }
-        let values = [&input.industry, &input.website, &input.email, &input.phone];
-        for ((field, rule), value) in OPTIONAL.iter().zip(values) {
-            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-                if let Some(clean) = errors.check(rule(field, v)) {
-                    fields.insert(*field, clean);
-                }
-            }
-        }
-        if let Some(a) = input.address.as_ref().and_then(|a| address(&mut errors, a)) {
-            fields.insert("address", a);
-        }
-        if let Some(v) = input.notes.as_deref().filter(|v| !v.trim().is_empty()) {
-            if let Some(clean) = errors.check(notes("notes", v)) {
-                fields.insert("notes", clean);
-            }
-        }
-        errors.finish()?;
-        Ok(fields)
-    }
-
-    fn patch(input: AccountPatch) -> Result<Changes, ApiError> {
-        let mut errors = Errors::new();
-        let mut changes = Changes::default();
-        match &input.name {
-            Patch::Absent => {}
-            Patch::Null => errors.push(FieldError::new("name", "cannot be cleared")),
-            Patch::Value(v) => {
-                if let Some(n) = name(&mut errors, v) {
-                    changes.set.insert("name", n);
-                }
-            }
-        }
-        let values = [&input.industry, &input.website, &input.email, &input.phone];
-        let optional = OPTIONAL
-            .iter()
-            .zip(values)
-            .map(|((f, rule), v)| (*f, *rule, v))
-            .chain([("notes", notes as Rule, &input.notes)]);
-        for (field, rule, value) in optional {
-            match value {
-                Patch::Absent => {}
-                Patch::Value(v) if !v.trim().is_empty() => {
-                    if let Some(clean) = errors.check(rule(field, v)) {
-                        changes.set.insert(field, clean);
-                    }
-                }
-                _ => changes.unset.push(field.into()),
-            }
-        }
-        match &input.address {
-            Patch::Absent => {}
-            Patch::Value(a) => match address(&mut errors, a) {
-                Some(d) => {
-                    changes.set.insert("address", Bson::Document(d));
-                }
-                None => changes.unset.push("address".into()),
-            },
-            Patch::Null => changes.unset.push("address".into()),
-        }
-        errors.finish()?;
-        Ok(changes)
-    }
-}
+        filters: &[Filter::text("industry")],
+    },
+    fields: &[
+        Field::required("name", Kind::Text { min: 1, max: 200 }),
+        Field::optional("industry", Kind::Text { min: 0, max: 100 }),
+        Field::optional("website", Kind::Url),
+        Field::optional("email", Kind::Email),
+        Field::optional("phone", Kind::Phone),
+        Field::optional("address", Kind::Object(ADDRESS)),
+        Field::optional("notes", Kind::Multiline { max: 10_000 }),
+    ],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn create(json: &str) -> Result<Document, ApiError> {
-        Account::create(serde_json::from_str(json).unwrap())
-    }
+    use serde_json::json;
+    use shared::bson::doc;
+    use shared::fields::{parse_create, parse_patch};
+    use shared::ApiError;
 
     #[test]
     fn an_account_needs_a_name_of_1_to_200_characters() {
-        assert!(create(r#"{"name": " "}"#).is_err());
-        assert!(create(&format!(r#"{{"name": "{}"}}"#, "a".repeat(201))).is_err());
-        assert_eq!(
-            create(r#"{"name": " Garage "}"#).unwrap(),
-            doc! { "name": "Garage" }
-        );
+        assert!(parse_create(ACCOUNT.fields, &json!({ "name": " " })).is_err());
+        assert!(parse_create(ACCOUNT.fields, &json!({ "name": "a".repeat(201) })).is_err());
+        let (d, _) = parse_create(ACCOUNT.fields, &json!({ "name": " Garage " })).unwrap();
+        assert_eq!(d, doc! { "name": "Garage" });
     }
 
     #[test]
     fn every_invalid_field_is_reported_at_once() {
-        let err = create(
-            r#"{"name": "", "email": "nope", "website": "ftp://x", "address": {"city": "\u0000"}}"#,
-        )
-        .unwrap_err();
-        let ApiError::Validation { errors } = err else {
+        let body = json!({ "name": "", "email": "nope", "website": "ftp://x", "address": { "city": "\u{0}" } });
+        let Err(ApiError::Validation { errors }) = parse_create(ACCOUNT.fields, &body) else {
             panic!("not a validation error")
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -213,16 +58,17 @@ mod tests {
 
     #[test]
     fn a_patch_with_null_or_empty_clears_an_optional_field() {
-        let p: AccountPatch =
-            serde_json::from_str(r#"{"industry": null, "phone": "", "notes": "x"}"#).unwrap();
-        let c = Account::patch(p).unwrap();
+        let (c, _) = parse_patch(
+            ACCOUNT.fields,
+            &json!({ "industry": null, "phone": "", "notes": "x" }),
+        )
+        .unwrap();
         assert_eq!(c.unset, vec!["industry", "phone"]);
         assert_eq!(c.set, doc! { "notes": "x" });
     }
 
     #[test]
     fn a_patch_cannot_clear_the_name() {
-        let p: AccountPatch = serde_json::from_str(r#"{"name": null}"#).unwrap();
-        assert!(Account::patch(p).is_err());
+        assert!(parse_patch(ACCOUNT.fields, &json!({ "name": null })).is_err());
     }
 }

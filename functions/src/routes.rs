@@ -10,7 +10,7 @@ use shared::rbac::Permission::*;
 use shared::records;
 use shared::runtime::{Route, Verb::*};
 
-use crate::accounts::Account;
+use crate::accounts::ACCOUNT;
 use crate::{auth, health, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
@@ -171,7 +171,7 @@ pub static ACCOUNTS: Route = Route {
         (Get, Requires(ReadRecords)),
         (Post, Requires(CreateRecords)),
     ],
-    handler: |ctx| Box::pin(records::collection::<Account>(ctx)),
+    handler: |ctx| Box::pin(records::collection(ctx, &ACCOUNT)),
 };
 
 pub static ACCOUNTS_ID: Route = Route {
@@ -182,14 +182,14 @@ pub static ACCOUNTS_ID: Route = Route {
         (Patch, Requires(UpdateRecords)),
         (Delete, Requires(DeleteRecords)),
     ],
-    handler: |ctx| Box::pin(records::item::<Account>(ctx)),
+    handler: |ctx| Box::pin(records::item(ctx, &ACCOUNT)),
 };
 
 pub static ACCOUNTS_ID_RESTORE: Route = Route {
     name: "accounts-id-restore",
     path: "/api/v1/accounts/{id}/restore",
     methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore::<Account>(ctx)),
+    handler: |ctx| Box::pin(records::restore(ctx, &ACCOUNT)),
 };
 
 /// Every route, in the order the local server tries them.

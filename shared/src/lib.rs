@@ -25,6 +25,7 @@ pub mod config;
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod invitations;
 pub mod logging;

@@ -16,14 +16,14 @@ use crate::db::{collections, retry_transient, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::http::ApiRequest;
 use crate::rbac::{Permission, Role};
-use crate::records::{self, ListSpec};
+use crate::records::{self, Filter, ListSpec};
 use crate::validate::{text, Email, Errors};
 
 pub const LIST: ListSpec = ListSpec {
     sort_fields: &["createdAt", "email", "lastName"],
     default_sort: "createdAt",
     search_fields: &["email", "firstName", "lastName"],
-    filters: &["role", "status"],
+    filters: &[Filter::text("role"), Filter::text("status")],
 };
 
 /// One page of the organization's members, without password hashes.

@@ -10,15 +10,16 @@
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
 use http::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
 use crate::db::{retry_transient, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
+use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::rbac::Permission;
 use crate::runtime::{Ctx, HandlerResult};
+use crate::validate::Errors;
 
 pub const DEFAULT_LIMIT: i64 = 25;
 pub const MAX_LIMIT: i64 = 100;
@@ -31,92 +32,174 @@ pub struct ListSpec {
     pub default_sort: &'static str,
     /// Fields `q=` searches, case-insensitively.
     pub search_fields: &'static [&'static str],
-    /// Query parameters that filter by equality on the field of the same name.
-    pub filters: &'static [&'static str],
+    /// Query parameters that filter the list.
+    pub filters: &'static [Filter],
 }
 
-/// Fields a PATCH sets and clears.
-#[derive(Default, Debug)]
-pub struct Changes {
-    pub set: Document,
-    pub unset: Vec<String>,
+/// A list filter: query parameter `param` restricts `field`.
+pub struct Filter {
+    pub param: &'static str,
+    pub field: &'static str,
+    pub kind: FilterKind,
 }
 
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.unset.is_empty()
+pub enum FilterKind {
+    /// Equality with the text given.
+    Text,
+    /// Equality with a record id (24 hex characters).
+    Id,
+    /// `overdue=true`: `field` (a time) is past and the record is still `OPEN`.
+    Overdue,
+}
+
+impl Filter {
+    /// `?name=` filters by equality on the field of the same name.
+    pub const fn text(name: &'static str) -> Self {
+        Self {
+            param: name,
+            field: name,
+            kind: FilterKind::Text,
+        }
+    }
+
+    /// `?name=<id>` filters by a reference to another record.
+    pub const fn id(name: &'static str) -> Self {
+        Self {
+            param: name,
+            field: name,
+            kind: FilterKind::Id,
+        }
+    }
+
+    /// `?param=` matches one element of the array `field` (e.g. `tag` in `tags`).
+    pub const fn element(param: &'static str, field: &'static str) -> Self {
+        Self {
+            param,
+            field,
+            kind: FilterKind::Text,
+        }
+    }
+
+    pub const fn overdue(field: &'static str) -> Self {
+        Self {
+            param: "overdue",
+            field,
+            kind: FilterKind::Overdue,
+        }
+    }
+
+    fn apply(&self, value: &str, filter: &mut Document) -> Result<(), ApiError> {
+        match self.kind {
+            FilterKind::Text => {
+                filter.insert(self.field, value);
+            }
+            FilterKind::Id => {
+                let id = crate::validate::object_id(self.param, value).map_err(|_| {
+                    ApiError::bad_field(
+                        "INVALID_PARAMETER",
+                        self.param,
+                        "must be a 24-character hex id",
+                    )
+                })?;
+                filter.insert(self.field, id);
+            }
+            FilterKind::Overdue => {
+                if value != "true" {
+                    return Err(ApiError::bad_field(
+                        "INVALID_PARAMETER",
+                        self.param,
+                        "only overdue=true is supported",
+                    ));
+                }
+                filter.insert(self.field, doc! { "$lt": DateTime::now() });
+                filter.insert("status", "OPEN");
+            }
+        }
+        Ok(())
     }
 }
 
-/// A CRM entity, declared by its module in `functions`.
-pub trait Entity: Send + Sync + 'static {
+/// A CRM entity, declared by its module in `functions`: its collection, its
+/// fields and what its list offers. Everything else is this module's.
+pub struct Entity {
     /// The collection, e.g. `accounts`.
-    const COLLECTION: &'static str;
+    pub collection: &'static str,
     /// The singular name used in errors and audit entries, e.g. `account`.
-    const RESOURCE: &'static str;
-    const LIST: ListSpec;
-    type Create: DeserializeOwned + Send;
-    type Patch: DeserializeOwned + Send;
-    /// Validates a create body into the fields to store.
-    fn create(input: Self::Create) -> Result<Document, ApiError>;
-    /// Validates a patch body into the fields to set and clear.
-    fn patch(input: Self::Patch) -> Result<Changes, ApiError>;
+    pub resource: &'static str,
+    pub list: ListSpec,
+    pub fields: &'static [Field],
 }
 
 /// `GET` (list) and `POST` (create) on `/api/v1/<plural>`.
-pub async fn collection<E: Entity>(ctx: Ctx) -> HandlerResult {
+pub async fn collection(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let scope = ctx.scope()?;
     match ctx.req.method {
-        Method::GET => list::<E>(&ctx, scope).await,
-        Method::POST => create::<E>(&ctx.req, scope).await,
+        Method::GET => list(&ctx, scope, e).await,
+        Method::POST => create(&ctx.req, scope, e).await,
         _ => Err(ApiError::internal("unrouted method")),
     }
 }
 
+/// Checks that every referenced record exists, live, in the caller's
+/// organization; another organization's record is as absent as a missing one.
+pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), ApiError> {
+    let mut errors = Errors::new();
+    for r in refs {
+        let found = scope
+            .collection(r.collection)
+            .find_one(doc! { "_id": r.id, "deletedAt": null })
+            .await?;
+        if found.is_none() {
+            errors.push(FieldError::new(r.field.clone(), "does not exist"));
+        }
+    }
+    errors.finish()
+}
+
 /// `GET`, `PATCH` and `DELETE` on `/api/v1/<plural>/{id}`.
-pub async fn item<E: Entity>(ctx: Ctx) -> HandlerResult {
+pub async fn item(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
     match ctx.req.method {
         Method::GET => {
             let doc = scope
-                .collection(E::COLLECTION)
+                .collection(e.collection)
                 .find_one(doc! { "_id": id, "deletedAt": null })
                 .await?
                 .ok_or(ApiError::NotFound {
-                    resource: E::RESOURCE,
+                    resource: e.resource,
                 })?;
             Ok(ApiResponse::ok(&render(&doc)))
         }
-        Method::PATCH => update::<E>(&ctx.req, scope, id).await,
-        Method::DELETE => delete::<E>(scope, id).await,
+        Method::PATCH => update(&ctx.req, scope, e, id).await,
+        Method::DELETE => delete(scope, e, id).await,
         _ => Err(ApiError::internal("unrouted method")),
     }
 }
 
 /// `POST /api/v1/<plural>/{id}/restore`.
-pub async fn restore<E: Entity>(ctx: Ctx) -> HandlerResult {
+pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let restored = mutate_one::<E>(
+    let restored = mutate_one(
         scope,
+        e.collection,
         doc! { "_id": id, "deletedAt": { "$ne": null } },
         || doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
-        |_| AuditEntry::new(Action::Restore, E::RESOURCE).id(id),
+        |_| AuditEntry::new(Action::Restore, e.resource).id(id),
     )
     .await?;
     let Some(doc) = restored else {
         let live = scope
-            .collection(E::COLLECTION)
+            .collection(e.collection)
             .find_one(doc! { "_id": id })
             .await?;
         return Err(match live {
-            Some(_) => ApiError::conflict(
-                "NOT_DELETED",
-                format!("This {} is not deleted", E::RESOURCE),
-            ),
+            Some(_) => {
+                ApiError::conflict("NOT_DELETED", format!("This {} is not deleted", e.resource))
+            }
             None => ApiError::NotFound {
-                resource: E::RESOURCE,
+                resource: e.resource,
             },
         });
     };
@@ -191,7 +274,7 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
                     q.q = Some(v.to_string());
                 }
             }
-            f if spec.filters.contains(&f) => {
+            f if spec.filters.iter().any(|x| x.param == f) => {
                 if value.chars().count() > 200 {
                     return Err(ApiError::bad_field(
                         "INVALID_PARAMETER",
@@ -203,7 +286,7 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
             }
             other => {
                 let mut known = vec!["limit", "cursor", "sort", "q"];
-                known.extend(spec.filters);
+                known.extend(spec.filters.iter().map(|f| f.param));
                 return Err(ApiError::bad_field(
                     "UNKNOWN_PARAMETER",
                     other,
@@ -227,12 +310,12 @@ pub fn regex_escape(text: &str) -> String {
     out
 }
 
-async fn list<E: Entity>(ctx: &Ctx, scope: &Scope) -> HandlerResult {
+async fn list(ctx: &Ctx, scope: &Scope, e: &Entity) -> HandlerResult {
     let (docs, next) = page(
         &ctx.req,
         scope,
-        E::COLLECTION,
-        &E::LIST,
+        e.collection,
+        &e.list,
         doc! { "deletedAt": null },
         None,
     )
@@ -254,8 +337,10 @@ pub async fn page(
     projection: Option<Document>,
 ) -> Result<(Vec<Document>, Option<String>), ApiError> {
     let query = parse_list_query(req, spec)?;
-    for (field, value) in &query.filters {
-        filter.insert(field.clone(), value.clone());
+    for (param, value) in &query.filters {
+        if let Some(f) = spec.filters.iter().find(|f| f.param == param) {
+            f.apply(value, &mut filter)?;
+        }
     }
     let mut and: Vec<Bson> = vec![];
     if let Some(text) = &query.q {
@@ -307,9 +392,10 @@ pub async fn page(
     Ok((docs, next))
 }
 
-async fn create<E: Entity>(req: &ApiRequest, scope: &Scope) -> HandlerResult {
-    let input: E::Create = req.json()?;
-    let fields = E::create(input)?;
+async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
+    let body: serde_json::Value = req.json()?;
+    let (fields, refs) = fields::parse_create(e.fields, &body)?;
+    check_references(scope, &refs).await?;
     let now = DateTime::now();
     let mut record = fields.clone();
     record.insert("createdAt", now);
@@ -322,9 +408,9 @@ async fn create<E: Entity>(req: &ApiRequest, scope: &Scope) -> HandlerResult {
     let (record, fields) = (&record, &fields);
     retry_transient(|| async move {
         let mut tx = scope.begin().await?;
-        tx.insert_one(E::COLLECTION, record.clone()).await?;
+        tx.insert_one(e.collection, record.clone()).await?;
         tx.audit(
-            AuditEntry::new(Action::Create, E::RESOURCE)
+            AuditEntry::new(Action::Create, e.resource)
                 .id(id)
                 .changes(fields.clone()),
         )
@@ -360,18 +446,18 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> HandlerResult {
+async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
     let expected = if_match(req)?;
-    let input: E::Patch = req.json()?;
+    let body: serde_json::Value = req.json()?;
     let before = scope
-        .collection(E::COLLECTION)
+        .collection(e.collection)
         .find_one(doc! { "_id": id, "deletedAt": null })
         .await?
         .ok_or(ApiError::NotFound {
-            resource: E::RESOURCE,
+            resource: e.resource,
         })?;
     // Another organization's record is a 404 whatever the body says.
-    let changes = E::patch(input)?;
+    let (changes, refs) = fields::parse_patch(e.fields, &body)?;
     if changes.is_empty() {
         return Err(ApiError::Unprocessable {
             code: "NOTHING_TO_UPDATE",
@@ -382,6 +468,7 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
     if before.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
+    check_references(scope, &refs).await?;
     let version = version_of(&before);
     if expected.is_some_and(|v| v != version) {
         return Err(ApiError::PreconditionFailed {
@@ -402,12 +489,13 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
     // The version in the filter makes the write conditional on nobody having
     // changed the record since it was read.
     let filter = doc! { "_id": id, "deletedAt": null, "version": version };
-    let after = mutate_one::<E>(
+    let after = mutate_one(
         scope,
+        e.collection,
         filter,
         || update.clone(),
         |after| {
-            AuditEntry::new(Action::Update, E::RESOURCE)
+            AuditEntry::new(Action::Update, e.resource)
                 .id(id)
                 .changes(diff(&before, after))
         },
@@ -416,7 +504,7 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
     let Some(after) = after else {
         // Changed by someone else between our read and our write.
         let now = scope
-            .collection(E::COLLECTION)
+            .collection(e.collection)
             .find_one(doc! { "_id": id, "deletedAt": null })
             .await?;
         return Err(match now {
@@ -424,7 +512,7 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
                 current_version: version_of(&d),
             },
             None => ApiError::NotFound {
-                resource: E::RESOURCE,
+                resource: e.resource,
             },
         });
     };
@@ -433,21 +521,22 @@ async fn update<E: Entity>(req: &ApiRequest, scope: &Scope, id: ObjectId) -> Han
     Ok(r)
 }
 
-async fn delete<E: Entity>(scope: &Scope, id: ObjectId) -> HandlerResult {
-    let deleted = mutate_one::<E>(
+async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
+    let deleted = mutate_one(
         scope,
+        e.collection,
         doc! { "_id": id, "deletedAt": null },
         || {
             let now = DateTime::now();
             doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } }
         },
-        |_| AuditEntry::new(Action::Delete, E::RESOURCE).id(id),
+        |_| AuditEntry::new(Action::Delete, e.resource).id(id),
     )
     .await?
     .is_some();
     if !deleted {
         return Err(ApiError::NotFound {
-            resource: E::RESOURCE,
+            resource: e.resource,
         });
     }
     Ok(ApiResponse::no_content())
@@ -457,8 +546,9 @@ async fn delete<E: Entity>(scope: &Scope, id: ObjectId) -> HandlerResult {
 /// matching `filter` and, if there was one, writes the audit entry made from
 /// the record as it is afterwards. Returns that record, or `None` when
 /// nothing matched (and nothing was written).
-async fn mutate_one<E: Entity>(
+async fn mutate_one(
     scope: &Scope,
+    collection: &'static str,
     filter: Document,
     update: impl Fn() -> Document,
     audit: impl Fn(&Document) -> AuditEntry,
@@ -467,7 +557,7 @@ async fn mutate_one<E: Entity>(
     retry_transient(|| async move {
         let mut tx = scope.begin().await?;
         let after = tx
-            .find_one_and_update(E::COLLECTION, filter.clone(), update())
+            .find_one_and_update(collection, filter.clone(), update())
             .await?;
         if let Some(after) = &after {
             tx.audit(audit(after)).await?;

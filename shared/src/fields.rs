@@ -1,0 +1,494 @@
+//! Declarative record fields: an entity lists its fields with their kind,
+//! and one implementation turns a JSON body into validated values (create)
+//! or sets and clears (patch), reporting every invalid field at once.
+//!
+//! Rules shared by every entity: the body is a JSON object; unknown fields
+//! are errors; an empty string clears an optional field like `null`; a
+//! required field is never cleared; references to other records are
+//! returned for the caller to check within the organization.
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError};
+use crate::validate::{self, Email, Errors};
+
+/// What a field holds and how it is checked.
+pub enum Kind {
+    /// Trimmed text of `min..=max` characters, one line.
+    Text {
+        min: usize,
+        max: usize,
+    },
+    /// Text that may span lines, up to `max` characters.
+    Multiline {
+        max: usize,
+    },
+    Email,
+    Url,
+    Phone,
+    /// One of `values`; `default` fills it on create when absent.
+    Enum {
+        values: &'static [&'static str],
+        default: Option<&'static str>,
+    },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// Money in integer minor units (cents), 0 to 10^15.
+    Money,
+    /// ISO 4217 code, e.g. `EUR`.
+    Currency,
+    /// An RFC 3339 time, stored as a BSON date.
+    DateTime,
+    Bool {
+        default: Option<bool>,
+    },
+    /// The id of a live record of `collection` in the same organization.
+    Ref(&'static str),
+    /// Up to 20 distinct tags of 1 to 50 characters.
+    Tags,
+    /// A nested object of optional fields.
+    Object(&'static [Field]),
+    /// `{type, id}` pointing at a record; `targets` maps each type to its collection.
+    RelatedTo(&'static [(&'static str, &'static str)]),
+}
+
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+impl Field {
+    pub const fn required(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            required: true,
+        }
+    }
+
+    pub const fn optional(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            required: false,
+        }
+    }
+}
+
+/// A reference found in a body: the field it came from, the collection it
+/// must exist in, and the id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub field: String,
+    pub collection: &'static str,
+    pub id: ObjectId,
+}
+
+/// Fields a PATCH sets and clears.
+#[derive(Default, Debug)]
+pub struct Changes {
+    pub set: Document,
+    pub unset: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.unset.is_empty()
+    }
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::field("body", "must be a JSON object"))
+}
+
+fn check_unknown(path: &str, fields: &[Field], obj: &Map<String, Value>, errors: &mut Errors) {
+    for key in obj.keys() {
+        if !fields.iter().any(|f| f.name == key) {
+            errors.push(FieldError::new(join(path, key), "is not a known field"));
+        }
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn is_blank(v: &Value) -> bool {
+    v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())
+}
+
+/// Validates a create body: every required field present, defaults filled.
+pub fn parse_create(
+    fields: &[Field],
+    body: &Value,
+) -> Result<(Document, Vec<Reference>), ApiError> {
+    let obj = object(body)?;
+    let mut errors = Errors::new();
+    let mut refs = vec![];
+    let out = parse_object("", fields, obj, &mut errors, &mut refs, true);
+    errors.finish()?;
+    Ok((out, refs))
+}
+
+fn parse_object(
+    path: &str,
+    fields: &[Field],
+    obj: &Map<String, Value>,
+    errors: &mut Errors,
+    refs: &mut Vec<Reference>,
+    create: bool,
+) -> Document {
+    check_unknown(path, fields, obj, errors);
+    let mut out = Document::new();
+    for field in fields {
+        let name = join(path, field.name);
+        match obj.get(field.name).filter(|v| !is_blank(v)) {
+            Some(v) => match errors.check(parse_value(&name, &field.kind, v, refs)) {
+                // An object whose fields are all blank is as absent as a blank field.
+                Some(Bson::Document(d)) if d.is_empty() => {}
+                Some(value) => {
+                    out.insert(field.name, value);
+                }
+                None => {}
+            },
+            None if field.required && create => errors.push(FieldError::new(name, "is required")),
+            None if create => {
+                if let Some(d) = default_of(&field.kind) {
+                    out.insert(field.name, d);
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn default_of(kind: &Kind) -> Option<Bson> {
+    match kind {
+        Kind::Enum {
+            default: Some(d), ..
+        } => Some(Bson::String(d.to_string())),
+        Kind::Bool { default: Some(b) } => Some(Bson::Boolean(*b)),
+        _ => None,
+    }
+}
+
+/// Validates a patch body: absent fields stay, `null` or `""` clears an
+/// optional field, a required field cannot be cleared.
+pub fn parse_patch(fields: &[Field], body: &Value) -> Result<(Changes, Vec<Reference>), ApiError> {
+    let obj = object(body)?;
+    let mut errors = Errors::new();
+    let mut refs = vec![];
+    let mut changes = Changes::default();
+    check_unknown("", fields, obj, &mut errors);
+    for field in fields {
+        match obj.get(field.name) {
+            None => {}
+            Some(v) if is_blank(v) => {
+                if field.required {
+                    errors.push(FieldError::new(field.name, "cannot be cleared"));
+                } else {
+                    changes.unset.push(field.name.to_string());
+                }
+            }
+            Some(v) => {
+                if let Some(value) =
+                    errors.check(parse_value(field.name, &field.kind, v, &mut refs))
+                {
+                    match value {
+                        Bson::Document(d) if d.is_empty() => {
+                            changes.unset.push(field.name.to_string())
+                        }
+                        value => {
+                            changes.set.insert(field.name, value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    errors.finish()?;
+    Ok((changes, refs))
+}
+
+fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, FieldError> {
+    v.as_str()
+        .ok_or_else(|| FieldError::new(name, "must be a string"))
+}
+
+fn parse_value(
+    name: &str,
+    kind: &Kind,
+    v: &Value,
+    refs: &mut Vec<Reference>,
+) -> Result<Bson, FieldError> {
+    Ok(match kind {
+        Kind::Text { min, max } => {
+            Bson::String(validate::text(name, string(name, v)?, *min, *max)?)
+        }
+        Kind::Multiline { max } => Bson::String(validate::multiline(name, string(name, v)?, *max)?),
+        Kind::Email => Bson::String(Email::parse(name, string(name, v)?)?.into_inner()),
+        Kind::Url => Bson::String(validate::url(name, string(name, v)?)?),
+        Kind::Phone => Bson::String(validate::phone(name, string(name, v)?)?),
+        Kind::Enum { values, .. } => {
+            let s = string(name, v)?;
+            if !values.contains(&s) {
+                return Err(FieldError::new(
+                    name,
+                    format!("must be one of {}", values.join(", ")),
+                ));
+            }
+            Bson::String(s.to_string())
+        }
+        Kind::Integer { min, max } => {
+            let n = v.as_i64().filter(|n| (*min..=*max).contains(n));
+            Bson::Int64(n.ok_or_else(|| {
+                FieldError::new(name, format!("must be a whole number from {min} to {max}"))
+            })?)
+        }
+        Kind::Money => {
+            let n = v
+                .as_i64()
+                .filter(|n| (0..=1_000_000_000_000_000).contains(n));
+            Bson::Int64(n.ok_or_else(|| {
+                FieldError::new(
+                    name,
+                    "must be a whole number of minor units (cents), 0 or more",
+                )
+            })?)
+        }
+        Kind::Currency => {
+            let s = string(name, v)?;
+            if s.len() != 3 || !s.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(FieldError::new(
+                    name,
+                    "must be an ISO 4217 code such as EUR",
+                ));
+            }
+            Bson::String(s.to_string())
+        }
+        Kind::DateTime => {
+            let s = string(name, v)?;
+            let d = DateTime::parse_rfc3339_str(s).map_err(|_| {
+                FieldError::new(
+                    name,
+                    "must be an RFC 3339 time such as 2026-11-21T09:00:00Z",
+                )
+            })?;
+            Bson::DateTime(d)
+        }
+        Kind::Bool { .. } => Bson::Boolean(
+            v.as_bool()
+                .ok_or_else(|| FieldError::new(name, "must be true or false"))?,
+        ),
+        Kind::Ref(collection) => {
+            let id = parse_id(name, v)?;
+            refs.push(Reference {
+                field: name.to_string(),
+                collection,
+                id,
+            });
+            Bson::ObjectId(id)
+        }
+        Kind::Tags => {
+            let items = v
+                .as_array()
+                .ok_or_else(|| FieldError::new(name, "must be an array of strings"))?;
+            if items.len() > 20 {
+                return Err(FieldError::new(name, "must have at most 20 tags"));
+            }
+            let mut tags: Vec<Bson> = vec![];
+            for item in items {
+                let t = validate::text(name, string(name, item)?, 1, 50)?.to_lowercase();
+                if !tags.contains(&Bson::String(t.clone())) {
+                    tags.push(Bson::String(t));
+                }
+            }
+            Bson::Array(tags)
+        }
+        Kind::Object(fields) => {
+            let obj = v
+                .as_object()
+                .ok_or_else(|| FieldError::new(name, "must be an object"))?;
+            let mut errors = Errors::new();
+            let d = parse_object(name, fields, obj, &mut errors, refs, true);
+            if let Err(ApiError::Validation { errors }) = errors.finish() {
+                // Report the first nested problem at its own path.
+                return Err(errors
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| FieldError::new(name, "is invalid")));
+            }
+            Bson::Document(d)
+        }
+        Kind::RelatedTo(targets) => {
+            let obj = v
+                .as_object()
+                .ok_or_else(|| FieldError::new(name, "must be an object {type, id}"))?;
+            if let Some(k) = obj.keys().find(|k| *k != "type" && *k != "id") {
+                return Err(FieldError::new(
+                    format!("{name}.{k}"),
+                    "is not a known field",
+                ));
+            }
+            let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
+            let collection = targets
+                .iter()
+                .find(|(t, _)| *t == ty)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = targets.iter().map(|(t, _)| *t).collect();
+                    FieldError::new(
+                        format!("{name}.type"),
+                        format!("must be one of {}", names.join(", ")),
+                    )
+                })?;
+            let id_name = format!("{name}.id");
+            let id = parse_id(&id_name, obj.get("id").unwrap_or(&Value::Null))?;
+            refs.push(Reference {
+                field: id_name,
+                collection,
+                id,
+            });
+            Bson::Document(bson::doc! { "type": ty, "id": id })
+        }
+    })
+}
+
+fn parse_id(name: &str, v: &Value) -> Result<ObjectId, FieldError> {
+    v.as_str()
+        .filter(|s| s.len() == 24)
+        .and_then(|s| ObjectId::parse_str(s).ok())
+        .ok_or_else(|| FieldError::new(name, "must be a 24-character hex id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ADDRESS: &[Field] = &[Field::optional("city", Kind::Text { min: 0, max: 100 })];
+    const FIELDS: &[Field] = &[
+        Field::required("name", Kind::Text { min: 1, max: 10 }),
+        Field::optional(
+            "status",
+            Kind::Enum {
+                values: &["OPEN", "DONE"],
+                default: Some("OPEN"),
+            },
+        ),
+        Field::optional("amount", Kind::Money),
+        Field::optional("accountId", Kind::Ref("accounts")),
+        Field::optional("address", Kind::Object(ADDRESS)),
+        Field::optional("relatedTo", Kind::RelatedTo(&[("account", "accounts")])),
+        Field::optional("tags", Kind::Tags),
+        Field::optional("dueAt", Kind::DateTime),
+    ];
+
+    fn fields_of(r: Result<impl std::fmt::Debug, ApiError>) -> Vec<String> {
+        match r {
+            Err(ApiError::Validation { errors }) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_create_fills_defaults_and_collects_references() {
+        let id = ObjectId::new();
+        let (d, refs) = parse_create(
+            FIELDS,
+            &json!({ "name": " A ", "accountId": id.to_hex(), "tags": ["VIP", "vip", "x"] }),
+        )
+        .unwrap();
+        assert_eq!(d.get_str("name").unwrap(), "A");
+        assert_eq!(d.get_str("status").unwrap(), "OPEN");
+        assert_eq!(d.get_array("tags").unwrap().len(), 2);
+        assert_eq!(
+            refs,
+            vec![Reference {
+                field: "accountId".into(),
+                collection: "accounts",
+                id
+            }]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named_in_declaration_order() {
+        let body = json!({ "status": "MAYBE", "amount": -1, "accountId": "x", "address": { "town": "y" }, "extra": 1 });
+        assert_eq!(
+            fields_of(parse_create(FIELDS, &body)),
+            [
+                "extra",
+                "name",
+                "status",
+                "amount",
+                "accountId",
+                "address.town"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_operator_object_is_a_wrong_type_not_a_query() {
+        assert_eq!(
+            fields_of(parse_create(FIELDS, &json!({ "name": { "$gt": "" } }))),
+            ["name"]
+        );
+    }
+
+    #[test]
+    fn related_to_needs_a_known_type_and_an_id() {
+        let body = json!({ "name": "A", "relatedTo": { "type": "planet", "id": ObjectId::new().to_hex() } });
+        assert_eq!(fields_of(parse_create(FIELDS, &body)), ["relatedTo.type"]);
+        let body = json!({ "name": "A", "relatedTo": { "type": "account", "id": "nope" } });
+        assert_eq!(fields_of(parse_create(FIELDS, &body)), ["relatedTo.id"]);
+    }
+
+    #[test]
+    fn a_time_must_be_rfc_3339() {
+        assert_eq!(
+            fields_of(parse_create(
+                FIELDS,
+                &json!({ "name": "A", "dueAt": "tomorrow" })
+            )),
+            ["dueAt"]
+        );
+        assert!(parse_create(
+            FIELDS,
+            &json!({ "name": "A", "dueAt": "2026-11-21T09:00:00Z" })
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_patch_sets_clears_and_refuses_to_clear_required_fields() {
+        let (c, _) = parse_patch(
+            FIELDS,
+            &json!({ "status": "DONE", "amount": null, "tags": "" }),
+        )
+        .unwrap();
+        assert_eq!(c.set, bson::doc! { "status": "DONE" });
+        assert_eq!(c.unset, vec!["amount", "tags"]);
+        assert_eq!(
+            fields_of(parse_patch(FIELDS, &json!({ "name": null }))),
+            ["name"]
+        );
+        assert!(parse_patch(FIELDS, &json!({})).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        assert_eq!(fields_of(parse_create(FIELDS, &json!(["name"]))), ["body"]);
+    }
+}

@@ -1,5 +1,6 @@
 //! Accounts: the customers (companies or people) a workshop works with.
 
+use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
@@ -11,7 +12,7 @@ const ADDRESS: &[Field] = &[
 ];
 
 pub static ACCOUNT: Entity = Entity {
-    collection: "accounts",
+    collection: collections::ACCOUNTS,
     resource: "account",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "name"],

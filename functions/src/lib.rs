@@ -7,8 +7,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod contacts;
 pub mod health;
 pub mod invitations;
+pub mod leads;
 pub mod members;
+pub mod opportunities;
 pub mod organization;
+pub mod products;
 pub mod routes;
+pub mod tasks;

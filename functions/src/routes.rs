@@ -11,6 +11,11 @@ use shared::records;
 use shared::runtime::{Route, Verb::*};
 
 use crate::accounts::ACCOUNT;
+use crate::contacts::CONTACT;
+use crate::leads::LEAD;
+use crate::opportunities::OPPORTUNITY;
+use crate::products::PRODUCT;
+use crate::tasks::TASK;
 use crate::{auth, health, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
@@ -192,6 +197,146 @@ pub static ACCOUNTS_ID_RESTORE: Route = Route {
     handler: |ctx| Box::pin(records::restore(ctx, &ACCOUNT)),
 };
 
+pub static CONTACTS: Route = Route {
+    name: "contacts",
+    path: "/api/v1/contacts",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(records::collection(ctx, &CONTACT)),
+};
+
+pub static CONTACTS_ID: Route = Route {
+    name: "contacts-id",
+    path: "/api/v1/contacts/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item(ctx, &CONTACT)),
+};
+
+pub static CONTACTS_ID_RESTORE: Route = Route {
+    name: "contacts-id-restore",
+    path: "/api/v1/contacts/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &CONTACT)),
+};
+
+pub static LEADS: Route = Route {
+    name: "leads",
+    path: "/api/v1/leads",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(records::collection(ctx, &LEAD)),
+};
+
+pub static LEADS_ID: Route = Route {
+    name: "leads-id",
+    path: "/api/v1/leads/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item(ctx, &LEAD)),
+};
+
+pub static LEADS_ID_RESTORE: Route = Route {
+    name: "leads-id-restore",
+    path: "/api/v1/leads/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &LEAD)),
+};
+
+pub static OPPORTUNITIES: Route = Route {
+    name: "opportunities",
+    path: "/api/v1/opportunities",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(records::collection(ctx, &OPPORTUNITY)),
+};
+
+pub static OPPORTUNITIES_ID: Route = Route {
+    name: "opportunities-id",
+    path: "/api/v1/opportunities/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item(ctx, &OPPORTUNITY)),
+};
+
+pub static OPPORTUNITIES_ID_RESTORE: Route = Route {
+    name: "opportunities-id-restore",
+    path: "/api/v1/opportunities/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &OPPORTUNITY)),
+};
+
+pub static TASKS: Route = Route {
+    name: "tasks",
+    path: "/api/v1/tasks",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(records::collection(ctx, &TASK)),
+};
+
+pub static TASKS_ID: Route = Route {
+    name: "tasks-id",
+    path: "/api/v1/tasks/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item(ctx, &TASK)),
+};
+
+pub static TASKS_ID_RESTORE: Route = Route {
+    name: "tasks-id-restore",
+    path: "/api/v1/tasks/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &TASK)),
+};
+
+pub static PRODUCTS: Route = Route {
+    name: "products",
+    path: "/api/v1/products",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Post, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(records::collection(ctx, &PRODUCT)),
+};
+
+pub static PRODUCTS_ID: Route = Route {
+    name: "products-id",
+    path: "/api/v1/products/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(DeleteRecords)),
+    ],
+    handler: |ctx| Box::pin(records::item(ctx, &PRODUCT)),
+};
+
+pub static PRODUCTS_ID_RESTORE: Route = Route {
+    name: "products-id-restore",
+    path: "/api/v1/products/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &PRODUCT)),
+};
+
 /// Every route, in the order the local server tries them.
 pub static ROUTES: &[&Route] = &[
     &HEALTH,
@@ -216,4 +361,19 @@ pub static ROUTES: &[&Route] = &[
     &ACCOUNTS,
     &ACCOUNTS_ID,
     &ACCOUNTS_ID_RESTORE,
+    &CONTACTS,
+    &CONTACTS_ID,
+    &CONTACTS_ID_RESTORE,
+    &LEADS,
+    &LEADS_ID,
+    &LEADS_ID_RESTORE,
+    &OPPORTUNITIES,
+    &OPPORTUNITIES_ID,
+    &OPPORTUNITIES_ID_RESTORE,
+    &TASKS,
+    &TASKS_ID,
+    &TASKS_ID_RESTORE,
+    &PRODUCTS,
+    &PRODUCTS_ID,
+    &PRODUCTS_ID_RESTORE,
 ];

@@ -33,11 +33,16 @@ pub mod collections {
     pub const AUDIT_LOG: &str = "audit_log";
     pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
     pub const ACCOUNTS: &str = "accounts";
+    pub const CONTACTS: &str = "contacts";
+    pub const LEADS: &str = "leads";
+    pub const OPPORTUNITIES: &str = "opportunities";
+    pub const TASKS: &str = "tasks";
+    pub const PRODUCTS: &str = "products";
     pub const INVITATIONS: &str = "invitations";
     pub const PASSWORD_RESETS: &str = "password_resets";
 
     /// The CRM entities' collections.
-    pub const CRM: [&str; 1] = [ACCOUNTS];
+    pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.

@@ -20,6 +20,8 @@ struct Index {
     keys: Document,
     unique: bool,
     ttl: bool,
+    /// Only documents matching this are indexed (unique among those only).
+    partial: Option<Document>,
 }
 
 fn index(collection: &'static str, keys: Document) -> Index {
@@ -28,6 +30,7 @@ fn index(collection: &'static str, keys: Document) -> Index {
         keys,
         unique: false,
         ttl: false,
+        partial: None,
     }
 }
 
@@ -37,6 +40,17 @@ fn unique(collection: &'static str, keys: Document) -> Index {
         keys,
         unique: true,
         ttl: false,
+        partial: None,
+    }
+}
+
+fn unique_partial(collection: &'static str, keys: Document, partial: Document) -> Index {
+    Index {
+        collection,
+        keys,
+        unique: true,
+        ttl: false,
+        partial: Some(partial),
     }
 }
 
@@ -46,6 +60,7 @@ fn ttl(collection: &'static str) -> Index {
         keys: doc! { "expiresAt": 1 },
         unique: false,
         ttl: true,
+        partial: None,
     }
 }
 
@@ -54,10 +69,94 @@ struct Migration {
     indexes: fn() -> Vec<Index>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0001_initial",
-    indexes: initial,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0001_initial",
+        indexes: initial,
+    },
+    Migration {
+        id: "0002_members",
+        indexes: members,
+    },
+    Migration {
+        id: "0003_crm",
+        indexes: crm,
+    },
+];
+
+fn members() -> Vec<Index> {
+    vec![
+        unique(INVITATIONS, doc! { "tokenHash": 1 }),
+        index(
+            INVITATIONS,
+            doc! { "organizationId": 1, "status": 1, "createdAt": -1 },
+        ),
+        index(
+            INVITATIONS,
+            doc! { "organizationId": 1, "email": 1, "status": 1 },
+        ),
+        index(INVITATIONS, doc! { "expiresAt": 1 }),
+        unique(PASSWORD_RESETS, doc! { "tokenHash": 1 }),
+        ttl(PASSWORD_RESETS),
+        index(REFRESH_TOKENS, doc! { "organizationId": 1, "revokedAt": 1 }),
+        index(USERS, doc! { "organizationId": 1, "role": 1, "status": 1 }),
+        index(LOGIN_ATTEMPTS, doc! { "organizationId": 1 }),
+        index(AUDIT_LOG, doc! { "userId": 1, "createdAt": -1 }),
+    ]
+}
+
+/// The list indexes of a CRM collection: default and allow-listed sorts,
+/// then one per filter, all leading with `organizationId`.
+fn list_indexes(collection: &'static str, sort_by: &str, filters: &[&str]) -> Vec<Index> {
+    let mut out = vec![
+        index(
+            collection,
+            doc! { "organizationId": 1, "createdAt": -1, "_id": -1 },
+        ),
+        index(
+            collection,
+            doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 },
+        ),
+        index(
+            collection,
+            doc! { "organizationId": 1, sort_by: 1, "_id": 1 },
+        ),
+    ];
+    for f in filters {
+        out.push(index(
+            collection,
+            doc! { "organizationId": 1, *f: 1, "createdAt": -1 },
+        ));
+    }
+    out
+}
+
+fn crm() -> Vec<Index> {
+    let mut out = vec![];
+    out.extend(list_indexes(
+        CONTACTS,
+        "lastName",
+        &["accountId", "tags", "type"],
+    ));
+    out.extend(list_indexes(
+        LEADS,
+        "lastName",
+        &["status", "source", "assignedTo", "productId"],
+    ));
+    out.extend(list_indexes(OPPORTUNITIES, "name", &["stage", "accountId"]));
+    out.extend(list_indexes(
+        TASKS,
+        "title",
+        &["status", "assignedTo", "dueAt"],
+    ));
+    out.extend(list_indexes(PRODUCTS, "name", &["type", "active"]));
+    out.push(unique_partial(
+        PRODUCTS,
+        doc! { "organizationId": 1, "sku": 1 },
+        doc! { "sku": { "$type": "string" } },
+    ));
+    out
+}
 
 fn initial() -> Vec<Index> {
     vec![
@@ -117,6 +216,7 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
             if ix.ttl {
                 opts.expire_after = Some(Duration::ZERO);
             }
+            opts.partial_filter_expression = ix.partial;
             let model = IndexModel::builder().keys(ix.keys).options(opts).build();
             db.collection::<Document>(ix.collection)
                 .create_index(model)

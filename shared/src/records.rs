@@ -48,6 +48,8 @@ pub enum FilterKind {
     Text,
     /// Equality with a record id (24 hex characters).
     Id,
+    /// `true` or `false`.
+    Bool,
     /// `overdue=true`: `field` (a time) is past and the record is still `OPEN`.
     Overdue,
 }
@@ -80,6 +82,14 @@ impl Filter {
         }
     }
 
+    pub const fn boolean(name: &'static str) -> Self {
+        Self {
+            param: name,
+            field: name,
+            kind: FilterKind::Bool,
+        }
+    }
+
     pub const fn overdue(field: &'static str) -> Self {
         Self {
             param: "overdue",
@@ -102,6 +112,20 @@ impl Filter {
                     )
                 })?;
                 filter.insert(self.field, id);
+            }
+            FilterKind::Bool => {
+                let b = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(ApiError::bad_field(
+                            "INVALID_PARAMETER",
+                            self.param,
+                            "must be true or false",
+                        ))
+                    }
+                };
+                filter.insert(self.field, b);
             }
             FilterKind::Overdue => {
                 if value != "true" {

@@ -378,6 +378,36 @@ fn actor_from(body: &Value, email: &str) -> Actor {
     }
 }
 
+/// Every CRM entity's collection path and a minimal valid body for it.
+pub const ENTITIES: [(&str, &str); 6] = [
+    ("accounts", r#"{"name": "Fixture Garage"}"#),
+    ("contacts", r#"{"firstName": "Fiona", "lastName": "Xture"}"#),
+    ("leads", r#"{"firstName": "Leo", "lastName": "Ad"}"#),
+    ("opportunities", r#"{"name": "Fleet service deal"}"#),
+    ("tasks", r#"{"title": "Call back"}"#),
+    ("products", r#"{"name": "Oil change", "type": "SERVICE"}"#),
+];
+
+/// The minimal body of the entity at `plural`.
+pub fn minimal_body(plural: &str) -> Value {
+    let (_, body) = ENTITIES
+        .iter()
+        .find(|(p, _)| *p == plural)
+        .unwrap_or_else(|| panic!("no entity {plural}"));
+    serde_json::from_str(body).unwrap()
+}
+
+impl TestApp {
+    /// Creates a record of the entity at `plural` as `actor`; returns its id.
+    pub async fn create_record(&self, actor: &Actor, plural: &str, body: Value) -> String {
+        let r = self
+            .post(&format!("/api/v1/{plural}"), Some(actor), body)
+            .await;
+        assert_eq!(r.status, 201, "create {plural}: {}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+}
+
 pub fn oid(s: &str) -> ObjectId {
     ObjectId::parse_str(s).unwrap()
 }

@@ -9,6 +9,7 @@ mod admin_cli;
 mod auth;
 mod bad_input;
 mod deploy_files;
+mod entities;
 mod invitations;
 mod lambda;
 mod matrix;

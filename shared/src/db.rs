@@ -40,19 +40,21 @@ pub mod collections {
     pub const PRODUCTS: &str = "products";
     pub const INVITATIONS: &str = "invitations";
     pub const PASSWORD_RESETS: &str = "password_resets";
+    pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 
     /// The CRM entities' collections.
     pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
-    pub const ORG_SCOPED: [&str; 6] = [
+    pub const ORG_SCOPED: [&str; 7] = [
         USERS,
         REFRESH_TOKENS,
         LOGIN_ATTEMPTS,
         AUDIT_LOG,
         INVITATIONS,
         PASSWORD_RESETS,
+        IDEMPOTENCY_KEYS,
     ];
 }
 

@@ -27,6 +27,7 @@ pub mod db;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod idempotency;
 pub mod invitations;
 pub mod logging;
 pub mod members;

@@ -150,6 +150,7 @@ fn crm() -> Vec<Index> {
         &["status", "assignedTo", "dueAt"],
     ));
     out.extend(list_indexes(PRODUCTS, "name", &["type", "active"]));
+    out.push(ttl(IDEMPOTENCY_KEYS));
     out.push(unique_partial(
         PRODUCTS,
         doc! { "organizationId": 1, "sku": 1 },

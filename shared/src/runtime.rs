@@ -180,6 +180,7 @@ pub async fn handle(
     let path = req.path.clone();
     let mut decision = None;
     let mut ids: Option<(ObjectId, ObjectId)> = None;
+    let mut idempotency: Option<String> = None;
 
     let result: HandlerResult = async {
         let Some(route) = route else {
@@ -215,6 +216,13 @@ pub async fn handle(
                 if !permission.allows(caller.role) {
                     return Err(crate::db::deny(&state, &caller, &meta, permission).await);
                 }
+                let key = if method == Method::POST { crate::idempotency::key_of(&req)? } else { None };
+                if let Some(key) = key {
+                    match crate::idempotency::begin(&state, &caller, &key, &req).await? {
+                        crate::idempotency::Begin::Replay(r) => return Ok(r),
+                        crate::idempotency::Begin::Run(id) => idempotency = Some(id),
+                    }
+                }
                 Some(Scope::new(state.clone(), caller, meta))
             }
         };
@@ -227,6 +235,9 @@ pub async fn handle(
         Ok(r) => r,
         Err(e) => e.to_response(&rid),
     };
+    if let Some(id) = &idempotency {
+        crate::idempotency::complete(&state, id, &response).await;
+    }
     if let Some(d) = decision {
         d.apply_headers(&mut response);
     }

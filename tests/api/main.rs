@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod deploy_files;
 mod entities;
+mod idempotency;
 mod invitations;
 mod lambda;
 mod matrix;

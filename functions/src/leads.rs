@@ -42,3 +42,185 @@ pub static LEAD: Entity = Entity {
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
 };
+
+pub mod convert {
+    //! `POST /api/v1/leads/{id}/convert`: turns a lead into an account, a
+    //! contact and, when asked, an opportunity, and marks the lead CONVERTED,
+    //! all in one transaction. Converting twice is a 409.
+
+    use serde_json::{json, Value};
+    use shared::audit::{Action, AuditEntry};
+    use shared::bson::{doc, DateTime, Document};
+    use shared::db::{collections, retry_transient};
+    use shared::error::FieldError;
+    use shared::fields::parse_create;
+    use shared::rbac::Permission;
+    use shared::records::{check_references, new_record, render};
+    use shared::runtime::{ok, Ctx, HandlerResult};
+    use shared::validate::{self, Errors};
+    use shared::ApiError;
+
+    use crate::accounts::ACCOUNT;
+    use crate::opportunities::OPPORTUNITY;
+
+    pub async fn handle(ctx: Ctx) -> HandlerResult {
+        let scope = ctx.scope()?;
+        let id = ctx.path_id()?;
+        let body: Value = ctx.req.json_or_empty()?;
+        let lead = scope
+            .collection(collections::LEADS)
+            .find_one(doc! { "_id": id, "deletedAt": null })
+            .await?
+            .ok_or(ApiError::NotFound { resource: "lead" })?;
+        if lead.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
+            scope.require(Permission::UpdateAnyRecord).await?;
+        }
+        if lead.get_str("status") == Ok("CONVERTED") {
+            return Err(ApiError::conflict(
+                "ALREADY_CONVERTED",
+                "This lead has already been converted",
+            ));
+        }
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ApiError::field("body", "must be a JSON object"))?;
+        let mut errors = Errors::new();
+        for key in obj
+            .keys()
+            .filter(|k| *k != "accountName" && *k != "opportunity")
+        {
+            errors.push(FieldError::new(key.clone(), "is not a known field"));
+        }
+        let text = |k: &str| {
+            lead.get_str(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let person = format!(
+            "{} {}",
+            text("firstName").unwrap_or_default(),
+            text("lastName").unwrap_or_default()
+        );
+        let account_name = match obj.get("accountName") {
+            Some(Value::String(n)) => errors.check(validate::text("accountName", n, 1, 200)),
+            Some(Value::Null) | None => {
+                Some(text("company").unwrap_or_else(|| person.trim().to_string()))
+            }
+            Some(_) => {
+                errors.push(FieldError::new("accountName", "must be a string"));
+                None
+            }
+        };
+        errors.finish()?;
+        let opportunity = match obj.get("opportunity") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let (mut fields, refs) =
+                    parse_create(OPPORTUNITY.fields, v).map_err(nest("opportunity"))?;
+                check_references(scope, &refs).await?;
+                fields.remove("accountId");
+                Some(fields)
+            }
+        };
+
+        let mut account_fields = doc! { "name": account_name.unwrap_or_default() };
+        for k in ["email", "phone"] {
+            if let Some(v) = text(k) {
+                account_fields.insert(k, v);
+            }
+        }
+        let account = new_record(scope, &account_fields);
+        let account_id = account
+            .get_object_id("_id")
+            .map_err(|_| ApiError::internal("no id"))?;
+        let mut contact_fields = doc! { "firstName": text("firstName").unwrap_or_default(), "lastName": text("lastName").unwrap_or_default(), "accountId": account_id };
+        for k in ["email", "phone"] {
+            if let Some(v) = text(k) {
+                contact_fields.insert(k, v);
+            }
+        }
+        let contact = new_record(scope, &contact_fields);
+        let opportunity = opportunity.map(|mut f| {
+            f.insert("accountId", account_id);
+            new_record(scope, &f)
+        });
+        let created: Vec<(&'static str, &'static str, &Document)> = [
+            Some((collections::ACCOUNTS, ACCOUNT.resource, &account)),
+            Some((collections::CONTACTS, "contact", &contact)),
+            opportunity
+                .as_ref()
+                .map(|o| (collections::OPPORTUNITIES, OPPORTUNITY.resource, o)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let ids: Vec<_> = created
+            .iter()
+            .filter_map(|(_, _, d)| d.get_object_id("_id").ok())
+            .collect();
+        let mut converted = doc! {
+            "status": "CONVERTED", "convertedAt": DateTime::now(), "updatedAt": DateTime::now(),
+            "convertedAccountId": ids[0], "convertedContactId": ids[1],
+        };
+        if let Some(o) = ids.get(2) {
+            converted.insert("convertedOpportunityId", *o);
+        }
+        let (created, converted) = (&created, &converted);
+        let lead = retry_transient(|| async move {
+            let mut tx = scope.begin().await?;
+            for (collection, _, record) in created {
+                tx.insert_one(collection, (*record).clone()).await?;
+            }
+            for (_, resource, record) in created {
+                let id = record
+                    .get_object_id("_id")
+                    .map_err(|_| ApiError::internal("no id"))?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, resource)
+                        .id(id)
+                        .changes(doc! { "via": "lead-conversion" }),
+                )
+                .await?;
+            }
+            let lead = tx
+                .find_one_and_update(
+                    collections::LEADS,
+                    doc! { "_id": id, "deletedAt": null, "status": { "$ne": "CONVERTED" } },
+                    doc! { "$set": converted.clone(), "$inc": { "version": 1_i64 } },
+                )
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict("ALREADY_CONVERTED", "This lead has already been converted")
+                })?;
+            tx.audit(
+                AuditEntry::new(Action::Update, "lead")
+                    .id(id)
+                    .changes(doc! { "status": { "to": "CONVERTED" } }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(lead)
+        })
+        .await?;
+        ok(json!({
+            "lead": render(&lead),
+            "account": render(&account),
+            "contact": render(&contact),
+            "opportunity": opportunity.as_ref().map(render),
+        }))
+    }
+
+    /// Prefixes the field names of a nested body's validation errors.
+    fn nest(prefix: &'static str) -> impl Fn(ApiError) -> ApiError {
+        move |e| match e {
+            ApiError::Validation { errors } => ApiError::Validation {
+                errors: errors
+                    .into_iter()
+                    .map(|f| FieldError::new(format!("{prefix}.{}", f.field), f.message))
+                    .collect(),
+            },
+            other => other,
+        }
+    }
+}

@@ -36,3 +36,42 @@ pub static OPPORTUNITY: Entity = Entity {
         Field::optional("probability", Kind::Integer { min: 0, max: 100 }),
     ],
 };
+
+/// `GET /api/v1/opportunities/summary`: count and amount per stage and
+/// currency, over the organization's live opportunities (an aggregation
+/// pipeline; the scope adds the organization stage in front).
+pub async fn summary(ctx: shared::runtime::Ctx) -> shared::runtime::HandlerResult {
+    use shared::bson::doc;
+    let rows = ctx
+        .scope()?
+        .collection(collections::OPPORTUNITIES)
+        .aggregate(vec![
+            doc! { "$match": { "deletedAt": null } },
+            doc! { "$group": {
+                "_id": { "stage": "$stage", "currency": "$currency" },
+                "count": { "$sum": 1 },
+                "amount": { "$sum": { "$ifNull": ["$amount", 0] } },
+            } },
+            doc! { "$sort": { "_id.stage": 1, "_id.currency": 1 } },
+        ])
+        .await?;
+    let data: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let key = r.get_document("_id").cloned().unwrap_or_default();
+            let number = |k: &str| match r.get(k) {
+                Some(shared::bson::Bson::Int32(n)) => *n as i64,
+                Some(shared::bson::Bson::Int64(n)) => *n,
+                Some(shared::bson::Bson::Double(n)) => *n as i64,
+                _ => 0,
+            };
+            serde_json::json!({
+                "stage": key.get_str("stage").ok(),
+                "currency": key.get_str("currency").ok(),
+                "count": number("count"),
+                "amount": number("amount"),
+            })
+        })
+        .collect();
+    shared::runtime::ok(serde_json::json!({ "data": data }))
+}

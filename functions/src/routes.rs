@@ -246,6 +246,13 @@ pub static LEADS_ID: Route = Route {
     handler: |ctx| Box::pin(records::item(ctx, &LEAD)),
 };
 
+pub static LEADS_ID_CONVERT: Route = Route {
+    name: "leads-id-convert",
+    path: "/api/v1/leads/{id}/convert",
+    methods: &[(Post, Requires(UpdateRecords))],
+    handler: |ctx| Box::pin(crate::leads::convert::handle(ctx)),
+};
+
 pub static LEADS_ID_RESTORE: Route = Route {
     name: "leads-id-restore",
     path: "/api/v1/leads/{id}/restore",
@@ -261,6 +268,14 @@ pub static OPPORTUNITIES: Route = Route {
         (Post, Requires(CreateRecords)),
     ],
     handler: |ctx| Box::pin(records::collection(ctx, &OPPORTUNITY)),
+};
+
+/// Listed before [`OPPORTUNITIES_ID`], whose pattern `summary` would also match.
+pub static OPPORTUNITIES_SUMMARY: Route = Route {
+    name: "opportunities-summary",
+    path: "/api/v1/opportunities/summary",
+    methods: &[(Get, Requires(ReadRecords))],
+    handler: |ctx| Box::pin(crate::opportunities::summary(ctx)),
 };
 
 pub static OPPORTUNITIES_ID: Route = Route {
@@ -367,7 +382,9 @@ pub static ROUTES: &[&Route] = &[
     &LEADS,
     &LEADS_ID,
     &LEADS_ID_RESTORE,
+    &LEADS_ID_CONVERT,
     &OPPORTUNITIES,
+    &OPPORTUNITIES_SUMMARY,
     &OPPORTUNITIES_ID,
     &OPPORTUNITIES_ID_RESTORE,
     &TASKS,

@@ -420,15 +420,10 @@ async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
     let body: serde_json::Value = req.json()?;
     let (fields, refs) = fields::parse_create(e.fields, &body)?;
     check_references(scope, &refs).await?;
-    let now = DateTime::now();
-    let mut record = fields.clone();
-    record.insert("createdAt", now);
-    record.insert("updatedAt", now);
-    record.insert("createdBy", scope.caller().user.id);
-    record.insert("version", 1_i64);
-    record.insert("deletedAt", Bson::Null);
-    let id = ObjectId::new();
-    record.insert("_id", id);
+    let record = new_record(scope, &fields);
+    let id = record
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("record without _id"))?;
     let (record, fields) = (&record, &fields);
     retry_transient(|| async move {
         let mut tx = scope.begin().await?;
@@ -448,6 +443,20 @@ async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
         &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()),
     );
     Ok(r)
+}
+
+/// A new record of `fields` with its id and bookkeeping (`createdAt`,
+/// `updatedAt`, `createdBy`, `version` 1, `deletedAt` null).
+pub fn new_record(scope: &Scope, fields: &Document) -> Document {
+    let now = DateTime::now();
+    let mut record = doc! { "_id": ObjectId::new() };
+    record.extend(fields.clone());
+    record.insert("createdAt", now);
+    record.insert("updatedAt", now);
+    record.insert("createdBy", scope.caller().user.id);
+    record.insert("version", 1_i64);
+    record.insert("deletedAt", Bson::Null);
+    record
 }
 
 /// `If-Match: 3` or `If-Match: "3"`; absent is `None`.

@@ -28,16 +28,20 @@ fn every_permission_has_designs_minimum_role() {
 }
 
 /// The id to put in a route's `{id}`: a record of the first organization
-/// of the kind the route serves.
-async fn fixture_id(app: &TestApp, path: &str) -> String {
+/// of the kind the route serves, created by `creator` when it may create
+/// records (so record-level ownership does not hide the route's permission).
+async fn fixture_id(app: &TestApp, path: &str, creator: Option<(&Actor, Role)>) -> String {
     let plural = path
         .trim_start_matches("/api/v1/")
         .split('/')
         .next()
         .unwrap_or("");
     if ENTITIES.iter().any(|(p, _)| *p == plural) {
-        app.create_record(&app.owner, plural, minimal_body(plural))
-            .await
+        let by = match creator {
+            Some((actor, role)) if role >= Role::Member => actor,
+            _ => &app.owner,
+        };
+        app.create_record(by, plural, minimal_body(plural)).await
     } else if path.starts_with("/api/v1/members/") {
         app.add_member(&app.owner, "VIEWER").await.id
     } else if path.starts_with("/api/v1/auth/sessions/") {
@@ -103,7 +107,7 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
             let path = if route.path.contains("{id}") {
                 route
                     .path
-                    .replace("{id}", &fixture_id(&app, route.path).await)
+                    .replace("{id}", &fixture_id(&app, route.path, None).await)
             } else {
                 route.path.to_string()
             };
@@ -121,9 +125,10 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
             for (name, role, actor) in &actors {
                 // A fresh record per actor, so one actor's DELETE does not change the next one's answer.
                 let path = if route.path.contains("{id}") {
-                    route
-                        .path
-                        .replace("{id}", &fixture_id(&app, route.path).await)
+                    route.path.replace(
+                        "{id}",
+                        &fixture_id(&app, route.path, role.map(|r| (*actor, r))).await,
+                    )
                 } else {
                     route.path.to_string()
                 };
@@ -207,7 +212,7 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
             let path = if route.path.contains("{id}") {
                 route
                     .path
-                    .replace("{id}", &fixture_id(&app, route.path).await)
+                    .replace("{id}", &fixture_id(&app, route.path, None).await)
             } else {
                 route.path.to_string()
             };

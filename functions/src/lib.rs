@@ -17,3 +17,4 @@ pub mod organization;
 pub mod products;
 pub mod routes;
 pub mod tasks;
+pub mod transfer;

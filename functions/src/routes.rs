@@ -7,7 +7,7 @@
 
 use shared::rbac::Access::{Public, Requires};
 use shared::rbac::Permission::*;
-use shared::records;
+use shared::records::{self, Entity};
 use shared::runtime::{Route, Verb::*};
 
 use crate::accounts::ACCOUNT;
@@ -352,6 +352,23 @@ pub static PRODUCTS_ID_RESTORE: Route = Route {
     handler: |ctx| Box::pin(records::restore(ctx, &PRODUCT)),
 };
 
+pub static EXPORTS: Route = Route {
+    name: "exports",
+    path: "/api/v1/exports",
+    methods: &[(Post, Requires(ExportData))],
+    handler: |ctx| Box::pin(crate::transfer::export(ctx)),
+};
+
+pub static IMPORTS: Route = Route {
+    name: "imports",
+    path: "/api/v1/imports",
+    methods: &[(Post, Requires(ImportData))],
+    handler: |ctx| Box::pin(crate::transfer::import(ctx)),
+};
+
+/// Every CRM entity, for exports and imports.
+pub static ENTITIES: &[&Entity] = &[&ACCOUNT, &CONTACT, &LEAD, &OPPORTUNITY, &TASK, &PRODUCT];
+
 /// Every route, in the order the local server tries them.
 pub static ROUTES: &[&Route] = &[
     &HEALTH,
@@ -376,6 +393,8 @@ pub static ROUTES: &[&Route] = &[
     &ACCOUNTS,
     &ACCOUNTS_ID,
     &ACCOUNTS_ID_RESTORE,
+    &EXPORTS,
+    &IMPORTS,
     &CONTACTS,
     &CONTACTS_ID,
     &CONTACTS_ID_RESTORE,

@@ -292,6 +292,27 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// Inserts `docs`, each stamped with the organization.
+    pub async fn insert_many(
+        &mut self,
+        coll: &'static str,
+        docs: Vec<Document>,
+    ) -> Result<(), ApiError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let org = self.scope.org_id();
+        let docs = docs.into_iter().map(|mut d| {
+            d.insert(ORG_FIELD, org);
+            d
+        });
+        self.coll(coll)
+            .insert_many(docs)
+            .session(&mut self.session)
+            .await?;
+        Ok(())
+    }
+
     /// Updates one document and returns it as it is after the update.
     /// `organizationId` cannot be set or unset through `update`.
     pub async fn find_one_and_update(

@@ -39,6 +39,7 @@ pub mod records;
 pub mod runtime;
 pub mod seed;
 pub mod state;
+pub mod transfer;
 pub mod validate;
 
 pub use bson;

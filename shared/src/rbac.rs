@@ -55,6 +55,7 @@ pub enum Permission {
     UpdateAnyRecord,
     DeleteRecords,
     ExportData,
+    ImportData,
     ReadAuditLog,
     /// Invite, approve, change roles below ADMIN.
     ManageMembers,
@@ -70,6 +71,7 @@ impl Permission {
             Permission::UpdateAnyRecord
             | Permission::DeleteRecords
             | Permission::ExportData
+            | Permission::ImportData
             | Permission::ReadAuditLog
             | Permission::ManageMembers => Role::Admin,
             Permission::ManageOrganization => Role::Owner,
@@ -89,6 +91,7 @@ impl Permission {
             Permission::UpdateAnyRecord => "UPDATE_ANY_RECORD",
             Permission::DeleteRecords => "DELETE_RECORDS",
             Permission::ExportData => "EXPORT_DATA",
+            Permission::ImportData => "IMPORT_DATA",
             Permission::ReadAuditLog => "READ_AUDIT_LOG",
             Permission::ManageMembers => "MANAGE_MEMBERS",
             Permission::ManageOrganization => "MANAGE_ORGANIZATION",

@@ -98,7 +98,7 @@ impl Filter {
         }
     }
 
-    fn apply(&self, value: &str, filter: &mut Document) -> Result<(), ApiError> {
+    pub(crate) fn apply(&self, value: &str, filter: &mut Document) -> Result<(), ApiError> {
         match self.kind {
             FilterKind::Text => {
                 filter.insert(self.field, value);

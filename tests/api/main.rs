@@ -24,3 +24,4 @@ mod rate_limit;
 mod rbac;
 mod tenancy;
 mod tokens;
+mod transfer;

@@ -7,7 +7,7 @@ use crate::helpers::*;
 use shared::rbac::{Access, Permission, Role};
 
 /// DESIGN's table: the lowest role that holds each permission.
-const DESIGN: [(Permission, Role); 10] = [
+const DESIGN: [(Permission, Role); 11] = [
     (Permission::Authenticated, Role::Viewer),
     (Permission::ReadRecords, Role::Viewer),
     (Permission::CreateRecords, Role::Member),
@@ -15,6 +15,7 @@ const DESIGN: [(Permission, Role); 10] = [
     (Permission::UpdateAnyRecord, Role::Admin),
     (Permission::DeleteRecords, Role::Admin),
     (Permission::ExportData, Role::Admin),
+    (Permission::ImportData, Role::Admin),
     (Permission::ReadAuditLog, Role::Admin),
     (Permission::ManageMembers, Role::Admin),
     (Permission::ManageOrganization, Role::Owner),

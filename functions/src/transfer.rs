@@ -1,0 +1,17 @@
+//! `POST /api/v1/exports` and `POST /api/v1/imports` (ADMIN+): whole-entity
+//! export as CSV or JSON and CSV import; `shared::transfer` has the rules.
+
+use shared::runtime::{Ctx, HandlerResult};
+use shared::transfer::{self, ExportRequest, ImportRequest};
+
+use crate::routes::ENTITIES;
+
+pub async fn export(ctx: Ctx) -> HandlerResult {
+    let input: ExportRequest = ctx.req.json()?;
+    transfer::export(ctx.scope()?, ENTITIES, input).await
+}
+
+pub async fn import(ctx: Ctx) -> HandlerResult {
+    let input: ImportRequest = ctx.req.json()?;
+    transfer::import(ctx.scope()?, ENTITIES, input).await
+}

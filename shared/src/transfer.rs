@@ -1,0 +1,441 @@
+//! Export and import of CRM records.
+//!
+//! Export (ADMIN+, the plan's exports bucket): every live record of an
+//! entity matching the list filters, as RFC 4180 CSV or JSON, with an
+//! EXPORT audit entry naming entity, filters and row count. Cells that a
+//! spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
+//! or carriage return) are prefixed with `'`.
+//!
+//! Import (ADMIN+): CSV with a header row of field names (`address.city` for
+//! nested ones, `;` between tags), validated row by row with the entity's
+//! own rules. `all-or-nothing` inserts every row or none; `valid-only`
+//! inserts the valid rows and reports the others. Errors name the row
+//! (the header is row 1) and the field: `rows[3].email`.
+
+use std::collections::BTreeMap;
+
+use bson::{doc, Bson, Document};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::audit::{Action, AuditEntry};
+use crate::db::{retry_transient, Scope};
+use crate::error::{ApiError, FieldError};
+use crate::fields::{self, Field, Kind, Reference};
+use crate::http::ApiResponse;
+use crate::ratelimit::{self, Decision, LimitedAction};
+use crate::records::{new_record, render, Entity};
+
+pub const MAX_EXPORT_ROWS: i64 = 50_000;
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+/// What imports accept; the others are made through their own flows.
+pub const IMPORTABLE: [&str; 4] = ["accounts", "contacts", "leads", "products"];
+
+fn find_entity(
+    entities: &[&'static Entity],
+    name: &str,
+    allowed: Option<&[&str]>,
+) -> Result<&'static Entity, ApiError> {
+    entities
+        .iter()
+        .copied()
+        .find(|e| e.collection == name && allowed.is_none_or(|a| a.contains(&name)))
+        .ok_or_else(|| {
+            let names: Vec<&str> = match allowed {
+                Some(a) => a.to_vec(),
+                None => entities.iter().map(|e| e.collection).collect(),
+            };
+            ApiError::field("entity", format!("must be one of {}", names.join(", ")))
+        })
+}
+
+/// The CSV columns of an entity: `id`, its fields (nested ones dotted), then the bookkeeping.
+pub fn columns(e: &Entity) -> Vec<String> {
+    let mut out = vec!["id".to_string()];
+    out.extend(field_columns(e.fields));
+    out.extend(["createdAt", "updatedAt", "createdBy", "version"].map(String::from));
+    out
+}
+
+fn field_columns(fields: &[Field]) -> Vec<String> {
+    let mut out = vec![];
+    for f in fields {
+        match &f.kind {
+            Kind::Object(sub) => out.extend(sub.iter().map(|s| format!("{}.{}", f.name, s.name))),
+            Kind::RelatedTo(_) => {
+                out.extend([format!("{}.type", f.name), format!("{}.id", f.name)])
+            }
+            _ => out.push(f.name.to_string()),
+        }
+    }
+    out
+}
+
+fn cell(v: Option<&Bson>) -> String {
+    let text = match v {
+        None | Some(Bson::Null) => String::new(),
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::ObjectId(id)) => id.to_hex(),
+        Some(Bson::DateTime(d)) => crate::auth::rfc3339(*d),
+        Some(Bson::Int32(n)) => n.to_string(),
+        Some(Bson::Int64(n)) => n.to_string(),
+        Some(Bson::Double(n)) => n.to_string(),
+        Some(Bson::Boolean(b)) => b.to_string(),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|i| cell(Some(i)))
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(other) => other.to_string(),
+    };
+    neutralize(text)
+}
+
+/// Keeps a spreadsheet from running a cell as a formula.
+pub fn neutralize(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+fn lookup<'a>(d: &'a Document, column: &str) -> Option<&'a Bson> {
+    match column.split_once('.') {
+        Some((outer, inner)) => d.get_document(outer).ok()?.get(inner),
+        None if column == "id" => d.get("_id"),
+        None => d.get(column),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub entity: String,
+    pub format: String,
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+}
+
+/// `POST /api/v1/exports`.
+pub async fn export(
+    scope: &Scope,
+    entities: &[&'static Entity],
+    input: ExportRequest,
+) -> Result<ApiResponse, ApiError> {
+    let e = find_entity(entities, &input.entity, None)?;
+    if input.format != "csv" && input.format != "json" {
+        return Err(ApiError::field("format", "must be csv or json"));
+    }
+    let mut filter = doc! { "deletedAt": null };
+    for (param, value) in &input.filters {
+        let f = e
+            .list
+            .filters
+            .iter()
+            .find(|f| f.param == param)
+            .ok_or_else(|| {
+                ApiError::field(
+                    &format!("filters.{param}"),
+                    "is not a filter of this entity",
+                )
+            })?;
+        f.apply(value, &mut filter)
+            .map_err(|_| ApiError::field(&format!("filters.{param}"), "is not a valid value"))?;
+    }
+    let state = scope.state();
+    let hit = ratelimit::hit(&state.db, LimitedAction::Exports, &scope.org_id().to_hex()).await?;
+    let limit = state
+        .config
+        .rate_limits
+        .limit(LimitedAction::Exports, scope.caller().org.plan);
+    let decision = Decision::new(LimitedAction::Exports, limit, hit);
+    if !decision.allowed() {
+        return Err(decision.error());
+    }
+    let docs = scope
+        .collection(e.collection)
+        .find_many(
+            filter,
+            doc! { "createdAt": 1, "_id": 1 },
+            MAX_EXPORT_ROWS + 1,
+            None,
+        )
+        .await?;
+    if docs.len() as i64 > MAX_EXPORT_ROWS {
+        return Err(ApiError::Unprocessable {
+            code: "EXPORT_TOO_LARGE",
+            detail: format!(
+                "More than {MAX_EXPORT_ROWS} rows match; narrow the export with filters"
+            ),
+            errors: vec![],
+        });
+    }
+    let filters: Document = input
+        .filters
+        .iter()
+        .map(|(k, v)| (k.clone(), Bson::String(v.clone())))
+        .collect();
+    scope
+        .audit(AuditEntry::new(Action::Export, e.resource).changes(doc! {
+            "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": docs.len() as i64,
+        }))
+        .await;
+    let day = crate::auth::rfc3339(bson::DateTime::now())[..10].to_string();
+    let mut response = if input.format == "json" {
+        let data: Vec<Value> = docs.iter().map(render).collect();
+        ApiResponse::ok(&json!({ "data": data }))
+    } else {
+        let cols = columns(e);
+        let mut out = csv::Writer::from_writer(vec![]);
+        out.write_record(&cols)
+            .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
+        for d in &docs {
+            out.write_record(cols.iter().map(|c| cell(lookup(d, c))))
+                .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
+        }
+        let body = out
+            .into_inner()
+            .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
+        let mut r = ApiResponse {
+            status: StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body,
+        };
+        r.set_header("content-type", "text/csv; charset=utf-8");
+        r
+    };
+    response.set_header(
+        "content-disposition",
+        &format!(
+            "attachment; filename=\"{}-{day}.{}\"",
+            e.collection, input.format
+        ),
+    );
+    response.set_header("x-row-count", &docs.len().to_string());
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub entity: String,
+    pub csv: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+fn kind_of<'a>(fields: &'a [Field], column: &str) -> Option<&'a Kind> {
+    let (outer, inner) = column.split_once('.').unwrap_or((column, ""));
+    let f = fields.iter().find(|f| f.name == outer)?;
+    match (&f.kind, inner) {
+        (Kind::Object(sub), inner) if !inner.is_empty() => {
+            sub.iter().find(|s| s.name == inner).map(|s| &s.kind)
+        }
+        (Kind::RelatedTo(_), "type" | "id") => Some(&f.kind),
+        (kind, "") => Some(kind),
+        _ => None,
+    }
+}
+
+/// A CSV text as the JSON value the field's kind expects; what does not
+/// convert stays a string, so the field's own check reports it.
+fn typed(kind: &Kind, text: &str) -> Value {
+    match kind {
+        Kind::Integer { .. } | Kind::Money => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(text)),
+        Kind::Bool { .. } => match text.trim() {
+            "true" => json!(true),
+            "false" => json!(false),
+            _ => json!(text),
+        },
+        Kind::Tags => Value::Array(
+            text.split(';')
+                .map(|t| json!(t.trim()))
+                .filter(|t| t != "")
+                .collect(),
+        ),
+        _ => json!(text),
+    }
+}
+
+fn row_error(row: usize, e: FieldError) -> FieldError {
+    FieldError::new(format!("rows[{row}].{}", e.field), e.message)
+}
+
+/// `POST /api/v1/imports`.
+pub async fn import(
+    scope: &Scope,
+    entities: &[&'static Entity],
+    input: ImportRequest,
+) -> Result<ApiResponse, ApiError> {
+    let e = find_entity(entities, &input.entity, Some(&IMPORTABLE))?;
+    let all_or_nothing = match input.mode.as_deref().unwrap_or("all-or-nothing") {
+        "all-or-nothing" => true,
+        "valid-only" => false,
+        _ => {
+            return Err(ApiError::field(
+                "mode",
+                "must be all-or-nothing or valid-only",
+            ))
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(input.csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|err| ApiError::field("csv", format!("has no readable header row: {err}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(ApiError::field("csv", "needs a header row of field names"));
+    }
+    if let Some(bad) = header.iter().find(|h| kind_of(e.fields, h).is_none()) {
+        let known = field_columns(e.fields).join(", ");
+        return Err(ApiError::field(
+            "csv",
+            format!("has an unknown column {bad:?}; use {known}"),
+        ));
+    }
+    let mut errors: Vec<FieldError> = vec![];
+    let mut valid: Vec<(usize, Document, Vec<Reference>)> = vec![];
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        if i >= MAX_IMPORT_ROWS {
+            return Err(ApiError::field(
+                "csv",
+                format!("has more than {MAX_IMPORT_ROWS} rows"),
+            ));
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(err) => {
+                errors.push(FieldError::new(
+                    format!("rows[{row}]"),
+                    format!("is not valid CSV: {err}"),
+                ));
+                continue;
+            }
+        };
+        let mut body = Map::new();
+        for (column, text) in header.iter().zip(record.iter()) {
+            if text.trim().is_empty() {
+                continue;
+            }
+            let kind = kind_of(e.fields, column).expect("checked above");
+            match column.split_once('.') {
+                Some((outer, inner)) => {
+                    let entry = body.entry(outer.to_string()).or_insert_with(|| json!({}));
+                    entry[inner] = typed(kind, text);
+                }
+                None => {
+                    body.insert(column.clone(), typed(kind, text));
+                }
+            }
+        }
+        match fields::parse_create(e.fields, &Value::Object(body)) {
+            Ok((fields, refs)) => valid.push((row, fields, refs)),
+            Err(ApiError::Validation { errors: row_errors }) => {
+                errors.extend(row_errors.into_iter().map(|f| row_error(row, f)))
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    // References: one query per referenced collection.
+    let mut missing: Vec<usize> = vec![];
+    let mut by_collection: BTreeMap<&str, Vec<bson::oid::ObjectId>> = BTreeMap::new();
+    for (_, _, refs) in &valid {
+        for r in refs {
+            by_collection.entry(r.collection).or_default().push(r.id);
+        }
+    }
+    let mut found: Vec<(&str, bson::oid::ObjectId)> = vec![];
+    for (collection, ids) in &by_collection {
+        let docs = scope
+            .collection(collection)
+            .find_many(
+                doc! { "_id": { "$in": ids.clone() }, "deletedAt": null },
+                doc! { "_id": 1 },
+                ids.len() as i64,
+                Some(doc! { "_id": 1 }),
+            )
+            .await?;
+        found.extend(
+            docs.iter()
+                .filter_map(|d| d.get_object_id("_id").ok())
+                .map(|id| (*collection, id)),
+        );
+    }
+    for (row, _, refs) in &valid {
+        for r in refs {
+            if !found.contains(&(r.collection, r.id)) {
+                errors.push(row_error(
+                    *row,
+                    FieldError::new(r.field.clone(), "does not exist"),
+                ));
+                missing.push(*row);
+            }
+        }
+    }
+    valid.retain(|(row, _, _)| !missing.contains(row));
+    errors.sort_by_key(|f| {
+        f.field
+            .trim_start_matches("rows[")
+            .split(']')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    });
+    if all_or_nothing && !errors.is_empty() {
+        return Err(ApiError::Validation { errors });
+    }
+    let records: Vec<Document> = valid
+        .iter()
+        .map(|(_, fields, _)| new_record(scope, fields))
+        .collect();
+    let (inserted, failed) = (records.len(), errors.len());
+    let mode = if all_or_nothing {
+        "all-or-nothing"
+    } else {
+        "valid-only"
+    };
+    let records = &records;
+    retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        tx.insert_many(e.collection, records.clone()).await?;
+        tx.audit(AuditEntry::new(Action::Import, e.resource).changes(doc! {
+            "entity": e.collection, "mode": mode, "inserted": inserted as i64, "failedRows": failed as i64,
+        }))
+        .await?;
+        tx.commit().await
+    })
+    .await?;
+    let status = if inserted > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(ApiResponse::json(
+        status,
+        &json!({ "inserted": inserted, "failed": failed, "errors": errors }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_a_spreadsheet_would_run_is_neutralized() {
+        for bad in ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx"] {
+            assert!(neutralize(bad.to_string()).starts_with('\''), "{bad}");
+        }
+        assert_eq!(neutralize("Müller GmbH".into()), "Müller GmbH");
+    }
+}

@@ -106,33 +106,30 @@ fn members() -> Vec<Index> {
 }
 
 /// The list indexes of a CRM collection: default and allow-listed sorts,
-/// then one per filter, all leading with `organizationId`.
+/// then one per filter. Each leads with the equality fields every list
+/// query has (`organizationId`, `deletedAt: null`), then the filter, then
+/// the sort with `_id`, the tie-breaker the cursor uses.
 fn list_indexes(collection: &'static str, sort_by: &str, filters: &[&str]) -> Vec<Index> {
+    let live = doc! { "organizationId": 1, "deletedAt": 1 };
+    let with = |more: Document| {
+        let mut keys = live.clone();
+        keys.extend(more);
+        index(collection, keys)
+    };
     let mut out = vec![
-        index(
-            collection,
-            doc! { "organizationId": 1, "createdAt": -1, "_id": -1 },
-        ),
-        index(
-            collection,
-            doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 },
-        ),
-        index(
-            collection,
-            doc! { "organizationId": 1, sort_by: 1, "_id": 1 },
-        ),
+        with(doc! { "createdAt": -1, "_id": -1 }),
+        with(doc! { "updatedAt": -1, "_id": -1 }),
+        with(doc! { sort_by: 1, "_id": 1 }),
     ];
     for f in filters {
-        out.push(index(
-            collection,
-            doc! { "organizationId": 1, *f: 1, "createdAt": -1 },
-        ));
+        out.push(with(doc! { *f: 1, "createdAt": -1, "_id": -1 }));
     }
     out
 }
 
 fn crm() -> Vec<Index> {
     let mut out = vec![];
+    out.extend(list_indexes(ACCOUNTS, "name", &["industry"]));
     out.extend(list_indexes(
         CONTACTS,
         "lastName",
@@ -187,19 +184,6 @@ fn initial() -> Vec<Index> {
             doc! { "organizationId": 1, "userId": 1, "createdAt": -1 },
         ),
         index(AUDIT_LOG, doc! { "organizationId": 1, "resourceId": 1 }),
-        index(
-            ACCOUNTS,
-            doc! { "organizationId": 1, "createdAt": -1, "_id": -1 },
-        ),
-        index(
-            ACCOUNTS,
-            doc! { "organizationId": 1, "updatedAt": -1, "_id": -1 },
-        ),
-        index(ACCOUNTS, doc! { "organizationId": 1, "name": 1, "_id": 1 }),
-        index(
-            ACCOUNTS,
-            doc! { "organizationId": 1, "industry": 1, "createdAt": -1 },
-        ),
     ]
 }
 

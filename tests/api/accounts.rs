@@ -378,3 +378,62 @@ async fn a_forged_or_foreign_cursor_is_a_400() {
         .await;
     r.assert_problem(400, "INVALID_CURSOR");
 }
+
+#[tokio::test]
+async fn paging_through_a_thousand_records_with_inserts_between_pages_skips_and_repeats_none() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let mut csv = String::from("name\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("Account {i:04}\n"));
+    }
+    let r = app
+        .post(
+            "/api/v1/imports",
+            Some(&app.owner),
+            json!({ "entity": "accounts", "csv": csv }),
+        )
+        .await;
+    assert_eq!(r.body["inserted"], 1000, "{}", r.text);
+    let originals: HashSet<String> = app
+        .find("accounts", doc! {})
+        .await
+        .iter()
+        .map(|d| d.get_object_id("_id").unwrap().to_hex())
+        .collect();
+    for sort in ["-createdAt", "name"] {
+        let mut seen = vec![];
+        let mut cursor: Option<String> = None;
+        let mut page_no = 0;
+        loop {
+            let mut path = format!("/api/v1/accounts?limit=100&sort={sort}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let r = app.get(&path, Some(&app.viewer)).await;
+            seen.extend(
+                r.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["id"].as_str().unwrap().to_string()),
+            );
+            // Someone adds records while we page: before and after the cursor.
+            page_no += 1;
+            app.create_account(&app.member, &format!("Account 0000 new {sort} {page_no}"))
+                .await;
+            app.create_account(&app.member, &format!("Zz new {sort} {page_no}"))
+                .await;
+            match r.body["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "{sort}: a record was repeated");
+        let seen_originals = seen.iter().filter(|id| originals.contains(*id)).count();
+        assert_eq!(
+            seen_originals, 1000,
+            "{sort}: an original record was skipped"
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod conversion;
 mod deploy_files;
 mod entities;
 mod idempotency;
+mod indexes;
 mod invitations;
 mod lambda;
 mod matrix;

@@ -2,7 +2,8 @@
 # The benchmark: builds the release binaries, starts a MongoDB-wire server on
 # a free port (unless MONGODB_URI is set) and prints binary sizes, cold start,
 # memory and latency as Markdown tables. BENCH_COLD_RUNS and BENCH_REQUESTS
-# tune the run counts.
+# tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
+# instead (see tests/bench_crm.rs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -20,5 +21,11 @@ if [ -n "${BENCH_ALL_BINARIES:-}" ]; then
 else
   cargo build --release --locked -p functions --bin crm-local --bin accounts --bin health --bin auth-login
 fi
-cargo build --release --locked -p tests --bin bench
-"$ROOT/target/release/bench"
+if [ "${1:-}" = "crm" ]; then
+  # CRM at scale; BENCH_CRM_RECORDS (default 100000) and BENCH_CRM_ORGS (default 10) set its size.
+  cargo build --release --locked -p tests --bin bench-crm
+  "$ROOT/target/release/bench-crm"
+else
+  cargo build --release --locked -p tests --bin bench
+  "$ROOT/target/release/bench"
+fi

@@ -99,7 +99,11 @@ async fn main() {
     for route in functions::routes::ROUTES {
         // Only the binaries scripts/bench.sh built (all with BENCH_ALL_BINARIES=1).
         if let Ok(meta) = std::fs::metadata(release.join(route.name)) {
-            println!("| {} | {:.2} MiB |", route.name, meta.len() as f64 / 1048576.0);
+            println!(
+                "| {} | {:.2} MiB |",
+                route.name,
+                meta.len() as f64 / 1048576.0
+            );
         }
     }
 

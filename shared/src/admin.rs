@@ -322,14 +322,24 @@ pub async fn audit(
     if let Some(a) = action {
         filter.insert("action", a);
     }
-    let entries: Vec<Document> = coll(state, collections::AUDIT_LOG)
+    newest(state, collections::AUDIT_LOG, filter, 500).await
+}
+
+/// The newest `limit` documents of `collection` matching `filter`, rendered.
+async fn newest(
+    state: &State,
+    collection: &str,
+    filter: Document,
+    limit: i64,
+) -> Result<Vec<Value>, ApiError> {
+    let docs: Vec<Document> = coll(state, collection)
         .find(filter)
         .sort(doc! { "createdAt": -1 })
-        .limit(500)
+        .limit(limit)
         .await?
         .try_collect()
         .await?;
-    Ok(entries.iter().map(crate::records::render).collect())
+    Ok(docs.iter().map(crate::records::render).collect())
 }
 
 /// Who the sign-in query is about.
@@ -349,12 +359,5 @@ pub async fn logins(
         LoginSubject::Email(e) => filter.insert("email", e.trim().to_lowercase()),
         LoginSubject::Ip(ip) => filter.insert("ipAddress", ip),
     };
-    let attempts: Vec<Document> = coll(state, collections::LOGIN_ATTEMPTS)
-        .find(filter)
-        .sort(doc! { "createdAt": -1 })
-        .limit(200)
-        .await?
-        .try_collect()
-        .await?;
-    Ok(attempts.iter().map(crate::records::render).collect())
+    newest(state, collections::LOGIN_ATTEMPTS, filter, 200).await
 }

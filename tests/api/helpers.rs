@@ -283,6 +283,23 @@ impl TestApp {
         .await
     }
 
+    pub async fn put(&self, path: &str, actor: Option<&Actor>, body: Value) -> Resp {
+        self.send("PUT", path, actor, body).await
+    }
+
+    /// Any method with a JSON body.
+    pub async fn send(&self, method: &str, path: &str, actor: Option<&Actor>, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.request(
+            method,
+            path,
+            actor.map(|a| a.token.as_str()),
+            Some(bytes),
+            &[],
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str, actor: Option<&Actor>) -> Resp {
         self.request("DELETE", path, actor.map(|a| a.token.as_str()), None, &[])
             .await

@@ -155,13 +155,7 @@ async fn the_last_owner_cannot_be_demoted_deactivated_or_removed() {
         (json!({}), "DELETE"),
     ] {
         let r = app
-            .request(
-                method,
-                &path(&second),
-                Some(&app.owner.token),
-                Some(serde_json::to_vec(&body).unwrap()),
-                &[],
-            )
+            .send(method, &path(&second), Some(&app.owner), body)
             .await;
         assert_eq!(r.status, 403, "{}", r.text);
     }

@@ -73,32 +73,26 @@ async fn invalid_organization_settings_name_their_field_and_change_nothing() {
 async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_request() {
     let app = TestApp::spawn().await;
     let r = app
-        .request(
-            "PUT",
+        .put(
             "/api/v1/organization/plan",
-            Some(&app.admin.token),
-            Some(br#"{"plan":"PRO"}"#.to_vec()),
-            &[],
+            Some(&app.admin),
+            json!({ "plan": "PRO" }),
         )
         .await;
     r.assert_problem(403, "PERMISSION_DENIED");
     let r = app
-        .request(
-            "PUT",
+        .put(
             "/api/v1/organization/plan",
-            Some(&app.owner.token),
-            Some(br#"{"plan":"GOLD"}"#.to_vec()),
-            &[],
+            Some(&app.owner),
+            json!({ "plan": "GOLD" }),
         )
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     let r = app
-        .request(
-            "PUT",
+        .put(
             "/api/v1/organization/plan",
-            Some(&app.owner.token),
-            Some(br#"{"plan":"PRO"}"#.to_vec()),
-            &[],
+            Some(&app.owner),
+            json!({ "plan": "PRO" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -116,12 +110,11 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         .to_string();
     for body in [json!({}), json!({ "confirm": "wrong" })] {
         let r = app
-            .request(
+            .send(
                 "DELETE",
                 "/api/v1/organization",
-                Some(&app.owner.token),
-                Some(serde_json::to_vec(&body).unwrap()),
-                &[],
+                Some(&app.owner),
+                body.clone(),
             )
             .await;
         r.assert_problem(422, "VALIDATION_FAILED");
@@ -132,23 +125,21 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         200
     );
     let r = app
-        .request(
+        .send(
             "DELETE",
             "/api/v1/organization",
-            Some(&app.admin.token),
-            Some(serde_json::to_vec(&json!({ "confirm": slug })).unwrap()),
-            &[],
+            Some(&app.admin),
+            json!({ "confirm": slug }),
         )
         .await;
     r.assert_problem(403, "PERMISSION_DENIED");
 
     let r = app
-        .request(
+        .send(
             "DELETE",
             "/api/v1/organization",
-            Some(&app.owner.token),
-            Some(serde_json::to_vec(&json!({ "confirm": slug })).unwrap()),
-            &[],
+            Some(&app.owner),
+            json!({ "confirm": slug }),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
@@ -242,12 +233,10 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
     assert_eq!(owners, 1);
     // The former owner can no longer do what only an owner does.
     let r = app
-        .request(
-            "PUT",
+        .put(
             "/api/v1/organization/plan",
-            Some(&app.owner.token),
-            Some(br#"{"plan":"PRO"}"#.to_vec()),
-            &[],
+            Some(&app.owner),
+            json!({ "plan": "PRO" }),
         )
         .await;
     assert_eq!(r.status, 403);

@@ -55,7 +55,7 @@ pub mod convert {
     use shared::error::FieldError;
     use shared::fields::parse_create;
     use shared::rbac::Permission;
-    use shared::records::{check_references, new_record, render};
+    use shared::records::{check_references, find_live, new_record, render};
     use shared::runtime::{ok, Ctx, HandlerResult};
     use shared::validate::{self, Errors};
     use shared::ApiError;
@@ -67,11 +67,7 @@ pub mod convert {
         let scope = ctx.scope()?;
         let id = ctx.path_id()?;
         let body: Value = ctx.req.json_or_empty()?;
-        let lead = scope
-            .collection(collections::LEADS)
-            .find_one(doc! { "_id": id, "deletedAt": null })
-            .await?
-            .ok_or(ApiError::NotFound { resource: "lead" })?;
+        let lead = find_live(scope, &super::LEAD, id).await?;
         if lead.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
             scope.require(Permission::UpdateAnyRecord).await?;
         }

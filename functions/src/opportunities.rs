@@ -59,17 +59,11 @@ pub async fn summary(ctx: shared::runtime::Ctx) -> shared::runtime::HandlerResul
         .iter()
         .map(|r| {
             let key = r.get_document("_id").cloned().unwrap_or_default();
-            let number = |k: &str| match r.get(k) {
-                Some(shared::bson::Bson::Int32(n)) => *n as i64,
-                Some(shared::bson::Bson::Int64(n)) => *n,
-                Some(shared::bson::Bson::Double(n)) => *n as i64,
-                _ => 0,
-            };
             serde_json::json!({
                 "stage": key.get_str("stage").ok(),
                 "currency": key.get_str("currency").ok(),
-                "count": number("count"),
-                "amount": number("amount"),
+                "count": shared::db::number(r, "count").unwrap_or(0),
+                "amount": shared::db::number(r, "amount").unwrap_or(0),
             })
         })
         .collect();

@@ -169,82 +169,70 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     handler: |ctx| Box::pin(organization::transfer_ownership(ctx)),
 };
 
-pub static ACCOUNTS: Route = Route {
-    name: "accounts",
-    path: "/api/v1/accounts",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &ACCOUNT)),
-};
+/// The three routes of a CRM entity: its collection (list, create), one
+/// record (read, update, soft delete) and restore.
+macro_rules! entity_routes {
+    ($list:ident, $item:ident, $restore:ident, $plural:literal, $entity:ident) => {
+        pub static $list: Route = Route {
+            name: $plural,
+            path: concat!("/api/v1/", $plural),
+            methods: &[
+                (Get, Requires(ReadRecords)),
+                (Post, Requires(CreateRecords)),
+            ],
+            handler: |ctx| Box::pin(records::collection(ctx, &$entity)),
+        };
 
-pub static ACCOUNTS_ID: Route = Route {
-    name: "accounts-id",
-    path: "/api/v1/accounts/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &ACCOUNT)),
-};
+        pub static $item: Route = Route {
+            name: concat!($plural, "-id"),
+            path: concat!("/api/v1/", $plural, "/{id}"),
+            methods: &[
+                (Get, Requires(ReadRecords)),
+                (Patch, Requires(UpdateRecords)),
+                (Delete, Requires(DeleteRecords)),
+            ],
+            handler: |ctx| Box::pin(records::item(ctx, &$entity)),
+        };
 
-pub static ACCOUNTS_ID_RESTORE: Route = Route {
-    name: "accounts-id-restore",
-    path: "/api/v1/accounts/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &ACCOUNT)),
-};
+        pub static $restore: Route = Route {
+            name: concat!($plural, "-id-restore"),
+            path: concat!("/api/v1/", $plural, "/{id}/restore"),
+            methods: &[(Post, Requires(DeleteRecords))],
+            handler: |ctx| Box::pin(records::restore(ctx, &$entity)),
+        };
+    };
+}
 
-pub static CONTACTS: Route = Route {
-    name: "contacts",
-    path: "/api/v1/contacts",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &CONTACT)),
-};
-
-pub static CONTACTS_ID: Route = Route {
-    name: "contacts-id",
-    path: "/api/v1/contacts/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &CONTACT)),
-};
-
-pub static CONTACTS_ID_RESTORE: Route = Route {
-    name: "contacts-id-restore",
-    path: "/api/v1/contacts/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &CONTACT)),
-};
-
-pub static LEADS: Route = Route {
-    name: "leads",
-    path: "/api/v1/leads",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &LEAD)),
-};
-
-pub static LEADS_ID: Route = Route {
-    name: "leads-id",
-    path: "/api/v1/leads/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &LEAD)),
-};
+entity_routes!(
+    ACCOUNTS,
+    ACCOUNTS_ID,
+    ACCOUNTS_ID_RESTORE,
+    "accounts",
+    ACCOUNT
+);
+entity_routes!(
+    CONTACTS,
+    CONTACTS_ID,
+    CONTACTS_ID_RESTORE,
+    "contacts",
+    CONTACT
+);
+entity_routes!(LEADS, LEADS_ID, LEADS_ID_RESTORE, "leads", LEAD);
+entity_routes!(
+    OPPORTUNITIES,
+    OPPORTUNITIES_ID,
+    OPPORTUNITIES_ID_RESTORE,
+    "opportunities",
+    OPPORTUNITY
+);
+entity_routes!(TASKS, TASKS_ID, TASKS_ID_RESTORE, "tasks", TASK);
+entity_routes!(
+    PRODUCTS,
+    PRODUCTS_ID,
+    PRODUCTS_ID_RESTORE,
+    "products",
+    PRODUCT
+);
 
 pub static LEADS_ID_CONVERT: Route = Route {
     name: "leads-id-convert",
@@ -253,103 +241,12 @@ pub static LEADS_ID_CONVERT: Route = Route {
     handler: |ctx| Box::pin(crate::leads::convert::handle(ctx)),
 };
 
-pub static LEADS_ID_RESTORE: Route = Route {
-    name: "leads-id-restore",
-    path: "/api/v1/leads/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &LEAD)),
-};
-
-pub static OPPORTUNITIES: Route = Route {
-    name: "opportunities",
-    path: "/api/v1/opportunities",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &OPPORTUNITY)),
-};
-
 /// Listed before [`OPPORTUNITIES_ID`], whose pattern `summary` would also match.
 pub static OPPORTUNITIES_SUMMARY: Route = Route {
     name: "opportunities-summary",
     path: "/api/v1/opportunities/summary",
     methods: &[(Get, Requires(ReadRecords))],
     handler: |ctx| Box::pin(crate::opportunities::summary(ctx)),
-};
-
-pub static OPPORTUNITIES_ID: Route = Route {
-    name: "opportunities-id",
-    path: "/api/v1/opportunities/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &OPPORTUNITY)),
-};
-
-pub static OPPORTUNITIES_ID_RESTORE: Route = Route {
-    name: "opportunities-id-restore",
-    path: "/api/v1/opportunities/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &OPPORTUNITY)),
-};
-
-pub static TASKS: Route = Route {
-    name: "tasks",
-    path: "/api/v1/tasks",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &TASK)),
-};
-
-pub static TASKS_ID: Route = Route {
-    name: "tasks-id",
-    path: "/api/v1/tasks/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &TASK)),
-};
-
-pub static TASKS_ID_RESTORE: Route = Route {
-    name: "tasks-id-restore",
-    path: "/api/v1/tasks/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &TASK)),
-};
-
-pub static PRODUCTS: Route = Route {
-    name: "products",
-    path: "/api/v1/products",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(CreateRecords)),
-    ],
-    handler: |ctx| Box::pin(records::collection(ctx, &PRODUCT)),
-};
-
-pub static PRODUCTS_ID: Route = Route {
-    name: "products-id",
-    path: "/api/v1/products/{id}",
-    methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(DeleteRecords)),
-    ],
-    handler: |ctx| Box::pin(records::item(ctx, &PRODUCT)),
-};
-
-pub static PRODUCTS_ID_RESTORE: Route = Route {
-    name: "products-id-restore",
-    path: "/api/v1/products/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &PRODUCT)),
 };
 
 pub static EXPORTS: Route = Route {

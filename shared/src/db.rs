@@ -394,6 +394,17 @@ impl Tx<'_> {
     }
 }
 
+/// A numeric field whatever its BSON width (servers and aggregations return
+/// counts and sums as 32-bit, 64-bit or double).
+pub fn number(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key)? {
+        bson::Bson::Int32(n) => Some(*n as i64),
+        bson::Bson::Int64(n) => Some(*n),
+        bson::Bson::Double(n) => Some(*n as i64),
+        _ => None,
+    }
+}
+
 /// Decodes a stored document into its typed model; a mismatch is an internal error.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
     bson::from_document(d)

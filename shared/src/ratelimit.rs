@@ -238,12 +238,7 @@ pub(crate) async fn hit(db: &Database, action: LimitedAction, key: &str) -> Resu
             .return_document(ReturnDocument::After)
             .await?;
         if let Some(d) = bumped {
-            let count = match d.get("count") {
-                Some(bson::Bson::Int64(n)) => *n as u64,
-                Some(bson::Bson::Int32(n)) => *n as u64,
-                Some(bson::Bson::Double(n)) => *n as u64,
-                _ => 1,
-            };
+            let count = crate::db::number(&d, "count").unwrap_or(1) as u64;
             return Ok(Hit { count, reset_at });
         }
         let bucket = doc! { "_id": &id, "action": action.name(), "key": key, "count": 0_i64, "expiresAt": expires };

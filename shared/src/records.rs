@@ -186,13 +186,7 @@ pub async fn item(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let id = ctx.path_id()?;
     match ctx.req.method {
         Method::GET => {
-            let doc = scope
-                .collection(e.collection)
-                .find_one(doc! { "_id": id, "deletedAt": null })
-                .await?
-                .ok_or(ApiError::NotFound {
-                    resource: e.resource,
-                })?;
+            let doc = find_live(scope, e, id).await?;
             Ok(ApiResponse::ok(&render(&doc)))
         }
         Method::PATCH => update(&ctx.req, scope, e, id).await,
@@ -445,6 +439,17 @@ async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
     Ok(r)
 }
 
+/// The live (not deleted) record `id` of the caller's organization, or a 404.
+pub async fn find_live(scope: &Scope, e: &Entity, id: ObjectId) -> Result<Document, ApiError> {
+    scope
+        .collection(e.collection)
+        .find_one(doc! { "_id": id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: e.resource,
+        })
+}
+
 /// A new record of `fields` with its id and bookkeeping (`createdAt`,
 /// `updatedAt`, `createdBy`, `version` 1, `deletedAt` null).
 pub fn new_record(scope: &Scope, fields: &Document) -> Document {
@@ -482,13 +487,7 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
 async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
     let expected = if_match(req)?;
     let body: serde_json::Value = req.json()?;
-    let before = scope
-        .collection(e.collection)
-        .find_one(doc! { "_id": id, "deletedAt": null })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: e.resource,
-        })?;
+    let before = find_live(scope, e, id).await?;
     // Another organization's record is a 404 whatever the body says.
     let (changes, refs) = fields::parse_patch(e.fields, &body)?;
     if changes.is_empty() {
@@ -602,11 +601,7 @@ async fn mutate_one(
 }
 
 fn version_of(d: &Document) -> i64 {
-    match d.get("version") {
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Int32(v)) => *v as i64,
-        _ => 0,
-    }
+    crate::db::number(d, "version").unwrap_or(0)
 }
 
 /// A stored record as the API shows it: `id` for `_id`, ids as hex, times as

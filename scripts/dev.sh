@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# README command 1: runs the API locally with its database.
+# README command 1: runs the API locally with its database and file store.
 #
 # Installs SecantusDB (pinned) into .local/venv and starts it on
 # MONGODB_PORT (default 27017) with its data in .local/data/mongo (kept
-# across restarts), unless MONGODB_URI is set; keeps a generated development
+# across restarts), unless MONGODB_URI is set; builds s3s-fs (pinned, once
+# per machine) and starts it on S3_PORT (default 9000) with its files in
+# .local/data/s3, unless S3_ENDPOINT is set; keeps a generated development
 # JWT secret in .local/data; migrates, seeds the demo organization (printing
 # its users' sign-ins) and serves every route on http://127.0.0.1:${PORT:-3000}.
 # Ctrl-C stops everything it started.
@@ -15,6 +17,7 @@ data="$LOCAL/data"
 mkdir -p "$data"
 trap stop_started EXIT
 use_mongodb "$data/mongo" "${MONGODB_PORT:-27017}"
+use_s3 "$data/s3" "${S3_PORT:-9000}"
 export MONGODB_DB="${MONGODB_DB:-crm_dev}"
 
 if [ -z "${JWT_SECRET:-}" ]; then

@@ -23,6 +23,19 @@ ensure_secantus() {
   echo "$want" > "$stamp"
 }
 
+# s3s-fs, an S3-compatible server that checks SigV4 signatures and presigned
+# URL expiry. Built once per machine (a few minutes) into TOOLS, shared by
+# every clone; 0.14.1 is the newest release this toolchain builds.
+S3S_FS_VERSION=0.14.1
+TOOLS="${CRM_TOOLS_DIR:-$HOME/.cache/crm-tools}"
+S3S_FS="$TOOLS/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"
+ensure_s3s_fs() {
+  [ -x "$S3S_FS" ] && return 0
+  log "building s3s-fs $S3S_FS_VERSION into $TOOLS (once per machine)"
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked \
+    --root "$TOOLS/s3s-fs-$S3S_FS_VERSION"
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -70,4 +83,28 @@ use_mongodb() {
   STARTED_PIDS+=("$!")
   wait_port "$port" 60 || { cat "$data.log" >&2; return 1; }
   export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+}
+
+# Unless S3_ENDPOINT is already set: builds s3s-fs if needed, starts it on
+# port $2 (default: a free one) with its files in directory $1 and the bucket
+# $S3_BUCKET (default crm-files) in it, waits for it, and exports the
+# storage variables the API reads.
+use_s3() {
+  [ -n "${S3_ENDPOINT:-}" ] && return 0
+  local data="$1" port="${2:-}"
+  [ -n "$port" ] || port="$(free_port)"
+  ensure_s3s_fs
+  export S3_BUCKET="${S3_BUCKET:-crm-files}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-crm-local-key}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-crm-local-secret-key}"
+  export S3_REGION="${S3_REGION:-us-east-1}"
+  mkdir -p "$data/$S3_BUCKET"
+  log "starting s3s-fs on 127.0.0.1:$port (files in $data)"
+  "$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$AWS_ACCESS_KEY_ID" \
+    --secret-key "$AWS_SECRET_ACCESS_KEY" "$data" >"$data.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_port "$port" 30 || { cat "$data.log" >&2; return 1; }
+  export S3_ENDPOINT="http://127.0.0.1:$port"
+  # Tests that stop a storage server start their own with this binary.
+  export S3S_FS_BIN="$S3S_FS"
 }

@@ -2,9 +2,10 @@
 # README command 2: runs the whole test suite.
 #
 # Installs what it needs (pinned, idempotent), starts a MongoDB-wire server
-# on a free port with a throw-away data directory (unless MONGODB_URI points
-# at one already, which then needs test commands enabled), builds the workspace (the Lambda test runs a compiled
-# function binary), runs every test, and stops the server.
+# and an S3-compatible server on free ports with throw-away data directories
+# (unless MONGODB_URI / S3_ENDPOINT point at running ones; the MongoDB server
+# then needs test commands enabled), builds the workspace (the Lambda tests
+# run compiled function binaries), runs every test, and stops the servers.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -14,6 +15,7 @@ trap 'stop_started; rm -rf "$scratch"' EXIT
 # Test commands (configureFailPoint) let tests fail one step of a
 # transaction on purpose, for their own connections only.
 use_mongodb "$scratch/mongo" "" --enable-test-commands
+use_s3 "$scratch/s3"
 
 log "building"
 cargo build --workspace --bins --tests --locked

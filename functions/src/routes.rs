@@ -16,13 +16,14 @@ use crate::leads::LEAD;
 use crate::opportunities::OPPORTUNITY;
 use crate::products::PRODUCT;
 use crate::tasks::TASK;
-use crate::{auth, health, invitations, members, organization};
+use crate::{auth, documents, health, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
     name: "health",
     path: "/api/v1/health",
     methods: &[(Get, Public)],
     handler: |ctx| Box::pin(health::handle(ctx)),
+    storage: false,
 };
 
 pub static AUTH_REGISTER: Route = Route {
@@ -30,6 +31,7 @@ pub static AUTH_REGISTER: Route = Route {
     path: "/api/v1/auth/register",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::register(ctx)),
+    storage: false,
 };
 
 pub static AUTH_JOIN: Route = Route {
@@ -37,6 +39,7 @@ pub static AUTH_JOIN: Route = Route {
     path: "/api/v1/auth/join",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::join(ctx)),
+    storage: false,
 };
 
 pub static AUTH_LOGIN: Route = Route {
@@ -44,6 +47,7 @@ pub static AUTH_LOGIN: Route = Route {
     path: "/api/v1/auth/login",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::login(ctx)),
+    storage: false,
 };
 
 pub static AUTH_REFRESH: Route = Route {
@@ -51,6 +55,7 @@ pub static AUTH_REFRESH: Route = Route {
     path: "/api/v1/auth/refresh",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::refresh(ctx)),
+    storage: false,
 };
 
 pub static AUTH_LOGOUT: Route = Route {
@@ -58,6 +63,7 @@ pub static AUTH_LOGOUT: Route = Route {
     path: "/api/v1/auth/logout",
     methods: &[(Post, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::logout(ctx)),
+    storage: false,
 };
 
 pub static AUTH_ME: Route = Route {
@@ -68,6 +74,7 @@ pub static AUTH_ME: Route = Route {
         (Patch, Requires(Authenticated)),
     ],
     handler: |ctx| Box::pin(auth::me(ctx)),
+    storage: false,
 };
 
 pub static AUTH_PASSWORD: Route = Route {
@@ -75,6 +82,7 @@ pub static AUTH_PASSWORD: Route = Route {
     path: "/api/v1/auth/password",
     methods: &[(Post, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::password(ctx)),
+    storage: false,
 };
 
 pub static AUTH_PASSWORD_RESET: Route = Route {
@@ -82,6 +90,7 @@ pub static AUTH_PASSWORD_RESET: Route = Route {
     path: "/api/v1/auth/password-reset",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::password_reset(ctx)),
+    storage: false,
 };
 
 pub static AUTH_SESSIONS: Route = Route {
@@ -89,6 +98,7 @@ pub static AUTH_SESSIONS: Route = Route {
     path: "/api/v1/auth/sessions",
     methods: &[(Get, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::sessions(ctx)),
+    storage: false,
 };
 
 pub static AUTH_SESSIONS_ID: Route = Route {
@@ -96,6 +106,7 @@ pub static AUTH_SESSIONS_ID: Route = Route {
     path: "/api/v1/auth/sessions/{id}",
     methods: &[(Delete, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::end_session(ctx)),
+    storage: false,
 };
 
 pub static MEMBERS: Route = Route {
@@ -106,6 +117,7 @@ pub static MEMBERS: Route = Route {
         (Post, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(members::handle(ctx)),
+    storage: false,
 };
 
 pub static MEMBERS_ID: Route = Route {
@@ -117,6 +129,7 @@ pub static MEMBERS_ID: Route = Route {
         (Delete, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(members::item(ctx)),
+    storage: false,
 };
 
 pub static INVITATIONS: Route = Route {
@@ -127,6 +140,7 @@ pub static INVITATIONS: Route = Route {
         (Post, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(invitations::collection(ctx)),
+    storage: false,
 };
 
 /// Listed before [`INVITATIONS_ID`], whose pattern `accept` would also match.
@@ -135,6 +149,7 @@ pub static INVITATIONS_ACCEPT: Route = Route {
     path: "/api/v1/invitations/accept",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(invitations::accept(ctx)),
+    storage: false,
 };
 
 pub static INVITATIONS_ID: Route = Route {
@@ -142,6 +157,7 @@ pub static INVITATIONS_ID: Route = Route {
     path: "/api/v1/invitations/{id}",
     methods: &[(Delete, Requires(ManageMembers))],
     handler: |ctx| Box::pin(invitations::item(ctx)),
+    storage: false,
 };
 
 pub static ORGANIZATION: Route = Route {
@@ -153,6 +169,7 @@ pub static ORGANIZATION: Route = Route {
         (Delete, Requires(ManageOrganization)),
     ],
     handler: |ctx| Box::pin(organization::handle(ctx)),
+    storage: false,
 };
 
 pub static ORGANIZATION_PLAN: Route = Route {
@@ -160,6 +177,7 @@ pub static ORGANIZATION_PLAN: Route = Route {
     path: "/api/v1/organization/plan",
     methods: &[(Put, Requires(ManageOrganization))],
     handler: |ctx| Box::pin(organization::plan(ctx)),
+    storage: false,
 };
 
 pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
@@ -167,6 +185,7 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     path: "/api/v1/organization/transfer-ownership",
     methods: &[(Post, Requires(ManageOrganization))],
     handler: |ctx| Box::pin(organization::transfer_ownership(ctx)),
+    storage: false,
 };
 
 /// The three routes of a CRM entity: its collection (list, create), one
@@ -181,6 +200,7 @@ macro_rules! entity_routes {
                 (Post, Requires(CreateRecords)),
             ],
             handler: |ctx| Box::pin(records::collection(ctx, &$entity)),
+            storage: false,
         };
 
         pub static $item: Route = Route {
@@ -192,6 +212,7 @@ macro_rules! entity_routes {
                 (Delete, Requires(DeleteRecords)),
             ],
             handler: |ctx| Box::pin(records::item(ctx, &$entity)),
+            storage: false,
         };
 
         pub static $restore: Route = Route {
@@ -199,6 +220,7 @@ macro_rules! entity_routes {
             path: concat!("/api/v1/", $plural, "/{id}/restore"),
             methods: &[(Post, Requires(DeleteRecords))],
             handler: |ctx| Box::pin(records::restore(ctx, &$entity)),
+            storage: false,
         };
     };
 }
@@ -239,6 +261,7 @@ pub static LEADS_ID_CONVERT: Route = Route {
     path: "/api/v1/leads/{id}/convert",
     methods: &[(Post, Requires(UpdateRecords))],
     handler: |ctx| Box::pin(crate::leads::convert::handle(ctx)),
+    storage: false,
 };
 
 /// Listed before [`OPPORTUNITIES_ID`], whose pattern `summary` would also match.
@@ -247,6 +270,7 @@ pub static OPPORTUNITIES_SUMMARY: Route = Route {
     path: "/api/v1/opportunities/summary",
     methods: &[(Get, Requires(ReadRecords))],
     handler: |ctx| Box::pin(crate::opportunities::summary(ctx)),
+    storage: false,
 };
 
 pub static EXPORTS: Route = Route {
@@ -254,6 +278,7 @@ pub static EXPORTS: Route = Route {
     path: "/api/v1/exports",
     methods: &[(Post, Requires(ExportData))],
     handler: |ctx| Box::pin(crate::transfer::export(ctx)),
+    storage: false,
 };
 
 pub static IMPORTS: Route = Route {
@@ -261,6 +286,45 @@ pub static IMPORTS: Route = Route {
     path: "/api/v1/imports",
     methods: &[(Post, Requires(ImportData))],
     handler: |ctx| Box::pin(crate::transfer::import(ctx)),
+    storage: false,
+};
+
+pub static UPLOADS: Route = Route {
+    name: "uploads",
+    path: "/api/v1/uploads",
+    methods: &[(Post, Requires(CreateRecords))],
+    handler: |ctx| Box::pin(documents::upload(ctx)),
+    storage: true,
+};
+
+pub static DOCUMENTS: Route = Route {
+    name: "documents",
+    path: "/api/v1/documents",
+    methods: &[(Get, Requires(ReadRecords))],
+    handler: |ctx| Box::pin(documents::list(ctx)),
+    storage: false,
+};
+
+/// DELETE needs only MEMBER here: MEMBERs delete their own documents, the
+/// handler asks more of anyone else.
+pub static DOCUMENTS_ID: Route = Route {
+    name: "documents-id",
+    path: "/api/v1/documents/{id}",
+    methods: &[
+        (Get, Requires(ReadRecords)),
+        (Patch, Requires(UpdateRecords)),
+        (Delete, Requires(CreateRecords)),
+    ],
+    handler: |ctx| Box::pin(documents::item(ctx)),
+    storage: true,
+};
+
+pub static DOCUMENTS_ID_COMPLETE: Route = Route {
+    name: "documents-id-complete",
+    path: "/api/v1/documents/{id}/complete",
+    methods: &[(Post, Requires(UpdateRecords))],
+    handler: |ctx| Box::pin(documents::complete(ctx)),
+    storage: true,
 };
 
 /// Every CRM entity, for exports and imports.
@@ -309,4 +373,8 @@ pub static ROUTES: &[&Route] = &[
     &PRODUCTS,
     &PRODUCTS_ID,
     &PRODUCTS_ID_RESTORE,
+    &UPLOADS,
+    &DOCUMENTS,
+    &DOCUMENTS_ID,
+    &DOCUMENTS_ID_COMPLETE,
 ];

@@ -142,13 +142,19 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     Ok(json!({ "slug": slug, "isActive": active, "sessionsRevoked": revoked }))
 }
 
-/// Deletes every document of the organization in every organization-scoped
-/// collection, then the organization. Irreversible. Safe to run again after
+/// Deletes every stored file of the organization, every document of it in
+/// every organization-scoped collection, then the organization. Irreversible. Safe to run again after
 /// an interruption: it deletes what is left.
 pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
     let mut deleted = serde_json::Map::new();
+    // Files first: while the organization exists, a rerun still finds them.
+    let storage = state.storage()?;
+    let objects = storage
+        .delete_prefix(&storage.organization_prefix(id))
+        .await?;
+    deleted.insert("objects".into(), json!(objects));
     for name in collections::ORG_SCOPED
         .iter()
         .chain(collections::CRM.iter())

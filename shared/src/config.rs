@@ -55,7 +55,61 @@ pub struct Config {
     /// function timeout instead of the driver's 30 s default.
     pub db_timeout: Duration,
     pub rate_limits: LimitOverrides,
+    /// Object storage, when `S3_BUCKET` is set; the functions that handle
+    /// files refuse to start without it.
+    pub storage: Option<StorageConfig>,
+    pub uploads: UploadPolicy,
 }
+
+/// Where files live: an S3-compatible bucket.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub bucket: String,
+    pub region: String,
+    /// `S3_ENDPOINT` for R2, Spaces, MinIO or a local server; unset means AWS.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`); on by default whenever an
+    /// endpoint is given, since most S3-compatible servers expect it.
+    pub force_path_style: bool,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+    /// Put in front of every object key (a preview deployment's own prefix);
+    /// empty in production.
+    pub key_prefix: String,
+}
+
+/// What may be uploaded: content types and the largest file per plan.
+#[derive(Clone, Debug)]
+pub struct UploadPolicy {
+    pub allowed_types: Vec<String>,
+    /// Bytes, for FREE, PRO and ENTERPRISE.
+    pub max_bytes: [u64; 3],
+    pub upload_url_ttl: Duration,
+    pub download_url_ttl: Duration,
+}
+
+/// Images, PDF, office documents (Microsoft and OpenDocument), CSV and plain text.
+pub const DEFAULT_UPLOAD_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "text/csv",
+    "text/plain",
+];
+
+const MIB: u64 = 1024 * 1024;
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -121,8 +175,72 @@ impl Config {
             allowed_origins,
             db_timeout: Duration::from_millis(number("DB_TIMEOUT_MS", 2_000)?),
             rate_limits: LimitOverrides::from_lookup(&get)?,
+            storage: storage_config(&get)?,
+            uploads: UploadPolicy {
+                allowed_types: get("UPLOAD_CONTENT_TYPES")
+                    .map(|v| {
+                        v.split(',')
+                            .map(|t| t.trim().to_ascii_lowercase())
+                            .filter(|t| !t.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_else(|| {
+                        DEFAULT_UPLOAD_TYPES.iter().map(|t| t.to_string()).collect()
+                    }),
+                max_bytes: [
+                    number("UPLOAD_MAX_BYTES_FREE", 10 * MIB)?,
+                    number("UPLOAD_MAX_BYTES_PRO", 100 * MIB)?,
+                    number("UPLOAD_MAX_BYTES_ENTERPRISE", 1024 * MIB)?,
+                ],
+                upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECONDS", 600)?),
+                download_url_ttl: Duration::from_secs(number("DOWNLOAD_URL_TTL_SECONDS", 300)?),
+            },
         })
     }
+}
+
+fn storage_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<StorageConfig>, ConfigError> {
+    let Some(bucket) = get("S3_BUCKET") else {
+        return Ok(None);
+    };
+    let required = |name: &str| {
+        get(name).map(Secret::new).ok_or_else(|| {
+            ConfigError(format!(
+                "{name} is not set: S3_BUCKET is, and the storage client needs credentials"
+            ))
+        })
+    };
+    let endpoint = get("S3_ENDPOINT").map(|e| e.trim_end_matches('/').to_string());
+    let force_path_style = match get("S3_FORCE_PATH_STYLE").as_deref() {
+        None => endpoint.is_some(),
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "S3_FORCE_PATH_STYLE must be true or false, got {other:?}"
+            )))
+        }
+    };
+    let key_prefix = get("S3_KEY_PREFIX").unwrap_or_default();
+    if !key_prefix.is_empty() && !key_prefix.ends_with('/') {
+        return Err(ConfigError(format!(
+            "S3_KEY_PREFIX must end with '/', got {key_prefix:?}"
+        )));
+    }
+    Ok(Some(StorageConfig {
+        bucket,
+        region: get("S3_REGION")
+            .or_else(|| get("AWS_REGION"))
+            .unwrap_or_else(|| "us-east-1".into()),
+        endpoint,
+        force_path_style,
+        access_key_id: required("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
+        session_token: get("AWS_SESSION_TOKEN").map(Secret::new),
+        key_prefix,
+    }))
 }
 
 #[cfg(test)]
@@ -164,6 +282,44 @@ mod tests {
         let printed = format!("{c:?}");
         assert!(!printed.contains(STRONG));
         assert!(!printed.contains("pw@h"));
+    }
+
+    #[test]
+    fn storage_needs_credentials_once_a_bucket_is_named() {
+        let err = config(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("JWT_SECRET", STRONG),
+            ("S3_BUCKET", "files"),
+        ])
+        .unwrap_err();
+        assert!(err.0.contains("AWS_ACCESS_KEY_ID"), "{err}");
+        let c = config(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("JWT_SECRET", STRONG),
+            ("S3_BUCKET", "files"),
+            ("S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "storage-secret-value"),
+        ])
+        .unwrap();
+        let s = c.storage.as_ref().unwrap();
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s.force_path_style);
+        assert!(!format!("{c:?}").contains("storage-secret-value"));
+    }
+
+    #[test]
+    fn upload_limits_per_plan_are_configurable() {
+        let c = config(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("JWT_SECRET", STRONG),
+            ("UPLOAD_MAX_BYTES_FREE", "1000"),
+            ("UPLOAD_CONTENT_TYPES", "image/png, Text/Plain"),
+        ])
+        .unwrap();
+        assert_eq!(c.uploads.max_bytes, [1000, 100 * MIB, 1024 * MIB]);
+        assert_eq!(c.uploads.allowed_types, vec!["image/png", "text/plain"]);
+        assert!(c.storage.is_none());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Caller;
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
+use crate::ratelimit::{self, Decision, LimitedAction};
 use crate::rbac::Permission;
 use crate::state::State;
 
@@ -41,13 +42,15 @@ pub mod collections {
     pub const INVITATIONS: &str = "invitations";
     pub const PASSWORD_RESETS: &str = "password_resets";
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
+    pub const DOCUMENTS: &str = "documents";
 
     /// The CRM entities' collections.
     pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
-    pub const ORG_SCOPED: [&str; 7] = [
+    pub const ORG_SCOPED: [&str; 8] = [
+        DOCUMENTS,
         USERS,
         REFRESH_TOKENS,
         LOGIN_ATTEMPTS,
@@ -151,6 +154,23 @@ impl Scope {
             Ok(())
         } else {
             Err(self.deny(permission).await)
+        }
+    }
+
+    /// Counts one use of an organization-wide bucket of the caller's plan
+    /// (exports, uploads); 429 with Retry-After once it is spent.
+    pub async fn spend(&self, action: LimitedAction) -> Result<(), ApiError> {
+        let hit = ratelimit::hit(&self.state.db, action, &self.org_id().to_hex()).await?;
+        let limit = self
+            .state
+            .config
+            .rate_limits
+            .limit(action, self.caller.org.plan);
+        let decision = Decision::new(action, limit, hit);
+        if decision.allowed() {
+            Ok(())
+        } else {
+            Err(decision.error())
         }
     }
 

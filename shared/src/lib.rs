@@ -24,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod fields;
 pub mod http;
@@ -39,6 +40,7 @@ pub mod records;
 pub mod runtime;
 pub mod seed;
 pub mod state;
+pub mod storage;
 pub mod transfer;
 pub mod validate;
 

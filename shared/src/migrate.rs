@@ -82,7 +82,27 @@ const MIGRATIONS: &[Migration] = &[
         id: "0003_crm",
         indexes: crm,
     },
+    Migration {
+        id: "0004_documents",
+        indexes: documents,
+    },
 ];
+
+fn documents() -> Vec<Index> {
+    let mut out = list_indexes(
+        DOCUMENTS,
+        "fileName",
+        &["relatedTo.type", "contentType", "status"],
+    );
+    out.push(index(
+        DOCUMENTS,
+        doc! { "organizationId": 1, "deletedAt": 1, "relatedTo.id": 1, "createdAt": -1, "_id": -1 },
+    ));
+    // The cleanup's sweeps across organizations.
+    out.push(index(DOCUMENTS, doc! { "status": 1, "createdAt": 1 }));
+    out.push(index(DOCUMENTS, doc! { "deletedAt": 1 }));
+    out
+}
 
 fn members() -> Vec<Index> {
     vec![

@@ -484,7 +484,8 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
+/// `PATCH` of record `id`: MEMBERs only their own, `If-Match` checked.
+pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
     let expected = if_match(req)?;
     let body: serde_json::Value = req.json()?;
     let before = find_live(scope, e, id).await?;
@@ -553,7 +554,8 @@ async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> Ha
     Ok(r)
 }
 
-async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
+/// Soft-deletes record `id` (the caller's permission was checked before).
+pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
     let deleted = mutate_one(
         scope,
         e.collection,
@@ -578,7 +580,7 @@ async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
 /// matching `filter` and, if there was one, writes the audit entry made from
 /// the record as it is afterwards. Returns that record, or `None` when
 /// nothing matched (and nothing was written).
-async fn mutate_one(
+pub async fn mutate_one(
     scope: &Scope,
     collection: &'static str,
     filter: Document,
@@ -604,15 +606,18 @@ fn version_of(d: &Document) -> i64 {
     crate::db::number(d, "version").unwrap_or(0)
 }
 
+/// Stored fields no response shows: the tenant id and object-storage keys.
+pub const INTERNAL_FIELDS: [&str; 3] = ["_id", "organizationId", "storageKey"];
+
 /// A stored record as the API shows it: `id` for `_id`, ids as hex, times as
-/// RFC 3339, and never `organizationId`.
+/// RFC 3339, and never [`INTERNAL_FIELDS`].
 pub fn render(d: &Document) -> Value {
     let mut out = Map::new();
     if let Some(id) = d.get("_id") {
         out.insert("id".into(), to_json(id));
     }
     for (k, v) in d {
-        if k != "_id" && k != "organizationId" {
+        if !INTERNAL_FIELDS.contains(&k.as_str()) {
             out.insert(k.clone(), to_json(v));
         }
     }

@@ -72,6 +72,9 @@ pub struct Route {
     pub path: &'static str,
     pub methods: &'static [(Verb, Access)],
     pub handler: Handler,
+    /// The function handles files: it builds the storage client at cold start
+    /// (and gets the S3 permissions in `template.yaml`).
+    pub storage: bool,
 }
 
 impl Route {
@@ -298,7 +301,7 @@ fn cors_headers(state: &State, origin: Option<&str>, r: &mut ApiResponse) {
 /// Entry point of a function binary: builds the state once (cold start),
 /// then serves `route` under Lambda or locally, as the environment says.
 pub async fn serve(route: &'static Route) -> Result<(), Error> {
-    let state = init_or_exit().await;
+    let state = init_or_exit(route.storage).await;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         run_lambda(state, route).await
     } else {
@@ -309,8 +312,8 @@ pub async fn serve(route: &'static Route) -> Result<(), Error> {
 
 /// Builds the state; on a configuration error prints it and exits 1, so a
 /// missing or weak secret stops start-up with a message naming it.
-pub async fn init_or_exit() -> Arc<State> {
-    match State::init().await {
+pub async fn init_or_exit(storage: bool) -> Arc<State> {
+    match State::init(storage).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("[CONFIG] {e}");
@@ -538,6 +541,7 @@ mod tests {
         path: "/api/v1/things/{id}",
         methods: &[(Verb::Get, Access::Public)],
         handler: noop,
+        storage: false,
     };
 
     #[test]

@@ -9,6 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
 use crate::db;
 use crate::error::ApiError;
+use crate::storage::Storage;
 
 pub struct State {
     pub config: Config,
@@ -16,6 +17,8 @@ pub struct State {
     pub(crate) db: Database,
     pub(crate) jwt: JwtKeys,
     pub(crate) cursor: CursorKey,
+    /// Built only for functions that handle files (`Route::storage`).
+    pub(crate) storage: Option<Storage>,
     /// A bcrypt hash of a random password at the configured cost: unknown
     /// emails are verified against it so they take as long as wrong passwords.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
@@ -25,16 +28,27 @@ impl State {
     /// Reads the environment, builds the MongoDB client and warms it with one
     /// ping. A configuration error stops start-up; an unreachable database
     /// does not (the function still answers, with 503s, until it is back).
-    pub async fn init() -> Result<Arc<State>, ConfigError> {
+    /// With `storage`, also builds the object-storage client, and refuses to
+    /// start if storage is not configured.
+    pub async fn init(storage: bool) -> Result<Arc<State>, ConfigError> {
         crate::logging::init();
         let config = Config::from_env()?;
-        let state = Self::from_config(config).await?;
+        let state = Self::from_config(config, storage).await?;
         state.warm().await;
         Ok(state)
     }
 
     /// Builds the state without pinging (tests and tools that ping themselves).
-    pub async fn from_config(config: Config) -> Result<Arc<State>, ConfigError> {
+    pub async fn from_config(config: Config, storage: bool) -> Result<Arc<State>, ConfigError> {
+        let storage = match (storage, &config.storage) {
+            (false, _) => None,
+            (true, Some(s)) => Some(Storage::new(s)),
+            (true, None) => {
+                return Err(ConfigError(
+                    "S3_BUCKET is not set: this function stores files and needs a bucket".into(),
+                ))
+            }
+        };
         let client = db::connect(&config).await?;
         let db = client.database(&config.mongodb_db);
         let jwt = JwtKeys::new(&config);
@@ -45,6 +59,7 @@ impl State {
             db,
             jwt,
             cursor,
+            storage,
             dummy_hash: tokio::sync::OnceCell::new(),
         }))
     }
@@ -70,6 +85,14 @@ impl State {
                 detail: "The database did not answer in time; retry shortly".into(),
             }),
         }
+    }
+
+    /// The storage client, or a 500 if this function was built without one
+    /// (its route does not declare `storage`).
+    pub fn storage(&self) -> Result<&Storage, ApiError> {
+        self.storage
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("this function was started without storage"))
     }
 
     /// The database name this state works on.

@@ -24,7 +24,7 @@ use crate::db::{retry_transient, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Kind, Reference};
 use crate::http::ApiResponse;
-use crate::ratelimit::{self, Decision, LimitedAction};
+use crate::ratelimit::LimitedAction;
 use crate::records::{new_record, render, Entity};
 
 pub const MAX_EXPORT_ROWS: i64 = 50_000;
@@ -144,16 +144,7 @@ pub async fn export(
         f.apply(value, &mut filter)
             .map_err(|_| ApiError::field(&format!("filters.{param}"), "is not a valid value"))?;
     }
-    let state = scope.state();
-    let hit = ratelimit::hit(&state.db, LimitedAction::Exports, &scope.org_id().to_hex()).await?;
-    let limit = state
-        .config
-        .rate_limits
-        .limit(LimitedAction::Exports, scope.caller().org.plan);
-    let decision = Decision::new(LimitedAction::Exports, limit, hit);
-    if !decision.allowed() {
-        return Err(decision.error());
-    }
+    scope.spend(LimitedAction::Exports).await?;
     let docs = scope
         .collection(e.collection)
         .find_many(

@@ -143,6 +143,20 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
     let slug = slug_of(&app, &app.owner).await;
     app.create_account(&app.owner, "Doomed").await;
     let theirs = app.create_account(&app.other, "Survivor").await;
+    let doomed_files = [
+        app.upload_document(&app.member, "a.pdf", file_bytes(10))
+            .await,
+        app.upload_document(&app.owner, "b.pdf", file_bytes(20))
+            .await,
+    ];
+    let their_file = app
+        .upload_document(&app.other, "theirs.pdf", file_bytes(30))
+        .await;
+    let mut doomed_keys = vec![];
+    for id in &doomed_files {
+        doomed_keys.push(app.storage_key(id).await);
+    }
+    let their_key = app.storage_key(&their_file).await;
     let other_before = app
         .count(
             "audit_log",
@@ -182,9 +196,20 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
         Some(&format!("{slug}\n")),
     ));
     assert_eq!(out["deleted"]["accounts"], 1);
+    assert_eq!(out["deleted"]["objects"], 2);
+    assert_eq!(out["deleted"]["documents"], 2);
+    let storage = app.storage();
+    for key in &doomed_keys {
+        assert!(storage.head(key).await.unwrap().is_none(), "{key}");
+    }
+    assert_eq!(
+        storage.head(&their_key).await.unwrap().map(|o| o.size),
+        Some(30)
+    );
     assert_eq!(out["deleted"]["users"], 4);
     let org = oid(&app.owner.org_id);
     for collection in [
+        "documents",
         "users",
         "accounts",
         "audit_log",

@@ -97,17 +97,35 @@ impl Resp {
     }
 }
 
+/// The storage variables scripts/test.sh exported for its S3-compatible server.
+pub const STORAGE_VARS: [&str; 5] = [
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
+/// One test's configuration: its own database and its own object-key prefix.
 pub fn test_env(db_name: &str) -> HashMap<String, String> {
-    [
+    let mut env: HashMap<String, String> = [
         ("MONGODB_URI", mongodb_uri()),
         ("MONGODB_DB", db_name.to_string()),
         ("JWT_SECRET", JWT_SECRET.to_string()),
         ("BCRYPT_COST", "4".to_string()),
         ("ALLOWED_ORIGINS", ORIGIN.to_string()),
+        ("S3_KEY_PREFIX", format!("{db_name}/")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    .collect();
+    for name in STORAGE_VARS {
+        let value = std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the suite with scripts/test.sh, which starts an S3-compatible server")
+        });
+        env.insert(name.to_string(), value);
+    }
+    env
 }
 
 pub fn unique_db_name() -> String {
@@ -132,7 +150,7 @@ impl TestApp {
         }
         let lookup = env.clone();
         let config = Config::from_lookup(|k| lookup.get(k).cloned()).expect("test config");
-        let state: Arc<State> = State::from_config(config).await.expect("state");
+        let state: Arc<State> = State::from_config(config, true).await.expect("state");
         shared::migrate::run_on(&state).await.expect("migration");
         let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
             .await
@@ -439,5 +457,74 @@ pub async fn start_of_window(window_secs: u64, margin: u64) {
     let left = window_secs - now % window_secs;
     if left < margin {
         tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}
+
+/// A PNG-ish payload of `n` bytes.
+pub fn file_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+impl TestApp {
+    /// `POST /api/v1/uploads` for a file of `bytes.len()` bytes.
+    pub async fn request_upload(
+        &self,
+        actor: &Actor,
+        file_name: &str,
+        content_type: &str,
+        size: usize,
+    ) -> Resp {
+        self.post(
+            "/api/v1/uploads",
+            Some(actor),
+            json!({ "fileName": file_name, "contentType": content_type, "size": size }),
+        )
+        .await
+    }
+
+    /// Sends `bytes` to the presigned URL of an upload answer, with the
+    /// headers it lists; returns the storage server's status and body.
+    pub async fn put_presigned(&self, upload: &Value, bytes: Vec<u8>) -> (u16, String) {
+        let mut rb = self
+            .http
+            .put(upload["uploadUrl"].as_str().expect("uploadUrl"));
+        for (k, v) in upload["headers"].as_object().expect("headers") {
+            rb = rb.header(k.as_str(), v.as_str().unwrap());
+        }
+        let r = rb.body(bytes).send().await.expect("PUT sent");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// The whole upload flow (request, PUT, complete) as `actor`; returns the document id.
+    pub async fn upload_document(&self, actor: &Actor, file_name: &str, bytes: Vec<u8>) -> String {
+        let r = self
+            .request_upload(actor, file_name, "application/pdf", bytes.len())
+            .await;
+        assert_eq!(r.status, 201, "upload request: {}", r.text);
+        let (status, text) = self.put_presigned(&r.body, bytes).await;
+        assert_eq!(status, 200, "PUT to storage: {text}");
+        let id = r.body["documentId"].as_str().unwrap().to_string();
+        let done = self
+            .post(
+                &format!("/api/v1/documents/{id}/complete"),
+                Some(actor),
+                json!({}),
+            )
+            .await;
+        assert_eq!(done.status, 200, "complete: {}", done.text);
+        id
+    }
+
+    /// A storage client with this app's configuration, to look at objects directly.
+    pub fn storage(&self) -> shared::storage::Storage {
+        let env = self.env.clone();
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+        shared::storage::Storage::new(config.storage.as_ref().expect("storage configured"))
+    }
+
+    /// The object key the database keeps for document `id`.
+    pub async fn storage_key(&self, id: &str) -> String {
+        let d = self.find("documents", doc! { "_id": oid(id) }).await;
+        d[0].get_str("storageKey").unwrap().to_string()
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod conversion;
 mod deploy_files;
+mod documents;
 mod entities;
 mod idempotency;
 mod indexes;

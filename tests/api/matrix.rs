@@ -43,6 +43,16 @@ async fn fixture_id(app: &TestApp, path: &str, creator: Option<(&Actor, Role)>) 
             _ => &app.owner,
         };
         app.create_record(by, plural, minimal_body(plural)).await
+    } else if plural == "documents" {
+        let by = match creator {
+            Some((actor, role)) if role >= Role::Member => actor,
+            _ => &app.owner,
+        };
+        let r = app
+            .request_upload(by, "estimate.pdf", "application/pdf", 10)
+            .await;
+        assert_eq!(r.status, 201, "upload: {}", r.text);
+        r.body["documentId"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/members/") {
         app.add_member(&app.owner, "VIEWER").await.id
     } else if path.starts_with("/api/v1/auth/sessions/") {
@@ -183,9 +193,10 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
     println!("{}", matrix.join("\n"));
 }
 
-/// Restores take no body, so malformed or unknown input cannot reach them.
+/// Restores and upload completions take no body, so malformed or unknown
+/// input cannot reach them.
 fn bodyless(method: &str, path: &str) -> bool {
-    method == "POST" && path.ends_with("/{id}/restore")
+    method == "POST" && (path.ends_with("/{id}/restore") || path.ends_with("/{id}/complete"))
 }
 
 #[tokio::test]

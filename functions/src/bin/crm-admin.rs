@@ -17,6 +17,7 @@ commands:
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
+  files sweep                              remove abandoned uploads and files deleted 30+ days ago
   users revoke-sessions EMAIL              sign the user out everywhere
   users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
   users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
@@ -82,7 +83,9 @@ async fn run(mut args: Vec<String>) -> Outcome {
     if words.is_empty() {
         return usage("no command given");
     }
-    let state = shared::runtime::init_or_exit().await;
+    // Only the commands that touch files build the storage client.
+    let storage = matches!(words.as_slice(), ["tenants", "delete", ..] | ["files", ..]);
+    let state = shared::runtime::init_or_exit(storage).await;
     let result = match (words.as_slice(), &org, &ip) {
         (["migrate"], None, None) => shared::migrate::run_on(&state).await.map(
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
@@ -102,6 +105,11 @@ async fn run(mut args: Vec<String>) -> Outcome {
                 return Outcome::Failed("not confirmed; nothing was deleted".into());
             }
             admin::purge_tenant(&state, slug).await
+        }
+        (["files", "sweep"], None, None) => {
+            shared::documents::sweep(&state, shared::bson::DateTime::now(), 500)
+                .await
+                .map(|r| r.to_json())
         }
         (["users", "revoke-sessions", email], None, None) => {
             admin::revoke_sessions(&state, email).await

@@ -5,7 +5,7 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
     let seed = std::env::args().any(|a| a == "--seed");
-    let state = shared::runtime::init_or_exit().await;
+    let state = shared::runtime::init_or_exit(true).await;
     let applied = shared::migrate::run_on(&state).await?;
     if !applied.is_empty() {
         println!("migrations applied: {}", applied.join(", "));

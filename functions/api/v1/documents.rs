@@ -1,0 +1,5 @@
+//! `GET /api/v1/documents`
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::serve(&functions::routes::DOCUMENTS).await
+}

@@ -1,0 +1,83 @@
+//! Documents: files (damage photos, signed estimates, invoices, proposals)
+//! attached to CRM records, uploaded and downloaded with presigned URLs.
+
+use shared::db::collections;
+use shared::fields::{Field, Kind};
+use shared::records::{Entity, Filter, FilterKind, ListSpec};
+use shared::runtime::{Ctx, HandlerResult};
+
+const RELATED_TO: Kind = Kind::RelatedTo(&[
+    ("account", collections::ACCOUNTS),
+    ("contact", collections::CONTACTS),
+    ("lead", collections::LEADS),
+    ("opportunity", collections::OPPORTUNITIES),
+    ("task", collections::TASKS),
+]);
+
+const FILE_NAME: Kind = Kind::Text { min: 1, max: 255 };
+
+/// The body of `POST /api/v1/uploads`.
+pub static UPLOAD_FIELDS: &[Field] = &[
+    Field::required("fileName", FILE_NAME),
+    Field::required("contentType", Kind::Text { min: 3, max: 255 }),
+    Field::required(
+        "size",
+        Kind::Integer {
+            min: 1,
+            max: i64::MAX,
+        },
+    ),
+    Field::optional("relatedTo", RELATED_TO),
+];
+
+/// Lists, reads and PATCHes (rename, relink) go through the shared record
+/// semantics; the file itself is never changed in place.
+pub static DOCUMENT: Entity = Entity {
+    collection: collections::DOCUMENTS,
+    resource: "document",
+    list: ListSpec {
+        sort_fields: &["createdAt", "updatedAt", "fileName"],
+        default_sort: "-createdAt",
+        search_fields: &["fileName"],
+        filters: &[
+            Filter {
+                param: "relatedToType",
+                field: "relatedTo.type",
+                kind: FilterKind::Text,
+            },
+            Filter {
+                param: "relatedToId",
+                field: "relatedTo.id",
+                kind: FilterKind::Id,
+            },
+            Filter::text("contentType"),
+            Filter::text("status"),
+        ],
+    },
+    fields: &[
+        Field::required("fileName", FILE_NAME),
+        Field::optional("relatedTo", RELATED_TO),
+    ],
+};
+
+/// `POST /api/v1/uploads`.
+pub async fn upload(ctx: Ctx) -> HandlerResult {
+    shared::documents::request_upload(&ctx.req, ctx.scope()?, &DOCUMENT, UPLOAD_FIELDS).await
+}
+
+/// `GET /api/v1/documents`.
+pub async fn list(ctx: Ctx) -> HandlerResult {
+    shared::records::collection(ctx, &DOCUMENT).await
+}
+
+/// `GET`, `PATCH`, `DELETE /api/v1/documents/{id}`.
+pub async fn item(ctx: Ctx) -> HandlerResult {
+    let id = ctx.path_id()?;
+    shared::documents::item(&ctx.req, ctx.scope()?, &DOCUMENT, id).await
+}
+
+/// `POST /api/v1/documents/{id}/complete`.
+pub async fn complete(ctx: Ctx) -> HandlerResult {
+    let id = ctx.path_id()?;
+    shared::documents::complete(ctx.scope()?, &DOCUMENT, id).await
+}

@@ -1,0 +1,319 @@
+//! Files attached to records, stored in object storage.
+//!
+//! The browser uploads and downloads directly with presigned URLs; the API
+//! only signs and keeps the `documents` records:
+//!
+//! 1. `POST /uploads` checks type, plan size limit and relation, signs a PUT
+//!    for one server-made key (type and length bound into the signature) and
+//!    creates the document `PENDING`.
+//! 2. `POST /documents/{id}/complete` checks the object (HEAD) and marks the
+//!    document `UPLOADED`; a missing or different object leaves it `PENDING`.
+//! 3. `GET /documents/{id}` adds a short-lived presigned GET.
+//!
+//! [`sweep`] removes uploads never completed within a day and the files of
+//! documents deleted more than [`PURGE_AFTER_DAYS`] ago.
+
+use std::time::{Duration, Instant};
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use futures_util::TryStreamExt;
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use crate::audit::{self, diff, Action, AuditEntry};
+use crate::db::{collections, retry_transient, RequestMeta, Scope};
+use crate::error::{ApiError, FieldError};
+use crate::fields::{self, Field};
+use crate::http::{ApiRequest, ApiResponse};
+use crate::ratelimit::{LimitedAction, Plan};
+use crate::rbac::Permission;
+use crate::records::{self, check_references, find_live, mutate_one, new_record, render, Entity};
+use crate::state::State;
+
+pub const PENDING: &str = "PENDING";
+pub const UPLOADED: &str = "UPLOADED";
+/// A PENDING document older than this is an abandoned upload.
+pub const PENDING_EXPIRY_HOURS: i64 = 24;
+/// A deleted document's file is removed this long after the deletion.
+pub const PURGE_AFTER_DAYS: i64 = 30;
+
+fn millis_from_now(d: Duration) -> DateTime {
+    DateTime::from_millis(DateTime::now().timestamp_millis() + d.as_millis() as i64)
+}
+
+fn text<'a>(d: &'a Document, key: &str) -> &'a str {
+    d.get_str(key).unwrap_or("")
+}
+
+/// `POST /api/v1/uploads`: validates the declared file against the upload
+/// policy, creates the PENDING document and returns the presigned PUT.
+pub async fn request_upload(
+    req: &ApiRequest,
+    scope: &Scope,
+    e: &Entity,
+    upload_fields: &[Field],
+) -> Result<ApiResponse, ApiError> {
+    let body: Value = req.json()?;
+    let (mut input, refs) = fields::parse_create(upload_fields, &body)?;
+    let state = scope.state();
+    let policy = &state.config.uploads;
+    let content_type = text(&input, "contentType").to_ascii_lowercase();
+    if !policy.allowed_types.contains(&content_type) {
+        return Err(ApiError::Unprocessable {
+            code: "UNSUPPORTED_FILE_TYPE",
+            detail: format!(
+                "Files of type {content_type:?} are not accepted; accepted types: {}",
+                policy.allowed_types.join(", ")
+            ),
+            errors: vec![FieldError::new(
+                "contentType",
+                "is not an accepted file type",
+            )],
+        });
+    }
+    input.insert("contentType", &content_type);
+    let size = crate::db::number(&input, "size").unwrap_or(0).max(0) as u64;
+    let plan = scope.caller().org.plan;
+    let max = policy.max_bytes[Plan::ALL.iter().position(|p| *p == plan).unwrap_or(0)];
+    if size > max {
+        return Err(ApiError::Unprocessable {
+            code: "FILE_TOO_LARGE",
+            detail: format!(
+                "Files may be at most {max} bytes on the {} plan",
+                plan.as_str()
+            ),
+            errors: vec![FieldError::new(
+                "size",
+                format!("must be at most {max} bytes"),
+            )],
+        });
+    }
+    check_references(scope, &refs).await?;
+    let storage = state.storage()?;
+    scope.spend(LimitedAction::Uploads).await?;
+
+    let mut record = new_record(scope, &input);
+    let id = record
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("record without _id"))?;
+    let key = storage.document_key(scope.org_id(), id);
+    let ttl = policy.upload_url_ttl;
+    let presigned = storage.presign_put(&key, &content_type, size, ttl).await?;
+    let expires_at = millis_from_now(ttl);
+    record.insert("status", PENDING);
+    record.insert("storageKey", key);
+    let (record, input) = (&record, &input);
+    retry_transient(|| async move {
+        let mut tx = scope.begin().await?;
+        tx.insert_one(e.collection, record.clone()).await?;
+        tx.audit(
+            AuditEntry::new(Action::Create, e.resource)
+                .id(id)
+                .changes(input.clone()),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await?;
+    let headers: Map<String, Value> = presigned
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let mut r = ApiResponse::json(
+        StatusCode::CREATED,
+        &json!({
+            "documentId": id.to_hex(),
+            "uploadUrl": presigned.url,
+            "method": presigned.method,
+            "headers": headers,
+            "expiresAt": crate::auth::rfc3339(expires_at),
+            "document": render(record),
+        }),
+    );
+    r.set_header("location", &format!("/api/v1/documents/{}", id.to_hex()));
+    Ok(r)
+}
+
+/// MEMBERs act on their own documents only; others need `permission`.
+async fn own_or(scope: &Scope, doc: &Document, permission: Permission) -> Result<(), ApiError> {
+    if doc.get_object_id("createdBy").ok() == Some(scope.caller().user.id) {
+        Ok(())
+    } else {
+        scope.require(permission).await
+    }
+}
+
+/// `POST /api/v1/documents/{id}/complete`.
+pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
+    let before = find_live(scope, e, id).await?;
+    own_or(scope, &before, Permission::UpdateAnyRecord).await?;
+    if text(&before, "status") == UPLOADED {
+        return Ok(ApiResponse::ok(&render(&before)));
+    }
+    let storage = scope.state().storage()?;
+    let declared_size = crate::db::number(&before, "size").unwrap_or(-1);
+    let declared_type = text(&before, "contentType");
+    let stored = storage.head(text(&before, "storageKey")).await?;
+    let Some(stored) = stored else {
+        return Err(ApiError::conflict(
+            "UPLOAD_NOT_FOUND",
+            "No file has been uploaded for this document yet; PUT it to the upload URL, then complete",
+        ));
+    };
+    let stored_type = stored.content_type.as_deref().map(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    if stored.size as i64 != declared_size || stored_type.as_deref() != Some(declared_type) {
+        return Err(ApiError::conflict(
+            "UPLOAD_MISMATCH",
+            format!(
+                "The stored file ({} bytes, {}) is not the one declared ({declared_size} bytes, {declared_type})",
+                stored.size,
+                stored_type.as_deref().unwrap_or("no type")
+            ),
+        ));
+    }
+    let after = mutate_one(
+        scope,
+        e.collection,
+        doc! { "_id": id, "deletedAt": null, "status": PENDING },
+        || {
+            let now = DateTime::now();
+            doc! { "$set": { "status": UPLOADED, "uploadedAt": now, "updatedAt": now }, "$inc": { "version": 1_i64 } }
+        },
+        |after| AuditEntry::new(Action::Update, e.resource).id(id).changes(diff(&before, after)),
+    )
+    .await?;
+    match after {
+        Some(after) => Ok(ApiResponse::ok(&render(&after))),
+        // Completed (or deleted) by a concurrent request: answer with what is there.
+        None => Ok(ApiResponse::ok(&render(&find_live(scope, e, id).await?))),
+    }
+}
+
+/// `GET`, `PATCH` and `DELETE` on `/api/v1/documents/{id}`.
+pub async fn item(
+    req: &ApiRequest,
+    scope: &Scope,
+    e: &Entity,
+    id: ObjectId,
+) -> Result<ApiResponse, ApiError> {
+    match req.method {
+        http::Method::GET => {
+            let doc = find_live(scope, e, id).await?;
+            let mut out = render(&doc);
+            if text(&doc, "status") == UPLOADED {
+                let storage = scope.state().storage()?;
+                let ttl = scope.state().config.uploads.download_url_ttl;
+                let url = storage
+                    .presign_get(
+                        text(&doc, "storageKey"),
+                        text(&doc, "fileName"),
+                        text(&doc, "contentType"),
+                        ttl,
+                    )
+                    .await?;
+                out["downloadUrl"] = json!(url);
+                out["downloadExpiresAt"] = json!(crate::auth::rfc3339(millis_from_now(ttl)));
+            }
+            Ok(ApiResponse::ok(&out))
+        }
+        http::Method::PATCH => records::update(req, scope, e, id).await,
+        http::Method::DELETE => {
+            let doc = find_live(scope, e, id).await?;
+            own_or(scope, &doc, Permission::DeleteRecords).await?;
+            records::delete(scope, e, id).await
+        }
+        _ => Err(ApiError::internal("unrouted method")),
+    }
+}
+
+/// What a cleanup run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub scanned: u64,
+    pub deleted: u64,
+    pub remaining: u64,
+    pub duration_ms: u64,
+}
+
+impl SweepReport {
+    pub fn to_json(self) -> Value {
+        json!({ "scanned": self.scanned, "deleted": self.deleted,
+                "remaining": self.remaining, "durationMs": self.duration_ms })
+    }
+}
+
+/// Removes, across organizations, up to `batch` documents whose upload was
+/// never completed within [`PENDING_EXPIRY_HOURS`] and up to `batch` deleted
+/// more than [`PURGE_AFTER_DAYS`] ago: the object first, then the record, so
+/// a run stopped half way leaves work the next run finds again.
+pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<SweepReport, ApiError> {
+    let started = Instant::now();
+    let storage = state.storage()?;
+    let coll = state.db.collection::<Document>(collections::DOCUMENTS);
+    let ms = now.timestamp_millis();
+    let stale = [
+        (
+            doc! { "status": PENDING, "createdAt": { "$lt": DateTime::from_millis(ms - PENDING_EXPIRY_HOURS * 3_600_000) } },
+            "upload not completed within 24 hours",
+        ),
+        (
+            doc! { "deletedAt": { "$lt": DateTime::from_millis(ms - PURGE_AFTER_DAYS * 86_400_000) } },
+            "deleted more than 30 days ago",
+        ),
+    ];
+    let mut report = SweepReport::default();
+    for (filter, reason) in stale {
+        let docs: Vec<Document> = coll
+            .find(filter.clone())
+            .limit(batch)
+            .await?
+            .try_collect()
+            .await?;
+        report.scanned += docs.len() as u64;
+        for d in docs {
+            let id = d
+                .get_object_id("_id")
+                .map_err(|_| ApiError::internal("document without _id"))?;
+            let org = d.get_object_id("organizationId").ok();
+            storage.delete(text(&d, "storageKey")).await?;
+            let mut only_if_still = filter.clone();
+            only_if_still.insert("_id", id);
+            if coll.delete_one(only_if_still).await?.deleted_count == 1 {
+                report.deleted += 1;
+                let entry = AuditEntry::new(Action::Delete, "document")
+                    .id(id)
+                    .changes(doc! { "purged": true, "reason": reason, "actor": "cleanup" });
+                audit::write_direct(&state.db, entry.into_document(org, None, &system_meta()))
+                    .await;
+            }
+        }
+        report.remaining += coll.count_documents(filter).await?;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        scanned = report.scanned,
+        deleted = report.deleted,
+        remaining = report.remaining,
+        durationMs = report.duration_ms,
+        "[CLEANUP] documents swept"
+    );
+    Ok(report)
+}
+
+fn system_meta() -> RequestMeta {
+    RequestMeta {
+        request_id: format!("cleanup-{}", ObjectId::new().to_hex()),
+        method: "SCHEDULE".into(),
+        path: "cleanup".into(),
+        ip: None,
+        user_agent: None,
+    }
+}

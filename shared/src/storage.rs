@@ -1,0 +1,327 @@
+//! S3-compatible object storage (AWS S3, Cloudflare R2, DigitalOcean Spaces,
+//! MinIO, s3s-fs) through aws-sdk-s3.
+//!
+//! The client is built once per cold start, and only by the functions whose
+//! route says it handles files. Credentials come from the environment
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, which
+//! Lambda sets from the function's role), never from instance-metadata
+//! probing, so a cold start off AWS does not wait for a metadata endpoint.
+//!
+//! Object keys are generated here and only here: `<prefix>org/<organizationId>/…`.
+//! Storage failures become `503 STORAGE_UNAVAILABLE`, with the cause logged.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use bson::oid::ObjectId;
+
+use crate::config::StorageConfig;
+use crate::error::ApiError;
+
+/// The storage handle kept in the function's state.
+pub struct Storage {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// A presigned request for the client to make itself.
+#[derive(Debug)]
+pub struct Presigned {
+    pub url: String,
+    pub method: String,
+    /// Headers the client must send exactly (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a HEAD says about a stored object.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+impl Storage {
+    pub fn new(config: &StorageConfig) -> Self {
+        let credentials = Credentials::new(
+            config.access_key_id.expose(),
+            config.secret_access_key.expose(),
+            config
+                .session_token
+                .as_ref()
+                .map(|t| t.expose().to_string()),
+            None,
+            "environment",
+        );
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(credentials)
+            .http_client(http)
+            .force_path_style(config.force_path_style)
+            // Checksums only where S3 requires them: several S3-compatible
+            // servers reject the newer default checksum headers.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2));
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self {
+            client: aws_sdk_s3::Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            prefix: config.key_prefix.clone(),
+        }
+    }
+
+    /// Every object of an organization lives under this prefix.
+    pub fn organization_prefix(&self, org: ObjectId) -> String {
+        format!("{}org/{}/", self.prefix, org.to_hex())
+    }
+
+    /// The one key a document's file is stored under.
+    pub fn document_key(&self, org: ObjectId, document: ObjectId) -> String {
+        format!(
+            "{}documents/{}",
+            self.organization_prefix(org),
+            document.to_hex()
+        )
+    }
+
+    /// A PUT of exactly `size` bytes of `content_type` to `key`, valid `ttl`.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<Presigned, ApiError> {
+        let size = i64::try_from(size).map_err(|_| ApiError::internal("upload size overflow"))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| ApiError::internal(format!("[STORAGE] presigning a PUT: {e}")))?;
+        let mut headers: Vec<(String, String)> = request
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        for (name, value) in [
+            ("content-type", content_type.to_string()),
+            ("content-length", size.to_string()),
+        ] {
+            if !headers.iter().any(|(k, _)| k == name) {
+                headers.push((name.to_string(), value));
+            }
+        }
+        headers.sort();
+        Ok(Presigned {
+            url: request.uri().to_string(),
+            method: request.method().to_string(),
+            headers,
+        })
+    }
+
+    /// A GET of `key`, valid `ttl`, that downloads as `file_name`.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        file_name: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, ApiError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(file_name))
+            .response_content_type(content_type)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| ApiError::internal(format!("[STORAGE] presigning a GET: {e}")))?;
+        Ok(request.uri().to_string())
+    }
+
+    /// The object's size and type, or `None` if there is no such object.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectInfo {
+                size: out.content_length().unwrap_or(0).max(0) as u64,
+                content_type: out.content_type().map(str::to_string),
+            })),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(unavailable("HEAD", e)),
+        }
+    }
+
+    /// Deletes one object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| unavailable("DELETE", e))?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` objects under `prefix` (one listing page at
+    /// most); returns how many it deleted. Call again until it returns 0.
+    pub async fn delete_batch(&self, prefix: &str, limit: i32) -> Result<u64, ApiError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(limit.clamp(1, 1000))
+            .send()
+            .await
+            .map_err(|e| unavailable("LIST", e))?;
+        let keys: Vec<ObjectIdentifier> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| k.starts_with(prefix))
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let n = keys.len() as u64;
+        let delete = Delete::builder()
+            .set_objects(Some(keys))
+            .quiet(true)
+            .build()
+            .map_err(|e| ApiError::internal(format!("[STORAGE] delete request: {e}")))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| unavailable("DELETE", e))?;
+        if let Some(e) = out.errors().first() {
+            return Err(ApiError::Unavailable {
+                code: "STORAGE_UNAVAILABLE",
+                detail: format!(
+                    "The file store refused to delete a file ({}); retry shortly",
+                    e.code().unwrap_or("unknown")
+                ),
+            });
+        }
+        Ok(n)
+    }
+
+    /// Deletes every object under `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, ApiError> {
+        let mut total = 0;
+        loop {
+            let n = self.delete_batch(prefix, 1000).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig, ApiError> {
+    PresigningConfig::builder()
+        .start_time(SystemTime::now())
+        .expires_in(ttl)
+        .build()
+        .map_err(|e| ApiError::internal(format!("[STORAGE] presigning config: {e}")))
+}
+
+fn status_of<E>(e: &SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &str,
+    e: SdkError<E>,
+) -> ApiError {
+    let code = e.code().unwrap_or("none").to_string();
+    tracing::error!(operation, code = %code, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "[STORAGE_ERROR] file store call failed");
+    ApiError::Unavailable {
+        code: "STORAGE_UNAVAILABLE",
+        detail: "The file store is unavailable; retry shortly".into(),
+    }
+}
+
+/// `attachment` with the original name: an ASCII fallback (quotes,
+/// backslashes, control and non-ASCII characters replaced) and the exact
+/// name as RFC 5987 `filename*`, so no name can break out of the header.
+pub fn content_disposition(file_name: &str) -> String {
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in file_name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_cannot_break_out_of_the_disposition_header() {
+        let d = content_disposition("a\"b\r\nX-Evil: 1.pdf");
+        assert!(!d.contains('\r') && !d.contains('\n'));
+        assert!(d.starts_with("attachment; filename=\"a_b__X-Evil: 1.pdf\"; "));
+        assert!(d.ends_with("filename*=UTF-8''a%22b%0D%0AX-Evil%3A%201.pdf"));
+    }
+
+    #[test]
+    fn a_unicode_name_is_kept_exactly_in_the_extended_parameter() {
+        let d = content_disposition("Kostenvoranschlag Müller.pdf");
+        assert!(d.contains("filename=\"Kostenvoranschlag M_ller.pdf\""));
+        assert!(d.contains("filename*=UTF-8''Kostenvoranschlag%20M%C3%BCller.pdf"));
+    }
+}

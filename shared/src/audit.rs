@@ -19,6 +19,8 @@ pub enum Action {
     Restore,
     Export,
     Import,
+    /// A download URL was handed out for a stored file.
+    Download,
     Login,
     LoginFailed,
     Logout,
@@ -37,6 +39,7 @@ impl Action {
             Action::Restore => "RESTORE",
             Action::Export => "EXPORT",
             Action::Import => "IMPORT",
+            Action::Download => "DOWNLOAD",
             Action::Login => "LOGIN",
             Action::LoginFailed => "LOGIN_FAILED",
             Action::Logout => "LOGOUT",

@@ -8,7 +8,8 @@
 //!    creates the document `PENDING`.
 //! 2. `POST /documents/{id}/complete` checks the object (HEAD) and marks the
 //!    document `UPLOADED`; a missing or different object leaves it `PENDING`.
-//! 3. `GET /documents/{id}` adds a short-lived presigned GET.
+//! 3. `GET /documents/{id}` adds a short-lived presigned GET (audited as
+//!    DOWNLOAD: who was handed which file).
 //!
 //! [`sweep`] removes uploads never completed within a day and the files of
 //! documents deleted more than [`PURGE_AFTER_DAYS`] ago.
@@ -219,6 +220,9 @@ pub async fn item(
                         ttl,
                     )
                     .await?;
+                scope
+                    .audit(AuditEntry::new(Action::Download, e.resource).id(id))
+                    .await;
                 out["downloadUrl"] = json!(url);
                 out["downloadExpiresAt"] = json!(crate::auth::rfc3339(millis_from_now(ttl)));
             }

@@ -125,6 +125,13 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
         .iter()
         .any(|a| a.get_str("resource") == Ok("document")
             && a.get_object_id("resourceId") == Ok(oid(&id))));
+    let downloads = app.audits("DOWNLOAD").await;
+    assert_eq!(downloads.len(), 1);
+    assert_eq!(downloads[0].get_str("userId").ok(), None);
+    assert_eq!(
+        downloads[0].get_object_id("userId").unwrap(),
+        oid(&app.viewer.id)
+    );
     let updated = app.audits("UPDATE").await;
     assert!(updated
         .iter()

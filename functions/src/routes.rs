@@ -5,10 +5,12 @@
 //! local server serves from [`ROUTES`]; the tests walk it and check that
 //! `vercel.json`, `template.yaml` and the binaries agree with it.
 
-use shared::rbac::Access::{Public, Requires};
+use shared::cleanup;
+use shared::rbac::Access::{Cron, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::records::{self, Entity};
-use shared::runtime::{Route, Verb::*};
+use shared::runtime::{Deploy, Route, Schedule, Verb::*};
+use shared::storage::S3Permission::*;
 
 use crate::accounts::ACCOUNT;
 use crate::contacts::CONTACT;
@@ -23,7 +25,7 @@ pub static HEALTH: Route = Route {
     path: "/api/v1/health",
     methods: &[(Get, Public)],
     handler: |ctx| Box::pin(health::handle(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_REGISTER: Route = Route {
@@ -31,7 +33,7 @@ pub static AUTH_REGISTER: Route = Route {
     path: "/api/v1/auth/register",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::register(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_JOIN: Route = Route {
@@ -39,7 +41,7 @@ pub static AUTH_JOIN: Route = Route {
     path: "/api/v1/auth/join",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::join(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_LOGIN: Route = Route {
@@ -47,7 +49,7 @@ pub static AUTH_LOGIN: Route = Route {
     path: "/api/v1/auth/login",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::login(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_REFRESH: Route = Route {
@@ -55,7 +57,7 @@ pub static AUTH_REFRESH: Route = Route {
     path: "/api/v1/auth/refresh",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::refresh(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_LOGOUT: Route = Route {
@@ -63,7 +65,7 @@ pub static AUTH_LOGOUT: Route = Route {
     path: "/api/v1/auth/logout",
     methods: &[(Post, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::logout(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_ME: Route = Route {
@@ -74,7 +76,7 @@ pub static AUTH_ME: Route = Route {
         (Patch, Requires(Authenticated)),
     ],
     handler: |ctx| Box::pin(auth::me(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD: Route = Route {
@@ -82,7 +84,7 @@ pub static AUTH_PASSWORD: Route = Route {
     path: "/api/v1/auth/password",
     methods: &[(Post, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::password(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD_RESET: Route = Route {
@@ -90,7 +92,7 @@ pub static AUTH_PASSWORD_RESET: Route = Route {
     path: "/api/v1/auth/password-reset",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(auth::password_reset(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_SESSIONS: Route = Route {
@@ -98,7 +100,7 @@ pub static AUTH_SESSIONS: Route = Route {
     path: "/api/v1/auth/sessions",
     methods: &[(Get, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::sessions(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static AUTH_SESSIONS_ID: Route = Route {
@@ -106,7 +108,7 @@ pub static AUTH_SESSIONS_ID: Route = Route {
     path: "/api/v1/auth/sessions/{id}",
     methods: &[(Delete, Requires(Authenticated))],
     handler: |ctx| Box::pin(auth::end_session(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static MEMBERS: Route = Route {
@@ -117,7 +119,7 @@ pub static MEMBERS: Route = Route {
         (Post, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(members::handle(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static MEMBERS_ID: Route = Route {
@@ -129,7 +131,7 @@ pub static MEMBERS_ID: Route = Route {
         (Delete, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(members::item(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static INVITATIONS: Route = Route {
@@ -140,7 +142,7 @@ pub static INVITATIONS: Route = Route {
         (Post, Requires(ManageMembers)),
     ],
     handler: |ctx| Box::pin(invitations::collection(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 /// Listed before [`INVITATIONS_ID`], whose pattern `accept` would also match.
@@ -149,7 +151,7 @@ pub static INVITATIONS_ACCEPT: Route = Route {
     path: "/api/v1/invitations/accept",
     methods: &[(Post, Public)],
     handler: |ctx| Box::pin(invitations::accept(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static INVITATIONS_ID: Route = Route {
@@ -157,7 +159,7 @@ pub static INVITATIONS_ID: Route = Route {
     path: "/api/v1/invitations/{id}",
     methods: &[(Delete, Requires(ManageMembers))],
     handler: |ctx| Box::pin(invitations::item(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static ORGANIZATION: Route = Route {
@@ -169,7 +171,7 @@ pub static ORGANIZATION: Route = Route {
         (Delete, Requires(ManageOrganization)),
     ],
     handler: |ctx| Box::pin(organization::handle(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static ORGANIZATION_PLAN: Route = Route {
@@ -177,7 +179,7 @@ pub static ORGANIZATION_PLAN: Route = Route {
     path: "/api/v1/organization/plan",
     methods: &[(Put, Requires(ManageOrganization))],
     handler: |ctx| Box::pin(organization::plan(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
@@ -185,7 +187,7 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     path: "/api/v1/organization/transfer-ownership",
     methods: &[(Post, Requires(ManageOrganization))],
     handler: |ctx| Box::pin(organization::transfer_ownership(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 /// The three routes of a CRM entity: its collection (list, create), one
@@ -200,7 +202,7 @@ macro_rules! entity_routes {
                 (Post, Requires(CreateRecords)),
             ],
             handler: |ctx| Box::pin(records::collection(ctx, &$entity)),
-            storage: false,
+            deploy: Deploy::API,
         };
 
         pub static $item: Route = Route {
@@ -212,7 +214,7 @@ macro_rules! entity_routes {
                 (Delete, Requires(DeleteRecords)),
             ],
             handler: |ctx| Box::pin(records::item(ctx, &$entity)),
-            storage: false,
+            deploy: Deploy::API,
         };
 
         pub static $restore: Route = Route {
@@ -220,7 +222,7 @@ macro_rules! entity_routes {
             path: concat!("/api/v1/", $plural, "/{id}/restore"),
             methods: &[(Post, Requires(DeleteRecords))],
             handler: |ctx| Box::pin(records::restore(ctx, &$entity)),
-            storage: false,
+            deploy: Deploy::API,
         };
     };
 }
@@ -261,7 +263,7 @@ pub static LEADS_ID_CONVERT: Route = Route {
     path: "/api/v1/leads/{id}/convert",
     methods: &[(Post, Requires(UpdateRecords))],
     handler: |ctx| Box::pin(crate::leads::convert::handle(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 /// Listed before [`OPPORTUNITIES_ID`], whose pattern `summary` would also match.
@@ -270,7 +272,7 @@ pub static OPPORTUNITIES_SUMMARY: Route = Route {
     path: "/api/v1/opportunities/summary",
     methods: &[(Get, Requires(ReadRecords))],
     handler: |ctx| Box::pin(crate::opportunities::summary(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static EXPORTS: Route = Route {
@@ -278,7 +280,7 @@ pub static EXPORTS: Route = Route {
     path: "/api/v1/exports",
     methods: &[(Post, Requires(ExportData))],
     handler: |ctx| Box::pin(crate::transfer::export(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static IMPORTS: Route = Route {
@@ -286,7 +288,7 @@ pub static IMPORTS: Route = Route {
     path: "/api/v1/imports",
     methods: &[(Post, Requires(ImportData))],
     handler: |ctx| Box::pin(crate::transfer::import(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 pub static UPLOADS: Route = Route {
@@ -294,7 +296,7 @@ pub static UPLOADS: Route = Route {
     path: "/api/v1/uploads",
     methods: &[(Post, Requires(CreateRecords))],
     handler: |ctx| Box::pin(documents::upload(ctx)),
-    storage: true,
+    deploy: Deploy::storage(&[PutObject]),
 };
 
 pub static DOCUMENTS: Route = Route {
@@ -302,7 +304,7 @@ pub static DOCUMENTS: Route = Route {
     path: "/api/v1/documents",
     methods: &[(Get, Requires(ReadRecords))],
     handler: |ctx| Box::pin(documents::list(ctx)),
-    storage: false,
+    deploy: Deploy::API,
 };
 
 /// DELETE needs only MEMBER here: MEMBERs delete their own documents, the
@@ -316,7 +318,7 @@ pub static DOCUMENTS_ID: Route = Route {
         (Delete, Requires(CreateRecords)),
     ],
     handler: |ctx| Box::pin(documents::item(ctx)),
-    storage: true,
+    deploy: Deploy::storage(&[GetObject]),
 };
 
 pub static DOCUMENTS_ID_COMPLETE: Route = Route {
@@ -324,8 +326,50 @@ pub static DOCUMENTS_ID_COMPLETE: Route = Route {
     path: "/api/v1/documents/{id}/complete",
     methods: &[(Post, Requires(UpdateRecords))],
     handler: |ctx| Box::pin(documents::complete(ctx)),
-    storage: true,
+    deploy: Deploy::storage(&[GetObject]),
 };
+
+/// The scheduled functions: EventBridge runs them on Lambda, Vercel's crons
+/// call these paths with `Bearer $CRON_SECRET`.
+macro_rules! job_route {
+    ($route:ident, $name:literal, $cron:literal, $run:path, $storage:expr) => {
+        pub static $route: Route = Route {
+            name: $name,
+            path: concat!("/api/cron/", $name),
+            methods: &[(Get, Cron)],
+            handler: shared::runtime::run_job,
+            deploy: Deploy {
+                storage: $storage,
+                schedule: Some(Schedule {
+                    cron: $cron,
+                    run: $run,
+                }),
+            },
+        };
+    };
+}
+
+job_route!(
+    CLEANUP_ORGANIZATIONS,
+    "cleanup-organizations",
+    "15 3 * * *",
+    cleanup::run_organizations,
+    &[ListBucket, DeleteObject]
+);
+job_route!(
+    CLEANUP_AUDIT_LOGS,
+    "cleanup-audit-logs",
+    "45 3 * * *",
+    cleanup::run_audit_logs,
+    &[]
+);
+job_route!(
+    CLEANUP_SESSIONS,
+    "cleanup-sessions",
+    "5 * * * *",
+    cleanup::run_sessions,
+    &[DeleteObject]
+);
 
 /// Every CRM entity, for exports and imports.
 pub static ENTITIES: &[&Entity] = &[&ACCOUNT, &CONTACT, &LEAD, &OPPORTUNITY, &TASK, &PRODUCT];
@@ -377,4 +421,7 @@ pub static ROUTES: &[&Route] = &[
     &DOCUMENTS,
     &DOCUMENTS_ID,
     &DOCUMENTS_ID_COMPLETE,
+    &CLEANUP_ORGANIZATIONS,
+    &CLEANUP_AUDIT_LOGS,
+    &CLEANUP_SESSIONS,
 ];

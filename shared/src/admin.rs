@@ -148,27 +148,10 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
 pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
-    let mut deleted = serde_json::Map::new();
-    // Files first: while the organization exists, a rerun still finds them.
-    let storage = state.storage()?;
-    let objects = storage
-        .delete_prefix(&storage.organization_prefix(id))
-        .await?;
-    deleted.insert("objects".into(), json!(objects));
-    for name in collections::ORG_SCOPED
-        .iter()
-        .chain(collections::CRM.iter())
-    {
-        let n = coll(state, name)
-            .delete_many(doc! { "organizationId": id })
-            .await?
-            .deleted_count;
-        deleted.insert(name.to_string(), json!(n));
-    }
-    coll(state, collections::ORGANIZATIONS)
-        .delete_one(doc! { "_id": id })
-        .await?;
-    let deleted = Value::Object(deleted);
+    let purge =
+        crate::cleanup::purge_organization(state, id, &mut crate::cleanup::Budget::unlimited())
+            .await?;
+    let deleted = json!(purge.deleted);
     tracing::warn!(organizationId = %id, slug, deleted = %deleted, "[TENANT] organization purged");
     Ok(json!({ "slug": slug, "organizationId": id.to_hex(), "deleted": deleted }))
 }

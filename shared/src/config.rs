@@ -59,6 +59,37 @@ pub struct Config {
     /// files refuse to start without it.
     pub storage: Option<StorageConfig>,
     pub uploads: UploadPolicy,
+    /// Where this deployment runs; a preview gets its own database and key prefix.
+    pub deployment: Deployment,
+    /// The bearer token cron requests must carry (`CRON_SECRET`); without
+    /// it every cron request is refused.
+    pub cron_secret: Option<Secret>,
+    pub cleanup: CleanupConfig,
+}
+
+/// What the environment says this deployment is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    /// `VERCEL_ENV=production` or `DEPLOY_STAGE=production`.
+    Production,
+    /// A branch's preview (`VERCEL_ENV=preview` + `VERCEL_GIT_COMMIT_REF`, or
+    /// any other `DEPLOY_STAGE`): never production's database or files.
+    Preview { branch: String },
+    /// Neither: a developer's machine or the tests; names as configured.
+    Local,
+}
+
+/// Bounds and retention of the scheduled cleanups.
+#[derive(Clone, Debug)]
+pub struct CleanupConfig {
+    /// Organizations purged per run at most; the rest wait for the next run.
+    pub max_organizations: u64,
+    /// Documents deleted per batch.
+    pub batch_size: i64,
+    /// Batches per run at most, so a run ends well inside its timeout.
+    pub max_batches: u64,
+    /// Audit-log retention in days for FREE, PRO and ENTERPRISE.
+    pub audit_retention_days: [u64; 3],
 }
 
 /// Where files live: an S3-compatible bucket.
@@ -160,9 +191,19 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let deployment = deployment(&get)?;
+        let mut mongodb_db = get("MONGODB_DB").unwrap_or_else(|| "crm".into());
+        let mut storage = storage_config(&get)?;
+        if let Deployment::Preview { branch } = &deployment {
+            let names = PreviewNames::derive(&mongodb_db, branch);
+            mongodb_db = names.database;
+            if let Some(s) = storage.as_mut() {
+                s.key_prefix = format!("{}{}", s.key_prefix, names.key_prefix);
+            }
+        }
         Ok(Self {
             mongodb_uri: Secret::new(mongodb_uri),
-            mongodb_db: get("MONGODB_DB").unwrap_or_else(|| "crm".into()),
+            mongodb_db,
             jwt_secret: Secret::new(jwt_secret),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "workshop-crm".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "workshop-crm-api".into()),
@@ -175,7 +216,7 @@ impl Config {
             allowed_origins,
             db_timeout: Duration::from_millis(number("DB_TIMEOUT_MS", 2_000)?),
             rate_limits: LimitOverrides::from_lookup(&get)?,
-            storage: storage_config(&get)?,
+            storage,
             uploads: UploadPolicy {
                 allowed_types: get("UPLOAD_CONTENT_TYPES")
                     .map(|v| {
@@ -195,7 +236,96 @@ impl Config {
                 upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECONDS", 600)?),
                 download_url_ttl: Duration::from_secs(number("DOWNLOAD_URL_TTL_SECONDS", 300)?),
             },
+            deployment,
+            cron_secret: get("CRON_SECRET").map(Secret::new),
+            cleanup: CleanupConfig {
+                max_organizations: number("CLEANUP_MAX_ORGANIZATIONS", 5)?.max(1),
+                batch_size: number("CLEANUP_BATCH_SIZE", 500)?.clamp(1, 10_000) as i64,
+                max_batches: number("CLEANUP_MAX_BATCHES", 200)?.max(1),
+                audit_retention_days: [
+                    number("AUDIT_RETENTION_DAYS_FREE", 90)?.max(1),
+                    number("AUDIT_RETENTION_DAYS_PRO", 90)?.max(1),
+                    number("AUDIT_RETENTION_DAYS_ENTERPRISE", 365)?.max(1),
+                ],
+            },
         })
+    }
+}
+
+fn deployment(get: &impl Fn(&str) -> Option<String>) -> Result<Deployment, ConfigError> {
+    match get("VERCEL_ENV").as_deref() {
+        Some("production") => return Ok(Deployment::Production),
+        Some("preview") => {
+            let branch = get("VERCEL_GIT_COMMIT_REF").ok_or_else(|| {
+                ConfigError(
+                    "VERCEL_GIT_COMMIT_REF is not set: a preview needs its branch to name its database"
+                        .into(),
+                )
+            })?;
+            return Ok(Deployment::Preview { branch });
+        }
+        Some("development") | None => {}
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "VERCEL_ENV must be production, preview or development, got {other:?}"
+            )))
+        }
+    }
+    Ok(match get("DEPLOY_STAGE") {
+        None => Deployment::Local,
+        Some(stage) if stage == "production" => Deployment::Production,
+        Some(stage) => Deployment::Preview { branch: stage },
+    })
+}
+
+/// A preview's own database name and object-key prefix, derived from its
+/// branch: stable, distinct per branch, within MongoDB's name rules.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PreviewNames {
+    pub database: String,
+    pub key_prefix: String,
+}
+
+/// MongoDB database names must stay under 64 bytes.
+pub const MAX_DATABASE_NAME: usize = 63;
+
+impl PreviewNames {
+    pub fn derive(base: &str, branch: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        // Lowercase ASCII letters and digits; every other run of characters
+        // becomes one '-'. The hash keeps branches apart that sanitize alike.
+        let mut slug = String::new();
+        for c in branch.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_matches('-');
+        let hash: String = Sha256::digest(branch.as_bytes())
+            .iter()
+            .take(5)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let base: String = base
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .take(16)
+            .collect();
+        let fixed = base.len() + "_preview__".len() + hash.len();
+        let room = MAX_DATABASE_NAME.saturating_sub(fixed).min(30);
+        let slug: String = slug.chars().take(room).collect();
+        let slug = slug.trim_end_matches('-');
+        let label = if slug.is_empty() {
+            hash.clone()
+        } else {
+            format!("{slug}_{hash}")
+        };
+        Self {
+            database: format!("{base}_preview_{label}"),
+            key_prefix: format!("previews/{}/", label.replace('_', "-")),
+        }
     }
 }
 
@@ -320,6 +450,119 @@ mod tests {
         assert_eq!(c.uploads.max_bytes, [1000, 100 * MIB, 1024 * MIB]);
         assert_eq!(c.uploads.allowed_types, vec!["image/png", "text/plain"]);
         assert!(c.storage.is_none());
+    }
+
+    fn names(branch: &str) -> PreviewNames {
+        PreviewNames::derive("crm", branch)
+    }
+
+    #[test]
+    fn a_preview_branch_gets_a_sanitized_stable_database_and_prefix() {
+        let n = names("feature/Brake-Pads_v2");
+        assert!(
+            n.database.starts_with("crm_preview_feature-brake-pads-v2_"),
+            "{n:?}"
+        );
+        assert!(
+            n.key_prefix.starts_with("previews/feature-brake-pads-v2-"),
+            "{n:?}"
+        );
+        assert_eq!(
+            n,
+            names("feature/Brake-Pads_v2"),
+            "stable across cold starts"
+        );
+        for branch in [
+            "a/b/c",
+            "fix/überprüfung-ölwechsel",
+            "🚗",
+            &"x".repeat(200),
+            "-",
+            "",
+        ] {
+            let n = names(branch);
+            assert!(n.database.len() <= MAX_DATABASE_NAME, "{branch}: {n:?}");
+            assert!(
+                n.database
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "{branch}: {n:?}"
+            );
+            assert!(
+                n.key_prefix.ends_with('/') && !n.key_prefix.contains("//"),
+                "{n:?}"
+            );
+            assert!(n.database != "crm");
+        }
+    }
+
+    #[test]
+    fn branches_that_sanitize_alike_still_get_different_databases() {
+        let similar = [
+            "feature/a-b",
+            "feature/a_b",
+            "feature/A-B",
+            "Feature/a.b",
+            &format!("{}1", "y".repeat(199)),
+            &format!("{}2", "y".repeat(199)),
+            "fix/ölwechsel",
+            "fix/ålwechsel",
+        ];
+        let dbs: std::collections::HashSet<String> =
+            similar.iter().map(|b| names(b).database).collect();
+        let prefixes: std::collections::HashSet<String> =
+            similar.iter().map(|b| names(b).key_prefix).collect();
+        assert_eq!(dbs.len(), similar.len());
+        assert_eq!(prefixes.len(), similar.len());
+    }
+
+    #[test]
+    fn only_a_production_environment_gets_production_names() {
+        let base = [
+            ("MONGODB_URI", "mongodb://x"),
+            ("JWT_SECRET", STRONG),
+            ("MONGODB_DB", "crm"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            config(&v).unwrap()
+        };
+        let prod = with(&[
+            ("VERCEL_ENV", "production"),
+            ("VERCEL_GIT_COMMIT_REF", "main"),
+        ]);
+        assert_eq!(
+            (prod.deployment, prod.mongodb_db.as_str()),
+            (Deployment::Production, "crm")
+        );
+        let preview = with(&[("VERCEL_ENV", "preview"), ("VERCEL_GIT_COMMIT_REF", "main")]);
+        assert!(
+            preview.mongodb_db.starts_with("crm_preview_main_"),
+            "{}",
+            preview.mongodb_db
+        );
+        let stage = with(&[("DEPLOY_STAGE", "feature/x")]);
+        assert!(stage.mongodb_db.starts_with("crm_preview_feature-x_"));
+        assert_eq!(with(&[("DEPLOY_STAGE", "production")]).mongodb_db, "crm");
+        let err = config(&[base[0], base[1], ("VERCEL_ENV", "preview")]).unwrap_err();
+        assert!(err.0.contains("VERCEL_GIT_COMMIT_REF"), "{err}");
+    }
+
+    #[test]
+    fn a_preview_puts_its_files_under_its_own_prefix() {
+        let c = config(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("JWT_SECRET", STRONG),
+            ("S3_BUCKET", "files"),
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("VERCEL_ENV", "preview"),
+            ("VERCEL_GIT_COMMIT_REF", "feature/x"),
+        ])
+        .unwrap();
+        let prefix = &c.storage.unwrap().key_prefix;
+        assert!(prefix.starts_with("previews/feature-x-"), "{prefix}");
     }
 
     #[test]

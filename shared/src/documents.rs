@@ -23,6 +23,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{self, diff, Action, AuditEntry};
+use crate::cleanup::Report;
 use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field};
@@ -238,27 +239,11 @@ pub async fn item(
     }
 }
 
-/// What a cleanup run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SweepReport {
-    pub scanned: u64,
-    pub deleted: u64,
-    pub remaining: u64,
-    pub duration_ms: u64,
-}
-
-impl SweepReport {
-    pub fn to_json(self) -> Value {
-        json!({ "scanned": self.scanned, "deleted": self.deleted,
-                "remaining": self.remaining, "durationMs": self.duration_ms })
-    }
-}
-
 /// Removes, across organizations, up to `batch` documents whose upload was
 /// never completed within [`PENDING_EXPIRY_HOURS`] and up to `batch` deleted
 /// more than [`PURGE_AFTER_DAYS`] ago: the object first, then the record, so
 /// a run stopped half way leaves work the next run finds again.
-pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<SweepReport, ApiError> {
+pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, ApiError> {
     let started = Instant::now();
     let storage = state.storage()?;
     let coll = state.db.collection::<Document>(collections::DOCUMENTS);
@@ -273,7 +258,7 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<SweepRepo
             "deleted more than 30 days ago",
         ),
     ];
-    let mut report = SweepReport::default();
+    let mut report = Report::default();
     for (filter, reason) in stale {
         let docs: Vec<Document> = coll
             .find(filter.clone())

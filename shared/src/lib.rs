@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cleanup;
 pub mod config;
 pub mod cursor;
 pub mod db;

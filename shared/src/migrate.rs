@@ -19,7 +19,8 @@ struct Index {
     collection: &'static str,
     keys: Document,
     unique: bool,
-    ttl: bool,
+    /// A TTL index: documents go this long after the indexed time.
+    expire_after: Option<Duration>,
     /// Only documents matching this are indexed (unique among those only).
     partial: Option<Document>,
 }
@@ -29,7 +30,7 @@ fn index(collection: &'static str, keys: Document) -> Index {
         collection,
         keys,
         unique: false,
-        ttl: false,
+        expire_after: None,
         partial: None,
     }
 }
@@ -39,7 +40,7 @@ fn unique(collection: &'static str, keys: Document) -> Index {
         collection,
         keys,
         unique: true,
-        ttl: false,
+        expire_after: None,
         partial: None,
     }
 }
@@ -49,7 +50,7 @@ fn unique_partial(collection: &'static str, keys: Document, partial: Document) -
         collection,
         keys,
         unique: true,
-        ttl: false,
+        expire_after: None,
         partial: Some(partial),
     }
 }
@@ -59,7 +60,7 @@ fn ttl(collection: &'static str) -> Index {
         collection,
         keys: doc! { "expiresAt": 1 },
         unique: false,
-        ttl: true,
+        expire_after: Some(Duration::ZERO),
         partial: None,
     }
 }
@@ -86,7 +87,31 @@ const MIGRATIONS: &[Migration] = &[
         id: "0004_documents",
         indexes: documents,
     },
+    Migration {
+        id: "0005_cleanup",
+        indexes: cleanup,
+    },
 ];
+
+/// A backstop only: the cleanup-audit-logs job applies each plan's
+/// retention; this TTL catches what it never reached.
+pub const AUDIT_LOG_BACKSTOP_DAYS: u64 = 3 * 365;
+
+/// What the scheduled cleanups query across organizations.
+fn cleanup() -> Vec<Index> {
+    vec![
+        Index {
+            collection: AUDIT_LOG,
+            keys: doc! { "createdAt": 1 },
+            unique: false,
+            expire_after: Some(Duration::from_secs(AUDIT_LOG_BACKSTOP_DAYS * 86_400)),
+            partial: None,
+        },
+        index(ORGANIZATIONS, doc! { "deleteScheduledAt": 1 }),
+        index(ORGANIZATIONS, doc! { "plan": 1 }),
+        index(REFRESH_TOKENS, doc! { "revokedAt": 1 }),
+    ]
+}
 
 fn documents() -> Vec<Index> {
     let mut out = list_indexes(
@@ -218,9 +243,7 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
         let started = Instant::now();
         for ix in (m.indexes)() {
             let mut opts = IndexOptions::builder().unique(ix.unique).build();
-            if ix.ttl {
-                opts.expire_after = Some(Duration::ZERO);
-            }
+            opts.expire_after = ix.expire_after;
             opts.partial_filter_expression = ix.partial;
             let model = IndexModel::builder().keys(ix.keys).options(opts).build();
             db.collection::<Document>(ix.collection)

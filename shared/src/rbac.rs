@@ -106,6 +106,8 @@ pub enum Access {
     Public,
     /// A valid access token of an active member holding this permission.
     Requires(Permission),
+    /// A scheduler: `Authorization: Bearer $CRON_SECRET` (Vercel crons).
+    Cron,
 }
 
 #[cfg(test)]

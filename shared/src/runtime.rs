@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::http::{parse_query, percent_decode, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use crate::rbac::Access;
 use crate::state::State;
+use crate::storage::S3Permission;
 use crate::validate;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -72,9 +73,65 @@ pub struct Route {
     pub path: &'static str,
     pub methods: &'static [(Verb, Access)],
     pub handler: Handler,
-    /// The function handles files: it builds the storage client at cold start
-    /// (and gets the S3 permissions in `template.yaml`).
-    pub storage: bool,
+    pub deploy: Deploy,
+}
+
+/// What a route's function needs beyond HTTP: storage and a schedule.
+#[derive(Clone, Copy, Debug)]
+pub struct Deploy {
+    /// What the function may do in the bucket. Non-empty: it builds the
+    /// storage client at cold start (and gets exactly these IAM actions).
+    pub storage: &'static [S3Permission],
+    /// A scheduled function: run by EventBridge on Lambda and by a cron
+    /// request (`GET` with `Bearer $CRON_SECRET`) elsewhere.
+    pub schedule: Option<Schedule>,
+}
+
+impl Deploy {
+    /// An API function: no storage, no schedule.
+    pub const API: Deploy = Deploy {
+        storage: &[],
+        schedule: None,
+    };
+
+    pub const fn storage(storage: &'static [S3Permission]) -> Deploy {
+        Deploy {
+            storage,
+            schedule: None,
+        }
+    }
+}
+
+/// When and what a scheduled function runs.
+#[derive(Clone, Copy)]
+pub struct Schedule {
+    /// Five-field cron in UTC, as Vercel takes it (`0 3 * * *`).
+    pub cron: &'static str,
+    pub run: Job,
+}
+
+/// A scheduled job: does one bounded run and reports what it did.
+pub type Job = fn(Arc<State>) -> BoxFuture<Result<crate::cleanup::Report, ApiError>>;
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schedule")
+            .field("cron", &self.cron)
+            .finish()
+    }
+}
+
+impl Schedule {
+    /// The same schedule as an EventBridge expression: `cron(0 3 * * ? *)`.
+    pub fn eventbridge(&self) -> String {
+        let f: Vec<&str> = self.cron.split_whitespace().collect();
+        let (dom, dow) = if f[4] == "*" {
+            (f[2], "?")
+        } else {
+            ("?", f[4])
+        };
+        format!("cron({} {} {dom} {} {dow} *)", f[0], f[1], f[3])
+    }
 }
 
 impl Route {
@@ -121,6 +178,8 @@ impl Route {
 pub struct Ctx {
     pub state: Arc<State>,
     pub req: ApiRequest,
+    /// The route being served.
+    pub route: &'static Route,
     scope: Option<Scope>,
 }
 
@@ -200,6 +259,10 @@ pub async fn handle(
             .ok_or_else(|| ApiError::MethodNotAllowed { allow: route.allow() })?;
         let scope = match access {
             Access::Public => None,
+            Access::Cron => {
+                check_cron_secret(&state, &req)?;
+                None
+            }
             Access::Requires(permission) => {
                 let (caller, d) = crate::auth::authenticate(&state, &req).await?;
                 decision = Some(d);
@@ -229,7 +292,7 @@ pub async fn handle(
                 Some(Scope::new(state.clone(), caller, meta))
             }
         };
-        let ctx = Ctx { state: state.clone(), req, scope };
+        let ctx = Ctx { state: state.clone(), req, route, scope };
         (route.handler)(ctx).await
     }
     .await;
@@ -255,6 +318,48 @@ pub async fn handle(
         "[REQUEST] {method} {path} {}", response.status.as_u16()
     );
     response
+}
+
+/// A cron request carries `Authorization: Bearer $CRON_SECRET` (Vercel sends
+/// exactly that); anything else, or no secret configured, is a 401.
+fn check_cron_secret(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
+    let given = req
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok = match &state.config.cron_secret {
+        Some(secret) => constant_time_eq(given.as_bytes(), secret.expose().as_bytes()),
+        None => {
+            tracing::error!("[CONFIG] CRON_SECRET is not set: cron requests are refused");
+            false
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unauthenticated(
+            "CRON_UNAUTHORIZED",
+            "This endpoint is for the scheduler: send Authorization: Bearer $CRON_SECRET",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The handler of every scheduled route: one bounded run of its job, the
+/// report as the response.
+pub fn run_job(ctx: Ctx) -> BoxFuture<HandlerResult> {
+    Box::pin(async move {
+        let schedule = ctx
+            .route
+            .deploy
+            .schedule
+            .ok_or_else(|| ApiError::internal("run_job on a route without a schedule"))?;
+        let report = (schedule.run)(ctx.state.clone()).await?;
+        ok(report.to_json())
+    })
 }
 
 fn origin_allowed(state: &State, origin: &str) -> bool {
@@ -298,15 +403,41 @@ fn cors_headers(state: &State, origin: Option<&str>, r: &mut ApiResponse) {
     }
 }
 
+/// Where a function binary runs, from its environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// `AWS_LAMBDA_RUNTIME_API` is set.
+    Lambda,
+    /// `VERCEL=1` (Vercel sets it in functions and `vercel dev`).
+    Vercel,
+    /// A plain HTTP server on `PORT`.
+    Local,
+}
+
+impl Platform {
+    pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> Platform {
+        if lookup("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty()) {
+            Platform::Lambda
+        } else if lookup("VERCEL").as_deref() == Some("1") {
+            Platform::Vercel
+        } else {
+            Platform::Local
+        }
+    }
+}
+
 /// Entry point of a function binary: builds the state once (cold start),
-/// then serves `route` under Lambda or locally, as the environment says.
+/// then serves `route` as its platform expects.
 pub async fn serve(route: &'static Route) -> Result<(), Error> {
-    let state = init_or_exit(route.storage).await;
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        run_lambda(state, route).await
-    } else {
-        let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
-        serve_local_on_port(state, routes).await
+    let state = init_or_exit(!route.deploy.storage.is_empty()).await;
+    match Platform::detect(|k| std::env::var(k).ok()) {
+        Platform::Lambda if route.deploy.schedule.is_some() => run_lambda_job(state, route).await,
+        Platform::Lambda => run_lambda(state, route).await,
+        Platform::Vercel => run_vercel(state, route).await,
+        Platform::Local => {
+            let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
+            serve_local_on_port(state, routes).await
+        }
     }
 }
 
@@ -387,12 +518,23 @@ async fn local_request(
     peer: SocketAddr,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    let (api, route) = read_hyper(routes, req, Some(peer.ip())).await;
+    to_hyper(handle(state, route, api).await)
+}
+
+/// Reads a hyper request (local server, Vercel) into an [`ApiRequest`] and
+/// finds its route; a body over the limit is marked, not read.
+async fn read_hyper(
+    routes: &'static [&'static Route],
+    req: hyper::Request<hyper::body::Incoming>,
+    client_ip: Option<IpAddr>,
+) -> (ApiRequest, Option<&'static Route>) {
     use http_body_util::BodyExt;
     let (parts, body) = req.into_parts();
     let mut api = ApiRequest::new(parts.method.clone(), parts.uri.path());
     api.query = parts.uri.query().map(parse_query).unwrap_or_default();
     api.headers = parts.headers;
-    api.client_ip = Some(peer.ip());
+    api.client_ip = client_ip;
     let declared = api
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok())
@@ -410,13 +552,78 @@ async fn local_request(
     }
     let (route, params) = find_route(routes, parts.uri.path());
     api.path_params = params;
-    let response = handle(state, route, api).await;
+    (api, route)
+}
+
+fn to_hyper(response: ApiResponse) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
     let mut out = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
         response.body,
     )));
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out
+}
+
+/// Under Vercel's Rust runtime: HTTP on `127.0.0.1:$VERCEL_DEV_PORT`, with
+/// the platform told over `VERCEL_IPC_PATH` (both handled by vercel_runtime).
+/// The client address is the one Vercel's edge puts in `x-real-ip`. A
+/// dynamic segment (`[id].rs`) also arrives as a query parameter of its
+/// name; the path is matched first, the query parameter is the fallback.
+async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
+    let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
+    vercel_runtime::run(vercel_runtime::service_fn(
+        move |req: vercel_runtime::Request| {
+            let state = state.clone();
+            async move {
+                let ip = req
+                    .headers()
+                    .get("x-real-ip")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok());
+                let (mut api, mut matched) = read_hyper(routes, req, ip).await;
+                if matched.is_none() {
+                    if let Some(params) = params_from_query(route, &api.query) {
+                        api.path_params = params;
+                        matched = Some(route);
+                    }
+                }
+                let names = path_param_names(route);
+                api.query.retain(|(k, _)| !names.contains(&k.as_str()));
+                let response = handle(state, matched, api).await;
+                let mut out = vercel_runtime::Response::new(response.body);
+                *out.status_mut() = response.status;
+                *out.headers_mut() = response.headers;
+                Ok::<_, Error>(out)
+            }
+        },
+    ))
+    .await
+}
+
+fn path_param_names(route: &Route) -> Vec<&'static str> {
+    route
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+/// The route's path parameters taken from query parameters of the same
+/// names (how Vercel's file-system routing passes `[id]`); all or nothing.
+fn params_from_query(route: &Route, query: &[(String, String)]) -> Option<Vec<(String, String)>> {
+    let names = path_param_names(route);
+    if names.is_empty() {
+        return None;
+    }
+    names
+        .iter()
+        .map(|n| {
+            query
+                .iter()
+                .find(|(k, v)| k == n && !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+        })
+        .collect()
 }
 
 /// The route matching `path`, and its path parameters.
@@ -442,6 +649,36 @@ pub async fn spawn_local(
     let addr = listener.local_addr()?;
     tokio::spawn(serve_local(state, routes, listener, std::future::pending()));
     Ok(addr)
+}
+
+/// A scheduled function on Lambda: each EventBridge event (`detail-type`
+/// `Scheduled Event`) runs the job once; the report is the invocation's
+/// result. Any other event is refused with an error result.
+async fn run_lambda_job(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let schedule = route.deploy.schedule.ok_or("not a scheduled route")?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let state = state.clone();
+            async move {
+                let kind = event.payload["detail-type"].as_str().unwrap_or("");
+                if kind != "Scheduled Event" {
+                    return Err(Error::from(format!(
+                        "{} runs on its schedule only; got an event of type {kind:?}",
+                        route.name
+                    )));
+                }
+                match (schedule.run)(state).await {
+                    Ok(report) => Ok(report.to_json()),
+                    Err(e) => {
+                        tracing::error!(job = route.name, error = %e, "[CLEANUP] run failed");
+                        Err(Error::from(e.to_string()))
+                    }
+                }
+            }
+        },
+    ))
+    .await
 }
 
 async fn run_lambda(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
@@ -541,7 +778,7 @@ mod tests {
         path: "/api/v1/things/{id}",
         methods: &[(Verb::Get, Access::Public)],
         handler: noop,
-        storage: false,
+        deploy: Deploy::API,
     };
 
     #[test]

@@ -35,6 +35,17 @@ impl State {
         let config = Config::from_env()?;
         let state = Self::from_config(config, storage).await?;
         state.warm().await;
+        if let crate::config::Deployment::Preview { branch } = &state.config.deployment {
+            // A new branch's preview works with no manual step: its database
+            // gets its indexes on the first cold start (idempotent after that).
+            match crate::migrate::run_on(&state).await {
+                Ok(applied) => tracing::info!(branch = %branch, database = state.database_name(),
+                    applied = ?applied, "[MIGRATION] preview database ready"),
+                Err(e) => {
+                    tracing::error!(branch = %branch, error = %e, "[MIGRATION] preview migration failed")
+                }
+            }
+        }
         Ok(state)
     }
 

@@ -24,6 +24,31 @@ use bson::oid::ObjectId;
 use crate::config::StorageConfig;
 use crate::error::ApiError;
 
+/// What a function may do in the bucket: declared per route, turned into
+/// the function's IAM policy in `template.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Permission {
+    /// Presigned downloads and HEAD checks.
+    GetObject,
+    /// Presigned uploads.
+    PutObject,
+    DeleteObject,
+    /// Listing a prefix (to delete everything under it).
+    ListBucket,
+}
+
+impl S3Permission {
+    /// The IAM action.
+    pub fn action(self) -> &'static str {
+        match self {
+            S3Permission::GetObject => "s3:GetObject",
+            S3Permission::PutObject => "s3:PutObject",
+            S3Permission::DeleteObject => "s3:DeleteObject",
+            S3Permission::ListBucket => "s3:ListBucket",
+        }
+    }
+}
+
 /// The storage handle kept in the function's state.
 pub struct Storage {
     client: aws_sdk_s3::Client,
@@ -242,6 +267,20 @@ impl Storage {
             });
         }
         Ok(n)
+    }
+
+    /// Whether any object is stored under `prefix`.
+    pub async fn has_objects(&self, prefix: &str) -> Result<bool, ApiError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| unavailable("LIST", e))?;
+        Ok(!listed.contents().is_empty())
     }
 
     /// Deletes every object under `prefix`; returns how many.

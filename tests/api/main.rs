@@ -8,6 +8,7 @@ mod accounts;
 mod admin_cli;
 mod auth;
 mod bad_input;
+mod cleanup;
 mod conversion;
 mod deploy_files;
 mod documents;

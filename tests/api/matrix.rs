@@ -209,6 +209,8 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
             let token = match access {
                 Access::Public => None,
                 Access::Requires(_) => Some(app.owner.token.as_str()),
+                // Scheduled jobs take no input; `cleanup` tests their authorization.
+                Access::Cron => continue,
             };
             if route.path.contains("{id}") {
                 let path = route.path.replace("{id}", "not-an-id");

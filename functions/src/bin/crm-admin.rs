@@ -17,7 +17,8 @@ commands:
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
-  files sweep                              remove abandoned uploads and files deleted 30+ days ago
+  cleanup organizations|audit-logs|sessions
+                                           one run of a scheduled cleanup, now
   users revoke-sessions EMAIL              sign the user out everywhere
   users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
   users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
@@ -84,7 +85,10 @@ async fn run(mut args: Vec<String>) -> Outcome {
         return usage("no command given");
     }
     // Only the commands that touch files build the storage client.
-    let storage = matches!(words.as_slice(), ["tenants", "delete", ..] | ["files", ..]);
+    let storage = matches!(
+        words.as_slice(),
+        ["tenants", "delete", ..] | ["cleanup", "organizations" | "sessions"]
+    );
     let state = shared::runtime::init_or_exit(storage).await;
     let result = match (words.as_slice(), &org, &ip) {
         (["migrate"], None, None) => shared::migrate::run_on(&state).await.map(
@@ -106,10 +110,15 @@ async fn run(mut args: Vec<String>) -> Outcome {
             }
             admin::purge_tenant(&state, slug).await
         }
-        (["files", "sweep"], None, None) => {
-            shared::documents::sweep(&state, shared::bson::DateTime::now(), 500)
-                .await
-                .map(|r| r.to_json())
+        (["cleanup", job], None, None) => {
+            let now = shared::bson::DateTime::now();
+            let report = match *job {
+                "organizations" => shared::cleanup::organizations(&state, now).await,
+                "audit-logs" => shared::cleanup::audit_logs(&state, now).await,
+                "sessions" => shared::cleanup::sessions(&state, now).await,
+                other => return usage(&format!("unknown cleanup: {other}")),
+            };
+            report.map(|r| r.to_json())
         }
         (["users", "revoke-sessions", email], None, None) => {
             admin::revoke_sessions(&state, email).await

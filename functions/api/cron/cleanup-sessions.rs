@@ -1,0 +1,5 @@
+//! `GET /api/cron/cleanup-sessions` (Vercel cron) or its EventBridge schedule (Lambda)
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::serve(&functions::routes::CLEANUP_SESSIONS).await
+}

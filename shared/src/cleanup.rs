@@ -1,0 +1,345 @@
+//! The scheduled cleanups that keep tenants' data within its promises.
+//!
+//! - [`organizations`] (daily): organizations deleted more than
+//!   [`PURGE_AFTER_DAYS`] ago lose every object under their key prefix,
+//!   every document of every organization-scoped collection, then the
+//!   organization itself.
+//! - [`audit_logs`] (daily): audit entries older than their organization's
+//!   plan retention (90 days; ENTERPRISE 365).
+//! - [`sessions`] (hourly): expired or long-revoked refresh tokens, login
+//!   attempts, idempotency keys, invitations, password resets and rate-limit
+//!   windows that TTL has not removed yet, and abandoned or long-deleted
+//!   document files.
+//!
+//! Every run works in batches (`CLEANUP_BATCH_SIZE`) and stops after
+//! `CLEANUP_MAX_BATCHES`, deletes by `_id` what it found, and deletes an
+//! organization only after everything it owned, so a run killed at any point
+//! leaves a state the next run finishes. Each reports `{scanned, deleted,
+//! remaining, durationMs}` and logs it as one `[CLEANUP]` line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use futures_util::TryStreamExt;
+use serde_json::{json, Value};
+
+use crate::db::collections::{self, *};
+use crate::error::ApiError;
+use crate::ratelimit::Plan;
+use crate::state::State;
+
+/// An organization is purged this long after its owner deleted it.
+pub const PURGE_AFTER_DAYS: i64 = 30;
+/// Revoked refresh tokens are kept this long, so a stolen one used again
+/// still revokes its family, then swept.
+pub const REVOKED_TOKEN_DAYS: i64 = 7;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Items looked at (organizations, entries, tokens...).
+    pub scanned: u64,
+    /// Items deleted.
+    pub deleted: u64,
+    /// Items still due after this run (the next run takes them).
+    pub remaining: u64,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    pub fn to_json(self) -> Value {
+        json!({ "scanned": self.scanned, "deleted": self.deleted,
+                "remaining": self.remaining, "durationMs": self.duration_ms })
+    }
+
+    fn add(&mut self, other: Report) {
+        self.scanned += other.scanned;
+        self.deleted += other.deleted;
+        self.remaining += other.remaining;
+    }
+
+    fn finish(mut self, job: &str, started: Instant) -> Report {
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            job,
+            scanned = self.scanned,
+            deleted = self.deleted,
+            remaining = self.remaining,
+            durationMs = self.duration_ms,
+            "[CLEANUP] {job}: {} deleted, {} remaining",
+            self.deleted,
+            self.remaining
+        );
+        self
+    }
+}
+
+/// How many more batches this run may delete.
+pub struct Budget(u64);
+
+impl Budget {
+    pub fn new(batches: u64) -> Self {
+        Self(batches)
+    }
+
+    /// No limit (an operator's purge from `crm-admin`).
+    pub fn unlimited() -> Self {
+        Self(u64::MAX)
+    }
+
+    /// Counts one batch that deleted something (an empty look costs nothing,
+    /// so a run always gets past what earlier runs finished).
+    fn spend(&mut self) {
+        self.0 = self.0.saturating_sub(1);
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
+    state.db.collection(name)
+}
+
+fn ago(now: DateTime, days: i64) -> DateTime {
+    DateTime::from_millis(now.timestamp_millis() - days * DAY_MS)
+}
+
+/// Deletes documents matching `filter`, `batch` at a time by `_id`, while the
+/// budget lasts. Returns (found, deleted).
+async fn delete_batches(
+    state: &State,
+    collection: &str,
+    filter: &Document,
+    budget: &mut Budget,
+) -> Result<(u64, u64), ApiError> {
+    let batch = state.config.cleanup.batch_size;
+    let c = coll(state, collection);
+    let (mut found, mut deleted) = (0, 0);
+    while !budget.exhausted() {
+        let ids: Vec<Bson> = c
+            .find(filter.clone())
+            .projection(doc! { "_id": 1 })
+            .limit(batch)
+            .await?
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        budget.spend();
+        found += ids.len() as u64;
+        let mut only = filter.clone();
+        only.insert("_id", doc! { "$in": &ids });
+        deleted += c.delete_many(only).await?.deleted_count;
+        if (ids.len() as i64) < batch {
+            break;
+        }
+    }
+    Ok((found, deleted))
+}
+
+/// What purging one organization deleted so far.
+pub struct Purge {
+    /// Everything is gone, the organization too.
+    pub finished: bool,
+    /// Deleted per collection, and `objects` for stored files.
+    pub deleted: BTreeMap<String, u64>,
+}
+
+/// Purges one organization within `budget`: its objects, then its documents
+/// collection by collection, then the organization. Safe to run again.
+pub async fn purge_organization(
+    state: &State,
+    org: ObjectId,
+    budget: &mut Budget,
+) -> Result<Purge, ApiError> {
+    let mut deleted = BTreeMap::new();
+    let storage = state.storage()?;
+    let prefix = storage.organization_prefix(org);
+    let mut objects = 0;
+    while !budget.exhausted() {
+        let n = storage
+            .delete_batch(&prefix, state.config.cleanup.batch_size.min(1000) as i32)
+            .await?;
+        if n == 0 {
+            break;
+        }
+        budget.spend();
+        objects += n;
+    }
+    deleted.insert("objects".to_string(), objects);
+    let filter = doc! { "organizationId": org };
+    for name in collections::ORG_SCOPED
+        .iter()
+        .chain(collections::CRM.iter())
+    {
+        let (_, n) = delete_batches(state, name, &filter, budget).await?;
+        deleted.insert(name.to_string(), n);
+    }
+    if budget.exhausted() {
+        // Maybe more left: check before removing the organization.
+        let mut left = 0;
+        for name in collections::ORG_SCOPED
+            .iter()
+            .chain(collections::CRM.iter())
+        {
+            left += coll(state, name).count_documents(filter.clone()).await?;
+        }
+        if left > 0 || storage.has_objects(&prefix).await? {
+            return Ok(Purge {
+                finished: false,
+                deleted,
+            });
+        }
+    }
+    coll(state, ORGANIZATIONS)
+        .delete_one(doc! { "_id": org })
+        .await?;
+    Ok(Purge {
+        finished: true,
+        deleted,
+    })
+}
+
+/// `cleanup-organizations`: purges organizations deleted more than 30 days
+/// ago, at most `CLEANUP_MAX_ORGANIZATIONS` per run.
+pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiError> {
+    let started = Instant::now();
+    let cfg = &state.config.cleanup;
+    let due = doc! { "deleteScheduledAt": { "$lt": ago(now, PURGE_AFTER_DAYS) } };
+    let orgs: Vec<Document> = coll(state, ORGANIZATIONS)
+        .find(due.clone())
+        .sort(doc! { "deleteScheduledAt": 1 })
+        .limit(cfg.max_organizations as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let mut report = Report::default();
+    let mut budget = Budget::new(cfg.max_batches);
+    for org in &orgs {
+        let id = org
+            .get_object_id("_id")
+            .map_err(|_| ApiError::internal("organization without _id"))?;
+        report.scanned += 1;
+        let purge = purge_organization(state, id, &mut budget).await?;
+        let counts = serde_json::to_string(&purge.deleted).unwrap_or_default();
+        if purge.finished {
+            report.deleted += 1;
+            tracing::warn!(organizationId = %id, slug = org.get_str("slug").unwrap_or(""),
+                deleted = %counts, "[TENANT] organization purged {PURGE_AFTER_DAYS} days after its deletion");
+        } else {
+            tracing::warn!(organizationId = %id, deleted = %counts,
+                "[TENANT] organization purge continues next run");
+        }
+        if budget.exhausted() {
+            break;
+        }
+    }
+    report.remaining = coll(state, ORGANIZATIONS).count_documents(due).await?;
+    Ok(report.finish("cleanup-organizations", started))
+}
+
+/// `cleanup-audit-logs`: deletes audit entries older than the retention of
+/// their organization's plan. Entries of organizations on plans with a
+/// longer retention are spared by each shorter cutoff; entries without an
+/// organization follow the shortest.
+pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError> {
+    let started = Instant::now();
+    let days = state.config.cleanup.audit_retention_days;
+    let mut retentions: Vec<u64> = days.to_vec();
+    retentions.sort_unstable();
+    retentions.dedup();
+    let mut report = Report::default();
+    let mut budget = Budget::new(state.config.cleanup.max_batches);
+    let mut filters = vec![];
+    for r in retentions {
+        let longer: Vec<&str> = Plan::ALL
+            .iter()
+            .zip(days)
+            .filter(|(_, d)| *d > r)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let spared: Vec<Bson> = if longer.is_empty() {
+            vec![]
+        } else {
+            coll(state, ORGANIZATIONS)
+                .find(doc! { "plan": { "$in": &longer } })
+                .projection(doc! { "_id": 1 })
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await?
+                .into_iter()
+                .filter_map(|d| d.get("_id").cloned())
+                .collect()
+        };
+        let filter = doc! {
+            "createdAt": { "$lt": ago(now, r as i64) },
+            "organizationId": { "$nin": spared },
+        };
+        let (found, deleted) = delete_batches(state, AUDIT_LOG, &filter, &mut budget).await?;
+        report.scanned += found;
+        report.deleted += deleted;
+        filters.push(filter);
+    }
+    for filter in filters {
+        report.remaining += coll(state, AUDIT_LOG).count_documents(filter).await?;
+    }
+    Ok(report.finish("cleanup-audit-logs", started))
+}
+
+/// `cleanup-sessions`: what expired and TTL has not removed yet, plus the
+/// document files sweep ([`crate::documents::sweep`]).
+pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> {
+    let started = Instant::now();
+    let expired = doc! { "expiresAt": { "$lt": now } };
+    let targets = [
+        (
+            REFRESH_TOKENS,
+            doc! { "$or": [
+                { "expiresAt": { "$lt": now } },
+                { "revokedAt": { "$lt": ago(now, REVOKED_TOKEN_DAYS) } },
+            ] },
+        ),
+        (LOGIN_ATTEMPTS, expired.clone()),
+        (IDEMPOTENCY_KEYS, expired.clone()),
+        (INVITATIONS, expired.clone()),
+        (PASSWORD_RESETS, expired.clone()),
+        (RATE_LIMITS, expired),
+    ];
+    let mut report = Report::default();
+    let mut budget = Budget::new(state.config.cleanup.max_batches);
+    for (name, filter) in &targets {
+        let (found, deleted) = delete_batches(state, name, filter, &mut budget).await?;
+        report.scanned += found;
+        report.deleted += deleted;
+    }
+    for (name, filter) in targets {
+        report.remaining += coll(state, name).count_documents(filter).await?;
+    }
+    let files = crate::documents::sweep(state, now, state.config.cleanup.batch_size).await?;
+    report.add(files);
+    Ok(report.finish("cleanup-sessions", started))
+}
+
+/// The jobs as the route table schedules them.
+pub fn run_organizations(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+    Box::pin(async move { organizations(&state, DateTime::now()).await })
+}
+
+pub fn run_audit_logs(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+    Box::pin(async move { audit_logs(&state, DateTime::now()).await })
+}
+
+pub fn run_sessions(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+    Box::pin(async move { sessions(&state, DateTime::now()).await })
+}

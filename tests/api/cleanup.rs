@@ -1,0 +1,445 @@
+//! The scheduled cleanups, run the way Vercel's crons run them (a GET with
+//! `Bearer $CRON_SECRET` on their routes): the tenant purge with documents in
+//! every collection and files in storage, an interrupted purge resumed,
+//! audit retention per plan, the session sweep, and cron authorization.
+
+use bson::{doc, Bson, DateTime, Document};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CRON_SECRET: &str = "cron-secret-for-tests-0123456789";
+const DAY_MS: i64 = 86_400_000;
+
+fn ago(days: i64) -> DateTime {
+    DateTime::from_millis(DateTime::now().timestamp_millis() - days * DAY_MS)
+}
+
+impl TestApp {
+    async fn cron(&self, job: &str) -> Resp {
+        self.request(
+            "GET",
+            &format!("/api/cron/{job}"),
+            Some(CRON_SECRET),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// Every document of every collection that belongs to `org`, plus the
+    /// organization itself, sorted, for byte-for-byte comparison.
+    async fn tenant_snapshot(&self, org: &str) -> Vec<(String, Vec<u8>)> {
+        let org = oid(org);
+        let mut out = vec![];
+        let mut names = self.db.list_collection_names().await.unwrap();
+        names.sort();
+        for name in names {
+            let filter = if name == "organizations" {
+                doc! { "_id": org }
+            } else {
+                doc! { "organizationId": org }
+            };
+            for d in self.find(&name, filter).await {
+                out.push((name.clone(), bson::to_vec(&d).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    async fn schedule_deletion(&self, owner: &Actor, days_ago: i64) {
+        let slug = self.get("/api/v1/organization", Some(owner)).await.body["slug"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = self
+            .send(
+                "DELETE",
+                "/api/v1/organization",
+                Some(owner),
+                json!({ "confirm": slug }),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        self.db
+            .collection::<Document>("organizations")
+            .update_one(
+                doc! { "_id": oid(&owner.org_id) },
+                doc! { "$set": { "deleteScheduledAt": ago(days_ago) } },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Gives the organization of `owner` data in every organization-scoped
+    /// collection (through the API where there is one) and two stored files.
+    async fn fill_tenant(&self, owner: &Actor) -> Vec<String> {
+        self.create_account(owner, "Fill account").await;
+        for (plural, _) in ENTITIES {
+            if plural != "accounts" {
+                self.create_record(owner, plural, minimal_body(plural))
+                    .await;
+            }
+        }
+        self.request(
+            "POST",
+            "/api/v1/contacts",
+            Some(&owner.token),
+            Some(br#"{"firstName":"Ida","lastName":"Empotent"}"#.to_vec()),
+            &[("idempotency-key", "fill-1")],
+        )
+        .await;
+        self.post(
+            "/api/v1/invitations",
+            Some(owner),
+            json!({ "email": format!("{}@invite.test", bson::oid::ObjectId::new()), "role": "VIEWER" }),
+        )
+        .await;
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": owner.email, "password": "wrong password" }),
+        )
+        .await;
+        let files = vec![
+            self.upload_document(owner, "one.pdf", file_bytes(11)).await,
+            self.upload_document(owner, "two.pdf", file_bytes(22)).await,
+        ];
+        // Collections no API call above reached get a document directly.
+        let org = oid(&owner.org_id);
+        let mut scoped: Vec<&str> = shared::db::collections::ORG_SCOPED.to_vec();
+        scoped.extend(shared::db::collections::CRM);
+        for name in scoped {
+            if self.count(name, doc! { "organizationId": org }).await == 0 {
+                self.db
+                    .collection::<Document>(name)
+                    .insert_one(
+                        doc! { "organizationId": org, "filler": true, "expiresAt": ago(-1),
+                        "tokenHash": bson::oid::ObjectId::new().to_hex() },
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        files
+    }
+}
+
+#[tokio::test]
+async fn a_purge_removes_every_document_and_file_of_the_tenant_and_nothing_else() {
+    let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
+    let doomed_files = app.fill_tenant(&app.owner).await;
+    let doomed_keys =
+        futures_util::future::join_all(doomed_files.iter().map(|id| app.storage_key(id))).await;
+    let their_files = app.fill_tenant(&app.other).await;
+    let their_keys =
+        futures_util::future::join_all(their_files.iter().map(|id| app.storage_key(id))).await;
+    // Deleted recently: kept until its 30 days are over.
+    let recent = app.register("Recently Closed").await;
+    app.schedule_deletion(&recent, 10).await;
+    app.schedule_deletion(&app.owner, 31).await;
+
+    let before = app.tenant_snapshot(&app.other.org_id).await;
+    let recent_before = app.tenant_snapshot(&recent.org_id).await;
+    assert!(
+        before.len() > 20,
+        "the other tenant has data: {}",
+        before.len()
+    );
+
+    let r = app.cron("cleanup-organizations").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["scanned"], &r.body["deleted"], &r.body["remaining"]),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    assert!(r.body["durationMs"].is_u64());
+
+    let org = oid(&app.owner.org_id);
+    for name in app.db.list_collection_names().await.unwrap() {
+        assert_eq!(
+            app.count(&name, doc! { "organizationId": org }).await,
+            0,
+            "{name} still holds the purged tenant's documents"
+        );
+    }
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
+    let storage = app.storage();
+    for key in &doomed_keys {
+        assert!(storage.head(key).await.unwrap().is_none(), "{key}");
+    }
+    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, before);
+    assert_eq!(app.tenant_snapshot(&recent.org_id).await, recent_before);
+    for (id, key) in their_files.iter().zip(&their_keys) {
+        assert!(storage.head(key).await.unwrap().is_some());
+        let got = app
+            .get(&format!("/api/v1/documents/{id}"), Some(&app.other))
+            .await;
+        let bytes = app
+            .http
+            .get(got.body["downloadUrl"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(bytes.len() == 11 || bytes.len() == 22);
+        assert_eq!(bytes.to_vec(), file_bytes(bytes.len()));
+    }
+    // Idempotent: nothing left to do.
+    let again = app.cron("cleanup-organizations").await;
+    assert_eq!(
+        (&again.body["scanned"], &again.body["deleted"]),
+        (&json!(0), &json!(0))
+    );
+}
+
+#[tokio::test]
+async fn a_purge_stopped_after_its_first_batch_is_finished_by_the_next_runs() {
+    let app = TestApp::spawn_with(&[
+        ("CRON_SECRET", CRON_SECRET),
+        ("CLEANUP_BATCH_SIZE", "2"),
+        ("CLEANUP_MAX_BATCHES", "1"),
+    ])
+    .await;
+    let files = app.fill_tenant(&app.owner).await;
+    let keys = futures_util::future::join_all(files.iter().map(|id| app.storage_key(id))).await;
+    app.schedule_deletion(&app.owner, 40).await;
+    let other_before = app.tenant_snapshot(&app.other.org_id).await;
+    let org = oid(&app.owner.org_id);
+
+    // One batch: the first two objects go, everything else stays.
+    let first = app.cron("cleanup-organizations").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(
+        (
+            &first.body["scanned"],
+            &first.body["deleted"],
+            &first.body["remaining"]
+        ),
+        (&json!(1), &json!(0), &json!(1))
+    );
+    let storage = app.storage();
+    for key in &keys {
+        assert!(storage.head(key).await.unwrap().is_none());
+    }
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 1);
+    assert!(app.count("users", doc! { "organizationId": org }).await > 0);
+
+    let mut runs = 1;
+    loop {
+        let r = app.cron("cleanup-organizations").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        runs += 1;
+        if r.body["remaining"] == 0 {
+            assert_eq!(r.body["deleted"], 1);
+            break;
+        }
+        assert!(runs < 200, "the purge does not finish");
+    }
+    assert!(runs > 3, "batches of 2 need several runs, took {runs}");
+    for name in app.db.list_collection_names().await.unwrap() {
+        assert_eq!(
+            app.count(&name, doc! { "organizationId": org }).await,
+            0,
+            "{name}"
+        );
+    }
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
+    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, other_before);
+}
+
+#[tokio::test]
+async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says() {
+    let app = TestApp::spawn_with(&[
+        ("CRON_SECRET", CRON_SECRET),
+        ("AUDIT_RETENTION_DAYS_PRO", "180"),
+    ])
+    .await;
+    let pro = app.register("Pro Garage").await;
+    let enterprise = app.register("Enterprise Garage").await;
+    let orgs = app.db.collection::<Document>("organizations");
+    for (actor, plan) in [(&pro, "PRO"), (&enterprise, "ENTERPRISE")] {
+        orgs.update_one(
+            doc! { "_id": oid(&actor.org_id) },
+            doc! { "$set": { "plan": plan } },
+        )
+        .await
+        .unwrap();
+    }
+    let free = oid(&app.owner.org_id);
+    let entries = [
+        (Bson::ObjectId(free), 100, false),
+        (Bson::ObjectId(free), 80, true),
+        (Bson::ObjectId(oid(&pro.org_id)), 100, true),
+        (Bson::ObjectId(oid(&pro.org_id)), 200, false),
+        (Bson::ObjectId(oid(&enterprise.org_id)), 200, true),
+        (Bson::ObjectId(oid(&enterprise.org_id)), 364, true),
+        (Bson::ObjectId(oid(&enterprise.org_id)), 400, false),
+        (Bson::Null, 100, false),
+        (Bson::Null, 30, true),
+    ];
+    let audit = app.db.collection::<Document>("audit_log");
+    for (i, (org, days, _)) in entries.iter().enumerate() {
+        audit
+            .insert_one(doc! { "organizationId": org.clone(), "action": "TEST", "n": i as i32, "createdAt": ago(*days) })
+            .await
+            .unwrap();
+    }
+    let r = app.cron("cleanup-audit-logs").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["deleted"], 4);
+    assert_eq!(r.body["remaining"], 0);
+    for (i, (_, days, kept)) in entries.iter().enumerate() {
+        assert_eq!(
+            app.count("audit_log", doc! { "n": i as i32 }).await == 1,
+            *kept,
+            "entry {i}, {days} days old"
+        );
+    }
+    // Today's entries (registrations, sign-ins) are all still there.
+    assert!(app.count("audit_log", doc! { "action": "LOGIN" }).await > 0);
+}
+
+#[tokio::test]
+async fn the_session_sweep_removes_what_expired_and_keeps_what_is_live() {
+    let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
+    let org = oid(&app.owner.org_id);
+    let user = oid(&app.owner.id);
+    let live_tokens = app.count("refresh_tokens", doc! {}).await;
+    let inserts: [(&str, Document, Document); 6] = [
+        (
+            "refresh_tokens",
+            doc! { "tokenHash": "expired", "userId": user, "organizationId": org, "familyId": "f1", "expiresAt": ago(1), "revokedAt": null },
+            doc! { "tokenHash": "revoked-yesterday", "userId": user, "organizationId": org, "familyId": "f2", "expiresAt": ago(-20), "revokedAt": ago(1) },
+        ),
+        (
+            "login_attempts",
+            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": ago(1) },
+            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": ago(-1) },
+        ),
+        (
+            "idempotency_keys",
+            doc! { "_id": "old-key", "organizationId": org, "expiresAt": ago(1) },
+            doc! { "_id": "new-key", "organizationId": org, "expiresAt": ago(-1) },
+        ),
+        (
+            "invitations",
+            doc! { "tokenHash": "inv-old", "organizationId": org, "status": "PENDING", "expiresAt": ago(2) },
+            doc! { "tokenHash": "inv-new", "organizationId": org, "status": "PENDING", "expiresAt": ago(-6) },
+        ),
+        (
+            "password_resets",
+            doc! { "tokenHash": "reset-old", "organizationId": org, "expiresAt": ago(1) },
+            doc! { "tokenHash": "reset-new", "organizationId": org, "expiresAt": ago(-1) },
+        ),
+        (
+            "rate_limits",
+            doc! { "_id": "api:old", "count": 3_i64, "expiresAt": ago(1) },
+            doc! { "_id": "api:new", "count": 3_i64, "expiresAt": ago(-1) },
+        ),
+    ];
+    for (name, old, new) in &inserts {
+        let c = app.db.collection::<Document>(name);
+        c.insert_one(old.clone()).await.unwrap();
+        c.insert_one(new.clone()).await.unwrap();
+    }
+    app.db
+        .collection::<Document>("refresh_tokens")
+        .insert_one(doc! { "tokenHash": "revoked-long-ago", "userId": user, "organizationId": org, "familyId": "f3", "expiresAt": ago(-20), "revokedAt": ago(8) })
+        .await
+        .unwrap();
+
+    let r = app.cron("cleanup-sessions").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["remaining"], 0);
+    assert!(r.body["deleted"].as_u64().unwrap() >= 7, "{}", r.text);
+    for (name, old, new) in &inserts {
+        let key = if old.contains_key("_id") {
+            "_id"
+        } else if old.contains_key("tokenHash") {
+            "tokenHash"
+        } else {
+            "expiresAt"
+        };
+        assert_eq!(
+            app.count(name, doc! { key: old.get(key).unwrap().clone() })
+                .await,
+            0,
+            "{name}: the expired one"
+        );
+        assert_eq!(
+            app.count(name, doc! { key: new.get(key).unwrap().clone() })
+                .await,
+            1,
+            "{name}: the live one"
+        );
+    }
+    assert_eq!(
+        app.count("refresh_tokens", doc! { "tokenHash": "revoked-long-ago" })
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(
+            "refresh_tokens",
+            doc! { "tokenHash": { "$regex": "^(revoked-yesterday)$" } }
+        )
+        .await,
+        1,
+        "recently revoked tokens stay, so their reuse is still detected"
+    );
+    assert_eq!(
+        app.count(
+            "refresh_tokens",
+            doc! { "tokenHash": { "$nin": ["revoked-yesterday"] } }
+        )
+        .await,
+        live_tokens
+    );
+}
+
+#[tokio::test]
+async fn cron_routes_answer_only_the_scheduler() {
+    let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
+    for job in [
+        "cleanup-organizations",
+        "cleanup-audit-logs",
+        "cleanup-sessions",
+    ] {
+        let path = format!("/api/cron/{job}");
+        for token in [None, Some("wrong-secret"), Some(app.owner.token.as_str())] {
+            app.request("GET", &path, token, None, &[])
+                .await
+                .assert_problem(401, "CRON_UNAUTHORIZED");
+        }
+        let basic = app
+            .request(
+                "GET",
+                &path,
+                None,
+                None,
+                &[("authorization", &format!("Basic {CRON_SECRET}"))],
+            )
+            .await;
+        basic.assert_problem(401, "CRON_UNAUTHORIZED");
+        let ok = app.cron(job).await;
+        assert_eq!(ok.status, 200, "{job}: {}", ok.text);
+        for key in ["scanned", "deleted", "remaining", "durationMs"] {
+            assert!(ok.body[key].is_u64(), "{job}: {key} in {}", ok.text);
+        }
+        let post = app
+            .request("POST", &path, Some(CRON_SECRET), None, &[])
+            .await;
+        post.assert_problem(405, "METHOD_NOT_ALLOWED");
+    }
+    // Without a configured secret nothing gets in, not even an empty bearer.
+    let open = TestApp::spawn().await;
+    for token in [None, Some(""), Some(CRON_SECRET)] {
+        open.request("GET", "/api/cron/cleanup-sessions", token, None, &[])
+            .await
+            .assert_problem(401, "CRON_UNAUTHORIZED");
+    }
+}

@@ -36,6 +36,24 @@ ensure_s3s_fs() {
     --root "$TOOLS/s3s-fs-$S3S_FS_VERSION"
 }
 
+# cfn-lint (checks template.yaml) into .local/cfn-lint, once per version of
+# scripts/requirements-cfn-lint.txt.
+CFN_VENV="$LOCAL/cfn-lint"
+ensure_cfn_lint() {
+  local stamp="$CFN_VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$ROOT/scripts/requirements-cfn-lint.txt" | cut -d' ' -f1)"
+  if [ -x "$CFN_VENV/bin/cfn-lint" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  log "installing cfn-lint into $CFN_VENV"
+  mkdir -p "$LOCAL"
+  python3 -m venv "$CFN_VENV"
+  "$CFN_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+    -r "$ROOT/scripts/requirements-cfn-lint.txt"
+  echo "$want" > "$stamp"
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -5,7 +5,8 @@
 # and an S3-compatible server on free ports with throw-away data directories
 # (unless MONGODB_URI / S3_ENDPOINT point at running ones; the MongoDB server
 # then needs test commands enabled), builds the workspace (the Lambda tests
-# run compiled function binaries), runs every test, and stops the servers.
+# run compiled function binaries), checks template.yaml with cfn-lint, runs
+# every test, and stops the servers.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -16,6 +17,10 @@ trap 'stop_started; rm -rf "$scratch"' EXIT
 # transaction on purpose, for their own connections only.
 use_mongodb "$scratch/mongo" "" --enable-test-commands
 use_s3 "$scratch/s3"
+
+ensure_cfn_lint
+log "checking template.yaml with cfn-lint"
+"$CFN_VENV/bin/cfn-lint" template.yaml
 
 log "building"
 cargo build --workspace --bins --tests --locked

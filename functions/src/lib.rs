@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod contacts;
+pub mod deploy;
 pub mod documents;
 pub mod health;
 pub mod invitations;

@@ -581,7 +581,13 @@ async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Erro
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse().ok());
                 let (mut api, mut matched) = read_hyper(routes, req, ip).await;
-                if matched.is_none() {
+                // The entrypoint's own path (`/api/v1/accounts/[id]`) matches
+                // the pattern with a placeholder for a value.
+                let placeholder = api
+                    .path_params
+                    .iter()
+                    .any(|(_, v)| v.starts_with('[') && v.ends_with(']'));
+                if matched.is_none() || placeholder {
                     if let Some(params) = params_from_query(route, &api.query) {
                         api.path_params = params;
                         matched = Some(route);

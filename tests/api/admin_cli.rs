@@ -407,3 +407,30 @@ async fn audit_and_logins_show_what_happened_newest_first() {
     ));
     assert!(by_ip.as_array().unwrap().len() >= 4);
 }
+
+#[tokio::test]
+async fn each_scheduled_cleanup_can_be_run_by_hand() {
+    let app = TestApp::spawn().await;
+    app.db
+        .collection::<bson::Document>("login_attempts")
+        .insert_one(doc! { "email": "old@x.test", "expiresAt": bson::DateTime::from_millis(0) })
+        .await
+        .unwrap();
+    for job in ["organizations", "audit-logs", "sessions"] {
+        let out = json_out(&crm_admin(&app, &["--json", "cleanup", job], None));
+        for key in ["scanned", "deleted", "remaining", "durationMs"] {
+            assert!(out[key].is_u64(), "{job}: {key} in {out}");
+        }
+    }
+    assert_eq!(
+        app.count("login_attempts", doc! { "email": "old@x.test" })
+            .await,
+        0
+    );
+    assert_eq!(
+        crm_admin(&app, &["cleanup", "everything"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -1,16 +1,25 @@
-//! The route table is the single source of truth: every route has a binary,
-//! a Vercel function and rewrite, and a SAM function with one event per
-//! method; nothing else is deployed.
+//! The route table is the single source of truth: every route has a binary at
+//! its Vercel entrypoint, `template.yaml` and `functions/vercel.json` are what
+//! `deploy-files` generates from it, the SAM functions have exactly their
+//! routes' events and S3 actions, and `vercel.json` uses only the keys and
+//! types of Vercel's configuration reference. (`cfn-lint` checks the
+//! template in scripts/test.sh.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use functions::deploy;
 use functions::routes::ROUTES;
+use serde_json::Value;
+
+fn workspace_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
+}
 
 fn workspace_file(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(name);
+    let path = workspace_path(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -35,18 +44,67 @@ fn binaries() -> BTreeMap<String, String> {
     out
 }
 
-fn pascal(name: &str) -> String {
-    name.split('-')
-        .map(|p| p[..1].to_uppercase() + &p[1..])
-        .collect()
+const TOOLS: [&str; 4] = ["crm-admin", "crm-local", "migrate", "deploy-files"];
+
+#[test]
+fn every_route_has_its_binary_at_its_vercel_entrypoint_and_nothing_else_is_one() {
+    let bins = binaries();
+    for route in ROUTES {
+        assert_eq!(
+            bins.get(route.name),
+            Some(&deploy::entrypoint(route)),
+            "route {} needs [[bin]] name = \"{}\", path = \"{}\" in functions/Cargo.toml",
+            route.name,
+            route.name,
+            deploy::entrypoint(route)
+        );
+        assert!(workspace_path(&format!("functions/{}", deploy::entrypoint(route))).exists());
+    }
+    let names: BTreeSet<&str> = ROUTES.iter().map(|r| r.name).collect();
+    assert_eq!(names.len(), ROUTES.len(), "route names are unique");
+    for bin in bins.keys() {
+        assert!(
+            names.contains(bin.as_str()) || TOOLS.contains(&bin.as_str()),
+            "binary {bin} serves no route"
+        );
+    }
 }
 
-/// `Binary`, `Path` and `Method` values of each `...Function:` resource of template.yaml.
-fn sam_functions() -> BTreeMap<String, (String, BTreeSet<(String, String)>)> {
+#[test]
+fn the_committed_deployment_files_are_the_generated_ones() {
+    let hint = "out of date: run `cargo run --bin deploy-files` and commit the result";
+    assert!(
+        workspace_file("template.yaml") == deploy::template_yaml(),
+        "template.yaml is {hint}"
+    );
+    let committed: Value = serde_json::from_str(&workspace_file("functions/vercel.json")).unwrap();
+    assert!(
+        committed == deploy::vercel_json(),
+        "functions/vercel.json is {hint}"
+    );
+    assert!(
+        !workspace_path("vercel.json").exists(),
+        "vercel.json lives in functions/, the Vercel project's root directory"
+    );
+}
+
+/// Per `...Function:` resource of template.yaml: its Binary, its events
+/// (`METHOD path` or `Schedule expr`) and its IAM actions.
+#[derive(Default, Debug)]
+struct SamFunction {
+    binary: String,
+    events: BTreeSet<String>,
+    actions: BTreeSet<String>,
+    memory: u32,
+    timeout: u32,
+}
+
+fn sam_functions() -> BTreeMap<String, SamFunction> {
     let template = workspace_file("template.yaml");
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, SamFunction> = BTreeMap::new();
     let mut current: Option<String> = None;
     let mut path = String::new();
+    let mut in_actions = false;
     let mut in_resources = false;
     for line in template.lines() {
         if !line.starts_with(' ') && !line.trim().is_empty() {
@@ -59,86 +117,193 @@ fn sam_functions() -> BTreeMap<String, (String, BTreeSet<(String, String)>)> {
             let key = line.trim().trim_end_matches(':').to_string();
             current = key.ends_with("Function").then_some(key);
             if let Some(k) = &current {
-                out.insert(k.clone(), (String::new(), BTreeSet::new()));
+                out.insert(k.clone(), SamFunction::default());
             }
             continue;
         }
-        if !line.starts_with(' ') {
-            current = None;
-        }
         let Some(k) = &current else { continue };
-        let entry = out.get_mut(k).unwrap();
+        let f = out.get_mut(k).unwrap();
         let t = line.trim();
+        if let Some(a) = t.strip_prefix("- ").filter(|_| in_actions) {
+            f.actions.insert(a.to_string());
+            continue;
+        }
+        in_actions = t == "Action:";
         if let Some(b) = t.strip_prefix("Binary:") {
-            entry.0 = b.trim().to_string();
+            f.binary = b.trim().to_string();
         } else if let Some(p) = t.strip_prefix("Path:") {
             path = p.trim().to_string();
         } else if let Some(m) = t.strip_prefix("Method:") {
-            entry.1.insert((m.trim().to_string(), path.clone()));
+            f.events.insert(format!("{} {path}", m.trim()));
+        } else if let Some(s) = t.strip_prefix("Schedule:").filter(|s| !s.trim().is_empty()) {
+            f.events
+                .insert(format!("Schedule {}", s.trim().trim_matches('"')));
+        } else if let Some(m) = t.strip_prefix("MemorySize:") {
+            f.memory = m.trim().parse().unwrap();
+        } else if let Some(m) = t.strip_prefix("Timeout:") {
+            f.timeout = m.trim().parse().unwrap();
         }
     }
     out
 }
 
 #[test]
-fn every_route_has_its_own_binary_and_every_function_binary_a_route() {
-    let bins = binaries();
-    for route in ROUTES {
-        let path = bins
-            .get(route.name)
-            .unwrap_or_else(|| panic!("no [[bin]] for route {}", route.name));
-        let source = workspace_file(&format!("functions/{path}"));
-        let constant = route.name.to_uppercase().replace('-', "_");
-        assert!(
-            source.contains(&format!("routes::{constant})")),
-            "{path} does not serve {}",
-            route.name
-        );
-    }
-    let tools = ["crm-admin", "crm-local", "migrate"];
-    for name in bins.keys() {
-        assert!(
-            tools.contains(&name.as_str()) || ROUTES.iter().any(|r| r.name == name),
-            "binary {name} has no route"
-        );
-    }
-}
-
-#[test]
-fn template_yaml_has_one_function_per_route_with_one_event_per_method() {
-    let sam = sam_functions();
-    for route in ROUTES {
-        let key = format!("{}Function", pascal(route.name));
-        let (binary, events) = sam
-            .get(&key)
-            .unwrap_or_else(|| panic!("template.yaml lacks {key}"));
-        assert_eq!(binary, route.name, "{key} builds the wrong binary");
-        let expected: BTreeSet<(String, String)> = route
-            .methods
-            .iter()
-            .map(|(v, _)| (v.as_str().to_string(), route.path.to_string()))
-            .collect();
-        assert_eq!(events, &expected, "{key} events");
-    }
+fn each_sam_function_has_its_routes_events_sizing_and_s3_actions_only() {
+    let functions = sam_functions();
     assert_eq!(
-        sam.len(),
+        functions.len(),
         ROUTES.len(),
-        "template.yaml has functions without a route"
+        "one function per route, no other"
+    );
+    for route in ROUTES {
+        let f = functions
+            .get(&deploy::resource_name(route))
+            .unwrap_or_else(|| panic!("no SAM function for {}", route.name));
+        assert_eq!(f.binary, route.name);
+        let want: BTreeSet<String> = match route.deploy.schedule {
+            Some(s) => [format!("Schedule {}", s.eventbridge())].into(),
+            None => route
+                .methods
+                .iter()
+                .map(|(v, _)| v.as_str())
+                .chain(["OPTIONS"])
+                .map(|m| format!("{m} {}", route.path))
+                .collect(),
+        };
+        assert_eq!(f.events, want, "{}", route.name);
+        let actions: BTreeSet<String> = route
+            .deploy
+            .storage
+            .iter()
+            .map(|p| p.action().to_string())
+            .collect();
+        assert_eq!(f.actions, actions, "{}: S3 actions", route.name);
+        let size = deploy::sizing(route);
+        assert_eq!((f.memory, f.timeout), (size.memory_mb, size.timeout_s));
+    }
+    let with_storage: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| !r.deploy.storage.is_empty())
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(
+        with_storage,
+        [
+            "uploads",
+            "documents-id",
+            "documents-id-complete",
+            "cleanup-organizations",
+            "cleanup-sessions"
+        ]
     );
 }
 
 #[test]
-fn vercel_json_has_one_function_per_route_and_rewrites_for_path_parameters() {
-    let vercel: serde_json::Value = serde_json::from_str(&workspace_file("vercel.json")).unwrap();
-    let functions = vercel["functions"].as_object().expect("functions map");
-    let bins = binaries();
-    let expected: BTreeSet<String> = ROUTES
-        .iter()
-        .map(|r| format!("functions/{}", bins[r.name]))
-        .collect();
-    let actual: BTreeSet<String> = functions.keys().cloned().collect();
-    assert_eq!(actual, expected);
-    let rewrites: Vec<(&str, &str)> = vercel["rewrites"]
+fn scheduled_functions_become_eventbridge_cron_expressions() {
+    let job = &functions::routes::CLEANUP_SESSIONS;
+    assert_eq!(
+        job.deploy.schedule.unwrap().eventbridge(),
+        "cron(5 * * * ? *)"
+    );
+    let daily = &functions::routes::CLEANUP_ORGANIZATIONS;
+    assert_eq!(
+        daily.deploy.schedule.unwrap().eventbridge(),
+        "cron(15 3 * * ? *)"
+    );
+}
+
+fn is_cron_field(field: &str) -> bool {
+    !field.is_empty()
+        && field
+            .chars()
+            .all(|c| c.is_ascii_digit() || ",-*/".contains(c))
+}
+
+/// The keys and types of Vercel's project configuration reference
+/// (vercel.com/docs/project-configuration) that this file may use.
+fn check_vercel_schema(v: &Value) -> Vec<String> {
+    let mut problems = vec![];
+    let mut problem = |p: String| problems.push(p);
+    let Some(top) = v.as_object() else {
+        return vec!["not an object".into()];
+    };
+    let known = [
+        "$schema",
+        "functions",
+        "rewrites",
+        "redirects",
+        "headers",
+        "crons",
+        "regions",
+        "cleanUrls",
+        "trailingSlash",
+        "buildCommand",
+        "installCommand",
+        "framework",
+    ];
+    for k in top.keys() {
+        if !known.contains(&k.as_str()) {
+            problem(format!("unknown top-level key {k}"));
+        }
+    }
+    for (pattern, cfg) in top["functions"].as_object().into_iter().flatten() {
+        let Some(cfg) = cfg.as_object() else {
+            problem(format!("functions.{pattern} is not an object"));
+            continue;
+        };
+        for (k, val) in cfg {
+            match k.as_str() {
+                "memory" if val.as_u64().is_some_and(|m| (128..=3009).contains(&m)) => {}
+                "maxDuration" if val.as_u64().is_some_and(|d| (1..=800).contains(&d)) => {}
+                "runtime" | "includeFiles" | "excludeFiles" if val.is_string() => {}
+                _ => problem(format!("functions.{pattern}.{k} = {val}")),
+            }
+        }
+    }
+    for r in top["rewrites"].as_array().into_iter().flatten() {
+        let ok = r.as_object().is_some_and(|o| {
+            o.keys()
+                .all(|k| ["source", "destination", "has", "missing"].contains(&k.as_str()))
+                && o["source"].as_str().is_some_and(|s| s.starts_with('/'))
+                && o["destination"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with('/'))
+        });
+        if !ok {
+            problem(format!("rewrite {r}"));
+        }
+    }
+    for c in top["crons"].as_array().into_iter().flatten() {
+        let ok = c.as_object().is_some_and(|o| {
+            o.len() == 2
+                && o["path"].as_str().is_some_and(|p| p.starts_with('/'))
+                && o["schedule"].as_str().is_some_and(|s| {
+                    let f: Vec<&str> = s.split(' ').collect();
+                    f.len() == 5 && f.iter().all(|x| is_cron_field(x))
+                })
+        });
+        if !ok {
+            problem(format!("cron {c}"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn vercel_json_follows_vercels_schema_and_maps_every_route() {
+    let v: Value = serde_json::from_str(&workspace_file("functions/vercel.json")).unwrap();
+    let problems = check_vercel_schema(&v);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The check itself refuses what Vercel would.
+    let mut bad = v.clone();
+    bad["functions"]["api/v1/health.rs"]["memory"] = 4096.into();
+    bad["crons"][0]["schedule"] = "every hour".into();
+    bad["rewrite"] = Value::Null;
+    assert_eq!(check_vercel_schema(&bad).len(), 3);
+
+    let functions = v["functions"].as_object().unwrap();
+    assert_eq!(functions.len(), ROUTES.len());
+    let rewrites: BTreeMap<&str, &str> = v["rewrites"]
         .as_array()
         .unwrap()
         .iter()
@@ -149,21 +314,32 @@ fn vercel_json_has_one_function_per_route_and_rewrites_for_path_parameters() {
             )
         })
         .collect();
-    for route in ROUTES.iter().filter(|r| r.path.contains('{')) {
-        let source = route.path.replace("{id}", ":id");
-        let destination = format!(
-            "/functions/{}",
-            bins[route.name]
-                .trim_end_matches(".rs")
-                .replace("[id]", ":id")
-        );
-        assert!(
-            rewrites.contains(&(source.as_str(), destination.as_str())),
-            "no rewrite {source} -> {destination}"
-        );
+    let crons: BTreeMap<&str, &str> = v["crons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap(), c["schedule"].as_str().unwrap()))
+        .collect();
+    for route in ROUTES {
+        let file = deploy::entrypoint(route);
+        let f = &functions[&file];
+        let size = deploy::sizing(route);
+        assert_eq!(f["memory"], size.memory_mb);
+        assert_eq!(f["maxDuration"], size.timeout_s);
+        if route.path.contains("{id}") {
+            let source = route.path.replace("{id}", ":id");
+            let dest = format!("/{}?id=:id", file.trim_end_matches(".rs"));
+            assert_eq!(
+                rewrites.get(source.as_str()),
+                Some(&dest.as_str()),
+                "{}",
+                route.name
+            );
+        }
+        match route.deploy.schedule {
+            Some(s) => assert_eq!(crons.get(route.path), Some(&s.cron)),
+            None => assert!(!crons.contains_key(route.path)),
+        }
     }
-    assert_eq!(
-        rewrites.len(),
-        ROUTES.iter().filter(|r| r.path.contains('{')).count()
-    );
+    assert_eq!(crons.len(), 3);
 }

@@ -1,0 +1,239 @@
+//! The deployment descriptors, generated from the route table:
+//! `template.yaml` (AWS SAM) and `functions/vercel.json` (Vercel).
+//! `cargo run --bin deploy-files` writes both; a test fails when the
+//! committed files differ from what this module generates.
+
+use serde_json::{json, Map, Value};
+use shared::runtime::Route;
+
+use crate::routes::ROUTES;
+
+/// What a function gets on either platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizing {
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+}
+
+/// Memory and timeout per function, from what it does: bcrypt wants CPU
+/// (which Lambda gives in proportion to memory), exports and imports hold up
+/// to 50,000 rows, cleanups run batches for minutes; the rest answer in
+/// milliseconds with about 15 MiB resident.
+pub fn sizing(route: &Route) -> Sizing {
+    let (memory_mb, timeout_s) = match route.name {
+        "exports" | "imports" => (1024, 60),
+        "auth-register"
+        | "auth-join"
+        | "auth-login"
+        | "auth-password"
+        | "auth-password-reset"
+        | "invitations-accept"
+        | "members" => (512, 10),
+        _ if route.deploy.schedule.is_some() => (512, 300),
+        _ => (256, 10),
+    };
+    Sizing {
+        memory_mb,
+        timeout_s,
+    }
+}
+
+/// `UploadsFunction` for `uploads`.
+pub fn resource_name(route: &Route) -> String {
+    let mut out: String = route
+        .name
+        .split('-')
+        .map(|p| p[..1].to_uppercase() + &p[1..])
+        .collect();
+    out.push_str("Function");
+    out
+}
+
+/// The entrypoint file of a route's function, relative to `functions/`
+/// (where `vercel.json` lives): its path pattern with `{id}` as `[id]`.
+pub fn entrypoint(route: &Route) -> String {
+    format!(
+        "{}.rs",
+        route
+            .path
+            .trim_start_matches('/')
+            .replace('{', "[")
+            .replace('}', "]")
+    )
+}
+
+const TEMPLATE_HEAD: &str = r#"# Generated from functions/src/routes.rs by `cargo run --bin deploy-files`; do not edit.
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Description: Workshop CRM API, one function per route of the route table.
+
+Parameters:
+  Stage:
+    Type: String
+    Default: production
+    AllowedPattern: "^[a-z0-9][a-z0-9-]{0,39}$"
+    Description: >-
+      "production", or the (sanitized) branch of a preview stack. Any other
+      value than production gets its own database and object-key prefix.
+  MongoDbUriSecret:
+    Type: String
+    Default: workshop-crm/production/mongodb-uri
+    Description: Secrets Manager secret holding the MongoDB connection string.
+  JwtSecretSecret:
+    Type: String
+    Default: workshop-crm/production/jwt-secret
+    Description: Secrets Manager secret holding the JWT signing secret (32+ bytes).
+  BucketName:
+    Type: String
+    Description: The S3 bucket of uploaded files.
+  AllowedOrigins:
+    Type: String
+    Default: ""
+    Description: Comma-separated browser origins allowed by CORS.
+
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Architectures:
+      - arm64
+    Handler: bootstrap
+    CodeUri: .
+    MemorySize: 256
+    Timeout: 10
+    Environment:
+      Variables:
+        DEPLOY_STAGE: !Ref Stage
+        MONGODB_URI: !Sub "{{resolve:secretsmanager:${MongoDbUriSecret}:SecretString}}"
+        MONGODB_DB: crm
+        JWT_SECRET: !Sub "{{resolve:secretsmanager:${JwtSecretSecret}:SecretString}}"
+        S3_BUCKET: !Ref BucketName
+        ALLOWED_ORIGINS: !Ref AllowedOrigins
+        LOG_LEVEL: info
+
+Resources:
+  HttpApi:
+    Type: AWS::Serverless::HttpApi
+"#;
+
+const TEMPLATE_TAIL: &str = r#"Outputs:
+  ApiUrl:
+    Description: Base URL of the API.
+    Value: !Sub "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+"#;
+
+fn title(verb: &str) -> String {
+    verb[..1].to_string() + &verb[1..].to_lowercase()
+}
+
+/// The SAM template: one function per route with an HTTP API event per
+/// method (and OPTIONS, answered by the function for CORS), or a Schedule
+/// event for a scheduled function; S3 actions only for the functions whose
+/// route declares them, on the bucket's objects only.
+pub fn template_yaml() -> String {
+    let mut out = String::from(TEMPLATE_HEAD);
+    for route in ROUTES {
+        let size = sizing(route);
+        out.push_str(&format!(
+            "\n  {}:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: rust-cargolambda\n      BuildProperties:\n        Binary: {}\n    Properties:\n      MemorySize: {}\n      Timeout: {}\n      Events:\n",
+            resource_name(route),
+            route.name,
+            size.memory_mb,
+            size.timeout_s
+        ));
+        match route.deploy.schedule {
+            Some(schedule) => out.push_str(&format!(
+                "        Schedule:\n          Type: Schedule\n          Properties:\n            Schedule: \"{}\"\n",
+                schedule.eventbridge()
+            )),
+            None => {
+                let mut verbs: Vec<&str> = route.methods.iter().map(|(v, _)| v.as_str()).collect();
+                verbs.push("OPTIONS");
+                for verb in verbs {
+                    out.push_str(&format!(
+                        "        {}:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref HttpApi\n            Path: {}\n            Method: {verb}\n",
+                        title(verb),
+                        route.path
+                    ));
+                }
+            }
+        }
+        let objects: Vec<&str> = route
+            .deploy
+            .storage
+            .iter()
+            .filter(|p| **p != shared::storage::S3Permission::ListBucket)
+            .map(|p| p.action())
+            .collect();
+        let list = route
+            .deploy
+            .storage
+            .contains(&shared::storage::S3Permission::ListBucket);
+        if !objects.is_empty() || list {
+            out.push_str("      Policies:\n        - Statement:\n");
+            if !objects.is_empty() {
+                out.push_str("            - Effect: Allow\n              Action:\n");
+                for a in &objects {
+                    out.push_str(&format!("                - {a}\n"));
+                }
+                out.push_str(
+                    "              Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/*\"\n",
+                );
+            }
+            if list {
+                out.push_str("            - Effect: Allow\n              Action:\n                - s3:ListBucket\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}\"\n");
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(TEMPLATE_TAIL);
+    out
+}
+
+/// `vercel.json` for a project whose Root Directory is `functions/`: every
+/// function with its memory and duration, a rewrite per path with
+/// parameters (to the `[id]` file, the parameter also as a query
+/// parameter), and the crons.
+pub fn vercel_json() -> Value {
+    let mut functions = Map::new();
+    let mut rewrites = vec![];
+    let mut crons = vec![];
+    for route in ROUTES {
+        let size = sizing(route);
+        let file = entrypoint(route);
+        functions.insert(
+            file.clone(),
+            json!({ "memory": size.memory_mb, "maxDuration": size.timeout_s }),
+        );
+        if route.path.contains('{') {
+            let source = route
+                .path
+                .split('/')
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => format!(":{name}"),
+                        None => s.to_string(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/");
+            let params: Vec<String> = source
+                .split('/')
+                .filter_map(|s| s.strip_prefix(':'))
+                .map(|n| format!("{n}=:{n}"))
+                .collect();
+            rewrites.push(json!({
+                "source": source,
+                "destination": format!("/{}?{}", file.trim_end_matches(".rs"), params.join("&")),
+            }));
+        }
+        if let Some(schedule) = route.deploy.schedule {
+            crons.push(json!({ "path": route.path, "schedule": schedule.cron }));
+        }
+    }
+    json!({
+        "$schema": "https://openapi.vercel.sh/vercel.json",
+        "functions": functions,
+        "rewrites": rewrites,
+        "crons": crons,
+    })
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark: builds the release binaries, starts a MongoDB-wire server on
-# a free port (unless MONGODB_URI is set) and prints binary sizes, cold start,
-# memory and latency as Markdown tables. BENCH_COLD_RUNS and BENCH_REQUESTS
+# The benchmark: builds the release binaries, starts a MongoDB-wire server and
+# an S3-compatible server on free ports (unless MONGODB_URI / S3_ENDPOINT are
+# set) and prints binary sizes, cold start, memory and latency as Markdown
+# tables. BENCH_COLD_RUNS and BENCH_REQUESTS
 # tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
 # instead (see tests/bench_crm.rs).
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$ROOT"
 scratch="$(mktemp -d)"
 trap 'stop_started; rm -rf "$scratch"' EXIT
 use_mongodb "$scratch/mongo"
+use_s3 "$scratch/s3"
 
 # Each function links with fat LTO (about a minute apiece on 2 cores): by
 # default only the binaries measured are built; BENCH_ALL_BINARIES=1 builds

@@ -247,6 +247,26 @@ impl ScopedCollection {
         Ok(cursor.try_collect().await?)
     }
 
+    /// Visits the matching documents in `sort` order one at a time, holding
+    /// one cursor batch in memory rather than the whole result.
+    pub async fn for_each(
+        &self,
+        filter: Document,
+        sort: Document,
+        mut visit: impl FnMut(Document) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let mut cursor = self
+            .coll
+            .find(self.scoped(filter))
+            .sort(sort)
+            .batch_size(1000)
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            visit(d)?;
+        }
+        Ok(())
+    }
+
     pub async fn count(&self, filter: Document) -> Result<u64, ApiError> {
         Ok(self.coll.count_documents(self.scoped(filter)).await?)
     }

@@ -145,24 +145,43 @@ pub async fn export(
             .map_err(|_| ApiError::field(&format!("filters.{param}"), "is not a valid value"))?;
     }
     scope.spend(LimitedAction::Exports).await?;
-    let docs = scope
-        .collection(e.collection)
-        .find_many(
-            filter,
-            doc! { "createdAt": 1, "_id": 1 },
-            MAX_EXPORT_ROWS + 1,
-            None,
-        )
-        .await?;
-    if docs.len() as i64 > MAX_EXPORT_ROWS {
-        return Err(ApiError::Unprocessable {
-            code: "EXPORT_TOO_LARGE",
-            detail: format!(
-                "More than {MAX_EXPORT_ROWS} rows match; narrow the export with filters"
-            ),
-            errors: vec![],
-        });
+    // The file is written row by row while the cursor is read, so memory
+    // holds the file and one cursor batch, never every document at once.
+    let csv_error = |err: csv::Error| ApiError::internal(format!("csv: {err}"));
+    let as_json = input.format == "json";
+    let cols = columns(e);
+    let mut csv_out = csv::Writer::from_writer(vec![]);
+    let mut json_out = b"{\"data\":[".to_vec();
+    if !as_json {
+        csv_out.write_record(&cols).map_err(csv_error)?;
     }
+    let mut rows: i64 = 0;
+    scope
+        .collection(e.collection)
+        .for_each(filter, doc! { "createdAt": 1, "_id": 1 }, |d| {
+            rows += 1;
+            if rows > MAX_EXPORT_ROWS {
+                return Err(ApiError::Unprocessable {
+                    code: "EXPORT_TOO_LARGE",
+                    detail: format!(
+                        "More than {MAX_EXPORT_ROWS} rows match; narrow the export with filters"
+                    ),
+                    errors: vec![],
+                });
+            }
+            if as_json {
+                if rows > 1 {
+                    json_out.push(b',');
+                }
+                serde_json::to_writer(&mut json_out, &render(&d))
+                    .map_err(|err| ApiError::internal(format!("json: {err}")))
+            } else {
+                csv_out
+                    .write_record(cols.iter().map(|c| cell(lookup(&d, c))))
+                    .map_err(csv_error)
+            }
+        })
+        .await?;
     let filters: Document = input
         .filters
         .iter()
@@ -170,33 +189,25 @@ pub async fn export(
         .collect();
     scope
         .audit(AuditEntry::new(Action::Export, e.resource).changes(doc! {
-            "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": docs.len() as i64,
+            "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": rows,
         }))
         .await;
     let day = crate::auth::rfc3339(bson::DateTime::now())[..10].to_string();
-    let mut response = if input.format == "json" {
-        let data: Vec<Value> = docs.iter().map(render).collect();
-        ApiResponse::ok(&json!({ "data": data }))
+    let (body, content_type) = if as_json {
+        json_out.extend_from_slice(b"]}");
+        (json_out, "application/json")
     } else {
-        let cols = columns(e);
-        let mut out = csv::Writer::from_writer(vec![]);
-        out.write_record(&cols)
-            .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
-        for d in &docs {
-            out.write_record(cols.iter().map(|c| cell(lookup(d, c))))
-                .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
-        }
-        let body = out
+        let body = csv_out
             .into_inner()
             .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
-        let mut r = ApiResponse {
-            status: StatusCode::OK,
-            headers: http::HeaderMap::new(),
-            body,
-        };
-        r.set_header("content-type", "text/csv; charset=utf-8");
-        r
+        (body, "text/csv; charset=utf-8")
     };
+    let mut response = ApiResponse {
+        status: StatusCode::OK,
+        headers: http::HeaderMap::new(),
+        body,
+    };
+    response.set_header("content-type", content_type);
     response.set_header(
         "content-disposition",
         &format!(
@@ -204,7 +215,7 @@ pub async fn export(
             e.collection, input.format
         ),
     );
-    response.set_header("x-row-count", &docs.len().to_string());
+    response.set_header("x-row-count", &rows.to_string());
     Ok(response)
 }
 

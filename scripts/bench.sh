@@ -21,7 +21,7 @@ log "building release binaries"
 if [ -n "${BENCH_ALL_BINARIES:-}" ]; then
   cargo build --release --locked -p functions --bins
 else
-  cargo build --release --locked -p functions --bin crm-local --bin accounts --bin health --bin auth-login
+  cargo build --release --locked -p functions --bin crm-local --bin accounts --bin health --bin auth-login --bin uploads
 fi
 if [ "${1:-}" = "crm" ]; then
   # CRM at scale; BENCH_CRM_RECORDS (default 100000) and BENCH_CRM_ORGS (default 10) set its size.

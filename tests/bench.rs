@@ -3,7 +3,8 @@
 //!
 //! - the release size of every function binary;
 //! - cold start: process start to first response, through the Lambda Runtime
-//!   API emulator (`GET /api/v1/accounts`, 25 items);
+//!   API emulator (`GET /api/v1/accounts`, 25 items; and `POST
+//!   /api/v1/uploads`, which builds the storage client and presigns);
 //! - resident memory of one function process after 1,000 invocations;
 //! - p50 / p99 latency and throughput of `GET /api/v1/accounts` (25 items)
 //!   on the local server (`crm-local`).
@@ -34,6 +35,18 @@ fn env_for(db: &str) -> Vec<(String, String)> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    // The storage server scripts/bench.sh started (crm-local and uploads need it).
+    .chain(
+        [
+            "S3_ENDPOINT",
+            "S3_BUCKET",
+            "S3_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ]
+        .into_iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+    )
     .collect()
 }
 
@@ -253,6 +266,29 @@ async fn main() {
     }
     colds.sort();
 
+    // The same for a function that builds the storage client and presigns.
+    let upload = http_api_event(
+        "POST",
+        "/api/v1/uploads",
+        "",
+        &token,
+        Some(
+            &json!({ "fileName": "estimate.pdf", "contentType": "application/pdf", "size": 1000 }),
+        ),
+    );
+    let uploads = function_binary("uploads", "release");
+    let mut upload_colds = vec![];
+    for _ in 0..runs {
+        let (emu, addr) = Emulator::start().await;
+        let t = Instant::now();
+        let mut child = spawn_function(&uploads, &env, addr);
+        let r = emu.invoke(upload.clone()).await;
+        upload_colds.push(t.elapsed());
+        assert_eq!(r["statusCode"], 201, "{r}");
+        child.kill().await.ok();
+    }
+    upload_colds.sort();
+
     // Memory of one function process after 1,000 invocations.
     let (emu, addr) = Emulator::start().await;
     let mut child = spawn_function(&binary, &env, addr);
@@ -278,6 +314,12 @@ async fn main() {
         ms(percentile(&colds, 0.5)),
         ms(colds[0]),
         ms(*colds.last().unwrap())
+    );
+    println!(
+        "| cold start of `uploads` (S3 client built, one presigned PUT; {runs} runs) | median {}, min {}, max {} |",
+        ms(percentile(&upload_colds, 0.5)),
+        ms(upload_colds[0]),
+        ms(*upload_colds.last().unwrap())
     );
     println!(
         "| warm invocation p50 / p99 (999 runs) | {} / {} |",

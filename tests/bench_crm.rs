@@ -166,7 +166,10 @@ async fn main() {
             }
         }
         let seeding = seed_started.elapsed();
-        eprintln!("seeded {entity} in {:.0} s; measuring", seeding.as_secs_f64());
+        eprintln!(
+            "seeded {entity} in {:.0} s; measuring",
+            seeding.as_secs_f64()
+        );
         let (mut list, mut create) = (vec![], vec![]);
         for i in 0..samples {
             let t = Instant::now();

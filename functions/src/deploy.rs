@@ -21,7 +21,8 @@ pub struct Sizing {
 /// milliseconds with about 15 MiB resident.
 pub fn sizing(route: &Route) -> Sizing {
     let (memory_mb, timeout_s) = match route.name {
-        "exports" | "imports" => (1024, 60),
+        // API Gateway's HTTP API waits 30 s for an integration at most.
+        "exports" | "imports" => (1024, 29),
         "auth-register"
         | "auth-join"
         | "auth-login"
@@ -91,6 +92,9 @@ Parameters:
     Default: ""
     Description: Comma-separated browser origins allowed by CORS.
 
+Conditions:
+  IsProduction: !Equals [!Ref Stage, production]
+
 Globals:
   Function:
     Runtime: provided.al2023
@@ -119,6 +123,24 @@ const TEMPLATE_TAIL: &str = r#"Outputs:
   ApiUrl:
     Description: Base URL of the API.
     Value: !Sub "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+"#;
+
+/// Objects a function may touch: the whole bucket in production, only the
+/// previews' prefix in any other stage, so a preview never reaches
+/// production's files.
+const OBJECTS: &str = r#"              Resource: !If
+                - IsProduction
+                - !Sub "arn:${AWS::Partition}:s3:::${BucketName}/*"
+                - !Sub "arn:${AWS::Partition}:s3:::${BucketName}/previews/*"
+"#;
+
+const LISTING: &str = r#"            - Effect: Allow
+              Action:
+                - s3:ListBucket
+              Resource: !Sub "arn:${AWS::Partition}:s3:::${BucketName}"
+              Condition:
+                StringLike:
+                  s3:prefix: !If [IsProduction, "*", "previews/*"]
 "#;
 
 fn title(verb: &str) -> String {
@@ -175,12 +197,10 @@ pub fn template_yaml() -> String {
                 for a in &objects {
                     out.push_str(&format!("                - {a}\n"));
                 }
-                out.push_str(
-                    "              Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/*\"\n",
-                );
+                out.push_str(OBJECTS);
             }
             if list {
-                out.push_str("            - Effect: Allow\n              Action:\n                - s3:ListBucket\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}\"\n");
+                out.push_str(LISTING);
             }
         }
     }

@@ -326,7 +326,16 @@ pub static DOCUMENTS_ID_COMPLETE: Route = Route {
     path: "/api/v1/documents/{id}/complete",
     methods: &[(Post, Requires(UpdateRecords))],
     handler: |ctx| Box::pin(documents::complete(ctx)),
-    deploy: Deploy::storage(&[GetObject]),
+    // ListBucket makes S3 answer a HEAD of a missing object 404, not 403.
+    deploy: Deploy::storage(&[GetObject, ListBucket]),
+};
+
+pub static DOCUMENTS_ID_RESTORE: Route = Route {
+    name: "documents-id-restore",
+    path: "/api/v1/documents/{id}/restore",
+    methods: &[(Post, Requires(DeleteRecords))],
+    handler: |ctx| Box::pin(records::restore(ctx, &documents::DOCUMENT)),
+    deploy: Deploy::API,
 };
 
 /// The scheduled functions: EventBridge runs them on Lambda, Vercel's crons
@@ -421,6 +430,7 @@ pub static ROUTES: &[&Route] = &[
     &DOCUMENTS,
     &DOCUMENTS_ID,
     &DOCUMENTS_ID_COMPLETE,
+    &DOCUMENTS_ID_RESTORE,
     &CLEANUP_ORGANIZATIONS,
     &CLEANUP_AUDIT_LOGS,
     &CLEANUP_SESSIONS,

@@ -25,13 +25,7 @@ fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
 }
 
 fn meta() -> RequestMeta {
-    RequestMeta {
-        request_id: format!("crm-admin-{}", ObjectId::new().to_hex()),
-        method: "CLI".into(),
-        path: "crm-admin".into(),
-        ip: None,
-        user_agent: Some("crm-admin".into()),
-    }
+    RequestMeta::system("crm-admin", "CLI")
 }
 
 async fn operator_audit(
@@ -114,18 +108,37 @@ pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
 }
 
 /// Deactivates (signing every member out) or reactivates an organization.
-/// Reactivating also cancels a scheduled purge.
+/// Reactivating also cancels a scheduled purge, unless the purge is already
+/// due (its data may be half gone): then it is a conflict.
 pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
     let now = DateTime::now();
     let mut set = doc! { "isActive": active, "updatedAt": now };
+    let mut filter = doc! { "_id": id };
     if active {
         set.insert("deleteScheduledAt", bson::Bson::Null);
+        let due = DateTime::from_millis(
+            now.timestamp_millis() - crate::cleanup::PURGE_AFTER_DAYS * 86_400_000,
+        );
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "deleteScheduledAt": null },
+                doc! { "deleteScheduledAt": { "$gte": due } },
+            ],
+        );
     }
-    coll(state, collections::ORGANIZATIONS)
-        .update_one(doc! { "_id": id }, doc! { "$set": set })
-        .await?;
+    let matched = coll(state, collections::ORGANIZATIONS)
+        .update_one(filter, doc! { "$set": set })
+        .await?
+        .matched_count;
+    if matched == 0 {
+        return Err(ApiError::conflict(
+            "PURGE_IN_PROGRESS",
+            "This organization was deleted more than 30 days ago and is being purged; it cannot be reactivated",
+        ));
+    }
     let mut revoked = 0;
     if !active {
         revoked = coll(state, collections::REFRESH_TOKENS)
@@ -148,9 +161,13 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
 pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
-    let purge =
-        crate::cleanup::purge_organization(state, id, &mut crate::cleanup::Budget::unlimited())
-            .await?;
+    let purge = crate::cleanup::purge_organization(
+        state,
+        id,
+        &mut crate::cleanup::Budget::unlimited(),
+        doc! {},
+    )
+    .await?;
     let deleted = json!(purge.deleted);
     tracing::warn!(organizationId = %id, slug, deleted = %deleted, "[TENANT] organization purged");
     Ok(json!({ "slug": slug, "organizationId": id.to_hex(), "deleted": deleted }))

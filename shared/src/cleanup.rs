@@ -79,28 +79,43 @@ impl Report {
     }
 }
 
-/// How many more batches this run may delete.
-pub struct Budget(u64);
+/// How many more batches this run may delete, and until when.
+pub struct Budget {
+    batches: u64,
+    deadline: Option<Instant>,
+}
 
 impl Budget {
-    pub fn new(batches: u64) -> Self {
-        Self(batches)
+    /// `batches` at most, and none started after `seconds`.
+    pub fn new(batches: u64, seconds: u64) -> Self {
+        Self {
+            batches,
+            deadline: Some(Instant::now() + std::time::Duration::from_secs(seconds)),
+        }
     }
 
     /// No limit (an operator's purge from `crm-admin`).
     pub fn unlimited() -> Self {
-        Self(u64::MAX)
+        Self {
+            batches: u64::MAX,
+            deadline: None,
+        }
     }
 
     /// Counts one batch that deleted something (an empty look costs nothing,
     /// so a run always gets past what earlier runs finished).
     fn spend(&mut self) {
-        self.0 = self.0.saturating_sub(1);
+        self.batches = self.batches.saturating_sub(1);
     }
 
     pub fn exhausted(&self) -> bool {
-        self.0 == 0
+        self.batches == 0 || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
+}
+
+fn budget(state: &State) -> Budget {
+    let cfg = &state.config.cleanup;
+    Budget::new(cfg.max_batches, cfg.max_seconds)
 }
 
 fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
@@ -162,6 +177,7 @@ pub async fn purge_organization(
     state: &State,
     org: ObjectId,
     budget: &mut Budget,
+    still_due: Document,
 ) -> Result<Purge, ApiError> {
     let mut deleted = BTreeMap::new();
     let storage = state.storage()?;
@@ -202,11 +218,16 @@ pub async fn purge_organization(
             });
         }
     }
-    coll(state, ORGANIZATIONS)
-        .delete_one(doc! { "_id": org })
-        .await?;
+    // Only if it is still due: an organization reactivated meanwhile stays.
+    let mut filter = still_due;
+    filter.insert("_id", org);
+    let gone = coll(state, ORGANIZATIONS)
+        .delete_one(filter)
+        .await?
+        .deleted_count
+        == 1;
     Ok(Purge {
-        finished: true,
+        finished: gone,
         deleted,
     })
 }
@@ -225,13 +246,21 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
         .try_collect()
         .await?;
     let mut report = Report::default();
-    let mut budget = Budget::new(cfg.max_batches);
+    let mut budget = budget(state);
     for org in &orgs {
         let id = org
             .get_object_id("_id")
             .map_err(|_| ApiError::internal("organization without _id"))?;
         report.scanned += 1;
-        let purge = purge_organization(state, id, &mut budget).await?;
+        // One organization that cannot be purged (a storage error, say) must
+        // not hold up the others; it stays due and is tried again next run.
+        let purge = match purge_organization(state, id, &mut budget, due.clone()).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(organizationId = %id, error = %e, "[TENANT] purge failed; retried next run");
+                continue;
+            }
+        };
         let counts = serde_json::to_string(&purge.deleted).unwrap_or_default();
         if purge.finished {
             report.deleted += 1;
@@ -260,7 +289,7 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
     retentions.sort_unstable();
     retentions.dedup();
     let mut report = Report::default();
-    let mut budget = Budget::new(state.config.cleanup.max_batches);
+    let mut budget = budget(state);
     let mut filters = vec![];
     for r in retentions {
         let longer: Vec<&str> = Plan::ALL
@@ -317,7 +346,7 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
         (RATE_LIMITS, expired),
     ];
     let mut report = Report::default();
-    let mut budget = Budget::new(state.config.cleanup.max_batches);
+    let mut budget = budget(state);
     for (name, filter) in &targets {
         let (found, deleted) = delete_batches(state, name, filter, &mut budget).await?;
         report.scanned += found;

@@ -86,8 +86,11 @@ pub struct CleanupConfig {
     pub max_organizations: u64,
     /// Documents deleted per batch.
     pub batch_size: i64,
-    /// Batches per run at most, so a run ends well inside its timeout.
+    /// Batches per run at most.
     pub max_batches: u64,
+    /// No batch starts after this many seconds, so a run ends inside its
+    /// function's timeout (300 s) with its report.
+    pub max_seconds: u64,
     /// Audit-log retention in days for FREE, PRO and ENTERPRISE.
     pub audit_retention_days: [u64; 3],
 }
@@ -143,6 +146,9 @@ pub const DEFAULT_UPLOAD_TYPES: &[&str] = &[
 const MIB: u64 = 1024 * 1024;
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The audit log's TTL index (a backstop) removes entries after this many
+/// days whatever the plan, so no retention may be longer.
+pub const MAX_AUDIT_RETENTION_DAYS: u64 = 3 * 365;
 
 impl Config {
     /// Reads the process environment.
@@ -176,6 +182,34 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError(format!("{name} must be a whole number, got {v:?}"))),
             }
+        };
+        // Presigned URLs are short-lived (DESIGN invariant 7): at most an hour.
+        let url_ttl = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            let secs = number(name, default)?;
+            if !(1..=3600).contains(&secs) {
+                return Err(ConfigError(format!(
+                    "{name} must be between 1 and 3600 seconds, got {secs}"
+                )));
+            }
+            Ok(Duration::from_secs(secs))
+        };
+        let cron_secret = get("CRON_SECRET");
+        if let Some(c) = &cron_secret {
+            if c.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "CRON_SECRET is too weak: it has {} bytes, at least {MIN_JWT_SECRET_BYTES} are required",
+                    c.len()
+                )));
+            }
+        }
+        let retention = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            let days = number(name, default)?;
+            if !(1..=MAX_AUDIT_RETENTION_DAYS).contains(&days) {
+                return Err(ConfigError(format!(
+                    "{name} must be between 1 and {MAX_AUDIT_RETENTION_DAYS} days (the audit log's TTL backstop), got {days}"
+                )));
+            }
+            Ok(days)
         };
         let bcrypt_cost = number("BCRYPT_COST", 10)?;
         if !(4..=31).contains(&bcrypt_cost) {
@@ -233,19 +267,20 @@ impl Config {
                     number("UPLOAD_MAX_BYTES_PRO", 100 * MIB)?,
                     number("UPLOAD_MAX_BYTES_ENTERPRISE", 1024 * MIB)?,
                 ],
-                upload_url_ttl: Duration::from_secs(number("UPLOAD_URL_TTL_SECONDS", 600)?),
-                download_url_ttl: Duration::from_secs(number("DOWNLOAD_URL_TTL_SECONDS", 300)?),
+                upload_url_ttl: url_ttl("UPLOAD_URL_TTL_SECONDS", 600)?,
+                download_url_ttl: url_ttl("DOWNLOAD_URL_TTL_SECONDS", 300)?,
             },
             deployment,
-            cron_secret: get("CRON_SECRET").map(Secret::new),
+            cron_secret: cron_secret.map(Secret::new),
             cleanup: CleanupConfig {
                 max_organizations: number("CLEANUP_MAX_ORGANIZATIONS", 5)?.max(1),
                 batch_size: number("CLEANUP_BATCH_SIZE", 500)?.clamp(1, 10_000) as i64,
                 max_batches: number("CLEANUP_MAX_BATCHES", 200)?.max(1),
+                max_seconds: number("CLEANUP_MAX_SECONDS", 240)?.max(1),
                 audit_retention_days: [
-                    number("AUDIT_RETENTION_DAYS_FREE", 90)?.max(1),
-                    number("AUDIT_RETENTION_DAYS_PRO", 90)?.max(1),
-                    number("AUDIT_RETENTION_DAYS_ENTERPRISE", 365)?.max(1),
+                    retention("AUDIT_RETENTION_DAYS_FREE", 90)?,
+                    retention("AUDIT_RETENTION_DAYS_PRO", 90)?,
+                    retention("AUDIT_RETENTION_DAYS_ENTERPRISE", 365)?,
                 ],
             },
         })
@@ -436,6 +471,20 @@ mod tests {
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s.force_path_style);
         assert!(!format!("{c:?}").contains("storage-secret-value"));
+    }
+
+    #[test]
+    fn url_lifetimes_cron_secret_and_retention_are_bounded_at_start_up() {
+        let base = [("MONGODB_URI", "mongodb://x"), ("JWT_SECRET", STRONG)];
+        for (name, value) in [
+            ("UPLOAD_URL_TTL_SECONDS", "86400"),
+            ("DOWNLOAD_URL_TTL_SECONDS", "0"),
+            ("CRON_SECRET", "short"),
+            ("AUDIT_RETENTION_DAYS_ENTERPRISE", "5000"),
+        ] {
+            let err = config(&[base[0], base[1], (name, value)]).unwrap_err();
+            assert!(err.0.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -91,6 +91,20 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
 }
 
+impl RequestMeta {
+    /// For changes made by the platform itself (`crm-admin`, a scheduled
+    /// cleanup) rather than by a request: `actor` is the path and the agent.
+    pub fn system(actor: &str, method: &str) -> Self {
+        Self {
+            request_id: format!("{actor}-{}", ObjectId::new().to_hex()),
+            method: method.into(),
+            path: actor.into(),
+            ip: None,
+            user_agent: Some(actor.into()),
+        }
+    }
+}
+
 /// The organization-scoped data handle.
 pub struct Scope {
     state: Arc<State>,

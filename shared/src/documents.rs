@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit::{self, diff, Action, AuditEntry};
 use crate::cleanup::Report;
-use crate::db::{collections, retry_transient, RequestMeta, Scope};
+use crate::db::{collections, RequestMeta, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field};
 use crate::http::{ApiRequest, ApiResponse};
@@ -105,19 +105,7 @@ pub async fn request_upload(
     let expires_at = millis_from_now(ttl);
     record.insert("status", PENDING);
     record.insert("storageKey", key);
-    let (record, input) = (&record, &input);
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        tx.insert_one(e.collection, record.clone()).await?;
-        tx.audit(
-            AuditEntry::new(Action::Create, e.resource)
-                .id(id)
-                .changes(input.clone()),
-        )
-        .await?;
-        tx.commit().await
-    })
-    .await?;
+    records::insert_with_audit(scope, e, &record, &input).await?;
     let headers: Map<String, Value> = presigned
         .headers
         .into_iter()
@@ -131,7 +119,7 @@ pub async fn request_upload(
             "method": presigned.method,
             "headers": headers,
             "expiresAt": crate::auth::rfc3339(expires_at),
-            "document": render(record),
+            "document": render(&record),
         }),
     );
     r.set_header("location", &format!("/api/v1/documents/{}", id.to_hex()));
@@ -153,6 +141,19 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
     own_or(scope, &before, Permission::UpdateAnyRecord).await?;
     if text(&before, "status") == UPLOADED {
         return Ok(ApiResponse::ok(&render(&before)));
+    }
+    // Past this age the sweep removes the upload; it can no longer complete.
+    let expiry = DateTime::from_millis(
+        DateTime::now().timestamp_millis() - PENDING_EXPIRY_HOURS * 3_600_000,
+    );
+    if before
+        .get_datetime("createdAt")
+        .is_ok_and(|created| *created < expiry)
+    {
+        return Err(ApiError::conflict(
+            "UPLOAD_EXPIRED",
+            format!("Uploads must be completed within {PENDING_EXPIRY_HOURS} hours; request a new upload"),
+        ));
     }
     let storage = scope.state().storage()?;
     let declared_size = crate::db::number(&before, "size").unwrap_or(-1);
@@ -184,7 +185,7 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
     let after = mutate_one(
         scope,
         e.collection,
-        doc! { "_id": id, "deletedAt": null, "status": PENDING },
+        doc! { "_id": id, "deletedAt": null, "status": PENDING, "createdAt": { "$gte": expiry } },
         || {
             let now = DateTime::now();
             doc! { "$set": { "status": UPLOADED, "uploadedAt": now, "updatedAt": now }, "$inc": { "version": 1_i64 } }
@@ -272,7 +273,11 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
                 .get_object_id("_id")
                 .map_err(|_| ApiError::internal("document without _id"))?;
             let org = d.get_object_id("organizationId").ok();
-            storage.delete(text(&d, "storageKey")).await?;
+            // One file that cannot be deleted must not hold up the others.
+            if let Err(e) = storage.delete(text(&d, "storageKey")).await {
+                tracing::error!(documentId = %id, error = %e, "[CLEANUP] file not deleted; retried next run");
+                continue;
+            }
             let mut only_if_still = filter.clone();
             only_if_still.insert("_id", id);
             if coll.delete_one(only_if_still).await?.deleted_count == 1 {
@@ -280,8 +285,11 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
                 let entry = AuditEntry::new(Action::Delete, "document")
                     .id(id)
                     .changes(doc! { "purged": true, "reason": reason, "actor": "cleanup" });
-                audit::write_direct(&state.db, entry.into_document(org, None, &system_meta()))
-                    .await;
+                audit::write_direct(
+                    &state.db,
+                    entry.into_document(org, None, &RequestMeta::system("cleanup", "SCHEDULE")),
+                )
+                .await;
             }
         }
         report.remaining += coll.count_documents(filter).await?;
@@ -295,14 +303,4 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
         "[CLEANUP] documents swept"
     );
     Ok(report)
-}
-
-fn system_meta() -> RequestMeta {
-    RequestMeta {
-        request_id: format!("cleanup-{}", ObjectId::new().to_hex()),
-        method: "SCHEDULE".into(),
-        path: "cleanup".into(),
-        ip: None,
-        user_agent: None,
-    }
 }

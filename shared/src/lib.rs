@@ -14,6 +14,10 @@
 //! - [`db`] and [`records`]: organization-scoped reads and transactional writes,
 //!   each mutation with its [`audit`] entry in the same transaction.
 //! - [`error`]: the one error type, rendered as `application/problem+json`.
+//! - [`storage`] and [`documents`]: files in S3-compatible storage through
+//!   presigned URLs, and the `documents` records that track them.
+//! - [`cleanup`]: the scheduled jobs (tenant purge, audit retention, session
+//!   and file sweeps) that the route table schedules.
 //!
 //! Function code never touches the MongoDB driver: it goes through [`db::Scope`]
 //! (tenant data) or the flows in [`auth`] and [`members`].

@@ -95,7 +95,7 @@ const MIGRATIONS: &[Migration] = &[
 
 /// A backstop only: the cleanup-audit-logs job applies each plan's
 /// retention; this TTL catches what it never reached.
-pub const AUDIT_LOG_BACKSTOP_DAYS: u64 = 3 * 365;
+pub const AUDIT_LOG_BACKSTOP_DAYS: u64 = crate::config::MAX_AUDIT_RETENTION_DAYS;
 
 /// What the scheduled cleanups query across organizations.
 fn cleanup() -> Vec<Index> {

@@ -418,25 +418,38 @@ async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
     let id = record
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("record without _id"))?;
-    let (record, fields) = (&record, &fields);
+    insert_with_audit(scope, e, &record, &fields).await?;
+    let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
+    r.set_header(
+        "location",
+        &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()),
+    );
+    Ok(r)
+}
+
+/// Inserts `record` with its CREATE audit entry (naming `changes`) in one
+/// transaction, run again on a write conflict.
+pub async fn insert_with_audit(
+    scope: &Scope,
+    e: &Entity,
+    record: &Document,
+    changes: &Document,
+) -> Result<(), ApiError> {
+    let id = record
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("record without _id"))?;
     retry_transient(|| async move {
         let mut tx = scope.begin().await?;
         tx.insert_one(e.collection, record.clone()).await?;
         tx.audit(
             AuditEntry::new(Action::Create, e.resource)
                 .id(id)
-                .changes(fields.clone()),
+                .changes(changes.clone()),
         )
         .await?;
         tx.commit().await
     })
-    .await?;
-    let mut r = ApiResponse::json(StatusCode::CREATED, &render(record));
-    r.set_header(
-        "location",
-        &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()),
-    );
-    Ok(r)
+    .await
 }
 
 /// The live (not deleted) record `id` of the caller's organization, or a 404.

@@ -406,20 +406,22 @@ fn cors_headers(state: &State, origin: Option<&str>, r: &mut ApiResponse) {
 /// Where a function binary runs, from its environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Platform {
-    /// `AWS_LAMBDA_RUNTIME_API` is set.
+    /// `AWS_LAMBDA_RUNTIME_API` is set (and no Vercel variable).
     Lambda,
-    /// `VERCEL=1` (Vercel sets it in functions and `vercel dev`).
+    /// `VERCEL=1` or `VERCEL_IPC_PATH` (Vercel sets them in functions and `vercel dev`).
     Vercel,
     /// A plain HTTP server on `PORT`.
     Local,
 }
 
 impl Platform {
+    /// Vercel first: its functions run on AWS infrastructure and may see
+    /// Lambda's variables too, but never the other way round.
     pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> Platform {
-        if lookup("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty()) {
-            Platform::Lambda
-        } else if lookup("VERCEL").as_deref() == Some("1") {
+        if lookup("VERCEL").as_deref() == Some("1") || lookup("VERCEL_IPC_PATH").is_some() {
             Platform::Vercel
+        } else if lookup("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty()) {
+            Platform::Lambda
         } else {
             Platform::Local
         }
@@ -774,6 +776,30 @@ pub fn ok(value: serde_json::Value) -> HandlerResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_platform_comes_from_the_environment_vercel_first() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            Platform::detect(move |k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(env(&[]), Platform::Local);
+        assert_eq!(
+            env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]),
+            Platform::Lambda
+        );
+        assert_eq!(
+            env(&[
+                ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+                ("VERCEL", "1")
+            ]),
+            Platform::Vercel
+        );
+        assert_eq!(env(&[("VERCEL_IPC_PATH", "/tmp/ipc")]), Platform::Vercel);
+    }
 
     fn noop(_: Ctx) -> BoxFuture<HandlerResult> {
         Box::pin(async { Ok(ApiResponse::no_content()) })

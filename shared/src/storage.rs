@@ -224,20 +224,10 @@ impl Storage {
     /// Deletes up to `limit` objects under `prefix` (one listing page at
     /// most); returns how many it deleted. Call again until it returns 0.
     pub async fn delete_batch(&self, prefix: &str, limit: i32) -> Result<u64, ApiError> {
-        let listed = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_keys(limit.clamp(1, 1000))
-            .send()
-            .await
-            .map_err(|e| unavailable("LIST", e))?;
-        let keys: Vec<ObjectIdentifier> = listed
-            .contents()
+        let keys: Vec<ObjectIdentifier> = self
+            .list(prefix, limit.clamp(1, 1000))
+            .await?
             .iter()
-            .filter_map(|o| o.key())
-            .filter(|k| k.starts_with(prefix))
             .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
             .collect();
         if keys.is_empty() {
@@ -271,16 +261,27 @@ impl Storage {
 
     /// Whether any object is stored under `prefix`.
     pub async fn has_objects(&self, prefix: &str) -> Result<bool, ApiError> {
+        Ok(!self.list(prefix, 1).await?.is_empty())
+    }
+
+    /// Up to `max` keys under `prefix` (one listing page).
+    async fn list(&self, prefix: &str, max: i32) -> Result<Vec<String>, ApiError> {
         let listed = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .max_keys(1)
+            .max_keys(max)
             .send()
             .await
             .map_err(|e| unavailable("LIST", e))?;
-        Ok(!listed.contents().is_empty())
+        Ok(listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| k.starts_with(prefix))
+            .map(str::to_string)
+            .collect())
     }
 
     /// Deletes every object under `prefix`; returns how many.

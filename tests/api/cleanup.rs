@@ -252,6 +252,48 @@ async fn a_purge_stopped_after_its_first_batch_is_finished_by_the_next_runs() {
 }
 
 #[tokio::test]
+async fn a_run_purges_at_most_the_configured_number_of_organizations() {
+    let app = TestApp::spawn_with(&[
+        ("CRON_SECRET", CRON_SECRET),
+        ("CLEANUP_MAX_ORGANIZATIONS", "1"),
+    ])
+    .await;
+    let second = app.register("Second Closed").await;
+    app.schedule_deletion(&app.owner, 45).await;
+    app.schedule_deletion(&second, 35).await;
+    let first = app.cron("cleanup-organizations").await;
+    assert_eq!(
+        (
+            &first.body["scanned"],
+            &first.body["deleted"],
+            &first.body["remaining"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    // The longest-deleted goes first.
+    assert_eq!(
+        app.count("organizations", doc! { "_id": oid(&app.owner.org_id) })
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("organizations", doc! { "_id": oid(&second.org_id) })
+            .await,
+        1
+    );
+    let next = app.cron("cleanup-organizations").await;
+    assert_eq!(
+        (&next.body["deleted"], &next.body["remaining"]),
+        (&json!(1), &json!(0))
+    );
+    assert_eq!(
+        app.count("organizations", doc! { "_id": oid(&second.org_id) })
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says() {
     let app = TestApp::spawn_with(&[
         ("CRON_SECRET", CRON_SECRET),

@@ -142,6 +142,20 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
                 .is_ok()));
 }
 
+/// A PUT of `size` bytes of `content_type` to `url`, sent as the client
+/// chooses (not as the upload answer said); the storage server's status.
+async fn put(app: &TestApp, url: &str, content_type: &str, size: usize) -> u16 {
+    app.http
+        .put(url)
+        .header("content-type", content_type)
+        .body(file_bytes(size))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url() {
     let app = TestApp::spawn_with(&[
@@ -156,37 +170,13 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
     let url = r.body["uploadUrl"].as_str().unwrap().to_string();
 
     // Another content type than the signed one.
-    let wrong_type = app
-        .http
-        .put(&url)
-        .header("content-type", "text/html")
-        .body(file_bytes(100))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_type.status(), 403);
+    assert_eq!(put(&app, &url, "text/html", 100).await, 403);
     // Another length than the signed one.
-    let wrong_length = app
-        .http
-        .put(&url)
-        .header("content-type", "application/pdf")
-        .body(file_bytes(5_000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_length.status(), 403);
+    assert_eq!(put(&app, &url, "application/pdf", 5_000).await, 403);
     // The same signature replayed for another key.
     let id = r.body["documentId"].as_str().unwrap();
     let other_key = url.replace(id, &bson::oid::ObjectId::new().to_hex());
-    let replayed = app
-        .http
-        .put(&other_key)
-        .header("content-type", "application/pdf")
-        .body(file_bytes(100))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 403);
+    assert_eq!(put(&app, &other_key, "application/pdf", 100).await, 403);
     // Nothing was stored by any of them.
     let done = app
         .post(
@@ -215,6 +205,40 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
         app.http.get(&download).send().await.unwrap().status(),
         403,
         "an expired download URL must be refused"
+    );
+}
+
+#[tokio::test]
+async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .request_upload(&app.member, "scan.pdf", "application/pdf", 64)
+        .await;
+    let (status, _) = app.put_presigned(&r.body, file_bytes(64)).await;
+    assert_eq!(status, 200);
+    let id = r.body["documentId"].as_str().unwrap();
+    // The record now declares another size than the stored object has.
+    app.db
+        .collection::<bson::Document>("documents")
+        .update_one(doc! { "_id": oid(id) }, doc! { "$set": { "size": 65_i64 } })
+        .await
+        .unwrap();
+    let done = app
+        .post(
+            &format!("/api/v1/documents/{id}/complete"),
+            Some(&app.member),
+            json!({}),
+        )
+        .await;
+    done.assert_problem(409, "UPLOAD_MISMATCH");
+    let stored = app.find("documents", doc! { "_id": oid(id) }).await;
+    assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
+    let got = app
+        .get(&format!("/api/v1/documents/{id}"), Some(&app.member))
+        .await;
+    assert!(
+        got.body.get("downloadUrl").is_none(),
+        "no download of a PENDING document"
     );
 }
 
@@ -334,10 +358,31 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
     app.get(&format!("/api/v1/documents/{own}"), Some(&app.member))
         .await
         .assert_problem(404, "NOT_FOUND");
-    // Soft delete: the file stays until the document is purged.
+    // Soft delete: the file stays until the document is purged, and an
+    // ADMIN can bring the document back.
     let key = app.storage_key(&own).await;
     assert!(app.storage().head(&key).await.unwrap().is_some());
     assert_eq!(app.audits("DELETE").await.len(), 2);
+    app.post(
+        &format!("/api/v1/documents/{own}/restore"),
+        Some(&app.member),
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
+    let restored = app
+        .post(
+            &format!("/api/v1/documents/{own}/restore"),
+            Some(&app.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    assert!(app
+        .get(&format!("/api/v1/documents/{own}"), Some(&app.member))
+        .await
+        .body["downloadUrl"]
+        .is_string());
 }
 
 #[tokio::test]

@@ -240,6 +240,28 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
         got.body.get("downloadUrl").is_none(),
         "no download of a PENDING document"
     );
+
+    // A day later the upload has expired: the sweep will take it, so it
+    // cannot complete any more, even with the right object in place.
+    let day_old =
+        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 25 * 3_600_000);
+    app.db
+        .collection::<bson::Document>("documents")
+        .update_one(
+            doc! { "_id": oid(id) },
+            doc! { "$set": { "size": 64_i64, "createdAt": day_old } },
+        )
+        .await
+        .unwrap();
+    app.post(
+        &format!("/api/v1/documents/{id}/complete"),
+        Some(&app.member),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "UPLOAD_EXPIRED");
+    let stored = app.find("documents", doc! { "_id": oid(id) }).await;
+    assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
 }
 
 #[tokio::test]

@@ -439,25 +439,7 @@ async fn each_scheduled_cleanup_can_be_run_by_hand() {
 async fn an_organization_whose_purge_is_due_cannot_be_reactivated() {
     let app = TestApp::spawn().await;
     let slug = slug_of(&app, &app.owner).await;
-    let r = app
-        .send(
-            "DELETE",
-            "/api/v1/organization",
-            Some(&app.owner),
-            json!({ "confirm": slug }),
-        )
-        .await;
-    assert_eq!(r.status, 204);
-    let long_ago =
-        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 31 * 86_400_000);
-    app.db
-        .collection::<bson::Document>("organizations")
-        .update_one(
-            doc! { "_id": oid(&app.owner.org_id) },
-            doc! { "$set": { "deleteScheduledAt": long_ago } },
-        )
-        .await
-        .unwrap();
+    app.schedule_deletion(&app.owner, 31).await;
     let out = crm_admin(&app, &["tenants", "reactivate", &slug], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("being purged"));

@@ -3,17 +3,12 @@
 //! every collection and files in storage, an interrupted purge resumed,
 //! audit retention per plan, the session sweep, and cron authorization.
 
-use bson::{doc, Bson, DateTime, Document};
+use bson::{doc, Bson, Document};
 use serde_json::json;
 
 use crate::helpers::*;
 
 const CRON_SECRET: &str = "cron-secret-for-tests-0123456789";
-const DAY_MS: i64 = 86_400_000;
-
-fn ago(days: i64) -> DateTime {
-    DateTime::from_millis(DateTime::now().timestamp_millis() - days * DAY_MS)
-}
 
 impl TestApp {
     async fn cron(&self, job: &str) -> Resp {
@@ -46,30 +41,6 @@ impl TestApp {
         }
         out.sort();
         out
-    }
-
-    async fn schedule_deletion(&self, owner: &Actor, days_ago: i64) {
-        let slug = self.get("/api/v1/organization", Some(owner)).await.body["slug"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let r = self
-            .send(
-                "DELETE",
-                "/api/v1/organization",
-                Some(owner),
-                json!({ "confirm": slug }),
-            )
-            .await;
-        assert_eq!(r.status, 204, "{}", r.text);
-        self.db
-            .collection::<Document>("organizations")
-            .update_one(
-                doc! { "_id": oid(&owner.org_id) },
-                doc! { "$set": { "deleteScheduledAt": ago(days_ago) } },
-            )
-            .await
-            .unwrap();
     }
 
     /// Gives the organization of `owner` data in every organization-scoped
@@ -115,7 +86,7 @@ impl TestApp {
                 self.db
                     .collection::<Document>(name)
                     .insert_one(
-                        doc! { "organizationId": org, "filler": true, "expiresAt": ago(-1),
+                        doc! { "organizationId": org, "filler": true, "expiresAt": days_ago(-1),
                         "tokenHash": bson::oid::ObjectId::new().to_hex() },
                     )
                     .await
@@ -326,7 +297,7 @@ async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says()
     let audit = app.db.collection::<Document>("audit_log");
     for (i, (org, days, _)) in entries.iter().enumerate() {
         audit
-            .insert_one(doc! { "organizationId": org.clone(), "action": "TEST", "n": i as i32, "createdAt": ago(*days) })
+            .insert_one(doc! { "organizationId": org.clone(), "action": "TEST", "n": i as i32, "createdAt": days_ago(*days) })
             .await
             .unwrap();
     }
@@ -354,33 +325,33 @@ async fn the_session_sweep_removes_what_expired_and_keeps_what_is_live() {
     let inserts: [(&str, Document, Document); 6] = [
         (
             "refresh_tokens",
-            doc! { "tokenHash": "expired", "userId": user, "organizationId": org, "familyId": "f1", "expiresAt": ago(1), "revokedAt": null },
-            doc! { "tokenHash": "revoked-yesterday", "userId": user, "organizationId": org, "familyId": "f2", "expiresAt": ago(-20), "revokedAt": ago(1) },
+            doc! { "tokenHash": "expired", "userId": user, "organizationId": org, "familyId": "f1", "expiresAt": days_ago(1), "revokedAt": null },
+            doc! { "tokenHash": "revoked-yesterday", "userId": user, "organizationId": org, "familyId": "f2", "expiresAt": days_ago(-20), "revokedAt": days_ago(1) },
         ),
         (
             "login_attempts",
-            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": ago(1) },
-            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": ago(-1) },
+            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": days_ago(1) },
+            doc! { "email": "x@y.test", "organizationId": org, "expiresAt": days_ago(-1) },
         ),
         (
             "idempotency_keys",
-            doc! { "_id": "old-key", "organizationId": org, "expiresAt": ago(1) },
-            doc! { "_id": "new-key", "organizationId": org, "expiresAt": ago(-1) },
+            doc! { "_id": "old-key", "organizationId": org, "expiresAt": days_ago(1) },
+            doc! { "_id": "new-key", "organizationId": org, "expiresAt": days_ago(-1) },
         ),
         (
             "invitations",
-            doc! { "tokenHash": "inv-old", "organizationId": org, "status": "PENDING", "expiresAt": ago(2) },
-            doc! { "tokenHash": "inv-new", "organizationId": org, "status": "PENDING", "expiresAt": ago(-6) },
+            doc! { "tokenHash": "inv-old", "organizationId": org, "status": "PENDING", "expiresAt": days_ago(2) },
+            doc! { "tokenHash": "inv-new", "organizationId": org, "status": "PENDING", "expiresAt": days_ago(-6) },
         ),
         (
             "password_resets",
-            doc! { "tokenHash": "reset-old", "organizationId": org, "expiresAt": ago(1) },
-            doc! { "tokenHash": "reset-new", "organizationId": org, "expiresAt": ago(-1) },
+            doc! { "tokenHash": "reset-old", "organizationId": org, "expiresAt": days_ago(1) },
+            doc! { "tokenHash": "reset-new", "organizationId": org, "expiresAt": days_ago(-1) },
         ),
         (
             "rate_limits",
-            doc! { "_id": "api:old", "count": 3_i64, "expiresAt": ago(1) },
-            doc! { "_id": "api:new", "count": 3_i64, "expiresAt": ago(-1) },
+            doc! { "_id": "api:old", "count": 3_i64, "expiresAt": days_ago(1) },
+            doc! { "_id": "api:new", "count": 3_i64, "expiresAt": days_ago(-1) },
         ),
     ];
     for (name, old, new) in &inserts {
@@ -390,7 +361,7 @@ async fn the_session_sweep_removes_what_expired_and_keeps_what_is_live() {
     }
     app.db
         .collection::<Document>("refresh_tokens")
-        .insert_one(doc! { "tokenHash": "revoked-long-ago", "userId": user, "organizationId": org, "familyId": "f3", "expiresAt": ago(-20), "revokedAt": ago(8) })
+        .insert_one(doc! { "tokenHash": "revoked-long-ago", "userId": user, "organizationId": org, "familyId": "f3", "expiresAt": days_ago(-20), "revokedAt": days_ago(8) })
         .await
         .unwrap();
 

@@ -47,37 +47,19 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     );
 
     // Completing before the file is there: 409, still PENDING.
-    let early = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let early = app.complete(&app.member, &id).await;
     early.assert_problem(409, "UPLOAD_NOT_FOUND");
     let stored = app.find("documents", doc! { "_id": oid(&id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
 
     let (status, text) = app.put_presigned(&r.body, bytes.clone()).await;
     assert_eq!(status, 200, "{text}");
-    let done = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let done = app.complete(&app.member, &id).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["status"], "UPLOADED");
     assert!(done.body["uploadedAt"].is_string());
     // Completing again changes nothing.
-    let again = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let again = app.complete(&app.member, &id).await;
     assert_eq!(again.body["version"], done.body["version"]);
 
     let got = app
@@ -178,13 +160,7 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
     let other_key = url.replace(id, &bson::oid::ObjectId::new().to_hex());
     assert_eq!(put(&app, &other_key, "application/pdf", 100).await, 403);
     // Nothing was stored by any of them.
-    let done = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let done = app.complete(&app.member, id).await;
     done.assert_problem(409, "UPLOAD_NOT_FOUND");
 
     // Expired.
@@ -223,13 +199,7 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
         .update_one(doc! { "_id": oid(id) }, doc! { "$set": { "size": 65_i64 } })
         .await
         .unwrap();
-    let done = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let done = app.complete(&app.member, id).await;
     done.assert_problem(409, "UPLOAD_MISMATCH");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
@@ -253,13 +223,9 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
         )
         .await
         .unwrap();
-    app.post(
-        &format!("/api/v1/documents/{id}/complete"),
-        Some(&app.member),
-        json!({}),
-    )
-    .await
-    .assert_problem(409, "UPLOAD_EXPIRED");
+    app.complete(&app.member, id)
+        .await
+        .assert_problem(409, "UPLOAD_EXPIRED");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
 }
@@ -289,13 +255,9 @@ async fn another_organization_cannot_read_list_complete_change_or_delete_a_docum
         app.delete(&format!("/api/v1/documents/{id}"), Some(actor))
             .await
             .assert_problem(404, "NOT_FOUND");
-        app.post(
-            &format!("/api/v1/documents/{pending}/complete"),
-            Some(actor),
-            json!({}),
-        )
-        .await
-        .assert_problem(404, "NOT_FOUND");
+        app.complete(actor, &pending)
+            .await
+            .assert_problem(404, "NOT_FOUND");
         let list = app.get("/api/v1/documents", Some(actor)).await;
         assert_eq!(list.body["data"].as_array().unwrap().len(), 0);
     }
@@ -533,13 +495,7 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
 
     server.kill().unwrap();
     server.wait().unwrap();
-    let done = app
-        .post(
-            &format!("/api/v1/documents/{id}/complete"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let done = app.complete(&app.member, id).await;
     done.assert_problem(503, "STORAGE_UNAVAILABLE");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");

@@ -495,6 +495,16 @@ impl TestApp {
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
+    /// `POST /api/v1/documents/{id}/complete` as `actor`.
+    pub async fn complete(&self, actor: &Actor, id: &str) -> Resp {
+        self.post(
+            &format!("/api/v1/documents/{id}/complete"),
+            Some(actor),
+            json!({}),
+        )
+        .await
+    }
+
     /// The whole upload flow (request, PUT, complete) as `actor`; returns the document id.
     pub async fn upload_document(&self, actor: &Actor, file_name: &str, bytes: Vec<u8>) -> String {
         let r = self
@@ -504,13 +514,7 @@ impl TestApp {
         let (status, text) = self.put_presigned(&r.body, bytes).await;
         assert_eq!(status, 200, "PUT to storage: {text}");
         let id = r.body["documentId"].as_str().unwrap().to_string();
-        let done = self
-            .post(
-                &format!("/api/v1/documents/{id}/complete"),
-                Some(actor),
-                json!({}),
-            )
-            .await;
+        let done = self.complete(actor, &id).await;
         assert_eq!(done.status, 200, "complete: {}", done.text);
         id
     }
@@ -526,5 +530,38 @@ impl TestApp {
     pub async fn storage_key(&self, id: &str) -> String {
         let d = self.find("documents", doc! { "_id": oid(id) }).await;
         d[0].get_str("storageKey").unwrap().to_string()
+    }
+}
+
+/// The time `days` days ago (negative: in the future).
+pub fn days_ago(days: i64) -> bson::DateTime {
+    bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - days * 86_400_000)
+}
+
+impl TestApp {
+    /// Deletes the organization of `owner` (the API's soft delete) and
+    /// backdates the deletion by `days`.
+    pub async fn schedule_deletion(&self, owner: &Actor, days: i64) {
+        let slug = self.get("/api/v1/organization", Some(owner)).await.body["slug"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = self
+            .send(
+                "DELETE",
+                "/api/v1/organization",
+                Some(owner),
+                json!({ "confirm": slug }),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        self.db
+            .collection::<Document>("organizations")
+            .update_one(
+                doc! { "_id": oid(&owner.org_id) },
+                doc! { "$set": { "deleteScheduledAt": days_ago(days) } },
+            )
+            .await
+            .unwrap();
     }
 }

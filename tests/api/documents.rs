@@ -39,6 +39,10 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
         "the file name never goes into the key"
     );
     assert!(url.contains("X-Amz-Expires=600"), "{url}");
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+        "type and length are part of the signature: {url}"
+    );
     assert!(r.body["document"].get("storageKey").is_none());
     assert_eq!(r.body["document"]["status"], "PENDING");
     assert_eq!(

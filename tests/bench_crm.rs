@@ -109,6 +109,8 @@ async fn main() {
         .env("LOG_LEVEL", "warn")
         .env("RATE_LIMIT_API_FREE", "1000000000")
         .env("RATE_LIMIT_EXPORTS_FREE", "1000")
+        // Seeding 1.1 M records per entity outlasts a 15-minute access token.
+        .env("ACCESS_TOKEN_TTL_SECONDS", "86400")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -87,11 +87,6 @@ fn spawn_function(
         .expect("the function starts")
 }
 
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[tokio::main]
 async fn main() {
     let runs: usize = std::env::var("BENCH_COLD_RUNS")
@@ -121,7 +116,7 @@ async fn main() {
     }
 
     // The local server: migrate, then an organization with 25 accounts.
-    let port = free_port().await;
+    let port = tests::net::free_port();
     let mut local = tokio::process::Command::new(function_binary("crm-local", "release"))
         .envs(env.iter().cloned())
         .env("PORT", port.to_string())
@@ -130,14 +125,7 @@ async fn main() {
         .spawn()
         .expect("crm-local starts");
     let base = format!("http://127.0.0.1:{port}/api/v1");
-    let started = Instant::now();
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "crm-local did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tests::net::wait_for_port(port).await;
     let reg: Value = client
         .post(format!("{base}/auth/register"))
         .json(

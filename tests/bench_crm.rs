@@ -95,12 +95,7 @@ async fn main() {
     let samples = number("BENCH_CRM_REQUESTS", 200);
     let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI must be set");
     let db_name = format!("bench_crm_{}", ObjectId::new().to_hex());
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tests::net::free_port();
     let mut server = tokio::process::Command::new(function_binary("crm-local", "release"))
         .env("MONGODB_URI", &uri)
         .env("MONGODB_DB", &db_name)
@@ -117,14 +112,7 @@ async fn main() {
         .expect("crm-local starts");
     let base = format!("http://127.0.0.1:{port}/api/v1");
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "crm-local did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tests::net::wait_for_port(port).await;
     let reg: Value = http
         .post(format!("{base}/auth/register"))
         .json(&json!({ "organizationName": "Bench", "email": format!("{db_name}@bench.test"), "password": "bench-password", "firstName": "B", "lastName": "E" }))

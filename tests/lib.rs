@@ -1,4 +1,5 @@
-//! Support shared by the integration tests (`api/`) and the benchmark
-//! (`bench.rs`): a Lambda Runtime API emulator and API Gateway event builders.
+//! Support shared by the integration tests (`api/`) and the benchmarks:
+//! a Lambda Runtime API emulator, API Gateway event builders, loopback ports.
 
 pub mod lambda;
+pub mod net;

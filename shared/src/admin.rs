@@ -13,16 +13,12 @@ use serde_json::{json, Value};
 
 use crate::audit::{self, Action, AuditEntry};
 use crate::auth::{rfc3339, tokens, UserStatus};
-use crate::db::{collections, RequestMeta};
+use crate::db::{collections, shifted, RequestMeta, DAY_MS};
 use crate::error::ApiError;
 use crate::state::State;
 
 /// How long an operator-issued password reset token stays valid.
 pub const RESET_VALID_HOURS: i64 = 24;
-
-fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
-    state.db.collection(name)
-}
 
 fn meta() -> RequestMeta {
     RequestMeta::system("crm-admin", "CLI")
@@ -42,7 +38,8 @@ async fn operator_audit(
 }
 
 async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
-    coll(state, collections::ORGANIZATIONS)
+    state
+        .collection(collections::ORGANIZATIONS)
         .find_one(doc! { "slug": slug })
         .await?
         .ok_or(ApiError::NotFound {
@@ -51,7 +48,8 @@ async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
 }
 
 async fn user_by_email(state: &State, email: &str) -> Result<Document, ApiError> {
-    coll(state, collections::USERS)
+    state
+        .collection(collections::USERS)
         .find_one(doc! { "email": email.trim().to_lowercase() })
         .await?
         .ok_or(ApiError::NotFound { resource: "user" })
@@ -71,7 +69,8 @@ fn time(d: &Document, key: &str) -> Value {
 /// Every organization with its user, account and record counts (records:
 /// every CRM document, deleted ones included).
 pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
-    let orgs: Vec<Document> = coll(state, collections::ORGANIZATIONS)
+    let orgs: Vec<Document> = state
+        .collection(collections::ORGANIZATIONS)
         .find(doc! {})
         .sort(doc! { "createdAt": 1 })
         .await?
@@ -80,15 +79,18 @@ pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
     let mut out = vec![];
     for org in orgs {
         let id = id_of(&org)?;
-        let users = coll(state, collections::USERS)
+        let users = state
+            .collection(collections::USERS)
             .count_documents(doc! { "organizationId": id })
             .await?;
-        let accounts = coll(state, collections::ACCOUNTS)
+        let accounts = state
+            .collection(collections::ACCOUNTS)
             .count_documents(doc! { "organizationId": id })
             .await?;
         let mut records = 0;
         for name in collections::CRM {
-            records += coll(state, name)
+            records += state
+                .collection(name)
                 .count_documents(doc! { "organizationId": id })
                 .await?;
         }
@@ -118,9 +120,7 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     let mut filter = doc! { "_id": id };
     if active {
         set.insert("deleteScheduledAt", bson::Bson::Null);
-        let due = DateTime::from_millis(
-            now.timestamp_millis() - crate::cleanup::PURGE_AFTER_DAYS * 86_400_000,
-        );
+        let due = shifted(now, -crate::cleanup::PURGE_AFTER_DAYS * DAY_MS);
         filter.insert(
             "$or",
             vec![
@@ -129,7 +129,8 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
             ],
         );
     }
-    let matched = coll(state, collections::ORGANIZATIONS)
+    let matched = state
+        .collection(collections::ORGANIZATIONS)
         .update_one(filter, doc! { "$set": set })
         .await?
         .matched_count;
@@ -141,7 +142,8 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     }
     let mut revoked = 0;
     if !active {
-        revoked = coll(state, collections::REFRESH_TOKENS)
+        revoked = state
+            .collection(collections::REFRESH_TOKENS)
             .update_many(
                 doc! { "organizationId": id, "revokedAt": null },
                 doc! { "$set": { "revokedAt": now, "revokedReason": "TENANT_DEACTIVATED" } },
@@ -206,19 +208,22 @@ pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, A
     let token = tokens::new_token();
     let now = DateTime::now();
     let expires = DateTime::from_millis(now.timestamp_millis() + RESET_VALID_HOURS * 3_600_000);
-    coll(state, collections::PASSWORD_RESETS)
+    state
+        .collection(collections::PASSWORD_RESETS)
         .update_many(
             doc! { "userId": id, "usedAt": null },
             doc! { "$set": { "usedAt": now, "supersededAt": now } },
         )
         .await?;
-    coll(state, collections::PASSWORD_RESETS)
+    state
+        .collection(collections::PASSWORD_RESETS)
         .insert_one(doc! {
             "tokenHash": tokens::hash_token(&token), "userId": id, "organizationId": org,
             "createdAt": now, "expiresAt": expires, "usedAt": null,
         })
         .await?;
-    coll(state, collections::USERS)
+    state
+        .collection(collections::USERS)
         .update_one(
             doc! { "_id": id },
             doc! { "$set": { "passwordResetRequired": true, "updatedAt": now } },
@@ -258,7 +263,7 @@ pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
-    coll(state, collections::USERS)
+    state.collection(collections::USERS)
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": status.as_str(), "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } })
         .await?;
     let revoked = if status == UserStatus::Inactive {
@@ -338,7 +343,8 @@ async fn newest(
     filter: Document,
     limit: i64,
 ) -> Result<Vec<Value>, ApiError> {
-    let docs: Vec<Document> = coll(state, collection)
+    let docs: Vec<Document> = state
+        .collection(collection)
         .find(filter)
         .sort(doc! { "createdAt": -1 })
         .limit(limit)

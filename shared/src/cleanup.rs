@@ -27,6 +27,7 @@ use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 
 use crate::db::collections::{self, *};
+use crate::db::{shifted, DAY_MS};
 use crate::error::ApiError;
 use crate::ratelimit::Plan;
 use crate::state::State;
@@ -36,8 +37,6 @@ pub const PURGE_AFTER_DAYS: i64 = 30;
 /// Revoked refresh tokens are kept this long, so a stolen one used again
 /// still revokes its family, then swept.
 pub const REVOKED_TOKEN_DAYS: i64 = 7;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// What one run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +117,8 @@ fn budget(state: &State) -> Budget {
     Budget::new(cfg.max_batches, cfg.max_seconds)
 }
 
-fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
-    state.db.collection(name)
-}
-
 fn ago(now: DateTime, days: i64) -> DateTime {
-    DateTime::from_millis(now.timestamp_millis() - days * DAY_MS)
+    shifted(now, -days * DAY_MS)
 }
 
 /// Deletes documents matching `filter`, `batch` at a time by `_id`, while the
@@ -135,7 +130,7 @@ async fn delete_batches(
     budget: &mut Budget,
 ) -> Result<(u64, u64), ApiError> {
     let batch = state.config.cleanup.batch_size;
-    let c = coll(state, collection);
+    let c = state.collection(collection);
     let (mut found, mut deleted) = (0, 0);
     while !budget.exhausted() {
         let ids: Vec<Bson> = c
@@ -209,7 +204,10 @@ pub async fn purge_organization(
             .iter()
             .chain(collections::CRM.iter())
         {
-            left += coll(state, name).count_documents(filter.clone()).await?;
+            left += state
+                .collection(name)
+                .count_documents(filter.clone())
+                .await?;
         }
         if left > 0 || storage.has_objects(&prefix).await? {
             return Ok(Purge {
@@ -221,7 +219,8 @@ pub async fn purge_organization(
     // Only if it is still due: an organization reactivated meanwhile stays.
     let mut filter = still_due;
     filter.insert("_id", org);
-    let gone = coll(state, ORGANIZATIONS)
+    let gone = state
+        .collection(ORGANIZATIONS)
         .delete_one(filter)
         .await?
         .deleted_count
@@ -238,7 +237,8 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
     let started = Instant::now();
     let cfg = &state.config.cleanup;
     let due = doc! { "deleteScheduledAt": { "$lt": ago(now, PURGE_AFTER_DAYS) } };
-    let orgs: Vec<Document> = coll(state, ORGANIZATIONS)
+    let orgs: Vec<Document> = state
+        .collection(ORGANIZATIONS)
         .find(due.clone())
         .sort(doc! { "deleteScheduledAt": 1 })
         .limit(cfg.max_organizations as i64)
@@ -274,7 +274,7 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
             break;
         }
     }
-    report.remaining = coll(state, ORGANIZATIONS).count_documents(due).await?;
+    report.remaining = state.collection(ORGANIZATIONS).count_documents(due).await?;
     Ok(report.finish("cleanup-organizations", started))
 }
 
@@ -301,7 +301,8 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
         let spared: Vec<Bson> = if longer.is_empty() {
             vec![]
         } else {
-            coll(state, ORGANIZATIONS)
+            state
+                .collection(ORGANIZATIONS)
                 .find(doc! { "plan": { "$in": &longer } })
                 .projection(doc! { "_id": 1 })
                 .await?
@@ -321,7 +322,7 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
         filters.push(filter);
     }
     for filter in filters {
-        report.remaining += coll(state, AUDIT_LOG).count_documents(filter).await?;
+        report.remaining += state.collection(AUDIT_LOG).count_documents(filter).await?;
     }
     Ok(report.finish("cleanup-audit-logs", started))
 }
@@ -353,7 +354,7 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
         report.deleted += deleted;
     }
     for (name, filter) in targets {
-        report.remaining += coll(state, name).count_documents(filter).await?;
+        report.remaining += state.collection(name).count_documents(filter).await?;
     }
     let files = crate::documents::sweep(state, now, state.config.cleanup.batch_size).await?;
     report.add(files);

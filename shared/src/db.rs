@@ -44,6 +44,11 @@ pub mod collections {
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
     pub const DOCUMENTS: &str = "documents";
 
+    /// Every collection a tenant purge empties of the organization's documents.
+    pub fn tenant() -> impl Iterator<Item = &'static str> {
+        ORG_SCOPED.into_iter().chain(CRM)
+    }
+
     /// The CRM entities' collections.
     pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
 
@@ -62,6 +67,14 @@ pub mod collections {
 }
 
 pub const ORG_FIELD: &str = "organizationId";
+
+/// `t` moved by `ms` milliseconds (negative: earlier).
+pub fn shifted(t: bson::DateTime, ms: i64) -> bson::DateTime {
+    bson::DateTime::from_millis(t.timestamp_millis() + ms)
+}
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Builds the client with every wait bounded by `db_timeout`.
 pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {

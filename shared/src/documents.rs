@@ -12,7 +12,8 @@
 //!    DOWNLOAD: who was handed which file).
 //!
 //! [`sweep`] removes uploads never completed within a day and the files of
-//! documents deleted more than [`PURGE_AFTER_DAYS`] ago.
+//! documents deleted more than [`PURGE_AFTER_DAYS`] ago (the same delay as
+//! a tenant purge).
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +24,8 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{self, diff, Action, AuditEntry};
-use crate::cleanup::Report;
-use crate::db::{collections, RequestMeta, Scope};
+use crate::cleanup::{Report, PURGE_AFTER_DAYS};
+use crate::db::{collections, shifted, RequestMeta, Scope, DAY_MS, HOUR_MS};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field};
 use crate::http::{ApiRequest, ApiResponse};
@@ -37,11 +38,9 @@ pub const PENDING: &str = "PENDING";
 pub const UPLOADED: &str = "UPLOADED";
 /// A PENDING document older than this is an abandoned upload.
 pub const PENDING_EXPIRY_HOURS: i64 = 24;
-/// A deleted document's file is removed this long after the deletion.
-pub const PURGE_AFTER_DAYS: i64 = 30;
 
 fn millis_from_now(d: Duration) -> DateTime {
-    DateTime::from_millis(DateTime::now().timestamp_millis() + d.as_millis() as i64)
+    shifted(DateTime::now(), d.as_millis() as i64)
 }
 
 fn text<'a>(d: &'a Document, key: &str) -> &'a str {
@@ -143,9 +142,7 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
         return Ok(ApiResponse::ok(&render(&before)));
     }
     // Past this age the sweep removes the upload; it can no longer complete.
-    let expiry = DateTime::from_millis(
-        DateTime::now().timestamp_millis() - PENDING_EXPIRY_HOURS * 3_600_000,
-    );
+    let expiry = shifted(DateTime::now(), -PENDING_EXPIRY_HOURS * HOUR_MS);
     if before
         .get_datetime("createdAt")
         .is_ok_and(|created| *created < expiry)
@@ -247,15 +244,14 @@ pub async fn item(
 pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, ApiError> {
     let started = Instant::now();
     let storage = state.storage()?;
-    let coll = state.db.collection::<Document>(collections::DOCUMENTS);
-    let ms = now.timestamp_millis();
+    let coll = state.collection(collections::DOCUMENTS);
     let stale = [
         (
-            doc! { "status": PENDING, "createdAt": { "$lt": DateTime::from_millis(ms - PENDING_EXPIRY_HOURS * 3_600_000) } },
+            doc! { "status": PENDING, "createdAt": { "$lt": shifted(now, -PENDING_EXPIRY_HOURS * HOUR_MS) } },
             "upload not completed within 24 hours",
         ),
         (
-            doc! { "deletedAt": { "$lt": DateTime::from_millis(ms - PURGE_AFTER_DAYS * 86_400_000) } },
+            doc! { "deletedAt": { "$lt": shifted(now, -PURGE_AFTER_DAYS * DAY_MS) } },
             "deleted more than 30 days ago",
         ),
     ];

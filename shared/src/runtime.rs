@@ -436,10 +436,7 @@ pub async fn serve(route: &'static Route) -> Result<(), Error> {
         Platform::Lambda if route.deploy.schedule.is_some() => run_lambda_job(state, route).await,
         Platform::Lambda => run_lambda(state, route).await,
         Platform::Vercel => run_vercel(state, route).await,
-        Platform::Local => {
-            let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
-            serve_local_on_port(state, routes).await
-        }
+        Platform::Local => serve_local_on_port(state, only(route)).await,
     }
 }
 
@@ -572,7 +569,9 @@ fn to_hyper(response: ApiResponse) -> hyper::Response<http_body_util::Full<hyper
 /// dynamic segment (`[id].rs`) also arrives as a query parameter of its
 /// name; the path is matched first, the query parameter is the fallback.
 async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
-    let routes: &'static [&'static Route] = Box::leak(Box::new([route]));
+    let routes = only(route);
+    // Worked out once per cold start, not per request.
+    let names: &'static [&'static str] = Box::leak(path_param_names(route).into_boxed_slice());
     vercel_runtime::run(vercel_runtime::service_fn(
         move |req: vercel_runtime::Request| {
             let state = state.clone();
@@ -590,12 +589,11 @@ async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Erro
                     .iter()
                     .any(|(_, v)| v.starts_with('[') && v.ends_with(']'));
                 if matched.is_none() || placeholder {
-                    if let Some(params) = params_from_query(route, &api.query) {
+                    if let Some(params) = params_from_query(names, &api.query) {
                         api.path_params = params;
                         matched = Some(route);
                     }
                 }
-                let names = path_param_names(route);
                 api.query.retain(|(k, _)| !names.contains(&k.as_str()));
                 let response = handle(state, matched, api).await;
                 let mut out = vercel_runtime::Response::new(response.body);
@@ -608,6 +606,11 @@ async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Erro
     .await
 }
 
+/// A one-route table for a function binary, alive for the process.
+fn only(route: &'static Route) -> &'static [&'static Route] {
+    Box::leak(Box::new([route]))
+}
+
 fn path_param_names(route: &Route) -> Vec<&'static str> {
     route
         .path
@@ -618,8 +621,7 @@ fn path_param_names(route: &Route) -> Vec<&'static str> {
 
 /// The route's path parameters taken from query parameters of the same
 /// names (how Vercel's file-system routing passes `[id]`); all or nothing.
-fn params_from_query(route: &Route, query: &[(String, String)]) -> Option<Vec<(String, String)>> {
-    let names = path_param_names(route);
+fn params_from_query(names: &[&str], query: &[(String, String)]) -> Option<Vec<(String, String)>> {
     if names.is_empty() {
         return None;
     }

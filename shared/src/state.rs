@@ -106,6 +106,12 @@ impl State {
             .ok_or_else(|| ApiError::internal("this function was started without storage"))
     }
 
+    /// A collection of the deployment's database, unscoped: for platform code
+    /// that works across organizations (operator tasks, cleanups).
+    pub(crate) fn collection(&self, name: &str) -> mongodb::Collection<bson::Document> {
+        self.db.collection(name)
+    }
+
     /// The database name this state works on.
     pub fn database_name(&self) -> &str {
         self.db.name()

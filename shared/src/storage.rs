@@ -283,18 +283,6 @@ impl Storage {
             .map(str::to_string)
             .collect())
     }
-
-    /// Deletes every object under `prefix`; returns how many.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, ApiError> {
-        let mut total = 0;
-        loop {
-            let n = self.delete_batch(prefix, 1000).await?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n;
-        }
-    }
 }
 
 fn presigning(ttl: Duration) -> Result<PresigningConfig, ApiError> {

@@ -79,9 +79,7 @@ impl TestApp {
         ];
         // Collections no API call above reached get a document directly.
         let org = oid(&owner.org_id);
-        let mut scoped: Vec<&str> = shared::db::collections::ORG_SCOPED.to_vec();
-        scoped.extend(shared::db::collections::CRM);
-        for name in scoped {
+        for name in shared::db::collections::tenant() {
             if self.count(name, doc! { "organizationId": org }).await == 0 {
                 self.db
                     .collection::<Document>(name)

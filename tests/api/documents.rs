@@ -460,10 +460,7 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
     let dir = std::env::temp_dir().join(format!("s3-outage-{}", bson::oid::ObjectId::new()));
     let bucket = "outage-files";
     std::fs::create_dir_all(dir.join(bucket)).unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = tests::net::free_port();
     let (key, secret) = ("outage-key", "outage-secret-key");
     let mut server = std::process::Command::new(bin)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -473,12 +470,7 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("s3s-fs starts");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tests::net::wait_for_port(port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
     let app = TestApp::spawn_with(&[
         ("S3_ENDPOINT", &endpoint),

@@ -3,8 +3,6 @@
 //! (v2), a Lambda function URL, an ALB target, and a scheduled EventBridge
 //! event; then the same binaries under Vercel's runtime.
 
-use std::time::Duration;
-
 use bson::doc;
 use serde_json::Value;
 use tests::lambda::{function_binary, lambda_env, Emulator};
@@ -205,11 +203,7 @@ async fn start_vercel(
     name: &str,
     extra: &[(&str, &str)],
 ) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tests::net::free_port();
     let child = tokio::process::Command::new(function_binary(name, "debug"))
         .env_clear()
         .envs(&app.env)
@@ -221,12 +215,7 @@ async fn start_vercel(
         .kill_on_drop(true)
         .spawn()
         .expect("function starts");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tests::net::wait_for_port(port).await;
     (child, format!("http://127.0.0.1:{port}"))
 }
 

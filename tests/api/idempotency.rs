@@ -22,26 +22,17 @@ async fn post_with_key(
     .await
 }
 
+/// `POST /api/v1/accounts` `{name}` with `key`.
+async fn account_with_key(app: &TestApp, actor: &Actor, key: &str, name: &str) -> Resp {
+    post_with_key(app, actor, "/api/v1/accounts", key, json!({ "name": name })).await
+}
+
 #[tokio::test]
 async fn a_retry_with_the_same_key_returns_the_first_response_and_creates_nothing() {
     let app = TestApp::spawn().await;
-    let first = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "key-1",
-        json!({ "name": "Once" }),
-    )
-    .await;
+    let first = account_with_key(&app, &app.member, "key-1", "Once").await;
     assert_eq!(first.status, 201);
-    let retry = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "key-1",
-        json!({ "name": "Once" }),
-    )
-    .await;
+    let retry = account_with_key(&app, &app.member, "key-1", "Once").await;
     assert_eq!(retry.status, 201);
     assert_eq!(retry.text, first.text);
     assert_eq!(retry.header("location"), first.header("location"));
@@ -61,45 +52,16 @@ async fn a_retry_with_the_same_key_returns_the_first_response_and_creates_nothin
 async fn the_same_key_with_another_body_is_a_422_and_another_users_key_is_their_own() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        post_with_key(
-            &app,
-            &app.member,
-            "/api/v1/accounts",
-            "k",
-            json!({ "name": "A" })
-        )
-        .await
-        .status,
+        account_with_key(&app, &app.member, "k", "A").await.status,
         201
     );
-    let other_body = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "k",
-        json!({ "name": "B" }),
-    )
-    .await;
+    let other_body = account_with_key(&app, &app.member, "k", "B").await;
     other_body.assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
-    let other_user = post_with_key(
-        &app,
-        &app.admin,
-        "/api/v1/accounts",
-        "k",
-        json!({ "name": "A" }),
-    )
-    .await;
+    let other_user = account_with_key(&app, &app.admin, "k", "A").await;
     assert_eq!(other_user.status, 201);
     assert_ne!(other_user.body["id"], "");
     assert_eq!(app.count("accounts", doc! {}).await, 2);
-    let bad = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "bad key",
-        json!({ "name": "C" }),
-    )
-    .await;
+    let bad = account_with_key(&app, &app.member, "bad key", "C").await;
     bad.assert_problem(400, "INVALID_PARAMETER");
 }
 
@@ -127,23 +89,9 @@ async fn twenty_concurrent_retries_with_one_key_create_exactly_one_record() {
 #[tokio::test]
 async fn a_validation_error_is_replayed_but_a_retryable_failure_is_not_kept() {
     let app = TestApp::spawn().await;
-    let bad = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "v",
-        json!({ "name": "" }),
-    )
-    .await;
+    let bad = account_with_key(&app, &app.member, "v", "").await;
     bad.assert_problem(422, "VALIDATION_FAILED");
-    let again = post_with_key(
-        &app,
-        &app.member,
-        "/api/v1/accounts",
-        "v",
-        json!({ "name": "" }),
-    )
-    .await;
+    let again = account_with_key(&app, &app.member, "v", "").await;
     assert_eq!(again.text, bad.text);
     // Keys work on every authenticated POST, not only records.
     let invite = json!({ "email": "keyed@example.test", "role": "VIEWER" });

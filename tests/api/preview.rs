@@ -1,8 +1,6 @@
 //! Preview deployments: a branch's function works on its own database,
 //! migrated on its first cold start, and never on production's.
 
-use std::time::Duration;
-
 use bson::doc;
 use shared::config::PreviewNames;
 
@@ -17,11 +15,7 @@ async fn a_preview_migrates_its_own_database_on_first_start_and_serves_from_it()
         "VERCEL_GIT_COMMIT_REF".into(),
         "feature/Ölwechsel-Termine".into(),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tests::net::free_port();
     let _child = tokio::process::Command::new(tests::lambda::function_binary("health", "debug"))
         .env_clear()
         .envs(&env)
@@ -30,19 +24,11 @@ async fn a_preview_migrates_its_own_database_on_first_start_and_serves_from_it()
         .kill_on_drop(true)
         .spawn()
         .expect("function starts");
-    let client = reqwest::Client::new();
-    let mut status = 0;
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/v1/health"))
-            .send()
-            .await
-        {
-            status = r.status().as_u16();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tests::net::wait_for_port(port).await;
+    let status = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health"))
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, 200);
 
     let names = PreviewNames::derive(&base, "feature/Ölwechsel-Termine");

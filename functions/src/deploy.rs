@@ -76,14 +76,15 @@ Parameters:
     Description: >-
       "production", or the (sanitized) branch of a preview stack. Any other
       value than production gets its own database and object-key prefix.
-  MongoDbUriSecret:
+  SecretsPrefix:
     Type: String
-    Default: workshop-crm/production/mongodb-uri
-    Description: Secrets Manager secret holding the MongoDB connection string.
-  JwtSecretSecret:
-    Type: String
-    Default: workshop-crm/production/jwt-secret
-    Description: Secrets Manager secret holding the JWT signing secret (32+ bytes).
+    Default: workshop-crm
+    AllowedPattern: "^[A-Za-z0-9/_+=.@-]{1,100}$"
+    Description: >-
+      Secrets Manager names start with this. Production reads
+      <prefix>/production/mongodb-uri and <prefix>/production/jwt-secret;
+      every other stage reads <prefix>/preview/..., so a preview stack never
+      receives production's database credentials or signing secret.
   BucketName:
     Type: String
     Description: The S3 bucket of uploaded files.
@@ -107,9 +108,13 @@ Globals:
     Environment:
       Variables:
         DEPLOY_STAGE: !Ref Stage
-        MONGODB_URI: !Sub "{{resolve:secretsmanager:${MongoDbUriSecret}:SecretString}}"
+        MONGODB_URI: !Sub
+          - "{{resolve:secretsmanager:${SecretsPrefix}/${SecretStage}/mongodb-uri:SecretString}}"
+          - SecretStage: !If [IsProduction, production, preview]
         MONGODB_DB: crm
-        JWT_SECRET: !Sub "{{resolve:secretsmanager:${JwtSecretSecret}:SecretString}}"
+        JWT_SECRET: !Sub
+          - "{{resolve:secretsmanager:${SecretsPrefix}/${SecretStage}/jwt-secret:SecretString}}"
+          - SecretStage: !If [IsProduction, production, preview]
         S3_BUCKET: !Ref BucketName
         ALLOWED_ORIGINS: !Ref AllowedOrigins
         LOG_LEVEL: info

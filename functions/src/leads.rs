@@ -37,7 +37,9 @@ pub static LEAD: Entity = Entity {
                 values: &["NEW", "CONTACTED", "QUALIFIED", "LOST", "CONVERTED"],
                 default: Some("NEW"),
             },
-        ),
+        )
+        // Only the conversion sets CONVERTED, and a converted lead stays so.
+        .reserved(&["CONVERTED"]),
         Field::optional("productId", Kind::Ref(collections::PRODUCTS)),
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
@@ -155,9 +157,12 @@ pub mod convert {
             .iter()
             .filter_map(|(_, _, d)| d.get_object_id("_id").ok())
             .collect();
+        let (Some(account_ref), Some(contact_ref)) = (ids.first(), ids.get(1)) else {
+            return Err(ApiError::internal("conversion records without ids"));
+        };
         let mut converted = doc! {
             "status": "CONVERTED", "convertedAt": DateTime::now(), "updatedAt": DateTime::now(),
-            "convertedAccountId": ids[0], "convertedContactId": ids[1],
+            "convertedAccountId": account_ref, "convertedContactId": contact_ref,
         };
         if let Some(o) = ids.get(2) {
             converted.insert("convertedOpportunityId", *o);

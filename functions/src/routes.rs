@@ -6,7 +6,8 @@
 //! `vercel.json`, `template.yaml` and the binaries agree with it.
 
 use shared::cleanup;
-use shared::rbac::Access::{Cron, Public, Requires};
+use shared::ratelimit::LimitedAction;
+use shared::rbac::Access::{Cron, Public, Requires, Throttled};
 use shared::rbac::Permission::*;
 use shared::records::{self, Entity};
 use shared::runtime::{Deploy, Route, Schedule, Verb::*};
@@ -31,7 +32,7 @@ pub static HEALTH: Route = Route {
 pub static AUTH_REGISTER: Route = Route {
     name: "auth-register",
     path: "/api/v1/auth/register",
-    methods: &[(Post, Public)],
+    methods: &[(Post, Throttled(LimitedAction::SignUp))],
     handler: |ctx| Box::pin(auth::register(ctx)),
     deploy: Deploy::API,
 };
@@ -39,7 +40,7 @@ pub static AUTH_REGISTER: Route = Route {
 pub static AUTH_JOIN: Route = Route {
     name: "auth-join",
     path: "/api/v1/auth/join",
-    methods: &[(Post, Public)],
+    methods: &[(Post, Throttled(LimitedAction::Join))],
     handler: |ctx| Box::pin(auth::join(ctx)),
     deploy: Deploy::API,
 };
@@ -55,7 +56,7 @@ pub static AUTH_LOGIN: Route = Route {
 pub static AUTH_REFRESH: Route = Route {
     name: "auth-refresh",
     path: "/api/v1/auth/refresh",
-    methods: &[(Post, Public)],
+    methods: &[(Post, Throttled(LimitedAction::Refresh))],
     handler: |ctx| Box::pin(auth::refresh(ctx)),
     deploy: Deploy::API,
 };
@@ -90,7 +91,7 @@ pub static AUTH_PASSWORD: Route = Route {
 pub static AUTH_PASSWORD_RESET: Route = Route {
     name: "auth-password-reset",
     path: "/api/v1/auth/password-reset",
-    methods: &[(Post, Public)],
+    methods: &[(Post, Throttled(LimitedAction::PasswordReset))],
     handler: |ctx| Box::pin(auth::password_reset(ctx)),
     deploy: Deploy::API,
 };
@@ -149,7 +150,7 @@ pub static INVITATIONS: Route = Route {
 pub static INVITATIONS_ACCEPT: Route = Route {
     name: "invitations-accept",
     path: "/api/v1/invitations/accept",
-    methods: &[(Post, Public)],
+    methods: &[(Post, Throttled(LimitedAction::InvitationAccept))],
     handler: |ctx| Box::pin(invitations::accept(ctx)),
     deploy: Deploy::API,
 };

@@ -15,6 +15,7 @@ use crate::audit::{self, Action, AuditEntry};
 use crate::auth::{rfc3339, tokens, UserStatus};
 use crate::db::{collections, shifted, RequestMeta, DAY_MS};
 use crate::error::ApiError;
+use crate::ratelimit::Plan;
 use crate::state::State;
 
 /// How long an operator-issued password reset token stays valid.
@@ -142,19 +143,45 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     }
     let mut revoked = 0;
     if !active {
-        revoked = state
-            .collection(collections::REFRESH_TOKENS)
-            .update_many(
-                doc! { "organizationId": id, "revokedAt": null },
-                doc! { "$set": { "revokedAt": now, "revokedReason": "TENANT_DEACTIVATED" } },
-            )
-            .await?
-            .modified_count;
+        revoked = tokens::end_all_of_organization(state, id, "TENANT_DEACTIVATED").await?;
     }
     let changes = doc! { "isActive": { "from": org.get_bool("isActive").unwrap_or(false), "to": active }, "sessionsRevoked": revoked as i64 };
     operator_audit(state, id, Action::Update, "organization", id, changes).await;
     tracing::warn!(organizationId = %id, slug, active, "[TENANT] organization {}", if active { "reactivated" } else { "deactivated" });
     Ok(json!({ "slug": slug, "isActive": active, "sessionsRevoked": revoked }))
+}
+
+/// Sets an organization's plan (the operator's path to an upgrade; through
+/// the API an OWNER can only move down). Its limits apply on the members'
+/// next request.
+pub async fn set_plan(state: &State, slug: &str, plan: &str) -> Result<Value, ApiError> {
+    let plan = Plan::parse(plan).ok_or_else(|| {
+        ApiError::field(
+            "plan",
+            format!("must be FREE, PRO or ENTERPRISE, not {plan}"),
+        )
+    })?;
+    let org = org_by_slug(state, slug).await?;
+    let id = id_of(&org)?;
+    let from = org.get_str("plan").unwrap_or_default().to_string();
+    state
+        .collection(collections::ORGANIZATIONS)
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "plan": plan.as_str(), "updatedAt": DateTime::now() } },
+        )
+        .await?;
+    operator_audit(
+        state,
+        id,
+        Action::Update,
+        "organization",
+        id,
+        doc! { "plan": { "from": &from, "to": plan.as_str() } },
+    )
+    .await;
+    tracing::warn!(organizationId = %id, slug, from = %from, to = plan.as_str(), "[TENANT] plan changed");
+    Ok(json!({ "slug": slug, "plan": plan.as_str(), "previousPlan": from }))
 }
 
 /// Deletes every stored file of the organization, every document of it in
@@ -183,7 +210,7 @@ pub async fn revoke_sessions(state: &State, email: &str) -> Result<Value, ApiErr
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
-    let revoked = tokens::revoke_all(state, id).await?;
+    let revoked = tokens::end_all(state, id, "OPERATOR").await?;
     operator_audit(
         state,
         org,
@@ -229,7 +256,7 @@ pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, A
             doc! { "$set": { "passwordResetRequired": true, "updatedAt": now } },
         )
         .await?;
-    let revoked = tokens::revoke_all(state, id).await?;
+    let revoked = tokens::end_all(state, id, "PASSWORD_RESET_REQUIRED").await?;
     operator_audit(
         state,
         org,
@@ -267,7 +294,7 @@ pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": status.as_str(), "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } })
         .await?;
     let revoked = if status == UserStatus::Inactive {
-        tokens::revoke_all(state, id).await?
+        tokens::end_all(state, id, "USER_DEACTIVATED").await?
     } else {
         0
     };

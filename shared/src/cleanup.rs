@@ -340,6 +340,7 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
                 { "revokedAt": { "$lt": ago(now, REVOKED_TOKEN_DAYS) } },
             ] },
         ),
+        (SESSIONS, expired.clone()),
         (LOGIN_ATTEMPTS, expired.clone()),
         (IDEMPOTENCY_KEYS, expired.clone()),
         (INVITATIONS, expired.clone()),

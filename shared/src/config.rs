@@ -49,6 +49,9 @@ pub struct Config {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// A sign-in's absolute lifetime: however often its refresh token is
+    /// rotated, after this the user signs in again.
+    pub session_max_lifetime: Duration,
     pub bcrypt_cost: u32,
     pub allowed_origins: Vec<String>,
     /// Bounds every MongoDB wait so an outage answers 503 well inside the
@@ -244,6 +247,10 @@ impl Config {
             access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
             refresh_token_ttl: Duration::from_secs(number(
                 "REFRESH_TOKEN_TTL_SECONDS",
+                30 * 24 * 3600,
+            )?),
+            session_max_lifetime: Duration::from_secs(number(
+                "SESSION_MAX_LIFETIME_SECONDS",
                 30 * 24 * 3600,
             )?),
             bcrypt_cost: bcrypt_cost as u32,

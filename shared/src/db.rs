@@ -29,6 +29,9 @@ pub mod collections {
     pub const ORGANIZATIONS: &str = "organizations";
     pub const USERS: &str = "users";
     pub const REFRESH_TOKENS: &str = "refresh_tokens";
+    /// One document per sign-in (a refresh-token family): its absolute
+    /// expiry and whether it was ended.
+    pub const SESSIONS: &str = "sessions";
     pub const LOGIN_ATTEMPTS: &str = "login_attempts";
     pub const RATE_LIMITS: &str = "rate_limits";
     pub const AUDIT_LOG: &str = "audit_log";
@@ -54,10 +57,11 @@ pub mod collections {
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
-    pub const ORG_SCOPED: [&str; 8] = [
+    pub const ORG_SCOPED: [&str; 9] = [
         DOCUMENTS,
         USERS,
         REFRESH_TOKENS,
+        SESSIONS,
         LOGIN_ATTEMPTS,
         AUDIT_LOG,
         INVITATIONS,
@@ -115,6 +119,11 @@ impl RequestMeta {
             ip: None,
             user_agent: Some(actor.into()),
         }
+    }
+
+    /// The client's rate-limit key: its address, an IPv6 one by its /64.
+    pub fn client_key(&self) -> String {
+        ratelimit::client_key(self.ip.as_deref().and_then(|ip| ip.parse().ok()))
     }
 }
 
@@ -411,6 +420,21 @@ impl Tx<'_> {
             .session(&mut self.session)
             .await?;
         Ok(r.modified_count)
+    }
+
+    /// Ends every session of `user` (a member of this organization), access
+    /// tokens included; returns how many refresh tokens were revoked.
+    pub async fn end_all_sessions(
+        &mut self,
+        user: ObjectId,
+        reason: &str,
+        now: bson::DateTime,
+    ) -> Result<u64, ApiError> {
+        let mut revoked = 0;
+        for (name, filter, update) in crate::auth::tokens::end_all_writes(user, reason, now) {
+            revoked = self.update_many(name, filter, update).await?;
+        }
+        Ok(revoked)
     }
 
     /// Deletes one matching document of the organization; returns whether one was.

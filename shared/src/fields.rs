@@ -60,6 +60,10 @@ pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
     pub required: bool,
+    /// Values only the entity's own flow sets (a lead's CONVERTED): no
+    /// create or patch body may send them, and a record holding one keeps
+    /// this field as it is.
+    pub reserved: &'static [&'static str],
 }
 
 impl Field {
@@ -68,6 +72,7 @@ impl Field {
             name,
             kind,
             required: true,
+            reserved: &[],
         }
     }
 
@@ -76,6 +81,36 @@ impl Field {
             name,
             kind,
             required: false,
+            reserved: &[],
+        }
+    }
+
+    /// Marks `values` as set by the entity's own flow only.
+    pub const fn reserved(mut self, values: &'static [&'static str]) -> Self {
+        self.reserved = values;
+        self
+    }
+
+    fn refuse_reserved(&self, name: &str, value: &Bson) -> Result<(), FieldError> {
+        match value {
+            Bson::String(s) if self.reserved.contains(&s.as_str()) => Err(FieldError::new(
+                name,
+                format!("cannot be set to {s}: only its own action sets that"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a change to this field of a record that holds a reserved value.
+    pub fn check_locked(&self, before: &Document, changes: &Changes) -> Result<(), FieldError> {
+        let touched =
+            changes.set.contains_key(self.name) || changes.unset.iter().any(|u| u == self.name);
+        match before.get_str(self.name) {
+            Ok(current) if touched && self.reserved.contains(&current) => Err(FieldError::new(
+                self.name,
+                format!("cannot change: the record is {current}"),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -153,7 +188,10 @@ fn parse_object(
     for field in fields {
         let name = join(path, field.name);
         match obj.get(field.name).filter(|v| !is_blank(v)) {
-            Some(v) => match errors.check(parse_value(&name, &field.kind, v, refs)) {
+            Some(v) => match errors.check(
+                parse_value(&name, &field.kind, v, refs)
+                    .and_then(|value| field.refuse_reserved(&name, &value).map(|()| value)),
+            ) {
                 // An object whose fields are all blank is as absent as a blank field.
                 Some(Bson::Document(d)) if d.is_empty() => {}
                 Some(value) => {
@@ -203,7 +241,9 @@ pub fn parse_patch(fields: &[Field], body: &Value) -> Result<(Changes, Vec<Refer
             }
             Some(v) => {
                 if let Some(value) =
-                    errors.check(parse_value(field.name, &field.kind, v, &mut refs))
+                    errors.check(parse_value(field.name, &field.kind, v, &mut refs).and_then(
+                        |value| field.refuse_reserved(field.name, &value).map(|()| value),
+                    ))
                 {
                     match value {
                         Bson::Document(d) if d.is_empty() => {

@@ -8,11 +8,21 @@
 //! makes that the lock) and completed with the response afterwards. A
 //! response that says "try again" (5xx, 409 write conflict, 429) is not kept,
 //! so the retry runs for real.
+//!
+//! A kept response body is sealed (ChaCha20-Poly1305) under a key derived
+//! from the server's secret, the user and the Idempotency-Key itself, which
+//! is stored only as a hash: the collection never holds a response in plain
+//! text (an invitation's token, an export's rows, a token pair), yet the
+//! client that knows its key still gets the first response back.
 
 use std::time::Duration;
 
 use bson::{doc, DateTime, Document};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
 use http::StatusCode;
+use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
@@ -46,12 +56,52 @@ pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+/// A key being worked on: its record id and the key its response is sealed with.
+pub(crate) struct Pending {
+    id: String,
+    seal: [u8; 32],
+}
+
 /// What to do with a request that carries a key.
 pub(crate) enum Begin {
     /// First time: run the handler, then [`complete`].
-    Run(String),
+    Run(Pending),
     /// Seen before: answer this.
     Replay(ApiResponse),
+}
+
+const NONCE_BYTES: usize = 12;
+
+/// The sealing key of one user's Idempotency-Key: HMAC-SHA256 under the
+/// server's secret, so neither the database alone nor the key alone opens it.
+fn seal_key(state: &State, user: &str, key: &str) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(state.config.jwt_secret.expose().as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"idempotency-response\0");
+    mac.update(user.as_bytes());
+    mac.update(b"\0");
+    mac.update(key.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+fn seal(key: &[u8; 32], body: &[u8]) -> Option<Vec<u8>> {
+    let cipher = ChaCha20Poly1305::new_from_slice(key).ok()?;
+    let mut nonce = [0u8; NONCE_BYTES];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = cipher.encrypt(&nonce.into(), body).ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Some(out)
+}
+
+fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_BYTES {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_BYTES);
+    let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+    let cipher = ChaCha20Poly1305::new_from_slice(key).ok()?;
+    cipher.decrypt(&nonce.into(), body).ok()
 }
 
 fn request_hash(req: &ApiRequest) -> String {
@@ -78,6 +128,7 @@ pub(crate) async fn begin(
         format!("{}:{key}", caller.user.id.to_hex()).as_bytes(),
     ));
     let hash = request_hash(req);
+    let seal = seal_key(state, &caller.user.id.to_hex(), key);
     let started = tokio::time::Instant::now();
     loop {
         let now = DateTime::now();
@@ -91,7 +142,7 @@ pub(crate) async fn begin(
             "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_HOURS * 3_600_000),
         };
         match coll(state).insert_one(record).await {
-            Ok(_) => return Ok(Begin::Run(id)),
+            Ok(_) => return Ok(Begin::Run(Pending { id, seal })),
             Err(e) => {
                 let err = ApiError::from_db(e);
                 if !matches!(
@@ -119,7 +170,7 @@ pub(crate) async fn begin(
             });
         }
         if found.get_str("status").ok() == Some("COMPLETED") {
-            return replay(&found).map(Begin::Replay);
+            return replay(&found, &seal).map(Begin::Replay);
         }
         let age = DateTime::now().timestamp_millis()
             - found
@@ -142,14 +193,21 @@ pub(crate) async fn begin(
     }
 }
 
-fn replay(found: &Document) -> Result<ApiResponse, ApiError> {
+fn replay(found: &Document, seal: &[u8; 32]) -> Result<ApiResponse, ApiError> {
     let status = found
         .get_i32("responseStatus")
         .ok()
         .and_then(|s| StatusCode::from_u16(s as u16).ok())
         .ok_or_else(|| ApiError::internal("idempotency record without a response"))?;
-    let body = match found.get("responseBody") {
-        Some(bson::Bson::Binary(b)) => b.bytes.clone(),
+    let body = match found.get("responseSealed") {
+        Some(bson::Bson::Binary(b)) => open(seal, &b.bytes).ok_or_else(|| {
+            // Sealed under another secret (JWT_SECRET was rotated): the
+            // first request did run; its answer cannot be read back.
+            ApiError::conflict(
+                "IDEMPOTENCY_KEY_USED",
+                "A request with this Idempotency-Key already completed; its response can no longer be replayed",
+            )
+        })?,
         _ => vec![],
     };
     let mut r = ApiResponse {
@@ -170,7 +228,8 @@ fn replay(found: &Document) -> Result<ApiResponse, ApiError> {
 
 /// Keeps the response for retries, or forgets the key when the response
 /// invites a retry that must run again.
-pub(crate) async fn complete(state: &State, id: &str, response: &ApiResponse) {
+pub(crate) async fn complete(state: &State, pending: &Pending, response: &ApiResponse) {
+    let id = pending.id.as_str();
     let retryable = response.status.is_server_error()
         || response.status == StatusCode::TOO_MANY_REQUESTS
         || (response.status == StatusCode::CONFLICT
@@ -184,6 +243,11 @@ pub(crate) async fn complete(state: &State, id: &str, response: &ApiResponse) {
                 headers.insert(name, v);
             }
         }
+        let Some(sealed) = seal(&pending.seal, &response.body) else {
+            tracing::error!("[INTERNAL_ERROR] could not seal an idempotent response");
+            let _ = coll(state).delete_one(doc! { "_id": id }).await;
+            return;
+        };
         coll(state)
             .update_one(
                 doc! { "_id": id },
@@ -191,7 +255,7 @@ pub(crate) async fn complete(state: &State, id: &str, response: &ApiResponse) {
                     "status": "COMPLETED",
                     "responseStatus": response.status.as_u16() as i32,
                     "responseHeaders": headers,
-                    "responseBody": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: response.body.clone() },
+                    "responseSealed": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: sealed },
                 } },
             )
             .await
@@ -199,5 +263,20 @@ pub(crate) async fn complete(state: &State, id: &str, response: &ApiResponse) {
     };
     if let Err(e) = result {
         tracing::error!(error = %e, "[DATABASE_ERROR] could not record an idempotent response");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_body_opens_with_its_key_only() {
+        let (key, other) = ([7u8; 32], [8u8; 32]);
+        let sealed = seal(&key, b"{\"token\":\"secret\"}").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(open(&key, &sealed).unwrap(), b"{\"token\":\"secret\"}");
+        assert!(open(&other, &sealed).is_none());
+        assert!(open(&key, &sealed[..5]).is_none());
     }
 }

@@ -260,6 +260,6 @@ pub async fn accept(
     })
     .await?;
     let user: User = crate::db::decode(user_doc)?;
-    let tokens = tokens::issue(state, &user, None, meta).await?;
+    let tokens = tokens::issue(state, &user, meta).await?;
     Ok(Session { user, org, tokens })
 }

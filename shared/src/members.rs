@@ -279,17 +279,13 @@ pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<U
     parse_user(updated)
 }
 
+/// Ends every session of the member, access tokens included, in `tx`.
 async fn revoke_sessions(
     tx: &mut crate::db::Tx<'_>,
     user: ObjectId,
     now: DateTime,
 ) -> Result<u64, ApiError> {
-    tx.update_many(
-        collections::REFRESH_TOKENS,
-        doc! { "userId": user, "revokedAt": null },
-        doc! { "$set": { "revokedAt": now, "revokedReason": "MEMBER_CHANGED" } },
-    )
-    .await
+    tx.end_all_sessions(user, "MEMBER_CHANGED", now).await
 }
 
 /// `DELETE /api/v1/members/{id}`: removes the member and their sessions;

@@ -91,7 +91,21 @@ const MIGRATIONS: &[Migration] = &[
         id: "0005_cleanup",
         indexes: cleanup,
     },
+    Migration {
+        id: "0006_sessions",
+        indexes: sessions,
+    },
 ];
+
+/// Sign-in sessions (refresh-token families): ended per user or per
+/// organization, removed by TTL at their absolute expiry.
+fn sessions() -> Vec<Index> {
+    vec![
+        index(SESSIONS, doc! { "userId": 1, "revokedAt": 1 }),
+        index(SESSIONS, doc! { "organizationId": 1, "revokedAt": 1 }),
+        ttl(SESSIONS),
+    ]
+}
 
 /// A backstop only: the cleanup-audit-logs job applies each plan's
 /// retention; this TTL catches what it never reached.

@@ -152,9 +152,27 @@ pub struct PlanInput {
     pub plan: Plan,
 }
 
-/// `PUT /api/v1/organization/plan` (OWNER): the new plan's limits apply on
-/// the next request, since every request re-reads the organization.
+/// `PUT /api/v1/organization/plan` (OWNER): a move down only (or to the
+/// plan it has, which changes nothing); a move up is a 403
+/// `PLAN_CHANGE_REQUIRES_BILLING` and changes nothing, since upgrades come
+/// from the operator (`crm-admin tenants set-plan`) or billing. The new
+/// plan's limits apply on the next request, since every request re-reads the
+/// organization.
 pub async fn set_plan(scope: &Scope, input: PlanInput) -> Result<Organization, ApiError> {
+    let org = &scope.caller().org;
+    if input.plan > org.plan {
+        return Err(ApiError::forbidden(
+            "PLAN_CHANGE_REQUIRES_BILLING",
+            format!(
+                "Moving from {} up to {} goes through billing; an OWNER can only move to a smaller plan here",
+                org.plan.as_str(),
+                input.plan.as_str()
+            ),
+        ));
+    }
+    if input.plan == org.plan {
+        return Ok(org.clone());
+    }
     update_org(
         scope,
         doc! { "$set": { "plan": input.plan.as_str(), "updatedAt": DateTime::now() } },
@@ -186,11 +204,25 @@ pub async fn delete(scope: &Scope, input: DeleteInput) -> Result<(), ApiError> {
             doc! { "$set": { "isActive": false, "deleteScheduledAt": now, "updatedAt": now } },
         )
         .await?;
+        // Every member's sessions end, access tokens included.
+        tx.update_many(
+            collections::USERS,
+            doc! {},
+            doc! { "$inc": { "sessionEpoch": 1_i64 } },
+        )
+        .await?;
+        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } };
+        tx.update_many(
+            collections::SESSIONS,
+            doc! { "revokedAt": null },
+            revoke.clone(),
+        )
+        .await?;
         let revoked = tx
             .update_many(
                 collections::REFRESH_TOKENS,
                 doc! { "revokedAt": null },
-                doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } },
+                revoke,
             )
             .await?;
         tx.audit(

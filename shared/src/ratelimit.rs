@@ -19,7 +19,9 @@ use crate::db::collections;
 use crate::error::ApiError;
 use crate::http::ApiResponse;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Ordered by what it allows: `Free < Pro < Enterprise` (an OWNER may move
+/// down through the API; moving up is the operator's or billing's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Plan {
     Free,
@@ -36,6 +38,10 @@ impl Plan {
             Plan::Pro => "PRO",
             Plan::Enterprise => "ENTERPRISE",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Plan> {
+        Plan::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -54,16 +60,31 @@ pub enum LimitedAction {
     FailedLoginIp,
     /// Public form posts per form and IP per hour.
     PublicForm,
+    /// Sign-ups (new organizations) per client address per hour.
+    SignUp,
+    /// Join requests per client address per hour.
+    Join,
+    /// Password resets per client address per hour.
+    PasswordReset,
+    /// Invitation acceptances per client address per hour.
+    InvitationAccept,
+    /// Refresh-token rotations per client address per minute.
+    Refresh,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 6] = [
+    pub const ALL: [LimitedAction; 11] = [
         LimitedAction::Api,
         LimitedAction::Uploads,
         LimitedAction::Exports,
         LimitedAction::FailedLoginEmail,
         LimitedAction::FailedLoginIp,
         LimitedAction::PublicForm,
+        LimitedAction::SignUp,
+        LimitedAction::Join,
+        LimitedAction::PasswordReset,
+        LimitedAction::InvitationAccept,
+        LimitedAction::Refresh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,14 +95,25 @@ impl LimitedAction {
             LimitedAction::FailedLoginEmail => "login_email",
             LimitedAction::FailedLoginIp => "login_ip",
             LimitedAction::PublicForm => "public_form",
+            LimitedAction::SignUp => "signup",
+            LimitedAction::Join => "join",
+            LimitedAction::PasswordReset => "password_reset",
+            LimitedAction::InvitationAccept => "invitation_accept",
+            LimitedAction::Refresh => "refresh",
         }
     }
 
     pub fn window_secs(self) -> u64 {
         match self {
-            LimitedAction::Api => 60,
+            LimitedAction::Api | LimitedAction::Refresh => 60,
             LimitedAction::FailedLoginEmail | LimitedAction::FailedLoginIp => 15 * 60,
-            LimitedAction::Uploads | LimitedAction::Exports | LimitedAction::PublicForm => 3600,
+            LimitedAction::Uploads
+            | LimitedAction::Exports
+            | LimitedAction::PublicForm
+            | LimitedAction::SignUp
+            | LimitedAction::Join
+            | LimitedAction::PasswordReset
+            | LimitedAction::InvitationAccept => 3600,
         }
     }
 
@@ -93,6 +125,9 @@ impl LimitedAction {
             LimitedAction::FailedLoginEmail => [10, 10, 10],
             LimitedAction::FailedLoginIp => [100, 100, 100],
             LimitedAction::PublicForm => [20, 20, 20],
+            LimitedAction::SignUp | LimitedAction::Join => [20, 20, 20],
+            LimitedAction::PasswordReset | LimitedAction::InvitationAccept => [30, 30, 30],
+            LimitedAction::Refresh => [120, 120, 120],
         };
         match plan {
             Plan::Free => free,
@@ -112,7 +147,46 @@ impl LimitedAction {
                 "Too many failed sign-in attempts; try again later"
             }
             LimitedAction::PublicForm => "Too many submissions of this form; try again later",
+            LimitedAction::SignUp => "Too many sign-ups from this address; try again later",
+            LimitedAction::Join => "Too many join requests from this address; try again later",
+            LimitedAction::PasswordReset => {
+                "Too many password resets from this address; try again later"
+            }
+            LimitedAction::InvitationAccept => {
+                "Too many invitation acceptances from this address; try again later"
+            }
+            LimitedAction::Refresh => {
+                "Too many session refreshes from this address; try again later"
+            }
         }
+    }
+
+    /// Keyed by client address rather than by organization: the same limit
+    /// on every plan, set by `RATE_LIMIT_<ACTION>` alone.
+    pub fn per_client(self) -> bool {
+        !matches!(
+            self,
+            LimitedAction::Api | LimitedAction::Uploads | LimitedAction::Exports
+        )
+    }
+}
+
+/// The bucket key of a client address: an IPv4 address as it is, an IPv6
+/// address by its /64 (one subscriber's prefix: a client rotating through
+/// its own /64 stays one key), an IPv4-mapped IPv6 address as IPv4.
+pub fn client_key(ip: Option<std::net::IpAddr>) -> String {
+    use std::net::IpAddr;
+    match ip {
+        None => "unknown".into(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
     }
 }
 
@@ -124,6 +198,17 @@ pub struct LimitOverrides(HashMap<(LimitedAction, Plan), u64>);
 impl LimitOverrides {
     pub(crate) fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut map = HashMap::new();
+        for action in LimitedAction::ALL.into_iter().filter(|a| a.per_client()) {
+            let name = format!("RATE_LIMIT_{}", action.name().to_uppercase());
+            if let Some(v) = get(&name) {
+                let n = v.trim().parse().map_err(|_| {
+                    ConfigError(format!("{name} must be a whole number, got {v:?}"))
+                })?;
+                for plan in Plan::ALL {
+                    map.insert((action, plan), n);
+                }
+            }
+        }
         for action in LimitedAction::ALL {
             for plan in Plan::ALL {
                 let name = format!(
@@ -253,6 +338,21 @@ pub(crate) async fn hit(db: &Database, action: LimitedAction, key: &str) -> Resu
     )))
 }
 
+/// Counts one request of a per-client-address bucket (see [`client_key`])
+/// and judges it against the bucket's limit.
+pub(crate) async fn hit_client(
+    state: &crate::state::State,
+    action: LimitedAction,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Decision, ApiError> {
+    let hit = hit(&state.db, action, &client_key(ip)).await?;
+    Ok(Decision::new(
+        action,
+        state.config.rate_limits.limit(action, Plan::Free),
+        hit,
+    ))
+}
+
 /// Takes back one counted request (a sign-in that turned out to succeed).
 pub(crate) async fn undo(db: &Database, action: LimitedAction, key: &str) {
     let (id, _) = bucket_id(action, key);
@@ -293,6 +393,34 @@ mod tests {
         assert!(d(101).first_refusal());
         assert!(!d(102).first_refusal());
         assert_eq!(d(100).remaining(), 0);
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| client_key(Some(s.parse().unwrap()));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(client_key(None), "unknown");
+    }
+
+    #[test]
+    fn a_per_client_bucket_is_overridden_for_every_plan_at_once() {
+        let o = LimitOverrides::from_lookup(&|k| (k == "RATE_LIMIT_SIGNUP").then(|| "3".into()))
+            .unwrap();
+        for plan in Plan::ALL {
+            assert_eq!(o.limit(LimitedAction::SignUp, plan), 3);
+        }
+        assert_eq!(o.limit(LimitedAction::Refresh, Plan::Free), 120);
+    }
+
+    #[test]
+    fn plans_are_ordered_by_what_they_allow() {
+        assert!(Plan::Free < Plan::Pro && Plan::Pro < Plan::Enterprise);
+        assert_eq!(Plan::parse("PRO"), Some(Plan::Pro));
+        assert_eq!(Plan::parse("pro"), None);
     }
 
     #[test]

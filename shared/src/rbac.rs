@@ -102,8 +102,12 @@ impl Permission {
 /// Who may call a method of a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// No token needed (health, register, login, refresh).
+    /// No token needed (health, login).
     Public,
+    /// No token needed, but every request counts in this per-client-address
+    /// bucket first (sign-up, join, refresh, password reset, invitation
+    /// acceptance: each runs bcrypt or creates something for anyone).
+    Throttled(crate::ratelimit::LimitedAction),
     /// A valid access token of an active member holding this permission.
     Requires(Permission),
     /// A scheduler: `Authorization: Bearer $CRON_SECRET` (Vercel crons).

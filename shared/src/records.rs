@@ -224,7 +224,7 @@ pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     Ok(ApiResponse::ok(&render(&doc)))
 }
 
-struct ListQuery {
+pub struct ListQuery {
     limit: i64,
     sort: String,
     cursor: Option<String>,
@@ -232,7 +232,8 @@ struct ListQuery {
     filters: Vec<(String, String)>,
 }
 
-fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiError> {
+/// The list parameters of a request, checked against the entity's list spec.
+pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery {
         limit: DEFAULT_LIMIT,
         sort: spec.default_sort.to_string(),
@@ -250,6 +251,15 @@ fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, ApiE
             ));
         }
         seen.push(key);
+        // A NUL cannot go into a regular expression or an index key, and no
+        // other control character belongs in a search or a filter.
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::bad_field(
+                "INVALID_PARAMETER",
+                key,
+                "must not contain control characters",
+            ));
+        }
         match key.as_str() {
             "limit" => {
                 q.limit = value
@@ -514,6 +524,11 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
     if before.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
+    let mut locked = Errors::new();
+    for f in e.fields {
+        locked.check(f.check_locked(&before, &changes));
+    }
+    locked.finish()?;
     check_references(scope, &refs).await?;
     let version = version_of(&before);
     if expected.is_some_and(|v| v != version) {

@@ -242,7 +242,7 @@ pub async fn handle(
     let path = req.path.clone();
     let mut decision = None;
     let mut ids: Option<(ObjectId, ObjectId)> = None;
-    let mut idempotency: Option<String> = None;
+    let mut idempotency: Option<crate::idempotency::Pending> = None;
 
     let result: HandlerResult = async {
         let Some(route) = route else {
@@ -259,6 +259,16 @@ pub async fn handle(
             .ok_or_else(|| ApiError::MethodNotAllowed { allow: route.allow() })?;
         let scope = match access {
             Access::Public => None,
+            Access::Throttled(action) => {
+                let d = crate::ratelimit::hit_client(&state, action, req.client_ip).await?;
+                decision = Some(d);
+                if !d.allowed() {
+                    tracing::warn!(requestId = %rid, bucket = action.name(), limit = d.limit,
+                        ip = ?req.client_ip, "[RATE_LIMIT] public endpoint throttled");
+                    return Err(d.error());
+                }
+                None
+            }
             Access::Cron => {
                 check_cron_secret(&state, &req)?;
                 None
@@ -286,7 +296,7 @@ pub async fn handle(
                 if let Some(key) = key {
                     match crate::idempotency::begin(&state, &caller, &key, &req).await? {
                         crate::idempotency::Begin::Replay(r) => return Ok(r),
-                        crate::idempotency::Begin::Run(id) => idempotency = Some(id),
+                        crate::idempotency::Begin::Run(p) => idempotency = Some(p),
                     }
                 }
                 Some(Scope::new(state.clone(), caller, meta))
@@ -301,12 +311,17 @@ pub async fn handle(
         Ok(r) => r,
         Err(e) => e.to_response(&rid),
     };
-    if let Some(id) = &idempotency {
-        crate::idempotency::complete(&state, id, &response).await;
+    if let Some(pending) = &idempotency {
+        crate::idempotency::complete(&state, pending, &response).await;
     }
     if let Some(d) = decision {
         d.apply_headers(&mut response);
     }
+    if response.header("cache-control").is_none() {
+        // Answers are a caller's data or a moment's state: no cache keeps them.
+        response.set_header("cache-control", "no-store");
+    }
+    response.set_header("x-content-type-options", "nosniff");
     cors_headers(&state, origin.as_deref(), &mut response);
     response.set_header("x-request-id", &rid);
     let (user, org) = ids

@@ -2,9 +2,9 @@
 //!
 //! Export (ADMIN+, the plan's exports bucket): every live record of an
 //! entity matching the list filters, as RFC 4180 CSV or JSON, with an
-//! EXPORT audit entry naming entity, filters and row count. Cells that a
-//! spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
-//! or carriage return) are prefixed with `'`.
+//! EXPORT audit entry naming entity, filters and row count. Every CSV cell
+//! is quoted, and cells that a spreadsheet would run as a formula (starting
+//! with `=`, `+`, `-`, `@`, tab or carriage return) are prefixed with `'`.
 //!
 //! Import (ADMIN+): CSV with a header row of field names (`address.city` for
 //! nested ones, `;` between tags), validated row by row with the entity's
@@ -150,7 +150,11 @@ pub async fn export(
     let csv_error = |err: csv::Error| ApiError::internal(format!("csv: {err}"));
     let as_json = input.format == "json";
     let cols = columns(e);
-    let mut csv_out = csv::Writer::from_writer(vec![]);
+    // Every cell quoted: a spreadsheet that splits on `;` (or `,`) in its
+    // locale then never sees a cell's tail as a cell of its own.
+    let mut csv_out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(vec![]);
     let mut json_out = b"{\"data\":[".to_vec();
     if !as_json {
         csv_out.write_record(&cols).map_err(csv_error)?;
@@ -192,7 +196,8 @@ pub async fn export(
             "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": rows,
         }))
         .await;
-    let day = crate::auth::rfc3339(bson::DateTime::now())[..10].to_string();
+    let now = crate::auth::rfc3339(bson::DateTime::now());
+    let day = now.get(..10).unwrap_or("export");
     let (body, content_type) = if as_json {
         json_out.extend_from_slice(b"]}");
         (json_out, "application/json")
@@ -269,26 +274,19 @@ fn row_error(row: usize, e: FieldError) -> FieldError {
     FieldError::new(format!("rows[{row}].{}", e.field), e.message)
 }
 
-/// `POST /api/v1/imports`.
-pub async fn import(
-    scope: &Scope,
-    entities: &[&'static Entity],
-    input: ImportRequest,
-) -> Result<ApiResponse, ApiError> {
-    let e = find_entity(entities, &input.entity, Some(&IMPORTABLE))?;
-    let all_or_nothing = match input.mode.as_deref().unwrap_or("all-or-nothing") {
-        "all-or-nothing" => true,
-        "valid-only" => false,
-        _ => {
-            return Err(ApiError::field(
-                "mode",
-                "must be all-or-nothing or valid-only",
-            ))
-        }
-    };
+/// Rows that passed the entity's rules (row number, fields, references to
+/// check) and the field errors of the others.
+pub type ParsedRows = (Vec<(usize, Document, Vec<Reference>)>, Vec<FieldError>);
+
+/// Reads an import's CSV against the entity's fields: the header row first
+/// (every column known, none twice, no column beside one of its own
+/// sub-fields), then each row through the entity's create rules. A bad
+/// header or too many rows refuses the whole import; a bad row is reported
+/// and the others go on. Pure, so the fuzz tests drive it with any text.
+pub fn parse_rows(fields: &[Field], csv_text: &str) -> Result<ParsedRows, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(input.csv.as_bytes());
+        .from_reader(csv_text.as_bytes());
     let header: Vec<String> = reader
         .headers()
         .map_err(|err| ApiError::field("csv", format!("has no readable header row: {err}")))?
@@ -298,15 +296,22 @@ pub async fn import(
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(ApiError::field("csv", "needs a header row of field names"));
     }
-    if let Some(bad) = header.iter().find(|h| kind_of(e.fields, h).is_none()) {
-        let known = field_columns(e.fields).join(", ");
-        return Err(ApiError::field(
-            "csv",
-            format!("has an unknown column {bad:?}; use {known}"),
-        ));
+    let mut kinds: Vec<&Kind> = Vec::with_capacity(header.len());
+    for column in &header {
+        match kind_of(fields, column) {
+            Some(kind) => kinds.push(kind),
+            None => {
+                let known = field_columns(fields).join(", ");
+                return Err(ApiError::field(
+                    "csv",
+                    format!("has an unknown column {column:?}; use {known}"),
+                ));
+            }
+        }
     }
+    check_header(&header)?;
     let mut errors: Vec<FieldError> = vec![];
-    let mut valid: Vec<(usize, Document, Vec<Reference>)> = vec![];
+    let mut valid = vec![];
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         if i >= MAX_IMPORT_ROWS {
@@ -326,22 +331,27 @@ pub async fn import(
             }
         };
         let mut body = Map::new();
-        for (column, text) in header.iter().zip(record.iter()) {
+        for ((column, kind), text) in header.iter().zip(&kinds).zip(record.iter()) {
             if text.trim().is_empty() {
                 continue;
             }
-            let kind = kind_of(e.fields, column).expect("checked above");
             match column.split_once('.') {
                 Some((outer, inner)) => {
-                    let entry = body.entry(outer.to_string()).or_insert_with(|| json!({}));
-                    entry[inner] = typed(kind, text);
+                    let entry = body
+                        .entry(outer.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    // The header check rules out a plain `outer` column, so
+                    // this is always the object made just above.
+                    if let Value::Object(nested) = entry {
+                        nested.insert(inner.to_string(), typed(kind, text));
+                    }
                 }
                 None => {
                     body.insert(column.clone(), typed(kind, text));
                 }
             }
         }
-        match fields::parse_create(e.fields, &Value::Object(body)) {
+        match fields::parse_create(fields, &Value::Object(body)) {
             Ok((fields, refs)) => valid.push((row, fields, refs)),
             Err(ApiError::Validation { errors: row_errors }) => {
                 errors.extend(row_errors.into_iter().map(|f| row_error(row, f)))
@@ -349,6 +359,63 @@ pub async fn import(
             Err(other) => return Err(other),
         }
     }
+    Ok((valid, errors))
+}
+
+/// A column may appear once, and never beside one of its own sub-fields
+/// (`address` with `address.city`): both would fill one field.
+fn check_header(header: &[String]) -> Result<(), ApiError> {
+    for (i, column) in header.iter().enumerate() {
+        if let Some(twice) = header[..i].iter().find(|c| *c == column) {
+            return Err(ApiError::Unprocessable {
+                code: "CONFLICTING_COLUMNS",
+                detail: format!("The column {twice:?} appears more than once"),
+                errors: vec![FieldError::new(
+                    "csv",
+                    format!("has the column {twice:?} twice"),
+                )],
+            });
+        }
+        let outer = column.split_once('.').map_or(column.as_str(), |(o, _)| o);
+        let clash = header.iter().find(|c| {
+            *c != column
+                && (c.as_str() == outer
+                    || c.split_once('.').map(|(o, _)| o) == Some(column.as_str()))
+        });
+        if let Some(other) = clash {
+            return Err(ApiError::Unprocessable {
+                code: "CONFLICTING_COLUMNS",
+                detail: format!(
+                    "The columns {column:?} and {other:?} both fill {outer:?}; keep one"
+                ),
+                errors: vec![FieldError::new(
+                    "csv",
+                    format!("has the conflicting columns {column:?} and {other:?}"),
+                )],
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/imports`.
+pub async fn import(
+    scope: &Scope,
+    entities: &[&'static Entity],
+    input: ImportRequest,
+) -> Result<ApiResponse, ApiError> {
+    let e = find_entity(entities, &input.entity, Some(&IMPORTABLE))?;
+    let all_or_nothing = match input.mode.as_deref().unwrap_or("all-or-nothing") {
+        "all-or-nothing" => true,
+        "valid-only" => false,
+        _ => {
+            return Err(ApiError::field(
+                "mode",
+                "must be all-or-nothing or valid-only",
+            ))
+        }
+    };
+    let (mut valid, mut errors) = parse_rows(e.fields, &input.csv)?;
     // References: one query per referenced collection.
     let mut missing: Vec<usize> = vec![];
     let mut by_collection: BTreeMap<&str, Vec<bson::oid::ObjectId>> = BTreeMap::new();

@@ -124,10 +124,12 @@ async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
         &["--json", "tenants", "reactivate", &slug],
         None,
     ));
-    assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.member)).await.status,
-        200
-    );
+    // The deactivation ended every session: members sign in again.
+    app.get("/api/v1/accounts", Some(&app.member))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+    let member = app.login(&app.member.email).await;
+    assert_eq!(app.get("/api/v1/accounts", Some(&member)).await.status, 200);
     let audit = app
         .find(
             "audit_log",
@@ -447,4 +449,72 @@ async fn an_organization_whose_purge_is_due_cannot_be_reactivated() {
         .find("organizations", doc! { "_id": oid(&app.owner.org_id) })
         .await;
     assert!(!org[0].get_bool("isActive").unwrap());
+}
+
+#[tokio::test]
+async fn operator_revocations_end_access_tokens_too() {
+    let app = TestApp::spawn().await;
+    json_out(&crm_admin(
+        &app,
+        &["--json", "users", "revoke-sessions", &app.member.email],
+        None,
+    ));
+    app.get("/api/v1/accounts", Some(&app.member))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+    // A forced reset ends the sessions as well; once the user set a new
+    // password, the tokens from before stay dead.
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "users", "force-password-reset", &app.viewer.email],
+        None,
+    ));
+    let r = app
+        .post(
+            "/api/v1/auth/password-reset",
+            None,
+            json!({ "token": out["resetToken"], "newPassword": "a brand new secret" }),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    app.get("/api/v1/accounts", Some(&app.viewer))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+}
+
+#[tokio::test]
+async fn set_plan_is_the_operators_upgrade_and_is_audited() {
+    let app = TestApp::spawn().await;
+    let slug = slug_of(&app, &app.owner).await;
+    let out = json_out(&crm_admin(
+        &app,
+        &["--json", "tenants", "set-plan", &slug, "ENTERPRISE"],
+        None,
+    ));
+    assert_eq!(out["plan"], "ENTERPRISE");
+    assert_eq!(out["previousPlan"], "FREE");
+    let next = app.get("/api/v1/accounts", Some(&app.viewer)).await;
+    assert_eq!(next.header("ratelimit-limit"), Some("10000"));
+    let audits = app
+        .find(
+            "audit_log",
+            doc! { "resource": "organization", "changes.actor": "crm-admin", "changes.plan.to": "ENTERPRISE" },
+        )
+        .await;
+    assert_eq!(audits.len(), 1);
+    // The owner may then move down.
+    let r = app
+        .put(
+            "/api/v1/organization/plan",
+            Some(&app.owner),
+            json!({ "plan": "PRO" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        crm_admin(&app, &["tenants", "set-plan", &slug, "GOLD"], None)
+            .status
+            .code(),
+        Some(1)
+    );
 }

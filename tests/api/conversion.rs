@@ -8,13 +8,23 @@ async fn lead(app: &TestApp, by: &Actor) -> String {
     app.create_record(by, "leads", json!({ "firstName": "Lena", "lastName": "Lead", "company": "Lead Motors", "email": "lena@lead.example", "source": "WALK_IN" })).await
 }
 
+/// `POST /api/v1/leads/{id}/convert` with `body` as `actor`.
+async fn convert(app: &TestApp, actor: Option<&Actor>, id: &str, body: serde_json::Value) -> Resp {
+    app.post(&format!("/api/v1/leads/{id}/convert"), actor, body)
+        .await
+}
+
 #[tokio::test]
 async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_converted() {
     let app = TestApp::spawn().await;
     let id = lead(&app, &app.member).await;
-    let r = app
-        .post(&format!("/api/v1/leads/{id}/convert"), Some(&app.member), json!({ "opportunity": { "name": "Fleet service", "amount": 120000, "currency": "EUR" } }))
-        .await;
+    let r = convert(
+        &app,
+        Some(&app.member),
+        &id,
+        json!({ "opportunity": { "name": "Fleet service", "amount": 120000, "currency": "EUR" } }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["lead"]["status"], "CONVERTED");
     assert_eq!(r.body["account"]["name"], "Lead Motors");
@@ -29,13 +39,7 @@ async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_
             .status,
         200
     );
-    let again = app
-        .post(
-            &format!("/api/v1/leads/{id}/convert"),
-            Some(&app.member),
-            json!({}),
-        )
-        .await;
+    let again = convert(&app, Some(&app.member), &id, json!({})).await;
     again.assert_problem(409, "ALREADY_CONVERTED");
     assert_eq!(app.count("accounts", doc! {}).await, 1);
     let creates = app
@@ -53,13 +57,13 @@ async fn a_conversion_that_fails_half_way_leaves_nothing() {
     let id = lead(&app, &app.owner).await;
     // The conversion's inserts: account, contact, opportunity (made to fail), then audits.
     app.fail_command("insert", 2).await;
-    let r = app
-        .post(
-            &format!("/api/v1/leads/{id}/convert"),
-            Some(&app.owner),
-            json!({ "opportunity": { "name": "Deal" } }),
-        )
-        .await;
+    let r = convert(
+        &app,
+        Some(&app.owner),
+        &id,
+        json!({ "opportunity": { "name": "Deal" } }),
+    )
+    .await;
     r.assert_problem(500, "INTERNAL_ERROR");
     for collection in ["accounts", "contacts", "opportunities"] {
         assert_eq!(app.count(collection, doc! {}).await, 0, "{collection}");
@@ -70,13 +74,13 @@ async fn a_conversion_that_fails_half_way_leaves_nothing() {
             .body["status"],
         "NEW"
     );
-    let r = app
-        .post(
-            &format!("/api/v1/leads/{id}/convert"),
-            Some(&app.owner),
-            json!({ "opportunity": { "name": "Deal" } }),
-        )
-        .await;
+    let r = convert(
+        &app,
+        Some(&app.owner),
+        &id,
+        json!({ "opportunity": { "name": "Deal" } }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.count("opportunities", doc! {}).await, 1);
 }
@@ -85,37 +89,29 @@ async fn a_conversion_that_fails_half_way_leaves_nothing() {
 async fn conversion_checks_its_input_and_the_leads_owner() {
     let app = TestApp::spawn().await;
     let id = lead(&app, &app.admin).await;
-    app.post(
-        &format!("/api/v1/leads/{id}/convert"),
-        Some(&app.member),
-        json!({}),
+    convert(&app, Some(&app.member), &id, json!({}))
+        .await
+        .assert_problem(403, "PERMISSION_DENIED");
+    let r = convert(
+        &app,
+        Some(&app.admin),
+        &id,
+        json!({ "opportunity": { "amount": -5 } }),
     )
-    .await
-    .assert_problem(403, "PERMISSION_DENIED");
-    let r = app
-        .post(
-            &format!("/api/v1/leads/{id}/convert"),
-            Some(&app.admin),
-            json!({ "opportunity": { "amount": -5 } }),
-        )
-        .await;
+    .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(r.error_fields(), ["opportunity.name", "opportunity.amount"]);
     let theirs = lead(&app, &app.other).await;
-    app.post(
-        &format!("/api/v1/leads/{theirs}/convert"),
-        Some(&app.owner),
-        json!({}),
+    convert(&app, Some(&app.owner), &theirs, json!({}))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    let r = convert(
+        &app,
+        Some(&app.admin),
+        &id,
+        json!({ "accountName": "Renamed GmbH" }),
     )
-    .await
-    .assert_problem(404, "NOT_FOUND");
-    let r = app
-        .post(
-            &format!("/api/v1/leads/{id}/convert"),
-            Some(&app.admin),
-            json!({ "accountName": "Renamed GmbH" }),
-        )
-        .await;
+    .await;
     assert_eq!(r.body["account"]["name"], "Renamed GmbH");
     assert!(r.body["opportunity"].is_null());
 }

@@ -343,3 +343,31 @@ fn vercel_json_follows_vercels_schema_and_maps_every_route() {
     }
     assert_eq!(crons.len(), 3);
 }
+
+#[test]
+fn a_preview_stack_reads_its_own_secrets_never_productions() {
+    let template = functions::deploy::template_yaml();
+    // Every secret reference goes through the stage-chosen name.
+    let references: Vec<&str> = template
+        .lines()
+        .filter(|l| l.contains("resolve:secretsmanager"))
+        .collect();
+    assert_eq!(references.len(), 2, "{references:?}");
+    for line in &references {
+        assert!(
+            line.contains("${SecretsPrefix}/${SecretStage}/"),
+            "not per stage: {line}"
+        );
+    }
+    assert_eq!(
+        template
+            .matches("SecretStage: !If [IsProduction, production, preview]")
+            .count(),
+        2
+    );
+    // No parameter default names production's secrets for any stage.
+    assert!(
+        !template.contains("Default: workshop-crm/production/"),
+        "{template}"
+    );
+}

@@ -14,6 +14,7 @@ mod deploy_files;
 mod documents;
 mod entities;
 mod events;
+mod hardening;
 mod idempotency;
 mod indexes;
 mod invitations;

@@ -242,10 +242,12 @@ async fn deactivation_revokes_sessions_and_refuses_the_next_request_until_reacti
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.member)).await.status,
-        200
-    );
+    // The deactivation ended every session: the member signs in again.
+    app.get("/api/v1/accounts", Some(&app.member))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+    let member = app.login(&app.member.email).await;
+    assert_eq!(app.get("/api/v1/accounts", Some(&member)).await.status, 200);
 }
 
 #[tokio::test]

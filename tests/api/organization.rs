@@ -72,6 +72,15 @@ async fn invalid_organization_settings_name_their_field_and_change_nothing() {
 #[tokio::test]
 async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_request() {
     let app = TestApp::spawn().await;
+    // Upgrades are the operator's (or billing's); the owner moves down.
+    app.db
+        .collection::<bson::Document>("organizations")
+        .update_one(
+            doc! { "_id": oid(&app.owner.org_id) },
+            doc! { "$set": { "plan": "ENTERPRISE" } },
+        )
+        .await
+        .unwrap();
     let r = app
         .put(
             "/api/v1/organization/plan",

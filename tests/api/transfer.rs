@@ -30,6 +30,16 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// `POST /api/v1/exports` with `body` as `actor`.
+async fn export(app: &TestApp, actor: Option<&Actor>, body: serde_json::Value) -> Resp {
+    app.post("/api/v1/exports", actor, body).await
+}
+
+/// `POST /api/v1/imports` with `body` as `actor`.
+async fn import(app: &TestApp, actor: Option<&Actor>, body: serde_json::Value) -> Resp {
+    app.post("/api/v1/imports", actor, body).await
+}
+
 #[tokio::test]
 async fn a_csv_export_quotes_per_rfc_4180_neutralizes_formulas_and_is_audited() {
     let app = TestApp::spawn().await;
@@ -45,13 +55,12 @@ async fn a_csv_export_quotes_per_rfc_4180_neutralizes_formulas_and_is_audited() 
     let gone = app.create_account(&app.owner, "Deleted").await;
     app.delete(&format!("/api/v1/accounts/{gone}"), Some(&app.owner))
         .await;
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.admin),
-            json!({ "entity": "accounts", "format": "csv" }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "accounts", "format": "csv" }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
     assert!(r
@@ -106,13 +115,12 @@ async fn a_json_export_applies_the_list_filters() {
         json!({ "name": "Their tyre", "type": "PART" }),
     )
     .await;
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.owner),
-            json!({ "entity": "products", "format": "json", "filters": { "type": "PART" } }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.owner),
+        json!({ "entity": "products", "format": "json", "filters": { "type": "PART" } }),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let names: Vec<&str> = r.body["data"]
         .as_array()
@@ -135,37 +143,33 @@ async fn a_json_export_applies_the_list_filters() {
 #[tokio::test]
 async fn exports_are_for_admins_with_known_entities_filters_and_formats() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.member),
-            json!({ "entity": "accounts", "format": "csv" }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.member),
+        json!({ "entity": "accounts", "format": "csv" }),
+    )
+    .await;
     r.assert_problem(403, "PERMISSION_DENIED");
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.admin),
-            json!({ "entity": "users", "format": "csv" }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "users", "format": "csv" }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["entity"]);
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.admin),
-            json!({ "entity": "accounts", "format": "xlsx" }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "accounts", "format": "xlsx" }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["format"]);
-    let r = app
-        .post(
-            "/api/v1/exports",
-            Some(&app.admin),
-            json!({ "entity": "accounts", "format": "csv", "filters": { "passwordHash": "x" } }),
-        )
-        .await;
+    let r = export(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "accounts", "format": "csv", "filters": { "passwordHash": "x" } }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["filters.passwordHash"]);
     assert!(app.audits("EXPORT").await.is_empty());
 }
@@ -175,22 +179,20 @@ async fn exports_count_against_the_plans_exports_bucket() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_EXPORTS_FREE", "2")]).await;
     start_of_window(3600, 30).await;
     for _ in 0..2 {
-        let r = app
-            .post(
-                "/api/v1/exports",
-                Some(&app.admin),
-                json!({ "entity": "accounts", "format": "json" }),
-            )
-            .await;
-        assert_eq!(r.status, 200);
-    }
-    let r = app
-        .post(
-            "/api/v1/exports",
+        let r = export(
+            &app,
             Some(&app.admin),
             json!({ "entity": "accounts", "format": "json" }),
         )
         .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = export(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "accounts", "format": "json" }),
+    )
+    .await;
     r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
     assert!(r.header("retry-after").is_some());
 }
@@ -205,13 +207,12 @@ Dee,Dot,dee@example.test,,VENDOR\n";
 #[tokio::test]
 async fn an_all_or_nothing_import_with_invalid_rows_inserts_nothing_and_names_each_row() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.admin),
-            json!({ "entity": "contacts", "csv": MIXED }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "contacts", "csv": MIXED }),
+    )
+    .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(
         r.error_fields(),
@@ -224,13 +225,12 @@ async fn an_all_or_nothing_import_with_invalid_rows_inserts_nothing_and_names_ea
 #[tokio::test]
 async fn a_valid_only_import_inserts_the_valid_rows_and_reports_the_others() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.admin),
-            json!({ "entity": "contacts", "csv": MIXED, "mode": "valid-only" }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "contacts", "csv": MIXED, "mode": "valid-only" }),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["inserted"], 2);
     assert_eq!(r.body["failed"], 3);
@@ -256,46 +256,41 @@ async fn an_import_checks_references_columns_entity_and_role() {
     let theirs = app.create_account(&app.other, "Theirs").await;
     let mine = app.create_account(&app.owner, "Mine").await;
     let csv = format!("firstName,lastName,accountId\nA,B,{mine}\nC,D,{theirs}\n");
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.admin),
-            json!({ "entity": "contacts", "csv": csv }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "contacts", "csv": csv }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["rows[3].accountId"]);
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.admin),
-            json!({ "entity": "contacts", "csv": "firstName,shoeSize\nA,44\n" }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "contacts", "csv": "firstName,shoeSize\nA,44\n" }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["csv"]);
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.admin),
-            json!({ "entity": "tasks", "csv": "title\nX\n" }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.admin),
+        json!({ "entity": "tasks", "csv": "title\nX\n" }),
+    )
+    .await;
     assert_eq!(r.error_fields(), ["entity"]);
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.member),
-            json!({ "entity": "accounts", "csv": "name\nX\n" }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.member),
+        json!({ "entity": "accounts", "csv": "name\nX\n" }),
+    )
+    .await;
     r.assert_problem(403, "PERMISSION_DENIED");
     let products = "name,type,sku,price,currency,active\nPads,PART,P-1,4999,EUR,true\nOld,PART,P-2,100,EUR,false\n";
-    let r = app
-        .post(
-            "/api/v1/imports",
-            Some(&app.owner),
-            json!({ "entity": "products", "csv": products }),
-        )
-        .await;
+    let r = import(
+        &app,
+        Some(&app.owner),
+        json!({ "entity": "products", "csv": products }),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let inactive = app
         .get("/api/v1/products?active=false", Some(&app.owner))

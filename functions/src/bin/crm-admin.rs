@@ -16,6 +16,7 @@ commands:
   tenants list                             organizations with user, account and record counts
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
+  tenants set-plan SLUG PLAN               FREE, PRO or ENTERPRISE (upgrades are the operator's or billing's)
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
   cleanup organizations|audit-logs|sessions
                                            one run of a scheduled cleanup, now
@@ -100,6 +101,9 @@ async fn run(mut args: Vec<String>) -> Outcome {
         }
         (["tenants", "reactivate", slug], None, None) => {
             admin::set_tenant_active(&state, slug, true).await
+        }
+        (["tenants", "set-plan", slug, plan], None, None) => {
+            admin::set_plan(&state, slug, plan).await
         }
         (["tenants", "delete", slug], None, None) => {
             if !now {

@@ -133,7 +133,7 @@ pub async fn register(
         );
         let user: User = from_doc(&user_doc)?;
         let org: Organization = from_doc(&org_doc)?;
-        let tokens = tokens::issue(state, &user, None, meta).await?;
+        let tokens = tokens::issue(state, &user, meta).await?;
         return Ok(Session { user, org, tokens });
     }
     Err(ApiError::conflict(
@@ -187,7 +187,7 @@ pub async fn login(
     if email.is_empty() || email.len() > 254 {
         return Err(ApiError::field("email", "must be a valid email address"));
     }
-    let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
+    let ip = meta.client_key();
     // Each attempt reserves a slot in both failure buckets before the
     // password is checked, so concurrent guesses cannot overshoot the limit;
     // a successful sign-in gives its slots back.
@@ -265,7 +265,7 @@ pub async fn login(
     users
         .update_one(doc! { "_id": user.id }, doc! { "$set": set })
         .await?;
-    let tokens = tokens::issue(state, &user, None, meta).await?;
+    let tokens = tokens::issue(state, &user, meta).await?;
     record_attempt(state, &email, meta, true, "OK", Some(&user)).await;
     let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
     crate::audit::write_direct(
@@ -292,7 +292,7 @@ pub struct JoinInput {
 
 /// `POST /api/v1/auth/join`: asks to join an organization. The user is
 /// created PENDING (as a VIEWER) and cannot sign in until an ADMIN approves.
-/// Throttled per client address with the public-form bucket.
+/// Throttled per client address by its route (the join bucket).
 pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result<User, ApiError> {
     let mut errors = Errors::new();
     let email = errors.check(Email::parse("email", &input.email));
@@ -301,20 +301,6 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
     let last = errors.check(text("lastName", &input.last_name, 1, 100));
     let slug = errors.check(text("organizationSlug", &input.organization_slug, 1, 64));
     errors.finish()?;
-    let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    let hit = ratelimit::hit(&state.db, LimitedAction::PublicForm, &format!("join:{ip}")).await?;
-    let decision = Decision::new(
-        LimitedAction::PublicForm,
-        state
-            .config
-            .rate_limits
-            .limit(LimitedAction::PublicForm, Plan::Free),
-        hit,
-    );
-    if !decision.allowed() {
-        tracing::warn!(requestId = %meta.request_id, ip = %ip, "[RATE_LIMIT] join requests throttled");
-        return Err(decision.error());
-    }
     let org = state
         .db
         .collection::<Organization>(collections::ORGANIZATIONS)
@@ -372,8 +358,23 @@ pub async fn reset_password(
 ) -> Result<(), ApiError> {
     password::check_new("newPassword", &input.new_password)
         .map_err(|e| ApiError::Validation { errors: vec![e] })?;
-    let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let token_hash = tokens::hash_token(input.token.trim());
+    let invalid = || {
+        ApiError::bad_field(
+            "INVALID_RESET_TOKEN",
+            "token",
+            "is not a valid, unused reset token",
+        )
+    };
+    // The token is looked up before the new password is hashed, so a
+    // guessed token costs one indexed read, not a bcrypt run.
+    state
+        .db
+        .collection::<Document>(collections::PASSWORD_RESETS)
+        .find_one(doc! { "tokenHash": &token_hash, "usedAt": null, "expiresAt": { "$gt": DateTime::now() } })
+        .await?
+        .ok_or_else(invalid)?;
+    let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let (hash, token_hash) = (&hash, &token_hash);
     retry_transient(|| async move {
         let now = DateTime::now();
@@ -388,7 +389,7 @@ pub async fn reset_password(
             )
             .session(&mut session)
             .await?
-            .ok_or_else(|| ApiError::bad_field("INVALID_RESET_TOKEN", "token", "is not a valid, unused reset token"))?;
+            .ok_or_else(invalid)?;
         let (Ok(user), Ok(org)) = (reset.get_object_id("userId"), reset.get_object_id("organizationId")) else {
             return Err(ApiError::internal("reset token without user"));
         };
@@ -401,15 +402,14 @@ pub async fn reset_password(
             )
             .session(&mut session)
             .await?;
-        state
-            .db
-            .collection::<Document>(collections::REFRESH_TOKENS)
-            .update_many(
-                doc! { "userId": user, "revokedAt": null },
-                doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_RESET" } },
-            )
-            .session(&mut session)
-            .await?;
+        for (name, filter, update) in tokens::end_all_writes(user, "PASSWORD_RESET", now) {
+            state
+                .db
+                .collection::<Document>(name)
+                .update_many(filter, update)
+                .session(&mut session)
+                .await?;
+        }
         let entry = AuditEntry::new(Action::Update, "user").id(user).changes(doc! { "passwordReset": true });
         state
             .db
@@ -474,8 +474,10 @@ pub async fn refresh(state: &State, token: &str, meta: &RequestMeta) -> Result<S
     Ok(Session { user, org, tokens })
 }
 
-/// Revokes the presented refresh token, or every one of the caller's when
-/// `all_sessions`; returns how many were revoked.
+/// Ends the caller's session (and the session of the presented refresh
+/// token, when it is the caller's), or with `all_sessions` every session of
+/// the caller, access tokens included; returns how many refresh tokens were
+/// revoked.
 pub async fn logout(
     scope: &Scope,
     token: Option<&str>,
@@ -484,11 +486,16 @@ pub async fn logout(
     let state = scope.state();
     let user = scope.caller().user.id;
     let revoked = if all_sessions {
-        tokens::revoke_all(state, user).await?
-    } else if let Some(token) = token {
-        tokens::revoke_one(state, user, token).await?
+        tokens::end_all(state, user, "LOGOUT").await?
     } else {
-        0
+        let mut revoked =
+            tokens::end_session(state, user, scope.caller().session_id, "LOGOUT").await?;
+        if let Some(family) = tokens::family_of(state, user, token).await? {
+            if family != scope.caller().session_id {
+                revoked += tokens::end_session(state, user, family, "LOGOUT").await?;
+            }
+        }
+        revoked
     };
     scope
         .audit(AuditEntry::new(Action::Logout, "session").changes(doc! {

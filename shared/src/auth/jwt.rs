@@ -19,6 +19,10 @@ pub struct Claims {
     pub org: String,
     /// The refresh-token family (the session) this access token belongs to.
     pub sid: String,
+    /// The user's session epoch when the token was issued (see
+    /// [`crate::auth::User::session_epoch`]).
+    #[serde(default)]
+    pub sep: i64,
     pub iss: String,
     pub aud: String,
     pub iat: u64,
@@ -60,12 +64,14 @@ impl JwtKeys {
         user: ObjectId,
         org: ObjectId,
         session: ObjectId,
+        epoch: i64,
     ) -> Result<(String, u64), ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user.to_hex(),
             org: org.to_hex(),
             sid: session.to_hex(),
+            sep: epoch,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
@@ -114,18 +120,19 @@ mod tests {
     fn an_issued_token_verifies() {
         let k = keys();
         let (u, o, s) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
-        let (t, ttl) = k.issue(u, o, s).unwrap();
+        let (t, ttl) = k.issue(u, o, s, 3).unwrap();
         assert_eq!(ttl, 900);
         let c = k.verify(&t).unwrap();
         assert_eq!(c.sub, u.to_hex());
         assert_eq!(c.org, o.to_hex());
+        assert_eq!(c.sep, 3);
     }
 
     #[test]
     fn a_token_with_alg_none_is_rejected() {
         let k = keys();
         let (t, _) = k
-            .issue(ObjectId::new(), ObjectId::new(), ObjectId::new())
+            .issue(ObjectId::new(), ObjectId::new(), ObjectId::new(), 0)
             .unwrap();
         let payload = t.split('.').nth(1).unwrap();
         let forged = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
@@ -154,6 +161,7 @@ mod tests {
             sub: "a".into(),
             org: "b".into(),
             sid: "c".into(),
+            sep: 0,
             iss: "workshop-crm".into(),
             aud: "workshop-crm-api".into(),
             iat: now - 100,

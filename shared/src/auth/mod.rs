@@ -67,6 +67,12 @@ pub struct User {
     /// account is refused until the reset token is used.
     #[serde(default)]
     pub password_reset_required: bool,
+    /// Bumped whenever every session of the user must end (sign out
+    /// everywhere, password change or reset, deactivation, an operator's
+    /// revocation); tokens carry the epoch they were issued in, and one from
+    /// an earlier epoch is refused.
+    #[serde(default)]
+    pub session_epoch: i64,
 }
 
 impl User {
@@ -161,8 +167,9 @@ fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
     }
 }
 
-/// Verifies the token, then reads the user and the organization and counts
-/// the request in the organization's API bucket, all three at once.
+/// Verifies the token, reads the user and the organization (at once), checks
+/// that the token's session epoch is the user's and that both are active,
+/// and only then counts the request in the organization's API bucket.
 pub(crate) async fn authenticate(
     state: &State,
     req: &ApiRequest,
@@ -176,11 +183,9 @@ pub(crate) async fn authenticate(
     let orgs = state
         .db
         .collection::<Organization>(collections::ORGANIZATIONS);
-    let org_key = org_id.to_hex();
-    let (user, org, hit) = tokio::try_join!(
+    let (user, org) = tokio::try_join!(
         async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },
         async { Ok::<_, ApiError>(orgs.find_one(doc! { "_id": org_id }).await?) },
-        ratelimit::hit(&state.db, LimitedAction::Api, &org_key),
     )?;
     let (user, org) = match (user, org) {
         (Some(u), Some(o)) if u.organization_id == o.id => (u, o),
@@ -191,7 +196,15 @@ pub(crate) async fn authenticate(
             ))
         }
     };
+    // A deactivated account or organization says so (403) before a token
+    // from an earlier session epoch is refused (401).
     check_active(&user, &org)?;
+    if claims.sep != user.session_epoch {
+        return Err(session_ended());
+    }
+    // Only a caller who is still an active member spends the organization's
+    // quota: a removed or deactivated member's old token is refused above.
+    let hit = ratelimit::hit(&state.db, LimitedAction::Api, &org.id.to_hex()).await?;
     let limit = state.config.rate_limits.limit(LimitedAction::Api, org.plan);
     let decision = Decision::new(LimitedAction::Api, limit, hit);
     let role = user.role;
@@ -204,6 +217,14 @@ pub(crate) async fn authenticate(
         },
         decision,
     ))
+}
+
+/// The answer to a token issued before every session of its user ended.
+pub(crate) fn session_ended() -> ApiError {
+    ApiError::unauthenticated(
+        "SESSION_REVOKED",
+        "This session has been signed out; sign in again",
+    )
 }
 
 /// Refuses PENDING and INACTIVE users, users who must reset their password,

@@ -91,8 +91,10 @@ pub struct PasswordChange {
 }
 
 /// `POST /api/v1/auth/password`: needs the current password (wrong guesses
-/// count against the email's failed sign-in bucket); revokes every other
-/// session of the caller.
+/// count against the email's failed sign-in bucket). Every other session of
+/// the caller ends, access tokens included; every access token issued
+/// before the change (the caller's own too) is refused from now on, and the
+/// caller's own refresh token stays valid to get a new one.
 pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64, ApiError> {
     let state = scope.state();
     let me = &scope.caller().user;
@@ -129,22 +131,47 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     retry_transient(|| async move {
         let now = DateTime::now();
         let mut tx = scope.begin().await?;
-        tx.find_one_and_update(
-            collections::USERS,
-            doc! { "_id": id },
-            doc! { "$set": { "passwordHash": hash, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        let updated = tx
+            .find_one_and_update(
+                collections::USERS,
+                doc! { "_id": id },
+                doc! {
+                    "$set": { "passwordHash": hash, "updatedAt": now },
+                    "$inc": { "version": 1_i64, "sessionEpoch": 1_i64 },
+                },
+            )
+            .await?
+            .ok_or_else(|| ApiError::internal("the caller vanished"))?;
+        let epoch = crate::db::number(&updated, "sessionEpoch").unwrap_or(0);
+        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } };
+        tx.update_many(
+            collections::SESSIONS,
+            doc! { "userId": id, "revokedAt": null, "_id": { "$ne": current } },
+            revoke.clone(),
         )
         .await?;
         let revoked = tx
             .update_many(
                 collections::REFRESH_TOKENS,
                 doc! { "userId": id, "revokedAt": null, "familyId": { "$ne": current } },
-                doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } },
+                revoke,
             )
             .await?;
-        tx.audit(AuditEntry::new(Action::Update, "user").id(id).changes(doc! {
-            "passwordChanged": true, "sessionsRevoked": revoked as i64,
-        }))
+        // This session carries on in the new epoch: its refresh token gets
+        // the caller a new access token.
+        tx.update_many(
+            collections::REFRESH_TOKENS,
+            doc! { "userId": id, "revokedAt": null, "familyId": current },
+            doc! { "$set": { "sessionEpoch": epoch } },
+        )
+        .await?;
+        tx.audit(
+            AuditEntry::new(Action::Update, "user")
+                .id(id)
+                .changes(doc! {
+                    "passwordChanged": true, "sessionsRevoked": revoked as i64,
+                }),
+        )
         .await?;
         tx.commit().await?;
         Ok(revoked)
@@ -187,11 +214,18 @@ pub async fn end_session(scope: &Scope, family: ObjectId) -> Result<(), ApiError
     let revoked = retry_transient(|| async move {
         let now = DateTime::now();
         let mut tx = scope.begin().await?;
+        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "SESSION_ENDED" } };
+        tx.update_many(
+            collections::SESSIONS,
+            doc! { "userId": me, "_id": family, "revokedAt": null },
+            revoke.clone(),
+        )
+        .await?;
         let revoked = tx
             .update_many(
                 collections::REFRESH_TOKENS,
                 doc! { "userId": me, "familyId": family, "revokedAt": null },
-                doc! { "$set": { "revokedAt": now, "revokedReason": "SESSION_ENDED" } },
+                revoke,
             )
             .await?;
         if revoked > 0 {

@@ -1,9 +1,23 @@
-//! Refresh tokens: 32 random bytes, stored as their SHA-256, one document per
-//! token, grouped in families (one family per sign-in). Rotation is a single
-//! atomic `findOneAndUpdate` that revokes the presented token, so of any
-//! number of concurrent refreshes with one token exactly one wins. A token
-//! presented after it was rotated out is a theft signal: its whole family is
-//! revoked.
+//! Sessions and refresh tokens.
+//!
+//! A sign-in starts a session: one `sessions` document (its absolute
+//! expiry, and whether it was ended) and a family of refresh tokens, each 32
+//! random bytes stored as their SHA-256. Rotation claims the presented token
+//! with one atomic `findOneAndUpdate`, so of any number of concurrent
+//! refreshes with one token exactly one wins; a token presented after it was
+//! rotated out is a theft signal and ends its session.
+//!
+//! Revocation wins every race with a rotation, without a transaction:
+//! - ending one session marks its `sessions` document first, then revokes
+//!   its tokens; a rotation inserts the new token first, then reads the
+//!   `sessions` document. Either the rotation sees the mark (and revokes
+//!   what it inserted), or its token existed before the revocation swept the
+//!   family.
+//! - ending every session of a user bumps the user's `sessionEpoch` first.
+//!   Tokens carry the epoch they were issued in (refresh tokens in their
+//!   document, access tokens in the `sep` claim); one from an earlier epoch
+//!   is refused at rotation and on every request, so a token minted by a
+//!   rotation that raced the bump dies on its first use.
 
 use base64::Engine;
 use bson::oid::ObjectId;
@@ -13,8 +27,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action, AuditEntry};
-use crate::auth::{check_active, Organization, User};
-use crate::db::{collections, RequestMeta};
+use crate::auth::{check_active, session_ended, Organization, User};
+use crate::db::{collections, shifted, RequestMeta};
 use crate::error::ApiError;
 use crate::state::State;
 
@@ -23,7 +37,6 @@ pub const COOKIE_PATH: &str = "/api/v1/auth";
 
 const ROTATED: &str = "ROTATED";
 const REUSE_DETECTED: &str = "REUSE_DETECTED";
-const LOGOUT: &str = "LOGOUT";
 
 /// An access token and a refresh token issued together.
 pub struct TokenPair {
@@ -45,42 +58,95 @@ pub(crate) fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn coll(state: &State) -> mongodb::Collection<Document> {
-    state.db.collection(collections::REFRESH_TOKENS)
+fn coll(state: &State, name: &str) -> mongodb::Collection<Document> {
+    state.db.collection(name)
 }
 
-/// Issues a pair for `user`, in a new family unless `family` continues one.
+/// The session a token continues.
+struct Family {
+    id: ObjectId,
+    expires_at: DateTime,
+    epoch: i64,
+}
+
+/// Starts a session for `user`: its `sessions` document and a first pair.
 pub(crate) async fn issue(
     state: &State,
     user: &User,
-    family: Option<ObjectId>,
     meta: &RequestMeta,
 ) -> Result<TokenPair, ApiError> {
-    let token = new_token();
-    let family = family.unwrap_or_default();
     let now = DateTime::now();
-    let ttl = state.config.refresh_token_ttl;
-    let expires = DateTime::from_millis(now.timestamp_millis() + ttl.as_millis() as i64);
-    let record = doc! {
-            "_id": ObjectId::new(),
-            "tokenHash": hash_token(&token),
-            "familyId": family,
+    let family = Family {
+        id: ObjectId::new(),
+        expires_at: shifted(now, state.config.session_max_lifetime.as_millis() as i64),
+        epoch: user.session_epoch,
+    };
+    coll(state, collections::SESSIONS)
+        .insert_one(doc! {
+            "_id": family.id,
             "userId": user.id,
             "organizationId": user.organization_id,
             "createdAt": now,
-            "expiresAt": expires,
+            "expiresAt": family.expires_at,
             "revokedAt": null,
             "ipAddress": meta.ip.clone(),
             "userAgent": meta.user_agent.clone(),
+        })
+        .await?;
+    let (refresh, refresh_expires_in) =
+        insert_token(state, user.id, user.organization_id, &family, meta).await?;
+    pair(state, user, &family, refresh, refresh_expires_in)
+}
+
+/// Inserts a refresh token of `family`; returns it and its lifetime in
+/// seconds (the token TTL, cut at the session's absolute expiry).
+async fn insert_token(
+    state: &State,
+    user: ObjectId,
+    org: ObjectId,
+    family: &Family,
+    meta: &RequestMeta,
+) -> Result<(String, u64), ApiError> {
+    let token = new_token();
+    let now = DateTime::now();
+    let ttl = shifted(now, state.config.refresh_token_ttl.as_millis() as i64);
+    let expires = ttl.min(family.expires_at);
+    let record = doc! {
+        "_id": ObjectId::new(),
+        "tokenHash": hash_token(&token),
+        "familyId": family.id,
+        "userId": user,
+        "organizationId": org,
+        "sessionEpoch": family.epoch,
+        "sessionExpiresAt": family.expires_at,
+        "createdAt": now,
+        "expiresAt": expires,
+        "revokedAt": null,
+        "ipAddress": meta.ip.clone(),
+        "userAgent": meta.user_agent.clone(),
     };
-    crate::db::insert_own_id(&coll(state), record).await?;
-    let (access_token, expires_in) = state.jwt.issue(user.id, user.organization_id, family)?;
+    crate::db::insert_own_id(&coll(state, collections::REFRESH_TOKENS), record).await?;
+    let secs = (expires.timestamp_millis() - now.timestamp_millis()).max(0) / 1000;
+    Ok((token, secs as u64))
+}
+
+fn pair(
+    state: &State,
+    user: &User,
+    family: &Family,
+    refresh_token: String,
+    refresh_expires_in: u64,
+) -> Result<TokenPair, ApiError> {
+    let (access_token, expires_in) =
+        state
+            .jwt
+            .issue(user.id, user.organization_id, family.id, family.epoch)?;
     Ok(TokenPair {
         access_token,
-        refresh_token: token,
+        refresh_token,
         expires_in,
-        refresh_expires_in: ttl.as_secs(),
-        session_id: family,
+        refresh_expires_in,
+        session_id: family.id,
     })
 }
 
@@ -99,7 +165,7 @@ pub(crate) async fn rotate(
 ) -> Result<(TokenPair, User, Organization), ApiError> {
     let hash = hash_token(token);
     let now = DateTime::now();
-    let claimed = coll(state)
+    let claimed = coll(state, collections::REFRESH_TOKENS)
         .find_one_and_update(
             doc! { "tokenHash": &hash, "revokedAt": null, "expiresAt": { "$gt": now } },
             doc! { "$set": { "revokedAt": now, "revokedReason": ROTATED } },
@@ -109,32 +175,93 @@ pub(crate) async fn rotate(
     let Some(old) = claimed else {
         return Err(reject(state, &hash, meta).await);
     };
-    let user_id = old.get_object_id("userId").map_err(|_| invalid())?;
-    let family = old.get_object_id("familyId").map_err(|_| invalid())?;
-    let user = state
+    let (Ok(user_id), Ok(org_id), Ok(family_id)) = (
+        old.get_object_id("userId"),
+        old.get_object_id("organizationId"),
+        old.get_object_id("familyId"),
+    ) else {
+        return Err(invalid());
+    };
+    // The new token goes in before the session and the user are read: a
+    // revocation that this read misses has not started sweeping yet, and
+    // will find the new token (see the module docs).
+    let family = Family {
+        id: family_id,
+        expires_at: old
+            .get_datetime("sessionExpiresAt")
+            .or_else(|_| old.get_datetime("expiresAt"))
+            .copied()
+            .unwrap_or(now),
+        epoch: crate::db::number(&old, "sessionEpoch").unwrap_or(0),
+    };
+    let session = coll(state, collections::SESSIONS);
+    let users = state.db.collection::<User>(collections::USERS);
+    let orgs = state
         .db
-        .collection::<User>(collections::USERS)
-        .find_one(doc! { "_id": user_id })
-        .await?
-        .ok_or_else(invalid)?;
-    let org = state
-        .db
-        .collection::<Organization>(collections::ORGANIZATIONS)
-        .find_one(doc! { "_id": user.organization_id })
-        .await?
-        .ok_or_else(invalid)?;
-    check_active(&user, &org)?;
-    let pair = issue(state, &user, Some(family), meta).await?;
+        .collection::<Organization>(collections::ORGANIZATIONS);
+    let (refresh, refresh_expires_in) = insert_token(state, user_id, org_id, &family, meta).await?;
+    let new_hash = hash_token(&refresh);
+    let (found, user, org) = tokio::try_join!(
+        async { Ok::<_, ApiError>(session.find_one(doc! { "_id": family_id }).await?) },
+        async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },
+        async { Ok::<_, ApiError>(orgs.find_one(doc! { "_id": org_id }).await?) },
+    )?;
+    // A session ended before this claim refuses the rotation. One ended
+    // after it (a reuse detected by a racing request) lets the rotation
+    // answer, as it came first, but the token it made is revoked with the
+    // rest of the session.
+    let mut ended_after_claim = false;
+    let verdict = match (found, user, org) {
+        (None, _, _) => Err(invalid()),
+        (Some(s), _, _) if s.get_datetime("expiresAt").map_or(true, |e| *e <= now) => {
+            Err(ApiError::unauthenticated(
+                "SESSION_EXPIRED",
+                "This sign-in has reached its maximum lifetime; sign in again",
+            ))
+        }
+        (Some(s), _, _) if s.get_datetime("revokedAt").is_ok_and(|t| *t < now) => Err(invalid()),
+        (Some(s), Some(user), Some(org)) if user.organization_id == org.id => {
+            ended_after_claim = s.get_datetime("revokedAt").is_ok();
+            match check_active(&user, &org) {
+                Err(refusal) => Err(refusal),
+                Ok(()) if user.session_epoch != family.epoch => Err(session_ended()),
+                Ok(()) => Ok((user, org)),
+            }
+        }
+        _ => Err(invalid()),
+    };
+    let revoke_new = || async {
+        coll(state, collections::REFRESH_TOKENS)
+            .update_one(
+                doc! { "tokenHash": &new_hash },
+                doc! { "$set": { "revokedAt": DateTime::now(), "revokedReason": "SESSION_ENDED" } },
+            )
+            .await
+    };
+    let (user, org) = match verdict {
+        Ok(found) => found,
+        Err(refusal) => {
+            revoke_new().await?;
+            return Err(refusal);
+        }
+    };
+    if ended_after_claim {
+        revoke_new().await?;
+    }
+    let tokens = pair(state, &user, &family, refresh, refresh_expires_in)?;
     tracing::info!(
         requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
         "[AUTH_SESSION] refresh token rotated"
     );
-    Ok((pair, user, org))
+    Ok((tokens, user, org))
 }
 
-/// Works out why a token was not claimable; a rotated-out token revokes its family.
+/// Works out why a token was not claimable; a rotated-out token ends its session.
 async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
-    let found = match coll(state).find_one(doc! { "tokenHash": hash }).await {
+    let found = match coll(state, collections::REFRESH_TOKENS)
+        .find_one(doc! { "tokenHash": hash })
+        .await
+    {
         Ok(found) => found,
         Err(e) => return e.into(),
     };
@@ -151,14 +278,8 @@ async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
     ) else {
         return invalid();
     };
-    let revoked = coll(state)
-        .update_many(
-            doc! { "familyId": family, "revokedAt": null },
-            doc! { "$set": { "revokedAt": DateTime::now(), "revokedReason": REUSE_DETECTED } },
-        )
-        .await;
-    if let Err(e) = revoked {
-        return e.into();
+    if let Err(e) = end_session(state, user, family, REUSE_DETECTED).await {
+        return e;
     }
     tracing::warn!(
         requestId = %meta.request_id, userId = %user, organizationId = %org,
@@ -172,30 +293,113 @@ async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
     )
 }
 
-/// Revokes one of the user's refresh tokens, if it is theirs.
-pub(crate) async fn revoke_one(
+/// Ends one session of `user`: the `sessions` document first, then every
+/// live token of its family. Returns how many tokens were revoked (0 when
+/// the session is not the user's or already ended).
+pub(crate) async fn end_session(
     state: &State,
     user: ObjectId,
-    token: &str,
+    family: ObjectId,
+    reason: &str,
 ) -> Result<u64, ApiError> {
-    let r = coll(state)
+    let now = DateTime::now();
+    let marked = coll(state, collections::SESSIONS)
         .update_one(
-            doc! { "tokenHash": hash_token(token), "userId": user, "revokedAt": null },
-            doc! { "$set": { "revokedAt": DateTime::now(), "revokedReason": LOGOUT } },
+            doc! { "_id": family, "userId": user, "revokedAt": null },
+            doc! { "$set": { "revokedAt": now, "revokedReason": reason } },
         )
         .await?;
-    Ok(r.modified_count)
+    let revoked = coll(state, collections::REFRESH_TOKENS)
+        .update_many(
+            doc! { "familyId": family, "userId": user, "revokedAt": null },
+            doc! { "$set": { "revokedAt": now, "revokedReason": reason } },
+        )
+        .await?;
+    Ok(revoked.modified_count.max(marked.modified_count))
 }
 
-/// Revokes every live refresh token of the user.
-pub(crate) async fn revoke_all(state: &State, user: ObjectId) -> Result<u64, ApiError> {
-    let r = coll(state)
-        .update_many(
+/// The session of `token`, when it is one of `user`'s refresh tokens.
+pub(crate) async fn family_of(
+    state: &State,
+    user: ObjectId,
+    token: Option<&str>,
+) -> Result<Option<ObjectId>, ApiError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let found = coll(state, collections::REFRESH_TOKENS)
+        .find_one(doc! { "tokenHash": hash_token(token), "userId": user })
+        .await?;
+    Ok(found.and_then(|t| t.get_object_id("familyId").ok()))
+}
+
+/// The writes that end every session of `user`, in the order they must run:
+/// the epoch first (from then on no older token is accepted), then the
+/// `sessions` documents and the refresh tokens (so listings show them
+/// ended). Each is `(collection, filter, update)`, for a transaction or not.
+pub(crate) fn end_all_writes(
+    user: ObjectId,
+    reason: &str,
+    now: DateTime,
+) -> [(&'static str, Document, Document); 3] {
+    let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": reason } };
+    [
+        (
+            collections::USERS,
+            doc! { "_id": user },
+            doc! { "$inc": { "sessionEpoch": 1_i64 } },
+        ),
+        (
+            collections::SESSIONS,
             doc! { "userId": user, "revokedAt": null },
-            doc! { "$set": { "revokedAt": DateTime::now(), "revokedReason": LOGOUT } },
+            revoke.clone(),
+        ),
+        (
+            collections::REFRESH_TOKENS,
+            doc! { "userId": user, "revokedAt": null },
+            revoke,
+        ),
+    ]
+}
+
+/// Ends every session of `user` at once, access tokens included; returns
+/// how many refresh tokens were revoked.
+pub(crate) async fn end_all(state: &State, user: ObjectId, reason: &str) -> Result<u64, ApiError> {
+    let mut revoked = 0;
+    for (name, filter, update) in end_all_writes(user, reason, DateTime::now()) {
+        revoked = coll(state, name)
+            .update_many(filter, update)
+            .await?
+            .modified_count;
+    }
+    Ok(revoked)
+}
+
+/// Ends every session of every member of `org` (a deactivated or deleted
+/// organization): epochs first, then sessions and tokens.
+pub(crate) async fn end_all_of_organization(
+    state: &State,
+    org: ObjectId,
+    reason: &str,
+) -> Result<u64, ApiError> {
+    let now = DateTime::now();
+    coll(state, collections::USERS)
+        .update_many(
+            doc! { "organizationId": org },
+            doc! { "$inc": { "sessionEpoch": 1_i64 } },
         )
         .await?;
-    Ok(r.modified_count)
+    let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": reason } };
+    coll(state, collections::SESSIONS)
+        .update_many(
+            doc! { "organizationId": org, "revokedAt": null },
+            revoke.clone(),
+        )
+        .await?;
+    Ok(coll(state, collections::REFRESH_TOKENS)
+        .update_many(doc! { "organizationId": org, "revokedAt": null }, revoke)
+        .await?
+        .modified_count)
 }
 
 /// The `Set-Cookie` value carrying a refresh token to a browser.

@@ -9,7 +9,7 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
 use mongodb::Database;
 
-use crate::db::{collections, RequestMeta};
+use crate::store::{collections, RequestMeta};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

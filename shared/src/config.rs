@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::ratelimit::LimitOverrides;
+use crate::limits::LimitOverrides;
 
 /// A value that must never reach a log line or a response.
 #[derive(Clone)]
@@ -28,16 +28,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use crate::error::ConfigError;
 
 /// Everything a function needs to know about its environment.
 #[derive(Clone, Debug)]

@@ -8,124 +8,24 @@
 //! so a mutation and its audit entry commit together or not at all.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
 use futures_util::TryStreamExt;
-use mongodb::options::{ClientOptions, ReturnDocument};
-use mongodb::{Client, ClientSession, Collection};
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection};
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Caller;
-use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::ratelimit::{self, Decision, LimitedAction};
 use crate::rbac::Permission;
 use crate::state::State;
-
-/// Collection names, in one place.
-pub mod collections {
-    pub const ORGANIZATIONS: &str = "organizations";
-    pub const USERS: &str = "users";
-    pub const REFRESH_TOKENS: &str = "refresh_tokens";
-    /// One document per sign-in (a refresh-token family): its absolute
-    /// expiry and whether it was ended.
-    pub const SESSIONS: &str = "sessions";
-    pub const LOGIN_ATTEMPTS: &str = "login_attempts";
-    pub const RATE_LIMITS: &str = "rate_limits";
-    pub const AUDIT_LOG: &str = "audit_log";
-    pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
-    pub const ACCOUNTS: &str = "accounts";
-    pub const CONTACTS: &str = "contacts";
-    pub const LEADS: &str = "leads";
-    pub const OPPORTUNITIES: &str = "opportunities";
-    pub const TASKS: &str = "tasks";
-    pub const PRODUCTS: &str = "products";
-    pub const INVITATIONS: &str = "invitations";
-    pub const PASSWORD_RESETS: &str = "password_resets";
-    pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
-    pub const DOCUMENTS: &str = "documents";
-
-    /// Every collection a tenant purge empties of the organization's documents.
-    pub fn tenant() -> impl Iterator<Item = &'static str> {
-        ORG_SCOPED.into_iter().chain(CRM)
-    }
-
-    /// The CRM entities' collections.
-    pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
-
-    /// The platform's collections whose documents belong to one organization
-    /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
-    pub const ORG_SCOPED: [&str; 9] = [
-        DOCUMENTS,
-        USERS,
-        REFRESH_TOKENS,
-        SESSIONS,
-        LOGIN_ATTEMPTS,
-        AUDIT_LOG,
-        INVITATIONS,
-        PASSWORD_RESETS,
-        IDEMPOTENCY_KEYS,
-    ];
-}
-
-pub const ORG_FIELD: &str = "organizationId";
-
-/// `t` moved by `ms` milliseconds (negative: earlier).
-pub fn shifted(t: bson::DateTime, ms: i64) -> bson::DateTime {
-    bson::DateTime::from_millis(t.timestamp_millis() + ms)
-}
-
-pub const HOUR_MS: i64 = 3_600_000;
-pub const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// Builds the client with every wait bounded by `db_timeout`.
-pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
-    let mut opts = ClientOptions::parse(config.mongodb_uri.expose())
-        .await
-        .map_err(|e| {
-            ConfigError(format!(
-                "MONGODB_URI is not a usable MongoDB URI: {}",
-                e.kind
-            ))
-        })?;
-    opts.server_selection_timeout = Some(config.db_timeout);
-    opts.connect_timeout = Some(config.db_timeout);
-    opts.max_idle_time = Some(Duration::from_secs(300));
-    opts.app_name.get_or_insert_with(|| "workshop-crm".into());
-    Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))
-}
-
-/// Who made the request, for audit entries and logs.
-#[derive(Clone, Debug, Default)]
-pub struct RequestMeta {
-    pub request_id: String,
-    /// The HTTP method and path, as the denial audit entry records them.
-    pub method: String,
-    pub path: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl RequestMeta {
-    /// For changes made by the platform itself (`crm-admin`, a scheduled
-    /// cleanup) rather than by a request: `actor` is the path and the agent.
-    pub fn system(actor: &str, method: &str) -> Self {
-        Self {
-            request_id: format!("{actor}-{}", ObjectId::new().to_hex()),
-            method: method.into(),
-            path: actor.into(),
-            ip: None,
-            user_agent: Some(actor.into()),
-        }
-    }
-
-    /// The client's rate-limit key: its address, an IPv6 one by its /64.
-    pub fn client_key(&self) -> String {
-        ratelimit::client_key(self.ip.as_deref().and_then(|ip| ip.parse().ok()))
-    }
-}
+pub(crate) use crate::store::decode;
+pub use crate::store::{collections, number, RequestMeta, ORG_FIELD};
+pub use crate::time::{shifted, DAY_MS, HOUR_MS};
+use crate::transaction::commit;
+pub use crate::transaction::retry_transient;
 
 /// The organization-scoped data handle.
 pub struct Scope {
@@ -485,45 +385,6 @@ impl Tx<'_> {
     }
 }
 
-/// A numeric field whatever its BSON width (servers and aggregations return
-/// counts and sums as 32-bit, 64-bit or double).
-pub fn number(d: &Document, key: &str) -> Option<i64> {
-    match d.get(key)? {
-        bson::Bson::Int32(n) => Some(*n as i64),
-        bson::Bson::Int64(n) => Some(*n),
-        bson::Bson::Double(n) => Some(*n as i64),
-        _ => None,
-    }
-}
-
-/// Decodes a stored document into its typed model; a mismatch is an internal error.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
-    bson::from_document(d)
-        .map_err(|e| ApiError::internal(format!("stored document does not match its model: {e}")))
-}
-
-/// Inserts `docs` (collection, document) in one transaction, run again on a
-/// write conflict: for flows that have no [`Scope`] yet (sign-up, join).
-pub(crate) async fn insert_in_transaction(
-    state: &State,
-    docs: &[(&'static str, Document)],
-) -> Result<(), ApiError> {
-    retry_transient(|| async move {
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        for (coll, doc) in docs {
-            state
-                .db
-                .collection::<Document>(coll)
-                .insert_one(doc.clone())
-                .session(&mut session)
-                .await?;
-        }
-        commit(&mut session).await
-    })
-    .await
-}
-
 /// Removes `organizationId` from every operator of an update, so no update
 /// can move a document to another organization.
 fn strip_org(mut update: Document) -> Document {
@@ -533,72 +394,4 @@ fn strip_org(mut update: Document) -> Document {
         }
     }
     update
-}
-
-/// How often a transaction that lost a write conflict is run again.
-const TRANSACTION_ATTEMPTS: u32 = 8;
-
-/// Runs `op` (which begins, writes and commits a transaction) again from the
-/// start while it fails with a transient write conflict, with a short,
-/// growing, jittered pause between attempts.
-pub async fn retry_transient<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ApiError>
-where
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut pause_ms = 5u64;
-    for attempt in 1.. {
-        match op().await {
-            Err(e) if e.is_transient() && attempt < TRANSACTION_ATTEMPTS => {
-                let jitter = rand::random::<u64>() % pause_ms.max(1);
-                tokio::time::sleep(Duration::from_millis(pause_ms + jitter)).await;
-                pause_ms = (pause_ms * 2).min(200);
-            }
-            other => return other,
-        }
-    }
-    unreachable!("the loop returns on the last attempt")
-}
-
-/// Inserts a document that carries its own `_id`. When the server reports a
-/// duplicate key but the document with that `_id` is there, the insert did
-/// happen (its acknowledgement was lost to an internal retry), so it counts
-/// as done; a genuine duplicate of another document stays an error.
-pub(crate) async fn insert_own_id(
-    coll: &Collection<Document>,
-    doc: Document,
-) -> Result<(), ApiError> {
-    let id = doc
-        .get("_id")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("insert without _id"))?;
-    match coll.insert_one(doc).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = ApiError::from_db(e);
-            if matches!(
-                err,
-                ApiError::Conflict {
-                    code: "ALREADY_EXISTS",
-                    ..
-                }
-            ) && coll.find_one(doc! { "_id": id }).await?.is_some()
-            {
-                Ok(())
-            } else {
-                Err(err)
-            }
-        }
-    }
-}
-
-/// Commits, retrying once when the outcome is unknown (the driver's advice
-/// for `UnknownTransactionCommitResult`).
-pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), ApiError> {
-    match session.commit_transaction().await {
-        Ok(()) => Ok(()),
-        Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
-            Ok(session.commit_transaction().await?)
-        }
-        Err(e) => Err(e.into()),
-    }
 }

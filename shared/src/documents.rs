@@ -24,11 +24,11 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{self, diff, Action, AuditEntry};
-use crate::cleanup::{Report, PURGE_AFTER_DAYS};
 use crate::db::{collections, shifted, RequestMeta, Scope, DAY_MS, HOUR_MS};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field};
 use crate::http::{ApiRequest, ApiResponse};
+use crate::jobs::{Report, PURGE_AFTER_DAYS};
 use crate::ratelimit::{LimitedAction, Plan};
 use crate::rbac::Permission;
 use crate::records::{self, check_references, find_live, mutate_one, new_record, render, Entity};
@@ -117,7 +117,7 @@ pub async fn request_upload(
             "uploadUrl": presigned.url,
             "method": presigned.method,
             "headers": headers,
-            "expiresAt": crate::auth::rfc3339(expires_at),
+            "expiresAt": crate::time::rfc3339(expires_at),
             "document": render(&record),
         }),
     );
@@ -223,7 +223,7 @@ pub async fn item(
                     .audit(AuditEntry::new(Action::Download, e.resource).id(id))
                     .await;
                 out["downloadUrl"] = json!(url);
-                out["downloadExpiresAt"] = json!(crate::auth::rfc3339(millis_from_now(ttl)));
+                out["downloadExpiresAt"] = json!(crate::time::rfc3339(millis_from_now(ttl)));
             }
             Ok(ApiResponse::ok(&out))
         }

@@ -10,8 +10,8 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::http::ApiResponse;
 use crate::rbac::{Permission, Role};
+use crate::response::ApiResponse;
 
 /// A validation failure pinned to one input field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -294,6 +294,19 @@ impl ApiError {
         }
     }
 }
+
+/// A configuration that cannot work: start-up stops with this message,
+/// which names the variable.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// For command-line tools; clients only ever see [`ApiError::to_response`].
 impl std::fmt::Display for ApiError {

@@ -26,10 +26,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::db::collections;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::state::State;
+use crate::store::collections;
 
 pub const KEEP_HOURS: i64 = 24;
 /// How long a retry waits for the first request with its key to finish.

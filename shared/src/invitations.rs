@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::audit::{Action, AuditEntry};
-use crate::auth::flows::Session;
 use crate::auth::tokens::{self, hash_token};
 use crate::auth::{password, rfc3339, User};
 use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::{ApiError, FieldError};
+use crate::identity::flows::Session;
 use crate::rbac::{Permission, Role};
 use crate::state::State;
 use crate::validate::{text, Email, Errors};
@@ -216,7 +216,7 @@ pub async fn accept(
     let org_id = found
         .get_object_id("organizationId")
         .map_err(|_| ApiError::internal("invitation without organization"))?;
-    let org = crate::auth::flows::find_org(state, org_id).await?;
+    let org = crate::identity::flows::find_org(state, org_id).await?;
     if !org.is_active {
         return Err(ApiError::forbidden(
             "ORGANIZATION_INACTIVE",
@@ -256,7 +256,7 @@ pub async fn accept(
         }
         state.db.collection::<Document>(collections::USERS).insert_one(user_doc_ref.clone()).session(&mut session).await?;
         state.db.collection::<Document>(collections::AUDIT_LOG).insert_one(audit.clone()).session(&mut session).await?;
-        crate::db::commit(&mut session).await
+        crate::transaction::commit(&mut session).await
     })
     .await?;
     let user: User = crate::db::decode(user_doc)?;

@@ -1,26 +1,38 @@
-//! The platform every function stands on.
+//! The platform every function stands on, in layers: a module uses only
+//! the layers below its own, so there is no import cycle (the
+//! `architecture` test checks it) and the crate reads bottom-up.
 //!
-//! A request travels through these modules in this order:
+//! 1. Vocabulary and errors: [`model`] (roles, plans, user statuses, limited
+//!    actions), [`response`], [`error`] (the one error type, rendered as
+//!    `application/problem+json`), [`rbac`] (permissions and route access),
+//!    [`limits`] (rate-limit arithmetic), [`time`], [`validate`],
+//!    [`fields`] (the declarative field engine), [`cursor`], [`http`]
+//!    (requests, JSON bodies, query strings), [`logging`].
+//! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
+//!    (the S3-compatible client).
+//! 3. Stored data: [`store`] (collection names, request metadata, decoding),
+//!    [`migrate`] (indexes), [`state`] (what a cold start builds),
+//!    [`transaction`] (the one retry-on-conflict helper).
+//! 4. Cross-cutting records: [`audit`], [`ratelimit`] (buckets counted in
+//!    MongoDB), [`idempotency`].
+//! 5. The caller: [`auth`] turns a bearer token into an [`auth::Caller`] by
+//!    re-reading the user and organization; sessions and refresh tokens.
+//! 6. Tenancy: [`db`], the organization-scoped [`db::Scope`] that only the
+//!    runtime builds after authentication and authorization.
+//! 7. The record engine: [`records`] (list, get, create, update, delete,
+//!    restore of any declared entity) and [`jobs`] (what a scheduled run is).
+//! 8. The runtime: [`runtime`] runs the request pipeline (request id, CORS,
+//!    body limit, method, authentication, rate limit, authorization,
+//!    idempotency) and adapts Lambda, Vercel and a local HTTP server to it.
 //!
-//! - [`runtime`]: the adapter (AWS Lambda or a local HTTP server) turns the
-//!   platform's event into an [`http::ApiRequest`], runs the pipeline (request
-//!   id, CORS, body limit, method check, authentication, rate limit,
-//!   authorization) and hands a [`runtime::Ctx`] to the route's handler.
-//! - [`auth`]: tokens, passwords and the sign-in flows; it turns a bearer token
-//!   into a [`auth::Caller`] by re-reading the user and organization.
-//! - [`ratelimit`]: plan buckets kept in MongoDB, shared by every instance.
-//! - [`rbac`]: roles and permissions; the only place that builds a
-//!   [`db::Scope`], the organization-scoped data handle.
-//! - [`db`] and [`records`]: organization-scoped reads and transactional writes,
-//!   each mutation with its [`audit`] entry in the same transaction.
-//! - [`error`]: the one error type, rendered as `application/problem+json`.
-//! - [`storage`] and [`documents`]: files in S3-compatible storage through
-//!   presigned URLs, and the `documents` records that track them.
-//! - [`cleanup`]: the scheduled jobs (tenant purge, audit retention, session
-//!   and file sweeps) that the route table schedules.
+//! On top of them, and on their way out to the `functions` library (see
+//! the README): the domain flows that still live here — [`identity`],
+//! [`members`], [`invitations`], [`organization`], [`documents`],
+//! [`transfer`], [`cleanup`], [`admin`], [`seed`]. They use the layers;
+//! no layer uses them.
 //!
-//! Function code never touches the MongoDB driver: it goes through [`db::Scope`]
-//! (tenant data) or the flows in [`auth`] and [`members`].
+//! Function code never touches the MongoDB driver: it goes through
+//! [`db::Scope`] (tenant data) or the flows here.
 
 pub mod admin;
 pub mod audit;
@@ -34,18 +46,27 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod invitations;
+pub mod jobs;
+pub mod jwt;
+pub mod limits;
 pub mod logging;
 pub mod members;
 pub mod migrate;
+pub mod model;
 pub mod organization;
 pub mod ratelimit;
 pub mod rbac;
 pub mod records;
+pub mod response;
 pub mod runtime;
 pub mod seed;
 pub mod state;
 pub mod storage;
+pub mod store;
+pub mod time;
+pub mod transaction;
 pub mod transfer;
 pub mod validate;
 

@@ -12,8 +12,8 @@ use bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
 
-use crate::db::collections::*;
 use crate::error::ApiError;
+use crate::store::collections::*;
 
 struct Index {
     collection: &'static str,
@@ -280,9 +280,4 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
         applied.push(m.id);
     }
     Ok(applied)
-}
-
-/// [`run`] on the state's database.
-pub async fn run_on(state: &crate::State) -> Result<Vec<&'static str>, ApiError> {
-    run(&state.db).await
 }

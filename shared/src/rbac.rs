@@ -6,41 +6,9 @@
 //! before the handler runs, and the handler gets a [`crate::db::Scope`] only
 //! if the check passed.
 
-use std::fmt;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    Viewer,
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Member => "MEMBER",
-            Role::Admin => "ADMIN",
-            Role::Owner => "OWNER",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+pub use crate::model::Role;
 
 /// What an action needs. Each variant's minimum role is DESIGN's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -107,7 +75,7 @@ pub enum Access {
     /// No token needed, but every request counts in this per-client-address
     /// bucket first (sign-up, join, refresh, password reset, invitation
     /// acceptance: each runs bcrypt or creates something for anyone).
-    Throttled(crate::ratelimit::LimitedAction),
+    Throttled(crate::model::LimitedAction),
     /// A valid access token of an active member holding this permission.
     Requires(Permission),
     /// A scheduler: `Authorization: Bearer $CRON_SECRET` (Vercel crons).

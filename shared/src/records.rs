@@ -655,7 +655,7 @@ pub fn render(d: &Document) -> Value {
 fn to_json(v: &Bson) -> Value {
     match v {
         Bson::ObjectId(id) => Value::String(id.to_hex()),
-        Bson::DateTime(d) => Value::String(crate::auth::rfc3339(*d)),
+        Bson::DateTime(d) => Value::String(crate::time::rfc3339(*d)),
         Bson::Document(d) => {
             Value::Object(d.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
         }

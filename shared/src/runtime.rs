@@ -111,7 +111,7 @@ pub struct Schedule {
 }
 
 /// A scheduled job: does one bounded run and reports what it did.
-pub type Job = fn(Arc<State>) -> BoxFuture<Result<crate::cleanup::Report, ApiError>>;
+pub type Job = fn(Arc<State>) -> BoxFuture<Result<crate::jobs::Report, ApiError>>;
 
 impl std::fmt::Debug for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,10 +5,10 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 
 use crate::auth::password;
-use crate::db::collections;
 use crate::error::ApiError;
 use crate::rbac::Role;
 use crate::state::State;
+use crate::store::collections;
 
 pub const DEMO_SLUG: &str = "demo-workshop";
 

@@ -1,14 +1,15 @@
 //! What a function builds once per cold start and reuses across invocations.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 
-use crate::auth::jwt::JwtKeys;
 use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
-use crate::db;
 use crate::error::ApiError;
+use crate::jwt::JwtKeys;
 use crate::storage::Storage;
 
 pub struct State {
@@ -38,7 +39,7 @@ impl State {
         if let crate::config::Deployment::Preview { branch } = &state.config.deployment {
             // A new branch's preview works with no manual step: its database
             // gets its indexes on the first cold start (idempotent after that).
-            match crate::migrate::run_on(&state).await {
+            match state.migrate().await {
                 Ok(applied) => tracing::info!(branch = %branch, database = state.database_name(),
                     applied = ?applied, "[MIGRATION] preview database ready"),
                 Err(e) => {
@@ -60,7 +61,7 @@ impl State {
                 ))
             }
         };
-        let client = db::connect(&config).await?;
+        let client = connect(&config).await?;
         let db = client.database(&config.mongodb_db);
         let jwt = JwtKeys::new(&config);
         let cursor = CursorKey::derive(config.jwt_secret.expose());
@@ -112,8 +113,31 @@ impl State {
         self.db.collection(name)
     }
 
+    /// Applies every pending migration to this state's database (see
+    /// [`crate::migrate`]); returns the ids applied.
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, ApiError> {
+        crate::migrate::run(&self.db).await
+    }
+
     /// The database name this state works on.
     pub fn database_name(&self) -> &str {
         self.db.name()
     }
+}
+
+/// Builds the client with every wait bounded by `db_timeout`.
+pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
+    let mut opts = ClientOptions::parse(config.mongodb_uri.expose())
+        .await
+        .map_err(|e| {
+            ConfigError(format!(
+                "MONGODB_URI is not a usable MongoDB URI: {}",
+                e.kind
+            ))
+        })?;
+    opts.server_selection_timeout = Some(config.db_timeout);
+    opts.connect_timeout = Some(config.db_timeout);
+    opts.max_idle_time = Some(Duration::from_secs(300));
+    opts.app_name.get_or_insert_with(|| "workshop-crm".into());
+    Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))
 }

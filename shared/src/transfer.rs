@@ -77,7 +77,7 @@ fn cell(v: Option<&Bson>) -> String {
         None | Some(Bson::Null) => String::new(),
         Some(Bson::String(s)) => s.clone(),
         Some(Bson::ObjectId(id)) => id.to_hex(),
-        Some(Bson::DateTime(d)) => crate::auth::rfc3339(*d),
+        Some(Bson::DateTime(d)) => crate::time::rfc3339(*d),
         Some(Bson::Int32(n)) => n.to_string(),
         Some(Bson::Int64(n)) => n.to_string(),
         Some(Bson::Double(n)) => n.to_string(),
@@ -196,7 +196,7 @@ pub async fn export(
             "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": rows,
         }))
         .await;
-    let now = crate::auth::rfc3339(bson::DateTime::now());
+    let now = crate::time::rfc3339(bson::DateTime::now());
     let day = now.get(..10).unwrap_or("export");
     let (body, content_type) = if as_json {
         json_out.extend_from_slice(b"]}");

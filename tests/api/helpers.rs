@@ -151,7 +151,7 @@ impl TestApp {
         let lookup = env.clone();
         let config = Config::from_lookup(|k| lookup.get(k).cloned()).expect("test config");
         let state: Arc<State> = State::from_config(config, true).await.expect("state");
-        shared::migrate::run_on(&state).await.expect("migration");
+        state.migrate().await.expect("migration");
         let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
             .await
             .expect("bind");

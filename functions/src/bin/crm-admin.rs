@@ -92,7 +92,7 @@ async fn run(mut args: Vec<String>) -> Outcome {
     );
     let state = shared::runtime::init_or_exit(storage).await;
     let result = match (words.as_slice(), &org, &ip) {
-        (["migrate"], None, None) => shared::migrate::run_on(&state).await.map(
+        (["migrate"], None, None) => state.migrate().await.map(
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),

@@ -6,7 +6,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     let seed = std::env::args().any(|a| a == "--seed");
     let state = shared::runtime::init_or_exit(true).await;
-    let applied = shared::migrate::run_on(&state).await?;
+    let applied = state.migrate().await?;
     if !applied.is_empty() {
         println!("migrations applied: {}", applied.join(", "));
     }

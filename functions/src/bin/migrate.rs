@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
     let state = shared::runtime::init_or_exit(false).await;
-    let applied = shared::migrate::run_on(&state).await?;
+    let applied = state.migrate().await?;
     println!(
         "database {}: {}",
         state.database_name(),

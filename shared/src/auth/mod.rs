@@ -1,50 +1,34 @@
-//! Who is calling: tokens, passwords, and the sign-in flows.
+//! Who is calling: tokens, passwords, and the verified caller.
 //!
-//! - [`jwt`]: short-lived access tokens (HS256, claims pinned).
+//! - [`jwt`] (re-exported): short-lived access tokens (HS256, claims pinned).
 //! - [`password`]: bcrypt without silent truncation.
-//! - [`tokens`]: refresh tokens, random and stored hashed, rotated on every
-//!   use; a reused one revokes its whole family.
-//! - [`flows`]: register, login, refresh, logout.
+//! - [`tokens`]: sessions and refresh tokens, random and stored hashed,
+//!   rotated on every use; a reused one ends its session.
 //!
-//! [`authenticate`] turns a bearer token into a [`Caller`] by re-reading the
-//! user and the organization on every request, so a deactivation or a role
-//! change takes effect on the caller's next request.
+//! The flows that use them (register, login, refresh, logout, profile) are
+//! [`crate::identity`]'s. `authenticate` turns a bearer token into a
+//! [`Caller`] by re-reading the user and the organization on every request,
+//! so a deactivation or a role change takes effect on the caller's next
+//! request.
 
-pub mod flows;
-pub mod jwt;
 pub mod password;
-pub mod profile;
 pub mod tokens;
+
+pub use crate::jwt;
+pub use crate::time::rfc3339;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::db::collections;
 use crate::error::ApiError;
 use crate::http::ApiRequest;
+pub use crate::model::UserStatus;
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::rbac::Role;
 use crate::state::State;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum UserStatus {
-    Pending,
-    Active,
-    Inactive,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Pending => "PENDING",
-            UserStatus::Active => "ACTIVE",
-            UserStatus::Inactive => "INACTIVE",
-        }
-    }
-}
+use crate::store::collections;
 
 /// A `users` document. Deliberately not `Debug`: it holds the password hash.
 #[derive(Clone, Deserialize)]
@@ -121,19 +105,6 @@ impl Organization {
             "deleteScheduledAt": self.delete_scheduled_at.map(rfc3339),
             "createdAt": rfc3339(self.created_at),
         })
-    }
-}
-
-/// RFC 3339 in UTC with exactly three fractional digits, e.g.
-/// `2026-11-21T13:22:43.150Z`, so clients can compare times as strings.
-pub fn rfc3339(d: DateTime) -> String {
-    let s = d.try_to_rfc3339_string().unwrap_or_default();
-    let Some(body) = s.strip_suffix('Z') else {
-        return s;
-    };
-    match body.split_once('.') {
-        Some((whole, frac)) => format!("{whole}.{:0<3.3}Z", frac),
-        None => format!("{body}.000Z"),
     }
 }
 

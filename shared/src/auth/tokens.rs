@@ -28,9 +28,11 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action, AuditEntry};
 use crate::auth::{check_active, session_ended, Organization, User};
-use crate::db::{collections, shifted, RequestMeta};
 use crate::error::ApiError;
 use crate::state::State;
+use crate::store::{collections, number, RequestMeta};
+use crate::time::shifted;
+use crate::transaction::insert_own_id;
 
 pub const COOKIE_NAME: &str = "refresh_token";
 pub const COOKIE_PATH: &str = "/api/v1/auth";
@@ -81,8 +83,11 @@ pub(crate) async fn issue(
         expires_at: shifted(now, state.config.session_max_lifetime.as_millis() as i64),
         epoch: user.session_epoch,
     };
-    coll(state, collections::SESSIONS)
-        .insert_one(doc! {
+    // Its own `_id`: an insert whose acknowledgement was lost and retried
+    // is the same session, not a conflict.
+    insert_own_id(
+        &coll(state, collections::SESSIONS),
+        doc! {
             "_id": family.id,
             "userId": user.id,
             "organizationId": user.organization_id,
@@ -91,8 +96,9 @@ pub(crate) async fn issue(
             "revokedAt": null,
             "ipAddress": meta.ip.clone(),
             "userAgent": meta.user_agent.clone(),
-        })
-        .await?;
+        },
+    )
+    .await?;
     let (refresh, refresh_expires_in) =
         insert_token(state, user.id, user.organization_id, &family, meta).await?;
     pair(state, user, &family, refresh, refresh_expires_in)
@@ -125,7 +131,7 @@ async fn insert_token(
         "ipAddress": meta.ip.clone(),
         "userAgent": meta.user_agent.clone(),
     };
-    crate::db::insert_own_id(&coll(state, collections::REFRESH_TOKENS), record).await?;
+    insert_own_id(&coll(state, collections::REFRESH_TOKENS), record).await?;
     let secs = (expires.timestamp_millis() - now.timestamp_millis()).max(0) / 1000;
     Ok((token, secs as u64))
 }
@@ -192,7 +198,7 @@ pub(crate) async fn rotate(
             .or_else(|_| old.get_datetime("expiresAt"))
             .copied()
             .unwrap_or(now),
-        epoch: crate::db::number(&old, "sessionEpoch").unwrap_or(0),
+        epoch: number(&old, "sessionEpoch").unwrap_or(0),
     };
     let session = coll(state, collections::SESSIONS);
     let users = state.db.collection::<User>(collections::USERS);

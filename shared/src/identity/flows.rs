@@ -10,10 +10,11 @@ use serde::Deserialize;
 use crate::audit::{Action, AuditEntry};
 use crate::auth::tokens::{self, TokenPair};
 use crate::auth::{check_active, password, Organization, User};
-use crate::db::{collections, insert_in_transaction, retry_transient, RequestMeta, Scope};
+use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::state::State;
+use crate::transaction::insert_in_transaction;
 use crate::validate::{text, Email, Errors};
 
 /// A signed-in user with a fresh token pair.
@@ -417,7 +418,7 @@ pub async fn reset_password(
             .insert_one(entry.into_document(Some(org), Some(user), meta))
             .session(&mut session)
             .await?;
-        crate::db::commit(&mut session).await
+        crate::transaction::commit(&mut session).await
     })
     .await
 }

@@ -1,0 +1,210 @@
+//! The platform's vocabulary: roles, plans, user statuses and the actions
+//! rate limits count. Plain enums with their wire names (serde) and the
+//! facts that belong to them, depending on nothing else in the crate, so
+//! every layer above can use them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    Viewer,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "VIEWER",
+            Role::Member => "MEMBER",
+            Role::Admin => "ADMIN",
+            Role::Owner => "OWNER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UserStatus {
+    Pending,
+    Active,
+    Inactive,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Pending => "PENDING",
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// Ordered by what it allows: `Free < Pro < Enterprise` (an OWNER may move
+/// down through the API; moving up is the operator's or billing's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Plan {
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "FREE",
+            Plan::Pro => "PRO",
+            Plan::Enterprise => "ENTERPRISE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Plan> {
+        Plan::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Every limited action, with its window and its per-plan defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitedAction {
+    /// API requests per organization per minute.
+    Api,
+    /// Uploads per organization per hour.
+    Uploads,
+    /// Exports per organization per hour.
+    Exports,
+    /// Failed logins per email per 15 minutes.
+    FailedLoginEmail,
+    /// Failed logins per client IP per 15 minutes.
+    FailedLoginIp,
+    /// Public form posts per form and IP per hour.
+    PublicForm,
+    /// Sign-ups (new organizations) per client address per hour.
+    SignUp,
+    /// Join requests per client address per hour.
+    Join,
+    /// Password resets per client address per hour.
+    PasswordReset,
+    /// Invitation acceptances per client address per hour.
+    InvitationAccept,
+    /// Refresh-token rotations per client address per minute.
+    Refresh,
+}
+
+impl LimitedAction {
+    pub const ALL: [LimitedAction; 11] = [
+        LimitedAction::Api,
+        LimitedAction::Uploads,
+        LimitedAction::Exports,
+        LimitedAction::FailedLoginEmail,
+        LimitedAction::FailedLoginIp,
+        LimitedAction::PublicForm,
+        LimitedAction::SignUp,
+        LimitedAction::Join,
+        LimitedAction::PasswordReset,
+        LimitedAction::InvitationAccept,
+        LimitedAction::Refresh,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitedAction::Api => "api",
+            LimitedAction::Uploads => "uploads",
+            LimitedAction::Exports => "exports",
+            LimitedAction::FailedLoginEmail => "login_email",
+            LimitedAction::FailedLoginIp => "login_ip",
+            LimitedAction::PublicForm => "public_form",
+            LimitedAction::SignUp => "signup",
+            LimitedAction::Join => "join",
+            LimitedAction::PasswordReset => "password_reset",
+            LimitedAction::InvitationAccept => "invitation_accept",
+            LimitedAction::Refresh => "refresh",
+        }
+    }
+
+    pub fn window_secs(self) -> u64 {
+        match self {
+            LimitedAction::Api | LimitedAction::Refresh => 60,
+            LimitedAction::FailedLoginEmail | LimitedAction::FailedLoginIp => 15 * 60,
+            LimitedAction::Uploads
+            | LimitedAction::Exports
+            | LimitedAction::PublicForm
+            | LimitedAction::SignUp
+            | LimitedAction::Join
+            | LimitedAction::PasswordReset
+            | LimitedAction::InvitationAccept => 3600,
+        }
+    }
+
+    pub fn default_limit(self, plan: Plan) -> u64 {
+        let [free, pro, enterprise] = match self {
+            LimitedAction::Api => [100, 1_000, 10_000],
+            LimitedAction::Uploads => [100, 1_000, 10_000],
+            LimitedAction::Exports => [5, 50, 500],
+            LimitedAction::FailedLoginEmail => [10, 10, 10],
+            LimitedAction::FailedLoginIp => [100, 100, 100],
+            LimitedAction::PublicForm => [20, 20, 20],
+            LimitedAction::SignUp | LimitedAction::Join => [20, 20, 20],
+            LimitedAction::PasswordReset | LimitedAction::InvitationAccept => [30, 30, 30],
+            LimitedAction::Refresh => [120, 120, 120],
+        };
+        match plan {
+            Plan::Free => free,
+            Plan::Pro => pro,
+            Plan::Enterprise => enterprise,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            LimitedAction::Api => {
+                "Your organization's plan allows no more API requests this minute"
+            }
+            LimitedAction::Uploads => "Your organization's plan allows no more uploads this hour",
+            LimitedAction::Exports => "Your organization's plan allows no more exports this hour",
+            LimitedAction::FailedLoginEmail | LimitedAction::FailedLoginIp => {
+                "Too many failed sign-in attempts; try again later"
+            }
+            LimitedAction::PublicForm => "Too many submissions of this form; try again later",
+            LimitedAction::SignUp => "Too many sign-ups from this address; try again later",
+            LimitedAction::Join => "Too many join requests from this address; try again later",
+            LimitedAction::PasswordReset => {
+                "Too many password resets from this address; try again later"
+            }
+            LimitedAction::InvitationAccept => {
+                "Too many invitation acceptances from this address; try again later"
+            }
+            LimitedAction::Refresh => {
+                "Too many session refreshes from this address; try again later"
+            }
+        }
+    }
+
+    /// Keyed by client address rather than by organization: the same limit
+    /// on every plan, set by `RATE_LIMIT_<ACTION>` alone.
+    pub fn per_client(self) -> bool {
+        !matches!(
+            self,
+            LimitedAction::Api | LimitedAction::Uploads | LimitedAction::Exports
+        )
+    }
+}

@@ -1,0 +1,103 @@
+//! The names and shapes of stored data, below every layer that reads or
+//! writes it: collection names, the tenant key, who made a change
+//! ([`RequestMeta`]), and decoding stored documents.
+
+use bson::oid::ObjectId;
+use bson::Document;
+
+use crate::error::ApiError;
+
+/// Collection names, in one place.
+pub mod collections {
+    pub const ORGANIZATIONS: &str = "organizations";
+    pub const USERS: &str = "users";
+    pub const REFRESH_TOKENS: &str = "refresh_tokens";
+    /// One document per sign-in (a refresh-token family): its absolute
+    /// expiry and whether it was ended.
+    pub const SESSIONS: &str = "sessions";
+    pub const LOGIN_ATTEMPTS: &str = "login_attempts";
+    pub const RATE_LIMITS: &str = "rate_limits";
+    pub const AUDIT_LOG: &str = "audit_log";
+    pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
+    pub const ACCOUNTS: &str = "accounts";
+    pub const CONTACTS: &str = "contacts";
+    pub const LEADS: &str = "leads";
+    pub const OPPORTUNITIES: &str = "opportunities";
+    pub const TASKS: &str = "tasks";
+    pub const PRODUCTS: &str = "products";
+    pub const INVITATIONS: &str = "invitations";
+    pub const PASSWORD_RESETS: &str = "password_resets";
+    pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
+    pub const DOCUMENTS: &str = "documents";
+
+    /// Every collection a tenant purge empties of the organization's documents.
+    pub fn tenant() -> impl Iterator<Item = &'static str> {
+        ORG_SCOPED.into_iter().chain(CRM)
+    }
+
+    /// The CRM entities' collections.
+    pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
+
+    /// The platform's collections whose documents belong to one organization
+    /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
+    pub const ORG_SCOPED: [&str; 9] = [
+        DOCUMENTS,
+        USERS,
+        REFRESH_TOKENS,
+        SESSIONS,
+        LOGIN_ATTEMPTS,
+        AUDIT_LOG,
+        INVITATIONS,
+        PASSWORD_RESETS,
+        IDEMPOTENCY_KEYS,
+    ];
+}
+
+pub const ORG_FIELD: &str = "organizationId";
+
+/// Who made the request, for audit entries and logs.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    /// The HTTP method and path, as the denial audit entry records them.
+    pub method: String,
+    pub path: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// For changes made by the platform itself (`crm-admin`, a scheduled
+    /// cleanup) rather than by a request: `actor` is the path and the agent.
+    pub fn system(actor: &str, method: &str) -> Self {
+        Self {
+            request_id: format!("{actor}-{}", ObjectId::new().to_hex()),
+            method: method.into(),
+            path: actor.into(),
+            ip: None,
+            user_agent: Some(actor.into()),
+        }
+    }
+
+    /// The client's rate-limit key: its address, an IPv6 one by its /64.
+    pub fn client_key(&self) -> String {
+        crate::limits::client_key(self.ip.as_deref().and_then(|ip| ip.parse().ok()))
+    }
+}
+
+/// A numeric field whatever its BSON width (servers and aggregations return
+/// counts and sums as 32-bit, 64-bit or double).
+pub fn number(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key)? {
+        bson::Bson::Int32(n) => Some(*n as i64),
+        bson::Bson::Int64(n) => Some(*n),
+        bson::Bson::Double(n) => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// Decodes a stored document into its typed model; a mismatch is an internal error.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
+    bson::from_document(d)
+        .map_err(|e| ApiError::internal(format!("stored document does not match its model: {e}")))
+}

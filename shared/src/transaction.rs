@@ -1,0 +1,102 @@
+//! The one transaction helper: [`retry_transient`] runs a transaction again
+//! from the start while it loses a write conflict, `commit` retries an
+//! unknown commit result, and the flows that have no tenant scope yet insert
+//! through `insert_in_transaction`.
+
+use std::time::Duration;
+
+use bson::{doc, Document};
+use mongodb::{ClientSession, Collection};
+
+use crate::error::ApiError;
+use crate::state::State;
+
+/// Inserts `docs` (collection, document) in one transaction, run again on a
+/// write conflict: for flows that have no [`crate::db::Scope`] yet (sign-up, join).
+pub(crate) async fn insert_in_transaction(
+    state: &State,
+    docs: &[(&'static str, Document)],
+) -> Result<(), ApiError> {
+    retry_transient(|| async move {
+        let mut session = state.client.start_session().await?;
+        session.start_transaction().await?;
+        for (coll, doc) in docs {
+            state
+                .db
+                .collection::<Document>(coll)
+                .insert_one(doc.clone())
+                .session(&mut session)
+                .await?;
+        }
+        commit(&mut session).await
+    })
+    .await
+}
+
+/// How often a transaction that lost a write conflict is run again.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// Runs `op` (which begins, writes and commits a transaction) again from the
+/// start while it fails with a transient write conflict, with a short,
+/// growing, jittered pause between attempts.
+pub async fn retry_transient<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ApiError>
+where
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut pause_ms = 5u64;
+    for attempt in 1.. {
+        match op().await {
+            Err(e) if e.is_transient() && attempt < TRANSACTION_ATTEMPTS => {
+                let jitter = rand::random::<u64>() % pause_ms.max(1);
+                tokio::time::sleep(Duration::from_millis(pause_ms + jitter)).await;
+                pause_ms = (pause_ms * 2).min(200);
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns on the last attempt")
+}
+
+/// Inserts a document that carries its own `_id`. When the server reports a
+/// duplicate key but the document with that `_id` is there, the insert did
+/// happen (its acknowledgement was lost to an internal retry), so it counts
+/// as done; a genuine duplicate of another document stays an error.
+pub(crate) async fn insert_own_id(
+    coll: &Collection<Document>,
+    doc: Document,
+) -> Result<(), ApiError> {
+    let id = doc
+        .get("_id")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("insert without _id"))?;
+    match coll.insert_one(doc).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = ApiError::from_db(e);
+            if matches!(
+                err,
+                ApiError::Conflict {
+                    code: "ALREADY_EXISTS",
+                    ..
+                }
+            ) && coll.find_one(doc! { "_id": id }).await?.is_some()
+            {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Commits, retrying once when the outcome is unknown (the driver's advice
+/// for `UnknownTransactionCommitResult`).
+pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), ApiError> {
+    match session.commit_transaction().await {
+        Ok(()) => Ok(()),
+        Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+            Ok(session.commit_transaction().await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! - [`organizations`] (daily): organizations deleted more than
 //!   [`PURGE_AFTER_DAYS`] ago lose every object under their key prefix,
-//!   every document of every organization-scoped collection, then the
+//!   every document carrying their `organizationId` in any collection of
+//!   the database (listed from the database, not from code), then the
 //!   organization itself.
 //! - [`audit_logs`] (daily): audit entries older than their organization's
 //!   plan retention (90 days; ENTERPRISE 365).
@@ -28,7 +29,7 @@ use futures_util::TryStreamExt;
 use crate::error::ApiError;
 use crate::ratelimit::Plan;
 use crate::state::State;
-use crate::store::collections::{self, *};
+use crate::store::collections::*;
 use crate::time::{shifted, DAY_MS};
 
 pub use crate::jobs::{Budget, Report, PURGE_AFTER_DAYS};
@@ -44,6 +45,21 @@ fn budget(state: &State) -> Budget {
 
 fn ago(now: DateTime, days: i64) -> DateTime {
     shifted(now, -days * DAY_MS)
+}
+
+/// Every collection a tenant purge searches for the organization's
+/// documents: all of the database's, but the organizations themselves and
+/// the server's own. Listed from the database rather than from code, so a
+/// collection added by a later feature cannot be missed.
+pub async fn tenant_collections(state: &State) -> Result<Vec<String>, ApiError> {
+    let mut names: Vec<String> = state
+        .list_collections()
+        .await?
+        .into_iter()
+        .filter(|n| n != ORGANIZATIONS && !n.starts_with("system."))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Deletes documents matching `filter`, `batch` at a time by `_id`, while the
@@ -115,20 +131,15 @@ pub async fn purge_organization(
     }
     deleted.insert("objects".to_string(), objects);
     let filter = doc! { "organizationId": org };
-    for name in collections::ORG_SCOPED
-        .iter()
-        .chain(collections::CRM.iter())
-    {
+    let names = tenant_collections(state).await?;
+    for name in &names {
         let (_, n) = delete_batches(state, name, &filter, budget).await?;
         deleted.insert(name.to_string(), n);
     }
     if budget.exhausted() {
         // Maybe more left: check before removing the organization.
         let mut left = 0;
-        for name in collections::ORG_SCOPED
-            .iter()
-            .chain(collections::CRM.iter())
-        {
+        for name in &names {
             left += state
                 .collection(name)
                 .count_documents(filter.clone())

@@ -119,6 +119,11 @@ impl State {
         crate::migrate::run(&self.db).await
     }
 
+    /// The names of the database's collections.
+    pub async fn list_collections(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self.db.list_collection_names().await?)
+    }
+
     /// The database name this state works on.
     pub fn database_name(&self) -> &str {
         self.db.name()

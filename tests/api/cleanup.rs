@@ -454,3 +454,78 @@ async fn cron_routes_answer_only_the_scheduler() {
             .assert_problem(401, "CRON_UNAUTHORIZED");
     }
 }
+
+#[tokio::test]
+async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
+    use shared::rbac::Access;
+    let app = TestApp::spawn_with(&[
+        ("CRON_SECRET", CRON_SECRET),
+        ("RATE_LIMIT_API_FREE", "100000"),
+    ])
+    .await;
+    app.fill_tenant(&app.owner).await;
+    // Every method of every route, as the owner (a fresh session each time,
+    // since some routes sign it out), with an empty body and a fixture id.
+    let mut called = 0;
+    for route in functions::routes::ROUTES {
+        for (verb, access) in route.methods {
+            let session = app.login(&app.owner.email).await;
+            let token = match access {
+                Access::Requires(_) => Some(session.token.as_str()),
+                Access::Public | Access::Throttled(_) => None,
+                Access::Cron => continue,
+            };
+            let path = if route.path.contains("{id}") {
+                route.path.replace(
+                    "{id}",
+                    &crate::matrix::fixture_id(&app, route.path, None).await,
+                )
+            } else {
+                route.path.to_string()
+            };
+            let key = bson::oid::ObjectId::new().to_hex();
+            let r = app
+                .request(
+                    verb.as_str(),
+                    &path,
+                    token,
+                    Some(b"{}".to_vec()),
+                    &[("idempotency-key", key.as_str())],
+                )
+                .await;
+            assert!(r.status < 500, "{} {path}: {}", verb.as_str(), r.text);
+            called += 1;
+        }
+    }
+    assert!(called > 40, "walked {called} route methods");
+    // A collection no code knows of yet: a later feature's.
+    let org = oid(&app.owner.org_id);
+    app.db
+        .collection::<Document>("a_future_feature")
+        .insert_one(doc! { "organizationId": org, "note": "added after this test was written" })
+        .await
+        .unwrap();
+    let mut holding = vec![];
+    for name in app.db.list_collection_names().await.unwrap() {
+        if name != "organizations" && app.count(&name, doc! { "organizationId": org }).await > 0 {
+            holding.push(name);
+        }
+    }
+    holding.sort();
+    assert!(holding.len() >= 12, "the walk reached: {holding:?}");
+    let theirs = app.tenant_snapshot(&app.other.org_id).await;
+
+    app.schedule_deletion(&app.owner, 31).await;
+    let r = app.cron("cleanup-organizations").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for name in &holding {
+        assert_eq!(
+            app.count(name, doc! { "organizationId": org }).await,
+            0,
+            "the purge left documents in {name}"
+        );
+    }
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
+    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, theirs);
+    println!("purged the tenant from: {}", holding.join(", "));
+}

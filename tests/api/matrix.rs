@@ -31,7 +31,11 @@ fn every_permission_has_designs_minimum_role() {
 /// The id to put in a route's `{id}`: a record of the first organization
 /// of the kind the route serves, created by `creator` when it may create
 /// records (so record-level ownership does not hide the route's permission).
-async fn fixture_id(app: &TestApp, path: &str, creator: Option<(&Actor, Role)>) -> String {
+pub(crate) async fn fixture_id(
+    app: &TestApp,
+    path: &str,
+    creator: Option<(&Actor, Role)>,
+) -> String {
     let plural = path
         .trim_start_matches("/api/v1/")
         .split('/')

@@ -146,7 +146,6 @@ pub static INVITATIONS: Route = Route {
     deploy: Deploy::API,
 };
 
-/// Listed before [`INVITATIONS_ID`], whose pattern `accept` would also match.
 pub static INVITATIONS_ACCEPT: Route = Route {
     name: "invitations-accept",
     path: "/api/v1/invitations/accept",
@@ -348,13 +347,10 @@ macro_rules! job_route {
             path: concat!("/api/cron/", $name),
             methods: &[(Get, Cron)],
             handler: shared::runtime::run_job,
-            deploy: Deploy {
-                storage: $storage,
-                schedule: Some(Schedule {
-                    cron: $cron,
-                    run: $run,
-                }),
-            },
+            deploy: Deploy::storage($storage).scheduled(Schedule {
+                cron: $cron,
+                run: $run,
+            }),
         };
     };
 }
@@ -384,7 +380,8 @@ job_route!(
 /// Every CRM entity, for exports and imports.
 pub static ENTITIES: &[&Entity] = &[&ACCOUNT, &CONTACT, &LEAD, &OPPORTUNITY, &TASK, &PRODUCT];
 
-/// Every route, in the order the local server tries them.
+/// Every route. Matching is by specificity (`shared::runtime::RouteTable`),
+/// so the order here is only the order of listings and deploy files.
 pub static ROUTES: &[&Route] = &[
     &HEALTH,
     &AUTH_REGISTER,

@@ -85,6 +85,10 @@ pub struct Deploy {
     /// A scheduled function: run by EventBridge on Lambda and by a cron
     /// request (`GET` with `Bearer $CRON_SECRET`) elsewhere.
     pub schedule: Option<Schedule>,
+    /// How the function builds its storage client at cold start: set with
+    /// [`Deploy::storage`], so only a binary whose route declares storage
+    /// names (and links) the S3 client.
+    pub open_storage: Option<crate::storage::Opener>,
 }
 
 impl Deploy {
@@ -92,12 +96,27 @@ impl Deploy {
     pub const API: Deploy = Deploy {
         storage: &[],
         schedule: None,
+        open_storage: None,
     };
 
+    /// A function that handles files with these permissions.
     pub const fn storage(storage: &'static [S3Permission]) -> Deploy {
         Deploy {
             storage,
             schedule: None,
+            open_storage: if storage.is_empty() {
+                None
+            } else {
+                Some(crate::storage::Storage::s3)
+            },
+        }
+    }
+
+    /// The same function, run on a schedule.
+    pub const fn scheduled(self, schedule: Schedule) -> Deploy {
+        Deploy {
+            schedule: Some(schedule),
+            ..self
         }
     }
 }
@@ -134,31 +153,56 @@ impl Schedule {
     }
 }
 
-impl Route {
-    /// The path parameters if `path` matches this route's pattern.
-    pub fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
+/// The routes one process serves, matched by specificity (matchit, as
+/// axum does): a static segment wins over a parameter whatever the order of
+/// the table, and two patterns that would match the same paths are refused
+/// when the table is built, not discovered by a request.
+pub struct RouteTable {
+    router: matchit::Router<&'static Route>,
+    len: usize,
+}
+
+impl RouteTable {
+    /// Builds the table once per process (it lives as long as the process).
+    pub fn leak(routes: &[&'static Route]) -> Result<&'static RouteTable, String> {
+        let mut router = matchit::Router::new();
+        for route in routes {
+            router
+                .insert(route.path, *route)
+                .map_err(|e| format!("route {} ({}): {e}", route.name, route.path))?;
+        }
+        Ok(Box::leak(Box::new(RouteTable {
+            router,
+            len: routes.len(),
+        })))
+    }
+
+    /// The route `path` names, with its path parameters percent-decoded. A
+    /// trailing slash is ignored; an empty parameter matches nothing.
+    pub fn find(&self, path: &str) -> Option<(&'static Route, Vec<(String, String)>)> {
         let path = path
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
             .unwrap_or(path);
-        let mut params = vec![];
-        let mut want = self.path.split('/');
-        let mut got = path.split('/');
-        loop {
-            match (want.next(), got.next()) {
-                (None, None) => return Some(params),
-                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                    if g.is_empty() {
-                        return None;
-                    }
-                    params.push((w[1..w.len() - 1].to_string(), percent_decode(g, false)));
-                }
-                (Some(w), Some(g)) if w == g => {}
-                _ => return None,
-            }
-        }
+        let matched = self.router.at(path).ok()?;
+        let params = matched
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), percent_decode(v, false)))
+            .collect();
+        Some((*matched.value, params))
     }
 
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Route {
     pub fn access(&self, verb: Verb) -> Option<Access> {
         self.methods
             .iter()
@@ -446,7 +490,7 @@ impl Platform {
 /// Entry point of a function binary: builds the state once (cold start),
 /// then serves `route` as its platform expects.
 pub async fn serve(route: &'static Route) -> Result<(), Error> {
-    let state = init_or_exit(!route.deploy.storage.is_empty()).await;
+    let state = init_or_exit(route.deploy.open_storage).await;
     match Platform::detect(|k| std::env::var(k).ok()) {
         Platform::Lambda if route.deploy.schedule.is_some() => run_lambda_job(state, route).await,
         Platform::Lambda => run_lambda(state, route).await,
@@ -457,7 +501,7 @@ pub async fn serve(route: &'static Route) -> Result<(), Error> {
 
 /// Builds the state; on a configuration error prints it and exits 1, so a
 /// missing or weak secret stops start-up with a message naming it.
-pub async fn init_or_exit(storage: bool) -> Arc<State> {
+pub async fn init_or_exit(storage: Option<crate::storage::Opener>) -> Arc<State> {
     match State::init(storage).await {
         Ok(s) => s,
         Err(e) => {
@@ -473,6 +517,7 @@ pub async fn serve_local_on_port(
     state: Arc<State>,
     routes: &'static [&'static Route],
 ) -> Result<(), Error> {
+    let table = RouteTable::leak(routes)?;
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
@@ -485,17 +530,17 @@ pub async fn serve_local_on_port(
         routes = routes.len(),
         "[STARTUP] listening on http://127.0.0.1:{port}"
     );
-    serve_local(state, routes, listener, async {
+    serve_local(state, table, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
     Ok(())
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves.
+/// Serves `table` on `listener` until `shutdown` resolves.
 pub async fn serve_local(
     state: Arc<State>,
-    routes: &'static [&'static Route],
+    table: &'static RouteTable,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -517,7 +562,7 @@ pub async fn serve_local(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(local_request(state, routes, peer, req).await) }
+                async move { Ok::<_, Infallible>(local_request(state, table, peer, req).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -528,18 +573,18 @@ pub async fn serve_local(
 
 async fn local_request(
     state: Arc<State>,
-    routes: &'static [&'static Route],
+    table: &'static RouteTable,
     peer: SocketAddr,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
-    let (api, route) = read_hyper(routes, req, Some(peer.ip())).await;
+    let (api, route) = read_hyper(table, req, Some(peer.ip())).await;
     to_hyper(handle(state, route, api).await)
 }
 
 /// Reads a hyper request (local server, Vercel) into an [`ApiRequest`] and
 /// finds its route; a body over the limit is marked, not read.
 async fn read_hyper(
-    routes: &'static [&'static Route],
+    table: &'static RouteTable,
     req: hyper::Request<hyper::body::Incoming>,
     client_ip: Option<IpAddr>,
 ) -> (ApiRequest, Option<&'static Route>) {
@@ -564,7 +609,10 @@ async fn read_hyper(
             Err(_) => api.oversize = true,
         }
     }
-    let (route, params) = find_route(routes, parts.uri.path());
+    let (route, params) = match table.find(parts.uri.path()) {
+        Some((route, params)) => (Some(route), params),
+        None => (None, vec![]),
+    };
     api.path_params = params;
     (api, route)
 }
@@ -584,7 +632,7 @@ fn to_hyper(response: ApiResponse) -> hyper::Response<http_body_util::Full<hyper
 /// dynamic segment (`[id].rs`) also arrives as a query parameter of its
 /// name; the path is matched first, the query parameter is the fallback.
 async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
-    let routes = only(route);
+    let table = RouteTable::leak(&[route])?;
     // Worked out once per cold start, not per request.
     let names: &'static [&'static str] = Box::leak(path_param_names(route).into_boxed_slice());
     vercel_runtime::run(vercel_runtime::service_fn(
@@ -596,7 +644,7 @@ async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Erro
                     .get("x-real-ip")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse().ok());
-                let (mut api, mut matched) = read_hyper(routes, req, ip).await;
+                let (mut api, mut matched) = read_hyper(table, req, ip).await;
                 // The entrypoint's own path (`/api/v1/accounts/[id]`) matches
                 // the pattern with a placeholder for a value.
                 let placeholder = api
@@ -651,28 +699,16 @@ fn params_from_query(names: &[&str], query: &[(String, String)]) -> Option<Vec<(
         .collect()
 }
 
-/// The route matching `path`, and its path parameters.
-pub fn find_route(
-    routes: &'static [&'static Route],
-    path: &str,
-) -> (Option<&'static Route>, Vec<(String, String)>) {
-    for route in routes {
-        if let Some(params) = route.match_path(path) {
-            return (Some(*route), params);
-        }
-    }
-    (None, vec![])
-}
-
 /// Binds 127.0.0.1 on a free port and serves `routes` in the background
 /// (tests, tools). Returns the address.
 pub async fn spawn_local(
     state: Arc<State>,
     routes: &'static [&'static Route],
 ) -> std::io::Result<SocketAddr> {
+    let table = RouteTable::leak(routes).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(serve_local(state, routes, listener, std::future::pending()));
+    tokio::spawn(serve_local(state, table, listener, std::future::pending()));
     Ok(addr)
 }
 
@@ -707,10 +743,11 @@ async fn run_lambda_job(state: Arc<State>, route: &'static Route) -> Result<(), 
 }
 
 async fn run_lambda(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
+    let table = RouteTable::leak(&[route])?;
     lambda_http::run(lambda_http::service_fn(
         move |event: lambda_http::Request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(lambda_request(state, route, event).await) }
+            async move { Ok::<_, Infallible>(lambda_request(state, table, event).await) }
         },
     ))
     .await
@@ -740,7 +777,7 @@ fn lambda_client_ip(event: &lambda_http::Request) -> Option<IpAddr> {
 
 async fn lambda_request(
     state: Arc<State>,
-    route: &'static Route,
+    table: &'static RouteTable,
     event: lambda_http::Request,
 ) -> lambda_http::Response<lambda_http::Body> {
     use lambda_http::RequestExt;
@@ -764,12 +801,12 @@ async fn lambda_request(
         _ => vec![],
     };
     // A named API Gateway stage prefixes the path (`/prod/api/v1/...`).
-    let params = route.match_path(&path).or_else(|| {
+    let found = table.find(&path).or_else(|| {
         let rest = path.trim_start_matches('/').split_once('/')?.1;
-        route.match_path(&format!("/{rest}"))
+        table.find(&format!("/{rest}"))
     });
-    let matched = params.is_some().then_some(route);
-    api.path_params = params.unwrap_or_default();
+    let matched = found.as_ref().map(|(route, _)| *route);
+    api.path_params = found.map(|(_, params)| params).unwrap_or_default();
     let response = handle(state, matched, api).await;
     let body = if response.body.is_empty() {
         lambda_http::Body::Empty
@@ -830,24 +867,67 @@ mod tests {
         deploy: Deploy::API,
     };
 
+    static ACCEPT: Route = Route {
+        name: "things-accept",
+        path: "/api/v1/things/accept",
+        methods: &[(Verb::Post, Access::Public)],
+        handler: noop,
+        deploy: Deploy::API,
+    };
+
+    fn names(table: &RouteTable, path: &str) -> Option<(&'static str, Vec<(String, String)>)> {
+        table.find(path).map(|(r, p)| (r.name, p))
+    }
+
     #[test]
     fn a_pattern_captures_its_path_parameters() {
+        let table = RouteTable::leak(&[&ITEM]).unwrap();
         assert_eq!(
-            ITEM.match_path("/api/v1/things/abc"),
-            Some(vec![("id".to_string(), "abc".to_string())])
+            names(table, "/api/v1/things/abc"),
+            Some(("things-id", vec![("id".to_string(), "abc".to_string())]))
         );
         assert_eq!(
-            ITEM.match_path("/api/v1/things/a%20b/"),
-            Some(vec![("id".to_string(), "a b".to_string())])
+            names(table, "/api/v1/things/a%20b/"),
+            Some(("things-id", vec![("id".to_string(), "a b".to_string())]))
         );
     }
 
     #[test]
     fn a_pattern_does_not_match_longer_shorter_or_empty_paths() {
-        assert!(ITEM.match_path("/api/v1/things").is_none());
-        assert!(ITEM.match_path("/api/v1/things/").is_none());
-        assert!(ITEM.match_path("/api/v1/things/a/b").is_none());
-        assert!(ITEM.match_path("/api/v1/other/a").is_none());
+        let table = RouteTable::leak(&[&ITEM]).unwrap();
+        for path in [
+            "/api/v1/things",
+            "/api/v1/things/",
+            "/api/v1/things/a/b",
+            "/api/v1/other/a",
+        ] {
+            assert!(table.find(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_static_segment_wins_over_a_parameter_in_any_order() {
+        for routes in [[&ITEM, &ACCEPT], [&ACCEPT, &ITEM]] {
+            let table = RouteTable::leak(&routes).unwrap();
+            assert_eq!(
+                names(table, "/api/v1/things/accept").unwrap().0,
+                "things-accept"
+            );
+            assert_eq!(names(table, "/api/v1/things/other").unwrap().0, "things-id");
+        }
+    }
+
+    #[test]
+    fn two_patterns_for_the_same_paths_are_refused_when_the_table_is_built() {
+        static TWIN: Route = Route {
+            name: "things-twin",
+            path: "/api/v1/things/{key}",
+            methods: &[(Verb::Get, Access::Public)],
+            handler: noop,
+            deploy: Deploy::API,
+        };
+        let err = RouteTable::leak(&[&ITEM, &TWIN]).err().unwrap();
+        assert!(err.contains("things-twin"), "{err}");
     }
 
     #[test]

@@ -29,9 +29,10 @@ impl State {
     /// Reads the environment, builds the MongoDB client and warms it with one
     /// ping. A configuration error stops start-up; an unreachable database
     /// does not (the function still answers, with 503s, until it is back).
-    /// With `storage`, also builds the object-storage client, and refuses to
-    /// start if storage is not configured.
-    pub async fn init(storage: bool) -> Result<Arc<State>, ConfigError> {
+    /// With a storage opener (the route handles files), also builds the
+    /// object-storage client, and refuses to start if storage is not
+    /// configured.
+    pub async fn init(storage: Option<crate::storage::Opener>) -> Result<Arc<State>, ConfigError> {
         crate::logging::init();
         let config = Config::from_env()?;
         let state = Self::from_config(config, storage).await?;
@@ -51,11 +52,14 @@ impl State {
     }
 
     /// Builds the state without pinging (tests and tools that ping themselves).
-    pub async fn from_config(config: Config, storage: bool) -> Result<Arc<State>, ConfigError> {
+    pub async fn from_config(
+        config: Config,
+        storage: Option<crate::storage::Opener>,
+    ) -> Result<Arc<State>, ConfigError> {
         let storage = match (storage, &config.storage) {
-            (false, _) => None,
-            (true, Some(s)) => Some(Storage::new(s)),
-            (true, None) => {
+            (None, _) => None,
+            (Some(open), Some(s)) => Some(open(s)),
+            (Some(_), None) => {
                 return Err(ConfigError(
                     "S3_BUCKET is not set: this function stores files and needs a bucket".into(),
                 ))

@@ -49,11 +49,81 @@ impl S3Permission {
     }
 }
 
-/// The storage handle kept in the function's state.
+/// The storage handle kept in the function's state: where keys start, and
+/// the backend that talks to the bucket. The backend is a trait object made
+/// only by [`Storage::s3`], which only the routes that handle files name
+/// (see `runtime::Deploy::storage`): every other function binary links no
+/// S3 SDK at all.
 pub struct Storage {
+    backend: Box<dyn Backend>,
+    prefix: String,
+}
+
+/// Builds a function's [`Storage`] from its configuration at cold start.
+pub type Opener = fn(&StorageConfig) -> Storage;
+
+type Fut<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// What the platform asks of a bucket.
+trait Backend: Send + Sync {
+    fn presign_put<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        size: u64,
+        ttl: Duration,
+    ) -> Fut<'a, Presigned>;
+    fn presign_get<'a>(
+        &'a self,
+        key: &'a str,
+        file_name: &'a str,
+        content_type: &'a str,
+        ttl: Duration,
+    ) -> Fut<'a, String>;
+    fn head<'a>(&'a self, key: &'a str) -> Fut<'a, Option<ObjectInfo>>;
+    fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()>;
+    fn delete_batch<'a>(&'a self, prefix: &'a str, limit: i32) -> Fut<'a, u64>;
+    fn has_objects<'a>(&'a self, prefix: &'a str) -> Fut<'a, bool>;
+}
+
+/// The S3 API through aws-sdk-s3.
+struct S3 {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
+}
+
+impl Backend for S3 {
+    fn presign_put<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        size: u64,
+        ttl: Duration,
+    ) -> Fut<'a, Presigned> {
+        Box::pin(self.presign_put(key, content_type, size, ttl))
+    }
+    fn presign_get<'a>(
+        &'a self,
+        key: &'a str,
+        file_name: &'a str,
+        content_type: &'a str,
+        ttl: Duration,
+    ) -> Fut<'a, String> {
+        Box::pin(self.presign_get(key, file_name, content_type, ttl))
+    }
+    fn head<'a>(&'a self, key: &'a str) -> Fut<'a, Option<ObjectInfo>> {
+        Box::pin(self.head(key))
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()> {
+        Box::pin(self.delete(key))
+    }
+    fn delete_batch<'a>(&'a self, prefix: &'a str, limit: i32) -> Fut<'a, u64> {
+        Box::pin(self.delete_batch(prefix, limit))
+    }
+    fn has_objects<'a>(&'a self, prefix: &'a str) -> Fut<'a, bool> {
+        Box::pin(self.has_objects(prefix))
+    }
 }
 
 /// A presigned request for the client to make itself.
@@ -73,7 +143,9 @@ pub struct ObjectInfo {
 }
 
 impl Storage {
-    pub fn new(config: &StorageConfig) -> Self {
+    /// Storage on an S3-compatible bucket: the [`Opener`] of the routes that
+    /// handle files.
+    pub fn s3(config: &StorageConfig) -> Self {
         let credentials = Credentials::new(
             config.access_key_id.expose(),
             config.secret_access_key.expose(),
@@ -109,8 +181,10 @@ impl Storage {
             builder = builder.endpoint_url(endpoint);
         }
         Self {
-            client: aws_sdk_s3::Client::from_conf(builder.build()),
-            bucket: config.bucket.clone(),
+            backend: Box::new(S3 {
+                client: aws_sdk_s3::Client::from_conf(builder.build()),
+                bucket: config.bucket.clone(),
+            }),
             prefix: config.key_prefix.clone(),
         }
     }
@@ -131,6 +205,52 @@ impl Storage {
 
     /// A PUT of exactly `size` bytes of `content_type` to `key`, valid `ttl`.
     pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<Presigned, ApiError> {
+        self.backend.presign_put(key, content_type, size, ttl).await
+    }
+
+    /// A GET of `key`, valid `ttl`, that downloads as `file_name`.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        file_name: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, ApiError> {
+        self.backend
+            .presign_get(key, file_name, content_type, ttl)
+            .await
+    }
+
+    /// The object's size and type, or `None` if there is no such object.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
+        self.backend.head(key).await
+    }
+
+    /// Deletes one object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.backend.delete(key).await
+    }
+
+    /// Deletes up to `limit` objects under `prefix` (one listing page at
+    /// most); returns how many it deleted. Call again until it returns 0.
+    pub async fn delete_batch(&self, prefix: &str, limit: i32) -> Result<u64, ApiError> {
+        self.backend.delete_batch(prefix, limit).await
+    }
+
+    /// Whether any object is stored under `prefix`.
+    pub async fn has_objects(&self, prefix: &str) -> Result<bool, ApiError> {
+        self.backend.has_objects(prefix).await
+    }
+}
+
+impl S3 {
+    async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
@@ -169,7 +289,7 @@ impl Storage {
     }
 
     /// A GET of `key`, valid `ttl`, that downloads as `file_name`.
-    pub async fn presign_get(
+    async fn presign_get(
         &self,
         key: &str,
         file_name: &str,
@@ -190,7 +310,7 @@ impl Storage {
     }
 
     /// The object's size and type, or `None` if there is no such object.
-    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
         match self
             .client
             .head_object()
@@ -210,7 +330,7 @@ impl Storage {
     }
 
     /// Deletes one object; deleting a missing object is not an error.
-    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+    async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -223,7 +343,7 @@ impl Storage {
 
     /// Deletes up to `limit` objects under `prefix` (one listing page at
     /// most); returns how many it deleted. Call again until it returns 0.
-    pub async fn delete_batch(&self, prefix: &str, limit: i32) -> Result<u64, ApiError> {
+    async fn delete_batch(&self, prefix: &str, limit: i32) -> Result<u64, ApiError> {
         let keys: Vec<ObjectIdentifier> = self
             .list(prefix, limit.clamp(1, 1000))
             .await?
@@ -260,7 +380,7 @@ impl Storage {
     }
 
     /// Whether any object is stored under `prefix`.
-    pub async fn has_objects(&self, prefix: &str) -> Result<bool, ApiError> {
+    async fn has_objects(&self, prefix: &str) -> Result<bool, ApiError> {
         Ok(!self.list(prefix, 1).await?.is_empty())
     }
 

@@ -371,3 +371,23 @@ fn a_preview_stack_reads_its_own_secrets_never_productions() {
         "{template}"
     );
 }
+
+#[test]
+fn only_the_routes_that_handle_files_build_a_storage_client() {
+    for route in functions::routes::ROUTES {
+        assert_eq!(
+            route.deploy.open_storage.is_some(),
+            !route.deploy.storage.is_empty(),
+            "{}",
+            route.name
+        );
+    }
+}
+
+#[test]
+fn the_route_table_builds_without_two_patterns_for_the_same_paths() {
+    let table = shared::runtime::RouteTable::leak(functions::routes::ROUTES).unwrap();
+    assert_eq!(table.len(), functions::routes::ROUTES.len());
+    let (accept, _) = table.find("/api/v1/invitations/accept").unwrap();
+    assert_eq!(accept.name, "invitations-accept");
+}

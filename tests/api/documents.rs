@@ -558,7 +558,7 @@ async fn the_sweep_removes_abandoned_uploads_and_files_deleted_long_ago() {
 
     let state = shared::State::from_config(
         shared::config::Config::from_lookup(|k| app.env.get(k).cloned()).unwrap(),
-        true,
+        Some(shared::storage::Storage::s3),
     )
     .await
     .unwrap();

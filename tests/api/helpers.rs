@@ -150,7 +150,9 @@ impl TestApp {
         }
         let lookup = env.clone();
         let config = Config::from_lookup(|k| lookup.get(k).cloned()).expect("test config");
-        let state: Arc<State> = State::from_config(config, true).await.expect("state");
+        let state: Arc<State> = State::from_config(config, Some(shared::storage::Storage::s3))
+            .await
+            .expect("state");
         state.migrate().await.expect("migration");
         let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
             .await
@@ -523,7 +525,7 @@ impl TestApp {
     pub fn storage(&self) -> shared::storage::Storage {
         let env = self.env.clone();
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
-        shared::storage::Storage::new(config.storage.as_ref().expect("storage configured"))
+        shared::storage::Storage::s3(config.storage.as_ref().expect("storage configured"))
     }
 
     /// The object key the database keeps for document `id`.

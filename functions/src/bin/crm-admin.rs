@@ -90,7 +90,8 @@ async fn run(mut args: Vec<String>) -> Outcome {
         words.as_slice(),
         ["tenants", "delete", ..] | ["cleanup", "organizations" | "sessions"]
     );
-    let state = shared::runtime::init_or_exit(storage).await;
+    let state =
+        shared::runtime::init_or_exit(storage.then_some(shared::storage::Storage::s3 as _)).await;
     let result = match (words.as_slice(), &org, &ip) {
         (["migrate"], None, None) => state.migrate().await.map(
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),

@@ -3,7 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
-    let state = shared::runtime::init_or_exit(false).await;
+    let state = shared::runtime::init_or_exit(None).await;
     let applied = state.migrate().await?;
     println!(
         "database {}: {}",

@@ -118,15 +118,15 @@ pub async fn logout(ctx: Ctx) -> HandlerResult {
     Ok(r)
 }
 
-/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan;
-/// `PATCH` changes the caller's own name.
+/// `PATCH /api/v1/auth/me`: the caller's own name.
+pub async fn update_me(ctx: Ctx) -> HandlerResult {
+    let input: ProfilePatch = ctx.req.json()?;
+    ok(profile::update(ctx.scope()?, input).await?.to_json())
+}
+
+/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan.
 pub async fn me(ctx: Ctx) -> HandlerResult {
-    let scope = ctx.scope()?;
-    if ctx.req.method == http::Method::PATCH {
-        let input: ProfilePatch = ctx.req.json()?;
-        return ok(profile::update(scope, input).await?.to_json());
-    }
-    let caller = scope.caller();
+    let caller = ctx.scope()?.caller();
     ok(json!({
         "user": caller.user.to_json(),
         "organization": caller.org.to_json(),

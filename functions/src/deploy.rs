@@ -173,7 +173,7 @@ pub fn template_yaml() -> String {
                 schedule.eventbridge()
             )),
             None => {
-                let mut verbs: Vec<&str> = route.methods.iter().map(|(v, _)| v.as_str()).collect();
+                let mut verbs: Vec<&str> = route.methods.iter().map(|e| e.method.as_str()).collect();
                 verbs.push("OPTIONS");
                 for verb in verbs {
                     out.push_str(&format!(

@@ -67,13 +67,22 @@ pub async fn upload(ctx: Ctx) -> HandlerResult {
 
 /// `GET /api/v1/documents`.
 pub async fn list(ctx: Ctx) -> HandlerResult {
-    shared::records::collection(ctx, &DOCUMENT).await
+    shared::records::handle_list(ctx, &DOCUMENT).await
 }
 
-/// `GET`, `PATCH`, `DELETE /api/v1/documents/{id}`.
-pub async fn item(ctx: Ctx) -> HandlerResult {
-    let id = ctx.path_id()?;
-    shared::documents::item(&ctx.req, ctx.scope()?, &DOCUMENT, id).await
+/// `GET /api/v1/documents/{id}`, with a download URL once uploaded.
+pub async fn get(ctx: Ctx) -> HandlerResult {
+    shared::documents::get(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
+}
+
+/// `PATCH /api/v1/documents/{id}`: rename or relink.
+pub async fn update(ctx: Ctx) -> HandlerResult {
+    shared::records::handle_update(ctx, &DOCUMENT).await
+}
+
+/// `DELETE /api/v1/documents/{id}`.
+pub async fn delete(ctx: Ctx) -> HandlerResult {
+    shared::documents::delete(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
 }
 
 /// `POST /api/v1/documents/{id}/complete`.

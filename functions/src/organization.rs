@@ -1,28 +1,26 @@
 //! `/api/v1/organization` and its actions: read (any role), name and
 //! settings (ADMIN+), plan, soft delete and ownership transfer (OWNER).
 
-use http::Method;
 use shared::http::ApiResponse;
 use shared::organization::{self, DeleteInput, OrganizationPatch, PlanInput, TransferInput};
 use shared::runtime::{ok, Ctx, HandlerResult};
-use shared::ApiError;
 
-/// `GET`, `PATCH` and `DELETE /api/v1/organization`.
-pub async fn handle(ctx: Ctx) -> HandlerResult {
-    let scope = ctx.scope()?;
-    match ctx.req.method {
-        Method::GET => ok(scope.caller().org.to_json()),
-        Method::PATCH => {
-            let input: OrganizationPatch = ctx.req.json()?;
-            ok(organization::update(scope, input).await?.to_json())
-        }
-        Method::DELETE => {
-            let input: DeleteInput = ctx.req.json_or_empty()?;
-            organization::delete(scope, input).await?;
-            Ok(ApiResponse::no_content())
-        }
-        _ => Err(ApiError::internal("unrouted method")),
-    }
+/// `GET /api/v1/organization`.
+pub async fn get(ctx: Ctx) -> HandlerResult {
+    ok(ctx.scope()?.caller().org.to_json())
+}
+
+/// `PATCH /api/v1/organization`: name and settings.
+pub async fn update(ctx: Ctx) -> HandlerResult {
+    let input: OrganizationPatch = ctx.req.json()?;
+    ok(organization::update(ctx.scope()?, input).await?.to_json())
+}
+
+/// `DELETE /api/v1/organization` `{confirm}`: deactivates and schedules the purge.
+pub async fn delete(ctx: Ctx) -> HandlerResult {
+    let input: DeleteInput = ctx.req.json_or_empty()?;
+    organization::delete(ctx.scope()?, input).await?;
+    Ok(ApiResponse::no_content())
 }
 
 /// `PUT /api/v1/organization/plan` `{plan}`.

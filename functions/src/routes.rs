@@ -10,7 +10,7 @@ use shared::ratelimit::LimitedAction;
 use shared::rbac::Access::{Cron, Public, Requires, Throttled};
 use shared::rbac::Permission::*;
 use shared::records::{self, Entity};
-use shared::runtime::{Deploy, Route, Schedule, Verb::*};
+use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
 use crate::accounts::ACCOUNT;
@@ -24,48 +24,50 @@ use crate::{auth, documents, health, invitations, members, organization};
 pub static HEALTH: Route = Route {
     name: "health",
     path: "/api/v1/health",
-    methods: &[(Get, Public)],
-    handler: |ctx| Box::pin(health::handle(ctx)),
+    methods: &[Endpoint::get(Public, |ctx| Box::pin(health::handle(ctx)))],
     deploy: Deploy::API,
 };
 
 pub static AUTH_REGISTER: Route = Route {
     name: "auth-register",
     path: "/api/v1/auth/register",
-    methods: &[(Post, Throttled(LimitedAction::SignUp))],
-    handler: |ctx| Box::pin(auth::register(ctx)),
+    methods: &[Endpoint::post(Throttled(LimitedAction::SignUp), |ctx| {
+        Box::pin(auth::register(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static AUTH_JOIN: Route = Route {
     name: "auth-join",
     path: "/api/v1/auth/join",
-    methods: &[(Post, Throttled(LimitedAction::Join))],
-    handler: |ctx| Box::pin(auth::join(ctx)),
+    methods: &[Endpoint::post(Throttled(LimitedAction::Join), |ctx| {
+        Box::pin(auth::join(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static AUTH_LOGIN: Route = Route {
     name: "auth-login",
     path: "/api/v1/auth/login",
-    methods: &[(Post, Public)],
-    handler: |ctx| Box::pin(auth::login(ctx)),
+    methods: &[Endpoint::post(Public, |ctx| Box::pin(auth::login(ctx)))],
     deploy: Deploy::API,
 };
 
 pub static AUTH_REFRESH: Route = Route {
     name: "auth-refresh",
     path: "/api/v1/auth/refresh",
-    methods: &[(Post, Throttled(LimitedAction::Refresh))],
-    handler: |ctx| Box::pin(auth::refresh(ctx)),
+    methods: &[Endpoint::post(Throttled(LimitedAction::Refresh), |ctx| {
+        Box::pin(auth::refresh(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static AUTH_LOGOUT: Route = Route {
     name: "auth-logout",
     path: "/api/v1/auth/logout",
-    methods: &[(Post, Requires(Authenticated))],
-    handler: |ctx| Box::pin(auth::logout(ctx)),
+    methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
+        Box::pin(auth::logout(ctx))
+    })],
     deploy: Deploy::API,
 };
 
@@ -73,42 +75,48 @@ pub static AUTH_ME: Route = Route {
     name: "auth-me",
     path: "/api/v1/auth/me",
     methods: &[
-        (Get, Requires(Authenticated)),
-        (Patch, Requires(Authenticated)),
+        Endpoint::get(Requires(Authenticated), |ctx| Box::pin(auth::me(ctx))),
+        Endpoint::patch(Requires(Authenticated), |ctx| {
+            Box::pin(auth::update_me(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(auth::me(ctx)),
     deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD: Route = Route {
     name: "auth-password",
     path: "/api/v1/auth/password",
-    methods: &[(Post, Requires(Authenticated))],
-    handler: |ctx| Box::pin(auth::password(ctx)),
+    methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
+        Box::pin(auth::password(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD_RESET: Route = Route {
     name: "auth-password-reset",
     path: "/api/v1/auth/password-reset",
-    methods: &[(Post, Throttled(LimitedAction::PasswordReset))],
-    handler: |ctx| Box::pin(auth::password_reset(ctx)),
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        |ctx| Box::pin(auth::password_reset(ctx)),
+    )],
     deploy: Deploy::API,
 };
 
 pub static AUTH_SESSIONS: Route = Route {
     name: "auth-sessions",
     path: "/api/v1/auth/sessions",
-    methods: &[(Get, Requires(Authenticated))],
-    handler: |ctx| Box::pin(auth::sessions(ctx)),
+    methods: &[Endpoint::get(Requires(Authenticated), |ctx| {
+        Box::pin(auth::sessions(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static AUTH_SESSIONS_ID: Route = Route {
     name: "auth-sessions-id",
     path: "/api/v1/auth/sessions/{id}",
-    methods: &[(Delete, Requires(Authenticated))],
-    handler: |ctx| Box::pin(auth::end_session(ctx)),
+    methods: &[Endpoint::delete(Requires(Authenticated), |ctx| {
+        Box::pin(auth::end_session(ctx))
+    })],
     deploy: Deploy::API,
 };
 
@@ -116,10 +124,11 @@ pub static MEMBERS: Route = Route {
     name: "members",
     path: "/api/v1/members",
     methods: &[
-        (Get, Requires(ReadRecords)),
-        (Post, Requires(ManageMembers)),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::list(ctx))),
+        Endpoint::post(Requires(ManageMembers), |ctx| {
+            Box::pin(members::create(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(members::handle(ctx)),
     deploy: Deploy::API,
 };
 
@@ -127,11 +136,14 @@ pub static MEMBERS_ID: Route = Route {
     name: "members-id",
     path: "/api/v1/members/{id}",
     methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(ManageMembers)),
-        (Delete, Requires(ManageMembers)),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::get(ctx))),
+        Endpoint::patch(Requires(ManageMembers), |ctx| {
+            Box::pin(members::update(ctx))
+        }),
+        Endpoint::delete(Requires(ManageMembers), |ctx| {
+            Box::pin(members::remove(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(members::item(ctx)),
     deploy: Deploy::API,
 };
 
@@ -139,26 +151,32 @@ pub static INVITATIONS: Route = Route {
     name: "invitations",
     path: "/api/v1/invitations",
     methods: &[
-        (Get, Requires(ManageMembers)),
-        (Post, Requires(ManageMembers)),
+        Endpoint::get(Requires(ManageMembers), |ctx| {
+            Box::pin(invitations::list(ctx))
+        }),
+        Endpoint::post(Requires(ManageMembers), |ctx| {
+            Box::pin(invitations::create(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(invitations::collection(ctx)),
     deploy: Deploy::API,
 };
 
 pub static INVITATIONS_ACCEPT: Route = Route {
     name: "invitations-accept",
     path: "/api/v1/invitations/accept",
-    methods: &[(Post, Throttled(LimitedAction::InvitationAccept))],
-    handler: |ctx| Box::pin(invitations::accept(ctx)),
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::InvitationAccept),
+        |ctx| Box::pin(invitations::accept(ctx)),
+    )],
     deploy: Deploy::API,
 };
 
 pub static INVITATIONS_ID: Route = Route {
     name: "invitations-id",
     path: "/api/v1/invitations/{id}",
-    methods: &[(Delete, Requires(ManageMembers))],
-    handler: |ctx| Box::pin(invitations::item(ctx)),
+    methods: &[Endpoint::delete(Requires(ManageMembers), |ctx| {
+        Box::pin(invitations::item(ctx))
+    })],
     deploy: Deploy::API,
 };
 
@@ -166,27 +184,34 @@ pub static ORGANIZATION: Route = Route {
     name: "organization",
     path: "/api/v1/organization",
     methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(ManageMembers)),
-        (Delete, Requires(ManageOrganization)),
+        Endpoint::get(Requires(ReadRecords), |ctx| {
+            Box::pin(organization::get(ctx))
+        }),
+        Endpoint::patch(Requires(ManageMembers), |ctx| {
+            Box::pin(organization::update(ctx))
+        }),
+        Endpoint::delete(Requires(ManageOrganization), |ctx| {
+            Box::pin(organization::delete(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(organization::handle(ctx)),
     deploy: Deploy::API,
 };
 
 pub static ORGANIZATION_PLAN: Route = Route {
     name: "organization-plan",
     path: "/api/v1/organization/plan",
-    methods: &[(Put, Requires(ManageOrganization))],
-    handler: |ctx| Box::pin(organization::plan(ctx)),
+    methods: &[Endpoint::put(Requires(ManageOrganization), |ctx| {
+        Box::pin(organization::plan(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     name: "organization-transfer-ownership",
     path: "/api/v1/organization/transfer-ownership",
-    methods: &[(Post, Requires(ManageOrganization))],
-    handler: |ctx| Box::pin(organization::transfer_ownership(ctx)),
+    methods: &[Endpoint::post(Requires(ManageOrganization), |ctx| {
+        Box::pin(organization::transfer_ownership(ctx))
+    })],
     deploy: Deploy::API,
 };
 
@@ -198,10 +223,13 @@ macro_rules! entity_routes {
             name: $plural,
             path: concat!("/api/v1/", $plural),
             methods: &[
-                (Get, Requires(ReadRecords)),
-                (Post, Requires(CreateRecords)),
+                Endpoint::get(Requires(ReadRecords), |ctx| {
+                    Box::pin(records::handle_list(ctx, &$entity))
+                }),
+                Endpoint::post(Requires(CreateRecords), |ctx| {
+                    Box::pin(records::handle_create(ctx, &$entity))
+                }),
             ],
-            handler: |ctx| Box::pin(records::collection(ctx, &$entity)),
             deploy: Deploy::API,
         };
 
@@ -209,19 +237,25 @@ macro_rules! entity_routes {
             name: concat!($plural, "-id"),
             path: concat!("/api/v1/", $plural, "/{id}"),
             methods: &[
-                (Get, Requires(ReadRecords)),
-                (Patch, Requires(UpdateRecords)),
-                (Delete, Requires(DeleteRecords)),
+                Endpoint::get(Requires(ReadRecords), |ctx| {
+                    Box::pin(records::handle_get(ctx, &$entity))
+                }),
+                Endpoint::patch(Requires(UpdateRecords), |ctx| {
+                    Box::pin(records::handle_update(ctx, &$entity))
+                }),
+                Endpoint::delete(Requires(DeleteRecords), |ctx| {
+                    Box::pin(records::handle_delete(ctx, &$entity))
+                }),
             ],
-            handler: |ctx| Box::pin(records::item(ctx, &$entity)),
             deploy: Deploy::API,
         };
 
         pub static $restore: Route = Route {
             name: concat!($plural, "-id-restore"),
             path: concat!("/api/v1/", $plural, "/{id}/restore"),
-            methods: &[(Post, Requires(DeleteRecords))],
-            handler: |ctx| Box::pin(records::restore(ctx, &$entity)),
+            methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
+                Box::pin(records::restore(ctx, &$entity))
+            })],
             deploy: Deploy::API,
         };
     };
@@ -261,49 +295,54 @@ entity_routes!(
 pub static LEADS_ID_CONVERT: Route = Route {
     name: "leads-id-convert",
     path: "/api/v1/leads/{id}/convert",
-    methods: &[(Post, Requires(UpdateRecords))],
-    handler: |ctx| Box::pin(crate::leads::convert::handle(ctx)),
+    methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
+        Box::pin(crate::leads::convert::handle(ctx))
+    })],
     deploy: Deploy::API,
 };
 
-/// Listed before [`OPPORTUNITIES_ID`], whose pattern `summary` would also match.
 pub static OPPORTUNITIES_SUMMARY: Route = Route {
     name: "opportunities-summary",
     path: "/api/v1/opportunities/summary",
-    methods: &[(Get, Requires(ReadRecords))],
-    handler: |ctx| Box::pin(crate::opportunities::summary(ctx)),
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::opportunities::summary(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static EXPORTS: Route = Route {
     name: "exports",
     path: "/api/v1/exports",
-    methods: &[(Post, Requires(ExportData))],
-    handler: |ctx| Box::pin(crate::transfer::export(ctx)),
+    methods: &[Endpoint::post(Requires(ExportData), |ctx| {
+        Box::pin(crate::transfer::export(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static IMPORTS: Route = Route {
     name: "imports",
     path: "/api/v1/imports",
-    methods: &[(Post, Requires(ImportData))],
-    handler: |ctx| Box::pin(crate::transfer::import(ctx)),
+    methods: &[Endpoint::post(Requires(ImportData), |ctx| {
+        Box::pin(crate::transfer::import(ctx))
+    })],
     deploy: Deploy::API,
 };
 
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
-    methods: &[(Post, Requires(CreateRecords))],
-    handler: |ctx| Box::pin(documents::upload(ctx)),
+    methods: &[Endpoint::post(Requires(CreateRecords), |ctx| {
+        Box::pin(documents::upload(ctx))
+    })],
     deploy: Deploy::storage(&[PutObject]),
 };
 
 pub static DOCUMENTS: Route = Route {
     name: "documents",
     path: "/api/v1/documents",
-    methods: &[(Get, Requires(ReadRecords))],
-    handler: |ctx| Box::pin(documents::list(ctx)),
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(documents::list(ctx))
+    })],
     deploy: Deploy::API,
 };
 
@@ -313,19 +352,23 @@ pub static DOCUMENTS_ID: Route = Route {
     name: "documents-id",
     path: "/api/v1/documents/{id}",
     methods: &[
-        (Get, Requires(ReadRecords)),
-        (Patch, Requires(UpdateRecords)),
-        (Delete, Requires(CreateRecords)),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(documents::get(ctx))),
+        Endpoint::patch(Requires(UpdateRecords), |ctx| {
+            Box::pin(documents::update(ctx))
+        }),
+        Endpoint::delete(Requires(CreateRecords), |ctx| {
+            Box::pin(documents::delete(ctx))
+        }),
     ],
-    handler: |ctx| Box::pin(documents::item(ctx)),
     deploy: Deploy::storage(&[GetObject]),
 };
 
 pub static DOCUMENTS_ID_COMPLETE: Route = Route {
     name: "documents-id-complete",
     path: "/api/v1/documents/{id}/complete",
-    methods: &[(Post, Requires(UpdateRecords))],
-    handler: |ctx| Box::pin(documents::complete(ctx)),
+    methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
+        Box::pin(documents::complete(ctx))
+    })],
     // ListBucket makes S3 answer a HEAD of a missing object 404, not 403.
     deploy: Deploy::storage(&[GetObject, ListBucket]),
 };
@@ -333,8 +376,9 @@ pub static DOCUMENTS_ID_COMPLETE: Route = Route {
 pub static DOCUMENTS_ID_RESTORE: Route = Route {
     name: "documents-id-restore",
     path: "/api/v1/documents/{id}/restore",
-    methods: &[(Post, Requires(DeleteRecords))],
-    handler: |ctx| Box::pin(records::restore(ctx, &documents::DOCUMENT)),
+    methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
+        Box::pin(records::restore(ctx, &documents::DOCUMENT))
+    })],
     deploy: Deploy::API,
 };
 
@@ -345,8 +389,7 @@ macro_rules! job_route {
         pub static $route: Route = Route {
             name: $name,
             path: concat!("/api/cron/", $name),
-            methods: &[(Get, Cron)],
-            handler: shared::runtime::run_job,
+            methods: &[Endpoint::get(Cron, shared::runtime::run_job)],
             deploy: Deploy::storage($storage).scheduled(Schedule {
                 cron: $cron,
                 run: $run,

@@ -197,44 +197,37 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
     }
 }
 
-/// `GET`, `PATCH` and `DELETE` on `/api/v1/documents/{id}`.
-pub async fn item(
-    req: &ApiRequest,
-    scope: &Scope,
-    e: &Entity,
-    id: ObjectId,
-) -> Result<ApiResponse, ApiError> {
-    match req.method {
-        http::Method::GET => {
-            let doc = find_live(scope, e, id).await?;
-            let mut out = render(&doc);
-            if text(&doc, "status") == UPLOADED {
-                let storage = scope.state().storage()?;
-                let ttl = scope.state().config.uploads.download_url_ttl;
-                let url = storage
-                    .presign_get(
-                        text(&doc, "storageKey"),
-                        text(&doc, "fileName"),
-                        text(&doc, "contentType"),
-                        ttl,
-                    )
-                    .await?;
-                scope
-                    .audit(AuditEntry::new(Action::Download, e.resource).id(id))
-                    .await;
-                out["downloadUrl"] = json!(url);
-                out["downloadExpiresAt"] = json!(crate::time::rfc3339(millis_from_now(ttl)));
-            }
-            Ok(ApiResponse::ok(&out))
-        }
-        http::Method::PATCH => records::update(req, scope, e, id).await,
-        http::Method::DELETE => {
-            let doc = find_live(scope, e, id).await?;
-            own_or(scope, &doc, Permission::DeleteRecords).await?;
-            records::delete(scope, e, id).await
-        }
-        _ => Err(ApiError::internal("unrouted method")),
+/// `GET /api/v1/documents/{id}`: the record, with a short-lived download
+/// URL (and a DOWNLOAD audit entry) once the file is uploaded.
+pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
+    let doc = find_live(scope, e, id).await?;
+    let mut out = render(&doc);
+    if text(&doc, "status") == UPLOADED {
+        let storage = scope.state().storage()?;
+        let ttl = scope.state().config.uploads.download_url_ttl;
+        let url = storage
+            .presign_get(
+                text(&doc, "storageKey"),
+                text(&doc, "fileName"),
+                text(&doc, "contentType"),
+                ttl,
+            )
+            .await?;
+        scope
+            .audit(AuditEntry::new(Action::Download, e.resource).id(id))
+            .await;
+        out["downloadUrl"] = json!(url);
+        out["downloadExpiresAt"] = json!(crate::time::rfc3339(millis_from_now(ttl)));
     }
+    Ok(ApiResponse::ok(&out))
+}
+
+/// `DELETE /api/v1/documents/{id}`: a soft delete, by its uploader (a
+/// MEMBER) or an ADMIN+; the file is swept 30 days later.
+pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
+    let doc = find_live(scope, e, id).await?;
+    own_or(scope, &doc, Permission::DeleteRecords).await?;
+    records::delete(scope, e, id).await
 }
 
 /// Removes, across organizations, up to `batch` documents whose upload was

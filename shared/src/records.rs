@@ -9,7 +9,7 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
@@ -154,14 +154,14 @@ pub struct Entity {
     pub fields: &'static [Field],
 }
 
-/// `GET` (list) and `POST` (create) on `/api/v1/<plural>`.
-pub async fn collection(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    let scope = ctx.scope()?;
-    match ctx.req.method {
-        Method::GET => list(&ctx, scope, e).await,
-        Method::POST => create(&ctx.req, scope, e).await,
-        _ => Err(ApiError::internal("unrouted method")),
-    }
+/// `GET /api/v1/<plural>`: one page of the list.
+pub async fn handle_list(ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    list(&ctx, ctx.scope()?, e).await
+}
+
+/// `POST /api/v1/<plural>`: a new record.
+pub async fn handle_create(ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    create(&ctx.req, ctx.scope()?, e).await
 }
 
 /// Checks that every referenced record exists, live, in the caller's
@@ -180,19 +180,20 @@ pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), A
     errors.finish()
 }
 
-/// `GET`, `PATCH` and `DELETE` on `/api/v1/<plural>/{id}`.
-pub async fn item(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    let scope = ctx.scope()?;
-    let id = ctx.path_id()?;
-    match ctx.req.method {
-        Method::GET => {
-            let doc = find_live(scope, e, id).await?;
-            Ok(ApiResponse::ok(&render(&doc)))
-        }
-        Method::PATCH => update(&ctx.req, scope, e, id).await,
-        Method::DELETE => delete(scope, e, id).await,
-        _ => Err(ApiError::internal("unrouted method")),
-    }
+/// `GET /api/v1/<plural>/{id}`.
+pub async fn handle_get(ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    let doc = find_live(ctx.scope()?, e, ctx.path_id()?).await?;
+    Ok(ApiResponse::ok(&render(&doc)))
+}
+
+/// `PATCH /api/v1/<plural>/{id}`.
+pub async fn handle_update(ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    update(&ctx.req, ctx.scope()?, e, ctx.path_id()?).await
+}
+
+/// `DELETE /api/v1/<plural>/{id}`: a soft delete.
+pub async fn handle_delete(ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    delete(ctx.scope()?, e, ctx.path_id()?).await
 }
 
 /// `POST /api/v1/<plural>/{id}/restore`.

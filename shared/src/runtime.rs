@@ -33,47 +33,70 @@ use crate::validate;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type HandlerResult = Result<ApiResponse, ApiError>;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// A route's handler: takes the request context, dispatches on the method.
+/// The handler of one method of a route.
 pub type Handler = fn(Ctx) -> BoxFuture<HandlerResult>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Verb {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Verb {
-    pub const ALL: [Verb; 5] = [Verb::Get, Verb::Post, Verb::Put, Verb::Patch, Verb::Delete];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Get => "GET",
-            Verb::Post => "POST",
-            Verb::Put => "PUT",
-            Verb::Patch => "PATCH",
-            Verb::Delete => "DELETE",
-        }
-    }
-
-    pub fn from_method(m: &Method) -> Option<Verb> {
-        Verb::ALL.into_iter().find(|v| v.as_str() == m.as_str())
-    }
-}
-
-/// One entry of the route table: a path, the permission each method needs,
-/// and the handler. The table in `functions::routes` is the single source of
-/// truth for the local server, the function binaries and the deployment files.
+/// One entry of the route table: a path and, for each method, who may call
+/// it and the function that answers it. The table in `functions::routes` is
+/// the single source of truth for the local server, the function binaries
+/// and the deployment files.
 pub struct Route {
     /// The function's name (binary, Lambda function, Vercel function).
     pub name: &'static str,
     /// The path pattern, with `{name}` for a path parameter.
     pub path: &'static str,
-    pub methods: &'static [(Verb, Access)],
-    pub handler: Handler,
+    pub methods: &'static [Endpoint],
     pub deploy: Deploy,
+}
+
+/// One method of a route: its own handler, so no handler switches on the
+/// method.
+pub struct Endpoint {
+    pub method: Method,
+    pub access: Access,
+    pub handler: Handler,
+}
+
+impl Endpoint {
+    pub const fn get(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::GET,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn post(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::POST,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn put(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::PUT,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn patch(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::PATCH,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn delete(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::DELETE,
+            access,
+            handler,
+        }
+    }
 }
 
 /// What a route's function needs beyond HTTP: storage and a schedule.
@@ -203,16 +226,14 @@ impl RouteTable {
 }
 
 impl Route {
-    pub fn access(&self, verb: Verb) -> Option<Access> {
-        self.methods
-            .iter()
-            .find(|(v, _)| *v == verb)
-            .map(|(_, a)| *a)
+    /// The endpoint of `method`, if the route has one.
+    pub fn endpoint(&self, method: &Method) -> Option<&'static Endpoint> {
+        self.methods.iter().find(|e| e.method == *method)
     }
 
     /// The `Allow` header value.
     pub fn allow(&self) -> String {
-        let mut verbs: Vec<&str> = self.methods.iter().map(|(v, _)| v.as_str()).collect();
+        let mut verbs: Vec<&str> = self.methods.iter().map(|e| e.method.as_str()).collect();
         verbs.push("OPTIONS");
         verbs.join(", ")
     }
@@ -298,10 +319,10 @@ pub async fn handle(
         if req.oversize || req.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
         }
-        let access = Verb::from_method(&method)
-            .and_then(|v| route.access(v))
+        let endpoint = route
+            .endpoint(&method)
             .ok_or_else(|| ApiError::MethodNotAllowed { allow: route.allow() })?;
-        let scope = match access {
+        let scope = match endpoint.access {
             Access::Public => None,
             Access::Throttled(action) => {
                 let d = crate::ratelimit::hit_client(&state, action, req.client_ip).await?;
@@ -347,7 +368,7 @@ pub async fn handle(
             }
         };
         let ctx = Ctx { state: state.clone(), req, route, scope };
-        (route.handler)(ctx).await
+        (endpoint.handler)(ctx).await
     }
     .await;
 
@@ -862,16 +883,14 @@ mod tests {
     static ITEM: Route = Route {
         name: "things-id",
         path: "/api/v1/things/{id}",
-        methods: &[(Verb::Get, Access::Public)],
-        handler: noop,
+        methods: &[Endpoint::get(Access::Public, noop)],
         deploy: Deploy::API,
     };
 
     static ACCEPT: Route = Route {
         name: "things-accept",
         path: "/api/v1/things/accept",
-        methods: &[(Verb::Post, Access::Public)],
-        handler: noop,
+        methods: &[Endpoint::post(Access::Public, noop)],
         deploy: Deploy::API,
     };
 
@@ -922,8 +941,7 @@ mod tests {
         static TWIN: Route = Route {
             name: "things-twin",
             path: "/api/v1/things/{key}",
-            methods: &[(Verb::Get, Access::Public)],
-            handler: noop,
+            methods: &[Endpoint::get(Access::Public, noop)],
             deploy: Deploy::API,
         };
         let err = RouteTable::leak(&[&ITEM, &TWIN]).err().unwrap();

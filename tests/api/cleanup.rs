@@ -468,7 +468,8 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
     // since some routes sign it out), with an empty body and a fixture id.
     let mut called = 0;
     for route in functions::routes::ROUTES {
-        for (verb, access) in route.methods {
+        for endpoint in route.methods {
+            let (verb, access) = (&endpoint.method, &endpoint.access);
             let session = app.login(&app.owner.email).await;
             let token = match access {
                 Access::Requires(_) => Some(session.token.as_str()),

@@ -165,7 +165,7 @@ fn each_sam_function_has_its_routes_events_sizing_and_s3_actions_only() {
             None => route
                 .methods
                 .iter()
-                .map(|(v, _)| v.as_str())
+                .map(|e| e.method.as_str())
                 .chain(["OPTIONS"])
                 .map(|m| format!("{m} {}", route.path))
                 .collect(),

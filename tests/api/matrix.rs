@@ -113,7 +113,8 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
             "route {} declares no methods",
             route.name
         );
-        for (verb, access) in route.methods {
+        for endpoint in route.methods {
+            let (verb, access) = (&endpoint.method, &endpoint.access);
             let Access::Requires(permission) = access else {
                 continue;
             };
@@ -208,7 +209,8 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
     let mut checked = 0;
     for route in functions::routes::ROUTES {
-        for (verb, access) in route.methods {
+        for endpoint in route.methods {
+            let (verb, access) = (&endpoint.method, &endpoint.access);
             let method = verb.as_str();
             let token = match access {
                 Access::Public | Access::Throttled(_) => None,

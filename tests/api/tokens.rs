@@ -31,7 +31,8 @@ fn claims_for(actor: &Actor, exp: u64) -> serde_json::Value {
 fn protected() -> Vec<(&'static str, String)> {
     let mut out = vec![];
     for route in functions::routes::ROUTES {
-        for (verb, access) in route.methods {
+        for endpoint in route.methods {
+            let (verb, access) = (&endpoint.method, &endpoint.access);
             if let Access::Requires(_) = access {
                 out.push((
                     verb.as_str(),

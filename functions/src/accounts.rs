@@ -29,6 +29,7 @@ pub static ACCOUNT: Entity = Entity {
         Field::optional("address", Kind::Object(ADDRESS)),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
     ],
+    unique: &[],
 };
 
 #[cfg(test)]

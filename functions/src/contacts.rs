@@ -34,4 +34,5 @@ pub static CONTACT: Entity = Entity {
             },
         ),
     ],
+    unique: &[],
 };

@@ -58,6 +58,7 @@ pub static DOCUMENT: Entity = Entity {
         Field::required("fileName", FILE_NAME),
         Field::optional("relatedTo", RELATED_TO),
     ],
+    unique: &[],
 };
 
 /// `POST /api/v1/uploads`.

@@ -43,6 +43,7 @@ pub static LEAD: Entity = Entity {
         Field::optional("productId", Kind::Ref(collections::PRODUCTS)),
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
+    unique: &[],
 };
 
 pub mod convert {

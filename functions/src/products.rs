@@ -32,4 +32,5 @@ pub static PRODUCT: Entity = Entity {
             },
         ),
     ],
+    unique: &["sku"],
 };

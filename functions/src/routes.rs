@@ -13,12 +13,6 @@ use shared::records::{self, Entity};
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
-use crate::accounts::ACCOUNT;
-use crate::contacts::CONTACT;
-use crate::leads::LEAD;
-use crate::opportunities::OPPORTUNITY;
-use crate::products::PRODUCT;
-use crate::tasks::TASK;
 use crate::{auth, documents, health, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
@@ -215,83 +209,6 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     deploy: Deploy::API,
 };
 
-/// The three routes of a CRM entity: its collection (list, create), one
-/// record (read, update, soft delete) and restore.
-macro_rules! entity_routes {
-    ($list:ident, $item:ident, $restore:ident, $plural:literal, $entity:ident) => {
-        pub static $list: Route = Route {
-            name: $plural,
-            path: concat!("/api/v1/", $plural),
-            methods: &[
-                Endpoint::get(Requires(ReadRecords), |ctx| {
-                    Box::pin(records::handle_list(ctx, &$entity))
-                }),
-                Endpoint::post(Requires(CreateRecords), |ctx| {
-                    Box::pin(records::handle_create(ctx, &$entity))
-                }),
-            ],
-            deploy: Deploy::API,
-        };
-
-        pub static $item: Route = Route {
-            name: concat!($plural, "-id"),
-            path: concat!("/api/v1/", $plural, "/{id}"),
-            methods: &[
-                Endpoint::get(Requires(ReadRecords), |ctx| {
-                    Box::pin(records::handle_get(ctx, &$entity))
-                }),
-                Endpoint::patch(Requires(UpdateRecords), |ctx| {
-                    Box::pin(records::handle_update(ctx, &$entity))
-                }),
-                Endpoint::delete(Requires(DeleteRecords), |ctx| {
-                    Box::pin(records::handle_delete(ctx, &$entity))
-                }),
-            ],
-            deploy: Deploy::API,
-        };
-
-        pub static $restore: Route = Route {
-            name: concat!($plural, "-id-restore"),
-            path: concat!("/api/v1/", $plural, "/{id}/restore"),
-            methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
-                Box::pin(records::restore(ctx, &$entity))
-            })],
-            deploy: Deploy::API,
-        };
-    };
-}
-
-entity_routes!(
-    ACCOUNTS,
-    ACCOUNTS_ID,
-    ACCOUNTS_ID_RESTORE,
-    "accounts",
-    ACCOUNT
-);
-entity_routes!(
-    CONTACTS,
-    CONTACTS_ID,
-    CONTACTS_ID_RESTORE,
-    "contacts",
-    CONTACT
-);
-entity_routes!(LEADS, LEADS_ID, LEADS_ID_RESTORE, "leads", LEAD);
-entity_routes!(
-    OPPORTUNITIES,
-    OPPORTUNITIES_ID,
-    OPPORTUNITIES_ID_RESTORE,
-    "opportunities",
-    OPPORTUNITY
-);
-entity_routes!(TASKS, TASKS_ID, TASKS_ID_RESTORE, "tasks", TASK);
-entity_routes!(
-    PRODUCTS,
-    PRODUCTS_ID,
-    PRODUCTS_ID_RESTORE,
-    "products",
-    PRODUCT
-);
-
 pub static LEADS_ID_CONVERT: Route = Route {
     name: "leads-id-convert",
     path: "/api/v1/leads/{id}/convert",
@@ -420,59 +337,135 @@ job_route!(
     &[DeleteObject]
 );
 
-/// Every CRM entity, for exports and imports.
-pub static ENTITIES: &[&Entity] = &[&ACCOUNT, &CONTACT, &LEAD, &OPPORTUNITY, &TASK, &PRODUCT];
+/// The registry: every entity (one line each: its module, its path
+/// segment, its declaration) and every other route. An entity's line gives
+/// it three routes, in a module of its name (`accounts::LIST` for `GET|POST
+/// /api/v1/accounts`, `accounts::ITEM` for `/api/v1/accounts/{id}`,
+/// `accounts::RESTORE`), a place in [`ENTITIES`] (exports, imports) and in
+/// [`ROUTES`]; `cargo run --bin deploy-files` then writes their binaries and
+/// deploy files.
+macro_rules! registry {
+    (
+        entities { $($module:ident = $plural:literal => $entity:path,)* }
+        routes { $($route:ident,)* }
+    ) => {
+        $(
+            pub mod $module {
+                use super::*;
 
-/// Every route. Matching is by specificity (`shared::runtime::RouteTable`),
-/// so the order here is only the order of listings and deploy files.
-pub static ROUTES: &[&Route] = &[
-    &HEALTH,
-    &AUTH_REGISTER,
-    &AUTH_JOIN,
-    &AUTH_LOGIN,
-    &AUTH_REFRESH,
-    &AUTH_LOGOUT,
-    &AUTH_ME,
-    &AUTH_PASSWORD,
-    &AUTH_PASSWORD_RESET,
-    &AUTH_SESSIONS,
-    &AUTH_SESSIONS_ID,
-    &MEMBERS,
-    &MEMBERS_ID,
-    &INVITATIONS,
-    &INVITATIONS_ACCEPT,
-    &INVITATIONS_ID,
-    &ORGANIZATION,
-    &ORGANIZATION_PLAN,
-    &ORGANIZATION_TRANSFER_OWNERSHIP,
-    &ACCOUNTS,
-    &ACCOUNTS_ID,
-    &ACCOUNTS_ID_RESTORE,
-    &EXPORTS,
-    &IMPORTS,
-    &CONTACTS,
-    &CONTACTS_ID,
-    &CONTACTS_ID_RESTORE,
-    &LEADS,
-    &LEADS_ID,
-    &LEADS_ID_RESTORE,
-    &LEADS_ID_CONVERT,
-    &OPPORTUNITIES,
-    &OPPORTUNITIES_SUMMARY,
-    &OPPORTUNITIES_ID,
-    &OPPORTUNITIES_ID_RESTORE,
-    &TASKS,
-    &TASKS_ID,
-    &TASKS_ID_RESTORE,
-    &PRODUCTS,
-    &PRODUCTS_ID,
-    &PRODUCTS_ID_RESTORE,
-    &UPLOADS,
-    &DOCUMENTS,
-    &DOCUMENTS_ID,
-    &DOCUMENTS_ID_COMPLETE,
-    &DOCUMENTS_ID_RESTORE,
-    &CLEANUP_ORGANIZATIONS,
-    &CLEANUP_AUDIT_LOGS,
-    &CLEANUP_SESSIONS,
-];
+                pub static LIST: Route = Route {
+                    name: $plural,
+                    path: concat!("/api/v1/", $plural),
+                    methods: &[
+                        Endpoint::get(Requires(ReadRecords), |ctx| {
+                            Box::pin(records::handle_list(ctx, &$entity))
+                        }),
+                        Endpoint::post(Requires(CreateRecords), |ctx| {
+                            Box::pin(records::handle_create(ctx, &$entity))
+                        }),
+                    ],
+                    deploy: Deploy::API,
+                };
+
+                pub static ITEM: Route = Route {
+                    name: concat!($plural, "-id"),
+                    path: concat!("/api/v1/", $plural, "/{id}"),
+                    methods: &[
+                        Endpoint::get(Requires(ReadRecords), |ctx| {
+                            Box::pin(records::handle_get(ctx, &$entity))
+                        }),
+                        Endpoint::patch(Requires(UpdateRecords), |ctx| {
+                            Box::pin(records::handle_update(ctx, &$entity))
+                        }),
+                        Endpoint::delete(Requires(DeleteRecords), |ctx| {
+                            Box::pin(records::handle_delete(ctx, &$entity))
+                        }),
+                    ],
+                    deploy: Deploy::API,
+                };
+
+                pub static RESTORE: Route = Route {
+                    name: concat!($plural, "-id-restore"),
+                    path: concat!("/api/v1/", $plural, "/{id}/restore"),
+                    methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
+                        Box::pin(records::restore(ctx, &$entity))
+                    })],
+                    deploy: Deploy::API,
+                };
+            }
+        )*
+
+        /// Every entity, in registry order.
+        pub static ENTITIES: &[&Entity] = &[$(&$entity),*];
+
+        /// Every entity with its path segment (`/api/v1/<segment>`).
+        pub static ENTITY_PATHS: &[(&str, &Entity)] = &[$(($plural, &$entity)),*];
+
+        /// Every route with the Rust path of its static (what its binary
+        /// names). Matching is by specificity (`shared::runtime::RouteTable`),
+        /// so the order is only that of listings and deploy files.
+        pub static NAMED_ROUTES: &[(&Route, &str)] = &[
+            $((&$route, stringify!($route)),)*
+            $(
+                (&$module::LIST, concat!(stringify!($module), "::LIST")),
+                (&$module::ITEM, concat!(stringify!($module), "::ITEM")),
+                (&$module::RESTORE, concat!(stringify!($module), "::RESTORE")),
+            )*
+        ];
+
+        /// The indexes the registry's declarations call for.
+        pub fn indexes() -> Vec<shared::migrate::Index> {
+            shared::records::indexes_of(ENTITIES)
+        }
+
+        /// Every route.
+        pub static ROUTES: &[&Route] = &[
+            $(&$route,)*
+            $(&$module::LIST, &$module::ITEM, &$module::RESTORE,)*
+        ];
+    };
+}
+
+registry! {
+    entities {
+        accounts = "accounts" => crate::accounts::ACCOUNT,
+        contacts = "contacts" => crate::contacts::CONTACT,
+        leads = "leads" => crate::leads::LEAD,
+        opportunities = "opportunities" => crate::opportunities::OPPORTUNITY,
+        tasks = "tasks" => crate::tasks::TASK,
+        products = "products" => crate::products::PRODUCT,
+    }
+    routes {
+        HEALTH,
+        AUTH_REGISTER,
+        AUTH_JOIN,
+        AUTH_LOGIN,
+        AUTH_REFRESH,
+        AUTH_LOGOUT,
+        AUTH_ME,
+        AUTH_PASSWORD,
+        AUTH_PASSWORD_RESET,
+        AUTH_SESSIONS,
+        AUTH_SESSIONS_ID,
+        MEMBERS,
+        MEMBERS_ID,
+        INVITATIONS,
+        INVITATIONS_ACCEPT,
+        INVITATIONS_ID,
+        ORGANIZATION,
+        ORGANIZATION_PLAN,
+        ORGANIZATION_TRANSFER_OWNERSHIP,
+        EXPORTS,
+        IMPORTS,
+        LEADS_ID_CONVERT,
+        OPPORTUNITIES_SUMMARY,
+        UPLOADS,
+        DOCUMENTS,
+        DOCUMENTS_ID,
+        DOCUMENTS_ID_COMPLETE,
+        DOCUMENTS_ID_RESTORE,
+        CLEANUP_ORGANIZATIONS,
+        CLEANUP_AUDIT_LOGS,
+        CLEANUP_SESSIONS,
+    }
+}

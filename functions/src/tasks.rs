@@ -46,4 +46,5 @@ pub static TASK: Entity = Entity {
             ]),
         ),
     ],
+    unique: &[],
 };

@@ -405,6 +405,47 @@ fn parse_value(
     })
 }
 
+/// A valid create body holding only the required fields, each with a
+/// plain value of its kind: fixtures for tests and examples for clients. A
+/// required reference has no such value (it must name a live record), so a
+/// declaration with one has no sample.
+pub fn sample(fields: &[Field]) -> Option<Value> {
+    let mut out = Map::new();
+    for f in fields.iter().filter(|f| f.required) {
+        out.insert(f.name.to_string(), sample_value(f)?);
+    }
+    Some(Value::Object(out))
+}
+
+fn sample_value(f: &Field) -> Option<Value> {
+    Some(match &f.kind {
+        Kind::Text { min, max } => {
+            let text = format!("Sample {}", f.name);
+            let padded = format!("{text:x<width$}", width = *min);
+            Value::from(padded.chars().take((*max).max(1)).collect::<String>())
+        }
+        Kind::Multiline { .. } => Value::from(format!("Sample {}", f.name)),
+        Kind::Email => Value::from("sample@example.test"),
+        Kind::Url => Value::from("https://example.test/"),
+        Kind::Phone => Value::from("+49 30 1234567"),
+        Kind::Enum { values, default } => {
+            let allowed = |v: &&str| !f.reserved.contains(v);
+            let chosen = default
+                .filter(allowed)
+                .or_else(|| values.iter().copied().find(allowed))?;
+            Value::from(chosen)
+        }
+        Kind::Integer { min, max } => Value::from((1).clamp(*min, *max)),
+        Kind::Money => Value::from(1000),
+        Kind::Currency => Value::from("EUR"),
+        Kind::DateTime => Value::from("2030-01-01T09:00:00Z"),
+        Kind::Bool { .. } => Value::from(true),
+        Kind::Tags => Value::from(vec!["sample"]),
+        Kind::Object(sub) => sample(sub)?,
+        Kind::Ref(_) | Kind::RelatedTo(_) => return None,
+    })
+}
+
 fn parse_id(name: &str, v: &Value) -> Result<ObjectId, FieldError> {
     v.as_str()
         .filter(|s| s.len() == 24)
@@ -525,6 +566,29 @@ mod tests {
             ["name"]
         );
         assert!(parse_patch(FIELDS, &json!({})).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn a_sample_body_passes_its_own_rules() {
+        const SAMPLED: &[Field] = &[
+            Field::required("name", Kind::Text { min: 12, max: 20 }),
+            Field::required(
+                "status",
+                Kind::Enum {
+                    values: &["CLOSED", "OPEN"],
+                    default: None,
+                },
+            )
+            .reserved(&["CLOSED"]),
+            Field::required("count", Kind::Integer { min: 5, max: 9 }),
+            Field::required("email", Kind::Email),
+            Field::required("dueAt", Kind::DateTime),
+            Field::optional("accountId", Kind::Ref("accounts")),
+        ];
+        let body = sample(SAMPLED).unwrap();
+        assert!(parse_create(SAMPLED, &body).is_ok(), "{body}");
+        assert_eq!(body["status"], "OPEN");
+        assert!(sample(&[Field::required("accountId", Kind::Ref("accounts"))]).is_none());
     }
 
     #[test]

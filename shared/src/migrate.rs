@@ -15,7 +15,8 @@ use mongodb::{Database, IndexModel};
 use crate::error::ApiError;
 use crate::store::collections::*;
 
-struct Index {
+/// One index: its collection, keys and options.
+pub struct Index {
     collection: &'static str,
     keys: Document,
     unique: bool,
@@ -23,6 +24,26 @@ struct Index {
     expire_after: Option<Duration>,
     /// Only documents matching this are indexed (unique among those only).
     partial: Option<Document>,
+}
+
+impl Index {
+    /// A plain index of `collection` on `keys`.
+    pub fn on(collection: &'static str, keys: Document) -> Index {
+        index(collection, keys)
+    }
+
+    /// A unique index among the documents matching `partial`.
+    pub fn unique_where(collection: &'static str, keys: Document, partial: Document) -> Index {
+        unique_partial(collection, keys, partial)
+    }
+
+    pub fn collection(&self) -> &'static str {
+        self.collection
+    }
+
+    pub fn keys(&self) -> &Document {
+        &self.keys
+    }
 }
 
 fn index(collection: &'static str, keys: Document) -> Index {
@@ -164,10 +185,11 @@ fn members() -> Vec<Index> {
     ]
 }
 
-/// The list indexes of a CRM collection: default and allow-listed sorts,
-/// then one per filter. Each leads with the equality fields every list
-/// query has (`organizationId`, `deletedAt: null`), then the filter, then
-/// the sort with `_id`, the tie-breaker the cursor uses.
+/// The list indexes of a collection: default and allow-listed sorts, then
+/// one per filter. Each leads with the equality fields every list query has
+/// (`organizationId`, `deletedAt: null`), then the filter, then the sort
+/// with `_id`, the tie-breaker the cursor uses. (The entities' own come
+/// from their declarations: `records::Entity::indexes`.)
 fn list_indexes(collection: &'static str, sort_by: &str, filters: &[&str]) -> Vec<Index> {
     let live = doc! { "organizationId": 1, "deletedAt": 1 };
     let with = |more: Document| {
@@ -186,33 +208,10 @@ fn list_indexes(collection: &'static str, sort_by: &str, filters: &[&str]) -> Ve
     out
 }
 
+/// The CRM's platform part; the entities' list and unique indexes are
+/// derived from their declarations and ensured on every run.
 fn crm() -> Vec<Index> {
-    let mut out = vec![];
-    out.extend(list_indexes(ACCOUNTS, "name", &["industry"]));
-    out.extend(list_indexes(
-        CONTACTS,
-        "lastName",
-        &["accountId", "tags", "type"],
-    ));
-    out.extend(list_indexes(
-        LEADS,
-        "lastName",
-        &["status", "source", "assignedTo", "productId"],
-    ));
-    out.extend(list_indexes(OPPORTUNITIES, "name", &["stage", "accountId"]));
-    out.extend(list_indexes(
-        TASKS,
-        "title",
-        &["status", "assignedTo", "dueAt"],
-    ));
-    out.extend(list_indexes(PRODUCTS, "name", &["type", "active"]));
-    out.push(ttl(IDEMPOTENCY_KEYS));
-    out.push(unique_partial(
-        PRODUCTS,
-        doc! { "organizationId": 1, "sku": 1 },
-        doc! { "sku": { "$type": "string" } },
-    ));
-    out
+    vec![ttl(IDEMPOTENCY_KEYS)]
 }
 
 fn initial() -> Vec<Index> {
@@ -246,8 +245,11 @@ fn initial() -> Vec<Index> {
     ]
 }
 
-/// Applies every migration not yet recorded; returns the ids it applied.
-pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
+/// Applies every migration not yet recorded, then ensures `derived` (the
+/// indexes the entity declarations call for: creating an index that exists
+/// is a no-op, so a new entity's indexes appear on the next run); returns
+/// the ids of the migrations it applied.
+pub async fn run(db: &Database, derived: &[Index]) -> Result<Vec<&'static str>, ApiError> {
     let log = db.collection::<Document>(SCHEMA_MIGRATIONS);
     let mut applied = vec![];
     for m in MIGRATIONS {
@@ -256,13 +258,7 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
         }
         let started = Instant::now();
         for ix in (m.indexes)() {
-            let mut opts = IndexOptions::builder().unique(ix.unique).build();
-            opts.expire_after = ix.expire_after;
-            opts.partial_filter_expression = ix.partial;
-            let model = IndexModel::builder().keys(ix.keys).options(opts).build();
-            db.collection::<Document>(ix.collection)
-                .create_index(model)
-                .await?;
+            create(db, &ix).await?;
         }
         let record = doc! {
             "_id": m.id,
@@ -279,5 +275,22 @@ pub async fn run(db: &Database) -> Result<Vec<&'static str>, ApiError> {
         tracing::info!(migration = m.id, "[MIGRATION] applied");
         applied.push(m.id);
     }
+    for ix in derived {
+        create(db, ix).await?;
+    }
     Ok(applied)
+}
+
+async fn create(db: &Database, ix: &Index) -> Result<(), ApiError> {
+    let mut opts = IndexOptions::builder().unique(ix.unique).build();
+    opts.expire_after = ix.expire_after;
+    opts.partial_filter_expression = ix.partial.clone();
+    let model = IndexModel::builder()
+        .keys(ix.keys.clone())
+        .options(opts)
+        .build();
+    db.collection::<Document>(ix.collection)
+        .create_index(model)
+        .await?;
+    Ok(())
 }

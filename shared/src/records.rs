@@ -17,6 +17,7 @@ use crate::db::{retry_transient, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
+use crate::migrate::Index;
 use crate::rbac::Permission;
 use crate::runtime::{Ctx, HandlerResult};
 use crate::validate::Errors;
@@ -152,6 +153,52 @@ pub struct Entity {
     pub resource: &'static str,
     pub list: ListSpec,
     pub fields: &'static [Field],
+    /// Fields unique within the organization (among records that have one).
+    pub unique: &'static [&'static str],
+}
+
+impl Entity {
+    /// The indexes the declaration calls for, leading with the equality
+    /// fields every list query has (`organizationId`, `deletedAt`): one per
+    /// sort field (newest first for the times, ascending otherwise) and one
+    /// per filter (then newest first), each ending in `_id`, the cursor's
+    /// tie-breaker; and a partial unique index per unique field.
+    pub fn indexes(&self) -> Vec<Index> {
+        let live = |more: Document| {
+            let mut keys = doc! { "organizationId": 1, "deletedAt": 1 };
+            keys.extend(more);
+            Index::on(self.collection, keys)
+        };
+        let mut out: Vec<Index> = vec![];
+        for field in self.list.sort_fields {
+            let dir = if matches!(*field, "createdAt" | "updatedAt") {
+                -1
+            } else {
+                1
+            };
+            out.push(live(doc! { *field: dir, "_id": dir }));
+        }
+        let mut filtered: Vec<&str> = vec![];
+        for f in self.list.filters {
+            if !filtered.contains(&f.field) {
+                filtered.push(f.field);
+                out.push(live(doc! { f.field: 1, "createdAt": -1, "_id": -1 }));
+            }
+        }
+        for field in self.unique {
+            out.push(Index::unique_where(
+                self.collection,
+                doc! { "organizationId": 1, *field: 1 },
+                doc! { *field: { "$type": "string" } },
+            ));
+        }
+        out
+    }
+}
+
+/// Every index a registry of entities calls for.
+pub fn indexes_of(entities: &[&Entity]) -> Vec<Index> {
+    entities.iter().flat_map(|e| e.indexes()).collect()
 }
 
 /// `GET /api/v1/<plural>`: one page of the list.

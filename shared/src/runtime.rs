@@ -509,9 +509,14 @@ impl Platform {
 }
 
 /// Entry point of a function binary: builds the state once (cold start),
-/// then serves `route` as its platform expects.
-pub async fn serve(route: &'static Route) -> Result<(), Error> {
-    let state = init_or_exit(route.deploy.open_storage).await;
+/// then serves `route` as its platform expects. `indexes` gives the
+/// indexes the entity registry calls for, which a preview's first cold start
+/// creates (called only then).
+pub async fn serve(
+    route: &'static Route,
+    indexes: fn() -> Vec<crate::migrate::Index>,
+) -> Result<(), Error> {
+    let state = init_or_exit(route.deploy.open_storage, indexes).await;
     match Platform::detect(|k| std::env::var(k).ok()) {
         Platform::Lambda if route.deploy.schedule.is_some() => run_lambda_job(state, route).await,
         Platform::Lambda => run_lambda(state, route).await,
@@ -522,8 +527,11 @@ pub async fn serve(route: &'static Route) -> Result<(), Error> {
 
 /// Builds the state; on a configuration error prints it and exits 1, so a
 /// missing or weak secret stops start-up with a message naming it.
-pub async fn init_or_exit(storage: Option<crate::storage::Opener>) -> Arc<State> {
-    match State::init(storage).await {
+pub async fn init_or_exit(
+    storage: Option<crate::storage::Opener>,
+    indexes: fn() -> Vec<crate::migrate::Index>,
+) -> Arc<State> {
+    match State::init(storage, indexes).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("[CONFIG] {e}");

@@ -32,7 +32,10 @@ impl State {
     /// With a storage opener (the route handles files), also builds the
     /// object-storage client, and refuses to start if storage is not
     /// configured.
-    pub async fn init(storage: Option<crate::storage::Opener>) -> Result<Arc<State>, ConfigError> {
+    pub async fn init(
+        storage: Option<crate::storage::Opener>,
+        indexes: fn() -> Vec<crate::migrate::Index>,
+    ) -> Result<Arc<State>, ConfigError> {
         crate::logging::init();
         let config = Config::from_env()?;
         let state = Self::from_config(config, storage).await?;
@@ -40,7 +43,7 @@ impl State {
         if let crate::config::Deployment::Preview { branch } = &state.config.deployment {
             // A new branch's preview works with no manual step: its database
             // gets its indexes on the first cold start (idempotent after that).
-            match state.migrate().await {
+            match state.migrate(&indexes()).await {
                 Ok(applied) => tracing::info!(branch = %branch, database = state.database_name(),
                     applied = ?applied, "[MIGRATION] preview database ready"),
                 Err(e) => {
@@ -117,10 +120,14 @@ impl State {
         self.db.collection(name)
     }
 
-    /// Applies every pending migration to this state's database (see
-    /// [`crate::migrate`]); returns the ids applied.
-    pub async fn migrate(&self) -> Result<Vec<&'static str>, ApiError> {
-        crate::migrate::run(&self.db).await
+    /// Applies every pending migration to this state's database and
+    /// ensures the `derived` indexes (see [`crate::migrate::run`]); returns
+    /// the ids applied.
+    pub async fn migrate(
+        &self,
+        derived: &[crate::migrate::Index],
+    ) -> Result<Vec<&'static str>, ApiError> {
+        crate::migrate::run(&self.db, derived).await
     }
 
     /// The names of the database's collections.

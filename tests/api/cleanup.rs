@@ -47,7 +47,7 @@ impl TestApp {
     /// collection (through the API where there is one) and two stored files.
     async fn fill_tenant(&self, owner: &Actor) -> Vec<String> {
         self.create_account(owner, "Fill account").await;
-        for (plural, _) in ENTITIES {
+        for (plural, _) in entities() {
             if plural != "accounts" {
                 self.create_record(owner, plural, minimal_body(plural))
                     .await;

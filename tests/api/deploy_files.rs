@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use functions::deploy;
+use functions::deploy::{self, TOOLS};
 use functions::routes::ROUTES;
 use serde_json::Value;
 
@@ -44,8 +44,6 @@ fn binaries() -> BTreeMap<String, String> {
     out
 }
 
-const TOOLS: [&str; 4] = ["crm-admin", "crm-local", "migrate", "deploy-files"];
-
 #[test]
 fn every_route_has_its_binary_at_its_vercel_entrypoint_and_nothing_else_is_one() {
     let bins = binaries();
@@ -76,6 +74,18 @@ fn the_committed_deployment_files_are_the_generated_ones() {
     assert!(
         workspace_file("template.yaml") == deploy::template_yaml(),
         "template.yaml is {hint}"
+    );
+    for route in ROUTES {
+        let file = format!("functions/{}", deploy::entrypoint(route));
+        assert!(
+            workspace_file(&file) == deploy::binary_source(route),
+            "{file} is {hint}"
+        );
+    }
+    let manifest = workspace_file("functions/Cargo.toml");
+    assert!(
+        deploy::with_bin_section(&manifest).as_deref() == Some(manifest.as_str()),
+        "the [[bin]] section of functions/Cargo.toml is {hint}"
     );
     let committed: Value = serde_json::from_str(&workspace_file("functions/vercel.json")).unwrap();
     assert!(

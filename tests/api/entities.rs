@@ -16,7 +16,7 @@ fn patch_of(plural: &str) -> (String, Value) {
 #[tokio::test]
 async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
-    for (plural, _) in ENTITIES {
+    for (plural, _) in entities() {
         let base = format!("/api/v1/{plural}");
         let (field, patch) = patch_of(plural);
         // Roles: a VIEWER cannot create; a MEMBER can, and edits only their own.

@@ -153,7 +153,10 @@ impl TestApp {
         let state: Arc<State> = State::from_config(config, Some(shared::storage::Storage::s3))
             .await
             .expect("state");
-        state.migrate().await.expect("migration");
+        state
+            .migrate(&functions::routes::indexes())
+            .await
+            .expect("migration");
         let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
             .await
             .expect("bind");
@@ -415,23 +418,27 @@ fn actor_from(body: &Value, email: &str) -> Actor {
     }
 }
 
-/// Every CRM entity's collection path and a minimal valid body for it.
-pub const ENTITIES: [(&str, &str); 6] = [
-    ("accounts", r#"{"name": "Fixture Garage"}"#),
-    ("contacts", r#"{"firstName": "Fiona", "lastName": "Xture"}"#),
-    ("leads", r#"{"firstName": "Leo", "lastName": "Ad"}"#),
-    ("opportunities", r#"{"name": "Fleet service deal"}"#),
-    ("tasks", r#"{"title": "Call back"}"#),
-    ("products", r#"{"name": "Oil change", "type": "SERVICE"}"#),
-];
+/// Every entity of the registry: its path segment and a minimal valid
+/// body, made from its declaration (`shared::fields::sample`), so a new
+/// entity needs no fixture here.
+pub fn entities() -> Vec<(&'static str, Value)> {
+    functions::routes::ENTITY_PATHS
+        .iter()
+        .map(|(plural, e)| {
+            let body = shared::fields::sample(e.fields)
+                .unwrap_or_else(|| panic!("{plural} has a required reference: give it a fixture"));
+            (*plural, body)
+        })
+        .collect()
+}
 
 /// The minimal body of the entity at `plural`.
 pub fn minimal_body(plural: &str) -> Value {
-    let (_, body) = ENTITIES
-        .iter()
+    entities()
+        .into_iter()
         .find(|(p, _)| *p == plural)
-        .unwrap_or_else(|| panic!("no entity {plural}"));
-    serde_json::from_str(body).unwrap()
+        .map(|(_, body)| body)
+        .unwrap_or_else(|| panic!("no entity {plural}"))
 }
 
 impl TestApp {

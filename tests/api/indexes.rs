@@ -28,8 +28,7 @@ async fn explain(app: &TestApp, collection: &str, filter: Document, sort: Docume
 #[tokio::test]
 async fn list_queries_are_served_by_indexes() {
     let app = TestApp::spawn().await;
-    for (plural, body) in ENTITIES {
-        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    for (plural, body) in entities() {
         app.create_record(&app.owner, plural, body).await;
     }
     app.create_record(

@@ -41,7 +41,7 @@ pub(crate) async fn fixture_id(
         .split('/')
         .next()
         .unwrap_or("");
-    if ENTITIES.iter().any(|(p, _)| *p == plural) {
+    if entities().iter().any(|(p, _)| *p == plural) {
         let by = match creator {
             Some((actor, role)) if role >= Role::Member => actor,
             _ => &app.owner,

@@ -90,10 +90,13 @@ async fn run(mut args: Vec<String>) -> Outcome {
         words.as_slice(),
         ["tenants", "delete", ..] | ["cleanup", "organizations" | "sessions"]
     );
-    let state =
-        shared::runtime::init_or_exit(storage.then_some(shared::storage::Storage::s3 as _)).await;
+    let state = shared::runtime::init_or_exit(
+        storage.then_some(shared::storage::Storage::s3 as _),
+        functions::routes::indexes,
+    )
+    .await;
     let result = match (words.as_slice(), &org, &ip) {
-        (["migrate"], None, None) => state.migrate().await.map(
+        (["migrate"], None, None) => state.migrate(&functions::routes::indexes()).await.map(
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),

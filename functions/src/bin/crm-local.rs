@@ -5,8 +5,12 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
     let seed = std::env::args().any(|a| a == "--seed");
-    let state = shared::runtime::init_or_exit(Some(shared::storage::Storage::s3)).await;
-    let applied = state.migrate().await?;
+    let state = shared::runtime::init_or_exit(
+        Some(shared::storage::Storage::s3),
+        functions::routes::indexes,
+    )
+    .await;
+    let applied = state.migrate(&functions::routes::indexes()).await?;
     if !applied.is_empty() {
         println!("migrations applied: {}", applied.join(", "));
     }

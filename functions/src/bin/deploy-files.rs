@@ -1,14 +1,31 @@
-//! `deploy-files`: writes `template.yaml` and `functions/vercel.json` from
-//! the route table (run it after changing `functions/src/routes.rs`).
+//! `deploy-files`: writes, from the route table, every route's binary under
+//! `functions/api/`, the `[[bin]]` section of `functions/Cargo.toml`,
+//! `template.yaml` and `functions/vercel.json` (run it after changing
+//! `functions/src/routes.rs`).
+
+use functions::deploy;
 
 fn main() -> std::io::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::write(
-        root.join("template.yaml"),
-        functions::deploy::template_yaml(),
-    )?;
-    let vercel = serde_json::to_string_pretty(&functions::deploy::vercel_json())?;
-    std::fs::write(root.join("functions/vercel.json"), vercel + "\n")?;
-    println!("wrote template.yaml and functions/vercel.json");
+    let functions = root.join("functions");
+    for route in functions::routes::ROUTES {
+        let path = functions.join(deploy::entrypoint(route));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, deploy::binary_source(route))?;
+    }
+    let manifest = std::fs::read_to_string(functions.join("Cargo.toml"))?;
+    let manifest = deploy::with_bin_section(&manifest).ok_or_else(|| {
+        std::io::Error::other("functions/Cargo.toml has no [[bin]] or [dependencies] section")
+    })?;
+    std::fs::write(functions.join("Cargo.toml"), manifest)?;
+    std::fs::write(root.join("template.yaml"), deploy::template_yaml())?;
+    let vercel = serde_json::to_string_pretty(&deploy::vercel_json())?;
+    std::fs::write(functions.join("vercel.json"), vercel + "\n")?;
+    println!(
+        "wrote {} function binaries, functions/Cargo.toml [[bin]], template.yaml and functions/vercel.json",
+        functions::routes::ROUTES.len()
+    );
     Ok(())
 }

@@ -35,4 +35,5 @@ pub static CONTACT: Entity = Entity {
         ),
     ],
     unique: &[],
+    importable: true,
 };

@@ -59,6 +59,7 @@ pub static DOCUMENT: Entity = Entity {
         Field::optional("relatedTo", RELATED_TO),
     ],
     unique: &[],
+    importable: false,
 };
 
 /// `POST /api/v1/uploads`.

@@ -36,6 +36,7 @@ pub static OPPORTUNITY: Entity = Entity {
         Field::optional("probability", Kind::Integer { min: 0, max: 100 }),
     ],
     unique: &[],
+    importable: false,
 };
 
 /// `GET /api/v1/opportunities/summary`: count and amount per stage and

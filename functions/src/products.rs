@@ -33,4 +33,5 @@ pub static PRODUCT: Entity = Entity {
         ),
     ],
     unique: &["sku"],
+    importable: true,
 };

@@ -47,4 +47,5 @@ pub static TASK: Entity = Entity {
         ),
     ],
     unique: &[],
+    importable: false,
 };

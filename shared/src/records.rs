@@ -155,6 +155,8 @@ pub struct Entity {
     pub fields: &'static [Field],
     /// Fields unique within the organization (among records that have one).
     pub unique: &'static [&'static str],
+    /// Whether `POST /api/v1/imports` takes CSV rows of it.
+    pub importable: bool,
 }
 
 impl Entity {

@@ -29,25 +29,19 @@ use crate::records::{new_record, render, Entity};
 
 pub const MAX_EXPORT_ROWS: i64 = 50_000;
 pub const MAX_IMPORT_ROWS: usize = 10_000;
-/// What imports accept; the others are made through their own flows.
-pub const IMPORTABLE: [&str; 4] = ["accounts", "contacts", "leads", "products"];
-
+/// The entity named `name` among `entities`; with `imports`, only those
+/// whose declaration accepts imports (the others are made through their
+/// own flows).
 fn find_entity(
     entities: &[&'static Entity],
     name: &str,
-    allowed: Option<&[&str]>,
+    imports: bool,
 ) -> Result<&'static Entity, ApiError> {
-    entities
-        .iter()
-        .copied()
-        .find(|e| e.collection == name && allowed.is_none_or(|a| a.contains(&name)))
-        .ok_or_else(|| {
-            let names: Vec<&str> = match allowed {
-                Some(a) => a.to_vec(),
-                None => entities.iter().map(|e| e.collection).collect(),
-            };
-            ApiError::field("entity", format!("must be one of {}", names.join(", ")))
-        })
+    let eligible = || entities.iter().copied().filter(move |e| !imports || e.importable);
+    eligible().find(|e| e.collection == name).ok_or_else(|| {
+        let names: Vec<&str> = eligible().map(|e| e.collection).collect();
+        ApiError::field("entity", format!("must be one of {}", names.join(", ")))
+    })
 }
 
 /// The CSV columns of an entity: `id`, its fields (nested ones dotted), then the bookkeeping.
@@ -124,7 +118,7 @@ pub async fn export(
     entities: &[&'static Entity],
     input: ExportRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let e = find_entity(entities, &input.entity, None)?;
+    let e = find_entity(entities, &input.entity, false)?;
     if input.format != "csv" && input.format != "json" {
         return Err(ApiError::field("format", "must be csv or json"));
     }
@@ -404,7 +398,7 @@ pub async fn import(
     entities: &[&'static Entity],
     input: ImportRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let e = find_entity(entities, &input.entity, Some(&IMPORTABLE))?;
+    let e = find_entity(entities, &input.entity, true)?;
     let all_or_nothing = match input.mode.as_deref().unwrap_or("all-or-nothing") {
         "all-or-nothing" => true,
         "valid-only" => false,

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of a release function binary against the reference
+programs of a bench folder (a minimal Rust function, the floor, and a Node.js
+function, the peer), as that folder's README describes: one database, one
+token, one API Gateway v2 event for `GET /api/v1/accounts`, interleaved
+rounds through the folder's Lambda Runtime API emulator.
+
+usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000]
+Needs MONGODB_URI (a running server), target/release/accounts and
+target/debug/crm-local (which seeds through the API). Prints one JSON line
+per run, then a table of ranges.
+"""
+import argparse, json, os, socket, subprocess, sys, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "side-by-side-secret-0123456789abcdef0123"
+DB = "side_by_side_%d" % int(time.time())
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def call(port, method, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def seed(env):
+    """An ENTERPRISE organization with 30 accounts and a day-long token."""
+    port = free_port()
+    server = subprocess.Popen([os.path.join(ROOT, "target/debug/crm-local")],
+                              env={**env, "PORT": str(port), "ACCESS_TOKEN_TTL_SECONDS": "86400"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        owner = call(port, "POST", "/api/v1/auth/register", {
+            "organizationName": "Bench Garage", "email": "bench@example.test",
+            "password": "bench password 123", "firstName": "Ben", "lastName": "Ch"})
+        token = owner["accessToken"]
+        for i in range(30):
+            call(port, "POST", "/api/v1/accounts", {"name": f"Account {i:02d}"}, token)
+        slug = owner["organization"]["slug"]
+    finally:
+        server.terminate()
+        server.wait()
+    subprocess.run([os.path.join(ROOT, "target/debug/crm-admin"), "tenants", "set-plan", slug, "ENTERPRISE"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return token
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bench_dir")
+    ap.add_argument("floor_binary")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--n", type=int, default=1000)
+    a = ap.parse_args()
+    env = {**os.environ, "MONGODB_DB": DB, "JWT_SECRET": SECRET, "JWT_ISSUER": "workshop-crm",
+           "JWT_AUDIENCE": "workshop-crm-api", "LOG_LEVEL": "warn", "BCRYPT_COST": "4",
+           "RATE_LIMIT_API_FREE": "100000000", "RATE_LIMIT_API_ENTERPRISE": "100000000"}
+    token = seed(env)
+    event = {
+        "version": "2.0", "routeKey": "GET /api/v1/accounts", "rawPath": "/api/v1/accounts",
+        "rawQueryString": "", "headers": {"authorization": f"Bearer {token}", "host": "bench"},
+        "requestContext": {"accountId": "000000000000", "apiId": "bench", "domainName": "bench",
+                           "http": {"method": "GET", "path": "/api/v1/accounts", "protocol": "HTTP/1.1",
+                                    "sourceIp": "203.0.113.7", "userAgent": "bench"},
+                           "requestId": "bench", "routeKey": "GET /api/v1/accounts", "stage": "$default",
+                           "time": "30/Nov/2026:12:00:00 +0000", "timeEpoch": 1796040000000},
+        "isBase64Encoded": False,
+    }
+    event_path = f"/tmp/{DB}.json"
+    json.dump(event, open(event_path, "w"))
+    programs = {
+        "project accounts": [os.path.join(ROOT, "target/release/accounts")],
+        "rust-floor": [a.floor_binary],
+        "node-peer": ["node", os.path.join(a.bench_dir, "node-peer/bootstrap.mjs")],
+    }
+    results = {name: [] for name in programs}
+    passthrough = [f"--env={k}={env[k]}" for k in
+                   ("MONGODB_URI", "MONGODB_DB", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",
+                    "RATE_LIMIT_API_FREE", "RATE_LIMIT_API_ENTERPRISE")]
+    for r in range(a.rounds):
+        for name, cmd in programs.items():
+            out = subprocess.run([sys.executable, os.path.join(a.bench_dir, "lambda_bench.py"),
+                                  "--event", event_path, "--n", str(a.n), *passthrough, "--", *cmd],
+                                 capture_output=True, text=True, env=env)
+            line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else json.dumps({"error": out.stderr[-300:]})
+            print(json.dumps({"round": r + 1, "program": name, **json.loads(line)}), flush=True)
+            results[name].append(json.loads(line))
+    print("\n| program | cold ms | warm p50 ms | warm p99 ms | RSS MiB | all 200 |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        def rng(key):
+            vals = [x[key] for x in runs if x.get(key) is not None]
+            return f"{min(vals):.1f}-{max(vals):.1f}" if vals else "-"
+        ok = all(x.get("all_200") for x in runs)
+        print(f"| {name} | {rng('cold_ms')} | {rng('warm_p50_ms')} | {rng('warm_p99_ms')} | {rng('rss_mb')} | {ok} |")
+
+
+if __name__ == "__main__":
+    main()

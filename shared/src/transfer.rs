@@ -37,7 +37,12 @@ fn find_entity(
     name: &str,
     imports: bool,
 ) -> Result<&'static Entity, ApiError> {
-    let eligible = || entities.iter().copied().filter(move |e| !imports || e.importable);
+    let eligible = || {
+        entities
+            .iter()
+            .copied()
+            .filter(move |e| !imports || e.importable)
+    };
     eligible().find(|e| e.collection == name).ok_or_else(|| {
         let names: Vec<&str> = eligible().map(|e| e.collection).collect();
         ApiError::field("entity", format!("must be one of {}", names.join(", ")))

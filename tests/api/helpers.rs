@@ -419,14 +419,21 @@ fn actor_from(body: &Value, email: &str) -> Actor {
 }
 
 /// Every entity of the registry: its path segment and a minimal valid
-/// body, made from its declaration (`shared::fields::sample`), so a new
+/// body, made from its declaration (`shared::fields::sample`, with a fresh
+/// suffix on unique fields so each body can be created again), so a new
 /// entity needs no fixture here.
 pub fn entities() -> Vec<(&'static str, Value)> {
     functions::routes::ENTITY_PATHS
         .iter()
         .map(|(plural, e)| {
-            let body = shared::fields::sample(e.fields)
+            let mut body = shared::fields::sample(e.fields)
                 .unwrap_or_else(|| panic!("{plural} has a required reference: give it a fixture"));
+            for field in e.unique {
+                if let Some(text) = body[*field].as_str() {
+                    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                    body[*field] = json!(format!("{text} {n}"));
+                }
+            }
             (*plural, body)
         })
         .collect()

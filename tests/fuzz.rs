@@ -10,13 +10,13 @@
 //! would try: nested JSON of any type, operator keys, control characters,
 //! long strings, CSV with quotes, dotted columns and ragged rows.
 
+use functions::transfer::rules::{columns, parse_rows};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use shared::error::ApiError;
 use shared::fields::{parse_create, parse_patch, Field, Kind};
 use shared::http::{parse_query, percent_decode, ApiRequest};
 use shared::records::parse_list_query;
-use shared::transfer::{columns, parse_rows};
 
 fn entities() -> &'static [&'static shared::records::Entity] {
     functions::routes::ENTITIES

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod deploy;
 pub mod documents;
 pub mod health;
+pub mod identity;
 pub mod invitations;
 pub mod leads;
 pub mod members;

@@ -1,9 +1,9 @@
 //! `/api/v1/members`: list the organization's members (any role), add an
 //! ACTIVE member directly (ADMIN+, ADMINs only by an OWNER), and read, change
-//! or remove one member (`shared::members` holds the rules).
+//! or remove one member (`crate::identity::members` holds the rules).
 
+use crate::identity::members::{self, MemberPatch, NewMember};
 use shared::http::ApiResponse;
-use shared::members::{self, MemberPatch, NewMember};
 use shared::runtime::{Ctx, HandlerResult};
 
 /// `GET /api/v1/members`.

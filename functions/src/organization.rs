@@ -1,8 +1,10 @@
 //! `/api/v1/organization` and its actions: read (any role), name and
 //! settings (ADMIN+), plan, soft delete and ownership transfer (OWNER).
 
+use crate::identity::organization::{
+    self, DeleteInput, OrganizationPatch, PlanInput, TransferInput,
+};
 use shared::http::ApiResponse;
-use shared::organization::{self, DeleteInput, OrganizationPatch, PlanInput, TransferInput};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
 /// `GET /api/v1/organization`.

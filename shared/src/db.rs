@@ -21,8 +21,7 @@ use crate::error::ApiError;
 use crate::ratelimit::{self, Decision, LimitedAction};
 use crate::rbac::Permission;
 use crate::state::State;
-pub(crate) use crate::store::decode;
-pub use crate::store::{collections, number, RequestMeta, ORG_FIELD};
+pub use crate::store::{collections, decode, number, RequestMeta, ORG_FIELD};
 pub use crate::time::{shifted, DAY_MS, HOUR_MS};
 use crate::transaction::commit;
 pub use crate::transaction::retry_transient;
@@ -54,6 +53,11 @@ impl Scope {
 
     pub fn meta(&self) -> &RequestMeta {
         &self.meta
+    }
+
+    /// The deployment's configuration.
+    pub fn config(&self) -> &crate::config::Config {
+        &self.state.config
     }
 
     pub(crate) fn state(&self) -> &State {

@@ -27,9 +27,9 @@
 //!
 //! On top of them, and on their way out to the `functions` library (see
 //! the README): the domain flows that still live here — [`identity`],
-//! [`members`], [`invitations`], [`organization`], [`documents`],
-//! [`transfer`], [`cleanup`], [`admin`], [`seed`]. They use the layers;
-//! no layer uses them.
+//! [`invitations`], [`documents`], [`cleanup`], [`admin`], [`seed`]. They
+//! use the layers; no layer uses them. (Members, the organization and
+//! transfer have moved: `functions::identity`, `functions::transfer`.)
 //!
 //! Function code never touches the MongoDB driver: it goes through
 //! [`db::Scope`] (tenant data) or the flows here.
@@ -52,10 +52,8 @@ pub mod jobs;
 pub mod jwt;
 pub mod limits;
 pub mod logging;
-pub mod members;
 pub mod migrate;
 pub mod model;
-pub mod organization;
 pub mod ratelimit;
 pub mod rbac;
 pub mod records;
@@ -67,7 +65,6 @@ pub mod storage;
 pub mod store;
 pub mod time;
 pub mod transaction;
-pub mod transfer;
 pub mod validate;
 
 pub use bson;

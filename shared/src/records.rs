@@ -99,7 +99,9 @@ impl Filter {
         }
     }
 
-    pub(crate) fn apply(&self, value: &str, filter: &mut Document) -> Result<(), ApiError> {
+    /// Adds this filter's condition for `value` to `filter` (400 when the
+    /// value does not fit the filter's kind).
+    pub fn apply(&self, value: &str, filter: &mut Document) -> Result<(), ApiError> {
         match self.kind {
             FilterKind::Text => {
                 filter.insert(self.field, value);

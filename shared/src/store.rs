@@ -97,7 +97,7 @@ pub fn number(d: &Document, key: &str) -> Option<i64> {
 }
 
 /// Decodes a stored document into its typed model; a mismatch is an internal error.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
+pub fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
     bson::from_document(d)
         .map_err(|e| ApiError::internal(format!("stored document does not match its model: {e}")))
 }

@@ -1,8 +1,12 @@
 //! `POST /api/v1/exports` and `POST /api/v1/imports` (ADMIN+): whole-entity
-//! export as CSV or JSON and CSV import; `shared::transfer` has the rules.
+//! export as CSV or JSON and CSV import; [`rules`] decides.
+
+pub mod rules;
 
 use shared::runtime::{Ctx, HandlerResult};
-use shared::transfer::{self, ExportRequest, ImportRequest};
+
+use self::rules as transfer;
+use self::rules::{ExportRequest, ImportRequest};
 
 use crate::routes::ENTITIES;
 

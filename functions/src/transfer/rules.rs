@@ -14,18 +14,18 @@
 
 use std::collections::BTreeMap;
 
-use bson::{doc, Bson, Document};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use shared::bson::{doc, Bson, Document};
 
-use crate::audit::{Action, AuditEntry};
-use crate::db::{retry_transient, Scope};
-use crate::error::{ApiError, FieldError};
-use crate::fields::{self, Field, Kind, Reference};
-use crate::http::ApiResponse;
-use crate::ratelimit::LimitedAction;
-use crate::records::{new_record, render, Entity};
+use shared::audit::{Action, AuditEntry};
+use shared::db::{retry_transient, Scope};
+use shared::error::{ApiError, FieldError};
+use shared::fields::{self, Field, Kind, Reference};
+use shared::http::ApiResponse;
+use shared::ratelimit::LimitedAction;
+use shared::records::{new_record, render, Entity};
 
 pub const MAX_EXPORT_ROWS: i64 = 50_000;
 pub const MAX_IMPORT_ROWS: usize = 10_000;
@@ -76,7 +76,7 @@ fn cell(v: Option<&Bson>) -> String {
         None | Some(Bson::Null) => String::new(),
         Some(Bson::String(s)) => s.clone(),
         Some(Bson::ObjectId(id)) => id.to_hex(),
-        Some(Bson::DateTime(d)) => crate::time::rfc3339(*d),
+        Some(Bson::DateTime(d)) => shared::time::rfc3339(*d),
         Some(Bson::Int32(n)) => n.to_string(),
         Some(Bson::Int64(n)) => n.to_string(),
         Some(Bson::Double(n)) => n.to_string(),
@@ -195,7 +195,7 @@ pub async fn export(
             "entity": e.collection, "format": &input.format, "filters": filters, "rowCount": rows,
         }))
         .await;
-    let now = crate::time::rfc3339(bson::DateTime::now());
+    let now = shared::time::rfc3339(shared::bson::DateTime::now());
     let day = now.get(..10).unwrap_or("export");
     let (body, content_type) = if as_json {
         json_out.extend_from_slice(b"]}");
@@ -417,13 +417,13 @@ pub async fn import(
     let (mut valid, mut errors) = parse_rows(e.fields, &input.csv)?;
     // References: one query per referenced collection.
     let mut missing: Vec<usize> = vec![];
-    let mut by_collection: BTreeMap<&str, Vec<bson::oid::ObjectId>> = BTreeMap::new();
+    let mut by_collection: BTreeMap<&str, Vec<shared::bson::oid::ObjectId>> = BTreeMap::new();
     for (_, _, refs) in &valid {
         for r in refs {
             by_collection.entry(r.collection).or_default().push(r.id);
         }
     }
-    let mut found: Vec<(&str, bson::oid::ObjectId)> = vec![];
+    let mut found: Vec<(&str, shared::bson::oid::ObjectId)> = vec![];
     for (collection, ids) in &by_collection {
         let docs = scope
             .collection(collection)

@@ -5,19 +5,19 @@
 //! ADMIN or an OWNER is an OWNER's; nobody changes their own role or status
 //! or removes themselves; an organization always keeps an ACTIVE OWNER.
 
-use bson::oid::ObjectId;
-use bson::{doc, DateTime, Document};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use shared::bson::oid::ObjectId;
+use shared::bson::{doc, DateTime, Document};
 
-use crate::audit::{Action, AuditEntry};
-use crate::auth::{password, User, UserStatus};
-use crate::db::{collections, retry_transient, Scope};
-use crate::error::{ApiError, FieldError};
-use crate::http::ApiRequest;
-use crate::rbac::{Permission, Role};
-use crate::records::{self, Filter, ListSpec};
-use crate::validate::{text, Email, Errors};
+use shared::audit::{Action, AuditEntry};
+use shared::auth::{password, User, UserStatus};
+use shared::db::{collections, retry_transient, Scope};
+use shared::error::{ApiError, FieldError};
+use shared::http::ApiRequest;
+use shared::rbac::{Permission, Role};
+use shared::records::{self, Filter, ListSpec};
+use shared::validate::{text, Email, Errors};
 
 pub const LIST: ListSpec = ListSpec {
     sort_fields: &["createdAt", "email", "lastName"],
@@ -39,7 +39,7 @@ pub async fn list(scope: &Scope, req: &ApiRequest) -> Result<Value, ApiError> {
     .await?;
     let data = docs
         .into_iter()
-        .map(|d| crate::db::decode::<User>(d).map(|u| u.to_json()))
+        .map(|d| shared::db::decode::<User>(d).map(|u| u.to_json()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "data": data, "nextCursor": next }))
 }
@@ -86,14 +86,14 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     if role == Role::Admin {
         scope.require(Permission::ManageOrganization).await?;
     }
-    let hash = password::hash(input.password, scope.state().config.bcrypt_cost).await?;
+    let hash = password::hash(input.password, scope.config().bcrypt_cost).await?;
     let now = DateTime::now();
     let mut member = doc! {
         "email": email.as_str(), "passwordHash": hash, "firstName": &first, "lastName": &last,
         "role": role.as_str(), "status": "ACTIVE", "createdAt": now, "updatedAt": now,
         "createdBy": scope.caller().user.id, "lastLoginAt": null, "version": 1_i64,
     };
-    let id = bson::oid::ObjectId::new();
+    let id = shared::bson::oid::ObjectId::new();
     member.insert("_id", id);
     let (member, email, role) = (&member, &email, role);
     retry_transient(|| async move {
@@ -110,11 +110,11 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     .await?;
     let mut created = member.clone();
     created.insert("organizationId", scope.org_id());
-    crate::db::decode(created)
+    shared::db::decode(created)
 }
 
 fn parse_user(d: Document) -> Result<User, ApiError> {
-    crate::db::decode(d)
+    shared::db::decode(d)
 }
 
 async fn find_member(scope: &Scope, id: ObjectId) -> Result<User, ApiError> {
@@ -281,7 +281,7 @@ pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<U
 
 /// Ends every session of the member, access tokens included, in `tx`.
 async fn revoke_sessions(
-    tx: &mut crate::db::Tx<'_>,
+    tx: &mut shared::db::Tx<'_>,
     user: ObjectId,
     now: DateTime,
 ) -> Result<u64, ApiError> {

@@ -1,17 +1,17 @@
 //! The caller's own organization: settings, plan, soft delete and ownership
 //! transfer. Every change is one transaction with its audit entry.
 
-use bson::oid::ObjectId;
-use bson::{doc, DateTime, Document};
 use serde::Deserialize;
+use shared::bson::oid::ObjectId;
+use shared::bson::{doc, DateTime, Document};
 
-use crate::audit::{diff, Action, AuditEntry};
-use crate::auth::{Organization, User};
-use crate::db::{collections, retry_transient, Scope};
-use crate::error::{ApiError, FieldError};
-use crate::ratelimit::Plan;
-use crate::rbac::Role;
-use crate::validate::{self, Errors, Patch};
+use shared::audit::{diff, Action, AuditEntry};
+use shared::auth::{Organization, User};
+use shared::db::{collections, retry_transient, Scope};
+use shared::error::{ApiError, FieldError};
+use shared::ratelimit::Plan;
+use shared::rbac::Role;
+use shared::validate::{self, Errors, Patch};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -80,13 +80,13 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> Document {
 }
 
 fn parse_org(d: Document) -> Result<Organization, ApiError> {
-    crate::db::decode(d)
+    shared::db::decode(d)
 }
 
 /// Applies `update` to the caller's organization with an UPDATE audit entry
 /// listing what changed.
 async fn update_org(scope: &Scope, update: Document) -> Result<Organization, ApiError> {
-    let before = bson::to_document(&scope.caller().org.to_json())
+    let before = shared::bson::to_document(&scope.caller().org.to_json())
         .map_err(|e| ApiError::internal(format!("organization view: {e}")))?;
     let (update, before) = (&update, &before);
     let after = retry_transient(|| async move {
@@ -96,8 +96,8 @@ async fn update_org(scope: &Scope, update: Document) -> Result<Organization, Api
             .await?
             .ok_or_else(|| ApiError::internal("caller's organization vanished"))?;
         let org = parse_org(after)?;
-        let now =
-            bson::to_document(&org.to_json()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let now = shared::bson::to_document(&org.to_json())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         tx.audit(
             AuditEntry::new(Action::Update, "organization")
                 .id(org.id)
@@ -298,5 +298,5 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         Ok(promoted)
     })
     .await?;
-    crate::db::decode(updated)
+    shared::db::decode(updated)
 }

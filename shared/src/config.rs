@@ -336,11 +336,7 @@ impl PreviewNames {
             }
         }
         let slug = slug.trim_matches('-');
-        let hash: String = Sha256::digest(branch.as_bytes())
-            .iter()
-            .take(5)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::hex::hex(&Sha256::digest(branch.as_bytes())[..5]);
         let base: String = base
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::hex::hex;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::state::State;
 use crate::store::collections;
@@ -36,10 +37,6 @@ pub const KEEP_HOURS: i64 = 24;
 const WAIT: Duration = Duration::from_secs(10);
 /// An in-progress key older than this is taken to be abandoned (its request died).
 const ABANDONED_MS: i64 = 60_000;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The key a request carries, checked.
 pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {

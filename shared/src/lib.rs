@@ -6,7 +6,7 @@
 //!    actions), [`response`], [`error`] (the one error type, rendered as
 //!    `application/problem+json`), [`rbac`] (permissions and route access),
 //!    [`limits`] (rate-limit arithmetic), [`time`], [`validate`],
-//!    [`fields`] (the declarative field engine), [`cursor`], [`http`]
+//!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
 //!    (requests, JSON bodies, query strings), [`logging`].
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
@@ -44,6 +44,7 @@ pub mod db;
 pub mod documents;
 pub mod error;
 pub mod fields;
+pub mod hex;
 pub mod http;
 pub mod idempotency;
 pub mod identity;

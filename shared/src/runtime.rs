@@ -289,7 +289,7 @@ fn request_id(req: &ApiRequest) -> String {
     } else {
         let mut b = [0u8; 12];
         rand::rng().fill_bytes(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        crate::hex::hex(&b)
     }
 }
 

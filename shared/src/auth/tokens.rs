@@ -51,7 +51,7 @@ pub struct TokenPair {
 
 pub(crate) fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::hex(&digest)
 }
 
 pub(crate) fn new_token() -> String {

@@ -59,7 +59,7 @@ pub fn slugify(name: &str) -> String {
 fn random_suffix() -> String {
     let mut b = [0u8; 3];
     rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::hex::hex(&b)
 }
 
 /// Creates an organization on the FREE plan and its ACTIVE owner, in one
@@ -429,7 +429,7 @@ async fn dummy_hash(state: &State) -> Result<String, ApiError> {
         .get_or_try_init(|| async {
             let mut bytes = [0u8; 16];
             rand::rng().fill_bytes(&mut bytes);
-            let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let random = crate::hex::hex(&bytes);
             password::hash(random, state.config.bcrypt_cost).await
         })
         .await

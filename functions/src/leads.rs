@@ -55,7 +55,7 @@ pub mod convert {
     use serde_json::{json, Value};
     use shared::audit::{Action, AuditEntry};
     use shared::bson::{doc, DateTime, Document};
-    use shared::db::{collections, retry_transient};
+    use shared::db::collections;
     use shared::error::FieldError;
     use shared::fields::parse_create;
     use shared::rbac::Permission;
@@ -170,23 +170,25 @@ pub mod convert {
             converted.insert("convertedOpportunityId", *o);
         }
         let (created, converted) = (&created, &converted);
-        let lead = retry_transient(|| async move {
-            let mut tx = scope.begin().await?;
-            for (collection, _, record) in created {
-                tx.insert_one(collection, (*record).clone()).await?;
-            }
-            for (_, resource, record) in created {
-                let id = record
-                    .get_object_id("_id")
-                    .map_err(|_| ApiError::internal("no id"))?;
-                tx.audit(
-                    AuditEntry::new(Action::Create, resource)
-                        .id(id)
-                        .changes(doc! { "via": "lead-conversion" }),
-                )
-                .await?;
-            }
-            let lead = tx
+        let lead =
+            scope
+                .transaction(|tx| {
+                    Box::pin(async move {
+                        for (collection, _, record) in created {
+                            tx.insert_one(collection, (*record).clone()).await?;
+                        }
+                        for (_, resource, record) in created {
+                            let id = record
+                                .get_object_id("_id")
+                                .map_err(|_| ApiError::internal("no id"))?;
+                            tx.audit(
+                                AuditEntry::new(Action::Create, resource)
+                                    .id(id)
+                                    .changes(doc! { "via": "lead-conversion" }),
+                            )
+                            .await?;
+                        }
+                        let lead = tx
                 .find_one_and_update(
                     collections::LEADS,
                     doc! { "_id": id, "deletedAt": null, "status": { "$ne": "CONVERTED" } },
@@ -196,16 +198,16 @@ pub mod convert {
                 .ok_or_else(|| {
                     ApiError::conflict("ALREADY_CONVERTED", "This lead has already been converted")
                 })?;
-            tx.audit(
-                AuditEntry::new(Action::Update, "lead")
-                    .id(id)
-                    .changes(doc! { "status": { "to": "CONVERTED" } }),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(lead)
-        })
-        .await?;
+                        tx.audit(
+                            AuditEntry::new(Action::Update, "lead")
+                                .id(id)
+                                .changes(doc! { "status": { "to": "CONVERTED" } }),
+                        )
+                        .await?;
+                        Ok(lead)
+                    })
+                })
+                .await?;
         ok(json!({
             "lead": render(&lead),
             "account": render(&account),

@@ -26,6 +26,10 @@ pub use crate::time::{shifted, DAY_MS, HOUR_MS};
 use crate::transaction::commit;
 pub use crate::transaction::retry_transient;
 
+/// The work of one transaction attempt, borrowing its [`Tx`].
+pub type TxFuture<'t, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + 't>>;
+
 /// The organization-scoped data handle.
 pub struct Scope {
     state: Arc<State>,
@@ -71,8 +75,32 @@ impl Scope {
         }
     }
 
+    /// Runs `work` in a transaction and commits it, all again from the start
+    /// while it loses a write conflict: the one place tenant code gets a
+    /// transaction, so a mutation and its audit entry commit together or
+    /// not at all, and no handler writes its own retry loop. A retry runs
+    /// `work` afresh, so it must not depend on what an aborted attempt did.
+    pub async fn transaction<'s, T>(
+        &'s self,
+        mut work: impl for<'t> FnMut(&'t mut Tx<'s>) -> TxFuture<'t, T>,
+    ) -> Result<T, ApiError> {
+        let mut retry = crate::transaction::Retry::new();
+        loop {
+            let result = async {
+                let mut tx = self.begin().await?;
+                let out = work(&mut tx).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
+            .await;
+            if !retry.again(&result).await {
+                return result;
+            }
+        }
+    }
+
     /// Starts a transaction for a mutation and its audit entry.
-    pub async fn begin(&self) -> Result<Tx<'_>, ApiError> {
+    async fn begin(&self) -> Result<Tx<'_>, ApiError> {
         let mut session = self.state.client.start_session().await?;
         session.start_transaction().await?;
         Ok(Tx {

@@ -98,8 +98,7 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
     let id = invitation
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("no id"))?;
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
+    scope.transaction(|tx| Box::pin(async move {
         tx.update_many(
             collections::INVITATIONS,
             doc! { "email": invitation_ref.get_str("email").unwrap_or_default(), "status": "PENDING" },
@@ -111,8 +110,8 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
             "email": invitation_ref.get_str("email").unwrap_or_default(), "role": invitation_ref.get_str("role").unwrap_or_default(),
         }))
         .await?;
-        tx.commit().await
-    })
+        Ok(())
+    }))
     .await?;
     Ok((invitation, token))
 }
@@ -132,23 +131,24 @@ pub async fn list(scope: &Scope) -> Result<Vec<Document>, ApiError> {
 
 /// `DELETE /api/v1/invitations/{id}`: revokes a pending invitation.
 pub async fn revoke(scope: &Scope, id: ObjectId) -> Result<(), ApiError> {
-    let revoked = retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let found = tx
-            .find_one_and_update(
-                collections::INVITATIONS,
-                doc! { "_id": id, "status": "PENDING" },
-                doc! { "$set": { "status": "REVOKED", "revokedAt": DateTime::now() } },
-            )
-            .await?;
-        if found.is_some() {
-            tx.audit(AuditEntry::new(Action::Delete, "invitation").id(id))
-                .await?;
-            tx.commit().await?;
-        }
-        Ok(found.is_some())
-    })
-    .await?;
+    let revoked = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let found = tx
+                    .find_one_and_update(
+                        collections::INVITATIONS,
+                        doc! { "_id": id, "status": "PENDING" },
+                        doc! { "$set": { "status": "REVOKED", "revokedAt": DateTime::now() } },
+                    )
+                    .await?;
+                if found.is_some() {
+                    tx.audit(AuditEntry::new(Action::Delete, "invitation").id(id))
+                        .await?;
+                }
+                Ok(found.is_some())
+            })
+        })
+        .await?;
     if revoked {
         Ok(())
     } else {

@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
-use crate::db::{retry_transient, Scope};
+use crate::db::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
@@ -500,18 +500,20 @@ pub async fn insert_with_audit(
     let id = record
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("record without _id"))?;
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        tx.insert_one(e.collection, record.clone()).await?;
-        tx.audit(
-            AuditEntry::new(Action::Create, e.resource)
-                .id(id)
-                .changes(changes.clone()),
-        )
-        .await?;
-        tx.commit().await
-    })
-    .await
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(e.collection, record.clone()).await?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, e.resource)
+                        .id(id)
+                        .changes(changes.clone()),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// The live (not deleted) record `id` of the caller's organization, or a 404.
@@ -664,22 +666,23 @@ pub async fn mutate_one(
     scope: &Scope,
     collection: &'static str,
     filter: Document,
-    update: impl Fn() -> Document,
-    audit: impl Fn(&Document) -> AuditEntry,
+    update: impl Fn() -> Document + Sync,
+    audit: impl Fn(&Document) -> AuditEntry + Sync,
 ) -> Result<Option<Document>, ApiError> {
     let (filter, update, audit) = (&filter, &update, &audit);
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let after = tx
-            .find_one_and_update(collection, filter.clone(), update())
-            .await?;
-        if let Some(after) = &after {
-            tx.audit(audit(after)).await?;
-            tx.commit().await?;
-        }
-        Ok(after)
-    })
-    .await
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let after = tx
+                    .find_one_and_update(collection, filter.clone(), update())
+                    .await?;
+                if let Some(after) = &after {
+                    tx.audit(audit(after)).await?;
+                }
+                Ok(after)
+            })
+        })
+        .await
 }
 
 fn version_of(d: &Document) -> i64 {

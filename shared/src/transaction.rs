@@ -36,25 +36,50 @@ pub(crate) async fn insert_in_transaction(
 /// How often a transaction that lost a write conflict is run again.
 const TRANSACTION_ATTEMPTS: u32 = 8;
 
+/// The pauses between attempts of a transaction that lost a write
+/// conflict: short, growing, jittered, and [`TRANSACTION_ATTEMPTS`] in all.
+pub(crate) struct Retry {
+    attempt: u32,
+    pause_ms: u64,
+}
+
+impl Retry {
+    pub(crate) fn new() -> Self {
+        Self {
+            attempt: 1,
+            pause_ms: 5,
+        }
+    }
+
+    /// Whether `result` (of the attempt just made) should be run again;
+    /// waits the pause first when it should.
+    pub(crate) async fn again<T>(&mut self, result: &Result<T, ApiError>) -> bool {
+        let transient = matches!(result, Err(e) if e.is_transient());
+        if !transient || self.attempt >= TRANSACTION_ATTEMPTS {
+            return false;
+        }
+        let jitter = rand::random::<u64>() % self.pause_ms.max(1);
+        tokio::time::sleep(Duration::from_millis(self.pause_ms + jitter)).await;
+        self.pause_ms = (self.pause_ms * 2).min(200);
+        self.attempt += 1;
+        true
+    }
+}
+
 /// Runs `op` (which begins, writes and commits a transaction) again from the
-/// start while it fails with a transient write conflict, with a short,
-/// growing, jittered pause between attempts.
+/// start while it fails with a transient write conflict. Tenant code uses
+/// [`crate::db::Scope::transaction`], which begins and commits for it.
 pub async fn retry_transient<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ApiError>
 where
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let mut pause_ms = 5u64;
-    for attempt in 1.. {
-        match op().await {
-            Err(e) if e.is_transient() && attempt < TRANSACTION_ATTEMPTS => {
-                let jitter = rand::random::<u64>() % pause_ms.max(1);
-                tokio::time::sleep(Duration::from_millis(pause_ms + jitter)).await;
-                pause_ms = (pause_ms * 2).min(200);
-            }
-            other => return other,
+    let mut retry = Retry::new();
+    loop {
+        let result = op().await;
+        if !retry.again(&result).await {
+            return result;
         }
     }
-    unreachable!("the loop returns on the last attempt")
 }
 
 /// Inserts a document that carries its own `_id`. When the server reports a

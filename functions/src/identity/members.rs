@@ -12,7 +12,7 @@ use shared::bson::{doc, DateTime, Document};
 
 use shared::audit::{Action, AuditEntry};
 use shared::auth::{password, User, UserStatus};
-use shared::db::{collections, retry_transient, Scope};
+use shared::db::{collections, Scope};
 use shared::error::{ApiError, FieldError};
 use shared::http::ApiRequest;
 use shared::rbac::{Permission, Role};
@@ -96,18 +96,18 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     let id = shared::bson::oid::ObjectId::new();
     member.insert("_id", id);
     let (member, email, role) = (&member, &email, role);
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        tx.insert_one(collections::USERS, member.clone()).await?;
-        tx.audit(
-            AuditEntry::new(Action::Create, "user").id(id).changes(
-                doc! { "email": email.as_str(), "role": role.as_str(), "status": "ACTIVE" },
-            ),
-        )
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(collections::USERS, member.clone()).await?;
+                tx.audit(AuditEntry::new(Action::Create, "user").id(id).changes(
+                    doc! { "email": email.as_str(), "role": role.as_str(), "status": "ACTIVE" },
+                ))
+                .await?;
+                Ok(())
+            })
+        })
         .await?;
-        tx.commit().await
-    })
-    .await?;
     let mut created = member.clone();
     created.insert("organizationId", scope.org_id());
     shared::db::decode(created)
@@ -253,29 +253,30 @@ pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<U
         return Ok(target);
     }
     let (set, changes) = (&set, &changes);
-    let updated = retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let updated = tx
-            .find_one_and_update(
-                collections::USERS,
-                doc! { "_id": id },
-                doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
-            )
-            .await?
-            .ok_or(ApiError::NotFound { resource: "member" })?;
-        if deactivated {
-            revoke_sessions(&mut tx, id, now).await?;
-        }
-        tx.audit(
-            AuditEntry::new(Action::Update, "user")
-                .id(id)
-                .changes(changes.clone()),
-        )
+    let updated = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let updated = tx
+                    .find_one_and_update(
+                        collections::USERS,
+                        doc! { "_id": id },
+                        doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
+                    )
+                    .await?
+                    .ok_or(ApiError::NotFound { resource: "member" })?;
+                if deactivated {
+                    revoke_sessions(tx, id, now).await?;
+                }
+                tx.audit(
+                    AuditEntry::new(Action::Update, "user")
+                        .id(id)
+                        .changes(changes.clone()),
+                )
+                .await?;
+                Ok(updated)
+            })
+        })
         .await?;
-        tx.commit().await?;
-        Ok(updated)
-    })
-    .await?;
     parse_user(updated)
 }
 
@@ -299,21 +300,23 @@ pub async fn remove(scope: &Scope, id: ObjectId) -> Result<(), ApiError> {
     require_manager_of(scope, target.role, None).await?;
     keep_an_owner(scope, &target).await?;
     let target = &target;
-    retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        if !tx
-            .delete_one(collections::USERS, doc! { "_id": id })
-            .await?
-        {
-            return Err(ApiError::NotFound { resource: "member" });
-        }
-        revoke_sessions(&mut tx, id, now).await?;
-        tx.audit(AuditEntry::new(Action::Delete, "user").id(id).changes(doc! {
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                if !tx
+                    .delete_one(collections::USERS, doc! { "_id": id })
+                    .await?
+                {
+                    return Err(ApiError::NotFound { resource: "member" });
+                }
+                revoke_sessions(tx, id, now).await?;
+                tx.audit(AuditEntry::new(Action::Delete, "user").id(id).changes(doc! {
             "email": &target.email, "role": target.role.as_str(), "status": target.status.as_str(),
         }))
         .await?;
-        tx.commit().await
-    })
-    .await
+                Ok(())
+            })
+        })
+        .await
 }

@@ -7,7 +7,7 @@ use shared::bson::{doc, DateTime, Document};
 
 use shared::audit::{diff, Action, AuditEntry};
 use shared::auth::{Organization, User};
-use shared::db::{collections, retry_transient, Scope};
+use shared::db::{collections, Scope};
 use shared::error::{ApiError, FieldError};
 use shared::ratelimit::Plan;
 use shared::rbac::Role;
@@ -89,25 +89,26 @@ async fn update_org(scope: &Scope, update: Document) -> Result<Organization, Api
     let before = shared::bson::to_document(&scope.caller().org.to_json())
         .map_err(|e| ApiError::internal(format!("organization view: {e}")))?;
     let (update, before) = (&update, &before);
-    let after = retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let after = tx
-            .update_organization(update.clone())
-            .await?
-            .ok_or_else(|| ApiError::internal("caller's organization vanished"))?;
-        let org = parse_org(after)?;
-        let now = shared::bson::to_document(&org.to_json())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        tx.audit(
-            AuditEntry::new(Action::Update, "organization")
-                .id(org.id)
-                .changes(diff(before, &now)),
-        )
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let after = tx
+                    .update_organization(update.clone())
+                    .await?
+                    .ok_or_else(|| ApiError::internal("caller's organization vanished"))?;
+                let org = parse_org(after)?;
+                let now = shared::bson::to_document(&org.to_json())
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "organization")
+                        .id(org.id)
+                        .changes(diff(before, &now)),
+                )
+                .await?;
+                Ok(org)
+            })
+        })
         .await?;
-        tx.commit().await?;
-        Ok(org)
-    })
-    .await?;
     Ok(after)
 }
 
@@ -197,43 +198,46 @@ pub async fn delete(scope: &Scope, input: DeleteInput) -> Result<(), ApiError> {
             format!("must be the organization's slug, {slug}"),
         ));
     }
-    retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        tx.update_organization(
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                tx.update_organization(
             doc! { "$set": { "isActive": false, "deleteScheduledAt": now, "updatedAt": now } },
         )
         .await?;
-        // Every member's sessions end, access tokens included.
-        tx.update_many(
-            collections::USERS,
-            doc! {},
-            doc! { "$inc": { "sessionEpoch": 1_i64 } },
-        )
+                // Every member's sessions end, access tokens included.
+                tx.update_many(
+                    collections::USERS,
+                    doc! {},
+                    doc! { "$inc": { "sessionEpoch": 1_i64 } },
+                )
+                .await?;
+                let revoke =
+                    doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } };
+                tx.update_many(
+                    collections::SESSIONS,
+                    doc! { "revokedAt": null },
+                    revoke.clone(),
+                )
+                .await?;
+                let revoked = tx
+                    .update_many(
+                        collections::REFRESH_TOKENS,
+                        doc! { "revokedAt": null },
+                        revoke,
+                    )
+                    .await?;
+                tx.audit(
+                    AuditEntry::new(Action::Delete, "organization")
+                        .id(scope.org_id())
+                        .changes(doc! { "slug": slug.as_str(), "sessionsRevoked": revoked as i64 }),
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await?;
-        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } };
-        tx.update_many(
-            collections::SESSIONS,
-            doc! { "revokedAt": null },
-            revoke.clone(),
-        )
-        .await?;
-        let revoked = tx
-            .update_many(
-                collections::REFRESH_TOKENS,
-                doc! { "revokedAt": null },
-                revoke,
-            )
-            .await?;
-        tx.audit(
-            AuditEntry::new(Action::Delete, "organization")
-                .id(scope.org_id())
-                .changes(doc! { "slug": slug.as_str(), "sessionsRevoked": revoked as i64 }),
-        )
-        .await?;
-        tx.commit().await
-    })
-    .await?;
     tracing::warn!(requestId = %scope.meta().request_id, organizationId = %scope.org_id(),
         userId = %scope.caller().user.id, "[TENANT] organization deleted; purge scheduled");
     Ok(())
@@ -268,9 +272,8 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
     }
     let from_role = member.get_str("role").unwrap_or("").to_string();
     let from_role = &from_role;
-    let updated = retry_transient(|| async move {
+    let updated = scope.transaction(|tx| Box::pin(async move {
         let now = DateTime::now();
-        let mut tx = scope.begin().await?;
         let promoted = tx
             .find_one_and_update(
                 collections::USERS,
@@ -294,9 +297,8 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
             "role": { "from": "OWNER", "to": "ADMIN" }, "reason": "OWNERSHIP_TRANSFER",
         }))
         .await?;
-        tx.commit().await?;
         Ok(promoted)
-    })
+    }))
     .await?;
     shared::db::decode(updated)
 }

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use shared::bson::{doc, Bson, Document};
 
 use shared::audit::{Action, AuditEntry};
-use shared::db::{retry_transient, Scope};
+use shared::db::Scope;
 use shared::error::{ApiError, FieldError};
 use shared::fields::{self, Field, Kind, Reference};
 use shared::http::ApiResponse;
@@ -474,15 +474,14 @@ pub async fn import(
         "valid-only"
     };
     let records = &records;
-    retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
+    scope.transaction(|tx| Box::pin(async move {
         tx.insert_many(e.collection, records.clone()).await?;
         tx.audit(AuditEntry::new(Action::Import, e.resource).changes(doc! {
             "entity": e.collection, "mode": mode, "inserted": inserted as i64, "failedRows": failed as i64,
         }))
         .await?;
-        tx.commit().await
-    })
+        Ok(())
+    }))
     .await?;
     let status = if inserted > 0 {
         StatusCode::CREATED

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
 use crate::auth::{password, rfc3339, User};
-use crate::db::{collections, retry_transient, Scope};
+use crate::db::{collections, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::validate::{text, Errors, Patch};
@@ -55,31 +55,32 @@ pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError
     let changes = diff(&before, &after);
     set.insert("updatedAt", DateTime::now());
     let (set, changes, id) = (&set, &changes, me.id);
-    let updated = retry_transient(|| async move {
-        let mut tx = scope.begin().await?;
-        let updated = tx
-            .find_one_and_update(
-                collections::USERS,
-                doc! { "_id": id },
-                doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
-            )
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthenticated(
-                    "INVALID_TOKEN",
-                    "The account of this token no longer exists",
+    let updated = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let updated = tx
+                    .find_one_and_update(
+                        collections::USERS,
+                        doc! { "_id": id },
+                        doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unauthenticated(
+                            "INVALID_TOKEN",
+                            "The account of this token no longer exists",
+                        )
+                    })?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "user")
+                        .id(id)
+                        .changes(changes.clone()),
                 )
-            })?;
-        tx.audit(
-            AuditEntry::new(Action::Update, "user")
-                .id(id)
-                .changes(changes.clone()),
-        )
+                .await?;
+                Ok(updated)
+            })
+        })
         .await?;
-        tx.commit().await?;
-        Ok(updated)
-    })
-    .await?;
     crate::db::decode(updated)
 }
 
@@ -128,55 +129,57 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     }
     let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let (hash, id, current) = (&hash, me.id, scope.caller().session_id);
-    retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        let updated = tx
-            .find_one_and_update(
-                collections::USERS,
-                doc! { "_id": id },
-                doc! {
-                    "$set": { "passwordHash": hash, "updatedAt": now },
-                    "$inc": { "version": 1_i64, "sessionEpoch": 1_i64 },
-                },
-            )
-            .await?
-            .ok_or_else(|| ApiError::internal("the caller vanished"))?;
-        let epoch = crate::db::number(&updated, "sessionEpoch").unwrap_or(0);
-        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } };
-        tx.update_many(
-            collections::SESSIONS,
-            doc! { "userId": id, "revokedAt": null, "_id": { "$ne": current } },
-            revoke.clone(),
-        )
-        .await?;
-        let revoked = tx
-            .update_many(
-                collections::REFRESH_TOKENS,
-                doc! { "userId": id, "revokedAt": null, "familyId": { "$ne": current } },
-                revoke,
-            )
-            .await?;
-        // This session carries on in the new epoch: its refresh token gets
-        // the caller a new access token.
-        tx.update_many(
-            collections::REFRESH_TOKENS,
-            doc! { "userId": id, "revokedAt": null, "familyId": current },
-            doc! { "$set": { "sessionEpoch": epoch } },
-        )
-        .await?;
-        tx.audit(
-            AuditEntry::new(Action::Update, "user")
-                .id(id)
-                .changes(doc! {
-                    "passwordChanged": true, "sessionsRevoked": revoked as i64,
-                }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(revoked)
-    })
-    .await
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                let updated = tx
+                    .find_one_and_update(
+                        collections::USERS,
+                        doc! { "_id": id },
+                        doc! {
+                            "$set": { "passwordHash": hash, "updatedAt": now },
+                            "$inc": { "version": 1_i64, "sessionEpoch": 1_i64 },
+                        },
+                    )
+                    .await?
+                    .ok_or_else(|| ApiError::internal("the caller vanished"))?;
+                let epoch = crate::db::number(&updated, "sessionEpoch").unwrap_or(0);
+                let revoke =
+                    doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } };
+                tx.update_many(
+                    collections::SESSIONS,
+                    doc! { "userId": id, "revokedAt": null, "_id": { "$ne": current } },
+                    revoke.clone(),
+                )
+                .await?;
+                let revoked = tx
+                    .update_many(
+                        collections::REFRESH_TOKENS,
+                        doc! { "userId": id, "revokedAt": null, "familyId": { "$ne": current } },
+                        revoke,
+                    )
+                    .await?;
+                // This session carries on in the new epoch: its refresh token gets
+                // the caller a new access token.
+                tx.update_many(
+                    collections::REFRESH_TOKENS,
+                    doc! { "userId": id, "revokedAt": null, "familyId": current },
+                    doc! { "$set": { "sessionEpoch": epoch } },
+                )
+                .await?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "user")
+                        .id(id)
+                        .changes(doc! {
+                            "passwordChanged": true, "sessionsRevoked": revoked as i64,
+                        }),
+                )
+                .await?;
+                Ok(revoked)
+            })
+        })
+        .await
 }
 
 /// `GET /api/v1/auth/sessions`: the caller's live sessions, newest first.
@@ -211,31 +214,33 @@ pub async fn sessions(scope: &Scope) -> Result<Value, ApiError> {
 /// `DELETE /api/v1/auth/sessions/{id}`: signs one of the caller's sessions out.
 pub async fn end_session(scope: &Scope, family: ObjectId) -> Result<(), ApiError> {
     let me = scope.caller().user.id;
-    let revoked = retry_transient(|| async move {
-        let now = DateTime::now();
-        let mut tx = scope.begin().await?;
-        let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": "SESSION_ENDED" } };
-        tx.update_many(
-            collections::SESSIONS,
-            doc! { "userId": me, "_id": family, "revokedAt": null },
-            revoke.clone(),
-        )
-        .await?;
-        let revoked = tx
-            .update_many(
-                collections::REFRESH_TOKENS,
-                doc! { "userId": me, "familyId": family, "revokedAt": null },
-                revoke,
-            )
-            .await?;
-        if revoked > 0 {
-            tx.audit(AuditEntry::new(Action::Logout, "session").id(family))
+    let revoked = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                let revoke =
+                    doc! { "$set": { "revokedAt": now, "revokedReason": "SESSION_ENDED" } };
+                tx.update_many(
+                    collections::SESSIONS,
+                    doc! { "userId": me, "_id": family, "revokedAt": null },
+                    revoke.clone(),
+                )
                 .await?;
-            tx.commit().await?;
-        }
-        Ok(revoked)
-    })
-    .await?;
+                let revoked = tx
+                    .update_many(
+                        collections::REFRESH_TOKENS,
+                        doc! { "userId": me, "familyId": family, "revokedAt": null },
+                        revoke,
+                    )
+                    .await?;
+                if revoked > 0 {
+                    tx.audit(AuditEntry::new(Action::Logout, "session").id(family))
+                        .await?;
+                }
+                Ok(revoked)
+            })
+        })
+        .await?;
     if revoked == 0 {
         return Err(ApiError::NotFound {
             resource: "session",

@@ -273,16 +273,11 @@ pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, A
 
 /// Sets a user's status (PENDING, ACTIVE, INACTIVE); INACTIVE revokes their sessions.
 pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result<Value, ApiError> {
-    let status = match status {
-        "PENDING" => UserStatus::Pending,
-        "ACTIVE" => UserStatus::Active,
-        "INACTIVE" => UserStatus::Inactive,
-        other => {
-            return Err(ApiError::field(
-                "status",
-                format!("must be PENDING, ACTIVE or INACTIVE, not {other}"),
-            ))
-        }
+    let Some(status) = UserStatus::parse(status) else {
+        return Err(ApiError::field(
+            "status",
+            format!("must be PENDING, ACTIVE or INACTIVE, not {status}"),
+        ));
     };
     let user = user_by_email(state, email).await?;
     let (id, org) = (

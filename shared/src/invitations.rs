@@ -15,6 +15,7 @@ use crate::auth::{password, rfc3339, User};
 use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::{ApiError, FieldError};
 use crate::identity::flows::Session;
+use crate::model::{InvitationStatus, UserStatus};
 use crate::rbac::{Permission, Role};
 use crate::state::State;
 use crate::validate::{text, Email, Errors};
@@ -88,7 +89,7 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
         "_id": ObjectId::new(),
         "email": email.as_str(),
         "role": role.as_str(),
-        "status": "PENDING",
+        "status": InvitationStatus::Pending.as_str(),
         "tokenHash": hash_token(&token),
         "invitedBy": scope.caller().user.id,
         "createdAt": now,
@@ -101,8 +102,8 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
     scope.transaction(|tx| Box::pin(async move {
         tx.update_many(
             collections::INVITATIONS,
-            doc! { "email": invitation_ref.get_str("email").unwrap_or_default(), "status": "PENDING" },
-            doc! { "$set": { "status": "REVOKED", "revokedAt": DateTime::now() } },
+            doc! { "email": invitation_ref.get_str("email").unwrap_or_default(), "status": InvitationStatus::Pending.as_str() },
+            doc! { "$set": { "status": InvitationStatus::Revoked.as_str(), "revokedAt": DateTime::now() } },
         )
         .await?;
         tx.insert_one(collections::INVITATIONS, invitation_ref.clone()).await?;
@@ -121,7 +122,7 @@ pub async fn list(scope: &Scope) -> Result<Vec<Document>, ApiError> {
     scope
         .collection(collections::INVITATIONS)
         .find_many(
-            doc! { "status": "PENDING", "expiresAt": { "$gt": DateTime::now() } },
+            doc! { "status": InvitationStatus::Pending.as_str(), "expiresAt": { "$gt": DateTime::now() } },
             doc! { "createdAt": -1 },
             500,
             Some(doc! { "tokenHash": 0 }),
@@ -137,8 +138,8 @@ pub async fn revoke(scope: &Scope, id: ObjectId) -> Result<(), ApiError> {
                 let found = tx
                     .find_one_and_update(
                         collections::INVITATIONS,
-                        doc! { "_id": id, "status": "PENDING" },
-                        doc! { "$set": { "status": "REVOKED", "revokedAt": DateTime::now() } },
+                        doc! { "_id": id, "status": InvitationStatus::Pending.as_str() },
+                        doc! { "$set": { "status": InvitationStatus::Revoked.as_str(), "revokedAt": DateTime::now() } },
                     )
                     .await?;
                 if found.is_some() {
@@ -188,9 +189,13 @@ pub async fn accept(
         .ok_or_else(|| {
             ApiError::bad_field("INVALID_INVITATION", "token", "is not a valid invitation")
         })?;
-    match found.get_str("status").unwrap_or_default() {
-        "PENDING" => {}
-        "ACCEPTED" => {
+    let status = found
+        .get("status")
+        .cloned()
+        .and_then(|s| bson::from_bson::<InvitationStatus>(s).ok());
+    match status {
+        Some(InvitationStatus::Pending) => {}
+        Some(InvitationStatus::Accepted) => {
             return Err(ApiError::conflict(
                 "INVITATION_USED",
                 "This invitation has already been used",
@@ -229,7 +234,7 @@ pub async fn accept(
     let user_doc = doc! {
         "_id": user_id, "organizationId": org_id, "email": found.get_str("email").unwrap_or_default(),
         "passwordHash": password_hash, "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(),
-        "role": found.get_str("role").unwrap_or("VIEWER"), "status": "ACTIVE", "createdAt": now, "updatedAt": now,
+        "role": found.get_str("role").unwrap_or(Role::Viewer.as_str()), "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now,
         "createdBy": found.get_object_id("invitedBy").ok(), "lastLoginAt": null, "version": 1_i64,
     };
     let (user_doc_ref, hash_ref) = (&user_doc, &hash);
@@ -245,8 +250,8 @@ pub async fn accept(
             .db
             .collection::<Document>(collections::INVITATIONS)
             .find_one_and_update(
-                doc! { "tokenHash": hash_ref, "status": "PENDING", "expiresAt": { "$gt": DateTime::now() } },
-                doc! { "$set": { "status": "ACCEPTED", "acceptedAt": DateTime::now(), "userId": user_id } },
+                doc! { "tokenHash": hash_ref, "status": InvitationStatus::Pending.as_str(), "expiresAt": { "$gt": DateTime::now() } },
+                doc! { "$set": { "status": InvitationStatus::Accepted.as_str(), "acceptedAt": DateTime::now(), "userId": user_id } },
             )
             .return_document(ReturnDocument::After)
             .session(&mut session)

@@ -48,6 +48,16 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
+    pub const ALL: [UserStatus; 3] = [
+        UserStatus::Pending,
+        UserStatus::Active,
+        UserStatus::Inactive,
+    ];
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        UserStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             UserStatus::Pending => "PENDING",
@@ -206,5 +216,25 @@ impl LimitedAction {
             self,
             LimitedAction::Api | LimitedAction::Uploads | LimitedAction::Exports
         )
+    }
+}
+
+/// Where an invitation stands: waiting for its invitee, used, or revoked
+/// (by an administrator, or by a newer invitation of the same email).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "PENDING",
+            InvitationStatus::Accepted => "ACCEPTED",
+            InvitationStatus::Revoked => "REVOKED",
+        }
     }
 }

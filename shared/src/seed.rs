@@ -6,6 +6,7 @@ use bson::{doc, DateTime, Document};
 
 use crate::auth::password;
 use crate::error::ApiError;
+use crate::model::{Plan, UserStatus};
 use crate::rbac::Role;
 use crate::state::State;
 use crate::store::collections;
@@ -31,7 +32,7 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
         None => {
             let id = ObjectId::new();
             orgs.insert_one(doc! {
-                "_id": id, "name": "Demo Workshop", "slug": DEMO_SLUG, "plan": "FREE",
+                "_id": id, "name": "Demo Workshop", "slug": DEMO_SLUG, "plan": Plan::Free.as_str(),
                 "isActive": true, "deleteScheduledAt": null, "createdAt": now, "updatedAt": now,
             })
             .await?;
@@ -49,7 +50,7 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
                 .insert_one(doc! {
                     "organizationId": org_id, "email": &email, "passwordHash": hash,
                     "firstName": "Demo", "lastName": role.as_str(), "role": role.as_str(),
-                    "status": "ACTIVE", "createdAt": now, "updatedAt": now, "createdBy": null,
+                    "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now, "createdBy": null,
                     "lastLoginAt": null, "version": 1_i64,
                 })
                 .await?;

@@ -90,7 +90,7 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     let now = DateTime::now();
     let mut member = doc! {
         "email": email.as_str(), "passwordHash": hash, "firstName": &first, "lastName": &last,
-        "role": role.as_str(), "status": "ACTIVE", "createdAt": now, "updatedAt": now,
+        "role": role.as_str(), "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now,
         "createdBy": scope.caller().user.id, "lastLoginAt": null, "version": 1_i64,
     };
     let id = shared::bson::oid::ObjectId::new();
@@ -101,7 +101,7 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
             Box::pin(async move {
                 tx.insert_one(collections::USERS, member.clone()).await?;
                 tx.audit(AuditEntry::new(Action::Create, "user").id(id).changes(
-                    doc! { "email": email.as_str(), "role": role.as_str(), "status": "ACTIVE" },
+                    doc! { "email": email.as_str(), "role": role.as_str(), "status": UserStatus::Active.as_str() },
                 ))
                 .await?;
                 Ok(())
@@ -163,7 +163,7 @@ async fn keep_an_owner(scope: &Scope, target: &User) -> Result<(), ApiError> {
     }
     let others = scope
         .collection(collections::USERS)
-        .count(doc! { "role": "OWNER", "status": "ACTIVE", "_id": { "$ne": target.id } })
+        .count(doc! { "role": Role::Owner.as_str(), "status": UserStatus::Active.as_str(), "_id": { "$ne": target.id } })
         .await?;
     if others == 0 {
         return Err(ApiError::conflict(
@@ -206,10 +206,9 @@ pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<U
             None
         }
     };
-    let status = match input.status.as_deref() {
+    let status = match input.status.as_deref().map(UserStatus::parse) {
         None => None,
-        Some("ACTIVE") => Some(UserStatus::Active),
-        Some("INACTIVE") => Some(UserStatus::Inactive),
+        Some(Some(s)) if s != UserStatus::Pending => Some(s),
         Some(_) => {
             errors.push(FieldError::new("status", "must be ACTIVE or INACTIVE"));
             None

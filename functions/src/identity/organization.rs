@@ -6,7 +6,7 @@ use shared::bson::oid::ObjectId;
 use shared::bson::{doc, DateTime, Document};
 
 use shared::audit::{diff, Action, AuditEntry};
-use shared::auth::{Organization, User};
+use shared::auth::{Organization, User, UserStatus};
 use shared::db::{collections, Scope};
 use shared::error::{ApiError, FieldError};
 use shared::ratelimit::Plan;
@@ -263,7 +263,7 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         .find_one(doc! { "_id": target })
         .await?
         .ok_or(ApiError::NotFound { resource: "member" })?;
-    if member.get_str("status") != Ok("ACTIVE") {
+    if member.get_str("status") != Ok(UserStatus::Active.as_str()) {
         return Err(ApiError::Unprocessable {
             code: "MEMBER_NOT_ACTIVE",
             detail: "Ownership can only go to an ACTIVE member".into(),
@@ -277,7 +277,7 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         let promoted = tx
             .find_one_and_update(
                 collections::USERS,
-                doc! { "_id": target, "status": "ACTIVE" },
+                doc! { "_id": target, "status": UserStatus::Active.as_str() },
                 doc! { "$set": { "role": Role::Owner.as_str(), "updatedAt": now }, "$inc": { "version": 1_i64 } },
             )
             .await?
@@ -290,11 +290,11 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         .await?
         .ok_or_else(|| ApiError::conflict("NOT_OWNER", "You are no longer an OWNER"))?;
         tx.audit(AuditEntry::new(Action::Update, "user").id(target).changes(doc! {
-            "role": { "from": from_role.as_str(), "to": "OWNER" }, "reason": "OWNERSHIP_TRANSFER",
+            "role": { "from": from_role.as_str(), "to": Role::Owner.as_str() }, "reason": "OWNERSHIP_TRANSFER",
         }))
         .await?;
         tx.audit(AuditEntry::new(Action::Update, "user").id(me).changes(doc! {
-            "role": { "from": "OWNER", "to": "ADMIN" }, "reason": "OWNERSHIP_TRANSFER",
+            "role": { "from": Role::Owner.as_str(), "to": Role::Admin.as_str() }, "reason": "OWNERSHIP_TRANSFER",
         }))
         .await?;
         Ok(promoted)

@@ -12,7 +12,9 @@ use crate::auth::tokens::{self, TokenPair};
 use crate::auth::{check_active, password, Organization, User};
 use crate::db::{collections, retry_transient, RequestMeta, Scope};
 use crate::error::ApiError;
+use crate::model::UserStatus;
 use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::rbac::Role;
 use crate::state::State;
 use crate::transaction::insert_in_transaction;
 use crate::validate::{text, Email, Errors};
@@ -99,16 +101,16 @@ pub async fn register(
         };
         let user_doc = doc! {
             "_id": user_id, "organizationId": org_id, "email": &email, "passwordHash": &hash,
-            "firstName": &first, "lastName": &last, "role": "OWNER", "status": "ACTIVE",
+            "firstName": &first, "lastName": &last, "role": Role::Owner.as_str(), "status": UserStatus::Active.as_str(),
             "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
         };
         let audits = [
             AuditEntry::new(Action::Create, "organization")
                 .id(org_id)
-                .changes(doc! { "name": &org_name, "slug": &slug, "plan": "FREE" }),
+                .changes(doc! { "name": &org_name, "slug": &slug, "plan": Plan::Free.as_str() }),
             AuditEntry::new(Action::Create, "user")
                 .id(user_id)
-                .changes(doc! { "email": &email, "role": "OWNER", "status": "ACTIVE" }),
+                .changes(doc! { "email": &email, "role": Role::Owner.as_str(), "status": UserStatus::Active.as_str() }),
         ];
         let mut docs = vec![
             (collections::ORGANIZATIONS, org_doc.clone()),
@@ -321,12 +323,12 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
     let email = email.map(Email::into_inner).unwrap_or_default();
     let user_doc = doc! {
         "_id": user_id, "organizationId": org.id, "email": &email, "passwordHash": hash,
-        "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(), "role": "VIEWER",
-        "status": "PENDING", "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
+        "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(), "role": Role::Viewer.as_str(),
+        "status": UserStatus::Pending.as_str(), "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
     };
     let audit = AuditEntry::new(Action::Create, "user")
         .id(user_id)
-        .changes(doc! { "email": &email, "role": "VIEWER", "status": "PENDING", "via": "join" })
+        .changes(doc! { "email": &email, "role": Role::Viewer.as_str(), "status": UserStatus::Pending.as_str(), "via": "join" })
         .into_document(Some(org.id), Some(user_id), meta);
     insert_in_transaction(
         state,

@@ -143,7 +143,12 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     }
     let mut revoked = 0;
     if !active {
-        revoked = tokens::end_all_of_organization(state, id, "TENANT_DEACTIVATED").await?;
+        revoked = tokens::end_all(
+            state,
+            tokens::Ending::Organization(id),
+            "TENANT_DEACTIVATED",
+        )
+        .await?;
     }
     let changes = doc! { "isActive": { "from": org.get_bool("isActive").unwrap_or(false), "to": active }, "sessionsRevoked": revoked as i64 };
     operator_audit(state, id, Action::Update, "organization", id, changes).await;
@@ -210,7 +215,7 @@ pub async fn revoke_sessions(state: &State, email: &str) -> Result<Value, ApiErr
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
-    let revoked = tokens::end_all(state, id, "OPERATOR").await?;
+    let revoked = tokens::end_all(state, tokens::Ending::User(id), "OPERATOR").await?;
     operator_audit(
         state,
         org,
@@ -256,7 +261,8 @@ pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, A
             doc! { "$set": { "passwordResetRequired": true, "updatedAt": now } },
         )
         .await?;
-    let revoked = tokens::end_all(state, id, "PASSWORD_RESET_REQUIRED").await?;
+    let revoked =
+        tokens::end_all(state, tokens::Ending::User(id), "PASSWORD_RESET_REQUIRED").await?;
     operator_audit(
         state,
         org,
@@ -289,7 +295,7 @@ pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": status.as_str(), "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } })
         .await?;
     let revoked = if status == UserStatus::Inactive {
-        tokens::end_all(state, id, "USER_DEACTIVATED").await?
+        tokens::end_all(state, tokens::Ending::User(id), "USER_DEACTIVATED").await?
     } else {
         0
     };

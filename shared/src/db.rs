@@ -354,16 +354,17 @@ impl Tx<'_> {
         Ok(r.modified_count)
     }
 
-    /// Ends every session of `user` (a member of this organization), access
-    /// tokens included; returns how many refresh tokens were revoked.
+    /// Ends every session of `whose` (a member of this organization, or all
+    /// of them), access tokens included; returns how many refresh tokens
+    /// were revoked.
     pub async fn end_all_sessions(
         &mut self,
-        user: ObjectId,
+        whose: crate::auth::tokens::Ending,
         reason: &str,
         now: bson::DateTime,
     ) -> Result<u64, ApiError> {
         let mut revoked = 0;
-        for (name, filter, update) in crate::auth::tokens::end_all_writes(user, reason, now) {
+        for (name, filter, update) in crate::auth::tokens::end_all_writes(whose, reason, now) {
             revoked = self.update_many(name, filter, update).await?;
         }
         Ok(revoked)

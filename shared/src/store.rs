@@ -30,7 +30,9 @@ pub mod collections {
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
     pub const DOCUMENTS: &str = "documents";
 
-    /// Every collection a tenant purge empties of the organization's documents.
+    /// The collections the platform knows to hold an organization's
+    /// documents. The tenant purge does not rely on this list (it searches
+    /// every collection of the database); tests fill these to check it.
     pub fn tenant() -> impl Iterator<Item = &'static str> {
         ORG_SCOPED.into_iter().chain(CRM)
     }
@@ -39,7 +41,7 @@ pub mod collections {
     pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
 
     /// The platform's collections whose documents belong to one organization
-    /// (by `organizationId`); with [`CRM`], what a tenant purge deletes.
+    /// (by `organizationId`).
     pub const ORG_SCOPED: [&str; 9] = [
         DOCUMENTS,
         USERS,

@@ -11,6 +11,7 @@ use shared::bson::oid::ObjectId;
 use shared::bson::{doc, DateTime, Document};
 
 use shared::audit::{Action, AuditEntry};
+use shared::auth::tokens::Ending;
 use shared::auth::{password, User, UserStatus};
 use shared::db::{collections, Scope};
 use shared::error::{ApiError, FieldError};
@@ -285,7 +286,8 @@ async fn revoke_sessions(
     user: ObjectId,
     now: DateTime,
 ) -> Result<u64, ApiError> {
-    tx.end_all_sessions(user, "MEMBER_CHANGED", now).await
+    tx.end_all_sessions(Ending::User(user), "MEMBER_CHANGED", now)
+        .await
 }
 
 /// `DELETE /api/v1/members/{id}`: removes the member and their sessions;

@@ -6,6 +6,7 @@ use shared::bson::oid::ObjectId;
 use shared::bson::{doc, DateTime, Document};
 
 use shared::audit::{diff, Action, AuditEntry};
+use shared::auth::tokens::Ending;
 use shared::auth::{Organization, User, UserStatus};
 use shared::db::{collections, Scope};
 use shared::error::{ApiError, FieldError};
@@ -207,25 +208,11 @@ pub async fn delete(scope: &Scope, input: DeleteInput) -> Result<(), ApiError> {
         )
         .await?;
                 // Every member's sessions end, access tokens included.
-                tx.update_many(
-                    collections::USERS,
-                    doc! {},
-                    doc! { "$inc": { "sessionEpoch": 1_i64 } },
-                )
-                .await?;
-                let revoke =
-                    doc! { "$set": { "revokedAt": now, "revokedReason": "ORGANIZATION_DELETED" } };
-                tx.update_many(
-                    collections::SESSIONS,
-                    doc! { "revokedAt": null },
-                    revoke.clone(),
-                )
-                .await?;
                 let revoked = tx
-                    .update_many(
-                        collections::REFRESH_TOKENS,
-                        doc! { "revokedAt": null },
-                        revoke,
+                    .end_all_sessions(
+                        Ending::Organization(scope.org_id()),
+                        "ORGANIZATION_DELETED",
+                        now,
                     )
                     .await?;
                 tx.audit(

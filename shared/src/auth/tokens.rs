@@ -339,73 +339,57 @@ pub(crate) async fn family_of(
     Ok(found.and_then(|t| t.get_object_id("familyId").ok()))
 }
 
-/// The writes that end every session of `user`, in the order they must run:
-/// the epoch first (from then on no older token is accepted), then the
+/// Whose sessions end: one user's, or every member's of an organization
+/// (deactivated or deleted).
+#[derive(Clone, Copy, Debug)]
+pub enum Ending {
+    User(ObjectId),
+    Organization(ObjectId),
+}
+
+/// The writes that end every session of `whose`, in the order they must
+/// run: the epoch first (from then on no older token is accepted), then the
 /// `sessions` documents and the refresh tokens (so listings show them
 /// ended). Each is `(collection, filter, update)`, for a transaction or not.
 pub(crate) fn end_all_writes(
-    user: ObjectId,
+    whose: Ending,
     reason: &str,
     now: DateTime,
 ) -> [(&'static str, Document, Document); 3] {
+    let (users, owned) = match whose {
+        Ending::User(user) => (doc! { "_id": user }, doc! { "userId": user }),
+        Ending::Organization(org) => (
+            doc! { "organizationId": org },
+            doc! { "organizationId": org },
+        ),
+    };
+    let live = |mut filter: Document| {
+        filter.insert("revokedAt", bson::Bson::Null);
+        filter
+    };
     let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": reason } };
     [
         (
             collections::USERS,
-            doc! { "_id": user },
+            users,
             doc! { "$inc": { "sessionEpoch": 1_i64 } },
         ),
-        (
-            collections::SESSIONS,
-            doc! { "userId": user, "revokedAt": null },
-            revoke.clone(),
-        ),
-        (
-            collections::REFRESH_TOKENS,
-            doc! { "userId": user, "revokedAt": null },
-            revoke,
-        ),
+        (collections::SESSIONS, live(owned.clone()), revoke.clone()),
+        (collections::REFRESH_TOKENS, live(owned), revoke),
     ]
 }
 
-/// Ends every session of `user` at once, access tokens included; returns
+/// Ends every session of `whose` at once, access tokens included; returns
 /// how many refresh tokens were revoked.
-pub(crate) async fn end_all(state: &State, user: ObjectId, reason: &str) -> Result<u64, ApiError> {
+pub(crate) async fn end_all(state: &State, whose: Ending, reason: &str) -> Result<u64, ApiError> {
     let mut revoked = 0;
-    for (name, filter, update) in end_all_writes(user, reason, DateTime::now()) {
+    for (name, filter, update) in end_all_writes(whose, reason, DateTime::now()) {
         revoked = coll(state, name)
             .update_many(filter, update)
             .await?
             .modified_count;
     }
     Ok(revoked)
-}
-
-/// Ends every session of every member of `org` (a deactivated or deleted
-/// organization): epochs first, then sessions and tokens.
-pub(crate) async fn end_all_of_organization(
-    state: &State,
-    org: ObjectId,
-    reason: &str,
-) -> Result<u64, ApiError> {
-    let now = DateTime::now();
-    coll(state, collections::USERS)
-        .update_many(
-            doc! { "organizationId": org },
-            doc! { "$inc": { "sessionEpoch": 1_i64 } },
-        )
-        .await?;
-    let revoke = doc! { "$set": { "revokedAt": now, "revokedReason": reason } };
-    coll(state, collections::SESSIONS)
-        .update_many(
-            doc! { "organizationId": org, "revokedAt": null },
-            revoke.clone(),
-        )
-        .await?;
-    Ok(coll(state, collections::REFRESH_TOKENS)
-        .update_many(doc! { "organizationId": org, "revokedAt": null }, revoke)
-        .await?
-        .modified_count)
 }
 
 /// The `Set-Cookie` value carrying a refresh token to a browser.

@@ -405,7 +405,7 @@ pub async fn reset_password(
             )
             .session(&mut session)
             .await?;
-        for (name, filter, update) in tokens::end_all_writes(user, "PASSWORD_RESET", now) {
+        for (name, filter, update) in tokens::end_all_writes(tokens::Ending::User(user), "PASSWORD_RESET", now) {
             state
                 .db
                 .collection::<Document>(name)
@@ -489,7 +489,7 @@ pub async fn logout(
     let state = scope.state();
     let user = scope.caller().user.id;
     let revoked = if all_sessions {
-        tokens::end_all(state, user, "LOGOUT").await?
+        tokens::end_all(state, tokens::Ending::User(user), "LOGOUT").await?
     } else {
         let mut revoked =
             tokens::end_session(state, user, scope.caller().session_id, "LOGOUT").await?;

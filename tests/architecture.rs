@@ -219,3 +219,73 @@ fn only_the_platform_names_the_mongodb_driver() {
         }
     }
 }
+
+/// Domain code reaches data without a tenant only through
+/// `Unscoped::open`, and only from the contexts that have no caller yet:
+/// sign-in and invitations (identity), the files sweep, and maintenance.
+/// A new construction point elsewhere fails here and has to be argued for.
+#[test]
+fn unscoped_access_is_opened_only_where_there_is_no_tenant() {
+    const ALLOWED: [&str; 7] = [
+        "functions/src/identity/flows.rs",
+        "functions/src/identity/profile.rs",
+        "functions/src/identity/invitations.rs",
+        "functions/src/files/documents.rs",
+        "functions/src/maintenance/admin.rs",
+        "functions/src/maintenance/cleanup.rs",
+        "functions/src/maintenance/seed.rs",
+    ];
+    let root = workspace();
+    let mut files = vec![];
+    rust_files(&root.join("functions"), &mut files);
+    let mut opened = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        if text.lines().any(|l| code(l).contains("Unscoped::open(")) {
+            let rel = file.strip_prefix(&root).expect("inside the workspace");
+            opened.insert(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    let unexpected: Vec<&String> = opened
+        .iter()
+        .filter(|f| !ALLOWED.contains(&f.as_str()))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "Unscoped::open outside the tenant-less flows: {unexpected:?}"
+    );
+    assert!(
+        opened.contains("functions/src/identity/flows.rs"),
+        "the scan found no construction point at all: {opened:?}"
+    );
+}
+
+/// `shared` is the platform only: no domain module lives there.
+#[test]
+fn the_platform_crate_holds_no_domain_module() {
+    let graph = module_graph(&workspace().join("shared/src"));
+    for domain in [
+        "identity",
+        "invitations",
+        "documents",
+        "cleanup",
+        "admin",
+        "seed",
+        "members",
+        "organization",
+        "transfer",
+    ] {
+        assert!(
+            !graph.contains_key(domain),
+            "shared has a domain module: {domain}"
+        );
+    }
+    let manifest = std::fs::read_to_string(workspace().join("functions/Cargo.toml"))
+        .expect("functions manifest");
+    assert!(
+        !manifest
+            .lines()
+            .any(|l| l.trim_start().starts_with("mongodb")),
+        "functions depends on the MongoDB driver directly"
+    );
+}

@@ -1,14 +1,14 @@
 //! `/api/v1/auth/*`: register, join, login, refresh, logout and the caller's
-//! own profile. The flows live in `shared::identity::flows`; these handlers read the
+//! own profile. The flows live in `crate::identity::flows`; these handlers read the
 //! request and shape the response (JSON body plus the browser's refresh cookie).
 
+use crate::identity::flows::{self, JoinInput, LoginInput, PasswordReset, RegisterInput, Session};
+use crate::identity::profile::{self, PasswordChange, ProfilePatch};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::auth::tokens;
 use shared::http::ApiResponse;
-use shared::identity::flows::{self, JoinInput, LoginInput, PasswordReset, RegisterInput, Session};
-use shared::identity::profile::{self, PasswordChange, ProfilePatch};
 use shared::runtime::{ok, Ctx, HandlerResult};
 use shared::ApiError;
 

@@ -64,7 +64,7 @@ pub static DOCUMENT: Entity = Entity {
 
 /// `POST /api/v1/uploads`.
 pub async fn upload(ctx: Ctx) -> HandlerResult {
-    shared::documents::request_upload(&ctx.req, ctx.scope()?, &DOCUMENT, UPLOAD_FIELDS).await
+    crate::files::documents::request_upload(&ctx.req, ctx.scope()?, &DOCUMENT, UPLOAD_FIELDS).await
 }
 
 /// `GET /api/v1/documents`.
@@ -74,7 +74,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
 
 /// `GET /api/v1/documents/{id}`, with a download URL once uploaded.
 pub async fn get(ctx: Ctx) -> HandlerResult {
-    shared::documents::get(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
+    crate::files::documents::get(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
 }
 
 /// `PATCH /api/v1/documents/{id}`: rename or relink.
@@ -84,11 +84,11 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
 
 /// `DELETE /api/v1/documents/{id}`.
 pub async fn delete(ctx: Ctx) -> HandlerResult {
-    shared::documents::delete(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
+    crate::files::documents::delete(ctx.scope()?, &DOCUMENT, ctx.path_id()?).await
 }
 
 /// `POST /api/v1/documents/{id}/complete`.
 pub async fn complete(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
-    shared::documents::complete(ctx.scope()?, &DOCUMENT, id).await
+    crate::files::documents::complete(ctx.scope()?, &DOCUMENT, id).await
 }

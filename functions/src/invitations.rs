@@ -1,9 +1,9 @@
 //! `/api/v1/invitations`: invite by email (ADMIN+; ADMINs only by an OWNER),
 //! list pending invitations, revoke one, and accept one (no sign-in).
 
+use crate::identity::invitations::{self, Acceptance, NewInvitation};
 use serde_json::json;
 use shared::http::ApiResponse;
-use shared::invitations::{self, Acceptance, NewInvitation};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
 /// `GET /api/v1/invitations`: the pending ones.

@@ -56,7 +56,7 @@ pub mod convert {
     use shared::audit::{Action, AuditEntry};
     use shared::bson::{doc, DateTime, Document};
     use shared::db::collections;
-    use shared::error::FieldError;
+    use shared::error::{Code, FieldError};
     use shared::fields::parse_create;
     use shared::rbac::Permission;
     use shared::records::{check_references, find_live, new_record, render};
@@ -77,7 +77,7 @@ pub mod convert {
         }
         if lead.get_str("status") == Ok("CONVERTED") {
             return Err(ApiError::conflict(
-                "ALREADY_CONVERTED",
+                Code::AlreadyConverted,
                 "This lead has already been converted",
             ));
         }
@@ -170,44 +170,46 @@ pub mod convert {
             converted.insert("convertedOpportunityId", *o);
         }
         let (created, converted) = (&created, &converted);
-        let lead =
-            scope
-                .transaction(|tx| {
-                    Box::pin(async move {
-                        for (collection, _, record) in created {
-                            tx.insert_one(collection, (*record).clone()).await?;
-                        }
-                        for (_, resource, record) in created {
-                            let id = record
-                                .get_object_id("_id")
-                                .map_err(|_| ApiError::internal("no id"))?;
-                            tx.audit(
-                                AuditEntry::new(Action::Create, resource)
-                                    .id(id)
-                                    .changes(doc! { "via": "lead-conversion" }),
-                            )
-                            .await?;
-                        }
-                        let lead = tx
-                .find_one_and_update(
-                    collections::LEADS,
-                    doc! { "_id": id, "deletedAt": null, "status": { "$ne": "CONVERTED" } },
-                    doc! { "$set": converted.clone(), "$inc": { "version": 1_i64 } },
-                )
-                .await?
-                .ok_or_else(|| {
-                    ApiError::conflict("ALREADY_CONVERTED", "This lead has already been converted")
-                })?;
+        let lead = scope
+            .transaction(|tx| {
+                Box::pin(async move {
+                    for (collection, _, record) in created {
+                        tx.insert_one(collection, (*record).clone()).await?;
+                    }
+                    for (_, resource, record) in created {
+                        let id = record
+                            .get_object_id("_id")
+                            .map_err(|_| ApiError::internal("no id"))?;
                         tx.audit(
-                            AuditEntry::new(Action::Update, "lead")
+                            AuditEntry::new(Action::Create, resource)
                                 .id(id)
-                                .changes(doc! { "status": { "to": "CONVERTED" } }),
+                                .changes(doc! { "via": "lead-conversion" }),
                         )
                         .await?;
-                        Ok(lead)
-                    })
+                    }
+                    let lead = tx
+                        .find_one_and_update(
+                            collections::LEADS,
+                            doc! { "_id": id, "deletedAt": null, "status": { "$ne": "CONVERTED" } },
+                            doc! { "$set": converted.clone(), "$inc": { "version": 1_i64 } },
+                        )
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::conflict(
+                                Code::AlreadyConverted,
+                                "This lead has already been converted",
+                            )
+                        })?;
+                    tx.audit(
+                        AuditEntry::new(Action::Update, "lead")
+                            .id(id)
+                            .changes(doc! { "status": { "to": "CONVERTED" } }),
+                    )
+                    .await?;
+                    Ok(lead)
                 })
-                .await?;
+            })
+            .await?;
         ok(json!({
             "lead": render(&lead),
             "account": render(&account),

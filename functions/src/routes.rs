@@ -5,7 +5,7 @@
 //! local server serves from [`ROUTES`]; the tests walk it and check that
 //! `vercel.json`, `template.yaml` and the binaries agree with it.
 
-use shared::cleanup;
+use crate::maintenance::cleanup;
 use shared::ratelimit::LimitedAction;
 use shared::rbac::Access::{Cron, Public, Requires, Throttled};
 use shared::rbac::Permission::*;

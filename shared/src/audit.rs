@@ -9,6 +9,7 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
 use mongodb::Database;
 
+use crate::error::ApiError;
 use crate::store::{collections, RequestMeta};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +81,7 @@ impl AuditEntry {
         self
     }
 
-    pub(crate) fn into_document(
+    pub fn into_document(
         self,
         org: Option<ObjectId>,
         user: Option<ObjectId>,
@@ -110,6 +111,43 @@ pub(crate) async fn write_direct(db: &Database, entry: Document) {
         .await
     {
         tracing::error!(error = %e, "[AUDIT_LOG_ERROR] could not write audit entry");
+    }
+}
+
+/// Refuses an action: logs it, writes the PERMISSION_DENIED audit entry
+/// (resource `api_endpoint`, the path as its id, as operators query it) and
+/// returns the 403 to send. Used by the runtime's authorize layer and by
+/// [`crate::db::Scope::require`] for checks beyond the route's.
+pub(crate) async fn denied(
+    db: &Database,
+    org: ObjectId,
+    user: ObjectId,
+    role: crate::rbac::Role,
+    meta: &RequestMeta,
+    permission: crate::rbac::Permission,
+) -> ApiError {
+    let required = permission.min_role();
+    tracing::warn!(
+        requestId = %meta.request_id,
+        userId = %user,
+        organizationId = %org,
+        permission = permission.as_str(),
+        "[PERMISSION_DENIED] {} needs {required}, caller is {role}",
+        permission.as_str(),
+    );
+    let entry = AuditEntry::new(Action::PermissionDenied, "api_endpoint")
+        .id(meta.path.clone())
+        .changes(doc! {
+            "method": meta.method.clone(),
+            "requiredPermission": permission.as_str(),
+            "requiredRole": required.as_str(),
+            "actualRole": role.as_str(),
+        });
+    write_direct(db, entry.into_document(Some(org), Some(user), meta)).await;
+    ApiError::PermissionDenied {
+        permission,
+        required,
+        actual: role,
     }
 }
 

@@ -177,7 +177,7 @@ impl Config {
                     .map_err(|_| ConfigError(format!("{name} must be a whole number, got {v:?}"))),
             }
         };
-        // Presigned URLs are short-lived (DESIGN invariant 7): at most an hour.
+        // Presigned URLs are short-lived: at most an hour.
         let url_ttl = |name: &str, default: u64| -> Result<Duration, ConfigError> {
             let secs = number(name, default)?;
             if !(1..=3600).contains(&secs) {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::ApiError;
+use crate::error::Code;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -60,7 +61,7 @@ impl CursorKey {
     pub fn decode(&self, cursor: &str, sort: &str) -> Result<(Bson, ObjectId), ApiError> {
         let bad = || {
             ApiError::bad_field(
-                "INVALID_CURSOR",
+                Code::InvalidCursor,
                 "cursor",
                 "is not a cursor this list returned",
             )
@@ -77,7 +78,7 @@ impl CursorKey {
         let position: Position = serde_json::from_slice(&payload).map_err(|_| bad())?;
         if position.sort != sort {
             return Err(ApiError::bad_field(
-                "INVALID_CURSOR",
+                Code::InvalidCursor,
                 "cursor",
                 "was made for another sort order; start again without a cursor",
             ));

@@ -1,4 +1,4 @@
-//! Organization-scoped data access: DESIGN's invariant 1.
+//! Organization-scoped data access: tenant isolation, the first security invariant.
 //!
 //! [`Scope`] is the only handle function code gets to tenant data. Its fields
 //! are private and only the runtime builds one, after the token was verified
@@ -24,7 +24,6 @@ use crate::state::State;
 pub use crate::store::{collections, decode, number, RequestMeta, ORG_FIELD};
 pub use crate::time::{shifted, DAY_MS, HOUR_MS};
 use crate::transaction::commit;
-pub use crate::transaction::retry_transient;
 
 /// The work of one transaction attempt, borrowing its [`Tx`].
 pub type TxFuture<'t, T> =
@@ -64,8 +63,16 @@ impl Scope {
         &self.state.config
     }
 
-    pub(crate) fn state(&self) -> &State {
+    /// The platform state, for the platform's own flows (tokens,
+    /// [`crate::unscoped::Unscoped`] where a rule must look beyond the
+    /// organization, such as email uniqueness).
+    pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The object store (a 500 if this function was started without one).
+    pub fn storage(&self) -> Result<&crate::storage::Storage, ApiError> {
+        self.state.storage()
     }
 
     pub fn collection(&self, name: &'static str) -> ScopedCollection {
@@ -112,7 +119,16 @@ impl Scope {
     /// Refuses the action: writes the PERMISSION_DENIED audit entry and
     /// returns the 403 to send.
     pub async fn deny(&self, permission: Permission) -> ApiError {
-        deny(&self.state, &self.caller, &self.meta, permission).await
+        let c = &self.caller;
+        audit::denied(
+            &self.state.db,
+            c.org.id,
+            c.user.id,
+            c.role,
+            &self.meta,
+            permission,
+        )
+        .await
     }
 
     /// Checks a permission beyond the one the route declared (for example
@@ -147,40 +163,6 @@ impl Scope {
     pub async fn audit(&self, entry: AuditEntry) {
         let d = entry.into_document(Some(self.org_id()), Some(self.caller.user.id), &self.meta);
         audit::write_direct(&self.state.db, d).await;
-    }
-}
-
-pub(crate) async fn deny(
-    state: &State,
-    caller: &Caller,
-    meta: &RequestMeta,
-    permission: Permission,
-) -> ApiError {
-    let required = permission.min_role();
-    tracing::warn!(
-        requestId = %meta.request_id,
-        userId = %caller.user.id,
-        organizationId = %caller.org.id,
-        permission = permission.as_str(),
-        "[PERMISSION_DENIED] {} needs {required}, caller is {}",
-        permission.as_str(),
-        caller.role
-    );
-    // Shaped as operators query it: resource "api_endpoint", the path as its id.
-    let entry = AuditEntry::new(audit::Action::PermissionDenied, "api_endpoint")
-        .id(meta.path.clone())
-        .changes(doc! {
-            "method": meta.method.clone(),
-            "requiredPermission": permission.as_str(),
-            "requiredRole": required.as_str(),
-            "actualRole": caller.role.as_str(),
-        });
-    let d = entry.into_document(Some(caller.org.id), Some(caller.user.id), meta);
-    audit::write_direct(&state.db, d).await;
-    ApiError::PermissionDenied {
-        permission,
-        required,
-        actual: caller.role,
     }
 }
 

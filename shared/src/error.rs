@@ -10,6 +10,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
+pub use crate::codes::Code;
 use crate::rbac::{Permission, Role};
 use crate::response::ApiResponse;
 
@@ -33,12 +34,12 @@ impl FieldError {
 pub enum ApiError {
     /// 400: the request cannot be read (malformed JSON, bad id, forged cursor, unknown query parameter).
     BadRequest {
-        code: &'static str,
+        code: Code,
         detail: String,
         errors: Vec<FieldError>,
     },
     /// 401: no valid credentials.
-    Unauthenticated { code: &'static str, detail: String },
+    Unauthenticated { code: Code, detail: String },
     /// 403: the caller's role is below what the action needs.
     PermissionDenied {
         permission: Permission,
@@ -46,14 +47,14 @@ pub enum ApiError {
         actual: Role,
     },
     /// 403: refused for a reason other than role (inactive user or organization).
-    Forbidden { code: &'static str, detail: String },
+    Forbidden { code: Code, detail: String },
     /// 404: absent, deleted, or another organization's: indistinguishable on purpose.
     NotFound { resource: &'static str },
     /// 405, with the methods the route does accept.
     MethodNotAllowed { allow: String },
     /// 409.
     Conflict {
-        code: &'static str,
+        code: Code,
         detail: String,
         errors: Vec<FieldError>,
     },
@@ -67,20 +68,20 @@ pub enum ApiError {
     Validation { errors: Vec<FieldError> },
     /// 422 with a specific code (a business rule rather than a field format).
     Unprocessable {
-        code: &'static str,
+        code: Code,
         detail: String,
         errors: Vec<FieldError>,
     },
     /// 429.
     RateLimited { retry_after: u64, detail: String },
     /// 503: a dependency (the database) is unreachable.
-    Unavailable { code: &'static str, detail: String },
+    Unavailable { code: Code, detail: String },
     /// 500: logged in full, shown as nothing.
     Internal { context: String },
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, detail: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             detail: detail.into(),
@@ -88,7 +89,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_field(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+    pub fn bad_field(code: Code, field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::BadRequest {
             code,
@@ -97,21 +98,21 @@ impl ApiError {
         }
     }
 
-    pub fn unauthenticated(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: Code, detail: impl Into<String>) -> Self {
         Self::Unauthenticated {
             code,
             detail: detail.into(),
         }
     }
 
-    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn forbidden(code: Code, detail: impl Into<String>) -> Self {
         Self::Forbidden {
             code,
             detail: detail.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, detail: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             detail: detail.into(),
@@ -137,7 +138,7 @@ impl ApiError {
         matches!(
             self,
             Self::Conflict {
-                code: "WRITE_CONFLICT",
+                code: Code::WriteConflict,
                 ..
             }
         )
@@ -164,23 +165,23 @@ impl ApiError {
     }
 
     /// The stable, machine-readable code clients branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
-            | Self::Unavailable { code, .. } => code,
-            Self::PermissionDenied { .. } => "PERMISSION_DENIED",
-            Self::NotFound { .. } => "NOT_FOUND",
-            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
-            Self::PreconditionFailed { .. } => "VERSION_MISMATCH",
-            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::Validation { .. } => "VALIDATION_FAILED",
-            Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
-            Self::Internal { .. } => "INTERNAL_ERROR",
+            | Self::Unavailable { code, .. } => *code,
+            Self::PermissionDenied { .. } => Code::PermissionDenied,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::MethodNotAllowed { .. } => Code::MethodNotAllowed,
+            Self::PreconditionFailed { .. } => Code::VersionMismatch,
+            Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
+            Self::UnsupportedMediaType => Code::UnsupportedMediaType,
+            Self::Validation { .. } => Code::ValidationFailed,
+            Self::RateLimited { .. } => Code::RateLimitExceeded,
+            Self::Internal { .. } => Code::InternalError,
         }
     }
 
@@ -230,7 +231,7 @@ impl ApiError {
             tracing::error!(requestId = request_id, error = %context, "[INTERNAL_ERROR] request failed");
         }
         let mut body = json!({
-            "type": format!("https://errors.workshop-crm.dev/{}", self.code().to_lowercase().replace('_', "-")),
+            "type": format!("https://errors.workshop-crm.dev/{}", self.code().as_str().to_lowercase().replace('_', "-")),
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
             "detail": self.detail(),
@@ -269,14 +270,14 @@ impl ApiError {
         use mongodb::error::ErrorKind;
         if let Some(field) = duplicate_key_field(&err) {
             return Self::Conflict {
-                code: "ALREADY_EXISTS",
+                code: Code::AlreadyExists,
                 detail: format!("A record with this {field} already exists"),
                 errors: vec![FieldError::new(field.clone(), "is already in use")],
             };
         }
         if err.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) {
             return Self::conflict(
-                "WRITE_CONFLICT",
+                Code::WriteConflict,
                 "The record was changed by another request at the same time; retry",
             );
         }
@@ -286,7 +287,7 @@ impl ApiError {
             | ErrorKind::ConnectionPoolCleared { .. } => {
                 tracing::error!(error = %err, "[DATABASE_ERROR] database unreachable");
                 Self::Unavailable {
-                    code: "DATABASE_UNAVAILABLE",
+                    code: Code::DatabaseUnavailable,
                     detail: "The database is unavailable; retry shortly".into(),
                 }
             }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
 
+use crate::error::Code;
 use crate::error::{ApiError, FieldError};
 pub use crate::response::ApiResponse;
 
@@ -103,7 +104,7 @@ impl ApiRequest {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
-            "MALFORMED_JSON",
+            Code::MalformedJson,
             "The request body is empty; send a JSON object",
         ));
     }
@@ -111,7 +112,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // typed parse would have stopped earlier, at an unknown field.
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
         return Err(ApiError::bad_request(
-            "MALFORMED_JSON",
+            Code::MalformedJson,
             format!("The request body is not valid JSON: {e}"),
         ));
     }
@@ -126,7 +127,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     errors: vec![data_error(&path, &inner.to_string())],
                 }),
                 _ => Err(ApiError::bad_request(
-                    "MALFORMED_JSON",
+                    Code::MalformedJson,
                     format!("The request body is not valid JSON: {inner}"),
                 )),
             }

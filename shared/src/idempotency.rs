@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::error::Code;
 use crate::hex::hex;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::state::State;
@@ -45,7 +46,7 @@ pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {
     };
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::bad_field(
-            "INVALID_PARAMETER",
+            Code::InvalidParameter,
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
         ));
@@ -145,7 +146,7 @@ pub(crate) async fn begin(
                 if !matches!(
                     err,
                     ApiError::Conflict {
-                        code: "ALREADY_EXISTS",
+                        code: Code::AlreadyExists,
                         ..
                     }
                 ) {
@@ -158,7 +159,7 @@ pub(crate) async fn begin(
         };
         if found.get_str("requestHash").ok() != Some(hash.as_str()) {
             return Err(ApiError::Unprocessable {
-                code: "IDEMPOTENCY_KEY_REUSED",
+                code: Code::IdempotencyKeyReused,
                 detail: "This Idempotency-Key was used for a different request".into(),
                 errors: vec![crate::error::FieldError::new(
                     "Idempotency-Key",
@@ -182,7 +183,7 @@ pub(crate) async fn begin(
         }
         if started.elapsed() > WAIT {
             return Err(ApiError::conflict(
-                "IDEMPOTENCY_KEY_IN_USE",
+                Code::IdempotencyKeyInUse,
                 "A request with this Idempotency-Key is still running; retry shortly",
             ));
         }
@@ -201,7 +202,7 @@ fn replay(found: &Document, seal: &[u8; 32]) -> Result<ApiResponse, ApiError> {
             // Sealed under another secret (JWT_SECRET was rotated): the
             // first request did run; its answer cannot be read back.
             ApiError::conflict(
-                "IDEMPOTENCY_KEY_USED",
+                Code::IdempotencyKeyUsed,
                 "A request with this Idempotency-Key already completed; its response can no longer be replayed",
             )
         })?,

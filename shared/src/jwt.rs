@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::error::Code;
 
 pub const LEEWAY_SECS: u64 = 5;
 
@@ -91,7 +92,7 @@ impl JwtKeys {
                     ErrorKind::ExpiredSignature => "The access token has expired; refresh it",
                     _ => "The access token is invalid",
                 };
-                ApiError::unauthenticated("INVALID_TOKEN", detail)
+                ApiError::unauthenticated(Code::InvalidToken, detail)
             })
     }
 }

@@ -3,7 +3,7 @@
 //! `architecture` test checks it) and the crate reads bottom-up.
 //!
 //! 1. Vocabulary and errors: [`model`] (roles, plans, user statuses, limited
-//!    actions), [`response`], [`error`] (the one error type, rendered as
+//!    actions), [`codes`] (every problem `code`), [`response`], [`error`] (the one error type, rendered as
 //!    `application/problem+json`), [`rbac`] (permissions and route access),
 //!    [`limits`] (rate-limit arithmetic), [`time`], [`validate`],
 //!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
@@ -18,37 +18,34 @@
 //! 5. The caller: [`auth`] turns a bearer token into an [`auth::Caller`] by
 //!    re-reading the user and organization; sessions and refresh tokens.
 //! 6. Tenancy: [`db`], the organization-scoped [`db::Scope`] that only the
-//!    runtime builds after authentication and authorization.
+//!    runtime builds after authentication and authorization, and
+//!    [`unscoped`], the one narrow capability for what runs before there is
+//!    a tenant (sign-in, invitations, scheduled jobs, operator commands),
+//!    opened with a stated [`unscoped::Purpose`].
 //! 7. The record engine: [`records`] (list, get, create, update, delete,
 //!    restore of any declared entity) and [`jobs`] (what a scheduled run is).
-//! 8. The runtime: [`runtime`] runs the request pipeline (request id, CORS,
-//!    body limit, method, authentication, rate limit, authorization,
-//!    idempotency) and adapts Lambda, Vercel and a local HTTP server to it.
+//! 8. The runtime: [`runtime`] walks each request down the pipeline's
+//!    layers, one module each (request id, CORS, body limit, method,
+//!    authentication, rate limit, authorization, idempotency, the handler,
+//!    and the response on the way out), and adapts Lambda, Vercel and a
+//!    local HTTP server to it.
 //!
-//! On top of them, and on their way out to the `functions` library (see
-//! the README): the domain flows that still live here — [`identity`],
-//! [`invitations`], [`documents`], [`cleanup`], [`admin`], [`seed`]. They
-//! use the layers; no layer uses them. (Members, the organization and
-//! transfer have moved: `functions::identity`, `functions::transfer`.)
-//!
-//! Function code never touches the MongoDB driver: it goes through
-//! [`db::Scope`] (tenant data) or the flows here.
+//! The crate owns no domain: identity flows, invitations, documents,
+//! transfer, cleanups and operator tasks live in the `functions` library,
+//! one folder per context. Outside this crate nothing names the MongoDB
+//! driver: domain code goes through [`db::Scope`] or [`unscoped::Unscoped`].
 
-pub mod admin;
 pub mod audit;
 pub mod auth;
-pub mod cleanup;
+pub mod codes;
 pub mod config;
 pub mod cursor;
 pub mod db;
-pub mod documents;
 pub mod error;
 pub mod fields;
 pub mod hex;
 pub mod http;
 pub mod idempotency;
-pub mod identity;
-pub mod invitations;
 pub mod jobs;
 pub mod jwt;
 pub mod limits;
@@ -60,12 +57,12 @@ pub mod rbac;
 pub mod records;
 pub mod response;
 pub mod runtime;
-pub mod seed;
 pub mod state;
 pub mod storage;
 pub mod store;
 pub mod time;
 pub mod transaction;
+pub mod unscoped;
 pub mod validate;
 
 pub use bson;

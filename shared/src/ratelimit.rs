@@ -11,6 +11,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::Database;
 
 use crate::error::ApiError;
+use crate::error::Code;
 use crate::limits::now_secs;
 pub use crate::limits::{client_key, Decision, Hit, LimitOverrides, LimitedAction, Plan};
 use crate::store::collections;
@@ -85,7 +86,7 @@ fn is_duplicate(e: &mongodb::error::Error) -> bool {
     matches!(
         ApiError::from_db(e.clone()),
         ApiError::Conflict {
-            code: "ALREADY_EXISTS",
+            code: Code::AlreadyExists,
             ..
         }
     )

@@ -1,4 +1,4 @@
-//! Roles and permissions: DESIGN's RBAC table as types.
+//! Roles and permissions: the RBAC table (the README's API section) as types.
 //!
 //! Roles are ordered (`Viewer < Member < Admin < Owner`), and every
 //! permission names the lowest role that holds it, so a check is one `<`.
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 pub use crate::model::Role;
 
-/// What an action needs. Each variant's minimum role is DESIGN's table.
+/// What an action needs. Each variant's minimum role is the README's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Permission {

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
 use crate::db::Scope;
+use crate::error::Code;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
@@ -109,7 +110,7 @@ impl Filter {
             FilterKind::Id => {
                 let id = crate::validate::object_id(self.param, value).map_err(|_| {
                     ApiError::bad_field(
-                        "INVALID_PARAMETER",
+                        Code::InvalidParameter,
                         self.param,
                         "must be a 24-character hex id",
                     )
@@ -122,7 +123,7 @@ impl Filter {
                     "false" => false,
                     _ => {
                         return Err(ApiError::bad_field(
-                            "INVALID_PARAMETER",
+                            Code::InvalidParameter,
                             self.param,
                             "must be true or false",
                         ))
@@ -133,7 +134,7 @@ impl Filter {
             FilterKind::Overdue => {
                 if value != "true" {
                     return Err(ApiError::bad_field(
-                        "INVALID_PARAMETER",
+                        Code::InvalidParameter,
                         self.param,
                         "only overdue=true is supported",
                     ));
@@ -265,9 +266,10 @@ pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
             .find_one(doc! { "_id": id })
             .await?;
         return Err(match live {
-            Some(_) => {
-                ApiError::conflict("NOT_DELETED", format!("This {} is not deleted", e.resource))
-            }
+            Some(_) => ApiError::conflict(
+                Code::NotDeleted,
+                format!("This {} is not deleted", e.resource),
+            ),
             None => ApiError::NotFound {
                 resource: e.resource,
             },
@@ -297,7 +299,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
     for (key, value) in &req.query {
         if seen.contains(&key.as_str()) {
             return Err(ApiError::bad_field(
-                "INVALID_PARAMETER",
+                Code::InvalidParameter,
                 key,
                 "is given more than once",
             ));
@@ -307,7 +309,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
         // other control character belongs in a search or a filter.
         if value.chars().any(char::is_control) {
             return Err(ApiError::bad_field(
-                "INVALID_PARAMETER",
+                Code::InvalidParameter,
                 key,
                 "must not contain control characters",
             ));
@@ -320,7 +322,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
                         ApiError::bad_field(
-                            "INVALID_PARAMETER",
+                            Code::InvalidParameter,
                             "limit",
                             format!("must be a whole number from 1 to {MAX_LIMIT}"),
                         )
@@ -330,7 +332,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                 let field = value.strip_prefix('-').unwrap_or(value);
                 if !spec.sort_fields.contains(&field) {
                     return Err(ApiError::bad_field(
-                        "INVALID_PARAMETER",
+                        Code::InvalidParameter,
                         "sort",
                         format!(
                             "must be one of {} (prefix - for descending)",
@@ -345,7 +347,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                 let v = value.trim();
                 if v.chars().count() > 100 {
                     return Err(ApiError::bad_field(
-                        "INVALID_PARAMETER",
+                        Code::InvalidParameter,
                         "q",
                         "must be at most 100 characters",
                     ));
@@ -357,7 +359,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
             f if spec.filters.iter().any(|x| x.param == f) => {
                 if value.chars().count() > 200 {
                     return Err(ApiError::bad_field(
-                        "INVALID_PARAMETER",
+                        Code::InvalidParameter,
                         f,
                         "must be at most 200 characters",
                     ));
@@ -368,7 +370,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                 let mut known = vec!["limit", "cursor", "sort", "q"];
                 known.extend(spec.filters.iter().map(|f| f.param));
                 return Err(ApiError::bad_field(
-                    "UNKNOWN_PARAMETER",
+                    Code::UnknownParameter,
                     other,
                     format!("is not a parameter of this list; use {}", known.join(", ")),
                 ));
@@ -553,7 +555,7 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
             .map(Some)
             .map_err(|_| {
                 ApiError::bad_field(
-                    "INVALID_PARAMETER",
+                    Code::InvalidParameter,
                     "If-Match",
                     "must be the record's version number",
                 )
@@ -570,7 +572,7 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
     let (changes, refs) = fields::parse_patch(e.fields, &body)?;
     if changes.is_empty() {
         return Err(ApiError::Unprocessable {
-            code: "NOTHING_TO_UPDATE",
+            code: Code::NothingToUpdate,
             detail: "Send at least one field to change".into(),
             errors: vec![],
         });

@@ -9,6 +9,7 @@ use mongodb::{Client, Database};
 use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
 use crate::error::ApiError;
+use crate::error::Code;
 use crate::jwt::JwtKeys;
 use crate::storage::Storage;
 
@@ -87,7 +88,7 @@ impl State {
     pub async fn warm(&self) {
         if let Err(e) = self.ping().await {
             tracing::warn!(
-                code = e.code(),
+                code = e.code().as_str(),
                 "[DATABASE_ERROR] warm-up ping failed; serving anyway"
             );
         }
@@ -100,7 +101,7 @@ impl State {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(ApiError::from_db(e)),
             Err(_) => Err(ApiError::Unavailable {
-                code: "DATABASE_UNAVAILABLE",
+                code: Code::DatabaseUnavailable,
                 detail: "The database did not answer in time; retry shortly".into(),
             }),
         }

@@ -23,6 +23,7 @@ use bson::oid::ObjectId;
 
 use crate::config::StorageConfig;
 use crate::error::ApiError;
+use crate::error::Code;
 
 /// What a function may do in the bucket: declared per route, turned into
 /// the function's IAM policy in `template.yaml`.
@@ -369,7 +370,7 @@ impl S3 {
             .map_err(|e| unavailable("DELETE", e))?;
         if let Some(e) = out.errors().first() {
             return Err(ApiError::Unavailable {
-                code: "STORAGE_UNAVAILABLE",
+                code: Code::StorageUnavailable,
                 detail: format!(
                     "The file store refused to delete a file ({}); retry shortly",
                     e.code().unwrap_or("unknown")
@@ -424,7 +425,7 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(
     let code = e.code().unwrap_or("none").to_string();
     tracing::error!(operation, code = %code, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "[STORAGE_ERROR] file store call failed");
     ApiError::Unavailable {
-        code: "STORAGE_UNAVAILABLE",
+        code: Code::StorageUnavailable,
         detail: "The file store is unavailable; retry shortly".into(),
     }
 }

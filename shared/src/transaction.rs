@@ -1,7 +1,7 @@
-//! The one transaction helper: [`retry_transient`] runs a transaction again
-//! from the start while it loses a write conflict, `commit` retries an
-//! unknown commit result, and the flows that have no tenant scope yet insert
-//! through `insert_in_transaction`.
+//! The one transaction retry: [`Retry`] runs a transaction again from the
+//! start while it loses a write conflict (for [`crate::db::Scope::transaction`]
+//! and [`crate::unscoped::Unscoped::transaction`]), and [`commit`] retries an
+//! unknown commit result.
 
 use std::time::Duration;
 
@@ -9,29 +9,7 @@ use bson::{doc, Document};
 use mongodb::{ClientSession, Collection};
 
 use crate::error::ApiError;
-use crate::state::State;
-
-/// Inserts `docs` (collection, document) in one transaction, run again on a
-/// write conflict: for flows that have no [`crate::db::Scope`] yet (sign-up, join).
-pub(crate) async fn insert_in_transaction(
-    state: &State,
-    docs: &[(&'static str, Document)],
-) -> Result<(), ApiError> {
-    retry_transient(|| async move {
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        for (coll, doc) in docs {
-            state
-                .db
-                .collection::<Document>(coll)
-                .insert_one(doc.clone())
-                .session(&mut session)
-                .await?;
-        }
-        commit(&mut session).await
-    })
-    .await
-}
+use crate::error::Code;
 
 /// How often a transaction that lost a write conflict is run again.
 const TRANSACTION_ATTEMPTS: u32 = 8;
@@ -66,22 +44,6 @@ impl Retry {
     }
 }
 
-/// Runs `op` (which begins, writes and commits a transaction) again from the
-/// start while it fails with a transient write conflict. Tenant code uses
-/// [`crate::db::Scope::transaction`], which begins and commits for it.
-pub async fn retry_transient<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, ApiError>
-where
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut retry = Retry::new();
-    loop {
-        let result = op().await;
-        if !retry.again(&result).await {
-            return result;
-        }
-    }
-}
-
 /// Inserts a document that carries its own `_id`. When the server reports a
 /// duplicate key but the document with that `_id` is there, the insert did
 /// happen (its acknowledgement was lost to an internal retry), so it counts
@@ -101,7 +63,7 @@ pub(crate) async fn insert_own_id(
             if matches!(
                 err,
                 ApiError::Conflict {
-                    code: "ALREADY_EXISTS",
+                    code: Code::AlreadyExists,
                     ..
                 }
             ) && coll.find_one(doc! { "_id": id }).await?.is_some()

@@ -4,6 +4,7 @@
 
 use bson::oid::ObjectId;
 
+use crate::error::Code;
 use crate::error::{ApiError, FieldError};
 
 /// Collects field errors across a whole input.
@@ -164,13 +165,13 @@ pub fn phone(field: &str, value: &str) -> Result<String, FieldError> {
 pub fn object_id(field: &str, value: &str) -> Result<ObjectId, ApiError> {
     if value.len() != 24 {
         return Err(ApiError::bad_field(
-            "INVALID_ID",
+            Code::InvalidId,
             field,
             "must be a 24-character hex id",
         ));
     }
     ObjectId::parse_str(value)
-        .map_err(|_| ApiError::bad_field("INVALID_ID", field, "must be a 24-character hex id"))
+        .map_err(|_| ApiError::bad_field(Code::InvalidId, field, "must be a 24-character hex id"))
 }
 
 /// A PATCH field: absent (leave as is), `null` (clear) or a value (set).

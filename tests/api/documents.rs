@@ -562,7 +562,7 @@ async fn the_sweep_removes_abandoned_uploads_and_files_deleted_long_ago() {
     )
     .await
     .unwrap();
-    let report = shared::documents::sweep(&state, DateTime::now(), 100)
+    let report = functions::files::documents::sweep(&state, DateTime::now(), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -581,7 +581,7 @@ async fn the_sweep_removes_abandoned_uploads_and_files_deleted_long_ago() {
         1
     );
     // Run again: nothing left to do.
-    let again = shared::documents::sweep(&state, DateTime::now(), 100)
+    let again = functions::files::documents::sweep(&state, DateTime::now(), 100)
         .await
         .unwrap();
     assert_eq!((again.scanned, again.deleted), (0, 0));

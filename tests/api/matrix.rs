@@ -1,13 +1,13 @@
 //! The RBAC matrix: every method of every route of the route table, tried
 //! as anonymous, VIEWER, MEMBER, ADMIN, OWNER and the owner of another
-//! organization, against the permission the route declares and DESIGN's
+//! organization, against the permission the route declares and the README's
 //! role table. Prints the matrix it checked.
 
 use crate::helpers::*;
 use shared::rbac::{Access, Permission, Role};
 
-/// DESIGN's table: the lowest role that holds each permission.
-const DESIGN: [(Permission, Role); 11] = [
+/// The README's role table: the lowest role that holds each permission.
+const ROLE_TABLE: [(Permission, Role); 11] = [
     (Permission::Authenticated, Role::Viewer),
     (Permission::ReadRecords, Role::Viewer),
     (Permission::CreateRecords, Role::Member),
@@ -23,7 +23,7 @@ const DESIGN: [(Permission, Role); 11] = [
 
 #[test]
 fn every_permission_has_designs_minimum_role() {
-    for (permission, role) in DESIGN {
+    for (permission, role) in ROLE_TABLE {
         assert_eq!(permission.min_role(), role, "{permission:?}");
     }
 }

@@ -1,4 +1,4 @@
-//! Every role against every accounts action, per DESIGN's table, and the
+//! Every role against every accounts action, per the README's role table, and the
 //! PERMISSION_DENIED audit entry of each denial.
 
 use crate::helpers::*;

@@ -6,8 +6,8 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use functions::maintenance::admin::{self, AuditSubject, LoginSubject};
 use serde_json::Value;
-use shared::admin::{self, AuditSubject, LoginSubject};
 
 const USAGE: &str = "usage: crm-admin [--json] COMMAND
 
@@ -121,9 +121,11 @@ async fn run(mut args: Vec<String>) -> Outcome {
         (["cleanup", job], None, None) => {
             let now = shared::bson::DateTime::now();
             let report = match *job {
-                "organizations" => shared::cleanup::organizations(&state, now).await,
-                "audit-logs" => shared::cleanup::audit_logs(&state, now).await,
-                "sessions" => shared::cleanup::sessions(&state, now).await,
+                "organizations" => {
+                    functions::maintenance::cleanup::organizations(&state, now).await
+                }
+                "audit-logs" => functions::maintenance::cleanup::audit_logs(&state, now).await,
+                "sessions" => functions::maintenance::cleanup::sessions(&state, now).await,
                 other => return usage(&format!("unknown cleanup: {other}")),
             };
             report.map(|r| r.to_json())

@@ -17,9 +17,9 @@ async fn main() -> Result<(), shared::runtime::Error> {
     if seed {
         println!(
             "demo organization (slug {}), one user per role:",
-            shared::seed::DEMO_SLUG
+            functions::maintenance::seed::DEMO_SLUG
         );
-        for user in shared::seed::demo(&state).await? {
+        for user in functions::maintenance::seed::demo(&state).await? {
             println!("  {:<6}  {:<32}  {}", user.role, user.email, user.password);
         }
     }

@@ -14,6 +14,7 @@ use shared::audit::{Action, AuditEntry};
 use shared::auth::tokens::Ending;
 use shared::auth::{password, User, UserStatus};
 use shared::db::{collections, Scope};
+use shared::error::Code;
 use shared::error::{ApiError, FieldError};
 use shared::http::ApiRequest;
 use shared::rbac::{Permission, Role};
@@ -134,7 +135,7 @@ pub async fn get(scope: &Scope, id: ObjectId) -> Result<User, ApiError> {
 
 fn self_change() -> ApiError {
     ApiError::Unprocessable {
-        code: "SELF_CHANGE",
+        code: Code::SelfChange,
         detail: "Nobody changes their own role or status, or removes themselves; ask another administrator".into(),
         errors: vec![],
     }
@@ -168,7 +169,7 @@ async fn keep_an_owner(scope: &Scope, target: &User) -> Result<(), ApiError> {
         .await?;
     if others == 0 {
         return Err(ApiError::conflict(
-            "LAST_OWNER",
+            Code::LastOwner,
             "This is the organization's last OWNER; transfer ownership first",
         ));
     }
@@ -218,7 +219,7 @@ pub async fn update(scope: &Scope, id: ObjectId, input: MemberPatch) -> Result<U
     errors.finish()?;
     if role.is_none() && status.is_none() {
         return Err(ApiError::Unprocessable {
-            code: "NOTHING_TO_UPDATE",
+            code: Code::NothingToUpdate,
             detail: "Send role or status".into(),
             errors: vec![],
         });

@@ -9,6 +9,7 @@ use shared::audit::{diff, Action, AuditEntry};
 use shared::auth::tokens::Ending;
 use shared::auth::{Organization, User, UserStatus};
 use shared::db::{collections, Scope};
+use shared::error::Code;
 use shared::error::{ApiError, FieldError};
 use shared::ratelimit::Plan;
 use shared::rbac::Role;
@@ -139,7 +140,7 @@ pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organizat
     errors.finish()?;
     if set.is_empty() {
         return Err(ApiError::Unprocessable {
-            code: "NOTHING_TO_UPDATE",
+            code: Code::NothingToUpdate,
             detail: "Send name or settings".into(),
             errors: vec![],
         });
@@ -164,7 +165,7 @@ pub async fn set_plan(scope: &Scope, input: PlanInput) -> Result<Organization, A
     let org = &scope.caller().org;
     if input.plan > org.plan {
         return Err(ApiError::forbidden(
-            "PLAN_CHANGE_REQUIRES_BILLING",
+            Code::PlanChangeRequiresBilling,
             format!(
                 "Moving from {} up to {} goes through billing; an OWNER can only move to a smaller plan here",
                 org.plan.as_str(),
@@ -252,7 +253,7 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
         .ok_or(ApiError::NotFound { resource: "member" })?;
     if member.get_str("status") != Ok(UserStatus::Active.as_str()) {
         return Err(ApiError::Unprocessable {
-            code: "MEMBER_NOT_ACTIVE",
+            code: Code::MemberNotActive,
             detail: "Ownership can only go to an ACTIVE member".into(),
             errors: vec![FieldError::new("memberId", "is not an ACTIVE member")],
         });
@@ -275,7 +276,7 @@ pub async fn transfer_ownership(scope: &Scope, input: TransferInput) -> Result<U
             doc! { "$set": { "role": Role::Admin.as_str(), "updatedAt": now }, "$inc": { "version": 1_i64 } },
         )
         .await?
-        .ok_or_else(|| ApiError::conflict("NOT_OWNER", "You are no longer an OWNER"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NotOwner, "You are no longer an OWNER"))?;
         tx.audit(AuditEntry::new(Action::Update, "user").id(target).changes(doc! {
             "role": { "from": from_role.as_str(), "to": Role::Owner.as_str() }, "reason": "OWNERSHIP_TRANSFER",
         }))

@@ -21,6 +21,7 @@ use shared::bson::{doc, Bson, Document};
 
 use shared::audit::{Action, AuditEntry};
 use shared::db::Scope;
+use shared::error::Code;
 use shared::error::{ApiError, FieldError};
 use shared::fields::{self, Field, Kind, Reference};
 use shared::http::ApiResponse;
@@ -165,7 +166,7 @@ pub async fn export(
             rows += 1;
             if rows > MAX_EXPORT_ROWS {
                 return Err(ApiError::Unprocessable {
-                    code: "EXPORT_TOO_LARGE",
+                    code: Code::ExportTooLarge,
                     detail: format!(
                         "More than {MAX_EXPORT_ROWS} rows match; narrow the export with filters"
                     ),
@@ -367,7 +368,7 @@ fn check_header(header: &[String]) -> Result<(), ApiError> {
     for (i, column) in header.iter().enumerate() {
         if let Some(twice) = header[..i].iter().find(|c| *c == column) {
             return Err(ApiError::Unprocessable {
-                code: "CONFLICTING_COLUMNS",
+                code: Code::ConflictingColumns,
                 detail: format!("The column {twice:?} appears more than once"),
                 errors: vec![FieldError::new(
                     "csv",
@@ -383,7 +384,7 @@ fn check_header(header: &[String]) -> Result<(), ApiError> {
         });
         if let Some(other) = clash {
             return Err(ApiError::Unprocessable {
-                code: "CONFLICTING_COLUMNS",
+                code: Code::ConflictingColumns,
                 detail: format!(
                     "The columns {column:?} and {other:?} both fill {outer:?}; keep one"
                 ),

@@ -6,7 +6,7 @@
 //!   rotated on every use; a reused one ends its session.
 //!
 //! The flows that use them (register, login, refresh, logout, profile) are
-//! [`crate::identity`]'s. `authenticate` turns a bearer token into a
+//! the domain's (`functions::identity`). `authenticate` turns a bearer token into a
 //! [`Caller`] by re-reading the user and the organization on every request,
 //! so a deactivation or a role change takes effect on the caller's next
 //! request.
@@ -23,9 +23,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::error::Code;
 use crate::http::ApiRequest;
 pub use crate::model::UserStatus;
-use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::ratelimit::Plan;
 use crate::rbac::Role;
 use crate::state::State;
 use crate::store::collections;
@@ -60,6 +61,11 @@ pub struct User {
 }
 
 impl User {
+    /// The stored bcrypt hash, for verifying a password; never shown.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+
     /// The public view: never the password hash.
     pub fn to_json(&self) -> Value {
         json!({
@@ -121,7 +127,7 @@ pub struct Caller {
 fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
     let header = req.header("authorization").ok_or_else(|| {
         ApiError::unauthenticated(
-            "UNAUTHENTICATED",
+            Code::Unauthenticated,
             "Sign in first: send Authorization: Bearer <access token>",
         )
     })?;
@@ -132,7 +138,7 @@ fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
             Ok(token.trim())
         }
         _ => Err(ApiError::unauthenticated(
-            "UNAUTHENTICATED",
+            Code::Unauthenticated,
             "The Authorization header must be: Bearer <access token>",
         )),
     }
@@ -141,12 +147,9 @@ fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
 /// Verifies the token, reads the user and the organization (at once), checks
 /// that the token's session epoch is the user's and that both are active,
 /// and only then counts the request in the organization's API bucket.
-pub(crate) async fn authenticate(
-    state: &State,
-    req: &ApiRequest,
-) -> Result<(Caller, Decision), ApiError> {
+pub(crate) async fn authenticate(state: &State, req: &ApiRequest) -> Result<Caller, ApiError> {
     let claims = state.jwt.verify(bearer(req)?)?;
-    let invalid = || ApiError::unauthenticated("INVALID_TOKEN", "The access token is invalid");
+    let invalid = || ApiError::unauthenticated(Code::InvalidToken, "The access token is invalid");
     let user_id = ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?;
     let org_id = ObjectId::parse_str(&claims.org).map_err(|_| invalid())?;
     let session_id = ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?;
@@ -162,7 +165,7 @@ pub(crate) async fn authenticate(
         (Some(u), Some(o)) if u.organization_id == o.id => (u, o),
         _ => {
             return Err(ApiError::unauthenticated(
-                "INVALID_TOKEN",
+                Code::InvalidToken,
                 "The account of this token no longer exists",
             ))
         }
@@ -173,54 +176,46 @@ pub(crate) async fn authenticate(
     if claims.sep != user.session_epoch {
         return Err(session_ended());
     }
-    // Only a caller who is still an active member spends the organization's
-    // quota: a removed or deactivated member's old token is refused above.
-    let hit = ratelimit::hit(&state.db, LimitedAction::Api, &org.id.to_hex()).await?;
-    let limit = state.config.rate_limits.limit(LimitedAction::Api, org.plan);
-    let decision = Decision::new(LimitedAction::Api, limit, hit);
     let role = user.role;
-    Ok((
-        Caller {
-            user,
-            org,
-            role,
-            session_id,
-        },
-        decision,
-    ))
+    Ok(Caller {
+        user,
+        org,
+        role,
+        session_id,
+    })
 }
 
 /// The answer to a token issued before every session of its user ended.
 pub(crate) fn session_ended() -> ApiError {
     ApiError::unauthenticated(
-        "SESSION_REVOKED",
+        Code::SessionRevoked,
         "This session has been signed out; sign in again",
     )
 }
 
 /// Refuses PENDING and INACTIVE users, users who must reset their password,
 /// and inactive organizations, with a code that names which.
-pub(crate) fn check_active(user: &User, org: &Organization) -> Result<(), ApiError> {
+pub fn check_active(user: &User, org: &Organization) -> Result<(), ApiError> {
     if !org.is_active {
         return Err(ApiError::forbidden(
-            "ORGANIZATION_INACTIVE",
+            Code::OrganizationInactive,
             "This organization is deactivated",
         ));
     }
     if user.password_reset_required {
         return Err(ApiError::forbidden(
-            "PASSWORD_RESET_REQUIRED",
+            Code::PasswordResetRequired,
             "This account's password must be reset with the token an administrator gave you",
         ));
     }
     match user.status {
         UserStatus::Active => Ok(()),
         UserStatus::Pending => Err(ApiError::forbidden(
-            "USER_PENDING",
+            Code::UserPending,
             "This account is waiting for an administrator's approval",
         )),
         UserStatus::Inactive => Err(ApiError::forbidden(
-            "USER_INACTIVE",
+            Code::UserInactive,
             "This account is deactivated",
         )),
     }

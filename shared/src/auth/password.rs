@@ -48,6 +48,22 @@ pub fn cost_of(hash: &str) -> Option<u32> {
     hash.split('$').nth(2)?.parse().ok()
 }
 
+/// A bcrypt hash of a random password at the configured cost, made once
+/// per instance: an unknown email is verified against it, so it takes as
+/// long as a wrong password.
+pub async fn dummy_hash(state: &crate::state::State) -> Result<String, ApiError> {
+    state
+        .dummy_hash
+        .get_or_try_init(|| async {
+            let mut bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            let random = crate::hex::hex(&bytes);
+            hash(random, state.config.bcrypt_cost).await
+        })
+        .await
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

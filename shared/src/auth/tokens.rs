@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::{self, Action, AuditEntry};
 use crate::auth::{check_active, session_ended, Organization, User};
 use crate::error::ApiError;
+use crate::error::Code;
 use crate::state::State;
 use crate::store::{collections, number, RequestMeta};
 use crate::time::shifted;
@@ -49,12 +50,12 @@ pub struct TokenPair {
     pub session_id: ObjectId,
 }
 
-pub(crate) fn hash_token(token: &str) -> String {
+pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     crate::hex::hex(&digest)
 }
 
-pub(crate) fn new_token() -> String {
+pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -72,11 +73,7 @@ struct Family {
 }
 
 /// Starts a session for `user`: its `sessions` document and a first pair.
-pub(crate) async fn issue(
-    state: &State,
-    user: &User,
-    meta: &RequestMeta,
-) -> Result<TokenPair, ApiError> {
+pub async fn issue(state: &State, user: &User, meta: &RequestMeta) -> Result<TokenPair, ApiError> {
     let now = DateTime::now();
     let family = Family {
         id: ObjectId::new(),
@@ -158,13 +155,13 @@ fn pair(
 
 fn invalid() -> ApiError {
     ApiError::unauthenticated(
-        "INVALID_REFRESH_TOKEN",
+        Code::InvalidRefreshToken,
         "The refresh token is invalid, expired or revoked; sign in again",
     )
 }
 
 /// Exchanges a refresh token for a new pair; the presented one dies.
-pub(crate) async fn rotate(
+pub async fn rotate(
     state: &State,
     token: &str,
     meta: &RequestMeta,
@@ -221,7 +218,7 @@ pub(crate) async fn rotate(
         (None, _, _) => Err(invalid()),
         (Some(s), _, _) if s.get_datetime("expiresAt").map_or(true, |e| *e <= now) => {
             Err(ApiError::unauthenticated(
-                "SESSION_EXPIRED",
+                Code::SessionExpired,
                 "This sign-in has reached its maximum lifetime; sign in again",
             ))
         }
@@ -294,7 +291,7 @@ async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
     let entry = AuditEntry::new(Action::TokenReuseDetected, "session").id(family);
     audit::write_direct(&state.db, entry.into_document(Some(org), Some(user), meta)).await;
     ApiError::unauthenticated(
-        "REFRESH_TOKEN_REUSED",
+        Code::RefreshTokenReused,
         "This refresh token was already used; every session it belongs to has been signed out",
     )
 }
@@ -302,7 +299,7 @@ async fn reject(state: &State, hash: &str, meta: &RequestMeta) -> ApiError {
 /// Ends one session of `user`: the `sessions` document first, then every
 /// live token of its family. Returns how many tokens were revoked (0 when
 /// the session is not the user's or already ended).
-pub(crate) async fn end_session(
+pub async fn end_session(
     state: &State,
     user: ObjectId,
     family: ObjectId,
@@ -325,7 +322,7 @@ pub(crate) async fn end_session(
 }
 
 /// The session of `token`, when it is one of `user`'s refresh tokens.
-pub(crate) async fn family_of(
+pub async fn family_of(
     state: &State,
     user: ObjectId,
     token: Option<&str>,
@@ -351,7 +348,7 @@ pub enum Ending {
 /// run: the epoch first (from then on no older token is accepted), then the
 /// `sessions` documents and the refresh tokens (so listings show them
 /// ended). Each is `(collection, filter, update)`, for a transaction or not.
-pub(crate) fn end_all_writes(
+pub fn end_all_writes(
     whose: Ending,
     reason: &str,
     now: DateTime,
@@ -381,7 +378,7 @@ pub(crate) fn end_all_writes(
 
 /// Ends every session of `whose` at once, access tokens included; returns
 /// how many refresh tokens were revoked.
-pub(crate) async fn end_all(state: &State, whose: Ending, reason: &str) -> Result<u64, ApiError> {
+pub async fn end_all(state: &State, whose: Ending, reason: &str) -> Result<u64, ApiError> {
     let mut revoked = 0;
     for (name, filter, update) in end_all_writes(whose, reason, DateTime::now()) {
         revoked = coll(state, name)

@@ -5,20 +5,22 @@
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
-use mongodb::options::ReturnDocument;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit::{Action, AuditEntry};
-use crate::auth::tokens::{self, hash_token};
-use crate::auth::{password, rfc3339, User};
-use crate::db::{collections, retry_transient, RequestMeta, Scope};
-use crate::error::{ApiError, FieldError};
-use crate::identity::flows::Session;
-use crate::model::{InvitationStatus, UserStatus};
-use crate::rbac::{Permission, Role};
-use crate::state::State;
-use crate::validate::{text, Email, Errors};
+use shared::audit::{Action, AuditEntry};
+use shared::auth::tokens::{self, hash_token};
+use shared::auth::{password, rfc3339, User};
+use shared::db::{collections, RequestMeta, Scope};
+use shared::error::{ApiError, FieldError};
+use shared::model::{InvitationStatus, UserStatus};
+use shared::rbac::{Permission, Role};
+use shared::state::State;
+use shared::unscoped::{Purpose, Unscoped};
+use shared::validate::{text, Email, Errors};
+
+use super::flows::Session;
+use shared::error::Code;
 
 pub const VALID_DAYS: i64 = 7;
 
@@ -71,14 +73,16 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
     if role == Role::Admin {
         scope.require(Permission::ManageOrganization).await?;
     }
-    let users = scope.state().db.collection::<Document>(collections::USERS);
+    // Emails are unique across organizations, so this looks beyond the
+    // caller's own.
+    let users = Unscoped::open(scope.state(), Purpose::Invitation).collection(collections::USERS);
     if users
         .find_one(doc! { "email": email.as_str() })
         .await?
         .is_some()
     {
         return Err(ApiError::Conflict {
-            code: "ALREADY_EXISTS",
+            code: Code::AlreadyExists,
             detail: "This email already belongs to an account".into(),
             errors: vec![FieldError::new("email", "is already in use")],
         });
@@ -182,12 +186,17 @@ pub async fn accept(
     errors.check(password::check_new("password", &input.password));
     errors.finish()?;
     let hash = hash_token(input.token.trim());
-    let invitations = state.db.collection::<Document>(collections::INVITATIONS);
-    let found = invitations
+    let db = Unscoped::open(state, Purpose::Invitation);
+    let found = db
+        .collection(collections::INVITATIONS)
         .find_one(doc! { "tokenHash": &hash })
         .await?
         .ok_or_else(|| {
-            ApiError::bad_field("INVALID_INVITATION", "token", "is not a valid invitation")
+            ApiError::bad_field(
+                Code::InvalidInvitation,
+                "token",
+                "is not a valid invitation",
+            )
         })?;
     let status = found
         .get("status")
@@ -197,13 +206,13 @@ pub async fn accept(
         Some(InvitationStatus::Pending) => {}
         Some(InvitationStatus::Accepted) => {
             return Err(ApiError::conflict(
-                "INVITATION_USED",
+                Code::InvitationUsed,
                 "This invitation has already been used",
             ))
         }
         _ => {
             return Err(ApiError::conflict(
-                "INVITATION_REVOKED",
+                Code::InvitationRevoked,
                 "This invitation was revoked",
             ))
         }
@@ -214,17 +223,17 @@ pub async fn accept(
         .unwrap_or(true)
     {
         return Err(ApiError::conflict(
-            "INVITATION_EXPIRED",
+            Code::InvitationExpired,
             "This invitation has expired; ask for a new one",
         ));
     }
     let org_id = found
         .get_object_id("organizationId")
         .map_err(|_| ApiError::internal("invitation without organization"))?;
-    let org = crate::identity::flows::find_org(state, org_id).await?;
+    let org = super::flows::find_org(&db, org_id).await?;
     if !org.is_active {
         return Err(ApiError::forbidden(
-            "ORGANIZATION_INACTIVE",
+            Code::OrganizationInactive,
             "This organization is deactivated",
         ));
     }
@@ -243,28 +252,22 @@ pub async fn accept(
         .changes(doc! { "email": user_doc.get_str("email").unwrap_or_default(), "role": user_doc.get_str("role").unwrap_or_default(), "via": "invitation" })
         .into_document(Some(org_id), Some(user_id), meta);
     let audit = &audit;
-    retry_transient(|| async move {
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        let claimed = state
-            .db
-            .collection::<Document>(collections::INVITATIONS)
+    db.transaction(|tx| Box::pin(async move {
+        let claimed = tx
             .find_one_and_update(
+                collections::INVITATIONS,
                 doc! { "tokenHash": hash_ref, "status": InvitationStatus::Pending.as_str(), "expiresAt": { "$gt": DateTime::now() } },
                 doc! { "$set": { "status": InvitationStatus::Accepted.as_str(), "acceptedAt": DateTime::now(), "userId": user_id } },
             )
-            .return_document(ReturnDocument::After)
-            .session(&mut session)
             .await?;
         if claimed.is_none() {
-            return Err(ApiError::conflict("INVITATION_USED", "This invitation has already been used"));
+            return Err(ApiError::conflict(Code::InvitationUsed, "This invitation has already been used"));
         }
-        state.db.collection::<Document>(collections::USERS).insert_one(user_doc_ref.clone()).session(&mut session).await?;
-        state.db.collection::<Document>(collections::AUDIT_LOG).insert_one(audit.clone()).session(&mut session).await?;
-        crate::transaction::commit(&mut session).await
-    })
+        tx.insert_one(collections::USERS, user_doc_ref.clone()).await?;
+        tx.insert_one(collections::AUDIT_LOG, audit.clone()).await
+    }))
     .await?;
-    let user: User = crate::db::decode(user_doc)?;
+    let user: User = shared::db::decode(user_doc)?;
     let tokens = tokens::issue(state, &user, meta).await?;
     Ok(Session { user, org, tokens })
 }

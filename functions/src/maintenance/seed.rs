@@ -2,14 +2,15 @@
 //! Idempotent: running it again finds what is there and changes nothing.
 
 use bson::oid::ObjectId;
-use bson::{doc, DateTime, Document};
+use bson::{doc, DateTime};
 
-use crate::auth::password;
-use crate::error::ApiError;
-use crate::model::{Plan, UserStatus};
-use crate::rbac::Role;
-use crate::state::State;
-use crate::store::collections;
+use shared::auth::password;
+use shared::db::collections;
+use shared::error::ApiError;
+use shared::model::{Plan, UserStatus};
+use shared::rbac::Role;
+use shared::state::State;
+use shared::unscoped::{Purpose, Unscoped};
 
 pub const DEMO_SLUG: &str = "demo-workshop";
 
@@ -22,8 +23,9 @@ pub struct DemoUser {
 
 /// Creates the demo organization and its users where missing.
 pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
-    let orgs = state.db.collection::<Document>(collections::ORGANIZATIONS);
-    let users = state.db.collection::<Document>(collections::USERS);
+    let db = Unscoped::open(state, Purpose::Operator);
+    let orgs = db.collection(collections::ORGANIZATIONS);
+    let users = db.collection(collections::USERS);
     let now = DateTime::now();
     let org_id = match orgs.find_one(doc! { "slug": DEMO_SLUG }).await? {
         Some(o) => o

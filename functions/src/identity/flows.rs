@@ -1,23 +1,28 @@
-//! The sign-in flows behind `/api/v1/auth/*`: register, login, refresh and
-//! logout. Functions parse the request and shape the response; everything
-//! that touches users, organizations and tokens happens here.
+//! The sign-in flows behind `/api/v1/auth/*`: register, join, login,
+//! refresh, logout and password reset. The handlers in `crate::auth` parse
+//! the request and shape the response; these decide. Before sign-in there
+//! is no tenant, so they reach users and organizations through an
+//! [`Unscoped`] handle opened for [`Purpose::SignIn`] (or
+//! [`Purpose::PasswordReset`]); tokens and sessions are the platform's
+//! (`shared::auth::tokens`).
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use rand::RngCore;
 use serde::Deserialize;
 
-use crate::audit::{Action, AuditEntry};
-use crate::auth::tokens::{self, TokenPair};
-use crate::auth::{check_active, password, Organization, User};
-use crate::db::{collections, retry_transient, RequestMeta, Scope};
-use crate::error::ApiError;
-use crate::model::UserStatus;
-use crate::ratelimit::{self, Decision, LimitedAction, Plan};
-use crate::rbac::Role;
-use crate::state::State;
-use crate::transaction::insert_in_transaction;
-use crate::validate::{text, Email, Errors};
+use shared::audit::{Action, AuditEntry};
+use shared::auth::tokens::{self, TokenPair};
+use shared::auth::{check_active, password, Organization, User};
+use shared::db::{collections, RequestMeta, Scope};
+use shared::error::ApiError;
+use shared::error::Code;
+use shared::model::UserStatus;
+use shared::ratelimit::{Decision, LimitedAction, Plan};
+use shared::rbac::Role;
+use shared::state::State;
+use shared::unscoped::{Purpose, Unscoped};
+use shared::validate::{text, Email, Errors};
 
 /// A signed-in user with a fresh token pair.
 pub struct Session {
@@ -61,7 +66,7 @@ pub fn slugify(name: &str) -> String {
 fn random_suffix() -> String {
     let mut b = [0u8; 3];
     rand::rng().fill_bytes(&mut b);
-    crate::hex::hex(&b)
+    shared::hex::hex(&b)
 }
 
 /// Creates an organization on the FREE plan and its ACTIVE owner, in one
@@ -122,7 +127,7 @@ pub async fn register(
                 a.into_document(Some(org_id), Some(user_id), meta),
             )
         }));
-        let created = insert_in_transaction(state, &docs).await;
+        let created = insert_all(state, &docs).await;
         match created {
             Ok(()) => {}
             Err(ApiError::Conflict { errors, .. }) if errors.iter().any(|f| f.field == "slug") => {
@@ -140,31 +145,46 @@ pub async fn register(
         return Ok(Session { user, org, tokens });
     }
     Err(ApiError::conflict(
-        "SLUG_TAKEN",
+        Code::SlugTaken,
         "Could not find a free address for this organization name; choose another name",
     ))
 }
 
+/// Inserts `docs` (collection, document) in one transaction: an
+/// organization with its owner, or a user, with their audit entries.
+async fn insert_all(state: &State, docs: &[(&'static str, Document)]) -> Result<(), ApiError> {
+    Unscoped::open(state, Purpose::SignIn)
+        .transaction(|tx| {
+            Box::pin(async move {
+                for (coll, doc) in docs {
+                    tx.insert_one(coll, doc.clone()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
 /// A document this flow just wrote, as its typed model.
 fn from_doc<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, ApiError> {
-    crate::db::decode(d.clone())
+    shared::db::decode(d.clone())
 }
 
-async fn find_user(state: &State, filter: Document) -> Result<Option<User>, ApiError> {
-    Ok(state
-        .db
-        .collection::<User>(collections::USERS)
+async fn find_user(db: &Unscoped<'_>, filter: Document) -> Result<Option<User>, ApiError> {
+    db.collection(collections::USERS)
         .find_one(filter)
-        .await?)
+        .await?
+        .map(shared::db::decode)
+        .transpose()
 }
 
-pub(crate) async fn find_org(state: &State, id: ObjectId) -> Result<Organization, ApiError> {
-    state
-        .db
-        .collection::<Organization>(collections::ORGANIZATIONS)
+pub(crate) async fn find_org(db: &Unscoped<'_>, id: ObjectId) -> Result<Organization, ApiError> {
+    let d = db
+        .collection(collections::ORGANIZATIONS)
         .find_one(doc! { "_id": id })
         .await?
-        .ok_or_else(|| ApiError::internal(format!("organization {id} missing")))
+        .ok_or_else(|| ApiError::internal(format!("organization {id} missing")))?;
+    shared::db::decode(d)
 }
 
 #[derive(Deserialize)]
@@ -175,7 +195,10 @@ pub struct LoginInput {
 }
 
 fn bad_credentials() -> ApiError {
-    ApiError::unauthenticated("INVALID_CREDENTIALS", "The email or password is incorrect")
+    ApiError::unauthenticated(
+        Code::InvalidCredentials,
+        "The email or password is incorrect",
+    )
 }
 
 /// Signs a user in. Unknown email and wrong password answer alike, after a
@@ -190,13 +213,14 @@ pub async fn login(
     if email.is_empty() || email.len() > 254 {
         return Err(ApiError::field("email", "must be a valid email address"));
     }
+    let db = Unscoped::open(state, Purpose::SignIn);
     let ip = meta.client_key();
     // Each attempt reserves a slot in both failure buckets before the
     // password is checked, so concurrent guesses cannot overshoot the limit;
     // a successful sign-in gives its slots back.
     let (by_email, by_ip) = tokio::try_join!(
-        ratelimit::hit(&state.db, LimitedAction::FailedLoginEmail, &email),
-        ratelimit::hit(&state.db, LimitedAction::FailedLoginIp, &ip),
+        db.hit(LimitedAction::FailedLoginEmail, &email),
+        db.hit(LimitedAction::FailedLoginIp, &ip),
     )?;
     let limits = &state.config.rate_limits;
     let by_email = Decision::new(
@@ -212,14 +236,14 @@ pub async fn login(
     if let Some(refused) = [by_email, by_ip].into_iter().find(|d| !d.allowed()) {
         tracing::warn!(requestId = %meta.request_id, ip = %ip, bucket = refused.action.name(),
             "[RATE_LIMIT] sign-in throttled");
-        record_attempt(state, &email, meta, false, "THROTTLED", None).await;
+        record_attempt(&db, &email, meta, false, "THROTTLED", None).await;
         return Err(refused.error());
     }
 
-    let user = find_user(state, doc! { "email": &email }).await?;
+    let user = find_user(&db, doc! { "email": &email }).await?;
     let hash = match &user {
-        Some(u) => u.password_hash.clone(),
-        None => dummy_hash(state).await?,
+        Some(u) => u.password_hash().to_string(),
+        None => password::dummy_hash(state).await?,
     };
     let matches = password::verify(input.password.clone(), hash.clone()).await;
     let user = match user {
@@ -231,30 +255,35 @@ pub async fn login(
                 "UNKNOWN_EMAIL"
             };
             tracing::info!(requestId = %meta.request_id, ip = %ip, reason, "[AUTH_SESSION] sign-in failed");
-            record_attempt(state, &email, meta, false, reason, found.as_ref()).await;
+            record_attempt(&db, &email, meta, false, reason, found.as_ref()).await;
             if let Some(u) = &found {
                 // Known accounts also get an audit entry, so their organization sees it.
                 let entry = AuditEntry::new(Action::LoginFailed, "session")
                     .changes(doc! { "reason": reason });
-                crate::audit::write_direct(
-                    &state.db,
-                    entry.into_document(Some(u.organization_id), Some(u.id), meta),
-                )
-                .await;
+                db.audit(entry, Some(u.organization_id), Some(u.id), meta)
+                    .await;
             }
             return Err(bad_credentials());
         }
     };
     tokio::join!(
-        ratelimit::undo(&state.db, LimitedAction::FailedLoginEmail, &email),
-        ratelimit::undo(&state.db, LimitedAction::FailedLoginIp, &ip),
+        db.undo(LimitedAction::FailedLoginEmail, &email),
+        db.undo(LimitedAction::FailedLoginIp, &ip),
     );
-    let org = find_org(state, user.organization_id).await?;
+    let org = find_org(&db, user.organization_id).await?;
     if let Err(refusal) = check_active(&user, &org) {
-        record_attempt(state, &email, meta, false, refusal.code(), Some(&user)).await;
+        record_attempt(
+            &db,
+            &email,
+            meta,
+            false,
+            refusal.code().as_str(),
+            Some(&user),
+        )
+        .await;
         return Err(refusal);
     }
-    let users = state.db.collection::<Document>(collections::USERS);
+    let users = db.collection(collections::USERS);
     let now = DateTime::now();
     let mut set = doc! { "lastLoginAt": now };
     if password::cost_of(&hash).is_some_and(|c| c < state.config.bcrypt_cost) {
@@ -269,13 +298,9 @@ pub async fn login(
         .update_one(doc! { "_id": user.id }, doc! { "$set": set })
         .await?;
     let tokens = tokens::issue(state, &user, meta).await?;
-    record_attempt(state, &email, meta, true, "OK", Some(&user)).await;
+    record_attempt(&db, &email, meta, true, "OK", Some(&user)).await;
     let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
-    crate::audit::write_direct(
-        &state.db,
-        entry.into_document(Some(org.id), Some(user.id), meta),
-    )
-    .await;
+    db.audit(entry, Some(org.id), Some(user.id), meta).await;
     tracing::info!(requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
         "[AUTH_SESSION] signed in");
     let mut user = user;
@@ -304,15 +329,16 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
     let last = errors.check(text("lastName", &input.last_name, 1, 100));
     let slug = errors.check(text("organizationSlug", &input.organization_slug, 1, 64));
     errors.finish()?;
-    let org = state
-        .db
-        .collection::<Organization>(collections::ORGANIZATIONS)
+    let org = Unscoped::open(state, Purpose::SignIn)
+        .collection(collections::ORGANIZATIONS)
         .find_one(doc! { "slug": slug.unwrap_or_default().to_lowercase(), "isActive": true })
         .await?
+        .map(shared::db::decode::<Organization>)
+        .transpose()?
         .ok_or_else(|| ApiError::Unprocessable {
-            code: "ORGANIZATION_NOT_FOUND",
+            code: Code::OrganizationNotFound,
             detail: "No active organization has this slug".into(),
-            errors: vec![crate::error::FieldError::new(
+            errors: vec![shared::error::FieldError::new(
                 "organizationSlug",
                 "is not an organization",
             )],
@@ -330,7 +356,7 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
         .id(user_id)
         .changes(doc! { "email": &email, "role": Role::Viewer.as_str(), "status": UserStatus::Pending.as_str(), "via": "join" })
         .into_document(Some(org.id), Some(user_id), meta);
-    insert_in_transaction(
+    insert_all(
         state,
         &[
             (collections::USERS, user_doc.clone()),
@@ -364,83 +390,49 @@ pub async fn reset_password(
     let token_hash = tokens::hash_token(input.token.trim());
     let invalid = || {
         ApiError::bad_field(
-            "INVALID_RESET_TOKEN",
+            Code::InvalidResetToken,
             "token",
             "is not a valid, unused reset token",
         )
     };
     // The token is looked up before the new password is hashed, so a
     // guessed token costs one indexed read, not a bcrypt run.
-    state
-        .db
-        .collection::<Document>(collections::PASSWORD_RESETS)
+    let db = Unscoped::open(state, Purpose::PasswordReset);
+    db.collection(collections::PASSWORD_RESETS)
         .find_one(doc! { "tokenHash": &token_hash, "usedAt": null, "expiresAt": { "$gt": DateTime::now() } })
         .await?
         .ok_or_else(invalid)?;
     let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let (hash, token_hash) = (&hash, &token_hash);
-    retry_transient(|| async move {
+    db.transaction(|tx| Box::pin(async move {
         let now = DateTime::now();
-        let mut session = state.client.start_session().await?;
-        session.start_transaction().await?;
-        let reset = state
-            .db
-            .collection::<Document>(collections::PASSWORD_RESETS)
+        let reset = tx
             .find_one_and_update(
+                collections::PASSWORD_RESETS,
                 doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } },
                 doc! { "$set": { "usedAt": now } },
             )
-            .session(&mut session)
             .await?
             .ok_or_else(invalid)?;
         let (Ok(user), Ok(org)) = (reset.get_object_id("userId"), reset.get_object_id("organizationId")) else {
             return Err(ApiError::internal("reset token without user"));
         };
-        state
-            .db
-            .collection::<Document>(collections::USERS)
-            .update_one(
-                doc! { "_id": user },
-                doc! { "$set": { "passwordHash": hash, "passwordResetRequired": false, "updatedAt": now }, "$inc": { "version": 1_i64 } },
-            )
-            .session(&mut session)
-            .await?;
-        for (name, filter, update) in tokens::end_all_writes(tokens::Ending::User(user), "PASSWORD_RESET", now) {
-            state
-                .db
-                .collection::<Document>(name)
-                .update_many(filter, update)
-                .session(&mut session)
-                .await?;
-        }
+        tx.update_one(
+            collections::USERS,
+            doc! { "_id": user },
+            doc! { "$set": { "passwordHash": hash, "passwordResetRequired": false, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        )
+        .await?;
+        tx.end_all_sessions(tokens::Ending::User(user), "PASSWORD_RESET", now).await?;
         let entry = AuditEntry::new(Action::Update, "user").id(user).changes(doc! { "passwordReset": true });
-        state
-            .db
-            .collection::<Document>(collections::AUDIT_LOG)
-            .insert_one(entry.into_document(Some(org), Some(user), meta))
-            .session(&mut session)
-            .await?;
-        crate::transaction::commit(&mut session).await
-    })
+        tx.audit(entry, Some(org), Some(user), meta).await
+    }))
     .await
-}
-
-async fn dummy_hash(state: &State) -> Result<String, ApiError> {
-    state
-        .dummy_hash
-        .get_or_try_init(|| async {
-            let mut bytes = [0u8; 16];
-            rand::rng().fill_bytes(&mut bytes);
-            let random = crate::hex::hex(&bytes);
-            password::hash(random, state.config.bcrypt_cost).await
-        })
-        .await
-        .cloned()
 }
 
 /// Keeps a record of the attempt for operators (`login_attempts`, expired by TTL).
 async fn record_attempt(
-    state: &State,
+    db: &Unscoped<'_>,
     email: &str,
     meta: &RequestMeta,
     success: bool,
@@ -461,9 +453,8 @@ async fn record_attempt(
         "createdAt": now,
         "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_DAYS * 86_400_000),
     };
-    if let Err(e) = state
-        .db
-        .collection::<Document>(collections::LOGIN_ATTEMPTS)
+    if let Err(e) = db
+        .collection(collections::LOGIN_ATTEMPTS)
         .insert_one(attempt)
         .await
     {

@@ -19,20 +19,21 @@ use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
-use futures_util::TryStreamExt;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::audit::{self, diff, Action, AuditEntry};
-use crate::db::{collections, shifted, RequestMeta, Scope, DAY_MS, HOUR_MS};
-use crate::error::{ApiError, FieldError};
-use crate::fields::{self, Field};
-use crate::http::{ApiRequest, ApiResponse};
-use crate::jobs::{Report, PURGE_AFTER_DAYS};
-use crate::ratelimit::{LimitedAction, Plan};
-use crate::rbac::Permission;
-use crate::records::{self, check_references, find_live, mutate_one, new_record, render, Entity};
-use crate::state::State;
+use shared::audit::{diff, Action, AuditEntry};
+use shared::db::{collections, shifted, RequestMeta, Scope, DAY_MS, HOUR_MS};
+use shared::error::Code;
+use shared::error::{ApiError, FieldError};
+use shared::fields::{self, Field};
+use shared::http::{ApiRequest, ApiResponse};
+use shared::jobs::{Report, PURGE_AFTER_DAYS};
+use shared::ratelimit::{LimitedAction, Plan};
+use shared::rbac::Permission;
+use shared::records::{self, check_references, find_live, mutate_one, new_record, render, Entity};
+use shared::state::State;
+use shared::unscoped::{Purpose, Unscoped};
 
 pub const PENDING: &str = "PENDING";
 pub const UPLOADED: &str = "UPLOADED";
@@ -57,12 +58,11 @@ pub async fn request_upload(
 ) -> Result<ApiResponse, ApiError> {
     let body: Value = req.json()?;
     let (mut input, refs) = fields::parse_create(upload_fields, &body)?;
-    let state = scope.state();
-    let policy = &state.config.uploads;
+    let policy = &scope.config().uploads;
     let content_type = text(&input, "contentType").to_ascii_lowercase();
     if !policy.allowed_types.contains(&content_type) {
         return Err(ApiError::Unprocessable {
-            code: "UNSUPPORTED_FILE_TYPE",
+            code: Code::UnsupportedFileType,
             detail: format!(
                 "Files of type {content_type:?} are not accepted; accepted types: {}",
                 policy.allowed_types.join(", ")
@@ -74,12 +74,12 @@ pub async fn request_upload(
         });
     }
     input.insert("contentType", &content_type);
-    let size = crate::db::number(&input, "size").unwrap_or(0).max(0) as u64;
+    let size = shared::db::number(&input, "size").unwrap_or(0).max(0) as u64;
     let plan = scope.caller().org.plan;
     let max = policy.max_bytes[Plan::ALL.iter().position(|p| *p == plan).unwrap_or(0)];
     if size > max {
         return Err(ApiError::Unprocessable {
-            code: "FILE_TOO_LARGE",
+            code: Code::FileTooLarge,
             detail: format!(
                 "Files may be at most {max} bytes on the {} plan",
                 plan.as_str()
@@ -91,7 +91,7 @@ pub async fn request_upload(
         });
     }
     check_references(scope, &refs).await?;
-    let storage = state.storage()?;
+    let storage = scope.storage()?;
     scope.spend(LimitedAction::Uploads).await?;
 
     let mut record = new_record(scope, &input);
@@ -117,7 +117,7 @@ pub async fn request_upload(
             "uploadUrl": presigned.url,
             "method": presigned.method,
             "headers": headers,
-            "expiresAt": crate::time::rfc3339(expires_at),
+            "expiresAt": shared::time::rfc3339(expires_at),
             "document": render(&record),
         }),
     );
@@ -148,17 +148,17 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
         .is_ok_and(|created| *created < expiry)
     {
         return Err(ApiError::conflict(
-            "UPLOAD_EXPIRED",
+            Code::UploadExpired,
             format!("Uploads must be completed within {PENDING_EXPIRY_HOURS} hours; request a new upload"),
         ));
     }
-    let storage = scope.state().storage()?;
-    let declared_size = crate::db::number(&before, "size").unwrap_or(-1);
+    let storage = scope.storage()?;
+    let declared_size = shared::db::number(&before, "size").unwrap_or(-1);
     let declared_type = text(&before, "contentType");
     let stored = storage.head(text(&before, "storageKey")).await?;
     let Some(stored) = stored else {
         return Err(ApiError::conflict(
-            "UPLOAD_NOT_FOUND",
+            Code::UploadNotFound,
             "No file has been uploaded for this document yet; PUT it to the upload URL, then complete",
         ));
     };
@@ -171,7 +171,7 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
     });
     if stored.size as i64 != declared_size || stored_type.as_deref() != Some(declared_type) {
         return Err(ApiError::conflict(
-            "UPLOAD_MISMATCH",
+            Code::UploadMismatch,
             format!(
                 "The stored file ({} bytes, {}) is not the one declared ({declared_size} bytes, {declared_type})",
                 stored.size,
@@ -203,8 +203,8 @@ pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse,
     let doc = find_live(scope, e, id).await?;
     let mut out = render(&doc);
     if text(&doc, "status") == UPLOADED {
-        let storage = scope.state().storage()?;
-        let ttl = scope.state().config.uploads.download_url_ttl;
+        let storage = scope.storage()?;
+        let ttl = scope.config().uploads.download_url_ttl;
         let url = storage
             .presign_get(
                 text(&doc, "storageKey"),
@@ -217,7 +217,7 @@ pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse,
             .audit(AuditEntry::new(Action::Download, e.resource).id(id))
             .await;
         out["downloadUrl"] = json!(url);
-        out["downloadExpiresAt"] = json!(crate::time::rfc3339(millis_from_now(ttl)));
+        out["downloadExpiresAt"] = json!(shared::time::rfc3339(millis_from_now(ttl)));
     }
     Ok(ApiResponse::ok(&out))
 }
@@ -236,8 +236,9 @@ pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiRespon
 /// a run stopped half way leaves work the next run finds again.
 pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, ApiError> {
     let started = Instant::now();
-    let storage = state.storage()?;
-    let coll = state.collection(collections::DOCUMENTS);
+    let db = Unscoped::open(state, Purpose::Scheduled);
+    let storage = db.storage()?;
+    let coll = db.collection(collections::DOCUMENTS);
     let stale = [
         (
             doc! { "status": PENDING, "createdAt": { "$lt": shifted(now, -PENDING_EXPIRY_HOURS * HOUR_MS) } },
@@ -250,11 +251,8 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
     ];
     let mut report = Report::default();
     for (filter, reason) in stale {
-        let docs: Vec<Document> = coll
-            .find(filter.clone())
-            .limit(batch)
-            .await?
-            .try_collect()
+        let docs = coll
+            .find_many(filter.clone(), doc! { "_id": 1 }, batch, None)
             .await?;
         report.scanned += docs.len() as u64;
         for d in docs {
@@ -269,19 +267,21 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
             }
             let mut only_if_still = filter.clone();
             only_if_still.insert("_id", id);
-            if coll.delete_one(only_if_still).await?.deleted_count == 1 {
+            if coll.delete_one(only_if_still).await? {
                 report.deleted += 1;
                 let entry = AuditEntry::new(Action::Delete, "document")
                     .id(id)
                     .changes(doc! { "purged": true, "reason": reason, "actor": "cleanup" });
-                audit::write_direct(
-                    &state.db,
-                    entry.into_document(org, None, &RequestMeta::system("cleanup", "SCHEDULE")),
+                db.audit(
+                    entry,
+                    org,
+                    None,
+                    &RequestMeta::system("cleanup", "SCHEDULE"),
                 )
                 .await;
             }
         }
-        report.remaining += coll.count_documents(filter).await?;
+        report.remaining += coll.count(filter).await?;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(

@@ -8,18 +8,24 @@ use std::time::Duration;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
-use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 
-use crate::audit::{self, Action, AuditEntry};
-use crate::auth::{rfc3339, tokens, UserStatus};
-use crate::db::{collections, shifted, RequestMeta, DAY_MS};
-use crate::error::ApiError;
-use crate::ratelimit::Plan;
-use crate::state::State;
+use shared::audit::{Action, AuditEntry};
+use shared::auth::{rfc3339, tokens, UserStatus};
+use shared::db::{collections, shifted, RequestMeta, DAY_MS};
+use shared::error::ApiError;
+use shared::error::Code;
+use shared::ratelimit::Plan;
+use shared::state::State;
+use shared::unscoped::{Purpose, Unscoped};
 
 /// How long an operator-issued password reset token stays valid.
 pub const RESET_VALID_HOURS: i64 = 24;
+
+/// The one way operator tasks reach the database.
+fn db(state: &State) -> Unscoped<'_> {
+    Unscoped::open(state, Purpose::Operator)
+}
 
 fn meta() -> RequestMeta {
     RequestMeta::system("crm-admin", "CLI")
@@ -35,11 +41,11 @@ async fn operator_audit(
 ) {
     changes.insert("actor", "crm-admin");
     let entry = AuditEntry::new(action, resource).id(id).changes(changes);
-    audit::write_direct(&state.db, entry.into_document(Some(org), None, &meta())).await;
+    db(state).audit(entry, Some(org), None, &meta()).await;
 }
 
 async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
-    state
+    db(state)
         .collection(collections::ORGANIZATIONS)
         .find_one(doc! { "slug": slug })
         .await?
@@ -49,7 +55,7 @@ async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
 }
 
 async fn user_by_email(state: &State, email: &str) -> Result<Document, ApiError> {
-    state
+    db(state)
         .collection(collections::USERS)
         .find_one(doc! { "email": email.trim().to_lowercase() })
         .await?
@@ -70,29 +76,26 @@ fn time(d: &Document, key: &str) -> Value {
 /// Every organization with its user, account and record counts (records:
 /// every CRM document, deleted ones included).
 pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
-    let orgs: Vec<Document> = state
+    let orgs = db(state)
         .collection(collections::ORGANIZATIONS)
-        .find(doc! {})
-        .sort(doc! { "createdAt": 1 })
-        .await?
-        .try_collect()
+        .find_many(doc! {}, doc! { "createdAt": 1 }, 0, None)
         .await?;
     let mut out = vec![];
     for org in orgs {
         let id = id_of(&org)?;
-        let users = state
+        let users = db(state)
             .collection(collections::USERS)
-            .count_documents(doc! { "organizationId": id })
+            .count(doc! { "organizationId": id })
             .await?;
-        let accounts = state
+        let accounts = db(state)
             .collection(collections::ACCOUNTS)
-            .count_documents(doc! { "organizationId": id })
+            .count(doc! { "organizationId": id })
             .await?;
         let mut records = 0;
         for name in collections::CRM {
-            records += state
+            records += db(state)
                 .collection(name)
-                .count_documents(doc! { "organizationId": id })
+                .count(doc! { "organizationId": id })
                 .await?;
         }
         out.push(json!({
@@ -121,7 +124,7 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
     let mut filter = doc! { "_id": id };
     if active {
         set.insert("deleteScheduledAt", bson::Bson::Null);
-        let due = shifted(now, -crate::cleanup::PURGE_AFTER_DAYS * DAY_MS);
+        let due = shifted(now, -shared::jobs::PURGE_AFTER_DAYS * DAY_MS);
         filter.insert(
             "$or",
             vec![
@@ -130,14 +133,13 @@ pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Resul
             ],
         );
     }
-    let matched = state
+    let matched = db(state)
         .collection(collections::ORGANIZATIONS)
         .update_one(filter, doc! { "$set": set })
-        .await?
-        .matched_count;
+        .await?;
     if matched == 0 {
         return Err(ApiError::conflict(
-            "PURGE_IN_PROGRESS",
+            Code::PurgeInProgress,
             "This organization was deleted more than 30 days ago and is being purged; it cannot be reactivated",
         ));
     }
@@ -169,7 +171,7 @@ pub async fn set_plan(state: &State, slug: &str, plan: &str) -> Result<Value, Ap
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
     let from = org.get_str("plan").unwrap_or_default().to_string();
-    state
+    db(state)
         .collection(collections::ORGANIZATIONS)
         .update_one(
             doc! { "_id": id },
@@ -195,10 +197,10 @@ pub async fn set_plan(state: &State, slug: &str, plan: &str) -> Result<Value, Ap
 pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
     let id = id_of(&org)?;
-    let purge = crate::cleanup::purge_organization(
-        state,
+    let purge = super::cleanup::purge_organization(
+        &db(state),
         id,
-        &mut crate::cleanup::Budget::unlimited(),
+        &mut super::cleanup::Budget::unlimited(),
         doc! {},
     )
     .await?;
@@ -240,21 +242,21 @@ pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, A
     let token = tokens::new_token();
     let now = DateTime::now();
     let expires = DateTime::from_millis(now.timestamp_millis() + RESET_VALID_HOURS * 3_600_000);
-    state
+    db(state)
         .collection(collections::PASSWORD_RESETS)
         .update_many(
             doc! { "userId": id, "usedAt": null },
             doc! { "$set": { "usedAt": now, "supersededAt": now } },
         )
         .await?;
-    state
+    db(state)
         .collection(collections::PASSWORD_RESETS)
         .insert_one(doc! {
             "tokenHash": tokens::hash_token(&token), "userId": id, "organizationId": org,
             "createdAt": now, "expiresAt": expires, "usedAt": null,
         })
         .await?;
-    state
+    db(state)
         .collection(collections::USERS)
         .update_one(
             doc! { "_id": id },
@@ -291,7 +293,7 @@ pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
-    state.collection(collections::USERS)
+    db(state).collection(collections::USERS)
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": status.as_str(), "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } })
         .await?;
     let revoked = if status == UserStatus::Inactive {
@@ -371,15 +373,11 @@ async fn newest(
     filter: Document,
     limit: i64,
 ) -> Result<Vec<Value>, ApiError> {
-    let docs: Vec<Document> = state
+    let docs = db(state)
         .collection(collection)
-        .find(filter)
-        .sort(doc! { "createdAt": -1 })
-        .limit(limit)
-        .await?
-        .try_collect()
+        .find_many(filter, doc! { "createdAt": -1 }, limit, None)
         .await?;
-    Ok(docs.iter().map(crate::records::render).collect())
+    Ok(docs.iter().map(shared::records::render).collect())
 }
 
 /// Who the sign-in query is about.

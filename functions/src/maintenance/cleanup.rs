@@ -24,22 +24,23 @@ use std::time::Instant;
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
-use futures_util::TryStreamExt;
 
-use crate::error::ApiError;
-use crate::ratelimit::Plan;
-use crate::state::State;
-use crate::store::collections::*;
-use crate::time::{shifted, DAY_MS};
+use shared::db::collections::*;
+use shared::error::ApiError;
+use shared::ratelimit::Plan;
+use shared::runtime::BoxFuture;
+use shared::state::State;
+use shared::time::{shifted, DAY_MS};
+use shared::unscoped::{Purpose, Unscoped};
 
-pub use crate::jobs::{Budget, Report, PURGE_AFTER_DAYS};
+pub use shared::jobs::{Budget, Report, PURGE_AFTER_DAYS};
 
 /// Revoked refresh tokens are kept this long, so a stolen one used again
 /// still revokes its family, then swept.
 pub const REVOKED_TOKEN_DAYS: i64 = 7;
 
-fn budget(state: &State) -> Budget {
-    let cfg = &state.config.cleanup;
+fn budget(db: &Unscoped<'_>) -> Budget {
+    let cfg = &db.config().cleanup;
     Budget::new(cfg.max_batches, cfg.max_seconds)
 }
 
@@ -51,39 +52,33 @@ fn ago(now: DateTime, days: i64) -> DateTime {
 /// documents: all of the database's, but the organizations themselves and
 /// the server's own. Listed from the database rather than from code, so a
 /// collection added by a later feature cannot be missed.
-pub async fn tenant_collections(state: &State) -> Result<Vec<String>, ApiError> {
-    let mut names: Vec<String> = state
-        .list_collections()
-        .await?
-        .into_iter()
-        .filter(|n| n != ORGANIZATIONS && !n.starts_with("system."))
-        .collect();
-    names.sort();
+pub async fn tenant_collections(db: &Unscoped<'_>) -> Result<Vec<String>, ApiError> {
+    let mut names = db.collection_names().await?;
+    names.retain(|n| n != ORGANIZATIONS);
     Ok(names)
 }
 
 /// Deletes documents matching `filter`, `batch` at a time by `_id`, while the
 /// budget lasts. Returns (found, deleted).
 async fn delete_batches(
-    state: &State,
+    db: &Unscoped<'_>,
     collection: &str,
     filter: &Document,
     budget: &mut Budget,
 ) -> Result<(u64, u64), ApiError> {
-    let batch = state.config.cleanup.batch_size;
-    let c = state.collection(collection);
+    let batch = db.config().cleanup.batch_size;
+    let c = db.collection(collection);
     let (mut found, mut deleted) = (0, 0);
     while !budget.exhausted() {
-        let ids: Vec<Bson> = c
-            .find(filter.clone())
-            .projection(doc! { "_id": 1 })
-            .limit(batch)
-            .await?
-            .try_collect::<Vec<Document>>()
-            .await?
-            .into_iter()
-            .filter_map(|d| d.get("_id").cloned())
-            .collect();
+        let ids: Vec<Bson> = ids_of(
+            c.find_many(
+                filter.clone(),
+                doc! { "_id": 1 },
+                batch,
+                Some(doc! { "_id": 1 }),
+            )
+            .await?,
+        );
         if ids.is_empty() {
             break;
         }
@@ -91,12 +86,18 @@ async fn delete_batches(
         found += ids.len() as u64;
         let mut only = filter.clone();
         only.insert("_id", doc! { "$in": &ids });
-        deleted += c.delete_many(only).await?.deleted_count;
+        deleted += c.delete_many(only).await?;
         if (ids.len() as i64) < batch {
             break;
         }
     }
     Ok((found, deleted))
+}
+
+fn ids_of(docs: Vec<Document>) -> Vec<Bson> {
+    docs.into_iter()
+        .filter_map(|d| d.get("_id").cloned())
+        .collect()
 }
 
 /// What purging one organization deleted so far.
@@ -110,18 +111,18 @@ pub struct Purge {
 /// Purges one organization within `budget`: its objects, then its documents
 /// collection by collection, then the organization. Safe to run again.
 pub async fn purge_organization(
-    state: &State,
+    db: &Unscoped<'_>,
     org: ObjectId,
     budget: &mut Budget,
     still_due: Document,
 ) -> Result<Purge, ApiError> {
     let mut deleted = BTreeMap::new();
-    let storage = state.storage()?;
+    let storage = db.storage()?;
     let prefix = storage.organization_prefix(org);
     let mut objects = 0;
     while !budget.exhausted() {
         let n = storage
-            .delete_batch(&prefix, state.config.cleanup.batch_size.min(1000) as i32)
+            .delete_batch(&prefix, db.config().cleanup.batch_size.min(1000) as i32)
             .await?;
         if n == 0 {
             break;
@@ -131,19 +132,16 @@ pub async fn purge_organization(
     }
     deleted.insert("objects".to_string(), objects);
     let filter = doc! { "organizationId": org };
-    let names = tenant_collections(state).await?;
+    let names = tenant_collections(db).await?;
     for name in &names {
-        let (_, n) = delete_batches(state, name, &filter, budget).await?;
+        let (_, n) = delete_batches(db, name, &filter, budget).await?;
         deleted.insert(name.to_string(), n);
     }
     if budget.exhausted() {
         // Maybe more left: check before removing the organization.
         let mut left = 0;
         for name in &names {
-            left += state
-                .collection(name)
-                .count_documents(filter.clone())
-                .await?;
+            left += db.collection(name).count(filter.clone()).await?;
         }
         if left > 0 || storage.has_objects(&prefix).await? {
             return Ok(Purge {
@@ -155,12 +153,7 @@ pub async fn purge_organization(
     // Only if it is still due: an organization reactivated meanwhile stays.
     let mut filter = still_due;
     filter.insert("_id", org);
-    let gone = state
-        .collection(ORGANIZATIONS)
-        .delete_one(filter)
-        .await?
-        .deleted_count
-        == 1;
+    let gone = db.collection(ORGANIZATIONS).delete_one(filter).await?;
     Ok(Purge {
         finished: gone,
         deleted,
@@ -171,18 +164,20 @@ pub async fn purge_organization(
 /// ago, at most `CLEANUP_MAX_ORGANIZATIONS` per run.
 pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
-    let cfg = &state.config.cleanup;
+    let db = Unscoped::open(state, Purpose::Scheduled);
+    let cfg = &db.config().cleanup;
     let due = doc! { "deleteScheduledAt": { "$lt": ago(now, PURGE_AFTER_DAYS) } };
-    let orgs: Vec<Document> = state
+    let orgs = db
         .collection(ORGANIZATIONS)
-        .find(due.clone())
-        .sort(doc! { "deleteScheduledAt": 1 })
-        .limit(cfg.max_organizations as i64)
-        .await?
-        .try_collect()
+        .find_many(
+            due.clone(),
+            doc! { "deleteScheduledAt": 1 },
+            cfg.max_organizations as i64,
+            None,
+        )
         .await?;
     let mut report = Report::default();
-    let mut budget = budget(state);
+    let mut budget = budget(&db);
     for org in &orgs {
         let id = org
             .get_object_id("_id")
@@ -190,7 +185,7 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
         report.scanned += 1;
         // One organization that cannot be purged (a storage error, say) must
         // not hold up the others; it stays due and is tried again next run.
-        let purge = match purge_organization(state, id, &mut budget, due.clone()).await {
+        let purge = match purge_organization(&db, id, &mut budget, due.clone()).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(organizationId = %id, error = %e, "[TENANT] purge failed; retried next run");
@@ -210,7 +205,7 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
             break;
         }
     }
-    report.remaining = state.collection(ORGANIZATIONS).count_documents(due).await?;
+    report.remaining = db.collection(ORGANIZATIONS).count(due).await?;
     Ok(report.finish("cleanup-organizations", started))
 }
 
@@ -220,12 +215,13 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
 /// organization follow the shortest.
 pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
-    let days = state.config.cleanup.audit_retention_days;
+    let db = Unscoped::open(state, Purpose::Scheduled);
+    let days = db.config().cleanup.audit_retention_days;
     let mut retentions: Vec<u64> = days.to_vec();
     retentions.sort_unstable();
     retentions.dedup();
     let mut report = Report::default();
-    let mut budget = budget(state);
+    let mut budget = budget(&db);
     let mut filters = vec![];
     for r in retentions {
         let longer: Vec<&str> = Plan::ALL
@@ -237,36 +233,37 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
         let spared: Vec<Bson> = if longer.is_empty() {
             vec![]
         } else {
-            state
-                .collection(ORGANIZATIONS)
-                .find(doc! { "plan": { "$in": &longer } })
-                .projection(doc! { "_id": 1 })
-                .await?
-                .try_collect::<Vec<Document>>()
-                .await?
-                .into_iter()
-                .filter_map(|d| d.get("_id").cloned())
-                .collect()
+            ids_of(
+                db.collection(ORGANIZATIONS)
+                    .find_many(
+                        doc! { "plan": { "$in": &longer } },
+                        doc! { "_id": 1 },
+                        0,
+                        Some(doc! { "_id": 1 }),
+                    )
+                    .await?,
+            )
         };
         let filter = doc! {
             "createdAt": { "$lt": ago(now, r as i64) },
             "organizationId": { "$nin": spared },
         };
-        let (found, deleted) = delete_batches(state, AUDIT_LOG, &filter, &mut budget).await?;
+        let (found, deleted) = delete_batches(&db, AUDIT_LOG, &filter, &mut budget).await?;
         report.scanned += found;
         report.deleted += deleted;
         filters.push(filter);
     }
     for filter in filters {
-        report.remaining += state.collection(AUDIT_LOG).count_documents(filter).await?;
+        report.remaining += db.collection(AUDIT_LOG).count(filter).await?;
     }
     Ok(report.finish("cleanup-audit-logs", started))
 }
 
 /// `cleanup-sessions`: what expired and TTL has not removed yet, plus the
-/// document files sweep ([`crate::documents::sweep`]).
+/// document files sweep ([`crate::files::documents::sweep`]).
 pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
+    let db = Unscoped::open(state, Purpose::Scheduled);
     let expired = doc! { "expiresAt": { "$lt": now } };
     let targets = [
         (
@@ -284,29 +281,29 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
         (RATE_LIMITS, expired),
     ];
     let mut report = Report::default();
-    let mut budget = budget(state);
+    let mut budget = budget(&db);
     for (name, filter) in &targets {
-        let (found, deleted) = delete_batches(state, name, filter, &mut budget).await?;
+        let (found, deleted) = delete_batches(&db, name, filter, &mut budget).await?;
         report.scanned += found;
         report.deleted += deleted;
     }
     for (name, filter) in targets {
-        report.remaining += state.collection(name).count_documents(filter).await?;
+        report.remaining += db.collection(name).count(filter).await?;
     }
-    let files = crate::documents::sweep(state, now, state.config.cleanup.batch_size).await?;
+    let files = crate::files::documents::sweep(state, now, db.config().cleanup.batch_size).await?;
     report.add(files);
     Ok(report.finish("cleanup-sessions", started))
 }
 
 /// The jobs as the route table schedules them.
-pub fn run_organizations(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+pub fn run_organizations(state: Arc<State>) -> BoxFuture<Result<Report, ApiError>> {
     Box::pin(async move { organizations(&state, DateTime::now()).await })
 }
 
-pub fn run_audit_logs(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+pub fn run_audit_logs(state: Arc<State>) -> BoxFuture<Result<Report, ApiError>> {
     Box::pin(async move { audit_logs(&state, DateTime::now()).await })
 }
 
-pub fn run_sessions(state: Arc<State>) -> crate::runtime::BoxFuture<Result<Report, ApiError>> {
+pub fn run_sessions(state: Arc<State>) -> BoxFuture<Result<Report, ApiError>> {
     Box::pin(async move { sessions(&state, DateTime::now()).await })
 }

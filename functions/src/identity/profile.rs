@@ -6,12 +6,14 @@ use bson::{doc, DateTime, Document};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit::{diff, Action, AuditEntry};
-use crate::auth::{password, rfc3339, User};
-use crate::db::{collections, Scope};
-use crate::error::{ApiError, FieldError};
-use crate::ratelimit::{self, Decision, LimitedAction, Plan};
-use crate::validate::{text, Errors, Patch};
+use shared::audit::{diff, Action, AuditEntry};
+use shared::auth::{password, rfc3339, User};
+use shared::db::{collections, Scope};
+use shared::error::Code;
+use shared::error::{ApiError, FieldError};
+use shared::ratelimit::{Decision, LimitedAction, Plan};
+use shared::unscoped::{Purpose, Unscoped};
+use shared::validate::{text, Errors, Patch};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -43,7 +45,7 @@ pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError
     errors.finish()?;
     if set.is_empty() {
         return Err(ApiError::Unprocessable {
-            code: "NOTHING_TO_UPDATE",
+            code: Code::NothingToUpdate,
             detail: "Send firstName or lastName".into(),
             errors: vec![],
         });
@@ -67,7 +69,7 @@ pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError
                     .await?
                     .ok_or_else(|| {
                         ApiError::unauthenticated(
-                            "INVALID_TOKEN",
+                            Code::InvalidToken,
                             "The account of this token no longer exists",
                         )
                     })?;
@@ -81,7 +83,7 @@ pub async fn update(scope: &Scope, input: ProfilePatch) -> Result<User, ApiError
             })
         })
         .await?;
-    crate::db::decode(updated)
+    shared::db::decode(updated)
 }
 
 #[derive(Deserialize)]
@@ -101,7 +103,12 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     let me = &scope.caller().user;
     password::check_new("newPassword", &input.new_password)
         .map_err(|e| ApiError::Validation { errors: vec![e] })?;
-    let hit = ratelimit::hit(&state.db, LimitedAction::FailedLoginEmail, &me.email).await?;
+    // Wrong guesses count in the email's sign-in bucket, which is not the
+    // organization's: it spans every sign-in of that email.
+    let buckets = Unscoped::open(state, Purpose::SignIn);
+    let hit = buckets
+        .hit(LimitedAction::FailedLoginEmail, &me.email)
+        .await?;
     let decision = Decision::new(
         LimitedAction::FailedLoginEmail,
         state
@@ -113,14 +120,21 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     if !decision.allowed() {
         return Err(decision.error());
     }
-    if !password::verify(input.current_password.clone(), me.password_hash.clone()).await {
+    if !password::verify(
+        input.current_password.clone(),
+        me.password_hash().to_string(),
+    )
+    .await
+    {
         return Err(ApiError::Unprocessable {
-            code: "INVALID_CURRENT_PASSWORD",
+            code: Code::InvalidCurrentPassword,
             detail: "The current password is incorrect".into(),
             errors: vec![FieldError::new("currentPassword", "is incorrect")],
         });
     }
-    ratelimit::undo(&state.db, LimitedAction::FailedLoginEmail, &me.email).await;
+    buckets
+        .undo(LimitedAction::FailedLoginEmail, &me.email)
+        .await;
     if input.current_password == input.new_password {
         return Err(ApiError::field(
             "newPassword",
@@ -144,7 +158,7 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
                     )
                     .await?
                     .ok_or_else(|| ApiError::internal("the caller vanished"))?;
-                let epoch = crate::db::number(&updated, "sessionEpoch").unwrap_or(0);
+                let epoch = shared::db::number(&updated, "sessionEpoch").unwrap_or(0);
                 let revoke =
                     doc! { "$set": { "revokedAt": now, "revokedReason": "PASSWORD_CHANGED" } };
                 tx.update_many(

@@ -1,0 +1,5 @@
+//! The files context: documents attached to CRM records, kept in object
+//! storage and moved by presigned URLs ([`documents`]). The handlers in
+//! `crate::documents` parse requests; these rules decide.
+
+pub mod documents;

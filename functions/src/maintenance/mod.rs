@@ -1,0 +1,9 @@
+//! The maintenance context: the scheduled cleanups ([`cleanup`]), the
+//! operator tasks behind `crm-admin` ([`admin`]) and the local demo data
+//! ([`seed`]). None has a caller, so each reaches the database through
+//! `shared::unscoped::Unscoped`, opened for `Purpose::Scheduled` or
+//! `Purpose::Operator`.
+
+pub mod admin;
+pub mod cleanup;
+pub mod seed;

@@ -1,0 +1,118 @@
+//! Every `code` the API puts in a problem document, as one enum: clients
+//! branch on these strings, so they are declared once, listed in one place
+//! (for the docs and the OpenAPI document), and never compared as string
+//! literals in code.
+
+use serde::{Serialize, Serializer};
+
+macro_rules! codes {
+    ($($variant:ident = $text:literal,)*) => {
+        /// A problem document's `code`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            /// Every code, in alphabetical order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as clients see it (`SCREAMING_SNAKE_CASE`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    AlreadyConverted = "ALREADY_CONVERTED",
+    AlreadyExists = "ALREADY_EXISTS",
+    ConflictingColumns = "CONFLICTING_COLUMNS",
+    CorsOriginDenied = "CORS_ORIGIN_DENIED",
+    CronUnauthorized = "CRON_UNAUTHORIZED",
+    DatabaseUnavailable = "DATABASE_UNAVAILABLE",
+    ExportTooLarge = "EXPORT_TOO_LARGE",
+    FileTooLarge = "FILE_TOO_LARGE",
+    IdempotencyKeyInUse = "IDEMPOTENCY_KEY_IN_USE",
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED",
+    IdempotencyKeyUsed = "IDEMPOTENCY_KEY_USED",
+    InternalError = "INTERNAL_ERROR",
+    InvalidCredentials = "INVALID_CREDENTIALS",
+    InvalidCurrentPassword = "INVALID_CURRENT_PASSWORD",
+    InvalidCursor = "INVALID_CURSOR",
+    InvalidId = "INVALID_ID",
+    InvalidInvitation = "INVALID_INVITATION",
+    InvalidParameter = "INVALID_PARAMETER",
+    InvalidRefreshToken = "INVALID_REFRESH_TOKEN",
+    InvalidResetToken = "INVALID_RESET_TOKEN",
+    InvalidToken = "INVALID_TOKEN",
+    InvitationExpired = "INVITATION_EXPIRED",
+    InvitationRevoked = "INVITATION_REVOKED",
+    InvitationUsed = "INVITATION_USED",
+    LastOwner = "LAST_OWNER",
+    MalformedJson = "MALFORMED_JSON",
+    MemberNotActive = "MEMBER_NOT_ACTIVE",
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
+    NothingToUpdate = "NOTHING_TO_UPDATE",
+    NotDeleted = "NOT_DELETED",
+    NotFound = "NOT_FOUND",
+    NotOwner = "NOT_OWNER",
+    OrganizationInactive = "ORGANIZATION_INACTIVE",
+    OrganizationNotFound = "ORGANIZATION_NOT_FOUND",
+    PasswordResetRequired = "PASSWORD_RESET_REQUIRED",
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE",
+    PermissionDenied = "PERMISSION_DENIED",
+    PlanChangeRequiresBilling = "PLAN_CHANGE_REQUIRES_BILLING",
+    PurgeInProgress = "PURGE_IN_PROGRESS",
+    RateLimitExceeded = "RATE_LIMIT_EXCEEDED",
+    RefreshTokenReused = "REFRESH_TOKEN_REUSED",
+    SelfChange = "SELF_CHANGE",
+    SessionExpired = "SESSION_EXPIRED",
+    SessionRevoked = "SESSION_REVOKED",
+    SlugTaken = "SLUG_TAKEN",
+    StorageUnavailable = "STORAGE_UNAVAILABLE",
+    Unauthenticated = "UNAUTHENTICATED",
+    UnknownParameter = "UNKNOWN_PARAMETER",
+    UnsupportedFileType = "UNSUPPORTED_FILE_TYPE",
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
+    UploadExpired = "UPLOAD_EXPIRED",
+    UploadMismatch = "UPLOAD_MISMATCH",
+    UploadNotFound = "UPLOAD_NOT_FOUND",
+    UserInactive = "USER_INACTIVE",
+    UserPending = "USER_PENDING",
+    ValidationFailed = "VALIDATION_FAILED",
+    VersionMismatch = "VERSION_MISMATCH",
+    WriteConflict = "WRITE_CONFLICT",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn codes_are_unique_sorted_screaming_snake_case() {
+        let texts: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        let mut sorted = texts.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(texts, sorted);
+        assert!(texts.iter().all(|t| t
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')));
+    }
+}

@@ -1,0 +1,30 @@
+//! The request pipeline, one module per layer, in the order a request
+//! walks them (see [`crate::runtime::handle`]):
+//!
+//! 1. [`request_id`]: the request's id.
+//! 2. [`cors`]: a preflight is answered here.
+//! 3. [`body_limit`]: 413 over the limit.
+//! 4. [`method`]: the route's endpoint for the method, or 405 with `Allow`.
+//! 5. [`authenticate`]: the bearer token becomes a caller (routes that
+//!    declare a permission), or [`cron`] checks the scheduler's secret.
+//! 6. [`rate_limit`]: the organization's API bucket, or the client
+//!    address's bucket on a throttled public route.
+//! 7. [`authorize`]: the caller's role against the route's permission; a
+//!    denial is audited.
+//! 8. [`idempotency`]: a replay is answered here; a new key is reserved.
+//! 9. The handler.
+//!
+//! On the way out, [`respond`] records the idempotent answer, adds the
+//! RateLimit, security, CORS and request-id headers, and writes the one
+//! log line. No layer calls back into an earlier one.
+
+pub mod authenticate;
+pub mod authorize;
+pub mod body_limit;
+pub mod cors;
+pub mod cron;
+pub mod idempotency;
+pub mod method;
+pub mod rate_limit;
+pub mod request_id;
+pub mod respond;

@@ -1,0 +1,71 @@
+//! Layer 6: counts the request in its bucket and refuses it (429 with
+//! `Retry-After`) once the bucket is spent. A signed-in caller spends the
+//! organization's API bucket of its plan, and only once authenticated as
+//! an active member (a removed member's old token spends none of it); a
+//! throttled public route spends its client address's bucket. The first
+//! refusal of a window is audited, once.
+
+use bson::doc;
+
+use crate::audit::{self, Action, AuditEntry};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::http::ApiRequest;
+use crate::ratelimit::{self, Decision, LimitedAction};
+use crate::state::State;
+use crate::store::RequestMeta;
+
+/// Counts the request in the caller's organization's API bucket.
+pub async fn organization(state: &State, caller: &Caller) -> Result<Decision, ApiError> {
+    let hit = ratelimit::hit(&state.db, LimitedAction::Api, &caller.org.id.to_hex()).await?;
+    let limit = state
+        .config
+        .rate_limits
+        .limit(LimitedAction::Api, caller.org.plan);
+    Ok(Decision::new(LimitedAction::Api, limit, hit))
+}
+
+/// Refuses a caller whose organization's bucket is spent.
+pub async fn enforce(
+    state: &State,
+    caller: &Caller,
+    meta: &RequestMeta,
+    d: Decision,
+) -> Result<(), ApiError> {
+    if d.allowed() {
+        return Ok(());
+    }
+    tracing::warn!(requestId = %meta.request_id, userId = %caller.user.id, organizationId = %caller.org.id,
+        bucket = d.action.name(), limit = d.limit, "[RATE_LIMIT] request refused");
+    if d.first_refusal() {
+        let entry = AuditEntry::new(Action::RateLimitExceeded, "rate_limit").changes(doc! {
+            "bucket": d.action.name(), "limit": d.limit as i64, "windowResetsAt": d.reset_at as i64,
+        });
+        audit::write_direct(
+            &state.db,
+            entry.into_document(Some(caller.org.id), Some(caller.user.id), meta),
+        )
+        .await;
+    }
+    Err(d.error())
+}
+
+/// Counts the request in its client address's bucket (throttled public
+/// routes).
+pub async fn client(
+    state: &State,
+    action: LimitedAction,
+    req: &ApiRequest,
+) -> Result<Decision, ApiError> {
+    ratelimit::hit_client(state, action, req.client_ip).await
+}
+
+/// Refuses a client whose bucket is spent.
+pub fn enforce_client(req: &ApiRequest, d: Decision) -> Result<(), ApiError> {
+    if d.allowed() {
+        return Ok(());
+    }
+    tracing::warn!(requestId = %req.request_id, bucket = d.action.name(), limit = d.limit,
+        ip = ?req.client_ip, "[RATE_LIMIT] public endpoint throttled");
+    Err(d.error())
+}

@@ -1,0 +1,91 @@
+//! The way out: whatever the layers or the handler answered (an error
+//! becomes problem+json), the idempotent answer is recorded, and the
+//! response gets its RateLimit headers, `Cache-Control: no-store` unless the
+//! handler chose, `X-Content-Type-Options`, CORS, `X-Request-Id`; then one
+//! `[REQUEST]` log line.
+
+use std::time::Instant;
+
+use bson::oid::ObjectId;
+use http::Method;
+
+use super::cors;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::idempotency::Pending;
+use crate::ratelimit::Decision;
+use crate::runtime::HandlerResult;
+use crate::state::State;
+
+/// What the layers left for the way out.
+#[derive(Default)]
+pub struct Trail {
+    /// The rate-limit decision, for the RateLimit headers.
+    pub decision: Option<Decision>,
+    /// The caller (user, organization), for the log line.
+    pub caller: Option<(ObjectId, ObjectId)>,
+    /// The idempotency reservation to complete.
+    pub idempotency: Option<Pending>,
+}
+
+/// The request as it came in, for the way out.
+pub struct Incoming {
+    started: Instant,
+    request_id: String,
+    origin: Option<String>,
+    method: Method,
+    path: String,
+}
+
+impl Incoming {
+    pub fn of(req: &ApiRequest, started: Instant) -> Self {
+        Self {
+            started,
+            request_id: req.request_id.clone(),
+            origin: req.header("origin").map(str::to_string),
+            method: req.method.clone(),
+            path: req.path.clone(),
+        }
+    }
+}
+
+pub async fn finish(
+    state: &State,
+    result: HandlerResult,
+    trail: Trail,
+    incoming: Incoming,
+) -> ApiResponse {
+    let Incoming {
+        started,
+        request_id: rid,
+        origin,
+        method,
+        path,
+    } = incoming;
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => e.to_response(&rid),
+    };
+    if let Some(pending) = &trail.idempotency {
+        super::idempotency::finish(state, pending, &response).await;
+    }
+    if let Some(d) = trail.decision {
+        d.apply_headers(&mut response);
+    }
+    if response.header("cache-control").is_none() {
+        // Answers are a caller's data or a moment's state: no cache keeps them.
+        response.set_header("cache-control", "no-store");
+    }
+    response.set_header("x-content-type-options", "nosniff");
+    cors::headers(state, origin.as_deref(), &mut response);
+    response.set_header("x-request-id", &rid);
+    let (user, org) = trail
+        .caller
+        .map(|(u, o)| (u.to_hex(), o.to_hex()))
+        .unwrap_or_default();
+    tracing::info!(
+        requestId = %rid, userId = %user, organizationId = %org, method = %method, path = %path,
+        status = response.status.as_u16(), durationMs = started.elapsed().as_millis() as u64,
+        "[REQUEST] {method} {path} {}", response.status.as_u16()
+    );
+    response
+}

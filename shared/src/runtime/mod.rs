@@ -1,0 +1,269 @@
+//! The runtime: the request pipeline and the platform adapters.
+//!
+//! A function binary calls [`serve`] with its [`Route`]. The adapter
+//! ([`adapters`]) picks its platform from the environment (the Lambda
+//! Runtime API, Vercel's Rust runtime, or a plain HTTP server on `PORT`),
+//! and every request becomes an [`ApiRequest`] that [`handle`] walks down
+//! the [`layers`], one module each, in this order:
+//!
+//! request id -> CORS preflight -> body limit -> method -> authenticate ->
+//! rate limit -> authorize -> idempotency -> handler
+//!
+//! and back out through [`layers::respond`] (problem+json, idempotent
+//! answer stored, RateLimit, security, CORS and request-id headers, one
+//! JSON log line). A layer never calls an earlier one.
+
+mod adapters;
+pub(crate) mod layers;
+mod route;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bson::oid::ObjectId;
+use http::{Method, StatusCode};
+
+pub use self::adapters::{
+    init_or_exit, serve, serve_local, serve_local_on_port, spawn_local, Platform,
+};
+use self::layers::idempotency::Start;
+use self::layers::respond::{Incoming, Trail};
+pub use self::route::{Deploy, Endpoint, Job, Route, RouteTable, Schedule};
+use crate::db::{RequestMeta, Scope};
+use crate::error::ApiError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::rbac::Access;
+use crate::state::State;
+use crate::validate;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<ApiResponse, ApiError>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// The handler of one method of a route.
+pub type Handler = fn(Ctx) -> BoxFuture<HandlerResult>;
+
+/// What a handler receives.
+pub struct Ctx {
+    pub state: Arc<State>,
+    pub req: ApiRequest,
+    /// The route being served.
+    pub route: &'static Route,
+    scope: Option<Scope>,
+}
+
+impl Ctx {
+    /// The organization-scoped data handle; present on every route method
+    /// that declares a permission.
+    pub fn scope(&self) -> Result<&Scope, ApiError> {
+        self.scope
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("handler asked for a scope on a public route"))
+    }
+
+    /// The `{id}` path parameter as an ObjectId (400 if malformed).
+    pub fn path_id(&self) -> Result<ObjectId, ApiError> {
+        validate::object_id("id", self.req.param("id").unwrap_or(""))
+    }
+
+    pub fn meta(&self) -> RequestMeta {
+        meta_of(&self.req)
+    }
+}
+
+pub(crate) fn meta_of(req: &ApiRequest) -> RequestMeta {
+    RequestMeta {
+        request_id: req.request_id.clone(),
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        ip: req.client_ip.map(|ip| ip.to_string()),
+        user_agent: req.user_agent(),
+    }
+}
+
+/// report as the response.
+pub fn run_job(ctx: Ctx) -> BoxFuture<HandlerResult> {
+    Box::pin(async move {
+        let schedule = ctx
+            .route
+            .deploy
+            .schedule
+            .ok_or_else(|| ApiError::internal("run_job on a route without a schedule"))?;
+        let report = (schedule.run)(ctx.state.clone()).await?;
+        ok(report.to_json())
+    })
+}
+
+pub fn ok(value: serde_json::Value) -> HandlerResult {
+    Ok(ApiResponse::json(StatusCode::OK, &value))
+}
+
+/// Runs the pipeline for one request. `route` is `None` when no route matched.
+pub async fn handle(
+    state: Arc<State>,
+    route: Option<&'static Route>,
+    mut req: ApiRequest,
+) -> ApiResponse {
+    let started = Instant::now();
+    layers::request_id::assign(&mut req);
+    let incoming = Incoming::of(&req, started);
+    let mut trail = Trail::default();
+    let result = walk(&state, route, req, &mut trail).await;
+    layers::respond::finish(&state, result, trail, incoming).await
+}
+
+/// The layers down to the handler; what the way out needs goes in `trail`.
+async fn walk(
+    state: &Arc<State>,
+    route: Option<&'static Route>,
+    req: ApiRequest,
+    trail: &mut Trail,
+) -> HandlerResult {
+    let route = route.ok_or(ApiError::NotFound { resource: "route" })?;
+    if req.method == Method::OPTIONS {
+        return layers::cors::preflight(state, route, req.header("origin"));
+    }
+    layers::body_limit::check(&req)?;
+    let endpoint = layers::method::endpoint(route, &req.method)?;
+    let scope = match endpoint.access {
+        Access::Public => None,
+        Access::Throttled(action) => {
+            let d = layers::rate_limit::client(state, action, &req).await?;
+            trail.decision = Some(d);
+            layers::rate_limit::enforce_client(&req, d)?;
+            None
+        }
+        Access::Cron => {
+            layers::cron::check(state, &req)?;
+            None
+        }
+        Access::Requires(permission) => {
+            let caller = layers::authenticate::caller(state, &req).await?;
+            trail.caller = Some((caller.user.id, caller.org.id));
+            let meta = meta_of(&req);
+            let d = layers::rate_limit::organization(state, &caller).await?;
+            trail.decision = Some(d);
+            layers::rate_limit::enforce(state, &caller, &meta, d).await?;
+            layers::authorize::check(state, &caller, &meta, permission).await?;
+            match layers::idempotency::start(state, &caller, &req).await? {
+                Start::Replay(answer) => return Ok(answer),
+                Start::Run(pending) => trail.idempotency = pending,
+            }
+            Some(Scope::new(state.clone(), caller, meta))
+        }
+    };
+    let ctx = Ctx {
+        state: state.clone(),
+        req,
+        route,
+        scope,
+    };
+    (endpoint.handler)(ctx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_comes_from_the_environment_vercel_first() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            Platform::detect(move |k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(env(&[]), Platform::Local);
+        assert_eq!(
+            env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]),
+            Platform::Lambda
+        );
+        assert_eq!(
+            env(&[
+                ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+                ("VERCEL", "1")
+            ]),
+            Platform::Vercel
+        );
+        assert_eq!(env(&[("VERCEL_IPC_PATH", "/tmp/ipc")]), Platform::Vercel);
+    }
+
+    fn noop(_: Ctx) -> BoxFuture<HandlerResult> {
+        Box::pin(async { Ok(ApiResponse::no_content()) })
+    }
+
+    static ITEM: Route = Route {
+        name: "things-id",
+        path: "/api/v1/things/{id}",
+        methods: &[Endpoint::get(Access::Public, noop)],
+        deploy: Deploy::API,
+    };
+
+    static ACCEPT: Route = Route {
+        name: "things-accept",
+        path: "/api/v1/things/accept",
+        methods: &[Endpoint::post(Access::Public, noop)],
+        deploy: Deploy::API,
+    };
+
+    fn names(table: &RouteTable, path: &str) -> Option<(&'static str, Vec<(String, String)>)> {
+        table.find(path).map(|(r, p)| (r.name, p))
+    }
+
+    #[test]
+    fn a_pattern_captures_its_path_parameters() {
+        let table = RouteTable::leak(&[&ITEM]).unwrap();
+        assert_eq!(
+            names(table, "/api/v1/things/abc"),
+            Some(("things-id", vec![("id".to_string(), "abc".to_string())]))
+        );
+        assert_eq!(
+            names(table, "/api/v1/things/a%20b/"),
+            Some(("things-id", vec![("id".to_string(), "a b".to_string())]))
+        );
+    }
+
+    #[test]
+    fn a_pattern_does_not_match_longer_shorter_or_empty_paths() {
+        let table = RouteTable::leak(&[&ITEM]).unwrap();
+        for path in [
+            "/api/v1/things",
+            "/api/v1/things/",
+            "/api/v1/things/a/b",
+            "/api/v1/other/a",
+        ] {
+            assert!(table.find(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_static_segment_wins_over_a_parameter_in_any_order() {
+        for routes in [[&ITEM, &ACCEPT], [&ACCEPT, &ITEM]] {
+            let table = RouteTable::leak(&routes).unwrap();
+            assert_eq!(
+                names(table, "/api/v1/things/accept").unwrap().0,
+                "things-accept"
+            );
+            assert_eq!(names(table, "/api/v1/things/other").unwrap().0, "things-id");
+        }
+    }
+
+    #[test]
+    fn two_patterns_for_the_same_paths_are_refused_when_the_table_is_built() {
+        static TWIN: Route = Route {
+            name: "things-twin",
+            path: "/api/v1/things/{key}",
+            methods: &[Endpoint::get(Access::Public, noop)],
+            deploy: Deploy::API,
+        };
+        let err = RouteTable::leak(&[&ITEM, &TWIN]).err().unwrap();
+        assert!(err.contains("things-twin"), "{err}");
+    }
+
+    #[test]
+    fn the_allow_header_lists_declared_methods_and_options() {
+        assert_eq!(ITEM.allow(), "GET, OPTIONS");
+    }
+}

@@ -1,0 +1,217 @@
+//! The route table's vocabulary: a [`Route`] (a path, one [`Endpoint`] per
+//! method, what its function needs to be deployed) and the [`RouteTable`]
+//! that matches a path to its route by specificity.
+
+use std::sync::Arc;
+
+use http::Method;
+
+use super::{BoxFuture, Handler};
+use crate::error::ApiError;
+use crate::http::percent_decode;
+use crate::rbac::Access;
+use crate::state::State;
+use crate::storage::S3Permission;
+
+/// One entry of the route table: a path and, for each method, who may call
+/// it and the function that answers it. The table in `functions::routes` is
+/// the single source of truth for the local server, the function binaries
+/// and the deployment files.
+pub struct Route {
+    /// The function's name (binary, Lambda function, Vercel function).
+    pub name: &'static str,
+    /// The path pattern, with `{name}` for a path parameter.
+    pub path: &'static str,
+    pub methods: &'static [Endpoint],
+    pub deploy: Deploy,
+}
+
+/// One method of a route: its own handler, so no handler switches on the
+/// method.
+pub struct Endpoint {
+    pub method: Method,
+    pub access: Access,
+    pub handler: Handler,
+}
+
+impl Endpoint {
+    pub const fn get(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::GET,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn post(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::POST,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn put(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::PUT,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn patch(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::PATCH,
+            access,
+            handler,
+        }
+    }
+
+    pub const fn delete(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::DELETE,
+            access,
+            handler,
+        }
+    }
+}
+
+/// What a route's function needs beyond HTTP: storage and a schedule.
+#[derive(Clone, Copy, Debug)]
+pub struct Deploy {
+    /// What the function may do in the bucket. Non-empty: it builds the
+    /// storage client at cold start (and gets exactly these IAM actions).
+    pub storage: &'static [S3Permission],
+    /// A scheduled function: run by EventBridge on Lambda and by a cron
+    /// request (`GET` with `Bearer $CRON_SECRET`) elsewhere.
+    pub schedule: Option<Schedule>,
+    /// How the function builds its storage client at cold start: set with
+    /// [`Deploy::storage`], so only a binary whose route declares storage
+    /// names (and links) the S3 client.
+    pub open_storage: Option<crate::storage::Opener>,
+}
+
+impl Deploy {
+    /// An API function: no storage, no schedule.
+    pub const API: Deploy = Deploy {
+        storage: &[],
+        schedule: None,
+        open_storage: None,
+    };
+
+    /// A function that handles files with these permissions.
+    pub const fn storage(storage: &'static [S3Permission]) -> Deploy {
+        Deploy {
+            storage,
+            schedule: None,
+            open_storage: if storage.is_empty() {
+                None
+            } else {
+                Some(crate::storage::Storage::s3)
+            },
+        }
+    }
+
+    /// The same function, run on a schedule.
+    pub const fn scheduled(self, schedule: Schedule) -> Deploy {
+        Deploy {
+            schedule: Some(schedule),
+            ..self
+        }
+    }
+}
+
+/// When and what a scheduled function runs.
+#[derive(Clone, Copy)]
+pub struct Schedule {
+    /// Five-field cron in UTC, as Vercel takes it (`0 3 * * *`).
+    pub cron: &'static str,
+    pub run: Job,
+}
+
+/// A scheduled job: does one bounded run and reports what it did.
+pub type Job = fn(Arc<State>) -> BoxFuture<Result<crate::jobs::Report, ApiError>>;
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schedule")
+            .field("cron", &self.cron)
+            .finish()
+    }
+}
+
+impl Schedule {
+    /// The same schedule as an EventBridge expression: `cron(0 3 * * ? *)`.
+    pub fn eventbridge(&self) -> String {
+        let f: Vec<&str> = self.cron.split_whitespace().collect();
+        let (dom, dow) = if f[4] == "*" {
+            (f[2], "?")
+        } else {
+            ("?", f[4])
+        };
+        format!("cron({} {} {dom} {} {dow} *)", f[0], f[1], f[3])
+    }
+}
+
+/// The routes one process serves, matched by specificity (matchit, as
+/// axum does): a static segment wins over a parameter whatever the order of
+/// the table, and two patterns that would match the same paths are refused
+/// when the table is built, not discovered by a request.
+pub struct RouteTable {
+    router: matchit::Router<&'static Route>,
+    len: usize,
+}
+
+impl RouteTable {
+    /// Builds the table once per process (it lives as long as the process).
+    pub fn leak(routes: &[&'static Route]) -> Result<&'static RouteTable, String> {
+        let mut router = matchit::Router::new();
+        for route in routes {
+            router
+                .insert(route.path, *route)
+                .map_err(|e| format!("route {} ({}): {e}", route.name, route.path))?;
+        }
+        Ok(Box::leak(Box::new(RouteTable {
+            router,
+            len: routes.len(),
+        })))
+    }
+
+    /// The route `path` names, with its path parameters percent-decoded. A
+    /// trailing slash is ignored; an empty parameter matches nothing.
+    pub fn find(&self, path: &str) -> Option<(&'static Route, Vec<(String, String)>)> {
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        let matched = self.router.at(path).ok()?;
+        let params = matched
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), percent_decode(v, false)))
+            .collect();
+        Some((*matched.value, params))
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Route {
+    /// The endpoint of `method`, if the route has one.
+    pub fn endpoint(&self, method: &Method) -> Option<&'static Endpoint> {
+        self.methods.iter().find(|e| e.method == *method)
+    }
+
+    /// The `Allow` header value.
+    pub fn allow(&self) -> String {
+        let mut verbs: Vec<&str> = self.methods.iter().map(|e| e.method.as_str()).collect();
+        verbs.push("OPTIONS");
+        verbs.join(", ")
+    }
+}

@@ -1,0 +1,282 @@
+//! Data access with no tenant: the one narrow capability for the flows that
+//! run before there is a caller (sign-up, join, sign-in, invitation
+//! acceptance, password reset), for scheduled jobs and for operator
+//! commands.
+//!
+//! Tenant code gets a [`crate::db::Scope`], which the runtime builds after
+//! authentication and authorization and which pins every query to one
+//! organization. Everything else that reaches the database from the domain
+//! opens an [`Unscoped`] handle, naming why ([`Purpose`]), so the places
+//! that can read across organizations are few and can be counted:
+//! `grep -rn "Unscoped::open" functions/src`. The handle hands out
+//! [`Table`]s and [`UnscopedTx`]s, never the driver's own types, so no
+//! `mongodb` name appears outside this crate.
+
+use bson::Document;
+use futures_util::TryStreamExt;
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection};
+
+use crate::audit::{self, AuditEntry};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ratelimit::{self, Hit, LimitedAction};
+use crate::state::State;
+use crate::storage::Storage;
+use crate::store::RequestMeta;
+
+/// Why a flow reads or writes across organizations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Sign-up, join and sign-in: the user is not known yet.
+    SignIn,
+    /// Invitations: emails are unique across organizations, and the
+    /// invitee has no account yet.
+    Invitation,
+    /// A password reset with an operator's token.
+    PasswordReset,
+    /// A scheduled cleanup.
+    Scheduled,
+    /// An operator command (`crm-admin`) or the local demo seed.
+    Operator,
+}
+
+/// The unscoped handle; see the module docs.
+pub struct Unscoped<'s> {
+    state: &'s State,
+    purpose: Purpose,
+}
+
+/// The work of one unscoped transaction attempt, borrowing its [`UnscopedTx`].
+pub type UnscopedTxFuture<'t, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + 't>>;
+
+impl<'s> Unscoped<'s> {
+    /// The only constructor; every call names its purpose.
+    pub fn open(state: &'s State, purpose: Purpose) -> Self {
+        Self { state, purpose }
+    }
+
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+
+    /// The platform state, for the platform's own flows (tokens, sessions).
+    pub fn state(&self) -> &'s State {
+        self.state
+    }
+
+    pub fn config(&self) -> &'s Config {
+        &self.state.config
+    }
+
+    /// The object store (a 500 if this function was started without one).
+    pub fn storage(&self) -> Result<&'s Storage, ApiError> {
+        self.state.storage()
+    }
+
+    pub fn collection(&self, name: &str) -> Table {
+        Table {
+            coll: self.state.collection(name),
+        }
+    }
+
+    /// The names of the database's collections, sorted, without the
+    /// server's own (`system.*`).
+    pub async fn collection_names(&self) -> Result<Vec<String>, ApiError> {
+        let mut names: Vec<String> = self
+            .state
+            .list_collections()
+            .await?
+            .into_iter()
+            .filter(|n| !n.starts_with("system."))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Counts one use of `action`'s bucket for `key` (an email, a client
+    /// address); the caller decides with [`crate::ratelimit::Decision`].
+    pub async fn hit(&self, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
+        ratelimit::hit(&self.state.db, action, key).await
+    }
+
+    /// Gives back a use counted by [`Self::hit`].
+    pub async fn undo(&self, action: LimitedAction, key: &str) {
+        ratelimit::undo(&self.state.db, action, key).await
+    }
+
+    /// Writes an audit entry outside any transaction (logged, not raised,
+    /// on failure).
+    pub async fn audit(
+        &self,
+        entry: AuditEntry,
+        org: Option<bson::oid::ObjectId>,
+        user: Option<bson::oid::ObjectId>,
+        meta: &RequestMeta,
+    ) {
+        audit::write_direct(&self.state.db, entry.into_document(org, user, meta)).await;
+    }
+
+    /// Runs `work` in a transaction and commits it, all again from the start
+    /// while it loses a write conflict (see [`crate::db::Scope::transaction`]).
+    pub async fn transaction<T>(
+        &self,
+        mut work: impl for<'t> FnMut(&'t mut UnscopedTx<'s>) -> UnscopedTxFuture<'t, T>,
+    ) -> Result<T, ApiError> {
+        let mut retry = crate::transaction::Retry::new();
+        loop {
+            let result = async {
+                let mut session = self.state.client.start_session().await?;
+                session.start_transaction().await?;
+                let mut tx = UnscopedTx {
+                    state: self.state,
+                    session,
+                };
+                let out = work(&mut tx).await?;
+                crate::transaction::commit(&mut tx.session).await?;
+                Ok(out)
+            }
+            .await;
+            if !retry.again(&result).await {
+                return result;
+            }
+        }
+    }
+}
+
+/// One collection, across organizations.
+pub struct Table {
+    coll: Collection<Document>,
+}
+
+impl Table {
+    pub async fn find_one(&self, filter: Document) -> Result<Option<Document>, ApiError> {
+        Ok(self.coll.find_one(filter).await?)
+    }
+
+    /// The matching documents in `sort` order, at most `limit` (0: all).
+    pub async fn find_many(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+        projection: Option<Document>,
+    ) -> Result<Vec<Document>, ApiError> {
+        let mut find = self.coll.find(filter).sort(sort).limit(limit);
+        if let Some(p) = projection {
+            find = find.projection(p);
+        }
+        Ok(find.await?.try_collect().await?)
+    }
+
+    pub async fn count(&self, filter: Document) -> Result<u64, ApiError> {
+        Ok(self.coll.count_documents(filter).await?)
+    }
+
+    pub async fn insert_one(&self, doc: Document) -> Result<(), ApiError> {
+        self.coll.insert_one(doc).await?;
+        Ok(())
+    }
+
+    /// Updates the first match; returns how many matched (0 or 1).
+    pub async fn update_one(&self, filter: Document, update: Document) -> Result<u64, ApiError> {
+        Ok(self.coll.update_one(filter, update).await?.matched_count)
+    }
+
+    /// Updates every match; returns how many changed.
+    pub async fn update_many(&self, filter: Document, update: Document) -> Result<u64, ApiError> {
+        Ok(self.coll.update_many(filter, update).await?.modified_count)
+    }
+
+    pub async fn delete_one(&self, filter: Document) -> Result<bool, ApiError> {
+        Ok(self.coll.delete_one(filter).await?.deleted_count == 1)
+    }
+
+    pub async fn delete_many(&self, filter: Document) -> Result<u64, ApiError> {
+        Ok(self.coll.delete_many(filter).await?.deleted_count)
+    }
+}
+
+/// An unscoped transaction. Dropped before its commit, it aborts.
+pub struct UnscopedTx<'s> {
+    state: &'s State,
+    session: ClientSession,
+}
+
+impl UnscopedTx<'_> {
+    fn coll(&self, name: &str) -> Collection<Document> {
+        self.state.collection(name)
+    }
+
+    pub async fn insert_one(&mut self, coll: &str, doc: Document) -> Result<(), ApiError> {
+        self.coll(coll)
+            .insert_one(doc)
+            .session(&mut self.session)
+            .await?;
+        Ok(())
+    }
+
+    /// Updates the first match; returns how many matched (0 or 1).
+    pub async fn update_one(
+        &mut self,
+        coll: &str,
+        filter: Document,
+        update: Document,
+    ) -> Result<u64, ApiError> {
+        Ok(self
+            .coll(coll)
+            .update_one(filter, update)
+            .session(&mut self.session)
+            .await?
+            .matched_count)
+    }
+
+    /// Updates one document and returns it as it is after the update.
+    pub async fn find_one_and_update(
+        &mut self,
+        coll: &str,
+        filter: Document,
+        update: Document,
+    ) -> Result<Option<Document>, ApiError> {
+        Ok(self
+            .coll(coll)
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .session(&mut self.session)
+            .await?)
+    }
+
+    /// Ends every session of `whose`, access tokens included; returns how
+    /// many refresh tokens were revoked.
+    pub async fn end_all_sessions(
+        &mut self,
+        whose: crate::auth::tokens::Ending,
+        reason: &str,
+        now: bson::DateTime,
+    ) -> Result<u64, ApiError> {
+        let mut revoked = 0;
+        for (name, filter, update) in crate::auth::tokens::end_all_writes(whose, reason, now) {
+            revoked = self
+                .coll(name)
+                .update_many(filter, update)
+                .session(&mut self.session)
+                .await?
+                .modified_count;
+        }
+        Ok(revoked)
+    }
+
+    /// Adds an audit entry to this transaction.
+    pub async fn audit(
+        &mut self,
+        entry: AuditEntry,
+        org: Option<bson::oid::ObjectId>,
+        user: Option<bson::oid::ObjectId>,
+        meta: &RequestMeta,
+    ) -> Result<(), ApiError> {
+        let d = entry.into_document(org, user, meta);
+        self.insert_one(crate::store::collections::AUDIT_LOG, d)
+            .await
+    }
+}

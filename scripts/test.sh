@@ -4,7 +4,8 @@
 # Installs what it needs (pinned, idempotent), starts a MongoDB-wire server
 # and an S3-compatible server on free ports with throw-away data directories
 # (unless MONGODB_URI / S3_ENDPOINT point at running ones; the MongoDB server
-# then needs test commands enabled), builds the workspace (the Lambda tests
+# then needs test commands enabled), builds the workspace with every feature
+# (the Vercel adapter is one; the Lambda and Vercel tests
 # run compiled function binaries), checks template.yaml with cfn-lint, runs
 # every test, and stops the servers.
 set -euo pipefail
@@ -23,6 +24,6 @@ log "checking template.yaml with cfn-lint"
 "$CFN_VENV/bin/cfn-lint" template.yaml
 
 log "building"
-cargo build --workspace --bins --tests --locked
+cargo build --workspace --bins --tests --locked --all-features
 log "testing"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-8}"
+cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-8}"

@@ -144,7 +144,7 @@ impl Scope {
     /// Counts one use of an organization-wide bucket of the caller's plan
     /// (exports, uploads); 429 with Retry-After once it is spent.
     pub async fn spend(&self, action: LimitedAction) -> Result<(), ApiError> {
-        let hit = ratelimit::hit(&self.state.db, action, &self.org_id().to_hex()).await?;
+        let hit = ratelimit::hit(&self.state, action, &self.org_id().to_hex()).await?;
         let limit = self
             .state
             .config

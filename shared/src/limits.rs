@@ -4,7 +4,6 @@
 //! counting itself, in MongoDB, is [`crate::ratelimit`]'s.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{ApiError, ConfigError};
 pub use crate::model::{LimitedAction, Plan};
@@ -60,6 +59,8 @@ impl LimitOverrides {
 pub struct Hit {
     pub count: u64,
     pub reset_at: u64,
+    /// When the hit was counted (seconds since the epoch).
+    pub now: u64,
 }
 
 /// A hit judged against a limit.
@@ -69,6 +70,8 @@ pub struct Decision {
     pub limit: u64,
     pub count: u64,
     pub reset_at: u64,
+    /// When the hit was counted, by the clock that chose its window.
+    pub now: u64,
 }
 
 impl Decision {
@@ -78,6 +81,7 @@ impl Decision {
             limit,
             count: hit.count,
             reset_at: hit.reset_at,
+            now: hit.now,
         }
     }
 
@@ -95,7 +99,7 @@ impl Decision {
     }
 
     pub fn reset_secs(&self) -> u64 {
-        self.reset_at.saturating_sub(now_secs()).max(1)
+        self.reset_at.saturating_sub(self.now).max(1)
     }
 
     pub fn apply_headers(&self, response: &mut ApiResponse) {
@@ -110,13 +114,6 @@ impl Decision {
             detail: self.action.message().into(),
         }
     }
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The bucket key of a client address: an IPv4 address as it is, an IPv6
@@ -150,7 +147,17 @@ mod tests {
 
     #[test]
     fn the_first_request_over_the_limit_is_the_only_first_refusal() {
-        let d = |count| Decision::new(LimitedAction::Api, 100, Hit { count, reset_at: 0 });
+        let d = |count| {
+            Decision::new(
+                LimitedAction::Api,
+                100,
+                Hit {
+                    count,
+                    reset_at: 0,
+                    now: 0,
+                },
+            )
+        };
         assert!(d(100).allowed());
         assert!(!d(101).allowed());
         assert!(d(101).first_refusal());

@@ -8,17 +8,16 @@
 
 use bson::{doc, Document};
 use mongodb::options::ReturnDocument;
-use mongodb::Database;
 
 use crate::error::ApiError;
 use crate::error::Code;
-use crate::limits::now_secs;
 pub use crate::limits::{client_key, Decision, Hit, LimitOverrides, LimitedAction, Plan};
+use crate::state::State;
 use crate::store::collections;
 
-fn bucket_id(action: LimitedAction, key: &str) -> (String, u64) {
+fn bucket_id(action: LimitedAction, key: &str, now: u64) -> (String, u64) {
     let window = action.window_secs();
-    let start = now_secs() / window * window;
+    let start = now / window * window;
     (format!("{}:{key}:{start}", action.name()), start + window)
 }
 
@@ -30,9 +29,10 @@ fn bucket_id(action: LimitedAction, key: &str) -> (String, u64) {
 /// This keeps counting exact where concurrent upserts are not: some
 /// MongoDB-compatible servers answer a racing upsert with no document even
 /// though they applied it.
-pub(crate) async fn hit(db: &Database, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
-    let (id, reset_at) = bucket_id(action, key);
-    let coll = db.collection::<Document>(collections::RATE_LIMITS);
+pub(crate) async fn hit(state: &State, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
+    let now = state.clock.now_secs();
+    let (id, reset_at) = bucket_id(action, key, now);
+    let coll = state.db.collection::<Document>(collections::RATE_LIMITS);
     let expires = bson::DateTime::from_millis((reset_at as i64) * 1000);
     for _ in 0..3 {
         let bumped = coll
@@ -41,7 +41,11 @@ pub(crate) async fn hit(db: &Database, action: LimitedAction, key: &str) -> Resu
             .await?;
         if let Some(d) = bumped {
             let count = crate::store::number(&d, "count").unwrap_or(1) as u64;
-            return Ok(Hit { count, reset_at });
+            return Ok(Hit {
+                count,
+                reset_at,
+                now,
+            });
         }
         let bucket = doc! { "_id": &id, "action": action.name(), "key": key, "count": 0_i64, "expiresAt": expires };
         if let Err(e) = coll.insert_one(bucket).await {
@@ -62,7 +66,7 @@ pub(crate) async fn hit_client(
     action: LimitedAction,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Decision, ApiError> {
-    let hit = hit(&state.db, action, &client_key(ip)).await?;
+    let hit = hit(state, action, &client_key(ip)).await?;
     Ok(Decision::new(
         action,
         state.config.rate_limits.limit(action, Plan::Free),
@@ -71,9 +75,10 @@ pub(crate) async fn hit_client(
 }
 
 /// Takes back one counted request (a sign-in that turned out to succeed).
-pub(crate) async fn undo(db: &Database, action: LimitedAction, key: &str) {
-    let (id, _) = bucket_id(action, key);
-    let _ = db
+pub(crate) async fn undo(state: &State, action: LimitedAction, key: &str) {
+    let (id, _) = bucket_id(action, key, state.clock.now_secs());
+    let _ = state
+        .db
         .collection::<Document>(collections::RATE_LIMITS)
         .update_one(
             doc! { "_id": id, "count": { "$gt": 0_i64 } },

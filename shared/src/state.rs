@@ -24,6 +24,8 @@ pub struct State {
     /// A bcrypt hash of a random password at the configured cost: unknown
     /// emails are verified against it so they take as long as wrong passwords.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
+    /// What rate-limit windows are counted by (the system clock outside tests).
+    pub(crate) clock: crate::time::Clock,
 }
 
 impl State {
@@ -60,6 +62,16 @@ impl State {
         config: Config,
         storage: Option<crate::storage::Opener>,
     ) -> Result<Arc<State>, ConfigError> {
+        Self::from_config_with_clock(config, storage, crate::time::Clock::system()).await
+    }
+
+    /// [`State::from_config`] with the clock rate-limit windows are counted
+    /// by (tests stop it at a window's start).
+    pub async fn from_config_with_clock(
+        config: Config,
+        storage: Option<crate::storage::Opener>,
+        clock: crate::time::Clock,
+    ) -> Result<Arc<State>, ConfigError> {
         let storage = match (storage, &config.storage) {
             (None, _) => None,
             (Some(open), Some(s)) => Some(open(s)),
@@ -81,6 +93,7 @@ impl State {
             cursor,
             storage,
             dummy_hash: tokio::sync::OnceCell::new(),
+            clock,
         }))
     }
 

@@ -98,12 +98,12 @@ impl<'s> Unscoped<'s> {
     /// Counts one use of `action`'s bucket for `key` (an email, a client
     /// address); the caller decides with [`crate::ratelimit::Decision`].
     pub async fn hit(&self, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
-        ratelimit::hit(&self.state.db, action, key).await
+        ratelimit::hit(self.state, action, key).await
     }
 
     /// Gives back a use counted by [`Self::hit`].
     pub async fn undo(&self, action: LimitedAction, key: &str) {
-        ratelimit::undo(&self.state.db, action, key).await
+        ratelimit::undo(self.state, action, key).await
     }
 
     /// Writes an audit entry outside any transaction (logged, not raised,

@@ -13,7 +13,7 @@ async fn a_created_account_has_its_fields_and_the_record_bookkeeping() {
     let r = app
         .post(
             "/api/v1/accounts",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "name": "  Hansen Auto  ", "industry": "Repair", "website": "https://hansen.example",
                     "email": "Info@Hansen.example", "phone": "+45 1234 5678",
                     "address": { "street": "Main St 1", "city": "Aarhus", "postalCode": "8000", "country": "DK" },
@@ -26,7 +26,7 @@ async fn a_created_account_has_its_fields_and_the_record_bookkeeping() {
     assert_eq!(a["email"], "info@hansen.example");
     assert_eq!(a["address"]["postalCode"], "8000");
     assert_eq!(a["version"], 1);
-    assert_eq!(a["createdBy"], app.member.id.as_str());
+    assert_eq!(a["createdBy"], app.member().await.id.as_str());
     assert!(a["createdAt"].as_str().unwrap().ends_with('Z'));
     assert!(a.get("organizationId").is_none());
     let id = a["id"].as_str().unwrap();
@@ -35,7 +35,7 @@ async fn a_created_account_has_its_fields_and_the_record_bookkeeping() {
         Some(format!("/api/v1/accounts/{id}").as_str())
     );
     let got = app
-        .get(&format!("/api/v1/accounts/{id}"), Some(&app.viewer))
+        .get(&format!("/api/v1/accounts/{id}"), Some(app.viewer().await))
         .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body, r.body);
@@ -45,30 +45,34 @@ async fn a_created_account_has_its_fields_and_the_record_bookkeeping() {
         .remove(0);
     assert_eq!(
         stored.get_object_id("organizationId").unwrap(),
-        oid(&app.owner.org_id)
+        oid(&app.owner().await.org_id)
     );
 }
 
 #[tokio::test]
 async fn each_mutation_writes_its_audit_entry_with_the_changed_fields() {
     let app = TestApp::spawn().await;
-    let id = app.create_account(&app.admin, "Before").await;
+    let id = app.create_account(app.admin().await, "Before").await;
     let path = format!("/api/v1/accounts/{id}");
     assert_eq!(
         app.patch(
             &path,
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "name": "After", "industry": "Tyres" })
         )
         .await
         .status,
         200
     );
-    assert_eq!(app.delete(&path, Some(&app.admin)).await.status, 204);
+    assert_eq!(app.delete(&path, Some(app.admin().await)).await.status, 204);
     assert_eq!(
-        app.post(&format!("{path}/restore"), Some(&app.admin), json!({}))
-            .await
-            .status,
+        app.post(
+            &format!("{path}/restore"),
+            Some(app.admin().await),
+            json!({})
+        )
+        .await
+        .status,
         200
     );
 
@@ -84,10 +88,13 @@ async fn each_mutation_writes_its_audit_entry_with_the_changed_fields() {
         .collect();
     assert_eq!(actions, ["CREATE", "UPDATE", "DELETE", "RESTORE"]);
     for e in &entries {
-        assert_eq!(e.get_object_id("userId").unwrap(), oid(&app.admin.id));
+        assert_eq!(
+            e.get_object_id("userId").unwrap(),
+            oid(&app.admin().await.id)
+        );
         assert_eq!(
             e.get_object_id("organizationId").unwrap(),
-            oid(&app.admin.org_id)
+            oid(&app.admin().await.org_id)
         );
         assert!(e.get_str("requestId").is_ok());
         assert_eq!(e.get_str("ipAddress").unwrap(), "127.0.0.1");
@@ -118,7 +125,7 @@ async fn patch_changes_only_the_given_fields_bumps_the_version_and_clears_with_n
     let r = app
         .post(
             "/api/v1/accounts",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": "A", "industry": "x", "phone": "12345" }),
         )
         .await;
@@ -126,7 +133,7 @@ async fn patch_changes_only_the_given_fields_bumps_the_version_and_clears_with_n
     let r = app
         .patch(
             &format!("/api/v1/accounts/{id}"),
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "industry": null, "notes": "n" }),
         )
         .await;
@@ -141,14 +148,14 @@ async fn patch_changes_only_the_given_fields_bumps_the_version_and_clears_with_n
 #[tokio::test]
 async fn patch_with_a_stale_if_match_is_a_412_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let id = app.create_account(&app.owner, "Original").await;
+    let id = app.create_account(app.owner().await, "Original").await;
     let path = format!("/api/v1/accounts/{id}");
     let body = serde_json::to_vec(&json!({ "name": "First" })).unwrap();
     let ok = app
         .request(
             "PATCH",
             &path,
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             Some(body),
             &[("if-match", "1")],
         )
@@ -160,19 +167,22 @@ async fn patch_with_a_stale_if_match_is_a_412_and_changes_nothing() {
         .request(
             "PATCH",
             &path,
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             Some(body.clone()),
             &[("if-match", "\"1\"")],
         )
         .await;
     stale.assert_problem(412, "VERSION_MISMATCH");
     assert_eq!(stale.body["currentVersion"], 2);
-    assert_eq!(app.get(&path, Some(&app.owner)).await.body["name"], "First");
+    assert_eq!(
+        app.get(&path, Some(app.owner().await)).await.body["name"],
+        "First"
+    );
     let bad = app
         .request(
             "PATCH",
             &path,
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             Some(body),
             &[("if-match", "abc")],
         )
@@ -183,17 +193,19 @@ async fn patch_with_a_stale_if_match_is_a_412_and_changes_nothing() {
 #[tokio::test]
 async fn a_deleted_account_disappears_until_it_is_restored() {
     let app = TestApp::spawn().await;
-    let id = app.create_account(&app.owner, "Gone").await;
+    let id = app.create_account(app.owner().await, "Gone").await;
     let path = format!("/api/v1/accounts/{id}");
-    assert_eq!(app.delete(&path, Some(&app.admin)).await.status, 204);
-    app.get(&path, Some(&app.owner))
+    assert_eq!(app.delete(&path, Some(app.admin().await)).await.status, 204);
+    app.get(&path, Some(app.owner().await))
         .await
         .assert_problem(404, "NOT_FOUND");
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.owner)).await.body["data"],
+        app.get("/api/v1/accounts", Some(app.owner().await))
+            .await
+            .body["data"],
         json!([])
     );
-    app.delete(&path, Some(&app.admin))
+    app.delete(&path, Some(app.admin().await))
         .await
         .assert_problem(404, "NOT_FOUND");
     let stored = app.find("accounts", doc! { "_id": oid(&id) }).await;
@@ -203,14 +215,22 @@ async fn a_deleted_account_disappears_until_it_is_restored() {
     );
 
     let r = app
-        .post(&format!("{path}/restore"), Some(&app.admin), json!({}))
+        .post(
+            &format!("{path}/restore"),
+            Some(app.admin().await),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["name"], "Gone");
     assert!(r.body["deletedAt"].is_null());
-    assert_eq!(app.get(&path, Some(&app.viewer)).await.status, 200);
+    assert_eq!(app.get(&path, Some(app.viewer().await)).await.status, 200);
     let again = app
-        .post(&format!("{path}/restore"), Some(&app.admin), json!({}))
+        .post(
+            &format!("{path}/restore"),
+            Some(app.admin().await),
+            json!({}),
+        )
         .await;
     again.assert_problem(409, "NOT_DELETED");
 }
@@ -221,7 +241,7 @@ async fn pagination_walks_every_account_once_in_order() {
     let mut created = HashSet::new();
     for i in 0..23 {
         created.insert(
-            app.create_account(&app.owner, &format!("Account {i:02}"))
+            app.create_account(app.owner().await, &format!("Account {i:02}"))
                 .await,
         );
     }
@@ -233,7 +253,7 @@ async fn pagination_walks_every_account_once_in_order() {
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={c}"));
             }
-            let r = app.get(&path, Some(&app.viewer)).await;
+            let r = app.get(&path, Some(app.viewer().await)).await;
             assert_eq!(r.status, 200, "{}", r.text);
             let page = r.body["data"].as_array().unwrap();
             assert!(page.len() <= 10);
@@ -268,15 +288,16 @@ async fn pagination_walks_every_account_once_in_order() {
 async fn the_default_page_has_25_items_and_the_limit_is_capped_at_100() {
     let app = TestApp::spawn().await;
     for i in 0..27 {
-        app.create_account(&app.owner, &format!("A{i}")).await;
+        app.create_account(app.owner().await, &format!("A{i}"))
+            .await;
     }
-    let r = app.get("/api/v1/accounts", Some(&app.owner)).await;
+    let r = app.get("/api/v1/accounts", Some(app.owner().await)).await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 25);
     assert!(r.body["nextCursor"].is_string());
-    app.get("/api/v1/accounts?limit=101", Some(&app.owner))
+    app.get("/api/v1/accounts?limit=101", Some(app.owner().await))
         .await
         .assert_problem(400, "INVALID_PARAMETER");
-    app.get("/api/v1/accounts?limit=0", Some(&app.owner))
+    app.get("/api/v1/accounts?limit=0", Some(app.owner().await))
         .await
         .assert_problem(400, "INVALID_PARAMETER");
 }
@@ -293,7 +314,7 @@ async fn search_is_case_insensitive_literal_and_filters_combine() {
         let r = app
             .post(
                 "/api/v1/accounts",
-                Some(&app.owner),
+                Some(app.owner().await),
                 json!({ "name": name, "industry": industry }),
             )
             .await;
@@ -310,42 +331,58 @@ async fn search_is_case_insensitive_literal_and_filters_combine() {
         v
     };
     assert_eq!(
-        names(&app.get("/api/v1/accounts?q=NORDIC", Some(&app.owner)).await),
+        names(
+            &app.get("/api/v1/accounts?q=NORDIC", Some(app.owner().await))
+                .await
+        ),
         ["Nordic Tyres", "nordic paint"]
     );
     assert_eq!(
         names(
-            &app.get("/api/v1/accounts?industry=tyres", Some(&app.owner))
+            &app.get("/api/v1/accounts?industry=tyres", Some(app.owner().await))
                 .await
         ),
         ["Nordic Tyres", "South Tyres"]
     );
     assert_eq!(
         names(
-            &app.get("/api/v1/accounts?q=nordic&industry=tyres", Some(&app.owner))
-                .await
+            &app.get(
+                "/api/v1/accounts?q=nordic&industry=tyres",
+                Some(app.owner().await)
+            )
+            .await
         ),
         ["Nordic Tyres"]
     );
     assert_eq!(
-        names(&app.get("/api/v1/accounts?q=.B%20(", Some(&app.owner)).await),
+        names(
+            &app.get("/api/v1/accounts?q=.B%20(", Some(app.owner().await))
+                .await
+        ),
         ["A.B (Ltd)"]
     );
-    assert!(names(&app.get("/api/v1/accounts?q=.*", Some(&app.owner)).await).is_empty());
+    assert!(names(
+        &app.get("/api/v1/accounts?q=.*", Some(app.owner().await))
+            .await
+    )
+    .is_empty());
 }
 
 #[tokio::test]
 async fn an_unknown_sort_or_query_parameter_is_a_400_naming_it() {
     let app = TestApp::spawn().await;
     let r = app
-        .get("/api/v1/accounts?sort=passwordHash", Some(&app.owner))
+        .get(
+            "/api/v1/accounts?sort=passwordHash",
+            Some(app.owner().await),
+        )
         .await;
     r.assert_problem(400, "INVALID_PARAMETER");
     assert_eq!(r.error_fields(), ["sort"]);
     let r = app
         .get(
             "/api/v1/accounts?organizationId=65a1b2c3d4e5f60718293a4b",
-            Some(&app.owner),
+            Some(app.owner().await),
         )
         .await;
     r.assert_problem(400, "UNKNOWN_PARAMETER");
@@ -356,16 +393,19 @@ async fn an_unknown_sort_or_query_parameter_is_a_400_naming_it() {
 async fn a_forged_or_foreign_cursor_is_a_400() {
     let app = TestApp::spawn().await;
     for i in 0..3 {
-        app.create_account(&app.owner, &format!("A{i}")).await;
+        app.create_account(app.owner().await, &format!("A{i}"))
+            .await;
     }
-    let r = app.get("/api/v1/accounts?limit=1", Some(&app.owner)).await;
+    let r = app
+        .get("/api/v1/accounts?limit=1", Some(app.owner().await))
+        .await;
     let cursor = r.body["nextCursor"].as_str().unwrap().to_string();
     let tampered = format!("x{}", &cursor[1..]);
     for bad in [tampered.as_str(), "not-a-cursor", "e30.AAAA"] {
         let r = app
             .get(
                 &format!("/api/v1/accounts?limit=1&cursor={bad}"),
-                Some(&app.owner),
+                Some(app.owner().await),
             )
             .await;
         r.assert_problem(400, "INVALID_CURSOR");
@@ -373,7 +413,7 @@ async fn a_forged_or_foreign_cursor_is_a_400() {
     let r = app
         .get(
             &format!("/api/v1/accounts?limit=1&sort=name&cursor={cursor}"),
-            Some(&app.owner),
+            Some(app.owner().await),
         )
         .await;
     r.assert_problem(400, "INVALID_CURSOR");
@@ -389,7 +429,7 @@ async fn paging_through_a_thousand_records_with_inserts_between_pages_skips_and_
     let r = app
         .post(
             "/api/v1/imports",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "entity": "accounts", "csv": csv }),
         )
         .await;
@@ -409,7 +449,7 @@ async fn paging_through_a_thousand_records_with_inserts_between_pages_skips_and_
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={c}"));
             }
-            let r = app.get(&path, Some(&app.viewer)).await;
+            let r = app.get(&path, Some(app.viewer().await)).await;
             seen.extend(
                 r.body["data"]
                     .as_array()
@@ -419,9 +459,12 @@ async fn paging_through_a_thousand_records_with_inserts_between_pages_skips_and_
             );
             // Someone adds records while we page: before and after the cursor.
             page_no += 1;
-            app.create_account(&app.member, &format!("Account 0000 new {sort} {page_no}"))
-                .await;
-            app.create_account(&app.member, &format!("Zz new {sort} {page_no}"))
+            app.create_account(
+                app.member().await,
+                &format!("Account 0000 new {sort} {page_no}"),
+            )
+            .await;
+            app.create_account(app.member().await, &format!("Zz new {sort} {page_no}"))
                 .await;
             match r.body["nextCursor"].as_str() {
                 Some(c) => cursor = Some(c.to_string()),

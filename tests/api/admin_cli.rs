@@ -71,16 +71,17 @@ async fn usage_errors_exit_2_and_unknown_records_exit_1() {
 #[tokio::test]
 async fn migrate_is_idempotent_and_tenants_list_counts_users_and_records() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     let out = json_out(&crm_admin(&app, &["--json", "migrate"], None));
     assert_eq!(
         out["applied"],
         json!([]),
         "the test database is already migrated"
     );
-    app.create_account(&app.owner, "One").await;
-    app.create_account(&app.owner, "Two").await;
+    app.create_account(app.owner().await, "One").await;
+    app.create_account(app.owner().await, "Two").await;
     let list = json_out(&crm_admin(&app, &["--json", "tenants", "list"], None));
-    let slug = slug_of(&app, &app.owner).await;
+    let slug = slug_of(&app, app.owner().await).await;
     let mine = list
         .as_array()
         .unwrap()
@@ -99,21 +100,22 @@ async fn migrate_is_idempotent_and_tenants_list_counts_users_and_records() {
 #[tokio::test]
 async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
     let app = TestApp::spawn().await;
-    let slug = slug_of(&app, &app.owner).await;
+    app.everyone().await;
+    let slug = slug_of(&app, app.owner().await).await;
     let out = json_out(&crm_admin(
         &app,
         &["--json", "tenants", "deactivate", &slug],
         None,
     ));
     assert_eq!(out["isActive"], false);
-    app.get("/api/v1/accounts", Some(&app.member))
+    app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "ORGANIZATION_INACTIVE");
     assert_eq!(
         app.post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh })
+            json!({ "refreshToken": app.member().await.refresh })
         )
         .await
         .status,
@@ -125,10 +127,10 @@ async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
         None,
     ));
     // The deactivation ended every session: members sign in again.
-    app.get("/api/v1/accounts", Some(&app.member))
+    app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    let member = app.login(&app.member.email).await;
+    let member = app.login(&app.member().await.email).await;
     assert_eq!(app.get("/api/v1/accounts", Some(&member)).await.status, 200);
     let audit = app
         .find(
@@ -142,17 +144,18 @@ async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
 #[tokio::test]
 async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
     let app = TestApp::spawn().await;
-    let slug = slug_of(&app, &app.owner).await;
-    app.create_account(&app.owner, "Doomed").await;
-    let theirs = app.create_account(&app.other, "Survivor").await;
+    app.everyone().await;
+    let slug = slug_of(&app, app.owner().await).await;
+    app.create_account(app.owner().await, "Doomed").await;
+    let theirs = app.create_account(app.other().await, "Survivor").await;
     let doomed_files = [
-        app.upload_document(&app.member, "a.pdf", file_bytes(10))
+        app.upload_document(app.member().await, "a.pdf", file_bytes(10))
             .await,
-        app.upload_document(&app.owner, "b.pdf", file_bytes(20))
+        app.upload_document(app.owner().await, "b.pdf", file_bytes(20))
             .await,
     ];
     let their_file = app
-        .upload_document(&app.other, "theirs.pdf", file_bytes(30))
+        .upload_document(app.other().await, "theirs.pdf", file_bytes(30))
         .await;
     let mut doomed_keys = vec![];
     for id in &doomed_files {
@@ -162,7 +165,7 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
     let other_before = app
         .count(
             "audit_log",
-            doc! { "organizationId": oid(&app.other.org_id) },
+            doc! { "organizationId": oid(&app.other().await.org_id) },
         )
         .await;
 
@@ -186,7 +189,7 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
     assert_eq!(
         app.count(
             "accounts",
-            doc! { "organizationId": oid(&app.owner.org_id) }
+            doc! { "organizationId": oid(&app.owner().await.org_id) }
         )
         .await,
         1
@@ -209,7 +212,7 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
         Some(30)
     );
     assert_eq!(out["deleted"]["users"], 4);
-    let org = oid(&app.owner.org_id);
+    let org = oid(&app.owner().await.org_id);
     for collection in [
         "documents",
         "users",
@@ -227,15 +230,18 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
     }
     assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
     assert_eq!(
-        app.get(&format!("/api/v1/accounts/{theirs}"), Some(&app.other))
-            .await
-            .body["name"],
+        app.get(
+            &format!("/api/v1/accounts/{theirs}"),
+            Some(app.other().await)
+        )
+        .await
+        .body["name"],
         "Survivor"
     );
     assert_eq!(
         app.count(
             "audit_log",
-            doc! { "organizationId": oid(&app.other.org_id) }
+            doc! { "organizationId": oid(&app.other().await.org_id) }
         )
         .await,
         other_before
@@ -247,7 +253,12 @@ async fn revoking_a_users_sessions_signs_them_out_everywhere() {
     let app = TestApp::spawn().await;
     let out = json_out(&crm_admin(
         &app,
-        &["--json", "users", "revoke-sessions", &app.member.email],
+        &[
+            "--json",
+            "users",
+            "revoke-sessions",
+            &app.member().await.email,
+        ],
         None,
     ));
     assert_eq!(out["sessionsRevoked"], 1);
@@ -255,7 +266,7 @@ async fn revoking_a_users_sessions_signs_them_out_everywhere() {
         app.post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh })
+            json!({ "refreshToken": app.member().await.refresh })
         )
         .await
         .status,
@@ -268,14 +279,19 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
     let app = TestApp::spawn().await;
     let out = json_out(&crm_admin(
         &app,
-        &["--json", "users", "force-password-reset", &app.member.email],
+        &[
+            "--json",
+            "users",
+            "force-password-reset",
+            &app.member().await.email,
+        ],
         None,
     ));
     let token = out["resetToken"].as_str().unwrap().to_string();
-    app.get("/api/v1/accounts", Some(&app.member))
+    app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "PASSWORD_RESET_REQUIRED");
-    let login = json!({ "email": app.member.email, "password": PASSWORD });
+    let login = json!({ "email": app.member().await.email, "password": PASSWORD });
     app.post("/api/v1/auth/login", None, login)
         .await
         .assert_problem(403, "PASSWORD_RESET_REQUIRED");
@@ -283,7 +299,7 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
         app.post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh })
+            json!({ "refreshToken": app.member().await.refresh })
         )
         .await
         .status,
@@ -314,7 +330,7 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
         )
         .await;
     r.assert_problem(400, "INVALID_RESET_TOKEN");
-    let login = json!({ "email": app.member.email, "password": "a new password!" });
+    let login = json!({ "email": app.member().await.email, "password": "a new password!" });
     assert_eq!(
         app.post("/api/v1/auth/login", None, login).await.status,
         200
@@ -330,19 +346,19 @@ async fn set_status_changes_a_users_status_and_rejects_unknown_ones() {
             "--json",
             "users",
             "set-status",
-            &app.viewer.email,
+            &app.viewer().await.email,
             "INACTIVE",
         ],
         None,
     ));
     assert_eq!(out["previousStatus"], "ACTIVE");
-    app.get("/api/v1/accounts", Some(&app.viewer))
+    app.get("/api/v1/accounts", Some(app.viewer().await))
         .await
         .assert_problem(403, "USER_INACTIVE");
     assert_eq!(
         crm_admin(
             &app,
-            &["users", "set-status", &app.viewer.email, "SLEEPING"],
+            &["users", "set-status", &app.viewer().await.email, "SLEEPING"],
             None
         )
         .status
@@ -351,21 +367,31 @@ async fn set_status_changes_a_users_status_and_rejects_unknown_ones() {
     );
     json_out(&crm_admin(
         &app,
-        &["--json", "users", "set-status", &app.viewer.email, "ACTIVE"],
+        &[
+            "--json",
+            "users",
+            "set-status",
+            &app.viewer().await.email,
+            "ACTIVE",
+        ],
         None,
     ));
-    assert_eq!(app.login(&app.viewer.email).await.email, app.viewer.email);
+    assert_eq!(
+        app.login(&app.viewer().await.email).await.email,
+        app.viewer().await.email
+    );
 }
 
 #[tokio::test]
 async fn audit_and_logins_show_what_happened_newest_first() {
     let app = TestApp::spawn().await;
-    let id = app.create_account(&app.admin, "Audited").await;
-    app.delete(&format!("/api/v1/accounts/{id}"), Some(&app.admin))
+    app.everyone().await;
+    let id = app.create_account(app.admin().await, "Audited").await;
+    app.delete(&format!("/api/v1/accounts/{id}"), Some(app.admin().await))
         .await;
     let out = json_out(&crm_admin(
         &app,
-        &["--json", "audit", &app.admin.email],
+        &["--json", "audit", &app.admin().await.email],
         None,
     ));
     let actions: Vec<&str> = out
@@ -375,7 +401,7 @@ async fn audit_and_logins_show_what_happened_newest_first() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(&actions[..3], ["DELETE", "CREATE", "LOGIN"]);
-    let slug = slug_of(&app, &app.owner).await;
+    let slug = slug_of(&app, app.owner().await).await;
     let deletes = json_out(&crm_admin(
         &app,
         &["--json", "audit", "--org", &slug, "--action", "DELETE"],
@@ -392,12 +418,12 @@ async fn audit_and_logins_show_what_happened_newest_first() {
     app.post(
         "/api/v1/auth/login",
         None,
-        json!({ "email": app.viewer.email, "password": "wrong password!" }),
+        json!({ "email": app.viewer().await.email, "password": "wrong password!" }),
     )
     .await;
     let logins = json_out(&crm_admin(
         &app,
-        &["--json", "logins", &app.viewer.email],
+        &["--json", "logins", &app.viewer().await.email],
         None,
     ));
     assert_eq!(logins[0]["reason"], "WRONG_PASSWORD");
@@ -440,13 +466,16 @@ async fn each_scheduled_cleanup_can_be_run_by_hand() {
 #[tokio::test]
 async fn an_organization_whose_purge_is_due_cannot_be_reactivated() {
     let app = TestApp::spawn().await;
-    let slug = slug_of(&app, &app.owner).await;
-    app.schedule_deletion(&app.owner, 31).await;
+    let slug = slug_of(&app, app.owner().await).await;
+    app.schedule_deletion(app.owner().await, 31).await;
     let out = crm_admin(&app, &["tenants", "reactivate", &slug], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("being purged"));
     let org = app
-        .find("organizations", doc! { "_id": oid(&app.owner.org_id) })
+        .find(
+            "organizations",
+            doc! { "_id": oid(&app.owner().await.org_id) },
+        )
         .await;
     assert!(!org[0].get_bool("isActive").unwrap());
 }
@@ -456,17 +485,27 @@ async fn operator_revocations_end_access_tokens_too() {
     let app = TestApp::spawn().await;
     json_out(&crm_admin(
         &app,
-        &["--json", "users", "revoke-sessions", &app.member.email],
+        &[
+            "--json",
+            "users",
+            "revoke-sessions",
+            &app.member().await.email,
+        ],
         None,
     ));
-    app.get("/api/v1/accounts", Some(&app.member))
+    app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(401, "SESSION_REVOKED");
     // A forced reset ends the sessions as well; once the user set a new
     // password, the tokens from before stay dead.
     let out = json_out(&crm_admin(
         &app,
-        &["--json", "users", "force-password-reset", &app.viewer.email],
+        &[
+            "--json",
+            "users",
+            "force-password-reset",
+            &app.viewer().await.email,
+        ],
         None,
     ));
     let r = app
@@ -477,7 +516,7 @@ async fn operator_revocations_end_access_tokens_too() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    app.get("/api/v1/accounts", Some(&app.viewer))
+    app.get("/api/v1/accounts", Some(app.viewer().await))
         .await
         .assert_problem(401, "SESSION_REVOKED");
 }
@@ -485,7 +524,7 @@ async fn operator_revocations_end_access_tokens_too() {
 #[tokio::test]
 async fn set_plan_is_the_operators_upgrade_and_is_audited() {
     let app = TestApp::spawn().await;
-    let slug = slug_of(&app, &app.owner).await;
+    let slug = slug_of(&app, app.owner().await).await;
     let out = json_out(&crm_admin(
         &app,
         &["--json", "tenants", "set-plan", &slug, "ENTERPRISE"],
@@ -493,7 +532,7 @@ async fn set_plan_is_the_operators_upgrade_and_is_audited() {
     ));
     assert_eq!(out["plan"], "ENTERPRISE");
     assert_eq!(out["previousPlan"], "FREE");
-    let next = app.get("/api/v1/accounts", Some(&app.viewer)).await;
+    let next = app.get("/api/v1/accounts", Some(app.viewer().await)).await;
     assert_eq!(next.header("ratelimit-limit"), Some("10000"));
     let audits = app
         .find(
@@ -506,7 +545,7 @@ async fn set_plan_is_the_operators_upgrade_and_is_audited() {
     let r = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "PRO" }),
         )
         .await;

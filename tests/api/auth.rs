@@ -12,6 +12,7 @@ fn registration(email: &str, password: &str) -> Value {
 #[tokio::test]
 async fn register_creates_a_free_organization_and_its_active_owner() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     let r = app
         .post(
             "/api/v1/auth/register",
@@ -69,12 +70,13 @@ async fn a_second_organization_with_the_same_name_gets_another_slug() {
 #[tokio::test]
 async fn register_with_an_email_in_use_is_a_409_and_creates_nothing() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     let orgs_before = app.count("organizations", doc! {}).await;
     let r = app
         .post(
             "/api/v1/auth/register",
             None,
-            registration(&app.member.email, PASSWORD),
+            registration(&app.member().await.email, PASSWORD),
         )
         .await;
     r.assert_problem(409, "ALREADY_EXISTS");
@@ -113,11 +115,12 @@ async fn a_password_under_10_or_over_71_bytes_is_refused_with_a_field_error() {
 #[tokio::test]
 async fn login_returns_tokens_and_a_strict_http_only_refresh_cookie() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     let r = app
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.member.email, "password": PASSWORD }),
+            json!({ "email": app.member().await.email, "password": PASSWORD }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -152,7 +155,7 @@ async fn unknown_email_and_wrong_password_get_the_same_401_body() {
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.member.email, "password": "wrong password!" }),
+            json!({ "email": app.member().await.email, "password": "wrong password!" }),
         )
         .await;
     unknown.assert_problem(401, "INVALID_CREDENTIALS");
@@ -171,7 +174,7 @@ async fn unknown_email_and_wrong_password_get_the_same_401_body() {
     assert_eq!(failed.len(), 1);
     assert_eq!(
         failed[0].get_object_id("userId").unwrap(),
-        oid(&app.member.id)
+        oid(&app.member().await.id)
     );
 }
 
@@ -179,12 +182,13 @@ async fn unknown_email_and_wrong_password_get_the_same_401_body() {
 async fn pending_and_inactive_users_are_refused_with_a_code_only_after_a_correct_password() {
     let app = TestApp::spawn().await;
     for (status, code) in [("PENDING", "USER_PENDING"), ("INACTIVE", "USER_INACTIVE")] {
-        app.set_user(&app.viewer, doc! { "status": status }).await;
+        app.set_user(app.viewer().await, doc! { "status": status })
+            .await;
         let wrong = app
             .post(
                 "/api/v1/auth/login",
                 None,
-                json!({ "email": app.viewer.email, "password": "not the password" }),
+                json!({ "email": app.viewer().await.email, "password": "not the password" }),
             )
             .await;
         wrong.assert_problem(401, "INVALID_CREDENTIALS");
@@ -192,7 +196,7 @@ async fn pending_and_inactive_users_are_refused_with_a_code_only_after_a_correct
             .post(
                 "/api/v1/auth/login",
                 None,
-                json!({ "email": app.viewer.email, "password": PASSWORD }),
+                json!({ "email": app.viewer().await.email, "password": PASSWORD }),
             )
             .await;
         right.assert_problem(403, code);
@@ -203,10 +207,11 @@ async fn pending_and_inactive_users_are_refused_with_a_code_only_after_a_correct
 #[tokio::test]
 async fn members_of_an_inactive_organization_cannot_sign_in_or_call_the_api() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     app.db
         .collection::<bson::Document>("organizations")
         .update_one(
-            doc! { "_id": oid(&app.owner.org_id) },
+            doc! { "_id": oid(&app.owner().await.org_id) },
             doc! { "$set": { "isActive": false } },
         )
         .await
@@ -215,15 +220,17 @@ async fn members_of_an_inactive_organization_cannot_sign_in_or_call_the_api() {
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.admin.email, "password": PASSWORD }),
+            json!({ "email": app.admin().await.email, "password": PASSWORD }),
         )
         .await;
     r.assert_problem(403, "ORGANIZATION_INACTIVE");
-    app.get("/api/v1/accounts", Some(&app.admin))
+    app.get("/api/v1/accounts", Some(app.admin().await))
         .await
         .assert_problem(403, "ORGANIZATION_INACTIVE");
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.other)).await.status,
+        app.get("/api/v1/accounts", Some(app.other().await))
+            .await
+            .status,
         200
     );
 }
@@ -232,12 +239,14 @@ async fn members_of_an_inactive_organization_cannot_sign_in_or_call_the_api() {
 async fn a_deactivated_member_is_refused_on_the_next_request() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.member)).await.status,
+        app.get("/api/v1/accounts", Some(app.member().await))
+            .await
+            .status,
         200
     );
-    app.set_user(&app.member, doc! { "status": "INACTIVE" })
+    app.set_user(app.member().await, doc! { "status": "INACTIVE" })
         .await;
-    app.get("/api/v1/accounts", Some(&app.member))
+    app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "USER_INACTIVE");
 }
@@ -248,16 +257,17 @@ async fn a_role_change_takes_effect_on_the_next_request() {
     let r = app
         .post(
             "/api/v1/accounts",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "name": "A" }),
         )
         .await;
     assert_eq!(r.status, 403);
-    app.set_user(&app.viewer, doc! { "role": "MEMBER" }).await;
+    app.set_user(app.viewer().await, doc! { "role": "MEMBER" })
+        .await;
     let r = app
         .post(
             "/api/v1/accounts",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "name": "A" }),
         )
         .await;
@@ -267,7 +277,7 @@ async fn a_role_change_takes_effect_on_the_next_request() {
 #[tokio::test]
 async fn ten_failed_logins_for_one_email_throttle_it_whatever_x_forwarded_for_says() {
     let app = TestApp::spawn().await;
-    let body = json!({ "email": app.member.email, "password": "wrong password!" });
+    let body = json!({ "email": app.member().await.email, "password": "wrong password!" });
     let bytes = serde_json::to_vec(&body).unwrap();
     for i in 0..10 {
         let xff = format!("10.0.0.{i}");
@@ -283,7 +293,8 @@ async fn ten_failed_logins_for_one_email_throttle_it_whatever_x_forwarded_for_sa
         assert_eq!(r.status, 401, "attempt {i}: {}", r.text);
     }
     let right =
-        serde_json::to_vec(&json!({ "email": app.member.email, "password": PASSWORD })).unwrap();
+        serde_json::to_vec(&json!({ "email": app.member().await.email, "password": PASSWORD }))
+            .unwrap();
     let r = app
         .request(
             "POST",
@@ -301,7 +312,7 @@ async fn ten_failed_logins_for_one_email_throttle_it_whatever_x_forwarded_for_sa
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.viewer.email, "password": PASSWORD }),
+            json!({ "email": app.viewer().await.email, "password": PASSWORD }),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -310,6 +321,7 @@ async fn ten_failed_logins_for_one_email_throttle_it_whatever_x_forwarded_for_sa
 #[tokio::test]
 async fn a_hundred_failed_logins_from_one_address_throttle_it_whatever_x_forwarded_for_says() {
     let app = TestApp::spawn().await;
+    app.everyone().await;
     for i in 0..100 {
         let body = serde_json::to_vec(
             &json!({ "email": format!("guess{i}@example.test"), "password": "wrong password!" }),
@@ -328,7 +340,8 @@ async fn a_hundred_failed_logins_from_one_address_throttle_it_whatever_x_forward
         assert_eq!(r.status, 401, "attempt {i}");
     }
     let right =
-        serde_json::to_vec(&json!({ "email": app.viewer.email, "password": PASSWORD })).unwrap();
+        serde_json::to_vec(&json!({ "email": app.viewer().await.email, "password": PASSWORD }))
+            .unwrap();
     let r = app
         .request(
             "POST",
@@ -350,7 +363,7 @@ async fn a_successful_login_does_not_count_as_a_failure() {
             .post(
                 "/api/v1/auth/login",
                 None,
-                json!({ "email": app.member.email, "password": PASSWORD }),
+                json!({ "email": app.member().await.email, "password": PASSWORD }),
             )
             .await;
         assert_eq!(r.status, 200);
@@ -361,18 +374,18 @@ async fn a_successful_login_does_not_count_as_a_failure() {
 async fn a_hash_of_a_lower_cost_is_upgraded_at_the_next_login() {
     let app = TestApp::spawn_with(&[("BCRYPT_COST", "5")]).await;
     let old = bcrypt::hash(PASSWORD, 4).unwrap();
-    app.set_user(&app.member, doc! { "passwordHash": &old })
+    app.set_user(app.member().await, doc! { "passwordHash": &old })
         .await;
     let r = app
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.member.email, "password": PASSWORD }),
+            json!({ "email": app.member().await.email, "password": PASSWORD }),
         )
         .await;
     assert_eq!(r.status, 200);
     let user = app
-        .find("users", doc! { "_id": oid(&app.member.id) })
+        .find("users", doc! { "_id": oid(&app.member().await.id) })
         .await
         .remove(0);
     assert!(user.get_str("passwordHash").unwrap().starts_with("$2b$05$"));
@@ -381,24 +394,27 @@ async fn a_hash_of_a_lower_cost_is_upgraded_at_the_next_login() {
 #[tokio::test]
 async fn me_returns_the_caller_with_role_and_plan_and_no_secrets() {
     let app = TestApp::spawn().await;
-    let r = app.get("/api/v1/auth/me", Some(&app.admin)).await;
+    let r = app.get("/api/v1/auth/me", Some(app.admin().await)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["role"], "ADMIN");
     assert_eq!(r.body["plan"], "FREE");
-    assert_eq!(r.body["user"]["id"], app.admin.id.as_str());
-    assert_eq!(r.body["organization"]["id"], app.admin.org_id.as_str());
+    assert_eq!(r.body["user"]["id"], app.admin().await.id.as_str());
+    assert_eq!(
+        r.body["organization"]["id"],
+        app.admin().await.org_id.as_str()
+    );
     assert!(!r.text.contains("passwordHash"));
 }
 
 #[tokio::test]
 async fn logout_revokes_the_presented_refresh_token_only() {
     let app = TestApp::spawn().await;
-    let second = app.login(&app.member.email).await;
+    let second = app.login(&app.member().await.email).await;
     let r = app
         .post(
             "/api/v1/auth/logout",
-            Some(&app.member),
-            json!({ "refreshToken": app.member.refresh }),
+            Some(app.member().await),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     assert_eq!(r.status, 204);
@@ -407,7 +423,7 @@ async fn logout_revokes_the_presented_refresh_token_only() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     dead.assert_problem(401, "INVALID_REFRESH_TOKEN");
@@ -425,16 +441,16 @@ async fn logout_revokes_the_presented_refresh_token_only() {
 #[tokio::test]
 async fn logout_of_all_sessions_revokes_every_refresh_token_of_the_user() {
     let app = TestApp::spawn().await;
-    let second = app.login(&app.member.email).await;
+    let second = app.login(&app.member().await.email).await;
     let r = app
         .post(
             "/api/v1/auth/logout",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "allSessions": true }),
         )
         .await;
     assert_eq!(r.status, 204);
-    for token in [&app.member.refresh, &second.refresh] {
+    for token in [&app.member().await.refresh, &second.refresh] {
         let r = app
             .post(
                 "/api/v1/auth/refresh",
@@ -449,7 +465,7 @@ async fn logout_of_all_sessions_revokes_every_refresh_token_of_the_user() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.viewer.refresh }),
+            json!({ "refreshToken": app.viewer().await.refresh }),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -461,8 +477,8 @@ async fn a_user_cannot_revoke_someone_elses_refresh_token() {
     let r = app
         .post(
             "/api/v1/auth/logout",
-            Some(&app.member),
-            json!({ "refreshToken": app.viewer.refresh }),
+            Some(app.member().await),
+            json!({ "refreshToken": app.viewer().await.refresh }),
         )
         .await;
     assert_eq!(r.status, 204);
@@ -470,7 +486,7 @@ async fn a_user_cannot_revoke_someone_elses_refresh_token() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.viewer.refresh }),
+            json!({ "refreshToken": app.viewer().await.refresh }),
         )
         .await;
     assert_eq!(r.status, 200);

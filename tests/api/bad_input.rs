@@ -22,7 +22,8 @@ async fn nothing_written(app: &TestApp) {
 }
 
 async fn create(app: &TestApp, body: Value) -> Resp {
-    app.post("/api/v1/accounts", Some(&app.owner), body).await
+    app.post("/api/v1/accounts", Some(app.owner().await), body)
+        .await
 }
 
 #[tokio::test]
@@ -73,17 +74,17 @@ async fn an_operator_object_in_any_field_is_just_a_wrong_type() {
     )
     .await;
     assert_eq!(r.error_fields(), ["address.city"]);
-    let id = app.create_account(&app.owner, "Target").await;
+    let id = app.create_account(app.owner().await, "Target").await;
     let r = app
         .patch(
             &format!("/api/v1/accounts/{id}"),
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": { "$set": "x" } }),
         )
         .await;
     assert_eq!(r.status, 422);
     let r = app
-        .get("/api/v1/accounts?industry[$ne]=x", Some(&app.owner))
+        .get("/api/v1/accounts?industry[$ne]=x", Some(app.owner().await))
         .await;
     r.assert_problem(400, "UNKNOWN_PARAMETER");
     let login = app
@@ -114,7 +115,7 @@ async fn malformed_json_and_an_empty_body_are_400() {
             .request(
                 "POST",
                 "/api/v1/accounts",
-                Some(&app.owner.token),
+                Some(&app.owner().await.token),
                 Some(body.to_vec()),
                 &[],
             )
@@ -131,7 +132,7 @@ async fn a_body_that_is_not_json_is_a_415() {
         .request(
             "POST",
             "/api/v1/accounts",
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             None,
             &[("content-type", "text/plain")],
         )
@@ -148,7 +149,7 @@ async fn a_body_over_one_mebibyte_is_a_413() {
         .request(
             "POST",
             "/api/v1/accounts",
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             Some(big),
             &[],
         )
@@ -166,7 +167,7 @@ async fn a_malformed_id_is_a_400_naming_the_id() {
         "65a1b2c3d4e5f60718293a4b0",
     ] {
         let r = app
-            .get(&format!("/api/v1/accounts/{id}"), Some(&app.owner))
+            .get(&format!("/api/v1/accounts/{id}"), Some(app.owner().await))
             .await;
         r.assert_problem(400, "INVALID_ID");
         assert_eq!(r.error_fields(), ["id"]);
@@ -174,7 +175,7 @@ async fn a_malformed_id_is_a_400_naming_the_id() {
     let r = app
         .patch(
             "/api/v1/accounts/nope",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": "x" }),
         )
         .await;
@@ -184,11 +185,11 @@ async fn a_malformed_id_is_a_400_naming_the_id() {
 #[tokio::test]
 async fn a_patch_with_nothing_to_change_is_a_422_and_bumps_no_version() {
     let app = TestApp::spawn().await;
-    let id = app.create_account(&app.owner, "Same").await;
+    let id = app.create_account(app.owner().await, "Same").await;
     let r = app
         .patch(
             &format!("/api/v1/accounts/{id}"),
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({}),
         )
         .await;
@@ -196,13 +197,13 @@ async fn a_patch_with_nothing_to_change_is_a_422_and_bumps_no_version() {
     let r = app
         .patch(
             &format!("/api/v1/accounts/{id}"),
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": null }),
         )
         .await;
     assert_eq!(r.error_fields(), ["name"]);
     assert_eq!(
-        app.get(&format!("/api/v1/accounts/{id}"), Some(&app.owner))
+        app.get(&format!("/api/v1/accounts/{id}"), Some(app.owner().await))
             .await
             .body["version"],
         1

@@ -98,18 +98,18 @@ impl TestApp {
 #[tokio::test]
 async fn a_purge_removes_every_document_and_file_of_the_tenant_and_nothing_else() {
     let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
-    let doomed_files = app.fill_tenant(&app.owner).await;
+    let doomed_files = app.fill_tenant(app.owner().await).await;
     let doomed_keys =
         futures_util::future::join_all(doomed_files.iter().map(|id| app.storage_key(id))).await;
-    let their_files = app.fill_tenant(&app.other).await;
+    let their_files = app.fill_tenant(app.other().await).await;
     let their_keys =
         futures_util::future::join_all(their_files.iter().map(|id| app.storage_key(id))).await;
     // Deleted recently: kept until its 30 days are over.
     let recent = app.register("Recently Closed").await;
     app.schedule_deletion(&recent, 10).await;
-    app.schedule_deletion(&app.owner, 31).await;
+    app.schedule_deletion(app.owner().await, 31).await;
 
-    let before = app.tenant_snapshot(&app.other.org_id).await;
+    let before = app.tenant_snapshot(&app.other().await.org_id).await;
     let recent_before = app.tenant_snapshot(&recent.org_id).await;
     assert!(
         before.len() > 20,
@@ -125,7 +125,7 @@ async fn a_purge_removes_every_document_and_file_of_the_tenant_and_nothing_else(
     );
     assert!(r.body["durationMs"].is_u64());
 
-    let org = oid(&app.owner.org_id);
+    let org = oid(&app.owner().await.org_id);
     for name in app.db.list_collection_names().await.unwrap() {
         assert_eq!(
             app.count(&name, doc! { "organizationId": org }).await,
@@ -138,12 +138,12 @@ async fn a_purge_removes_every_document_and_file_of_the_tenant_and_nothing_else(
     for key in &doomed_keys {
         assert!(storage.head(key).await.unwrap().is_none(), "{key}");
     }
-    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, before);
+    assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, before);
     assert_eq!(app.tenant_snapshot(&recent.org_id).await, recent_before);
     for (id, key) in their_files.iter().zip(&their_keys) {
         assert!(storage.head(key).await.unwrap().is_some());
         let got = app
-            .get(&format!("/api/v1/documents/{id}"), Some(&app.other))
+            .get(&format!("/api/v1/documents/{id}"), Some(app.other().await))
             .await;
         let bytes = app
             .http
@@ -173,11 +173,11 @@ async fn a_purge_stopped_after_its_first_batch_is_finished_by_the_next_runs() {
         ("CLEANUP_MAX_BATCHES", "1"),
     ])
     .await;
-    let files = app.fill_tenant(&app.owner).await;
+    let files = app.fill_tenant(app.owner().await).await;
     let keys = futures_util::future::join_all(files.iter().map(|id| app.storage_key(id))).await;
-    app.schedule_deletion(&app.owner, 40).await;
-    let other_before = app.tenant_snapshot(&app.other.org_id).await;
-    let org = oid(&app.owner.org_id);
+    app.schedule_deletion(app.owner().await, 40).await;
+    let other_before = app.tenant_snapshot(&app.other().await.org_id).await;
+    let org = oid(&app.owner().await.org_id);
 
     // One batch: the first two objects go, everything else stays.
     let first = app.cron("cleanup-organizations").await;
@@ -217,7 +217,10 @@ async fn a_purge_stopped_after_its_first_batch_is_finished_by_the_next_runs() {
         );
     }
     assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
-    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, other_before);
+    assert_eq!(
+        app.tenant_snapshot(&app.other().await.org_id).await,
+        other_before
+    );
 }
 
 #[tokio::test]
@@ -228,7 +231,7 @@ async fn a_run_purges_at_most_the_configured_number_of_organizations() {
     ])
     .await;
     let second = app.register("Second Closed").await;
-    app.schedule_deletion(&app.owner, 45).await;
+    app.schedule_deletion(app.owner().await, 45).await;
     app.schedule_deletion(&second, 35).await;
     let first = app.cron("cleanup-organizations").await;
     assert_eq!(
@@ -241,8 +244,11 @@ async fn a_run_purges_at_most_the_configured_number_of_organizations() {
     );
     // The longest-deleted goes first.
     assert_eq!(
-        app.count("organizations", doc! { "_id": oid(&app.owner.org_id) })
-            .await,
+        app.count(
+            "organizations",
+            doc! { "_id": oid(&app.owner().await.org_id) }
+        )
+        .await,
         0
     );
     assert_eq!(
@@ -269,6 +275,7 @@ async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says()
         ("AUDIT_RETENTION_DAYS_PRO", "180"),
     ])
     .await;
+    app.everyone().await;
     let pro = app.register("Pro Garage").await;
     let enterprise = app.register("Enterprise Garage").await;
     let orgs = app.db.collection::<Document>("organizations");
@@ -280,7 +287,7 @@ async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says()
         .await
         .unwrap();
     }
-    let free = oid(&app.owner.org_id);
+    let free = oid(&app.owner().await.org_id);
     let entries = [
         (Bson::ObjectId(free), 100, false),
         (Bson::ObjectId(free), 80, true),
@@ -317,8 +324,8 @@ async fn audit_entries_are_kept_as_long_as_the_plan_of_their_organization_says()
 #[tokio::test]
 async fn the_session_sweep_removes_what_expired_and_keeps_what_is_live() {
     let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
-    let org = oid(&app.owner.org_id);
-    let user = oid(&app.owner.id);
+    let org = oid(&app.owner().await.org_id);
+    let user = oid(&app.owner().await.id);
     let live_tokens = app.count("refresh_tokens", doc! {}).await;
     let inserts: [(&str, Document, Document); 6] = [
         (
@@ -421,7 +428,11 @@ async fn cron_routes_answer_only_the_scheduler() {
         "cleanup-sessions",
     ] {
         let path = format!("/api/cron/{job}");
-        for token in [None, Some("wrong-secret"), Some(app.owner.token.as_str())] {
+        for token in [
+            None,
+            Some("wrong-secret"),
+            Some(app.owner().await.token.as_str()),
+        ] {
             app.request("GET", &path, token, None, &[])
                 .await
                 .assert_problem(401, "CRON_UNAUTHORIZED");
@@ -463,14 +474,14 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
         ("RATE_LIMIT_API_FREE", "100000"),
     ])
     .await;
-    app.fill_tenant(&app.owner).await;
+    app.fill_tenant(app.owner().await).await;
     // Every method of every route, as the owner (a fresh session each time,
     // since some routes sign it out), with an empty body and a fixture id.
     let mut called = 0;
     for route in functions::routes::ROUTES {
         for endpoint in route.methods {
             let (verb, access) = (&endpoint.method, &endpoint.access);
-            let session = app.login(&app.owner.email).await;
+            let session = app.login(&app.owner().await.email).await;
             let token = match access {
                 Access::Requires(_) => Some(session.token.as_str()),
                 Access::Public | Access::Throttled(_) => None,
@@ -500,7 +511,7 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
     }
     assert!(called > 40, "walked {called} route methods");
     // A collection no code knows of yet: a later feature's.
-    let org = oid(&app.owner.org_id);
+    let org = oid(&app.owner().await.org_id);
     app.db
         .collection::<Document>("a_future_feature")
         .insert_one(doc! { "organizationId": org, "note": "added after this test was written" })
@@ -514,9 +525,9 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
     }
     holding.sort();
     assert!(holding.len() >= 12, "the walk reached: {holding:?}");
-    let theirs = app.tenant_snapshot(&app.other.org_id).await;
+    let theirs = app.tenant_snapshot(&app.other().await.org_id).await;
 
-    app.schedule_deletion(&app.owner, 31).await;
+    app.schedule_deletion(app.owner().await, 31).await;
     let r = app.cron("cleanup-organizations").await;
     assert_eq!(r.status, 200, "{}", r.text);
     for name in &holding {
@@ -527,6 +538,6 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
         );
     }
     assert_eq!(app.count("organizations", doc! { "_id": org }).await, 0);
-    assert_eq!(app.tenant_snapshot(&app.other.org_id).await, theirs);
+    assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, theirs);
     println!("purged the tenant from: {}", holding.join(", "));
 }

@@ -17,10 +17,10 @@ async fn convert(app: &TestApp, actor: Option<&Actor>, id: &str, body: serde_jso
 #[tokio::test]
 async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_converted() {
     let app = TestApp::spawn().await;
-    let id = lead(&app, &app.member).await;
+    let id = lead(&app, app.member().await).await;
     let r = convert(
         &app,
-        Some(&app.member),
+        Some(app.member().await),
         &id,
         json!({ "opportunity": { "name": "Fleet service", "amount": 120000, "currency": "EUR" } }),
     )
@@ -34,12 +34,15 @@ async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_
     assert_eq!(r.body["opportunity"]["stage"], "PROSPECTING");
     let account = r.body["account"]["id"].as_str().unwrap();
     assert_eq!(
-        app.get(&format!("/api/v1/accounts/{account}"), Some(&app.viewer))
-            .await
-            .status,
+        app.get(
+            &format!("/api/v1/accounts/{account}"),
+            Some(app.viewer().await)
+        )
+        .await
+        .status,
         200
     );
-    let again = convert(&app, Some(&app.member), &id, json!({})).await;
+    let again = convert(&app, Some(app.member().await), &id, json!({})).await;
     again.assert_problem(409, "ALREADY_CONVERTED");
     assert_eq!(app.count("accounts", doc! {}).await, 1);
     let creates = app
@@ -54,12 +57,12 @@ async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_
 #[tokio::test]
 async fn a_conversion_that_fails_half_way_leaves_nothing() {
     let app = TestApp::spawn_isolated().await;
-    let id = lead(&app, &app.owner).await;
+    let id = lead(&app, app.owner().await).await;
     // The conversion's inserts: account, contact, opportunity (made to fail), then audits.
     app.fail_command("insert", 2).await;
     let r = convert(
         &app,
-        Some(&app.owner),
+        Some(app.owner().await),
         &id,
         json!({ "opportunity": { "name": "Deal" } }),
     )
@@ -69,14 +72,14 @@ async fn a_conversion_that_fails_half_way_leaves_nothing() {
         assert_eq!(app.count(collection, doc! {}).await, 0, "{collection}");
     }
     assert_eq!(
-        app.get(&format!("/api/v1/leads/{id}"), Some(&app.owner))
+        app.get(&format!("/api/v1/leads/{id}"), Some(app.owner().await))
             .await
             .body["status"],
         "NEW"
     );
     let r = convert(
         &app,
-        Some(&app.owner),
+        Some(app.owner().await),
         &id,
         json!({ "opportunity": { "name": "Deal" } }),
     )
@@ -88,26 +91,26 @@ async fn a_conversion_that_fails_half_way_leaves_nothing() {
 #[tokio::test]
 async fn conversion_checks_its_input_and_the_leads_owner() {
     let app = TestApp::spawn().await;
-    let id = lead(&app, &app.admin).await;
-    convert(&app, Some(&app.member), &id, json!({}))
+    let id = lead(&app, app.admin().await).await;
+    convert(&app, Some(app.member().await), &id, json!({}))
         .await
         .assert_problem(403, "PERMISSION_DENIED");
     let r = convert(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         &id,
         json!({ "opportunity": { "amount": -5 } }),
     )
     .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(r.error_fields(), ["opportunity.name", "opportunity.amount"]);
-    let theirs = lead(&app, &app.other).await;
-    convert(&app, Some(&app.owner), &theirs, json!({}))
+    let theirs = lead(&app, app.other().await).await;
+    convert(&app, Some(app.owner().await), &theirs, json!({}))
         .await
         .assert_problem(404, "NOT_FOUND");
     let r = convert(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         &id,
         json!({ "accountName": "Renamed GmbH" }),
     )
@@ -126,7 +129,7 @@ async fn the_summary_counts_and_sums_per_stage_and_currency_for_the_organization
         ("PROPOSAL", 300, "EUR"),
     ] {
         app.create_record(
-            &app.owner,
+            app.owner().await,
             "opportunities",
             json!({ "name": "O", "stage": stage, "amount": amount, "currency": currency }),
         )
@@ -134,24 +137,24 @@ async fn the_summary_counts_and_sums_per_stage_and_currency_for_the_organization
     }
     let deleted = app
         .create_record(
-            &app.owner,
+            app.owner().await,
             "opportunities",
             json!({ "name": "Gone", "stage": "WON", "amount": 99999, "currency": "EUR" }),
         )
         .await;
     app.delete(
         &format!("/api/v1/opportunities/{deleted}"),
-        Some(&app.owner),
+        Some(app.owner().await),
     )
     .await;
     app.create_record(
-        &app.other,
+        app.other().await,
         "opportunities",
         json!({ "name": "Theirs", "stage": "WON", "amount": 5, "currency": "EUR" }),
     )
     .await;
     let r = app
-        .get("/api/v1/opportunities/summary", Some(&app.viewer))
+        .get("/api/v1/opportunities/summary", Some(app.viewer().await))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(

@@ -14,12 +14,12 @@ const MIB: usize = 1024 * 1024;
 #[tokio::test]
 async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     let app = TestApp::spawn().await;
-    let account = app.create_account(&app.member, "Kunde Müller").await;
+    let account = app.create_account(app.member().await, "Kunde Müller").await;
     let bytes = file_bytes(3_000);
     let r = app
         .post(
             "/api/v1/uploads",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "fileName": "Schaden vorne \"links\".jpg", "contentType": "image/jpeg",
                     "size": bytes.len(), "relatedTo": { "type": "account", "id": account } }),
         )
@@ -31,7 +31,10 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     assert_eq!(r.body["headers"]["content-type"], "image/jpeg");
     assert_eq!(r.body["headers"]["content-length"], "3000");
     assert!(
-        url.contains(&format!("org/{}/documents/{id}?", app.member.org_id)),
+        url.contains(&format!(
+            "org/{}/documents/{id}?",
+            app.member().await.org_id
+        )),
         "{url}"
     );
     assert!(
@@ -51,23 +54,23 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     );
 
     // Completing before the file is there: 409, still PENDING.
-    let early = app.complete(&app.member, &id).await;
+    let early = app.complete(app.member().await, &id).await;
     early.assert_problem(409, "UPLOAD_NOT_FOUND");
     let stored = app.find("documents", doc! { "_id": oid(&id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
 
     let (status, text) = app.put_presigned(&r.body, bytes.clone()).await;
     assert_eq!(status, 200, "{text}");
-    let done = app.complete(&app.member, &id).await;
+    let done = app.complete(app.member().await, &id).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["status"], "UPLOADED");
     assert!(done.body["uploadedAt"].is_string());
     // Completing again changes nothing.
-    let again = app.complete(&app.member, &id).await;
+    let again = app.complete(app.member().await, &id).await;
     assert_eq!(again.body["version"], done.body["version"]);
 
     let got = app
-        .get(&format!("/api/v1/documents/{id}"), Some(&app.viewer))
+        .get(&format!("/api/v1/documents/{id}"), Some(app.viewer().await))
         .await;
     assert_eq!(got.status, 200, "{}", got.text);
     assert_eq!(got.body["fileName"], "Schaden vorne \"links\".jpg");
@@ -95,14 +98,14 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     let listed = app
         .get(
             &format!("/api/v1/documents?relatedToType=account&relatedToId={account}"),
-            Some(&app.viewer),
+            Some(app.viewer().await),
         )
         .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
     assert!(listed.body["data"][0].get("storageKey").is_none());
     let pending = app
-        .get("/api/v1/documents?status=PENDING", Some(&app.viewer))
+        .get("/api/v1/documents?status=PENDING", Some(app.viewer().await))
         .await;
     assert_eq!(pending.body["data"].as_array().unwrap().len(), 0);
 
@@ -116,7 +119,7 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
     assert_eq!(downloads[0].get_str("userId").ok(), None);
     assert_eq!(
         downloads[0].get_object_id("userId").unwrap(),
-        oid(&app.viewer.id)
+        oid(&app.viewer().await.id)
     );
     let updated = app.audits("UPDATE").await;
     assert!(updated
@@ -150,7 +153,7 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
     ])
     .await;
     let r = app
-        .request_upload(&app.member, "invoice.pdf", "application/pdf", 100)
+        .request_upload(app.member().await, "invoice.pdf", "application/pdf", 100)
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let url = r.body["uploadUrl"].as_str().unwrap().to_string();
@@ -164,7 +167,7 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
     let other_key = url.replace(id, &bson::oid::ObjectId::new().to_hex());
     assert_eq!(put(&app, &other_key, "application/pdf", 100).await, 403);
     // Nothing was stored by any of them.
-    let done = app.complete(&app.member, id).await;
+    let done = app.complete(app.member().await, id).await;
     done.assert_problem(409, "UPLOAD_NOT_FOUND");
 
     // Expired.
@@ -173,10 +176,13 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
     assert_eq!(status, 403, "an expired upload URL must be refused");
 
     let doc_id = app
-        .upload_document(&app.member, "a.pdf", file_bytes(10))
+        .upload_document(app.member().await, "a.pdf", file_bytes(10))
         .await;
     let got = app
-        .get(&format!("/api/v1/documents/{doc_id}"), Some(&app.member))
+        .get(
+            &format!("/api/v1/documents/{doc_id}"),
+            Some(app.member().await),
+        )
         .await;
     let download = got.body["downloadUrl"].as_str().unwrap().to_string();
     assert_eq!(app.http.get(&download).send().await.unwrap().status(), 200);
@@ -192,7 +198,7 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
 async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
     let app = TestApp::spawn().await;
     let r = app
-        .request_upload(&app.member, "scan.pdf", "application/pdf", 64)
+        .request_upload(app.member().await, "scan.pdf", "application/pdf", 64)
         .await;
     let (status, _) = app.put_presigned(&r.body, file_bytes(64)).await;
     assert_eq!(status, 200);
@@ -203,12 +209,12 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
         .update_one(doc! { "_id": oid(id) }, doc! { "$set": { "size": 65_i64 } })
         .await
         .unwrap();
-    let done = app.complete(&app.member, id).await;
+    let done = app.complete(app.member().await, id).await;
     done.assert_problem(409, "UPLOAD_MISMATCH");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
     let got = app
-        .get(&format!("/api/v1/documents/{id}"), Some(&app.member))
+        .get(&format!("/api/v1/documents/{id}"), Some(app.member().await))
         .await;
     assert!(
         got.body.get("downloadUrl").is_none(),
@@ -227,7 +233,7 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
         )
         .await
         .unwrap();
-    app.complete(&app.member, id)
+    app.complete(app.member().await, id)
         .await
         .assert_problem(409, "UPLOAD_EXPIRED");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
@@ -238,14 +244,14 @@ async fn an_object_that_is_not_the_declared_file_leaves_the_document_pending() {
 async fn another_organization_cannot_read_list_complete_change_or_delete_a_document() {
     let app = TestApp::spawn().await;
     let id = app
-        .upload_document(&app.member, "offer.pdf", file_bytes(10))
+        .upload_document(app.member().await, "offer.pdf", file_bytes(10))
         .await;
     let pending = app
-        .request_upload(&app.member, "pending.pdf", "application/pdf", 10)
+        .request_upload(app.member().await, "pending.pdf", "application/pdf", 10)
         .await;
     let pending = pending.body["documentId"].as_str().unwrap().to_string();
-    let rival = app.add_member(&app.other, "MEMBER").await;
-    for actor in [&app.other, &rival] {
+    let rival = app.add_member(app.other().await, "MEMBER").await;
+    for actor in [app.other().await, &rival] {
         app.get(&format!("/api/v1/documents/{id}"), Some(actor))
             .await
             .assert_problem(404, "NOT_FOUND");
@@ -266,11 +272,11 @@ async fn another_organization_cannot_read_list_complete_change_or_delete_a_docum
         assert_eq!(list.body["data"].as_array().unwrap().len(), 0);
     }
     // A relation to another organization's record does not exist.
-    let theirs = app.create_account(&app.other, "Theirs").await;
+    let theirs = app.create_account(app.other().await, "Theirs").await;
     let r = app
         .post(
             "/api/v1/uploads",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "fileName": "x.pdf", "contentType": "application/pdf", "size": 5,
                     "relatedTo": { "type": "account", "id": theirs } }),
         )
@@ -286,17 +292,19 @@ async fn another_organization_cannot_read_list_complete_change_or_delete_a_docum
 async fn members_rename_and_delete_their_own_documents_admins_any() {
     let app = TestApp::spawn().await;
     let own = app
-        .upload_document(&app.member, "own.pdf", file_bytes(10))
+        .upload_document(app.member().await, "own.pdf", file_bytes(10))
         .await;
     let admins = app
-        .upload_document(&app.admin, "admins.pdf", file_bytes(10))
+        .upload_document(app.admin().await, "admins.pdf", file_bytes(10))
         .await;
-    let account = app.create_account(&app.member, "Relink target").await;
+    let account = app
+        .create_account(app.member().await, "Relink target")
+        .await;
 
     let renamed = app
         .patch(
             &format!("/api/v1/documents/{own}"),
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "fileName": "renamed.pdf", "relatedTo": { "type": "account", "id": account } }),
         )
         .await;
@@ -308,7 +316,7 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
     let r = app
         .patch(
             &format!("/api/v1/documents/{own}"),
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "size": 1 }),
         )
         .await;
@@ -316,36 +324,51 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
 
     app.patch(
         &format!("/api/v1/documents/{admins}"),
-        Some(&app.member),
+        Some(app.member().await),
         json!({ "fileName": "stolen.pdf" }),
     )
     .await
     .assert_problem(403, "PERMISSION_DENIED");
-    app.delete(&format!("/api/v1/documents/{admins}"), Some(&app.member))
+    app.delete(
+        &format!("/api/v1/documents/{admins}"),
+        Some(app.member().await),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
+    app.request_upload(app.viewer().await, "v.pdf", "application/pdf", 10)
         .await
         .assert_problem(403, "PERMISSION_DENIED");
-    app.request_upload(&app.viewer, "v.pdf", "application/pdf", 10)
-        .await
-        .assert_problem(403, "PERMISSION_DENIED");
-    app.delete(&format!("/api/v1/documents/{own}"), Some(&app.viewer))
-        .await
-        .assert_problem(403, "PERMISSION_DENIED");
+    app.delete(
+        &format!("/api/v1/documents/{own}"),
+        Some(app.viewer().await),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
 
     assert_eq!(
-        app.delete(&format!("/api/v1/documents/{own}"), Some(&app.member))
-            .await
-            .status,
+        app.delete(
+            &format!("/api/v1/documents/{own}"),
+            Some(app.member().await)
+        )
+        .await
+        .status,
         204
     );
     assert_eq!(
-        app.delete(&format!("/api/v1/documents/{admins}"), Some(&app.owner))
-            .await
-            .status,
+        app.delete(
+            &format!("/api/v1/documents/{admins}"),
+            Some(app.owner().await)
+        )
+        .await
+        .status,
         204
     );
-    app.get(&format!("/api/v1/documents/{own}"), Some(&app.member))
-        .await
-        .assert_problem(404, "NOT_FOUND");
+    app.get(
+        &format!("/api/v1/documents/{own}"),
+        Some(app.member().await),
+    )
+    .await
+    .assert_problem(404, "NOT_FOUND");
     // Soft delete: the file stays until the document is purged, and an
     // ADMIN can bring the document back.
     let key = app.storage_key(&own).await;
@@ -353,7 +376,7 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
     assert_eq!(app.audits("DELETE").await.len(), 2);
     app.post(
         &format!("/api/v1/documents/{own}/restore"),
-        Some(&app.member),
+        Some(app.member().await),
         json!({}),
     )
     .await
@@ -361,13 +384,16 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
     let restored = app
         .post(
             &format!("/api/v1/documents/{own}/restore"),
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({}),
         )
         .await;
     assert_eq!(restored.status, 200, "{}", restored.text);
     assert!(app
-        .get(&format!("/api/v1/documents/{own}"), Some(&app.member))
+        .get(
+            &format!("/api/v1/documents/{own}"),
+            Some(app.member().await)
+        )
         .await
         .body["downloadUrl"]
         .is_string());
@@ -377,24 +403,34 @@ async fn members_rename_and_delete_their_own_documents_admins_any() {
 async fn types_and_sizes_outside_the_policy_are_refused_before_anything_is_signed() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_UPLOADS_FREE", "3")]).await;
     let r = app
-        .request_upload(&app.member, "run.exe", "application/x-msdownload", 10)
+        .request_upload(
+            app.member().await,
+            "run.exe",
+            "application/x-msdownload",
+            10,
+        )
         .await;
     r.assert_problem(422, "UNSUPPORTED_FILE_TYPE");
     assert_eq!(r.error_fields(), ["contentType"]);
     let r = app
-        .request_upload(&app.member, "big.pdf", "application/pdf", 10 * MIB + 1)
+        .request_upload(
+            app.member().await,
+            "big.pdf",
+            "application/pdf",
+            10 * MIB + 1,
+        )
         .await;
     r.assert_problem(422, "FILE_TOO_LARGE");
     assert_eq!(r.error_fields(), ["size"]);
     let r = app
-        .request_upload(&app.member, "empty.pdf", "application/pdf", 0)
+        .request_upload(app.member().await, "empty.pdf", "application/pdf", 0)
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.error_fields(), ["size"]);
     let r = app
         .post(
             "/api/v1/uploads",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "fileName": "a\nb.pdf", "contentType": "application/pdf", "size": 1 }),
         )
         .await;
@@ -402,7 +438,7 @@ async fn types_and_sizes_outside_the_policy_are_refused_before_anything_is_signe
     let r = app
         .post(
             "/api/v1/uploads",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "fileName": "a.pdf", "contentType": "application/pdf", "size": 1, "key": "org/x" }),
         )
         .await;
@@ -411,7 +447,7 @@ async fn types_and_sizes_outside_the_policy_are_refused_before_anything_is_signe
 
     // The plan's limit: exactly 10 MiB is fine on FREE.
     let r = app
-        .request_upload(&app.member, "ok.pdf", "APPLICATION/PDF", 10 * MIB)
+        .request_upload(app.member().await, "ok.pdf", "APPLICATION/PDF", 10 * MIB)
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["document"]["contentType"], "application/pdf");
@@ -423,17 +459,17 @@ async fn types_and_sizes_outside_the_policy_are_refused_before_anything_is_signe
         app.db
             .collection::<bson::Document>("organizations")
             .update_one(
-                doc! { "_id": oid(&app.owner.org_id) },
+                doc! { "_id": oid(&app.owner().await.org_id) },
                 doc! { "$set": { "plan": plan } },
             )
             .await
             .unwrap();
         let r = app
-            .request_upload(&app.member, "big.pdf", "application/pdf", refused)
+            .request_upload(app.member().await, "big.pdf", "application/pdf", refused)
             .await;
         r.assert_problem(422, "FILE_TOO_LARGE");
         let r = app
-            .request_upload(&app.member, "big.pdf", "application/pdf", allowed)
+            .request_upload(app.member().await, "big.pdf", "application/pdf", allowed)
             .await;
         assert_eq!(r.status, 201, "{plan}: {}", r.text);
     }
@@ -442,13 +478,13 @@ async fn types_and_sizes_outside_the_policy_are_refused_before_anything_is_signe
     app.db
         .collection::<bson::Document>("organizations")
         .update_one(
-            doc! { "_id": oid(&app.owner.org_id) },
+            doc! { "_id": oid(&app.owner().await.org_id) },
             doc! { "$set": { "plan": "FREE" } },
         )
         .await
         .unwrap();
     let r = app
-        .request_upload(&app.member, "one-too-many.pdf", "application/pdf", 1)
+        .request_upload(app.member().await, "one-too-many.pdf", "application/pdf", 1)
         .await;
     r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
     assert_eq!(app.count("documents", doc! {}).await, 3);
@@ -480,10 +516,10 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
     ])
     .await;
     let uploaded = app
-        .upload_document(&app.member, "kept.pdf", file_bytes(10))
+        .upload_document(app.member().await, "kept.pdf", file_bytes(10))
         .await;
     let r = app
-        .request_upload(&app.member, "lost.pdf", "application/pdf", 10)
+        .request_upload(app.member().await, "lost.pdf", "application/pdf", 10)
         .await;
     let (status, _) = app.put_presigned(&r.body, file_bytes(10)).await;
     assert_eq!(status, 200);
@@ -491,7 +527,7 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
 
     server.kill().unwrap();
     server.wait().unwrap();
-    let done = app.complete(&app.member, id).await;
+    let done = app.complete(app.member().await, id).await;
     done.assert_problem(503, "STORAGE_UNAVAILABLE");
     let stored = app.find("documents", doc! { "_id": oid(id) }).await;
     assert_eq!(stored[0].get_str("status").unwrap(), "PENDING");
@@ -501,7 +537,10 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
     );
     // Reading metadata needs no storage round trip.
     let got = app
-        .get(&format!("/api/v1/documents/{uploaded}"), Some(&app.member))
+        .get(
+            &format!("/api/v1/documents/{uploaded}"),
+            Some(app.member().await),
+        )
         .await;
     assert_eq!(got.status, 200, "{}", got.text);
     let _ = std::fs::remove_dir_all(&dir);
@@ -511,28 +550,28 @@ async fn a_storage_outage_answers_503_and_leaves_the_document_pending() {
 async fn the_sweep_removes_abandoned_uploads_and_files_deleted_long_ago() {
     let app = TestApp::spawn().await;
     let old_pending = app
-        .request_upload(&app.member, "abandoned.pdf", "application/pdf", 10)
+        .request_upload(app.member().await, "abandoned.pdf", "application/pdf", 10)
         .await;
     app.put_presigned(&old_pending.body, file_bytes(10)).await;
     let old_pending = old_pending.body["documentId"].as_str().unwrap().to_string();
     let fresh_pending = app
-        .request_upload(&app.member, "in-progress.pdf", "application/pdf", 10)
+        .request_upload(app.member().await, "in-progress.pdf", "application/pdf", 10)
         .await;
     let fresh_pending = fresh_pending.body["documentId"]
         .as_str()
         .unwrap()
         .to_string();
     let long_deleted = app
-        .upload_document(&app.member, "old.pdf", file_bytes(10))
+        .upload_document(app.member().await, "old.pdf", file_bytes(10))
         .await;
     let recently_deleted = app
-        .upload_document(&app.member, "recent.pdf", file_bytes(10))
+        .upload_document(app.member().await, "recent.pdf", file_bytes(10))
         .await;
     let kept = app
-        .upload_document(&app.member, "kept.pdf", file_bytes(10))
+        .upload_document(app.member().await, "kept.pdf", file_bytes(10))
         .await;
     for id in [&long_deleted, &recently_deleted] {
-        app.delete(&format!("/api/v1/documents/{id}"), Some(&app.owner))
+        app.delete(&format!("/api/v1/documents/{id}"), Some(app.owner().await))
             .await;
     }
     let now = DateTime::now().timestamp_millis();

@@ -20,29 +20,33 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
         let base = format!("/api/v1/{plural}");
         let (field, patch) = patch_of(plural);
         // Roles: a VIEWER cannot create; a MEMBER can, and edits only their own.
-        app.post(&base, Some(&app.viewer), minimal_body(plural))
+        app.post(&base, Some(app.viewer().await), minimal_body(plural))
             .await
             .assert_problem(403, "PERMISSION_DENIED");
         let mine = app
-            .create_record(&app.member, plural, minimal_body(plural))
+            .create_record(app.member().await, plural, minimal_body(plural))
             .await;
         let owners = app
-            .create_record(&app.owner, plural, minimal_body(plural))
+            .create_record(app.owner().await, plural, minimal_body(plural))
             .await;
         let r = app
-            .patch(&format!("{base}/{mine}"), Some(&app.member), patch.clone())
+            .patch(
+                &format!("{base}/{mine}"),
+                Some(app.member().await),
+                patch.clone(),
+            )
             .await;
         assert_eq!(r.status, 200, "{plural}: {}", r.text);
         assert_eq!(r.body[&field], "Changed");
         assert_eq!(r.body["version"], 2);
         app.patch(
             &format!("{base}/{owners}"),
-            Some(&app.member),
+            Some(app.member().await),
             patch.clone(),
         )
         .await
         .assert_problem(403, "PERMISSION_DENIED");
-        app.delete(&format!("{base}/{mine}"), Some(&app.member))
+        app.delete(&format!("{base}/{mine}"), Some(app.member().await))
             .await
             .assert_problem(403, "PERMISSION_DENIED");
 
@@ -54,29 +58,35 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
             ("POST", format!("{base}/{mine}/restore")),
         ] {
             let body = serde_json::to_vec(&patch).unwrap();
-            app.request(method, &path, Some(&app.other.token), Some(body), &[])
-                .await
-                .assert_problem(404, "NOT_FOUND");
+            app.request(
+                method,
+                &path,
+                Some(&app.other().await.token),
+                Some(body),
+                &[],
+            )
+            .await
+            .assert_problem(404, "NOT_FOUND");
         }
-        let theirs = app.get(&base, Some(&app.other)).await;
+        let theirs = app.get(&base, Some(app.other().await)).await;
         assert_eq!(theirs.body["data"], json!([]), "{plural}");
-        let ours = app.get(&base, Some(&app.viewer)).await;
+        let ours = app.get(&base, Some(app.viewer().await)).await;
         assert_eq!(ours.body["data"].as_array().unwrap().len(), 2, "{plural}");
 
         // Soft delete and restore by an ADMIN.
         assert_eq!(
-            app.delete(&format!("{base}/{mine}"), Some(&app.admin))
+            app.delete(&format!("{base}/{mine}"), Some(app.admin().await))
                 .await
                 .status,
             204
         );
-        app.get(&format!("{base}/{mine}"), Some(&app.admin))
+        app.get(&format!("{base}/{mine}"), Some(app.admin().await))
             .await
             .assert_problem(404, "NOT_FOUND");
         assert_eq!(
             app.post(
                 &format!("{base}/{mine}/restore"),
-                Some(&app.admin),
+                Some(app.admin().await),
                 json!({})
             )
             .await
@@ -109,12 +119,12 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
 #[tokio::test]
 async fn relations_must_point_at_live_records_of_the_same_organization() {
     let app = TestApp::spawn().await;
-    let my_account = app.create_account(&app.owner, "Mine").await;
-    let their_account = app.create_account(&app.other, "Theirs").await;
+    let my_account = app.create_account(app.owner().await, "Mine").await;
+    let their_account = app.create_account(app.other().await, "Theirs").await;
     let r = app
         .post(
             "/api/v1/contacts",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "firstName": "A", "lastName": "B", "accountId": their_account }),
         )
         .await;
@@ -122,7 +132,7 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     assert_eq!(r.error_fields(), ["accountId"]);
     let contact = app
         .create_record(
-            &app.owner,
+            app.owner().await,
             "contacts",
             json!({ "firstName": "A", "lastName": "B", "accountId": my_account }),
         )
@@ -130,18 +140,21 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     let listed = app
         .get(
             &format!("/api/v1/contacts?accountId={my_account}"),
-            Some(&app.owner),
+            Some(app.owner().await),
         )
         .await;
     assert_eq!(listed.body["data"][0]["id"], contact.as_str());
 
     // A deleted account cannot be linked either.
-    app.delete(&format!("/api/v1/accounts/{my_account}"), Some(&app.owner))
-        .await;
+    app.delete(
+        &format!("/api/v1/accounts/{my_account}"),
+        Some(app.owner().await),
+    )
+    .await;
     let r = app
         .post(
             "/api/v1/opportunities",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": "Deal", "accountId": my_account }),
         )
         .await;
@@ -151,22 +164,22 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     let r = app
         .post(
             "/api/v1/leads",
-            Some(&app.owner),
-            json!({ "firstName": "L", "lastName": "D", "assignedTo": app.other.id }),
+            Some(app.owner().await),
+            json!({ "firstName": "L", "lastName": "D", "assignedTo": app.other().await.id }),
         )
         .await;
     assert_eq!(r.error_fields(), ["assignedTo"]);
     let lead = app
         .create_record(
-            &app.owner,
+            app.owner().await,
             "leads",
-            json!({ "firstName": "L", "lastName": "D", "assignedTo": app.member.id }),
+            json!({ "firstName": "L", "lastName": "D", "assignedTo": app.member().await.id }),
         )
         .await;
     let mine = app
         .get(
-            &format!("/api/v1/leads?assignedTo={}", app.member.id),
-            Some(&app.member),
+            &format!("/api/v1/leads?assignedTo={}", app.member().await.id),
+            Some(app.member().await),
         )
         .await;
     assert_eq!(mine.body["data"][0]["id"], lead.as_str());
@@ -174,12 +187,12 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
 
     // relatedTo names a type and a record of that type.
     let their_lead = app
-        .create_record(&app.other, "leads", minimal_body("leads"))
+        .create_record(app.other().await, "leads", minimal_body("leads"))
         .await;
     let r = app
         .post(
             "/api/v1/tasks",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "title": "T", "relatedTo": { "type": "lead", "id": their_lead } }),
         )
         .await;
@@ -187,7 +200,7 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     let r = app
         .post(
             "/api/v1/tasks",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "title": "T", "relatedTo": { "type": "account", "id": lead } }),
         )
         .await;
@@ -199,7 +212,7 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     let r = app
         .post(
             "/api/v1/tasks",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "title": "T", "relatedTo": { "type": "lead", "id": lead } }),
         )
         .await;
@@ -209,7 +222,7 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
     let r = app
         .patch(
             &format!("/api/v1/contacts/{contact}"),
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "accountId": their_account }),
         )
         .await;
@@ -221,18 +234,18 @@ async fn a_sku_is_unique_within_an_organization_only() {
     let app = TestApp::spawn().await;
     let body = json!({ "name": "Brake pads", "type": "PART", "sku": "BP-100", "price": 4999, "currency": "EUR" });
     let r = app
-        .post("/api/v1/products", Some(&app.owner), body.clone())
+        .post("/api/v1/products", Some(app.owner().await), body.clone())
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["active"], true);
     assert_eq!(r.body["price"], 4999);
     let dup = app
-        .post("/api/v1/products", Some(&app.admin), body.clone())
+        .post("/api/v1/products", Some(app.admin().await), body.clone())
         .await;
     dup.assert_problem(409, "ALREADY_EXISTS");
     assert_eq!(dup.error_fields(), ["sku"]);
     assert_eq!(
-        app.post("/api/v1/products", Some(&app.other), body)
+        app.post("/api/v1/products", Some(app.other().await), body)
             .await
             .status,
         201
@@ -242,7 +255,7 @@ async fn a_sku_is_unique_within_an_organization_only() {
         assert_eq!(
             app.post(
                 "/api/v1/products",
-                Some(&app.owner),
+                Some(app.owner().await),
                 json!({ "name": "Wash", "type": "SERVICE" })
             )
             .await
@@ -253,13 +266,13 @@ async fn a_sku_is_unique_within_an_organization_only() {
     let inactive = app
         .post(
             "/api/v1/products",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": "Old", "type": "PART", "active": false }),
         )
         .await;
     assert_eq!(inactive.status, 201);
     let active = app
-        .get("/api/v1/products?active=false", Some(&app.owner))
+        .get("/api/v1/products?active=false", Some(app.owner().await))
         .await;
     assert_eq!(active.body["data"].as_array().unwrap().len(), 1);
 }
@@ -268,7 +281,7 @@ async fn a_sku_is_unique_within_an_organization_only() {
 async fn money_enums_and_ranges_are_checked_per_field() {
     let app = TestApp::spawn().await;
     let r = app
-        .post("/api/v1/opportunities", Some(&app.owner), json!({ "name": "D", "amount": 12.5, "currency": "eur", "probability": 101, "stage": "DREAMING", "closeDate": "next week" }))
+        .post("/api/v1/opportunities", Some(app.owner().await), json!({ "name": "D", "amount": 12.5, "currency": "eur", "probability": 101, "stage": "DREAMING", "closeDate": "next week" }))
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(
@@ -276,7 +289,7 @@ async fn money_enums_and_ranges_are_checked_per_field() {
         ["stage", "amount", "currency", "closeDate", "probability"]
     );
     let r = app
-        .post("/api/v1/opportunities", Some(&app.owner), json!({ "name": "D", "amount": 250000, "currency": "EUR", "probability": 60, "closeDate": "2026-12-31T00:00:00Z" }))
+        .post("/api/v1/opportunities", Some(app.owner().await), json!({ "name": "D", "amount": 250000, "currency": "EUR", "probability": 60, "closeDate": "2026-12-31T00:00:00Z" }))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["stage"], "PROSPECTING");
@@ -284,7 +297,7 @@ async fn money_enums_and_ranges_are_checked_per_field() {
     let r = app
         .post(
             "/api/v1/contacts",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "firstName": "A", "lastName": "B", "tags": ["vip", 3] }),
         )
         .await;
@@ -297,25 +310,25 @@ async fn overdue_open_tasks_and_tags_can_be_listed() {
     let past = "2020-01-01T00:00:00Z";
     let late = app
         .create_record(
-            &app.owner,
+            app.owner().await,
             "tasks",
             json!({ "title": "Late", "dueAt": past }),
         )
         .await;
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "tasks",
         json!({ "title": "Done late", "dueAt": past, "status": "DONE" }),
     )
     .await;
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "tasks",
         json!({ "title": "Future", "dueAt": "2999-01-01T00:00:00Z" }),
     )
     .await;
     let r = app
-        .get("/api/v1/tasks?overdue=true", Some(&app.owner))
+        .get("/api/v1/tasks?overdue=true", Some(app.owner().await))
         .await;
     let ids: Vec<&str> = r.body["data"]
         .as_array()
@@ -324,26 +337,31 @@ async fn overdue_open_tasks_and_tags_can_be_listed() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [late.as_str()]);
-    app.get("/api/v1/tasks?overdue=yes", Some(&app.owner))
+    app.get("/api/v1/tasks?overdue=yes", Some(app.owner().await))
         .await
         .assert_problem(400, "INVALID_PARAMETER");
 
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "contacts",
         json!({ "firstName": "V", "lastName": "Ip", "tags": ["VIP", "fleet"] }),
     )
     .await;
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "contacts",
         json!({ "firstName": "N", "lastName": "O", "tags": ["fleet"] }),
     )
     .await;
-    let vip = app.get("/api/v1/contacts?tag=vip", Some(&app.owner)).await;
+    let vip = app
+        .get("/api/v1/contacts?tag=vip", Some(app.owner().await))
+        .await;
     assert_eq!(vip.body["data"].as_array().unwrap().len(), 1);
     let fleet = app
-        .get("/api/v1/contacts?tag=fleet&sort=lastName", Some(&app.owner))
+        .get(
+            "/api/v1/contacts?tag=fleet&sort=lastName",
+            Some(app.owner().await),
+        )
         .await;
     let names: Vec<&str> = fleet.body["data"]
         .as_array()
@@ -352,7 +370,7 @@ async fn overdue_open_tasks_and_tags_can_be_listed() {
         .map(|c| c["lastName"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Ip", "O"]);
-    app.get("/api/v1/contacts?accountId=zzz", Some(&app.owner))
+    app.get("/api/v1/contacts?accountId=zzz", Some(app.owner().await))
         .await
         .assert_problem(400, "INVALID_PARAMETER");
 }

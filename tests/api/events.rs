@@ -66,13 +66,13 @@ async fn start(app: &TestApp, name: &str, extra: &[(&str, &str)]) -> Function {
 #[tokio::test]
 async fn every_http_event_format_reaches_the_handler_and_maps_the_response_back() {
     let app = TestApp::spawn().await;
-    let target = app.create_account(&app.owner, "Lookup Target").await;
+    let target = app.create_account(app.owner().await, "Lookup Target").await;
     let accounts = start(&app, "accounts", &[]).await;
     let accounts_id = start(&app, "accounts-id", &[]).await;
     let refresh = start(&app, "auth-refresh", &[]).await;
 
     for format in FORMATS {
-        let session = app.login(&app.owner.email).await;
+        let session = app.login(&app.owner().await.email).await;
         let vars = [
             ("TOKEN", session.token.as_str()),
             ("ID", target.as_str()),
@@ -222,7 +222,7 @@ async fn start_vercel(
 #[tokio::test]
 async fn under_vercels_runtime_the_same_binaries_serve_http_path_parameters_and_crons() {
     let app = TestApp::spawn().await;
-    let target = app.create_account(&app.owner, "Vercel Target").await;
+    let target = app.create_account(app.owner().await, "Vercel Target").await;
     let (_item, base) = start_vercel(&app, "accounts-id", &[]).await;
     // The path as the client sent it, and the entrypoint's own path with the
     // parameter as a query parameter (Vercel's file-system routing).
@@ -233,7 +233,7 @@ async fn under_vercels_runtime_the_same_binaries_serve_http_path_parameters_and_
         let r = app
             .http
             .get(&url)
-            .bearer_auth(&app.owner.token)
+            .bearer_auth(&app.owner().await.token)
             .send()
             .await
             .unwrap();
@@ -245,7 +245,7 @@ async fn under_vercels_runtime_the_same_binaries_serve_http_path_parameters_and_
     let r = app
         .http
         .post(format!("{base}/api/v1/accounts"))
-        .bearer_auth(&app.owner.token)
+        .bearer_auth(&app.owner().await.token)
         .header("x-real-ip", "203.0.113.50")
         .json(&serde_json::json!({ "name": "Made on Vercel" }))
         .send()

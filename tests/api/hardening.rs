@@ -27,36 +27,36 @@ async fn refresh_with(app: &TestApp, token: &str) -> Resp {
 #[tokio::test]
 async fn signing_out_everywhere_ends_every_access_and_refresh_token_at_once() {
     let app = TestApp::spawn().await;
-    let laptop = app.login(&app.member.email).await;
+    let laptop = app.login(&app.member().await.email).await;
     assert_eq!(me_with(&app, &laptop.token).await.status, 200);
     let r = app
         .post(
             "/api/v1/auth/logout",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "allSessions": true }),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    for session in [&app.member, &laptop] {
+    for session in [app.member().await, &laptop] {
         me_with(&app, &session.token)
             .await
             .assert_problem(401, "SESSION_REVOKED");
         assert_eq!(refresh_with(&app, &session.refresh).await.status, 401);
     }
     // Signing in again works, and other users were not touched.
-    let again = app.login(&app.member.email).await;
+    let again = app.login(&app.member().await.email).await;
     assert_eq!(me_with(&app, &again.token).await.status, 200);
-    assert_eq!(me_with(&app, &app.viewer.token).await.status, 200);
+    assert_eq!(me_with(&app, &app.viewer().await.token).await.status, 200);
 }
 
 #[tokio::test]
 async fn a_password_change_ends_every_other_session_and_every_earlier_access_token() {
     let app = TestApp::spawn().await;
-    let phone = app.login(&app.member.email).await;
+    let phone = app.login(&app.member().await.email).await;
     let r = app
         .post(
             "/api/v1/auth/password",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "currentPassword": PASSWORD, "newPassword": "a brand new secret" }),
         )
         .await;
@@ -67,10 +67,10 @@ async fn a_password_change_ends_every_other_session_and_every_earlier_access_tok
     assert_eq!(refresh_with(&app, &phone.refresh).await.status, 401);
     // This session's access token predates the change too; its refresh
     // token carries the session on.
-    me_with(&app, &app.member.token)
+    me_with(&app, &app.member().await.token)
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    let renewed = refresh_with(&app, &app.member.refresh).await;
+    let renewed = refresh_with(&app, &app.member().await.refresh).await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     let token = renewed.body["accessToken"].as_str().unwrap();
     assert_eq!(me_with(&app, token).await.status, 200);
@@ -79,18 +79,21 @@ async fn a_password_change_ends_every_other_session_and_every_earlier_access_tok
 #[tokio::test]
 async fn a_deactivated_member_stays_signed_out_after_reactivation() {
     let app = TestApp::spawn().await;
-    let path = format!("/api/v1/members/{}", app.member.id);
+    let path = format!("/api/v1/members/{}", app.member().await.id);
     for status in ["INACTIVE", "ACTIVE"] {
         let r = app
-            .patch(&path, Some(&app.admin), json!({ "status": status }))
+            .patch(&path, Some(app.admin().await), json!({ "status": status }))
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    me_with(&app, &app.member.token)
+    me_with(&app, &app.member().await.token)
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    assert_eq!(refresh_with(&app, &app.member.refresh).await.status, 401);
-    let again = app.login(&app.member.email).await;
+    assert_eq!(
+        refresh_with(&app, &app.member().await.refresh).await.status,
+        401
+    );
+    let again = app.login(&app.member().await.email).await;
     assert_eq!(me_with(&app, &again.token).await.status, 200);
 }
 
@@ -113,8 +116,8 @@ async fn refresh_until_refused(app: &TestApp, mut refresh: String) -> (String, S
 async fn a_refresh_loop_cannot_outrun_signing_out_everywhere() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_REFRESH", "100000")]).await;
     for round in 0..3 {
-        let victim = app.login(&app.member.email).await;
-        let stolen = app.login(&app.member.email).await;
+        let victim = app.login(&app.member().await.email).await;
+        let stolen = app.login(&app.member().await.email).await;
         let thief = refresh_until_refused(&app, stolen.refresh.clone());
         let sign_out = async {
             tokio::time::sleep(std::time::Duration::from_millis(20 * round)).await;
@@ -148,7 +151,7 @@ async fn a_refresh_loop_cannot_outrun_signing_out_everywhere() {
 async fn a_refresh_loop_cannot_outrun_reuse_detection() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_REFRESH", "100000")]).await;
     for round in 0..3u64 {
-        let victim = app.login(&app.member.email).await;
+        let victim = app.login(&app.member().await.email).await;
         // The victim's client rotates first; the thief kept the old token's
         // successor, and the victim's client presents the old one again.
         let first = refresh_with(&app, &victim.refresh).await;
@@ -199,7 +202,7 @@ fn sha256_hex(s: &str) -> String {
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
     let app = TestApp::spawn_with(&[("SESSION_MAX_LIFETIME_SECONDS", "3")]).await;
-    let session = app.login(&app.member.email).await;
+    let session = app.login(&app.member().await.email).await;
     let r = refresh_with(&app, &session.refresh).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let cookie = r.header("set-cookie").unwrap().to_string();
@@ -222,12 +225,12 @@ async fn a_session_past_its_lifetime_is_refused_even_with_a_live_token() {
     app.db
         .collection::<bson::Document>("sessions")
         .update_many(
-            doc! { "userId": oid(&app.member.id) },
+            doc! { "userId": oid(&app.member().await.id) },
             doc! { "$set": { "expiresAt": past } },
         )
         .await
         .unwrap();
-    refresh_with(&app, &app.member.refresh)
+    refresh_with(&app, &app.member().await.refresh)
         .await
         .assert_problem(401, "SESSION_EXPIRED");
 }
@@ -238,13 +241,15 @@ async fn an_owner_cannot_upgrade_the_plan_through_the_api() {
     for plan in ["PRO", "ENTERPRISE"] {
         app.put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": plan }),
         )
         .await
         .assert_problem(403, "PLAN_CHANGE_REQUIRES_BILLING");
     }
-    let org = app.get("/api/v1/organization", Some(&app.owner)).await;
+    let org = app
+        .get("/api/v1/organization", Some(app.owner().await))
+        .await;
     assert_eq!(org.body["plan"], "FREE");
     assert_eq!(
         app.count(
@@ -254,13 +259,13 @@ async fn an_owner_cannot_upgrade_the_plan_through_the_api() {
         .await,
         0
     );
-    let next = app.get("/api/v1/accounts", Some(&app.owner)).await;
+    let next = app.get("/api/v1/accounts", Some(app.owner().await)).await;
     assert_eq!(next.header("ratelimit-limit"), Some("100"));
     // Staying on the plan one has changes nothing and is no error.
     let same = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "FREE" }),
         )
         .await;
@@ -278,7 +283,7 @@ async fn an_import_with_a_column_beside_its_own_sub_field_is_a_422_and_the_serve
         let r = app
             .post(
                 "/api/v1/imports",
-                Some(&app.admin),
+                Some(app.admin().await),
                 json!({ "entity": "accounts", "csv": csv }),
             )
             .await;
@@ -294,8 +299,8 @@ async fn an_import_with_a_column_beside_its_own_sub_field_is_a_422_and_the_serve
 #[tokio::test]
 async fn hostile_search_text_never_answers_a_server_error() {
     let app = TestApp::spawn().await;
-    app.create_account(&app.owner, "a.b(c) [x]").await;
-    app.create_account(&app.owner, "abxc").await;
+    app.create_account(app.owner().await, "a.b(c) [x]").await;
+    app.create_account(app.owner().await, "abxc").await;
     let long = "q".repeat(5_000);
     for q in [
         "%00",
@@ -311,7 +316,7 @@ async fn hostile_search_text_never_answers_a_server_error() {
         "%5E.*%24",
     ] {
         let r = app
-            .get(&format!("/api/v1/accounts?q={q}"), Some(&app.owner))
+            .get(&format!("/api/v1/accounts?q={q}"), Some(app.owner().await))
             .await;
         assert!(r.status < 500, "q={q}: {} {}", r.status, r.text);
         assert!(
@@ -322,7 +327,9 @@ async fn hostile_search_text_never_answers_a_server_error() {
         );
     }
     // Metacharacters match themselves.
-    let r = app.get("/api/v1/accounts?q=a.b(c)", Some(&app.owner)).await;
+    let r = app
+        .get("/api/v1/accounts?q=a.b(c)", Some(app.owner().await))
+        .await;
     assert_eq!(r.status, 200);
     let names: Vec<&str> = r.body["data"]
         .as_array()
@@ -331,9 +338,13 @@ async fn hostile_search_text_never_answers_a_server_error() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["a.b(c) [x]"]);
-    let r = app.get("/api/v1/accounts?q=.*", Some(&app.owner)).await;
+    let r = app
+        .get("/api/v1/accounts?q=.*", Some(app.owner().await))
+        .await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 0);
-    let r = app.get("/api/v1/accounts?q=a%00b", Some(&app.owner)).await;
+    let r = app
+        .get("/api/v1/accounts?q=a%00b", Some(app.owner().await))
+        .await;
     r.assert_problem(400, "INVALID_PARAMETER");
 }
 
@@ -347,8 +358,8 @@ fn assert_throttled(r: &Resp) {
 
 #[tokio::test]
 async fn sign_up_is_throttled_per_client_address_at_20_an_hour() {
-    start_of_window(3600, 60).await;
     let app = TestApp::spawn().await;
+    app.everyone().await;
     // The app's two organizations were the first two sign-ups.
     for n in 2..20 {
         app.register(&format!("Garage {n}")).await;
@@ -371,7 +382,6 @@ async fn sign_up_is_throttled_per_client_address_at_20_an_hour() {
 
 #[tokio::test]
 async fn join_reset_accept_and_refresh_are_throttled_per_client_address() {
-    start_of_window(3600, 30).await;
     let app = TestApp::spawn_with(&[
         ("RATE_LIMIT_JOIN", "2"),
         ("RATE_LIMIT_PASSWORD_RESET", "2"),
@@ -410,15 +420,15 @@ async fn a_removed_members_old_token_spends_none_of_the_organizations_quota() {
     let app = TestApp::spawn().await;
     let r = app
         .delete(
-            &format!("/api/v1/members/{}", app.member.id),
-            Some(&app.owner),
+            &format!("/api/v1/members/{}", app.member().await.id),
+            Some(app.owner().await),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     let spent = || async {
         app.find(
             "rate_limits",
-            doc! { "action": "api", "key": &app.owner.org_id },
+            doc! { "action": "api", "key": &app.owner().await.org_id },
         )
         .await
         .iter()
@@ -427,7 +437,7 @@ async fn a_removed_members_old_token_spends_none_of_the_organizations_quota() {
     };
     let before = spent().await;
     for _ in 0..5 {
-        let r = app.get("/api/v1/accounts", Some(&app.member)).await;
+        let r = app.get("/api/v1/accounts", Some(app.member().await)).await;
         assert_eq!(r.status, 401, "{}", r.text);
     }
     assert_eq!(spent().await, before);
@@ -439,7 +449,7 @@ async fn a_leads_status_is_converted_only_by_the_conversion_and_then_stays() {
     let r = app
         .post(
             "/api/v1/leads",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "firstName": "Lena", "lastName": "Lead", "status": "CONVERTED" }),
         )
         .await;
@@ -447,33 +457,45 @@ async fn a_leads_status_is_converted_only_by_the_conversion_and_then_stays() {
     assert_eq!(r.error_fields(), ["status"]);
     let id = app
         .create_record(
-            &app.member,
+            app.member().await,
             "leads",
             json!({ "firstName": "Lena", "lastName": "Lead", "company": "Lead Motors" }),
         )
         .await;
     let path = format!("/api/v1/leads/{id}");
     let r = app
-        .patch(&path, Some(&app.member), json!({ "status": "CONVERTED" }))
+        .patch(
+            &path,
+            Some(app.member().await),
+            json!({ "status": "CONVERTED" }),
+        )
         .await;
     assert_eq!(r.error_fields(), ["status"]);
     assert_eq!(
-        app.get(&path, Some(&app.member)).await.body["status"],
+        app.get(&path, Some(app.member().await)).await.body["status"],
         "NEW"
     );
     let r = app
-        .post(&format!("{path}/convert"), Some(&app.member), json!({}))
+        .post(
+            &format!("{path}/convert"),
+            Some(app.member().await),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     for status in ["NEW", "QUALIFIED"] {
         let r = app
-            .patch(&path, Some(&app.admin), json!({ "status": status }))
+            .patch(&path, Some(app.admin().await), json!({ "status": status }))
             .await;
         r.assert_problem(422, "VALIDATION_FAILED");
         assert_eq!(r.error_fields(), ["status"]);
     }
     let r = app
-        .patch(&path, Some(&app.admin), json!({ "phone": "+49 30 1234" }))
+        .patch(
+            &path,
+            Some(app.admin().await),
+            json!({ "phone": "+49 30 1234" }),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "CONVERTED");
@@ -482,12 +504,12 @@ async fn a_leads_status_is_converted_only_by_the_conversion_and_then_stays() {
 #[tokio::test]
 async fn csv_exports_quote_every_cell() {
     let app = TestApp::spawn().await;
-    app.create_account(&app.owner, "Acme;=HYPERLINK(\"http://x.example\")")
+    app.create_account(app.owner().await, "Acme;=HYPERLINK(\"http://x.example\")")
         .await;
     let r = app
         .post(
             "/api/v1/exports",
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "entity": "accounts", "format": "csv" }),
         )
         .await;
@@ -509,7 +531,7 @@ async fn csv_exports_quote_every_cell() {
 #[tokio::test]
 async fn responses_are_not_cached_and_not_sniffed() {
     let app = TestApp::spawn().await;
-    let r = app.get("/api/v1/accounts", Some(&app.viewer)).await;
+    let r = app.get("/api/v1/accounts", Some(app.viewer().await)).await;
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     for r in [
@@ -526,11 +548,12 @@ async fn an_idempotency_record_keeps_no_secret_in_plain_text_yet_replays() {
     let app = TestApp::spawn().await;
     let body =
         serde_json::to_vec(&json!({ "email": "new.hire@example.test", "role": "MEMBER" })).unwrap();
+    let owner = app.owner().await;
     let send = || {
         app.request(
             "POST",
             "/api/v1/invitations",
-            Some(&app.owner.token),
+            Some(&owner.token),
             Some(body.clone()),
             &[("idempotency-key", "invite-new-hire-1")],
         )

@@ -1,12 +1,15 @@
 //! `TestApp::spawn()`: a fresh database on the real MongoDB-wire server, the
-//! migration applied, every route served on a free local port, and seeded
-//! actors (an owner, an admin, a member and a viewer of one organization, and
-//! the owner of another), with request helpers.
+//! migration applied, every route served on a free local port with a
+//! stopped rate-limit clock, and actors made on first use (an owner, an
+//! admin, a member and a viewer of one organization, and the owner of
+//! another), with request helpers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
@@ -41,12 +44,15 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: mongodb::Database,
     pub env: HashMap<String, String>,
-    pub owner: Actor,
-    pub admin: Actor,
-    pub member: Actor,
-    pub viewer: Actor,
-    /// The owner of a second organization.
-    pub other: Actor,
+    /// The server's rate-limit clock: stopped at the start of an hour (so
+    /// a burst of requests never straddles a window), moved on by hand.
+    pub clock: shared::time::Clock,
+    // The actors, each made on first use: see [`TestApp::owner`].
+    owner: OnceCell<Actor>,
+    admin: OnceCell<Actor>,
+    member: OnceCell<Actor>,
+    viewer: OnceCell<Actor>,
+    other: OnceCell<Actor>,
 }
 
 #[derive(Debug)]
@@ -150,9 +156,14 @@ impl TestApp {
         }
         let lookup = env.clone();
         let config = Config::from_lookup(|k| lookup.get(k).cloned()).expect("test config");
-        let state: Arc<State> = State::from_config(config, Some(shared::storage::Storage::s3))
-            .await
-            .expect("state");
+        let clock = shared::time::Clock::stopped_at(next_hour());
+        let state: Arc<State> = State::from_config_with_clock(
+            config,
+            Some(shared::storage::Storage::s3),
+            clock.clone(),
+        )
+        .await
+        .expect("state");
         state
             .migrate(&functions::routes::indexes())
             .await
@@ -168,30 +179,67 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let placeholder = Actor {
-            id: String::new(),
-            org_id: String::new(),
-            email: String::new(),
-            token: String::new(),
-            refresh: String::new(),
-        };
-        let mut app = TestApp {
+        TestApp {
             addr,
             http,
             db,
             env,
-            owner: placeholder.clone(),
-            admin: placeholder.clone(),
-            member: placeholder.clone(),
-            viewer: placeholder.clone(),
-            other: placeholder,
-        };
-        app.owner = app.register("Acme Garage").await;
-        app.admin = app.add_member(&app.owner, "ADMIN").await;
-        app.member = app.add_member(&app.owner, "MEMBER").await;
-        app.viewer = app.add_member(&app.owner, "VIEWER").await;
-        app.other = app.register("Rival Motors").await;
-        app
+            clock,
+            owner: OnceCell::new(),
+            admin: OnceCell::new(),
+            member: OnceCell::new(),
+            viewer: OnceCell::new(),
+            other: OnceCell::new(),
+        }
+    }
+
+    /// The OWNER of the app's organization ("Acme Garage"), signed up on
+    /// first use; [`Self::admin`], [`Self::member`] and [`Self::viewer`] are
+    /// members of it, added by the owner on first use, and [`Self::other`]
+    /// owns a second organization. A test makes only the actors it names.
+    pub async fn owner(&self) -> &Actor {
+        self.owner
+            .get_or_init(|| self.register("Acme Garage"))
+            .await
+    }
+
+    pub async fn admin(&self) -> &Actor {
+        let owner = self.owner().await;
+        self.admin
+            .get_or_init(|| self.add_member(owner, "ADMIN"))
+            .await
+    }
+
+    pub async fn member(&self) -> &Actor {
+        let owner = self.owner().await;
+        self.member
+            .get_or_init(|| self.add_member(owner, "MEMBER"))
+            .await
+    }
+
+    pub async fn viewer(&self) -> &Actor {
+        let owner = self.owner().await;
+        self.viewer
+            .get_or_init(|| self.add_member(owner, "VIEWER"))
+            .await
+    }
+
+    /// Makes every actor now (owner, admin, member, viewer, then the other
+    /// organization's owner), for a test that is about to change what
+    /// making one needs (deactivate the organization, throttle sign-ins,
+    /// fail writes) or that counts what they leave behind.
+    pub async fn everyone(&self) {
+        self.viewer().await;
+        self.member().await;
+        self.admin().await;
+        self.other().await;
+    }
+
+    /// The owner of a second organization ("Rival Motors").
+    pub async fn other(&self) -> &Actor {
+        self.other
+            .get_or_init(|| self.register("Rival Motors"))
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -463,17 +511,15 @@ pub fn oid(s: &str) -> ObjectId {
     ObjectId::parse_str(s).unwrap()
 }
 
-/// Waits, if needed, until the current rate-limit window has at least
-/// `margin` seconds left, so a burst of requests stays in one window.
-pub async fn start_of_window(window_secs: u64, margin: u64) {
+/// The next full hour, in seconds since the epoch: a stopped clock set
+/// there starts every rate-limit window (minute, hour) afresh, and the
+/// buckets it writes expire in the future for the server's TTL monitor.
+pub fn next_hour() -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let left = window_secs - now % window_secs;
-    if left < margin {
-        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
-    }
+    (now / 3600 + 1) * 3600
 }
 
 /// A PNG-ish payload of `n` bytes.

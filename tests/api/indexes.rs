@@ -29,15 +29,15 @@ async fn explain(app: &TestApp, collection: &str, filter: Document, sort: Docume
 async fn list_queries_are_served_by_indexes() {
     let app = TestApp::spawn().await;
     for (plural, body) in entities() {
-        app.create_record(&app.owner, plural, body).await;
+        app.create_record(app.owner().await, plural, body).await;
     }
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "contacts",
         json!({ "firstName": "A", "lastName": "B", "tags": ["x"] }),
     )
     .await;
-    let org = oid(&app.owner.org_id);
+    let org = oid(&app.owner().await.org_id);
     let cases: Vec<(&str, Document, Document)> = vec![
         ("accounts", doc! {}, doc! { "createdAt": -1, "_id": -1 }),
         (

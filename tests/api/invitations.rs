@@ -21,7 +21,7 @@ fn acceptance(token: &str) -> Value {
 #[tokio::test]
 async fn an_accepted_invitation_creates_an_active_member_with_the_invited_role() {
     let app = TestApp::spawn().await;
-    let r = invite(&app, &app.admin, "New.Hire@Example.test", "MEMBER").await;
+    let r = invite(&app, app.admin().await, "New.Hire@Example.test", "MEMBER").await;
     assert_eq!(r.status, 201, "{}", r.text);
     let token = r.body["token"].as_str().unwrap().to_string();
     assert_eq!(r.body["email"], "new.hire@example.test");
@@ -34,7 +34,9 @@ async fn an_accepted_invitation_creates_an_active_member_with_the_invited_role()
         token,
         "the token is stored hashed"
     );
-    let listed = app.get("/api/v1/invitations", Some(&app.admin)).await;
+    let listed = app
+        .get("/api/v1/invitations", Some(app.admin().await))
+        .await;
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
     assert!(!listed.text.contains("token"), "{}", listed.text);
 
@@ -44,7 +46,10 @@ async fn an_accepted_invitation_creates_an_active_member_with_the_invited_role()
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["user"]["role"], "MEMBER");
     assert_eq!(r.body["user"]["status"], "ACTIVE");
-    assert_eq!(r.body["organization"]["id"], app.owner.org_id.as_str());
+    assert_eq!(
+        r.body["organization"]["id"],
+        app.owner().await.org_id.as_str()
+    );
     let me = app
         .request(
             "GET",
@@ -55,18 +60,19 @@ async fn an_accepted_invitation_creates_an_active_member_with_the_invited_role()
         )
         .await;
     assert_eq!(me.body["role"], "MEMBER");
-    assert!(
-        app.get("/api/v1/invitations", Some(&app.admin)).await.body["data"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app
+        .get("/api/v1/invitations", Some(app.admin().await))
+        .await
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
     let app = TestApp::spawn().await;
-    let used = invite(&app, &app.owner, "used@example.test", "VIEWER")
+    let used = invite(&app, app.owner().await, "used@example.test", "VIEWER")
         .await
         .body["token"]
         .as_str()
@@ -82,25 +88,31 @@ async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
         .await
         .assert_problem(409, "INVITATION_USED");
 
-    let r = invite(&app, &app.owner, "revoked@example.test", "VIEWER").await;
+    let r = invite(&app, app.owner().await, "revoked@example.test", "VIEWER").await;
     let (id, revoked) = (
         r.body["id"].as_str().unwrap().to_string(),
         r.body["token"].as_str().unwrap().to_string(),
     );
     assert_eq!(
-        app.delete(&format!("/api/v1/invitations/{id}"), Some(&app.admin))
-            .await
-            .status,
+        app.delete(
+            &format!("/api/v1/invitations/{id}"),
+            Some(app.admin().await)
+        )
+        .await
+        .status,
         204
     );
-    app.delete(&format!("/api/v1/invitations/{id}"), Some(&app.admin))
-        .await
-        .assert_problem(404, "NOT_FOUND");
+    app.delete(
+        &format!("/api/v1/invitations/{id}"),
+        Some(app.admin().await),
+    )
+    .await
+    .assert_problem(404, "NOT_FOUND");
     app.post("/api/v1/invitations/accept", None, acceptance(&revoked))
         .await
         .assert_problem(409, "INVITATION_REVOKED");
 
-    let expired = invite(&app, &app.owner, "expired@example.test", "VIEWER")
+    let expired = invite(&app, app.owner().await, "expired@example.test", "VIEWER")
         .await
         .body["token"]
         .as_str()
@@ -135,20 +147,20 @@ async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
 #[tokio::test]
 async fn inviting_an_admin_is_for_an_owner_and_owners_are_never_invited() {
     let app = TestApp::spawn().await;
-    invite(&app, &app.admin, "boss@example.test", "ADMIN")
+    invite(&app, app.admin().await, "boss@example.test", "ADMIN")
         .await
         .assert_problem(403, "PERMISSION_DENIED");
     assert_eq!(
-        invite(&app, &app.owner, "boss@example.test", "ADMIN")
+        invite(&app, app.owner().await, "boss@example.test", "ADMIN")
             .await
             .status,
         201
     );
-    let r = invite(&app, &app.owner, "king@example.test", "OWNER").await;
+    let r = invite(&app, app.owner().await, "king@example.test", "OWNER").await;
     assert_eq!(r.error_fields(), ["role"]);
-    let r = invite(&app, &app.owner, &app.other.email, "VIEWER").await;
+    let r = invite(&app, app.owner().await, &app.other().await.email, "VIEWER").await;
     r.assert_problem(409, "ALREADY_EXISTS");
-    invite(&app, &app.member, "x@example.test", "VIEWER")
+    invite(&app, app.member().await, "x@example.test", "VIEWER")
         .await
         .assert_problem(403, "PERMISSION_DENIED");
 }
@@ -156,13 +168,13 @@ async fn inviting_an_admin_is_for_an_owner_and_owners_are_never_invited() {
 #[tokio::test]
 async fn inviting_an_email_again_replaces_the_pending_invitation() {
     let app = TestApp::spawn().await;
-    let first = invite(&app, &app.owner, "twice@example.test", "VIEWER")
+    let first = invite(&app, app.owner().await, "twice@example.test", "VIEWER")
         .await
         .body["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let second = invite(&app, &app.owner, "twice@example.test", "MEMBER")
+    let second = invite(&app, app.owner().await, "twice@example.test", "MEMBER")
         .await
         .body["token"]
         .as_str()
@@ -180,27 +192,34 @@ async fn inviting_an_email_again_replaces_the_pending_invitation() {
 #[tokio::test]
 async fn another_organizations_invitation_cannot_be_revoked() {
     let app = TestApp::spawn().await;
-    let id = invite(&app, &app.other, "theirs@example.test", "VIEWER")
+    let id = invite(&app, app.other().await, "theirs@example.test", "VIEWER")
         .await
         .body["id"]
         .as_str()
         .unwrap()
         .to_string();
-    app.delete(&format!("/api/v1/invitations/{id}"), Some(&app.owner))
+    app.delete(
+        &format!("/api/v1/invitations/{id}"),
+        Some(app.owner().await),
+    )
+    .await
+    .assert_problem(404, "NOT_FOUND");
+    assert!(app
+        .get("/api/v1/invitations", Some(app.owner().await))
         .await
-        .assert_problem(404, "NOT_FOUND");
-    assert!(
-        app.get("/api/v1/invitations", Some(&app.owner)).await.body["data"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn a_join_request_waits_for_approval_before_the_user_can_sign_in() {
     let app = TestApp::spawn().await;
-    let slug = app.get("/api/v1/organization", Some(&app.owner)).await.body["slug"]
+    let slug = app
+        .get("/api/v1/organization", Some(app.owner().await))
+        .await
+        .body["slug"]
         .as_str()
         .unwrap()
         .to_string();
@@ -221,7 +240,7 @@ async fn a_join_request_waits_for_approval_before_the_user_can_sign_in() {
     let approved = app
         .patch(
             &format!("/api/v1/members/{id}"),
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "status": "ACTIVE" }),
         )
         .await;

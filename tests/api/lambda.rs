@@ -10,7 +10,8 @@ use tests::lambda::{function_binary, http_api_event, lambda_env, Emulator};
 #[tokio::test]
 async fn a_compiled_function_answers_http_api_events_through_the_runtime_api() {
     let app = TestApp::spawn().await;
-    app.create_account(&app.owner, "Made over HTTP").await;
+    app.create_account(app.owner().await, "Made over HTTP")
+        .await;
     let binary = function_binary("accounts", "debug");
     let (emu, addr) = Emulator::start().await;
     // A function that handles no files starts without any storage configuration.
@@ -32,7 +33,7 @@ async fn a_compiled_function_answers_http_api_events_through_the_runtime_api() {
             "POST",
             "/api/v1/accounts",
             "",
-            &app.owner.token,
+            &app.owner().await.token,
             Some(&json!({ "name": "Made over Lambda" })),
         ))
         .await;
@@ -48,7 +49,7 @@ async fn a_compiled_function_answers_http_api_events_through_the_runtime_api() {
             "GET",
             "/api/v1/accounts",
             "sort=name&limit=1",
-            &app.owner.token,
+            &app.owner().await.token,
             None,
         ))
         .await;
@@ -105,7 +106,7 @@ async fn a_file_function_builds_its_storage_client_at_cold_start_or_refuses_to_s
             "POST",
             "/api/v1/uploads",
             "",
-            &app.member.token,
+            &app.member().await.token,
             Some(&json!({ "fileName": "photo.png", "contentType": "image/png", "size": 4 })),
         ))
         .await;

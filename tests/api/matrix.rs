@@ -44,13 +44,13 @@ pub(crate) async fn fixture_id(
     if entities().iter().any(|(p, _)| *p == plural) {
         let by = match creator {
             Some((actor, role)) if role >= Role::Member => actor,
-            _ => &app.owner,
+            _ => app.owner().await,
         };
         app.create_record(by, plural, minimal_body(plural)).await
     } else if plural == "documents" {
         let by = match creator {
             Some((actor, role)) if role >= Role::Member => actor,
-            _ => &app.owner,
+            _ => app.owner().await,
         };
         let r = app
             .request_upload(by, "estimate.pdf", "application/pdf", 10)
@@ -58,9 +58,9 @@ pub(crate) async fn fixture_id(
         assert_eq!(r.status, 201, "upload: {}", r.text);
         r.body["documentId"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/members/") {
-        app.add_member(&app.owner, "VIEWER").await.id
+        app.add_member(app.owner().await, "VIEWER").await.id
     } else if path.starts_with("/api/v1/auth/sessions/") {
-        let session = app.login(&app.owner.email).await;
+        let session = app.login(&app.owner().await.email).await;
         let r = app
             .request(
                 "GET",
@@ -82,7 +82,7 @@ pub(crate) async fn fixture_id(
         let r = app
             .post(
                 "/api/v1/invitations",
-                Some(&app.owner),
+                Some(app.owner().await),
                 serde_json::json!({ "email": format!("{n}@example.test"), "role": "VIEWER" }),
             )
             .await;
@@ -97,11 +97,11 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
     // The walk makes a few hundred requests; the plan's limit is not under test here.
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
     let actors = [
-        ("VIEWER", Some(Role::Viewer), &app.viewer),
-        ("MEMBER", Some(Role::Member), &app.member),
-        ("ADMIN", Some(Role::Admin), &app.admin),
-        ("OWNER", Some(Role::Owner), &app.owner),
-        ("OTHER", None, &app.other),
+        ("VIEWER", Some(Role::Viewer), app.viewer().await),
+        ("MEMBER", Some(Role::Member), app.member().await),
+        ("ADMIN", Some(Role::Admin), app.admin().await),
+        ("OWNER", Some(Role::Owner), app.owner().await),
+        ("OTHER", None, app.other().await),
     ];
     let mut matrix = vec![format!(
         "{:<44} {:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6}",
@@ -214,7 +214,7 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
             let method = verb.as_str();
             let token = match access {
                 Access::Public | Access::Throttled(_) => None,
-                Access::Requires(_) => Some(app.owner.token.as_str()),
+                Access::Requires(_) => Some(app.owner().await.token.as_str()),
                 // Scheduled jobs take no input; `cleanup` tests their authorization.
                 Access::Cron => continue,
             };

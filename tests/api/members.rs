@@ -12,7 +12,12 @@ fn new_member(email: &str, role: &str) -> serde_json::Value {
 #[tokio::test]
 async fn every_role_lists_the_members_without_secrets() {
     let app = TestApp::spawn().await;
-    for actor in [&app.viewer, &app.member, &app.admin, &app.owner] {
+    for actor in [
+        app.viewer().await,
+        app.member().await,
+        app.admin().await,
+        app.owner().await,
+    ] {
         let r = app.get("/api/v1/members", Some(actor)).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body["data"].as_array().unwrap().len(), 4);
@@ -23,7 +28,7 @@ async fn every_role_lists_the_members_without_secrets() {
         );
     }
     let r = app
-        .get("/api/v1/members?role=ADMIN", Some(&app.viewer))
+        .get("/api/v1/members?role=ADMIN", Some(app.viewer().await))
         .await;
     let emails: Vec<&str> = r.body["data"]
         .as_array()
@@ -31,7 +36,7 @@ async fn every_role_lists_the_members_without_secrets() {
         .iter()
         .map(|m| m["email"].as_str().unwrap())
         .collect();
-    assert_eq!(emails, [app.admin.email.as_str()]);
+    assert_eq!(emails, [app.admin().await.email.as_str()]);
 }
 
 #[tokio::test]
@@ -40,7 +45,7 @@ async fn an_admin_adds_members_and_viewers_but_not_admins() {
     let r = app
         .post(
             "/api/v1/members",
-            Some(&app.admin),
+            Some(app.admin().await),
             new_member("m@example.test", "MEMBER"),
         )
         .await;
@@ -50,7 +55,7 @@ async fn an_admin_adds_members_and_viewers_but_not_admins() {
     let r = app
         .post(
             "/api/v1/members",
-            Some(&app.admin),
+            Some(app.admin().await),
             new_member("a@example.test", "ADMIN"),
         )
         .await;
@@ -63,7 +68,7 @@ async fn an_admin_adds_members_and_viewers_but_not_admins() {
     let r = app
         .post(
             "/api/v1/members",
-            Some(&app.owner),
+            Some(app.owner().await),
             new_member("a@example.test", "ADMIN"),
         )
         .await;
@@ -83,7 +88,7 @@ async fn an_admin_adds_members_and_viewers_but_not_admins() {
 #[tokio::test]
 async fn members_and_viewers_cannot_add_members() {
     let app = TestApp::spawn().await;
-    for actor in [&app.member, &app.viewer] {
+    for actor in [app.member().await, app.viewer().await] {
         let r = app
             .post(
                 "/api/v1/members",
@@ -106,7 +111,7 @@ async fn an_owner_cannot_be_added_and_an_unknown_role_is_refused() {
         let r = app
             .post(
                 "/api/v1/members",
-                Some(&app.owner),
+                Some(app.owner().await),
                 new_member("o@example.test", role),
             )
             .await;
@@ -121,8 +126,8 @@ async fn a_member_email_already_in_use_anywhere_is_a_409() {
     let r = app
         .post(
             "/api/v1/members",
-            Some(&app.owner),
-            new_member(&app.other.email, "VIEWER"),
+            Some(app.owner().await),
+            new_member(&app.other().await.email, "VIEWER"),
         )
         .await;
     r.assert_problem(409, "ALREADY_EXISTS");

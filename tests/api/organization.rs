@@ -7,12 +7,14 @@ use serde_json::json;
 #[tokio::test]
 async fn every_member_reads_the_organization_and_admins_change_its_name_and_settings() {
     let app = TestApp::spawn().await;
-    let r = app.get("/api/v1/organization", Some(&app.viewer)).await;
+    let r = app
+        .get("/api/v1/organization", Some(app.viewer().await))
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["id"], app.owner.org_id.as_str());
+    assert_eq!(r.body["id"], app.owner().await.org_id.as_str());
     assert_eq!(r.body["plan"], "FREE");
     let r = app
-        .patch("/api/v1/organization", Some(&app.admin), json!({ "name": "Acme Garage GmbH", "settings": { "timezone": "Europe/Berlin", "currency": "EUR" } }))
+        .patch("/api/v1/organization", Some(app.admin().await), json!({ "name": "Acme Garage GmbH", "settings": { "timezone": "Europe/Berlin", "currency": "EUR" } }))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["name"], "Acme Garage GmbH");
@@ -33,7 +35,7 @@ async fn every_member_reads_the_organization_and_admins_change_its_name_and_sett
         .contains_key("name"));
     app.patch(
         "/api/v1/organization",
-        Some(&app.member),
+        Some(app.member().await),
         json!({ "name": "x" }),
     )
     .await
@@ -46,7 +48,7 @@ async fn invalid_organization_settings_name_their_field_and_change_nothing() {
     let r = app
         .patch(
             "/api/v1/organization",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "name": "", "settings": { "currency": "euro", "locale": "x" } }),
         )
         .await;
@@ -58,13 +60,15 @@ async fn invalid_organization_settings_name_their_field_and_change_nothing() {
     let r = app
         .patch(
             "/api/v1/organization",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "ENTERPRISE" }),
         )
         .await;
     assert_eq!(r.error_fields(), ["plan"]);
     assert_eq!(
-        app.get("/api/v1/organization", Some(&app.owner)).await.body["plan"],
+        app.get("/api/v1/organization", Some(app.owner().await))
+            .await
+            .body["plan"],
         "FREE"
     );
 }
@@ -76,7 +80,7 @@ async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_r
     app.db
         .collection::<bson::Document>("organizations")
         .update_one(
-            doc! { "_id": oid(&app.owner.org_id) },
+            doc! { "_id": oid(&app.owner().await.org_id) },
             doc! { "$set": { "plan": "ENTERPRISE" } },
         )
         .await
@@ -84,7 +88,7 @@ async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_r
     let r = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "plan": "PRO" }),
         )
         .await;
@@ -92,7 +96,7 @@ async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_r
     let r = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "GOLD" }),
         )
         .await;
@@ -100,20 +104,24 @@ async fn only_the_owner_changes_the_plan_and_the_new_limit_applies_on_the_next_r
     let r = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "PRO" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["plan"], "PRO");
-    let next = app.get("/api/v1/accounts", Some(&app.viewer)).await;
+    let next = app.get("/api/v1/accounts", Some(app.viewer().await)).await;
     assert_eq!(next.header("ratelimit-limit"), Some("1000"));
 }
 
 #[tokio::test]
 async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member() {
     let app = TestApp::spawn().await;
-    let slug = app.get("/api/v1/organization", Some(&app.owner)).await.body["slug"]
+    app.everyone().await;
+    let slug = app
+        .get("/api/v1/organization", Some(app.owner().await))
+        .await
+        .body["slug"]
         .as_str()
         .unwrap()
         .to_string();
@@ -122,7 +130,7 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
             .send(
                 "DELETE",
                 "/api/v1/organization",
-                Some(&app.owner),
+                Some(app.owner().await),
                 body.clone(),
             )
             .await;
@@ -130,14 +138,16 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         assert_eq!(r.error_fields(), ["confirm"]);
     }
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.viewer)).await.status,
+        app.get("/api/v1/accounts", Some(app.viewer().await))
+            .await
+            .status,
         200
     );
     let r = app
         .send(
             "DELETE",
             "/api/v1/organization",
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "confirm": slug }),
         )
         .await;
@@ -147,12 +157,17 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         .send(
             "DELETE",
             "/api/v1/organization",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "confirm": slug }),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    for actor in [&app.owner, &app.admin, &app.member, &app.viewer] {
+    for actor in [
+        app.owner().await,
+        app.admin().await,
+        app.member().await,
+        app.viewer().await,
+    ] {
         app.get("/api/v1/accounts", Some(actor))
             .await
             .assert_problem(403, "ORGANIZATION_INACTIVE");
@@ -166,13 +181,18 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         assert_eq!(refresh.status, 401, "{}", refresh.text);
     }
     let org = app
-        .find("organizations", doc! { "_id": oid(&app.owner.org_id) })
+        .find(
+            "organizations",
+            doc! { "_id": oid(&app.owner().await.org_id) },
+        )
         .await
         .remove(0);
     assert!(!org.get_bool("isActive").unwrap());
     assert!(org.get_datetime("deleteScheduledAt").is_ok());
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.other)).await.status,
+        app.get("/api/v1/accounts", Some(app.other().await))
+            .await
+            .status,
         200
     );
 }
@@ -184,34 +204,34 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.admin),
-            body(&app.member.id),
+            Some(app.admin().await),
+            body(&app.member().await.id),
         )
         .await;
     r.assert_problem(403, "PERMISSION_DENIED");
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            body(&app.owner.id),
+            Some(app.owner().await),
+            body(&app.owner().await.id),
         )
         .await;
     assert_eq!(r.error_fields(), ["memberId"]);
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            body(&app.other.id),
+            Some(app.owner().await),
+            body(&app.other().await.id),
         )
         .await;
     r.assert_problem(404, "NOT_FOUND");
-    app.set_user(&app.viewer, doc! { "status": "INACTIVE" })
+    app.set_user(app.viewer().await, doc! { "status": "INACTIVE" })
         .await;
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            body(&app.viewer.id),
+            Some(app.owner().await),
+            body(&app.viewer().await.id),
         )
         .await;
     r.assert_problem(422, "MEMBER_NOT_ACTIVE");
@@ -219,24 +239,28 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            body(&app.member.id),
+            Some(app.owner().await),
+            body(&app.member().await.id),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["role"], "OWNER");
     assert_eq!(
-        app.get("/api/v1/auth/me", Some(&app.owner)).await.body["role"],
+        app.get("/api/v1/auth/me", Some(app.owner().await))
+            .await
+            .body["role"],
         "ADMIN"
     );
     assert_eq!(
-        app.get("/api/v1/auth/me", Some(&app.member)).await.body["role"],
+        app.get("/api/v1/auth/me", Some(app.member().await))
+            .await
+            .body["role"],
         "OWNER"
     );
     let owners = app
         .count(
             "users",
-            doc! { "organizationId": oid(&app.owner.org_id), "role": "OWNER" },
+            doc! { "organizationId": oid(&app.owner().await.org_id), "role": "OWNER" },
         )
         .await;
     assert_eq!(owners, 1);
@@ -244,7 +268,7 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
     let r = app
         .put(
             "/api/v1/organization/plan",
-            Some(&app.owner),
+            Some(app.owner().await),
             json!({ "plan": "PRO" }),
         )
         .await;
@@ -254,23 +278,28 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
 #[tokio::test]
 async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
     let app = TestApp::spawn_isolated().await;
+    app.everyone().await;
     // The request's findAndModify commands: the rate-limit bump, the
     // promotion, then the demotion, which is made to fail.
     app.fail_command("findAndModify", 2).await;
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            json!({ "memberId": app.member.id }),
+            Some(app.owner().await),
+            json!({ "memberId": app.member().await.id }),
         )
         .await;
     r.assert_problem(500, "INTERNAL_ERROR");
     assert_eq!(
-        app.get("/api/v1/auth/me", Some(&app.member)).await.body["role"],
+        app.get("/api/v1/auth/me", Some(app.member().await))
+            .await
+            .body["role"],
         "MEMBER"
     );
     assert_eq!(
-        app.get("/api/v1/auth/me", Some(&app.owner)).await.body["role"],
+        app.get("/api/v1/auth/me", Some(app.owner().await))
+            .await
+            .body["role"],
         "OWNER"
     );
     assert!(app
@@ -281,8 +310,8 @@ async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",
-            Some(&app.owner),
-            json!({ "memberId": app.member.id }),
+            Some(app.owner().await),
+            json!({ "memberId": app.member().await.id }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);

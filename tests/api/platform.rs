@@ -129,7 +129,7 @@ async fn responses_to_an_allowed_origin_carry_cors_headers() {
         .request(
             "GET",
             "/api/v1/accounts",
-            Some(&app.owner.token),
+            Some(&app.owner().await.token),
             None,
             &[("origin", ORIGIN)],
         )
@@ -149,7 +149,13 @@ async fn an_unknown_route_is_a_404_and_an_unknown_method_a_405_with_allow() {
         .await
         .assert_problem(404, "NOT_FOUND");
     let r = app
-        .request("PUT", "/api/v1/accounts", Some(&app.owner.token), None, &[])
+        .request(
+            "PUT",
+            "/api/v1/accounts",
+            Some(&app.owner().await.token),
+            None,
+            &[],
+        )
         .await;
     r.assert_problem(405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.header("allow"), Some("GET, POST, OPTIONS"));

@@ -10,7 +10,7 @@ async fn a_user_changes_their_own_name_and_nothing_else() {
     let r = app
         .patch(
             "/api/v1/auth/me",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "firstName": "Vera" }),
         )
         .await;
@@ -19,7 +19,7 @@ async fn a_user_changes_their_own_name_and_nothing_else() {
     let audit = app
         .find(
             "audit_log",
-            doc! { "action": "UPDATE", "resourceId": oid(&app.viewer.id) },
+            doc! { "action": "UPDATE", "resourceId": oid(&app.viewer().await.id) },
         )
         .await;
     assert_eq!(
@@ -35,7 +35,7 @@ async fn a_user_changes_their_own_name_and_nothing_else() {
     let r = app
         .patch(
             "/api/v1/auth/me",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "role": "OWNER" }),
         )
         .await;
@@ -43,13 +43,15 @@ async fn a_user_changes_their_own_name_and_nothing_else() {
     let r = app
         .patch(
             "/api/v1/auth/me",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "lastName": "" }),
         )
         .await;
     assert_eq!(r.error_fields(), ["lastName"]);
     assert_eq!(
-        app.get("/api/v1/auth/me", Some(&app.viewer)).await.body["role"],
+        app.get("/api/v1/auth/me", Some(app.viewer().await))
+            .await
+            .body["role"],
         "VIEWER"
     );
 }
@@ -57,11 +59,11 @@ async fn a_user_changes_their_own_name_and_nothing_else() {
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_signs_out_other_sessions() {
     let app = TestApp::spawn().await;
-    let other_session = app.login(&app.member.email).await;
+    let other_session = app.login(&app.member().await.email).await;
     let wrong = app
         .post(
             "/api/v1/auth/password",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "currentPassword": "not it at all", "newPassword": "a brand new secret" }),
         )
         .await;
@@ -70,7 +72,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
     let short = app
         .post(
             "/api/v1/auth/password",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "currentPassword": PASSWORD, "newPassword": "short" }),
         )
         .await;
@@ -79,7 +81,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
     let r = app
         .post(
             "/api/v1/auth/password",
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "currentPassword": PASSWORD, "newPassword": "a brand new secret" }),
         )
         .await;
@@ -89,7 +91,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
         app.post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh })
+            json!({ "refreshToken": app.member().await.refresh })
         )
         .await
         .status,
@@ -109,7 +111,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.member.email, "password": PASSWORD }),
+            json!({ "email": app.member().await.email, "password": PASSWORD }),
         )
         .await;
     assert_eq!(old.status, 401);
@@ -117,7 +119,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
         .post(
             "/api/v1/auth/login",
             None,
-            json!({ "email": app.member.email, "password": "a brand new secret" }),
+            json!({ "email": app.member().await.email, "password": "a brand new secret" }),
         )
         .await;
     assert_eq!(new.status, 200);
@@ -126,8 +128,10 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
 #[tokio::test]
 async fn a_user_lists_their_sessions_and_signs_one_out() {
     let app = TestApp::spawn().await;
-    let laptop = app.login(&app.admin.email).await;
-    let r = app.get("/api/v1/auth/sessions", Some(&app.admin)).await;
+    let laptop = app.login(&app.admin().await.email).await;
+    let r = app
+        .get("/api/v1/auth/sessions", Some(app.admin().await))
+        .await;
     assert_eq!(r.status, 200);
     let sessions = r.body["data"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
@@ -154,14 +158,14 @@ async fn a_user_lists_their_sessions_and_signs_one_out() {
     // Someone else cannot end it; its owner can.
     app.delete(
         &format!("/api/v1/auth/sessions/{laptop_id}"),
-        Some(&app.owner),
+        Some(app.owner().await),
     )
     .await
     .assert_problem(404, "NOT_FOUND");
     assert_eq!(
         app.delete(
             &format!("/api/v1/auth/sessions/{laptop_id}"),
-            Some(&app.admin)
+            Some(app.admin().await)
         )
         .await
         .status,
@@ -178,7 +182,7 @@ async fn a_user_lists_their_sessions_and_signs_one_out() {
         401
     );
     assert_eq!(
-        app.get("/api/v1/auth/sessions", Some(&app.admin))
+        app.get("/api/v1/auth/sessions", Some(app.admin().await))
             .await
             .body["data"]
             .as_array()

@@ -9,7 +9,6 @@ use bson::doc;
 async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
     let app = TestApp::spawn().await;
     let fresh = app.register("Fresh Free Garage").await;
-    start_of_window(60, 30).await;
     let mut statuses = vec![];
     for _ in 0..101 {
         statuses.push(app.get("/api/v1/accounts", Some(&fresh)).await);
@@ -33,7 +32,9 @@ async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
     assert!((1..=60).contains(&retry));
     // Other organizations are not affected.
     assert_eq!(
-        app.get("/api/v1/accounts", Some(&app.other)).await.status,
+        app.get("/api/v1/accounts", Some(app.other().await))
+            .await
+            .status,
         200
     );
 }
@@ -42,7 +43,6 @@ async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
 async fn of_150_concurrent_requests_on_a_fresh_bucket_exactly_100_pass() {
     let app = TestApp::spawn().await;
     let fresh = app.register("Concurrent Garage").await;
-    start_of_window(60, 40).await;
     let requests = (0..150).map(|_| app.get("/api/v1/auth/me", Some(&fresh)));
     let results = futures_util::future::join_all(requests).await;
     let passed = results.iter().filter(|r| r.status == 200).count();
@@ -70,7 +70,6 @@ async fn of_150_concurrent_requests_on_a_fresh_bucket_exactly_100_pass() {
 async fn a_configured_limit_replaces_the_plan_default_and_a_plan_change_applies_at_once() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "3")]).await;
     let fresh = app.register("Tiny Garage").await;
-    start_of_window(60, 20).await;
     let statuses: Vec<u16> =
         futures_util::future::join_all((0..4).map(|_| app.get("/api/v1/auth/me", Some(&fresh))))
             .await
@@ -93,4 +92,26 @@ async fn a_configured_limit_replaces_the_plan_default_and_a_plan_change_applies_
     let r = app.get("/api/v1/auth/me", Some(&fresh)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("ratelimit-limit"), Some("1000"));
+}
+
+#[tokio::test]
+async fn a_spent_bucket_opens_again_when_its_window_ends() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "2")]).await;
+    let fresh = app.register("Window Garage").await;
+    for _ in 0..2 {
+        assert_eq!(app.get("/api/v1/auth/me", Some(&fresh)).await.status, 200);
+    }
+    let refused = app.get("/api/v1/auth/me", Some(&fresh)).await;
+    refused.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    // The clock is stopped at the window's start: the whole minute is left.
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    app.clock.advance(59);
+    let still = app.get("/api/v1/auth/me", Some(&fresh)).await;
+    still.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(still.header("retry-after"), Some("1"));
+    app.clock.advance(1);
+    let next = app.get("/api/v1/auth/me", Some(&fresh)).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_eq!(next.header("ratelimit-remaining"), Some("1"));
+    assert_eq!(next.header("ratelimit-reset"), Some("60"));
 }

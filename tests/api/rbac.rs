@@ -17,7 +17,12 @@ const TABLE: [(&str, [bool; 6]); 4] = [
 #[tokio::test]
 async fn every_role_gets_exactly_the_account_actions_designs_table_gives_it() {
     let app = TestApp::spawn().await;
-    let actors = [&app.viewer, &app.member, &app.admin, &app.owner];
+    let actors = [
+        app.viewer().await,
+        app.member().await,
+        app.admin().await,
+        app.owner().await,
+    ];
     let mut denials = 0;
     for (actor, (role, allowed)) in actors.into_iter().zip(TABLE) {
         // Fixtures: one account the actor created (when it can), one created by the owner.
@@ -26,14 +31,19 @@ async fn every_role_gets_exactly_the_account_actions_designs_table_gives_it() {
         } else {
             None
         };
-        let others = app.create_account(&app.owner, &format!("for {role}")).await;
+        let others = app
+            .create_account(app.owner().await, &format!("for {role}"))
+            .await;
         let deleted = app
-            .create_account(&app.owner, &format!("deleted for {role}"))
+            .create_account(app.owner().await, &format!("deleted for {role}"))
             .await;
         assert_eq!(
-            app.delete(&format!("/api/v1/accounts/{deleted}"), Some(&app.owner))
-                .await
-                .status,
+            app.delete(
+                &format!("/api/v1/accounts/{deleted}"),
+                Some(app.owner().await)
+            )
+            .await
+            .status,
             204
         );
 
@@ -94,12 +104,12 @@ async fn every_role_gets_exactly_the_account_actions_designs_table_gives_it() {
 #[tokio::test]
 async fn a_member_editing_another_members_account_is_denied_with_an_audit_entry() {
     let app = TestApp::spawn().await;
-    let colleague = app.add_member(&app.admin, "MEMBER").await;
+    let colleague = app.add_member(app.admin().await, "MEMBER").await;
     let id = app.create_account(&colleague, "Colleague's").await;
     let r = app
         .patch(
             &format!("/api/v1/accounts/{id}"),
-            Some(&app.member),
+            Some(app.member().await),
             json!({ "name": "Mine now" }),
         )
         .await;
@@ -109,7 +119,10 @@ async fn a_member_editing_another_members_account_is_denied_with_an_audit_entry(
     let entries = app.audits("PERMISSION_DENIED").await;
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
-    assert_eq!(e.get_object_id("userId").unwrap(), oid(&app.member.id));
+    assert_eq!(
+        e.get_object_id("userId").unwrap(),
+        oid(&app.member().await.id)
+    );
     assert_eq!(e.get_str("resource").unwrap(), "api_endpoint");
     assert_eq!(
         e.get_str("resourceId").unwrap(),
@@ -132,7 +145,7 @@ async fn a_viewer_creating_an_account_is_denied_and_nothing_is_written() {
     let r = app
         .post(
             "/api/v1/accounts",
-            Some(&app.viewer),
+            Some(app.viewer().await),
             json!({ "name": "Nope" }),
         )
         .await;

@@ -47,13 +47,13 @@ fn protected() -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn every_protected_route_refuses_missing_expired_forged_and_unsigned_tokens() {
     let app = TestApp::spawn().await;
-    let expired = sign(&claims_for(&app.owner, now() - 60), JWT_SECRET);
+    let expired = sign(&claims_for(app.owner().await, now() - 60), JWT_SECRET);
     let wrong_key = sign(
-        &claims_for(&app.owner, now() + 600),
+        &claims_for(app.owner().await, now() + 600),
         "another-secret-0123456789abcdef0123",
     );
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims_for(&app.owner, now() + 600).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims_for(app.owner().await, now() + 600).to_string());
     let unsigned = format!("{header}.{payload}.");
     let routes = protected();
     assert!(routes.len() >= 8, "route table lost its protected routes");
@@ -75,10 +75,10 @@ async fn a_token_of_a_deleted_user_is_refused() {
     let app = TestApp::spawn().await;
     app.db
         .collection::<bson::Document>("users")
-        .delete_one(doc! { "_id": oid(&app.viewer.id) })
+        .delete_one(doc! { "_id": oid(&app.viewer().await.id) })
         .await
         .unwrap();
-    app.get("/api/v1/accounts", Some(&app.viewer))
+    app.get("/api/v1/accounts", Some(app.viewer().await))
         .await
         .assert_problem(401, "INVALID_TOKEN");
 }
@@ -90,19 +90,22 @@ async fn a_refresh_returns_a_new_pair_and_the_used_token_dies() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let new_refresh = r.body["refreshToken"].as_str().unwrap().to_string();
-    assert_ne!(new_refresh, app.member.refresh);
+    assert_ne!(new_refresh, app.member().await.refresh);
     let token = r.body["accessToken"].as_str().unwrap();
     let me = app
         .request("GET", "/api/v1/auth/me", Some(token), None, &[])
         .await;
     assert_eq!(me.status, 200);
     let stored = app
-        .find("refresh_tokens", doc! { "userId": oid(&app.member.id) })
+        .find(
+            "refresh_tokens",
+            doc! { "userId": oid(&app.member().await.id) },
+        )
         .await;
     assert!(stored
         .iter()
@@ -116,7 +119,7 @@ async fn a_refresh_returns_a_new_pair_and_the_used_token_dies() {
 #[tokio::test]
 async fn the_refresh_cookie_works_in_place_of_the_body() {
     let app = TestApp::spawn().await;
-    let cookie = format!("refresh_token={}", app.member.refresh);
+    let cookie = format!("refresh_token={}", app.member().await.refresh);
     let r = app
         .request(
             "POST",
@@ -140,7 +143,7 @@ async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     let current = first.body["refreshToken"].as_str().unwrap().to_string();
@@ -149,7 +152,7 @@ async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     replay.assert_problem(401, "REFRESH_TOKEN_REUSED");
@@ -164,7 +167,7 @@ async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
     assert_eq!(r.status, 401);
     assert_eq!(app.audits("TOKEN_REUSE_DETECTED").await.len(), 1);
     // Another session of the same user is untouched.
-    let other_session = app.login(&app.member.email).await;
+    let other_session = app.login(&app.member().await.email).await;
     let r = app
         .post(
             "/api/v1/auth/refresh",
@@ -178,11 +181,12 @@ async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
 #[tokio::test]
 async fn fifty_concurrent_refreshes_with_one_token_give_exactly_one_new_pair() {
     let app = TestApp::spawn().await;
+    let member = app.member().await;
     let attempts = (0..50).map(|_| {
         app.post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": member.refresh }),
         )
     });
     let results = futures_util::future::join_all(attempts).await;
@@ -215,13 +219,13 @@ async fn a_refresh_without_a_token_names_the_field() {
 #[tokio::test]
 async fn a_deactivated_user_cannot_refresh() {
     let app = TestApp::spawn().await;
-    app.set_user(&app.member, doc! { "status": "INACTIVE" })
+    app.set_user(app.member().await, doc! { "status": "INACTIVE" })
         .await;
     let r = app
         .post(
             "/api/v1/auth/refresh",
             None,
-            json!({ "refreshToken": app.member.refresh }),
+            json!({ "refreshToken": app.member().await.refresh }),
         )
         .await;
     r.assert_problem(403, "USER_INACTIVE");

@@ -50,14 +50,14 @@ async fn a_csv_export_quotes_per_rfc_4180_neutralizes_formulas_and_is_audited() 
         "@at",
         "Plain, \"Quoted\" Co",
     ] {
-        app.create_account(&app.owner, name).await;
+        app.create_account(app.owner().await, name).await;
     }
-    let gone = app.create_account(&app.owner, "Deleted").await;
-    app.delete(&format!("/api/v1/accounts/{gone}"), Some(&app.owner))
+    let gone = app.create_account(app.owner().await, "Deleted").await;
+    app.delete(&format!("/api/v1/accounts/{gone}"), Some(app.owner().await))
         .await;
     let r = export(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "accounts", "format": "csv" }),
     )
     .await;
@@ -98,26 +98,26 @@ async fn a_csv_export_quotes_per_rfc_4180_neutralizes_formulas_and_is_audited() 
 async fn a_json_export_applies_the_list_filters() {
     let app = TestApp::spawn().await;
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "products",
         json!({ "name": "Tyre", "type": "PART" }),
     )
     .await;
     app.create_record(
-        &app.owner,
+        app.owner().await,
         "products",
         json!({ "name": "Wash", "type": "SERVICE" }),
     )
     .await;
     app.create_record(
-        &app.other,
+        app.other().await,
         "products",
         json!({ "name": "Their tyre", "type": "PART" }),
     )
     .await;
     let r = export(
         &app,
-        Some(&app.owner),
+        Some(app.owner().await),
         json!({ "entity": "products", "format": "json", "filters": { "type": "PART" } }),
     )
     .await;
@@ -145,28 +145,28 @@ async fn exports_are_for_admins_with_known_entities_filters_and_formats() {
     let app = TestApp::spawn().await;
     let r = export(
         &app,
-        Some(&app.member),
+        Some(app.member().await),
         json!({ "entity": "accounts", "format": "csv" }),
     )
     .await;
     r.assert_problem(403, "PERMISSION_DENIED");
     let r = export(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "users", "format": "csv" }),
     )
     .await;
     assert_eq!(r.error_fields(), ["entity"]);
     let r = export(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "accounts", "format": "xlsx" }),
     )
     .await;
     assert_eq!(r.error_fields(), ["format"]);
     let r = export(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "accounts", "format": "csv", "filters": { "passwordHash": "x" } }),
     )
     .await;
@@ -177,11 +177,10 @@ async fn exports_are_for_admins_with_known_entities_filters_and_formats() {
 #[tokio::test]
 async fn exports_count_against_the_plans_exports_bucket() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_EXPORTS_FREE", "2")]).await;
-    start_of_window(3600, 30).await;
     for _ in 0..2 {
         let r = export(
             &app,
-            Some(&app.admin),
+            Some(app.admin().await),
             json!({ "entity": "accounts", "format": "json" }),
         )
         .await;
@@ -189,7 +188,7 @@ async fn exports_count_against_the_plans_exports_bucket() {
     }
     let r = export(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "accounts", "format": "json" }),
     )
     .await;
@@ -209,7 +208,7 @@ async fn an_all_or_nothing_import_with_invalid_rows_inserts_nothing_and_names_ea
     let app = TestApp::spawn().await;
     let r = import(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "contacts", "csv": MIXED }),
     )
     .await;
@@ -227,7 +226,7 @@ async fn a_valid_only_import_inserts_the_valid_rows_and_reports_the_others() {
     let app = TestApp::spawn().await;
     let r = import(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "contacts", "csv": MIXED, "mode": "valid-only" }),
     )
     .await;
@@ -235,10 +234,13 @@ async fn a_valid_only_import_inserts_the_valid_rows_and_reports_the_others() {
     assert_eq!(r.body["inserted"], 2);
     assert_eq!(r.body["failed"], 3);
     let ada = app
-        .get("/api/v1/contacts?q=lovelace", Some(&app.viewer))
+        .get("/api/v1/contacts?q=lovelace", Some(app.viewer().await))
         .await;
     assert_eq!(ada.body["data"][0]["tags"], json!(["vip", "fleet"]));
-    assert_eq!(ada.body["data"][0]["createdBy"], app.admin.id.as_str());
+    assert_eq!(
+        ada.body["data"][0]["createdBy"],
+        app.admin().await.id.as_str()
+    );
     let audit = app.audits("IMPORT").await;
     assert_eq!(
         audit[0]
@@ -253,33 +255,33 @@ async fn a_valid_only_import_inserts_the_valid_rows_and_reports_the_others() {
 #[tokio::test]
 async fn an_import_checks_references_columns_entity_and_role() {
     let app = TestApp::spawn().await;
-    let theirs = app.create_account(&app.other, "Theirs").await;
-    let mine = app.create_account(&app.owner, "Mine").await;
+    let theirs = app.create_account(app.other().await, "Theirs").await;
+    let mine = app.create_account(app.owner().await, "Mine").await;
     let csv = format!("firstName,lastName,accountId\nA,B,{mine}\nC,D,{theirs}\n");
     let r = import(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "contacts", "csv": csv }),
     )
     .await;
     assert_eq!(r.error_fields(), ["rows[3].accountId"]);
     let r = import(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "contacts", "csv": "firstName,shoeSize\nA,44\n" }),
     )
     .await;
     assert_eq!(r.error_fields(), ["csv"]);
     let r = import(
         &app,
-        Some(&app.admin),
+        Some(app.admin().await),
         json!({ "entity": "tasks", "csv": "title\nX\n" }),
     )
     .await;
     assert_eq!(r.error_fields(), ["entity"]);
     let r = import(
         &app,
-        Some(&app.member),
+        Some(app.member().await),
         json!({ "entity": "accounts", "csv": "name\nX\n" }),
     )
     .await;
@@ -287,13 +289,13 @@ async fn an_import_checks_references_columns_entity_and_role() {
     let products = "name,type,sku,price,currency,active\nPads,PART,P-1,4999,EUR,true\nOld,PART,P-2,100,EUR,false\n";
     let r = import(
         &app,
-        Some(&app.owner),
+        Some(app.owner().await),
         json!({ "entity": "products", "csv": products }),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let inactive = app
-        .get("/api/v1/products?active=false", Some(&app.owner))
+        .get("/api/v1/products?active=false", Some(app.owner().await))
         .await;
     assert_eq!(inactive.body["data"][0]["price"], 100);
 }

@@ -35,8 +35,31 @@ use shared::records::{self, check_references, find_live, mutate_one, new_record,
 use shared::state::State;
 use shared::unscoped::{Purpose, Unscoped};
 
-pub const PENDING: &str = "PENDING";
-pub const UPLOADED: &str = "UPLOADED";
+/// Where a document is in its upload: created `PENDING` with its presigned
+/// PUT, `UPLOADED` once the stored object was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Uploaded,
+}
+
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Uploaded => "UPLOADED",
+        }
+    }
+
+    fn of(d: &Document) -> Option<Status> {
+        match d.get_str("status").ok()? {
+            "PENDING" => Some(Status::Pending),
+            "UPLOADED" => Some(Status::Uploaded),
+            _ => None,
+        }
+    }
+}
+
 /// A PENDING document older than this is an abandoned upload.
 pub const PENDING_EXPIRY_HOURS: i64 = 24;
 
@@ -102,7 +125,7 @@ pub async fn request_upload(
     let ttl = policy.upload_url_ttl;
     let presigned = storage.presign_put(&key, &content_type, size, ttl).await?;
     let expires_at = millis_from_now(ttl);
-    record.insert("status", PENDING);
+    record.insert("status", Status::Pending.as_str());
     record.insert("storageKey", key);
     records::insert_with_audit(scope, e, &record, &input).await?;
     let headers: Map<String, Value> = presigned
@@ -138,7 +161,7 @@ async fn own_or(scope: &Scope, doc: &Document, permission: Permission) -> Result
 pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
     let before = find_live(scope, e, id).await?;
     own_or(scope, &before, Permission::UpdateAnyRecord).await?;
-    if text(&before, "status") == UPLOADED {
+    if Status::of(&before) == Some(Status::Uploaded) {
         return Ok(ApiResponse::ok(&render(&before)));
     }
     // Past this age the sweep removes the upload; it can no longer complete.
@@ -182,10 +205,10 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
     let after = mutate_one(
         scope,
         e.collection,
-        doc! { "_id": id, "deletedAt": null, "status": PENDING, "createdAt": { "$gte": expiry } },
+        doc! { "_id": id, "deletedAt": null, "status": Status::Pending.as_str(), "createdAt": { "$gte": expiry } },
         || {
             let now = DateTime::now();
-            doc! { "$set": { "status": UPLOADED, "uploadedAt": now, "updatedAt": now }, "$inc": { "version": 1_i64 } }
+            doc! { "$set": { "status": Status::Uploaded.as_str(), "uploadedAt": now, "updatedAt": now }, "$inc": { "version": 1_i64 } }
         },
         |after| AuditEntry::new(Action::Update, e.resource).id(id).changes(diff(&before, after)),
     )
@@ -202,7 +225,7 @@ pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResp
 pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
     let doc = find_live(scope, e, id).await?;
     let mut out = render(&doc);
-    if text(&doc, "status") == UPLOADED {
+    if Status::of(&doc) == Some(Status::Uploaded) {
         let storage = scope.storage()?;
         let ttl = scope.config().uploads.download_url_ttl;
         let url = storage
@@ -241,7 +264,7 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
     let coll = db.collection(collections::DOCUMENTS);
     let stale = [
         (
-            doc! { "status": PENDING, "createdAt": { "$lt": shifted(now, -PENDING_EXPIRY_HOURS * HOUR_MS) } },
+            doc! { "status": Status::Pending.as_str(), "createdAt": { "$lt": shifted(now, -PENDING_EXPIRY_HOURS * HOUR_MS) } },
             "upload not completed within 24 hours",
         ),
         (

@@ -109,6 +109,24 @@ fn lookup<'a>(d: &'a Document, column: &str) -> Option<&'a Bson> {
     }
 }
 
+/// What an export is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// `csv` or `json`, as the request names it.
+    pub fn parse(text: &str) -> Option<Format> {
+        match text {
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
@@ -125,9 +143,8 @@ pub async fn export(
     input: ExportRequest,
 ) -> Result<ApiResponse, ApiError> {
     let e = find_entity(entities, &input.entity, false)?;
-    if input.format != "csv" && input.format != "json" {
-        return Err(ApiError::field("format", "must be csv or json"));
-    }
+    let format = Format::parse(&input.format)
+        .ok_or_else(|| ApiError::field("format", "must be csv or json"))?;
     let mut filter = doc! { "deletedAt": null };
     for (param, value) in &input.filters {
         let f = e
@@ -148,7 +165,7 @@ pub async fn export(
     // The file is written row by row while the cursor is read, so memory
     // holds the file and one cursor batch, never every document at once.
     let csv_error = |err: csv::Error| ApiError::internal(format!("csv: {err}"));
-    let as_json = input.format == "json";
+    let as_json = format == Format::Json;
     let cols = columns(e);
     // Every cell quoted: a spreadsheet that splits on `;` (or `,`) in its
     // locale then never sees a cell's tail as a cell of its own.

@@ -186,11 +186,24 @@ fn to_hyper(response: ApiResponse) -> hyper::Response<http_body_util::Full<hyper
     out
 }
 
+/// A binary built without `--cfg vercel` started on Vercel: says how to
+/// build it, and stops.
+#[cfg(not(feature = "vercel"))]
+async fn run_vercel(_: Arc<State>, route: &'static Route) -> Result<(), Error> {
+    let message = format!(
+        "{} was built without the Vercel adapter: set RUSTFLAGS=\"--cfg vercel\" in the Vercel project's environment and deploy again",
+        route.name
+    );
+    tracing::error!("[CONFIG] {message}");
+    Err(message.into())
+}
+
 /// Under Vercel's Rust runtime: HTTP on `127.0.0.1:$VERCEL_DEV_PORT`, with
 /// the platform told over `VERCEL_IPC_PATH` (both handled by vercel_runtime).
 /// The client address is the one Vercel's edge puts in `x-real-ip`. A
 /// dynamic segment (`[id].rs`) also arrives as a query parameter of its
 /// name; the path is matched first, the query parameter is the fallback.
+#[cfg(feature = "vercel")]
 async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Error> {
     let table = RouteTable::leak(&[route])?;
     // Worked out once per cold start, not per request.
@@ -234,6 +247,7 @@ fn only(route: &'static Route) -> &'static [&'static Route] {
     Box::leak(Box::new([route]))
 }
 
+#[cfg_attr(not(feature = "vercel"), allow(dead_code))]
 fn path_param_names(route: &Route) -> Vec<&'static str> {
     route
         .path
@@ -244,6 +258,7 @@ fn path_param_names(route: &Route) -> Vec<&'static str> {
 
 /// The route's path parameters taken from query parameters of the same
 /// names (how Vercel's file-system routing passes `[id]`); all or nothing.
+#[cfg_attr(not(feature = "vercel"), allow(dead_code))]
 fn params_from_query(names: &[&str], query: &[(String, String)]) -> Option<Vec<(String, String)>> {
     if names.is_empty() {
         return None;

@@ -17,7 +17,7 @@ use crate::store::RequestMeta;
 
 /// Counts the request in the caller's organization's API bucket.
 pub async fn organization(state: &State, caller: &Caller) -> Result<Decision, ApiError> {
-    let hit = ratelimit::hit(&state.db, LimitedAction::Api, &caller.org.id.to_hex()).await?;
+    let hit = ratelimit::hit(state, LimitedAction::Api, &caller.org.id.to_hex()).await?;
     let limit = state
         .config
         .rate_limits

@@ -30,6 +30,7 @@ pub static ACCOUNT: Entity = Entity {
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
     ],
     unique: &[],
+    unique_live: &[],
     importable: true,
 };
 

@@ -35,5 +35,6 @@ pub static CONTACT: Entity = Entity {
         ),
     ],
     unique: &[],
+    unique_live: &[],
     importable: true,
 };

@@ -59,6 +59,7 @@ pub static DOCUMENT: Entity = Entity {
         Field::optional("relatedTo", RELATED_TO),
     ],
     unique: &[],
+    unique_live: &[],
     importable: false,
 };
 

@@ -44,6 +44,7 @@ pub static LEAD: Entity = Entity {
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
     unique: &[],
+    unique_live: &[],
     importable: true,
 };
 

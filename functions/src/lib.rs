@@ -23,3 +23,4 @@ pub mod products;
 pub mod routes;
 pub mod tasks;
 pub mod transfer;
+pub mod workshop;

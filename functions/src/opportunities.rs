@@ -36,6 +36,7 @@ pub static OPPORTUNITY: Entity = Entity {
         Field::optional("probability", Kind::Integer { min: 0, max: 100 }),
     ],
     unique: &[],
+    unique_live: &[],
     importable: false,
 };
 

@@ -33,5 +33,6 @@ pub static PRODUCT: Entity = Entity {
         ),
     ],
     unique: &["sku"],
+    unique_live: &[],
     importable: true,
 };

@@ -245,6 +245,29 @@ pub static IMPORTS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static VEHICLES_ID_ODOMETER: Route = Route {
+    name: "vehicles-id-odometer",
+    path: "/api/v1/vehicles/{id}/odometer",
+    methods: &[
+        Endpoint::get(Requires(ReadRecords), |ctx| {
+            Box::pin(crate::workshop::vehicles::readings(ctx))
+        }),
+        Endpoint::post(Requires(CreateRecords), |ctx| {
+            Box::pin(crate::workshop::vehicles::add_reading(ctx))
+        }),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static VEHICLES_ID_HISTORY: Route = Route {
+    name: "vehicles-id-history",
+    path: "/api/v1/vehicles/{id}/history",
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::workshop::vehicles::history(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -415,7 +438,9 @@ macro_rules! registry {
 
         /// The indexes the registry's declarations call for.
         pub fn indexes() -> Vec<shared::migrate::Index> {
-            shared::records::indexes_of(ENTITIES)
+            let mut all = shared::records::indexes_of(ENTITIES);
+            all.extend(crate::workshop::indexes());
+            all
         }
 
         /// Every route.
@@ -434,6 +459,7 @@ registry! {
         opportunities = "opportunities" => crate::opportunities::OPPORTUNITY,
         tasks = "tasks" => crate::tasks::TASK,
         products = "products" => crate::products::PRODUCT,
+        vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
     }
     routes {
         HEALTH,
@@ -459,6 +485,8 @@ registry! {
         IMPORTS,
         LEADS_ID_CONVERT,
         OPPORTUNITIES_SUMMARY,
+        VEHICLES_ID_ODOMETER,
+        VEHICLES_ID_HISTORY,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

@@ -47,5 +47,6 @@ pub static TASK: Entity = Entity {
         ),
     ],
     unique: &[],
+    unique_live: &[],
     importable: false,
 };

@@ -60,6 +60,7 @@ codes! {
     NotDeleted = "NOT_DELETED",
     NotFound = "NOT_FOUND",
     NotOwner = "NOT_OWNER",
+    OdometerDecreasing = "ODOMETER_DECREASING",
     OrganizationInactive = "ORGANIZATION_INACTIVE",
     OrganizationNotFound = "ORGANIZATION_NOT_FOUND",
     PasswordResetRequired = "PASSWORD_RESET_REQUIRED",

@@ -354,7 +354,7 @@ fn index_field(message: &str) -> Option<String> {
     parts
         .chunks(2)
         .map(|c| c[0])
-        .rfind(|f| *f != "organizationId")
+        .rfind(|f| *f != "organizationId" && *f != "deletedAt")
         .map(str::to_string)
 }
 

@@ -54,6 +54,14 @@ pub enum Kind {
     Object(&'static [Field]),
     /// `{type, id}` pointing at a record; `targets` maps each type to its collection.
     RelatedTo(&'static [(&'static str, &'static str)]),
+    /// A vehicle identification number (see [`crate::validate::vin`]),
+    /// stored upper-cased.
+    Vin,
+    /// A licence plate, stored as it is compared: upper-cased, without
+    /// spaces and dashes (see [`crate::validate::plate`]).
+    Plate,
+    /// A vehicle's model year: 1886 (the first car) to next year.
+    ModelYear,
 }
 
 pub struct Field {
@@ -340,6 +348,15 @@ fn parse_value(
             });
             Bson::ObjectId(id)
         }
+        Kind::Vin => Bson::String(validate::vin(name, string(name, v)?)?),
+        Kind::Plate => Bson::String(validate::plate(name, string(name, v)?)?),
+        Kind::ModelYear => {
+            let max = validate::current_year() + 1;
+            let n = v.as_i64().filter(|n| (1886..=max).contains(n));
+            Bson::Int64(n.ok_or_else(|| {
+                FieldError::new(name, format!("must be a year from 1886 to {max}"))
+            })?)
+        }
         Kind::Tags => {
             let items = v
                 .as_array()
@@ -417,6 +434,32 @@ pub fn sample(fields: &[Field]) -> Option<Value> {
     Some(Value::Object(out))
 }
 
+/// The required references of a declaration: (field, collection). With
+/// one live record of each, [`sample_without_references`] plus their ids
+/// is a valid create body.
+pub fn required_references(fields: &[Field]) -> Vec<(&'static str, &'static str)> {
+    fields
+        .iter()
+        .filter(|f| f.required)
+        .filter_map(|f| match f.kind {
+            Kind::Ref(collection) => Some((f.name, collection)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// [`sample`] without the required references (see [`required_references`]).
+pub fn sample_without_references(fields: &[Field]) -> Option<Value> {
+    let mut out = Map::new();
+    for f in fields
+        .iter()
+        .filter(|f| f.required && !matches!(f.kind, Kind::Ref(_)))
+    {
+        out.insert(f.name.to_string(), sample_value(f)?);
+    }
+    Some(Value::Object(out))
+}
+
 fn sample_value(f: &Field) -> Option<Value> {
     Some(match &f.kind {
         Kind::Text { min, max } => {
@@ -441,6 +484,9 @@ fn sample_value(f: &Field) -> Option<Value> {
         Kind::DateTime => Value::from("2030-01-01T09:00:00Z"),
         Kind::Bool { .. } => Value::from(true),
         Kind::Tags => Value::from(vec!["sample"]),
+        Kind::Vin => Value::from("1M8GDM9AXKP042788"),
+        Kind::Plate => Value::from("B-SA 123"),
+        Kind::ModelYear => Value::from(2020),
         Kind::Object(sub) => sample(sub)?,
         Kind::Ref(_) | Kind::RelatedTo(_) => return None,
     })

@@ -52,6 +52,8 @@ pub enum FilterKind {
     Id,
     /// `true` or `false`.
     Bool,
+    /// Equality with a whole number.
+    Integer,
     /// `overdue=true`: `field` (a time) is past and the record is still `OPEN`.
     Overdue,
 }
@@ -81,6 +83,15 @@ impl Filter {
             param,
             field,
             kind: FilterKind::Text,
+        }
+    }
+
+    /// `?name=<n>` filters by equality with a whole number.
+    pub const fn integer(name: &'static str) -> Self {
+        Self {
+            param: name,
+            field: name,
+            kind: FilterKind::Integer,
         }
     }
 
@@ -131,6 +142,16 @@ impl Filter {
                 };
                 filter.insert(self.field, b);
             }
+            FilterKind::Integer => {
+                let n: i64 = value.parse().map_err(|_| {
+                    ApiError::bad_field(
+                        Code::InvalidParameter,
+                        self.param,
+                        "must be a whole number",
+                    )
+                })?;
+                filter.insert(self.field, n);
+            }
             FilterKind::Overdue => {
                 if value != "true" {
                     return Err(ApiError::bad_field(
@@ -158,6 +179,9 @@ pub struct Entity {
     pub fields: &'static [Field],
     /// Fields unique within the organization (among records that have one).
     pub unique: &'static [&'static str],
+    /// Fields unique among the organization's live records (a deleted
+    /// record's value is free again; restoring it then is a 409).
+    pub unique_live: &'static [&'static str],
     /// Whether `POST /api/v1/imports` takes CSV rows of it.
     pub importable: bool,
 }
@@ -194,6 +218,15 @@ impl Entity {
             out.push(Index::unique_where(
                 self.collection,
                 doc! { "organizationId": 1, *field: 1 },
+                doc! { *field: { "$type": "string" } },
+            ));
+        }
+        // `deletedAt` is null on every live record and a distinct time on
+        // each deleted one, so only live records can collide.
+        for field in self.unique_live {
+            out.push(Index::unique_where(
+                self.collection,
+                doc! { "organizationId": 1, *field: 1, "deletedAt": 1 },
                 doc! { *field: { "$type": "string" } },
             ));
         }

@@ -111,16 +111,7 @@ async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "ORGANIZATION_INACTIVE");
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh })
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
     json_out(&crm_admin(
         &app,
         &["--json", "tenants", "reactivate", &slug],
@@ -262,16 +253,7 @@ async fn revoking_a_users_sessions_signs_them_out_everywhere() {
         None,
     ));
     assert_eq!(out["sessionsRevoked"], 1);
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh })
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
 }
 
 #[tokio::test]
@@ -291,20 +273,10 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "PASSWORD_RESET_REQUIRED");
-    let login = json!({ "email": app.member().await.email, "password": PASSWORD });
-    app.post("/api/v1/auth/login", None, login)
+    app.sign_in(&app.member().await.email, PASSWORD)
         .await
         .assert_problem(403, "PASSWORD_RESET_REQUIRED");
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh })
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
 
     let r = app
         .post(
@@ -330,9 +302,10 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
         )
         .await;
     r.assert_problem(400, "INVALID_RESET_TOKEN");
-    let login = json!({ "email": app.member().await.email, "password": "a new password!" });
     assert_eq!(
-        app.post("/api/v1/auth/login", None, login).await.status,
+        app.sign_in(&app.member().await.email, "a new password!")
+            .await
+            .status,
         200
     );
 }
@@ -415,12 +388,8 @@ async fn audit_and_logins_show_what_happened_newest_first() {
     ));
     assert!(none.as_array().unwrap().is_empty());
 
-    app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": app.viewer().await.email, "password": "wrong password!" }),
-    )
-    .await;
+    app.sign_in(&app.viewer().await.email, "wrong password!")
+        .await;
     let logins = json_out(&crm_admin(
         &app,
         &["--json", "logins", &app.viewer().await.email],

@@ -116,13 +116,7 @@ async fn a_password_under_10_or_over_71_bytes_is_refused_with_a_field_error() {
 async fn login_returns_tokens_and_a_strict_http_only_refresh_cookie() {
     let app = TestApp::spawn().await;
     app.everyone().await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.member().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.member().await.email, PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["user"]["role"], "MEMBER");
     let cookie = r.header("set-cookie").unwrap();
@@ -144,19 +138,9 @@ fn without_request_id(mut v: Value) -> Value {
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_the_same_401_body() {
     let app = TestApp::spawn().await;
-    let unknown = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": "nobody@example.test", "password": PASSWORD }),
-        )
-        .await;
+    let unknown = app.sign_in("nobody@example.test", PASSWORD).await;
     let wrong = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.member().await.email, "password": "wrong password!" }),
-        )
+        .sign_in(&app.member().await.email, "wrong password!")
         .await;
     unknown.assert_problem(401, "INVALID_CREDENTIALS");
     assert_eq!(wrong.status, 401);
@@ -185,20 +169,10 @@ async fn pending_and_inactive_users_are_refused_with_a_code_only_after_a_correct
         app.set_user(app.viewer().await, doc! { "status": status })
             .await;
         let wrong = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": app.viewer().await.email, "password": "not the password" }),
-            )
+            .sign_in(&app.viewer().await.email, "not the password")
             .await;
         wrong.assert_problem(401, "INVALID_CREDENTIALS");
-        let right = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": app.viewer().await.email, "password": PASSWORD }),
-            )
-            .await;
+        let right = app.sign_in(&app.viewer().await.email, PASSWORD).await;
         right.assert_problem(403, code);
         assert!(right.body.get("accessToken").is_none());
     }
@@ -216,13 +190,7 @@ async fn members_of_an_inactive_organization_cannot_sign_in_or_call_the_api() {
         )
         .await
         .unwrap();
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.admin().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.admin().await.email, PASSWORD).await;
     r.assert_problem(403, "ORGANIZATION_INACTIVE");
     app.get("/api/v1/accounts", Some(app.admin().await))
         .await
@@ -292,29 +260,14 @@ async fn ten_failed_logins_for_one_email_throttle_it_whatever_x_forwarded_for_sa
             .await;
         assert_eq!(r.status, 401, "attempt {i}: {}", r.text);
     }
-    let right =
-        serde_json::to_vec(&json!({ "email": app.member().await.email, "password": PASSWORD }))
-            .unwrap();
     let r = app
-        .request(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(right),
-            &[("x-forwarded-for", "10.9.9.9")],
-        )
+        .sign_in_via(&app.member().await.email, PASSWORD, "10.9.9.9")
         .await;
     r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry));
     // Another email from the same address still gets through.
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.viewer().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.viewer().await.email, PASSWORD).await;
     assert_eq!(r.status, 200);
 }
 
@@ -323,33 +276,14 @@ async fn a_hundred_failed_logins_from_one_address_throttle_it_whatever_x_forward
     let app = TestApp::spawn().await;
     app.everyone().await;
     for i in 0..100 {
-        let body = serde_json::to_vec(
-            &json!({ "email": format!("guess{i}@example.test"), "password": "wrong password!" }),
-        )
-        .unwrap();
         let xff = format!("192.0.2.{}", i % 250);
         let r = app
-            .request(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(body),
-                &[("x-forwarded-for", &xff)],
-            )
+            .sign_in_via(&format!("guess{i}@example.test"), "wrong password!", &xff)
             .await;
         assert_eq!(r.status, 401, "attempt {i}");
     }
-    let right =
-        serde_json::to_vec(&json!({ "email": app.viewer().await.email, "password": PASSWORD }))
-            .unwrap();
     let r = app
-        .request(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(right),
-            &[("x-forwarded-for", "198.51.100.7")],
-        )
+        .sign_in_via(&app.viewer().await.email, PASSWORD, "198.51.100.7")
         .await;
     r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
     assert!(r.header("retry-after").is_some());
@@ -359,13 +293,7 @@ async fn a_hundred_failed_logins_from_one_address_throttle_it_whatever_x_forward
 async fn a_successful_login_does_not_count_as_a_failure() {
     let app = TestApp::spawn().await;
     for _ in 0..12 {
-        let r = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({ "email": app.member().await.email, "password": PASSWORD }),
-            )
-            .await;
+        let r = app.sign_in(&app.member().await.email, PASSWORD).await;
         assert_eq!(r.status, 200);
     }
 }
@@ -376,13 +304,7 @@ async fn a_hash_of_a_lower_cost_is_upgraded_at_the_next_login() {
     let old = bcrypt::hash(PASSWORD, 4).unwrap();
     app.set_user(app.member().await, doc! { "passwordHash": &old })
         .await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.member().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.member().await.email, PASSWORD).await;
     assert_eq!(r.status, 200);
     let user = app
         .find("users", doc! { "_id": oid(&app.member().await.id) })
@@ -419,21 +341,9 @@ async fn logout_revokes_the_presented_refresh_token_only() {
         .await;
     assert_eq!(r.status, 204);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
-    let dead = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let dead = app.refresh(&app.member().await.refresh).await;
     dead.assert_problem(401, "INVALID_REFRESH_TOKEN");
-    let alive = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": second.refresh }),
-        )
-        .await;
+    let alive = app.refresh(&second.refresh).await;
     assert_eq!(alive.status, 200);
     assert_eq!(app.audits("LOGOUT").await.len(), 1);
 }
@@ -451,23 +361,11 @@ async fn logout_of_all_sessions_revokes_every_refresh_token_of_the_user() {
         .await;
     assert_eq!(r.status, 204);
     for token in [&app.member().await.refresh, &second.refresh] {
-        let r = app
-            .post(
-                "/api/v1/auth/refresh",
-                None,
-                json!({ "refreshToken": token }),
-            )
-            .await;
+        let r = app.refresh(token).await;
         assert_eq!(r.status, 401);
     }
     // Other users keep their sessions.
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.viewer().await.refresh }),
-        )
-        .await;
+    let r = app.refresh(&app.viewer().await.refresh).await;
     assert_eq!(r.status, 200);
 }
 
@@ -482,12 +380,6 @@ async fn a_user_cannot_revoke_someone_elses_refresh_token() {
         )
         .await;
     assert_eq!(r.status, 204);
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.viewer().await.refresh }),
-        )
-        .await;
+    let r = app.refresh(&app.viewer().await.refresh).await;
     assert_eq!(r.status, 200);
 }

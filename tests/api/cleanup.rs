@@ -49,8 +49,8 @@ impl TestApp {
         self.create_account(owner, "Fill account").await;
         for (plural, _) in entities() {
             if plural != "accounts" {
-                self.create_record(owner, plural, minimal_body(plural))
-                    .await;
+                let body = self.minimal_body(owner, plural).await;
+                self.create_record(owner, plural, body).await;
             }
         }
         self.request(

@@ -8,8 +8,14 @@ use serde_json::{json, Value};
 
 /// A text field of the minimal body, and the body that changes it.
 fn patch_of(plural: &str) -> (String, Value) {
-    let body = minimal_body(plural);
-    let field = body.as_object().unwrap().keys().next().unwrap().clone();
+    let (_, body) = entities().into_iter().find(|(p, _)| *p == plural).unwrap();
+    let field = body
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| v.is_string())
+        .map(|(k, _)| k.clone())
+        .expect("a text field");
     (field.clone(), json!({ field: "Changed" }))
 }
 
@@ -20,14 +26,26 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
         let base = format!("/api/v1/{plural}");
         let (field, patch) = patch_of(plural);
         // Roles: a VIEWER cannot create; a MEMBER can, and edits only their own.
-        app.post(&base, Some(app.viewer().await), minimal_body(plural))
-            .await
-            .assert_problem(403, "PERMISSION_DENIED");
+        app.post(
+            &base,
+            Some(app.viewer().await),
+            app.minimal_body(app.owner().await, plural).await,
+        )
+        .await
+        .assert_problem(403, "PERMISSION_DENIED");
         let mine = app
-            .create_record(app.member().await, plural, minimal_body(plural))
+            .create_record(
+                app.member().await,
+                plural,
+                app.minimal_body(app.owner().await, plural).await,
+            )
             .await;
         let owners = app
-            .create_record(app.owner().await, plural, minimal_body(plural))
+            .create_record(
+                app.owner().await,
+                plural,
+                app.minimal_body(app.owner().await, plural).await,
+            )
             .await;
         let r = app
             .patch(
@@ -187,7 +205,11 @@ async fn relations_must_point_at_live_records_of_the_same_organization() {
 
     // relatedTo names a type and a record of that type.
     let their_lead = app
-        .create_record(app.other().await, "leads", minimal_body("leads"))
+        .create_record(
+            app.other().await,
+            "leads",
+            app.minimal_body(app.other().await, "leads").await,
+        )
         .await;
     let r = app
         .post(

@@ -15,15 +15,6 @@ async fn me_with(app: &TestApp, token: &str) -> Resp {
         .await
 }
 
-async fn refresh_with(app: &TestApp, token: &str) -> Resp {
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({ "refreshToken": token }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn signing_out_everywhere_ends_every_access_and_refresh_token_at_once() {
     let app = TestApp::spawn().await;
@@ -41,7 +32,7 @@ async fn signing_out_everywhere_ends_every_access_and_refresh_token_at_once() {
         me_with(&app, &session.token)
             .await
             .assert_problem(401, "SESSION_REVOKED");
-        assert_eq!(refresh_with(&app, &session.refresh).await.status, 401);
+        assert_eq!(app.refresh(&session.refresh).await.status, 401);
     }
     // Signing in again works, and other users were not touched.
     let again = app.login(&app.member().await.email).await;
@@ -64,13 +55,13 @@ async fn a_password_change_ends_every_other_session_and_every_earlier_access_tok
     me_with(&app, &phone.token)
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    assert_eq!(refresh_with(&app, &phone.refresh).await.status, 401);
+    assert_eq!(app.refresh(&phone.refresh).await.status, 401);
     // This session's access token predates the change too; its refresh
     // token carries the session on.
     me_with(&app, &app.member().await.token)
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    let renewed = refresh_with(&app, &app.member().await.refresh).await;
+    let renewed = app.refresh(&app.member().await.refresh).await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     let token = renewed.body["accessToken"].as_str().unwrap();
     assert_eq!(me_with(&app, token).await.status, 200);
@@ -89,10 +80,7 @@ async fn a_deactivated_member_stays_signed_out_after_reactivation() {
     me_with(&app, &app.member().await.token)
         .await
         .assert_problem(401, "SESSION_REVOKED");
-    assert_eq!(
-        refresh_with(&app, &app.member().await.refresh).await.status,
-        401
-    );
+    assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
     let again = app.login(&app.member().await.email).await;
     assert_eq!(me_with(&app, &again.token).await.status, 200);
 }
@@ -102,7 +90,7 @@ async fn a_deactivated_member_stays_signed_out_after_reactivation() {
 async fn refresh_until_refused(app: &TestApp, mut refresh: String) -> (String, String) {
     let mut access = String::new();
     for _ in 0..200 {
-        let r = refresh_with(app, &refresh).await;
+        let r = app.refresh(&refresh).await;
         if r.status != 200 {
             break;
         }
@@ -131,7 +119,7 @@ async fn a_refresh_loop_cannot_outrun_signing_out_everywhere() {
         let ((last_refresh, last_access), r) = tokio::join!(thief, sign_out);
         assert_eq!(r.status, 204, "{}", r.text);
         assert_eq!(
-            refresh_with(&app, &last_refresh).await.status,
+            app.refresh(&last_refresh).await.status,
             401,
             "round {round}: the thief's last refresh token still works"
         );
@@ -154,19 +142,19 @@ async fn a_refresh_loop_cannot_outrun_reuse_detection() {
         let victim = app.login(&app.member().await.email).await;
         // The victim's client rotates first; the thief kept the old token's
         // successor, and the victim's client presents the old one again.
-        let first = refresh_with(&app, &victim.refresh).await;
+        let first = app.refresh(&victim.refresh).await;
         assert_eq!(first.status, 200);
         let stolen = first.body["refreshToken"].as_str().unwrap().to_string();
         let family = victim_family(&app, &victim).await;
         let thief = refresh_until_refused(&app, stolen);
         let reuse = async {
             tokio::time::sleep(std::time::Duration::from_millis(15 * round)).await;
-            refresh_with(&app, &victim.refresh).await
+            app.refresh(&victim.refresh).await
         };
         let ((last_refresh, _), r) = tokio::join!(thief, reuse);
         r.assert_problem(401, "REFRESH_TOKEN_REUSED");
         assert_eq!(
-            refresh_with(&app, &last_refresh).await.status,
+            app.refresh(&last_refresh).await.status,
             401,
             "round {round}: the session survived reuse detection"
         );
@@ -203,7 +191,7 @@ fn sha256_hex(s: &str) -> String {
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
     let app = TestApp::spawn_with(&[("SESSION_MAX_LIFETIME_SECONDS", "3")]).await;
     let session = app.login(&app.member().await.email).await;
-    let r = refresh_with(&app, &session.refresh).await;
+    let r = app.refresh(&session.refresh).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let cookie = r.header("set-cookie").unwrap().to_string();
     let max_age: u64 = cookie
@@ -215,7 +203,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     assert!(max_age <= 3, "{cookie}");
     let next = r.body["refreshToken"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
-    assert_eq!(refresh_with(&app, &next).await.status, 401);
+    assert_eq!(app.refresh(&next).await.status, 401);
 }
 
 #[tokio::test]
@@ -230,7 +218,7 @@ async fn a_session_past_its_lifetime_is_refused_even_with_a_live_token() {
         )
         .await
         .unwrap();
-    refresh_with(&app, &app.member().await.refresh)
+    app.refresh(&app.member().await.refresh)
         .await
         .assert_problem(401, "SESSION_EXPIRED");
 }

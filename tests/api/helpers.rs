@@ -293,6 +293,40 @@ impl TestApp {
         actor_from(&r.body, email)
     }
 
+    /// `POST /api/v1/auth/refresh` with `token` in the body.
+    pub async fn refresh(&self, token: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refreshToken": token }),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/login`, answered as it comes.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// [`Self::sign_in`] with an `X-Forwarded-For` header (which the
+    /// server must not trust for the client address).
+    pub async fn sign_in_via(&self, email: &str, password: &str, forwarded_for: &str) -> Resp {
+        let body = serde_json::to_vec(&json!({ "email": email, "password": password })).unwrap();
+        self.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(body),
+            &[("x-forwarded-for", forwarded_for)],
+        )
+        .await
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -466,16 +500,17 @@ fn actor_from(body: &Value, email: &str) -> Actor {
     }
 }
 
-/// Every entity of the registry: its path segment and a minimal valid
-/// body, made from its declaration (`shared::fields::sample`, with a fresh
-/// suffix on unique fields so each body can be created again), so a new
-/// entity needs no fixture here.
+/// Every entity of the registry: its path segment and a minimal body made
+/// from its declaration (`shared::fields::sample_without_references`, with
+/// a fresh suffix on unique fields so each body can be created again),
+/// so a new entity needs no fixture here. Its required references are
+/// not in it: [`TestApp::minimal_body`] adds them.
 pub fn entities() -> Vec<(&'static str, Value)> {
     functions::routes::ENTITY_PATHS
         .iter()
         .map(|(plural, e)| {
-            let mut body = shared::fields::sample(e.fields)
-                .unwrap_or_else(|| panic!("{plural} has a required reference: give it a fixture"));
+            let mut body = shared::fields::sample_without_references(e.fields)
+                .unwrap_or_else(|| panic!("{plural} has a field with no sample value"));
             for field in e.unique {
                 if let Some(text) = body[*field].as_str() {
                     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -487,16 +522,32 @@ pub fn entities() -> Vec<(&'static str, Value)> {
         .collect()
 }
 
-/// The minimal body of the entity at `plural`.
-pub fn minimal_body(plural: &str) -> Value {
-    entities()
-        .into_iter()
-        .find(|(p, _)| *p == plural)
-        .map(|(_, body)| body)
-        .unwrap_or_else(|| panic!("no entity {plural}"))
-}
-
 impl TestApp {
+    /// A minimal valid body of the entity at `plural` in the organization
+    /// of `owner`: the declaration's sample, and for each required
+    /// reference a live record `owner` creates first.
+    pub async fn minimal_body(&self, owner: &Actor, plural: &str) -> Value {
+        let paths = functions::routes::ENTITY_PATHS;
+        let (_, e) = paths
+            .iter()
+            .find(|(p, _)| *p == plural)
+            .unwrap_or_else(|| panic!("no entity {plural}"));
+        let mut body = entities()
+            .into_iter()
+            .find(|(p, _)| *p == plural)
+            .map(|(_, body)| body)
+            .unwrap();
+        for (field, collection) in shared::fields::required_references(e.fields) {
+            let (target, _) = paths
+                .iter()
+                .find(|(_, t)| t.collection == collection)
+                .unwrap_or_else(|| panic!("{plural}.{field} names no entity's collection"));
+            let target_body = Box::pin(self.minimal_body(owner, target)).await;
+            body[field] = json!(self.create_record(owner, target, target_body).await);
+        }
+        body
+    }
+
     /// Creates a record of the entity at `plural` as `actor`; returns its id.
     pub async fn create_record(&self, actor: &Actor, plural: &str, body: Value) -> String {
         let r = self

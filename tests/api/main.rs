@@ -31,3 +31,4 @@ mod rbac;
 mod tenancy;
 mod tokens;
 mod transfer;
+mod vehicles;

@@ -46,7 +46,8 @@ pub(crate) async fn fixture_id(
             Some((actor, role)) if role >= Role::Member => actor,
             _ => app.owner().await,
         };
-        app.create_record(by, plural, minimal_body(plural)).await
+        let body = app.minimal_body(app.owner().await, plural).await;
+        app.create_record(by, plural, body).await
     } else if plural == "documents" {
         let by = match creator {
             Some((actor, role)) if role >= Role::Member => actor,

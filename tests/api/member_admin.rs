@@ -184,13 +184,7 @@ async fn approving_a_pending_member_lets_them_sign_in() {
     let app = TestApp::spawn().await;
     app.set_user(app.viewer().await, doc! { "status": "PENDING" })
         .await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.viewer().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.viewer().await.email, PASSWORD).await;
     r.assert_problem(403, "USER_PENDING");
     let r = app
         .patch(
@@ -200,13 +194,7 @@ async fn approving_a_pending_member_lets_them_sign_in() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.viewer().await.email, "password": PASSWORD }),
-        )
-        .await;
+    let r = app.sign_in(&app.viewer().await.email, PASSWORD).await;
     assert_eq!(r.status, 200);
     let r = app
         .patch(
@@ -232,13 +220,7 @@ async fn deactivation_revokes_sessions_and_refuses_the_next_request_until_reacti
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "USER_INACTIVE");
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let r = app.refresh(&app.member().await.refresh).await;
     assert_eq!(r.status, 401);
     let r = app
         .patch(

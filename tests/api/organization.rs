@@ -171,13 +171,7 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
         app.get("/api/v1/accounts", Some(actor))
             .await
             .assert_problem(403, "ORGANIZATION_INACTIVE");
-        let refresh = app
-            .post(
-                "/api/v1/auth/refresh",
-                None,
-                json!({ "refreshToken": actor.refresh }),
-            )
-            .await;
+        let refresh = app.refresh(&actor.refresh).await;
         assert_eq!(refresh.status, 401, "{}", refresh.text);
     }
     let org = app

@@ -87,40 +87,12 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     // This session lives on; the other one is signed out.
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh })
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": other_session.refresh })
-        )
-        .await
-        .status,
-        401
-    );
-    let old = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.member().await.email, "password": PASSWORD }),
-        )
-        .await;
+    assert_eq!(app.refresh(&app.member().await.refresh).await.status, 200);
+    assert_eq!(app.refresh(&other_session.refresh).await.status, 401);
+    let old = app.sign_in(&app.member().await.email, PASSWORD).await;
     assert_eq!(old.status, 401);
     let new = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": app.member().await.email, "password": "a brand new secret" }),
-        )
+        .sign_in(&app.member().await.email, "a brand new secret")
         .await;
     assert_eq!(new.status, 200);
 }
@@ -171,16 +143,7 @@ async fn a_user_lists_their_sessions_and_signs_one_out() {
         .status,
         204
     );
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": laptop.refresh })
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(app.refresh(&laptop.refresh).await.status, 401);
     assert_eq!(
         app.get("/api/v1/auth/sessions", Some(app.admin().await))
             .await

@@ -86,13 +86,7 @@ async fn a_token_of_a_deleted_user_is_refused() {
 #[tokio::test]
 async fn a_refresh_returns_a_new_pair_and_the_used_token_dies() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let r = app.refresh(&app.member().await.refresh).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let new_refresh = r.body["refreshToken"].as_str().unwrap().to_string();
     assert_ne!(new_refresh, app.member().await.refresh);
@@ -139,42 +133,18 @@ async fn the_refresh_cookie_works_in_place_of_the_body() {
 #[tokio::test]
 async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
     let app = TestApp::spawn().await;
-    let first = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let first = app.refresh(&app.member().await.refresh).await;
     let current = first.body["refreshToken"].as_str().unwrap().to_string();
     // The thief replays the old token.
-    let replay = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let replay = app.refresh(&app.member().await.refresh).await;
     replay.assert_problem(401, "REFRESH_TOKEN_REUSED");
     // The legitimate holder's newer token is dead too.
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": current }),
-        )
-        .await;
+    let r = app.refresh(&current).await;
     assert_eq!(r.status, 401);
     assert_eq!(app.audits("TOKEN_REUSE_DETECTED").await.len(), 1);
     // Another session of the same user is untouched.
     let other_session = app.login(&app.member().await.email).await;
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": other_session.refresh }),
-        )
-        .await;
+    let r = app.refresh(&other_session.refresh).await;
     assert_eq!(r.status, 200);
 }
 
@@ -182,13 +152,7 @@ async fn a_rotated_out_token_presented_again_revokes_its_whole_family() {
 async fn fifty_concurrent_refreshes_with_one_token_give_exactly_one_new_pair() {
     let app = TestApp::spawn().await;
     let member = app.member().await;
-    let attempts = (0..50).map(|_| {
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": member.refresh }),
-        )
-    });
+    let attempts = (0..50).map(|_| app.refresh(&member.refresh));
     let results = futures_util::future::join_all(attempts).await;
     let ok = results.iter().filter(|r| r.status == 200).count();
     assert_eq!(
@@ -206,13 +170,7 @@ async fn a_refresh_without_a_token_names_the_field() {
     let r = app.post("/api/v1/auth/refresh", None, json!({})).await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(r.error_fields(), ["refreshToken"]);
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": "made-up" }),
-        )
-        .await;
+    let r = app.refresh("made-up").await;
     r.assert_problem(401, "INVALID_REFRESH_TOKEN");
 }
 
@@ -221,12 +179,6 @@ async fn a_deactivated_user_cannot_refresh() {
     let app = TestApp::spawn().await;
     app.set_user(app.member().await, doc! { "status": "INACTIVE" })
         .await;
-    let r = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refreshToken": app.member().await.refresh }),
-        )
-        .await;
+    let r = app.refresh(&app.member().await.refresh).await;
     r.assert_problem(403, "USER_INACTIVE");
 }

@@ -267,7 +267,7 @@ fn kind_of<'a>(fields: &'a [Field], column: &str) -> Option<&'a Kind> {
 /// convert stays a string, so the field's own check reports it.
 fn typed(kind: &Kind, text: &str) -> Value {
     match kind {
-        Kind::Integer { .. } | Kind::Money => text
+        Kind::Integer { .. } | Kind::Money | Kind::ModelYear => text
             .trim()
             .parse::<i64>()
             .map(Value::from)

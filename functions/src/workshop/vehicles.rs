@@ -1,0 +1,236 @@
+//! Vehicles: each belongs to an account (its owner), with a VIN (checked,
+//! unique among the organization's live vehicles), a licence plate (unique
+//! the same way, compared without case, spaces and dashes), and odometer
+//! readings that never go down unless an ADMIN says it is a correction.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use http::StatusCode;
+use serde_json::{json, Value};
+use shared::audit::{Action, AuditEntry};
+use shared::db::{collections, number, Scope};
+use shared::error::{ApiError, Code, FieldError};
+use shared::fields::{self, Field, Kind};
+use shared::http::ApiResponse;
+use shared::migrate::Index;
+use shared::rbac::Permission;
+use shared::records::{find_live, render, Entity, Filter, ListSpec};
+use shared::runtime::{ok, Ctx, HandlerResult};
+
+pub const VEHICLES: &str = "vehicles";
+pub const ODOMETER_READINGS: &str = "odometer_readings";
+/// Work orders (their own entity comes with the workshop's next part); a
+/// vehicle's history reads them.
+pub const WORK_ORDERS: &str = "work_orders";
+
+pub static VEHICLE: Entity = Entity {
+    collection: VEHICLES,
+    resource: "vehicle",
+    list: ListSpec {
+        sort_fields: &["createdAt", "updatedAt", "make", "year"],
+        default_sort: "-createdAt",
+        search_fields: &["vin", "plate", "make", "model"],
+        filters: &[
+            Filter::id("accountId"),
+            Filter::text("make"),
+            Filter::integer("year"),
+        ],
+    },
+    fields: &[
+        Field::required("make", Kind::Text { min: 1, max: 50 }),
+        Field::optional("model", Kind::Text { min: 0, max: 100 }),
+        Field::optional("year", Kind::ModelYear),
+        Field::required("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("contactId", Kind::Ref(collections::CONTACTS)),
+        Field::optional("vin", Kind::Vin),
+        Field::optional("plate", Kind::Plate),
+        Field::optional("color", Kind::Text { min: 0, max: 50 }),
+        Field::optional("engine", Kind::Text { min: 0, max: 100 }),
+        Field::optional("notes", Kind::Multiline { max: 10_000 }),
+    ],
+    unique: &[],
+    unique_live: &["vin", "plate"],
+    importable: true,
+};
+
+/// The body of `POST /api/v1/vehicles/{id}/odometer`.
+static READING: &[Field] = &[
+    Field::required(
+        "value",
+        Kind::Integer {
+            min: 0,
+            max: 10_000_000,
+        },
+    ),
+    Field::required(
+        "unit",
+        Kind::Enum {
+            values: &["km", "mi"],
+            default: None,
+        },
+    ),
+    Field::optional("readAt", Kind::DateTime),
+    Field::optional("correction", Kind::Bool { default: None }),
+];
+
+/// Readings are listed per vehicle, newest first.
+pub fn indexes() -> Vec<Index> {
+    vec![Index::on(
+        ODOMETER_READINGS,
+        doc! { "organizationId": 1, "vehicleId": 1, "readAt": -1, "_id": -1 },
+    )]
+}
+
+/// A reading in metres, so kilometres and miles compare exactly enough.
+fn metres(value: i64, unit: &str) -> i64 {
+    match unit {
+        "mi" => value.saturating_mul(1_609_344) / 1000,
+        _ => value.saturating_mul(1000),
+    }
+}
+
+/// `POST /api/v1/vehicles/{id}/odometer` `{value, unit: km|mi, readAt?,
+/// correction?}` -> 201 with the reading. A reading taken after the
+/// vehicle's latest must not be lower, one taken before it must not be
+/// higher (422 `ODOMETER_DECREASING`), unless an ADMIN+ marks it a
+/// `correction` (audited as such). The vehicle shows the latest reading.
+pub async fn add_reading(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    // Another organization's vehicle is a 404 whatever the body says.
+    find_live(scope, &VEHICLE, vehicle_id).await?;
+    let body: Value = ctx.req.json()?;
+    let (input, _) = fields::parse_create(READING, &body)?;
+    let correction = input.get_bool("correction").unwrap_or(false);
+    if correction {
+        scope.require(Permission::UpdateAnyRecord).await?;
+    }
+    let value = number(&input, "value").unwrap_or(0);
+    let unit = input.get_str("unit").unwrap_or("km").to_string();
+    let now = DateTime::now();
+    let read_at = input.get_datetime("readAt").copied().unwrap_or(now);
+    if read_at.timestamp_millis() > now.timestamp_millis() + 5 * 60_000 {
+        return Err(ApiError::field("readAt", "cannot be in the future"));
+    }
+    let reading = doc! {
+        "_id": ObjectId::new(),
+        "vehicleId": vehicle_id,
+        "value": value,
+        "unit": &unit,
+        "metres": metres(value, &unit),
+        "readAt": read_at,
+        "correction": correction,
+        "createdBy": scope.caller().user.id,
+        "createdAt": now,
+    };
+    let (reading, unit) = (&reading, unit.as_str());
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let vehicle = tx
+                    .find_one(VEHICLES, doc! { "_id": vehicle_id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "vehicle",
+                    })?;
+                let latest = vehicle.get_document("odometer").ok();
+                let (latest_m, latest_at) = (
+                    latest.and_then(|o| number(o, "metres")),
+                    latest.and_then(|o| o.get_datetime("readAt").ok().copied()),
+                );
+                let m = number(reading, "metres").unwrap_or(0);
+                let newest = latest_at.is_none_or(|t| read_at >= t);
+                let decreasing = match latest_m {
+                    Some(l) if newest => m < l,
+                    Some(l) => m > l,
+                    None => false,
+                };
+                if decreasing && !correction {
+                    return Err(ApiError::Unprocessable {
+                        code: Code::OdometerDecreasing,
+                        detail: "An odometer never goes down: a later reading must not be lower than an earlier one (an ADMIN may send correction: true)".into(),
+                        errors: vec![FieldError::new("value", "is out of order with the vehicle's latest reading")],
+                    });
+                }
+                tx.insert_one(ODOMETER_READINGS, reading.clone()).await?;
+                if newest || correction {
+                    tx.find_one_and_update(
+                        VEHICLES,
+                        doc! { "_id": vehicle_id },
+                        doc! {
+                            "$set": {
+                                "odometer": {
+                                    "value": value, "unit": unit, "metres": m, "readAt": read_at,
+                                },
+                                "updatedAt": DateTime::now(),
+                            },
+                            "$inc": { "version": 1_i64 },
+                        },
+                    )
+                    .await?;
+                }
+                let id = reading.get_object_id("_id").map_err(|_| ApiError::internal("no id"))?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, "odometer_reading")
+                        .id(id)
+                        .changes(doc! {
+                            "vehicleId": vehicle_id, "value": value, "unit": unit,
+                            "readAt": read_at, "correction": correction,
+                        }),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &render_reading(reading, scope),
+    ))
+}
+
+fn render_reading(d: &Document, scope: &Scope) -> Value {
+    let mut out = render(d);
+    if let Some(o) = out.as_object_mut() {
+        o.remove("metres");
+        o.insert("organizationId".into(), json!(scope.org_id().to_hex()));
+    }
+    out
+}
+
+/// `GET /api/v1/vehicles/{id}/odometer`: the readings, newest first (at most 500).
+pub async fn readings(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    find_live(scope, &VEHICLE, vehicle_id).await?;
+    let docs = scope
+        .collection(ODOMETER_READINGS)
+        .find_many(
+            doc! { "vehicleId": vehicle_id },
+            doc! { "readAt": -1, "_id": -1 },
+            500,
+            None,
+        )
+        .await?;
+    let data: Vec<Value> = docs.iter().map(|d| render_reading(d, scope)).collect();
+    ok(json!({ "data": data, "nextCursor": null }))
+}
+
+/// `GET /api/v1/vehicles/{id}/history`: the vehicle's work orders, newest
+/// first, with their totals (at most 500).
+pub async fn history(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
+    let orders = scope
+        .collection(WORK_ORDERS)
+        .find_many(
+            doc! { "vehicleId": vehicle_id, "deletedAt": null },
+            doc! { "createdAt": -1, "_id": -1 },
+            500,
+            None,
+        )
+        .await?;
+    let data: Vec<Value> = orders.iter().map(render).collect();
+    ok(json!({ "vehicle": render(&vehicle), "data": data, "nextCursor": null }))
+}

@@ -1,26 +1,27 @@
-//! The API's route handlers and the route table they are served from.
+//! The domain: one folder per context, and the route table they are
+//! served from.
 //!
-//! Each module handles one resource; [`routes`] lists every route with the
-//! permission each method needs. The binaries under `api/` are one `main`
-//! each, handing their route to `shared::runtime::serve`; `crm-local` serves
-//! the whole table in one process. Handlers reach data only through `shared`.
+//! - [`identity`]: sign-up, sign-in, sessions, profile, invitations,
+//!   members, the organization (rules, and their routes' `handlers`).
+//! - [`crm`]: the record entities, a lead's conversion, the pipeline summary.
+//! - [`workshop`]: vehicles and their odometer readings.
+//! - [`files`]: documents in object storage.
+//! - [`transfer`]: exports and imports.
+//! - [`maintenance`]: scheduled cleanups, operator tasks, the demo seed.
+//!
+//! [`routes`] is the registry and route table (every route with the
+//! permission each method needs); [`deploy`] makes the deployment files
+//! from it. The binaries under `api/` are one `main` each, handing their
+//! route to `shared::runtime::serve`; `crm-local` serves the whole table in
+//! one process. Domain code reaches data only through `shared`'s tenant
+//! `Scope` or its `Unscoped` capability.
 
-pub mod accounts;
-pub mod auth;
-pub mod contacts;
+pub mod crm;
 pub mod deploy;
-pub mod documents;
 pub mod files;
 pub mod health;
 pub mod identity;
-pub mod invitations;
-pub mod leads;
 pub mod maintenance;
-pub mod members;
-pub mod opportunities;
-pub mod organization;
-pub mod products;
 pub mod routes;
-pub mod tasks;
 pub mod transfer;
 pub mod workshop;

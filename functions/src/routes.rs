@@ -13,7 +13,9 @@ use shared::records::{self, Entity};
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
-use crate::{auth, documents, health, invitations, members, organization};
+use crate::files::handlers as documents;
+use crate::health;
+use crate::identity::handlers::{auth, invitations, members, organization};
 
 pub static HEALTH: Route = Route {
     name: "health",
@@ -213,7 +215,7 @@ pub static LEADS_ID_CONVERT: Route = Route {
     name: "leads-id-convert",
     path: "/api/v1/leads/{id}/convert",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
-        Box::pin(crate::leads::convert::handle(ctx))
+        Box::pin(crate::crm::leads::convert::handle(ctx))
     })],
     deploy: Deploy::API,
 };
@@ -222,7 +224,7 @@ pub static OPPORTUNITIES_SUMMARY: Route = Route {
     name: "opportunities-summary",
     path: "/api/v1/opportunities/summary",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
-        Box::pin(crate::opportunities::summary(ctx))
+        Box::pin(crate::crm::opportunities::summary(ctx))
     })],
     deploy: Deploy::API,
 };
@@ -453,12 +455,12 @@ macro_rules! registry {
 
 registry! {
     entities {
-        accounts = "accounts" => crate::accounts::ACCOUNT,
-        contacts = "contacts" => crate::contacts::CONTACT,
-        leads = "leads" => crate::leads::LEAD,
-        opportunities = "opportunities" => crate::opportunities::OPPORTUNITY,
-        tasks = "tasks" => crate::tasks::TASK,
-        products = "products" => crate::products::PRODUCT,
+        accounts = "accounts" => crate::crm::accounts::ACCOUNT,
+        contacts = "contacts" => crate::crm::contacts::CONTACT,
+        leads = "leads" => crate::crm::leads::LEAD,
+        opportunities = "opportunities" => crate::crm::opportunities::OPPORTUNITY,
+        tasks = "tasks" => crate::crm::tasks::TASK,
+        products = "products" => crate::crm::products::PRODUCT,
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
     }
     routes {

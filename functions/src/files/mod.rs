@@ -1,5 +1,6 @@
 //! The files context: documents attached to CRM records, kept in object
-//! storage and moved by presigned URLs ([`documents`]). The handlers in
-//! `crate::documents` parse requests; these rules decide.
+//! storage and moved by presigned URLs ([`documents`]). The [`handlers`]
+//! declare the entity and parse requests; these rules decide.
 
 pub mod documents;
+pub mod handlers;

@@ -1,5 +1,5 @@
 //! The sign-in flows behind `/api/v1/auth/*`: register, join, login,
-//! refresh, logout and password reset. The handlers in `crate::auth` parse
+//! refresh, logout and password reset. The handlers in `super::handlers::auth` parse
 //! the request and shape the response; these decide. Before sign-in there
 //! is no tenant, so they reach users and organizations through an
 //! [`Unscoped`] handle opened for [`Purpose::SignIn`] (or

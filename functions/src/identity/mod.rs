@@ -2,12 +2,12 @@
 //! ([`flows`]), the caller's own account ([`profile`]), invitations
 //! ([`invitations`]), the organization's members (direct creation, role and
 //! status changes, removal) and the organization itself (settings, plan,
-//! soft delete, ownership transfer). The handlers in `crate::auth`,
-//! `crate::invitations`, `crate::members` and `crate::organization` parse
-//! requests and shape answers; these modules decide, through the tenant
-//! `Scope`, or before there is a tenant through an `Unscoped` handle.
+//! soft delete, ownership transfer). The [`handlers`] parse requests and
+//! shape answers; these modules decide, through the tenant `Scope`, or
+//! before there is a tenant through an `Unscoped` handle.
 
 pub mod flows;
+pub mod handlers;
 pub mod invitations;
 pub mod members;
 pub mod organization;

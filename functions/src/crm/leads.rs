@@ -65,8 +65,8 @@ pub mod convert {
     use shared::validate::{self, Errors};
     use shared::ApiError;
 
-    use crate::accounts::ACCOUNT;
-    use crate::opportunities::OPPORTUNITY;
+    use crate::crm::accounts::ACCOUNT;
+    use crate::crm::opportunities::OPPORTUNITY;
 
     pub async fn handle(ctx: Ctx) -> HandlerResult {
         let scope = ctx.scope()?;

@@ -37,5 +37,5 @@ pub async fn item(ctx: Ctx) -> HandlerResult {
 pub async fn accept(ctx: Ctx) -> HandlerResult {
     let input: Acceptance = ctx.req.json()?;
     let session = invitations::accept(&ctx.state, input, &ctx.meta()).await?;
-    Ok(crate::auth::signed_in(session, http::StatusCode::CREATED))
+    Ok(super::auth::signed_in(session, http::StatusCode::CREATED))
 }

@@ -1,0 +1,12 @@
+//! The CRM context: the record entities a workshop keeps about its
+//! customers and sales (accounts, contacts, leads, opportunities, tasks,
+//! products), each one declaration the record engine serves, plus what is
+//! particular to some: a lead's conversion (`leads::convert`) and the
+//! opportunity pipeline summary (`opportunities::summary`).
+
+pub mod accounts;
+pub mod contacts;
+pub mod leads;
+pub mod opportunities;
+pub mod products;
+pub mod tasks;

@@ -27,6 +27,13 @@ fn crm_admin(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `crm-admin --json ARGS`, its output parsed (and its success checked).
+fn admin_json(app: &TestApp, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    json_out(&crm_admin(app, &all, None))
+}
+
 fn json_out(o: &Output) -> Value {
     assert!(
         o.status.success(),
@@ -38,10 +45,9 @@ fn json_out(o: &Output) -> Value {
 }
 
 async fn slug_of(app: &TestApp, actor: &Actor) -> String {
-    app.get("/api/v1/organization", Some(actor)).await.body["slug"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    app.get("/api/v1/organization", Some(actor))
+        .await
+        .str("slug")
 }
 
 #[tokio::test]
@@ -72,7 +78,7 @@ async fn usage_errors_exit_2_and_unknown_records_exit_1() {
 async fn migrate_is_idempotent_and_tenants_list_counts_users_and_records() {
     let app = TestApp::spawn().await;
     app.everyone().await;
-    let out = json_out(&crm_admin(&app, &["--json", "migrate"], None));
+    let out = admin_json(&app, &["migrate"]);
     assert_eq!(
         out["applied"],
         json!([]),
@@ -80,7 +86,7 @@ async fn migrate_is_idempotent_and_tenants_list_counts_users_and_records() {
     );
     app.create_account(app.owner().await, "One").await;
     app.create_account(app.owner().await, "Two").await;
-    let list = json_out(&crm_admin(&app, &["--json", "tenants", "list"], None));
+    let list = admin_json(&app, &["tenants", "list"]);
     let slug = slug_of(&app, app.owner().await).await;
     let mine = list
         .as_array()
@@ -102,21 +108,13 @@ async fn deactivating_a_tenant_refuses_its_members_until_it_is_reactivated() {
     let app = TestApp::spawn().await;
     app.everyone().await;
     let slug = slug_of(&app, app.owner().await).await;
-    let out = json_out(&crm_admin(
-        &app,
-        &["--json", "tenants", "deactivate", &slug],
-        None,
-    ));
+    let out = admin_json(&app, &["tenants", "deactivate", &slug]);
     assert_eq!(out["isActive"], false);
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(403, "ORGANIZATION_INACTIVE");
     assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
-    json_out(&crm_admin(
-        &app,
-        &["--json", "tenants", "reactivate", &slug],
-        None,
-    ));
+    admin_json(&app, &["tenants", "reactivate", &slug]);
     // The deactivation ended every session: members sign in again.
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
@@ -242,16 +240,10 @@ async fn purging_a_tenant_asks_for_the_slug_and_leaves_other_tenants_intact() {
 #[tokio::test]
 async fn revoking_a_users_sessions_signs_them_out_everywhere() {
     let app = TestApp::spawn().await;
-    let out = json_out(&crm_admin(
+    let out = admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "revoke-sessions",
-            &app.member().await.email,
-        ],
-        None,
-    ));
+        &["users", "revoke-sessions", &app.member().await.email],
+    );
     assert_eq!(out["sessionsRevoked"], 1);
     assert_eq!(app.refresh(&app.member().await.refresh).await.status, 401);
 }
@@ -259,16 +251,10 @@ async fn revoking_a_users_sessions_signs_them_out_everywhere() {
 #[tokio::test]
 async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_used() {
     let app = TestApp::spawn().await;
-    let out = json_out(&crm_admin(
+    let out = admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "force-password-reset",
-            &app.member().await.email,
-        ],
-        None,
-    ));
+        &["users", "force-password-reset", &app.member().await.email],
+    );
     let token = out["resetToken"].as_str().unwrap().to_string();
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
@@ -313,17 +299,10 @@ async fn a_forced_password_reset_refuses_the_user_until_the_printed_token_is_use
 #[tokio::test]
 async fn set_status_changes_a_users_status_and_rejects_unknown_ones() {
     let app = TestApp::spawn().await;
-    let out = json_out(&crm_admin(
+    let out = admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "set-status",
-            &app.viewer().await.email,
-            "INACTIVE",
-        ],
-        None,
-    ));
+        &["users", "set-status", &app.viewer().await.email, "INACTIVE"],
+    );
     assert_eq!(out["previousStatus"], "ACTIVE");
     app.get("/api/v1/accounts", Some(app.viewer().await))
         .await
@@ -338,17 +317,10 @@ async fn set_status_changes_a_users_status_and_rejects_unknown_ones() {
         .code(),
         Some(1)
     );
-    json_out(&crm_admin(
+    admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "set-status",
-            &app.viewer().await.email,
-            "ACTIVE",
-        ],
-        None,
-    ));
+        &["users", "set-status", &app.viewer().await.email, "ACTIVE"],
+    );
     assert_eq!(
         app.login(&app.viewer().await.email).await.email,
         app.viewer().await.email
@@ -362,11 +334,7 @@ async fn audit_and_logins_show_what_happened_newest_first() {
     let id = app.create_account(app.admin().await, "Audited").await;
     app.delete(&format!("/api/v1/accounts/{id}"), Some(app.admin().await))
         .await;
-    let out = json_out(&crm_admin(
-        &app,
-        &["--json", "audit", &app.admin().await.email],
-        None,
-    ));
+    let out = admin_json(&app, &["audit", &app.admin().await.email]);
     let actions: Vec<&str> = out
         .as_array()
         .unwrap()
@@ -375,33 +343,17 @@ async fn audit_and_logins_show_what_happened_newest_first() {
         .collect();
     assert_eq!(&actions[..3], ["DELETE", "CREATE", "LOGIN"]);
     let slug = slug_of(&app, app.owner().await).await;
-    let deletes = json_out(&crm_admin(
-        &app,
-        &["--json", "audit", "--org", &slug, "--action", "DELETE"],
-        None,
-    ));
+    let deletes = admin_json(&app, &["audit", "--org", &slug, "--action", "DELETE"]);
     assert_eq!(deletes.as_array().unwrap().len(), 1);
-    let none = json_out(&crm_admin(
-        &app,
-        &["--json", "audit", "--org", &slug, "--since", "0s"],
-        None,
-    ));
+    let none = admin_json(&app, &["audit", "--org", &slug, "--since", "0s"]);
     assert!(none.as_array().unwrap().is_empty());
 
     app.sign_in(&app.viewer().await.email, "wrong password!")
         .await;
-    let logins = json_out(&crm_admin(
-        &app,
-        &["--json", "logins", &app.viewer().await.email],
-        None,
-    ));
+    let logins = admin_json(&app, &["logins", &app.viewer().await.email]);
     assert_eq!(logins[0]["reason"], "WRONG_PASSWORD");
     assert_eq!(logins[1]["success"], true);
-    let by_ip = json_out(&crm_admin(
-        &app,
-        &["--json", "logins", "--ip", "127.0.0.1"],
-        None,
-    ));
+    let by_ip = admin_json(&app, &["logins", "--ip", "127.0.0.1"]);
     assert!(by_ip.as_array().unwrap().len() >= 4);
 }
 
@@ -414,7 +366,7 @@ async fn each_scheduled_cleanup_can_be_run_by_hand() {
         .await
         .unwrap();
     for job in ["organizations", "audit-logs", "sessions"] {
-        let out = json_out(&crm_admin(&app, &["--json", "cleanup", job], None));
+        let out = admin_json(&app, &["cleanup", job]);
         for key in ["scanned", "deleted", "remaining", "durationMs"] {
             assert!(out[key].is_u64(), "{job}: {key} in {out}");
         }
@@ -452,31 +404,19 @@ async fn an_organization_whose_purge_is_due_cannot_be_reactivated() {
 #[tokio::test]
 async fn operator_revocations_end_access_tokens_too() {
     let app = TestApp::spawn().await;
-    json_out(&crm_admin(
+    admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "revoke-sessions",
-            &app.member().await.email,
-        ],
-        None,
-    ));
+        &["users", "revoke-sessions", &app.member().await.email],
+    );
     app.get("/api/v1/accounts", Some(app.member().await))
         .await
         .assert_problem(401, "SESSION_REVOKED");
     // A forced reset ends the sessions as well; once the user set a new
     // password, the tokens from before stay dead.
-    let out = json_out(&crm_admin(
+    let out = admin_json(
         &app,
-        &[
-            "--json",
-            "users",
-            "force-password-reset",
-            &app.viewer().await.email,
-        ],
-        None,
-    ));
+        &["users", "force-password-reset", &app.viewer().await.email],
+    );
     let r = app
         .post(
             "/api/v1/auth/password-reset",
@@ -494,11 +434,7 @@ async fn operator_revocations_end_access_tokens_too() {
 async fn set_plan_is_the_operators_upgrade_and_is_audited() {
     let app = TestApp::spawn().await;
     let slug = slug_of(&app, app.owner().await).await;
-    let out = json_out(&crm_admin(
-        &app,
-        &["--json", "tenants", "set-plan", &slug, "ENTERPRISE"],
-        None,
-    ));
+    let out = admin_json(&app, &["tenants", "set-plan", &slug, "ENTERPRISE"]);
     assert_eq!(out["plan"], "ENTERPRISE");
     assert_eq!(out["previousPlan"], "FREE");
     let next = app.get("/api/v1/accounts", Some(app.viewer().await)).await;

@@ -25,7 +25,7 @@ async fn a_file_goes_up_and_comes_down_through_presigned_urls() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.body["documentId"].as_str().unwrap().to_string();
+    let id = r.str("documentId");
     let url = r.body["uploadUrl"].as_str().unwrap();
     assert_eq!(r.body["method"], "PUT");
     assert_eq!(r.body["headers"]["content-type"], "image/jpeg");
@@ -156,7 +156,7 @@ async fn the_storage_server_refuses_a_changed_type_length_key_or_an_expired_url(
         .request_upload(app.member().await, "invoice.pdf", "application/pdf", 100)
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let url = r.body["uploadUrl"].as_str().unwrap().to_string();
+    let url = r.str("uploadUrl");
 
     // Another content type than the signed one.
     assert_eq!(put(&app, &url, "text/html", 100).await, 403);

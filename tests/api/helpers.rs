@@ -64,6 +64,15 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// A string field of the JSON body (panics, naming it, when absent).
+    #[track_caller]
+    pub fn str(&self, key: &str) -> String {
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key:?} in {}", self.text))
+            .to_string()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -416,7 +425,7 @@ impl TestApp {
             .post("/api/v1/accounts", Some(actor), json!({ "name": name }))
             .await;
         assert_eq!(r.status, 201, "create account: {}", r.text);
-        r.body["id"].as_str().unwrap().to_string()
+        r.str("id")
     }
 
     pub async fn count(&self, collection: &str, filter: Document) -> u64 {
@@ -554,7 +563,7 @@ impl TestApp {
             .post(&format!("/api/v1/{plural}"), Some(actor), body)
             .await;
         assert_eq!(r.status, 201, "create {plural}: {}", r.text);
-        r.body["id"].as_str().unwrap().to_string()
+        r.str("id")
     }
 }
 
@@ -626,7 +635,7 @@ impl TestApp {
         assert_eq!(r.status, 201, "upload request: {}", r.text);
         let (status, text) = self.put_presigned(&r.body, bytes).await;
         assert_eq!(status, 200, "PUT to storage: {text}");
-        let id = r.body["documentId"].as_str().unwrap().to_string();
+        let id = r.str("documentId");
         let done = self.complete(actor, &id).await;
         assert_eq!(done.status, 200, "complete: {}", done.text);
         id
@@ -655,10 +664,10 @@ impl TestApp {
     /// Deletes the organization of `owner` (the API's soft delete) and
     /// backdates the deletion by `days`.
     pub async fn schedule_deletion(&self, owner: &Actor, days: i64) {
-        let slug = self.get("/api/v1/organization", Some(owner)).await.body["slug"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let slug = self
+            .get("/api/v1/organization", Some(owner))
+            .await
+            .str("slug");
         let r = self
             .send(
                 "DELETE",

@@ -23,7 +23,7 @@ async fn an_accepted_invitation_creates_an_active_member_with_the_invited_role()
     let app = TestApp::spawn().await;
     let r = invite(&app, app.admin().await, "New.Hire@Example.test", "MEMBER").await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let token = r.body["token"].as_str().unwrap().to_string();
+    let token = r.str("token");
     assert_eq!(r.body["email"], "new.hire@example.test");
     let stored = app
         .find("invitations", doc! { "email": "new.hire@example.test" })
@@ -74,10 +74,7 @@ async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
     let app = TestApp::spawn().await;
     let used = invite(&app, app.owner().await, "used@example.test", "VIEWER")
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("token");
     assert_eq!(
         app.post("/api/v1/invitations/accept", None, acceptance(&used))
             .await
@@ -89,10 +86,7 @@ async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
         .assert_problem(409, "INVITATION_USED");
 
     let r = invite(&app, app.owner().await, "revoked@example.test", "VIEWER").await;
-    let (id, revoked) = (
-        r.body["id"].as_str().unwrap().to_string(),
-        r.body["token"].as_str().unwrap().to_string(),
-    );
+    let (id, revoked) = (r.str("id"), r.str("token"));
     assert_eq!(
         app.delete(
             &format!("/api/v1/invitations/{id}"),
@@ -114,10 +108,7 @@ async fn a_used_revoked_expired_or_forged_invitation_creates_nothing() {
 
     let expired = invite(&app, app.owner().await, "expired@example.test", "VIEWER")
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("token");
     app.db
         .collection::<bson::Document>("invitations")
         .update_one(
@@ -170,16 +161,10 @@ async fn inviting_an_email_again_replaces_the_pending_invitation() {
     let app = TestApp::spawn().await;
     let first = invite(&app, app.owner().await, "twice@example.test", "VIEWER")
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("token");
     let second = invite(&app, app.owner().await, "twice@example.test", "MEMBER")
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("token");
     app.post("/api/v1/invitations/accept", None, acceptance(&first))
         .await
         .assert_problem(409, "INVITATION_REVOKED");
@@ -194,10 +179,7 @@ async fn another_organizations_invitation_cannot_be_revoked() {
     let app = TestApp::spawn().await;
     let id = invite(&app, app.other().await, "theirs@example.test", "VIEWER")
         .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("id");
     app.delete(
         &format!("/api/v1/invitations/{id}"),
         Some(app.owner().await),
@@ -219,10 +201,7 @@ async fn a_join_request_waits_for_approval_before_the_user_can_sign_in() {
     let slug = app
         .get("/api/v1/organization", Some(app.owner().await))
         .await
-        .body["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("slug");
     let body = json!({ "organizationSlug": slug, "email": "joiner@example.test", "password": PASSWORD, "firstName": "Jo", "lastName": "Iner" });
     let r = app.post("/api/v1/auth/join", None, body.clone()).await;
     assert_eq!(r.status, 201, "{}", r.text);

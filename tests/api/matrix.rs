@@ -57,7 +57,7 @@ pub(crate) async fn fixture_id(
             .request_upload(by, "estimate.pdf", "application/pdf", 10)
             .await;
         assert_eq!(r.status, 201, "upload: {}", r.text);
-        r.body["documentId"].as_str().unwrap().to_string()
+        r.str("documentId")
     } else if path.starts_with("/api/v1/members/") {
         app.add_member(app.owner().await, "VIEWER").await.id
     } else if path.starts_with("/api/v1/auth/sessions/") {

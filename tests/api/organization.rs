@@ -121,10 +121,7 @@ async fn deleting_the_organization_needs_its_slug_and_then_refuses_every_member(
     let slug = app
         .get("/api/v1/organization", Some(app.owner().await))
         .await
-        .body["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .str("slug");
     for body in [json!({}), json!({ "confirm": "wrong" })] {
         let r = app
             .send(

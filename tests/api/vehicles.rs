@@ -33,7 +33,7 @@ async fn a_vin_is_upper_cased_checked_and_unique_among_live_vehicles() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["vin"], "1M8GDM9AXKP042788");
-    let first = r.body["id"].as_str().unwrap().to_string();
+    let first = r.str("id");
     // A North American VIN with a wrong check digit, and I/O/Q anywhere.
     for bad in ["1M8GDM9A1KP042788", "WVWZZZ1JZXW00000O", "WVWZZZ1JZXW0000"] {
         let r = vehicle(&app, owner, &account, json!({ "vin": bad })).await;
@@ -168,10 +168,7 @@ async fn an_odometer_never_goes_down_unless_an_admin_corrects_it() {
     let app = TestApp::spawn().await;
     let (owner, member, admin) = (app.owner().await, app.member().await, app.admin().await);
     let account = app.create_account(owner, "Odo KG").await;
-    let id = vehicle(&app, member, &account, json!({})).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = vehicle(&app, member, &account, json!({})).await.str("id");
     let r = reading(&app, member, &id, json!({ "value": 1000, "unit": "km" })).await;
     assert_eq!(r.status, 201, "{}", r.text);
     // 700 miles are 1,126.5 km: more than 1,000 km.
@@ -267,10 +264,7 @@ async fn concurrent_readings_leave_the_latest_on_the_vehicle() {
     let app = TestApp::spawn().await;
     let owner = app.owner().await;
     let account = app.create_account(owner, "Race Ltd").await;
-    let id = vehicle(&app, owner, &account, json!({})).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = vehicle(&app, owner, &account, json!({})).await.str("id");
     let sends =
         (1..=10).map(|n| reading(&app, owner, &id, json!({ "value": n * 100, "unit": "km" })));
     let results = futures_util::future::join_all(sends).await;
@@ -296,10 +290,7 @@ async fn the_history_lists_the_vehicles_work_orders_newest_first_and_tenancy_hol
     let app = TestApp::spawn().await;
     let owner = app.owner().await;
     let account = app.create_account(owner, "History GmbH").await;
-    let id = vehicle(&app, owner, &account, json!({})).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = vehicle(&app, owner, &account, json!({})).await.str("id");
     let r = app
         .get(
             &format!("/api/v1/vehicles/{id}/history"),

@@ -270,6 +270,24 @@ pub static VEHICLES_ID_HISTORY: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static PARTS_ID_ADJUSTMENTS: Route = Route {
+    name: "parts-id-adjustments",
+    path: "/api/v1/parts/{id}/adjustments",
+    methods: &[Endpoint::post(Requires(UpdateAnyRecord), |ctx| {
+        Box::pin(crate::workshop::parts::adjust(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static PARTS_ID_MOVEMENTS: Route = Route {
+    name: "parts-id-movements",
+    path: "/api/v1/parts/{id}/movements",
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::workshop::parts::movements(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -462,6 +480,7 @@ registry! {
         tasks = "tasks" => crate::crm::tasks::TASK,
         products = "products" => crate::crm::products::PRODUCT,
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
+        parts = "parts" => crate::workshop::parts::PART,
     }
     routes {
         HEALTH,
@@ -489,6 +508,8 @@ registry! {
         OPPORTUNITIES_SUMMARY,
         VEHICLES_ID_ODOMETER,
         VEHICLES_ID_HISTORY,
+        PARTS_ID_ADJUSTMENTS,
+        PARTS_ID_MOVEMENTS,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

@@ -39,6 +39,7 @@ codes! {
     IdempotencyKeyInUse = "IDEMPOTENCY_KEY_IN_USE",
     IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED",
     IdempotencyKeyUsed = "IDEMPOTENCY_KEY_USED",
+    InsufficientStock = "INSUFFICIENT_STOCK",
     InternalError = "INTERNAL_ERROR",
     InvalidCredentials = "INVALID_CREDENTIALS",
     InvalidCurrentPassword = "INVALID_CURRENT_PASSWORD",

@@ -54,6 +54,8 @@ pub enum FilterKind {
     Bool,
     /// Equality with a whole number.
     Integer,
+    /// A condition the entity makes of the value.
+    Custom(fn(&str) -> Result<Document, ApiError>),
     /// `overdue=true`: `field` (a time) is past and the record is still `OPEN`.
     Overdue,
 }
@@ -83,6 +85,21 @@ impl Filter {
             param,
             field,
             kind: FilterKind::Text,
+        }
+    }
+
+    /// `?param=<value>` adds the condition `condition` makes of the value
+    /// (a rule of the entity's own, such as `lowStock=true`); `field`
+    /// names what the condition reads first, for the index.
+    pub const fn custom(
+        param: &'static str,
+        field: &'static str,
+        condition: fn(&str) -> Result<Document, ApiError>,
+    ) -> Self {
+        Self {
+            param,
+            field,
+            kind: FilterKind::Custom(condition),
         }
     }
 
@@ -142,6 +159,9 @@ impl Filter {
                 };
                 filter.insert(self.field, b);
             }
+            FilterKind::Custom(condition) => {
+                filter.extend(condition(value)?);
+            }
             FilterKind::Integer => {
                 let n: i64 = value.parse().map_err(|_| {
                     ApiError::bad_field(
@@ -184,6 +204,10 @@ pub struct Entity {
     pub unique_live: &'static [&'static str],
     /// Whether `POST /api/v1/imports` takes CSV rows of it.
     pub importable: bool,
+    /// Read-only whole numbers (stock levels) every new record starts at
+    /// 0 with: no create, patch or import body may set them, only the
+    /// entity's own flows.
+    pub counters: &'static [&'static str],
 }
 
 impl Entity {
@@ -511,7 +535,7 @@ async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
     let body: serde_json::Value = req.json()?;
     let (fields, refs) = fields::parse_create(e.fields, &body)?;
     check_references(scope, &refs).await?;
-    let record = new_record(scope, &fields);
+    let record = new_record_of(scope, e, &fields);
     let id = record
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("record without _id"))?;
@@ -573,6 +597,15 @@ pub fn new_record(scope: &Scope, fields: &Document) -> Document {
     record.insert("createdBy", scope.caller().user.id);
     record.insert("version", 1_i64);
     record.insert("deletedAt", Bson::Null);
+    record
+}
+
+/// [`new_record`] of entity `e`: with its counters at 0.
+pub fn new_record_of(scope: &Scope, e: &Entity, fields: &Document) -> Document {
+    let mut record = new_record(scope, fields);
+    for counter in e.counters {
+        record.insert(*counter, 0_i64);
+    }
     record
 }
 

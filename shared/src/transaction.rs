@@ -11,8 +11,10 @@ use mongodb::{ClientSession, Collection};
 use crate::error::ApiError;
 use crate::error::Code;
 
-/// How often a transaction that lost a write conflict is run again.
-const TRANSACTION_ATTEMPTS: u32 = 8;
+/// How often a transaction that lost a write conflict is run again. A hot
+/// document (one part's stock under a burst of withdrawals) lets one
+/// transaction through per round, so a burst of N needs up to N rounds.
+const TRANSACTION_ATTEMPTS: u32 = 24;
 
 /// The pauses between attempts of a transaction that lost a write
 /// conflict: short, growing, jittered, and [`TRANSACTION_ATTEMPTS`] in all.
@@ -38,7 +40,7 @@ impl Retry {
         }
         let jitter = rand::random::<u64>() % self.pause_ms.max(1);
         tokio::time::sleep(Duration::from_millis(self.pause_ms + jitter)).await;
-        self.pause_ms = (self.pause_ms * 2).min(200);
+        self.pause_ms = (self.pause_ms * 2).min(150);
         self.attempt += 1;
         true
     }

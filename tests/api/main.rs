@@ -23,6 +23,7 @@ mod matrix;
 mod member_admin;
 mod members;
 mod organization;
+mod parts;
 mod platform;
 mod preview;
 mod profile;

@@ -32,6 +32,7 @@ pub static ACCOUNT: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: true,
+    counters: &[],
 };
 
 #[cfg(test)]

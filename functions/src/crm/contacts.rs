@@ -37,4 +37,5 @@ pub static CONTACT: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: true,
+    counters: &[],
 };

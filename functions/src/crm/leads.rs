@@ -46,6 +46,7 @@ pub static LEAD: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: true,
+    counters: &[],
 };
 
 pub mod convert {

@@ -38,6 +38,7 @@ pub static OPPORTUNITY: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: false,
+    counters: &[],
 };
 
 /// `GET /api/v1/opportunities/summary`: count and amount per stage and

@@ -35,4 +35,5 @@ pub static PRODUCT: Entity = Entity {
     unique: &["sku"],
     unique_live: &[],
     importable: true,
+    counters: &[],
 };

@@ -49,4 +49,5 @@ pub static TASK: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: false,
+    counters: &[],
 };

@@ -61,6 +61,7 @@ pub static DOCUMENT: Entity = Entity {
     unique: &[],
     unique_live: &[],
     importable: false,
+    counters: &[],
 };
 
 /// `POST /api/v1/uploads`.

@@ -26,7 +26,7 @@ use shared::error::{ApiError, FieldError};
 use shared::fields::{self, Field, Kind, Reference};
 use shared::http::ApiResponse;
 use shared::ratelimit::LimitedAction;
-use shared::records::{new_record, render, Entity};
+use shared::records::{new_record_of, render, Entity};
 
 pub const MAX_EXPORT_ROWS: i64 = 50_000;
 pub const MAX_IMPORT_ROWS: usize = 10_000;
@@ -483,7 +483,7 @@ pub async fn import(
     }
     let records: Vec<Document> = valid
         .iter()
-        .map(|(_, fields, _)| new_record(scope, fields))
+        .map(|(_, fields, _)| new_record_of(scope, e, fields))
         .collect();
     let (inserted, failed) = (records.len(), errors.len());
     let mode = if all_or_nothing {

@@ -51,6 +51,7 @@ pub static VEHICLE: Entity = Entity {
     unique: &[],
     unique_live: &["vin", "plate"],
     importable: true,
+    counters: &[],
 };
 
 /// The body of `POST /api/v1/vehicles/{id}/odometer`.

@@ -1,0 +1,231 @@
+//! Parts inventory: each part has a SKU (unique in the organization),
+//! prices in minor units, and stock that changes only through movements.
+//! `onHand`, `reserved` and `available` (= onHand - reserved) are counters
+//! no body can set; every change to them writes a `stock_movements` row in
+//! the same transaction, so the stock is always the sum of its movements
+//! and never goes below what is reserved, nor below 0.
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+use http::StatusCode;
+use serde_json::{json, Value};
+use shared::audit::{Action, AuditEntry};
+use shared::db::number;
+use shared::error::{ApiError, Code, FieldError};
+use shared::fields::{self, Field, Kind};
+use shared::http::ApiResponse;
+use shared::migrate::Index;
+use shared::records::{find_live, render, Entity, Filter, ListSpec};
+use shared::runtime::{ok, Ctx, HandlerResult};
+
+pub const PARTS: &str = "parts";
+pub const STOCK_MOVEMENTS: &str = "stock_movements";
+
+const COUNT: Kind = Kind::Integer {
+    min: 0,
+    max: 1_000_000_000,
+};
+
+pub static PART: Entity = Entity {
+    collection: PARTS,
+    resource: "part",
+    list: ListSpec {
+        sort_fields: &["createdAt", "updatedAt", "sku", "name"],
+        default_sort: "-createdAt",
+        search_fields: &["sku", "name", "brand"],
+        filters: &[
+            Filter::text("brand"),
+            Filter::text("binLocation"),
+            Filter::custom("lowStock", "available", low_stock),
+        ],
+    },
+    fields: &[
+        Field::required("sku", Kind::Text { min: 1, max: 64 }),
+        Field::required("name", Kind::Text { min: 1, max: 200 }),
+        Field::optional("brand", Kind::Text { min: 0, max: 100 }),
+        Field::optional("unitCost", Kind::Money),
+        Field::optional("unitPrice", Kind::Money),
+        Field::optional("currency", Kind::Currency),
+        Field::optional(
+            "taxRate",
+            Kind::Integer {
+                min: 0,
+                max: 10_000,
+            },
+        ),
+        Field::optional("binLocation", Kind::Text { min: 0, max: 50 }),
+        Field::optional("reorderLevel", COUNT),
+        Field::optional("reorderQuantity", COUNT),
+    ],
+    unique: &["sku"],
+    unique_live: &[],
+    importable: true,
+    counters: &["onHand", "reserved", "available"],
+};
+
+/// `lowStock=true`: parts whose available stock is at or under their
+/// reorder level (a part without one is never low).
+fn low_stock(value: &str) -> Result<Document, ApiError> {
+    match value {
+        "true" => Ok(doc! {
+            "reorderLevel": { "$type": "number" },
+            "$expr": { "$lte": ["$available", "$reorderLevel"] },
+        }),
+        "false" => Ok(doc! {
+            "$expr": { "$not": [{ "$lte": ["$available", { "$ifNull": ["$reorderLevel", -1] }] }] },
+        }),
+        _ => Err(ApiError::bad_field(
+            Code::InvalidParameter,
+            "lowStock",
+            "must be true or false",
+        )),
+    }
+}
+
+/// What moved stock, as a movement records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Received,
+    Count,
+    Damaged,
+    Returned,
+}
+
+impl Reason {
+    pub const ADJUSTMENTS: [&'static str; 4] = ["RECEIVED", "COUNT", "DAMAGED", "RETURNED"];
+}
+
+/// The body of `POST /api/v1/parts/{id}/adjustments`.
+static ADJUSTMENT: &[Field] = &[
+    Field::required(
+        "quantity",
+        Kind::Integer {
+            min: -1_000_000_000,
+            max: 1_000_000_000,
+        },
+    ),
+    Field::required(
+        "reason",
+        Kind::Enum {
+            values: &Reason::ADJUSTMENTS,
+            default: None,
+        },
+    ),
+    Field::optional("note", Kind::Multiline { max: 1_000 }),
+];
+
+/// Movements are listed per part, newest first.
+pub fn indexes() -> Vec<Index> {
+    vec![Index::on(
+        STOCK_MOVEMENTS,
+        doc! { "organizationId": 1, "partId": 1, "createdAt": -1, "_id": -1 },
+    )]
+}
+
+fn insufficient(available: i64, asked: i64) -> ApiError {
+    ApiError::Conflict {
+        code: Code::InsufficientStock,
+        detail: format!(
+            "Only {available} available: stock cannot go below what open work orders reserve, nor below 0 (asked to remove {asked})"
+        ),
+        errors: vec![FieldError::new("quantity", "is more than the stock allows")],
+    }
+}
+
+/// `POST /api/v1/parts/{id}/adjustments` `{quantity, reason, note}`
+/// (ADMIN+): moves `onHand` by `quantity` (non-zero) and records the
+/// movement, in one transaction; 409 `INSUFFICIENT_STOCK` when `onHand`
+/// would fall below `reserved` or below 0, changing nothing.
+pub async fn adjust(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let part_id = ctx.path_id()?;
+    let current = find_live(scope, &PART, part_id).await?;
+    let body: Value = ctx.req.json()?;
+    let (input, _) = fields::parse_create(ADJUSTMENT, &body)?;
+    let quantity = number(&input, "quantity").unwrap_or(0);
+    if quantity == 0 {
+        return Err(ApiError::field("quantity", "must not be 0"));
+    }
+    // What is already short is refused before any transaction, so a burst
+    // on an emptied part does not queue up behind the write lock; the
+    // transaction checks again against what it reads.
+    let (on_hand, reserved) = (
+        number(&current, "onHand").unwrap_or(0),
+        number(&current, "reserved").unwrap_or(0),
+    );
+    if on_hand + quantity < reserved.max(0) {
+        return Err(insufficient(on_hand - reserved, -quantity));
+    }
+    let reason = input.get_str("reason").unwrap_or_default().to_string();
+    let movement = doc! {
+        "_id": ObjectId::new(),
+        "partId": part_id,
+        "delta": quantity,
+        "reason": &reason,
+        "note": input.get_str("note").ok(),
+        "workOrderId": null,
+        "actor": scope.caller().user.id,
+        "createdAt": DateTime::now(),
+    };
+    let movement = &movement;
+    let part = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let part = tx
+                    .find_one(PARTS, doc! { "_id": part_id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound { resource: "part" })?;
+                let on_hand = number(&part, "onHand").unwrap_or(0);
+                let reserved = number(&part, "reserved").unwrap_or(0);
+                if on_hand + quantity < reserved.max(0) {
+                    return Err(insufficient(on_hand - reserved, -quantity));
+                }
+                let after = tx
+                    .find_one_and_update(
+                        PARTS,
+                        doc! { "_id": part_id, "onHand": on_hand, "reserved": reserved },
+                        doc! {
+                            "$inc": { "onHand": quantity, "available": quantity, "version": 1_i64 },
+                            "$set": { "updatedAt": DateTime::now() },
+                        },
+                    )
+                    .await?
+                    .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
+                tx.insert_one(STOCK_MOVEMENTS, movement.clone()).await?;
+                let id = movement.get_object_id("_id").map_err(|_| ApiError::internal("no id"))?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, "stock_movement")
+                        .id(id)
+                        .changes(doc! {
+                            "partId": part_id, "delta": quantity, "reason": movement.get_str("reason").unwrap_or_default(),
+                            "onHand": { "from": on_hand, "to": on_hand + quantity },
+                        }),
+                )
+                .await?;
+                Ok(after)
+            })
+        })
+        .await?;
+    let mut out = render(movement);
+    out["part"] = render(&part);
+    Ok(ApiResponse::json(StatusCode::CREATED, &out))
+}
+
+/// `GET /api/v1/parts/{id}/movements`: the part's stock movements, newest
+/// first (at most 500).
+pub async fn movements(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let part_id = ctx.path_id()?;
+    find_live(scope, &PART, part_id).await?;
+    let docs = scope
+        .collection(STOCK_MOVEMENTS)
+        .find_many(
+            doc! { "partId": part_id },
+            doc! { "createdAt": -1, "_id": -1 },
+            500,
+            None,
+        )
+        .await?;
+    let data: Vec<Value> = docs.iter().map(render).collect();
+    ok(json!({ "data": data, "nextCursor": null }))
+}

@@ -29,6 +29,7 @@ mod preview;
 mod profile;
 mod rate_limit;
 mod rbac;
+mod seed;
 mod tenancy;
 mod tokens;
 mod transfer;

@@ -288,6 +288,15 @@ pub static PARTS_ID_MOVEMENTS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
+    name: "work-orders-id-transition",
+    path: "/api/v1/work-orders/{id}/transition",
+    methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
+        Box::pin(crate::workshop::work_orders::transition(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -481,6 +490,7 @@ registry! {
         products = "products" => crate::crm::products::PRODUCT,
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
         parts = "parts" => crate::workshop::parts::PART,
+        work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
     }
     routes {
         HEALTH,
@@ -510,6 +520,7 @@ registry! {
         VEHICLES_ID_HISTORY,
         PARTS_ID_ADJUSTMENTS,
         PARTS_ID_MOVEMENTS,
+        WORK_ORDERS_ID_TRANSITION,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

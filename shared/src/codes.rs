@@ -50,6 +50,7 @@ codes! {
     InvalidRefreshToken = "INVALID_REFRESH_TOKEN",
     InvalidResetToken = "INVALID_RESET_TOKEN",
     InvalidToken = "INVALID_TOKEN",
+    InvalidTransition = "INVALID_TRANSITION",
     InvitationExpired = "INVITATION_EXPIRED",
     InvitationRevoked = "INVITATION_REVOKED",
     InvitationUsed = "INVITATION_USED",

@@ -116,6 +116,26 @@ impl Scope {
         })
     }
 
+    /// Makes sure the organization's sequence `name` exists (at 0), outside
+    /// any transaction, so the transactions that take numbers from it only
+    /// ever update it.
+    pub async fn ensure_sequence(&self, name: &str) -> Result<(), ApiError> {
+        let id = format!("{}:{name}", self.org_id().to_hex());
+        let coll = self.state.db.collection::<Document>(collections::SEQUENCES);
+        if coll.find_one(doc! { "_id": &id }).await?.is_some() {
+            return Ok(());
+        }
+        let seq = doc! { "_id": &id, ORG_FIELD: self.org_id(), "name": name, "value": 0_i64 };
+        match coll.insert_one(seq).await {
+            Ok(_) => Ok(()),
+            Err(e) => match ApiError::from_db(e) {
+                // A concurrent first use made it.
+                ApiError::Conflict { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Refuses the action: writes the PERMISSION_DENIED audit entry and
     /// returns the 403 to send.
     pub async fn deny(&self, permission: Permission) -> ApiError {
@@ -379,6 +399,24 @@ impl Tx<'_> {
             .return_document(ReturnDocument::After)
             .session(&mut self.session)
             .await?)
+    }
+
+    /// The next number of the organization's sequence `name` (see
+    /// [`Scope::ensure_sequence`]), taken in this transaction: it is used
+    /// only if the transaction commits.
+    pub async fn next_in_sequence(&mut self, name: &str) -> Result<i64, ApiError> {
+        let id = format!("{}:{name}", self.scope.org_id().to_hex());
+        let seq = self
+            .coll(collections::SEQUENCES)
+            .find_one_and_update(
+                doc! { "_id": &id, ORG_FIELD: self.scope.org_id() },
+                doc! { "$inc": { "value": 1_i64 } },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut self.session)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("sequence {id} missing")))?;
+        Ok(crate::store::number(&seq, "value").unwrap_or(0))
     }
 
     /// Adds the audit entry of this transaction's change.

@@ -208,7 +208,31 @@ pub struct Entity {
     /// 0 with: no create, patch or import body may set them, only the
     /// entity's own flows.
     pub counters: &'static [&'static str],
+    /// A per-organization number each new record gets (`WO-000001`).
+    pub numbering: Option<Numbering>,
+    /// What the entity checks and fills in on create, with the database at
+    /// hand (a default taken from a referenced record, a rule across
+    /// records), after the body's own validation.
+    pub prepare: Option<Prepare>,
 }
+
+/// A per-organization sequence: the record's `field` gets `prefix` and the
+/// next number, zero-padded to `width` digits. The number is taken in the
+/// create's transaction, so committed records have consecutive numbers.
+pub struct Numbering {
+    pub field: &'static str,
+    pub prefix: &'static str,
+    pub width: usize,
+}
+
+/// See [`Entity::prepare`]: gets the validated create fields to check and
+/// complete.
+pub type Prepare = for<'a> fn(
+    &'a Scope,
+    &'a mut Document,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>,
+>;
 
 impl Entity {
     /// The indexes the declaration calls for, leading with the equality
@@ -533,13 +557,16 @@ pub async fn page(
 
 async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
     let body: serde_json::Value = req.json()?;
-    let (fields, refs) = fields::parse_create(e.fields, &body)?;
+    let (mut fields, refs) = fields::parse_create(e.fields, &body)?;
     check_references(scope, &refs).await?;
+    if let Some(prepare) = e.prepare {
+        prepare(scope, &mut fields).await?;
+    }
     let record = new_record_of(scope, e, &fields);
     let id = record
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("record without _id"))?;
-    insert_with_audit(scope, e, &record, &fields).await?;
+    let record = insert_with_audit(scope, e, &record, &fields).await?;
     let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
     r.set_header(
         "location",
@@ -555,21 +582,32 @@ pub async fn insert_with_audit(
     e: &Entity,
     record: &Document,
     changes: &Document,
-) -> Result<(), ApiError> {
+) -> Result<Document, ApiError> {
     let id = record
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("record without _id"))?;
+    if e.numbering.is_some() {
+        scope.ensure_sequence(e.collection).await?;
+    }
     scope
         .transaction(|tx| {
             Box::pin(async move {
+                let mut record = record.clone();
+                let mut changes = changes.clone();
+                if let Some(n) = &e.numbering {
+                    let next = tx.next_in_sequence(e.collection).await?;
+                    let number = format!("{}{next:0width$}", n.prefix, width = n.width);
+                    record.insert(n.field, &number);
+                    changes.insert(n.field, &number);
+                }
                 tx.insert_one(e.collection, record.clone()).await?;
                 tx.audit(
                     AuditEntry::new(Action::Create, e.resource)
                         .id(id)
-                        .changes(changes.clone()),
+                        .changes(changes),
                 )
                 .await?;
-                Ok(())
+                Ok(record)
             })
         })
         .await

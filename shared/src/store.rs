@@ -29,6 +29,8 @@ pub mod collections {
     pub const PASSWORD_RESETS: &str = "password_resets";
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
     pub const DOCUMENTS: &str = "documents";
+    /// Per-organization number sequences (`{_id: "<org>:<name>", value}`).
+    pub const SEQUENCES: &str = "sequences";
 
     /// The collections the platform knows to hold an organization's
     /// documents. The tenant purge does not rely on this list (it searches
@@ -42,8 +44,9 @@ pub mod collections {
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`).
-    pub const ORG_SCOPED: [&str; 9] = [
+    pub const ORG_SCOPED: [&str; 10] = [
         DOCUMENTS,
+        SEQUENCES,
         USERS,
         REFRESH_TOKENS,
         SESSIONS,

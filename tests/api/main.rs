@@ -34,3 +34,4 @@ mod tenancy;
 mod tokens;
 mod transfer;
 mod vehicles;
+mod work_orders;

@@ -33,6 +33,8 @@ pub static ACCOUNT: Entity = Entity {
     unique_live: &[],
     importable: true,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };
 
 #[cfg(test)]

@@ -38,4 +38,6 @@ pub static CONTACT: Entity = Entity {
     unique_live: &[],
     importable: true,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };

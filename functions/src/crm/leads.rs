@@ -47,6 +47,8 @@ pub static LEAD: Entity = Entity {
     unique_live: &[],
     importable: true,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };
 
 pub mod convert {

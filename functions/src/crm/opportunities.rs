@@ -39,6 +39,8 @@ pub static OPPORTUNITY: Entity = Entity {
     unique_live: &[],
     importable: false,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };
 
 /// `GET /api/v1/opportunities/summary`: count and amount per stage and

@@ -36,4 +36,6 @@ pub static PRODUCT: Entity = Entity {
     unique_live: &[],
     importable: true,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };

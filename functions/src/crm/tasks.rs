@@ -50,4 +50,6 @@ pub static TASK: Entity = Entity {
     unique_live: &[],
     importable: false,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };

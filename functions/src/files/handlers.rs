@@ -62,6 +62,8 @@ pub static DOCUMENT: Entity = Entity {
     unique_live: &[],
     importable: false,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };
 
 /// `POST /api/v1/uploads`.

@@ -1,9 +1,11 @@
 //! The workshop context: the vehicles a workshop services, with their
 //! odometer readings and service history ([`vehicles`]), and its parts
-//! inventory, whose stock moves only by recorded movements ([`parts`]).
+//! inventory, whose stock moves only by recorded movements ([`parts`]),
+//! and the work orders of its visits ([`work_orders`]).
 
 pub mod parts;
 pub mod vehicles;
+pub mod work_orders;
 
 /// The indexes this context needs beyond its entities' own (those come
 /// from the declarations).

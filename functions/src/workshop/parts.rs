@@ -61,6 +61,8 @@ pub static PART: Entity = Entity {
     unique_live: &[],
     importable: true,
     counters: &["onHand", "reserved", "available"],
+    numbering: None,
+    prepare: None,
 };
 
 /// `lowStock=true`: parts whose available stock is at or under their

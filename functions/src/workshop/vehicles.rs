@@ -52,6 +52,8 @@ pub static VEHICLE: Entity = Entity {
     unique_live: &["vin", "plate"],
     importable: true,
     counters: &[],
+    numbering: None,
+    prepare: None,
 };
 
 /// The body of `POST /api/v1/vehicles/{id}/odometer`.

@@ -1,0 +1,220 @@
+//! Work orders: a vehicle's visit to the workshop, numbered per
+//! organization (`WO-000001`, consecutive even under concurrent creates),
+//! owned by the vehicle's owner, moving through its statuses only along
+//! the allowed transitions.
+
+use bson::{doc, DateTime, Document};
+use serde_json::Value;
+use shared::audit::{Action, AuditEntry};
+use shared::db::{collections, Scope};
+use shared::error::{ApiError, Code, FieldError};
+use shared::fields::{self, Field, Kind};
+use shared::http::ApiResponse;
+use shared::model::UserStatus;
+use shared::rbac::Permission;
+use shared::records::{find_live, mutate_one, render, Entity, Filter, ListSpec, Numbering};
+use shared::runtime::{Ctx, HandlerResult};
+
+use super::vehicles::{VEHICLE, VEHICLES, WORK_ORDERS};
+
+/// A work order's statuses, in the order it normally moves through them.
+pub const STATUSES: [&str; 7] = [
+    "ESTIMATE",
+    "APPROVED",
+    "IN_PROGRESS",
+    "COMPLETED",
+    "INVOICED",
+    "PAID",
+    "CANCELLED",
+];
+
+/// Where a work order may go from `status`.
+pub fn next(status: &str) -> &'static [&'static str] {
+    match status {
+        "ESTIMATE" => &["APPROVED", "CANCELLED"],
+        "APPROVED" => &["IN_PROGRESS", "CANCELLED"],
+        "IN_PROGRESS" => &["COMPLETED", "CANCELLED"],
+        "COMPLETED" => &["INVOICED"],
+        "INVOICED" => &["PAID"],
+        _ => &[],
+    }
+}
+
+const TEXT: Kind = Kind::Multiline { max: 10_000 };
+
+/// The body of `POST /api/v1/work-orders/{id}/transition`.
+static TRANSITION: &[Field] = &[Field::required(
+    "to",
+    Kind::Enum {
+        values: &STATUSES,
+        default: None,
+    },
+)];
+
+pub static WORK_ORDER: Entity = Entity {
+    collection: WORK_ORDERS,
+    resource: "work_order",
+    list: ListSpec {
+        sort_fields: &["createdAt", "updatedAt", "number", "promisedAt"],
+        default_sort: "-createdAt",
+        search_fields: &["number", "complaint"],
+        filters: &[
+            Filter::text("status"),
+            Filter::id("vehicleId"),
+            Filter::id("accountId"),
+            Filter::id("technicianId"),
+        ],
+    },
+    fields: &[
+        Field::required("complaint", TEXT),
+        Field::required("vehicleId", Kind::Ref(VEHICLES)),
+        Field::optional("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("technicianId", Kind::Ref(collections::USERS)),
+        // Set by `POST .../transition` only: a body may send nothing but
+        // the status a new work order starts in.
+        Field::optional(
+            "status",
+            Kind::Enum {
+                values: &STATUSES,
+                default: Some("ESTIMATE"),
+            },
+        )
+        .reserved(&[
+            "APPROVED",
+            "IN_PROGRESS",
+            "COMPLETED",
+            "INVOICED",
+            "PAID",
+            "CANCELLED",
+        ]),
+        Field::optional("cause", TEXT),
+        Field::optional("correction", TEXT),
+        Field::optional("promisedAt", Kind::DateTime),
+        Field::optional(
+            "odometerIn",
+            Kind::Integer {
+                min: 0,
+                max: 10_000_000,
+            },
+        ),
+        Field::optional("notes", TEXT),
+    ],
+    unique: &["number"],
+    unique_live: &[],
+    importable: false,
+    counters: &[],
+    numbering: Some(Numbering {
+        field: "number",
+        prefix: "WO-",
+        width: 6,
+    }),
+    prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
+};
+
+/// The account is the vehicle's owner (filled in when not given, and then
+/// it must be the owner); a technician must be an ACTIVE member.
+async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
+    let vehicle_id = fields
+        .get_object_id("vehicleId")
+        .map_err(|_| ApiError::field("vehicleId", "is required"))?;
+    let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
+    let owner = vehicle
+        .get_object_id("accountId")
+        .map_err(|_| ApiError::internal("vehicle without owner"))?;
+    match fields.get_object_id("accountId") {
+        Ok(given) if given != owner => {
+            return Err(ApiError::field("accountId", "must be the vehicle's owner"))
+        }
+        Ok(_) => {}
+        Err(_) => {
+            fields.insert("accountId", owner);
+        }
+    }
+    if let Ok(technician) = fields.get_object_id("technicianId") {
+        let active = scope
+            .collection(collections::USERS)
+            .find_one(doc! { "_id": technician, "status": UserStatus::Active.as_str() })
+            .await?
+            .is_some();
+        if !active {
+            return Err(ApiError::field(
+                "technicianId",
+                "is not an active member of the organization",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/work-orders/{id}/transition` `{to}`: moves the work order
+/// along an allowed transition (409 `INVALID_TRANSITION` naming the
+/// allowed ones). MEMBERs move the work orders they created or work on,
+/// up to COMPLETED; cancelling one already IN_PROGRESS, invoicing and
+/// marking paid need an ADMIN+.
+pub async fn transition(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let before = find_live(scope, &WORK_ORDER, id).await?;
+    let body: Value = ctx.req.json()?;
+    let (input, _) = fields::parse_create(TRANSITION, &body)?;
+    let to = input.get_str("to").unwrap_or_default().to_string();
+    let from = before.get_str("status").unwrap_or("ESTIMATE").to_string();
+    let allowed = next(&from);
+    if !allowed.contains(&to.as_str()) {
+        return Err(ApiError::Conflict {
+            code: Code::InvalidTransition,
+            detail: if allowed.is_empty() {
+                format!("A {from} work order does not change status any more")
+            } else {
+                format!(
+                    "From {from} a work order can go to {}",
+                    allowed.join(" or ")
+                )
+            },
+            errors: vec![FieldError::new("to", format!("cannot be {to} from {from}"))],
+        });
+    }
+    let me = scope.caller().user.id;
+    let mine = before.get_object_id("createdBy").ok() == Some(me)
+        || before.get_object_id("technicianId").ok() == Some(me);
+    if !mine {
+        scope.require(Permission::UpdateAnyRecord).await?;
+    }
+    if matches!(to.as_str(), "INVOICED" | "PAID") || (to == "CANCELLED" && from == "IN_PROGRESS") {
+        scope.require(Permission::UpdateAnyRecord).await?;
+    }
+    let (from_ref, to_ref) = (from.as_str(), to.as_str());
+    let after = mutate_one(
+        scope,
+        WORK_ORDERS,
+        doc! { "_id": id, "deletedAt": null, "status": from_ref },
+        || {
+            let now = DateTime::now();
+            let stamp = format!("{}At", to_ref.to_lowercase().replace('_', ""));
+            doc! {
+                "$set": { "status": to_ref, "updatedAt": now, stamp: now },
+                "$inc": { "version": 1_i64 },
+            }
+        },
+        |_| {
+            AuditEntry::new(Action::Update, "work_order")
+                .id(id)
+                .changes(doc! { "status": { "from": from_ref, "to": to_ref } })
+        },
+    )
+    .await?;
+    match after {
+        Some(after) => Ok(ApiResponse::ok(&render(&after))),
+        // Moved by a concurrent request meanwhile: say where it is now.
+        None => {
+            let now = find_live(scope, &WORK_ORDER, id).await?;
+            Err(ApiError::conflict(
+                Code::InvalidTransition,
+                format!(
+                    "The work order is {} now; reload it",
+                    now.get_str("status").unwrap_or("?")
+                ),
+            ))
+        }
+    }
+}

@@ -188,3 +188,50 @@ async fn a_work_order_moves_only_along_its_transitions_and_roles() {
         .await;
     assert_eq!(moves.len(), 5);
 }
+
+#[tokio::test]
+async fn the_assigned_technician_edits_like_the_creator_and_lists_filter_by_opening_time() {
+    let app = TestApp::spawn().await;
+    let (owner, member) = (app.owner().await, app.member().await);
+    let bystander = app.add_member(owner, "MEMBER").await;
+    let (_, vehicle) = customer(&app, owner).await;
+    let id = open(&app, owner, &vehicle, json!({ "technicianId": member.id }))
+        .await
+        .str("id");
+    let path = format!("/api/v1/work-orders/{id}");
+    let r = app
+        .patch(
+            &path,
+            Some(member),
+            json!({ "cause": "Worn wheel bearing" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.patch(&path, Some(&bystander), json!({ "cause": "Guess" }))
+        .await
+        .assert_problem(403, "PERMISSION_DENIED");
+    let count = |q: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .get(&format!("/api/v1/work-orders?{q}"), Some(owner))
+                .await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            r.body["data"].as_array().unwrap().len()
+        }
+    };
+    let hour_ago = shared::time::rfc3339(shared::time::shifted(bson::DateTime::now(), -3_600_000));
+    let in_an_hour = shared::time::rfc3339(shared::time::shifted(bson::DateTime::now(), 3_600_000));
+    assert_eq!(count(format!("openedFrom={hour_ago}")).await, 1);
+    assert_eq!(count(format!("openedTo={hour_ago}")).await, 0);
+    assert_eq!(
+        count(format!("openedFrom={hour_ago}&openedTo={in_an_hour}")).await,
+        1
+    );
+    assert_eq!(count(format!("openedFrom={in_an_hour}")).await, 0);
+    assert_eq!(count(format!("technicianId={}", member.id)).await, 1);
+    assert_eq!(count("status=ESTIMATE".into()).await, 1);
+    app.get("/api/v1/work-orders?openedFrom=yesterday", Some(owner))
+        .await
+        .assert_problem(400, "INVALID_PARAMETER");
+}

@@ -35,6 +35,7 @@ pub static ACCOUNT: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 #[cfg(test)]

@@ -40,4 +40,5 @@ pub static CONTACT: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };

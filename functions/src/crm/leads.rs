@@ -49,6 +49,7 @@ pub static LEAD: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 pub mod convert {

@@ -41,6 +41,7 @@ pub static OPPORTUNITY: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 /// `GET /api/v1/opportunities/summary`: count and amount per stage and

@@ -38,4 +38,5 @@ pub static PRODUCT: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };

@@ -52,4 +52,5 @@ pub static TASK: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };

@@ -64,6 +64,7 @@ pub static DOCUMENT: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 /// `POST /api/v1/uploads`.

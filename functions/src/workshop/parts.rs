@@ -63,6 +63,7 @@ pub static PART: Entity = Entity {
     counters: &["onHand", "reserved", "available"],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 /// `lowStock=true`: parts whose available stock is at or under their

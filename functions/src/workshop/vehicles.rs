@@ -54,6 +54,7 @@ pub static VEHICLE: Entity = Entity {
     counters: &[],
     numbering: None,
     prepare: None,
+    assignees: &[],
 };
 
 /// The body of `POST /api/v1/vehicles/{id}/odometer`.

@@ -63,6 +63,8 @@ pub static WORK_ORDER: Entity = Entity {
             Filter::id("vehicleId"),
             Filter::id("accountId"),
             Filter::id("technicianId"),
+            Filter::from("openedFrom", "createdAt"),
+            Filter::to("openedTo", "createdAt"),
         ],
     },
     fields: &[
@@ -109,6 +111,7 @@ pub static WORK_ORDER: Entity = Entity {
         width: 6,
     }),
     prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
+    assignees: &["technicianId"],
 };
 
 /// The account is the vehicle's owner (filled in when not given, and then
@@ -174,10 +177,7 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
             errors: vec![FieldError::new("to", format!("cannot be {to} from {from}"))],
         });
     }
-    let me = scope.caller().user.id;
-    let mine = before.get_object_id("createdBy").ok() == Some(me)
-        || before.get_object_id("technicianId").ok() == Some(me);
-    if !mine {
+    if !WORK_ORDER.is_callers(scope, &before) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
     if matches!(to.as_str(), "INVOICED" | "PAID") || (to == "CANCELLED" && from == "IN_PROGRESS") {

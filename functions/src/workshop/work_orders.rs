@@ -81,14 +81,7 @@ pub static WORK_ORDER: Entity = Entity {
                 default: Some("ESTIMATE"),
             },
         )
-        .reserved(&[
-            "APPROVED",
-            "IN_PROGRESS",
-            "COMPLETED",
-            "INVOICED",
-            "PAID",
-            "CANCELLED",
-        ]),
+        .reserved(STATUSES.split_at(1).1),
         Field::optional("cause", TEXT),
         Field::optional("correction", TEXT),
         Field::optional("promisedAt", Kind::DateTime),

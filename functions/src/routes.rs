@@ -297,6 +297,29 @@ pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_LINES: Route = Route {
+    name: "work-orders-id-lines",
+    path: "/api/v1/work-orders/{id}/lines",
+    methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
+        Box::pin(crate::workshop::lines::add(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_LINES_ID: Route = Route {
+    name: "work-orders-id-lines-lineid",
+    path: "/api/v1/work-orders/{id}/lines/{lineId}",
+    methods: &[
+        Endpoint::patch(Requires(UpdateRecords), |ctx| {
+            Box::pin(crate::workshop::lines::update(ctx))
+        }),
+        Endpoint::delete(Requires(UpdateRecords), |ctx| {
+            Box::pin(crate::workshop::lines::remove(ctx))
+        }),
+    ],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -521,6 +544,8 @@ registry! {
         PARTS_ID_ADJUSTMENTS,
         PARTS_ID_MOVEMENTS,
         WORK_ORDERS_ID_TRANSITION,
+        WORK_ORDERS_ID_LINES,
+        WORK_ORDERS_ID_LINES_ID,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

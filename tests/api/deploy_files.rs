@@ -336,9 +336,19 @@ fn vercel_json_follows_vercels_schema_and_maps_every_route() {
         let size = deploy::sizing(route);
         assert_eq!(f["memory"], size.memory_mb);
         assert_eq!(f["maxDuration"], size.timeout_s);
-        if route.path.contains("{id}") {
-            let source = route.path.replace("{id}", ":id");
-            let dest = format!("/{}?id=:id", file.trim_end_matches(".rs"));
+        if route.path.contains('{') {
+            // Every path parameter, in the source and again as a query parameter.
+            let names: Vec<&str> = route
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let mut source = route.path.to_string();
+            for n in &names {
+                source = source.replace(&format!("{{{n}}}"), &format!(":{n}"));
+            }
+            let query: Vec<String> = names.iter().map(|n| format!("{n}=:{n}")).collect();
+            let dest = format!("/{}?{}", file.trim_end_matches(".rs"), query.join("&"));
             assert_eq!(
                 rewrites.get(source.as_str()),
                 Some(&dest.as_str()),

@@ -235,3 +235,232 @@ async fn the_assigned_technician_edits_like_the_creator_and_lists_filter_by_open
         .await
         .assert_problem(400, "INVALID_PARAMETER");
 }
+
+/// A part with `stock` received, by an ADMIN: its id.
+async fn stocked_part(app: &TestApp, sku: &str, stock: i64) -> String {
+    let admin = app.admin().await;
+    let id = app
+        .create_record(
+            admin,
+            "parts",
+            json!({ "sku": sku, "name": format!("Part {sku}"), "unitPrice": 1299, "taxRate": 1900 }),
+        )
+        .await;
+    let r = app
+        .post(
+            &format!("/api/v1/parts/{id}/adjustments"),
+            Some(admin),
+            json!({ "quantity": stock, "reason": "RECEIVED" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    id
+}
+
+async fn part_doc(app: &TestApp, id: &str) -> bson::Document {
+    app.find("parts", doc! { "_id": oid(id) }).await.remove(0)
+}
+
+async fn add_line(app: &TestApp, actor: &Actor, order: &str, line: Value) -> Resp {
+    app.post(
+        &format!("/api/v1/work-orders/{order}/lines"),
+        Some(actor),
+        line,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn lines_total_up_half_even_and_part_lines_hold_stock_until_completion() {
+    let app = TestApp::spawn().await;
+    let (owner, member, admin) = (app.owner().await, app.member().await, app.admin().await);
+    let part = stocked_part(&app, "PAD-1", 10).await;
+    let (_, vehicle) = customer(&app, owner).await;
+    let order = open(&app, member, &vehicle, json!({})).await.str("id");
+    add_line(&app, member, &order, json!({ "type": "LABOR", "description": "Replace pads", "quantity": 150, "unitPrice": 9000, "taxRate": 1900 })).await;
+    let r = add_line(
+        &app,
+        member,
+        &order,
+        json!({ "type": "PART", "partId": part, "quantity": 2 }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = add_line(
+        &app,
+        member,
+        &order,
+        json!({ "type": "FEE", "description": "Disposal", "quantity": 1, "unitPrice": 500 }),
+    )
+    .await;
+    // 135.00 + 25.98 + 5.00, tax 25.65 + 4.94.
+    assert_eq!(
+        (
+            r.body["subtotal"].as_i64(),
+            r.body["tax"].as_i64(),
+            r.body["total"].as_i64()
+        ),
+        (Some(16_598), Some(3_059), Some(19_657)),
+        "{}",
+        r.text
+    );
+    let lines = r.body["lines"].as_array().unwrap().clone();
+    assert_eq!(lines[1]["description"], "Part PAD-1");
+    assert_eq!(lines[1]["approval"], "PENDING");
+    let (part_line, fee_line) = (
+        lines[1]["id"].as_str().unwrap().to_string(),
+        lines[2]["id"].as_str().unwrap().to_string(),
+    );
+    let p = part_doc(&app, &part).await;
+    assert_eq!(
+        (
+            p.get_i64("reserved").unwrap(),
+            p.get_i64("available").unwrap()
+        ),
+        (2, 8)
+    );
+    // More units: the reservation follows; more than available: 409, nothing moves.
+    let r = app
+        .patch(
+            &format!("/api/v1/work-orders/{order}/lines/{part_line}"),
+            Some(member),
+            json!({ "quantity": 5 }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(part_doc(&app, &part).await.get_i64("reserved").unwrap(), 5);
+    add_line(
+        &app,
+        member,
+        &order,
+        json!({ "type": "PART", "partId": part, "quantity": 6 }),
+    )
+    .await
+    .assert_problem(409, "INSUFFICIENT_STOCK");
+    assert_eq!(part_doc(&app, &part).await.get_i64("reserved").unwrap(), 5);
+    let r = app
+        .delete(
+            &format!("/api/v1/work-orders/{order}/lines/{fee_line}"),
+            Some(member),
+        )
+        .await;
+    assert_eq!(r.body["lines"].as_array().unwrap().len(), 2);
+    // Completion uses up the reservation, with a movement naming the work order.
+    for to in ["APPROVED", "IN_PROGRESS", "COMPLETED"] {
+        assert_eq!(move_to(&app, member, &order, to).await.status, 200, "{to}");
+    }
+    let p = part_doc(&app, &part).await;
+    assert_eq!(
+        (
+            p.get_i64("onHand").unwrap(),
+            p.get_i64("reserved").unwrap(),
+            p.get_i64("available").unwrap()
+        ),
+        (5, 0, 5)
+    );
+    let consumed = app
+        .find(
+            "stock_movements",
+            doc! { "partId": oid(&part), "reason": "CONSUMED" },
+        )
+        .await;
+    assert_eq!(consumed.len(), 1);
+    assert_eq!(
+        consumed[0].get_object_id("workOrderId").unwrap(),
+        oid(&order)
+    );
+    assert_eq!(consumed[0].get_i64("delta").unwrap(), -5);
+    // A completed work order's lines no longer change.
+    add_line(
+        &app,
+        admin,
+        &order,
+        json!({ "type": "FEE", "quantity": 1, "unitPrice": 100 }),
+    )
+    .await
+    .assert_problem(409, "INVALID_TRANSITION");
+    // Cancelling gives a reservation back.
+    let other = open(&app, member, &vehicle, json!({})).await.str("id");
+    add_line(
+        &app,
+        member,
+        &other,
+        json!({ "type": "PART", "partId": part, "quantity": 3 }),
+    )
+    .await;
+    assert_eq!(part_doc(&app, &part).await.get_i64("available").unwrap(), 2);
+    assert_eq!(move_to(&app, member, &other, "CANCELLED").await.status, 200);
+    let p = part_doc(&app, &part).await;
+    assert_eq!(
+        (p.get_i64("onHand").unwrap(), p.get_i64("reserved").unwrap()),
+        (5, 0)
+    );
+    // Input: a PART line needs its part, other lines their price.
+    let third = open(&app, member, &vehicle, json!({})).await.str("id");
+    assert_eq!(
+        add_line(
+            &app,
+            member,
+            &third,
+            json!({ "type": "PART", "quantity": 1 })
+        )
+        .await
+        .error_fields(),
+        ["partId"]
+    );
+    assert_eq!(
+        add_line(
+            &app,
+            member,
+            &third,
+            json!({ "type": "LABOR", "quantity": 1 })
+        )
+        .await
+        .error_fields(),
+        ["unitPrice"]
+    );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_part_lines_on_ten_available_reserve_exactly_ten() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let owner = app.owner().await;
+    let part = stocked_part(&app, "HOT-1", 10).await;
+    let (_, vehicle) = customer(&app, owner).await;
+    let mut orders = vec![];
+    for _ in 0..3 {
+        orders.push(open(&app, owner, &vehicle, json!({})).await.str("id"));
+    }
+    let adds = (0..30).map(|n| {
+        add_line(
+            &app,
+            owner,
+            &orders[n % 3],
+            json!({ "type": "PART", "partId": part, "quantity": 1 }),
+        )
+    });
+    let results = futures_util::future::join_all(adds).await;
+    let ok = results.iter().filter(|r| r.status == 201).count();
+    let short = results
+        .iter()
+        .filter(|r| r.status == 409 && r.body["code"] == "INSUFFICIENT_STOCK")
+        .count();
+    assert_eq!((ok, short), (10, 20));
+    // reserved is the sum of the open reservations; nothing is negative.
+    let held: usize = app
+        .find("work_orders", doc! {})
+        .await
+        .iter()
+        .map(|o| o.get_array("lines").map(|l| l.len()).unwrap_or(0))
+        .sum();
+    let p = part_doc(&app, &part).await;
+    assert_eq!(p.get_i64("reserved").unwrap(), held as i64);
+    assert_eq!(
+        (
+            p.get_i64("reserved").unwrap(),
+            p.get_i64("available").unwrap(),
+            p.get_i64("onHand").unwrap()
+        ),
+        (10, 0, 10)
+    );
+}

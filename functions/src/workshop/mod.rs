@@ -3,6 +3,7 @@
 //! inventory, whose stock moves only by recorded movements ([`parts`]),
 //! and the work orders of its visits ([`work_orders`]).
 
+pub mod lines;
 pub mod parts;
 pub mod vehicles;
 pub mod work_orders;

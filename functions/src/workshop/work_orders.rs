@@ -12,9 +12,10 @@ use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::model::UserStatus;
 use shared::rbac::Permission;
-use shared::records::{find_live, mutate_one, render, Entity, Filter, ListSpec, Numbering};
+use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering};
 use shared::runtime::{Ctx, HandlerResult};
 
+use super::lines;
 use super::vehicles::{VEHICLE, VEHICLES, WORK_ORDERS};
 
 /// A work order's statuses, in the order it normally moves through them.
@@ -177,25 +178,44 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
     let (from_ref, to_ref) = (from.as_str(), to.as_str());
-    let after = mutate_one(
-        scope,
-        WORK_ORDERS,
-        doc! { "_id": id, "deletedAt": null, "status": from_ref },
-        || {
-            let now = DateTime::now();
-            let stamp = format!("{}At", to_ref.to_lowercase().replace('_', ""));
-            doc! {
-                "$set": { "status": to_ref, "updatedAt": now, stamp: now },
-                "$inc": { "version": 1_i64 },
-            }
-        },
-        |_| {
-            AuditEntry::new(Action::Update, "work_order")
-                .id(id)
-                .changes(doc! { "status": { "from": from_ref, "to": to_ref } })
-        },
-    )
-    .await?;
+    let actor = scope.caller().user.id;
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                let stamp = format!("{}At", to_ref.to_lowercase().replace('_', ""));
+                let Some(after) = tx
+                    .find_one_and_update(
+                        WORK_ORDERS,
+                        doc! { "_id": id, "deletedAt": null, "status": from_ref },
+                        doc! {
+                            "$set": { "status": to_ref, "updatedAt": now, stamp: now },
+                            "$inc": { "version": 1_i64 },
+                        },
+                    )
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                // The stock the PART lines hold: used up on completion,
+                // given back on cancellation.
+                for (part, quantity) in lines::reservations(&after) {
+                    match to_ref {
+                        "COMPLETED" => lines::consume(tx, part, quantity, id, actor).await?,
+                        "CANCELLED" => lines::reserve(tx, part, -quantity).await?,
+                        _ => {}
+                    }
+                }
+                tx.audit(
+                    AuditEntry::new(Action::Update, "work_order")
+                        .id(id)
+                        .changes(doc! { "status": { "from": from_ref, "to": to_ref } }),
+                )
+                .await?;
+                Ok(Some(after))
+            })
+        })
+        .await?;
     match after {
         Some(after) => Ok(ApiResponse::ok(&render(&after))),
         // Moved by a concurrent request meanwhile: say where it is now.

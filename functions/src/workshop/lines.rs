@@ -1,0 +1,431 @@
+//! A work order's lines (labour, parts, fees) and its totals, and the
+//! stock its PART lines hold: a PART line reserves its quantity on the part
+//! in the transaction that adds it (409 `INSUFFICIENT_STOCK` when not
+//! enough is available), changing its quantity moves the reservation,
+//! declining or deleting it releases it, COMPLETED consumes it and
+//! CANCELLED releases it, each with a stock movement naming the work order.
+//!
+//! Money is integer minor units in the work order's one currency. A line's
+//! amount is `quantity x unitPrice` (LABOR quantities are hundredths of an
+//! hour, so divided by 100), its tax `amount x taxRate / 10000` (basis
+//! points); each is rounded half to even on its own line. Declined lines
+//! are shown and not counted.
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use serde_json::Value;
+use shared::audit::{Action, AuditEntry};
+use shared::db::{number, Scope, Tx};
+use shared::error::{ApiError, Code, FieldError};
+use shared::fields::{self, Field, Kind};
+use shared::http::ApiResponse;
+use shared::rbac::Permission;
+use shared::records::{find_live, render};
+use shared::runtime::{Ctx, HandlerResult};
+
+use super::parts::{PARTS, STOCK_MOVEMENTS};
+use super::vehicles::WORK_ORDERS;
+use super::work_orders::WORK_ORDER;
+
+const TYPES: [&str; 3] = ["LABOR", "PART", "FEE"];
+
+static NEW_LINE: &[Field] = &[
+    Field::required(
+        "type",
+        Kind::Enum {
+            values: &TYPES,
+            default: None,
+        },
+    ),
+    Field::optional("description", Kind::Text { min: 0, max: 500 }),
+    Field::required(
+        "quantity",
+        Kind::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    Field::optional("unitPrice", Kind::Money),
+    Field::optional(
+        "taxRate",
+        Kind::Integer {
+            min: 0,
+            max: 10_000,
+        },
+    ),
+    Field::optional("partId", Kind::Ref(PARTS)),
+];
+
+static LINE_PATCH: &[Field] = &[
+    Field::optional("description", Kind::Text { min: 0, max: 500 }),
+    Field::optional(
+        "quantity",
+        Kind::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    Field::optional("unitPrice", Kind::Money),
+    Field::optional(
+        "taxRate",
+        Kind::Integer {
+            min: 0,
+            max: 10_000,
+        },
+    ),
+];
+
+/// `n / d` rounded half to even (`d > 0`).
+pub fn div_half_even(n: i128, d: i128) -> i128 {
+    let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
+/// A line's amount and tax, in minor units.
+pub fn line_money(kind: &str, quantity: i64, unit_price: i64, tax_rate: i64) -> (i64, i64) {
+    let gross = i128::from(quantity) * i128::from(unit_price);
+    let amount = if kind == "LABOR" {
+        div_half_even(gross, 100)
+    } else {
+        gross
+    };
+    let tax = div_half_even(amount * i128::from(tax_rate), 10_000);
+    (amount as i64, tax as i64)
+}
+
+fn lines_of(order: &Document) -> Vec<Document> {
+    order
+        .get_array("lines")
+        .map(|a| a.iter().filter_map(|l| l.as_document().cloned()).collect())
+        .unwrap_or_default()
+}
+
+/// The `$set` of a work order's lines and the totals they make.
+fn with_totals(lines: Vec<Document>) -> Document {
+    let (mut subtotal, mut tax) = (0_i64, 0_i64);
+    let lines: Vec<Document> = lines
+        .into_iter()
+        .map(|mut l| {
+            let (amount, t) = line_money(
+                l.get_str("type").unwrap_or_default(),
+                number(&l, "quantity").unwrap_or(0),
+                number(&l, "unitPrice").unwrap_or(0),
+                number(&l, "taxRate").unwrap_or(0),
+            );
+            l.insert("amount", amount);
+            l.insert("tax", t);
+            if l.get_str("approval").unwrap_or_default() != "DECLINED" {
+                subtotal += amount;
+                tax += t;
+            }
+            l
+        })
+        .collect();
+    doc! {
+        "lines": lines.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+        "subtotal": subtotal, "tax": tax, "total": subtotal + tax,
+        "updatedAt": DateTime::now(),
+    }
+}
+
+/// Moves `delta` units of `part` into (positive) or out of (negative) its
+/// reservation; 409 `INSUFFICIENT_STOCK` when not enough is available.
+pub async fn reserve(tx: &mut Tx<'_>, part: ObjectId, delta: i64) -> Result<(), ApiError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let p = tx
+        .find_one(PARTS, doc! { "_id": part })
+        .await?
+        .ok_or(ApiError::NotFound { resource: "part" })?;
+    let (reserved, available) = (
+        number(&p, "reserved").unwrap_or(0),
+        number(&p, "available").unwrap_or(0),
+    );
+    if delta > available {
+        return Err(ApiError::Conflict {
+            code: Code::InsufficientStock,
+            detail: format!("Only {available} of this part are available; {delta} asked for"),
+            errors: vec![FieldError::new("quantity", "is more than is available")],
+        });
+    }
+    tx.find_one_and_update(
+        PARTS,
+        doc! { "_id": part, "reserved": reserved, "available": available },
+        doc! { "$inc": { "reserved": delta, "available": -delta, "version": 1_i64 }, "$set": { "updatedAt": DateTime::now() } },
+    )
+    .await?
+    .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
+    Ok(())
+}
+
+/// Uses up what `part` has reserved for the work order: `onHand` and
+/// `reserved` both go down, with a CONSUMED movement.
+pub async fn consume(
+    tx: &mut Tx<'_>,
+    part: ObjectId,
+    quantity: i64,
+    work_order: ObjectId,
+    actor: ObjectId,
+) -> Result<(), ApiError> {
+    tx.find_one_and_update(
+        PARTS,
+        doc! { "_id": part, "reserved": { "$gte": quantity }, "onHand": { "$gte": quantity } },
+        doc! { "$inc": { "onHand": -quantity, "reserved": -quantity, "version": 1_i64 }, "$set": { "updatedAt": DateTime::now() } },
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal(format!("part {part} holds less than its reservation")))?;
+    tx.insert_one(
+        STOCK_MOVEMENTS,
+        doc! {
+            "partId": part, "delta": -quantity, "reason": "CONSUMED", "note": null,
+            "workOrderId": work_order, "actor": actor, "createdAt": DateTime::now(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the work order's counted PART lines hold: (part, quantity).
+pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
+    lines_of(order)
+        .iter()
+        .filter(|l| l.get_str("type") == Ok("PART") && l.get_str("approval") != Ok("DECLINED"))
+        .filter_map(|l| Some((l.get_object_id("partId").ok()?, number(l, "quantity")?)))
+        .collect()
+}
+
+/// The work order, live, that the caller may change the lines of (its
+/// creator, its technician, or an ADMIN+), before COMPLETED.
+async fn editable(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
+    let order = find_live(scope, &WORK_ORDER, id).await?;
+    if !WORK_ORDER.is_callers(scope, &order) {
+        scope.require(Permission::UpdateAnyRecord).await?;
+    }
+    let status = order.get_str("status").unwrap_or("ESTIMATE");
+    if !matches!(status, "ESTIMATE" | "APPROVED" | "IN_PROGRESS") {
+        return Err(ApiError::conflict(
+            Code::InvalidTransition,
+            format!("The lines of a {status} work order no longer change"),
+        ));
+    }
+    Ok(order)
+}
+
+/// Writes the new lines with their totals, conditional on the version the
+/// transaction read, and audits the change.
+async fn save(
+    tx: &mut Tx<'_>,
+    order: &Document,
+    lines: Vec<Document>,
+    change: Document,
+) -> Result<Document, ApiError> {
+    let id = order
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("no id"))?;
+    let version = number(order, "version").unwrap_or(1);
+    let after = tx
+        .find_one_and_update(
+            WORK_ORDERS,
+            doc! { "_id": id, "version": version, "deletedAt": null },
+            doc! { "$set": with_totals(lines), "$inc": { "version": 1_i64 } },
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                Code::WriteConflict,
+                "The work order changed meanwhile; retry",
+            )
+        })?;
+    tx.audit(
+        AuditEntry::new(Action::Update, "work_order")
+            .id(id)
+            .changes(change),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// `POST /api/v1/work-orders/{id}/lines`: adds a line (PART lines reserve
+/// their quantity); answers the whole work order.
+pub async fn add(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    editable(scope, id).await?;
+    let body: Value = ctx.req.json()?;
+    let (mut line, refs) = fields::parse_create(NEW_LINE, &body)?;
+    shared::records::check_references(scope, &refs).await?;
+    let kind = line.get_str("type").unwrap_or_default().to_string();
+    let part = line.get_object_id("partId").ok();
+    match (kind.as_str(), part) {
+        ("PART", None) => return Err(ApiError::field("partId", "is required on a PART line")),
+        ("PART", Some(p)) => {
+            let part = find_live(scope, &super::parts::PART, p).await?;
+            for (from, to) in [
+                ("unitPrice", "unitPrice"),
+                ("taxRate", "taxRate"),
+                ("name", "description"),
+            ] {
+                if !line.contains_key(to) {
+                    if let Some(v) = part.get(from) {
+                        line.insert(to, v.clone());
+                    }
+                }
+            }
+        }
+        (_, Some(_)) => return Err(ApiError::field("partId", "belongs on PART lines only")),
+        (_, None) => {}
+    }
+    if !line.contains_key("unitPrice") {
+        return Err(ApiError::field("unitPrice", "is required"));
+    }
+    line.insert("id", ObjectId::new());
+    line.insert("approval", "PENDING");
+    let line = &line;
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let order = tx
+                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "work_order",
+                    })?;
+                if let Ok(p) = line.get_object_id("partId") {
+                    reserve(tx, p, number(line, "quantity").unwrap_or(0)).await?;
+                }
+                let mut lines = lines_of(&order);
+                lines.push(line.clone());
+                save(tx, &order, lines, doc! { "lineAdded": line.clone() }).await
+            })
+        })
+        .await?;
+    Ok(ApiResponse::json(
+        http::StatusCode::CREATED,
+        &render(&after),
+    ))
+}
+
+fn line_id(ctx: &Ctx) -> Result<ObjectId, ApiError> {
+    shared::validate::object_id("lineId", ctx.req.param("lineId").unwrap_or(""))
+}
+
+/// `PATCH /api/v1/work-orders/{id}/lines/{lineId}`: description,
+/// quantity (a PART line's reservation follows), unit price, tax rate; a
+/// changed quantity or price puts an approved line back to PENDING.
+pub async fn update(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    editable(scope, id).await?;
+    let body: Value = ctx.req.json()?;
+    let (changes, _) = fields::parse_patch(LINE_PATCH, &body)?;
+    let line_id = line_id(&ctx)?;
+    if !changes.unset.is_empty() {
+        return Err(ApiError::field(
+            &changes.unset[0],
+            "cannot be cleared on a line",
+        ));
+    }
+    let set = &changes.set;
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let order = tx
+                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "work_order",
+                    })?;
+                let mut lines = lines_of(&order);
+                let line = lines
+                    .iter_mut()
+                    .find(|l| l.get_object_id("id") == Ok(line_id))
+                    .ok_or(ApiError::NotFound { resource: "line" })?;
+                let old_q = number(line, "quantity").unwrap_or(0);
+                let repriced = set.contains_key("quantity") || set.contains_key("unitPrice");
+                line.extend(set.clone());
+                if repriced && line.get_str("approval") == Ok("APPROVED") {
+                    line.insert("approval", "PENDING");
+                }
+                if let (Ok(p), Ok("PART"), false) = (
+                    line.get_object_id("partId"),
+                    line.get_str("type"),
+                    line.get_str("approval") == Ok("DECLINED"),
+                ) {
+                    reserve(tx, p, number(line, "quantity").unwrap_or(0) - old_q).await?;
+                }
+                save(
+                    tx,
+                    &order,
+                    lines,
+                    doc! { "lineChanged": line_id, "set": set.clone() },
+                )
+                .await
+            })
+        })
+        .await?;
+    Ok(ApiResponse::ok(&render(&after)))
+}
+
+/// `DELETE /api/v1/work-orders/{id}/lines/{lineId}`: removes the line and
+/// releases what it held.
+pub async fn remove(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    editable(scope, id).await?;
+    let line_id = line_id(&ctx)?;
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let order = tx
+                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "work_order",
+                    })?;
+                let mut lines = lines_of(&order);
+                let at = lines
+                    .iter()
+                    .position(|l| l.get_object_id("id") == Ok(line_id))
+                    .ok_or(ApiError::NotFound { resource: "line" })?;
+                let line = lines.remove(at);
+                if let (Ok(p), Ok("PART"), false) = (
+                    line.get_object_id("partId"),
+                    line.get_str("type"),
+                    line.get_str("approval") == Ok("DECLINED"),
+                ) {
+                    reserve(tx, p, -number(&line, "quantity").unwrap_or(0)).await?;
+                }
+                save(tx, &order, lines, doc! { "lineRemoved": line_id }).await
+            })
+        })
+        .await?;
+    Ok(ApiResponse::ok(&render(&after)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_round_to_even() {
+        assert_eq!(div_half_even(5, 2), 2);
+        assert_eq!(div_half_even(7, 2), 4);
+        assert_eq!(div_half_even(6, 4), 2);
+        assert_eq!(div_half_even(10, 4), 2);
+        assert_eq!(div_half_even(11, 4), 3);
+    }
+
+    #[test]
+    fn labour_is_hundredths_of_an_hour_and_tax_is_per_line() {
+        // 1.5 h at 90.00/h = 135.00; 19 % tax = 25.65.
+        assert_eq!(line_money("LABOR", 150, 9_000, 1_900), (13_500, 2_565));
+        // 0.25 h at 85.50 = 21.375 -> 21.38 (8 is even); 2 parts at 12.99.
+        assert_eq!(line_money("LABOR", 25, 8_550, 0), (2_138, 0));
+        assert_eq!(line_money("PART", 2, 1_299, 1_900), (2_598, 494));
+    }
+}

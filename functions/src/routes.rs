@@ -320,6 +320,15 @@ pub static WORK_ORDERS_ID_LINES_ID: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
+    name: "work-orders-id-approval",
+    path: "/api/v1/work-orders/{id}/approval",
+    methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
+        Box::pin(crate::workshop::lines::approve(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -546,6 +555,7 @@ registry! {
         WORK_ORDERS_ID_TRANSITION,
         WORK_ORDERS_ID_LINES,
         WORK_ORDERS_ID_LINES_ID,
+        WORK_ORDERS_ID_APPROVAL,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

@@ -27,6 +27,37 @@ async fn open(app: &TestApp, actor: &Actor, vehicle: &str, extra: Value) -> Resp
     app.post("/api/v1/work-orders", Some(actor), body).await
 }
 
+/// Adds a FEE line to the work order and has the customer approve it.
+async fn approved_line(app: &TestApp, actor: &Actor, order: &str) {
+    let r = app
+        .post(
+            &format!("/api/v1/work-orders/{order}/lines"),
+            Some(actor),
+            json!({ "type": "FEE", "description": "Diagnosis", "quantity": 1, "unitPrice": 2500 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let line = r.body["lines"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = approve(app, actor, order, &[(&line, "APPROVED")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+async fn approve(app: &TestApp, actor: &Actor, order: &str, decisions: &[(&str, &str)]) -> Resp {
+    let lines: Vec<Value> = decisions
+        .iter()
+        .map(|(l, d)| json!({ "lineId": l, "decision": d }))
+        .collect();
+    app.post(
+        &format!("/api/v1/work-orders/{order}/approval"),
+        Some(actor),
+        json!({ "lines": lines, "approvedBy": "Jonas Müller", "method": "PHONE" }),
+    )
+    .await
+}
+
 async fn move_to(app: &TestApp, actor: &Actor, id: &str, to: &str) -> Resp {
     app.post(
         &format!("/api/v1/work-orders/{id}/transition"),
@@ -133,6 +164,11 @@ async fn a_work_order_moves_only_along_its_transitions_and_roles() {
         "{}",
         r.text
     );
+    // Work starts only once the customer approved a line.
+    move_to(&app, member, &id, "IN_PROGRESS")
+        .await
+        .assert_problem(409, "INVALID_TRANSITION");
+    approved_line(&app, member, &id).await;
     assert_eq!(move_to(&app, member, &id, "IN_PROGRESS").await.status, 200);
     // Cancelling work in progress is for ADMINs.
     move_to(&app, member, &id, "CANCELLED")
@@ -159,6 +195,7 @@ async fn a_work_order_moves_only_along_its_transitions_and_roles() {
     )
     .await
     .str("id");
+    approved_line(&app, &other_member, &assigned).await;
     for to in ["APPROVED", "IN_PROGRESS", "COMPLETED"] {
         assert_eq!(
             move_to(&app, &other_member, &assigned, to).await.status,
@@ -183,7 +220,7 @@ async fn a_work_order_moves_only_along_its_transitions_and_roles() {
     let moves = app
         .find(
             "audit_log",
-            doc! { "resource": "work_order", "action": "UPDATE", "resourceId": oid(&assigned) },
+            doc! { "resource": "work_order", "action": "UPDATE", "resourceId": oid(&assigned), "changes.status": { "$exists": true } },
         )
         .await;
     assert_eq!(moves.len(), 5);
@@ -345,6 +382,40 @@ async fn lines_total_up_half_even_and_part_lines_hold_stock_until_completion() {
         )
         .await;
     assert_eq!(r.body["lines"].as_array().unwrap().len(), 2);
+    // The customer declines the part: its stock goes back; approving it
+    // again takes it again. Decisions record who, how and from where.
+    let labour_line = lines[0]["id"].as_str().unwrap().to_string();
+    let r = approve(
+        &app,
+        member,
+        &order,
+        &[(&part_line, "DECLINED"), (&labour_line, "APPROVED")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["lines"][1]["approval"], "DECLINED");
+    assert_eq!(r.body["lines"][0]["approvedBy"], "Jonas Müller");
+    assert_eq!(r.body["lines"][0]["approvalMethod"], "PHONE");
+    assert!(r.body["lines"][0]["approvalIp"].is_string(), "{}", r.text);
+    // Declined lines are shown, not counted: 135.00 + 25.65 tax.
+    assert_eq!(r.body["total"], 16_065);
+    assert_eq!(part_doc(&app, &part).await.get_i64("reserved").unwrap(), 0);
+    let r = approve(&app, member, &order, &[(&part_line, "APPROVED")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(part_doc(&app, &part).await.get_i64("reserved").unwrap(), 5);
+    // A changed price puts an approved line back to PENDING.
+    let r = app
+        .patch(
+            &format!("/api/v1/work-orders/{order}/lines/{labour_line}"),
+            Some(member),
+            json!({ "unitPrice": 9500 }),
+        )
+        .await;
+    assert_eq!(r.body["lines"][0]["approval"], "PENDING");
+    let r = approve(&app, member, &order, &[(&labour_line, "MAYBE")]).await;
+    assert_eq!(r.error_fields(), ["lines[0].decision"]);
+    let r = approve(&app, member, &order, &[(&labour_line, "APPROVED")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // Completion uses up the reservation, with a movement naming the work order.
     for to in ["APPROVED", "IN_PROGRESS", "COMPLETED"] {
         assert_eq!(move_to(&app, member, &order, to).await.status, 200, "{to}");

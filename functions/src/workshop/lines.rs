@@ -429,3 +429,117 @@ mod tests {
         assert_eq!(line_money("PART", 2, 1_299, 1_900), (2_598, 494));
     }
 }
+
+/// The body of `POST /api/v1/work-orders/{id}/approval`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Approval {
+    lines: Vec<Decision>,
+    approved_by: String,
+    method: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Decision {
+    line_id: String,
+    decision: String,
+}
+
+const METHODS: [&str; 3] = ["IN_PERSON", "PHONE", "SIGNATURE"];
+
+/// `POST /api/v1/work-orders/{id}/approval` `{lines: [{lineId, decision:
+/// APPROVED|DECLINED}], approvedBy, method: IN_PERSON|PHONE|SIGNATURE}`:
+/// records the customer's decision on each line, with who, how, when and
+/// from which address. Declining a PART line releases its stock;
+/// approving a declined one reserves it again (409 when short).
+pub async fn approve(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    editable(scope, id).await?;
+    let input: Approval = ctx.req.json()?;
+    let mut errors = shared::validate::Errors::new();
+    let by = errors.check(shared::validate::text(
+        "approvedBy",
+        &input.approved_by,
+        1,
+        200,
+    ));
+    if !METHODS.contains(&input.method.as_str()) {
+        errors.push(FieldError::new(
+            "method",
+            format!("must be one of {}", METHODS.join(", ")),
+        ));
+    }
+    if input.lines.is_empty() || input.lines.len() > 200 {
+        errors.push(FieldError::new("lines", "must name 1 to 200 lines"));
+    }
+    let mut decisions = vec![];
+    for (n, d) in input.lines.iter().enumerate() {
+        let line = shared::validate::object_id(&format!("lines[{n}].lineId"), &d.line_id).ok();
+        if line.is_none() {
+            errors.push(FieldError::new(
+                format!("lines[{n}].lineId"),
+                "must be a 24-character hex id",
+            ));
+        }
+        if !matches!(d.decision.as_str(), "APPROVED" | "DECLINED") {
+            errors.push(FieldError::new(
+                format!("lines[{n}].decision"),
+                "must be APPROVED or DECLINED",
+            ));
+        }
+        decisions.push((line, d.decision.clone()));
+    }
+    errors.finish()?;
+    let by = by.unwrap_or_default();
+    let method = input.method;
+    let ip = scope.meta().ip.clone();
+    let (decisions, by, method, ip) = (&decisions, &by, &method, &ip);
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let order = tx
+                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+                    .await?
+                    .ok_or(ApiError::NotFound { resource: "work_order" })?;
+                let mut lines = lines_of(&order);
+                let now = DateTime::now();
+                for (n, (line_id, decision)) in decisions.iter().enumerate() {
+                    let line = lines
+                        .iter_mut()
+                        .find(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
+                        .ok_or_else(|| ApiError::field(&format!("lines[{n}].lineId"), "is not a line of this work order"))?;
+                    let was_declined = line.get_str("approval") == Ok("DECLINED");
+                    let declines = decision == "DECLINED";
+                    if let (Ok(p), Ok("PART")) = (line.get_object_id("partId"), line.get_str("type")) {
+                        let q = number(line, "quantity").unwrap_or(0);
+                        match (was_declined, declines) {
+                            (false, true) => reserve(tx, p, -q).await?,
+                            (true, false) => reserve(tx, p, q).await?,
+                            _ => {}
+                        }
+                    }
+                    line.insert("approval", decision.as_str());
+                    line.insert("approvedBy", by.as_str());
+                    line.insert("approvalMethod", method.as_str());
+                    line.insert("approvedAt", now);
+                    line.insert("approvalIp", ip.clone());
+                }
+                let summary: Vec<Bson> = decisions
+                    .iter()
+                    .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
+                    .collect();
+                save(tx, &order, lines, doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await
+            })
+        })
+        .await?;
+    Ok(ApiResponse::ok(&render(&after)))
+}
+
+/// Whether the customer approved at least one line (work starts only then).
+pub fn has_approved_line(order: &Document) -> bool {
+    lines_of(order)
+        .iter()
+        .any(|l| l.get_str("approval") == Ok("APPROVED"))
+}

@@ -174,6 +174,14 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
     if !WORK_ORDER.is_callers(scope, &before) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
+    if to == "IN_PROGRESS" && !lines::has_approved_line(&before) {
+        return Err(ApiError::Conflict {
+            code: Code::InvalidTransition,
+            detail: "Work starts once the customer approved at least one line (POST .../approval)"
+                .into(),
+            errors: vec![FieldError::new("to", "needs an approved line")],
+        });
+    }
     if matches!(to.as_str(), "INVOICED" | "PAID") || (to == "CANCELLED" && from == "IN_PROGRESS") {
         scope.require(Permission::UpdateAnyRecord).await?;
     }

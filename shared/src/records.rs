@@ -260,6 +260,29 @@ pub struct Entity {
 }
 
 impl Entity {
+    /// What a declaration leaves out: no unique fields, not importable, no
+    /// counters, numbering, create checks or assignees. A declaration
+    /// names its collection, resource, list and fields, and what it needs
+    /// beyond these, then `..Entity::DEFAULTS`.
+    pub const DEFAULTS: Entity = Entity {
+        collection: "",
+        resource: "",
+        list: ListSpec {
+            sort_fields: &[],
+            default_sort: "-createdAt",
+            search_fields: &[],
+            filters: &[],
+        },
+        fields: &[],
+        unique: &[],
+        unique_live: &[],
+        importable: false,
+        counters: &[],
+        numbering: None,
+        prepare: None,
+        assignees: &[],
+    };
+
     /// Whether the caller created `record` or is one of its assignees: a
     /// MEMBER may change such a record without `UpdateAnyRecord`.
     pub fn is_callers(&self, scope: &Scope, record: &Document) -> bool {

@@ -29,13 +29,8 @@ pub static ACCOUNT: Entity = Entity {
         Field::optional("address", Kind::Object(ADDRESS)),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
     ],
-    unique: &[],
-    unique_live: &[],
     importable: true,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 #[cfg(test)]

@@ -34,11 +34,6 @@ pub static CONTACT: Entity = Entity {
             },
         ),
     ],
-    unique: &[],
-    unique_live: &[],
     importable: true,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };

@@ -43,13 +43,8 @@ pub static LEAD: Entity = Entity {
         Field::optional("productId", Kind::Ref(collections::PRODUCTS)),
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
-    unique: &[],
-    unique_live: &[],
     importable: true,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 pub mod convert {

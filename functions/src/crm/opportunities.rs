@@ -35,13 +35,7 @@ pub static OPPORTUNITY: Entity = Entity {
         Field::optional("closeDate", Kind::DateTime),
         Field::optional("probability", Kind::Integer { min: 0, max: 100 }),
     ],
-    unique: &[],
-    unique_live: &[],
-    importable: false,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 /// `GET /api/v1/opportunities/summary`: count and amount per stage and

@@ -33,10 +33,6 @@ pub static PRODUCT: Entity = Entity {
         ),
     ],
     unique: &["sku"],
-    unique_live: &[],
     importable: true,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };

@@ -46,11 +46,5 @@ pub static TASK: Entity = Entity {
             ]),
         ),
     ],
-    unique: &[],
-    unique_live: &[],
-    importable: false,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };

@@ -58,13 +58,7 @@ pub static DOCUMENT: Entity = Entity {
         Field::required("fileName", FILE_NAME),
         Field::optional("relatedTo", RELATED_TO),
     ],
-    unique: &[],
-    unique_live: &[],
-    importable: false,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 /// `POST /api/v1/uploads`.

@@ -24,8 +24,7 @@ use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::parts::{PARTS, STOCK_MOVEMENTS};
-use super::vehicles::WORK_ORDERS;
-use super::work_orders::WORK_ORDER;
+use super::work_orders::{WORK_ORDER, WORK_ORDERS};
 
 const TYPES: [&str; 3] = ["LABOR", "PART", "FEE"];
 
@@ -190,13 +189,35 @@ pub async fn consume(
     Ok(())
 }
 
+/// The part whose stock `line` holds: a PART line's, unless declined.
+fn held_part(line: &Document) -> Option<ObjectId> {
+    let holds = line.get_str("type") == Ok("PART") && line.get_str("approval") != Ok("DECLINED");
+    holds.then(|| line.get_object_id("partId").ok()).flatten()
+}
+
 /// What the work order's counted PART lines hold: (part, quantity).
 pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
     lines_of(order)
         .iter()
-        .filter(|l| l.get_str("type") == Ok("PART") && l.get_str("approval") != Ok("DECLINED"))
-        .filter_map(|l| Some((l.get_object_id("partId").ok()?, number(l, "quantity")?)))
+        .filter_map(|l| Some((held_part(l)?, number(l, "quantity")?)))
         .collect()
+}
+
+/// The live work order, read in the transaction.
+async fn load(tx: &mut Tx<'_>, id: ObjectId) -> Result<Document, ApiError> {
+    tx.find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "work_order",
+        })
+}
+
+/// Where line `id` is among `lines` (404 when it is not one of them).
+fn at(lines: &[Document], id: ObjectId) -> Result<usize, ApiError> {
+    lines
+        .iter()
+        .position(|l| l.get_object_id("id") == Ok(id))
+        .ok_or(ApiError::NotFound { resource: "line" })
 }
 
 /// The work order, live, that the caller may change the lines of (its
@@ -289,12 +310,7 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = tx
-                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound {
-                        resource: "work_order",
-                    })?;
+                let order = load(tx, id).await?;
                 if let Ok(p) = line.get_object_id("partId") {
                     reserve(tx, p, number(line, "quantity").unwrap_or(0)).await?;
                 }
@@ -334,28 +350,17 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = tx
-                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound {
-                        resource: "work_order",
-                    })?;
+                let order = load(tx, id).await?;
                 let mut lines = lines_of(&order);
-                let line = lines
-                    .iter_mut()
-                    .find(|l| l.get_object_id("id") == Ok(line_id))
-                    .ok_or(ApiError::NotFound { resource: "line" })?;
+                let i = at(&lines, line_id)?;
+                let line = &mut lines[i];
                 let old_q = number(line, "quantity").unwrap_or(0);
                 let repriced = set.contains_key("quantity") || set.contains_key("unitPrice");
                 line.extend(set.clone());
                 if repriced && line.get_str("approval") == Ok("APPROVED") {
                     line.insert("approval", "PENDING");
                 }
-                if let (Ok(p), Ok("PART"), false) = (
-                    line.get_object_id("partId"),
-                    line.get_str("type"),
-                    line.get_str("approval") == Ok("DECLINED"),
-                ) {
+                if let Some(p) = held_part(line) {
                     reserve(tx, p, number(line, "quantity").unwrap_or(0) - old_q).await?;
                 }
                 save(
@@ -381,23 +386,10 @@ pub async fn remove(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = tx
-                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound {
-                        resource: "work_order",
-                    })?;
+                let order = load(tx, id).await?;
                 let mut lines = lines_of(&order);
-                let at = lines
-                    .iter()
-                    .position(|l| l.get_object_id("id") == Ok(line_id))
-                    .ok_or(ApiError::NotFound { resource: "line" })?;
-                let line = lines.remove(at);
-                if let (Ok(p), Ok("PART"), false) = (
-                    line.get_object_id("partId"),
-                    line.get_str("type"),
-                    line.get_str("approval") == Ok("DECLINED"),
-                ) {
+                let line = lines.remove(at(&lines, line_id)?);
+                if let Some(p) = held_part(&line) {
                     reserve(tx, p, -number(&line, "quantity").unwrap_or(0)).await?;
                 }
                 save(tx, &order, lines, doc! { "lineRemoved": line_id }).await
@@ -499,10 +491,7 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = tx
-                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound { resource: "work_order" })?;
+                let order = load(tx, id).await?;
                 let mut lines = lines_of(&order);
                 let now = DateTime::now();
                 for (n, (line_id, decision)) in decisions.iter().enumerate() {

@@ -58,12 +58,9 @@ pub static PART: Entity = Entity {
         Field::optional("reorderQuantity", COUNT),
     ],
     unique: &["sku"],
-    unique_live: &[],
     importable: true,
     counters: &["onHand", "reserved", "available"],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 /// `lowStock=true`: parts whose available stock is at or under their
@@ -85,18 +82,8 @@ fn low_stock(value: &str) -> Result<Document, ApiError> {
     }
 }
 
-/// What moved stock, as a movement records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    Received,
-    Count,
-    Damaged,
-    Returned,
-}
-
-impl Reason {
-    pub const ADJUSTMENTS: [&'static str; 4] = ["RECEIVED", "COUNT", "DAMAGED", "RETURNED"];
-}
+/// The reasons an adjustment may give (work orders add CONSUMED).
+const ADJUSTMENT_REASONS: [&str; 4] = ["RECEIVED", "COUNT", "DAMAGED", "RETURNED"];
 
 /// The body of `POST /api/v1/parts/{id}/adjustments`.
 static ADJUSTMENT: &[Field] = &[
@@ -110,7 +97,7 @@ static ADJUSTMENT: &[Field] = &[
     Field::required(
         "reason",
         Kind::Enum {
-            values: &Reason::ADJUSTMENTS,
+            values: &ADJUSTMENT_REASONS,
             default: None,
         },
     ),

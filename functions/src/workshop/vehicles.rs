@@ -17,11 +17,10 @@ use shared::rbac::Permission;
 use shared::records::{find_live, render, Entity, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
+use super::work_orders::WORK_ORDERS;
+
 pub const VEHICLES: &str = "vehicles";
 pub const ODOMETER_READINGS: &str = "odometer_readings";
-/// Work orders (their own entity comes with the workshop's next part); a
-/// vehicle's history reads them.
-pub const WORK_ORDERS: &str = "work_orders";
 
 pub static VEHICLE: Entity = Entity {
     collection: VEHICLES,
@@ -48,13 +47,9 @@ pub static VEHICLE: Entity = Entity {
         Field::optional("engine", Kind::Text { min: 0, max: 100 }),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
     ],
-    unique: &[],
     unique_live: &["vin", "plate"],
     importable: true,
-    counters: &[],
-    numbering: None,
-    prepare: None,
-    assignees: &[],
+    ..Entity::DEFAULTS
 };
 
 /// The body of `POST /api/v1/vehicles/{id}/odometer`.

@@ -16,7 +16,9 @@ use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::lines;
-use super::vehicles::{VEHICLE, VEHICLES, WORK_ORDERS};
+use super::vehicles::{VEHICLE, VEHICLES};
+
+pub const WORK_ORDERS: &str = "work_orders";
 
 /// A work order's statuses, in the order it normally moves through them.
 pub const STATUSES: [&str; 7] = [
@@ -96,9 +98,6 @@ pub static WORK_ORDER: Entity = Entity {
         Field::optional("notes", TEXT),
     ],
     unique: &["number"],
-    unique_live: &[],
-    importable: false,
-    counters: &[],
     numbering: Some(Numbering {
         field: "number",
         prefix: "WO-",
@@ -106,6 +105,7 @@ pub static WORK_ORDER: Entity = Entity {
     }),
     prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
     assignees: &["technicianId"],
+    ..Entity::DEFAULTS
 };
 
 /// The account is the vehicle's owner (filled in when not given, and then

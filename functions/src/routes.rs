@@ -329,6 +329,33 @@ pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_INVOICE: Route = Route {
+    name: "work-orders-id-invoice",
+    path: "/api/v1/work-orders/{id}/invoice",
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::workshop::invoices::show(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_PAYMENTS: Route = Route {
+    name: "work-orders-id-payments",
+    path: "/api/v1/work-orders/{id}/payments",
+    methods: &[Endpoint::post(Requires(UpdateAnyRecord), |ctx| {
+        Box::pin(crate::workshop::invoices::pay(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static APPOINTMENTS_AVAILABILITY: Route = Route {
+    name: "appointments-availability",
+    path: "/api/v1/appointments/availability",
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::workshop::appointments::availability(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -523,6 +550,7 @@ registry! {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
         parts = "parts" => crate::workshop::parts::PART,
         work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
+        appointments = "appointments" => crate::workshop::appointments::APPOINTMENT,
     }
     routes {
         HEALTH,
@@ -556,6 +584,9 @@ registry! {
         WORK_ORDERS_ID_LINES,
         WORK_ORDERS_ID_LINES_ID,
         WORK_ORDERS_ID_APPROVAL,
+        WORK_ORDERS_ID_INVOICE,
+        WORK_ORDERS_ID_PAYMENTS,
+        APPOINTMENTS_AVAILABILITY,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

@@ -257,7 +257,7 @@ pub struct Tx<'a> {
     session: ClientSession,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
     fn coll(&self, name: &str) -> Collection<Document> {
         self.scope.state.db.collection(name)
     }
@@ -417,6 +417,21 @@ impl Tx<'_> {
             .await?
             .ok_or_else(|| ApiError::internal(format!("sequence {id} missing")))?;
         Ok(crate::store::number(&seq, "value").unwrap_or(0))
+    }
+
+    /// Takes the organization's lock `name` (a sequence, made beforehand
+    /// with [`Scope::ensure_sequence`]) for the rest of the transaction: a
+    /// concurrent transaction taking it too conflicts and runs again after
+    /// this one commits, so both never check the same rule on the same
+    /// snapshot.
+    pub async fn lock(&mut self, name: &str) -> Result<(), ApiError> {
+        self.next_in_sequence(name).await.map(drop)
+    }
+
+    /// The tenant scope the transaction runs in (its caller and
+    /// organization).
+    pub fn scope(&self) -> &'a Scope {
+        self.scope
     }
 
     /// Adds the audit entry of this transaction's change.

@@ -427,9 +427,23 @@ fn parse_value(
 /// required reference has no such value (it must name a live record), so a
 /// declaration with one has no sample.
 pub fn sample(fields: &[Field]) -> Option<Value> {
+    samples(fields.iter().filter(|f| f.required))
+}
+
+/// The sample values of `fields`; the n-th time is n hours after the
+/// first, so a range (`startAt`, `endAt`) is a valid one.
+fn samples<'f>(fields: impl Iterator<Item = &'f Field>) -> Option<Value> {
     let mut out = Map::new();
-    for f in fields.iter().filter(|f| f.required) {
-        out.insert(f.name.to_string(), sample_value(f)?);
+    let mut hour = 9;
+    for f in fields {
+        let value = match f.kind {
+            Kind::DateTime => {
+                hour += 1;
+                Value::from(format!("2030-01-01T{:02}:00:00Z", hour - 1))
+            }
+            _ => sample_value(f)?,
+        };
+        out.insert(f.name.to_string(), value);
     }
     Some(Value::Object(out))
 }
@@ -450,14 +464,11 @@ pub fn required_references(fields: &[Field]) -> Vec<(&'static str, &'static str)
 
 /// [`sample`] without the required references (see [`required_references`]).
 pub fn sample_without_references(fields: &[Field]) -> Option<Value> {
-    let mut out = Map::new();
-    for f in fields
-        .iter()
-        .filter(|f| f.required && !matches!(f.kind, Kind::Ref(_)))
-    {
-        out.insert(f.name.to_string(), sample_value(f)?);
-    }
-    Some(Value::Object(out))
+    samples(
+        fields
+            .iter()
+            .filter(|f| f.required && !matches!(f.kind, Kind::Ref(_))),
+    )
 }
 
 fn sample_value(f: &Field) -> Option<Value> {

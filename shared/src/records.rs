@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{diff, Action, AuditEntry};
-use crate::db::Scope;
+use crate::db::{Scope, Tx};
 use crate::error::Code;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
@@ -257,6 +257,19 @@ pub struct Entity {
     /// Fields naming the member a record is assigned to (a work order's
     /// technician), who may change it like the member who created it.
     pub assignees: &'static [&'static str],
+    /// What else a create, PATCH or restore writes or checks in its
+    /// transaction, given the record before (none on create and restore)
+    /// and after: a work order's odometer reading, an appointment's rule
+    /// against the others. An error aborts the whole write.
+    pub written: Option<Written>,
+    /// A per-organization lock every create, PATCH and restore of the
+    /// entity takes first in its transaction, so that a rule across records
+    /// no index can express (no two appointments overlap), checked by
+    /// [`Entity::written`], sees every committed write: concurrent writers
+    /// conflict on the lock and run again, one after the other.
+    pub serialize: Option<&'static str>,
+    /// The widest range a list's `from`/`to` parameters may span.
+    pub max_range: Option<RangeLimit>,
 }
 
 impl Entity {
@@ -281,6 +294,9 @@ impl Entity {
         numbering: None,
         prepare: None,
         assignees: &[],
+        written: None,
+        serialize: None,
+        max_range: None,
     };
 
     /// Whether the caller created `record` or is one of its assignees: a
@@ -302,6 +318,46 @@ pub struct Numbering {
     pub field: &'static str,
     pub prefix: &'static str,
     pub width: usize,
+}
+
+/// See [`Entity::written`].
+pub type Written = for<'t, 's> fn(
+    &'t mut Tx<'s>,
+    Option<&'t Document>,
+    &'t Document,
+) -> crate::db::TxFuture<'t, ()>;
+
+/// See [`Entity::max_range`]: with both `from` and `to` given (RFC 3339),
+/// `to - from` is at most `days` (400 `INVALID_PARAMETER` naming `to`).
+pub struct RangeLimit {
+    pub from: &'static str,
+    pub to: &'static str,
+    pub days: i64,
+}
+
+impl RangeLimit {
+    fn check(&self, req: &ApiRequest) -> Result<(), ApiError> {
+        let time = |p: &str| {
+            req.query
+                .iter()
+                .find(|(k, _)| k == p)
+                .and_then(|(_, v)| DateTime::parse_rfc3339_str(v).ok())
+        };
+        if let (Some(from), Some(to)) = (time(self.from), time(self.to)) {
+            let span = to.timestamp_millis() - from.timestamp_millis();
+            if span <= 0 || span > self.days * 86_400_000 {
+                return Err(ApiError::bad_field(
+                    Code::InvalidParameter,
+                    self.to,
+                    format!(
+                        "must be after {} and at most {} days from it",
+                        self.from, self.days
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// See [`Entity::prepare`]: gets the validated create fields to check and
@@ -413,11 +469,12 @@ pub async fn handle_delete(ctx: Ctx, e: &'static Entity) -> HandlerResult {
 pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let restored = mutate_one(
+    let restored = mutate_record(
         scope,
-        e.collection,
+        e,
         doc! { "_id": id, "deletedAt": { "$ne": null } },
-        || doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
+        doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
+        None,
         |_| AuditEntry::new(Action::Restore, e.resource).id(id),
     )
     .await?;
@@ -554,6 +611,9 @@ pub fn regex_escape(text: &str) -> String {
 }
 
 async fn list(ctx: &Ctx, scope: &Scope, e: &Entity) -> HandlerResult {
+    if let Some(limit) = &e.max_range {
+        limit.check(&ctx.req)?;
+    }
     let (docs, next) = page(
         &ctx.req,
         scope,
@@ -669,9 +729,15 @@ pub async fn insert_with_audit(
     if e.numbering.is_some() {
         scope.ensure_sequence(e.collection).await?;
     }
+    if let Some(lock) = e.serialize {
+        scope.ensure_sequence(lock).await?;
+    }
     scope
         .transaction(|tx| {
             Box::pin(async move {
+                if let Some(lock) = e.serialize {
+                    tx.lock(lock).await?;
+                }
                 let mut record = record.clone();
                 let mut changes = changes.clone();
                 if let Some(n) = &e.numbering {
@@ -681,6 +747,9 @@ pub async fn insert_with_audit(
                     changes.insert(n.field, &number);
                 }
                 tx.insert_one(e.collection, record.clone()).await?;
+                if let Some(written) = e.written {
+                    written(tx, None, &record).await?;
+                }
                 tx.audit(
                     AuditEntry::new(Action::Create, e.resource)
                         .id(id)
@@ -790,17 +859,11 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
     // The version in the filter makes the write conditional on nobody having
     // changed the record since it was read.
     let filter = doc! { "_id": id, "deletedAt": null, "version": version };
-    let after = mutate_one(
-        scope,
-        e.collection,
-        filter,
-        || update.clone(),
-        |after| {
-            AuditEntry::new(Action::Update, e.resource)
-                .id(id)
-                .changes(diff(&before, after))
-        },
-    )
+    let after = mutate_record(scope, e, filter, update, Some(&before), |after| {
+        AuditEntry::new(Action::Update, e.resource)
+            .id(id)
+            .changes(diff(&before, after))
+    })
     .await?;
     let Some(after) = after else {
         // Changed by someone else between our read and our write.
@@ -866,6 +929,42 @@ pub async fn mutate_one(
                     tx.audit(audit(after)).await?;
                 }
                 Ok(after)
+            })
+        })
+        .await
+}
+
+/// [`mutate_one`] for a record of `e`, taking the entity's lock first and
+/// running its [`Entity::written`] with `before` and the record after.
+async fn mutate_record(
+    scope: &Scope,
+    e: &Entity,
+    filter: Document,
+    update: Document,
+    before: Option<&Document>,
+    audit: impl Fn(&Document) -> AuditEntry + Sync,
+) -> Result<Option<Document>, ApiError> {
+    if let Some(lock) = e.serialize {
+        scope.ensure_sequence(lock).await?;
+    }
+    let (filter, update, audit) = (&filter, &update, &audit);
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                if let Some(lock) = e.serialize {
+                    tx.lock(lock).await?;
+                }
+                let Some(after) = tx
+                    .find_one_and_update(e.collection, filter.clone(), update.clone())
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                if let Some(written) = e.written {
+                    written(tx, before, &after).await?;
+                }
+                tx.audit(audit(&after)).await?;
+                Ok(Some(after))
             })
         })
         .await

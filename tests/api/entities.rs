@@ -6,15 +6,37 @@ use crate::helpers::*;
 use bson::doc;
 use serde_json::{json, Value};
 
-/// A text field of the minimal body, and the body that changes it.
+/// A text field of the entity (of the minimal body when it has one), and
+/// the body that changes it.
 fn patch_of(plural: &str) -> (String, Value) {
+    let (_, e) = functions::routes::ENTITY_PATHS
+        .iter()
+        .find(|(p, _)| *p == plural)
+        .unwrap();
+    let text = |name: &str| {
+        e.fields.iter().any(|f| {
+            f.name == name
+                && matches!(
+                    f.kind,
+                    shared::fields::Kind::Text { .. } | shared::fields::Kind::Multiline { .. }
+                )
+        })
+    };
     let (_, body) = entities().into_iter().find(|(p, _)| *p == plural).unwrap();
     let field = body
         .as_object()
         .unwrap()
-        .iter()
-        .find(|(_, v)| v.is_string())
-        .map(|(k, _)| k.clone())
+        .keys()
+        .find(|k| text(k))
+        .cloned()
+        // Else a free-text one (notes): other text fields may be checked
+        // against the organization's settings.
+        .or_else(|| {
+            e.fields
+                .iter()
+                .find(|f| matches!(f.kind, shared::fields::Kind::Multiline { .. }))
+                .map(|f| f.name.to_string())
+        })
         .expect("a text field");
     (field.clone(), json!({ field: "Changed" }))
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod admin_cli;
+mod appointments;
 mod auth;
 mod bad_input;
 mod cleanup;
@@ -18,6 +19,7 @@ mod hardening;
 mod idempotency;
 mod indexes;
 mod invitations;
+mod invoices;
 mod lambda;
 mod matrix;
 mod member_admin;

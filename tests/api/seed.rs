@@ -68,4 +68,120 @@ async fn the_demo_workshop_is_seeded_once_with_users_and_believable_records() {
             .await;
         assert_eq!(readings.body["data"][0]["value"], v["odometer"]["value"]);
     }
+    // A work order in each status; what the open ones hold is what the
+    // parts have reserved.
+    let orders = app
+        .request(
+            "GET",
+            "/api/v1/work-orders?limit=100",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    let mut statuses: Vec<&str> = orders.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "APPROVED",
+            "CANCELLED",
+            "COMPLETED",
+            "ESTIMATE",
+            "INVOICED",
+            "IN_PROGRESS",
+            "PAID"
+        ]
+    );
+    for part in app.find("parts", doc! {}).await {
+        let id = part.get_object_id("_id").unwrap();
+        let held: i64 = app
+            .find(
+                "work_orders",
+                doc! { "status": { "$in": ["ESTIMATE", "APPROVED", "IN_PROGRESS"] } },
+            )
+            .await
+            .iter()
+            .flat_map(|o| o.get_array("lines").unwrap().clone())
+            .filter_map(|l| l.as_document().cloned())
+            .filter(|l| l.get_object_id("partId").ok() == Some(id))
+            .map(|l| l.get_i64("quantity").unwrap())
+            .sum();
+        assert_eq!(part.get_i64("reserved").unwrap(), held);
+        assert_eq!(
+            part.get_i64("available").unwrap(),
+            part.get_i64("onHand").unwrap() - held
+        );
+    }
+    let invoiced = orders.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"] == "INVOICED")
+        .unwrap();
+    let inv = app
+        .request(
+            "GET",
+            &format!(
+                "/api/v1/work-orders/{}/invoice",
+                invoiced["id"].as_str().unwrap()
+            ),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(inv.status, 200, "{}", inv.text);
+    assert_eq!(inv.body["balance"], inv.body["total"]);
+    // The numbering continues after the seeded ones.
+    let vehicle = vehicles.body["data"][0]["id"].as_str().unwrap();
+    let r = app
+        .request(
+            "POST",
+            "/api/v1/work-orders",
+            Some(&token),
+            Some(
+                serde_json::to_vec(
+                    &serde_json::json!({ "vehicleId": vehicle, "complaint": "Rattle" }),
+                )
+                .unwrap(),
+            ),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["number"], "WO-000008");
+    // A week of appointments, in working hours, none overlapping.
+    let week = app
+        .request(
+            "GET",
+            "/api/v1/appointments?limit=100",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        week.body["data"].as_array().unwrap().len(),
+        15,
+        "{}",
+        week.text
+    );
+    let day = week.body["data"][0]["startAt"].as_str().unwrap()[..10].to_string();
+    let free = app
+        .request(
+            "GET",
+            &format!("/api/v1/appointments/availability?date={day}&durationMinutes=60&bay=Bay%201"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(free.status, 200, "{}", free.text);
+    assert!(!free.body["slots"].as_array().unwrap().is_empty());
 }

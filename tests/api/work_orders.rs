@@ -7,7 +7,7 @@ use bson::doc;
 use serde_json::{json, Value};
 
 /// An account with one vehicle, made by `actor`: (account, vehicle).
-async fn customer(app: &TestApp, actor: &Actor) -> (String, String) {
+pub(crate) async fn customer(app: &TestApp, actor: &Actor) -> (String, String) {
     let account = app.create_account(actor, "Customer GmbH").await;
     let vehicle = app
         .create_record(
@@ -19,7 +19,7 @@ async fn customer(app: &TestApp, actor: &Actor) -> (String, String) {
     (account, vehicle)
 }
 
-async fn open(app: &TestApp, actor: &Actor, vehicle: &str, extra: Value) -> Resp {
+pub(crate) async fn open(app: &TestApp, actor: &Actor, vehicle: &str, extra: Value) -> Resp {
     let mut body = json!({ "vehicleId": vehicle, "complaint": "Noise from the front left wheel" });
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
@@ -28,7 +28,7 @@ async fn open(app: &TestApp, actor: &Actor, vehicle: &str, extra: Value) -> Resp
 }
 
 /// Adds a FEE line to the work order and has the customer approve it.
-async fn approved_line(app: &TestApp, actor: &Actor, order: &str) {
+pub(crate) async fn approved_line(app: &TestApp, actor: &Actor, order: &str) {
     let r = app
         .post(
             &format!("/api/v1/work-orders/{order}/lines"),
@@ -45,7 +45,12 @@ async fn approved_line(app: &TestApp, actor: &Actor, order: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-async fn approve(app: &TestApp, actor: &Actor, order: &str, decisions: &[(&str, &str)]) -> Resp {
+pub(crate) async fn approve(
+    app: &TestApp,
+    actor: &Actor,
+    order: &str,
+    decisions: &[(&str, &str)],
+) -> Resp {
     let lines: Vec<Value> = decisions
         .iter()
         .map(|(l, d)| json!({ "lineId": l, "decision": d }))
@@ -58,7 +63,7 @@ async fn approve(app: &TestApp, actor: &Actor, order: &str, decisions: &[(&str, 
     .await
 }
 
-async fn move_to(app: &TestApp, actor: &Actor, id: &str, to: &str) -> Resp {
+pub(crate) async fn move_to(app: &TestApp, actor: &Actor, id: &str, to: &str) -> Resp {
     app.post(
         &format!("/api/v1/work-orders/{id}/transition"),
         Some(actor),
@@ -211,8 +216,18 @@ async fn a_work_order_moves_only_along_its_transitions_and_roles() {
         move_to(&app, admin, &assigned, "INVOICED").await.status,
         200
     );
-    let paid = move_to(&app, admin, &assigned, "PAID").await;
-    assert_eq!(paid.body["status"], "PAID");
+    // PAID comes with the payment that settles the balance (the 25.00 fee).
+    move_to(&app, admin, &assigned, "PAID")
+        .await
+        .assert_problem(409, "INVALID_TRANSITION");
+    let paid = app
+        .post(
+            &format!("/api/v1/work-orders/{assigned}/payments"),
+            Some(admin),
+            json!({ "amount": 2500, "method": "CASH" }),
+        )
+        .await;
+    assert_eq!(paid.body["status"], "PAID", "{}", paid.text);
     assert!(paid.body["paidAt"].is_string(), "{}", paid.text);
     // Bad input, and every move audited.
     let r = move_to(&app, admin, &id, "DONE").await;
@@ -274,7 +289,7 @@ async fn the_assigned_technician_edits_like_the_creator_and_lists_filter_by_open
 }
 
 /// A part with `stock` received, by an ADMIN: its id.
-async fn stocked_part(app: &TestApp, sku: &str, stock: i64) -> String {
+pub(crate) async fn stocked_part(app: &TestApp, sku: &str, stock: i64) -> String {
     let admin = app.admin().await;
     let id = app
         .create_record(
@@ -294,11 +309,11 @@ async fn stocked_part(app: &TestApp, sku: &str, stock: i64) -> String {
     id
 }
 
-async fn part_doc(app: &TestApp, id: &str) -> bson::Document {
+pub(crate) async fn part_doc(app: &TestApp, id: &str) -> bson::Document {
     app.find("parts", doc! { "_id": oid(id) }).await.remove(0)
 }
 
-async fn add_line(app: &TestApp, actor: &Actor, order: &str, line: Value) -> Resp {
+pub(crate) async fn add_line(app: &TestApp, actor: &Actor, order: &str, line: Value) -> Resp {
     app.post(
         &format!("/api/v1/work-orders/{order}/lines"),
         Some(actor),

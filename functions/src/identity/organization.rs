@@ -15,6 +15,8 @@ use shared::ratelimit::Plan;
 use shared::rbac::Role;
 use shared::validate::{self, Errors, Patch};
 
+use crate::workshop::appointments;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OrganizationPatch {
@@ -24,61 +26,86 @@ pub struct OrganizationPatch {
     pub settings: Patch<SettingsInput>,
 }
 
-/// Organization-wide preferences clients use for display.
+/// Organization-wide preferences: display (`currency`, `locale`) and the
+/// workshop's calendar (`timezone`, `workingHours`, `bays`). A PATCH
+/// changes the keys it sends and keeps the others; a key sent as null is
+/// cleared.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SettingsInput {
     /// IANA time zone, e.g. `Europe/Berlin`.
-    pub timezone: Option<String>,
+    #[serde(default)]
+    pub timezone: Patch<String>,
     /// ISO 4217 code, e.g. `EUR`.
-    pub currency: Option<String>,
+    #[serde(default)]
+    pub currency: Patch<String>,
     /// BCP 47 language tag, e.g. `de-DE`.
-    pub locale: Option<String>,
+    #[serde(default)]
+    pub locale: Patch<String>,
+    /// `{"mon": ["08:00", "18:00"], ..., "sun": null}`.
+    #[serde(default)]
+    pub working_hours: Patch<serde_json::Value>,
+    /// The names of the workshop's bays.
+    #[serde(default)]
+    pub bays: Patch<Vec<String>>,
 }
 
-fn settings(errors: &mut Errors, s: &SettingsInput) -> Document {
-    let mut out = Document::new();
-    if let Some(tz) = &s.timezone {
-        let ok = !tz.is_empty()
-            && tz.len() <= 64
-            && tz
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
-        match ok {
-            true => {
-                out.insert("timezone", tz);
-            }
-            false => errors.push(FieldError::new(
-                "settings.timezone",
-                "must be an IANA time zone such as Europe/Berlin",
-            )),
+/// The `$set` and `$unset` of a settings PATCH.
+fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
+    let (mut set, mut unset) = (Document::new(), Document::new());
+    let mut put = |key: &str, value: Option<shared::bson::Bson>| {
+        if let Some(v) = value {
+            set.insert(format!("settings.{key}"), v);
         }
+    };
+    if let Patch::Value(tz) = &s.timezone {
+        put(
+            "timezone",
+            appointments::check_timezone(errors, tz).then(|| tz.into()),
+        );
     }
-    if let Some(c) = &s.currency {
-        match c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase()) {
-            true => {
-                out.insert("currency", c);
-            }
-            false => errors.push(FieldError::new(
+    if let Patch::Value(c) = &s.currency {
+        let ok = c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase());
+        if !ok {
+            errors.push(FieldError::new(
                 "settings.currency",
                 "must be an ISO 4217 code such as EUR",
-            )),
+            ));
         }
+        put("currency", ok.then(|| c.into()));
     }
-    if let Some(l) = &s.locale {
+    if let Patch::Value(l) = &s.locale {
         let ok =
             (2..=35).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        match ok {
-            true => {
-                out.insert("locale", l);
-            }
-            false => errors.push(FieldError::new(
+        if !ok {
+            errors.push(FieldError::new(
                 "settings.locale",
                 "must be a language tag such as de-DE",
-            )),
+            ));
+        }
+        put("locale", ok.then(|| l.into()));
+    }
+    if let Patch::Value(h) = &s.working_hours {
+        put(
+            "workingHours",
+            appointments::working_hours(errors, h).map(Into::into),
+        );
+    }
+    if let Patch::Value(b) = &s.bays {
+        put("bays", appointments::bays(errors, b).map(Into::into));
+    }
+    for (key, patch) in [
+        ("timezone", matches!(s.timezone, Patch::Null)),
+        ("currency", matches!(s.currency, Patch::Null)),
+        ("locale", matches!(s.locale, Patch::Null)),
+        ("workingHours", matches!(s.working_hours, Patch::Null)),
+        ("bays", matches!(s.bays, Patch::Null)),
+    ] {
+        if patch {
+            unset.insert(format!("settings.{key}"), "");
         }
     }
-    out
+    (set, unset)
 }
 
 fn parse_org(d: Document) -> Result<Organization, ApiError> {
@@ -127,18 +154,20 @@ pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organizat
             }
         }
     }
+    let mut unset = Document::new();
     match &input.settings {
         Patch::Absent => {}
         Patch::Null => {
             set.insert("settings", Document::new());
         }
         Patch::Value(s) => {
-            let s = settings(&mut errors, s);
-            set.insert("settings", s);
+            let (s, u) = settings(&mut errors, s);
+            set.extend(s);
+            unset = u;
         }
     }
     errors.finish()?;
-    if set.is_empty() {
+    if set.is_empty() && unset.is_empty() {
         return Err(ApiError::Unprocessable {
             code: Code::NothingToUpdate,
             detail: "Send name or settings".into(),
@@ -146,7 +175,11 @@ pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organizat
         });
     }
     set.insert("updatedAt", DateTime::now());
-    update_org(scope, doc! { "$set": set }).await
+    let mut update = doc! { "$set": set };
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    update_org(scope, update).await
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,9 @@ use shared::unscoped::{Purpose, Unscoped};
 
 pub const DEMO_SLUG: &str = "demo-workshop";
 
+/// Where the demo workshop is.
+const DEMO_TIMEZONE: &str = "Europe/Berlin";
+
 /// A seeded user's sign-in.
 pub struct DemoUser {
     pub role: Role,
@@ -36,6 +39,15 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
             orgs.insert_one(doc! {
                 "_id": id, "name": "Demo Workshop", "slug": DEMO_SLUG, "plan": Plan::Free.as_str(),
                 "isActive": true, "deleteScheduledAt": null, "createdAt": now, "updatedAt": now,
+                "settings": {
+                    "timezone": DEMO_TIMEZONE, "currency": "EUR", "locale": "de-DE",
+                    "workingHours": {
+                        "mon": ["08:00", "18:00"], "tue": ["08:00", "18:00"], "wed": ["08:00", "18:00"],
+                        "thu": ["08:00", "18:00"], "fri": ["08:00", "18:00"], "sat": ["09:00", "13:00"],
+                        "sun": null,
+                    },
+                    "bays": ["Bay 1", "Bay 2", "Bay 3"],
+                },
             })
             .await?;
             id
@@ -68,13 +80,18 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
         .await?
         .and_then(|u| u.get_object_id("_id").ok())
         .ok_or_else(|| ApiError::internal("demo owner missing"))?;
+    let technician = users
+        .find_one(doc! { "email": "member@demo-workshop.test" })
+        .await?
+        .and_then(|u| u.get_object_id("_id").ok())
+        .ok_or_else(|| ApiError::internal("demo member missing"))?;
     if db
         .collection(collections::ACCOUNTS)
         .count(doc! { "organizationId": org_id })
         .await?
         == 0
     {
-        workshop(&db, org_id, owner).await?;
+        workshop(&db, org_id, owner, technician).await?;
     }
     Ok(seeded)
 }
@@ -93,8 +110,14 @@ fn record(org: ObjectId, owner: ObjectId, fields: Document) -> (ObjectId, Docume
 
 /// The demo workshop's records, written once: customers with contacts and
 /// vehicles (with odometer readings), leads in several states, the
-/// services it sells, and parts with stock received.
-async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(), ApiError> {
+/// services it sells, parts with stock received, a work order in each
+/// status and a week of appointments.
+async fn workshop(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    technician: ObjectId,
+) -> Result<(), ApiError> {
     use crate::workshop::{parts, vehicles};
     let insert =
         |coll: &'static str, d: Document| async move { db.collection(coll).insert_one(d).await };
@@ -177,6 +200,7 @@ async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(
             188_700,
         ),
     ];
+    let mut fleet = vec![];
     for (i, (name, industry, first, last, phone)) in customers.iter().enumerate() {
         let (account, d) = record(
             org,
@@ -208,6 +232,7 @@ async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(
                 "odometer": { "value": km as i64, "unit": "km", "metres": km as i64 * 1000, "readAt": read_at },
             },
         );
+        fleet.push((account, vehicle, d.clone()));
         insert(vehicles::VEHICLES, d).await?;
         let (_, d) = record(
             org,
@@ -298,6 +323,7 @@ async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(
             2,
         ),
     ];
+    let mut shelf = vec![];
     for (sku, name, brand, cost, price, on_hand, reorder) in stock {
         let (part, d) = record(
             org,
@@ -308,6 +334,7 @@ async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(
                 "onHand": on_hand, "reserved": 0_i64, "available": on_hand,
             },
         );
+        shelf.push((part, name, price));
         insert(parts::PARTS, d).await?;
         let (_, d) = record(
             org,
@@ -318,6 +345,188 @@ async fn workshop(db: &Unscoped<'_>, org: ObjectId, owner: ObjectId) -> Result<(
             },
         );
         insert(parts::STOCK_MOVEMENTS, d).await?;
+    }
+    let accounts: Vec<Document> = db
+        .collection(collections::ACCOUNTS)
+        .find_many(doc! { "organizationId": org }, doc! { "_id": 1 }, 10, None)
+        .await?;
+    work_orders(db, org, owner, technician, &fleet, &accounts, &shelf).await?;
+    appointments(db, org, owner, technician, &fleet).await
+}
+
+/// A work order in each status, on the fleet in turn: labour and a part
+/// each (stock reserved while open, consumed once completed), the
+/// estimate's lines still pending, the invoiced one owing its total and
+/// the paid one settled; the sequences continue from them.
+async fn work_orders(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    technician: ObjectId,
+    fleet: &[(ObjectId, ObjectId, Document)],
+    accounts: &[Document],
+    shelf: &[(ObjectId, &str, i64)],
+) -> Result<(), ApiError> {
+    use crate::workshop::{invoices, lines, parts, work_orders};
+    let complaints = [
+        "Squealing brakes when stopping",
+        "Annual service and oil change",
+        "Engine warning light on",
+        "Pulls to the left at speed",
+        "Battery flat in the mornings",
+        "Air conditioning blows warm",
+        "Customer asked for a quote only",
+    ];
+    let mut invoices_issued = 0;
+    for (i, status) in work_orders::STATUSES.iter().enumerate() {
+        let (account, vehicle_id, vehicle) = &fleet[i % fleet.len()];
+        let (part, part_name, price) = shelf[i % 2];
+        let approval = if *status == "ESTIMATE" {
+            "PENDING"
+        } else {
+            "APPROVED"
+        };
+        let items = vec![
+            doc! {
+                "id": ObjectId::new(), "type": "LABOR", "description": "Workshop labour",
+                "quantity": 100 + 50 * i as i64, "unitPrice": 9_500_i64, "taxRate": 1_900_i64,
+                "approval": approval,
+            },
+            doc! {
+                "id": ObjectId::new(), "type": "PART", "description": part_name, "partId": part,
+                "quantity": 1_i64, "unitPrice": price, "taxRate": 1_900_i64, "approval": approval,
+            },
+        ];
+        let mut fields = doc! {
+            "number": format!("WO-{:06}", i + 1), "vehicleId": *vehicle_id, "accountId": *account,
+            "technicianId": technician, "complaint": complaints[i], "status": *status,
+            "currency": "EUR",
+            "odometerIn": vehicle.get_document("odometer").ok().and_then(|o| o.get_i64("value").ok()),
+        };
+        fields.extend(lines::with_totals(items));
+        let (id, mut d) = record(org, owner, fields);
+        match *status {
+            "ESTIMATE" | "APPROVED" | "IN_PROGRESS" => {
+                db.collection(parts::PARTS)
+                    .update_one(
+                        doc! { "_id": part },
+                        doc! { "$inc": { "reserved": 1_i64, "available": -1_i64 } },
+                    )
+                    .await?;
+            }
+            "COMPLETED" | "INVOICED" | "PAID" => {
+                db.collection(parts::PARTS)
+                    .update_one(
+                        doc! { "_id": part },
+                        doc! { "$inc": { "onHand": -1_i64, "available": -1_i64 } },
+                    )
+                    .await?;
+                let (_, m) = record(
+                    org,
+                    owner,
+                    doc! {
+                        "partId": part, "delta": -1_i64, "reason": "CONSUMED", "note": null,
+                        "workOrderId": id, "actor": owner,
+                    },
+                );
+                db.collection(parts::STOCK_MOVEMENTS).insert_one(m).await?;
+            }
+            _ => {}
+        }
+        if matches!(*status, "INVOICED" | "PAID") {
+            invoices_issued += 1;
+            let customer = accounts
+                .iter()
+                .find(|a| a.get_object_id("_id").ok() == Some(*account));
+            d.extend(invoices::invoiced(
+                &d,
+                invoices_issued,
+                customer,
+                Some(vehicle),
+            ));
+        }
+        if *status == "PAID" {
+            let total = d.get_i64("total").unwrap_or(0);
+            d.extend(doc! {
+                "amountPaid": total, "balance": 0_i64, "paidAt": DateTime::now(),
+                "payments": [{
+                    "id": ObjectId::new(), "amount": total, "method": "CARD",
+                    "paidAt": DateTime::now(), "recordedBy": owner, "createdAt": DateTime::now(),
+                }],
+            });
+        }
+        db.collection(work_orders::WORK_ORDERS)
+            .insert_one(d)
+            .await?;
+    }
+    for (name, value) in [
+        (work_orders::WORK_ORDERS, work_orders::STATUSES.len() as i64),
+        (invoices::INVOICES, invoices_issued),
+    ] {
+        db.collection(collections::SEQUENCES)
+            .insert_one(doc! {
+                "_id": format!("{}:{name}", org.to_hex()), "organizationId": org,
+                "name": name, "value": value,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The next five working days' appointments (in the workshop's time zone):
+/// three a day across the bays, the technician on two of them.
+async fn appointments(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    technician: ObjectId,
+    fleet: &[(ObjectId, ObjectId, Document)],
+) -> Result<(), ApiError> {
+    use crate::workshop::appointments::APPOINTMENTS;
+    use jiff::civil::{Time, Weekday};
+    let tz = jiff::tz::TimeZone::get(DEMO_TIMEZONE)
+        .map_err(|e| ApiError::internal(format!("time zone: {e}")))?;
+    let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
+    let at = |date: jiff::civil::Date, h: i8, m: i8| -> Result<DateTime, ApiError> {
+        let local =
+            date.to_datetime(Time::new(h, m, 0, 0).map_err(|e| ApiError::internal(e.to_string()))?);
+        let zoned = local
+            .to_zoned_datetime(tz.clone())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(DateTime::from_millis(zoned.timestamp().as_millisecond()))
+    };
+    let slots = [
+        ((8, 0), (9, 30), "Bay 1", true, "Oil change"),
+        ((10, 0), (12, 0), "Bay 2", false, "Brake inspection"),
+        ((13, 0), (14, 0), "Bay 1", true, "Wheel alignment"),
+    ];
+    let mut date = today;
+    let mut days = 0;
+    let mut n = 0;
+    while days < 5 {
+        date = date
+            .tomorrow()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            continue;
+        }
+        days += 1;
+        for (start, end, bay, with_technician, notes) in slots {
+            let (account, vehicle, _) = &fleet[n % fleet.len()];
+            n += 1;
+            let (_, d) = record(
+                org,
+                owner,
+                doc! {
+                    "startAt": at(date, start.0, start.1)?, "endAt": at(date, end.0, end.1)?,
+                    "bay": bay, "technicianId": with_technician.then_some(technician),
+                    "vehicleId": *vehicle, "accountId": *account,
+                    "status": if days == 1 { "CONFIRMED" } else { "SCHEDULED" },
+                    "notes": notes,
+                },
+            );
+            db.collection(APPOINTMENTS).insert_one(d).await?;
+        }
     }
     Ok(())
 }

@@ -103,8 +103,18 @@ fn lines_of(order: &Document) -> Vec<Document> {
         .unwrap_or_default()
 }
 
-/// The `$set` of a work order's lines and the totals they make.
-fn with_totals(lines: Vec<Document>) -> Document {
+/// What a new work order starts with: no lines, nothing to pay.
+pub fn empty() -> Document {
+    doc! {
+        "lines": [], "subtotal": 0_i64, "tax": 0_i64, "total": 0_i64,
+        "amountPaid": 0_i64, "balance": 0_i64,
+    }
+}
+
+/// The `$set` of a work order's lines and the totals they make (lines
+/// change only before invoicing, so nothing is paid yet and the balance is
+/// the total).
+pub fn with_totals(lines: Vec<Document>) -> Document {
     let (mut subtotal, mut tax) = (0_i64, 0_i64);
     let lines: Vec<Document> = lines
         .into_iter()
@@ -127,6 +137,7 @@ fn with_totals(lines: Vec<Document>) -> Document {
     doc! {
         "lines": lines.into_iter().map(Bson::Document).collect::<Vec<_>>(),
         "subtotal": subtotal, "tax": tax, "total": subtotal + tax,
+        "amountPaid": 0_i64, "balance": subtotal + tax,
         "updatedAt": DateTime::now(),
     }
 }
@@ -276,7 +287,7 @@ async fn save(
 pub async fn add(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    editable(scope, id).await?;
+    let order = editable(scope, id).await?;
     let body: Value = ctx.req.json()?;
     let (mut line, refs) = fields::parse_create(NEW_LINE, &body)?;
     shared::records::check_references(scope, &refs).await?;
@@ -286,6 +297,15 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
         ("PART", None) => return Err(ApiError::field("partId", "is required on a PART line")),
         ("PART", Some(p)) => {
             let part = find_live(scope, &super::parts::PART, p).await?;
+            let (priced, billed) = (part.get_str("currency"), order.get_str("currency"));
+            if let (Ok(priced), Ok(billed)) = (priced, billed) {
+                if priced != billed {
+                    return Err(ApiError::field(
+                        "partId",
+                        format!("is priced in {priced}; this work order is in {billed}"),
+                    ));
+                }
+            }
             for (from, to) in [
                 ("unitPrice", "unitPrice"),
                 ("taxRate", "taxRate"),

@@ -1,8 +1,11 @@
 //! The workshop context: the vehicles a workshop services, with their
 //! odometer readings and service history ([`vehicles`]), and its parts
 //! inventory, whose stock moves only by recorded movements ([`parts`]),
-//! and the work orders of its visits ([`work_orders`]).
+//! the work orders of its visits ([`work_orders`], [`lines`],
+//! [`invoices`]) and the calendar of its bays ([`appointments`]).
 
+pub mod appointments;
+pub mod invoices;
 pub mod lines;
 pub mod parts;
 pub mod vehicles;
@@ -13,5 +16,6 @@ pub mod work_orders;
 pub fn indexes() -> Vec<shared::migrate::Index> {
     let mut all = vehicles::indexes();
     all.extend(parts::indexes());
+    all.extend(appointments::indexes());
     all
 }

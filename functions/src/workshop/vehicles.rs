@@ -8,7 +8,7 @@ use bson::{doc, DateTime, Document};
 use http::StatusCode;
 use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
-use shared::db::{collections, number, Scope};
+use shared::db::{collections, number, Scope, Tx};
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
@@ -111,81 +111,111 @@ pub async fn add_reading(ctx: Ctx) -> HandlerResult {
     if read_at.timestamp_millis() > now.timestamp_millis() + 5 * 60_000 {
         return Err(ApiError::field("readAt", "cannot be in the future"));
     }
-    let reading = doc! {
-        "_id": ObjectId::new(),
-        "vehicleId": vehicle_id,
-        "value": value,
-        "unit": &unit,
-        "metres": metres(value, &unit),
-        "readAt": read_at,
-        "correction": correction,
-        "createdBy": scope.caller().user.id,
-        "createdAt": now,
+    let reading = Reading {
+        vehicle: vehicle_id,
+        value,
+        unit: &unit,
+        read_at,
+        correction,
+        field: "value",
+        work_order: None,
     };
-    let (reading, unit) = (&reading, unit.as_str());
-    scope
-        .transaction(|tx| {
-            Box::pin(async move {
-                let vehicle = tx
-                    .find_one(VEHICLES, doc! { "_id": vehicle_id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound {
-                        resource: "vehicle",
-                    })?;
-                let latest = vehicle.get_document("odometer").ok();
-                let (latest_m, latest_at) = (
-                    latest.and_then(|o| number(o, "metres")),
-                    latest.and_then(|o| o.get_datetime("readAt").ok().copied()),
-                );
-                let m = number(reading, "metres").unwrap_or(0);
-                let newest = latest_at.is_none_or(|t| read_at >= t);
-                let decreasing = match latest_m {
-                    Some(l) if newest => m < l,
-                    Some(l) => m > l,
-                    None => false,
-                };
-                if decreasing && !correction {
-                    return Err(ApiError::Unprocessable {
-                        code: Code::OdometerDecreasing,
-                        detail: "An odometer never goes down: a later reading must not be lower than an earlier one (an ADMIN may send correction: true)".into(),
-                        errors: vec![FieldError::new("value", "is out of order with the vehicle's latest reading")],
-                    });
-                }
-                tx.insert_one(ODOMETER_READINGS, reading.clone()).await?;
-                if newest || correction {
-                    tx.find_one_and_update(
-                        VEHICLES,
-                        doc! { "_id": vehicle_id },
-                        doc! {
-                            "$set": {
-                                "odometer": {
-                                    "value": value, "unit": unit, "metres": m, "readAt": read_at,
-                                },
-                                "updatedAt": DateTime::now(),
-                            },
-                            "$inc": { "version": 1_i64 },
-                        },
-                    )
-                    .await?;
-                }
-                let id = reading.get_object_id("_id").map_err(|_| ApiError::internal("no id"))?;
-                tx.audit(
-                    AuditEntry::new(Action::Create, "odometer_reading")
-                        .id(id)
-                        .changes(doc! {
-                            "vehicleId": vehicle_id, "value": value, "unit": unit,
-                            "readAt": read_at, "correction": correction,
-                        }),
-                )
-                .await?;
-                Ok(())
-            })
-        })
+    let reading = &reading;
+    let stored = scope
+        .transaction(|tx| Box::pin(async move { record_reading(tx, reading).await }))
         .await?;
     Ok(ApiResponse::json(
         StatusCode::CREATED,
-        &render_reading(reading, scope),
+        &render_reading(&stored, scope),
     ))
+}
+
+/// One odometer reading to record.
+pub struct Reading<'a> {
+    pub vehicle: ObjectId,
+    pub value: i64,
+    pub unit: &'a str,
+    pub read_at: DateTime,
+    pub correction: bool,
+    /// The body field an out-of-order reading is blamed on.
+    pub field: &'a str,
+    /// The work order that took it (its `odometerIn`).
+    pub work_order: Option<ObjectId>,
+}
+
+/// Records `r` in the transaction: refused (422 `ODOMETER_DECREASING`)
+/// when out of order with the vehicle's latest unless a correction; the
+/// vehicle shows it when it is the newest; audited. Returns the stored
+/// reading.
+pub async fn record_reading(tx: &mut Tx<'_>, r: &Reading<'_>) -> Result<Document, ApiError> {
+    let vehicle = tx
+        .find_one(VEHICLES, doc! { "_id": r.vehicle, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "vehicle",
+        })?;
+    let latest = vehicle.get_document("odometer").ok();
+    let (latest_m, latest_at) = (
+        latest.and_then(|o| number(o, "metres")),
+        latest.and_then(|o| o.get_datetime("readAt").ok().copied()),
+    );
+    let m = metres(r.value, r.unit);
+    let newest = latest_at.is_none_or(|t| r.read_at >= t);
+    let decreasing = match latest_m {
+        Some(l) if newest => m < l,
+        Some(l) => m > l,
+        None => false,
+    };
+    if decreasing && !r.correction {
+        return Err(ApiError::Unprocessable {
+            code: Code::OdometerDecreasing,
+            detail: "An odometer never goes down: a later reading must not be lower than an earlier one (an ADMIN may send correction: true to the vehicle's odometer)".into(),
+            errors: vec![FieldError::new(r.field, "is out of order with the vehicle's latest reading")],
+        });
+    }
+    let now = DateTime::now();
+    let reading = doc! {
+        "_id": ObjectId::new(),
+        "vehicleId": r.vehicle,
+        "value": r.value,
+        "unit": r.unit,
+        "metres": m,
+        "readAt": r.read_at,
+        "correction": r.correction,
+        "workOrderId": r.work_order,
+        "createdBy": tx.scope().caller().user.id,
+        "createdAt": now,
+    };
+    tx.insert_one(ODOMETER_READINGS, reading.clone()).await?;
+    if newest || r.correction {
+        tx.find_one_and_update(
+            VEHICLES,
+            doc! { "_id": r.vehicle },
+            doc! {
+                "$set": {
+                    "odometer": {
+                        "value": r.value, "unit": r.unit, "metres": m, "readAt": r.read_at,
+                    },
+                    "updatedAt": now,
+                },
+                "$inc": { "version": 1_i64 },
+            },
+        )
+        .await?;
+    }
+    let id = reading
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("no id"))?;
+    tx.audit(
+        AuditEntry::new(Action::Create, "odometer_reading")
+            .id(id)
+            .changes(doc! {
+                "vehicleId": r.vehicle, "value": r.value, "unit": r.unit,
+                "readAt": r.read_at, "correction": r.correction, "workOrderId": r.work_order,
+            }),
+    )
+    .await?;
+    Ok(reading)
 }
 
 fn render_reading(d: &Document, scope: &Scope) -> Value {

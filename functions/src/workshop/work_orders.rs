@@ -6,7 +6,7 @@
 use bson::{doc, DateTime, Document};
 use serde_json::Value;
 use shared::audit::{Action, AuditEntry};
-use shared::db::{collections, Scope};
+use shared::db::{collections, number, Scope, Tx};
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
@@ -15,8 +15,8 @@ use shared::rbac::Permission;
 use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering};
 use shared::runtime::{Ctx, HandlerResult};
 
-use super::lines;
-use super::vehicles::{VEHICLE, VEHICLES};
+use super::vehicles::{record_reading, Reading, VEHICLE, VEHICLES};
+use super::{invoices, lines};
 
 pub const WORK_ORDERS: &str = "work_orders";
 
@@ -96,6 +96,7 @@ pub static WORK_ORDER: Entity = Entity {
             },
         ),
         Field::optional("notes", TEXT),
+        Field::optional("currency", Kind::Currency),
     ],
     unique: &["number"],
     numbering: Some(Numbering {
@@ -105,8 +106,53 @@ pub static WORK_ORDER: Entity = Entity {
     }),
     prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
     assignees: &["technicianId"],
+    written: Some(|tx, before, after| Box::pin(odometer_in(tx, before, after))),
     ..Entity::DEFAULTS
 };
+
+/// A work order's `odometerIn`, when set or changed, is a reading of the
+/// vehicle's odometer (in the unit of its latest reading, else km), taken
+/// now: one lower than the vehicle's latest refuses the work order (422
+/// `ODOMETER_DECREASING` naming `odometerIn`).
+async fn odometer_in(
+    tx: &mut Tx<'_>,
+    before: Option<&Document>,
+    after: &Document,
+) -> Result<(), ApiError> {
+    let Some(value) = number(after, "odometerIn") else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| number(b, "odometerIn") == Some(value)) {
+        return Ok(());
+    }
+    let (Ok(vehicle), Ok(id)) = (after.get_object_id("vehicleId"), after.get_object_id("_id"))
+    else {
+        return Err(ApiError::internal("work order without vehicle"));
+    };
+    let unit = tx
+        .find_one(VEHICLES, doc! { "_id": vehicle })
+        .await?
+        .and_then(|v| {
+            Some(
+                v.get_document("odometer")
+                    .ok()?
+                    .get_str("unit")
+                    .ok()?
+                    .to_string(),
+            )
+        })
+        .unwrap_or_else(|| "km".into());
+    let reading = Reading {
+        vehicle,
+        value,
+        unit: &unit,
+        read_at: DateTime::now(),
+        correction: false,
+        field: "odometerIn",
+        work_order: Some(id),
+    };
+    record_reading(tx, &reading).await.map(drop)
+}
 
 /// The account is the vehicle's owner (filled in when not given, and then
 /// it must be the owner); a technician must be an ACTIVE member.
@@ -127,6 +173,14 @@ async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
             fields.insert("accountId", owner);
         }
     }
+    if !fields.contains_key("currency") {
+        let org = scope.caller().org.settings.as_ref();
+        let currency = org
+            .and_then(|s| s.get_str("currency").ok())
+            .unwrap_or("USD");
+        fields.insert("currency", currency);
+    }
+    fields.extend(lines::empty());
     if let Ok(technician) = fields.get_object_id("technicianId") {
         let active = scope
             .collection(collections::USERS)
@@ -185,6 +239,24 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
     if matches!(to.as_str(), "INVOICED" | "PAID") || (to == "CANCELLED" && from == "IN_PROGRESS") {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
+    let balance = number(&before, "balance").unwrap_or(0);
+    if to == "PAID" && balance != 0 {
+        return Err(ApiError::Conflict {
+            code: Code::InvalidTransition,
+            detail: format!(
+                "The balance is {balance}: a work order is PAID once its payments cover it (POST .../payments)"
+            ),
+            errors: vec![FieldError::new("to", "needs a balance of 0")],
+        });
+    }
+    if to == "INVOICED" {
+        scope.ensure_sequence(invoices::INVOICES).await?;
+    }
+    let mut filter = doc! { "_id": id, "deletedAt": null, "status": &from };
+    if to == "PAID" {
+        filter.insert("balance", 0_i64);
+    }
+    let filter = &filter;
     let (from_ref, to_ref) = (from.as_str(), to.as_str());
     let actor = scope.caller().user.id;
     let after = scope
@@ -192,10 +264,10 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
             Box::pin(async move {
                 let now = DateTime::now();
                 let stamp = format!("{}At", to_ref.to_lowercase().replace('_', ""));
-                let Some(after) = tx
+                let Some(mut after) = tx
                     .find_one_and_update(
                         WORK_ORDERS,
-                        doc! { "_id": id, "deletedAt": null, "status": from_ref },
+                        filter.clone(),
                         doc! {
                             "$set": { "status": to_ref, "updatedAt": now, stamp: now },
                             "$inc": { "version": 1_i64 },
@@ -214,10 +286,18 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                         _ => {}
                     }
                 }
+                let mut change = doc! { "status": { "from": from_ref, "to": to_ref } };
+                if to_ref == "INVOICED" {
+                    after = invoices::issue(tx, &after).await?;
+                    change.insert(
+                        "invoiceNumber",
+                        after.get_str("invoiceNumber").unwrap_or_default(),
+                    );
+                }
                 tx.audit(
                     AuditEntry::new(Action::Update, "work_order")
                         .id(id)
-                        .changes(doc! { "status": { "from": from_ref, "to": to_ref } }),
+                        .changes(change),
                 )
                 .await?;
                 Ok(Some(after))

@@ -4,7 +4,8 @@
 # set) and prints binary sizes, cold start, memory and latency as Markdown
 # tables. BENCH_COLD_RUNS and BENCH_REQUESTS
 # tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
-# instead (see tests/bench_crm.rs).
+# instead (see tests/bench_crm.rs), `scripts/bench.sh workshop` the workshop
+# one (work orders, stock, appointments; see tests/bench_workshop.rs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -27,6 +28,10 @@ if [ "${1:-}" = "crm" ]; then
   # CRM at scale; BENCH_CRM_RECORDS (default 100000) and BENCH_CRM_ORGS (default 10) set its size.
   cargo build --release --locked -p tests --bin bench-crm
   "$ROOT/target/release/bench-crm"
+elif [ "${1:-}" = "workshop" ]; then
+  # BENCH_VEHICLES (default 10000) and BENCH_WORK_ORDERS (default 50000) set its size.
+  cargo build --release --locked -p tests --bin bench-workshop
+  "$ROOT/target/release/bench-workshop"
 else
   cargo build --release --locked -p tests --bin bench
   "$ROOT/target/release/bench"

@@ -6,38 +6,11 @@
 //! memory). Records are
 //! seeded straight into MongoDB; requests go through a release `crm-local`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bson::{doc, oid::ObjectId, DateTime, Document};
 use serde_json::{json, Value};
-use tests::lambda::function_binary;
-
-const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
-
-fn number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use tests::bench_support::{hwm_kib, ms, number, p50_p99, Bench};
 
 fn pick(values: &[&'static str], i: usize) -> &'static str {
     values[i % values.len()]
@@ -93,41 +66,15 @@ async fn main() {
     let records = number("BENCH_CRM_RECORDS", 100_000);
     let others = number("BENCH_CRM_ORGS", 10);
     let samples = number("BENCH_CRM_REQUESTS", 200);
-    let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI must be set");
-    let db_name = format!("bench_crm_{}", ObjectId::new().to_hex());
-    let port = tests::net::free_port();
-    let mut server = tokio::process::Command::new(function_binary("crm-local", "release"))
-        .env("MONGODB_URI", &uri)
-        .env("MONGODB_DB", &db_name)
-        .env("JWT_SECRET", SECRET)
-        .env("PORT", port.to_string())
-        .env("LOG_LEVEL", "warn")
-        .env("RATE_LIMIT_API_FREE", "1000000000")
-        .env("RATE_LIMIT_EXPORTS_FREE", "1000")
-        // Seeding 1.1 M records per entity outlasts a 15-minute access token.
-        .env("ACCESS_TOKEN_TTL_SECONDS", "86400")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("crm-local starts");
-    let base = format!("http://127.0.0.1:{port}/api/v1");
-    let http = reqwest::Client::new();
-    tests::net::wait_for_port(port).await;
-    let reg: Value = http
-        .post(format!("{base}/auth/register"))
-        .json(&json!({ "organizationName": "Bench", "email": format!("{db_name}@bench.test"), "password": "bench-password", "firstName": "B", "lastName": "E" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = reg["accessToken"].as_str().unwrap().to_string();
-    let org = ObjectId::parse_str(reg["organization"]["id"].as_str().unwrap()).unwrap();
-    let user = ObjectId::parse_str(reg["user"]["id"].as_str().unwrap()).unwrap();
-
-    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-    let db = client.database(&db_name);
+    let bench = Bench::start("bench_crm").await;
+    let (base, http, token, org, user, db) = (
+        &bench.base,
+        &bench.http,
+        &bench.token,
+        bench.org,
+        bench.user,
+        &bench.db,
+    );
     let entities = [
         "accounts",
         "contacts",
@@ -188,19 +135,15 @@ async fn main() {
             );
             create.push(t.elapsed());
         }
-        list.sort();
-        create.sort();
         println!(
-            "| {entity} | {:.0} s | {} / {} | {} / {} |",
+            "| {entity} | {:.0} s | {} | {} |",
             seeding.as_secs_f64(),
-            ms(pct(&list, 0.5)),
-            ms(pct(&list, 0.99)),
-            ms(pct(&create, 0.5)),
-            ms(pct(&create, 0.99))
+            p50_p99(&mut list),
+            p50_p99(&mut create)
         );
     }
 
-    let pid = server.id().unwrap_or(0);
+    let pid = bench.server.id().unwrap_or(0);
     let before = hwm_kib(pid);
     let t = Instant::now();
     let r = http
@@ -230,6 +173,5 @@ async fn main() {
         before as f64 / 1024.0,
         hwm_kib(pid) as f64 / 1024.0
     );
-    server.kill().await.ok();
-    client.database(&db_name).drop().await.ok();
+    bench.stop().await;
 }

@@ -1,5 +1,7 @@
 //! Support shared by the integration tests (`api/`) and the benchmarks:
-//! a Lambda Runtime API emulator, API Gateway event builders, loopback ports.
+//! a Lambda Runtime API emulator, API Gateway event builders, loopback ports,
+//! and what the at-scale benchmarks share.
 
+pub mod bench_support;
 pub mod lambda;
 pub mod net;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bson::oid::ObjectId;
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
 use futures_util::TryStreamExt;
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection};
@@ -325,17 +325,43 @@ impl<'a> Tx<'a> {
 
     /// Updates one document and returns it as it is after the update.
     /// `organizationId` cannot be set or unset through `update`.
+    ///
+    /// Done as find, update by `_id` (still under `filter`), read back,
+    /// rather than one `findAndModify`: inside the transaction the three
+    /// see one state (a concurrent change is a write conflict, and the
+    /// transaction runs again), and each is a plain indexed operation,
+    /// where the local MongoDB-wire server runs `findAndModify` as a
+    /// collection scan (500 ms at 50,000 documents, against a few ms).
     pub async fn find_one_and_update(
         &mut self,
         coll: &'static str,
         filter: Document,
         update: Document,
     ) -> Result<Option<Document>, ApiError> {
-        let filter = self.scoped(filter);
+        let mut filter = self.scoped(filter);
+        let Some(found) = self
+            .coll(coll)
+            .find_one(filter.clone())
+            .projection(doc! { "_id": 1 })
+            .session(&mut self.session)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = found.get("_id").cloned().unwrap_or(Bson::Null);
+        filter.insert("_id", id.clone());
+        let updated = self
+            .coll(coll)
+            .update_one(filter, strip_org(update))
+            .session(&mut self.session)
+            .await?;
+        if updated.matched_count == 0 {
+            return Ok(None);
+        }
+        let filter = self.scoped(doc! { "_id": id });
         Ok(self
             .coll(coll)
-            .find_one_and_update(filter, strip_org(update))
-            .return_document(ReturnDocument::After)
+            .find_one(filter)
             .session(&mut self.session)
             .await?)
     }

@@ -258,9 +258,9 @@ pub struct Entity {
     /// technician), who may change it like the member who created it.
     pub assignees: &'static [&'static str],
     /// What else a create, PATCH or restore writes or checks in its
-    /// transaction, given the record before (none on create and restore)
-    /// and after: a work order's odometer reading, an appointment's rule
-    /// against the others. An error aborts the whole write.
+    /// transaction, given which it is (with the record before a PATCH) and
+    /// the record after: a work order's odometer reading, an appointment's
+    /// rule against the others. An error aborts the whole write.
     pub written: Option<Written>,
     /// A per-organization lock every create, PATCH and restore of the
     /// entity takes first in its transaction, so that a rule across records
@@ -321,11 +321,18 @@ pub struct Numbering {
 }
 
 /// See [`Entity::written`].
-pub type Written = for<'t, 's> fn(
-    &'t mut Tx<'s>,
-    Option<&'t Document>,
-    &'t Document,
-) -> crate::db::TxFuture<'t, ()>;
+pub type Written =
+    for<'t, 's> fn(&'t mut Tx<'s>, Write<'t>, &'t Document) -> crate::db::TxFuture<'t, ()>;
+
+/// The kind of write [`Entity::written`] runs in.
+#[derive(Clone, Copy)]
+pub enum Write<'a> {
+    Create,
+    /// A PATCH, with the record as it was before.
+    Update(&'a Document),
+    /// A deleted record brought back.
+    Restore,
+}
 
 /// See [`Entity::max_range`]: with both `from` and `to` given (RFC 3339),
 /// `to - from` is at most `days` (400 `INVALID_PARAMETER` naming `to`).
@@ -474,7 +481,7 @@ pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
         e,
         doc! { "_id": id, "deletedAt": { "$ne": null } },
         doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
-        None,
+        Write::Restore,
         |_| AuditEntry::new(Action::Restore, e.resource).id(id),
     )
     .await?;
@@ -748,7 +755,7 @@ pub async fn insert_with_audit(
                 }
                 tx.insert_one(e.collection, record.clone()).await?;
                 if let Some(written) = e.written {
-                    written(tx, None, &record).await?;
+                    written(tx, Write::Create, &record).await?;
                 }
                 tx.audit(
                     AuditEntry::new(Action::Create, e.resource)
@@ -859,7 +866,7 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
     // The version in the filter makes the write conditional on nobody having
     // changed the record since it was read.
     let filter = doc! { "_id": id, "deletedAt": null, "version": version };
-    let after = mutate_record(scope, e, filter, update, Some(&before), |after| {
+    let after = mutate_record(scope, e, filter, update, Write::Update(&before), |after| {
         AuditEntry::new(Action::Update, e.resource)
             .id(id)
             .changes(diff(&before, after))
@@ -935,13 +942,13 @@ pub async fn mutate_one(
 }
 
 /// [`mutate_one`] for a record of `e`, taking the entity's lock first and
-/// running its [`Entity::written`] with `before` and the record after.
+/// running its [`Entity::written`] for `write` with the record after.
 async fn mutate_record(
     scope: &Scope,
     e: &Entity,
     filter: Document,
     update: Document,
-    before: Option<&Document>,
+    write: Write<'_>,
     audit: impl Fn(&Document) -> AuditEntry + Sync,
 ) -> Result<Option<Document>, ApiError> {
     if let Some(lock) = e.serialize {
@@ -961,7 +968,7 @@ async fn mutate_record(
                     return Ok(None);
                 };
                 if let Some(written) = e.written {
-                    written(tx, before, &after).await?;
+                    written(tx, write, &after).await?;
                 }
                 tx.audit(audit(&after)).await?;
                 Ok(Some(after))

@@ -163,6 +163,45 @@ async fn working_hours_follow_the_time_zone_through_daylight_saving_time() {
         assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
     }
     assert_eq!(app.count("appointments", doc! {}).await, 4);
+
+    // A vehicle's appointment is its owner's; a technician is a member.
+    let account = app.create_account(owner, "Fleet GmbH").await;
+    let vehicle = app
+        .create_record(
+            owner,
+            "vehicles",
+            json!({ "make": "Opel", "accountId": account }),
+        )
+        .await;
+    let r = book(
+        &app,
+        owner,
+        "2027-01-11T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+        json!({ "vehicleId": vehicle }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["accountId"], account.as_str());
+    let stranger = app.create_account(owner, "Someone else").await;
+    let r = book(
+        &app,
+        owner,
+        "2027-01-11T10:00:00Z",
+        "2027-01-11T11:00:00Z",
+        json!({ "vehicleId": vehicle, "accountId": stranger }),
+    )
+    .await;
+    assert_eq!(r.body["errors"][0]["field"], "accountId", "{}", r.text);
+    let r = book(
+        &app,
+        owner,
+        "2027-01-11T10:00:00Z",
+        "2027-01-11T11:00:00Z",
+        json!({ "technicianId": app.other().await.id }),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
 }
 
 #[tokio::test]

@@ -59,6 +59,15 @@ async fn odometer_in_is_a_reading_of_the_vehicle_and_never_goes_down() {
     assert_eq!(r.body["code"], "ODOMETER_DECREASING", "{}", r.text);
     let stored = app.find("work_orders", doc! { "_id": oid(&second) }).await;
     assert_eq!(stored[0].get_i64("odometerIn").unwrap(), 50_250);
+    // Restoring the first work order, below the latest reading now, takes
+    // no new reading and is not refused.
+    let path = format!("/api/v1/work-orders/{order}");
+    assert_eq!(app.delete(&path, Some(owner)).await.status, 204);
+    let r = app
+        .post(&format!("{path}/restore"), Some(owner), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.count("odometer_readings", doc! {}).await, 2);
 }
 
 /// A work order of `vehicle` with two approved lines (a fee of 25.00 and
@@ -256,4 +265,47 @@ async fn concurrent_payments_never_take_the_balance_below_zero() {
     assert_eq!(stored.get_i64("balance").unwrap(), 3_565);
     assert_eq!(stored.get_array("payments").unwrap().len(), 3);
     assert_eq!(stored.get_str("status").unwrap(), "INVOICED");
+}
+
+#[tokio::test]
+async fn a_work_order_bills_in_one_currency() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(owner),
+            json!({ "settings": { "currency": "EUR" } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, vehicle) = customer(&app, owner).await;
+    let r = open(&app, owner, &vehicle, json!({})).await;
+    assert_eq!(r.body["currency"], "EUR");
+    let order = r.str("id");
+    let dollars = app
+        .create_record(
+            owner,
+            "parts",
+            json!({ "sku": "US-1", "name": "Imported", "unitPrice": 500, "currency": "USD" }),
+        )
+        .await;
+    let r = add_line(
+        &app,
+        owner,
+        &order,
+        json!({ "type": "PART", "partId": dollars, "quantity": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("partId")),
+        "{}",
+        r.text
+    );
+    let stored = app
+        .find("work_orders", doc! { "_id": oid(&order) })
+        .await
+        .remove(0);
+    assert!(stored.get_array("lines").unwrap().is_empty());
 }

@@ -270,9 +270,9 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
 async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
     let app = TestApp::spawn_isolated().await;
     app.everyone().await;
-    // The request's findAndModify commands: the rate-limit bump, the
-    // promotion, then the demotion, which is made to fail.
-    app.fail_command("findAndModify", 2).await;
+    // The request's update commands (in its transaction): the promotion,
+    // then the demotion, which is made to fail.
+    app.fail_command("update", 1).await;
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",

@@ -23,12 +23,12 @@ use shared::db::{collections, Tx};
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{Field, Kind};
 use shared::migrate::Index;
-use shared::records::{Entity, Filter, ListSpec, RangeLimit};
+use shared::records::{Entity, Filter, ListSpec, RangeLimit, Write};
 use shared::runtime::{ok, Ctx, HandlerResult};
 use shared::validate::Errors;
 
 use super::vehicles::VEHICLES;
-use super::work_orders::WORK_ORDERS;
+use super::work_orders::{customer_and_technician, WORK_ORDERS};
 
 pub const APPOINTMENTS: &str = "appointments";
 
@@ -84,7 +84,9 @@ pub static APPOINTMENT: Entity = Entity {
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
     ],
     assignees: &["technicianId"],
-    written: Some(|tx, before, after| Box::pin(check(tx, before, after))),
+    // Like a work order's: the vehicle's owner, an active technician.
+    prepare: Some(|scope, fields| Box::pin(customer_and_technician(scope, fields))),
+    written: Some(|tx, write, after| Box::pin(check(tx, write, after))),
     serialize: Some(APPOINTMENTS),
     max_range: Some(RangeLimit {
         from: "from",
@@ -273,9 +275,10 @@ fn ms(d: &Document, key: &str) -> Option<i64> {
     d.get_datetime(key).ok().map(|t| t.timestamp_millis())
 }
 
-/// Whether a write changed what the rules look at.
-fn rescheduled(before: Option<&Document>, after: &Document) -> bool {
-    let Some(before) = before else {
+/// Whether a write changed what the rules look at (a create or restore
+/// always does).
+fn rescheduled(write: Write<'_>, after: &Document) -> bool {
+    let Write::Update(before) = write else {
         return true;
     };
     ["startAt", "endAt", "bay", "technicianId", "status"]
@@ -285,12 +288,8 @@ fn rescheduled(before: Option<&Document>, after: &Document) -> bool {
 
 /// The rules of [`APPOINTMENT`], checked in the write's transaction with
 /// the organization's appointment lock held.
-async fn check(
-    tx: &mut Tx<'_>,
-    before: Option<&Document>,
-    after: &Document,
-) -> Result<(), ApiError> {
-    if !rescheduled(before, after) {
+async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
+    if !rescheduled(write, after) {
         return Ok(());
     }
     let (Some(start), Some(end)) = (ms(after, "startAt"), ms(after, "endAt")) else {

@@ -12,7 +12,7 @@ use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::model::UserStatus;
 use shared::rbac::Permission;
-use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering};
+use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering, Write};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::vehicles::{record_reading, Reading, VEHICLE, VEHICLES};
@@ -106,23 +106,25 @@ pub static WORK_ORDER: Entity = Entity {
     }),
     prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
     assignees: &["technicianId"],
-    written: Some(|tx, before, after| Box::pin(odometer_in(tx, before, after))),
+    written: Some(|tx, write, after| Box::pin(odometer_in(tx, write, after))),
     ..Entity::DEFAULTS
 };
 
-/// A work order's `odometerIn`, when set or changed, is a reading of the
-/// vehicle's odometer (in the unit of its latest reading, else km), taken
-/// now: one lower than the vehicle's latest refuses the work order (422
-/// `ODOMETER_DECREASING` naming `odometerIn`).
-async fn odometer_in(
-    tx: &mut Tx<'_>,
-    before: Option<&Document>,
-    after: &Document,
-) -> Result<(), ApiError> {
+/// A work order's `odometerIn`, when set on create or changed by a PATCH,
+/// is a reading of the vehicle's odometer (in the unit of its latest
+/// reading, else km), taken now: one lower than the vehicle's latest
+/// refuses the write (422 `ODOMETER_DECREASING` naming `odometerIn`).
+/// Restoring a work order records nothing: its reading is on record.
+async fn odometer_in(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
     let Some(value) = number(after, "odometerIn") else {
         return Ok(());
     };
-    if before.is_some_and(|b| number(b, "odometerIn") == Some(value)) {
+    let changed = match write {
+        Write::Create => true,
+        Write::Update(before) => number(before, "odometerIn") != Some(value),
+        Write::Restore => false,
+    };
+    if !changed {
         return Ok(());
     }
     let (Ok(vehicle), Ok(id)) = (after.get_object_id("vehicleId"), after.get_object_id("_id"))
@@ -154,25 +156,13 @@ async fn odometer_in(
     record_reading(tx, &reading).await.map(drop)
 }
 
-/// The account is the vehicle's owner (filled in when not given, and then
-/// it must be the owner); a technician must be an ACTIVE member.
+/// See [`customer_and_technician`]; a new work order is in the
+/// organization's currency (else USD) and has no lines yet.
 async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
-    let vehicle_id = fields
-        .get_object_id("vehicleId")
-        .map_err(|_| ApiError::field("vehicleId", "is required"))?;
-    let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
-    let owner = vehicle
-        .get_object_id("accountId")
-        .map_err(|_| ApiError::internal("vehicle without owner"))?;
-    match fields.get_object_id("accountId") {
-        Ok(given) if given != owner => {
-            return Err(ApiError::field("accountId", "must be the vehicle's owner"))
-        }
-        Ok(_) => {}
-        Err(_) => {
-            fields.insert("accountId", owner);
-        }
+    if !fields.contains_key("vehicleId") {
+        return Err(ApiError::field("vehicleId", "is required"));
     }
+    customer_and_technician(scope, fields).await?;
     if !fields.contains_key("currency") {
         let org = scope.caller().org.settings.as_ref();
         let currency = org
@@ -181,6 +171,28 @@ async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
         fields.insert("currency", currency);
     }
     fields.extend(lines::empty());
+    Ok(())
+}
+
+/// The rules a work order and an appointment share: with a `vehicleId`,
+/// the account is the vehicle's owner (filled in when not given, a 422
+/// when another); a `technicianId` must be an ACTIVE member.
+pub async fn customer_and_technician(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
+    if let Ok(vehicle_id) = fields.get_object_id("vehicleId") {
+        let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
+        let owner = vehicle
+            .get_object_id("accountId")
+            .map_err(|_| ApiError::internal("vehicle without owner"))?;
+        match fields.get_object_id("accountId") {
+            Ok(given) if given != owner => {
+                return Err(ApiError::field("accountId", "must be the vehicle's owner"))
+            }
+            Ok(_) => {}
+            Err(_) => {
+                fields.insert("accountId", owner);
+            }
+        }
+    }
     if let Ok(technician) = fields.get_object_id("technicianId") {
         let active = scope
             .collection(collections::USERS)

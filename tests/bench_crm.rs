@@ -112,7 +112,7 @@ async fn main() {
             let t = Instant::now();
             let r = http
                 .get(format!("{base}/{entity}"))
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .send()
                 .await
                 .unwrap();
@@ -122,7 +122,7 @@ async fn main() {
             let t = Instant::now();
             let r = http
                 .post(format!("{base}/{entity}"))
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .json(&body(entity, i))
                 .send()
                 .await
@@ -148,7 +148,7 @@ async fn main() {
     let t = Instant::now();
     let r = http
         .post(format!("{base}/exports"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({ "entity": "contacts", "format": "csv", "filters": { "type": "CUSTOMER" } }))
         .send()
         .await

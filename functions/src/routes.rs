@@ -356,6 +356,34 @@ pub static APPOINTMENTS_AVAILABILITY: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static FORMS_ID_ROTATE_KEY: Route = Route {
+    name: "forms-id-rotate-key",
+    path: "/api/v1/forms/{id}/rotate-key",
+    methods: &[Endpoint::post(Requires(Configure), |ctx| {
+        Box::pin(crate::crm::forms::rotate_key(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static FORMS_ID_SUBMISSIONS: Route = Route {
+    name: "forms-id-submissions",
+    path: "/api/v1/forms/{id}/submissions",
+    methods: &[Endpoint::get(Requires(Configure), |ctx| {
+        Box::pin(crate::crm::forms::submissions(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static PUBLIC_FORMS_SUBMISSIONS: Route = Route {
+    name: "public-forms-publicid-submissions",
+    path: "/api/v1/public/forms/{publicId}/submissions",
+    methods: &[
+        Endpoint::post(Public, |ctx| Box::pin(crate::crm::forms::submit(ctx))),
+        Endpoint::options(Public, |ctx| Box::pin(crate::crm::forms::preflight(ctx))),
+    ],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -468,10 +496,10 @@ macro_rules! registry {
                     name: $plural,
                     path: concat!("/api/v1/", $plural),
                     methods: &[
-                        Endpoint::get(Requires(ReadRecords), |ctx| {
+                        Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
                             Box::pin(records::handle_list(ctx, &$entity))
                         }),
-                        Endpoint::post(Requires(CreateRecords), |ctx| {
+                        Endpoint::post(Requires(if $entity.admin_only { Configure } else { CreateRecords }), |ctx| {
                             Box::pin(records::handle_create(ctx, &$entity))
                         }),
                     ],
@@ -482,13 +510,13 @@ macro_rules! registry {
                     name: concat!($plural, "-id"),
                     path: concat!("/api/v1/", $plural, "/{id}"),
                     methods: &[
-                        Endpoint::get(Requires(ReadRecords), |ctx| {
+                        Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
                             Box::pin(records::handle_get(ctx, &$entity))
                         }),
-                        Endpoint::patch(Requires(UpdateRecords), |ctx| {
+                        Endpoint::patch(Requires(if $entity.admin_only { Configure } else { UpdateRecords }), |ctx| {
                             Box::pin(records::handle_update(ctx, &$entity))
                         }),
-                        Endpoint::delete(Requires(DeleteRecords), |ctx| {
+                        Endpoint::delete(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
                             Box::pin(records::handle_delete(ctx, &$entity))
                         }),
                     ],
@@ -498,7 +526,7 @@ macro_rules! registry {
                 pub static RESTORE: Route = Route {
                     name: concat!($plural, "-id-restore"),
                     path: concat!("/api/v1/", $plural, "/{id}/restore"),
-                    methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
+                    methods: &[Endpoint::post(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
                         Box::pin(records::restore(ctx, &$entity))
                     })],
                     deploy: Deploy::API,
@@ -528,6 +556,7 @@ macro_rules! registry {
         pub fn indexes() -> Vec<shared::migrate::Index> {
             let mut all = shared::records::indexes_of(ENTITIES);
             all.extend(crate::workshop::indexes());
+            all.extend(crate::crm::forms::indexes());
             all
         }
 
@@ -547,6 +576,7 @@ registry! {
         opportunities = "opportunities" => crate::crm::opportunities::OPPORTUNITY,
         tasks = "tasks" => crate::crm::tasks::TASK,
         products = "products" => crate::crm::products::PRODUCT,
+        forms = "forms" => crate::crm::forms::FORM,
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
         parts = "parts" => crate::workshop::parts::PART,
         work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
@@ -587,6 +617,9 @@ registry! {
         WORK_ORDERS_ID_INVOICE,
         WORK_ORDERS_ID_PAYMENTS,
         APPOINTMENTS_AVAILABILITY,
+        FORMS_ID_ROTATE_KEY,
+        FORMS_ID_SUBMISSIONS,
+        PUBLIC_FORMS_SUBMISSIONS,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

@@ -62,6 +62,15 @@ pub enum Kind {
     Plate,
     /// A vehicle's model year: 1886 (the first car) to next year.
     ModelYear,
+    /// A list of up to `max` objects, each of the fields `of` (like
+    /// [`Kind::Object`], required fields enforced), e.g. a form's fields.
+    Rows {
+        of: &'static [Field],
+        max: usize,
+    },
+    /// Up to 20 web origins (`https://example.com`, a port allowed, no
+    /// path), stored lower-cased, e.g. where a form may be posted from.
+    Origins,
 }
 
 pub struct Field {
@@ -373,6 +382,50 @@ fn parse_value(
             }
             Bson::Array(tags)
         }
+        Kind::Rows { of, max } => {
+            let items = v
+                .as_array()
+                .ok_or_else(|| FieldError::new(name, "must be an array of objects"))?;
+            if items.len() > *max {
+                return Err(FieldError::new(
+                    name,
+                    format!("must have at most {max} items"),
+                ));
+            }
+            let mut rows = vec![];
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{name}[{i}]");
+                let obj = item
+                    .as_object()
+                    .ok_or_else(|| FieldError::new(&path, "must be an object"))?;
+                let mut errors = Errors::new();
+                let d = parse_object(&path, of, obj, &mut errors, refs, true);
+                if let Err(ApiError::Validation { errors }) = errors.finish() {
+                    return Err(errors
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| FieldError::new(&path, "is invalid")));
+                }
+                rows.push(Bson::Document(d));
+            }
+            Bson::Array(rows)
+        }
+        Kind::Origins => {
+            let items = v
+                .as_array()
+                .ok_or_else(|| FieldError::new(name, "must be an array of origins"))?;
+            if items.len() > 20 {
+                return Err(FieldError::new(name, "must have at most 20 origins"));
+            }
+            let mut out: Vec<Bson> = vec![];
+            for item in items {
+                let o = validate::origin(name, string(name, item)?)?;
+                if !out.contains(&Bson::String(o.clone())) {
+                    out.push(Bson::String(o));
+                }
+            }
+            Bson::Array(out)
+        }
         Kind::Object(fields) => {
             let obj = v
                 .as_object()
@@ -498,6 +551,8 @@ fn sample_value(f: &Field) -> Option<Value> {
         Kind::Vin => Value::from("1M8GDM9AXKP042788"),
         Kind::Plate => Value::from("B-SA 123"),
         Kind::ModelYear => Value::from(2020),
+        Kind::Rows { of, .. } => Value::from(vec![sample(of)?]),
+        Kind::Origins => Value::from(vec!["https://www.example.com"]),
         Kind::Object(sub) => sample(sub)?,
         Kind::Ref(_) | Kind::RelatedTo(_) => return None,
     })

@@ -57,6 +57,11 @@ impl ApiRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the body went over the adapters' limit (and was cut).
+    pub fn is_oversize(&self) -> bool {
+        self.oversize
+    }
+
     pub fn user_agent(&self) -> Option<String> {
         self.header("user-agent")
             .map(|s| s.chars().take(512).collect())

@@ -29,6 +29,9 @@ pub enum Permission {
     ManageMembers,
     /// Make ADMINs, change plan, delete the organization, transfer ownership.
     ManageOrganization,
+    /// Read and change what configures how the outside reaches the
+    /// organization: its public forms.
+    Configure,
 }
 
 impl Permission {
@@ -41,7 +44,8 @@ impl Permission {
             | Permission::ExportData
             | Permission::ImportData
             | Permission::ReadAuditLog
-            | Permission::ManageMembers => Role::Admin,
+            | Permission::ManageMembers
+            | Permission::Configure => Role::Admin,
             Permission::ManageOrganization => Role::Owner,
         }
     }
@@ -63,6 +67,7 @@ impl Permission {
             Permission::ReadAuditLog => "READ_AUDIT_LOG",
             Permission::ManageMembers => "MANAGE_MEMBERS",
             Permission::ManageOrganization => "MANAGE_ORGANIZATION",
+            Permission::Configure => "CONFIGURE",
         }
     }
 }

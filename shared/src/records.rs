@@ -270,6 +270,10 @@ pub struct Entity {
     pub serialize: Option<&'static str>,
     /// The widest range a list's `from`/`to` parameters may span.
     pub max_range: Option<RangeLimit>,
+    /// Every route of the entity, reads included, needs ADMIN+
+    /// (`Permission::Configure`): records that configure how the outside
+    /// reaches the organization (public forms).
+    pub admin_only: bool,
 }
 
 impl Entity {
@@ -297,6 +301,7 @@ impl Entity {
         written: None,
         serialize: None,
         max_range: None,
+        admin_only: false,
     };
 
     /// Whether the caller created `record` or is one of its assignees: a

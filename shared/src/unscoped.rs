@@ -39,6 +39,9 @@ pub enum Purpose {
     Scheduled,
     /// An operator command (`crm-admin`) or the local demo seed.
     Operator,
+    /// A public form's submission: the submitter is anonymous and names
+    /// the form only by its public id.
+    PublicForm,
 }
 
 /// The unscoped handle; see the module docs.

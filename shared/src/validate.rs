@@ -130,6 +130,30 @@ impl Email {
 }
 
 /// An `http` or `https` URL with a host, at most 2,048 characters.
+/// A web origin: `http` or `https`, a host, an optional port, nothing
+/// after (browsers send exactly this in `Origin`); lower-cased.
+pub fn origin(field: &str, value: &str) -> Result<String, FieldError> {
+    let v = value.trim().to_ascii_lowercase();
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    let ok = rest.is_some_and(|host| {
+        let (h, port) = host.split_once(':').unwrap_or((host, "1"));
+        !h.is_empty()
+            && h.len() <= 253
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    if !ok {
+        return Err(FieldError::new(
+            field,
+            "must be origins such as https://www.example.com (scheme, host, optional port; no path)",
+        ));
+    }
+    Ok(v)
+}
+
 pub fn url(field: &str, value: &str) -> Result<String, FieldError> {
     let v = value.trim();
     let bad = || FieldError::new(field, "must be an http:// or https:// URL");

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn crm_admin(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn crm_admin(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let binary = tests::lambda::function_binary("crm-admin", "debug");
     let mut child = Command::new(binary)
         .env_clear()
@@ -28,7 +28,7 @@ fn crm_admin(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// `crm-admin --json ARGS`, its output parsed (and its success checked).
-fn admin_json(app: &TestApp, args: &[&str]) -> Value {
+pub(crate) fn admin_json(app: &TestApp, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     json_out(&crm_admin(app, &all, None))

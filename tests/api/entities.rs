@@ -47,17 +47,34 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
     for (plural, _) in entities() {
         let base = format!("/api/v1/{plural}");
         let (field, patch) = patch_of(plural);
-        // Roles: a VIEWER cannot create; a MEMBER can, and edits only their own.
-        app.post(
-            &base,
-            Some(app.viewer().await),
-            app.minimal_body(app.owner().await, plural).await,
-        )
-        .await
-        .assert_problem(403, "PERMISSION_DENIED");
+        // Roles: a VIEWER cannot create; a MEMBER can, and edits only their
+        // own. An entity for ADMINs only (forms) is all ADMIN's: its
+        // "own" records are an ADMIN's, and members and viewers get 403.
+        let admin_only = functions::routes::ENTITY_PATHS
+            .iter()
+            .any(|(p, e)| *p == plural && e.admin_only);
+        let (maker, reader) = if admin_only {
+            (app.admin().await, app.admin().await)
+        } else {
+            (app.member().await, app.viewer().await)
+        };
+        let outsiders = if admin_only {
+            vec![app.viewer().await, app.member().await]
+        } else {
+            vec![app.viewer().await]
+        };
+        for outsider in outsiders {
+            app.post(
+                &base,
+                Some(outsider),
+                app.minimal_body(app.owner().await, plural).await,
+            )
+            .await
+            .assert_problem(403, "PERMISSION_DENIED");
+        }
         let mine = app
             .create_record(
-                app.member().await,
+                maker,
                 plural,
                 app.minimal_body(app.owner().await, plural).await,
             )
@@ -70,11 +87,7 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
             )
             .await;
         let r = app
-            .patch(
-                &format!("{base}/{mine}"),
-                Some(app.member().await),
-                patch.clone(),
-            )
+            .patch(&format!("{base}/{mine}"), Some(maker), patch.clone())
             .await;
         assert_eq!(r.status, 200, "{plural}: {}", r.text);
         assert_eq!(r.body[&field], "Changed");
@@ -110,7 +123,7 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
         }
         let theirs = app.get(&base, Some(app.other().await)).await;
         assert_eq!(theirs.body["data"], json!([]), "{plural}");
-        let ours = app.get(&base, Some(app.viewer().await)).await;
+        let ours = app.get(&base, Some(reader)).await;
         assert_eq!(ours.body["data"].as_array().unwrap().len(), 2, "{plural}");
 
         // Soft delete and restore by an ADMIN.

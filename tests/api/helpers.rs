@@ -350,7 +350,13 @@ impl TestApp {
             rb = rb.bearer_auth(t);
         }
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/json").body(b);
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                rb = rb.header("content-type", "application/json");
+            }
+            rb = rb.body(b);
         }
         for (k, v) in headers {
             rb = rb.header(*k, *v);

@@ -15,6 +15,7 @@ mod deploy_files;
 mod documents;
 mod entities;
 mod events;
+mod forms;
 mod hardening;
 mod idempotency;
 mod indexes;

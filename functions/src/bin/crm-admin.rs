@@ -25,7 +25,9 @@ commands:
   users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
   audit EMAIL|--org SLUG [--action A] [--since 24h]
                                            audit entries, newest first
-  logins EMAIL|--ip IP [--since 24h]       sign-in attempts, newest first";
+  logins EMAIL|--ip IP [--since 24h]       sign-in attempts, newest first
+  forms submissions --by-ip [--org SLUG] [--since 24h]
+                                           public form submissions per client address, most first";
 
 enum Outcome {
     Done(Value),
@@ -81,6 +83,7 @@ async fn run(mut args: Vec<String>) -> Outcome {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
     };
     let now = flag(&mut args, "--now");
+    let by_ip = flag(&mut args, "--by-ip");
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     if words.is_empty() {
         return usage("no command given");
@@ -158,6 +161,11 @@ async fn run(mut args: Vec<String>) -> Outcome {
         (["logins"], None, Some(ip)) => admin::logins(&state, LoginSubject::Ip(ip), since)
             .await
             .map(Value::from),
+        (["forms", "submissions"], _, None) if by_ip => {
+            admin::form_submissions_by_ip(&state, org.as_deref(), since)
+                .await
+                .map(Value::from)
+        }
         _ => return usage(&format!("unknown command: {}", words.join(" "))),
     };
     match result {

@@ -2,10 +2,12 @@
 //! customers and sales (accounts, contacts, leads, opportunities, tasks,
 //! products), each one declaration the record engine serves, plus what is
 //! particular to some: a lead's conversion (`leads::convert`) and the
-//! opportunity pipeline summary (`opportunities::summary`).
+//! opportunity pipeline summary (`opportunities::summary`), and the public
+//! forms that post leads from a workshop's website ([`forms`]).
 
 pub mod accounts;
 pub mod contacts;
+pub mod forms;
 pub mod leads;
 pub mod opportunities;
 pub mod products;

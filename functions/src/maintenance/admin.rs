@@ -399,3 +399,27 @@ pub async fn logins(
     };
     newest(state, collections::LOGIN_ATTEMPTS, filter, 200).await
 }
+
+/// `forms submissions --by-ip [--org SLUG] [--since 1h]`: form submissions
+/// per client address since then, most first, with how many were spam
+/// (the runbook's "which addresses are flooding our forms").
+pub async fn form_submissions_by_ip(
+    state: &State,
+    slug: Option<&str>,
+    since: Duration,
+) -> Result<Vec<Value>, ApiError> {
+    let org = match slug {
+        Some(s) => Some(
+            org_by_slug(state, s)
+                .await?
+                .get_object_id("_id")
+                .map_err(|_| ApiError::internal("organization without _id"))?,
+        ),
+        None => None,
+    };
+    let rows = crate::crm::forms::by_ip(&db(state), org, since_filter(since)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ip, n, spam)| json!({ "ipAddress": ip, "submissions": n, "spam": spam }))
+        .collect())
+}

@@ -121,7 +121,8 @@ async fn walk(
     trail: &mut Trail,
 ) -> HandlerResult {
     let route = route.ok_or(ApiError::NotFound { resource: "route" })?;
-    if req.method == Method::OPTIONS {
+    let own_preflight = route.methods.iter().any(|e| e.method == Method::OPTIONS);
+    if req.method == Method::OPTIONS && !own_preflight {
         return layers::cors::preflight(state, route, req.header("origin"));
     }
     layers::body_limit::check(&req)?;

@@ -67,6 +67,16 @@ impl Endpoint {
         }
     }
 
+    /// An `OPTIONS` the route answers itself (a CORS preflight that depends
+    /// on the record addressed); without one the CORS layer answers.
+    pub const fn options(access: Access, handler: Handler) -> Endpoint {
+        Endpoint {
+            method: Method::OPTIONS,
+            access,
+            handler,
+        }
+    }
+
     pub const fn delete(access: Access, handler: Handler) -> Endpoint {
         Endpoint {
             method: Method::DELETE,
@@ -211,7 +221,9 @@ impl Route {
     /// The `Allow` header value.
     pub fn allow(&self) -> String {
         let mut verbs: Vec<&str> = self.methods.iter().map(|e| e.method.as_str()).collect();
-        verbs.push("OPTIONS");
+        if !verbs.contains(&"OPTIONS") {
+            verbs.push("OPTIONS");
+        }
         verbs.join(", ")
     }
 }

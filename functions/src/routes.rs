@@ -384,6 +384,24 @@ pub static PUBLIC_FORMS_SUBMISSIONS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static AUDIT_LOG: Route = Route {
+    name: "audit-log",
+    path: "/api/v1/audit-log",
+    methods: &[Endpoint::get(Requires(ReadAuditLog), |ctx| {
+        Box::pin(crate::identity::audit_log::list(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static AUDIT_LOG_SUMMARY: Route = Route {
+    name: "audit-log-summary",
+    path: "/api/v1/audit-log/summary",
+    methods: &[Endpoint::get(Requires(ReadAuditLog), |ctx| {
+        Box::pin(crate::identity::audit_log::summary(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static UPLOADS: Route = Route {
     name: "uploads",
     path: "/api/v1/uploads",
@@ -557,6 +575,7 @@ macro_rules! registry {
             let mut all = shared::records::indexes_of(ENTITIES);
             all.extend(crate::workshop::indexes());
             all.extend(crate::crm::forms::indexes());
+            all.extend(crate::identity::audit_log::indexes());
             all
         }
 
@@ -620,6 +639,8 @@ registry! {
         FORMS_ID_ROTATE_KEY,
         FORMS_ID_SUBMISSIONS,
         PUBLIC_FORMS_SUBMISSIONS,
+        AUDIT_LOG,
+        AUDIT_LOG_SUMMARY,
         UPLOADS,
         DOCUMENTS,
         DOCUMENTS_ID,

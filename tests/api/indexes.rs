@@ -89,4 +89,31 @@ async fn list_queries_are_served_by_indexes() {
             "{collection} {extra} {sort}: {winning}"
         );
     }
+    // The audit log's list, unfiltered and by each filter.
+    for extra in [
+        doc! {},
+        doc! { "action": "CREATE" },
+        doc! { "userId": oid(&app.owner().await.id) },
+        doc! { "resource": "account" },
+        doc! { "resourceId": org },
+        doc! { "ipAddress": "127.0.0.1" },
+    ] {
+        let mut filter = doc! { "organizationId": org };
+        filter.extend(extra.clone());
+        let plan = explain(
+            &app,
+            "audit_log",
+            filter,
+            doc! { "createdAt": -1, "_id": -1 },
+        )
+        .await;
+        let winning = plan
+            .get_document("queryPlanner")
+            .and_then(|q| q.get_document("winningPlan"))
+            .expect("a query plan");
+        assert!(
+            !has_collscan(&bson::Bson::Document(winning.clone())),
+            "audit_log {extra}: {winning}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod admin_cli;
 mod appointments;
+mod audit_log;
 mod auth;
 mod bad_input;
 mod cleanup;

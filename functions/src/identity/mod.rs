@@ -1,11 +1,13 @@
 //! The identity context's rules: signing up, joining and signing in
 //! ([`flows`]), the caller's own account ([`profile`]), invitations
 //! ([`invitations`]), the organization's members (direct creation, role and
-//! status changes, removal) and the organization itself (settings, plan,
-//! soft delete, ownership transfer). The [`handlers`] parse requests and
+//! status changes, removal), the organization itself (settings, plan,
+//! soft delete, ownership transfer) and its audit log for its admins
+//! ([`audit_log`]). The [`handlers`] parse requests and
 //! shape answers; these modules decide, through the tenant `Scope`, or
 //! before there is a tenant through an `Unscoped` handle.
 
+pub mod audit_log;
 pub mod flows;
 pub mod handlers;
 pub mod invitations;

@@ -129,7 +129,7 @@ pub async fn summary(ctx: Ctx) -> HandlerResult {
         "byIpAddress": addresses.iter().map(|(ip, n, actions)| json!({
             "ipAddress": ip,
             "count": n,
-            "actions": Value::from(bson::Bson::Document(actions.clone()).into_relaxed_extjson()),
+            "actions": bson::Bson::Document(actions.clone()).into_relaxed_extjson(),
         })).collect::<Vec<_>>(),
     }))
 }

@@ -202,6 +202,24 @@ pub static ORGANIZATION_PLAN: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static ORGANIZATION_RATE_LIMITS: Route = Route {
+    name: "organization-rate-limits",
+    path: "/api/v1/organization/rate-limits",
+    methods: &[Endpoint::get(Requires(Configure), |ctx| {
+        Box::pin(organization::rate_limits(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION_USAGE: Route = Route {
+    name: "organization-usage",
+    path: "/api/v1/organization/usage",
+    methods: &[Endpoint::get(Requires(ManageOrganization), |ctx| {
+        Box::pin(organization::usage(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     name: "organization-transfer-ownership",
     path: "/api/v1/organization/transfer-ownership",
@@ -620,6 +638,8 @@ registry! {
         INVITATIONS_ID,
         ORGANIZATION,
         ORGANIZATION_PLAN,
+        ORGANIZATION_RATE_LIMITS,
+        ORGANIZATION_USAGE,
         ORGANIZATION_TRANSFER_OWNERSHIP,
         EXPORTS,
         IMPORTS,

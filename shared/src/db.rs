@@ -178,6 +178,31 @@ impl Scope {
         }
     }
 
+    /// The organization's buckets (API, uploads, exports) as they stand:
+    /// each one's limit on its plan, how much of the current window is used
+    /// (this request included), what remains and when the window resets.
+    pub async fn rate_limits(&self) -> Result<Vec<serde_json::Value>, ApiError> {
+        let mut out = vec![];
+        for action in LimitedAction::ALL.into_iter().filter(|a| !a.per_client()) {
+            let (used, reset_at) =
+                ratelimit::peek(&self.state, action, &self.org_id().to_hex()).await?;
+            let limit = self
+                .state
+                .config
+                .rate_limits
+                .limit(action, self.caller.org.plan);
+            out.push(serde_json::json!({
+                "bucket": action.name().to_uppercase(),
+                "windowSeconds": action.window_secs(),
+                "limit": limit,
+                "used": used,
+                "remaining": limit.saturating_sub(used),
+                "resetAt": crate::time::rfc3339(bson::DateTime::from_millis(reset_at as i64 * 1000)),
+            }));
+        }
+        Ok(out)
+    }
+
     /// Writes an audit entry outside any transaction (for events that change
     /// no data, such as a sign-out).
     pub async fn audit(&self, entry: AuditEntry) {

@@ -59,6 +59,24 @@ pub(crate) async fn hit(state: &State, action: LimitedAction, key: &str) -> Resu
     )))
 }
 
+/// How much of the current window of `action` for `key` is used, without
+/// counting anything: (used, window end in seconds since the epoch).
+pub(crate) async fn peek(
+    state: &State,
+    action: LimitedAction,
+    key: &str,
+) -> Result<(u64, u64), ApiError> {
+    let (id, reset_at) = bucket_id(action, key, state.clock.now_secs());
+    let used = state
+        .db
+        .collection::<Document>(collections::RATE_LIMITS)
+        .find_one(doc! { "_id": &id })
+        .await?
+        .and_then(|d| crate::store::number(&d, "count"))
+        .unwrap_or(0);
+    Ok((used.max(0) as u64, reset_at))
+}
+
 /// Counts one request of a per-client-address bucket (see [`client_key`])
 /// and judges it against the bucket's limit.
 pub(crate) async fn hit_client(

@@ -29,8 +29,8 @@ pub enum Permission {
     ManageMembers,
     /// Make ADMINs, change plan, delete the organization, transfer ownership.
     ManageOrganization,
-    /// Read and change what configures how the outside reaches the
-    /// organization: its public forms.
+    /// Read and change how the organization meets the outside: its public
+    /// forms, and its rate-limit buckets as they stand.
     Configure,
 }
 

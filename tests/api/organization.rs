@@ -307,3 +307,39 @@ async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test]
+async fn the_owner_sees_the_organizations_usage() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    app.everyone().await;
+    for i in 0..3 {
+        app.create_account(owner, &format!("Usage {i}")).await;
+    }
+    let gone = app.create_account(owner, "Deleted").await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/accounts/{gone}"), Some(owner))
+            .await
+            .status,
+        204
+    );
+    let r = app
+        .request_upload(owner, "estimate.pdf", "application/pdf", 10)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app.get("/api/v1/organization/usage", Some(owner)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["members"], 4);
+    assert_eq!(r.body["records"]["accounts"], 3);
+    assert_eq!(r.body["records"]["vehicles"], 0);
+    // A pending upload stores nothing yet.
+    assert_eq!(
+        (r.body["documents"].as_i64(), r.body["storedBytes"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert!(r.body["requestsThisWindow"].as_u64().unwrap() >= 6);
+    let r = app
+        .get("/api/v1/organization/usage", Some(app.admin().await))
+        .await;
+    assert_eq!(r.status, 403);
+}

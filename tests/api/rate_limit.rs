@@ -115,3 +115,44 @@ async fn a_spent_bucket_opens_again_when_its_window_ends() {
     assert_eq!(next.header("ratelimit-remaining"), Some("1"));
     assert_eq!(next.header("ratelimit-reset"), Some("60"));
 }
+
+#[tokio::test]
+async fn admins_see_each_bucket_as_it_stands() {
+    let app = TestApp::spawn().await;
+    let fresh = app.register("Counting Garage").await;
+    for _ in 0..4 {
+        app.get("/api/v1/accounts", Some(&fresh)).await;
+    }
+    let r = app
+        .get("/api/v1/organization/rate-limits", Some(&fresh))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let bucket = |name: &str| {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bucket"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} bucket: {}", r.text))
+    };
+    let api = bucket("API");
+    // Four lists and this request; peeking counts nothing more.
+    assert_eq!(
+        (
+            api["limit"].as_u64(),
+            api["used"].as_u64(),
+            api["remaining"].as_u64()
+        ),
+        (Some(100), Some(5), Some(95))
+    );
+    assert_eq!(r.header("ratelimit-remaining"), Some("95"));
+    assert_eq!(bucket("EXPORTS")["used"], 0);
+    assert_eq!(bucket("UPLOADS")["limit"], 100);
+    assert!(api["resetAt"].as_str().unwrap().ends_with('Z'));
+    let member = app.add_member(&fresh, "MEMBER").await;
+    let r = app
+        .get("/api/v1/organization/rate-limits", Some(&member))
+        .await;
+    assert_eq!(r.status, 403);
+}

@@ -166,10 +166,9 @@ impl Scope {
     pub async fn spend(&self, action: LimitedAction) -> Result<(), ApiError> {
         let hit = ratelimit::hit(&self.state, action, &self.org_id().to_hex()).await?;
         let limit = self
-            .state
-            .config
-            .rate_limits
-            .limit(action, self.caller.org.plan);
+            .caller
+            .org
+            .limit(&self.state.config.rate_limits, action);
         let decision = Decision::new(action, limit, hit);
         if decision.allowed() {
             Ok(())
@@ -187,10 +186,9 @@ impl Scope {
             let (used, reset_at) =
                 ratelimit::peek(&self.state, action, &self.org_id().to_hex()).await?;
             let limit = self
-                .state
-                .config
-                .rate_limits
-                .limit(action, self.caller.org.plan);
+                .caller
+                .org
+                .limit(&self.state.config.rate_limits, action);
             out.push(serde_json::json!({
                 "bucket": action.name().to_uppercase(),
                 "windowSeconds": action.window_secs(),

@@ -60,21 +60,39 @@ pub(crate) async fn hit(state: &State, action: LimitedAction, key: &str) -> Resu
 }
 
 /// How much of the current window of `action` for `key` is used, without
-/// counting anything: (used, window end in seconds since the epoch).
-pub(crate) async fn peek(
-    state: &State,
-    action: LimitedAction,
-    key: &str,
-) -> Result<(u64, u64), ApiError> {
-    let (id, reset_at) = bucket_id(action, key, state.clock.now_secs());
-    let used = state
+/// counting anything: (used, window end in seconds since the epoch). The
+/// current window is the newest bucket not yet over, so an operator's
+/// process reads the same bucket the functions count in.
+pub async fn peek(state: &State, action: LimitedAction, key: &str) -> Result<(u64, u64), ApiError> {
+    let now = state.clock.now_secs();
+    let (_, window_end) = bucket_id(action, key, now);
+    let live = bson::DateTime::from_millis(now as i64 * 1000);
+    let bucket = state
         .db
         .collection::<Document>(collections::RATE_LIMITS)
-        .find_one(doc! { "_id": &id })
-        .await?
-        .and_then(|d| crate::store::number(&d, "count"))
-        .unwrap_or(0);
-    Ok((used.max(0) as u64, reset_at))
+        .find_one(doc! { "action": action.name(), "key": key, "expiresAt": { "$gt": live } })
+        .sort(doc! { "expiresAt": -1 })
+        .await?;
+    Ok(match bucket {
+        Some(b) => (
+            crate::store::number(&b, "count").unwrap_or(0).max(0) as u64,
+            b.get_datetime("expiresAt")
+                .map(|t| (t.timestamp_millis() / 1000) as u64)
+                .unwrap_or(window_end),
+        ),
+        None => (0, window_end),
+    })
+}
+
+/// Empties `action`'s buckets for `key` (an operator's reset): the count
+/// starts again from 0. Returns whether there was anything to empty.
+pub async fn reset(state: &State, action: LimitedAction, key: &str) -> Result<bool, ApiError> {
+    let r = state
+        .db
+        .collection::<Document>(collections::RATE_LIMITS)
+        .delete_many(doc! { "action": action.name(), "key": key })
+        .await?;
+    Ok(r.deleted_count > 0)
 }
 
 /// Counts one request of a per-client-address bucket (see [`client_key`])

@@ -462,3 +462,120 @@ async fn set_plan_is_the_operators_upgrade_and_is_audited() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn on_call_reads_resets_and_overrides_rate_limits() {
+    let app = TestApp::spawn().await;
+    let fresh = app.register("Busy Garage").await;
+    let slug = app
+        .get("/api/v1/organization", Some(&fresh))
+        .await
+        .str("slug");
+    for _ in 0..2 {
+        app.get("/api/v1/accounts", Some(&fresh)).await;
+    }
+    let bucket = |rows: &Value, name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bucket"] == name)
+            .cloned()
+            .unwrap()
+    };
+    // GET /organization and the two lists.
+    let status = admin_json(&app, &["ratelimit", "status", "--org", &slug]);
+    assert_eq!(bucket(&status, "API")["used"], 3, "{status}");
+    assert_eq!(bucket(&status, "API")["limit"], 100);
+    let again = admin_json(&app, &["ratelimit", "status", "--org", &slug]);
+    assert_eq!(bucket(&again, "API")["used"], 3, "status counts nothing");
+
+    let reset = admin_json(
+        &app,
+        &["ratelimit", "reset", "--org", &slug, "--bucket", "api"],
+    );
+    assert_eq!(reset["reset"], json!(["API"]), "{reset}");
+    let status = admin_json(&app, &["ratelimit", "status", "--org", &slug]);
+    assert_eq!(bucket(&status, "API")["used"], 0);
+    let audited = app
+        .count(
+            "audit_log",
+            doc! { "changes.rateLimitReset": "API", "changes.actor": "crm-admin" },
+        )
+        .await;
+    assert_eq!(audited, 1);
+
+    // An override replaces the plan's limit until the end of its day.
+    let set = admin_json(
+        &app,
+        &[
+            "ratelimit",
+            "override",
+            "--org",
+            &slug,
+            "--bucket",
+            "API",
+            "--limit",
+            "3",
+            "--until",
+            "2099-12-31",
+        ],
+    );
+    assert_eq!(set["until"], "2100-01-01T00:00:00.000Z", "{set}");
+    let statuses: Vec<u16> = {
+        let mut v = vec![];
+        for _ in 0..4 {
+            v.push(app.get("/api/v1/accounts", Some(&fresh)).await.status);
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // One that has run out no longer applies.
+    admin_json(
+        &app,
+        &[
+            "ratelimit",
+            "override",
+            "--org",
+            &slug,
+            "--bucket",
+            "API",
+            "--limit",
+            "3",
+            "--until",
+            "2001-01-01",
+        ],
+    );
+    assert_eq!(app.get("/api/v1/accounts", Some(&fresh)).await.status, 200);
+
+    // A sign-in bucket, by email.
+    for _ in 0..2 {
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": fresh.email, "password": "wrong-password" }),
+        )
+        .await;
+    }
+    let by_email = admin_json(&app, &["ratelimit", "status", "--email", &fresh.email]);
+    assert_eq!(by_email[0]["used"], 2, "{by_email}");
+    admin_json(&app, &["ratelimit", "reset", "--email", &fresh.email]);
+    let by_email = admin_json(&app, &["ratelimit", "status", "--email", &fresh.email]);
+    assert_eq!(by_email[0]["used"], 0);
+    let o = crm_admin(
+        &app,
+        &[
+            "ratelimit",
+            "override",
+            "--org",
+            &slug,
+            "--bucket",
+            "LOGIN",
+            "--limit",
+            "1",
+            "--until",
+            "2099-01-01",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+}

@@ -6,7 +6,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use functions::maintenance::admin::{self, AuditSubject, LoginSubject};
+use functions::maintenance::admin::{self, AuditSubject, LimitSubject, LoginSubject};
 use serde_json::Value;
 
 const USAGE: &str = "usage: crm-admin [--json] COMMAND
@@ -26,6 +26,12 @@ commands:
   audit EMAIL|--org SLUG [--action A] [--since 24h]
                                            audit entries, newest first
   logins EMAIL|--ip IP [--since 24h]       sign-in attempts, newest first
+  ratelimit status --org SLUG|--email EMAIL|--ip IP
+                                           each bucket's limit, used, remaining, reset (counts nothing)
+  ratelimit reset --org SLUG [--bucket API]|--email EMAIL|--ip IP
+                                           empty the current window (audited)
+  ratelimit override --org SLUG --bucket UPLOADS --limit 5000 --until 2026-12-31
+                                           a limit above (or below) the plan's until the end of that day
   forms submissions --by-ip [--org SLUG] [--since 24h]
                                            public form submissions per client address, most first";
 
@@ -81,6 +87,15 @@ async fn run(mut args: Vec<String>) -> Outcome {
     ) {
         (Ok(o), Ok(i), Ok(a)) => (o, i, a),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
+    };
+    let (email, bucket, limit, until) = match (
+        option(&mut args, "--email"),
+        option(&mut args, "--bucket"),
+        option(&mut args, "--limit"),
+        option(&mut args, "--until"),
+    ) {
+        (Ok(e), Ok(b), Ok(l), Ok(u)) => (e, b, l, u),
+        (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return usage(&e),
     };
     let now = flag(&mut args, "--now");
     let by_ip = flag(&mut args, "--by-ip");
@@ -161,6 +176,25 @@ async fn run(mut args: Vec<String>) -> Outcome {
         (["logins"], None, Some(ip)) => admin::logins(&state, LoginSubject::Ip(ip), since)
             .await
             .map(Value::from),
+        (["ratelimit", verb @ ("status" | "reset")], _, _) => {
+            let subject = match (&org, &email, &ip) {
+                (Some(o), None, None) => LimitSubject::Organization(o),
+                (None, Some(e), None) => LimitSubject::Email(e),
+                (None, None, Some(i)) => LimitSubject::Ip(i),
+                _ => return usage("name exactly one of --org, --email, --ip"),
+            };
+            if *verb == "status" {
+                admin::rate_limit_status(&state, subject)
+                    .await
+                    .map(Value::from)
+            } else {
+                admin::rate_limit_reset(&state, subject, bucket.as_deref()).await
+            }
+        }
+        (["ratelimit", "override"], Some(slug), None) => match (&bucket, &limit, &until) {
+            (Some(b), Some(l), Some(u)) => admin::rate_limit_override(&state, slug, b, l, u).await,
+            _ => return usage("ratelimit override needs --bucket, --limit and --until"),
+        },
         (["forms", "submissions"], _, None) if by_ip => {
             admin::form_submissions_by_ip(&state, org.as_deref(), since)
                 .await

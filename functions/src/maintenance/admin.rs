@@ -15,7 +15,7 @@ use shared::auth::{rfc3339, tokens, UserStatus};
 use shared::db::{collections, shifted, RequestMeta, DAY_MS};
 use shared::error::ApiError;
 use shared::error::Code;
-use shared::ratelimit::Plan;
+use shared::ratelimit::{self, LimitedAction, Plan};
 use shared::state::State;
 use shared::unscoped::{Purpose, Unscoped};
 
@@ -422,4 +422,140 @@ pub async fn form_submissions_by_ip(
         .into_iter()
         .map(|(ip, n, spam)| json!({ "ipAddress": ip, "submissions": n, "spam": spam }))
         .collect())
+}
+
+/// Whose rate-limit buckets an operator looks at or resets.
+pub enum LimitSubject<'a> {
+    /// The organization's buckets (API, UPLOADS, EXPORTS).
+    Organization(&'a str),
+    /// The failed-sign-in bucket of an email.
+    Email(&'a str),
+    /// The failed-sign-in bucket of a client address.
+    Ip(&'a str),
+}
+
+/// The buckets of `subject`: (action, key, limit, organization).
+async fn buckets(
+    state: &State,
+    subject: &LimitSubject<'_>,
+) -> Result<(Vec<(LimitedAction, String, u64)>, Option<ObjectId>), ApiError> {
+    let limits = &state.config.rate_limits;
+    Ok(match subject {
+        LimitSubject::Organization(slug) => {
+            let org: shared::auth::Organization =
+                shared::db::decode(org_by_slug(state, slug).await?)?;
+            let rows = LimitedAction::ALL
+                .into_iter()
+                .filter(|a| !a.per_client())
+                .map(|a| (a, org.id.to_hex(), org.limit(limits, a)))
+                .collect();
+            (rows, Some(org.id))
+        }
+        LimitSubject::Email(email) => {
+            let key = email.trim().to_lowercase();
+            let a = LimitedAction::FailedLoginEmail;
+            (vec![(a, key, limits.limit(a, Plan::Free))], None)
+        }
+        LimitSubject::Ip(ip) => {
+            let a = LimitedAction::FailedLoginIp;
+            (vec![(a, ip.to_string(), limits.limit(a, Plan::Free))], None)
+        }
+    })
+}
+
+/// `ratelimit status`: each bucket's limit, used, remaining and reset
+/// time (the runbook's `getRateLimitStatus`), counting nothing.
+pub async fn rate_limit_status(
+    state: &State,
+    subject: LimitSubject<'_>,
+) -> Result<Vec<Value>, ApiError> {
+    let (rows, _) = buckets(state, &subject).await?;
+    let mut out = vec![];
+    for (action, key, limit) in rows {
+        let (used, reset_at) = ratelimit::peek(state, action, &key).await?;
+        out.push(json!({
+            "bucket": action.name().to_uppercase(),
+            "limit": limit,
+            "used": used,
+            "remaining": limit.saturating_sub(used),
+            "resetAt": rfc3339(DateTime::from_millis(reset_at as i64 * 1000)),
+        }));
+    }
+    Ok(out)
+}
+
+/// `ratelimit reset`: empties the current window of the subject's buckets
+/// (or only `bucket`), audited (the runbook's `resetRateLimit`).
+pub async fn rate_limit_reset(
+    state: &State,
+    subject: LimitSubject<'_>,
+    bucket: Option<&str>,
+) -> Result<Value, ApiError> {
+    let (rows, org) = buckets(state, &subject).await?;
+    let mut reset = vec![];
+    for (action, key, _) in rows {
+        if bucket.is_some_and(|b| !b.eq_ignore_ascii_case(action.name())) {
+            continue;
+        }
+        if ratelimit::reset(state, action, &key).await? {
+            reset.push(action.name().to_uppercase());
+        }
+        let changes = doc! { "rateLimitReset": action.name().to_uppercase(), "key": &key };
+        match org {
+            Some(o) => operator_audit(state, o, Action::Update, "organization", o, changes).await,
+            None => {
+                let mut changes = changes;
+                changes.insert("actor", "crm-admin");
+                let entry = AuditEntry::new(Action::Update, "rate_limit").changes(changes);
+                db(state).audit(entry, None, None, &meta()).await;
+            }
+        }
+    }
+    Ok(json!({ "reset": reset }))
+}
+
+/// `ratelimit override --org SLUG --bucket B --limit N --until DATE`: the
+/// organization's limit for that bucket is N until the end of DATE (UTC),
+/// whatever its plan; then the plan's applies again. Audited.
+pub async fn rate_limit_override(
+    state: &State,
+    slug: &str,
+    bucket: &str,
+    limit: &str,
+    until: &str,
+) -> Result<Value, ApiError> {
+    let action = LimitedAction::ALL
+        .into_iter()
+        .filter(|a| !a.per_client())
+        .find(|a| a.name().eq_ignore_ascii_case(bucket))
+        .ok_or_else(|| ApiError::field("bucket", "must be API, UPLOADS or EXPORTS"))?;
+    let limit: i64 = limit
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::field("limit", "must be a whole number above 0"))?;
+    let until = DateTime::parse_rfc3339_str(format!("{until}T00:00:00Z"))
+        .map(|d| DateTime::from_millis(d.timestamp_millis() + DAY_MS))
+        .or_else(|_| DateTime::parse_rfc3339_str(until))
+        .map_err(|_| ApiError::field("until", "must be a date such as 2026-12-31"))?;
+    let org = org_by_slug(state, slug).await?;
+    let id = id_of(&org)?;
+    let name = action.name().to_uppercase();
+    db(state)
+        .collection(collections::ORGANIZATIONS)
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { format!("rateLimitOverrides.{name}"): { "limit": limit, "until": until, "setAt": DateTime::now() } } },
+        )
+        .await?;
+    operator_audit(
+        state,
+        id,
+        Action::Update,
+        "organization",
+        id,
+        doc! { "rateLimitOverride": { "bucket": &name, "limit": limit, "until": until } },
+    )
+    .await;
+    Ok(json!({ "slug": slug, "bucket": name, "limit": limit, "until": rfc3339(until) }))
 }

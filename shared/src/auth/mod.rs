@@ -97,9 +97,38 @@ pub struct Organization {
     #[serde(default)]
     pub delete_scheduled_at: Option<DateTime>,
     pub created_at: DateTime,
+    /// Operator-set limits per bucket that replace the plan's until a
+    /// time: `{"UPLOADS": {"limit": 5000, "until": <date>}}` (`crm-admin
+    /// ratelimit override`).
+    #[serde(default)]
+    pub rate_limit_overrides: Option<bson::Document>,
 }
 
 impl Organization {
+    /// This organization's limit for `action` now: an operator's override
+    /// while it lasts, else its plan's (with the deployment's
+    /// `RATE_LIMIT_*` settings).
+    pub fn limit(
+        &self,
+        limits: &crate::limits::LimitOverrides,
+        action: crate::limits::LimitedAction,
+    ) -> u64 {
+        let name = action.name().to_uppercase();
+        let current = self
+            .rate_limit_overrides
+            .as_ref()
+            .and_then(|o| o.get_document(&name).ok())
+            .filter(|o| {
+                o.get_datetime("until")
+                    .is_ok_and(|u| u.timestamp_millis() > DateTime::now().timestamp_millis())
+            })
+            .and_then(|o| crate::store::number(o, "limit"));
+        match current {
+            Some(limit) => limit.max(0) as u64,
+            None => limits.limit(action, self.plan),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id.to_hex(),

@@ -18,10 +18,9 @@ use crate::store::RequestMeta;
 /// Counts the request in the caller's organization's API bucket.
 pub async fn organization(state: &State, caller: &Caller) -> Result<Decision, ApiError> {
     let hit = ratelimit::hit(state, LimitedAction::Api, &caller.org.id.to_hex()).await?;
-    let limit = state
-        .config
-        .rate_limits
-        .limit(LimitedAction::Api, caller.org.plan);
+    let limit = caller
+        .org
+        .limit(&state.config.rate_limits, LimitedAction::Api);
     Ok(Decision::new(LimitedAction::Api, limit, hit))
 }
 

@@ -175,9 +175,10 @@ pub fn template_yaml() -> String {
                 schedule.eventbridge()
             )),
             None => {
-                let mut verbs: Vec<&str> = route.methods.iter().map(|e| e.method.as_str()).collect();
-                verbs.push("OPTIONS");
-                for verb in verbs {
+                // The route's methods and OPTIONS, once (a route may answer
+                // its own preflight).
+                let allow = route.allow();
+                for verb in allow.split(", ") {
                     out.push_str(&format!(
                         "        {}:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref HttpApi\n            Path: {}\n            Method: {verb}\n",
                         title(verb),

@@ -579,3 +579,56 @@ async fn on_call_reads_resets_and_overrides_rate_limits() {
     );
     assert!(!o.status.success());
 }
+
+#[tokio::test]
+async fn tenant_stats_and_user_show_answer_the_runbook_questions() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    app.create_account(owner, "Stats GmbH").await;
+    let gone = app.create_account(owner, "Gone").await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/accounts/{gone}"), Some(owner))
+            .await
+            .status,
+        204
+    );
+    let slug = slug_of(&app, owner).await;
+    let stats = admin_json(&app, &["tenants", "stats"]);
+    let mine = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == slug.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(mine["users"], 1, "{mine}");
+    assert_eq!(mine["records"]["accounts"], 1);
+    assert_eq!(mine["records"]["work-orders"], 0);
+    assert_eq!(
+        (mine["documents"].as_i64(), mine["storedBytes"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert!(mine["lastActivityAt"].is_string(), "{mine}");
+
+    let viewer = app.viewer().await;
+    for _ in 0..2 {
+        let r = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": viewer.email, "password": "wrong-password" }),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let shown = admin_json(&app, &["users", "show", &viewer.email]);
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert_eq!(shown["role"], "VIEWER");
+    assert_eq!(shown["organization"], slug.as_str());
+    assert_eq!(shown["organizationActive"], true);
+    assert_eq!(shown["failedSignInsLast24h"], 2);
+    assert_eq!(shown["signInBucket"]["used"], 2);
+    assert!(shown["openSessions"].as_u64().unwrap() >= 1);
+    let o = crm_admin(&app, &["users", "show", "nobody@example.test"], None);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -14,12 +14,14 @@ const USAGE: &str = "usage: crm-admin [--json] COMMAND
 commands:
   migrate                                  create every index (idempotent)
   tenants list                             organizations with user, account and record counts
+  tenants stats                            per organization: users, records per entity, documents, bytes, last activity
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
   tenants set-plan SLUG PLAN               FREE, PRO or ENTERPRISE (upgrades are the operator's or billing's)
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
   cleanup organizations|audit-logs|sessions
                                            one run of a scheduled cleanup, now
+  users show EMAIL                         status, role, organization, last sign-in, failed attempts, bucket, sessions
   users revoke-sessions EMAIL              sign the user out everywhere
   users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
   users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
@@ -118,6 +120,8 @@ async fn run(mut args: Vec<String>) -> Outcome {
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
+        (["tenants", "stats"], None, None) => admin::tenant_stats(&state).await.map(Value::from),
+        (["users", "show", email], None, None) => admin::show_user(&state, email).await,
         (["tenants", "deactivate", slug], None, None) => {
             admin::set_tenant_active(&state, slug, false).await
         }

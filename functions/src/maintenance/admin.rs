@@ -559,3 +559,100 @@ pub async fn rate_limit_override(
     .await;
     Ok(json!({ "slug": slug, "bucket": name, "limit": limit, "until": rfc3339(until) }))
 }
+
+/// `tenants stats`: per organization, its users, live records per entity,
+/// uploaded documents and their bytes, and its last activity (the newest
+/// audit entry): the runbook's tenant statistics.
+pub async fn tenant_stats(state: &State) -> Result<Vec<Value>, ApiError> {
+    let orgs = db(state)
+        .collection(collections::ORGANIZATIONS)
+        .find_many(doc! {}, doc! { "createdAt": 1 }, 0, None)
+        .await?;
+    let mut out = vec![];
+    for org in orgs {
+        let id = id_of(&org)?;
+        let users = db(state)
+            .collection(collections::USERS)
+            .count(doc! { "organizationId": id })
+            .await?;
+        let mut records = serde_json::Map::new();
+        for (plural, entity) in crate::routes::ENTITY_PATHS {
+            let n = db(state)
+                .collection(entity.collection)
+                .count(doc! { "organizationId": id, "deletedAt": null })
+                .await?;
+            records.insert(plural.to_string(), n.into());
+        }
+        let documents = db(state)
+            .collection(collections::DOCUMENTS)
+            .find_many(
+                doc! { "organizationId": id, "status": "UPLOADED", "deletedAt": null },
+                doc! { "_id": 1 },
+                0,
+                Some(doc! { "size": 1 }),
+            )
+            .await?;
+        let bytes: i64 = documents
+            .iter()
+            .filter_map(|d| shared::db::number(d, "size"))
+            .sum();
+        let last = db(state)
+            .collection(collections::AUDIT_LOG)
+            .find_many(
+                doc! { "organizationId": id },
+                doc! { "createdAt": -1 },
+                1,
+                Some(doc! { "createdAt": 1 }),
+            )
+            .await?;
+        out.push(json!({
+            "slug": org.get_str("slug").unwrap_or_default(),
+            "plan": org.get_str("plan").unwrap_or_default(),
+            "isActive": org.get_bool("isActive").unwrap_or(false),
+            "users": users,
+            "records": records,
+            "documents": documents.len(),
+            "storedBytes": bytes,
+            "lastActivityAt": last.first().map(|d| time(d, "createdAt")).unwrap_or(Value::Null),
+        }));
+    }
+    Ok(out)
+}
+
+/// `users show EMAIL`: what the "user cannot sign in" scenario asks first:
+/// status, role, organization (and whether it is active), last sign-in,
+/// failed attempts in the last 24 hours, the sign-in bucket of the email,
+/// and the sessions still open.
+pub async fn show_user(state: &State, email: &str) -> Result<Value, ApiError> {
+    let user = user_by_email(state, email).await?;
+    let id = id_of(&user)?;
+    let org = db(state)
+        .collection(collections::ORGANIZATIONS)
+        .find_one(doc! { "_id": user.get_object_id("organizationId").ok() })
+        .await?
+        .unwrap_or_default();
+    let email = user.get_str("email").unwrap_or_default().to_string();
+    let failed = db(state)
+        .collection(collections::LOGIN_ATTEMPTS)
+        .count(doc! {
+            "email": &email, "success": false,
+            "createdAt": { "$gte": since_filter(Duration::from_secs(86_400)) },
+        })
+        .await?;
+    let sessions = db(state)
+        .collection(collections::REFRESH_TOKENS)
+        .count(doc! { "userId": id, "revokedAt": null, "expiresAt": { "$gt": DateTime::now() } })
+        .await?;
+    let bucket = rate_limit_status(state, LimitSubject::Email(&email)).await?;
+    Ok(json!({
+        "email": email,
+        "status": user.get_str("status").unwrap_or_default(),
+        "role": user.get_str("role").unwrap_or_default(),
+        "organization": org.get_str("slug").ok(),
+        "organizationActive": org.get_bool("isActive").unwrap_or(false),
+        "lastLoginAt": time(&user, "lastLoginAt"),
+        "failedSignInsLast24h": failed,
+        "signInBucket": bucket.into_iter().next(),
+        "openSessions": sessions,
+    }))
+}

@@ -632,3 +632,26 @@ async fn tenant_stats_and_user_show_answer_the_runbook_questions() {
     let o = crm_admin(&app, &["users", "show", "nobody@example.test"], None);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn sessions_revoke_all_signs_out_one_organization_or_everyone() {
+    let app = TestApp::spawn().await;
+    let (owner, other) = (app.owner().await, app.other().await);
+    let slug = slug_of(&app, owner).await;
+    let out = admin_json(&app, &["sessions", "revoke-all", "--org", &slug]);
+    assert!(out["sessionsRevoked"].as_u64().unwrap() >= 1, "{out}");
+    // The access token stops working at once; the other tenant is untouched.
+    assert_eq!(app.get("/api/v1/accounts", Some(owner)).await.status, 401);
+    assert_eq!(app.get("/api/v1/accounts", Some(other)).await.status, 200);
+    let r = app.refresh(&owner.refresh).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    admin_json(&app, &["sessions", "revoke-all"]);
+    assert_eq!(app.get("/api/v1/accounts", Some(other)).await.status, 401);
+    let audited = app
+        .count(
+            "audit_log",
+            doc! { "changes.allSessions": true, "changes.actor": "crm-admin" },
+        )
+        .await;
+    assert_eq!(audited, 2);
+}

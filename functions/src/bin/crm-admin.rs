@@ -21,6 +21,7 @@ commands:
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
   cleanup organizations|audit-logs|sessions
                                            one run of a scheduled cleanup, now
+  sessions revoke-all [--org SLUG]         sign out every user (of one organization, or of all), access tokens included
   users show EMAIL                         status, role, organization, last sign-in, failed attempts, bucket, sessions
   users revoke-sessions EMAIL              sign the user out everywhere
   users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
@@ -121,6 +122,9 @@ async fn run(mut args: Vec<String>) -> Outcome {
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
         (["tenants", "stats"], None, None) => admin::tenant_stats(&state).await.map(Value::from),
+        (["sessions", "revoke-all"], _, None) => {
+            admin::revoke_all_sessions(&state, org.as_deref()).await
+        }
         (["users", "show", email], None, None) => admin::show_user(&state, email).await,
         (["tenants", "deactivate", slug], None, None) => {
             admin::set_tenant_active(&state, slug, false).await

@@ -656,3 +656,33 @@ pub async fn show_user(state: &State, email: &str) -> Result<Value, ApiError> {
         "openSessions": sessions,
     }))
 }
+
+/// `sessions revoke-all [--org SLUG]`: signs out every user of the
+/// organization, or of every organization (an incident), access tokens
+/// included; audited.
+pub async fn revoke_all_sessions(state: &State, slug: Option<&str>) -> Result<Value, ApiError> {
+    let (whose, org) = match slug {
+        Some(s) => {
+            let id = id_of(&org_by_slug(state, s).await?)?;
+            (tokens::Ending::Organization(id), Some(id))
+        }
+        None => (tokens::Ending::Everyone, None),
+    };
+    let revoked = tokens::end_all(state, whose, "OPERATOR_INCIDENT").await?;
+    let changes = doc! { "allSessions": true, "scope": slug.unwrap_or("everyone"), "revoked": revoked as i64 };
+    match org {
+        Some(o) => operator_audit(state, o, Action::Logout, "session", o, changes).await,
+        None => {
+            let mut changes = changes;
+            changes.insert("actor", "crm-admin");
+            let entry = AuditEntry::new(Action::Logout, "session").changes(changes);
+            db(state).audit(entry, None, None, &meta()).await;
+        }
+    }
+    tracing::warn!(
+        scope = slug.unwrap_or("everyone"),
+        revoked,
+        "[SECURITY] every session revoked"
+    );
+    Ok(json!({ "scope": slug.unwrap_or("everyone"), "sessionsRevoked": revoked }))
+}

@@ -342,6 +342,9 @@ pub async fn family_of(
 pub enum Ending {
     User(ObjectId),
     Organization(ObjectId),
+    /// Every user of every organization (an incident: `crm-admin sessions
+    /// revoke-all`).
+    Everyone,
 }
 
 /// The writes that end every session of `whose`, in the order they must
@@ -359,6 +362,7 @@ pub fn end_all_writes(
             doc! { "organizationId": org },
             doc! { "organizationId": org },
         ),
+        Ending::Everyone => (doc! {}, doc! {}),
     };
     let live = |mut filter: Document| {
         filter.insert("revokedAt", bson::Bson::Null);

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::store::collections::*;
 
 /// One index: its collection, keys and options.
+#[derive(Clone)]
 pub struct Index {
     collection: &'static str,
     keys: Document,
@@ -279,6 +280,59 @@ pub async fn run(db: &Database, derived: &[Index]) -> Result<Vec<&'static str>, 
         create(db, ix).await?;
     }
     Ok(applied)
+}
+
+/// An index's keys as text (`collection {field: 1, ...}`), numbers as
+/// whole numbers, in key order (what makes two indexes the same).
+fn describe(collection: &str, keys: &Document) -> String {
+    let fields: Vec<String> = keys
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                bson::Bson::Int32(n) => n.to_string(),
+                bson::Bson::Int64(n) => n.to_string(),
+                bson::Bson::Double(n) => (*n as i64).to_string(),
+                other => other.to_string(),
+            };
+            format!("{k}: {v}")
+        })
+        .collect();
+    format!("{collection} {{{}}}", fields.join(", "))
+}
+
+/// Compares the indexes every migration and `derived` call for with those
+/// the database has, in the collections they name: (missing, extra), each
+/// described by [`describe`]. `_id` indexes are the server's own.
+pub async fn check(
+    db: &Database,
+    derived: &[Index],
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let mut expected: Vec<Index> = MIGRATIONS.iter().flat_map(|m| (m.indexes)()).collect();
+    expected.extend(derived.iter().cloned());
+    let mut want: Vec<String> = expected
+        .iter()
+        .map(|i| describe(i.collection, &i.keys))
+        .collect();
+    want.sort();
+    want.dedup();
+    let mut collections: Vec<&'static str> = expected.iter().map(|i| i.collection).collect();
+    collections.sort();
+    collections.dedup();
+    let mut have = vec![];
+    for c in collections {
+        let mut cursor = db.collection::<Document>(c).list_indexes().await?;
+        while let Some(model) = futures_util::TryStreamExt::try_next(&mut cursor).await? {
+            if model.keys.keys().eq(["_id"]) {
+                continue;
+            }
+            have.push(describe(c, &model.keys));
+        }
+    }
+    have.sort();
+    have.dedup();
+    let missing = want.iter().filter(|w| !have.contains(w)).cloned().collect();
+    let extra = have.iter().filter(|h| !want.contains(h)).cloned().collect();
+    Ok((missing, extra))
 }
 
 async fn create(db: &Database, ix: &Index) -> Result<(), ApiError> {

@@ -144,6 +144,15 @@ impl State {
         crate::migrate::run(&self.db, derived).await
     }
 
+    /// The expected indexes the database lacks, and those it has that no
+    /// migration or declaration calls for (see [`crate::migrate::check`]).
+    pub async fn check_indexes(
+        &self,
+        derived: &[crate::migrate::Index],
+    ) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        crate::migrate::check(&self.db, derived).await
+    }
+
     /// The names of the database's collections.
     pub async fn list_collections(&self) -> Result<Vec<String>, ApiError> {
         Ok(self.db.list_collection_names().await?)

@@ -655,3 +655,36 @@ async fn sessions_revoke_all_signs_out_one_organization_or_everyone() {
         .await;
     assert_eq!(audited, 2);
 }
+
+#[tokio::test]
+async fn db_indexes_names_what_is_missing_or_extra() {
+    let app = TestApp::spawn().await;
+    let ok = admin_json(&app, &["db", "indexes"]);
+    assert_eq!(ok, json!({ "missing": [], "extra": [] }));
+    let appointments = app.db.collection::<bson::Document>("appointments");
+    appointments
+        .drop_index("organizationId_1_bay_1_startAt_1__id_1")
+        .await
+        .unwrap();
+    appointments
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "notes": 1 })
+                .build(),
+        )
+        .await
+        .unwrap();
+    let o = crm_admin(&app, &["db", "indexes"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("appointments {organizationId: 1, bay: 1, startAt: 1, _id: 1}"),
+        "{said}"
+    );
+    assert!(said.contains("appointments {notes: 1}"), "{said}");
+    // `migrate` puts back what is missing; the extra one stays an operator's call.
+    crm_admin(&app, &["migrate"], None);
+    let o = crm_admin(&app, &["db", "indexes"], None);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(!said.contains("bay: 1"), "{said}");
+}

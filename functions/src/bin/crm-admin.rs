@@ -14,6 +14,7 @@ const USAGE: &str = "usage: crm-admin [--json] COMMAND
 commands:
   migrate                                  create every index (idempotent)
   tenants list                             organizations with user, account and record counts
+  db indexes                               every expected index present, none extra (exit 1 otherwise)
   tenants stats                            per organization: users, records per entity, documents, bytes, last activity
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
@@ -122,6 +123,21 @@ async fn run(mut args: Vec<String>) -> Outcome {
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
         (["tenants", "stats"], None, None) => admin::tenant_stats(&state).await.map(Value::from),
+        (["db", "indexes"], None, None) => {
+            match state.check_indexes(&functions::routes::indexes()).await {
+                Ok((missing, extra)) if missing.is_empty() && extra.is_empty() => {
+                    Ok(serde_json::json!({ "missing": missing, "extra": extra }))
+                }
+                Ok((missing, extra)) => {
+                    return Outcome::Failed(format!(
+                        "indexes differ from the declarations (run `crm-admin migrate` for the missing ones)\nmissing: {}\nextra: {}",
+                        missing.join("; "),
+                        extra.join("; ")
+                    ))
+                }
+                Err(e) => Err(e),
+            }
+        }
         (["sessions", "revoke-all"], _, None) => {
             admin::revoke_all_sessions(&state, org.as_deref()).await
         }

@@ -153,6 +153,28 @@ impl State {
         crate::migrate::check(&self.db, derived).await
     }
 
+    /// The winning plan of a find on `collection` with `filter` and `sort`
+    /// (a page of 26), as the server's planner chooses it.
+    pub async fn explain_find(
+        &self,
+        collection: &str,
+        filter: bson::Document,
+        sort: bson::Document,
+    ) -> Result<bson::Document, ApiError> {
+        let plan = self
+            .db
+            .run_command(bson::doc! {
+                "explain": { "find": collection, "filter": filter, "sort": sort, "limit": 26 },
+                "verbosity": "queryPlanner",
+            })
+            .await?;
+        Ok(plan
+            .get_document("queryPlanner")
+            .and_then(|q| q.get_document("winningPlan"))
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// The names of the database's collections.
     pub async fn list_collections(&self) -> Result<Vec<String>, ApiError> {
         Ok(self.db.list_collection_names().await?)

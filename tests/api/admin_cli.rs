@@ -688,3 +688,28 @@ async fn db_indexes_names_what_is_missing_or_extra() {
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(!said.contains("bay: 1"), "{said}");
 }
+
+#[tokio::test]
+async fn db_explain_shows_every_list_query_on_an_index() {
+    let app = TestApp::spawn().await;
+    let rows = admin_json(&app, &["db", "explain", "work-orders"]);
+    let rows = rows.as_array().unwrap();
+    // The default order, 4 sorts and 6 filters.
+    assert_eq!(rows.len(), 11, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["collectionScan"] == false),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| r["query"] == "status=x"));
+    // Without its indexes, the same question fails naming the scan.
+    app.db
+        .collection::<bson::Document>("work_orders")
+        .drop_indexes()
+        .await
+        .unwrap();
+    let o = crm_admin(&app, &["db", "explain", "work-orders"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("COLLSCAN"));
+    let o = crm_admin(&app, &["db", "explain", "spaceships"], None);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -15,6 +15,7 @@ commands:
   migrate                                  create every index (idempotent)
   tenants list                             organizations with user, account and record counts
   db indexes                               every expected index present, none extra (exit 1 otherwise)
+  db explain ENTITY                        the plan of each list query of ENTITY (e.g. work-orders); exit 1 on a collection scan
   tenants stats                            per organization: users, records per entity, documents, bytes, last activity
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
@@ -123,6 +124,16 @@ async fn run(mut args: Vec<String>) -> Outcome {
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
         (["tenants", "stats"], None, None) => admin::tenant_stats(&state).await.map(Value::from),
+        (["db", "explain", entity], None, None) => match admin::db_explain(&state, entity).await {
+            Ok((rows, false)) => Ok(Value::from(rows)),
+            Ok((rows, true)) => {
+                return Outcome::Failed(format!(
+                    "a list query of {entity} scans the collection: {}",
+                    Value::from(rows)
+                ))
+            }
+            Err(e) => Err(e),
+        },
         (["db", "indexes"], None, None) => {
             match state.check_indexes(&functions::routes::indexes()).await {
                 Ok((missing, extra)) if missing.is_empty() && extra.is_empty() => {

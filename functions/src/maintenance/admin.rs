@@ -686,3 +686,73 @@ pub async fn revoke_all_sessions(state: &State, slug: Option<&str>) -> Result<Va
     );
     Ok(json!({ "scope": slug.unwrap_or("everyone"), "sessionsRevoked": revoked }))
 }
+
+/// The stages of a query plan, outermost first (`FETCH > IXSCAN`).
+fn stages(plan: &Document, out: &mut Vec<String>) {
+    if let Ok(stage) = plan.get_str("stage") {
+        out.push(stage.to_string());
+    }
+    for key in ["inputStage", "queryPlan"] {
+        if let Ok(inner) = plan.get_document(key) {
+            stages(inner, out);
+        }
+    }
+    if let Ok(inputs) = plan.get_array("inputStages") {
+        for i in inputs.iter().filter_map(bson::Bson::as_document) {
+            stages(i, out);
+        }
+    }
+}
+
+/// `db explain ENTITY`: the winning plan of each list query the entity
+/// offers (its default order, each allowed sort, each filter), as the
+/// server plans it for one organization. Returns the rows and whether any
+/// scans the collection.
+pub async fn db_explain(state: &State, plural: &str) -> Result<(Vec<Value>, bool), ApiError> {
+    use shared::records::FilterKind;
+    let (_, entity) = crate::routes::ENTITY_PATHS
+        .iter()
+        .find(|(p, _)| *p == plural)
+        .ok_or(ApiError::NotFound { resource: "entity" })?;
+    let base = doc! { "organizationId": ObjectId::new(), "deletedAt": null };
+    let order = |field: &str| {
+        let dir = if matches!(field, "createdAt" | "updatedAt") {
+            -1
+        } else {
+            1
+        };
+        doc! { field: dir, "_id": dir }
+    };
+    let default = entity.list.default_sort.trim_start_matches('-');
+    let mut queries: Vec<(String, Document, Document)> = vec![(
+        format!("default order ({})", entity.list.default_sort),
+        base.clone(),
+        order(default),
+    )];
+    for field in entity.list.sort_fields {
+        queries.push((format!("sort={field}"), base.clone(), order(field)));
+    }
+    for f in entity.list.filters {
+        let sample = match f.kind {
+            FilterKind::Id => ObjectId::new().to_hex(),
+            FilterKind::Bool | FilterKind::Custom(_) | FilterKind::Overdue => "true".into(),
+            FilterKind::Integer => "1".into(),
+            FilterKind::From | FilterKind::To => "2026-01-01T00:00:00Z".into(),
+            _ => "x".into(),
+        };
+        let mut filter = base.clone();
+        f.apply(&sample, &mut filter)?;
+        queries.push((format!("{}={sample}", f.param), filter, order(default)));
+    }
+    let mut rows = vec![];
+    let mut scans = false;
+    for (query, filter, sort) in queries {
+        let plan = state.explain_find(entity.collection, filter, sort).await?;
+        let mut names = vec![];
+        stages(&plan, &mut names);
+        let collscan = names.iter().any(|s| s == "COLLSCAN");
+        scans |= collscan;
+        rows.push(json!({ "query": query, "plan": names.join(" > "), "collectionScan": collscan }));
+    }
+    Ok((rows, scans))
+}

@@ -183,22 +183,27 @@ impl Scope {
     pub async fn rate_limits(&self) -> Result<Vec<serde_json::Value>, ApiError> {
         let mut out = vec![];
         for action in LimitedAction::ALL.into_iter().filter(|a| !a.per_client()) {
-            let (used, reset_at) =
-                ratelimit::peek(&self.state, action, &self.org_id().to_hex()).await?;
-            let limit = self
-                .caller
-                .org
-                .limit(&self.state.config.rate_limits, action);
-            out.push(serde_json::json!({
-                "bucket": action.name().to_uppercase(),
-                "windowSeconds": action.window_secs(),
-                "limit": limit,
-                "used": used,
-                "remaining": limit.saturating_sub(used),
-                "resetAt": crate::time::rfc3339(bson::DateTime::from_millis(reset_at as i64 * 1000)),
-            }));
+            out.push(self.rate_limit(action).await?);
         }
         Ok(out)
+    }
+
+    /// One of [`Scope::rate_limits`]' buckets.
+    pub async fn rate_limit(&self, action: LimitedAction) -> Result<serde_json::Value, ApiError> {
+        let (used, reset_at) =
+            ratelimit::peek(&self.state, action, &self.org_id().to_hex()).await?;
+        let limit = self
+            .caller
+            .org
+            .limit(&self.state.config.rate_limits, action);
+        Ok(serde_json::json!({
+            "bucket": action.name().to_uppercase(),
+            "windowSeconds": action.window_secs(),
+            "limit": limit,
+            "used": used,
+            "remaining": limit.saturating_sub(used),
+            "resetAt": crate::time::rfc3339(bson::DateTime::from_millis(reset_at as i64 * 1000)),
+        }))
     }
 
     /// Writes an audit entry outside any transaction (for events that change

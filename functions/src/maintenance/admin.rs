@@ -44,6 +44,19 @@ async fn operator_audit(
     db(state).audit(entry, Some(org), None, &meta()).await;
 }
 
+/// [`operator_audit`] for a change that concerns no one organization
+/// (every tenant, a client address).
+async fn operator_audit_global(
+    state: &State,
+    action: Action,
+    resource: &'static str,
+    mut changes: Document,
+) {
+    changes.insert("actor", "crm-admin");
+    let entry = AuditEntry::new(action, resource).changes(changes);
+    db(state).audit(entry, None, None, &meta()).await;
+}
+
 async fn org_by_slug(state: &State, slug: &str) -> Result<Document, ApiError> {
     db(state)
         .collection(collections::ORGANIZATIONS)
@@ -503,12 +516,7 @@ pub async fn rate_limit_reset(
         let changes = doc! { "rateLimitReset": action.name().to_uppercase(), "key": &key };
         match org {
             Some(o) => operator_audit(state, o, Action::Update, "organization", o, changes).await,
-            None => {
-                let mut changes = changes;
-                changes.insert("actor", "crm-admin");
-                let entry = AuditEntry::new(Action::Update, "rate_limit").changes(changes);
-                db(state).audit(entry, None, None, &meta()).await;
-            }
+            None => operator_audit_global(state, Action::Update, "rate_limit", changes).await,
         }
     }
     Ok(json!({ "reset": reset }))
@@ -672,12 +680,7 @@ pub async fn revoke_all_sessions(state: &State, slug: Option<&str>) -> Result<Va
     let changes = doc! { "allSessions": true, "scope": slug.unwrap_or("everyone"), "revoked": revoked as i64 };
     match org {
         Some(o) => operator_audit(state, o, Action::Logout, "session", o, changes).await,
-        None => {
-            let mut changes = changes;
-            changes.insert("actor", "crm-admin");
-            let entry = AuditEntry::new(Action::Logout, "session").changes(changes);
-            db(state).audit(entry, None, None, &meta()).await;
-        }
+        None => operator_audit_global(state, Action::Logout, "session", changes).await,
     }
     tracing::warn!(
         scope = slug.unwrap_or("everyone"),

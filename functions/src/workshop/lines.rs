@@ -28,6 +28,20 @@ use super::work_orders::{WORK_ORDER, WORK_ORDERS};
 
 const TYPES: [&str; 3] = ["LABOR", "PART", "FEE"];
 
+const DESCRIPTION: Field = Field::optional("description", Kind::Text { min: 0, max: 500 });
+const QUANTITY: Kind = Kind::Integer {
+    min: 1,
+    max: 1_000_000,
+};
+const UNIT_PRICE: Field = Field::optional("unitPrice", Kind::Money);
+const TAX_RATE: Field = Field::optional(
+    "taxRate",
+    Kind::Integer {
+        min: 0,
+        max: 10_000,
+    },
+);
+
 static NEW_LINE: &[Field] = &[
     Field::required(
         "type",
@@ -36,42 +50,19 @@ static NEW_LINE: &[Field] = &[
             default: None,
         },
     ),
-    Field::optional("description", Kind::Text { min: 0, max: 500 }),
-    Field::required(
-        "quantity",
-        Kind::Integer {
-            min: 1,
-            max: 1_000_000,
-        },
-    ),
-    Field::optional("unitPrice", Kind::Money),
-    Field::optional(
-        "taxRate",
-        Kind::Integer {
-            min: 0,
-            max: 10_000,
-        },
-    ),
+    DESCRIPTION,
+    Field::required("quantity", QUANTITY),
+    UNIT_PRICE,
+    TAX_RATE,
     Field::optional("partId", Kind::Ref(PARTS)),
 ];
 
+/// What a line's PATCH may change: [`NEW_LINE`]'s fields but its type and part.
 static LINE_PATCH: &[Field] = &[
-    Field::optional("description", Kind::Text { min: 0, max: 500 }),
-    Field::optional(
-        "quantity",
-        Kind::Integer {
-            min: 1,
-            max: 1_000_000,
-        },
-    ),
-    Field::optional("unitPrice", Kind::Money),
-    Field::optional(
-        "taxRate",
-        Kind::Integer {
-            min: 0,
-            max: 10_000,
-        },
-    ),
+    DESCRIPTION,
+    Field::optional("quantity", QUANTITY),
+    UNIT_PRICE,
+    TAX_RATE,
 ];
 
 /// `n / d` rounded half to even (`d > 0`).

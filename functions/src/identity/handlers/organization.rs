@@ -80,11 +80,8 @@ pub async fn usage(ctx: Ctx) -> HandlerResult {
             .unwrap_or(0)
     };
     let api = scope
-        .rate_limits()
-        .await?
-        .into_iter()
-        .find(|b| b["bucket"] == "API")
-        .unwrap_or_default();
+        .rate_limit(shared::ratelimit::LimitedAction::Api)
+        .await?;
     ok(serde_json::json!({
         "members": members,
         "records": records,

@@ -5,7 +5,9 @@
 # MONGODB_PORT (default 27017) with its data in .local/data/mongo (kept
 # across restarts), unless MONGODB_URI is set; builds s3s-fs (pinned, once
 # per machine) and starts it on S3_PORT (default 9000) with its files in
-# .local/data/s3, unless S3_ENDPOINT is set; keeps a generated development
+# .local/data/s3, unless S3_ENDPOINT is set; starts aiosmtpd (pinned) on
+# SMTP_PORT (default 2525), every email it accepts a file in
+# .local/data/mail/new, unless SMTP_URL is set; keeps a generated development
 # JWT secret in .local/data; migrates, seeds the demo organization (printing
 # its users' sign-ins) and serves every route on http://127.0.0.1:${PORT:-3000}.
 # Ctrl-C stops everything it started.
@@ -18,6 +20,7 @@ mkdir -p "$data"
 trap stop_started EXIT
 use_mongodb "$data/mongo" "${MONGODB_PORT:-27017}"
 use_s3 "$data/s3" "${S3_PORT:-9000}"
+use_smtp "$data/mail" "${SMTP_PORT:-2525}"
 export MONGODB_DB="${MONGODB_DB:-crm_dev}"
 
 if [ -z "${JWT_SECRET:-}" ]; then

@@ -7,8 +7,8 @@ VENV="$LOCAL/venv"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Installs SecantusDB (a MongoDB-wire server) into .local/venv, once per
-# version of scripts/requirements.txt.
+# Installs SecantusDB (a MongoDB-wire server) and aiosmtpd (an SMTP
+# server) into .local/venv, once per version of scripts/requirements.txt.
 ensure_secantus() {
   local stamp="$VENV/.requirements.sha256"
   local want
@@ -52,6 +52,41 @@ ensure_cfn_lint() {
   "$CFN_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps \
     -r "$ROOT/scripts/requirements-cfn-lint.txt"
   echo "$want" > "$stamp"
+}
+
+# Debian's Chromium for the browser tests, pinned to the version the
+# security archive carries (should Debian have replaced it, the current one
+# is taken, with a warning), once per machine.
+CHROMIUM_VERSION=148.0.7778.167-1~deb12u1
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    local sudo="" apt="apt-get install -y -qq --no-install-recommends"
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    log "installing Debian's chromium $CHROMIUM_VERSION"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo $apt "chromium=$CHROMIUM_VERSION" >/dev/null 2>&1 || {
+      $sudo apt-get update -qq
+      $sudo $apt "chromium=$CHROMIUM_VERSION" || {
+        log "WARNING: chromium $CHROMIUM_VERSION is gone from Debian; installing the current one"
+        $sudo $apt chromium
+      }
+    }
+  fi
+  CHROMIUM="$(command -v chromium)"
+  export CHROMIUM
+}
+
+# playwright-core (drives Chromium) into tests/browser/node_modules, once per
+# version of tests/browser/package-lock.json.
+ensure_browser_tests() {
+  local dir="$ROOT/tests/browser" want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$dir/node_modules/.lock.sha256" 2>/dev/null)" != "$want" ]; then
+    log "installing playwright-core from tests/browser/package-lock.json"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+    echo "$want" > "$dir/node_modules/.lock.sha256"
+  fi
+  export BROWSER_TESTS="$dir"
 }
 
 # Prints a free TCP port on 127.0.0.1.
@@ -107,6 +142,27 @@ use_mongodb() {
 # port $2 (default: a free one) with its files in directory $1 and the bucket
 # $S3_BUCKET (default crm-files) in it, waits for it, and exports the
 # storage variables the API reads.
+# A real SMTP server (aiosmtpd) on 127.0.0.1 that writes every message it
+# accepts into the maildir $1 (new/ holds one file per message), unless
+# SMTP_URL points at one already. Exports SMTP_URL, MAILDIR and SMTP_PYTHON
+# (tests that take the server down start their own with it).
+use_smtp() {
+  [ -n "${SMTP_URL:-}" ] && return 0
+  local maildir="$1" port="${2:-}"
+  [ -n "$port" ] || port="$(free_port)"
+  ensure_secantus
+  # aiosmtpd makes the maildir (tmp/, new/, cur/) only where none exists.
+  mkdir -p "$(dirname "$maildir")"
+  log "starting aiosmtpd on 127.0.0.1:$port (messages in $maildir/new)"
+  "$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" \
+    -c aiosmtpd.handlers.Mailbox "$maildir" >"$maildir.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_port "$port" 30 || { cat "$maildir.log" >&2; return 1; }
+  export SMTP_URL="smtp://127.0.0.1:$port"
+  export MAILDIR="$maildir"
+  export SMTP_PYTHON="$VENV/bin/python"
+}
+
 use_s3() {
   [ -n "${S3_ENDPOINT:-}" ] && return 0
   local data="$1" port="${2:-}"

@@ -84,9 +84,10 @@ Parameters:
     AllowedPattern: "^[A-Za-z0-9/_+=.@-]{1,100}$"
     Description: >-
       Secrets Manager names start with this. Production reads
-      <prefix>/production/mongodb-uri and <prefix>/production/jwt-secret;
-      every other stage reads <prefix>/preview/..., so a preview stack never
-      receives production's database credentials or signing secret.
+      <prefix>/production/mongodb-uri, <prefix>/production/jwt-secret and
+      <prefix>/production/smtp-url; every other stage reads
+      <prefix>/preview/..., so a preview stack never receives production's
+      database credentials, signing secret or mail relay.
   BucketName:
     Type: String
     Description: The S3 bucket of uploaded files.
@@ -94,6 +95,14 @@ Parameters:
     Type: String
     Default: ""
     Description: Comma-separated browser origins allowed by CORS.
+  AppUrl:
+    Type: String
+    Default: "http://localhost:5173"
+    Description: The web app the links in emails open.
+  EmailFrom:
+    Type: String
+    Default: "Workshop CRM <no-reply@localhost>"
+    Description: The sender of every email (a domain the SMTP relay may send for).
 
 Conditions:
   IsProduction: !Equals [!Ref Stage, production]
@@ -119,6 +128,11 @@ Globals:
           - SecretStage: !If [IsProduction, production, preview]
         S3_BUCKET: !Ref BucketName
         ALLOWED_ORIGINS: !Ref AllowedOrigins
+        SMTP_URL: !Sub
+          - "{{resolve:secretsmanager:${SecretsPrefix}/${SecretStage}/smtp-url:SecretString}}"
+          - SecretStage: !If [IsProduction, production, preview]
+        EMAIL_FROM: !Ref EmailFrom
+        APP_URL: !Ref AppUrl
         LOG_LEVEL: info
 
 Resources:
@@ -297,20 +311,22 @@ pub fn binary_source(route: &Route) -> String {
 }
 
 /// The `[[bin]]` section of `functions/Cargo.toml`: one binary per route,
-/// then the tools.
+/// then the tools. None has unit tests of its own (a route binary is only
+/// `main`), so `test = false` keeps `cargo test` from linking a second,
+/// test-harness copy of each: half the link time and disk of a test build.
 pub fn bin_section() -> String {
     let mut out = String::from(BIN_SECTION_START);
     out.push('\n');
     for route in ROUTES {
         out.push_str(&format!(
-            "\n[[bin]]\nname = \"{}\"\npath = \"{}\"\n",
+            "\n[[bin]]\nname = \"{}\"\npath = \"{}\"\ntest = false\n",
             route.name,
             entrypoint(route)
         ));
     }
     for tool in TOOLS {
         out.push_str(&format!(
-            "\n[[bin]]\nname = \"{tool}\"\npath = \"src/bin/{tool}.rs\"\n"
+            "\n[[bin]]\nname = \"{tool}\"\npath = \"src/bin/{tool}.rs\"\ntest = false\n"
         ));
     }
     out.push('\n');

@@ -18,6 +18,7 @@
 
 pub mod crm;
 pub mod deploy;
+pub mod emails;
 pub mod files;
 pub mod health;
 pub mod identity;

@@ -98,6 +98,35 @@ pub static AUTH_PASSWORD_RESET: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static AUTH_PASSWORD_RESET_REQUEST: Route = Route {
+    name: "auth-password-reset-request",
+    path: "/api/v1/auth/password-reset/request",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        |ctx| Box::pin(auth::password_reset_request(ctx)),
+    )],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_VERIFY_EMAIL: Route = Route {
+    name: "auth-verify-email",
+    path: "/api/v1/auth/verify-email",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        |ctx| Box::pin(auth::verify_email(ctx)),
+    )],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_VERIFY_EMAIL_RESEND: Route = Route {
+    name: "auth-verify-email-resend",
+    path: "/api/v1/auth/verify-email/resend",
+    methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
+        Box::pin(auth::resend_verification(ctx))
+    })],
+    deploy: Deploy::API,
+};
+
 pub static AUTH_SESSIONS: Route = Route {
     name: "auth-sessions",
     path: "/api/v1/auth/sessions",
@@ -505,6 +534,13 @@ job_route!(
     &[]
 );
 job_route!(
+    SEND_EMAILS,
+    "send-emails",
+    "* * * * *",
+    crate::maintenance::emails::run,
+    &[]
+);
+job_route!(
     CLEANUP_SESSIONS,
     "cleanup-sessions",
     "5 * * * *",
@@ -629,6 +665,9 @@ registry! {
         AUTH_ME,
         AUTH_PASSWORD,
         AUTH_PASSWORD_RESET,
+        AUTH_PASSWORD_RESET_REQUEST,
+        AUTH_VERIFY_EMAIL,
+        AUTH_VERIFY_EMAIL_RESEND,
         AUTH_SESSIONS,
         AUTH_SESSIONS_ID,
         MEMBERS,
@@ -669,5 +708,6 @@ registry! {
         CLEANUP_ORGANIZATIONS,
         CLEANUP_AUDIT_LOGS,
         CLEANUP_SESSIONS,
+        SEND_EMAILS,
     }
 }

@@ -76,7 +76,23 @@ impl AuditEntry {
         self
     }
 
-    pub fn changes(mut self, changes: Document) -> Self {
+    /// What changed; the values of secret fields
+    /// ([`crate::fields::is_secret`]) are recorded as `[REDACTED]`.
+    pub fn changes(mut self, mut changes: Document) -> Self {
+        for (k, v) in changes.iter_mut() {
+            if crate::fields::is_secret(k) && *v != Bson::Null {
+                *v = match v {
+                    Bson::Document(d) if d.contains_key("to") => {
+                        let set = |x: Option<&Bson>| match x {
+                            None | Some(Bson::Null) => Bson::Null,
+                            Some(_) => Bson::String("[REDACTED]".into()),
+                        };
+                        Bson::Document(doc! { "from": set(d.get("from")), "to": set(d.get("to")) })
+                    }
+                    _ => Bson::String("[REDACTED]".into()),
+                };
+            }
+        }
         self.changes = Some(changes);
         self
     }

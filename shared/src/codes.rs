@@ -30,6 +30,7 @@ macro_rules! codes {
 codes! {
     AlreadyConverted = "ALREADY_CONVERTED",
     AlreadyExists = "ALREADY_EXISTS",
+    CaptchaFailed = "CAPTCHA_FAILED",
     ConflictingColumns = "CONFLICTING_COLUMNS",
     CorsOriginDenied = "CORS_ORIGIN_DENIED",
     CronUnauthorized = "CRON_UNAUTHORIZED",
@@ -51,6 +52,7 @@ codes! {
     InvalidResetToken = "INVALID_RESET_TOKEN",
     InvalidToken = "INVALID_TOKEN",
     InvalidTransition = "INVALID_TRANSITION",
+    InvalidVerificationToken = "INVALID_VERIFICATION_TOKEN",
     InvitationExpired = "INVITATION_EXPIRED",
     InvitationRevoked = "INVITATION_REVOKED",
     InvitationUsed = "INVITATION_USED",

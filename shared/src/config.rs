@@ -59,7 +59,30 @@ pub struct Config {
     /// it every cron request is refused.
     pub cron_secret: Option<Secret>,
     pub cleanup: CleanupConfig,
+    pub email: EmailConfig,
 }
+
+/// Transactional email (`shared::email`) and the links it carries.
+#[derive(Clone, Debug)]
+pub struct EmailConfig {
+    /// `SMTP_URL` (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://...:465`); without it emails wait in the outbox.
+    pub smtp_url: Option<Secret>,
+    /// `EMAIL_FROM`, a mailbox (`Workshop CRM <no-reply@example.com>`).
+    pub from: String,
+    /// `APP_URL`: the web app the links in emails open.
+    pub app_url: String,
+    /// `EMAIL_MAX_ATTEMPTS`: sends tried before an email is given up.
+    pub max_attempts: u32,
+    /// `EMAIL_RETRY_BASE_SECONDS`: the first wait after a failed send;
+    /// each further failure doubles it (at most 6 hours).
+    pub retry_base: Duration,
+    /// `TURNSTILE_VERIFY_URL`: Cloudflare Turnstile's `siteverify`.
+    pub turnstile_verify_url: String,
+}
+
+/// Cloudflare's Turnstile verification endpoint.
+pub const TURNSTILE_VERIFY_URL: &str = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 /// What the environment says this deployment is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +252,7 @@ impl Config {
                 s.key_prefix = format!("{}{}", s.key_prefix, names.key_prefix);
             }
         }
+        let email = email_config(&get, &number)?;
         Ok(Self {
             mongodb_uri: Secret::new(mongodb_uri),
             mongodb_db,
@@ -281,8 +305,44 @@ impl Config {
                     retention("AUDIT_RETENTION_DAYS_ENTERPRISE", 365)?,
                 ],
             },
+            email,
         })
     }
+}
+
+fn email_config(
+    get: &impl Fn(&str) -> Option<String>,
+    number: &impl Fn(&str, u64) -> Result<u64, ConfigError>,
+) -> Result<EmailConfig, ConfigError> {
+    let smtp_url = get("SMTP_URL");
+    if let Some(url) = &smtp_url {
+        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+            return Err(ConfigError(
+                "SMTP_URL must start with smtp:// or smtps://".into(),
+            ));
+        }
+    }
+    let from = get("EMAIL_FROM").unwrap_or_else(|| "Workshop CRM <no-reply@localhost>".into());
+    if !from.contains('@') {
+        return Err(ConfigError(format!(
+            "EMAIL_FROM must be an email address or a mailbox (Name <address>), got {from:?}"
+        )));
+    }
+    let app_url = get("APP_URL").unwrap_or_else(|| "http://localhost:5173".into());
+    if !(app_url.starts_with("https://") || app_url.starts_with("http://")) {
+        return Err(ConfigError(format!(
+            "APP_URL must be an http(s) URL, got {app_url:?}"
+        )));
+    }
+    Ok(EmailConfig {
+        smtp_url: smtp_url.map(Secret::new),
+        from,
+        app_url: app_url.trim_end_matches('/').to_string(),
+        max_attempts: number("EMAIL_MAX_ATTEMPTS", 8)?.clamp(1, 50) as u32,
+        retry_base: Duration::from_secs(number("EMAIL_RETRY_BASE_SECONDS", 60)?),
+        turnstile_verify_url: get("TURNSTILE_VERIFY_URL")
+            .unwrap_or_else(|| TURNSTILE_VERIFY_URL.into()),
+    })
 }
 
 fn deployment(get: &impl Fn(&str) -> Option<String>) -> Result<Deployment, ConfigError> {

@@ -308,6 +308,17 @@ impl<'a> Tx<'a> {
             .await?)
     }
 
+    /// Queues `message` for `user` (if it is to one) in this transaction;
+    /// returns its outbox id, for [`crate::email::deliver`] after the commit.
+    pub async fn queue_email(
+        &mut self,
+        user: Option<ObjectId>,
+        message: &crate::email::Message,
+    ) -> Result<ObjectId, ApiError> {
+        let doc = crate::email::outbox_document(Some(self.scope.org_id()), user, message);
+        self.insert_one(collections::EMAIL_OUTBOX, doc).await
+    }
+
     /// Inserts `doc` stamped with the organization; returns its `_id`.
     pub async fn insert_one(
         &mut self,

@@ -180,6 +180,13 @@ fn is_blank(v: &Value) -> bool {
 }
 
 /// Validates a create body: every required field present, defaults filled.
+/// Whether a field holds a secret (its name ends in `Secret`, such as a
+/// form's `turnstileSecret`): written by clients, never shown back (a
+/// record shows `<name>Set: true|false`) and `[REDACTED]` in the audit log.
+pub fn is_secret(name: &str) -> bool {
+    name.ends_with("Secret")
+}
+
 pub fn parse_create(
     fields: &[Field],
     body: &Value,

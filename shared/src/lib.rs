@@ -7,14 +7,16 @@
 //!    `application/problem+json`), [`rbac`] (permissions and route access),
 //!    [`limits`] (rate-limit arithmetic), [`time`], [`validate`],
 //!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
-//!    (requests, JSON bodies, query strings), [`logging`].
+//!    (requests, JSON bodies, query strings), [`logging`], [`outbound`]
+//!    (calls to other services).
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
 //! 3. Stored data: [`store`] (collection names, request metadata, decoding),
 //!    [`migrate`] (indexes), [`state`] (what a cold start builds),
 //!    [`transaction`] (the one retry-on-conflict helper).
 //! 4. Cross-cutting records: [`audit`], [`ratelimit`] (buckets counted in
-//!    MongoDB), [`idempotency`].
+//!    MongoDB), [`idempotency`], [`email`] (the outbox and its SMTP
+//!    delivery).
 //! 5. The caller: [`auth`] turns a bearer token into an [`auth::Caller`] by
 //!    re-reading the user and organization; sessions and refresh tokens.
 //! 6. Tenancy: [`db`], the organization-scoped [`db::Scope`] that only the
@@ -41,6 +43,7 @@ pub mod codes;
 pub mod config;
 pub mod cursor;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod fields;
 pub mod hex;
@@ -52,6 +55,7 @@ pub mod limits;
 pub mod logging;
 pub mod migrate;
 pub mod model;
+pub mod outbound;
 pub mod ratelimit;
 pub mod rbac;
 pub mod records;

@@ -117,7 +117,28 @@ const MIGRATIONS: &[Migration] = &[
         id: "0006_sessions",
         indexes: sessions,
     },
+    Migration {
+        id: "0007_email",
+        indexes: email,
+    },
 ];
+
+/// The email outbox (claimed by status and due time; kept 30 days once
+/// sent or given up) and email verification tokens.
+fn email() -> Vec<Index> {
+    vec![
+        index(
+            EMAIL_OUTBOX,
+            doc! { "status": 1, "nextAttemptAt": 1, "_id": 1 },
+        ),
+        index(EMAIL_OUTBOX, doc! { "status": 1, "leaseUntil": 1 }),
+        index(EMAIL_OUTBOX, doc! { "organizationId": 1, "createdAt": -1 }),
+        ttl(EMAIL_OUTBOX),
+        unique(EMAIL_VERIFICATIONS, doc! { "tokenHash": 1 }),
+        index(EMAIL_VERIFICATIONS, doc! { "userId": 1 }),
+        ttl(EMAIL_VERIFICATIONS),
+    ]
+}
 
 /// Sign-in sessions (refresh-token families): ended per user or per
 /// organization, removed by TTL at their absolute expiry.

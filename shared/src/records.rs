@@ -990,14 +990,18 @@ fn version_of(d: &Document) -> i64 {
 pub const INTERNAL_FIELDS: [&str; 3] = ["_id", "organizationId", "storageKey"];
 
 /// A stored record as the API shows it: `id` for `_id`, ids as hex, times as
-/// RFC 3339, and never [`INTERNAL_FIELDS`].
+/// RFC 3339, never [`INTERNAL_FIELDS`], and for a secret field
+/// (`turnstileSecret`) only whether it is set (`turnstileSecretSet`).
 pub fn render(d: &Document) -> Value {
     let mut out = Map::new();
     if let Some(id) = d.get("_id") {
         out.insert("id".into(), to_json(id));
     }
     for (k, v) in d {
-        if !INTERNAL_FIELDS.contains(&k.as_str()) {
+        if crate::fields::is_secret(k) {
+            // Write-only: the response tells only whether one is set.
+            out.insert(format!("{k}Set"), Value::Bool(*v != Bson::Null));
+        } else if !INTERNAL_FIELDS.contains(&k.as_str()) {
             out.insert(k.clone(), to_json(v));
         }
     }

@@ -31,6 +31,10 @@ pub mod collections {
     pub const DOCUMENTS: &str = "documents";
     /// Per-organization number sequences (`{_id: "<org>:<name>", value}`).
     pub const SEQUENCES: &str = "sequences";
+    /// Emails waiting to be sent, or sent (`shared::email`).
+    pub const EMAIL_OUTBOX: &str = "email_outbox";
+    /// One-time email verification tokens (hashed).
+    pub const EMAIL_VERIFICATIONS: &str = "email_verifications";
 
     /// The collections the platform knows to hold an organization's
     /// documents. The tenant purge does not rely on this list (it searches
@@ -44,7 +48,7 @@ pub mod collections {
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`).
-    pub const ORG_SCOPED: [&str; 10] = [
+    pub const ORG_SCOPED: [&str; 12] = [
         DOCUMENTS,
         SEQUENCES,
         USERS,
@@ -55,6 +59,8 @@ pub mod collections {
         INVITATIONS,
         PASSWORD_RESETS,
         IDEMPOTENCY_KEYS,
+        EMAIL_OUTBOX,
+        EMAIL_VERIFICATIONS,
     ];
 }
 

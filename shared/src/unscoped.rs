@@ -235,6 +235,21 @@ impl UnscopedTx<'_> {
             .matched_count)
     }
 
+    /// Updates every match; returns how many matched.
+    pub async fn update_many(
+        &mut self,
+        coll: &str,
+        filter: Document,
+        update: Document,
+    ) -> Result<u64, ApiError> {
+        Ok(self
+            .coll(coll)
+            .update_many(filter, update)
+            .session(&mut self.session)
+            .await?
+            .matched_count)
+    }
+
     /// Updates one document and returns it as it is after the update.
     pub async fn find_one_and_update(
         &mut self,
@@ -268,6 +283,23 @@ impl UnscopedTx<'_> {
                 .modified_count;
         }
         Ok(revoked)
+    }
+
+    /// Queues `message` in this transaction; returns its outbox id, for
+    /// [`crate::email::deliver`] after the commit.
+    pub async fn queue_email(
+        &mut self,
+        org: Option<bson::oid::ObjectId>,
+        user: Option<bson::oid::ObjectId>,
+        message: &crate::email::Message,
+    ) -> Result<bson::oid::ObjectId, ApiError> {
+        let doc = crate::email::outbox_document(org, user, message);
+        let id = doc
+            .get_object_id("_id")
+            .map_err(|_| ApiError::internal("outbox entry without id"))?;
+        self.insert_one(crate::store::collections::EMAIL_OUTBOX, doc)
+            .await?;
+        Ok(id)
     }
 
     /// Adds an audit entry to this transaction.

@@ -8,10 +8,10 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const CRON_SECRET: &str = "cron-secret-for-tests-0123456789";
+pub const CRON_SECRET: &str = "cron-secret-for-tests-0123456789";
 
 impl TestApp {
-    async fn cron(&self, job: &str) -> Resp {
+    pub async fn cron(&self, job: &str) -> Resp {
         self.request(
             "GET",
             &format!("/api/cron/{job}"),

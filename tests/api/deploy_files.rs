@@ -361,7 +361,12 @@ fn vercel_json_follows_vercels_schema_and_maps_every_route() {
             None => assert!(!crons.contains_key(route.path)),
         }
     }
-    assert_eq!(crons.len(), 3);
+    let scheduled = ROUTES
+        .iter()
+        .filter(|r| r.deploy.schedule.is_some())
+        .count();
+    assert_eq!(crons.len(), scheduled);
+    assert!(crons.contains_key("/api/cron/send-emails"), "{crons:?}");
 }
 
 #[test]

@@ -401,3 +401,208 @@ async fn one_address_gets_twenty_submissions_a_form_an_hour() {
     assert_eq!(rows[0]["submissions"], 21);
     assert_eq!(rows[0]["spam"], 0);
 }
+
+#[tokio::test]
+async fn a_new_lead_from_a_form_is_emailed_to_the_admins_unless_the_form_says_not() {
+    let app = TestApp::spawn().await;
+    let (owner, admin, member) = (app.owner().await, app.admin().await, app.member().await);
+    let form = make_form(&app, json!({ "name": "Brake check <offer>" })).await;
+    let quiet = make_form(&app, json!({ "name": "Quiet", "notifyAdmins": false })).await;
+    let lead_email = format!("{}@customer.test", bson::oid::ObjectId::new().to_hex());
+    let r = submit_json(
+        &app,
+        form["publicId"].as_str().unwrap(),
+        Some(SITE),
+        json!({ "email": lead_email, "firstName": "Lena", "company": "Lena's Cabs" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let lead = &app.find("leads", doc! { "email": &lead_email }).await[0];
+    let lead_id = lead.get_object_id("_id").unwrap().to_hex();
+    for who in [owner, admin] {
+        let mail = crate::mailbox::wait_for(&who.email, "New lead from Brake check <offer>").await;
+        assert!(mail.text.contains(&lead_email), "{}", mail.text);
+        assert!(
+            mail.text.contains(&format!("/leads/{lead_id}")),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.html.contains("Brake check &lt;offer&gt;"),
+            "{}",
+            mail.html
+        );
+    }
+    assert!(
+        crate::mailbox::messages_to(&member.email)
+            .iter()
+            .all(|m| !m.subject.contains("New lead")),
+        "members are not notified"
+    );
+    // A second submission with the same email adds to the lead: no new email.
+    let r = submit_json(
+        &app,
+        quiet["publicId"].as_str().unwrap(),
+        Some(SITE),
+        json!({ "email": format!("other-{lead_email}") }),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let again = submit_json(
+        &app,
+        form["publicId"].as_str().unwrap(),
+        Some(SITE),
+        json!({ "email": lead_email }),
+    )
+    .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        app.count("email_outbox", doc! { "kind": "new-lead" }).await,
+        2,
+        "one email per admin for the one new lead of a notifying form"
+    );
+}
+
+/// A stand-in for Turnstile's `siteverify` on 127.0.0.1: passes the token
+/// `good-token` (for the secret `turnstile-secret`), fails any other; keeps
+/// every request body it got.
+async fn siteverify_stub() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/turnstile/v0/siteverify",
+        listener.local_addr().unwrap()
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut got = 0;
+                let body = loop {
+                    let n = socket.read(&mut buf[got..]).await.unwrap_or(0);
+                    got += n;
+                    let text = String::from_utf8_lossy(&buf[..got]).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len || n == 0 {
+                            break body.to_string();
+                        }
+                    }
+                    if n == 0 {
+                        break String::new();
+                    }
+                };
+                log.lock().unwrap().push(body.clone());
+                let pass = body.contains("secret=turnstile-secret")
+                    && body.contains("response=good-token");
+                let answer = if pass {
+                    r#"{"success":true,"error-codes":[]}"#
+                } else {
+                    r#"{"success":false,"error-codes":["invalid-input-response"]}"#
+                };
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_form_with_a_turnstile_secret_takes_only_verified_submissions() {
+    let (url, seen) = siteverify_stub().await;
+    let app = TestApp::spawn_with(&[("TURNSTILE_VERIFY_URL", &url)]).await;
+    let form = make_form(&app, json!({ "turnstileSecret": "turnstile-secret" })).await;
+    assert_eq!(form["turnstileSecretSet"], true, "{form}");
+    assert!(
+        form.get("turnstileSecret").is_none(),
+        "the secret is write-only"
+    );
+    let public_id = form["publicId"].as_str().unwrap();
+    let email = format!("{}@human.test", bson::oid::ObjectId::new().to_hex());
+
+    let missing = submit_json(&app, public_id, Some(SITE), json!({ "email": email })).await;
+    missing.assert_problem(403, "CAPTCHA_FAILED");
+    let forged = submit_json(
+        &app,
+        public_id,
+        Some(SITE),
+        json!({ "email": email, "cf-turnstile-response": "made-up" }),
+    )
+    .await;
+    forged.assert_problem(403, "CAPTCHA_FAILED");
+    let html = submit_html(
+        &app,
+        public_id,
+        SITE,
+        &format!("email={email}&cf-turnstile-response=made-up"),
+    )
+    .await;
+    assert_eq!(html.status, 403);
+    assert!(
+        html.text.contains("anti-spam check failed"),
+        "{}",
+        html.text
+    );
+    assert_eq!(app.count("leads", doc! { "email": &email }).await, 0);
+
+    let ok = submit_json(
+        &app,
+        public_id,
+        Some(SITE),
+        json!({ "email": email, "cf-turnstile-response": "good-token" }),
+    )
+    .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(app.count("leads", doc! { "email": &email }).await, 1);
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(
+        bodies.len(),
+        3,
+        "the missing token never reached siteverify: {bodies:?}"
+    );
+    assert!(bodies[2].contains("remoteip=127.0.0.1"), "{bodies:?}");
+    let stored = &app.find("form_submissions", doc! {}).await;
+    assert!(
+        stored.iter().all(|s| !s
+            .get_document("payload")
+            .unwrap()
+            .contains_key("cf-turnstile-response")),
+        "{stored:?}"
+    );
+    // The audit log never holds the secret.
+    let audits = app.find("audit_log", doc! { "resource": "form" }).await;
+    assert!(
+        !format!("{audits:?}").contains("turnstile-secret"),
+        "{audits:?}"
+    );
+
+    // An unreachable verifier refuses (fails closed).
+    let down =
+        TestApp::spawn_with(&[("TURNSTILE_VERIFY_URL", "http://127.0.0.1:9/siteverify")]).await;
+    let form = make_form(&down, json!({ "turnstileSecret": "turnstile-secret" })).await;
+    let r = submit_json(
+        &down,
+        form["publicId"].as_str().unwrap(),
+        Some(SITE),
+        json!({ "email": email, "cf-turnstile-response": "good-token" }),
+    )
+    .await;
+    r.assert_problem(403, "CAPTCHA_FAILED");
+}

@@ -540,7 +540,7 @@ async fn an_idempotency_record_keeps_no_secret_in_plain_text_yet_replays() {
     let send = || {
         app.request(
             "POST",
-            "/api/v1/invitations",
+            "/api/v1/invitations?returnToken=true",
             Some(&owner.token),
             Some(body.clone()),
             &[("idempotency-key", "invite-new-hire-1")],

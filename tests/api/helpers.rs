@@ -134,6 +134,10 @@ pub fn test_env(db_name: &str) -> HashMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // Emails go to the suite's SMTP server (a maildir tests read).
+    if let Ok(url) = std::env::var("SMTP_URL") {
+        env.insert("SMTP_URL".to_string(), url);
+    }
     for name in STORAGE_VARS {
         let value = std::env::var(name).unwrap_or_else(|_| {
             panic!("{name} is not set: run the suite with scripts/test.sh, which starts an S3-compatible server")

@@ -3,6 +3,7 @@
 //! Every test gets its own database, so tests run in parallel.
 
 mod helpers;
+mod mailbox;
 
 mod accounts;
 mod admin_cli;
@@ -10,10 +11,12 @@ mod appointments;
 mod audit_log;
 mod auth;
 mod bad_input;
+mod browser;
 mod cleanup;
 mod conversion;
 mod deploy_files;
 mod documents;
+mod email;
 mod entities;
 mod events;
 mod forms;

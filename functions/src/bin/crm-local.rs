@@ -1,6 +1,7 @@
 //! The whole API in one local process: migrates the database, seeds the demo
 //! organization when `--seed` is given, then serves every route of the route
-//! table on http://127.0.0.1:$PORT (default 3000) until Ctrl-C.
+//! table on http://127.0.0.1:$PORT (default 3000) until Ctrl-C. Like the
+//! deployed schedule, it retries unsent emails (`send-emails`) every minute.
 
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
@@ -23,6 +24,16 @@ async fn main() -> Result<(), shared::runtime::Error> {
             println!("  {:<6}  {:<32}  {}", user.role, user.email, user.password);
         }
     }
+    let retries = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = functions::maintenance::emails::run(retries.clone()).await {
+                eprintln!("send-emails: {e}");
+            }
+        }
+    });
     println!(
         "serving {} routes on http://127.0.0.1:{}",
         functions::routes::ROUTES.len(),

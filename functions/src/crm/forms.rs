@@ -50,6 +50,8 @@ pub const MAX_SUBMISSION_BYTES: usize = 16 * 1024;
 
 /// The honeypot field when a form names none.
 const HONEYPOT: &str = "_gotcha";
+/// The field the Turnstile widget adds to the form it sits in.
+const TURNSTILE_FIELD: &str = "cf-turnstile-response";
 
 /// The lead fields a form may accept.
 const LEAD_FIELDS: [&str; 5] = ["firstName", "lastName", "email", "phone", "company"];
@@ -100,6 +102,9 @@ pub static FORM: Entity = Entity {
             },
         ),
         Field::optional("honeypotField", Kind::Text { min: 1, max: 50 }),
+        // Write-only (shown as `turnstileSecretSet`): with it, every
+        // submission needs a Cloudflare Turnstile token the server verifies.
+        Field::optional("turnstileSecret", Kind::Text { min: 1, max: 200 }),
         Field::optional(
             "notifyAdmins",
             Kind::Bool {
@@ -497,6 +502,26 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
     let spam = fields
         .get(honeypot)
         .is_some_and(|v| !v.as_str().is_some_and(|s| s.trim().is_empty()) && !v.is_null());
+    if let (false, Ok(secret)) = (spam, form.get_str("turnstileSecret")) {
+        let token = fields
+            .get(TURNSTILE_FIELD)
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Err(why) = turnstile(ctx, secret, token, &ip).await {
+            tracing::warn!(requestId = %meta.request_id, form = %form_id, ip = %ip,
+                "[FORM] Turnstile check failed: {why}");
+            return match via {
+                Via::HtmlForm => Ok(page(
+                    StatusCode::FORBIDDEN,
+                    "<p>The anti-spam check failed. Please go back, reload the page and send the form again.</p>",
+                )),
+                Via::Json => Err(ApiError::forbidden(
+                    Code::CaptchaFailed,
+                    "The anti-spam check (Turnstile) failed: reload the page and send the form again",
+                )),
+            };
+        }
+    }
     let consent = consent(&fields);
     let (lead, sent) = if spam {
         (None, Document::new())
@@ -542,6 +567,26 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
     })
 }
 
+/// Asks Cloudflare Turnstile's `siteverify` (`TURNSTILE_VERIFY_URL`)
+/// whether `token` is a fresh pass for this client; fails closed, so an
+/// unreachable verifier refuses the submission too.
+async fn turnstile(ctx: &Ctx, secret: &str, token: &str, ip: &str) -> Result<(), String> {
+    if token.is_empty() {
+        return Err(format!("no {TURNSTILE_FIELD} in the submission"));
+    }
+    let url = &ctx.state.config.email.turnstile_verify_url;
+    let fields = [("secret", secret), ("response", token), ("remoteip", ip)];
+    let (status, body) =
+        shared::outbound::post_form(url, &fields, std::time::Duration::from_secs(5)).await?;
+    let answer: Value = serde_json::from_slice(&body)
+        .map_err(|_| format!("siteverify answered {status} with no JSON"))?;
+    if answer["success"] == Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(format!("siteverify said no: {}", answer["error-codes"]))
+    }
+}
+
 /// Creates the lead, or adds to the live lead with the same email (its
 /// empty fields filled, nothing overwritten), in one transaction with its
 /// audit entry. Returns the lead's id.
@@ -563,8 +608,14 @@ async fn file_lead(
         Err(_) => None,
     };
     let form_id = form.get_object_id("_id").ok();
-    let (lead, existing) = (&lead, &existing);
-    db.transaction(|tx| {
+    let alerts = match existing {
+        None if form.get_bool("notifyAdmins").unwrap_or(true) => {
+            new_lead_alerts(db, form, org, &lead).await?
+        }
+        _ => vec![],
+    };
+    let (lead, existing, alerts) = (&lead, &existing, &alerts);
+    let (id, queued) = db.transaction(|tx| {
         Box::pin(async move {
             if let Some(found) = existing {
                 let id = found
@@ -596,7 +647,7 @@ async fn file_lead(
                     meta,
                 )
                 .await?;
-                return Ok(id);
+                return Ok((id, vec![]));
             }
             let id = ObjectId::new();
             let mut record = doc! {
@@ -621,10 +672,89 @@ async fn file_lead(
                 meta,
             )
             .await?;
-            Ok(id)
+            let mut queued = vec![];
+            for (admin, render) in alerts {
+                queued.push(tx.queue_email(Some(org), Some(*admin), &render(id)).await?);
+            }
+            Ok((id, queued))
         })
     })
-    .await
+    .await?;
+    shared::email::deliver(db.state(), &queued).await;
+    Ok(id)
+}
+
+/// A new lead's email to each ACTIVE ADMIN and OWNER of the organization
+/// (the form's `notifyAdmins`, on by default), rendered once the lead has
+/// its id.
+type LeadAlert = (
+    ObjectId,
+    Box<dyn Fn(ObjectId) -> shared::email::Message + Send + Sync>,
+);
+
+async fn new_lead_alerts(
+    db: &Unscoped<'_>,
+    form: &Document,
+    org: ObjectId,
+    lead: &Document,
+) -> Result<Vec<LeadAlert>, ApiError> {
+    let admins = db
+        .collection(collections::USERS)
+        .find_many(
+            doc! { "organizationId": org, "status": "ACTIVE", "role": { "$in": ["ADMIN", "OWNER"] } },
+            doc! { "_id": 1 },
+            50,
+            None,
+        )
+        .await?;
+    let text = |k: &str| lead.get_str(k).unwrap_or("").to_string();
+    let name = format!("{} {}", text("firstName"), text("lastName"))
+        .trim()
+        .to_string();
+    let (form_name, email, company, phone) = (
+        form.get_str("name").unwrap_or("form").to_string(),
+        text("email"),
+        text("company"),
+        text("phone"),
+    );
+    let config = db.config().clone();
+    Ok(admins
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.get_object_id("_id").ok()?,
+                a.get_str("email").ok()?.to_string(),
+            ))
+        })
+        .map(|(id, to)| {
+            let (config, form_name, name, email, company, phone) = (
+                config.clone(),
+                form_name.clone(),
+                name.clone(),
+                email.clone(),
+                company.clone(),
+                phone.clone(),
+            );
+            let render = move |lead: ObjectId| {
+                crate::emails::new_lead(
+                    &config,
+                    &to,
+                    &crate::emails::NewLead {
+                        form: &form_name,
+                        lead_id: &lead.to_hex(),
+                        name: if name.is_empty() { &email } else { &name },
+                        email: &email,
+                        company: &company,
+                        phone: &phone,
+                    },
+                )
+            };
+            (
+                id,
+                Box::new(render) as Box<dyn Fn(ObjectId) -> shared::email::Message + Send + Sync>,
+            )
+        })
+        .collect())
 }
 
 fn problem_list(e: &ApiError) -> String {
@@ -640,12 +770,7 @@ fn problem_list(e: &ApiError) -> String {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use shared::email::html_escape as escape;
 
 /// A small HTML page for browsers that posted a plain form.
 fn page(status: StatusCode, body: &str) -> ApiResponse {

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use shared::audit::{Action, AuditEntry};
 use shared::auth::tokens::{self, TokenPair};
 use shared::auth::{check_active, password, Organization, User};
-use shared::db::{collections, RequestMeta, Scope};
+use shared::db::{collections, shifted, RequestMeta, Scope};
+use shared::email::Message;
 use shared::error::ApiError;
 use shared::error::Code;
 use shared::model::UserStatus;
@@ -108,7 +109,9 @@ pub async fn register(
             "_id": user_id, "organizationId": org_id, "email": &email, "passwordHash": &hash,
             "firstName": &first, "lastName": &last, "role": Role::Owner.as_str(), "status": UserStatus::Active.as_str(),
             "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
+            "emailVerified": false, "knownAddresses": meta.ip.iter().cloned().collect::<Vec<_>>(),
         };
+        let (verification, message) = verification(state, user_id, org_id, &email, &first);
         let audits = [
             AuditEntry::new(Action::Create, "organization")
                 .id(org_id)
@@ -127,9 +130,10 @@ pub async fn register(
                 a.into_document(Some(org_id), Some(user_id), meta),
             )
         }));
-        let created = insert_all(state, &docs).await;
+        docs.push((collections::EMAIL_VERIFICATIONS, verification));
+        let created = insert_all(state, &docs, Some((org_id, user_id, &message))).await;
         match created {
-            Ok(()) => {}
+            Ok(queued) => shared::email::deliver(state, &queued).await,
             Err(ApiError::Conflict { errors, .. }) if errors.iter().any(|f| f.field == "slug") => {
                 continue
             }
@@ -151,18 +155,50 @@ pub async fn register(
 }
 
 /// Inserts `docs` (collection, document) in one transaction: an
-/// organization with its owner, or a user, with their audit entries.
-async fn insert_all(state: &State, docs: &[(&'static str, Document)]) -> Result<(), ApiError> {
+/// organization with its owner, or a user, with their audit entries, and
+/// queues `email` (organization, user, message) in it; returns what was
+/// queued, for [`shared::email::deliver`] after the commit.
+async fn insert_all(
+    state: &State,
+    docs: &[(&'static str, Document)],
+    email: Option<(ObjectId, ObjectId, &Message)>,
+) -> Result<Vec<ObjectId>, ApiError> {
     Unscoped::open(state, Purpose::SignIn)
         .transaction(|tx| {
             Box::pin(async move {
                 for (coll, doc) in docs {
                     tx.insert_one(coll, doc.clone()).await?;
                 }
-                Ok(())
+                let mut queued = vec![];
+                if let Some((org, user, message)) = email {
+                    queued.push(tx.queue_email(Some(org), Some(user), message).await?);
+                }
+                Ok(queued)
             })
         })
         .await
+}
+
+/// How long the link of a verification email works.
+pub const VERIFY_VALID_HOURS: i64 = 24;
+
+/// A new email verification token's document and its email.
+fn verification(
+    state: &State,
+    user: ObjectId,
+    org: ObjectId,
+    email: &str,
+    first_name: &str,
+) -> (Document, Message) {
+    let token = tokens::new_token();
+    let now = DateTime::now();
+    let d = doc! {
+        "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": user,
+        "organizationId": org, "email": email, "createdAt": now, "usedAt": null,
+        "expiresAt": shifted(now, VERIFY_VALID_HOURS * 3_600_000),
+    };
+    let message = crate::emails::verify_email(&state.config, email, first_name, &token);
+    (d, message)
 }
 
 /// A document this flow just wrote, as its typed model.
@@ -283,7 +319,6 @@ pub async fn login(
         .await;
         return Err(refusal);
     }
-    let users = db.collection(collections::USERS);
     let now = DateTime::now();
     let mut set = doc! { "lastLoginAt": now };
     if password::cost_of(&hash).is_some_and(|c| c < state.config.bcrypt_cost) {
@@ -294,9 +329,7 @@ pub async fn login(
             password::hash(input.password, state.config.bcrypt_cost).await?,
         );
     }
-    users
-        .update_one(doc! { "_id": user.id }, doc! { "$set": set })
-        .await?;
+    record_sign_in(state, &db, &user, set, meta).await?;
     let tokens = tokens::issue(state, &user, meta).await?;
     record_attempt(&db, &email, meta, true, "OK", Some(&user)).await;
     let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
@@ -306,6 +339,61 @@ pub async fn login(
     let mut user = user;
     user.last_login_at = Some(now);
     Ok(Session { user, org, tokens })
+}
+
+/// How many client addresses a user's account remembers for sign-in alerts.
+const KNOWN_ADDRESSES: usize = 20;
+
+/// Stores a successful sign-in (`set`: its time, maybe an upgraded hash)
+/// and the client address; an address the account has not signed in from
+/// before (when it has any) gets the user a security alert, queued in the
+/// same transaction and sent after it.
+async fn record_sign_in(
+    state: &State,
+    db: &Unscoped<'_>,
+    user: &User,
+    mut set: Document,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let known = &user.known_addresses;
+    let new_address = meta.ip.as_ref().filter(|ip| !known.contains(ip));
+    let alert = new_address.filter(|_| !known.is_empty()).map(|ip| {
+        crate::emails::new_sign_in(
+            &state.config,
+            &user.email,
+            &user.first_name,
+            ip,
+            meta.user_agent.as_deref().unwrap_or("unknown"),
+        )
+    });
+    if let Some(ip) = new_address {
+        let mut addresses = known.clone();
+        addresses.push(ip.clone());
+        let skip = addresses.len().saturating_sub(KNOWN_ADDRESSES);
+        set.insert("knownAddresses", addresses.split_off(skip));
+    }
+    let (set, alert, id, org) = (&set, &alert, user.id, user.organization_id);
+    let queued = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.update_one(
+                    collections::USERS,
+                    doc! { "_id": id },
+                    doc! { "$set": set.clone() },
+                )
+                .await?;
+                match alert {
+                    Some(message) => Ok(Some(tx.queue_email(Some(org), Some(id), message).await?)),
+                    None => Ok(None),
+                }
+            })
+        })
+        .await?;
+    if let Some(queued) = queued {
+        tracing::info!(requestId = %meta.request_id, userId = %id, "[AUTH_SESSION] sign-in from a new address");
+        shared::email::deliver(state, &[queued]).await;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -347,23 +435,29 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
     let now = DateTime::now();
     let user_id = ObjectId::new();
     let email = email.map(Email::into_inner).unwrap_or_default();
+    let first = first.unwrap_or_default();
     let user_doc = doc! {
         "_id": user_id, "organizationId": org.id, "email": &email, "passwordHash": hash,
-        "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(), "role": Role::Viewer.as_str(),
+        "firstName": &first, "lastName": last.unwrap_or_default(), "role": Role::Viewer.as_str(),
         "status": UserStatus::Pending.as_str(), "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
+        "emailVerified": false, "knownAddresses": meta.ip.iter().cloned().collect::<Vec<_>>(),
     };
+    let (verification, message) = verification(state, user_id, org.id, &email, &first);
     let audit = AuditEntry::new(Action::Create, "user")
         .id(user_id)
         .changes(doc! { "email": &email, "role": Role::Viewer.as_str(), "status": UserStatus::Pending.as_str(), "via": "join" })
         .into_document(Some(org.id), Some(user_id), meta);
-    insert_all(
+    let queued = insert_all(
         state,
         &[
             (collections::USERS, user_doc.clone()),
             (collections::AUDIT_LOG, audit),
+            (collections::EMAIL_VERIFICATIONS, verification),
         ],
+        Some((org.id, user_id, &message)),
     )
     .await?;
+    shared::email::deliver(state, &queued).await;
     tracing::info!(requestId = %meta.request_id, userId = %user_id, organizationId = %org.id,
         "[AUTH_SESSION] join request waiting for approval");
     from_doc(&user_doc)
@@ -404,7 +498,7 @@ pub async fn reset_password(
         .ok_or_else(invalid)?;
     let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let (hash, token_hash) = (&hash, &token_hash);
-    db.transaction(|tx| Box::pin(async move {
+    let queued = db.transaction(|tx| Box::pin(async move {
         let now = DateTime::now();
         let reset = tx
             .find_one_and_update(
@@ -417,17 +511,205 @@ pub async fn reset_password(
         let (Ok(user), Ok(org)) = (reset.get_object_id("userId"), reset.get_object_id("organizationId")) else {
             return Err(ApiError::internal("reset token without user"));
         };
-        tx.update_one(
-            collections::USERS,
-            doc! { "_id": user },
-            doc! { "$set": { "passwordHash": hash, "passwordResetRequired": false, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        // Opening the emailed link proves the address too.
+        let updated = tx
+            .find_one_and_update(
+                collections::USERS,
+                doc! { "_id": user },
+                doc! { "$set": { "passwordHash": hash, "passwordResetRequired": false, "emailVerified": true, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+            )
+            .await?
+            .ok_or_else(invalid)?;
+        // Every other reset link of the user stops working as well.
+        tx.update_many(
+            collections::PASSWORD_RESETS,
+            doc! { "userId": user, "usedAt": null },
+            doc! { "$set": { "usedAt": now } },
         )
         .await?;
         tx.end_all_sessions(tokens::Ending::User(user), "PASSWORD_RESET", now).await?;
         let entry = AuditEntry::new(Action::Update, "user").id(user).changes(doc! { "passwordReset": true });
-        tx.audit(entry, Some(org), Some(user), meta).await
+        tx.audit(entry, Some(org), Some(user), meta).await?;
+        let alert = crate::emails::password_changed(
+            &state.config,
+            updated.get_str("email").unwrap_or_default(),
+            updated.get_str("firstName").unwrap_or_default(),
+            "with a reset link",
+        );
+        tx.queue_email(Some(org), Some(user), &alert).await
     }))
-    .await
+    .await?;
+    shared::email::deliver(state, &[queued]).await;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+/// How long an emailed reset link works.
+pub const RESET_VALID_MINUTES: i64 = 30;
+/// Every answer to a reset request takes at least this long, so a known
+/// email (a transaction and an SMTP conversation) cannot be told from an
+/// unknown one (one read) by the time it takes.
+const RESET_REQUEST_FLOOR: std::time::Duration = std::time::Duration::from_millis(600);
+/// Unused links a user may have from the last hour; more requests send
+/// nothing (and answer alike), so nobody can flood a mailbox.
+const RESETS_PER_HOUR: u64 = 3;
+
+/// `POST /api/v1/auth/password-reset/request` `{email}` (no sign-in):
+/// answers alike for every well-formed email; an ACTIVE user of an active
+/// organization gets a one-time link by email.
+pub async fn request_password_reset(
+    state: &State,
+    input: ResetRequest,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let started = tokio::time::Instant::now();
+    let email = Email::parse("email", &input.email)
+        .map_err(|e| ApiError::Validation { errors: vec![e] })?
+        .into_inner();
+    let outcome = send_reset(state, &email, meta).await;
+    tokio::time::sleep_until(started + RESET_REQUEST_FLOOR).await;
+    outcome
+}
+
+async fn send_reset(state: &State, email: &str, meta: &RequestMeta) -> Result<(), ApiError> {
+    let db = Unscoped::open(state, Purpose::PasswordReset);
+    let Some(user) = find_user(&db, doc! { "email": email }).await? else {
+        tracing::info!(requestId = %meta.request_id, "[AUTH_SESSION] reset requested for an unknown email");
+        return Ok(());
+    };
+    let org = find_org(&db, user.organization_id).await?;
+    if user.status != UserStatus::Active || !org.is_active {
+        tracing::info!(requestId = %meta.request_id, userId = %user.id,
+            "[AUTH_SESSION] reset requested for an account that cannot sign in");
+        return Ok(());
+    }
+    let now = DateTime::now();
+    let recent = db
+        .collection(collections::PASSWORD_RESETS)
+        .count(doc! { "userId": user.id, "usedAt": null, "createdAt": { "$gt": shifted(now, -3_600_000) } })
+        .await?;
+    if recent >= RESETS_PER_HOUR {
+        tracing::warn!(requestId = %meta.request_id, userId = %user.id,
+            "[AUTH_SESSION] reset requested too often: nothing sent");
+        return Ok(());
+    }
+    let token = tokens::new_token();
+    let reset = doc! {
+        "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": user.id,
+        "organizationId": org.id, "requestedBy": "self", "ipAddress": meta.ip.clone(),
+        "createdAt": now, "usedAt": null, "expiresAt": shifted(now, RESET_VALID_MINUTES * 60_000),
+    };
+    let message =
+        crate::emails::password_reset(&state.config, &user.email, &user.first_name, &token);
+    let (reset, message, user_id, org_id) = (&reset, &message, user.id, org.id);
+    let queued = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(collections::PASSWORD_RESETS, reset.clone())
+                    .await?;
+                let entry = AuditEntry::new(Action::Create, "password_reset")
+                    .changes(doc! { "requestedBy": "self" });
+                tx.audit(entry, Some(org_id), Some(user_id), meta).await?;
+                tx.queue_email(Some(org_id), Some(user_id), message).await
+            })
+        })
+        .await?;
+    shared::email::deliver(state, &[queued]).await;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    pub token: String,
+}
+
+/// `POST /api/v1/auth/verify-email` `{token}` (no sign-in): marks the
+/// user's address verified; the token works once.
+pub async fn verify_email(
+    state: &State,
+    input: Verification,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let token_hash = tokens::hash_token(input.token.trim());
+    let token_hash = &token_hash;
+    Unscoped::open(state, Purpose::SignIn)
+        .transaction(|tx| {
+            Box::pin(async move {
+                let now = DateTime::now();
+                let found = tx
+                    .find_one_and_update(
+                        collections::EMAIL_VERIFICATIONS,
+                        doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } },
+                        doc! { "$set": { "usedAt": now } },
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::bad_field(
+                            Code::InvalidVerificationToken,
+                            "token",
+                            "is not a valid, unused verification token",
+                        )
+                    })?;
+                let (Ok(user), Ok(org)) = (found.get_object_id("userId"), found.get_object_id("organizationId")) else {
+                    return Err(ApiError::internal("verification token without user"));
+                };
+                tx.update_one(
+                    collections::USERS,
+                    doc! { "_id": user, "email": found.get_str("email").unwrap_or_default() },
+                    doc! { "$set": { "emailVerified": true, "emailVerifiedAt": now, "updatedAt": now } },
+                )
+                .await?;
+                let entry = AuditEntry::new(Action::Update, "user").id(user).changes(doc! { "emailVerified": true });
+                tx.audit(entry, Some(org), Some(user), meta).await
+            })
+        })
+        .await
+}
+
+/// Verification emails a user may ask for per hour.
+const VERIFICATIONS_PER_HOUR: u64 = 5;
+
+/// `POST /api/v1/auth/verify-email/resend` (signed in): a new verification
+/// link for an unverified caller; false when there is nothing to verify.
+pub async fn resend_verification(scope: &Scope) -> Result<bool, ApiError> {
+    let me = &scope.caller().user;
+    if me.email_verified {
+        return Ok(false);
+    }
+    let state = scope.state();
+    let recent = scope
+        .collection(collections::EMAIL_VERIFICATIONS)
+        .count(
+            doc! { "userId": me.id, "createdAt": { "$gt": shifted(DateTime::now(), -3_600_000) } },
+        )
+        .await?;
+    if recent >= VERIFICATIONS_PER_HOUR {
+        return Err(ApiError::RateLimited {
+            retry_after: 3600,
+            detail: "Several verification emails were sent in the last hour; use the newest one or try again later".into(),
+        });
+    }
+    let (mut verification, message) =
+        verification(state, me.id, me.organization_id, &me.email, &me.first_name);
+    verification.remove("organizationId");
+    let (verification, message, id) = (&verification, &message, me.id);
+    let queued = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(collections::EMAIL_VERIFICATIONS, verification.clone())
+                    .await?;
+                tx.queue_email(Some(id), message).await
+            })
+        })
+        .await?;
+    shared::email::deliver(state, &[queued]).await;
+    Ok(true)
 }
 
 /// Keeps a record of the attempt for operators (`login_attempts`, expired by TTL).
@@ -463,9 +745,43 @@ async fn record_attempt(
 }
 
 /// Rotates a refresh token into a new pair.
+/// A reused refresh token (its session is already ended by the platform)
+/// also gets its user a security alert.
 pub async fn refresh(state: &State, token: &str, meta: &RequestMeta) -> Result<Session, ApiError> {
-    let (tokens, user, org) = tokens::rotate(state, token, meta).await?;
-    Ok(Session { user, org, tokens })
+    match tokens::rotate(state, token, meta).await {
+        Ok((tokens, user, org)) => Ok(Session { user, org, tokens }),
+        Err(e) if e.code() == Code::RefreshTokenReused => {
+            if let Err(alert) = alert_reuse(state, token, meta).await {
+                tracing::error!(requestId = %meta.request_id, error = %alert,
+                    "[EMAIL] could not queue the token reuse alert");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn alert_reuse(state: &State, token: &str, meta: &RequestMeta) -> Result<(), ApiError> {
+    let Some((user, org)) = tokens::owner_of(state, token).await? else {
+        return Ok(());
+    };
+    let db = Unscoped::open(state, Purpose::SignIn);
+    let Some(user) = find_user(&db, doc! { "_id": user, "organizationId": org }).await? else {
+        return Ok(());
+    };
+    let ip = meta
+        .ip
+        .clone()
+        .unwrap_or_else(|| "an unknown address".into());
+    let message = crate::emails::token_reuse(&state.config, &user.email, &user.first_name, &ip);
+    let (message, id) = (&message, user.id);
+    let queued = db
+        .transaction(|tx| {
+            Box::pin(async move { tx.queue_email(Some(org), Some(id), message).await })
+        })
+        .await?;
+    shared::email::deliver(state, &[queued]).await;
+    Ok(())
 }
 
 /// Ends the caller's session (and the session of the presented refresh

@@ -44,8 +44,10 @@ pub fn to_json(d: &Document) -> Value {
     })
 }
 
-/// `POST /api/v1/invitations`: returns the invitation and its one-time token
-/// (shown this once). Inviting an email again replaces its pending invitation.
+/// `POST /api/v1/invitations`: emails the invitee a link with the one-time
+/// token (queued in the invitation's transaction) and returns the
+/// invitation and the token, which the handler shows only to an OWNER who
+/// asks. Inviting an email again replaces its pending invitation.
 pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, String), ApiError> {
     let mut errors = Errors::new();
     let email = errors.check(Email::parse("email", &input.email));
@@ -103,7 +105,18 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
     let id = invitation
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("no id"))?;
-    scope.transaction(|tx| Box::pin(async move {
+    let caller = scope.caller();
+    let message = crate::emails::invitation(
+        &scope.state().config,
+        email.as_str(),
+        &format!("{} {}", caller.user.first_name, caller.user.last_name),
+        &caller.org.name,
+        role.as_str(),
+        &token,
+        invitation.get_datetime("expiresAt").copied().unwrap_or(now),
+    );
+    let message = &message;
+    let queued = scope.transaction(|tx| Box::pin(async move {
         tx.update_many(
             collections::INVITATIONS,
             doc! { "email": invitation_ref.get_str("email").unwrap_or_default(), "status": InvitationStatus::Pending.as_str() },
@@ -115,9 +128,10 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
             "email": invitation_ref.get_str("email").unwrap_or_default(), "role": invitation_ref.get_str("role").unwrap_or_default(),
         }))
         .await?;
-        Ok(())
+        tx.queue_email(None, message).await
     }))
     .await?;
+    shared::email::deliver(scope.state(), &[queued]).await;
     Ok((invitation, token))
 }
 

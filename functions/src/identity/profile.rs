@@ -143,7 +143,14 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     }
     let hash = password::hash(input.new_password, state.config.bcrypt_cost).await?;
     let (hash, id, current) = (&hash, me.id, scope.caller().session_id);
-    scope
+    let alert = crate::emails::password_changed(
+        &state.config,
+        &me.email,
+        &me.first_name,
+        "with the current password",
+    );
+    let alert = &alert;
+    let (revoked, queued) = scope
         .transaction(|tx| {
             Box::pin(async move {
                 let now = DateTime::now();
@@ -190,10 +197,13 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
                         }),
                 )
                 .await?;
-                Ok(revoked)
+                let queued = tx.queue_email(Some(id), alert).await?;
+                Ok((revoked, queued))
             })
         })
-        .await
+        .await?;
+    shared::email::deliver(state, &[queued]).await;
+    Ok(revoked)
 }
 
 /// `GET /api/v1/auth/sessions`: the caller's live sessions, newest first.

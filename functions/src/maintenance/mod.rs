@@ -1,4 +1,5 @@
-//! The maintenance context: the scheduled cleanups ([`cleanup`]), the
+//! The maintenance context: the scheduled cleanups ([`cleanup`]) and email
+//! retries ([`emails`]), the
 //! operator tasks behind `crm-admin` ([`admin`]) and the local demo data
 //! ([`seed`]). None has a caller, so each reaches the database through
 //! `shared::unscoped::Unscoped`, opened for `Purpose::Scheduled` or
@@ -6,4 +7,5 @@
 
 pub mod admin;
 pub mod cleanup;
+pub mod emails;
 pub mod seed;

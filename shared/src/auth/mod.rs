@@ -58,6 +58,20 @@ pub struct User {
     /// an earlier epoch is refused.
     #[serde(default)]
     pub session_epoch: i64,
+    /// False from sign-up (register, join) until the user opens the link
+    /// of the verification email; accounts made any other way (an
+    /// accepted invitation proves the address) and older accounts are
+    /// verified.
+    #[serde(default = "verified")]
+    pub email_verified: bool,
+    /// The client addresses the account signed in from lately (at most 20):
+    /// a sign-in from any other gets the user a security alert.
+    #[serde(default)]
+    pub known_addresses: Vec<String>,
+}
+
+fn verified() -> bool {
+    true
 }
 
 impl User {
@@ -78,6 +92,7 @@ impl User {
             "status": self.status,
             "createdAt": rfc3339(self.created_at),
             "lastLoginAt": self.last_login_at.map(rfc3339),
+            "emailVerified": self.email_verified,
         })
     }
 }

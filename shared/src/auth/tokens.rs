@@ -336,6 +336,22 @@ pub async fn family_of(
     Ok(found.and_then(|t| t.get_object_id("familyId").ok()))
 }
 
+/// The user and organization a refresh token (live or not) was issued to.
+pub async fn owner_of(
+    state: &State,
+    token: &str,
+) -> Result<Option<(ObjectId, ObjectId)>, ApiError> {
+    let found = coll(state, collections::REFRESH_TOKENS)
+        .find_one(doc! { "tokenHash": hash_token(token) })
+        .await?;
+    Ok(found.and_then(|t| {
+        Some((
+            t.get_object_id("userId").ok()?,
+            t.get_object_id("organizationId").ok()?,
+        ))
+    }))
+}
+
 /// Whose sessions end: one user's, or every member's of an organization
 /// (deactivated or deleted).
 #[derive(Clone, Copy, Debug)]

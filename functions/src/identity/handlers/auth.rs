@@ -2,7 +2,9 @@
 //! own profile. The flows live in `crate::identity::flows`; these handlers read the
 //! request and shape the response (JSON body plus the browser's refresh cookie).
 
-use crate::identity::flows::{self, JoinInput, LoginInput, PasswordReset, RegisterInput, Session};
+use crate::identity::flows::{
+    self, JoinInput, LoginInput, PasswordReset, RegisterInput, ResetRequest, Session, Verification,
+};
 use crate::identity::profile::{self, PasswordChange, ProfilePatch};
 use http::StatusCode;
 use serde::Deserialize;
@@ -124,15 +126,60 @@ pub async fn update_me(ctx: Ctx) -> HandlerResult {
     ok(profile::update(ctx.scope()?, input).await?.to_json())
 }
 
-/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan.
+/// `GET /api/v1/auth/me` -> the caller, their organization, role and plan,
+/// and a `banner` for the app to show (an unverified email) or null.
 pub async fn me(ctx: Ctx) -> HandlerResult {
     let caller = ctx.scope()?.caller();
+    let banner = (!caller.user.email_verified).then(|| {
+        json!({
+            "code": "EMAIL_UNVERIFIED",
+            "message": format!("Confirm your email address: we sent a link to {}", caller.user.email),
+            "action": { "method": "POST", "path": "/api/v1/auth/verify-email/resend" },
+        })
+    });
     ok(json!({
         "user": caller.user.to_json(),
         "organization": caller.org.to_json(),
         "role": caller.role,
         "plan": caller.org.plan,
+        "banner": banner,
     }))
+}
+
+/// `POST /api/v1/auth/password-reset/request` `{email}` (no sign-in) ->
+/// 202, whether or not the email has an account.
+pub async fn password_reset_request(ctx: Ctx) -> HandlerResult {
+    let input: ResetRequest = ctx.req.json()?;
+    flows::request_password_reset(&ctx.state, input, &ctx.meta()).await?;
+    Ok(ApiResponse::json(
+        StatusCode::ACCEPTED,
+        &json!({ "detail": "If this email belongs to an account, a link to reset its password is on its way" }),
+    ))
+}
+
+/// `POST /api/v1/auth/verify-email` `{token}` (no sign-in) -> 204.
+pub async fn verify_email(ctx: Ctx) -> HandlerResult {
+    let input: Verification = ctx.req.json()?;
+    flows::verify_email(&ctx.state, input, &ctx.meta()).await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// `POST /api/v1/auth/verify-email/resend` -> 202 with a new link on its
+/// way, or 200 when the email is already verified.
+pub async fn resend_verification(ctx: Ctx) -> HandlerResult {
+    /// The route takes no input: an empty body or `{}`.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    let _: Nothing = ctx.req.json_or_empty()?;
+    if flows::resend_verification(ctx.scope()?).await? {
+        Ok(ApiResponse::json(
+            StatusCode::ACCEPTED,
+            &json!({ "emailVerified": false, "detail": "A new verification link is on its way" }),
+        ))
+    } else {
+        ok(json!({ "emailVerified": true }))
+    }
 }
 
 /// `POST /api/v1/auth/password` `{currentPassword, newPassword}` -> 204;
@@ -144,7 +191,8 @@ pub async fn password(ctx: Ctx) -> HandlerResult {
 }
 
 /// `POST /api/v1/auth/password-reset` `{token, newPassword}` (no sign-in)
-/// -> 204; the operator-issued token is used up and every session ends.
+/// -> 204; the token (emailed, or issued by an operator) is used up and
+/// every session ends.
 pub async fn password_reset(ctx: Ctx) -> HandlerResult {
     let input: PasswordReset = ctx.req.json()?;
     flows::reset_password(&ctx.state, input, &ctx.meta()).await?;

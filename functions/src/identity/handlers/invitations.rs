@@ -3,8 +3,11 @@
 
 use crate::identity::invitations::{self, Acceptance, NewInvitation};
 use serde_json::json;
+use shared::error::Code;
 use shared::http::ApiResponse;
+use shared::rbac::Role;
 use shared::runtime::{ok, Ctx, HandlerResult};
+use shared::ApiError;
 
 /// `GET /api/v1/invitations`: the pending ones.
 pub async fn list(ctx: Ctx) -> HandlerResult {
@@ -16,12 +19,29 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     ok(json!({ "data": data, "nextCursor": null }))
 }
 
-/// `POST /api/v1/invitations`: answers the one-time token once.
+/// `POST /api/v1/invitations`: the invitee gets the link by email. The
+/// one-time token is in the answer only for an OWNER who asks with
+/// `?returnToken=true` (to hand it over another way); anyone else asking is
+/// refused before anything is created.
 pub async fn create(ctx: Ctx) -> HandlerResult {
     let input: NewInvitation = ctx.req.json()?;
-    let (invitation, token) = invitations::create(ctx.scope()?, input).await?;
+    let scope = ctx.scope()?;
+    let return_token = ctx
+        .req
+        .query
+        .iter()
+        .any(|(k, v)| k == "returnToken" && v == "true");
+    if return_token && scope.caller().role != Role::Owner {
+        return Err(ApiError::forbidden(
+            Code::PermissionDenied,
+            "Only an OWNER may ask for the invitation token (returnToken=true); the invitee gets it by email",
+        ));
+    }
+    let (invitation, token) = invitations::create(scope, input).await?;
     let mut body = invitations::to_json(&invitation);
-    body["token"] = json!(token);
+    if return_token {
+        body["token"] = json!(token);
+    }
     let mut r = ApiResponse::created(&body);
     r.set_header("cache-control", "no-store");
     Ok(r)

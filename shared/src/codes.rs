@@ -28,6 +28,7 @@ macro_rules! codes {
 }
 
 codes! {
+    AddressBlocked = "ADDRESS_BLOCKED",
     AlreadyConverted = "ALREADY_CONVERTED",
     AlreadyExists = "ALREADY_EXISTS",
     CaptchaFailed = "CAPTCHA_FAILED",

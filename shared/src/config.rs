@@ -36,6 +36,10 @@ pub struct Config {
     pub mongodb_uri: Secret,
     pub mongodb_db: String,
     pub jwt_secret: Secret,
+    /// `JWT_SECRET_PREVIOUS`: the secret before a rotation, still accepted
+    /// for verifying access tokens (never for signing) until the longest
+    /// access-token lifetime has passed.
+    pub jwt_secret_previous: Option<Secret>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
@@ -48,6 +52,13 @@ pub struct Config {
     /// Bounds every MongoDB wait so an outage answers 503 well inside the
     /// function timeout instead of the driver's 30 s default.
     pub db_timeout: Duration,
+    /// `MONGODB_MAX_POOL_SIZE` (default 4: a serverless instance serves one
+    /// request at a time) and `MONGODB_MIN_POOL_SIZE` (default 0: an idle
+    /// instance holds no connection open).
+    pub mongodb_pool: (u32, u32),
+    /// `IP_BLOCKS_REFRESH_SECONDS` (0 to 60, default 60): how stale an
+    /// instance's copy of the address blocklist may be.
+    pub ip_blocks_refresh: Duration,
     pub rate_limits: LimitOverrides,
     /// Object storage, when `S3_BUCKET` is set; the functions that handle
     /// files refuse to start without it.
@@ -191,6 +202,15 @@ impl Config {
                 jwt_secret.len()
             )));
         }
+        let jwt_secret_previous = get("JWT_SECRET_PREVIOUS");
+        if let Some(p) = &jwt_secret_previous {
+            if p.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "JWT_SECRET_PREVIOUS is too weak: it has {} bytes, at least {MIN_JWT_SECRET_BYTES} are required",
+                    p.len()
+                )));
+            }
+        }
         let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -257,6 +277,7 @@ impl Config {
             mongodb_uri: Secret::new(mongodb_uri),
             mongodb_db,
             jwt_secret: Secret::new(jwt_secret),
+            jwt_secret_previous: jwt_secret_previous.map(Secret::new),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "workshop-crm".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "workshop-crm-api".into()),
             access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
@@ -271,6 +292,19 @@ impl Config {
             bcrypt_cost: bcrypt_cost as u32,
             allowed_origins,
             db_timeout: Duration::from_millis(number("DB_TIMEOUT_MS", 2_000)?),
+            ip_blocks_refresh: Duration::from_secs(
+                number("IP_BLOCKS_REFRESH_SECONDS", 60)?.min(60),
+            ),
+            mongodb_pool: {
+                let max = number("MONGODB_MAX_POOL_SIZE", 4)?;
+                let min = number("MONGODB_MIN_POOL_SIZE", 0)?;
+                if !(1..=500).contains(&max) || min > max {
+                    return Err(ConfigError(format!(
+                        "MONGODB_MAX_POOL_SIZE must be 1 to 500 and MONGODB_MIN_POOL_SIZE at most that, got {max} and {min}"
+                    )));
+                }
+                (max as u32, min as u32)
+            },
             rate_limits: LimitOverrides::from_lookup(&get)?,
             storage,
             uploads: UploadPolicy {

@@ -1,6 +1,12 @@
 //! Access tokens: HS256 only, with `exp`, `iss`, `aud` and `sub` required and
 //! at most 5 seconds of clock leeway (jsonwebtoken's defaults would require
 //! only `exp` and allow 60 s).
+//!
+//! Secret rotation without signing anyone out: every token names its key
+//! (`kid`, a fingerprint of the secret, never the secret), new tokens are
+//! signed with `JWT_SECRET`, and a token whose `kid` is that of
+//! `JWT_SECRET_PREVIOUS` is still verified with it, until the operator
+//! drops it once the longest access-token lifetime has passed.
 
 use bson::oid::ObjectId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -31,8 +37,11 @@ pub struct Claims {
 }
 
 pub(crate) struct JwtKeys {
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The previous secret's `kid` and key, for verification only.
+    previous: Option<(String, DecodingKey)>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -50,8 +59,13 @@ impl JwtKeys {
         validation.set_issuer(&[config.jwt_issuer.as_str()]);
         validation.set_audience(&[config.jwt_audience.as_str()]);
         Self {
+            kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            previous: config.jwt_secret_previous.as_ref().map(|p| {
+                let p = p.expose().as_bytes();
+                (key_id(p), DecodingKey::from_secret(p))
+            }),
             validation,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
@@ -78,13 +92,20 @@ impl JwtKeys {
             iat: now,
             exp: now + self.ttl_secs,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("signing a token: {e}")))?;
         Ok((token, self.ttl_secs))
     }
 
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        let key = match (&self.previous, kid) {
+            (Some((previous, key)), Some(kid)) if *previous == kid => key,
+            _ => &self.decoding,
+        };
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -95,6 +116,12 @@ impl JwtKeys {
                 ApiError::unauthenticated(Code::InvalidToken, detail)
             })
     }
+}
+
+/// A key's public name: `k` and the first 12 hex digits of its SHA-256.
+fn key_id(secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("k{}", &crate::hex::hex(&Sha256::digest(secret))[..12])
 }
 
 #[cfg(test)]

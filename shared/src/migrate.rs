@@ -121,6 +121,10 @@ const MIGRATIONS: &[Migration] = &[
         id: "0007_email",
         indexes: email,
     },
+    Migration {
+        id: "0008_ip_blocks",
+        indexes: || vec![unique(IP_BLOCKS, doc! { "cidr": 1 })],
+    },
 ];
 
 /// The email outbox (claimed by status and due time; kept 30 days once

@@ -111,16 +111,27 @@ pub(crate) async fn hit_client(
 }
 
 /// Takes back one counted request (a sign-in that turned out to succeed).
+/// A failed write (a conflict with a concurrent hit) is tried again a few
+/// times: a lost undo would count a good sign-in as a failure.
 pub(crate) async fn undo(state: &State, action: LimitedAction, key: &str) {
     let (id, _) = bucket_id(action, key, state.clock.now_secs());
-    let _ = state
-        .db
-        .collection::<Document>(collections::RATE_LIMITS)
-        .update_one(
-            doc! { "_id": id, "count": { "$gt": 0_i64 } },
-            doc! { "$inc": { "count": -1_i64 } },
-        )
-        .await;
+    let buckets = state.db.collection::<Document>(collections::RATE_LIMITS);
+    for attempt in 0..5u64 {
+        let done = buckets
+            .update_one(
+                doc! { "_id": &id, "count": { "$gt": 0_i64 } },
+                doc! { "$inc": { "count": -1_i64 } },
+            )
+            .await;
+        match done {
+            Ok(_) => return,
+            Err(e) if attempt == 4 => {
+                tracing::error!(error = %e, bucket = action.name(),
+                    "[DATABASE_ERROR] could not take back a counted sign-in");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await,
+        }
+    }
 }
 
 fn is_duplicate(e: &mongodb::error::Error) -> bool {

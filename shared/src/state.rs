@@ -26,7 +26,13 @@ pub struct State {
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
     /// What rate-limit windows are counted by (the system clock outside tests).
     pub(crate) clock: crate::time::Clock,
+    /// The blocked client networks and when they were read
+    /// (`runtime::layers::blocklist`).
+    pub(crate) ip_blocks: tokio::sync::RwLock<Option<IpBlocks>>,
 }
+
+/// When the blocklist was read, and the networks on it.
+pub(crate) type IpBlocks = (std::time::Instant, Arc<Vec<ipnet::IpNet>>);
 
 impl State {
     /// Reads the environment, builds the MongoDB client and warms it with one
@@ -94,6 +100,7 @@ impl State {
             storage,
             dummy_hash: tokio::sync::OnceCell::new(),
             clock,
+            ip_blocks: tokio::sync::RwLock::new(None),
         }))
     }
 
@@ -175,6 +182,25 @@ impl State {
             .unwrap_or_default())
     }
 
+    /// The server's `collStats` of `collection` (count, size, storage and
+    /// index bytes).
+    pub async fn collection_stats(&self, collection: &str) -> Result<bson::Document, ApiError> {
+        Ok(self
+            .db
+            .run_command(bson::doc! { "collStats": collection })
+            .await?)
+    }
+
+    /// The server's connection counts (`serverStatus.connections`: current,
+    /// available, totalCreated), where the server reports them.
+    pub async fn server_connections(&self) -> Result<Option<bson::Document>, ApiError> {
+        let status = self
+            .db
+            .run_command(bson::doc! { "serverStatus": 1 })
+            .await?;
+        Ok(status.get_document("connections").ok().cloned())
+    }
+
     /// The names of the database's collections.
     pub async fn list_collections(&self) -> Result<Vec<String>, ApiError> {
         Ok(self.db.list_collection_names().await?)
@@ -199,6 +225,10 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
     opts.server_selection_timeout = Some(config.db_timeout);
     opts.connect_timeout = Some(config.db_timeout);
     opts.max_idle_time = Some(Duration::from_secs(300));
+    // Connections multiply with instances: concurrent instances x this
+    // pool must stay under the cluster's connection limit.
+    opts.max_pool_size = Some(config.mongodb_pool.0);
+    opts.min_pool_size = Some(config.mongodb_pool.1);
     opts.app_name.get_or_insert_with(|| "workshop-crm".into());
     Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))
 }

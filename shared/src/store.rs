@@ -33,6 +33,8 @@ pub mod collections {
     pub const SEQUENCES: &str = "sequences";
     /// Emails waiting to be sent, or sent (`shared::email`).
     pub const EMAIL_OUTBOX: &str = "email_outbox";
+    /// Client addresses (CIDR) refused by every function (`crm-admin ips`).
+    pub const IP_BLOCKS: &str = "ip_blocks";
     /// One-time email verification tokens (hashed).
     pub const EMAIL_VERIFICATIONS: &str = "email_verifications";
 

@@ -187,6 +187,20 @@ impl Table {
         Ok(self.coll.update_one(filter, update).await?.matched_count)
     }
 
+    /// Inserts `docs` in order (an operator's restore).
+    pub async fn insert_many(&self, docs: Vec<Document>) -> Result<(), ApiError> {
+        if !docs.is_empty() {
+            self.coll.insert_many(docs).await?;
+        }
+        Ok(())
+    }
+
+    /// Updates the first match, or inserts one when none matches.
+    pub async fn upsert_one(&self, filter: Document, update: Document) -> Result<(), ApiError> {
+        self.coll.update_one(filter, update).upsert(true).await?;
+        Ok(())
+    }
+
     /// Updates every match; returns how many changed.
     pub async fn update_many(&self, filter: Document, update: Document) -> Result<u64, ApiError> {
         Ok(self.coll.update_many(filter, update).await?.modified_count)

@@ -713,3 +713,131 @@ async fn db_explain_shows_every_list_query_on_an_index() {
     let o = crm_admin(&app, &["db", "explain", "spaceships"], None);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn a_blocked_address_gets_403_from_every_route_until_it_is_unblocked() {
+    let app = TestApp::spawn_with(&[("IP_BLOCKS_REFRESH_SECONDS", "0")]).await;
+    let owner = app.owner().await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let from_elsewhere = |path: &str| {
+        let req = elsewhere
+            .get(app.url(path))
+            .bearer_auth(&owner.token)
+            .send();
+        async move { req.await.unwrap() }
+    };
+    assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 200);
+
+    let usage = crm_admin(&app, &["ips", "block", "127.0.0.2"], None);
+    assert_eq!(usage.status.code(), Some(2), "a block needs a reason");
+    let bad = crm_admin(
+        &app,
+        &["ips", "block", "127.0.0.300", "--reason", "x"],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let blocked = admin_json(
+        &app,
+        &[
+            "ips",
+            "block",
+            "127.0.0.2/31",
+            "--reason",
+            "credential stuffing",
+        ],
+    );
+    assert_eq!(blocked["cidr"], "127.0.0.2/31");
+    for path in [
+        "/api/v1/accounts",
+        "/api/v1/health",
+        "/api/v1/no-such-route",
+    ] {
+        let r = from_elsewhere(path).await;
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "ADDRESS_BLOCKED", "{path}: {body}");
+    }
+    // Before any other work: a blocked sign-in is not even counted.
+    let r = elsewhere
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": owner.email, "password": "wrong password!" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.count("login_attempts", doc! { "ipAddress": "127.0.0.2" })
+            .await,
+        0
+    );
+    // Other addresses are served.
+    assert_eq!(app.get("/api/v1/accounts", Some(owner)).await.status, 200);
+
+    let listed = admin_json(&app, &["ips", "list"]);
+    assert_eq!(listed[0]["reason"], "credential stuffing", "{listed}");
+    let audit = app.find("audit_log", doc! { "resource": "ip_block" }).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0].get_document("changes").unwrap().get_str("actor"),
+        Ok("crm-admin")
+    );
+
+    admin_json(&app, &["ips", "unblock", "127.0.0.2/31"]);
+    assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 200);
+    assert_eq!(
+        crm_admin(&app, &["ips", "unblock", "127.0.0.2/31"], None)
+            .status
+            .code(),
+        Some(1)
+    );
+    // A block that has run out is not in force.
+    admin_json(
+        &app,
+        &[
+            "ips",
+            "block",
+            "127.0.0.2",
+            "--reason",
+            "old",
+            "--until",
+            "2020-01-01",
+        ],
+    );
+    assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 200);
+    assert_eq!(admin_json(&app, &["ips", "list"]), json!([]));
+}
+
+#[tokio::test]
+async fn users_unlock_clears_the_failed_sign_ins_and_db_stats_sizes_every_collection() {
+    let app = TestApp::spawn().await;
+    let member = app.member().await;
+    for _ in 0..3 {
+        let r = app.sign_in(&member.email, "wrong password!").await;
+        assert_eq!(r.status, 401);
+    }
+    let status = admin_json(&app, &["ratelimit", "status", "--email", &member.email]);
+    assert_eq!(status[0]["used"], 3, "{status}");
+    admin_json(&app, &["users", "unlock", &member.email]);
+    let status = admin_json(&app, &["ratelimit", "status", "--email", &member.email]);
+    assert_eq!(status[0]["used"], 0, "{status}");
+
+    let stats = admin_json(&app, &["db", "stats"]);
+    let users = stats["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["collection"] == "users")
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(users["documents"], 2, "{stats}");
+    assert!(users["dataBytes"].as_i64().unwrap() > 0);
+    assert!(users["indexes"].as_i64().unwrap() >= 4);
+    assert_eq!(stats["poolPerInstance"]["max"], 4);
+    assert_eq!(stats["poolPerInstance"]["min"], 0);
+    assert!(
+        stats["connections"]["current"].as_i64().unwrap() >= 1,
+        "{stats}"
+    );
+}

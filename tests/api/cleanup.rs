@@ -541,3 +541,139 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
     assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, theirs);
     println!("purged the tenant from: {}", holding.join(", "));
 }
+
+#[tokio::test]
+async fn a_tenant_exported_purged_and_imported_comes_back_document_for_document() {
+    use crate::admin_cli::{admin_json, crm_admin};
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    app.fill_tenant(owner).await;
+    app.fill_tenant(app.other().await).await;
+    let slug = app
+        .get("/api/v1/organization", Some(owner))
+        .await
+        .str("slug");
+    let before = app.tenant_snapshot(&owner.org_id).await;
+    let others = app.tenant_snapshot(&app.other().await.org_id).await;
+    let dir = std::env::temp_dir().join(format!(
+        "crm-export-test-{}",
+        bson::oid::ObjectId::new().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tenant.tar");
+    let file = file.to_str().unwrap();
+
+    let manifest = admin_json(&app, &["tenants", "export", &slug, "--out", file]);
+    assert_eq!(manifest["format"], "workshop-crm-tenant/1");
+    let exported: u64 = manifest["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["documents"].as_u64().unwrap())
+        .sum();
+    assert_eq!(exported as usize, before.len(), "{manifest}");
+    assert_eq!(manifest["objects"]["count"], 2, "{manifest}");
+    // Progress is drawn on a terminal only: piped, stderr stays empty.
+    let again = dir.join("again.tar");
+    let plain = crm_admin(
+        &app,
+        &["tenants", "export", &slug, "--out", again.to_str().unwrap()],
+        None,
+    );
+    assert!(plain.status.success());
+    assert!(
+        plain.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("format: workshop-crm-tenant/1"));
+    // The archive is a plain tar: the manifest first, JSON lines after.
+    let listing = std::process::Command::new("tar")
+        .args(["-tf", file])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(listing.starts_with("manifest.json\n"), "{listing}");
+    assert!(listing.contains("collections/accounts.jsonl"), "{listing}");
+
+    // It refuses to overwrite the organization that is there.
+    let refused = crm_admin(&app, &["tenants", "import", file], None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refuses to overwrite"));
+
+    let purge = crm_admin(
+        &app,
+        &["tenants", "delete", &slug, "--now"],
+        Some(&format!("{slug}\n")),
+    );
+    assert!(
+        purge.status.success(),
+        "{}",
+        String::from_utf8_lossy(&purge.stderr)
+    );
+    assert!(app.tenant_snapshot(&owner.org_id).await.is_empty());
+
+    // A damaged archive writes nothing.
+    let damaged = dir.join("damaged.tar");
+    let bytes = std::fs::read(file).unwrap();
+    let at = bytes
+        .windows(12)
+        .position(|w| w == b"Fill account")
+        .expect("account in archive");
+    let mut broken = bytes.clone();
+    broken[at] = b'B';
+    std::fs::write(&damaged, broken).unwrap();
+    let r = crm_admin(
+        &app,
+        &["tenants", "import", damaged.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("checksum"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(app.tenant_snapshot(&owner.org_id).await.is_empty());
+
+    let restored = admin_json(&app, &["tenants", "import", file]);
+    assert_eq!(restored["idsKept"], true);
+    assert_eq!(
+        app.tenant_snapshot(&owner.org_id).await,
+        before,
+        "every document compares equal"
+    );
+    assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, others);
+    let back = app.login(&owner.email).await;
+    let accounts = app.get("/api/v1/accounts", Some(&back)).await;
+    assert!(accounts.text.contains("Fill account"), "{}", accounts.text);
+
+    // A copy with new ids, once the original is gone again.
+    let purge = crm_admin(
+        &app,
+        &["tenants", "delete", &slug, "--now"],
+        Some(&format!("{slug}\n")),
+    );
+    assert!(purge.status.success());
+    let copy = admin_json(&app, &["tenants", "import", file, "--as", "acme-copy"]);
+    assert_eq!(copy["idsKept"], false);
+    let new_org = copy["organization"]["id"].as_str().unwrap().to_string();
+    assert_ne!(new_org, owner.org_id);
+    let copied = app.tenant_snapshot(&new_org).await;
+    assert_eq!(copied.len(), before.len());
+    // References follow the new ids: every contact's account is in the copy.
+    let org = oid(&new_org);
+    for contact in app.find("contacts", doc! { "organizationId": org }).await {
+        if let Ok(account) = contact.get_object_id("accountId") {
+            assert_eq!(
+                app.count("accounts", doc! { "_id": account, "organizationId": org })
+                    .await,
+                1
+            );
+        }
+    }
+    let sign_in = app.sign_in(&owner.email, PASSWORD).await;
+    assert_eq!(sign_in.status, 200, "{}", sign_in.text);
+    assert_eq!(sign_in.body["user"]["organizationId"], new_org.as_str());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -377,7 +377,7 @@ fn a_preview_stack_reads_its_own_secrets_never_productions() {
         .lines()
         .filter(|l| l.contains("resolve:secretsmanager"))
         .collect();
-    assert_eq!(references.len(), 2, "{references:?}");
+    assert_eq!(references.len(), 3, "{references:?}");
     for line in &references {
         assert!(
             line.contains("${SecretsPrefix}/${SecretStage}/"),
@@ -388,7 +388,7 @@ fn a_preview_stack_reads_its_own_secrets_never_productions() {
         template
             .matches("SecretStage: !If [IsProduction, production, preview]")
             .count(),
-        2
+        3
     );
     // No parameter default names production's secrets for any stage.
     assert!(

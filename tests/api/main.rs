@@ -36,6 +36,7 @@ mod preview;
 mod profile;
 mod rate_limit;
 mod rbac;
+mod runbook;
 mod seed;
 mod tenancy;
 mod tokens;

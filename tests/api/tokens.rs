@@ -182,3 +182,67 @@ async fn a_deactivated_user_cannot_refresh() {
     let r = app.refresh(&app.member().await.refresh).await;
     r.assert_problem(403, "USER_INACTIVE");
 }
+
+/// The payload of a JWT's header, as JSON.
+fn jwt_header(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let head = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(head)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_jwt_secret_keeps_issued_tokens_valid_while_it_is_the_previous_one() {
+    const NEW_SECRET: &str = "a-brand-new-signing-secret-0123456789abcdef";
+    let before = TestApp::spawn().await;
+    let owner = before.owner().await;
+    let old_kid = jwt_header(&owner.token)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(old_kid.starts_with('k') && !old_kid.contains(JWT_SECRET));
+    // The same database, served after the rotation.
+    let db = before.env["MONGODB_DB"].clone();
+    let rotated = TestApp::spawn_with(&[
+        ("MONGODB_DB", db.as_str()),
+        ("JWT_SECRET", NEW_SECRET),
+        ("JWT_SECRET_PREVIOUS", JWT_SECRET),
+    ])
+    .await;
+    let me = rotated.get("/api/v1/auth/me", Some(owner)).await;
+    assert_eq!(
+        me.status, 200,
+        "a token signed before the rotation: {}",
+        me.text
+    );
+    let fresh = rotated.login(&owner.email).await;
+    let new_kid = jwt_header(&fresh.token)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        new_kid, old_kid,
+        "new tokens are signed with the new secret"
+    );
+    assert_eq!(
+        rotated.get("/api/v1/auth/me", Some(&fresh)).await.status,
+        200
+    );
+    // An instance still on the old secret does not take the new tokens...
+    before
+        .get("/api/v1/auth/me", Some(&fresh))
+        .await
+        .assert_problem(401, "INVALID_TOKEN");
+    // ...and once the previous secret is dropped, the old tokens are void.
+    let after =
+        TestApp::spawn_with(&[("MONGODB_DB", db.as_str()), ("JWT_SECRET", NEW_SECRET)]).await;
+    after
+        .get("/api/v1/auth/me", Some(owner))
+        .await
+        .assert_problem(401, "INVALID_TOKEN");
+    assert_eq!(after.get("/api/v1/auth/me", Some(&fresh)).await.status, 200);
+}

@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use functions::maintenance::admin::{self, AuditSubject, LimitSubject, LoginSubject};
+use functions::maintenance::backup::{self, Progress, Quiet};
 use serde_json::Value;
 
 const USAGE: &str = "usage: crm-admin [--json] COMMAND
@@ -15,12 +16,15 @@ commands:
   migrate                                  create every index (idempotent)
   tenants list                             organizations with user, account and record counts
   db indexes                               every expected index present, none extra (exit 1 otherwise)
+  db stats                                 collections by size (documents, data, index bytes); server connections; pool per instance
   db explain ENTITY                        the plan of each list query of ENTITY (e.g. work-orders); exit 1 on a collection scan
   tenants stats                            per organization: users, records per entity, documents, bytes, last activity
   tenants deactivate SLUG                  refuse every member; sign them all out
   tenants reactivate SLUG                  undo a deactivation or a scheduled deletion
   tenants set-plan SLUG PLAN               FREE, PRO or ENTERPRISE (upgrades are the operator's or billing's)
   tenants delete SLUG --now                purge the organization and all its data (asks for the slug again)
+  tenants export SLUG --out FILE           every document of the organization and a manifest of its files, as a tar archive
+  tenants import FILE [--as NEW_SLUG]      restore an export into an organization that does not exist (--as: new ids)
   cleanup organizations|audit-logs|sessions
                                            one run of a scheduled cleanup, now
   sessions revoke-all [--org SLUG]         sign out every user (of one organization, or of all), access tokens included
@@ -28,6 +32,11 @@ commands:
   users revoke-sessions EMAIL              sign the user out everywhere
   users force-password-reset EMAIL         sign out, refuse sign-in, print a one-time reset token
   users set-status EMAIL STATUS            PENDING, ACTIVE or INACTIVE
+  users unlock EMAIL                       clear the email's failed sign-in bucket (audited)
+  ips block CIDR --reason TEXT [--until DATE]
+                                           every function answers the network 403 (within 60 s)
+  ips unblock CIDR                         lift a block
+  ips list                                 the blocks in force
   audit EMAIL|--org SLUG [--action A] [--since 24h]
                                            audit entries, newest first
   logins EMAIL|--ip IP [--since 24h]       sign-in attempts, newest first
@@ -76,7 +85,58 @@ fn confirm(slug: &str) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == slug
 }
 
-async fn run(mut args: Vec<String>) -> Outcome {
+/// A progress bar on stderr for long work; indicatif draws nothing when
+/// stderr is not a terminal, and `--json` asks for none.
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64, what: &str) {
+        self.0.set_length(total);
+        self.0.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} {msg} ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        self.0.set_message(what.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// A spinner with the elapsed time, for work whose size is not known
+/// ahead (migrations, cleanups by hand); hidden like [`Bar`].
+fn spinner(quiet: bool, what: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+fn progress(quiet: bool) -> Box<dyn Progress> {
+    if quiet {
+        Box::new(Quiet)
+    } else {
+        Box::new(Bar(indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr(),
+        )))
+    }
+}
+
+async fn run(mut args: Vec<String>, quiet: bool) -> Outcome {
     let since = match option(&mut args, "--since") {
         Err(e) => return usage(&e),
         Ok(None) => std::time::Duration::from_secs(24 * 3600),
@@ -102,6 +162,14 @@ async fn run(mut args: Vec<String>) -> Outcome {
         (Ok(e), Ok(b), Ok(l), Ok(u)) => (e, b, l, u),
         (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return usage(&e),
     };
+    let (reason, out, as_slug) = match (
+        option(&mut args, "--reason"),
+        option(&mut args, "--out"),
+        option(&mut args, "--as"),
+    ) {
+        (Ok(r), Ok(o), Ok(a)) => (r, o, a),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
+    };
     let now = flag(&mut args, "--now");
     let by_ip = flag(&mut args, "--by-ip");
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -111,7 +179,7 @@ async fn run(mut args: Vec<String>) -> Outcome {
     // Only the commands that touch files build the storage client.
     let storage = matches!(
         words.as_slice(),
-        ["tenants", "delete", ..] | ["cleanup", "organizations" | "sessions"]
+        ["tenants", "delete" | "export", ..] | ["cleanup", "organizations" | "sessions"]
     );
     let state = shared::runtime::init_or_exit(
         storage.then_some(shared::storage::Storage::s3 as _),
@@ -119,7 +187,13 @@ async fn run(mut args: Vec<String>) -> Outcome {
     )
     .await;
     let result = match (words.as_slice(), &org, &ip) {
-        (["migrate"], None, None) => state.migrate(&functions::routes::indexes()).await.map(
+        (["migrate"], None, None) => {
+            let bar = spinner(quiet, "migrating");
+            let applied = state.migrate(&functions::routes::indexes()).await;
+            bar.finish_and_clear();
+            applied
+        }
+        .map(
             |applied| serde_json::json!({ "database": state.database_name(), "applied": applied }),
         ),
         (["tenants", "list"], None, None) => admin::tenants(&state).await.map(Value::from),
@@ -153,6 +227,26 @@ async fn run(mut args: Vec<String>) -> Outcome {
             admin::revoke_all_sessions(&state, org.as_deref()).await
         }
         (["users", "show", email], None, None) => admin::show_user(&state, email).await,
+        (["users", "unlock", email], None, None) => {
+            admin::rate_limit_reset(&state, LimitSubject::Email(email), None).await
+        }
+        (["db", "stats"], None, None) => admin::db_stats(&state).await,
+        (["tenants", "export", slug], None, None) => match &out {
+            Some(file) => {
+                backup::export(&state, slug, std::path::Path::new(file), &*progress(quiet)).await
+            }
+            None => return usage("tenants export needs --out FILE"),
+        },
+        (["tenants", "import", file], None, None) => {
+            let path = std::path::Path::new(file);
+            backup::import(&state, path, as_slug.as_deref(), &*progress(quiet)).await
+        }
+        (["ips", "block", cidr], None, None) => match &reason {
+            Some(r) => admin::ips_block(&state, cidr, r, until.as_deref()).await,
+            None => return usage("ips block needs --reason"),
+        },
+        (["ips", "unblock", cidr], None, None) => admin::ips_unblock(&state, cidr).await,
+        (["ips", "list"], None, None) => admin::ips_list(&state).await,
         (["tenants", "deactivate", slug], None, None) => {
             admin::set_tenant_active(&state, slug, false).await
         }
@@ -173,6 +267,7 @@ async fn run(mut args: Vec<String>) -> Outcome {
         }
         (["cleanup", job], None, None) => {
             let now = shared::bson::DateTime::now();
+            let bar = spinner(quiet, &format!("cleanup {job}"));
             let report = match *job {
                 "organizations" => {
                     functions::maintenance::cleanup::organizations(&state, now).await
@@ -181,6 +276,7 @@ async fn run(mut args: Vec<String>) -> Outcome {
                 "sessions" => functions::maintenance::cleanup::sessions(&state, now).await,
                 other => return usage(&format!("unknown cleanup: {other}")),
             };
+            bar.finish_and_clear();
             report.map(|r| r.to_json())
         }
         (["users", "revoke-sessions", email], None, None) => {
@@ -285,7 +381,7 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let json = flag(&mut args, "--json");
-    match run(args).await {
+    match run(args, json).await {
         Outcome::Done(value) => {
             if json {
                 println!(

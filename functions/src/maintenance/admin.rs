@@ -759,3 +759,131 @@ pub async fn db_explain(state: &State, plural: &str) -> Result<(Vec<Value>, bool
     }
     Ok((rows, scans))
 }
+
+/// `ips block CIDR --reason TEXT [--until DATE]`: every function refuses the
+/// network with 403 (within a minute: each instance rereads the list at
+/// least that often). Blocking a network again replaces its entry. Audited.
+pub async fn ips_block(
+    state: &State,
+    cidr: &str,
+    reason: &str,
+    until: Option<&str>,
+) -> Result<Value, ApiError> {
+    let net = shared::runtime::ip_network(cidr).ok_or_else(|| {
+        ApiError::field(
+            "cidr",
+            "must be an address or a network such as 203.0.113.0/24",
+        )
+    })?;
+    if reason.trim().is_empty() {
+        return Err(ApiError::field(
+            "reason",
+            "say why (it is kept with the block)",
+        ));
+    }
+    let until = match until {
+        None => None,
+        Some(u) => Some(
+            DateTime::parse_rfc3339_str(format!("{u}T00:00:00Z"))
+                .or_else(|_| DateTime::parse_rfc3339_str(u))
+                .map_err(|_| {
+                    ApiError::field("until", "must be a date (2026-12-31) or an RFC 3339 time")
+                })?,
+        ),
+    };
+    let now = DateTime::now();
+    db(state)
+        .collection(collections::IP_BLOCKS)
+        .upsert_one(
+            doc! { "cidr": &net },
+            doc! { "$set": { "cidr": &net, "reason": reason.trim(), "until": until, "createdAt": now, "createdBy": "crm-admin" } },
+        )
+        .await?;
+    operator_audit_global(
+        state,
+        Action::Create,
+        "ip_block",
+        doc! { "cidr": &net, "reason": reason.trim(), "until": until },
+    )
+    .await;
+    Ok(json!({ "cidr": net, "reason": reason.trim(), "until": until.map(rfc3339) }))
+}
+
+/// `ips unblock CIDR`: lifts a block (404 when there is none). Audited.
+pub async fn ips_unblock(state: &State, cidr: &str) -> Result<Value, ApiError> {
+    let net = shared::runtime::ip_network(cidr).ok_or_else(|| {
+        ApiError::field(
+            "cidr",
+            "must be an address or a network such as 203.0.113.0/24",
+        )
+    })?;
+    if !db(state)
+        .collection(collections::IP_BLOCKS)
+        .delete_one(doc! { "cidr": &net })
+        .await?
+    {
+        return Err(ApiError::NotFound {
+            resource: "ip block",
+        });
+    }
+    operator_audit_global(state, Action::Delete, "ip_block", doc! { "cidr": &net }).await;
+    Ok(json!({ "cidr": net, "unblocked": true }))
+}
+
+/// `ips list`: the blocks in force, newest first.
+pub async fn ips_list(state: &State) -> Result<Value, ApiError> {
+    let now = DateTime::now();
+    let found = db(state)
+        .collection(collections::IP_BLOCKS)
+        .find_many(
+            doc! { "$or": [ { "until": null }, { "until": { "$gt": now } } ] },
+            doc! { "createdAt": -1 },
+            10_000,
+            None,
+        )
+        .await?;
+    Ok(Value::from(
+        found
+            .iter()
+            .map(|d| {
+                json!({
+                    "cidr": d.get_str("cidr").unwrap_or_default(),
+                    "reason": d.get_str("reason").unwrap_or_default(),
+                    "until": d.get_datetime("until").ok().map(|t| rfc3339(*t)),
+                    "createdAt": d.get_datetime("createdAt").ok().map(|t| rfc3339(*t)),
+                })
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `db stats`: each collection's documents, data and index bytes, largest
+/// first, and the connections: the server's count (the runbook's pool
+/// alert) and this configuration's pool per instance.
+pub async fn db_stats(state: &State) -> Result<Value, ApiError> {
+    let mut rows = vec![];
+    for name in state.list_collections().await? {
+        let s = state.collection_stats(&name).await?;
+        let n = |k: &str| shared::db::number(&s, k).unwrap_or(0);
+        rows.push(json!({
+            "collection": name, "documents": n("count"), "dataBytes": n("size"),
+            "storageBytes": n("storageSize"), "indexBytes": n("totalIndexSize"),
+            "indexes": n("nindexes"),
+        }));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r["dataBytes"].as_i64().unwrap_or(0)));
+    let server = state.server_connections().await?.map(|c| {
+        json!({
+            "current": shared::db::number(&c, "current"),
+            "available": shared::db::number(&c, "available"),
+            "totalCreated": shared::db::number(&c, "totalCreated"),
+        })
+    });
+    let (max, min) = state.config.mongodb_pool;
+    Ok(json!({
+        "database": state.database_name(),
+        "collections": rows,
+        "connections": server,
+        "poolPerInstance": { "max": max, "min": min },
+    }))
+}

@@ -15,6 +15,8 @@
 
 mod adapters;
 pub(crate) mod layers;
+/// The client-address blocklist's form of a network (operators block with it).
+pub use layers::blocklist::normalize as ip_network;
 mod route;
 
 use std::future::Future;
@@ -120,6 +122,7 @@ async fn walk(
     req: ApiRequest,
     trail: &mut Trail,
 ) -> HandlerResult {
+    layers::blocklist::check(state, &req).await?;
     let route = route.ok_or(ApiError::NotFound { resource: "route" })?;
     let own_preflight = route.methods.iter().any(|e| e.method == Method::OPTIONS);
     if req.method == Method::OPTIONS && !own_preflight {

@@ -1,7 +1,8 @@
 //! The request pipeline, one module per layer, in the order a request
 //! walks them (see [`crate::runtime::handle`]):
 //!
-//! 1. [`request_id`]: the request's id.
+//! 1. [`request_id`]: the request's id; then [`blocklist`]: a blocked
+//!    client address gets 403.
 //! 2. [`cors`]: a preflight is answered here.
 //! 3. [`body_limit`]: 413 over the limit.
 //! 4. [`method`]: the route's endpoint for the method, or 405 with `Allow`.
@@ -20,6 +21,7 @@
 
 pub mod authenticate;
 pub mod authorize;
+pub mod blocklist;
 pub mod body_limit;
 pub mod cors;
 pub mod cron;

@@ -1,0 +1,109 @@
+//! The first layer: a client address an operator blocked (`crm-admin ips
+//! block CIDR`) gets 403 before any other work. The list (`ip_blocks`, the
+//! unexpired entries) is read at most once per `IP_BLOCKS_REFRESH_SECONDS`
+//! (60 at most, the promise to operators) per instance and kept in the
+//! state; a request with no known address (a scheduled event) passes. If
+//! the list cannot be read the request goes on (fail open, logged): the
+//! database is then down for the layers after this one too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{doc, DateTime};
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+
+use crate::error::{ApiError, Code};
+use crate::http::ApiRequest;
+use crate::state::State;
+use crate::store::collections::IP_BLOCKS;
+
+pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
+    let Some(ip) = req.client_ip else {
+        return Ok(());
+    };
+    let blocks = current(state).await;
+    if blocks.iter().any(|net| net.contains(&ip)) {
+        tracing::warn!(requestId = %req.request_id, ip = %ip, "[SECURITY] blocked address refused");
+        return Err(ApiError::forbidden(
+            Code::AddressBlocked,
+            "Requests from this address are blocked",
+        ));
+    }
+    Ok(())
+}
+
+async fn current(state: &State) -> Arc<Vec<IpNet>> {
+    let refresh = state.config.ip_blocks_refresh;
+    if let Some((read, blocks)) = state.ip_blocks.read().await.as_ref() {
+        if read.elapsed() < refresh {
+            return blocks.clone();
+        }
+    }
+    let mut slot = state.ip_blocks.write().await;
+    if let Some((read, blocks)) = slot.as_ref() {
+        if read.elapsed() < refresh {
+            return blocks.clone();
+        }
+    }
+    let blocks = match load(state).await {
+        Ok(b) => Arc::new(b),
+        Err(e) => {
+            tracing::error!(error = %e, "[DATABASE_ERROR] could not read the address blocklist");
+            // Try again in a few seconds, keeping what was known.
+            let kept = slot.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
+            let retry = Instant::now() - refresh + refresh.min(Duration::from_secs(5));
+            *slot = Some((retry, kept.clone()));
+            return kept;
+        }
+    };
+    *slot = Some((Instant::now(), blocks.clone()));
+    blocks
+}
+
+async fn load(state: &State) -> Result<Vec<IpNet>, ApiError> {
+    let now = DateTime::now();
+    let docs: Vec<bson::Document> = state
+        .collection(IP_BLOCKS)
+        .find(doc! { "$or": [ { "until": null }, { "until": { "$gt": now } } ] })
+        .projection(doc! { "cidr": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| d.get_str("cidr").ok()?.parse().ok())
+        .collect())
+}
+
+/// A network as the blocklist stores it (`203.0.113.0/24`; a single
+/// address gets /32 or /128), or none when `s` is neither.
+pub fn normalize(s: &str) -> Option<String> {
+    let s = s.trim();
+    let net: IpNet = s
+        .parse()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))?;
+    Some(net.trunc().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn networks_are_stored_truncated_and_addresses_as_single_hosts() {
+        assert_eq!(
+            super::normalize("203.0.113.77/24").as_deref(),
+            Some("203.0.113.0/24")
+        );
+        assert_eq!(
+            super::normalize(" 198.51.100.7 ").as_deref(),
+            Some("198.51.100.7/32")
+        );
+        assert_eq!(
+            super::normalize("2001:db8::1").as_deref(),
+            Some("2001:db8::1/128")
+        );
+        assert_eq!(super::normalize("not-an-ip"), None);
+        assert_eq!(super::normalize("10.0.0.0/33"), None);
+    }
+}

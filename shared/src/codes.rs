@@ -77,6 +77,7 @@ codes! {
     PurgeInProgress = "PURGE_IN_PROGRESS",
     RateLimitExceeded = "RATE_LIMIT_EXCEEDED",
     RefreshTokenReused = "REFRESH_TOKEN_REUSED",
+    ResyncRequired = "RESYNC_REQUIRED",
     SelfChange = "SELF_CHANGE",
     SessionExpired = "SESSION_EXPIRED",
     SessionRevoked = "SESSION_REVOKED",

@@ -57,25 +57,25 @@ impl CursorKey {
         )
     }
 
-    /// Checks the signature and that the cursor was made for `sort`.
-    pub fn decode(&self, cursor: &str, sort: &str) -> Result<(Bson, ObjectId), ApiError> {
-        let bad = || {
-            ApiError::bad_field(
-                Code::InvalidCursor,
-                "cursor",
-                "is not a cursor this list returned",
-            )
-        };
-        let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
+    /// A cursor this key signed, whatever its sort: for cursors that carry
+    /// their own context in the sort (delta sync).
+    pub fn decode_any(&self, cursor: &str) -> Result<Position, ApiError> {
+        let (payload, tag) = cursor.split_once('.').ok_or_else(bad_cursor)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad_cursor())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad_cursor())?;
         self.mac(&payload)
             .verify_truncated_left(&tag)
-            .map_err(|_| bad())?;
+            .map_err(|_| bad_cursor())?;
         if tag.len() != 16 {
-            return Err(bad());
+            return Err(bad_cursor());
         }
-        let position: Position = serde_json::from_slice(&payload).map_err(|_| bad())?;
+        serde_json::from_slice(&payload).map_err(|_| bad_cursor())
+    }
+
+    /// Checks the signature and that the cursor was made for `sort`.
+    pub fn decode(&self, cursor: &str, sort: &str) -> Result<(Bson, ObjectId), ApiError> {
+        let bad = bad_cursor;
+        let position = self.decode_any(cursor)?;
         if position.sort != sort {
             return Err(ApiError::bad_field(
                 Code::InvalidCursor,
@@ -87,6 +87,14 @@ impl CursorKey {
         let id = ObjectId::parse_str(&position.id).map_err(|_| bad())?;
         Ok((value, id))
     }
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_field(
+        Code::InvalidCursor,
+        "cursor",
+        "is not a cursor this list returned",
+    )
 }
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ pub enum ApiError {
     },
     /// 429.
     RateLimited { retry_after: u64, detail: String },
+    /// 410: what the client holds is too old to continue from.
+    Gone { code: Code, detail: String },
     /// 503: a dependency (the database) is unreachable.
     Unavailable { code: Code, detail: String },
     /// 500: logged in full, shown as nothing.
@@ -159,6 +161,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -172,6 +175,7 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
+            | Self::Gone { code, .. }
             | Self::Unavailable { code, .. } => *code,
             Self::PermissionDenied { .. } => Code::PermissionDenied,
             Self::NotFound { .. } => Code::NotFound,
@@ -193,6 +197,7 @@ impl ApiError {
             | Self::Conflict { detail, .. }
             | Self::Unprocessable { detail, .. }
             | Self::RateLimited { detail, .. }
+            | Self::Gone { detail, .. }
             | Self::Unavailable { detail, .. } => detail.clone(),
             Self::PermissionDenied {
                 required, actual, ..

@@ -283,9 +283,7 @@ pub async fn run(db: &Database, derived: &[Index]) -> Result<Vec<&'static str>, 
             continue;
         }
         let started = Instant::now();
-        for ix in (m.indexes)() {
-            create(db, &ix).await?;
-        }
+        create_all(db, &(m.indexes)()).await?;
         let record = doc! {
             "_id": m.id,
             "appliedAt": bson::DateTime::now(),
@@ -301,9 +299,7 @@ pub async fn run(db: &Database, derived: &[Index]) -> Result<Vec<&'static str>, 
         tracing::info!(migration = m.id, "[MIGRATION] applied");
         applied.push(m.id);
     }
-    for ix in derived {
-        create(db, ix).await?;
-    }
+    create_all(db, derived).await?;
     Ok(applied)
 }
 
@@ -360,16 +356,36 @@ pub async fn check(
     Ok((missing, extra))
 }
 
-async fn create(db: &Database, ix: &Index) -> Result<(), ApiError> {
-    let mut opts = IndexOptions::builder().unique(ix.unique).build();
-    opts.expire_after = ix.expire_after;
-    opts.partial_filter_expression = ix.partial.clone();
-    let model = IndexModel::builder()
-        .keys(ix.keys.clone())
-        .options(opts)
-        .build();
-    db.collection::<Document>(ix.collection)
-        .create_index(model)
-        .await?;
+/// Creates `indexes` with one `createIndexes` command per collection (a
+/// fresh database, a preview's or a test's, gets its few hundred indexes
+/// in a few dozen round trips).
+async fn create_all(db: &Database, indexes: &[Index]) -> Result<(), ApiError> {
+    let mut by_collection: Vec<(&'static str, Vec<IndexModel>)> = vec![];
+    for ix in indexes {
+        let mut opts = IndexOptions::builder().unique(ix.unique).build();
+        opts.expire_after = ix.expire_after;
+        opts.partial_filter_expression = ix.partial.clone();
+        let model = IndexModel::builder()
+            .keys(ix.keys.clone())
+            .options(opts)
+            .build();
+        let models = match by_collection.iter_mut().find(|(c, _)| *c == ix.collection) {
+            Some((_, models)) => models,
+            None => {
+                by_collection.push((ix.collection, vec![]));
+                &mut by_collection.last_mut().expect("just pushed").1
+            }
+        };
+        // The same keys twice (two declarations calling for one index)
+        // would make the server refuse the whole command.
+        if !models.iter().any(|m| m.keys == model.keys) {
+            models.push(model);
+        }
+    }
+    for (collection, models) in by_collection {
+        db.collection::<Document>(collection)
+            .create_indexes(models)
+            .await?;
+    }
     Ok(())
 }

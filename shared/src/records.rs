@@ -393,7 +393,15 @@ impl Entity {
             keys.extend(more);
             Index::on(self.collection, keys)
         };
-        let mut out: Vec<Index> = vec![];
+        // Delta sync reads live and deleted records by change time; the
+        // trash is emptied across organizations by deletion time.
+        let mut out: Vec<Index> = vec![
+            Index::on(
+                self.collection,
+                doc! { "organizationId": 1, "updatedAt": 1, "_id": 1 },
+            ),
+            Index::on(self.collection, doc! { "deletedAt": 1 }),
+        ];
         for field in self.list.sort_fields {
             let dir = if matches!(*field, "createdAt" | "updatedAt") {
                 -1
@@ -461,10 +469,14 @@ pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), A
     errors.finish()
 }
 
-/// `GET /api/v1/<plural>/{id}`.
+/// `GET /api/v1/<plural>/{id}`, tagged with the record's version (the
+/// `ETag` a PATCH's `If-Match` names; the runtime answers a matching
+/// `If-None-Match` with 304).
 pub async fn handle_get(ctx: Ctx, e: &'static Entity) -> HandlerResult {
     let doc = find_live(ctx.scope()?, e, ctx.path_id()?).await?;
-    Ok(ApiResponse::ok(&render(&doc)))
+    let mut r = ApiResponse::ok(&render(&doc));
+    r.set_header("etag", &format!("\"{}\"", version_of(&doc)));
+    Ok(r)
 }
 
 /// `PATCH /api/v1/<plural>/{id}`.
@@ -623,6 +635,9 @@ pub fn regex_escape(text: &str) -> String {
 }
 
 async fn list(ctx: &Ctx, scope: &Scope, e: &Entity) -> HandlerResult {
+    if ctx.req.query.iter().any(|(k, _)| k == "updatedSince") {
+        return sync(&ctx.req, scope, e).await;
+    }
     if let Some(limit) = &e.max_range {
         limit.check(&ctx.req)?;
     }
@@ -639,6 +654,151 @@ async fn list(ctx: &Ctx, scope: &Scope, e: &Entity) -> HandlerResult {
     Ok(ApiResponse::ok(
         &json!({ "data": data, "nextCursor": next }),
     ))
+}
+
+/// How long deleted records stay (restorable, and as tombstones a sync
+/// reports) before the scheduled cleanup removes them; a sync token older
+/// than this answers 410 `RESYNC_REQUIRED`.
+pub const TOMBSTONE_DAYS: i64 = 30;
+/// The next sync starts this long before the previous one began, so a
+/// write stamped just before the start but committed after the read (or
+/// by an instance whose clock runs behind) is not missed: a client may see
+/// a record twice, never lose one.
+const SYNC_OVERLAP_MS: i64 = 60_000;
+const SYNC_TOKEN: &str = "sync";
+
+/// `GET /api/v1/<plural>?updatedSince=TOKEN[&limit=&cursor=]`: delta sync
+/// for mobile clients. Every record created, changed or deleted since the
+/// token (`0`: everything), oldest change first, deleted ones as
+/// tombstones `{id, deletedAt}`, paged by cursor; the last page carries
+/// the `syncToken` of the next sync. Tokens are signed and opaque.
+async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
+    let key = &scope.state().cursor;
+    let mut limit = DEFAULT_LIMIT;
+    let (mut token, mut cursor) = (None, None);
+    for (k, v) in &req.query {
+        match k.as_str() {
+            "updatedSince" => token = Some(v.as_str()),
+            "cursor" => cursor = Some(v.as_str()),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_field(
+                            Code::InvalidParameter,
+                            "limit",
+                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?
+            }
+            other => {
+                return Err(ApiError::bad_field(
+                    Code::InvalidParameter,
+                    other,
+                    "cannot be combined with updatedSince (a sync takes only limit and cursor)",
+                ))
+            }
+        }
+    }
+    let token = token.unwrap_or("0");
+    let since = if token == "0" {
+        0
+    } else {
+        let p = key.decode_any(token).map_err(|_| {
+            ApiError::bad_field(
+                Code::InvalidParameter,
+                "updatedSince",
+                "is not a sync token this API returned (use 0 for a first, full sync)",
+            )
+        })?;
+        match (p.sort.as_str(), Bson::try_from(p.value)) {
+            (SYNC_TOKEN, Ok(Bson::DateTime(t))) => t.timestamp_millis(),
+            _ => {
+                return Err(ApiError::bad_field(
+                    Code::InvalidParameter,
+                    "updatedSince",
+                    "is not a sync token",
+                ))
+            }
+        }
+    };
+    let now = DateTime::now().timestamp_millis();
+    if since > 0 && since < now - TOMBSTONE_DAYS * 86_400_000 {
+        return Err(ApiError::Gone {
+            code: Code::ResyncRequired,
+            detail: format!(
+                "This sync token is older than {TOMBSTONE_DAYS} days, the time deleted records are kept: sync again from updatedSince=0"
+            ),
+        });
+    }
+    // The sync's start travels in its cursors, so every page of one sync
+    // hands out the same next token.
+    let sort_of = |start: i64| format!("sync:{since}:{start}");
+    let mut filter = doc! { "updatedAt": { "$gte": DateTime::from_millis(since) } };
+    let start = match cursor {
+        None => now,
+        Some(c) => {
+            let p = key.decode_any(c)?;
+            let start = p
+                .sort
+                .strip_prefix(&format!("sync:{since}:"))
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        Code::InvalidCursor,
+                        "cursor",
+                        "belongs to another sync; start again without a cursor",
+                    )
+                })?;
+            let (value, id) = key.decode(c, &sort_of(start))?;
+            filter.insert(
+                "$or",
+                vec![
+                    Bson::Document(doc! { "updatedAt": { "$gt": value.clone() } }),
+                    Bson::Document(doc! { "updatedAt": value, "_id": { "$gt": id } }),
+                ],
+            );
+            start
+        }
+    };
+    let mut docs = scope
+        .collection(e.collection)
+        .find_many(filter, doc! { "updatedAt": 1, "_id": 1 }, limit + 1, None)
+        .await?;
+    let more = docs.len() as i64 > limit;
+    docs.truncate(limit as usize);
+    let data: Vec<Value> = docs
+        .iter()
+        .map(|d| match d.get("deletedAt") {
+            Some(Bson::DateTime(t)) => json!({
+                "id": d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default(),
+                "deletedAt": crate::time::rfc3339(*t),
+            }),
+            _ => render(d),
+        })
+        .collect();
+    let (next, sync_token) = match (more, docs.last()) {
+        (true, Some(last)) => {
+            let value = last.get("updatedAt").cloned().unwrap_or(Bson::Null);
+            let id = last
+                .get_object_id("_id")
+                .map_err(|_| ApiError::internal("record without _id"))?;
+            (Some(key.encode(&sort_of(start), &value, id)), None)
+        }
+        _ => {
+            let next_since = (start - SYNC_OVERLAP_MS).max(since).max(1);
+            let t = Bson::DateTime(DateTime::from_millis(next_since));
+            (
+                None,
+                Some(key.encode(SYNC_TOKEN, &t, ObjectId::from_bytes([0; 12]))),
+            )
+        }
+    };
+    Ok(ApiResponse::ok(&json!({
+        "data": data, "nextCursor": next, "syncToken": sync_token,
+    })))
 }
 
 /// One page of a cursor-paginated list: the documents and the cursor of the

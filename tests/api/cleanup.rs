@@ -677,3 +677,44 @@ async fn a_tenant_exported_purged_and_imported_comes_back_document_for_document(
     assert_eq!(sign_in.body["user"]["organizationId"], new_org.as_str());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn records_deleted_more_than_thirty_days_ago_leave_the_trash() {
+    let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET)]).await;
+    let owner = app.owner().await;
+    let (old, recent, live) = (
+        app.create_account(owner, "Long gone").await,
+        app.create_account(owner, "Just deleted").await,
+        app.create_account(owner, "Still here").await,
+    );
+    for id in [&old, &recent] {
+        let r = app
+            .delete(&format!("/api/v1/accounts/{id}"), Some(owner))
+            .await;
+        assert_eq!(r.status, 204);
+    }
+    app.db
+        .collection::<Document>("accounts")
+        .update_one(
+            doc! { "_id": oid(&old) },
+            doc! { "$set": { "deletedAt": days_ago(31) } },
+        )
+        .await
+        .unwrap();
+    let r = app.cron("cleanup-sessions").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.count("accounts", doc! { "_id": oid(&old) }).await, 0);
+    assert_eq!(app.count("accounts", doc! { "_id": oid(&recent) }).await, 1);
+    assert_eq!(app.count("accounts", doc! { "_id": oid(&live) }).await, 1);
+    let restore = app
+        .post(
+            &format!("/api/v1/accounts/{recent}/restore"),
+            Some(owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        restore.status, 200,
+        "the trash keeps the recent one restorable"
+    );
+}

@@ -114,3 +114,25 @@ async fn list_queries_are_served_by_indexes() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn delta_sync_and_the_trash_sweep_are_served_by_indexes() {
+    let app = TestApp::spawn().await;
+    let org = oid(&app.owner().await.org_id);
+    for entity in functions::routes::ENTITIES {
+        assert_indexed(
+            &app,
+            entity.collection,
+            doc! { "organizationId": org, "updatedAt": { "$gte": bson::DateTime::from_millis(0) } },
+            doc! { "updatedAt": 1, "_id": 1 },
+        )
+        .await;
+        assert_indexed(
+            &app,
+            entity.collection,
+            doc! { "deletedAt": { "$lt": bson::DateTime::now() } },
+            doc! {},
+        )
+        .await;
+    }
+}

@@ -38,6 +38,7 @@ mod rate_limit;
 mod rbac;
 mod runbook;
 mod seed;
+mod sync;
 mod tenancy;
 mod tokens;
 mod transfer;

@@ -259,7 +259,8 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
     Ok(report.finish("cleanup-audit-logs", started))
 }
 
-/// `cleanup-sessions`: what expired and TTL has not removed yet, plus the
+/// `cleanup-sessions`: what expired and TTL has not removed yet, records
+/// deleted more than [`shared::records::TOMBSTONE_DAYS`] ago, and the
 /// document files sweep ([`crate::files::documents::sweep`]).
 pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
@@ -280,6 +281,16 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
         (PASSWORD_RESETS, expired.clone()),
         (RATE_LIMITS, expired),
     ];
+    // Deleted records leave the trash after the tombstone retention, which
+    // is also how far back a delta sync reaches (files: the sweep below).
+    let trash = doc! { "deletedAt": { "$lt": ago(now, shared::records::TOMBSTONE_DAYS) } };
+    let mut targets: Vec<(&str, Document)> = targets.into_iter().collect();
+    targets.extend(
+        crate::routes::ENTITIES
+            .iter()
+            .filter(|e| e.collection != DOCUMENTS)
+            .map(|e| (e.collection, trash.clone())),
+    );
     let mut report = Report::default();
     let mut budget = budget(&db);
     for (name, filter) in &targets {

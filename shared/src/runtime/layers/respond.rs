@@ -34,6 +34,7 @@ pub struct Incoming {
     origin: Option<String>,
     method: Method,
     path: String,
+    if_none_match: Option<String>,
 }
 
 impl Incoming {
@@ -44,6 +45,7 @@ impl Incoming {
             origin: req.header("origin").map(str::to_string),
             method: req.method.clone(),
             path: req.path.clone(),
+            if_none_match: req.header("if-none-match").map(str::to_string),
         }
     }
 }
@@ -60,6 +62,7 @@ pub async fn finish(
         origin,
         method,
         path,
+        if_none_match,
     } = incoming;
     let mut response = match result {
         Ok(r) => r,
@@ -67,6 +70,9 @@ pub async fn finish(
     };
     if let Some(pending) = &trail.idempotency {
         super::idempotency::finish(state, pending, &response).await;
+    }
+    if method == Method::GET && response.status == http::StatusCode::OK {
+        revalidate(&mut response, if_none_match.as_deref());
     }
     if let Some(d) = trail.decision {
         d.apply_headers(&mut response);
@@ -88,4 +94,31 @@ pub async fn finish(
         "[REQUEST] {method} {path} {}", response.status.as_u16()
     );
     response
+}
+
+/// Cheap polling: every successful GET carries an `ETag` (a record's
+/// version where its handler set one, else a digest of the body, so a list
+/// page changes tag exactly when its content does), and a request whose
+/// `If-None-Match` names it gets 304 with no body.
+fn revalidate(response: &mut ApiResponse, if_none_match: Option<&str>) {
+    let tag = match response.header("etag") {
+        Some(t) => t.to_string(),
+        None => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(&response.body);
+            let tag = format!("\"{}\"", &crate::hex::hex(&digest)[..32]);
+            response.set_header("etag", &tag);
+            tag
+        }
+    };
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let matches = if_none_match.is_some_and(|header| {
+        header
+            .split(',')
+            .any(|t| t.trim() == "*" || opaque(t) == opaque(&tag))
+    });
+    if matches {
+        response.status = http::StatusCode::NOT_MODIFIED;
+        response.body.clear();
+    }
 }

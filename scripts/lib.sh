@@ -138,10 +138,6 @@ use_mongodb() {
   export MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
 }
 
-# Unless S3_ENDPOINT is already set: builds s3s-fs if needed, starts it on
-# port $2 (default: a free one) with its files in directory $1 and the bucket
-# $S3_BUCKET (default crm-files) in it, waits for it, and exports the
-# storage variables the API reads.
 # A real SMTP server (aiosmtpd) on 127.0.0.1 that writes every message it
 # accepts into the maildir $1 (new/ holds one file per message), unless
 # SMTP_URL points at one already. Exports SMTP_URL, MAILDIR and SMTP_PYTHON
@@ -163,6 +159,10 @@ use_smtp() {
   export SMTP_PYTHON="$VENV/bin/python"
 }
 
+# Unless S3_ENDPOINT is already set: builds s3s-fs if needed, starts it on
+# port $2 (default: a free one) with its files in directory $1 and the bucket
+# $S3_BUCKET (default crm-files) in it, waits for it, and exports the
+# storage variables the API reads.
 use_s3() {
   [ -n "${S3_ENDPOINT:-}" ] && return 0
   local data="$1" port="${2:-}"

@@ -24,6 +24,9 @@ use_s3 "$scratch/s3"
 use_smtp "$scratch/mail"
 
 ensure_cfn_lint
+# Fault tests stop and restart a MongoDB-wire server of their own.
+ensure_secantus
+export SECANTUS_BIN="$VENV/bin/secantusd-py"
 ensure_chromium
 ensure_browser_tests
 log "checking template.yaml with cfn-lint"

@@ -89,8 +89,14 @@ pub fn outbox_document(
 /// scheduled run. Never fails the request that queued them.
 pub async fn deliver(state: &State, ids: &[ObjectId]) {
     for id in ids {
-        if let Some(entry) = claim(state, doc! { "_id": id, "status": PENDING }).await {
-            send_claimed(state, entry).await;
+        match claim(state, doc! { "_id": id, "status": PENDING }).await {
+            Ok(Some(entry)) => {
+                send_claimed(state, entry).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(outboxId = %id, error = %e, "[EMAIL] not sent now; send-emails will");
+            }
         }
     }
 }
@@ -105,7 +111,7 @@ pub async fn send_due(state: &State, mut budget: Budget) -> Result<Report, ApiEr
             { "status": PENDING, "nextAttemptAt": { "$lte": now } },
             { "status": SENDING, "leaseUntil": { "$lt": now } },
         ] };
-        let Some(entry) = claim(state, due).await else {
+        let Some(entry) = claim(state, due).await? else {
             break;
         };
         report.scanned += 1;
@@ -122,21 +128,24 @@ pub async fn send_due(state: &State, mut budget: Budget) -> Result<Report, ApiEr
 }
 
 /// Takes the oldest entry matching `filter` for this sender, or none.
-async fn claim(state: &State, filter: Document) -> Option<Document> {
+async fn claim(state: &State, filter: Document) -> Result<Option<Document>, ApiError> {
     let coll = state.collection(EMAIL_OUTBOX);
     // A candidate first, then the conditional update that makes it ours:
     // two senders may see the same candidate, only one update matches.
     for _ in 0..5 {
-        let candidate = coll
+        let Some(candidate) = coll
             .find(filter.clone())
             .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
             .limit(1)
-            .await
-            .ok()?
+            .await?
             .try_next()
-            .await
-            .ok()??;
-        let id = candidate.get_object_id("_id").ok()?;
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = candidate
+            .get_object_id("_id")
+            .map_err(|_| ApiError::internal("outbox entry without _id"))?;
         let mut guard = filter.clone();
         guard.insert("_id", id);
         let now = DateTime::now();
@@ -146,13 +155,12 @@ async fn claim(state: &State, filter: Document) -> Option<Document> {
                 guard,
                 doc! { "$set": { "status": SENDING, "leaseUntil": lease }, "$inc": { "attempts": 1 } },
             )
-            .await
-            .ok()?;
+            .await?;
         if taken.modified_count == 1 {
-            return coll.find_one(doc! { "_id": id }).await.ok()?;
+            return Ok(coll.find_one(doc! { "_id": id }).await?);
         }
     }
-    None
+    Ok(None)
 }
 
 /// Sends a claimed entry and records the outcome; true when it was sent.

@@ -19,6 +19,7 @@ mod documents;
 mod email;
 mod entities;
 mod events;
+mod faults;
 mod forms;
 mod hardening;
 mod idempotency;

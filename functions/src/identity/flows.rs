@@ -372,6 +372,13 @@ async fn record_sign_in(
         let skip = addresses.len().saturating_sub(KNOWN_ADDRESSES);
         set.insert("knownAddresses", addresses.split_off(skip));
     }
+    let Some(alert) = alert else {
+        // No email to queue: one plain write, no transaction.
+        db.collection(collections::USERS)
+            .update_one(doc! { "_id": user.id }, doc! { "$set": set })
+            .await?;
+        return Ok(());
+    };
     let (set, alert, id, org) = (&set, &alert, user.id, user.organization_id);
     let queued = db
         .transaction(|tx| {
@@ -382,17 +389,12 @@ async fn record_sign_in(
                     doc! { "$set": set.clone() },
                 )
                 .await?;
-                match alert {
-                    Some(message) => Ok(Some(tx.queue_email(Some(org), Some(id), message).await?)),
-                    None => Ok(None),
-                }
+                tx.queue_email(Some(org), Some(id), alert).await
             })
         })
         .await?;
-    if let Some(queued) = queued {
-        tracing::info!(requestId = %meta.request_id, userId = %id, "[AUTH_SESSION] sign-in from a new address");
-        shared::email::deliver(state, &[queued]).await;
-    }
+    tracing::info!(requestId = %meta.request_id, userId = %id, "[AUTH_SESSION] sign-in from a new address");
+    shared::email::deliver(state, &[queued]).await;
     Ok(())
 }
 

@@ -2,9 +2,10 @@
 //! block CIDR`) gets 403 before any other work. The list (`ip_blocks`, the
 //! unexpired entries) is read at most once per `IP_BLOCKS_REFRESH_SECONDS`
 //! (60 at most, the promise to operators) per instance and kept in the
-//! state; a request with no known address (a scheduled event) passes. If
-//! the list cannot be read the request goes on (fail open, logged): the
-//! database is then down for the layers after this one too.
+//! state; a request with no known address (a scheduled event) passes. A
+//! database that does not answer is the request's 503 here (every later
+//! layer would wait for it again); any other failure to read the list lets
+//! the request go on (fail open, logged) and is retried within 5 s.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
     let Some(ip) = req.client_ip else {
         return Ok(());
     };
-    let blocks = current(state).await;
+    let blocks = current(state).await?;
     if blocks.iter().any(|net| net.contains(&ip)) {
         tracing::warn!(requestId = %req.request_id, ip = %ip, "[SECURITY] blocked address refused");
         return Err(ApiError::forbidden(
@@ -33,32 +34,33 @@ pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn current(state: &State) -> Arc<Vec<IpNet>> {
+async fn current(state: &State) -> Result<Arc<Vec<IpNet>>, ApiError> {
     let refresh = state.config.ip_blocks_refresh;
     if let Some((read, blocks)) = state.ip_blocks.read().await.as_ref() {
         if read.elapsed() < refresh {
-            return blocks.clone();
+            return Ok(blocks.clone());
         }
     }
     let mut slot = state.ip_blocks.write().await;
     if let Some((read, blocks)) = slot.as_ref() {
         if read.elapsed() < refresh {
-            return blocks.clone();
+            return Ok(blocks.clone());
         }
     }
     let blocks = match load(state).await {
         Ok(b) => Arc::new(b),
+        Err(e @ ApiError::Unavailable { .. }) => return Err(e),
         Err(e) => {
             tracing::error!(error = %e, "[DATABASE_ERROR] could not read the address blocklist");
             // Try again in a few seconds, keeping what was known.
             let kept = slot.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
             let retry = Instant::now() - refresh + refresh.min(Duration::from_secs(5));
             *slot = Some((retry, kept.clone()));
-            return kept;
+            return Ok(kept);
         }
     };
     *slot = Some((Instant::now(), blocks.clone()));
-    blocks
+    Ok(blocks)
 }
 
 async fn load(state: &State) -> Result<Vec<IpNet>, ApiError> {

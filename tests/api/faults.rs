@@ -1,0 +1,170 @@
+//! Faults with real servers: the MongoDB-wire server stopped under a
+//! running API (every route answers 503 problem+json in bounded time, and
+//! the same process serves again once the server is back).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::cleanup::CRON_SECRET;
+use crate::helpers::*;
+
+/// A SecantusDB of the test's own, on `port`, with its data in `dir`.
+async fn start_mongo(port: u16, dir: &PathBuf) -> tokio::process::Child {
+    let bin = std::env::var("SECANTUS_BIN").expect("SECANTUS_BIN is set by scripts/test.sh");
+    let child = tokio::process::Command::new(bin)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--storage-path",
+        ])
+        .arg(dir)
+        .args(["--log-level", "ERROR", "--enable-test-commands"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("SecantusDB starts");
+    tests::net::wait_for_port(port).await;
+    child
+}
+
+/// A body each public route accepts as well-formed, so what it answers
+/// depends on the database alone.
+fn body_for(path: &str) -> Value {
+    let email = "someone@example.test";
+    match path {
+        "/api/v1/auth/register" => json!({ "organizationName": "Down Garage", "email": email,
+            "password": PASSWORD, "firstName": "D", "lastName": "Own" }),
+        "/api/v1/auth/join" => json!({ "organizationSlug": "down-garage", "email": email,
+            "password": PASSWORD, "firstName": "D", "lastName": "Own" }),
+        "/api/v1/auth/login" => json!({ "email": email, "password": PASSWORD }),
+        "/api/v1/auth/refresh" => json!({ "refreshToken": "a".repeat(43) }),
+        "/api/v1/auth/password-reset" => {
+            json!({ "token": "a".repeat(43), "newPassword": PASSWORD })
+        }
+        "/api/v1/auth/password-reset/request" => json!({ "email": email }),
+        "/api/v1/auth/verify-email" => json!({ "token": "a".repeat(43) }),
+        "/api/v1/invitations/accept" => json!({ "token": "a".repeat(43), "password": PASSWORD,
+            "firstName": "D", "lastName": "Own" }),
+        _ => json!({ "email": email }),
+    }
+}
+
+#[tokio::test]
+async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it_is_back() {
+    let port = tests::net::free_port();
+    let dir =
+        std::env::temp_dir().join(format!("crm-fault-{}", bson::oid::ObjectId::new().to_hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut mongo = start_mongo(port, &dir).await;
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let app = TestApp::spawn_with(&[
+        ("MONGODB_URI", uri.as_str()),
+        ("DB_TIMEOUT_MS", "1000"),
+        ("CRON_SECRET", CRON_SECRET),
+        ("RATE_LIMIT_API_FREE", "100000"),
+    ])
+    .await;
+    let owner = app.owner().await;
+    let account = app.create_account(owner, "Survivor").await;
+
+    // Stopped the way an operator or a failover stops it (SIGTERM), so it
+    // keeps what it acknowledged; the API process stays up throughout.
+    let pid = mongo.id().expect("running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    mongo.wait().await.unwrap();
+    let mut calls = vec![];
+    for route in functions::routes::ROUTES {
+        let path = route
+            .path
+            .replace("{id}", &account)
+            .replace("{lineId}", &bson::oid::ObjectId::new().to_hex())
+            .replace("{publicId}", &"ab".repeat(16));
+        for endpoint in route.methods {
+            let method = endpoint.method.as_str();
+            if method != "OPTIONS" {
+                calls.push((method, path.clone()));
+            }
+        }
+    }
+    let checked = calls.len();
+    // Ten at a time: each waits out the database timeout.
+    for chunk in calls.chunks(10) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|(method, path)| {
+            let token = if path.starts_with("/api/cron/") {
+                CRON_SECRET.to_string()
+            } else {
+                owner.token.clone()
+            };
+            let body = (*method != "GET" && *method != "DELETE")
+                .then(|| serde_json::to_vec(&body_for(path)).unwrap());
+            let app = &app;
+            async move {
+                let started = Instant::now();
+                let r = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    app.request(
+                        method,
+                        path,
+                        Some(&token),
+                        body,
+                        &[("content-type", "application/json")],
+                    ),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("{method} {path} hangs with the database down"));
+                (method, path, r, started.elapsed())
+            }
+        }))
+        .await;
+        for (method, path, r, took) in answers {
+            assert_eq!(r.status, 503, "{method} {path}: {}", r.text);
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/problem+json"),
+                "{method} {path}"
+            );
+            assert_eq!(
+                r.body["code"], "DATABASE_UNAVAILABLE",
+                "{method} {path}: {}",
+                r.text
+            );
+            // Bounded: the configured wait and a second, not a hang.
+            assert!(
+                took <= Duration::from_millis(2_000),
+                "{method} {path} took {took:?}"
+            );
+        }
+    }
+    assert!(checked >= 100, "{checked} endpoints checked");
+
+    // Back on the same port and data: the same process serves again.
+    let _mongo = start_mongo(port, &dir).await;
+    let mut last = None;
+    for _ in 0..120 {
+        let r = app
+            .get(&format!("/api/v1/accounts/{account}"), Some(owner))
+            .await;
+        let done = r.status == 200;
+        last = Some(r);
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let back = last.unwrap();
+    assert_eq!(
+        back.status, 200,
+        "the API serves again once the database is back: {}",
+        back.text
+    );
+    assert_eq!(back.body["name"], "Survivor");
+    let _ = std::fs::remove_dir_all(&dir);
+}

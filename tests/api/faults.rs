@@ -1,6 +1,7 @@
 //! Faults with real servers: the MongoDB-wire server stopped under a
-//! running API (every route answers 503 problem+json in bounded time, and
-//! the same process serves again once the server is back).
+//! running API, local and a compiled function behind the Runtime API
+//! emulator (every route answers 503 problem+json in bounded time, and the
+//! same process serves again once the server is back).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -166,5 +167,99 @@ async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it
         back.text
     );
     assert_eq!(back.body["name"], "Survivor");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_compiled_function_answers_503_while_the_database_is_down_and_recovers_in_place() {
+    use tests::lambda::{function_binary, http_api_event, lambda_env, Emulator};
+    let port = tests::net::free_port();
+    let dir = std::env::temp_dir().join(format!(
+        "crm-fault-fn-{}",
+        bson::oid::ObjectId::new().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut mongo = start_mongo(port, &dir).await;
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let app =
+        TestApp::spawn_with(&[("MONGODB_URI", uri.as_str()), ("DB_TIMEOUT_MS", "1000")]).await;
+    let owner = app.owner().await;
+    let account = app.create_account(owner, "Lambda survivor").await;
+
+    let (emu, addr) = Emulator::start().await;
+    let mut function = tokio::process::Command::new(function_binary("accounts-id", "debug"))
+        .env_clear()
+        .envs(
+            app.env
+                .iter()
+                .filter(|(k, _)| !STORAGE_VARS.contains(&k.as_str())),
+        )
+        .envs(lambda_env(addr, "accounts-id"))
+        .env("LOG_LEVEL", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("function starts");
+    let get = || {
+        let mut event = http_api_event(
+            "GET",
+            &format!("/api/v1/accounts/{account}"),
+            "",
+            &owner.token,
+            None,
+        );
+        event["pathParameters"] = json!({ "id": account });
+        event
+    };
+    let up = emu.invoke(get()).await;
+    assert_eq!(up["statusCode"], 200, "{up}");
+
+    let pid = mongo.id().expect("running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    mongo.wait().await.unwrap();
+    let started = Instant::now();
+    let down = tokio::time::timeout(Duration::from_secs(30), emu.invoke(get()))
+        .await
+        .expect("the function must not hang");
+    assert_eq!(down["statusCode"], 503, "{down}");
+    let raw = down["body"].as_str().unwrap_or("{}");
+    let text = if down["isBase64Encoded"] == true {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap(),
+        )
+        .unwrap()
+    } else {
+        raw.to_string()
+    };
+    let body: Value = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(body["code"], "DATABASE_UNAVAILABLE", "{down}");
+    assert!(
+        started.elapsed() <= Duration::from_millis(2_000),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let _mongo = start_mongo(port, &dir).await;
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        last = emu.invoke(get()).await;
+        if last["statusCode"] == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        last["statusCode"], 200,
+        "the same process serves again: {last}"
+    );
+    assert!(
+        function.try_wait().unwrap().is_none(),
+        "the function process never restarted"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bson::doc;
 use serde_json::{json, Value};
 
 use crate::cleanup::CRON_SECRET;
@@ -262,4 +263,122 @@ async fn a_compiled_function_answers_503_while_the_database_is_down_and_recovers
         "the function process never restarted"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// POSTs `body` to `path` as `actor` with `Idempotency-Key: key`.
+async fn keyed(app: &TestApp, actor: &Actor, path: &str, key: &str, body: Value) -> Resp {
+    app.request(
+        "POST",
+        path,
+        Some(&actor.token),
+        Some(serde_json::to_vec(&body).unwrap()),
+        &[
+            ("idempotency-key", key),
+            ("content-type", "application/json"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly_once() {
+    use crate::work_orders::{add_line, approve, customer, move_to, open, part_doc, stocked_part};
+    let app = TestApp::spawn_isolated().await;
+    let admin = app.admin().await;
+
+    // A work order's completion: status, stock withdrawal and movements.
+    let (_, vehicle) = customer(&app, admin).await;
+    let part = stocked_part(&app, "PAD-7", 10).await;
+    let order = open(&app, admin, &vehicle, json!({})).await.str("id");
+    let r = add_line(
+        &app,
+        admin,
+        &order,
+        json!({ "type": "PART", "partId": part, "quantity": 4, "description": "Brake pads" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let line = r.body["lines"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        approve(&app, admin, &order, &[(&line, "APPROVED")])
+            .await
+            .status,
+        200
+    );
+    for to in ["APPROVED", "IN_PROGRESS"] {
+        let r = move_to(&app, admin, &order, to).await;
+        assert_eq!(r.status, 200, "{to}: {}", r.text);
+    }
+    let movements = app.count("stock_movements", doc! {}).await;
+    let path = format!("/api/v1/work-orders/{order}/transition");
+    app.fail_command("commitTransaction", 0).await;
+    let failed = keyed(
+        &app,
+        admin,
+        &path,
+        "complete-1",
+        json!({ "to": "COMPLETED" }),
+    )
+    .await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    let stock = part_doc(&app, &part).await;
+    assert_eq!(
+        (stock.get_i64("onHand"), stock.get_i64("reserved")),
+        (Ok(10), Ok(4)),
+        "nothing withdrawn"
+    );
+    assert_eq!(app.count("stock_movements", doc! {}).await, movements);
+    let wo = app
+        .get(&format!("/api/v1/work-orders/{order}"), Some(admin))
+        .await;
+    assert_eq!(wo.body["status"], "IN_PROGRESS");
+
+    let done = keyed(
+        &app,
+        admin,
+        &path,
+        "complete-1",
+        json!({ "to": "COMPLETED" }),
+    )
+    .await;
+    assert_eq!(done.status, 200, "the retry runs: {}", done.text);
+    assert_eq!(done.body["status"], "COMPLETED");
+    let replay = keyed(
+        &app,
+        admin,
+        &path,
+        "complete-1",
+        json!({ "to": "COMPLETED" }),
+    )
+    .await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let stock = part_doc(&app, &part).await;
+    assert_eq!(
+        (stock.get_i64("onHand"), stock.get_i64("reserved")),
+        (Ok(6), Ok(0)),
+        "withdrawn once"
+    );
+    assert_eq!(app.count("stock_movements", doc! {}).await, movements + 1);
+
+    // An all-or-nothing import.
+    let csv = "name,industry\nFault Motors,Automotive\nRetry Cars,Automotive\n";
+    let body = json!({ "entity": "accounts", "csv": csv });
+    let accounts = app.count("accounts", doc! {}).await;
+    app.fail_command("commitTransaction", 0).await;
+    let failed = keyed(&app, admin, "/api/v1/imports", "import-1", body.clone()).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    assert_eq!(app.count("accounts", doc! {}).await, accounts);
+    let done = keyed(&app, admin, "/api/v1/imports", "import-1", body.clone()).await;
+    assert!(done.status == 200 || done.status == 201, "{}", done.text);
+    let replay = keyed(&app, admin, "/api/v1/imports", "import-1", body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        app.count("accounts", doc! {}).await,
+        accounts + 2,
+        "imported once"
+    );
 }

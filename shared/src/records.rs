@@ -557,19 +557,7 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
             ));
         }
         match key.as_str() {
-            "limit" => {
-                q.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_field(
-                            Code::InvalidParameter,
-                            "limit",
-                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                        )
-                    })?;
-            }
+            "limit" => q.limit = parse_limit(value)?,
             "sort" => {
                 let field = value.strip_prefix('-').unwrap_or(value);
                 if !spec.sort_fields.contains(&field) {
@@ -620,6 +608,21 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
         }
     }
     Ok(q)
+}
+
+/// A page size: a whole number from 1 to [`MAX_LIMIT`].
+fn parse_limit(value: &str) -> Result<i64, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                Code::InvalidParameter,
+                "limit",
+                format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            )
+        })
 }
 
 /// Escapes a search text so it matches literally inside a regular expression.
@@ -680,19 +683,7 @@ async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
         match k.as_str() {
             "updatedSince" => token = Some(v.as_str()),
             "cursor" => cursor = Some(v.as_str()),
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_field(
-                            Code::InvalidParameter,
-                            "limit",
-                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                        )
-                    })?
-            }
+            "limit" => limit = parse_limit(v)?,
             other => {
                 return Err(ApiError::bad_field(
                     Code::InvalidParameter,

@@ -12,6 +12,16 @@ use crate::cleanup::CRON_SECRET;
 use crate::helpers::*;
 use crate::mailbox::{self, wait_for};
 
+/// `POST /api/v1/auth/password-reset/request {email}`.
+async fn request_reset(app: &TestApp, email: impl serde::Serialize) -> Resp {
+    app.post(
+        "/api/v1/auth/password-reset/request",
+        None,
+        json!({ "email": email }),
+    )
+    .await
+}
+
 fn unique_email(who: &str) -> String {
     format!("{who}.{}@example.test", bson::oid::ObjectId::new().to_hex())
 }
@@ -97,23 +107,11 @@ async fn a_password_reset_is_requested_by_email_and_its_token_works_once() {
     let app = TestApp::spawn().await;
     let member = app.member().await;
     let started = Instant::now();
-    let r = app
-        .post(
-            "/api/v1/auth/password-reset/request",
-            None,
-            json!({ "email": member.email.to_uppercase() }),
-        )
-        .await;
+    let r = request_reset(&app, member.email.to_uppercase()).await;
     let known = started.elapsed();
     assert_eq!(r.status, 202, "{}", r.text);
     let started = Instant::now();
-    let unknown = app
-        .post(
-            "/api/v1/auth/password-reset/request",
-            None,
-            json!({ "email": unique_email("nobody") }),
-        )
-        .await;
+    let unknown = request_reset(&app, unique_email("nobody")).await;
     let unknown_took = started.elapsed();
     assert_eq!(unknown.status, 202);
     assert_eq!(
@@ -159,13 +157,7 @@ async fn reset_requests_for_accounts_that_cannot_sign_in_send_nothing() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app
-        .post(
-            "/api/v1/auth/password-reset/request",
-            None,
-            json!({ "email": viewer.email }),
-        )
-        .await;
+    let r = request_reset(&app, &viewer.email).await;
     assert_eq!(r.status, 202);
     assert_eq!(
         app.count("password_resets", doc! { "userId": oid(&viewer.id) })
@@ -175,13 +167,7 @@ async fn reset_requests_for_accounts_that_cannot_sign_in_send_nothing() {
     // A mailbox cannot be flooded: three links an hour at most.
     let admin = app.admin().await;
     for _ in 0..5 {
-        let r = app
-            .post(
-                "/api/v1/auth/password-reset/request",
-                None,
-                json!({ "email": admin.email }),
-            )
-            .await;
+        let r = request_reset(&app, &admin.email).await;
         assert_eq!(r.status, 202);
     }
     assert_eq!(
@@ -189,13 +175,7 @@ async fn reset_requests_for_accounts_that_cannot_sign_in_send_nothing() {
             .await,
         3
     );
-    let bad = app
-        .post(
-            "/api/v1/auth/password-reset/request",
-            None,
-            json!({ "email": "not-an-email" }),
-        )
-        .await;
+    let bad = request_reset(&app, "not-an-email").await;
     bad.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(bad.error_fields(), ["email"]);
 }

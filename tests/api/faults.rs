@@ -34,6 +34,17 @@ async fn start_mongo(port: u16, dir: &PathBuf) -> tokio::process::Child {
     child
 }
 
+/// Stops the server the way an operator or a failover does (SIGTERM), so
+/// it keeps what it acknowledged.
+async fn stop_mongo(mongo: &mut tokio::process::Child) {
+    let pid = mongo.id().expect("running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    mongo.wait().await.unwrap();
+}
+
 /// A body each public route accepts as well-formed, so what it answers
 /// depends on the database alone.
 fn body_for(path: &str) -> Value {
@@ -74,14 +85,8 @@ async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it
     let owner = app.owner().await;
     let account = app.create_account(owner, "Survivor").await;
 
-    // Stopped the way an operator or a failover stops it (SIGTERM), so it
-    // keeps what it acknowledged; the API process stays up throughout.
-    let pid = mongo.id().expect("running").to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    mongo.wait().await.unwrap();
+    // The API process stays up throughout.
+    stop_mongo(&mut mongo).await;
     let mut calls = vec![];
     for route in functions::routes::ROUTES {
         let path = route
@@ -214,12 +219,7 @@ async fn a_compiled_function_answers_503_while_the_database_is_down_and_recovers
     let up = emu.invoke(get()).await;
     assert_eq!(up["statusCode"], 200, "{up}");
 
-    let pid = mongo.id().expect("running").to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    mongo.wait().await.unwrap();
+    stop_mongo(&mut mongo).await;
     let started = Instant::now();
     let down = tokio::time::timeout(Duration::from_secs(30), emu.invoke(get()))
         .await

@@ -9,6 +9,18 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// A GET that names the tag the client holds.
+async fn revalidate(app: &TestApp, path: &str, actor: &Actor, tag: &str) -> Resp {
+    app.request(
+        "GET",
+        path,
+        Some(&actor.token),
+        None,
+        &[("if-none-match", tag)],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_record_and_a_list_page_answer_304_while_they_have_not_changed() {
     let app = TestApp::spawn().await;
@@ -21,15 +33,7 @@ async fn a_record_and_a_list_page_answer_304_while_they_have_not_changed() {
         .expect("a record has an ETag")
         .to_string();
     assert_eq!(tag, "\"1\"", "the record's version");
-    let again = app
-        .request(
-            "GET",
-            &path,
-            Some(&viewer.token),
-            None,
-            &[("if-none-match", &tag)],
-        )
-        .await;
+    let again = revalidate(&app, &path, viewer, &tag).await;
     assert_eq!(again.status, 304);
     assert!(again.text.is_empty(), "304 has no body: {}", again.text);
     assert_eq!(again.header("etag"), Some(tag.as_str()));
@@ -39,15 +43,7 @@ async fn a_record_and_a_list_page_answer_304_while_they_have_not_changed() {
         .header("etag")
         .expect("a list page has an ETag")
         .to_string();
-    let same = app
-        .request(
-            "GET",
-            "/api/v1/accounts",
-            Some(&viewer.token),
-            None,
-            &[("if-none-match", &list_tag)],
-        )
-        .await;
+    let same = revalidate(&app, "/api/v1/accounts", viewer, &list_tag).await;
     assert_eq!(same.status, 304);
 
     // A change gives both a new tag; If-Match keeps its 412.
@@ -71,26 +67,10 @@ async fn a_record_and_a_list_page_answer_304_while_they_have_not_changed() {
         )
         .await;
     stale.assert_problem(412, "VERSION_MISMATCH");
-    let changed = app
-        .request(
-            "GET",
-            &path,
-            Some(&viewer.token),
-            None,
-            &[("if-none-match", &tag)],
-        )
-        .await;
+    let changed = revalidate(&app, &path, viewer, &tag).await;
     assert_eq!(changed.status, 200);
     assert_eq!(changed.header("etag"), Some("\"2\""));
-    let relisted = app
-        .request(
-            "GET",
-            "/api/v1/accounts",
-            Some(&viewer.token),
-            None,
-            &[("if-none-match", &list_tag)],
-        )
-        .await;
+    let relisted = revalidate(&app, "/api/v1/accounts", viewer, &list_tag).await;
     assert_eq!(relisted.status, 200);
     assert_ne!(relisted.header("etag"), Some(list_tag.as_str()));
 }

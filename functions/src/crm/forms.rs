@@ -608,9 +608,12 @@ async fn file_lead(
         Err(_) => None,
     };
     let form_id = form.get_object_id("_id").ok();
+    // A new lead's id is known before its transaction, so its emails are
+    // rendered once, outside the (retryable) transaction.
+    let new_id = ObjectId::new();
     let alerts = match existing {
         None if form.get_bool("notifyAdmins").unwrap_or(true) => {
-            new_lead_alerts(db, form, org, &lead).await?
+            new_lead_alerts(db, form, org, new_id, &lead).await?
         }
         _ => vec![],
     };
@@ -649,7 +652,7 @@ async fn file_lead(
                 .await?;
                 return Ok((id, vec![]));
             }
-            let id = ObjectId::new();
+            let id = new_id;
             let mut record = doc! {
                 "_id": id, "organizationId": org, "createdAt": now, "updatedAt": now,
                 "createdBy": null, "version": 1_i64, "deletedAt": null,
@@ -673,8 +676,8 @@ async fn file_lead(
             )
             .await?;
             let mut queued = vec![];
-            for (admin, render) in alerts {
-                queued.push(tx.queue_email(Some(org), Some(*admin), &render(id)).await?);
+            for (admin, message) in alerts {
+                queued.push(tx.queue_email(Some(org), Some(*admin), message).await?);
             }
             Ok((id, queued))
         })
@@ -685,19 +688,14 @@ async fn file_lead(
 }
 
 /// A new lead's email to each ACTIVE ADMIN and OWNER of the organization
-/// (the form's `notifyAdmins`, on by default), rendered once the lead has
-/// its id.
-type LeadAlert = (
-    ObjectId,
-    Box<dyn Fn(ObjectId) -> shared::email::Message + Send + Sync>,
-);
-
+/// (the form's `notifyAdmins`, on by default).
 async fn new_lead_alerts(
     db: &Unscoped<'_>,
     form: &Document,
     org: ObjectId,
+    lead_id: ObjectId,
     lead: &Document,
-) -> Result<Vec<LeadAlert>, ApiError> {
+) -> Result<Vec<(ObjectId, shared::email::Message)>, ApiError> {
     let admins = db
         .collection(collections::USERS)
         .find_many(
@@ -707,53 +705,23 @@ async fn new_lead_alerts(
             None,
         )
         .await?;
-    let text = |k: &str| lead.get_str(k).unwrap_or("").to_string();
+    let text = |k: &str| lead.get_str(k).unwrap_or("");
+    let email = text("email");
     let name = format!("{} {}", text("firstName"), text("lastName"))
         .trim()
         .to_string();
-    let (form_name, email, company, phone) = (
-        form.get_str("name").unwrap_or("form").to_string(),
-        text("email"),
-        text("company"),
-        text("phone"),
-    );
-    let config = db.config().clone();
+    let notice = crate::emails::NewLead {
+        form: form.get_str("name").unwrap_or("form"),
+        lead_id: &lead_id.to_hex(),
+        name: if name.is_empty() { email } else { &name },
+        email,
+        company: text("company"),
+        phone: text("phone"),
+    };
     Ok(admins
         .iter()
-        .filter_map(|a| {
-            Some((
-                a.get_object_id("_id").ok()?,
-                a.get_str("email").ok()?.to_string(),
-            ))
-        })
-        .map(|(id, to)| {
-            let (config, form_name, name, email, company, phone) = (
-                config.clone(),
-                form_name.clone(),
-                name.clone(),
-                email.clone(),
-                company.clone(),
-                phone.clone(),
-            );
-            let render = move |lead: ObjectId| {
-                crate::emails::new_lead(
-                    &config,
-                    &to,
-                    &crate::emails::NewLead {
-                        form: &form_name,
-                        lead_id: &lead.to_hex(),
-                        name: if name.is_empty() { &email } else { &name },
-                        email: &email,
-                        company: &company,
-                        phone: &phone,
-                    },
-                )
-            };
-            (
-                id,
-                Box::new(render) as Box<dyn Fn(ObjectId) -> shared::email::Message + Send + Sync>,
-            )
-        })
+        .filter_map(|a| Some((a.get_object_id("_id").ok()?, a.get_str("email").ok()?)))
+        .map(|(id, to)| (id, crate::emails::new_lead(db.config(), to, &notice)))
         .collect())
 }
 

@@ -697,9 +697,8 @@ pub async fn resend_verification(scope: &Scope) -> Result<bool, ApiError> {
             detail: "Several verification emails were sent in the last hour; use the newest one or try again later".into(),
         });
     }
-    let (mut verification, message) =
+    let (verification, message) =
         verification(state, me.id, me.organization_id, &me.email, &me.first_name);
-    verification.remove("organizationId");
     let (verification, message, id) = (&verification, &message, me.id);
     let queued = scope
         .transaction(|tx| {

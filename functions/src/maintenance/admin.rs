@@ -760,6 +760,16 @@ pub async fn db_explain(state: &State, plural: &str) -> Result<(Vec<Value>, bool
     Ok((rows, scans))
 }
 
+/// `cidr` as the blocklist stores it, or a field error.
+fn network(cidr: &str) -> Result<String, ApiError> {
+    shared::runtime::ip_network(cidr).ok_or_else(|| {
+        ApiError::field(
+            "cidr",
+            "must be an address or a network such as 203.0.113.0/24",
+        )
+    })
+}
+
 /// `ips block CIDR --reason TEXT [--until DATE]`: every function refuses the
 /// network with 403 (within a minute: each instance rereads the list at
 /// least that often). Blocking a network again replaces its entry. Audited.
@@ -769,12 +779,7 @@ pub async fn ips_block(
     reason: &str,
     until: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let net = shared::runtime::ip_network(cidr).ok_or_else(|| {
-        ApiError::field(
-            "cidr",
-            "must be an address or a network such as 203.0.113.0/24",
-        )
-    })?;
+    let net = network(cidr)?;
     if reason.trim().is_empty() {
         return Err(ApiError::field(
             "reason",
@@ -811,12 +816,7 @@ pub async fn ips_block(
 
 /// `ips unblock CIDR`: lifts a block (404 when there is none). Audited.
 pub async fn ips_unblock(state: &State, cidr: &str) -> Result<Value, ApiError> {
-    let net = shared::runtime::ip_network(cidr).ok_or_else(|| {
-        ApiError::field(
-            "cidr",
-            "must be an address or a network such as 203.0.113.0/24",
-        )
-    })?;
+    let net = network(cidr)?;
     if !db(state)
         .collection(collections::IP_BLOCKS)
         .delete_one(doc! { "cidr": &net })

@@ -841,3 +841,42 @@ async fn users_unlock_clears_the_failed_sign_ins_and_db_stats_sizes_every_collec
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn long_work_shows_progress_on_a_terminal_only() {
+    let app = TestApp::spawn().await;
+    let binary = tests::lambda::function_binary("crm-admin", "debug");
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let on_terminal = |args: &str| {
+        let out = Command::new("script")
+            .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+            .env_clear()
+            .envs(&app.env)
+            .env("LOG_LEVEL", "error")
+            .env("TERM", "xterm")
+            .output()
+            .expect("script runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let drawn = on_terminal("migrate");
+    assert!(
+        drawn.contains("migrating"),
+        "a spinner on a terminal: {drawn:?}"
+    );
+    assert!(
+        !on_terminal("--json migrate").contains("migrating"),
+        "none with --json"
+    );
+    let piped = crm_admin(&app, &["migrate"], None);
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "none when piped: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+}

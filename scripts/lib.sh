@@ -54,6 +54,24 @@ ensure_cfn_lint() {
   echo "$want" > "$stamp"
 }
 
+# openapi-spec-validator and schemathesis (the API contract's checkers) into
+# .local/contract, once per version of scripts/requirements-contract.txt.
+CONTRACT_VENV="$LOCAL/contract"
+ensure_contract_tools() {
+  local stamp="$CONTRACT_VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$ROOT/scripts/requirements-contract.txt" | cut -d' ' -f1)"
+  if [ ! -x "$CONTRACT_VENV/bin/schemathesis" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing openapi-spec-validator and schemathesis into $CONTRACT_VENV"
+    mkdir -p "$LOCAL"
+    python3 -m venv "$CONTRACT_VENV"
+    "$CONTRACT_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+      -r "$ROOT/scripts/requirements-contract.txt"
+    echo "$want" > "$stamp"
+  fi
+  export CONTRACT_TOOLS="$CONTRACT_VENV/bin"
+}
+
 # Debian's Chromium for the browser tests, pinned to the version the
 # security archive carries (should Debian have replaced it, the current one
 # is taken, with a warning), once per machine.
@@ -76,13 +94,14 @@ ensure_chromium() {
   export CHROMIUM
 }
 
-# playwright-core (drives Chromium) into tests/browser/node_modules, once per
+# playwright-core (drives Chromium), openapi-typescript and typescript (the
+# generated client's type check) into tests/browser/node_modules, once per
 # version of tests/browser/package-lock.json.
 ensure_browser_tests() {
   local dir="$ROOT/tests/browser" want
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ "$(cat "$dir/node_modules/.lock.sha256" 2>/dev/null)" != "$want" ]; then
-    log "installing playwright-core from tests/browser/package-lock.json"
+    log "installing playwright-core, openapi-typescript and typescript from tests/browser/package-lock.json"
     (cd "$dir" && npm ci --no-audit --no-fund --silent)
     echo "$want" > "$dir/node_modules/.lock.sha256"
   fi

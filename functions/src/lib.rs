@@ -10,14 +10,16 @@
 //! - [`maintenance`]: scheduled cleanups, operator tasks, the demo seed.
 //!
 //! [`routes`] is the registry and route table (every route with the
-//! permission each method needs); [`deploy`] makes the deployment files
-//! from it. The binaries under `api/` are one `main` each, handing their
+//! permission each method needs and its contract, each context's
+//! `contract` module); [`deploy`] makes the deployment files from it and
+//! [`docs`] the OpenAPI document. The binaries under `api/` are one `main` each, handing their
 //! route to `shared::runtime::serve`; `crm-local` serves the whole table in
 //! one process. Domain code reaches data only through `shared`'s tenant
 //! `Scope` or its `Unscoped` capability.
 
 pub mod crm;
 pub mod deploy;
+pub mod docs;
 pub mod emails;
 pub mod files;
 pub mod health;

@@ -10,6 +10,7 @@ use shared::ratelimit::LimitedAction;
 use shared::rbac::Access::{Cron, Public, Requires, Throttled};
 use shared::rbac::Permission::*;
 use shared::records::{self, Entity};
+use shared::runtime::openapi::Doc;
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
@@ -20,7 +21,37 @@ use crate::identity::handlers::{auth, invitations, members, organization};
 pub static HEALTH: Route = Route {
     name: "health",
     path: "/api/v1/health",
-    methods: &[Endpoint::get(Public, |ctx| Box::pin(health::handle(ctx)))],
+    methods: &[Endpoint::get(Public, |ctx| Box::pin(health::handle(ctx)))
+        .op(&crate::identity::contract::HEALTH_GET)],
+    deploy: Deploy::API,
+};
+
+pub static OPENAPI: Route = Route {
+    name: "openapi",
+    path: "/api/v1/openapi.json",
+    methods: &[
+        Endpoint::get(Public, |ctx| Box::pin(crate::docs::openapi_json(ctx)))
+            .op(&crate::docs::OPENAPI_JSON_GET),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static DOCS: Route = Route {
+    name: "docs",
+    path: "/api/v1/docs",
+    methods: &[
+        Endpoint::get(Public, |ctx| Box::pin(crate::docs::page(ctx))).op(&crate::docs::DOCS_GET),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static DOCS_REDOC: Route = Route {
+    name: "docs-redoc",
+    path: "/api/v1/docs/redoc-2.5.4.js",
+    methods: &[
+        Endpoint::get(Public, |ctx| Box::pin(crate::docs::redoc(ctx)))
+            .op(&crate::docs::DOCS_REDOC_GET),
+    ],
     deploy: Deploy::API,
 };
 
@@ -29,7 +60,8 @@ pub static AUTH_REGISTER: Route = Route {
     path: "/api/v1/auth/register",
     methods: &[Endpoint::post(Throttled(LimitedAction::SignUp), |ctx| {
         Box::pin(auth::register(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUTH_REGISTER_POST)],
     deploy: Deploy::API,
 };
 
@@ -38,14 +70,16 @@ pub static AUTH_JOIN: Route = Route {
     path: "/api/v1/auth/join",
     methods: &[Endpoint::post(Throttled(LimitedAction::Join), |ctx| {
         Box::pin(auth::join(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUTH_JOIN_POST)],
     deploy: Deploy::API,
 };
 
 pub static AUTH_LOGIN: Route = Route {
     name: "auth-login",
     path: "/api/v1/auth/login",
-    methods: &[Endpoint::post(Public, |ctx| Box::pin(auth::login(ctx)))],
+    methods: &[Endpoint::post(Public, |ctx| Box::pin(auth::login(ctx)))
+        .op(&crate::identity::contract::AUTH_LOGIN_POST)],
     deploy: Deploy::API,
 };
 
@@ -54,16 +88,18 @@ pub static AUTH_REFRESH: Route = Route {
     path: "/api/v1/auth/refresh",
     methods: &[Endpoint::post(Throttled(LimitedAction::Refresh), |ctx| {
         Box::pin(auth::refresh(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUTH_REFRESH_POST)],
     deploy: Deploy::API,
 };
 
 pub static AUTH_LOGOUT: Route = Route {
     name: "auth-logout",
     path: "/api/v1/auth/logout",
-    methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
-        Box::pin(auth::logout(ctx))
-    })],
+    methods: &[
+        Endpoint::post(Requires(Authenticated), |ctx| Box::pin(auth::logout(ctx)))
+            .op(&crate::identity::contract::AUTH_LOGOUT_POST),
+    ],
     deploy: Deploy::API,
 };
 
@@ -71,10 +107,12 @@ pub static AUTH_ME: Route = Route {
     name: "auth-me",
     path: "/api/v1/auth/me",
     methods: &[
-        Endpoint::get(Requires(Authenticated), |ctx| Box::pin(auth::me(ctx))),
+        Endpoint::get(Requires(Authenticated), |ctx| Box::pin(auth::me(ctx)))
+            .op(&crate::identity::contract::AUTH_ME_GET),
         Endpoint::patch(Requires(Authenticated), |ctx| {
             Box::pin(auth::update_me(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::AUTH_ME_PATCH),
     ],
     deploy: Deploy::API,
 };
@@ -82,39 +120,46 @@ pub static AUTH_ME: Route = Route {
 pub static AUTH_PASSWORD: Route = Route {
     name: "auth-password",
     path: "/api/v1/auth/password",
-    methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
-        Box::pin(auth::password(ctx))
-    })],
+    methods: &[
+        Endpoint::post(Requires(Authenticated), |ctx| Box::pin(auth::password(ctx)))
+            .op(&crate::identity::contract::AUTH_PASSWORD_POST),
+    ],
     deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD_RESET: Route = Route {
     name: "auth-password-reset",
     path: "/api/v1/auth/password-reset",
-    methods: &[Endpoint::post(
-        Throttled(LimitedAction::PasswordReset),
-        |ctx| Box::pin(auth::password_reset(ctx)),
-    )],
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::PasswordReset), |ctx| {
+            Box::pin(auth::password_reset(ctx))
+        })
+        .op(&crate::identity::contract::AUTH_PASSWORD_RESET_POST),
+    ],
     deploy: Deploy::API,
 };
 
 pub static AUTH_PASSWORD_RESET_REQUEST: Route = Route {
     name: "auth-password-reset-request",
     path: "/api/v1/auth/password-reset/request",
-    methods: &[Endpoint::post(
-        Throttled(LimitedAction::PasswordReset),
-        |ctx| Box::pin(auth::password_reset_request(ctx)),
-    )],
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::PasswordReset), |ctx| {
+            Box::pin(auth::password_reset_request(ctx))
+        })
+        .op(&crate::identity::contract::AUTH_PASSWORD_RESET_REQUEST_POST),
+    ],
     deploy: Deploy::API,
 };
 
 pub static AUTH_VERIFY_EMAIL: Route = Route {
     name: "auth-verify-email",
     path: "/api/v1/auth/verify-email",
-    methods: &[Endpoint::post(
-        Throttled(LimitedAction::PasswordReset),
-        |ctx| Box::pin(auth::verify_email(ctx)),
-    )],
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::PasswordReset), |ctx| {
+            Box::pin(auth::verify_email(ctx))
+        })
+        .op(&crate::identity::contract::AUTH_VERIFY_EMAIL_POST),
+    ],
     deploy: Deploy::API,
 };
 
@@ -123,16 +168,18 @@ pub static AUTH_VERIFY_EMAIL_RESEND: Route = Route {
     path: "/api/v1/auth/verify-email/resend",
     methods: &[Endpoint::post(Requires(Authenticated), |ctx| {
         Box::pin(auth::resend_verification(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUTH_VERIFY_EMAIL_RESEND_POST)],
     deploy: Deploy::API,
 };
 
 pub static AUTH_SESSIONS: Route = Route {
     name: "auth-sessions",
     path: "/api/v1/auth/sessions",
-    methods: &[Endpoint::get(Requires(Authenticated), |ctx| {
-        Box::pin(auth::sessions(ctx))
-    })],
+    methods: &[
+        Endpoint::get(Requires(Authenticated), |ctx| Box::pin(auth::sessions(ctx)))
+            .op(&crate::identity::contract::AUTH_SESSIONS_GET),
+    ],
     deploy: Deploy::API,
 };
 
@@ -141,7 +188,8 @@ pub static AUTH_SESSIONS_ID: Route = Route {
     path: "/api/v1/auth/sessions/{id}",
     methods: &[Endpoint::delete(Requires(Authenticated), |ctx| {
         Box::pin(auth::end_session(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUTH_SESSIONS_ID_DELETE)],
     deploy: Deploy::API,
 };
 
@@ -149,10 +197,12 @@ pub static MEMBERS: Route = Route {
     name: "members",
     path: "/api/v1/members",
     methods: &[
-        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::list(ctx))),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::list(ctx)))
+            .op(&crate::identity::contract::MEMBERS_GET),
         Endpoint::post(Requires(ManageMembers), |ctx| {
             Box::pin(members::create(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::MEMBERS_POST),
     ],
     deploy: Deploy::API,
 };
@@ -161,13 +211,16 @@ pub static MEMBERS_ID: Route = Route {
     name: "members-id",
     path: "/api/v1/members/{id}",
     methods: &[
-        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::get(ctx))),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(members::get(ctx)))
+            .op(&crate::identity::contract::MEMBERS_ID_GET),
         Endpoint::patch(Requires(ManageMembers), |ctx| {
             Box::pin(members::update(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::MEMBERS_ID_PATCH),
         Endpoint::delete(Requires(ManageMembers), |ctx| {
             Box::pin(members::remove(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::MEMBERS_ID_DELETE),
     ],
     deploy: Deploy::API,
 };
@@ -178,10 +231,12 @@ pub static INVITATIONS: Route = Route {
     methods: &[
         Endpoint::get(Requires(ManageMembers), |ctx| {
             Box::pin(invitations::list(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::INVITATIONS_GET),
         Endpoint::post(Requires(ManageMembers), |ctx| {
             Box::pin(invitations::create(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::INVITATIONS_POST),
     ],
     deploy: Deploy::API,
 };
@@ -189,10 +244,12 @@ pub static INVITATIONS: Route = Route {
 pub static INVITATIONS_ACCEPT: Route = Route {
     name: "invitations-accept",
     path: "/api/v1/invitations/accept",
-    methods: &[Endpoint::post(
-        Throttled(LimitedAction::InvitationAccept),
-        |ctx| Box::pin(invitations::accept(ctx)),
-    )],
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::InvitationAccept), |ctx| {
+            Box::pin(invitations::accept(ctx))
+        })
+        .op(&crate::identity::contract::INVITATIONS_ACCEPT_POST),
+    ],
     deploy: Deploy::API,
 };
 
@@ -201,7 +258,8 @@ pub static INVITATIONS_ID: Route = Route {
     path: "/api/v1/invitations/{id}",
     methods: &[Endpoint::delete(Requires(ManageMembers), |ctx| {
         Box::pin(invitations::item(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::INVITATIONS_ID_DELETE)],
     deploy: Deploy::API,
 };
 
@@ -211,13 +269,16 @@ pub static ORGANIZATION: Route = Route {
     methods: &[
         Endpoint::get(Requires(ReadRecords), |ctx| {
             Box::pin(organization::get(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::ORGANIZATION_GET),
         Endpoint::patch(Requires(ManageMembers), |ctx| {
             Box::pin(organization::update(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::ORGANIZATION_PATCH),
         Endpoint::delete(Requires(ManageOrganization), |ctx| {
             Box::pin(organization::delete(ctx))
-        }),
+        })
+        .op(&crate::identity::contract::ORGANIZATION_DELETE),
     ],
     deploy: Deploy::API,
 };
@@ -227,7 +288,8 @@ pub static ORGANIZATION_PLAN: Route = Route {
     path: "/api/v1/organization/plan",
     methods: &[Endpoint::put(Requires(ManageOrganization), |ctx| {
         Box::pin(organization::plan(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::ORGANIZATION_PLAN_PUT)],
     deploy: Deploy::API,
 };
 
@@ -236,7 +298,8 @@ pub static ORGANIZATION_RATE_LIMITS: Route = Route {
     path: "/api/v1/organization/rate-limits",
     methods: &[Endpoint::get(Requires(Configure), |ctx| {
         Box::pin(organization::rate_limits(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::ORGANIZATION_RATE_LIMITS_GET)],
     deploy: Deploy::API,
 };
 
@@ -245,7 +308,8 @@ pub static ORGANIZATION_USAGE: Route = Route {
     path: "/api/v1/organization/usage",
     methods: &[Endpoint::get(Requires(ManageOrganization), |ctx| {
         Box::pin(organization::usage(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::ORGANIZATION_USAGE_GET)],
     deploy: Deploy::API,
 };
 
@@ -254,7 +318,8 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
     path: "/api/v1/organization/transfer-ownership",
     methods: &[Endpoint::post(Requires(ManageOrganization), |ctx| {
         Box::pin(organization::transfer_ownership(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::ORGANIZATION_TRANSFER_OWNERSHIP_POST)],
     deploy: Deploy::API,
 };
 
@@ -263,7 +328,8 @@ pub static LEADS_ID_CONVERT: Route = Route {
     path: "/api/v1/leads/{id}/convert",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
         Box::pin(crate::crm::leads::convert::handle(ctx))
-    })],
+    })
+    .op(&crate::crm::contract::LEADS_ID_CONVERT_POST)],
     deploy: Deploy::API,
 };
 
@@ -272,7 +338,8 @@ pub static OPPORTUNITIES_SUMMARY: Route = Route {
     path: "/api/v1/opportunities/summary",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
         Box::pin(crate::crm::opportunities::summary(ctx))
-    })],
+    })
+    .op(&crate::crm::contract::OPPORTUNITIES_SUMMARY_GET)],
     deploy: Deploy::API,
 };
 
@@ -281,7 +348,8 @@ pub static EXPORTS: Route = Route {
     path: "/api/v1/exports",
     methods: &[Endpoint::post(Requires(ExportData), |ctx| {
         Box::pin(crate::transfer::export(ctx))
-    })],
+    })
+    .op(&crate::transfer::contract::EXPORTS_POST)],
     deploy: Deploy::API,
 };
 
@@ -290,7 +358,8 @@ pub static IMPORTS: Route = Route {
     path: "/api/v1/imports",
     methods: &[Endpoint::post(Requires(ImportData), |ctx| {
         Box::pin(crate::transfer::import(ctx))
-    })],
+    })
+    .op(&crate::transfer::contract::IMPORTS_POST)],
     deploy: Deploy::API,
 };
 
@@ -300,10 +369,12 @@ pub static VEHICLES_ID_ODOMETER: Route = Route {
     methods: &[
         Endpoint::get(Requires(ReadRecords), |ctx| {
             Box::pin(crate::workshop::vehicles::readings(ctx))
-        }),
+        })
+        .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_GET),
         Endpoint::post(Requires(CreateRecords), |ctx| {
             Box::pin(crate::workshop::vehicles::add_reading(ctx))
-        }),
+        })
+        .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_POST),
     ],
     deploy: Deploy::API,
 };
@@ -313,7 +384,8 @@ pub static VEHICLES_ID_HISTORY: Route = Route {
     path: "/api/v1/vehicles/{id}/history",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
         Box::pin(crate::workshop::vehicles::history(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::VEHICLES_ID_HISTORY_GET)],
     deploy: Deploy::API,
 };
 
@@ -322,7 +394,8 @@ pub static PARTS_ID_ADJUSTMENTS: Route = Route {
     path: "/api/v1/parts/{id}/adjustments",
     methods: &[Endpoint::post(Requires(UpdateAnyRecord), |ctx| {
         Box::pin(crate::workshop::parts::adjust(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::PARTS_ID_ADJUSTMENTS_POST)],
     deploy: Deploy::API,
 };
 
@@ -331,7 +404,8 @@ pub static PARTS_ID_MOVEMENTS: Route = Route {
     path: "/api/v1/parts/{id}/movements",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
         Box::pin(crate::workshop::parts::movements(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::PARTS_ID_MOVEMENTS_GET)],
     deploy: Deploy::API,
 };
 
@@ -340,7 +414,8 @@ pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
     path: "/api/v1/work-orders/{id}/transition",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
         Box::pin(crate::workshop::work_orders::transition(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_TRANSITION_POST)],
     deploy: Deploy::API,
 };
 
@@ -349,7 +424,8 @@ pub static WORK_ORDERS_ID_LINES: Route = Route {
     path: "/api/v1/work-orders/{id}/lines",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
         Box::pin(crate::workshop::lines::add(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_POST)],
     deploy: Deploy::API,
 };
 
@@ -359,10 +435,12 @@ pub static WORK_ORDERS_ID_LINES_ID: Route = Route {
     methods: &[
         Endpoint::patch(Requires(UpdateRecords), |ctx| {
             Box::pin(crate::workshop::lines::update(ctx))
-        }),
+        })
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_PATCH),
         Endpoint::delete(Requires(UpdateRecords), |ctx| {
             Box::pin(crate::workshop::lines::remove(ctx))
-        }),
+        })
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_DELETE),
     ],
     deploy: Deploy::API,
 };
@@ -372,7 +450,8 @@ pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
     path: "/api/v1/work-orders/{id}/approval",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
         Box::pin(crate::workshop::lines::approve(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_APPROVAL_POST)],
     deploy: Deploy::API,
 };
 
@@ -381,7 +460,8 @@ pub static WORK_ORDERS_ID_INVOICE: Route = Route {
     path: "/api/v1/work-orders/{id}/invoice",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
         Box::pin(crate::workshop::invoices::show(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_INVOICE_GET)],
     deploy: Deploy::API,
 };
 
@@ -390,7 +470,8 @@ pub static WORK_ORDERS_ID_PAYMENTS: Route = Route {
     path: "/api/v1/work-orders/{id}/payments",
     methods: &[Endpoint::post(Requires(UpdateAnyRecord), |ctx| {
         Box::pin(crate::workshop::invoices::pay(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_PAYMENTS_POST)],
     deploy: Deploy::API,
 };
 
@@ -399,7 +480,8 @@ pub static APPOINTMENTS_AVAILABILITY: Route = Route {
     path: "/api/v1/appointments/availability",
     methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
         Box::pin(crate::workshop::appointments::availability(ctx))
-    })],
+    })
+    .op(&crate::workshop::contract::APPOINTMENTS_AVAILABILITY_GET)],
     deploy: Deploy::API,
 };
 
@@ -408,7 +490,8 @@ pub static FORMS_ID_ROTATE_KEY: Route = Route {
     path: "/api/v1/forms/{id}/rotate-key",
     methods: &[Endpoint::post(Requires(Configure), |ctx| {
         Box::pin(crate::crm::forms::rotate_key(ctx))
-    })],
+    })
+    .op(&crate::crm::contract::FORMS_ID_ROTATE_KEY_POST)],
     deploy: Deploy::API,
 };
 
@@ -417,7 +500,8 @@ pub static FORMS_ID_SUBMISSIONS: Route = Route {
     path: "/api/v1/forms/{id}/submissions",
     methods: &[Endpoint::get(Requires(Configure), |ctx| {
         Box::pin(crate::crm::forms::submissions(ctx))
-    })],
+    })
+    .op(&crate::crm::contract::FORMS_ID_SUBMISSIONS_GET)],
     deploy: Deploy::API,
 };
 
@@ -425,7 +509,8 @@ pub static PUBLIC_FORMS_SUBMISSIONS: Route = Route {
     name: "public-forms-publicid-submissions",
     path: "/api/v1/public/forms/{publicId}/submissions",
     methods: &[
-        Endpoint::post(Public, |ctx| Box::pin(crate::crm::forms::submit(ctx))),
+        Endpoint::post(Public, |ctx| Box::pin(crate::crm::forms::submit(ctx)))
+            .op(&crate::crm::contract::PUBLIC_FORMS_SUBMISSIONS_POST),
         Endpoint::options(Public, |ctx| Box::pin(crate::crm::forms::preflight(ctx))),
     ],
     deploy: Deploy::API,
@@ -436,7 +521,8 @@ pub static AUDIT_LOG: Route = Route {
     path: "/api/v1/audit-log",
     methods: &[Endpoint::get(Requires(ReadAuditLog), |ctx| {
         Box::pin(crate::identity::audit_log::list(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUDIT_LOG_GET)],
     deploy: Deploy::API,
 };
 
@@ -445,7 +531,8 @@ pub static AUDIT_LOG_SUMMARY: Route = Route {
     path: "/api/v1/audit-log/summary",
     methods: &[Endpoint::get(Requires(ReadAuditLog), |ctx| {
         Box::pin(crate::identity::audit_log::summary(ctx))
-    })],
+    })
+    .op(&crate::identity::contract::AUDIT_LOG_SUMMARY_GET)],
     deploy: Deploy::API,
 };
 
@@ -454,16 +541,18 @@ pub static UPLOADS: Route = Route {
     path: "/api/v1/uploads",
     methods: &[Endpoint::post(Requires(CreateRecords), |ctx| {
         Box::pin(documents::upload(ctx))
-    })],
+    })
+    .op(&crate::files::contract::UPLOADS_POST)],
     deploy: Deploy::storage(&[PutObject]),
 };
 
 pub static DOCUMENTS: Route = Route {
     name: "documents",
     path: "/api/v1/documents",
-    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
-        Box::pin(documents::list(ctx))
-    })],
+    methods: &[
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(documents::list(ctx)))
+            .op(&crate::files::contract::DOCUMENTS_GET),
+    ],
     deploy: Deploy::API,
 };
 
@@ -473,13 +562,16 @@ pub static DOCUMENTS_ID: Route = Route {
     name: "documents-id",
     path: "/api/v1/documents/{id}",
     methods: &[
-        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(documents::get(ctx))),
+        Endpoint::get(Requires(ReadRecords), |ctx| Box::pin(documents::get(ctx)))
+            .op(&crate::files::contract::DOCUMENTS_ID_GET),
         Endpoint::patch(Requires(UpdateRecords), |ctx| {
             Box::pin(documents::update(ctx))
-        }),
+        })
+        .op(&crate::files::contract::DOCUMENTS_ID_PATCH),
         Endpoint::delete(Requires(CreateRecords), |ctx| {
             Box::pin(documents::delete(ctx))
-        }),
+        })
+        .op(&crate::files::contract::DOCUMENTS_ID_DELETE),
     ],
     deploy: Deploy::storage(&[GetObject]),
 };
@@ -489,7 +581,8 @@ pub static DOCUMENTS_ID_COMPLETE: Route = Route {
     path: "/api/v1/documents/{id}/complete",
     methods: &[Endpoint::post(Requires(UpdateRecords), |ctx| {
         Box::pin(documents::complete(ctx))
-    })],
+    })
+    .op(&crate::files::contract::DOCUMENTS_ID_COMPLETE_POST)],
     // ListBucket makes S3 answer a HEAD of a missing object 404, not 403.
     deploy: Deploy::storage(&[GetObject, ListBucket]),
 };
@@ -499,7 +592,8 @@ pub static DOCUMENTS_ID_RESTORE: Route = Route {
     path: "/api/v1/documents/{id}/restore",
     methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
         Box::pin(records::restore(ctx, &documents::DOCUMENT))
-    })],
+    })
+    .doc(Doc::Restore(&documents::DOCUMENT))],
     deploy: Deploy::API,
 };
 
@@ -510,7 +604,7 @@ macro_rules! job_route {
         pub static $route: Route = Route {
             name: $name,
             path: concat!("/api/cron/", $name),
-            methods: &[Endpoint::get(Cron, shared::runtime::run_job)],
+            methods: &[Endpoint::get(Cron, shared::runtime::run_job).doc(Doc::Job)],
             deploy: Deploy::storage($storage).scheduled(Schedule {
                 cron: $cron,
                 run: $run,
@@ -570,10 +664,10 @@ macro_rules! registry {
                     methods: &[
                         Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
                             Box::pin(records::handle_list(ctx, &$entity))
-                        }),
+                        }).doc(Doc::List(&$entity)),
                         Endpoint::post(Requires(if $entity.admin_only { Configure } else { CreateRecords }), |ctx| {
                             Box::pin(records::handle_create(ctx, &$entity))
-                        }),
+                        }).doc(Doc::Create(&$entity)),
                     ],
                     deploy: Deploy::API,
                 };
@@ -584,13 +678,13 @@ macro_rules! registry {
                     methods: &[
                         Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
                             Box::pin(records::handle_get(ctx, &$entity))
-                        }),
+                        }).doc(Doc::Get(&$entity)),
                         Endpoint::patch(Requires(if $entity.admin_only { Configure } else { UpdateRecords }), |ctx| {
                             Box::pin(records::handle_update(ctx, &$entity))
-                        }),
+                        }).doc(Doc::Update(&$entity)),
                         Endpoint::delete(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
                             Box::pin(records::handle_delete(ctx, &$entity))
-                        }),
+                        }).doc(Doc::Delete(&$entity)),
                     ],
                     deploy: Deploy::API,
                 };
@@ -600,7 +694,7 @@ macro_rules! registry {
                     path: concat!("/api/v1/", $plural, "/{id}/restore"),
                     methods: &[Endpoint::post(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
                         Box::pin(records::restore(ctx, &$entity))
-                    })],
+                    }).doc(Doc::Restore(&$entity))],
                     deploy: Deploy::API,
                 };
             }
@@ -657,6 +751,9 @@ registry! {
     }
     routes {
         HEALTH,
+        OPENAPI,
+        DOCS,
+        DOCS_REDOC,
         AUTH_REGISTER,
         AUTH_JOIN,
         AUTH_LOGIN,

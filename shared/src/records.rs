@@ -573,7 +573,9 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                 q.sort = value.clone();
             }
             "cursor" => q.cursor = Some(value.clone()),
-            "q" => {
+            // A list without search fields takes no `q` (it would search
+            // nothing): an unknown parameter, below.
+            "q" if !spec.search_fields.is_empty() => {
                 let v = value.trim();
                 if v.chars().count() > 100 {
                     return Err(ApiError::bad_field(
@@ -597,7 +599,10 @@ pub fn parse_list_query(req: &ApiRequest, spec: &ListSpec) -> Result<ListQuery, 
                 q.filters.push((f.to_string(), value.clone()));
             }
             other => {
-                let mut known = vec!["limit", "cursor", "sort", "q"];
+                let mut known = vec!["limit", "cursor", "sort"];
+                if !spec.search_fields.is_empty() {
+                    known.push("q");
+                }
                 known.extend(spec.filters.iter().map(|f| f.param));
                 return Err(ApiError::bad_field(
                     Code::UnknownParameter,

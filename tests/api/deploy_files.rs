@@ -92,6 +92,12 @@ fn the_committed_deployment_files_are_the_generated_ones() {
         committed == deploy::vercel_json(),
         "functions/vercel.json is {hint}"
     );
+    let openapi = functions::docs::document().expect("every route method has a contract");
+    assert!(
+        workspace_file("functions/openapi.json")
+            == serde_json::to_string_pretty(&openapi).unwrap() + "\n",
+        "functions/openapi.json is {hint}"
+    );
     assert!(
         !workspace_path("vercel.json").exists(),
         "vercel.json lives in functions/, the Vercel project's root directory"

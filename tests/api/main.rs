@@ -30,6 +30,7 @@ mod lambda;
 mod matrix;
 mod member_admin;
 mod members;
+mod openapi;
 mod organization;
 mod parts;
 mod platform;

@@ -1,7 +1,8 @@
 //! `deploy-files`: writes, from the route table, every route's binary under
 //! `functions/api/`, the `[[bin]]` section of `functions/Cargo.toml`,
-//! `template.yaml` and `functions/vercel.json` (run it after changing
-//! `functions/src/routes.rs`).
+//! `template.yaml`, `functions/vercel.json` and the OpenAPI document
+//! `functions/openapi.json` (run it after changing `functions/src/routes.rs`
+//! or a route's contract).
 
 use functions::deploy;
 
@@ -23,8 +24,13 @@ fn main() -> std::io::Result<()> {
     std::fs::write(root.join("template.yaml"), deploy::template_yaml())?;
     let vercel = serde_json::to_string_pretty(&deploy::vercel_json())?;
     std::fs::write(functions.join("vercel.json"), vercel + "\n")?;
+    let openapi = functions::docs::document().map_err(std::io::Error::other)?;
+    std::fs::write(
+        functions.join("openapi.json"),
+        serde_json::to_string_pretty(&openapi)? + "\n",
+    )?;
     println!(
-        "wrote {} function binaries, functions/Cargo.toml [[bin]], template.yaml and functions/vercel.json",
+        "wrote {} function binaries, functions/Cargo.toml [[bin]], template.yaml, functions/vercel.json and functions/openapi.json",
         functions::routes::ROUTES.len()
     );
     Ok(())

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod contract;
 pub mod forms;
 pub mod leads;
 pub mod opportunities;

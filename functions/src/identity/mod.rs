@@ -8,6 +8,7 @@
 //! before there is a tenant through an `Unscoped` handle.
 
 pub mod audit_log;
+pub mod contract;
 pub mod flows;
 pub mod handlers;
 pub mod invitations;

@@ -1,6 +1,7 @@
 //! `POST /api/v1/exports` and `POST /api/v1/imports` (ADMIN+): whole-entity
 //! export as CSV or JSON and CSV import; [`rules`] decides.
 
+pub mod contract;
 pub mod rules;
 
 use shared::runtime::{Ctx, HandlerResult};

@@ -62,6 +62,8 @@ fn field_columns(fields: &[Field]) -> Vec<String> {
     let mut out = vec![];
     for f in fields {
         match &f.kind {
+            // Write-only (a form's Turnstile secret): never leaves the API.
+            _ if shared::fields::is_secret(f.name) => {}
             Kind::Object(sub) => out.extend(sub.iter().map(|s| format!("{}.{}", f.name, s.name))),
             Kind::RelatedTo(_) => {
                 out.extend([format!("{}.type", f.name), format!("{}.id", f.name)])

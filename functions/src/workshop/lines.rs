@@ -42,7 +42,7 @@ const TAX_RATE: Field = Field::optional(
     },
 );
 
-static NEW_LINE: &[Field] = &[
+pub(crate) static NEW_LINE: &[Field] = &[
     Field::required(
         "type",
         Kind::Enum {

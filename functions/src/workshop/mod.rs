@@ -5,6 +5,7 @@
 //! [`invoices`]) and the calendar of its bays ([`appointments`]).
 
 pub mod appointments;
+pub mod contract;
 pub mod invoices;
 pub mod lines;
 pub mod parts;

@@ -86,7 +86,7 @@ fn low_stock(value: &str) -> Result<Document, ApiError> {
 const ADJUSTMENT_REASONS: [&str; 4] = ["RECEIVED", "COUNT", "DAMAGED", "RETURNED"];
 
 /// The body of `POST /api/v1/parts/{id}/adjustments`.
-static ADJUSTMENT: &[Field] = &[
+pub(crate) static ADJUSTMENT: &[Field] = &[
     Field::required(
         "quantity",
         Kind::Integer {

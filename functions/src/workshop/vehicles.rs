@@ -53,7 +53,7 @@ pub static VEHICLE: Entity = Entity {
 };
 
 /// The body of `POST /api/v1/vehicles/{id}/odometer`.
-static READING: &[Field] = &[
+pub(crate) static READING: &[Field] = &[
     Field::required(
         "value",
         Kind::Integer {

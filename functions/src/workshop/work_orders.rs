@@ -46,7 +46,7 @@ pub fn next(status: &str) -> &'static [&'static str] {
 const TEXT: Kind = Kind::Multiline { max: 10_000 };
 
 /// The body of `POST /api/v1/work-orders/{id}/transition`.
-static TRANSITION: &[Field] = &[Field::required(
+pub(crate) static TRANSITION: &[Field] = &[Field::required(
     "to",
     Kind::Enum {
         values: &STATUSES,

@@ -17,6 +17,7 @@ mod adapters;
 pub(crate) mod layers;
 /// The client-address blocklist's form of a network (operators block with it).
 pub use layers::blocklist::normalize as ip_network;
+pub mod openapi;
 mod route;
 
 use std::future::Future;

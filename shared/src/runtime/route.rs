@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::Method;
 
+use super::openapi::{Doc, Op};
 use super::{BoxFuture, Handler};
 use crate::error::ApiError;
 use crate::http::percent_decode;
@@ -32,6 +33,8 @@ pub struct Endpoint {
     pub method: Method,
     pub access: Access,
     pub handler: Handler,
+    /// Its contract in the OpenAPI document (see [`super::openapi`]).
+    pub doc: Doc,
 }
 
 impl Endpoint {
@@ -40,6 +43,7 @@ impl Endpoint {
             method: Method::GET,
             access,
             handler,
+            doc: Doc::Missing,
         }
     }
 
@@ -48,6 +52,7 @@ impl Endpoint {
             method: Method::POST,
             access,
             handler,
+            doc: Doc::Missing,
         }
     }
 
@@ -56,6 +61,7 @@ impl Endpoint {
             method: Method::PUT,
             access,
             handler,
+            doc: Doc::Missing,
         }
     }
 
@@ -64,6 +70,7 @@ impl Endpoint {
             method: Method::PATCH,
             access,
             handler,
+            doc: Doc::Missing,
         }
     }
 
@@ -74,7 +81,19 @@ impl Endpoint {
             method: Method::OPTIONS,
             access,
             handler,
+            doc: Doc::Hidden,
         }
+    }
+
+    /// The same endpoint with its contract.
+    pub const fn doc(mut self, doc: Doc) -> Endpoint {
+        self.doc = doc;
+        self
+    }
+
+    /// The same endpoint with a declared operation.
+    pub const fn op(self, op: &'static Op) -> Endpoint {
+        self.doc(Doc::Op(op))
     }
 
     pub const fn delete(access: Access, handler: Handler) -> Endpoint {
@@ -82,6 +101,7 @@ impl Endpoint {
             method: Method::DELETE,
             access,
             handler,
+            doc: Doc::Missing,
         }
     }
 }

@@ -1,0 +1,706 @@
+//! The OpenAPI contract of the identity context's routes (health, sign-up
+//! and sign-in, the caller's own account and sessions, members,
+//! invitations, the organization and its audit log): one [`Op`] per route
+//! method, named `<ROUTE>_<METHOD>` after its static in `crate::routes`.
+//!
+//! The API's OpenAPI document is generated from these declarations
+//! (`shared::runtime::openapi`), and schemathesis checks the running server
+//! against that document; so each one says exactly what its handler (in
+//! `super::handlers`, `crate::health`, `super::audit_log`) accepts and
+//! answers. A handler that changes its input or its answer changes its
+//! declaration here too.
+
+use shared::records::MAX_LIMIT;
+use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
+
+// ---------------------------------------------------------------------------
+// Shared pieces.
+// ---------------------------------------------------------------------------
+
+/// Every role, as users carry it.
+const ROLES: &[&str] = &["VIEWER", "MEMBER", "ADMIN", "OWNER"];
+/// The roles a member or an invitation may be given directly (OWNER comes
+/// only by transferring ownership).
+const ASSIGNABLE_ROLES: &[&str] = &["VIEWER", "MEMBER", "ADMIN"];
+const USER_STATUSES: &[&str] = &["PENDING", "ACTIVE", "INACTIVE"];
+const PLANS: &[&str] = &["FREE", "PRO", "ENTERPRISE"];
+
+/// A name part, an organization name: trimmed, 1 to 100 characters, no
+/// control characters (`shared::validate::text`).
+const NAME: Schema = Schema::Text { min: 1, max: 100 };
+/// A new password: 10 to 71 bytes (bcrypt's input limit; refused, never
+/// truncated). The limits are in bytes: multi-byte characters count more.
+const NEW_PASSWORD: Schema = Schema::Text { min: 10, max: 71 };
+
+/// A user as `shared::auth::User::to_json` renders it (never the password
+/// hash).
+const USER: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("organizationId", Schema::ID),
+    Prop::req("email", Schema::STRING),
+    Prop::req("firstName", Schema::STRING),
+    Prop::req("lastName", Schema::STRING),
+    Prop::req("role", Schema::Enum(ROLES)),
+    Prop::req("status", Schema::Enum(USER_STATUSES)),
+    Prop::req("createdAt", Schema::TIME),
+    Prop::req("lastLoginAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("emailVerified", Schema::Bool),
+]);
+
+/// `settings` as stored and shown: only the keys that were set.
+const SETTINGS: Schema = Schema::Object(&[
+    Prop::opt("timezone", Schema::STRING),
+    Prop::opt("currency", Schema::STRING),
+    Prop::opt("locale", Schema::STRING),
+    Prop::opt(
+        "workingHours",
+        Schema::Map(&Schema::Nullable(&Schema::Array(&Schema::STRING))),
+    ),
+    Prop::opt("bays", Schema::Array(&Schema::STRING)),
+]);
+
+/// An organization as `shared::auth::Organization::to_json` renders it.
+const ORGANIZATION: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("name", Schema::STRING),
+    Prop::req("slug", Schema::STRING),
+    Prop::req("plan", Schema::Enum(PLANS)),
+    Prop::req("isActive", Schema::Bool),
+    Prop::req("settings", SETTINGS),
+    Prop::req("deleteScheduledAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("createdAt", Schema::TIME),
+]);
+
+/// The answer to a sign-in (`handlers::auth::login`): a token pair and the
+/// user; the refresh token is also set as the HttpOnly cookie.
+const SIGN_IN: Schema = Schema::Object(&[
+    Prop::req("accessToken", Schema::STRING),
+    Prop::req("refreshToken", Schema::STRING),
+    Prop::req("expiresIn", Schema::COUNT),
+    Prop::req("user", Schema::Named("User")),
+]);
+
+/// The answer to a sign-in that made the account (register, an accepted
+/// invitation: `handlers::auth::signed_in`): the token pair, the user and
+/// the organization; the refresh token is also set as the cookie.
+const SIGN_UP: Schema = Schema::Object(&[
+    Prop::req("accessToken", Schema::STRING),
+    Prop::req("refreshToken", Schema::STRING),
+    Prop::req("expiresIn", Schema::COUNT),
+    Prop::req("user", Schema::Named("User")),
+    Prop::req("organization", Schema::Named("Organization")),
+]);
+
+/// An invitation as `super::invitations::to_json` renders it (never its
+/// token hash).
+const INVITATION: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("email", Schema::STRING),
+    Prop::req("role", Schema::Enum(ASSIGNABLE_ROLES)),
+    Prop::req("status", Schema::Enum(&["PENDING", "ACCEPTED", "REVOKED"])),
+    Prop::req("invitedBy", Schema::Nullable(&Schema::ID)),
+    Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("expiresAt", Schema::Nullable(&Schema::TIME)),
+]);
+
+/// An audit log entry as `shared::records::render` shows the stored
+/// document (`shared::audit::AuditEntry::into_document`).
+const AUDIT_ENTRY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::opt("userId", Schema::Nullable(&Schema::ID)),
+    Prop::req("action", Schema::STRING),
+    Prop::req("resource", Schema::STRING),
+    Prop::opt("resourceId", Schema::Nullable(&Schema::STRING)),
+    Prop::opt("changes", Schema::Nullable(&Schema::Map(&Schema::Any))),
+    Prop::opt("ipAddress", Schema::Nullable(&Schema::STRING)),
+    Prop::opt("userAgent", Schema::Nullable(&Schema::STRING)),
+    Prop::opt("requestId", Schema::STRING),
+    Prop::req("createdAt", Schema::TIME),
+]);
+
+/// The schemas the operations below name with [`Schema::Named`].
+pub static COMPONENTS: &[(&str, Schema)] = &[
+    ("User", USER),
+    ("Organization", ORGANIZATION),
+    ("SignIn", SIGN_IN),
+    ("SignUp", SIGN_UP),
+    ("Invitation", INVITATION),
+    ("AuditEntry", AUDIT_ENTRY),
+];
+
+/// `{detail}`: a sentence for the user.
+const DETAIL: Schema = Schema::Object(&[Prop::req("detail", Schema::STRING)]);
+
+const PAGE_LIMIT: Param = Param::opt(
+    "limit",
+    Schema::Int {
+        min: 1,
+        max: MAX_LIMIT,
+    },
+    "Entries per page (default 25).",
+);
+const PAGE_CURSOR: Param = Param::opt(
+    "cursor",
+    Schema::STRING,
+    "The `nextCursor` of the previous page.",
+);
+
+// ---------------------------------------------------------------------------
+// Health.
+// ---------------------------------------------------------------------------
+
+pub static HEALTH_GET: Op = Op {
+    summary: "Check that the API and its database answer",
+    description: "200 when the database answers a ping; 503 (problem+json) within the database timeout when it does not.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("status", Schema::Enum(&["ok"])),
+            Prop::req("database", Schema::Enum(&["ok"])),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// Sign-up and sign-in.
+// ---------------------------------------------------------------------------
+
+pub static AUTH_REGISTER_POST: Op = Op {
+    summary: "Create an organization and its owner",
+    description: "The organization starts on the FREE plan; its OWNER is signed in at once (tokens, and the refresh cookie) and is sent an email verification link. Throttled per client address.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("organizationName", NAME),
+        Prop::req("email", Schema::EMAIL),
+        Prop::req("password", NEW_PASSWORD),
+        Prop::req("firstName", NAME),
+        Prop::req("lastName", NAME),
+    ])),
+    reply: Reply::Json(201, Schema::Named("SignUp")),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_JOIN_POST: Op = Op {
+    summary: "Ask to join an organization",
+    description: "Creates a PENDING VIEWER of the organization with this slug (422 `ORGANIZATION_NOT_FOUND` if no active one has it); no tokens: an administrator must approve the account before it can sign in. Throttled per client address.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("organizationSlug", Schema::Text { min: 1, max: 64 }),
+        Prop::req("email", Schema::EMAIL),
+        Prop::req("password", NEW_PASSWORD),
+        Prop::req("firstName", NAME),
+        Prop::req("lastName", NAME),
+    ])),
+    reply: Reply::Json(
+        201,
+        Schema::Object(&[
+            Prop::req("user", Schema::Named("User")),
+            Prop::req("detail", Schema::STRING),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_LOGIN_POST: Op = Op {
+    summary: "Sign in with email and password",
+    description: "Answers a token pair and sets the refresh cookie. An unknown email and a wrong password are both 401 `INVALID_CREDENTIALS`; failures are throttled per email and per client address (429); a pending or deactivated account is 403 only after a correct password.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("email", Schema::Text { min: 1, max: 254 }),
+        Prop::req("password", Schema::STRING),
+    ])),
+    reply: Reply::Json(200, Schema::Named("SignIn")),
+    errors: &[401],
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_REFRESH_POST: Op = Op {
+    summary: "Exchange a refresh token for a new token pair",
+    description: "The refresh token comes from the body or, when the body has none, from the refresh cookie (the body may then be empty). Every use rotates it; a reused one ends its session (401 `REFRESH_TOKEN_REUSED`).",
+    body: Body::Json(Schema::Object(&[Prop::opt(
+        "refreshToken",
+        Schema::Nullable(&Schema::STRING),
+    )])),
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("accessToken", Schema::STRING),
+            Prop::req("refreshToken", Schema::STRING),
+            Prop::req("expiresIn", Schema::COUNT),
+        ]),
+    ),
+    errors: &[401],
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_LOGOUT_POST: Op = Op {
+    summary: "Sign out",
+    description: "Ends the caller's session (and that of the refresh token presented in the body or the cookie, when it is the caller's), or with `allSessions: true` every session of the caller; clears the refresh cookie. The body may be empty.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("refreshToken", Schema::Nullable(&Schema::STRING)),
+        Prop::opt("allSessions", Schema::Bool),
+    ])),
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// The caller's own account.
+// ---------------------------------------------------------------------------
+
+pub static AUTH_ME_GET: Op = Op {
+    summary: "Get the caller, their organization, role and plan",
+    description: "`banner` is something for the app to show (an unverified email address, with the request that resends the link), or null.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("user", Schema::Named("User")),
+            Prop::req("organization", Schema::Named("Organization")),
+            Prop::req("role", Schema::Enum(ROLES)),
+            Prop::req("plan", Schema::Enum(PLANS)),
+            Prop::req(
+                "banner",
+                Schema::Nullable(&Schema::Object(&[
+                    Prop::req("code", Schema::Enum(&["EMAIL_UNVERIFIED"])),
+                    Prop::req("message", Schema::STRING),
+                    Prop::req(
+                        "action",
+                        Schema::Object(&[
+                            Prop::req("method", Schema::STRING),
+                            Prop::req("path", Schema::STRING),
+                        ]),
+                    ),
+                ])),
+            ),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_ME_PATCH: Op = Op {
+    summary: "Change the caller's own name",
+    description: "Send `firstName`, `lastName` or both; neither can be cleared (null is 422), and a body with neither is 422 `NOTHING_TO_UPDATE`.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("firstName", NAME),
+        Prop::opt("lastName", NAME),
+    ])),
+    reply: Reply::Json(200, Schema::Named("User")),
+    errors: &[422],
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_PASSWORD_POST: Op = Op {
+    summary: "Change the caller's password",
+    description: "Needs the current password (422 `INVALID_CURRENT_PASSWORD`; wrong guesses count against the email's failed sign-in limit, 429). Every other session of the caller ends; the caller's refresh token stays valid for a new access token. `newPassword` is 10 to 71 bytes.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("currentPassword", Schema::STRING),
+        Prop::req("newPassword", NEW_PASSWORD),
+    ])),
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_PASSWORD_RESET_POST: Op = Op {
+    summary: "Set a new password with a reset token",
+    description: "No sign-in: the token (emailed, or issued by an operator) works once and expires; an invalid one is 400 `INVALID_RESET_TOKEN`. Every session of the user ends, and the email address counts as verified.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("token", Schema::STRING),
+        Prop::req("newPassword", NEW_PASSWORD),
+    ])),
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_PASSWORD_RESET_REQUEST_POST: Op = Op {
+    summary: "Ask for a password reset link by email",
+    description: "No sign-in. Answers 202 alike (and in the same time) for every well-formed email, whether or not it has an account; an ACTIVE user of an active organization gets a link valid 30 minutes.",
+    body: Body::Json(Schema::Object(&[Prop::req("email", Schema::EMAIL)])),
+    reply: Reply::Json(202, DETAIL),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_VERIFY_EMAIL_POST: Op = Op {
+    summary: "Verify an email address with the emailed token",
+    description: "No sign-in; the token works once and expires after 24 hours (400 `INVALID_VERIFICATION_TOKEN`).",
+    body: Body::Json(Schema::Object(&[Prop::req("token", Schema::STRING)])),
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_VERIFY_EMAIL_RESEND_POST: Op = Op {
+    summary: "Send the caller a new email verification link",
+    description: "Takes no input (an empty body or `{}`). 202 when a new link is on its way, 200 `{emailVerified: true}` when there is nothing to verify; at most 5 links an hour (429).",
+    reply: Reply::Json(
+        202,
+        Schema::Object(&[
+            Prop::req("emailVerified", Schema::Bool),
+            Prop::req("detail", Schema::STRING),
+        ]),
+    ),
+    also: &[Reply::Json(
+        200,
+        Schema::Object(&[Prop::req("emailVerified", Schema::Bool)]),
+    )],
+    ..Op::DEFAULTS
+};
+
+/// A signed-in session as `super::profile::sessions` shows it.
+const SESSION: Schema = Schema::Object(&[
+    Prop::req("id", Schema::Nullable(&Schema::ID)),
+    Prop::req("current", Schema::Bool),
+    Prop::req("lastUsedAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("expiresAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("ipAddress", Schema::Nullable(&Schema::STRING)),
+    Prop::req("userAgent", Schema::Nullable(&Schema::STRING)),
+]);
+
+pub static AUTH_SESSIONS_GET: Op = Op {
+    summary: "List the caller's live sessions",
+    description: "Newest first, at most 200, in one page (`nextCursor` is always null); `current` marks the session of this access token.",
+    reply: Reply::Json(200, Schema::Page(&SESSION)),
+    ..Op::DEFAULTS
+};
+
+pub static AUTH_SESSIONS_ID_DELETE: Op = Op {
+    summary: "Sign out one of the caller's sessions",
+    description: "404 when the caller has no live session with this id.",
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// Members.
+// ---------------------------------------------------------------------------
+
+pub static MEMBERS_GET: Op = Op {
+    summary: "List the organization's members",
+    description: "Every member whatever their status (PENDING, ACTIVE, INACTIVE), by cursor.",
+    query: &[
+        PAGE_LIMIT,
+        PAGE_CURSOR,
+        Param::opt(
+            "sort",
+            Schema::Enum(&[
+                "createdAt",
+                "-createdAt",
+                "email",
+                "-email",
+                "lastName",
+                "-lastName",
+            ]),
+            "A field, `-` first for descending (default `createdAt`).",
+        ),
+        Param::opt(
+            "q",
+            Schema::Text { min: 0, max: 100 },
+            "Case-insensitive search in email, firstName, lastName.",
+        ),
+        Param::opt(
+            "role",
+            Schema::Text { min: 0, max: 200 },
+            "Only members with this role (VIEWER, MEMBER, ADMIN, OWNER).",
+        ),
+        Param::opt(
+            "status",
+            Schema::Text { min: 0, max: 200 },
+            "Only members with this status (PENDING, ACTIVE, INACTIVE).",
+        ),
+    ],
+    reply: Reply::Json(200, Schema::Page(&Schema::Named("User"))),
+    ..Op::DEFAULTS
+};
+
+pub static MEMBERS_POST: Op = Op {
+    summary: "Add an ACTIVE member directly",
+    description: "ADMINs add VIEWERs and MEMBERs; only an OWNER adds an ADMIN (403 otherwise). OWNERs are made by transferring ownership. An email that already has an account is 409.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("email", Schema::EMAIL),
+        Prop::req("firstName", NAME),
+        Prop::req("lastName", NAME),
+        Prop::req("role", Schema::Enum(ASSIGNABLE_ROLES)),
+        Prop::req("password", NEW_PASSWORD),
+    ])),
+    reply: Reply::Json(201, Schema::Named("User")),
+    ..Op::DEFAULTS
+};
+
+pub static MEMBERS_ID_GET: Op = Op {
+    summary: "Get a member",
+    reply: Reply::Json(200, Schema::Named("User")),
+    ..Op::DEFAULTS
+};
+
+pub static MEMBERS_ID_PATCH: Op = Op {
+    summary: "Change a member's role or status",
+    description: "Approve a PENDING member (`status: ACTIVE`), deactivate (ends their sessions) or reactivate, or change the role. Anything involving an ADMIN or OWNER is an OWNER's (403); nobody changes themselves (422 `SELF_CHANGE`); the last ACTIVE OWNER stays (409 `LAST_OWNER`).",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("role", Schema::Nullable(&Schema::Enum(ASSIGNABLE_ROLES))),
+        Prop::opt(
+            "status",
+            Schema::Nullable(&Schema::Enum(&["ACTIVE", "INACTIVE"])),
+        ),
+    ])),
+    reply: Reply::Json(200, Schema::Named("User")),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};
+
+pub static MEMBERS_ID_DELETE: Op = Op {
+    summary: "Remove a member",
+    description: "Ends their sessions; the records they created stay. Nobody removes themselves (422 `SELF_CHANGE`); the last ACTIVE OWNER stays (409 `LAST_OWNER`).",
+    reply: Reply::Empty(204),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// Invitations.
+// ---------------------------------------------------------------------------
+
+pub static INVITATIONS_GET: Op = Op {
+    summary: "List the pending invitations",
+    description: "Unexpired PENDING invitations, newest first, at most 500, in one page (`nextCursor` is always null).",
+    reply: Reply::Json(200, Schema::Page(&Schema::Named("Invitation"))),
+    ..Op::DEFAULTS
+};
+
+pub static INVITATIONS_POST: Op = Op {
+    summary: "Invite an email address to the organization",
+    description: "The invitee gets a link valid 7 days by email; inviting an email again replaces its pending invitation. Only an OWNER invites an ADMIN, and only an OWNER may ask for the one-time `token` in the answer (`returnToken=true`; 403 for anyone else). An email that already has an account is 409.",
+    query: &[Param::opt(
+        "returnToken",
+        Schema::Bool,
+        "`true` (OWNER only): include the invitation's one-time token in the answer.",
+    )],
+    body: Body::Json(Schema::Object(&[
+        Prop::req("email", Schema::EMAIL),
+        Prop::req("role", Schema::Enum(ASSIGNABLE_ROLES)),
+    ])),
+    reply: Reply::Json(
+        201,
+        Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::req("email", Schema::STRING),
+            Prop::req("role", Schema::Enum(ASSIGNABLE_ROLES)),
+            Prop::req("status", Schema::Enum(&["PENDING"])),
+            Prop::req("invitedBy", Schema::Nullable(&Schema::ID)),
+            Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
+            Prop::req("expiresAt", Schema::Nullable(&Schema::TIME)),
+            Prop::opt("token", Schema::STRING),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static INVITATIONS_ACCEPT_POST: Op = Op {
+    summary: "Accept an invitation and sign in",
+    description: "No sign-in: creates the ACTIVE member with the invitation's email and role and signs them in (tokens, and the refresh cookie). An unknown token is 400 `INVALID_INVITATION`; a used, revoked or expired one 409. Throttled per client address.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("token", Schema::STRING),
+        Prop::req("password", NEW_PASSWORD),
+        Prop::req("firstName", NAME),
+        Prop::req("lastName", NAME),
+    ])),
+    reply: Reply::Json(201, Schema::Named("SignUp")),
+    ..Op::DEFAULTS
+};
+
+pub static INVITATIONS_ID_DELETE: Op = Op {
+    summary: "Revoke a pending invitation",
+    description: "404 when no pending invitation has this id.",
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// The organization.
+// ---------------------------------------------------------------------------
+
+pub static ORGANIZATION_GET: Op = Op {
+    summary: "Get the caller's organization",
+    reply: Reply::Json(200, Schema::Named("Organization")),
+    ..Op::DEFAULTS
+};
+
+pub static ORGANIZATION_PATCH: Op = Op {
+    summary: "Change the organization's name or settings",
+    description: "`settings` changes the keys it sends and keeps the others; a key sent as null is cleared, and `settings: null` clears them all. `name` cannot be cleared. A body that changes nothing is 422 `NOTHING_TO_UPDATE`.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("name", NAME),
+        Prop::opt(
+            "settings",
+            Schema::Nullable(&Schema::Object(&[
+                Prop::opt(
+                    "timezone",
+                    Schema::Nullable(&Schema::Text { min: 1, max: 64 }),
+                ),
+                Prop::opt(
+                    "currency",
+                    Schema::Nullable(&Schema::Pattern("^[A-Z]{3}$")),
+                ),
+                Prop::opt(
+                    "locale",
+                    Schema::Nullable(&Schema::Pattern("^[A-Za-z0-9-]{2,35}$")),
+                ),
+                Prop::opt(
+                    "workingHours",
+                    Schema::Nullable(&Schema::Object(&[
+                        Prop::opt("mon", HOURS),
+                        Prop::opt("tue", HOURS),
+                        Prop::opt("wed", HOURS),
+                        Prop::opt("thu", HOURS),
+                        Prop::opt("fri", HOURS),
+                        Prop::opt("sat", HOURS),
+                        Prop::opt("sun", HOURS),
+                    ])),
+                ),
+                Prop::opt(
+                    "bays",
+                    Schema::Nullable(&Schema::Array(&Schema::Text { min: 1, max: 50 })),
+                ),
+            ])),
+        ),
+    ])),
+    reply: Reply::Json(200, Schema::Named("Organization")),
+    errors: &[422],
+    ..Op::DEFAULTS
+};
+
+/// A day's opening hours in `settings.workingHours`: `["HH:MM", "HH:MM"]`,
+/// opening before closing (`24:00` for midnight), or null for closed.
+const HOURS: Schema = Schema::Nullable(&Schema::Array(&Schema::Pattern(
+    "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+)));
+
+pub static ORGANIZATION_DELETE: Op = Op {
+    summary: "Delete the organization",
+    description: "OWNER only; `confirm` must be the organization's slug (422 otherwise). Deactivates the organization at once, ends every member's sessions and schedules the purge of its data.",
+    body: Body::Json(Schema::Object(&[Prop::req("confirm", Schema::STRING)])),
+    reply: Reply::Empty(204),
+    errors: &[422],
+    ..Op::DEFAULTS
+};
+
+pub static ORGANIZATION_PLAN_PUT: Op = Op {
+    summary: "Move the organization to a smaller plan",
+    description: "OWNER only. A move down, or to the current plan (which changes nothing); a move up goes through billing: 403 `PLAN_CHANGE_REQUIRES_BILLING`, nothing changed. The new limits apply from the next request.",
+    body: Body::Json(Schema::Object(&[Prop::req("plan", Schema::Enum(PLANS))])),
+    reply: Reply::Json(200, Schema::Named("Organization")),
+    errors: &[422],
+    ..Op::DEFAULTS
+};
+
+pub static ORGANIZATION_RATE_LIMITS_GET: Op = Op {
+    summary: "Get the organization's rate-limit buckets",
+    description: "Each per-organization bucket with its limit (the plan's, or an operator's override), what is used in the current window, and when the window resets.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[Prop::req(
+            "data",
+            Schema::Array(&Schema::Object(&[
+                Prop::req("bucket", Schema::Enum(&["API", "UPLOADS", "EXPORTS"])),
+                Prop::req("windowSeconds", Schema::COUNT),
+                Prop::req("limit", Schema::COUNT),
+                Prop::req("used", Schema::COUNT),
+                Prop::req("remaining", Schema::COUNT),
+                Prop::req("resetAt", Schema::TIME),
+            ])),
+        )]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static ORGANIZATION_USAGE_GET: Op = Op {
+    summary: "Get the organization's usage",
+    description: "Members (any status), live records per entity (by its path segment), stored documents and their bytes, and API requests in the current window against the limit.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("members", Schema::COUNT),
+            Prop::req("records", Schema::Map(&Schema::COUNT)),
+            Prop::req("documents", Schema::COUNT),
+            Prop::req("storedBytes", Schema::COUNT),
+            Prop::req("requestsThisWindow", Schema::COUNT),
+            Prop::req("requestLimit", Schema::COUNT),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static ORGANIZATION_TRANSFER_OWNERSHIP_POST: Op = Op {
+    summary: "Transfer ownership to another member",
+    description: "OWNER only: the member (ACTIVE, else 422 `MEMBER_NOT_ACTIVE`; 404 if not one of the organization's) becomes OWNER and the caller ADMIN, in one transaction. Answers the new OWNER.",
+    body: Body::Json(Schema::Object(&[Prop::req("memberId", Schema::ID)])),
+    reply: Reply::Json(200, Schema::Named("User")),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+// ---------------------------------------------------------------------------
+// The audit log.
+// ---------------------------------------------------------------------------
+
+pub static AUDIT_LOG_GET: Op = Op {
+    summary: "List the organization's audit log",
+    description: "Newest first by cursor, filtered by action, user, resource, record, client address and time.",
+    query: &[
+        PAGE_LIMIT,
+        PAGE_CURSOR,
+        Param::opt(
+            "sort",
+            Schema::Enum(&["createdAt", "-createdAt"]),
+            "`-createdAt` (default, newest first) or `createdAt`.",
+        ),
+        Param::opt(
+            "action",
+            Schema::Text { min: 0, max: 200 },
+            "Only entries of this action (CREATE, UPDATE, DELETE, RESTORE, EXPORT, IMPORT, DOWNLOAD, LOGIN, LOGIN_FAILED, LOGOUT, TOKEN_REFRESH, TOKEN_REUSE_DETECTED, PERMISSION_DENIED, RATE_LIMIT_EXCEEDED).",
+        ),
+        Param::opt("userId", Schema::ID, "Only entries of this user."),
+        Param::opt(
+            "resource",
+            Schema::Text { min: 0, max: 200 },
+            "Only entries about this kind of resource (`user`, `organization`, `session`, an entity, ...).",
+        ),
+        Param::opt("resourceId", Schema::ID, "Only entries about this record."),
+        Param::opt(
+            "ipAddress",
+            Schema::Text { min: 0, max: 200 },
+            "Only entries from this client address.",
+        ),
+        Param::opt("since", Schema::TIME, "Entries at or after this time."),
+        Param::opt("until", Schema::TIME, "Entries before this time."),
+    ],
+    reply: Reply::Json(200, Schema::Page(&Schema::Named("AuditEntry"))),
+    ..Op::DEFAULTS
+};
+
+pub static AUDIT_LOG_SUMMARY_GET: Op = Op {
+    summary: "Summarize the audit log since a time",
+    description: "Entries since `since` (default: the last 24 hours) counted by action, and by client address with the actions seen from each, most first.",
+    query: &[Param::opt(
+        "since",
+        Schema::TIME,
+        "The start of the window (default: 24 hours ago).",
+    )],
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("since", Schema::TIME),
+            Prop::req(
+                "byAction",
+                Schema::Array(&Schema::Object(&[
+                    Prop::req("action", Schema::Nullable(&Schema::STRING)),
+                    Prop::req("count", Schema::COUNT),
+                ])),
+            ),
+            Prop::req(
+                "byIpAddress",
+                Schema::Array(&Schema::Object(&[
+                    Prop::req("ipAddress", Schema::STRING),
+                    Prop::req("count", Schema::COUNT),
+                    Prop::req("actions", Schema::Map(&Schema::COUNT)),
+                ])),
+            ),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};

@@ -1,0 +1,367 @@
+//! The OpenAPI contract of the workshop context's own routes (odometer
+//! readings, service history, stock adjustments and movements, work-order
+//! transitions, lines, approval, invoice and payments, appointment
+//! availability): one [`Op`] per route method. The API's document is
+//! generated from these declarations, and schemathesis checks the running
+//! server against that document, so each one says exactly what its
+//! handler accepts and answers.
+
+use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
+
+use super::lines::NEW_LINE;
+use super::parts::{ADJUSTMENT, PART};
+use super::vehicles::{READING, VEHICLE};
+use super::work_orders::{TRANSITION, WORK_ORDER};
+
+/// Any whole number (a stock movement's signed `delta`).
+const INTEGER: Schema = Schema::Int {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+
+/// An odometer reading as the API renders it.
+const READING_ROW: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("vehicleId", Schema::ID),
+    Prop::req("value", Schema::COUNT),
+    Prop::req("unit", Schema::Enum(&["km", "mi"])),
+    Prop::req("readAt", Schema::TIME),
+    Prop::req("correction", Schema::Bool),
+    // Null for a reading sent to the vehicle; the work order's for its
+    // `odometerIn`; absent on the demo data's opening readings.
+    Prop::opt("workOrderId", Schema::Nullable(&Schema::ID)),
+    Prop::req("createdBy", Schema::ID),
+    Prop::req("createdAt", Schema::TIME),
+    Prop::req("organizationId", Schema::ID),
+]);
+
+/// The properties of a stock movement as the API renders it.
+const MOVEMENT_PROPS: &[Prop] = &[
+    Prop::req("id", Schema::ID),
+    Prop::req("partId", Schema::ID),
+    Prop::req("delta", INTEGER),
+    Prop::req(
+        "reason",
+        Schema::Enum(&["RECEIVED", "COUNT", "DAMAGED", "RETURNED", "CONSUMED"]),
+    ),
+    Prop::req("note", Schema::Nullable(&Schema::STRING)),
+    Prop::req("workOrderId", Schema::Nullable(&Schema::ID)),
+    Prop::req("actor", Schema::ID),
+    Prop::req("createdAt", Schema::TIME),
+];
+
+/// A work-order line as stored on the work order and copied to its invoice.
+const LINE: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("type", Schema::Enum(&["LABOR", "PART", "FEE"])),
+    Prop::opt("description", Schema::STRING),
+    Prop::req("quantity", Schema::COUNT),
+    Prop::req("unitPrice", Schema::COUNT),
+    Prop::opt("taxRate", Schema::COUNT),
+    Prop::opt("partId", Schema::ID),
+    Prop::req(
+        "approval",
+        Schema::Enum(&["PENDING", "APPROVED", "DECLINED"]),
+    ),
+    Prop::req("amount", Schema::COUNT),
+    Prop::req("tax", Schema::COUNT),
+    Prop::opt("approvedBy", Schema::STRING),
+    Prop::opt(
+        "approvalMethod",
+        Schema::Enum(&["IN_PERSON", "PHONE", "SIGNATURE"]),
+    ),
+    Prop::opt("approvedAt", Schema::TIME),
+    Prop::opt("approvalIp", Schema::Nullable(&Schema::STRING)),
+]);
+
+/// A payment taken on an invoiced work order.
+const PAYMENT: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("amount", Schema::COUNT),
+    Prop::req("method", Schema::Enum(&["CASH", "CARD", "TRANSFER"])),
+    Prop::req("paidAt", Schema::TIME),
+    Prop::req("recordedBy", Schema::ID),
+    Prop::req("createdAt", Schema::TIME),
+    Prop::opt("reference", Schema::STRING),
+]);
+
+/// The invoice as issued (frozen), with the work order's payments so far.
+const INVOICE: Schema = Schema::Object(&[
+    Prop::req("number", Schema::STRING),
+    Prop::req("issuedAt", Schema::TIME),
+    Prop::req("workOrderNumber", Schema::STRING),
+    Prop::req("currency", Schema::STRING),
+    Prop::req(
+        "customer",
+        Schema::Nullable(&Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::opt("name", Schema::STRING),
+            Prop::opt("email", Schema::STRING),
+            Prop::opt("phone", Schema::STRING),
+        ])),
+    ),
+    Prop::req(
+        "vehicle",
+        Schema::Nullable(&Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::opt("vin", Schema::STRING),
+            Prop::opt("plate", Schema::STRING),
+            Prop::opt("make", Schema::STRING),
+            Prop::opt("model", Schema::STRING),
+            Prop::opt("year", Schema::COUNT),
+        ])),
+    ),
+    Prop::req("odometerIn", Schema::Nullable(&Schema::COUNT)),
+    Prop::req("lines", Schema::Array(&LINE)),
+    Prop::req("subtotal", Schema::COUNT),
+    Prop::req("tax", Schema::COUNT),
+    Prop::req("total", Schema::COUNT),
+    Prop::req("workOrderId", Schema::ID),
+    Prop::req("status", Schema::Enum(&["INVOICED", "PAID"])),
+    Prop::req("payments", Schema::Array(&PAYMENT)),
+    Prop::req("amountPaid", Schema::COUNT),
+    Prop::req("balance", Schema::COUNT),
+]);
+
+/// A free slot of the availability answer.
+const SLOT: Schema = Schema::Object(&[
+    Prop::req("bay", Schema::STRING),
+    Prop::req("startAt", Schema::TIME),
+    Prop::req("endAt", Schema::TIME),
+]);
+
+pub static VEHICLES_ID_ODOMETER_GET: Op = Op {
+    summary: "List a vehicle's odometer readings",
+    description: "Newest first, at most 500, in one page (`nextCursor` is always null). \
+        Includes the readings work orders took as their `odometerIn`.",
+    reply: Reply::Json(200, Schema::Page(&READING_ROW)),
+    ..Op::DEFAULTS
+};
+
+pub static VEHICLES_ID_ODOMETER_POST: Op = Op {
+    summary: "Record an odometer reading",
+    description: "`readAt` defaults to now and may not be more than 5 minutes ahead. A reading \
+        lower than an earlier one (or higher than a later one) is 422 `ODOMETER_DECREASING` \
+        unless an ADMIN+ sends `correction: true`. The vehicle shows the newest reading.",
+    body: Body::Json(Schema::Fields(READING)),
+    reply: Reply::Json(201, READING_ROW),
+    ..Op::DEFAULTS
+};
+
+pub static VEHICLES_ID_HISTORY_GET: Op = Op {
+    summary: "Get a vehicle's service history",
+    description: "The vehicle and its live work orders, newest first, at most 500 \
+        (`nextCursor` is always null).",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("vehicle", Schema::Record(&VEHICLE)),
+            Prop::req("data", Schema::Array(&Schema::Record(&WORK_ORDER))),
+            Prop::req("nextCursor", Schema::Nullable(&Schema::STRING)),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static PARTS_ID_ADJUSTMENTS_POST: Op = Op {
+    summary: "Adjust a part's stock",
+    description: "Moves `onHand` by `quantity` (non-zero; negative removes) and records the \
+        movement, in one transaction. 409 `INSUFFICIENT_STOCK` when the stock would fall \
+        below what open work orders reserve, or below 0. Answers the movement with the part \
+        after it.",
+    body: Body::Json(Schema::Fields(ADJUSTMENT)),
+    reply: Reply::Json(
+        201,
+        Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::req("partId", Schema::ID),
+            Prop::req("delta", INTEGER),
+            Prop::req(
+                "reason",
+                Schema::Enum(&["RECEIVED", "COUNT", "DAMAGED", "RETURNED"]),
+            ),
+            Prop::req("note", Schema::Nullable(&Schema::STRING)),
+            Prop::req("workOrderId", Schema::Nullable(&Schema::ID)),
+            Prop::req("actor", Schema::ID),
+            Prop::req("createdAt", Schema::TIME),
+            Prop::req("part", Schema::Record(&PART)),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static PARTS_ID_MOVEMENTS_GET: Op = Op {
+    summary: "List a part's stock movements",
+    description: "Newest first, at most 500, in one page (`nextCursor` is always null): \
+        adjustments, and what work orders consumed (`CONSUMED`, naming the work order).",
+    reply: Reply::Json(200, Schema::Page(&Schema::Object(MOVEMENT_PROPS))),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_TRANSITION_POST: Op = Op {
+    summary: "Move a work order to another status",
+    description: "Only along the allowed transitions (ESTIMATE -> APPROVED|CANCELLED, APPROVED -> \
+        IN_PROGRESS|CANCELLED, IN_PROGRESS -> COMPLETED|CANCELLED, COMPLETED -> INVOICED, \
+        INVOICED -> PAID), else 409 `INVALID_TRANSITION`. IN_PROGRESS needs an approved line, \
+        PAID a balance of 0. MEMBERs move only work orders they created or are assigned; \
+        invoicing, marking paid and cancelling work in progress need an ADMIN+. COMPLETED \
+        consumes the reserved parts, CANCELLED releases them, INVOICED issues the invoice.",
+    body: Body::Json(Schema::Fields(TRANSITION)),
+    reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_LINES_POST: Op = Op {
+    summary: "Add a line to a work order",
+    description: "Before the work order is COMPLETED (else 409). A PART line needs `partId` \
+        (and only it takes one), defaults its price, tax rate and description from the part \
+        and reserves its quantity (409 `INSUFFICIENT_STOCK`); other lines need `unitPrice`. \
+        LABOR quantities are hundredths of an hour. The line starts PENDING approval. \
+        Answers the whole work order.",
+    body: Body::Json(Schema::Fields(NEW_LINE)),
+    reply: Reply::Json(201, Schema::Record(&WORK_ORDER)),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_LINES_ID_PATCH: Op = Op {
+    summary: "Change a work-order line",
+    description: "Before the work order is COMPLETED (else 409). Fields cannot be cleared. A \
+        changed quantity moves a PART line's reservation (409 `INSUFFICIENT_STOCK`); a changed \
+        quantity or price puts an approved line back to PENDING. Answers the whole work order.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("description", Schema::Text { min: 1, max: 500 }),
+        Prop::opt(
+            "quantity",
+            Schema::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+        ),
+        Prop::opt(
+            "unitPrice",
+            Schema::Int {
+                min: 0,
+                max: 1_000_000_000_000_000,
+            },
+        ),
+        Prop::opt(
+            "taxRate",
+            Schema::Int {
+                min: 0,
+                max: 10_000,
+            },
+        ),
+    ])),
+    reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_LINES_ID_DELETE: Op = Op {
+    summary: "Remove a work-order line",
+    description: "Before the work order is COMPLETED (else 409); releases the stock a PART \
+        line held. Answers the whole work order.",
+    reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_APPROVAL_POST: Op = Op {
+    summary: "Record the customer's approval of work-order lines",
+    description: "1 to 200 decisions on lines of the work order (422 for a line that is not \
+        one), with who approved, how, when and from which address. Before the work order is \
+        COMPLETED (else 409). Declining a PART line releases its stock; approving a declined \
+        one reserves it again (409 `INSUFFICIENT_STOCK`). Answers the whole work order.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req(
+            "lines",
+            Schema::Array(&Schema::Object(&[
+                Prop::req("lineId", Schema::ID),
+                Prop::req("decision", Schema::Enum(&["APPROVED", "DECLINED"])),
+            ])),
+        ),
+        Prop::req("approvedBy", Schema::Text { min: 1, max: 200 }),
+        Prop::req("method", Schema::Enum(&["IN_PERSON", "PHONE", "SIGNATURE"])),
+    ])),
+    reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_INVOICE_GET: Op = Op {
+    summary: "Get a work order's invoice",
+    description: "The invoice as issued when the work order became INVOICED (a frozen copy of \
+        its counted lines, totals, customer and vehicle), with the payments so far, the \
+        amount paid and the balance. 404 before it is invoiced.",
+    reply: Reply::Json(200, INVOICE),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_PAYMENTS_POST: Op = Op {
+    summary: "Take a payment on an invoiced work order",
+    description: "Only on an INVOICED work order (else 409). `amount` in minor units, at most \
+        the balance (422 `OVERPAYMENT`); `paidAt` defaults to now and may not be more than 5 \
+        minutes ahead. The payment that brings the balance to 0 marks the work order PAID. \
+        Answers the whole work order.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req(
+            "amount",
+            Schema::Int {
+                min: 1,
+                max: 1_000_000_000_000_000,
+            },
+        ),
+        Prop::req("method", Schema::Enum(&["CASH", "CARD", "TRANSFER"])),
+        Prop::opt("paidAt", Schema::Nullable(&Schema::TIME)),
+        Prop::opt(
+            "reference",
+            Schema::Nullable(&Schema::Text { min: 0, max: 200 }),
+        ),
+    ])),
+    reply: Reply::Json(201, Schema::Record(&WORK_ORDER)),
+    ..Op::DEFAULTS
+};
+
+pub static APPOINTMENTS_AVAILABILITY_GET: Op = Op {
+    summary: "Find free appointment slots",
+    description: "The free slots of one local day (in the organization's time zone), per bay \
+        (every bay unless one is named), starting every 15 minutes from opening, each \
+        `durationMinutes` long and ending by closing, clashing with no non-cancelled \
+        appointment of the bay (nor of the technician, when one is named). A closed day has \
+        `open: null` and no slots.",
+    query: &[
+        Param::req("date", Schema::Format("date"), "The local day, YYYY-MM-DD."),
+        Param::req(
+            "durationMinutes",
+            Schema::Int { min: 5, max: 720 },
+            "How long each slot is, in minutes.",
+        ),
+        Param::opt(
+            "bay",
+            Schema::STRING,
+            "Only this bay (one of the organization's `settings.bays`, else 400).",
+        ),
+        Param::opt(
+            "technicianId",
+            Schema::ID,
+            "Also leave out the times this technician is booked.",
+        ),
+    ],
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("date", Schema::Format("date")),
+            Prop::req("timezone", Schema::STRING),
+            // Left out when the day is closed.
+            Prop::opt("durationMinutes", Schema::Int { min: 5, max: 720 }),
+            Prop::req(
+                "open",
+                Schema::Nullable(&Schema::Object(&[
+                    Prop::req("from", Schema::TIME),
+                    Prop::req("to", Schema::TIME),
+                ])),
+            ),
+            Prop::req("slots", Schema::Array(&SLOT)),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};

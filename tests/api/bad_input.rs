@@ -209,3 +209,17 @@ async fn a_patch_with_nothing_to_change_is_a_422_and_bumps_no_version() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_list_without_search_fields_refuses_q_instead_of_failing() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    for path in ["/api/v1/audit-log?q=x", "/api/v1/audit-log?q="] {
+        let r = app.get(path, Some(owner)).await;
+        r.assert_problem(400, "UNKNOWN_PARAMETER");
+        assert!(r.error_fields().contains(&"q".to_string()), "{}", r.text);
+    }
+    // A list that searches still takes it.
+    let r = app.get("/api/v1/accounts?q=x", Some(owner)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

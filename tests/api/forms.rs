@@ -534,6 +534,24 @@ async fn a_form_with_a_turnstile_secret_takes_only_verified_submissions() {
         form.get("turnstileSecret").is_none(),
         "the secret is write-only"
     );
+    // Nor does an export carry it, as CSV or as JSON.
+    let owner = app.owner().await;
+    for format in ["csv", "json"] {
+        let export = app
+            .post(
+                "/api/v1/exports",
+                Some(owner),
+                json!({ "entity": "forms", "format": format }),
+            )
+            .await;
+        assert_eq!(export.status, 200, "{}", export.text);
+        assert!(export.text.contains("Website contact"), "{}", export.text);
+        assert!(
+            !export.text.contains("turnstile-secret"),
+            "the {format} export carries the secret: {}",
+            export.text
+        );
+    }
     let public_id = form["publicId"].as_str().unwrap();
     let email = format!("{}@human.test", bson::oid::ObjectId::new().to_hex());
 

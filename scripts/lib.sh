@@ -178,25 +178,126 @@ use_smtp() {
   export SMTP_PYTHON="$VENV/bin/python"
 }
 
-# Unless S3_ENDPOINT is already set: builds s3s-fs if needed, starts it on
-# port $2 (default: a free one) with its files in directory $1 and the bucket
-# $S3_BUCKET (default crm-files) in it, waits for it, and exports the
-# storage variables the API reads.
+# Debian's nginx (the light build), pinned like chromium, once per machine:
+# the bucket's CORS rules in front of s3s-fs, which has none of its own.
+NGINX_VERSION=1.22.1-9+deb12u7
+ensure_nginx() {
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    local sudo="" apt="apt-get install -y -qq --no-install-recommends"
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    log "installing Debian's nginx-light $NGINX_VERSION"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo $apt "nginx-light=$NGINX_VERSION" >/dev/null 2>&1 || {
+      $sudo apt-get update -qq
+      $sudo $apt "nginx-light=$NGINX_VERSION" || {
+        log "WARNING: nginx-light $NGINX_VERSION is gone from Debian; installing the current one"
+        $sudo $apt nginx-light
+      }
+    }
+  fi
+  NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+}
+
+# Writes the nginx configuration that gives the local bucket what S3, R2
+# and Spaces give a bucket with CORS rules (README, "Browser uploads"): a
+# preflight from an origin in $S3_CORS_ORIGINS (comma-separated) is
+# answered for GET, PUT and HEAD with any request header, one from any
+# other origin is 403; answers to an allowed origin carry
+# Access-Control-Allow-Origin and expose ETag. Everything is passed to
+# s3s-fs on $3 unchanged, Host included, so SigV4 signatures and presigned
+# URLs are checked by s3s-fs as they are by S3.
+write_s3_cors_conf() {
+  local dir="$1" port="$2" inner="$3" origins="" o
+  IFS=',' read -ra list <<< "$S3_CORS_ORIGINS"
+  for o in "${list[@]}"; do
+    o="$(echo "$o" | tr -d '[:space:]')"
+    [ -n "$o" ] && origins+="    \"$o\" \$http_origin;"$'\n'
+  done
+  local user=""
+  # As root, workers would otherwise run as nobody, who cannot write here.
+  [ "$(id -u)" = 0 ] && user="user root;"
+  mkdir -p "$dir/tmp"
+  cat > "$dir/nginx.conf" <<CONF
+daemon off;
+$user
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  client_max_body_size 0;
+  proxy_request_buffering off;
+  proxy_buffering off;
+  map \$http_origin \$cors_origin {
+    default "";
+$origins  }
+  map "\$request_method:\$cors_origin" \$preflight {
+    default "";
+    "~^OPTIONS:\$" refused;
+    "~^OPTIONS:." allowed;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      if (\$preflight = refused) {
+        return 403;
+      }
+      if (\$preflight = allowed) {
+        add_header Access-Control-Allow-Origin \$cors_origin always;
+        add_header Access-Control-Allow-Methods "GET, PUT, HEAD" always;
+        add_header Access-Control-Allow-Headers \$http_access_control_request_headers always;
+        add_header Access-Control-Max-Age 3000 always;
+        add_header Vary "Origin, Access-Control-Request-Headers, Access-Control-Request-Method" always;
+        return 200;
+      }
+      add_header Access-Control-Allow-Origin \$cors_origin always;
+      add_header Access-Control-Expose-Headers "ETag" always;
+      add_header Vary Origin always;
+      proxy_pass http://127.0.0.1:$inner;
+      proxy_http_version 1.1;
+      proxy_set_header Host \$http_host;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+}
+
+# Unless S3_ENDPOINT is already set: builds s3s-fs if needed, starts it on a
+# free port with its files in directory $1 and the bucket $S3_BUCKET
+# (default crm-files) in it, puts nginx with the bucket's CORS rules
+# ($S3_CORS_ORIGINS, default $ALLOWED_ORIGINS) in front of it on port $2
+# (default: a free one), waits for both, and exports the storage variables
+# the API reads.
 use_s3() {
   [ -n "${S3_ENDPOINT:-}" ] && return 0
-  local data="$1" port="${2:-}"
+  local data="$1" port="${2:-}" inner
   [ -n "$port" ] || port="$(free_port)"
+  inner="$(free_port)"
   ensure_s3s_fs
+  ensure_nginx
   export S3_BUCKET="${S3_BUCKET:-crm-files}"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-crm-local-key}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-crm-local-secret-key}"
   export S3_REGION="${S3_REGION:-us-east-1}"
+  export S3_CORS_ORIGINS="${S3_CORS_ORIGINS:-${ALLOWED_ORIGINS:-http://localhost:5173,http://127.0.0.1:5173}}"
   mkdir -p "$data/$S3_BUCKET"
-  log "starting s3s-fs on 127.0.0.1:$port (files in $data)"
-  "$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$AWS_ACCESS_KEY_ID" \
+  log "starting s3s-fs on 127.0.0.1:$inner (files in $data)"
+  "$S3S_FS" --host 127.0.0.1 --port "$inner" --access-key "$AWS_ACCESS_KEY_ID" \
     --secret-key "$AWS_SECRET_ACCESS_KEY" "$data" >"$data.log" 2>&1 &
   STARTED_PIDS+=("$!")
-  wait_port "$port" 30 || { cat "$data.log" >&2; return 1; }
+  wait_port "$inner" 30 || { cat "$data.log" >&2; return 1; }
+  write_s3_cors_conf "$data.nginx" "$port" "$inner"
+  log "starting nginx on 127.0.0.1:$port (the bucket's CORS rules for $S3_CORS_ORIGINS)"
+  "$NGINX" -c "$data.nginx/nginx.conf" -e "$data.nginx/error.log" >"$data.nginx/stdout.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_port "$port" 30 || { cat "$data.nginx/error.log" >&2; return 1; }
   export S3_ENDPOINT="http://127.0.0.1:$port"
   # Tests that stop a storage server start their own with this binary.
   export S3S_FS_BIN="$S3S_FS"

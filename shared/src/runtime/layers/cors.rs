@@ -26,7 +26,7 @@ pub fn preflight(state: &State, route: &Route, origin: Option<&str>) -> HandlerR
             r.set_header("access-control-allow-methods", &route.allow());
             r.set_header(
                 "access-control-allow-headers",
-                "authorization, content-type, if-match, idempotency-key, x-request-id",
+                "authorization, content-type, if-match, if-none-match, idempotency-key, x-request-id",
             );
             r.set_header("access-control-max-age", "600");
             Ok(r)
@@ -45,7 +45,7 @@ pub fn headers(state: &State, origin: Option<&str>, r: &mut ApiResponse) {
         r.set_header("access-control-allow-credentials", "true");
         r.set_header(
             "access-control-expose-headers",
-            "x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, location",
+            "x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, location, etag",
         );
     }
 }

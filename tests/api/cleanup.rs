@@ -718,3 +718,56 @@ async fn records_deleted_more_than_thirty_days_ago_leave_the_trash() {
         "the trash keeps the recent one restorable"
     );
 }
+
+#[tokio::test]
+async fn a_purge_batch_that_fails_leaves_the_tenant_due_and_the_next_run_finishes_it() {
+    // Its own appName, so the failure hits only this app's commands.
+    let uri = format!(
+        "{}&appName=t{}",
+        mongodb_uri(),
+        bson::oid::ObjectId::new().to_hex()
+    );
+    let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET), ("MONGODB_URI", &uri)]).await;
+    app.fill_tenant(app.owner().await).await;
+    app.fill_tenant(app.other().await).await;
+    app.schedule_deletion(app.owner().await, 31).await;
+    let theirs = app.tenant_snapshot(&app.other().await.org_id).await;
+    let doomed = app.tenant_snapshot(&app.owner().await.org_id).await;
+    let org = oid(&app.owner().await.org_id);
+
+    // The third batch's delete fails half way through the purge.
+    app.fail_command("delete", 2).await;
+    let r = app.cron("cleanup-organizations").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["deleted"], &r.body["remaining"]),
+        (&json!(0), &json!(1)),
+        "{}",
+        r.text
+    );
+    // The organization stays, due, with what the failed batch did not
+    // delete; nothing of anyone else's is touched.
+    assert_eq!(app.count("organizations", doc! { "_id": org }).await, 1);
+    let left = app.tenant_snapshot(&app.owner().await.org_id).await;
+    assert!(
+        left.len() > 1 && left.len() < doomed.len(),
+        "{} of {} documents left",
+        left.len(),
+        doomed.len()
+    );
+    assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, theirs);
+
+    // The next run finishes it.
+    let r = app.cron("cleanup-organizations").await;
+    assert_eq!(
+        (&r.body["deleted"], &r.body["remaining"]),
+        (&json!(1), &json!(0)),
+        "{}",
+        r.text
+    );
+    assert!(app
+        .tenant_snapshot(&app.owner().await.org_id)
+        .await
+        .is_empty());
+    assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, theirs);
+}

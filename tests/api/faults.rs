@@ -1,7 +1,12 @@
 //! Faults with real servers: the MongoDB-wire server stopped under a
 //! running API, local and a compiled function behind the Runtime API
 //! emulator (every route answers 503 problem+json in bounded time, and the
-//! same process serves again once the server is back).
+//! same process serves again once the server is back); and commits made to
+//! fail by the server's `failCommand` fail point in the multi-document
+//! flows (a work order's completion, an import, a lead's conversion, a
+//! payment, an ownership transfer): nothing is left behind and the
+//! client's retry with the same Idempotency-Key completes it once. The
+//! purge's failed batch is in `cleanup.rs`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -380,5 +385,110 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
         app.count("accounts", doc! {}).await,
         accounts + 2,
         "imported once"
+    );
+}
+
+async fn counts(app: &TestApp) -> Vec<u64> {
+    let mut out = vec![];
+    for c in ["accounts", "contacts", "opportunities"] {
+        out.push(app.count(c, doc! {}).await);
+    }
+    out
+}
+
+async fn role(app: &TestApp, email: &str) -> String {
+    app.find("users", doc! { "email": email }).await[0]
+        .get_str("role")
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_retried_once() {
+    let app = TestApp::spawn_isolated().await;
+    let owner = app.owner().await;
+    let admin = app.admin().await;
+
+    // A lead's conversion: account, contact, opportunity and the lead.
+    let lead = app
+        .create_record(
+            admin,
+            "leads",
+            json!({ "firstName": "Lena", "lastName": "Lead", "company": "Fault Motors", "email": "lena@fault.example" }),
+        )
+        .await;
+    let before = counts(&app).await;
+    let path = format!("/api/v1/leads/{lead}/convert");
+    let body = json!({ "opportunity": { "name": "Brake job" } });
+    app.fail_command("commitTransaction", 0).await;
+    let failed = keyed(&app, admin, &path, "convert-1", body.clone()).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    assert_eq!(counts(&app).await, before, "nothing converted");
+    let status = app.get(&format!("/api/v1/leads/{lead}"), Some(admin)).await;
+    assert_eq!(status.body["status"], "NEW");
+    let done = keyed(&app, admin, &path, "convert-1", body.clone()).await;
+    assert_eq!(done.status, 200, "the retry runs: {}", done.text);
+    let replay = keyed(&app, admin, &path, "convert-1", body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        counts(&app).await,
+        before.iter().map(|n| n + 1).collect::<Vec<_>>(),
+        "converted once"
+    );
+
+    // A payment: the payment, the balance and the status.
+    let (_, vehicle) = crate::work_orders::customer(&app, admin).await;
+    let order = crate::invoices::completed(&app, admin, &vehicle).await;
+    let r = crate::work_orders::move_to(&app, admin, &order, "INVOICED").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let invoice = format!("/api/v1/work-orders/{order}/invoice");
+    let balance = app.get(&invoice, Some(admin)).await.body["balance"].clone();
+    let path = format!("/api/v1/work-orders/{order}/payments");
+    let body = json!({ "amount": 1000, "method": "CARD" });
+    app.fail_command("commitTransaction", 0).await;
+    let failed = keyed(&app, admin, &path, "pay-1", body.clone()).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    let after = app.get(&invoice, Some(admin)).await.body;
+    assert_eq!(after["balance"], balance, "nothing paid");
+    assert_eq!(after["payments"], json!([]));
+    let done = keyed(&app, admin, &path, "pay-1", body.clone()).await;
+    assert_eq!(done.status, 201, "the retry runs: {}", done.text);
+    let replay = keyed(&app, admin, &path, "pay-1", body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let after = app.get(&invoice, Some(admin)).await.body;
+    assert_eq!(after["payments"].as_array().unwrap().len(), 1, "paid once");
+    assert_eq!(after["balance"], balance.as_i64().unwrap() - 1000);
+
+    // An ownership transfer: the promotion and the demotion.
+    let member = app.member().await;
+    let body = json!({ "memberId": member.id });
+    let path = "/api/v1/organization/transfer-ownership";
+    app.fail_command("commitTransaction", 0).await;
+    let failed = keyed(&app, owner, path, "transfer-1", body.clone()).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    assert_eq!(
+        (
+            role(&app, &owner.email).await,
+            role(&app, &member.email).await
+        ),
+        ("OWNER".to_string(), "MEMBER".to_string()),
+        "nobody changed"
+    );
+    let done = keyed(&app, owner, path, "transfer-1", body.clone()).await;
+    assert_eq!(done.status, 200, "the retry runs: {}", done.text);
+    // The former owner is an ADMIN now: authorization comes before the
+    // stored answer, so a third try is refused rather than replayed.
+    let again = keyed(&app, owner, path, "transfer-1", body).await;
+    again.assert_problem(403, "PERMISSION_DENIED");
+    assert_eq!(role(&app, &member.email).await, "OWNER");
+    assert_eq!(role(&app, &owner.email).await, "ADMIN");
+    assert_eq!(
+        app.count(
+            "users",
+            doc! { "organizationId": oid(&owner.org_id), "role": "OWNER" }
+        )
+        .await,
+        1,
+        "one owner"
     );
 }

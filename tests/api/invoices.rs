@@ -73,7 +73,7 @@ async fn odometer_in_is_a_reading_of_the_vehicle_and_never_goes_down() {
 /// A work order of `vehicle` with two approved lines (a fee of 25.00 and
 /// 1.5 h of labour at 90.00 with 19 % tax: 160.00 + 25.65 = 185.65) and a
 /// declined one, moved to COMPLETED.
-async fn completed(app: &TestApp, actor: &Actor, vehicle: &str) -> String {
+pub(crate) async fn completed(app: &TestApp, actor: &Actor, vehicle: &str) -> String {
     let order = open(app, actor, vehicle, json!({})).await.str("id");
     let mut lines = vec![];
     for line in [

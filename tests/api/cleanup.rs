@@ -728,6 +728,7 @@ async fn a_purge_batch_that_fails_leaves_the_tenant_due_and_the_next_run_finishe
         bson::oid::ObjectId::new().to_hex()
     );
     let app = TestApp::spawn_with(&[("CRON_SECRET", CRON_SECRET), ("MONGODB_URI", &uri)]).await;
+    let fail_points = FailPoints::take().await;
     app.fill_tenant(app.owner().await).await;
     app.fill_tenant(app.other().await).await;
     app.schedule_deletion(app.owner().await, 31).await;
@@ -736,7 +737,7 @@ async fn a_purge_batch_that_fails_leaves_the_tenant_due_and_the_next_run_finishe
     let org = oid(&app.owner().await.org_id);
 
     // The third batch's delete fails half way through the purge.
-    app.fail_command("delete", 2).await;
+    app.fail_command(&fail_points, "delete", 2).await;
     let r = app.cron("cleanup-organizations").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(

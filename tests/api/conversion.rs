@@ -57,9 +57,10 @@ async fn converting_a_lead_creates_account_contact_and_opportunity_and_marks_it_
 #[tokio::test]
 async fn a_conversion_that_fails_half_way_leaves_nothing() {
     let app = TestApp::spawn_isolated().await;
+    let fail_points = FailPoints::take().await;
     let id = lead(&app, app.owner().await).await;
     // The conversion's inserts: account, contact, opportunity (made to fail), then audits.
-    app.fail_command("insert", 2).await;
+    app.fail_command(&fail_points, "insert", 2).await;
     let r = convert(
         &app,
         Some(app.owner().await),

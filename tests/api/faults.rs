@@ -137,6 +137,13 @@ async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it
         }))
         .await;
         for (method, path, r, took) in answers {
+            // The contract and its reference page need no database: they are
+            // served, unless the blocklist was due for a reread.
+            let static_route =
+                path.starts_with("/api/v1/openapi.json") || path.starts_with("/api/v1/docs");
+            if static_route && r.status == 200 {
+                continue;
+            }
             assert_eq!(r.status, 503, "{method} {path}: {}", r.text);
             assert_eq!(
                 r.header("content-type"),
@@ -289,6 +296,7 @@ async fn keyed(app: &TestApp, actor: &Actor, path: &str, key: &str, body: Value)
 async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly_once() {
     use crate::work_orders::{add_line, approve, customer, move_to, open, part_doc, stocked_part};
     let app = TestApp::spawn_isolated().await;
+    let fail_points = FailPoints::take().await;
     let admin = app.admin().await;
 
     // A work order's completion: status, stock withdrawal and movements.
@@ -319,7 +327,7 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
     }
     let movements = app.count("stock_movements", doc! {}).await;
     let path = format!("/api/v1/work-orders/{order}/transition");
-    app.fail_command("commitTransaction", 0).await;
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
     let failed = keyed(
         &app,
         admin,
@@ -373,7 +381,7 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
     let csv = "name,industry\nFault Motors,Automotive\nRetry Cars,Automotive\n";
     let body = json!({ "entity": "accounts", "csv": csv });
     let accounts = app.count("accounts", doc! {}).await;
-    app.fail_command("commitTransaction", 0).await;
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
     let failed = keyed(&app, admin, "/api/v1/imports", "import-1", body.clone()).await;
     assert_eq!(failed.status, 500, "{}", failed.text);
     assert_eq!(app.count("accounts", doc! {}).await, accounts);
@@ -406,6 +414,7 @@ async fn role(app: &TestApp, email: &str) -> String {
 #[tokio::test]
 async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_retried_once() {
     let app = TestApp::spawn_isolated().await;
+    let fail_points = FailPoints::take().await;
     let owner = app.owner().await;
     let admin = app.admin().await;
 
@@ -420,7 +429,7 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let before = counts(&app).await;
     let path = format!("/api/v1/leads/{lead}/convert");
     let body = json!({ "opportunity": { "name": "Brake job" } });
-    app.fail_command("commitTransaction", 0).await;
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
     let failed = keyed(&app, admin, &path, "convert-1", body.clone()).await;
     assert_eq!(failed.status, 500, "{}", failed.text);
     assert_eq!(counts(&app).await, before, "nothing converted");
@@ -445,7 +454,7 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let balance = app.get(&invoice, Some(admin)).await.body["balance"].clone();
     let path = format!("/api/v1/work-orders/{order}/payments");
     let body = json!({ "amount": 1000, "method": "CARD" });
-    app.fail_command("commitTransaction", 0).await;
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
     let failed = keyed(&app, admin, &path, "pay-1", body.clone()).await;
     assert_eq!(failed.status, 500, "{}", failed.text);
     let after = app.get(&invoice, Some(admin)).await.body;
@@ -463,7 +472,7 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let member = app.member().await;
     let body = json!({ "memberId": member.id });
     let path = "/api/v1/organization/transfer-ownership";
-    app.fail_command("commitTransaction", 0).await;
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
     let failed = keyed(&app, owner, path, "transfer-1", body.clone()).await;
     assert_eq!(failed.status, 500, "{}", failed.text);
     assert_eq!(

@@ -468,7 +468,9 @@ impl TestApp {
     /// Makes the server fail `command` for this app's connections only (by
     /// their `appName`): the next matching command after `skip` of them
     /// answers with error code 2. Needs a server with test commands enabled.
-    pub async fn fail_command(&self, command: &str, skip: u32) {
+    /// The server has one `failCommand` fail point, which each configuration
+    /// replaces: a test holds [`FailPoints`] while it uses it.
+    pub async fn fail_command(&self, _held: &FailPoints, command: &str, skip: u32) {
         let app_name = self.env["MONGODB_URI"]
             .split("appName=")
             .nth(1)
@@ -698,5 +700,17 @@ impl TestApp {
             )
             .await
             .unwrap();
+    }
+}
+
+/// The server's one `failCommand` fail point, held by one test at a time
+/// (tests of this binary run concurrently; a second configuration would
+/// replace the first before its command came).
+pub struct FailPoints(#[allow(dead_code)] tokio::sync::MutexGuard<'static, ()>);
+
+impl FailPoints {
+    pub async fn take() -> FailPoints {
+        static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        FailPoints(LOCK.lock().await)
     }
 }

@@ -269,10 +269,11 @@ async fn ownership_moves_to_an_active_member_in_one_step() {
 #[tokio::test]
 async fn an_ownership_transfer_that_fails_half_way_changes_nobody() {
     let app = TestApp::spawn_isolated().await;
+    let fail_points = FailPoints::take().await;
     app.everyone().await;
     // The request's update commands (in its transaction): the promotion,
     // then the demotion, which is made to fail.
-    app.fail_command("update", 1).await;
+    app.fail_command(&fail_points, "update", 1).await;
     let r = app
         .post(
             "/api/v1/organization/transfer-ownership",

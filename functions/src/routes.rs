@@ -9,7 +9,8 @@ use crate::maintenance::cleanup;
 use shared::ratelimit::LimitedAction;
 use shared::rbac::Access::{Cron, Public, Requires, Throttled};
 use shared::rbac::Permission::*;
-use shared::records::{self, Entity};
+use shared::records::Entity;
+use shared::runtime::entity;
 use shared::runtime::openapi::Doc;
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
@@ -591,7 +592,7 @@ pub static DOCUMENTS_ID_RESTORE: Route = Route {
     name: "documents-id-restore",
     path: "/api/v1/documents/{id}/restore",
     methods: &[Endpoint::post(Requires(DeleteRecords), |ctx| {
-        Box::pin(records::restore(ctx, &documents::DOCUMENT))
+        Box::pin(entity::handle_restore(ctx, &documents::DOCUMENT))
     })
     .doc(Doc::Restore(&documents::DOCUMENT))],
     deploy: Deploy::API,
@@ -663,10 +664,10 @@ macro_rules! registry {
                     path: concat!("/api/v1/", $plural),
                     methods: &[
                         Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
-                            Box::pin(records::handle_list(ctx, &$entity))
+                            Box::pin(entity::handle_list(ctx, &$entity))
                         }).doc(Doc::List(&$entity)),
                         Endpoint::post(Requires(if $entity.admin_only { Configure } else { CreateRecords }), |ctx| {
-                            Box::pin(records::handle_create(ctx, &$entity))
+                            Box::pin(entity::handle_create(ctx, &$entity))
                         }).doc(Doc::Create(&$entity)),
                     ],
                     deploy: Deploy::API,
@@ -677,13 +678,13 @@ macro_rules! registry {
                     path: concat!("/api/v1/", $plural, "/{id}"),
                     methods: &[
                         Endpoint::get(Requires(if $entity.admin_only { Configure } else { ReadRecords }), |ctx| {
-                            Box::pin(records::handle_get(ctx, &$entity))
+                            Box::pin(entity::handle_get(ctx, &$entity))
                         }).doc(Doc::Get(&$entity)),
                         Endpoint::patch(Requires(if $entity.admin_only { Configure } else { UpdateRecords }), |ctx| {
-                            Box::pin(records::handle_update(ctx, &$entity))
+                            Box::pin(entity::handle_update(ctx, &$entity))
                         }).doc(Doc::Update(&$entity)),
                         Endpoint::delete(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
-                            Box::pin(records::handle_delete(ctx, &$entity))
+                            Box::pin(entity::handle_delete(ctx, &$entity))
                         }).doc(Doc::Delete(&$entity)),
                     ],
                     deploy: Deploy::API,
@@ -693,7 +694,7 @@ macro_rules! registry {
                     name: concat!($plural, "-id-restore"),
                     path: concat!("/api/v1/", $plural, "/{id}/restore"),
                     methods: &[Endpoint::post(Requires(if $entity.admin_only { Configure } else { DeleteRecords }), |ctx| {
-                        Box::pin(records::restore(ctx, &$entity))
+                        Box::pin(entity::handle_restore(ctx, &$entity))
                     }).doc(Doc::Restore(&$entity))],
                     deploy: Deploy::API,
                 };

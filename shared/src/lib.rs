@@ -30,7 +30,9 @@
 //!    layers, one module each (request id, CORS, body limit, method,
 //!    authentication, rate limit, authorization, idempotency, the handler,
 //!    and the response on the way out), and adapts Lambda, Vercel and a
-//!    local HTTP server to it.
+//!    local HTTP server to it; an entity's routes as handlers
+//!    ([`runtime::entity`]) and the contract every route method declares,
+//!    from which the OpenAPI document is generated ([`runtime::openapi`]).
 //!
 //! The crate owns no domain: identity flows, invitations, documents,
 //! transfer, cleanups and operator tasks live in the `functions` library,

@@ -18,9 +18,11 @@ use crate::error::Code;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
+
+/// What an operation of the engine answers (a route's handler hands it on).
+pub type Answer = Result<ApiResponse, ApiError>;
 use crate::migrate::Index;
 use crate::rbac::Permission;
-use crate::runtime::{Ctx, HandlerResult};
 use crate::validate::Errors;
 
 pub const DEFAULT_LIMIT: i64 = 25;
@@ -443,16 +445,6 @@ pub fn indexes_of(entities: &[&Entity]) -> Vec<Index> {
     entities.iter().flat_map(|e| e.indexes()).collect()
 }
 
-/// `GET /api/v1/<plural>`: one page of the list.
-pub async fn handle_list(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    list(&ctx, ctx.scope()?, e).await
-}
-
-/// `POST /api/v1/<plural>`: a new record.
-pub async fn handle_create(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    create(&ctx.req, ctx.scope()?, e).await
-}
-
 /// Checks that every referenced record exists, live, in the caller's
 /// organization; another organization's record is as absent as a missing one.
 pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), ApiError> {
@@ -472,27 +464,15 @@ pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), A
 /// `GET /api/v1/<plural>/{id}`, tagged with the record's version (the
 /// `ETag` a PATCH's `If-Match` names; the runtime answers a matching
 /// `If-None-Match` with 304).
-pub async fn handle_get(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    let doc = find_live(ctx.scope()?, e, ctx.path_id()?).await?;
+pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
+    let doc = find_live(scope, e, id).await?;
     let mut r = ApiResponse::ok(&render(&doc));
     r.set_header("etag", &format!("\"{}\"", version_of(&doc)));
     Ok(r)
 }
 
-/// `PATCH /api/v1/<plural>/{id}`.
-pub async fn handle_update(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    update(&ctx.req, ctx.scope()?, e, ctx.path_id()?).await
-}
-
-/// `DELETE /api/v1/<plural>/{id}`: a soft delete.
-pub async fn handle_delete(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    delete(ctx.scope()?, e, ctx.path_id()?).await
-}
-
 /// `POST /api/v1/<plural>/{id}/restore`.
-pub async fn restore(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    let scope = ctx.scope()?;
-    let id = ctx.path_id()?;
+pub async fn restore(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
     let restored = mutate_record(
         scope,
         e,
@@ -642,15 +622,16 @@ pub fn regex_escape(text: &str) -> String {
     out
 }
 
-async fn list(ctx: &Ctx, scope: &Scope, e: &Entity) -> HandlerResult {
-    if ctx.req.query.iter().any(|(k, _)| k == "updatedSince") {
-        return sync(&ctx.req, scope, e).await;
+/// `GET /api/v1/<plural>`: one page of the list, or of a delta sync.
+pub async fn list(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
+    if req.query.iter().any(|(k, _)| k == "updatedSince") {
+        return sync(req, scope, e).await;
     }
     if let Some(limit) = &e.max_range {
-        limit.check(&ctx.req)?;
+        limit.check(req)?;
     }
     let (docs, next) = page(
-        &ctx.req,
+        req,
         scope,
         e.collection,
         &e.list,
@@ -680,7 +661,7 @@ const SYNC_TOKEN: &str = "sync";
 /// token (`0`: everything), oldest change first, deleted ones as
 /// tombstones `{id, deletedAt}`, paged by cursor; the last page carries
 /// the `syncToken` of the next sync. Tokens are signed and opaque.
-async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
+async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     let key = &scope.state().cursor;
     let mut limit = DEFAULT_LIMIT;
     let (mut token, mut cursor) = (None, None);
@@ -863,7 +844,8 @@ pub async fn page(
     Ok((docs, next))
 }
 
-async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> HandlerResult {
+/// `POST /api/v1/<plural>`: a new record.
+pub async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     let body: serde_json::Value = req.json()?;
     let (mut fields, refs) = fields::parse_create(e.fields, &body)?;
     check_references(scope, &refs).await?;
@@ -985,7 +967,7 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
 }
 
 /// `PATCH` of record `id`: MEMBERs only their own, `If-Match` checked.
-pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
+pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
     let expected = if_match(req)?;
     let body: serde_json::Value = req.json()?;
     let before = find_live(scope, e, id).await?;
@@ -1054,7 +1036,7 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
 }
 
 /// Soft-deletes record `id` (the caller's permission was checked before).
-pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> HandlerResult {
+pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
     let deleted = mutate_one(
         scope,
         e.collection,

@@ -68,7 +68,7 @@ pub async fn upload(ctx: Ctx) -> HandlerResult {
 
 /// `GET /api/v1/documents`.
 pub async fn list(ctx: Ctx) -> HandlerResult {
-    shared::records::handle_list(ctx, &DOCUMENT).await
+    shared::runtime::entity::handle_list(ctx, &DOCUMENT).await
 }
 
 /// `GET /api/v1/documents/{id}`, with a download URL once uploaded.
@@ -78,7 +78,7 @@ pub async fn get(ctx: Ctx) -> HandlerResult {
 
 /// `PATCH /api/v1/documents/{id}`: rename or relink.
 pub async fn update(ctx: Ctx) -> HandlerResult {
-    shared::records::handle_update(ctx, &DOCUMENT).await
+    shared::runtime::entity::handle_update(ctx, &DOCUMENT).await
 }
 
 /// `DELETE /api/v1/documents/{id}`.

@@ -14,6 +14,7 @@
 //! JSON log line). A layer never calls an earlier one.
 
 mod adapters;
+pub mod entity;
 pub(crate) mod layers;
 /// The client-address blocklist's form of a network (operators block with it).
 pub use layers::blocklist::normalize as ip_network;

@@ -18,7 +18,7 @@ use crate::cleanup::CRON_SECRET;
 use crate::helpers::*;
 
 /// A SecantusDB of the test's own, on `port`, with its data in `dir`.
-async fn start_mongo(port: u16, dir: &PathBuf) -> tokio::process::Child {
+pub async fn start_mongo(port: u16, dir: &PathBuf) -> tokio::process::Child {
     let bin = std::env::var("SECANTUS_BIN").expect("SECANTUS_BIN is set by scripts/test.sh");
     let child = tokio::process::Command::new(bin)
         .args([

@@ -334,3 +334,36 @@ async fn the_history_lists_the_vehicles_work_orders_newest_first_and_tenancy_hol
         .assert_problem(404, "NOT_FOUND");
     assert_eq!(app.count("odometer_readings", doc! {}).await, 0);
 }
+
+#[tokio::test]
+async fn a_vehicles_readings_are_paged_by_cursor_newest_first() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let account = app.create_account(owner, "Paged KG").await;
+    let id = vehicle(&app, owner, &account, json!({})).await.str("id");
+    for value in [100, 200, 300, 400, 500] {
+        let r = reading(&app, owner, &id, json!({ "value": value, "unit": "km" })).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut seen = vec![];
+    let mut path = format!("/api/v1/vehicles/{id}/odometer?limit=2");
+    loop {
+        let r = app.get(&path, Some(owner)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.body["data"].as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|d| d["value"].as_i64().unwrap()));
+        match r.body["nextCursor"].as_str() {
+            Some(c) => path = format!("/api/v1/vehicles/{id}/odometer?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [500, 400, 300, 200, 100]);
+    // A bad page size is the list's usual 400.
+    app.get(
+        &format!("/api/v1/vehicles/{id}/odometer?limit=0"),
+        Some(owner),
+    )
+    .await
+    .assert_problem(400, "INVALID_PARAMETER");
+}

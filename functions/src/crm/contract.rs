@@ -27,7 +27,7 @@ pub static LEADS_ID_CONVERT_POST: Op = Op {
         a contact and, with `opportunity`, an opportunity of the new account, and marks the lead \
         CONVERTED, all in one transaction. An empty body reads as `{}`. A lead converted before is \
         a 409 `ALREADY_CONVERTED`; MEMBERs convert only the leads they created.",
-    body: Body::Json(Schema::Object(&[
+    body: Body::Optional(Schema::Object(&[
         Prop::opt(
             "accountName",
             Schema::Nullable(&Schema::Text { min: 1, max: 200 }),

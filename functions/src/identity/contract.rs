@@ -215,7 +215,7 @@ pub static AUTH_LOGIN_POST: Op = Op {
 pub static AUTH_REFRESH_POST: Op = Op {
     summary: "Exchange a refresh token for a new token pair",
     description: "The refresh token comes from the body or, when the body has none, from the refresh cookie (the body may then be empty). Every use rotates it; a reused one ends its session (401 `REFRESH_TOKEN_REUSED`).",
-    body: Body::Json(Schema::Object(&[Prop::opt(
+    body: Body::Optional(Schema::Object(&[Prop::opt(
         "refreshToken",
         Schema::Nullable(&Schema::STRING),
     )])),
@@ -234,7 +234,7 @@ pub static AUTH_REFRESH_POST: Op = Op {
 pub static AUTH_LOGOUT_POST: Op = Op {
     summary: "Sign out",
     description: "Ends the caller's session (and that of the refresh token presented in the body or the cookie, when it is the caller's), or with `allSessions: true` every session of the caller; clears the refresh cookie. The body may be empty.",
-    body: Body::Json(Schema::Object(&[
+    body: Body::Optional(Schema::Object(&[
         Prop::opt("refreshToken", Schema::Nullable(&Schema::STRING)),
         Prop::opt("allSessions", Schema::Bool),
     ])),

@@ -130,10 +130,25 @@ const SLOT: Schema = Schema::Object(&[
     Prop::req("endAt", Schema::TIME),
 ]);
 
+/// The cursor pagination every list takes.
+const PAGING: &[Param] = &[
+    Param::opt(
+        "limit",
+        Schema::Int { min: 1, max: 100 },
+        "Items per page (default 25).",
+    ),
+    Param::opt(
+        "cursor",
+        Schema::STRING,
+        "The `nextCursor` of the previous page.",
+    ),
+];
+
 pub static VEHICLES_ID_ODOMETER_GET: Op = Op {
     summary: "List a vehicle's odometer readings",
-    description: "Newest first, at most 500, in one page (`nextCursor` is always null). \
-        Includes the readings work orders took as their `odometerIn`.",
+    description: "Newest first, paged by cursor. Includes the readings work orders took as \
+        their `odometerIn`.",
+    query: PAGING,
     reply: Reply::Json(200, Schema::Page(&READING_ROW)),
     ..Op::DEFAULTS
 };
@@ -150,8 +165,8 @@ pub static VEHICLES_ID_ODOMETER_POST: Op = Op {
 
 pub static VEHICLES_ID_HISTORY_GET: Op = Op {
     summary: "Get a vehicle's service history",
-    description: "The vehicle and its live work orders, newest first, at most 500 \
-        (`nextCursor` is always null).",
+    description: "The vehicle and its live work orders, newest first, paged by cursor.",
+    query: PAGING,
     reply: Reply::Json(
         200,
         Schema::Object(&[
@@ -192,8 +207,9 @@ pub static PARTS_ID_ADJUSTMENTS_POST: Op = Op {
 
 pub static PARTS_ID_MOVEMENTS_GET: Op = Op {
     summary: "List a part's stock movements",
-    description: "Newest first, at most 500, in one page (`nextCursor` is always null): \
-        adjustments, and what work orders consumed (`CONSUMED`, naming the work order).",
+    description: "Newest first, paged by cursor: adjustments, and what work orders consumed \
+        (`CONSUMED`, naming the work order).",
+    query: PAGING,
     reply: Reply::Json(200, Schema::Page(&Schema::Object(MOVEMENT_PROPS))),
     ..Op::DEFAULTS
 };

@@ -202,20 +202,28 @@ pub async fn adjust(ctx: Ctx) -> HandlerResult {
 }
 
 /// `GET /api/v1/parts/{id}/movements`: the part's stock movements, newest
-/// first (at most 500).
+/// first, paged by cursor like every list (`limit`, `cursor`).
 pub async fn movements(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let part_id = ctx.path_id()?;
     find_live(scope, &PART, part_id).await?;
-    let docs = scope
-        .collection(STOCK_MOVEMENTS)
-        .find_many(
-            doc! { "partId": part_id },
-            doc! { "createdAt": -1, "_id": -1 },
-            500,
-            None,
-        )
-        .await?;
+    let (docs, next) = shared::records::page(
+        &ctx.req,
+        scope,
+        STOCK_MOVEMENTS,
+        &MOVEMENTS_LIST,
+        doc! { "partId": part_id },
+        None,
+    )
+    .await?;
     let data: Vec<Value> = docs.iter().map(render).collect();
-    ok(json!({ "data": data, "nextCursor": null }))
+    ok(json!({ "data": data, "nextCursor": next }))
 }
+
+/// How a part's movements are paged: newest first by default.
+static MOVEMENTS_LIST: shared::records::ListSpec = shared::records::ListSpec {
+    sort_fields: &["createdAt"],
+    default_sort: "-createdAt",
+    search_fields: &[],
+    filters: &[],
+};

@@ -14,7 +14,7 @@ use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::migrate::Index;
 use shared::rbac::Permission;
-use shared::records::{find_live, render, Entity, Filter, ListSpec};
+use shared::records::{find_live, page, render, Entity, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
 use super::work_orders::WORK_ORDERS;
@@ -227,39 +227,56 @@ fn render_reading(d: &Document, scope: &Scope) -> Value {
     out
 }
 
-/// `GET /api/v1/vehicles/{id}/odometer`: the readings, newest first (at most 500).
+/// How a vehicle's readings are paged: newest first by default.
+static READINGS_LIST: ListSpec = ListSpec {
+    sort_fields: &["readAt"],
+    default_sort: "-readAt",
+    search_fields: &[],
+    filters: &[],
+};
+
+/// How a vehicle's work orders are paged: newest first by default.
+static HISTORY_LIST: ListSpec = ListSpec {
+    sort_fields: &["createdAt"],
+    default_sort: "-createdAt",
+    search_fields: &[],
+    filters: &[],
+};
+
+/// `GET /api/v1/vehicles/{id}/odometer`: the readings, newest first, paged
+/// by cursor like every list (`limit`, `cursor`).
 pub async fn readings(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let vehicle_id = ctx.path_id()?;
     find_live(scope, &VEHICLE, vehicle_id).await?;
-    let docs = scope
-        .collection(ODOMETER_READINGS)
-        .find_many(
-            doc! { "vehicleId": vehicle_id },
-            doc! { "readAt": -1, "_id": -1 },
-            500,
-            None,
-        )
-        .await?;
+    let (docs, next) = page(
+        &ctx.req,
+        scope,
+        ODOMETER_READINGS,
+        &READINGS_LIST,
+        doc! { "vehicleId": vehicle_id },
+        None,
+    )
+    .await?;
     let data: Vec<Value> = docs.iter().map(|d| render_reading(d, scope)).collect();
-    ok(json!({ "data": data, "nextCursor": null }))
+    ok(json!({ "data": data, "nextCursor": next }))
 }
 
 /// `GET /api/v1/vehicles/{id}/history`: the vehicle's work orders, newest
-/// first, with their totals (at most 500).
+/// first, with their totals, paged by cursor.
 pub async fn history(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let vehicle_id = ctx.path_id()?;
     let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
-    let orders = scope
-        .collection(WORK_ORDERS)
-        .find_many(
-            doc! { "vehicleId": vehicle_id, "deletedAt": null },
-            doc! { "createdAt": -1, "_id": -1 },
-            500,
-            None,
-        )
-        .await?;
+    let (orders, next) = page(
+        &ctx.req,
+        scope,
+        WORK_ORDERS,
+        &HISTORY_LIST,
+        doc! { "vehicleId": vehicle_id, "deletedAt": null },
+        None,
+    )
+    .await?;
     let data: Vec<Value> = orders.iter().map(render).collect();
-    ok(json!({ "vehicle": render(&vehicle), "data": data, "nextCursor": null }))
+    ok(json!({ "vehicle": render(&vehicle), "data": data, "nextCursor": next }))
 }

@@ -133,6 +133,8 @@ impl Param {
 pub enum Body {
     None,
     Json(Schema),
+    /// JSON that may be left out (an empty body reads as `{}`).
+    Optional(Schema),
     /// JSON, or the same fields URL-encoded (an HTML form's post).
     JsonOrForm(Schema),
     /// Raw content of this media type (a CSV file).
@@ -656,6 +658,11 @@ fn request_body(info: &Info, body: &Body) -> Option<Value> {
     match body {
         Body::None => None,
         Body::Json(s) => Some(json_body(request_schema(info, s))),
+        Body::Optional(s) => {
+            let mut b = json_body(request_schema(info, s));
+            b["required"] = json!(false);
+            Some(b)
+        }
         Body::JsonOrForm(s) => {
             let schema = request_schema(info, s);
             Some(json!({ "required": true, "content": {

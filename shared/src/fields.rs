@@ -183,6 +183,17 @@ fn is_blank(v: &Value) -> bool {
 /// Whether a field holds a secret (its name ends in `Secret`, such as a
 /// form's `turnstileSecret`): written by clients, never shown back (a
 /// record shows `<name>Set: true|false`) and `[REDACTED]` in the audit log.
+/// A JSON number that is a whole number: `12`, and `12.0` too (JSON has
+/// one number type; a client's serializer may write either), up to 2^53
+/// when written with a fraction part, where a double is still exact.
+fn whole(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+            .map(|f| f as i64)
+    })
+}
+
 pub fn is_secret(name: &str) -> bool {
     name.ends_with("Secret")
 }
@@ -315,15 +326,13 @@ fn parse_value(
             Bson::String(s.to_string())
         }
         Kind::Integer { min, max } => {
-            let n = v.as_i64().filter(|n| (*min..=*max).contains(n));
+            let n = whole(v).filter(|n| (*min..=*max).contains(n));
             Bson::Int64(n.ok_or_else(|| {
                 FieldError::new(name, format!("must be a whole number from {min} to {max}"))
             })?)
         }
         Kind::Money => {
-            let n = v
-                .as_i64()
-                .filter(|n| (0..=1_000_000_000_000_000).contains(n));
+            let n = whole(v).filter(|n| (0..=1_000_000_000_000_000).contains(n));
             Bson::Int64(n.ok_or_else(|| {
                 FieldError::new(
                     name,
@@ -368,7 +377,7 @@ fn parse_value(
         Kind::Plate => Bson::String(validate::plate(name, string(name, v)?)?),
         Kind::ModelYear => {
             let max = validate::current_year() + 1;
-            let n = v.as_i64().filter(|n| (1886..=max).contains(n));
+            let n = whole(v).filter(|n| (1886..=max).contains(n));
             Bson::Int64(n.ok_or_else(|| {
                 FieldError::new(name, format!("must be a year from 1886 to {max}"))
             })?)
@@ -600,6 +609,15 @@ mod tests {
             Err(ApiError::Validation { errors }) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        assert_eq!(whole(&serde_json::json!(12)), Some(12));
+        assert_eq!(whole(&serde_json::json!(12.0)), Some(12));
+        assert_eq!(whole(&serde_json::json!(12.5)), None);
+        assert_eq!(whole(&serde_json::json!(1e300)), None);
+        assert_eq!(whole(&serde_json::json!("12")), None);
     }
 
     #[test]

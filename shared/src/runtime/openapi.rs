@@ -512,7 +512,10 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
         );
     }
     if method == "POST" {
-        params.push(json!({ "$ref": "#/components/parameters/Idempotency-Key" }));
+        // Only a signed-in caller's POST is idempotent (keys are per user).
+        if matches!(access, Access::Requires(_)) {
+            params.push(json!({ "$ref": "#/components/parameters/Idempotency-Key" }));
+        }
         errors.extend([409, 422]);
     }
     if body.is_some() {
@@ -730,10 +733,10 @@ fn list_params(e: &Entity) -> Vec<Value> {
         json!({ "name": "limit", "in": "query", "required": false, "description": "Records per page.",
                 "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": crate::records::DEFAULT_LIMIT } }),
         json!({ "name": "cursor", "in": "query", "required": false, "description": "The `nextCursor` of the previous page.",
-                "schema": { "type": "string" } }),
+                "schema": { "type": "string", "pattern": ONE_LINE } }),
         json!({ "name": "updatedSince", "in": "query", "required": false,
                 "description": "Delta sync: `0` for a first, full sync, else the `syncToken` of the last one (410 `RESYNC_REQUIRED` once older than 30 days). Takes only `limit` and `cursor` besides.",
-                "schema": { "type": "string" } }),
+                "schema": { "type": "string", "pattern": ONE_LINE } }),
     ];
     if !sorts.is_empty() {
         out.push(json!({ "name": "sort", "in": "query", "required": false, "description": "A field, `-` first for descending.",
@@ -742,7 +745,7 @@ fn list_params(e: &Entity) -> Vec<Value> {
     if !e.list.search_fields.is_empty() {
         out.push(json!({ "name": "q", "in": "query", "required": false,
                          "description": format!("Case-insensitive search in {}.", e.list.search_fields.join(", ")),
-                         "schema": { "type": "string", "maxLength": 100 } }));
+                         "schema": { "type": "string", "maxLength": 100, "pattern": ONE_LINE } }));
     }
     for f in e.list.filters {
         let (schema, description) = match f.kind {
@@ -784,14 +787,22 @@ fn list_params(e: &Entity) -> Vec<Value> {
     out
 }
 
+/// Text without control characters (what `shared::validate` refuses).
+const ONE_LINE: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+/// The same, but for line breaks and tabs.
+const LINES: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
 /// The JSON Schema of a field as a request sends it.
 fn field_request(kind: &Kind, reserved: &[&str]) -> Value {
     match kind {
-        Kind::Text { min, max } => json!({ "type": "string", "minLength": min, "maxLength": max }),
-        Kind::Multiline { max } => json!({ "type": "string", "maxLength": max }),
+        Kind::Text { min, max } => {
+            json!({ "type": "string", "minLength": min, "maxLength": max, "pattern": ONE_LINE })
+        }
+        Kind::Multiline { max } => json!({ "type": "string", "maxLength": max, "pattern": LINES }),
         Kind::Email => json!({ "type": "string", "format": "email", "maxLength": 254 }),
         Kind::Url => json!({ "type": "string", "format": "uri", "maxLength": 2048 }),
-        Kind::Phone => json!({ "type": "string", "maxLength": 40 }),
+        Kind::Phone => json!({ "type": "string", "maxLength": 32, "pattern": "^[0-9 +().-]*$",
+                               "description": "3 to 20 digits, with spaces and + - ( ) ." }),
         Kind::Enum { values, .. } => {
             let allowed: Vec<&str> = values
                 .iter()
@@ -970,7 +981,7 @@ fn schema_json(info: &Info, s: &Schema, strict: bool) -> Value {
         Schema::Any => json!({}),
         Schema::Text { min: 0, max: 0 } => json!({ "type": "string" }),
         Schema::Text { min, max } => {
-            json!({ "type": "string", "minLength": min, "maxLength": max })
+            json!({ "type": "string", "minLength": min, "maxLength": max, "pattern": ONE_LINE })
         }
         Schema::Format(f) => json!({ "type": "string", "format": f }),
         Schema::Pattern(p) => json!({ "type": "string", "pattern": p }),

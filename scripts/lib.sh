@@ -72,24 +72,29 @@ ensure_contract_tools() {
   export CONTRACT_TOOLS="$CONTRACT_VENV/bin"
 }
 
+# Installs Debian's package $1 at version $2 (the security archive's, so
+# the pin holds until Debian replaces it: then the current one, with a
+# warning), as root or with sudo.
+apt_install_pinned() {
+  local package="$1" version="$2" sudo="" apt="apt-get install -y -qq --no-install-recommends"
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  log "installing Debian's $package $version"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo $apt "$package=$version" >/dev/null 2>&1 || {
+    $sudo apt-get update -qq
+    $sudo $apt "$package=$version" || {
+      log "WARNING: $package $version is gone from Debian; installing the current one"
+      $sudo $apt "$package"
+    }
+  }
+}
+
 # Debian's Chromium for the browser tests, pinned to the version the
 # security archive carries (should Debian have replaced it, the current one
 # is taken, with a warning), once per machine.
 CHROMIUM_VERSION=148.0.7778.167-1~deb12u1
 ensure_chromium() {
-  if ! command -v chromium >/dev/null 2>&1; then
-    local sudo="" apt="apt-get install -y -qq --no-install-recommends"
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    log "installing Debian's chromium $CHROMIUM_VERSION"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo $apt "chromium=$CHROMIUM_VERSION" >/dev/null 2>&1 || {
-      $sudo apt-get update -qq
-      $sudo $apt "chromium=$CHROMIUM_VERSION" || {
-        log "WARNING: chromium $CHROMIUM_VERSION is gone from Debian; installing the current one"
-        $sudo $apt chromium
-      }
-    }
-  fi
+  command -v chromium >/dev/null 2>&1 || apt_install_pinned chromium "$CHROMIUM_VERSION"
   CHROMIUM="$(command -v chromium)"
   export CHROMIUM
 }
@@ -182,19 +187,8 @@ use_smtp() {
 # the bucket's CORS rules in front of s3s-fs, which has none of its own.
 NGINX_VERSION=1.22.1-9+deb12u7
 ensure_nginx() {
-  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-    local sudo="" apt="apt-get install -y -qq --no-install-recommends"
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    log "installing Debian's nginx-light $NGINX_VERSION"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo $apt "nginx-light=$NGINX_VERSION" >/dev/null 2>&1 || {
-      $sudo apt-get update -qq
-      $sudo $apt "nginx-light=$NGINX_VERSION" || {
-        log "WARNING: nginx-light $NGINX_VERSION is gone from Debian; installing the current one"
-        $sudo $apt nginx-light
-      }
-    }
-  fi
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] ||
+    apt_install_pinned nginx-light "$NGINX_VERSION"
   NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 }
 

@@ -9,6 +9,7 @@
 //! gzipped and served from our own deployment; the page's
 //! Content-Security-Policy lets it load nothing from anywhere else.
 
+use http::StatusCode;
 use serde_json::Value;
 use shared::http::ApiResponse;
 use shared::runtime::openapi::{self, Info, Op, Reply};
@@ -63,19 +64,20 @@ static INFO: Info = Info {
 
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi_json(_ctx: Ctx) -> HandlerResult {
-    let mut r = ApiResponse::no_content();
-    r.status = http::StatusCode::OK;
-    r.body = OPENAPI_JSON.as_bytes().to_vec();
-    r.set_header("content-type", "application/json");
-    Ok(r)
+    Ok(ApiResponse::bytes(
+        StatusCode::OK,
+        "application/json",
+        OPENAPI_JSON.as_bytes().to_vec(),
+    ))
 }
 
 /// `GET /api/v1/docs`: the reference page.
 pub async fn page(_ctx: Ctx) -> HandlerResult {
-    let mut r = ApiResponse::no_content();
-    r.status = http::StatusCode::OK;
-    r.body = PAGE.as_bytes().to_vec();
-    r.set_header("content-type", "text/html; charset=utf-8");
+    let mut r = ApiResponse::bytes(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        PAGE.as_bytes().to_vec(),
+    );
     // Redoc styles itself inline and renders diagrams from blob: workers;
     // everything else comes from this deployment or nowhere.
     r.set_header(
@@ -90,10 +92,11 @@ pub async fn page(_ctx: Ctx) -> HandlerResult {
 /// `GET /api/v1/docs/redoc-2.5.4.js`: the renderer, gzip-encoded (every
 /// browser accepts it), cached for a year: a new version is a new path.
 pub async fn redoc(_ctx: Ctx) -> HandlerResult {
-    let mut r = ApiResponse::no_content();
-    r.status = http::StatusCode::OK;
-    r.body = REDOC_GZ.to_vec();
-    r.set_header("content-type", "text/javascript; charset=utf-8");
+    let mut r = ApiResponse::bytes(
+        StatusCode::OK,
+        "text/javascript; charset=utf-8",
+        REDOC_GZ.to_vec(),
+    );
     r.set_header("content-encoding", "gzip");
     r.set_header("cache-control", "public, max-age=31536000, immutable");
     Ok(r)

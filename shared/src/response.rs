@@ -20,6 +20,11 @@ impl ApiResponse {
 
     pub fn json_with_type(status: StatusCode, value: &impl Serialize, content_type: &str) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::bytes(status, content_type, body)
+    }
+
+    /// A body of another media type (a page, a file), as it is.
+    pub fn bytes(status: StatusCode, content_type: &str, body: Vec<u8>) -> Self {
         let mut r = Self {
             status,
             headers: HeaderMap::new(),

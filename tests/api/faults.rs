@@ -292,6 +292,31 @@ async fn keyed(app: &TestApp, actor: &Actor, path: &str, key: &str, body: Value)
     .await
 }
 
+/// Makes the app's next commit fail and sends the keyed POST, which must
+/// answer 500.
+async fn fails_to_commit(
+    app: &TestApp,
+    fail_points: &FailPoints,
+    actor: &Actor,
+    path: &str,
+    key: &str,
+    body: &Value,
+) {
+    app.fail_command(fail_points, "commitTransaction", 0).await;
+    let failed = keyed(app, actor, path, key, body.clone()).await;
+    assert_eq!(failed.status, 500, "{}", failed.text);
+}
+
+/// The client's retry with the same key, which runs; then once more, which
+/// is the stored answer replayed. Returns the retry's answer.
+async fn retried_once(app: &TestApp, actor: &Actor, path: &str, key: &str, body: &Value) -> Resp {
+    let done = keyed(app, actor, path, key, body.clone()).await;
+    let replay = keyed(app, actor, path, key, body.clone()).await;
+    assert_eq!(replay.status, done.status, "{}", replay.text);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    done
+}
+
 #[tokio::test]
 async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly_once() {
     use crate::work_orders::{add_line, approve, customer, move_to, open, part_doc, stocked_part};
@@ -327,16 +352,8 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
     }
     let movements = app.count("stock_movements", doc! {}).await;
     let path = format!("/api/v1/work-orders/{order}/transition");
-    app.fail_command(&fail_points, "commitTransaction", 0).await;
-    let failed = keyed(
-        &app,
-        admin,
-        &path,
-        "complete-1",
-        json!({ "to": "COMPLETED" }),
-    )
-    .await;
-    assert_eq!(failed.status, 500, "{}", failed.text);
+    let complete = json!({ "to": "COMPLETED" });
+    fails_to_commit(&app, &fail_points, admin, &path, "complete-1", &complete).await;
     let stock = part_doc(&app, &part).await;
     assert_eq!(
         (stock.get_i64("onHand"), stock.get_i64("reserved")),
@@ -349,26 +366,9 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
         .await;
     assert_eq!(wo.body["status"], "IN_PROGRESS");
 
-    let done = keyed(
-        &app,
-        admin,
-        &path,
-        "complete-1",
-        json!({ "to": "COMPLETED" }),
-    )
-    .await;
+    let done = retried_once(&app, admin, &path, "complete-1", &complete).await;
     assert_eq!(done.status, 200, "the retry runs: {}", done.text);
     assert_eq!(done.body["status"], "COMPLETED");
-    let replay = keyed(
-        &app,
-        admin,
-        &path,
-        "complete-1",
-        json!({ "to": "COMPLETED" }),
-    )
-    .await;
-    assert_eq!(replay.status, 200);
-    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     let stock = part_doc(&app, &part).await;
     assert_eq!(
         (stock.get_i64("onHand"), stock.get_i64("reserved")),
@@ -381,14 +381,18 @@ async fn a_failed_commit_leaves_nothing_and_the_keyed_retry_completes_it_exactly
     let csv = "name,industry\nFault Motors,Automotive\nRetry Cars,Automotive\n";
     let body = json!({ "entity": "accounts", "csv": csv });
     let accounts = app.count("accounts", doc! {}).await;
-    app.fail_command(&fail_points, "commitTransaction", 0).await;
-    let failed = keyed(&app, admin, "/api/v1/imports", "import-1", body.clone()).await;
-    assert_eq!(failed.status, 500, "{}", failed.text);
+    fails_to_commit(
+        &app,
+        &fail_points,
+        admin,
+        "/api/v1/imports",
+        "import-1",
+        &body,
+    )
+    .await;
     assert_eq!(app.count("accounts", doc! {}).await, accounts);
-    let done = keyed(&app, admin, "/api/v1/imports", "import-1", body.clone()).await;
+    let done = retried_once(&app, admin, "/api/v1/imports", "import-1", &body).await;
     assert!(done.status == 200 || done.status == 201, "{}", done.text);
-    let replay = keyed(&app, admin, "/api/v1/imports", "import-1", body).await;
-    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(
         app.count("accounts", doc! {}).await,
         accounts + 2,
@@ -429,16 +433,12 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let before = counts(&app).await;
     let path = format!("/api/v1/leads/{lead}/convert");
     let body = json!({ "opportunity": { "name": "Brake job" } });
-    app.fail_command(&fail_points, "commitTransaction", 0).await;
-    let failed = keyed(&app, admin, &path, "convert-1", body.clone()).await;
-    assert_eq!(failed.status, 500, "{}", failed.text);
+    fails_to_commit(&app, &fail_points, admin, &path, "convert-1", &body).await;
     assert_eq!(counts(&app).await, before, "nothing converted");
     let status = app.get(&format!("/api/v1/leads/{lead}"), Some(admin)).await;
     assert_eq!(status.body["status"], "NEW");
-    let done = keyed(&app, admin, &path, "convert-1", body.clone()).await;
+    let done = retried_once(&app, admin, &path, "convert-1", &body).await;
     assert_eq!(done.status, 200, "the retry runs: {}", done.text);
-    let replay = keyed(&app, admin, &path, "convert-1", body).await;
-    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(
         counts(&app).await,
         before.iter().map(|n| n + 1).collect::<Vec<_>>(),
@@ -454,16 +454,12 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let balance = app.get(&invoice, Some(admin)).await.body["balance"].clone();
     let path = format!("/api/v1/work-orders/{order}/payments");
     let body = json!({ "amount": 1000, "method": "CARD" });
-    app.fail_command(&fail_points, "commitTransaction", 0).await;
-    let failed = keyed(&app, admin, &path, "pay-1", body.clone()).await;
-    assert_eq!(failed.status, 500, "{}", failed.text);
+    fails_to_commit(&app, &fail_points, admin, &path, "pay-1", &body).await;
     let after = app.get(&invoice, Some(admin)).await.body;
     assert_eq!(after["balance"], balance, "nothing paid");
     assert_eq!(after["payments"], json!([]));
-    let done = keyed(&app, admin, &path, "pay-1", body.clone()).await;
+    let done = retried_once(&app, admin, &path, "pay-1", &body).await;
     assert_eq!(done.status, 201, "the retry runs: {}", done.text);
-    let replay = keyed(&app, admin, &path, "pay-1", body).await;
-    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     let after = app.get(&invoice, Some(admin)).await.body;
     assert_eq!(after["payments"].as_array().unwrap().len(), 1, "paid once");
     assert_eq!(after["balance"], balance.as_i64().unwrap() - 1000);
@@ -472,9 +468,7 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
     let member = app.member().await;
     let body = json!({ "memberId": member.id });
     let path = "/api/v1/organization/transfer-ownership";
-    app.fail_command(&fail_points, "commitTransaction", 0).await;
-    let failed = keyed(&app, owner, path, "transfer-1", body.clone()).await;
-    assert_eq!(failed.status, 500, "{}", failed.text);
+    fails_to_commit(&app, &fail_points, owner, path, "transfer-1", &body).await;
     assert_eq!(
         (
             role(&app, &owner.email).await,

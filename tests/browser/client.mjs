@@ -5,26 +5,9 @@
 // downloads it. The same client served from an origin the API does not
 // allow (OTHER_PAGE) tries the same. Prints what the browser saw as JSON;
 // the Rust test (tests/api/browser.rs) checks the database and the bucket.
-import { chromium } from "playwright-core";
+import { env, launch } from "./chromium.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM"),
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 
 const seen = {};
 try {

@@ -1,14 +1,10 @@
 // The API reference page in headless Chromium: Redoc renders the OpenAPI
 // document, and nothing is fetched from anywhere but the API itself.
 // Prints what the browser saw as JSON (tests/api/browser.rs checks it).
-import { chromium } from "playwright-core";
+import { env, launch } from "./chromium.mjs";
 
-const url = process.env.DOCS_PAGE;
-if (!url) throw new Error("DOCS_PAGE is not set");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const url = env("DOCS_PAGE");
+const browser = await launch();
 const seen = { requests: [], blocked: [], errors: [] };
 try {
   const page = await browser.newPage();

@@ -2,26 +2,9 @@
 // posts it as a plain HTML form and with fetch; the same page served from
 // another origin tries both. Prints what the browser saw as JSON; the Rust
 // test (tests/api/browser.rs) checks the database.
-import { chromium } from "playwright-core";
+import { env, launch } from "./chromium.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM"),
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 
 async function postForm(page, url, email) {
   await page.goto(url);

@@ -7,8 +7,7 @@
 //! checks the server against it, so each says exactly what its handler
 //! takes and answers: change one with its handler.
 
-use shared::records::MAX_LIMIT;
-use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
+use shared::runtime::openapi::{Body, Op, Prop, Reply, Schema};
 
 use super::accounts::ACCOUNT;
 use super::contacts::CONTACT;
@@ -101,42 +100,7 @@ pub static FORMS_ID_SUBMISSIONS_GET: Op = Op {
     summary: "List a form's submissions",
     description: "Newest first, paged by cursor. `payload` is what was accepted of the form's \
         fields (empty for spam); `leadId` the lead it made or added to (null for spam).",
-    query: &[
-        Param::opt(
-            "limit",
-            Schema::Int {
-                min: 1,
-                max: MAX_LIMIT,
-            },
-            "Submissions per page (25 by default).",
-        ),
-        Param::opt(
-            "cursor",
-            Schema::STRING,
-            "The `nextCursor` of the previous page.",
-        ),
-        Param::opt(
-            "sort",
-            Schema::Enum(&["createdAt", "-createdAt"]),
-            "`-createdAt` (the default) or `createdAt`.",
-        ),
-        Param::opt(
-            "since",
-            Schema::TIME,
-            "Only submissions at or after this time.",
-        ),
-        Param::opt("until", Schema::TIME, "Only submissions before this time."),
-        Param::opt(
-            "ipAddress",
-            Schema::Text { min: 0, max: 200 },
-            "Only submissions from this client address.",
-        ),
-        Param::opt(
-            "spam",
-            Schema::Bool,
-            "Only spam (`true`) or only the rest (`false`).",
-        ),
-    ],
+    list: Some(&super::forms::SUBMISSIONS),
     reply: Reply::Json(200, Schema::Page(&SUBMISSION)),
     ..Op::DEFAULTS
 };

@@ -208,7 +208,7 @@ pub async fn rotate_key(ctx: Ctx) -> HandlerResult {
     Ok(ApiResponse::ok(&render(&after)))
 }
 
-static SUBMISSIONS: ListSpec = ListSpec {
+pub(crate) static SUBMISSIONS: ListSpec = ListSpec {
     sort_fields: &["createdAt"],
     default_sort: "-createdAt",
     search_fields: &[],
@@ -745,11 +745,7 @@ fn page(status: StatusCode, body: &str) -> ApiResponse {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Thank you</title></head><body style=\"font-family:sans-serif;max-width:32rem;margin:3rem auto\">{body}</body></html>"
     );
-    let mut r = ApiResponse::no_content();
-    r.status = status;
-    r.body = html.into_bytes();
-    r.set_header("content-type", "text/html; charset=utf-8");
-    r
+    ApiResponse::bytes(status, "text/html; charset=utf-8", html.into_bytes())
 }
 
 /// How many of the organization's form submissions came from each client

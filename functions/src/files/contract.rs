@@ -6,7 +6,6 @@
 //! checks the server against it, so each says exactly what its handler
 //! takes and answers: change one with its handler.
 
-use shared::records::MAX_LIMIT;
 use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
 
 use super::handlers::{DOCUMENT, UPLOAD_FIELDS};
@@ -93,63 +92,13 @@ pub static DOCUMENTS_GET: Op = Op {
         `updatedSince`, a delta sync (only `limit` and `cursor` besides): every document created, \
         changed or deleted since (deleted ones as tombstones `{id, deletedAt}`), the last page \
         carrying the next `syncToken` (410 `RESYNC_REQUIRED` past 30 days).",
-    query: &[
-        Param::opt(
-            "limit",
-            Schema::Int {
-                min: 1,
-                max: MAX_LIMIT,
-            },
-            "Documents per page (25 by default).",
-        ),
-        Param::opt(
-            "cursor",
-            Schema::STRING,
-            "The `nextCursor` of the previous page.",
-        ),
-        Param::opt(
-            "updatedSince",
-            Schema::STRING,
-            "Delta sync: `0` for a first, full sync, else the `syncToken` of the last one.",
-        ),
-        Param::opt(
-            "sort",
-            Schema::Enum(&[
-                "createdAt",
-                "-createdAt",
-                "updatedAt",
-                "-updatedAt",
-                "fileName",
-                "-fileName",
-            ]),
-            "A field, `-` first for descending (`-createdAt` by default).",
-        ),
-        Param::opt(
-            "q",
-            Schema::Text { min: 0, max: 100 },
-            "Case-insensitive search in fileName.",
-        ),
-        Param::opt(
-            "relatedToType",
-            Schema::Text { min: 0, max: 200 },
-            "Only documents attached to this type of record.",
-        ),
-        Param::opt(
-            "relatedToId",
-            Schema::ID,
-            "Only documents attached to this record.",
-        ),
-        Param::opt(
-            "contentType",
-            Schema::Text { min: 0, max: 200 },
-            "Only documents of this type.",
-        ),
-        Param::opt(
-            "status",
-            Schema::Text { min: 0, max: 200 },
-            "Only PENDING or only UPLOADED documents.",
-        ),
-    ],
+    list: Some(&DOCUMENT.list),
+    query: &[Param::opt(
+        "updatedSince",
+        Schema::STRING,
+        "Delta sync: `0` for a first, full sync, else the `syncToken` of the last one. Takes \
+        only `limit` and `cursor` besides.",
+    )],
     reply: Reply::Json(
         200,
         Schema::Object(&[

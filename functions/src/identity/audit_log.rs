@@ -13,7 +13,7 @@ use shared::migrate::Index;
 use shared::records::{self, render, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
-static AUDIT_LOG: ListSpec = ListSpec {
+pub(crate) static AUDIT_LOG: ListSpec = ListSpec {
     sort_fields: &["createdAt"],
     default_sort: "-createdAt",
     search_fields: &[],

@@ -10,7 +10,6 @@
 //! answers. A handler that changes its input or its answer changes its
 //! declaration here too.
 
-use shared::records::MAX_LIMIT;
 use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
 
 // ---------------------------------------------------------------------------
@@ -130,20 +129,6 @@ pub static COMPONENTS: &[(&str, Schema)] = &[
 
 /// `{detail}`: a sentence for the user.
 const DETAIL: Schema = Schema::Object(&[Prop::req("detail", Schema::STRING)]);
-
-const PAGE_LIMIT: Param = Param::opt(
-    "limit",
-    Schema::Int {
-        min: 1,
-        max: MAX_LIMIT,
-    },
-    "Entries per page (default 25).",
-);
-const PAGE_CURSOR: Param = Param::opt(
-    "cursor",
-    Schema::STRING,
-    "The `nextCursor` of the previous page.",
-);
 
 // ---------------------------------------------------------------------------
 // Health.
@@ -373,37 +358,7 @@ pub static AUTH_SESSIONS_ID_DELETE: Op = Op {
 pub static MEMBERS_GET: Op = Op {
     summary: "List the organization's members",
     description: "Every member whatever their status (PENDING, ACTIVE, INACTIVE), by cursor.",
-    query: &[
-        PAGE_LIMIT,
-        PAGE_CURSOR,
-        Param::opt(
-            "sort",
-            Schema::Enum(&[
-                "createdAt",
-                "-createdAt",
-                "email",
-                "-email",
-                "lastName",
-                "-lastName",
-            ]),
-            "A field, `-` first for descending (default `createdAt`).",
-        ),
-        Param::opt(
-            "q",
-            Schema::Text { min: 0, max: 100 },
-            "Case-insensitive search in email, firstName, lastName.",
-        ),
-        Param::opt(
-            "role",
-            Schema::Text { min: 0, max: 200 },
-            "Only members with this role (VIEWER, MEMBER, ADMIN, OWNER).",
-        ),
-        Param::opt(
-            "status",
-            Schema::Text { min: 0, max: 200 },
-            "Only members with this status (PENDING, ACTIVE, INACTIVE).",
-        ),
-    ],
+    list: Some(&super::members::LIST),
     reply: Reply::Json(200, Schema::Page(&Schema::Named("User"))),
     ..Op::DEFAULTS
 };
@@ -641,34 +596,7 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP_POST: Op = Op {
 pub static AUDIT_LOG_GET: Op = Op {
     summary: "List the organization's audit log",
     description: "Newest first by cursor, filtered by action, user, resource, record, client address and time.",
-    query: &[
-        PAGE_LIMIT,
-        PAGE_CURSOR,
-        Param::opt(
-            "sort",
-            Schema::Enum(&["createdAt", "-createdAt"]),
-            "`-createdAt` (default, newest first) or `createdAt`.",
-        ),
-        Param::opt(
-            "action",
-            Schema::Text { min: 0, max: 200 },
-            "Only entries of this action (CREATE, UPDATE, DELETE, RESTORE, EXPORT, IMPORT, DOWNLOAD, LOGIN, LOGIN_FAILED, LOGOUT, TOKEN_REFRESH, TOKEN_REUSE_DETECTED, PERMISSION_DENIED, RATE_LIMIT_EXCEEDED).",
-        ),
-        Param::opt("userId", Schema::ID, "Only entries of this user."),
-        Param::opt(
-            "resource",
-            Schema::Text { min: 0, max: 200 },
-            "Only entries about this kind of resource (`user`, `organization`, `session`, an entity, ...).",
-        ),
-        Param::opt("resourceId", Schema::ID, "Only entries about this record."),
-        Param::opt(
-            "ipAddress",
-            Schema::Text { min: 0, max: 200 },
-            "Only entries from this client address.",
-        ),
-        Param::opt("since", Schema::TIME, "Entries at or after this time."),
-        Param::opt("until", Schema::TIME, "Entries before this time."),
-    ],
+    list: Some(&super::audit_log::AUDIT_LOG),
     reply: Reply::Json(200, Schema::Page(&Schema::Named("AuditEntry"))),
     ..Op::DEFAULTS
 };

@@ -7,26 +7,22 @@
 
 use shared::runtime::openapi::{Body, Op, Prop, Reply, Schema};
 
-/// What `entity` names: the collections of the registry's entities
-/// (`crate::routes::ENTITIES`).
-const EXPORTABLE: &[&str] = &[
-    "accounts",
-    "contacts",
-    "leads",
-    "opportunities",
-    "tasks",
-    "products",
-    "forms",
-    "vehicles",
-    "parts",
-    "work_orders",
-    "appointments",
-];
+/// What `entity` names: the collections of the registry's entities.
+fn exportable() -> Vec<&'static str> {
+    crate::routes::ENTITIES
+        .iter()
+        .map(|e| e.collection)
+        .collect()
+}
 
-/// Those of [`EXPORTABLE`] whose declaration accepts imports.
-const IMPORTABLE: &[&str] = &[
-    "accounts", "contacts", "leads", "products", "vehicles", "parts",
-];
+/// Those whose declaration accepts imports.
+fn importable() -> Vec<&'static str> {
+    crate::routes::ENTITIES
+        .iter()
+        .filter(|e| e.importable)
+        .map(|e| e.collection)
+        .collect()
+}
 
 pub static EXPORTS_POST: Op = Op {
     summary: "Export an entity's records",
@@ -36,7 +32,7 @@ pub static EXPORTS_POST: Op = Op {
         rows (else 422 `EXPORT_TOO_LARGE`). Sent as an attachment (`Content-Disposition`) with \
         the row count in `X-Row-Count`; spends the plan's exports budget.",
     body: Body::Json(Schema::Object(&[
-        Prop::req("entity", Schema::Enum(EXPORTABLE)),
+        Prop::req("entity", Schema::Names(exportable)),
         Prop::req("format", Schema::Enum(&["csv", "json"])),
         Prop::opt("filters", Schema::Map(&Schema::STRING)),
     ])),
@@ -77,7 +73,7 @@ pub static IMPORTS_POST: Op = Op {
         `rows[N].field`, the header being row 1); `valid-only` inserts the valid rows and reports \
         the others in `errors`. 201 when a row was inserted, else 200.",
     body: Body::Json(Schema::Object(&[
-        Prop::req("entity", Schema::Enum(IMPORTABLE)),
+        Prop::req("entity", Schema::Names(importable)),
         Prop::req("csv", Schema::STRING),
         Prop::opt(
             "mode",

@@ -226,12 +226,7 @@ pub async fn export(
             .map_err(|err| ApiError::internal(format!("csv: {err}")))?;
         (body, "text/csv; charset=utf-8")
     };
-    let mut response = ApiResponse {
-        status: StatusCode::OK,
-        headers: http::HeaderMap::new(),
-        body,
-    };
-    response.set_header("content-type", content_type);
+    let mut response = ApiResponse::bytes(StatusCode::OK, content_type, body);
     response.set_header(
         "content-disposition",
         &format!(

@@ -130,25 +130,11 @@ const SLOT: Schema = Schema::Object(&[
     Prop::req("endAt", Schema::TIME),
 ]);
 
-/// The cursor pagination every list takes.
-const PAGING: &[Param] = &[
-    Param::opt(
-        "limit",
-        Schema::Int { min: 1, max: 100 },
-        "Items per page (default 25).",
-    ),
-    Param::opt(
-        "cursor",
-        Schema::STRING,
-        "The `nextCursor` of the previous page.",
-    ),
-];
-
 pub static VEHICLES_ID_ODOMETER_GET: Op = Op {
     summary: "List a vehicle's odometer readings",
     description: "Newest first, paged by cursor. Includes the readings work orders took as \
         their `odometerIn`.",
-    query: PAGING,
+    list: Some(&super::vehicles::READINGS_LIST),
     reply: Reply::Json(200, Schema::Page(&READING_ROW)),
     ..Op::DEFAULTS
 };
@@ -166,7 +152,7 @@ pub static VEHICLES_ID_ODOMETER_POST: Op = Op {
 pub static VEHICLES_ID_HISTORY_GET: Op = Op {
     summary: "Get a vehicle's service history",
     description: "The vehicle and its live work orders, newest first, paged by cursor.",
-    query: PAGING,
+    list: Some(&super::vehicles::HISTORY_LIST),
     reply: Reply::Json(
         200,
         Schema::Object(&[
@@ -209,7 +195,7 @@ pub static PARTS_ID_MOVEMENTS_GET: Op = Op {
     summary: "List a part's stock movements",
     description: "Newest first, paged by cursor: adjustments, and what work orders consumed \
         (`CONSUMED`, naming the work order).",
-    query: PAGING,
+    list: Some(&super::parts::MOVEMENTS_LIST),
     reply: Reply::Json(200, Schema::Page(&Schema::Object(MOVEMENT_PROPS))),
     ..Op::DEFAULTS
 };

@@ -221,7 +221,7 @@ pub async fn movements(ctx: Ctx) -> HandlerResult {
 }
 
 /// How a part's movements are paged: newest first by default.
-static MOVEMENTS_LIST: shared::records::ListSpec = shared::records::ListSpec {
+pub(crate) static MOVEMENTS_LIST: shared::records::ListSpec = shared::records::ListSpec {
     sort_fields: &["createdAt"],
     default_sort: "-createdAt",
     search_fields: &[],

@@ -228,7 +228,7 @@ fn render_reading(d: &Document, scope: &Scope) -> Value {
 }
 
 /// How a vehicle's readings are paged: newest first by default.
-static READINGS_LIST: ListSpec = ListSpec {
+pub(crate) static READINGS_LIST: ListSpec = ListSpec {
     sort_fields: &["readAt"],
     default_sort: "-readAt",
     search_fields: &[],
@@ -236,7 +236,7 @@ static READINGS_LIST: ListSpec = ListSpec {
 };
 
 /// How a vehicle's work orders are paged: newest first by default.
-static HISTORY_LIST: ListSpec = ListSpec {
+pub(crate) static HISTORY_LIST: ListSpec = ListSpec {
     sort_fields: &["createdAt"],
     default_sort: "-createdAt",
     search_fields: &[],

@@ -18,7 +18,7 @@ use super::route::Route;
 use crate::codes::Code;
 use crate::fields::{Field, Kind};
 use crate::rbac::Access;
-use crate::records::{Entity, FilterKind, MAX_LIMIT};
+use crate::records::{Entity, FilterKind, ListSpec, MAX_LIMIT};
 
 /// A JSON value's shape, declared as data so that a route can name it in a
 /// `static`.
@@ -42,6 +42,9 @@ pub enum Schema {
     Bool,
     /// One of these strings.
     Enum(&'static [&'static str]),
+    /// One of the strings a registry gives (the entities' collections):
+    /// derived where the document is generated, never copied.
+    Names(fn() -> Vec<&'static str>),
     /// A record id (24 hex digits).
     Id,
     Array(&'static Schema),
@@ -154,6 +157,10 @@ pub enum Reply {
 pub struct Op {
     pub summary: &'static str,
     pub description: &'static str,
+    /// A list paged by `crate::records::page`: its parameters come from
+    /// the same spec the handler pages with.
+    pub list: Option<&'static ListSpec>,
+    /// Other query parameters.
     pub query: &'static [Param],
     pub body: Body,
     pub reply: Reply,
@@ -172,6 +179,7 @@ impl Op {
     pub const DEFAULTS: Op = Op {
         summary: "",
         description: "",
+        list: None,
         query: &[],
         body: Body::None,
         reply: Reply::Json(200, Schema::Any),
@@ -390,6 +398,9 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
     }
     let (summary, description) = match doc {
         Doc::Op(o) => {
+            if let Some(spec) = o.list {
+                params.extend(list_query(spec));
+            }
             for p in o.query {
                 params.push(query_param(info, p));
             }
@@ -723,31 +734,39 @@ fn query_param(info: &Info, p: &Param) -> Value {
     })
 }
 
+/// An entity list's parameters: its [`ListSpec`]'s and delta sync's.
 fn list_params(e: &Entity) -> Vec<Value> {
+    let mut out = list_query(&e.list);
+    out.insert(2, json!({ "name": "updatedSince", "in": "query", "required": false,
+        "description": "Delta sync: `0` for a first, full sync, else the `syncToken` of the last one (410 `RESYNC_REQUIRED` once older than 30 days). Takes only `limit` and `cursor` besides.",
+        "schema": { "type": "string", "pattern": ONE_LINE } }));
+    out
+}
+
+/// The parameters of a list paged by `crate::records::page` with `spec`:
+/// `limit`, `cursor`, its sorts, search and filters.
+fn list_query(spec: &ListSpec) -> Vec<Value> {
     let mut sorts: Vec<String> = vec![];
-    for f in e.list.sort_fields {
+    for f in spec.sort_fields {
         sorts.push((*f).to_string());
         sorts.push(format!("-{f}"));
     }
     let mut out = vec![
-        json!({ "name": "limit", "in": "query", "required": false, "description": "Records per page.",
+        json!({ "name": "limit", "in": "query", "required": false, "description": "Items per page.",
                 "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": crate::records::DEFAULT_LIMIT } }),
         json!({ "name": "cursor", "in": "query", "required": false, "description": "The `nextCursor` of the previous page.",
-                "schema": { "type": "string", "pattern": ONE_LINE } }),
-        json!({ "name": "updatedSince", "in": "query", "required": false,
-                "description": "Delta sync: `0` for a first, full sync, else the `syncToken` of the last one (410 `RESYNC_REQUIRED` once older than 30 days). Takes only `limit` and `cursor` besides.",
                 "schema": { "type": "string", "pattern": ONE_LINE } }),
     ];
     if !sorts.is_empty() {
         out.push(json!({ "name": "sort", "in": "query", "required": false, "description": "A field, `-` first for descending.",
-                         "schema": { "type": "string", "enum": sorts, "default": e.list.default_sort } }));
+                         "schema": { "type": "string", "enum": sorts, "default": spec.default_sort } }));
     }
-    if !e.list.search_fields.is_empty() {
+    if !spec.search_fields.is_empty() {
         out.push(json!({ "name": "q", "in": "query", "required": false,
-                         "description": format!("Case-insensitive search in {}.", e.list.search_fields.join(", ")),
+                         "description": format!("Case-insensitive search in {}.", spec.search_fields.join(", ")),
                          "schema": { "type": "string", "maxLength": 100, "pattern": ONE_LINE } }));
     }
-    for f in e.list.filters {
+    for f in spec.filters {
         let (schema, description) = match f.kind {
             FilterKind::Text => (
                 json!({ "type": "string" }),
@@ -989,6 +1008,7 @@ fn schema_json(info: &Info, s: &Schema, strict: bool) -> Value {
         Schema::Number => json!({ "type": "number" }),
         Schema::Bool => json!({ "type": "boolean" }),
         Schema::Enum(values) => json!({ "type": "string", "enum": values }),
+        Schema::Names(names) => json!({ "type": "string", "enum": names() }),
         Schema::Id => id_schema(),
         Schema::Array(items) => {
             json!({ "type": "array", "items": schema_json(info, items, strict) })

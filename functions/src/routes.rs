@@ -334,6 +334,16 @@ pub static LEADS_ID_CONVERT: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static LEADS_ID_SUBMISSIONS: Route = Route {
+    name: "leads-id-submissions",
+    path: "/api/v1/leads/{id}/submissions",
+    methods: &[Endpoint::get(Requires(ReadRecords), |ctx| {
+        Box::pin(crate::crm::forms::lead_submissions(ctx))
+    })
+    .op(&crate::crm::contract::LEADS_ID_SUBMISSIONS_GET)],
+    deploy: Deploy::API,
+};
+
 pub static OPPORTUNITIES_SUMMARY: Route = Route {
     name: "opportunities-summary",
     path: "/api/v1/opportunities/summary",
@@ -781,6 +791,7 @@ registry! {
         EXPORTS,
         IMPORTS,
         LEADS_ID_CONVERT,
+        LEADS_ID_SUBMISSIONS,
         OPPORTUNITIES_SUMMARY,
         VEHICLES_ID_ODOMETER,
         VEHICLES_ID_HISTORY,

@@ -90,6 +90,11 @@ pub struct EmailConfig {
     pub retry_base: Duration,
     /// `TURNSTILE_VERIFY_URL`: Cloudflare Turnstile's `siteverify`.
     pub turnstile_verify_url: String,
+    /// `EMAIL_INLINE_BUDGET_MS` (default 300, at most 2000): how long a
+    /// request waits, all its emails together, for them to be sent after
+    /// its commit; what is not sent by then goes on without the request
+    /// (and, failing that, with the scheduled sender).
+    pub inline_budget: Duration,
 }
 
 /// Cloudflare's Turnstile verification endpoint.
@@ -350,11 +355,7 @@ fn email_config(
 ) -> Result<EmailConfig, ConfigError> {
     let smtp_url = get("SMTP_URL");
     if let Some(url) = &smtp_url {
-        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-            return Err(ConfigError(
-                "SMTP_URL must start with smtp:// or smtps://".into(),
-            ));
-        }
+        smtp_url_is_safe(url)?;
     }
     let from = get("EMAIL_FROM").unwrap_or_else(|| "Workshop CRM <no-reply@localhost>".into());
     if !from.contains('@') {
@@ -376,7 +377,48 @@ fn email_config(
         retry_base: Duration::from_secs(number("EMAIL_RETRY_BASE_SECONDS", 60)?),
         turnstile_verify_url: get("TURNSTILE_VERIFY_URL")
             .unwrap_or_else(|| TURNSTILE_VERIFY_URL.into()),
+        inline_budget: Duration::from_millis(number("EMAIL_INLINE_BUDGET_MS", 300)?.min(2_000)),
     })
+}
+
+/// `smtps://` (implicit TLS) anywhere; `smtp://` only with
+/// `?tls=required` (STARTTLS, refused when the relay does not offer it),
+/// or to a loopback relay (a development server): anything else would let
+/// the relay's address on the path read every password-reset link.
+fn smtp_url_is_safe(url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("smtps://") {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return Err(ConfigError(
+            "SMTP_URL must start with smtp:// or smtps://".into(),
+        ));
+    };
+    // Parts a URL parser would read differently from this one are refused.
+    if rest.contains(['#', '\\']) {
+        return Err(ConfigError(
+            "SMTP_URL must not contain '#' or '\\' (URL-encode them in the user or password)"
+                .into(),
+        ));
+    }
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let tls_required = query.split('&').any(|p| p == "tls=required");
+    if loopback || tls_required {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "SMTP_URL: smtp:// to {host} would send in plain text; add ?tls=required (STARTTLS) or use smtps://"
+    )))
 }
 
 fn deployment(get: &impl Fn(&str) -> Option<String>) -> Result<Deployment, ConfigError> {
@@ -521,6 +563,39 @@ mod tests {
     fn a_jwt_secret_under_32_bytes_is_refused() {
         let err = config(&[("MONGODB_URI", "mongodb://x"), ("JWT_SECRET", "short")]).unwrap_err();
         assert!(err.0.contains("JWT_SECRET is too weak"), "{err}");
+    }
+
+    #[test]
+    fn plain_smtp_is_refused_except_to_a_loopback_relay() {
+        let with = |url: &str| {
+            config(&[
+                ("MONGODB_URI", "mongodb://x"),
+                ("JWT_SECRET", STRONG),
+                ("SMTP_URL", url),
+            ])
+        };
+        for plain in [
+            "smtp://relay.example.com:587",
+            "smtp://u:p@relay.example.com:25?tls=opportunistic",
+            "smtp://u:p%40x@10.0.0.5",
+            "smtp://[2001:db8::1]:25",
+            "smtp://127.0.0.1.example.com:25",
+        ] {
+            let err = with(plain).unwrap_err();
+            assert!(err.0.contains("tls=required"), "{plain}: {err}");
+        }
+        // Read as loopback here, as relay.example.com by a URL parser.
+        assert!(with("smtp://relay.example.com#@127.0.0.1:25").is_err());
+        for fine in [
+            "smtp://relay.example.com:587?tls=required",
+            "smtps://u:p@relay.example.com:465",
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost:2525",
+            "smtp://[::1]:25",
+            "smtp://u:p@127.0.0.1:2525",
+        ] {
+            assert!(with(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

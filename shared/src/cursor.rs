@@ -4,6 +4,9 @@
 //! made for, that item's sort value and its id, as JSON, base64url-encoded
 //! and signed with an HMAC keyed from the JWT secret. A cursor that was
 //! edited, truncated or made for another sort is a 400, never a query.
+//! After a rotation of the secret, cursors and sync tokens signed with
+//! `JWT_SECRET_PREVIOUS` still verify, as access tokens do, so no client
+//! paging or syncing across the rotation is thrown back to the start.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -27,17 +30,40 @@ pub struct Position {
     pub id: String,
 }
 
-pub struct CursorKey(Vec<u8>);
+pub struct CursorKey {
+    current: Vec<u8>,
+    /// The key of the secret before a rotation: verifies, never signs.
+    previous: Option<Vec<u8>>,
+}
+
+fn key_of(secret: &str) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length works");
+    mac.update(b"list-cursor-v1");
+    mac.finalize().into_bytes().to_vec()
+}
 
 impl CursorKey {
     pub fn derive(secret: &str) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length works");
-        mac.update(b"list-cursor-v1");
-        Self(mac.finalize().into_bytes().to_vec())
+        Self {
+            current: key_of(secret),
+            previous: None,
+        }
+    }
+
+    /// Signs with `secret`; also verifies what `previous` signed.
+    pub fn rotated(secret: &str, previous: Option<&str>) -> Self {
+        Self {
+            current: key_of(secret),
+            previous: previous.map(key_of),
+        }
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key length works");
+        Self::mac_with(&self.current, payload)
+    }
+
+    fn mac_with(key: &[u8], payload: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("any key length works");
         mac.update(payload);
         mac
     }
@@ -63,13 +89,29 @@ impl CursorKey {
         let (payload, tag) = cursor.split_once('.').ok_or_else(bad_cursor)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad_cursor())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad_cursor())?;
-        self.mac(&payload)
-            .verify_truncated_left(&tag)
-            .map_err(|_| bad_cursor())?;
-        if tag.len() != 16 {
+        let signed = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .any(|key| {
+                Self::mac_with(key, &payload)
+                    .verify_truncated_left(&tag)
+                    .is_ok()
+            });
+        if !signed || tag.len() != 16 {
             return Err(bad_cursor());
         }
         serde_json::from_slice(&payload).map_err(|_| bad_cursor())
+    }
+
+    /// What a well-formed cursor says, without checking who signed it: for
+    /// telling one signed with a secret since retired (the client should
+    /// start over) from a forgery or garbage. Never a basis for a query.
+    pub fn unverified(cursor: &str) -> Option<Position> {
+        let (payload, tag) = cursor.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        (tag.len() == 16)
+            .then(|| serde_json::from_slice(&payload).ok())
+            .flatten()
     }
 
     /// Checks the signature and that the cursor was made for `sort`.
@@ -130,6 +172,22 @@ mod tests {
     fn a_cursor_signed_with_another_key_is_rejected() {
         let c = CursorKey::derive("a").encode("name", &Bson::String("b".into()), ObjectId::new());
         assert!(CursorKey::derive("b").decode(&c, "name").is_err());
+    }
+
+    #[test]
+    fn after_a_rotation_a_cursor_of_the_previous_secret_still_verifies() {
+        let before = CursorKey::derive("old");
+        let id = ObjectId::new();
+        let c = before.encode("name", &Bson::String("b".into()), id);
+        let after = CursorKey::rotated("new", Some("old"));
+        assert_eq!(
+            after.decode(&c, "name").unwrap(),
+            (Bson::String("b".into()), id)
+        );
+        // New cursors are signed with the new secret only.
+        let fresh = after.encode("name", &Bson::String("b".into()), id);
+        assert!(before.decode(&fresh, "name").is_err());
+        assert!(CursorKey::rotated("new", None).decode(&c, "name").is_err());
     }
 
     #[test]

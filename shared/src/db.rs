@@ -18,7 +18,7 @@ use mongodb::{ClientSession, Collection};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ratelimit::{self, Decision, LimitedAction};
+use crate::ratelimit::{self, Decision, LimitedAction, Plan};
 use crate::rbac::Permission;
 use crate::state::State;
 pub use crate::store::{collections, decode, number, RequestMeta, ORG_FIELD};
@@ -177,7 +177,21 @@ impl Scope {
         }
     }
 
-    /// The organization's buckets (API, uploads, exports) as they stand:
+    /// Counts one use of a platform-wide bucket keyed by `key` (an email
+    /// address the caller writes to, say), whoever the caller is; 429 with
+    /// Retry-After once it is spent.
+    pub async fn spend_on(&self, action: LimitedAction, key: &str) -> Result<(), ApiError> {
+        let hit = ratelimit::hit(&self.state, action, key).await?;
+        let limit = self.state.config.rate_limits.limit(action, Plan::Free);
+        let decision = Decision::new(action, limit, hit);
+        if decision.allowed() {
+            Ok(())
+        } else {
+            Err(decision.error())
+        }
+    }
+
+    /// The organization's buckets (API, uploads, exports, invitations) as they stand:
     /// each one's limit on its plan, how much of the current window is used
     /// (this request included), what remains and when the window resets.
     pub async fn rate_limits(&self) -> Result<Vec<serde_json::Value>, ApiError> {
@@ -315,7 +329,12 @@ impl<'a> Tx<'a> {
         user: Option<ObjectId>,
         message: &crate::email::Message,
     ) -> Result<ObjectId, ApiError> {
-        let doc = crate::email::outbox_document(Some(self.scope.org_id()), user, message);
+        let doc = crate::email::outbox_document(
+            &self.scope.state.config,
+            Some(self.scope.org_id()),
+            user,
+            message,
+        );
         self.insert_one(collections::EMAIL_OUTBOX, doc).await
     }
 

@@ -4,23 +4,33 @@
 //! its own transaction ([`crate::db::Tx::queue_email`],
 //! [`crate::unscoped::UnscopedTx::queue_email`]), so the email exists
 //! exactly when the action committed. The handler then calls [`deliver`]
-//! right after the commit; whatever could not be sent then (no SMTP server,
-//! an outage, a crash) is retried by the scheduled `send-emails` function
-//! ([`send_due`]) with exponential backoff, and given up after
-//! `EMAIL_MAX_ATTEMPTS` with an `[EMAIL]` error log.
+//! right after the commit, which waits for the sends at most
+//! `EMAIL_INLINE_BUDGET_MS` (all of the request's emails together): no
+//! request waits on the mail relay past that, so a slow or hung relay
+//! neither stalls a request nor tells, by its timing, whether an address
+//! is known. The sends go on in a task of their own past the budget
+//! (where the platform keeps the process running); whatever could not be
+//! sent (no SMTP server, an outage, a crash, a frozen function) is retried
+//! by the scheduled `send-emails` function ([`send_due`]) with exponential
+//! backoff, and given up after `EMAIL_MAX_ATTEMPTS` with an `[EMAIL]` error
+//! log.
 //!
 //! Never twice: a sender first claims an entry with one conditional update
 //! (`PENDING` and due, or a `SENDING` whose lease ran out, to `SENDING`
 //! with a fresh lease), so of any number of concurrent senders exactly one
-//! gets it. The lease (two SMTP timeouts) outlasts any send, so a claimed
-//! entry is only taken again when its sender died mid-send; the message
-//! keeps its `Message-ID` (`<outbox id@host>`), so a copy that did leave is
-//! recognisable as the same message. A sent entry drops its bodies (they
-//! may hold one-time links) and expires after 30 days.
+//! gets it. A whole SMTP conversation is cut off at [`SEND_DEADLINE`] and
+//! the lease is longer than that, so a claimed entry is only taken again
+//! when its sender died mid-send; and the outcome is recorded only under
+//! the lease the sender claimed, so a sender that overran its lease never
+//! marks another's claim. The message keeps its `Message-ID` (`<outbox
+//! id@host>`), so a copy that did leave is recognisable as the same
+//! message. A sent or abandoned entry drops its bodies (they may hold
+//! one-time links) and expires after 30 days.
 //!
-//! SMTP is `lettre` over `SMTP_URL` (`smtp://` with `?tls=required` or
-//! opportunistic STARTTLS, `smtps://` for implicit TLS; user and password
-//! in the URL), which is what SES, Postmark, SendGrid and Mailgun offer.
+//! SMTP is `lettre` over `SMTP_URL` (`smtp://` with `?tls=required` for
+//! STARTTLS, `smtps://` for implicit TLS, plain `smtp://` only to a
+//! loopback relay; user and password in the URL), which is what SES,
+//! Postmark, SendGrid and Mailgun offer.
 //! Only the functions that send link it.
 
 use std::time::Duration;
@@ -53,27 +63,54 @@ pub const FAILED: &str = "FAILED";
 
 /// How long a sent or abandoned entry is kept.
 const KEEP_DAYS: i64 = 30;
-/// At most this long per SMTP conversation.
+/// At most this long per SMTP command.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this long per SMTP conversation, whatever the relay does.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a claim holds: past the deadline of any send.
+const LEASE: Duration = Duration::from_secs(2 * 20 + 5);
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
 
-/// The outbox document for `message`, due now.
+/// The key an outbox entry's bodies are sealed with: one per entry,
+/// derived from the server's secret.
+fn body_key(secret: &str, id: ObjectId) -> [u8; 32] {
+    crate::seal::derive(secret, "email-outbox-body", &[&id.to_hex()])
+}
+
+/// The outbox document for `message`, due now. Its bodies (which may hold
+/// a one-time link: a password reset, an invitation) are sealed
+/// ([`crate::seal`]) under a key derived from `JWT_SECRET` and the entry's
+/// id, so the database alone, a backup or a tenant archive never shows a
+/// live link; the sender opens them (with `JWT_SECRET_PREVIOUS` too, after
+/// a rotation) and they are dropped once the entry is sent or given up.
 pub fn outbox_document(
+    config: &crate::config::Config,
     org: Option<ObjectId>,
     user: Option<ObjectId>,
     message: &Message,
 ) -> Document {
     let now = DateTime::now();
+    let id = ObjectId::new();
+    let bodies = serde_json::to_vec(&[&message.text, &message.html]).unwrap_or_default();
+    let sealed = crate::seal::seal(&body_key(config.jwt_secret.expose(), id), &bodies)
+        .map(|bytes| {
+            bson::Bson::Binary(bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes,
+            })
+        })
+        .unwrap_or(bson::Bson::Null);
     doc! {
-        "_id": ObjectId::new(),
+        "_id": id,
         "organizationId": org,
         "userId": user,
         "kind": message.kind,
         "to": &message.to,
         "subject": &message.subject,
-        "text": &message.text,
-        "html": &message.html,
+        "text": null,
+        "html": null,
+        "sealed": sealed,
         "status": PENDING,
         "attempts": 0_i32,
         "nextAttemptAt": now,
@@ -85,19 +122,77 @@ pub fn outbox_document(
     }
 }
 
-/// Sends the entries `ids` (just committed) now; what fails stays for the
-/// scheduled run. Never fails the request that queued them.
+/// Sends the entries `ids` (just committed) in a task of its own and
+/// waits for it at most the inline budget (`EMAIL_INLINE_BUDGET_MS`);
+/// what is not sent by then goes on in that task, and what fails stays for
+/// the scheduled run. Never fails the request that queued them.
 pub async fn deliver(state: &State, ids: &[ObjectId]) {
-    for id in ids {
-        match claim(state, doc! { "_id": id, "status": PENDING }).await {
-            Ok(Some(entry)) => {
-                send_claimed(state, entry).await;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(outboxId = %id, error = %e, "[EMAIL] not sent now; send-emails will");
+    if ids.is_empty() {
+        return;
+    }
+    let sender = Sender::of(state);
+    let budget = state.config.email.inline_budget;
+    let ids = ids.to_vec();
+    let sends = tokio::spawn(async move {
+        for id in ids {
+            match sender.claim(doc! { "_id": id, "status": PENDING }).await {
+                Ok(Some(entry)) => {
+                    sender.send_claimed(entry).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(outboxId = %id, error = %e, "[EMAIL] not sent now; send-emails will");
+                }
             }
         }
+    });
+    if tokio::time::timeout(budget, sends).await.is_err() {
+        tracing::info!(
+            budgetMs = budget.as_millis() as u64,
+            "[EMAIL] not sent within the request's budget: sending on, send-emails retries"
+        );
+    }
+}
+
+/// What sending needs, owned, so a send can outlive the request.
+struct Sender {
+    outbox: mongodb::Collection<Document>,
+    config: crate::config::EmailConfig,
+    /// The secrets entries' bodies may be sealed with: the current one,
+    /// and the one before a rotation.
+    secrets: Vec<crate::config::Secret>,
+}
+
+impl Sender {
+    fn of(state: &State) -> Sender {
+        let c = &state.config;
+        Sender {
+            outbox: state.collection(EMAIL_OUTBOX),
+            config: c.email.clone(),
+            secrets: std::iter::once(c.jwt_secret.clone())
+                .chain(c.jwt_secret_previous.clone())
+                .collect(),
+        }
+    }
+
+    /// An entry's text and HTML bodies, opened.
+    fn bodies(&self, entry: &Document) -> Result<(String, String), String> {
+        let id = entry
+            .get_object_id("_id")
+            .map_err(|_| "an outbox entry without an id".to_string())?;
+        let Ok(sealed) = entry.get_binary_generic("sealed") else {
+            // Queued before bodies were sealed.
+            let part = |k: &str| entry.get_str(k).unwrap_or_default().to_string();
+            return Ok((part("text"), part("html")));
+        };
+        let opened = self
+            .secrets
+            .iter()
+            .find_map(|s| crate::seal::open(&body_key(s.expose(), id), sealed))
+            .ok_or("the bodies do not open with JWT_SECRET or JWT_SECRET_PREVIOUS")?;
+        let [text, html]: [String; 2] =
+            serde_json::from_slice(&opened).map_err(|e| format!("sealed bodies: {e}"))?;
+        Ok((text, html))
     }
 }
 
@@ -105,17 +200,18 @@ pub async fn deliver(state: &State, ids: &[ObjectId]) {
 /// budget runs out. `scanned` counts attempts, `deleted` sent messages.
 pub async fn send_due(state: &State, mut budget: Budget) -> Result<Report, ApiError> {
     let mut report = Report::default();
+    let sender = Sender::of(state);
     while !budget.exhausted() {
         let now = DateTime::now();
         let due = doc! { "$or": [
             { "status": PENDING, "nextAttemptAt": { "$lte": now } },
             { "status": SENDING, "leaseUntil": { "$lt": now } },
         ] };
-        let Some(entry) = claim(state, due).await? else {
+        let Some(entry) = sender.claim(due).await? else {
             break;
         };
         report.scanned += 1;
-        if send_claimed(state, entry).await {
+        if sender.send_claimed(entry).await {
             report.deleted += 1;
         }
         budget.spend();
@@ -127,87 +223,110 @@ pub async fn send_due(state: &State, mut budget: Budget) -> Result<Report, ApiEr
     Ok(report)
 }
 
-/// Takes the oldest entry matching `filter` for this sender, or none.
-async fn claim(state: &State, filter: Document) -> Result<Option<Document>, ApiError> {
-    let coll = state.collection(EMAIL_OUTBOX);
-    // A candidate first, then the conditional update that makes it ours:
-    // two senders may see the same candidate, only one update matches.
-    for _ in 0..5 {
-        let Some(candidate) = coll
-            .find(filter.clone())
-            .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
-            .limit(1)
-            .await?
-            .try_next()
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id = candidate
-            .get_object_id("_id")
-            .map_err(|_| ApiError::internal("outbox entry without _id"))?;
-        let mut guard = filter.clone();
-        guard.insert("_id", id);
-        let now = DateTime::now();
-        let lease = shifted(now, 2 * SMTP_TIMEOUT.as_millis() as i64 + 5_000);
-        let taken = coll
-            .update_one(
-                guard,
-                doc! { "$set": { "status": SENDING, "leaseUntil": lease }, "$inc": { "attempts": 1 } },
-            )
-            .await?;
-        if taken.modified_count == 1 {
-            return Ok(coll.find_one(doc! { "_id": id }).await?);
-        }
-    }
-    Ok(None)
-}
-
-/// Sends a claimed entry and records the outcome; true when it was sent.
-async fn send_claimed(state: &State, entry: Document) -> bool {
-    let Ok(id) = entry.get_object_id("_id") else {
-        return false;
-    };
-    let attempts = entry.get_i32("attempts").unwrap_or(1);
-    let kind = entry.get_str("kind").unwrap_or("email").to_string();
-    let coll = state.collection(EMAIL_OUTBOX);
-    let now = DateTime::now();
-    let mine = doc! { "_id": id, "status": SENDING };
-    match smtp::send(state, id, &entry).await {
-        Ok(()) => {
-            let done = doc! { "$set": {
-                "status": SENT, "sentAt": now, "leaseUntil": null, "lastError": null,
-                "text": null, "html": null, "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
-            } };
-            if let Err(e) = coll.update_one(mine, done).await {
-                tracing::error!(outboxId = %id, error = %e, "[EMAIL] sent, but could not be marked sent");
-            }
-            tracing::info!(outboxId = %id, kind, attempts, "[EMAIL] sent");
-            true
-        }
-        Err(error) => {
-            let config = &state.config.email;
-            let update = if attempts >= config.max_attempts as i32 {
-                tracing::error!(outboxId = %id, kind, attempts, error = %error,
-                    "[EMAIL] given up after {attempts} attempts");
-                doc! { "$set": {
-                    "status": FAILED, "leaseUntil": null, "lastError": &error,
-                    "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
-                } }
-            } else {
-                let base = config.retry_base.as_secs() as i64;
-                let wait = base.saturating_mul(1 << (attempts - 1).clamp(0, 20));
-                tracing::warn!(outboxId = %id, kind, attempts, error = %error,
-                    "[EMAIL] not sent; retrying in {}s", wait.min(MAX_BACKOFF_SECS));
-                doc! { "$set": {
-                    "status": PENDING, "leaseUntil": null, "lastError": &error,
-                    "nextAttemptAt": shifted(now, wait.min(MAX_BACKOFF_SECS) * 1000),
-                } }
+impl Sender {
+    /// Takes the oldest entry matching `filter` for this sender, or none.
+    async fn claim(&self, filter: Document) -> Result<Option<Document>, ApiError> {
+        let coll = &self.outbox;
+        // A candidate first, then the conditional update that makes it ours:
+        // two senders may see the same candidate, only one update matches.
+        for _ in 0..5 {
+            let Some(candidate) = coll
+                .find(filter.clone())
+                .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
+                .limit(1)
+                .await?
+                .try_next()
+                .await?
+            else {
+                return Ok(None);
             };
-            if let Err(e) = coll.update_one(mine, update).await {
-                tracing::error!(outboxId = %id, error = %e, "[EMAIL] could not record a failed attempt");
+            let id = candidate
+                .get_object_id("_id")
+                .map_err(|_| ApiError::internal("outbox entry without _id"))?;
+            let mut guard = filter.clone();
+            guard.insert("_id", id);
+            let now = DateTime::now();
+            let lease = shifted(now, LEASE.as_millis() as i64);
+            let taken = coll
+                .find_one_and_update(
+                    guard,
+                    doc! { "$set": { "status": SENDING, "leaseUntil": lease }, "$inc": { "attempts": 1 } },
+                )
+                .return_document(mongodb::options::ReturnDocument::After)
+                .await?;
+            if taken.is_some() {
+                return Ok(taken);
             }
-            false
+        }
+        Ok(None)
+    }
+
+    /// Sends a claimed entry and records the outcome, under the lease it
+    /// was claimed with; true when it was sent.
+    async fn send_claimed(&self, entry: Document) -> bool {
+        let Ok(id) = entry.get_object_id("_id") else {
+            return false;
+        };
+        let attempts = entry.get_i32("attempts").unwrap_or(1);
+        let kind = entry.get_str("kind").unwrap_or("email").to_string();
+        let coll = &self.outbox;
+        // Ours only while the lease we set is the one on the entry.
+        let mine =
+            doc! { "_id": id, "status": SENDING, "leaseUntil": entry.get("leaseUntil").cloned() };
+        let sent = match self.bodies(&entry) {
+            Ok(bodies) => {
+                tokio::time::timeout(SEND_DEADLINE, smtp::send(&self.config, id, &entry, bodies))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!("no answer within {}s", SEND_DEADLINE.as_secs()))
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let now = DateTime::now();
+        match sent {
+            Ok(()) => {
+                let done = doc! { "$set": {
+                    "status": SENT, "sentAt": now, "leaseUntil": null, "lastError": null,
+                    "text": null, "html": null, "sealed": null,
+                    "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
+                } };
+                match coll.update_one(mine, done).await {
+                    Ok(r) if r.matched_count == 0 => {
+                        tracing::error!(outboxId = %id, "[EMAIL] sent after its lease ran out: another sender may send it again");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(outboxId = %id, error = %e, "[EMAIL] sent, but could not be marked sent");
+                    }
+                }
+                tracing::info!(outboxId = %id, kind, attempts, "[EMAIL] sent");
+                true
+            }
+            Err(error) => {
+                let update = if attempts >= self.config.max_attempts as i32 {
+                    tracing::error!(outboxId = %id, kind, attempts, error = %error,
+                        "[EMAIL] given up after {attempts} attempts");
+                    doc! { "$set": {
+                        "status": FAILED, "leaseUntil": null, "lastError": &error,
+                        "text": null, "html": null, "sealed": null,
+                        "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
+                    } }
+                } else {
+                    let base = self.config.retry_base.as_secs() as i64;
+                    let wait = base.saturating_mul(1 << (attempts - 1).clamp(0, 20));
+                    tracing::warn!(outboxId = %id, kind, attempts, error = %error,
+                        "[EMAIL] not sent; retrying in {}s", wait.min(MAX_BACKOFF_SECS));
+                    doc! { "$set": {
+                        "status": PENDING, "leaseUntil": null, "lastError": &error,
+                        "nextAttemptAt": shifted(now, wait.min(MAX_BACKOFF_SECS) * 1000),
+                    } }
+                };
+                if let Err(e) = coll.update_one(mine, update).await {
+                    tracing::error!(outboxId = %id, error = %e, "[EMAIL] could not record a failed attempt");
+                }
+                false
+            }
         }
     }
 }
@@ -220,10 +339,14 @@ mod smtp {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     use super::SMTP_TIMEOUT;
-    use crate::state::State;
+    use crate::config::EmailConfig;
 
-    pub(super) async fn send(state: &State, id: ObjectId, entry: &Document) -> Result<(), String> {
-        let config = &state.config.email;
+    pub(super) async fn send(
+        config: &EmailConfig,
+        id: ObjectId,
+        entry: &Document,
+        (text, html): (String, String),
+    ) -> Result<(), String> {
         let url = config
             .smtp_url
             .as_ref()
@@ -249,12 +372,12 @@ mod smtp {
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_PLAIN)
-                            .body(part("text")),
+                            .body(text),
                     )
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_HTML)
-                            .body(part("html")),
+                            .body(html),
                     ),
             )
             .map_err(|e| format!("could not build the message: {e}"))?;

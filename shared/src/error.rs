@@ -134,6 +134,17 @@ impl ApiError {
         }
     }
 
+    /// Whether the error names `field` among its field errors.
+    pub fn fields_include(&self, field: &str) -> bool {
+        match self {
+            Self::BadRequest { errors, .. }
+            | Self::Conflict { errors, .. }
+            | Self::Validation { errors }
+            | Self::Unprocessable { errors, .. } => errors.iter().any(|e| e.field == field),
+            _ => false,
+        }
+    }
+
     /// True for a transaction that lost a write conflict: running it again
     /// from the start is safe and is what MongoDB's drivers advise.
     pub fn is_transient(&self) -> bool {

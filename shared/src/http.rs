@@ -83,16 +83,20 @@ impl ApiRequest {
     /// body of the wrong shape (unknown, missing or mistyped fields) is a 422
     /// naming the field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        if let Some(ct) = self.header("content-type") {
-            let mime = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if mime != "application/json" && !mime.ends_with("+json") {
-                return Err(ApiError::UnsupportedMediaType);
-            }
+        let declared = self.header("content-type");
+        let mime = declared
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json = mime == "application/json" || mime.ends_with("+json");
+        // Another type is refused; so is a body of no type at all (a body
+        // is never guessed at). No body and no type is the 400 below.
+        let empty = self.body.iter().all(u8::is_ascii_whitespace);
+        if (declared.is_some() && !json) || (declared.is_none() && !empty) {
+            return Err(ApiError::UnsupportedMediaType);
         }
         parse_json(&self.body)
     }

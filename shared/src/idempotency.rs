@@ -18,11 +18,7 @@
 use std::time::Duration;
 
 use bson::{doc, DateTime, Document};
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
-use hmac::{Hmac, Mac};
 use http::StatusCode;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
@@ -30,6 +26,7 @@ use crate::error::ApiError;
 use crate::error::Code;
 use crate::hex::hex;
 use crate::http::{ApiRequest, ApiResponse};
+use crate::seal::{open, seal};
 use crate::state::State;
 use crate::store::collections;
 
@@ -68,45 +65,31 @@ pub(crate) enum Begin {
     Replay(ApiResponse),
 }
 
-const NONCE_BYTES: usize = 12;
-
-/// The sealing key of one user's Idempotency-Key: HMAC-SHA256 under the
+/// The sealing key of one user's Idempotency-Key: derived from the
 /// server's secret, so neither the database alone nor the key alone opens it.
 fn seal_key(state: &State, user: &str, key: &str) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(state.config.jwt_secret.expose().as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(b"idempotency-response\0");
-    mac.update(user.as_bytes());
-    mac.update(b"\0");
-    mac.update(key.as_bytes());
-    mac.finalize().into_bytes().into()
+    crate::seal::derive(
+        state.config.jwt_secret.expose(),
+        "idempotency-response",
+        &[user, key],
+    )
 }
 
-fn seal(key: &[u8; 32], body: &[u8]) -> Option<Vec<u8>> {
-    let cipher = ChaCha20Poly1305::new_from_slice(key).ok()?;
-    let mut nonce = [0u8; NONCE_BYTES];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed = cipher.encrypt(&nonce.into(), body).ok()?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Some(out)
-}
-
-fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_BYTES {
-        return None;
-    }
-    let (nonce, body) = sealed.split_at(NONCE_BYTES);
-    let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
-    let cipher = ChaCha20Poly1305::new_from_slice(key).ok()?;
-    cipher.decrypt(&nonce.into(), body).ok()
-}
-
+/// What makes two requests the same: method, path, query string (as
+/// parsed, in order: `?returnToken=true` asks for a different answer) and
+/// body.
 fn request_hash(req: &ApiRequest) -> String {
     let mut h = Sha256::new();
     h.update(req.method.as_str());
     h.update(b" ");
     h.update(req.path.as_bytes());
+    for (k, v) in &req.query {
+        // Lengths first, so no two different queries hash alike.
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(v.as_bytes());
+    }
     h.update(b"\n");
     h.update(&req.body);
     hex(&h.finalize())

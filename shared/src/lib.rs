@@ -8,7 +8,8 @@
 //!    [`limits`] (rate-limit arithmetic), [`time`], [`validate`],
 //!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
 //!    (requests, JSON bodies, query strings), [`logging`], [`outbound`]
-//!    (calls to other services).
+//!    (calls to other services), [`seal`] (encryption of what is kept at
+//!    rest).
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
 //! 3. Stored data: [`store`] (collection names, request metadata, decoding),
@@ -63,6 +64,7 @@ pub mod rbac;
 pub mod records;
 pub mod response;
 pub mod runtime;
+pub mod seal;
 pub mod state;
 pub mod storage;
 pub mod store;

@@ -118,10 +118,15 @@ pub enum LimitedAction {
     InvitationAccept,
     /// Refresh-token rotations per client address per minute.
     Refresh,
+    /// Invitations an organization sends per day.
+    Invitations,
+    /// Invitation emails one address receives per day, from every
+    /// organization together (keyed by the address).
+    InvitationEmail,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 11] = [
+    pub const ALL: [LimitedAction; 13] = [
         LimitedAction::Api,
         LimitedAction::Uploads,
         LimitedAction::Exports,
@@ -133,6 +138,8 @@ impl LimitedAction {
         LimitedAction::PasswordReset,
         LimitedAction::InvitationAccept,
         LimitedAction::Refresh,
+        LimitedAction::Invitations,
+        LimitedAction::InvitationEmail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -148,6 +155,8 @@ impl LimitedAction {
             LimitedAction::PasswordReset => "password_reset",
             LimitedAction::InvitationAccept => "invitation_accept",
             LimitedAction::Refresh => "refresh",
+            LimitedAction::Invitations => "invitations",
+            LimitedAction::InvitationEmail => "invitation_email",
         }
     }
 
@@ -162,6 +171,7 @@ impl LimitedAction {
             | LimitedAction::Join
             | LimitedAction::PasswordReset
             | LimitedAction::InvitationAccept => 3600,
+            LimitedAction::Invitations | LimitedAction::InvitationEmail => 86_400,
         }
     }
 
@@ -176,6 +186,8 @@ impl LimitedAction {
             LimitedAction::SignUp | LimitedAction::Join => [20, 20, 20],
             LimitedAction::PasswordReset | LimitedAction::InvitationAccept => [30, 30, 30],
             LimitedAction::Refresh => [120, 120, 120],
+            LimitedAction::Invitations => [20, 200, 2_000],
+            LimitedAction::InvitationEmail => [3, 3, 3],
         };
         match plan {
             Plan::Free => free,
@@ -206,15 +218,25 @@ impl LimitedAction {
             LimitedAction::Refresh => {
                 "Too many session refreshes from this address; try again later"
             }
+            LimitedAction::Invitations => {
+                "Your organization's plan allows no more invitations today"
+            }
+            LimitedAction::InvitationEmail => {
+                "This address has received as many invitations as it takes in a day; try again tomorrow"
+            }
         }
     }
 
-    /// Keyed by client address rather than by organization: the same limit
-    /// on every plan, set by `RATE_LIMIT_<ACTION>` alone.
+    /// Keyed by client (its address, or the email address it writes to)
+    /// rather than by organization: the same limit on every plan, set by
+    /// `RATE_LIMIT_<ACTION>` alone.
     pub fn per_client(self) -> bool {
         !matches!(
             self,
-            LimitedAction::Api | LimitedAction::Uploads | LimitedAction::Exports
+            LimitedAction::Api
+                | LimitedAction::Uploads
+                | LimitedAction::Exports
+                | LimitedAction::Invitations
         )
     }
 }

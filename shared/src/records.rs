@@ -252,17 +252,22 @@ pub struct Entity {
     pub counters: &'static [&'static str],
     /// A per-organization number each new record gets (`WO-000001`).
     pub numbering: Option<Numbering>,
-    /// What the entity checks and fills in on create, with the database at
-    /// hand (a default taken from a referenced record, a rule across
-    /// records), after the body's own validation.
+    /// What the entity checks and fills in on create and on PATCH alike,
+    /// with the database at hand (a default taken from a referenced record,
+    /// a rule across records), after the body's own validation: it sees the
+    /// record as the write would leave it (on create the new fields; on a
+    /// PATCH the record before with the changes applied, and
+    /// [`Write::Update`] with the record before), so a rule declared once
+    /// holds for both, and what it fills in is written too.
     pub prepare: Option<Prepare>,
     /// Fields naming the member a record is assigned to (a work order's
     /// technician), who may change it like the member who created it.
     pub assignees: &'static [&'static str],
-    /// What else a create, PATCH or restore writes or checks in its
-    /// transaction, given which it is (with the record before a PATCH) and
-    /// the record after: a work order's odometer reading, an appointment's
-    /// rule against the others. An error aborts the whole write.
+    /// What else a create, PATCH, delete or restore writes or checks in
+    /// its transaction, given which it is (with the record before a PATCH)
+    /// and the record after: a work order's odometer reading and the stock
+    /// its lines hold, an appointment's rule against the others. An error
+    /// aborts the whole write.
     pub written: Option<Written>,
     /// A per-organization lock every create, PATCH and restore of the
     /// entity takes first in its transaction, so that a rule across records
@@ -339,6 +344,8 @@ pub enum Write<'a> {
     Update(&'a Document),
     /// A deleted record brought back.
     Restore,
+    /// A live record soft-deleted.
+    Delete,
 }
 
 /// See [`Entity::max_range`]: with both `from` and `to` given (RFC 3339),
@@ -374,10 +381,12 @@ impl RangeLimit {
     }
 }
 
-/// See [`Entity::prepare`]: gets the validated create fields to check and
-/// complete.
+/// See [`Entity::prepare`]: gets the kind of write ([`Write::Create`] or
+/// [`Write::Update`] with the record before) and the record as the write
+/// would leave it, to check and complete.
 pub type Prepare = for<'a> fn(
     &'a Scope,
+    Write<'a>,
     &'a mut Document,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>,
@@ -684,11 +693,19 @@ async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
         0
     } else {
         let p = key.decode_any(token).map_err(|_| {
-            ApiError::bad_field(
-                Code::InvalidParameter,
-                "updatedSince",
-                "is not a sync token this API returned (use 0 for a first, full sync)",
-            )
+            match crate::cursor::CursorKey::unverified(token) {
+                // Well formed, signed with a secret since retired: the
+                // client starts over rather than failing.
+                Some(p) if p.sort == SYNC_TOKEN => ApiError::Gone {
+                    code: Code::ResyncRequired,
+                    detail: "This sync token was signed with a secret that has since been retired: sync again from updatedSince=0".into(),
+                },
+                _ => ApiError::bad_field(
+                    Code::InvalidParameter,
+                    "updatedSince",
+                    "is not a sync token this API returned (use 0 for a first, full sync)",
+                ),
+            }
         })?;
         match (p.sort.as_str(), Bson::try_from(p.value)) {
             (SYNC_TOKEN, Ok(Bson::DateTime(t))) => t.timestamp_millis(),
@@ -850,7 +867,7 @@ pub async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     let (mut fields, refs) = fields::parse_create(e.fields, &body)?;
     check_references(scope, &refs).await?;
     if let Some(prepare) = e.prepare {
-        prepare(scope, &mut fields).await?;
+        prepare(scope, Write::Create, &mut fields).await?;
     }
     let record = new_record_of(scope, e, &fields);
     let id = record
@@ -996,11 +1013,29 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
         });
     }
     let mut set = changes.set;
+    let mut unset = changes.unset;
+    if let Some(prepare) = e.prepare {
+        // The create rules, over the record as the PATCH leaves it; what
+        // they fill in or correct joins the change.
+        let mut next = before.clone();
+        next.extend(set.clone());
+        for f in &unset {
+            next.remove(f);
+        }
+        prepare(scope, Write::Update(&before), &mut next).await?;
+        // What the rules filled in is written, also over a field the body
+        // cleared (a cleared account comes back as the vehicle's owner).
+        unset.retain(|f| !next.contains_key(f));
+        for (k, v) in next {
+            if before.get(&k) != Some(&v) {
+                set.insert(k, v);
+            }
+        }
+    }
     set.insert("updatedAt", DateTime::now());
     let mut update = doc! { "$set": set, "$inc": { "version": 1_i64 } };
-    if !changes.unset.is_empty() {
-        let unset: Document = changes
-            .unset
+    if !unset.is_empty() {
+        let unset: Document = unset
             .iter()
             .map(|f| (f.clone(), Bson::String(String::new())))
             .collect();
@@ -1035,16 +1070,17 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
     Ok(r)
 }
 
-/// Soft-deletes record `id` (the caller's permission was checked before).
+/// Soft-deletes record `id` (the caller's permission was checked before),
+/// running the entity's [`Entity::written`] for [`Write::Delete`] in the
+/// same transaction.
 pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
-    let deleted = mutate_one(
+    let now = DateTime::now();
+    let deleted = mutate_record(
         scope,
-        e.collection,
+        e,
         doc! { "_id": id, "deletedAt": null },
-        || {
-            let now = DateTime::now();
-            doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } }
-        },
+        doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
+        Write::Delete,
         |_| AuditEntry::new(Action::Delete, e.resource).id(id),
     )
     .await?

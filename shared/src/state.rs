@@ -90,7 +90,10 @@ impl State {
         let client = connect(&config).await?;
         let db = client.database(&config.mongodb_db);
         let jwt = JwtKeys::new(&config);
-        let cursor = CursorKey::derive(config.jwt_secret.expose());
+        let cursor = CursorKey::rotated(
+            config.jwt_secret.expose(),
+            config.jwt_secret_previous.as_ref().map(|p| p.expose()),
+        );
         Ok(Arc::new(State {
             config,
             client,

@@ -177,9 +177,14 @@ impl Table {
         Ok(self.coll.count_documents(filter).await?)
     }
 
-    pub async fn insert_one(&self, doc: Document) -> Result<(), ApiError> {
-        self.coll.insert_one(doc).await?;
-        Ok(())
+    /// Inserts `doc` (given an `_id` when it has none), counting an insert
+    /// whose acknowledgement was lost to the driver's retry as done
+    /// (`transaction::insert_own_id`) rather than as a duplicate of itself.
+    pub async fn insert_one(&self, mut doc: Document) -> Result<(), ApiError> {
+        if !doc.contains_key("_id") {
+            doc.insert("_id", bson::oid::ObjectId::new());
+        }
+        crate::transaction::insert_own_id(&self.coll, doc).await
     }
 
     /// Updates the first match; returns how many matched (0 or 1).
@@ -307,7 +312,7 @@ impl UnscopedTx<'_> {
         user: Option<bson::oid::ObjectId>,
         message: &crate::email::Message,
     ) -> Result<bson::oid::ObjectId, ApiError> {
-        let doc = crate::email::outbox_document(org, user, message);
+        let doc = crate::email::outbox_document(&self.state.config, org, user, message);
         let id = doc
             .get_object_id("_id")
             .map_err(|_| ApiError::internal("outbox entry without id"))?;

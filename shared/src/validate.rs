@@ -107,13 +107,26 @@ impl Email {
             return Err(bad());
         }
         let (local, domain) = v.split_once('@').ok_or_else(bad)?;
-        if local.is_empty()
-            || local.len() > 64
-            || domain.contains('@')
+        // An address only (RFC 5322's dot-atom on both sides), never a
+        // mailbox with a display name (`x<victim@example.test>`) or a
+        // route, so the stored address is exactly where mail goes.
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let dot_atom = |s: &str, ok: &dyn Fn(char) -> bool| {
+            !s.is_empty()
+                && s.split('.')
+                    .all(|part| !part.is_empty() && part.chars().all(ok))
+        };
+        let label = |l: &str| {
+            l.chars().count() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if local.len() > 64
+            || !dot_atom(local, &atext)
             || !domain.contains('.')
-            || domain.starts_with('.')
-            || domain.ends_with('.')
-            || domain.contains("..")
+            || !dot_atom(domain, &|c| c.is_alphanumeric() || c == '-')
+            || !domain.split('.').all(label)
         {
             return Err(bad());
         }
@@ -350,8 +363,34 @@ mod tests {
             "a@b@c.com",
             "ann@.com",
             "ann@example..com",
+            "x<victim@example.test>",
+            "Victim <victim@example.test>",
+            "\"quoted\"@example.test",
+            "a(comment)@example.test",
+            "victim@example.test>",
+            "victim@[127.0.0.1]",
+            "@route:victim@example.test",
+            ".ann@example.com",
+            "ann.@example.com",
+            "a..b@example.com",
+            "ann@-example.com",
+            "ann@example.com,other@example.com",
+            "ann@exa_mple.com",
         ] {
             assert!(Email::parse("e", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ordinary_addresses_are_accepted() {
+        for good in [
+            "ann@example.com",
+            "ann.lee+crm@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x_y-z@sub-domain.example.test",
+            "user@bücher.example",
+        ] {
+            assert!(Email::parse("e", good).is_ok(), "{good}");
         }
     }
 

@@ -561,6 +561,15 @@ async fn on_call_reads_resets_and_overrides_rate_limits() {
     admin_json(&app, &["ratelimit", "reset", "--email", &fresh.email]);
     let by_email = admin_json(&app, &["ratelimit", "status", "--email", &fresh.email]);
     assert_eq!(by_email[0]["used"], 0);
+    // A client address, named however the operator writes it, is the
+    // bucket the server counts: the IPv4-mapped form is the IPv4 address.
+    let by_ip = admin_json(&app, &["ratelimit", "status", "--ip", "127.0.0.1"]);
+    let mapped = admin_json(&app, &["ratelimit", "status", "--ip", "::ffff:127.0.0.1"]);
+    assert!(by_ip[0]["used"].as_u64().unwrap() >= 2, "{by_ip}");
+    assert_eq!(mapped[0]["used"], by_ip[0]["used"], "{mapped}");
+    admin_json(&app, &["ratelimit", "reset", "--ip", "::ffff:127.0.0.1"]);
+    let by_ip = admin_json(&app, &["ratelimit", "status", "--ip", "127.0.0.1"]);
+    assert_eq!(by_ip[0]["used"], 0, "{by_ip}");
     let o = crm_admin(
         &app,
         &[
@@ -786,6 +795,22 @@ async fn a_blocked_address_gets_403_from_every_route_until_it_is_unblocked() {
     );
 
     admin_json(&app, &["ips", "unblock", "127.0.0.2/31"]);
+    assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 200);
+    // An address is blocked as the rate limits key it: the IPv4-mapped
+    // form blocks the IPv4 client, an IPv6 address its whole /64.
+    let mapped = admin_json(
+        &app,
+        &["ips", "block", "::ffff:127.0.0.2", "--reason", "mapped"],
+    );
+    assert_eq!(mapped["cidr"], "127.0.0.2/32", "{mapped}");
+    assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 403);
+    admin_json(&app, &["ips", "unblock", "127.0.0.2"]);
+    let v6 = admin_json(
+        &app,
+        &["ips", "block", "2001:db8:1:2::99", "--reason", "v6"],
+    );
+    assert_eq!(v6["cidr"], "2001:db8:1:2::/64", "{v6}");
+    admin_json(&app, &["ips", "unblock", "2001:db8:1:2::7"]);
     assert_eq!(from_elsewhere("/api/v1/accounts").await.status(), 200);
     assert_eq!(
         crm_admin(&app, &["ips", "unblock", "127.0.0.2/31"], None)

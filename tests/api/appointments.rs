@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// Berlin, open Monday to Friday 08:00-18:00 and Saturday 09:00-13:00,
 /// two bays.
-async fn calendar(app: &TestApp) {
+pub(crate) async fn calendar(app: &TestApp) {
     let r = app
         .patch(
             "/api/v1/organization",

@@ -772,3 +772,112 @@ async fn a_purge_batch_that_fails_leaves_the_tenant_due_and_the_next_run_finishe
         .is_empty());
     assert_eq!(app.tenant_snapshot(&app.other().await.org_id).await, theirs);
 }
+
+/// Rewrites the tenant archive `from` into `to` with python's tarfile:
+/// `mode` `duplicate` (accounts twice), `unlisted` (a collection listed
+/// nowhere), `listed-global` (the blocklist, listed in
+/// the manifest with its checksum), `foreign` (accounts claimed for
+/// `other`, checksums made to match).
+fn tamper(from: &str, to: &str, mode: &str, org: &str, other: &str) {
+    const SCRIPT: &str = r#"
+import hashlib, io, json, sys, tarfile
+src, dst, mode, org, other = sys.argv[1:6]
+files = []
+with tarfile.open(src) as t:
+    for m in t.getmembers():
+        files.append([m.name, t.extractfile(m).read()])
+def sha(data):
+    h = hashlib.sha256()
+    for line in data.decode().splitlines():
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()
+manifest = json.loads(dict(files)["manifest.json"])
+blocks = b'{"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"},"cidr":"0.0.0.0/0","organizationId":{"$oid":"%s"}}\n' % org.encode()
+if mode == "duplicate":
+    files.append(next([n, d] for n, d in files if n == "collections/accounts.jsonl"))
+elif mode == "unlisted":
+    files.append(["collections/notes.jsonl", blocks])
+elif mode == "listed-global":
+    files.append(["collections/ip_blocks.jsonl", blocks])
+    manifest["collections"].append({"name": "ip_blocks", "file": "collections/ip_blocks.jsonl", "documents": 1, "sha256": sha(blocks)})
+elif mode == "foreign":
+    for f in files:
+        if f[0] == "collections/accounts.jsonl":
+            f[1] = f[1].replace(org.encode(), other.encode())
+            for c in manifest["collections"]:
+                if c["file"] == f[0]:
+                    c["sha256"] = sha(f[1])
+for f in files:
+    if f[0] == "manifest.json":
+        f[1] = json.dumps(manifest).encode()
+with tarfile.open(dst, "w") as t:
+    for name, data in files:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, from, to, mode, org, other])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn an_archive_with_foreign_duplicate_or_unlisted_entries_writes_nothing() {
+    use crate::admin_cli::{admin_json, crm_admin};
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    app.fill_tenant(owner).await;
+    let other = app.other().await;
+    let slug = app
+        .get("/api/v1/organization", Some(owner))
+        .await
+        .str("slug");
+    let dir = std::env::temp_dir().join(format!(
+        "crm-import-test-{}",
+        bson::oid::ObjectId::new().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tenant.tar");
+    let file = file.to_str().unwrap();
+    admin_json(&app, &["tenants", "export", &slug, "--out", file]);
+    let purge = crm_admin(
+        &app,
+        &["tenants", "delete", &slug, "--now"],
+        Some(&format!("{slug}\n")),
+    );
+    assert!(purge.status.success());
+    let blocks_before = app.count("ip_blocks", doc! {}).await;
+    for (mode, says) in [
+        ("duplicate", "appears twice"),
+        ("unlisted", "not in its manifest"),
+        ("listed-global", "not an entry"),
+        ("foreign", "another organization"),
+    ] {
+        let bad = dir.join(format!("{mode}.tar"));
+        let bad = bad.to_str().unwrap();
+        tamper(file, bad, mode, &owner.org_id, &other.org_id);
+        let r = crm_admin(&app, &["tenants", "import", bad], None);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(stderr.contains(says), "{mode}: {stderr}");
+        assert!(
+            app.tenant_snapshot(&owner.org_id).await.is_empty(),
+            "{mode}"
+        );
+        assert_eq!(
+            app.count("ip_blocks", doc! {}).await,
+            blocks_before,
+            "{mode}"
+        );
+    }
+    // The archive as exported still imports.
+    let restored = admin_json(&app, &["tenants", "import", file]);
+    assert_eq!(restored["idsKept"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,7 @@ use crate::helpers::*;
 use crate::mailbox::{self, wait_for};
 
 /// `POST /api/v1/auth/password-reset/request {email}`.
-async fn request_reset(app: &TestApp, email: impl serde::Serialize) -> Resp {
+pub(crate) async fn request_reset(app: &TestApp, email: impl serde::Serialize) -> Resp {
     app.post(
         "/api/v1/auth/password-reset/request",
         None,
@@ -22,7 +22,7 @@ async fn request_reset(app: &TestApp, email: impl serde::Serialize) -> Resp {
     .await
 }
 
-fn unique_email(who: &str) -> String {
+pub(crate) fn unique_email(who: &str) -> String {
     format!("{who}.{}@example.test", bson::oid::ObjectId::new().to_hex())
 }
 
@@ -286,7 +286,7 @@ async fn security_alerts_reach_the_user() {
 
 /// An app whose SMTP server is down (nothing listens on its port) and
 /// retries after a second.
-async fn app_with_smtp_down(port: u16, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn app_with_smtp_down(port: u16, extra: &[(&str, &str)]) -> TestApp {
     let url = format!("smtp://127.0.0.1:{port}");
     let mut env = vec![
         ("SMTP_URL", url.as_str()),
@@ -297,7 +297,7 @@ async fn app_with_smtp_down(port: u16, extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(&env).await
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -411,4 +411,195 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     ));
     // aiosmtpd makes the maildir itself, where none exists.
     dir
+}
+
+/// An SMTP server of the test's own that takes `delay_secs` to answer the
+/// end of each message's DATA, then delivers it into the maildir `dir`
+/// (aiosmtpd's Mailbox handler, as the suite's server): a slow relay.
+async fn start_slow_smtp(
+    port: u16,
+    dir: &std::path::Path,
+    delay_secs: u32,
+) -> tokio::process::Child {
+    const SLOW: &str = "
+import asyncio, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+class Slow(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(float(sys.argv[3]))
+        return await super().handle_DATA(server, session, envelope)
+Controller(Slow(sys.argv[2]), hostname='127.0.0.1', port=int(sys.argv[1])).start()
+threading.Event().wait()
+";
+    let python = std::env::var("SMTP_PYTHON").expect("SMTP_PYTHON is set by scripts/test.sh");
+    let child = tokio::process::Command::new(python)
+        .args(["-c", SLOW])
+        .arg(port.to_string())
+        .arg(dir)
+        .arg(delay_secs.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the slow SMTP server");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the slow SMTP server did not start on {port}");
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn a_relay_that_hangs_holds_no_request_and_every_message_still_arrives_once() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("slow-smtp-{}", bson::oid::ObjectId::new()));
+    let _smtp = start_slow_smtp(port, &dir, 8).await;
+    // The production budget (the suite's default waits longer).
+    let app = app_with_smtp_down(port, &[("EMAIL_INLINE_BUDGET_MS", "300")]).await;
+    let owner = app.owner().await;
+    let mut known = vec![];
+    for _ in 0..5 {
+        known.push(app.add_member(owner, "MEMBER").await.email.clone());
+    }
+
+    // A reset request takes as long for a known address (whose email the
+    // relay holds for 8 s) as for an unknown one. Each pair is sent at the
+    // same moment, so both meet the same load on a busy machine.
+    let (mut known_took, mut unknown_took) = (vec![], vec![]);
+    let timed = |email: String| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            assert_eq!(request_reset(app, email).await.status, 202);
+            started.elapsed()
+        }
+    };
+    for email in &known {
+        let (k, u) = tokio::join!(timed(email.clone()), timed(unique_email("nobody")));
+        known_took.push(k);
+        unknown_took.push(u);
+    }
+    let (k, u) = (median(known_took.clone()), median(unknown_took.clone()));
+    let gap = k.max(u) - k.min(u);
+    assert!(
+        gap < Duration::from_millis(100),
+        "known {known_took:?} against unknown {unknown_took:?}"
+    );
+    assert!(k < Duration::from_secs(2), "{known_took:?}");
+
+    // An invitation answers within a second though its email takes 8.
+    let invitee = unique_email("invitee");
+    let started = Instant::now();
+    let r = app
+        .post(
+            "/api/v1/invitations",
+            Some(owner),
+            json!({ "email": invitee, "role": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Every message arrives, once: the sends went on past the requests
+    // (and the scheduled sender, run meanwhile, sends none of them again).
+    // (Each member has a verification email too.)
+    let mut recipients = known.clone();
+    recipients.push(invitee.clone());
+    let queued = app
+        .count("email_outbox", doc! { "to": { "$in": &recipients } })
+        .await;
+    assert_eq!(queued, 2 * known.len() as u64 + 1);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let arrived: usize = recipients
+            .iter()
+            .map(|to| mailbox::messages_in(&dir, to).len())
+            .sum();
+        if arrived as u64 >= queued {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{arrived} of {queued} arrived");
+        let r = app.cron("send-emails").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(app.cron("send-emails").await.status, 200);
+    for to in &recipients {
+        let entries = app.find("email_outbox", doc! { "to": to }).await;
+        assert_eq!(mailbox::messages_in(&dir, to).len(), entries.len(), "{to}");
+        for e in &entries {
+            assert_eq!(e.get_str("status").unwrap(), "SENT", "{to}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_sender_whose_lease_ran_out_does_not_mark_another_senders_claim() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("lease-smtp-{}", bson::oid::ObjectId::new()));
+    let _smtp = start_slow_smtp(port, &dir, 6).await;
+    let app = app_with_smtp_down(port, &[("EMAIL_INLINE_BUDGET_MS", "300")]).await;
+    let owner = app.owner().await;
+    let invitee = unique_email("leased");
+    let r = app
+        .post(
+            "/api/v1/invitations",
+            Some(owner),
+            json!({ "email": invitee, "role": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The request's own sender (A) holds the entry and waits on the relay;
+    // its lease is made to run out (as a paused function's would).
+    let filter = doc! { "to": &invitee };
+    let entry = &app.find("email_outbox", filter.clone()).await[0];
+    assert_eq!(entry.get_str("status").unwrap(), "SENDING", "{entry:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.db
+        .collection::<bson::Document>("email_outbox")
+        .update_one(
+            filter.clone(),
+            doc! { "$set": { "leaseUntil": bson::DateTime::from_millis(0) } },
+        )
+        .await
+        .unwrap();
+    // The scheduled sender (B) claims it afresh and sends again; when A's
+    // send completes meanwhile, the entry must still be B's.
+    let watch = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while mailbox::messages_in(&dir, &invitee).is_empty() {
+            assert!(Instant::now() < deadline, "A's send never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.find("email_outbox", filter.clone()).await.remove(0)
+    };
+    let (run, after_a) = tokio::join!(app.cron("send-emails"), watch);
+    assert_eq!(
+        after_a.get_str("status").unwrap(),
+        "SENDING",
+        "A marked B's claim: {after_a:?}"
+    );
+    assert_eq!(run.status, 200, "{}", run.text);
+    let done = &app.find("email_outbox", filter).await[0];
+    assert_eq!(done.get_str("status").unwrap(), "SENT", "{done:?}");
+    // Both copies left, as one message (the same Message-ID).
+    let copies = mailbox::messages_in(&dir, &invitee);
+    assert_eq!(copies.len(), 2);
+    assert_eq!(copies[0].message_id, copies[1].message_id);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -231,8 +231,9 @@ async fn a_submission_from_an_allowed_origin_makes_a_lead_and_others_make_nothin
     assert_eq!(app.count("leads", doc! {}).await, 1);
     assert_eq!(app.count("form_submissions", doc! {}).await, 1);
 
-    // The same email again adds to the lead: empty fields filled, nothing
-    // overwritten, no duplicate.
+    // The same email again is attached to the lead and changes none of
+    // its fields (not even empty ones): staff see it and decide.
+    let before = app.find("leads", doc! {}).await.remove(0);
     let r = submit_html(
         &app,
         public_id,
@@ -244,9 +245,163 @@ async fn a_submission_from_an_allowed_origin_makes_a_lead_and_others_make_nothin
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     let leads = app.find("leads", doc! {}).await;
     assert_eq!(leads.len(), 1);
-    assert_eq!(leads[0].get_str("firstName").unwrap(), "Jana");
-    assert_eq!(leads[0].get_str("company").unwrap(), "Novak Cars");
-    assert_eq!(leads[0].get_i64("submissionCount").unwrap(), 2);
+    assert_eq!(leads[0], before, "the lead is exactly as it was");
+    let lead = leads[0].get_object_id("_id").unwrap().to_hex();
+    let r = app
+        .get(
+            &format!("/api/v1/leads/{lead}/submissions"),
+            Some(app.viewer().await),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = r.body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", r.text);
+    assert_eq!(rows[0]["payload"]["company"], "Novak Cars");
+    assert_eq!(rows[0]["payload"]["firstName"], "Someone Else");
+    assert!(rows.iter().all(|s| s["leadId"] == lead.as_str()));
+    // Who sent it (address, browser) stays in the form's own list (ADMIN+).
+    assert!(rows
+        .iter()
+        .all(|s| s.get("ipAddress").is_none() && s.get("userAgent").is_none()));
+    // Another organization's lead is not there to list.
+    let other = app.other().await;
+    app.get(&format!("/api/v1/leads/{lead}/submissions"), Some(other))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn two_concurrent_first_submissions_with_one_email_make_one_lead() {
+    let app = TestApp::spawn().await;
+    let form = make_form(&app, json!({})).await;
+    let public_id = form["publicId"].as_str().unwrap();
+    for round in 0..3 {
+        let email = format!("twice{round}@example.test");
+        let send = |n: usize| {
+            submit_json(
+                &app,
+                public_id,
+                Some(SITE),
+                json!({ "email": email, "firstName": format!("Visitor {n}") }),
+            )
+        };
+        let (a, b) = tokio::join!(send(1), send(2));
+        assert_eq!((a.status, b.status), (201, 201), "{} {}", a.text, b.text);
+        let leads = app.find("leads", doc! { "email": &email }).await;
+        assert_eq!(leads.len(), 1, "round {round}");
+        let id = leads[0].get_object_id("_id").unwrap();
+        assert_eq!(
+            app.count("form_submissions", doc! { "leadId": id }).await,
+            2,
+            "both submissions are filed under the one lead"
+        );
+    }
+}
+
+#[tokio::test]
+async fn honeypot_catches_do_not_spend_the_forms_day() {
+    let app = TestApp::spawn().await;
+    let form = make_form(&app, json!({})).await;
+    let (form_id, public_id) = (
+        oid(form["id"].as_str().unwrap()),
+        form["publicId"].as_str().unwrap(),
+    );
+    let org = oid(&app.owner().await.org_id);
+    let day_of = |spam: bool| -> Vec<bson::Document> {
+        (0..200)
+            .map(|_| {
+                doc! { "organizationId": org, "formId": form_id, "payload": {}, "spam": spam,
+                "ipAddress": "192.0.2.1", "createdAt": bson::DateTime::now() }
+            })
+            .collect()
+    };
+    // A bot's day of honeypot catches (FREE: 200 a day) fills no real slot.
+    let submissions = app.db.collection::<bson::Document>("form_submissions");
+    submissions.insert_many(day_of(true)).await.unwrap();
+    let r = submit_json(
+        &app,
+        public_id,
+        Some(SITE),
+        json!({ "email": "real@example.test" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Past the spam cap, a catch still looks like a success, and is not kept.
+    let r = submit_json(
+        &app,
+        public_id,
+        Some(SITE),
+        json!({ "email": "bot@example.test", "_gotcha": "x" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        app.count("form_submissions", doc! { "spam": true }).await,
+        200
+    );
+    // Real submissions have their cap: the 200th real one today closes the day.
+    submissions.insert_many(day_of(false)).await.unwrap();
+    let r = submit_json(
+        &app,
+        public_id,
+        Some(SITE),
+        json!({ "email": "late@example.test" }),
+    )
+    .await;
+    r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+}
+
+#[tokio::test]
+async fn a_forms_address_bucket_is_keyed_by_the_client_key() {
+    use tests::lambda::{function_binary, http_api_event, lambda_env, Emulator};
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PUBLIC_FORM", "2")]).await;
+    let form = make_form(&app, json!({})).await;
+    let public_id = form["publicId"].as_str().unwrap().to_string();
+    // Through Lambda, whose event names the client address (API Gateway's
+    // sourceIp), so the test can speak from any IPv6 address.
+    let name = "public-forms-publicid-submissions";
+    let (emu, addr) = Emulator::start().await;
+    let _child = tokio::process::Command::new(function_binary(name, "debug"))
+        .env_clear()
+        .envs(
+            app.env
+                .iter()
+                .filter(|(k, _)| !STORAGE_VARS.contains(&k.as_str())),
+        )
+        .envs(lambda_env(addr, name))
+        .env("LOG_LEVEL", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("function starts");
+    let path = format!("/api/v1/public/forms/{public_id}/submissions");
+    let mut n = 0;
+    let mut from = |ip: &str| {
+        n += 1;
+        let mut event = http_api_event(
+            "POST",
+            &path,
+            "",
+            "",
+            Some(&json!({ "email": format!("visitor{n}@example.test") })),
+        );
+        event["requestContext"]["http"]["sourceIp"] = json!(ip);
+        event["headers"]["origin"] = json!(SITE);
+        event["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorization");
+        let emu = &emu;
+        async move { emu.invoke(event).await["statusCode"].as_u64().unwrap() }
+    };
+    // One client's /64 is one key, whichever of its addresses it sends from.
+    assert_eq!(from("2001:db8:7:7::1").await, 201);
+    assert_eq!(from("2001:db8:7:7:ffff::2").await, 201);
+    assert_eq!(from("2001:db8:7:7:abcd::3").await, 429);
+    assert_eq!(from("2001:db8:7:8::1").await, 201);
+    // An IPv4-mapped address is its IPv4 address.
+    assert_eq!(from("198.51.100.7").await, 201);
+    assert_eq!(from("::ffff:198.51.100.7").await, 201);
+    assert_eq!(from("198.51.100.7").await, 429);
 }
 
 #[tokio::test]

@@ -211,3 +211,35 @@ async fn the_low_stock_list_holds_parts_at_or_under_their_reorder_level() {
         .await
         .assert_problem(400, "INVALID_PARAMETER");
 }
+
+#[tokio::test]
+async fn stock_is_bounded_so_no_sum_of_it_can_wrap() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let admin = app.admin().await;
+    let id = part(&app, admin, "BULK-1", json!({})).await;
+    // A stock just under the bound of 10^12 units, as years of receipts
+    // would leave it (written straight to the database: a million
+    // requests would take too long).
+    let near: i64 = 1_000_000_000_000 - 5;
+    app.db
+        .collection::<bson::Document>("stock_movements")
+        .insert_one(
+            doc! { "organizationId": oid(&admin.org_id), "partId": oid(&id), "delta": near,
+            "reason": "RECEIVED", "createdAt": bson::DateTime::now() },
+        )
+        .await
+        .unwrap();
+    app.db
+        .collection::<bson::Document>("parts")
+        .update_one(
+            doc! { "_id": oid(&id) },
+            doc! { "$set": { "onHand": near, "available": near } },
+        )
+        .await
+        .unwrap();
+    assert_eq!(adjust(&app, admin, &id, 5, "RECEIVED").await.status, 201);
+    let r = adjust(&app, admin, &id, 1, "RECEIVED").await;
+    r.assert_problem(422, "AMOUNT_OUT_OF_RANGE");
+    assert_eq!(r.error_fields(), ["quantity"]);
+    assert_eq!(assert_stock_adds_up(&app, &id).await, 1_000_000_000_000);
+}

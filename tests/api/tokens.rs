@@ -246,3 +246,68 @@ async fn a_rotated_jwt_secret_keeps_issued_tokens_valid_while_it_is_the_previous
         .assert_problem(401, "INVALID_TOKEN");
     assert_eq!(after.get("/api/v1/auth/me", Some(&fresh)).await.status, 200);
 }
+
+#[tokio::test]
+async fn cursors_and_sync_tokens_signed_before_a_rotation_still_page_and_sync() {
+    const NEW_SECRET: &str = "a-brand-new-signing-secret-0123456789abcdef";
+    let before = TestApp::spawn().await;
+    let owner = before.owner().await;
+    for n in 0..3 {
+        before.create_account(owner, &format!("Rotation {n}")).await;
+    }
+    let page = before.get("/api/v1/accounts?limit=2", Some(owner)).await;
+    let cursor = page.str("nextCursor");
+    let synced = before
+        .get("/api/v1/accounts?updatedSince=0&limit=100", Some(owner))
+        .await;
+    let token = synced.str("syncToken");
+    let enc = |s: &str| {
+        s.replace('=', "%3D")
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+    };
+
+    let db = before.env["MONGODB_DB"].clone();
+    let rotated = TestApp::spawn_with(&[
+        ("MONGODB_DB", db.as_str()),
+        ("JWT_SECRET", NEW_SECRET),
+        ("JWT_SECRET_PREVIOUS", JWT_SECRET),
+    ])
+    .await;
+    let fresh = rotated.login(&owner.email).await;
+    let next = rotated
+        .get(
+            &format!("/api/v1/accounts?limit=2&cursor={}", enc(&cursor)),
+            Some(&fresh),
+        )
+        .await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_eq!(next.body["data"].as_array().unwrap().len(), 1);
+    let delta = rotated
+        .get(
+            &format!("/api/v1/accounts?updatedSince={}", enc(&token)),
+            Some(&fresh),
+        )
+        .await;
+    assert_eq!(delta.status, 200, "{}", delta.text);
+    assert!(delta.body["syncToken"].is_string(), "{}", delta.text);
+
+    // Once the previous secret is dropped they no longer verify; a sync
+    // token then asks for a full resync rather than failing the client.
+    let after =
+        TestApp::spawn_with(&[("MONGODB_DB", db.as_str()), ("JWT_SECRET", NEW_SECRET)]).await;
+    after
+        .get(
+            &format!("/api/v1/accounts?limit=2&cursor={}", enc(&cursor)),
+            Some(&fresh),
+        )
+        .await
+        .assert_problem(400, "INVALID_CURSOR");
+    after
+        .get(
+            &format!("/api/v1/accounts?updatedSince={}", enc(&token)),
+            Some(&fresh),
+        )
+        .await
+        .assert_problem(410, "RESYNC_REQUIRED");
+}

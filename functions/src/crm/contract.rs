@@ -105,13 +105,24 @@ pub static FORMS_ID_SUBMISSIONS_GET: Op = Op {
     ..Op::DEFAULTS
 };
 
+pub static LEADS_ID_SUBMISSIONS_GET: Op = Op {
+    summary: "List a lead's form submissions",
+    description: "The public form submissions filed under the lead, newest first, paged by \
+        cursor: the one that made it and every later one with its email. A later submission \
+        changes none of the lead's fields; what it sent is here for staff to take over.",
+    list: Some(&super::forms::LEAD_SUBMISSIONS),
+    reply: Reply::Json(200, Schema::Page(&SUBMISSION)),
+    ..Op::DEFAULTS
+};
+
 pub static PUBLIC_FORMS_SUBMISSIONS_POST: Op = Op {
     summary: "Submit a public form",
     description: "No authentication; at most 16 KiB. JSON is answered with JSON (201); a plain \
         HTML form post (`application/x-www-form-urlencoded`) with a 303 to the form's \
         `redirectUrl` or a thank-you page (200), and its 403 (anti-spam check) and 422 (entries) \
         with an HTML page too. Only the fields the form names are kept (others are dropped), \
-        checked like a lead's; a submission whose email matches a live lead adds to it. \
+        checked like a lead's; a submission whose email matches a live lead is attached to it \
+        (`GET /api/v1/leads/{id}/submissions`) and changes none of its fields. \
         `consent` is `{given, text}` in JSON, `consent=on` with `consentText` in a form post. \
         A filled honeypot (`_gotcha`, or the form's `honeypotField`) gets the success answer but \
         makes no lead. With a Turnstile secret set, `cf-turnstile-response` is required. An \

@@ -15,12 +15,14 @@
 //! involved. Unknown fields are dropped; the form's fields are validated
 //! like a lead's. Spam costs the spammer: a filled honeypot field gets
 //! exactly the answer a success gets but makes no lead (the submission is
-//! kept, marked spam); 20 submissions per form and client address per hour
-//! (the PUBLIC_FORM bucket); a daily cap per form by plan. A submission
-//! whose email matches a live lead of the organization adds to that lead
-//! (`submissionCount`, `lastSubmittedAt`, empty fields filled, nothing
-//! overwritten). Every submission is stored in `form_submissions` with its
-//! payload as accepted, consent, client address, user agent and lead.
+//! kept, marked spam, under a daily cap of its own); 20 submissions per
+//! form and client key per hour (the PUBLIC_FORM bucket: an IPv6 client by
+//! its /64); a daily cap of real submissions per form by plan. A
+//! submission whose email matches a live lead of the organization is
+//! attached to that lead and changes none of its fields: staff see it
+//! among the lead's submissions and decide. Every submission is stored in
+//! `form_submissions` with its payload as accepted, consent, client
+//! address, user agent and lead.
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
@@ -112,9 +114,11 @@ pub static FORM: Entity = Entity {
             },
         ),
     ],
-    prepare: Some(|_, fields| {
+    prepare: Some(|_, write, fields| {
         Box::pin(async move {
-            fields.insert("publicId", public_id());
+            if let Write::Create = write {
+                fields.insert("publicId", public_id());
+            }
             Ok(())
         })
     }),
@@ -148,11 +152,27 @@ pub fn indexes() -> Vec<Index> {
             FORM_SUBMISSIONS,
             doc! { "organizationId": 1, "formId": 1, "ipAddress": 1, "createdAt": -1, "_id": -1 },
         ),
+        // A lead's submissions, newest first.
+        Index::on(
+            FORM_SUBMISSIONS,
+            doc! { "organizationId": 1, "leadId": 1, "createdAt": -1, "_id": -1 },
+        ),
+        // One live lead per email among those forms created: concurrent
+        // first submissions make one (`deletedAt` is null on live leads and
+        // a distinct time on each deleted one).
+        Index::unique_where(
+            collections::LEADS,
+            doc! { "organizationId": 1, "formEmail": 1, "deletedAt": 1 },
+            doc! { "formEmail": { "$type": "string" } },
+        ),
     ]
 }
 
 /// A form names each lead field once.
-async fn check(_: &mut Tx<'_>, _: Write<'_>, after: &Document) -> Result<(), ApiError> {
+async fn check(_: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
+    if let Write::Delete = write {
+        return Ok(());
+    }
     let mut seen = vec![];
     for (i, row) in after
         .get_array("fields")
@@ -233,6 +253,34 @@ pub async fn submissions(ctx: Ctx) -> HandlerResult {
         &SUBMISSIONS,
         doc! { "formId": id },
         None,
+    )
+    .await?;
+    let data: Vec<Value> = docs.iter().map(render).collect();
+    ok(json!({ "data": data, "nextCursor": next }))
+}
+
+pub(crate) static LEAD_SUBMISSIONS: ListSpec = ListSpec {
+    sort_fields: &["createdAt"],
+    default_sort: "-createdAt",
+    search_fields: &[],
+    filters: &[],
+};
+
+/// `GET /api/v1/leads/{id}/submissions`: the form submissions filed under
+/// the lead, newest first, by cursor: what was sent, the consent and when,
+/// for anyone who reads leads; the submitter's address, user agent and
+/// origin only in the form's own list (ADMIN+).
+pub async fn lead_submissions(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    find_live(scope, &LEAD, id).await?;
+    let (docs, next) = records::page(
+        &ctx.req,
+        scope,
+        FORM_SUBMISSIONS,
+        &LEAD_SUBMISSIONS,
+        doc! { "leadId": id },
+        Some(doc! { "ipAddress": 0, "userAgent": 0, "origin": 0 }),
     )
     .await?;
     let data: Vec<Value> = docs.iter().map(render).collect();
@@ -474,10 +522,12 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
         .config
         .rate_limits
         .limit(LimitedAction::PublicForm, plan);
+    // Keyed like every public bucket: an IPv6 client by its /64, an
+    // IPv4-mapped address as IPv4.
     let hit = db
         .hit(
             LimitedAction::PublicForm,
-            &format!("{}:{ip}", form_id.to_hex()),
+            &format!("{}:{}", form_id.to_hex(), meta.client_key()),
         )
         .await?;
     let decision = Decision::new(LimitedAction::PublicForm, limit, hit);
@@ -486,22 +536,28 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
             "[RATE_LIMIT] form submissions throttled");
         return Err(decision.error());
     }
-    let today = DateTime::from_millis(DateTime::now().timestamp_millis() / 86_400_000 * 86_400_000);
-    let submitted_today = db
-        .collection(FORM_SUBMISSIONS)
-        .count(doc! { "organizationId": org, "formId": form_id, "createdAt": { "$gte": today } })
-        .await?;
-    if submitted_today >= daily_cap(plan) {
-        return Err(ApiError::RateLimited {
-            detail: "This form takes no more submissions today".into(),
-            retry_after: 86_400 - (DateTime::now().timestamp_millis() / 1000 % 86_400) as u64,
-        });
-    }
     let (via, fields) = payload(req)?;
     let honeypot = form.get_str("honeypotField").unwrap_or(HONEYPOT);
     let spam = fields
         .get(honeypot)
         .is_some_and(|v| !v.as_str().is_some_and(|s| s.trim().is_empty()) && !v.is_null());
+    // Real submissions and honeypot catches have a daily cap each, so a bot
+    // filling the honeypot cannot use up the form's day for real visitors.
+    let today = DateTime::from_millis(DateTime::now().timestamp_millis() / 86_400_000 * 86_400_000);
+    let submitted_today = db
+        .collection(FORM_SUBMISSIONS)
+        .count(doc! { "organizationId": org, "formId": form_id, "spam": spam, "createdAt": { "$gte": today } })
+        .await?;
+    if submitted_today >= daily_cap(plan) {
+        if spam {
+            // Answered like a success, as every honeypot catch is; not kept.
+            return Ok(received(via, form, None));
+        }
+        return Err(ApiError::RateLimited {
+            detail: "This form takes no more submissions today".into(),
+            retry_after: 86_400 - (DateTime::now().timestamp_millis() / 1000 % 86_400) as u64,
+        });
+    }
     if let (false, Ok(secret)) = (spam, form.get_str("turnstileSecret")) {
         let token = fields
             .get(TURNSTILE_FIELD)
@@ -547,10 +603,16 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
             "origin": req.header("origin"), "createdAt": DateTime::now(),
         })
         .await?;
-    Ok(match via {
+    Ok(received(via, form, Some(submission_id)))
+}
+
+/// The answer to a received submission (a honeypot catch gets the same).
+fn received(via: Via, form: &Document, submission: Option<ObjectId>) -> ApiResponse {
+    let submission = submission.unwrap_or_default();
+    match via {
         Via::Json => ApiResponse::json(
             StatusCode::CREATED,
-            &json!({ "received": true, "submissionId": submission_id.to_hex() }),
+            &json!({ "received": true, "submissionId": submission.to_hex() }),
         ),
         Via::HtmlForm => match form.get_str("redirectUrl") {
             Ok(url) => {
@@ -564,7 +626,7 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
                 "<p>Thank you! We received your message and will be in touch.</p>",
             ),
         },
-    })
+    }
 }
 
 /// Asks Cloudflare Turnstile's `siteverify` (`TURNSTILE_VERIFY_URL`)
@@ -587,9 +649,15 @@ async fn turnstile(ctx: &Ctx, secret: &str, token: &str, ip: &str) -> Result<(),
     }
 }
 
-/// Creates the lead, or adds to the live lead with the same email (its
-/// empty fields filled, nothing overwritten), in one transaction with its
-/// audit entry. Returns the lead's id.
+/// The lead a submission files under: the live lead with the same email
+/// when there is one (left exactly as it is: an anonymous submission only
+/// attaches to it, and staff decide what to take from it, see
+/// `GET /api/v1/leads/{id}/submissions`), else a new lead, created with
+/// its audit entry and new-lead emails in one transaction. Two concurrent
+/// first submissions with one email make one lead: a form's lead carries
+/// its email as `formEmail`, unique among the organization's live leads,
+/// so the second insert fails and that submission attaches to the first.
+/// Returns the lead's id.
 async fn file_lead(
     db: &Unscoped<'_>,
     form: &Document,
@@ -598,91 +666,83 @@ async fn file_lead(
     submission: ObjectId,
     meta: &RequestMeta,
 ) -> Result<ObjectId, ApiError> {
-    let now = DateTime::now();
-    let existing = match lead.get_str("email") {
-        Ok(email) => {
-            db.collection(collections::LEADS)
-                .find_one(doc! { "organizationId": org, "email": email, "deletedAt": null })
-                .await?
-        }
-        Err(_) => None,
+    let email = lead.get_str("email").ok().map(str::to_lowercase);
+    let existing = |email: Option<String>| async move {
+        let Some(email) = email else {
+            return Ok(None);
+        };
+        let found = db
+            .collection(collections::LEADS)
+            .find_one(doc! { "organizationId": org, "deletedAt": null, "$or": [ { "email": &email }, { "formEmail": &email } ] })
+            .await?;
+        Ok::<_, ApiError>(found.and_then(|l| l.get_object_id("_id").ok()))
     };
+    if let Some(id) = existing(email.clone()).await? {
+        return Ok(id);
+    }
+    match new_lead(db, form, org, &lead, email.as_deref(), submission, meta).await {
+        Err(ApiError::Conflict {
+            code: Code::AlreadyExists,
+            ..
+        }) if email.is_some() => existing(email)
+            .await?
+            .ok_or_else(|| ApiError::internal("a form lead's email was taken and is gone")),
+        other => other,
+    }
+}
+
+/// See [`file_lead`]: the new lead, its audit entry and its alerts.
+async fn new_lead(
+    db: &Unscoped<'_>,
+    form: &Document,
+    org: ObjectId,
+    lead: &Document,
+    email: Option<&str>,
+    submission: ObjectId,
+    meta: &RequestMeta,
+) -> Result<ObjectId, ApiError> {
+    let now = DateTime::now();
     let form_id = form.get_object_id("_id").ok();
     // A new lead's id is known before its transaction, so its emails are
     // rendered once, outside the (retryable) transaction.
-    let new_id = ObjectId::new();
-    let alerts = match existing {
-        None if form.get_bool("notifyAdmins").unwrap_or(true) => {
-            new_lead_alerts(db, form, org, new_id, &lead).await?
-        }
-        _ => vec![],
+    let id = ObjectId::new();
+    let alerts = if form.get_bool("notifyAdmins").unwrap_or(true) {
+        new_lead_alerts(db, form, org, id, lead).await?
+    } else {
+        vec![]
     };
-    let (lead, existing, alerts) = (&lead, &existing, &alerts);
-    let (id, queued) = db.transaction(|tx| {
-        Box::pin(async move {
-            if let Some(found) = existing {
-                let id = found
-                    .get_object_id("_id")
-                    .map_err(|_| ApiError::internal("lead without _id"))?;
-                let mut fill = doc! { "lastSubmittedAt": now, "updatedAt": now };
-                for (k, v) in lead {
-                    let empty = match found.get(k) {
-                        None | Some(Bson::Null) => true,
-                        Some(Bson::String(s)) => s.is_empty(),
-                        _ => false,
-                    };
-                    if empty && !["status", "source", "firstName", "lastName"].contains(&k.as_str()) {
-                        fill.insert(k, v.clone());
-                    }
+    let alerts = &alerts;
+    let queued = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                let mut record = doc! {
+                    "_id": id, "organizationId": org, "createdAt": now, "updatedAt": now,
+                    "createdBy": null, "version": 1_i64, "deletedAt": null,
+                };
+                record.extend(lead.clone());
+                record.insert("source", form.get_str("source").unwrap_or("FORM"));
+                if let Ok(p) = form.get_object_id("productId") {
+                    record.insert("productId", p);
                 }
-                tx.update_one(
-                    collections::LEADS,
-                    doc! { "_id": id, "deletedAt": null },
-                    doc! { "$set": fill.clone(), "$inc": { "submissionCount": 1_i64, "version": 1_i64 } },
-                )
-                .await?;
+                record.extend(doc! { "formId": form_id, "formEmail": email });
+                tx.insert_one(collections::LEADS, record).await?;
                 tx.audit(
-                    AuditEntry::new(Action::Update, "lead")
+                    AuditEntry::new(Action::Create, "lead")
                         .id(id)
-                        .changes(doc! { "formSubmission": submission, "filled": fill }),
+                        .changes(doc! { "formSubmission": submission, "formId": form_id }),
                     Some(org),
                     None,
                     meta,
                 )
                 .await?;
-                return Ok((id, vec![]));
-            }
-            let id = new_id;
-            let mut record = doc! {
-                "_id": id, "organizationId": org, "createdAt": now, "updatedAt": now,
-                "createdBy": null, "version": 1_i64, "deletedAt": null,
-            };
-            record.extend(lead.clone());
-            record.insert("source", form.get_str("source").unwrap_or("FORM"));
-            if let Ok(p) = form.get_object_id("productId") {
-                record.insert("productId", p);
-            }
-            record.extend(doc! {
-                "formId": form_id, "submissionCount": 1_i64, "lastSubmittedAt": now,
-            });
-            tx.insert_one(collections::LEADS, record).await?;
-            tx.audit(
-                AuditEntry::new(Action::Create, "lead")
-                    .id(id)
-                    .changes(doc! { "formSubmission": submission, "formId": form_id }),
-                Some(org),
-                None,
-                meta,
-            )
-            .await?;
-            let mut queued = vec![];
-            for (admin, message) in alerts {
-                queued.push(tx.queue_email(Some(org), Some(*admin), message).await?);
-            }
-            Ok((id, queued))
+                let mut queued = vec![];
+                for (admin, message) in alerts {
+                    queued.push(tx.queue_email(Some(org), Some(*admin), message).await?);
+                }
+                Ok(queued)
+            })
         })
-    })
-    .await?;
+        .await?;
     shared::email::deliver(db.state(), &queued).await;
     Ok(id)
 }

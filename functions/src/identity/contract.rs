@@ -153,7 +153,7 @@ pub static HEALTH_GET: Op = Op {
 
 pub static AUTH_REGISTER_POST: Op = Op {
     summary: "Create an organization and its owner",
-    description: "The organization starts on the FREE plan; its OWNER is signed in at once (tokens, and the refresh cookie) and is sent an email verification link. Throttled per client address.",
+    description: "The organization starts on the FREE plan; its OWNER is signed in at once (tokens, and the refresh cookie) and is sent an email verification link. Throttled per client address. When the address belongs to an account that never proved it (one an administrator made, an unapproved join request), the answer is 202: the registration waits for the link emailed to the address (`POST /api/v1/auth/verify-email`), which releases that account and creates the organization; the owner then signs in. An address a proven account holds is 409.",
     body: Body::Json(Schema::Object(&[
         Prop::req("organizationName", NAME),
         Prop::req("email", Schema::EMAIL),
@@ -162,6 +162,10 @@ pub static AUTH_REGISTER_POST: Op = Op {
         Prop::req("lastName", NAME),
     ])),
     reply: Reply::Json(201, Schema::Named("SignUp")),
+    also: &[Reply::Json(
+        202,
+        Schema::Object(&[Prop::req("detail", Schema::STRING)]),
+    )],
     ..Op::DEFAULTS
 };
 
@@ -304,7 +308,7 @@ pub static AUTH_PASSWORD_RESET_REQUEST_POST: Op = Op {
 
 pub static AUTH_VERIFY_EMAIL_POST: Op = Op {
     summary: "Verify an email address with the emailed token",
-    description: "No sign-in; the token works once and expires after 24 hours (400 `INVALID_VERIFICATION_TOKEN`).",
+    description: "No sign-in; the token works once and expires after 24 hours (400 `INVALID_VERIFICATION_TOKEN`). A registration's confirmation link creates its organization and owner here (409 when the address was taken meanwhile).",
     body: Body::Json(Schema::Object(&[Prop::req("token", Schema::STRING)])),
     reply: Reply::Empty(204),
     ..Op::DEFAULTS
@@ -551,7 +555,10 @@ pub static ORGANIZATION_RATE_LIMITS_GET: Op = Op {
         Schema::Object(&[Prop::req(
             "data",
             Schema::Array(&Schema::Object(&[
-                Prop::req("bucket", Schema::Enum(&["API", "UPLOADS", "EXPORTS"])),
+                Prop::req(
+                    "bucket",
+                    Schema::Enum(&["API", "UPLOADS", "EXPORTS", "INVITATIONS"]),
+                ),
                 Prop::req("windowSeconds", Schema::COUNT),
                 Prop::req("limit", Schema::COUNT),
                 Prop::req("used", Schema::COUNT),

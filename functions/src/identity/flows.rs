@@ -32,6 +32,17 @@ pub struct Session {
     pub tokens: TokenPair,
 }
 
+/// What a registration came to.
+pub enum Registered {
+    /// The organization and its owner, signed in.
+    Session(Box<Session>),
+    /// The address is held by an account that never proved it: the
+    /// registration waits for the address's owner to follow the link
+    /// emailed to it (`POST /api/v1/auth/verify-email`), which releases that
+    /// account and creates the organization.
+    Confirming,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegisterInput {
@@ -76,7 +87,7 @@ pub async fn register(
     state: &State,
     input: RegisterInput,
     meta: &RequestMeta,
-) -> Result<Session, ApiError> {
+) -> Result<Registered, ApiError> {
     let mut errors = Errors::new();
     let org_name = errors.check(text("organizationName", &input.organization_name, 1, 100));
     let email = errors.check(Email::parse("email", &input.email));
@@ -131,11 +142,24 @@ pub async fn register(
             )
         }));
         docs.push((collections::EMAIL_VERIFICATIONS, verification));
-        let created = insert_all(state, &docs, Some((org_id, user_id, &message))).await;
+        let created = insert_all(state, &docs, Some((org_id, user_id, &message)), None).await;
         match created {
             Ok(queued) => shared::email::deliver(state, &queued).await,
             Err(ApiError::Conflict { errors, .. }) if errors.iter().any(|f| f.field == "slug") => {
                 continue
+            }
+            Err(e @ ApiError::Conflict { .. }) if e.fields_include("email") => {
+                let parked = Parked {
+                    organization_name: &org_name,
+                    email: &email,
+                    first_name: &first,
+                    last_name: &last,
+                    password_hash: &hash,
+                };
+                return match park(state, &parked, meta).await? {
+                    true => Ok(Registered::Confirming),
+                    false => Err(e),
+                };
             }
             Err(e) => return Err(e),
         }
@@ -146,7 +170,7 @@ pub async fn register(
         let user: User = from_doc(&user_doc)?;
         let org: Organization = from_doc(&org_doc)?;
         let tokens = tokens::issue(state, &user, meta).await?;
-        return Ok(Session { user, org, tokens });
+        return Ok(Registered::Session(Box::new(Session { user, org, tokens })));
     }
     Err(ApiError::conflict(
         Code::SlugTaken,
@@ -154,18 +178,197 @@ pub async fn register(
     ))
 }
 
+/// A registration waiting for its address to be proven.
+struct Parked<'a> {
+    organization_name: &'a str,
+    email: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    password_hash: &'a str,
+}
+
+/// When an unproven account holds the address: keeps the registration
+/// with a one-time token (among the verification tokens, 24 hours) and
+/// emails the link to the address; false when the holder proved it (the
+/// registration is then refused as before).
+async fn park(state: &State, r: &Parked<'_>, meta: &RequestMeta) -> Result<bool, ApiError> {
+    let db = Unscoped::open(state, Purpose::SignIn);
+    let mut holder = unproven();
+    holder.insert("email", r.email);
+    if db
+        .collection(collections::USERS)
+        .find_one(holder)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let token = tokens::new_token();
+    let now = DateTime::now();
+    let pending = doc! {
+        "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": null,
+        "organizationId": null, "email": r.email, "createdAt": now, "usedAt": null,
+        "expiresAt": shifted(now, VERIFY_VALID_HOURS * 3_600_000), "ipAddress": meta.ip.clone(),
+        "registration": {
+            "organizationName": r.organization_name, "firstName": r.first_name,
+            "lastName": r.last_name, "passwordHash": r.password_hash,
+        },
+    };
+    let message = crate::emails::verify_email(&state.config, r.email, r.first_name, &token);
+    let (pending, message) = (&pending, &message);
+    let queued = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(collections::EMAIL_VERIFICATIONS, pending.clone())
+                    .await?;
+                tx.queue_email(None, None, message).await
+            })
+        })
+        .await?;
+    shared::email::deliver(state, &[queued]).await;
+    tracing::info!(requestId = %meta.request_id,
+        "[AUTH_SESSION] registration waits for its address to be proven");
+    Ok(true)
+}
+
+/// In the verification's transaction: the registration `parked` kept,
+/// now that its address is proven: releases the unproven holder, creates
+/// the organization (its slug with a random suffix, so no retry is needed
+/// inside the transaction) and its OWNER, verified.
+async fn complete_registration(
+    tx: &mut shared::unscoped::UnscopedTx<'_>,
+    email: &str,
+    parked: &Document,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let text = |k: &str| parked.get_str(k).unwrap_or_default().to_string();
+    let org_name = text("organizationName");
+    let slug = format!("{}-{}", slugify(&org_name), random_suffix());
+    let now = DateTime::now();
+    let (org_id, user_id) = (ObjectId::new(), ObjectId::new());
+    release_unproven(tx, email, meta).await?;
+    tx.insert_one(
+        collections::ORGANIZATIONS,
+        doc! {
+            "_id": org_id, "name": &org_name, "slug": &slug, "plan": Plan::Free.as_str(),
+            "isActive": true, "deleteScheduledAt": null, "createdAt": now, "updatedAt": now,
+        },
+    )
+    .await?;
+    tx.insert_one(
+        collections::USERS,
+        doc! {
+            "_id": user_id, "organizationId": org_id, "email": email, "passwordHash": text("passwordHash"),
+            "firstName": text("firstName"), "lastName": text("lastName"), "role": Role::Owner.as_str(),
+            "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now, "createdBy": null,
+            "lastLoginAt": null, "version": 1_i64, "emailVerified": true, "emailVerifiedAt": now,
+            "knownAddresses": [],
+        },
+    )
+    .await?;
+    let org_entry = AuditEntry::new(Action::Create, "organization")
+        .id(org_id)
+        .changes(doc! { "name": &org_name, "slug": &slug, "plan": Plan::Free.as_str() });
+    tx.audit(org_entry, Some(org_id), Some(user_id), meta)
+        .await?;
+    let user_entry = AuditEntry::new(Action::Create, "user")
+        .id(user_id)
+        .changes(doc! {
+            "email": email, "role": Role::Owner.as_str(), "status": UserStatus::Active.as_str(),
+            "via": "registration confirmed by email",
+        });
+    tx.audit(user_entry, Some(org_id), Some(user_id), meta)
+        .await
+}
+
+/// An account that does not hold its address: made by an administrator
+/// (`emailProofRequired`, and so unable to sign in), or a join request no
+/// administrator approved yet, and never proven by the link emailed to it
+/// (nor by a password reset). An approved member holds their address. A self-registered
+/// owner does hold theirs: see the README's design notes.
+pub(crate) fn unproven() -> Document {
+    doc! {
+        "emailVerified": { "$ne": true },
+        "$or": [
+            { "emailProofRequired": true },
+            { "joinRequest": true, "status": UserStatus::Pending.as_str() },
+        ],
+    }
+}
+
+/// In the transaction of a flow that gives `email` to its owner (a
+/// registration, an accepted invitation): releases the unproven account
+/// holding it, if any, so it blocks nobody. The account keeps its record
+/// (deactivated, its address moved to `releasedEmail`) and its organization
+/// gets an audit entry saying why.
+pub(crate) async fn release_unproven(
+    tx: &mut shared::unscoped::UnscopedTx<'_>,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let mut holder = unproven();
+    holder.insert("email", email);
+    let now = DateTime::now();
+    let placeholder = format!("released-{}@released.invalid", ObjectId::new().to_hex());
+    let released = tx
+        .find_one_and_update(
+            collections::USERS,
+            holder,
+            doc! {
+                "$set": { "email": &placeholder, "releasedEmail": email, "releasedAt": now,
+                    "status": UserStatus::Inactive.as_str(), "updatedAt": now },
+                "$inc": { "version": 1_i64, "sessionEpoch": 1_i64 },
+            },
+        )
+        .await?;
+    if let Some(user) = released {
+        let (id, org) = (
+            user.get_object_id("_id").ok(),
+            user.get_object_id("organizationId").ok(),
+        );
+        // Its links die with it.
+        for coll in [
+            collections::EMAIL_VERIFICATIONS,
+            collections::PASSWORD_RESETS,
+        ] {
+            tx.update_many(
+                coll,
+                doc! { "userId": id, "usedAt": null },
+                doc! { "$set": { "usedAt": now, "voidedBy": "RELEASED" } },
+            )
+            .await?;
+        }
+        let mut entry = AuditEntry::new(Action::Update, "user").changes(doc! {
+            "released": email, "status": UserStatus::Inactive.as_str(),
+            "reason": "the address's owner proved it elsewhere; this account never did",
+        });
+        if let Some(id) = id {
+            entry = entry.id(id);
+        }
+        tx.audit(entry, org, None, meta).await?;
+        tracing::info!(requestId = %meta.request_id, userId = ?id, "[AUTH_SESSION] an unproven account released its address");
+    }
+    Ok(())
+}
+
 /// Inserts `docs` (collection, document) in one transaction: an
 /// organization with its owner, or a user, with their audit entries, and
 /// queues `email` (organization, user, message) in it; returns what was
-/// queued, for [`shared::email::deliver`] after the commit.
+/// queued, for [`shared::email::deliver`] after the commit. With `release`
+/// (the new account's address), an unproven account holding it is
+/// released first ([`release_unproven`]).
 async fn insert_all(
     state: &State,
     docs: &[(&'static str, Document)],
     email: Option<(ObjectId, ObjectId, &Message)>,
+    release: Option<(&str, &RequestMeta)>,
 ) -> Result<Vec<ObjectId>, ApiError> {
     Unscoped::open(state, Purpose::SignIn)
         .transaction(|tx| {
             Box::pin(async move {
+                if let Some((address, meta)) = release {
+                    release_unproven(tx, address, meta).await?;
+                }
                 for (coll, doc) in docs {
                     tx.insert_one(coll, doc.clone()).await?;
                 }
@@ -183,7 +386,7 @@ async fn insert_all(
 pub const VERIFY_VALID_HOURS: i64 = 24;
 
 /// A new email verification token's document and its email.
-fn verification(
+pub(crate) fn verification(
     state: &State,
     user: ObjectId,
     org: ObjectId,
@@ -442,7 +645,8 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
         "_id": user_id, "organizationId": org.id, "email": &email, "passwordHash": hash,
         "firstName": &first, "lastName": last.unwrap_or_default(), "role": Role::Viewer.as_str(),
         "status": UserStatus::Pending.as_str(), "createdAt": now, "updatedAt": now, "createdBy": null, "lastLoginAt": null, "version": 1_i64,
-        "emailVerified": false, "knownAddresses": meta.ip.iter().cloned().collect::<Vec<_>>(),
+        "emailVerified": false, "joinRequest": true,
+        "knownAddresses": meta.ip.iter().cloned().collect::<Vec<_>>(),
     };
     let (verification, message) = verification(state, user_id, org.id, &email, &first);
     let audit = AuditEntry::new(Action::Create, "user")
@@ -457,6 +661,7 @@ pub async fn join(state: &State, input: JoinInput, meta: &RequestMeta) -> Result
             (collections::EMAIL_VERIFICATIONS, verification),
         ],
         Some((org.id, user_id, &message)),
+        None,
     )
     .await?;
     shared::email::deliver(state, &queued).await;
@@ -564,8 +769,15 @@ const RESETS_PER_HOUR: u64 = 3;
 /// `POST /api/v1/auth/password-reset/request` `{email}` (no sign-in):
 /// answers alike for every well-formed email; an ACTIVE user of an active
 /// organization gets a one-time link by email.
+///
+/// Both kinds of answer take the same time: the reads that tell a known
+/// address from an unknown one are a round trip apart (the organization
+/// and the recent links are read together), and what only a known address
+/// does (the link's transaction, its email) runs in a task of its own that
+/// the request waits for only until the floor; whatever is left then goes
+/// on without it.
 pub async fn request_password_reset(
-    state: &State,
+    state: &std::sync::Arc<State>,
     input: ResetRequest,
     meta: &RequestMeta,
 ) -> Result<(), ApiError> {
@@ -573,32 +785,62 @@ pub async fn request_password_reset(
     let email = Email::parse("email", &input.email)
         .map_err(|e| ApiError::Validation { errors: vec![e] })?
         .into_inner();
-    let outcome = send_reset(state, &email, meta).await;
-    tokio::time::sleep_until(started + RESET_REQUEST_FLOOR).await;
+    let floor = started + RESET_REQUEST_FLOOR;
+    let outcome = match send_reset(state, &email, meta).await {
+        // What only a known address does never changes the answer: a
+        // failure there is logged, and the link is asked for again.
+        Ok(Some(write)) => match tokio::time::timeout_at(floor, write).await {
+            Ok(Ok(Err(e))) => {
+                tracing::error!(requestId = %meta.request_id, error = ?e,
+                    "[AUTH_SESSION] the reset link could not be written");
+                Ok(())
+            }
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Err(crashed)) => {
+                tracing::error!(requestId = %meta.request_id, error = %crashed,
+                    "[AUTH_SESSION] the reset link task failed");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::info!(requestId = %meta.request_id,
+                    "[AUTH_SESSION] the reset link is still being written at the floor: answering");
+                Ok(())
+            }
+        },
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    tokio::time::sleep_until(floor).await;
     outcome
 }
 
-async fn send_reset(state: &State, email: &str, meta: &RequestMeta) -> Result<(), ApiError> {
+/// What a reset request for `email` does: `None` when there is nothing to
+/// send, else the task writing and sending the link.
+async fn send_reset(
+    state: &std::sync::Arc<State>,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<Option<tokio::task::JoinHandle<Result<(), ApiError>>>, ApiError> {
     let db = Unscoped::open(state, Purpose::PasswordReset);
     let Some(user) = find_user(&db, doc! { "email": email }).await? else {
         tracing::info!(requestId = %meta.request_id, "[AUTH_SESSION] reset requested for an unknown email");
-        return Ok(());
+        return Ok(None);
     };
-    let org = find_org(&db, user.organization_id).await?;
+    let now = DateTime::now();
+    let recent_links = db.collection(collections::PASSWORD_RESETS);
+    let (org, recent) = tokio::try_join!(
+        find_org(&db, user.organization_id),
+        recent_links.count(doc! { "userId": user.id, "usedAt": null, "createdAt": { "$gt": shifted(now, -3_600_000) } }),
+    )?;
     if user.status != UserStatus::Active || !org.is_active {
         tracing::info!(requestId = %meta.request_id, userId = %user.id,
             "[AUTH_SESSION] reset requested for an account that cannot sign in");
-        return Ok(());
+        return Ok(None);
     }
-    let now = DateTime::now();
-    let recent = db
-        .collection(collections::PASSWORD_RESETS)
-        .count(doc! { "userId": user.id, "usedAt": null, "createdAt": { "$gt": shifted(now, -3_600_000) } })
-        .await?;
     if recent >= RESETS_PER_HOUR {
         tracing::warn!(requestId = %meta.request_id, userId = %user.id,
             "[AUTH_SESSION] reset requested too often: nothing sent");
-        return Ok(());
+        return Ok(None);
     }
     let token = tokens::new_token();
     let reset = doc! {
@@ -608,21 +850,25 @@ async fn send_reset(state: &State, email: &str, meta: &RequestMeta) -> Result<()
     };
     let message =
         crate::emails::password_reset(&state.config, &user.email, &user.first_name, &token);
-    let (reset, message, user_id, org_id) = (&reset, &message, user.id, org.id);
-    let queued = db
-        .transaction(|tx| {
-            Box::pin(async move {
-                tx.insert_one(collections::PASSWORD_RESETS, reset.clone())
-                    .await?;
-                let entry = AuditEntry::new(Action::Create, "password_reset")
-                    .changes(doc! { "requestedBy": "self" });
-                tx.audit(entry, Some(org_id), Some(user_id), meta).await?;
-                tx.queue_email(Some(org_id), Some(user_id), message).await
+    let (state, meta, user_id, org_id) = (state.clone(), meta.clone(), user.id, org.id);
+    Ok(Some(tokio::spawn(async move {
+        let (reset, message, meta) = (&reset, &message, &meta);
+        let db = Unscoped::open(&state, Purpose::PasswordReset);
+        let queued = db
+            .transaction(|tx| {
+                Box::pin(async move {
+                    tx.insert_one(collections::PASSWORD_RESETS, reset.clone())
+                        .await?;
+                    let entry = AuditEntry::new(Action::Create, "password_reset")
+                        .changes(doc! { "requestedBy": "self" });
+                    tx.audit(entry, Some(org_id), Some(user_id), meta).await?;
+                    tx.queue_email(Some(org_id), Some(user_id), message).await
+                })
             })
-        })
-        .await?;
-    shared::email::deliver(state, &[queued]).await;
-    Ok(())
+            .await?;
+        shared::email::deliver(&state, &[queued]).await;
+        Ok(())
+    })))
 }
 
 #[derive(Deserialize)]
@@ -658,6 +904,10 @@ pub async fn verify_email(
                             "is not a valid, unused verification token",
                         )
                     })?;
+                if let Ok(parked) = found.get_document("registration") {
+                    let email = found.get_str("email").unwrap_or_default();
+                    return complete_registration(tx, email, parked, meta).await;
+                }
                 let (Ok(user), Ok(org)) = (found.get_object_id("userId"), found.get_object_id("organizationId")) else {
                     return Err(ApiError::internal("verification token without user"));
                 };

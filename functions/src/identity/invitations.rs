@@ -14,6 +14,7 @@ use shared::auth::{password, rfc3339, User};
 use shared::db::{collections, RequestMeta, Scope};
 use shared::error::{ApiError, FieldError};
 use shared::model::{InvitationStatus, UserStatus};
+use shared::ratelimit::LimitedAction;
 use shared::rbac::{Permission, Role};
 use shared::state::State;
 use shared::unscoped::{Purpose, Unscoped};
@@ -48,7 +49,11 @@ pub fn to_json(d: &Document) -> Value {
 /// token (queued in the invitation's transaction) and returns the
 /// invitation and the token, which the handler shows only to an OWNER who
 /// asks. Inviting an email again replaces its pending invitation.
-pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, String), ApiError> {
+pub async fn create(
+    scope: &Scope,
+    input: NewInvitation,
+    token_returned: bool,
+) -> Result<(Document, String), ApiError> {
     let mut errors = Errors::new();
     let email = errors.check(Email::parse("email", &input.email));
     let role = match Role::parse(&input.role) {
@@ -76,19 +81,23 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
         scope.require(Permission::ManageOrganization).await?;
     }
     // Emails are unique across organizations, so this looks beyond the
-    // caller's own.
+    // caller's own. An account that never proved its address holds nothing
+    // (accepting releases it).
     let users = Unscoped::open(scope.state(), Purpose::Invitation).collection(collections::USERS);
-    if users
-        .find_one(doc! { "email": email.as_str() })
-        .await?
-        .is_some()
-    {
+    let held = doc! { "email": email.as_str(), "$nor": [super::flows::unproven()] };
+    if users.find_one(held).await?.is_some() {
         return Err(ApiError::Conflict {
             code: Code::AlreadyExists,
             detail: "This email already belongs to an account".into(),
             errors: vec![FieldError::new("email", "is already in use")],
         });
     }
+    // Nobody's mailbox is flooded: an organization's invitations per day by
+    // plan, and 3 a day per address from every organization together.
+    scope.spend(LimitedAction::Invitations).await?;
+    scope
+        .spend_on(LimitedAction::InvitationEmail, email.as_str())
+        .await?;
     let token = tokens::new_token();
     let now = DateTime::now();
     let invitation = doc! {
@@ -98,6 +107,9 @@ pub async fn create(scope: &Scope, input: NewInvitation) -> Result<(Document, St
         "status": InvitationStatus::Pending.as_str(),
         "tokenHash": hash_token(&token),
         "invitedBy": scope.caller().user.id,
+        // Handed to the OWNER, so its acceptance proves nothing of the
+        // address (see `accept`).
+        "tokenReturned": token_returned,
         "createdAt": now,
         "expiresAt": DateTime::from_millis(now.timestamp_millis() + VALID_DAYS * 86_400_000),
     };
@@ -254,11 +266,15 @@ pub async fn accept(
     let password_hash = password::hash(input.password, state.config.bcrypt_cost).await?;
     let now = DateTime::now();
     let user_id = ObjectId::new();
+    // A link that went only to the address proves it; a token the OWNER
+    // was handed does not.
+    let proves_nothing = found.get_bool("tokenReturned").unwrap_or(false);
     let user_doc = doc! {
         "_id": user_id, "organizationId": org_id, "email": found.get_str("email").unwrap_or_default(),
         "passwordHash": password_hash, "firstName": first.unwrap_or_default(), "lastName": last.unwrap_or_default(),
         "role": found.get_str("role").unwrap_or(Role::Viewer.as_str()), "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now,
         "createdBy": found.get_object_id("invitedBy").ok(), "lastLoginAt": null, "version": 1_i64,
+        "emailVerified": !proves_nothing,
     };
     let (user_doc_ref, hash_ref) = (&user_doc, &hash);
     let audit = AuditEntry::new(Action::Create, "user")
@@ -276,6 +292,11 @@ pub async fn accept(
             .await?;
         if claimed.is_none() {
             return Err(ApiError::conflict(Code::InvitationUsed, "This invitation has already been used"));
+        }
+        // The emailed link proved the address: an account that never did
+        // gives it up.
+        if !proves_nothing {
+            super::flows::release_unproven(tx, user_doc_ref.get_str("email").unwrap_or_default(), meta).await?;
         }
         tx.insert_one(collections::USERS, user_doc_ref.clone()).await?;
         tx.insert_one(collections::AUDIT_LOG, audit.clone()).await

@@ -17,6 +17,7 @@ use shared::db::{collections, Scope};
 use shared::error::Code;
 use shared::error::{ApiError, FieldError};
 use shared::http::ApiRequest;
+use shared::ratelimit::LimitedAction;
 use shared::rbac::{Permission, Role};
 use shared::records::{self, Filter, ListSpec};
 use shared::validate::{text, Email, Errors};
@@ -58,6 +59,12 @@ pub struct NewMember {
 
 /// Creates an ACTIVE member. ADMINs add VIEWERs and MEMBERs; only an OWNER
 /// adds an ADMIN; OWNERs are made by transferring ownership, not here.
+///
+/// The address is the member's only once they prove it: the account is
+/// emailed a verification link (queued in the creating transaction) and
+/// cannot sign in until the link is followed (403 `EMAIL_NOT_VERIFIED`);
+/// until then it does not hold the address, so its real owner can still
+/// register or accept an invitation with it, which releases this account.
 pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     let mut errors = Errors::new();
     let email = errors.check(Email::parse("email", &input.email));
@@ -88,28 +95,41 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
     if role == Role::Admin {
         scope.require(Permission::ManageOrganization).await?;
     }
+    // Its verification link is an email to someone else's address, like
+    // an invitation: the same buckets.
+    scope.spend(LimitedAction::Invitations).await?;
+    scope
+        .spend_on(LimitedAction::InvitationEmail, email.as_str())
+        .await?;
     let hash = password::hash(input.password, scope.config().bcrypt_cost).await?;
     let now = DateTime::now();
     let mut member = doc! {
         "email": email.as_str(), "passwordHash": hash, "firstName": &first, "lastName": &last,
         "role": role.as_str(), "status": UserStatus::Active.as_str(), "createdAt": now, "updatedAt": now,
         "createdBy": scope.caller().user.id, "lastLoginAt": null, "version": 1_i64,
+        "emailVerified": false, "emailProofRequired": true,
     };
     let id = shared::bson::oid::ObjectId::new();
     member.insert("_id", id);
+    let (verification, message) =
+        super::flows::verification(scope.state(), id, scope.org_id(), email.as_str(), &first);
     let (member, email, role) = (&member, &email, role);
-    scope
+    let (verification, message) = (&verification, &message);
+    let queued = scope
         .transaction(|tx| {
             Box::pin(async move {
                 tx.insert_one(collections::USERS, member.clone()).await?;
+                tx.insert_one(collections::EMAIL_VERIFICATIONS, verification.clone())
+                    .await?;
                 tx.audit(AuditEntry::new(Action::Create, "user").id(id).changes(
-                    doc! { "email": email.as_str(), "role": role.as_str(), "status": UserStatus::Active.as_str() },
+                    doc! { "email": email.as_str(), "role": role.as_str(), "status": UserStatus::Active.as_str(), "emailProofRequired": true },
                 ))
                 .await?;
-                Ok(())
+                tx.queue_email(Some(id), message).await
             })
         })
         .await?;
+    shared::email::deliver(scope.state(), &[queued]).await;
     let mut created = member.clone();
     created.insert("organizationId", scope.org_id());
     shared::db::decode(created)

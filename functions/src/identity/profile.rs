@@ -181,6 +181,13 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
                         revoke,
                     )
                     .await?;
+                // A reset link asked for before the change would undo it.
+                tx.update_many(
+                    collections::PASSWORD_RESETS,
+                    doc! { "userId": id, "usedAt": null },
+                    doc! { "$set": { "usedAt": now, "voidedBy": "PASSWORD_CHANGED" } },
+                )
+                .await?;
                 // This session carries on in the new epoch: its refresh token gets
                 // the caller a new access token.
                 tx.update_many(

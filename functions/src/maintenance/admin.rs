@@ -470,8 +470,15 @@ async fn buckets(
             (vec![(a, key, limits.limit(a, Plan::Free))], None)
         }
         LimitSubject::Ip(ip) => {
+            // Keyed as the server keys it: an IPv6 client by its /64, an
+            // IPv4-mapped address as IPv4.
+            let addr: std::net::IpAddr = ip
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::field("ip", "must be an IPv4 or IPv6 address"))?;
             let a = LimitedAction::FailedLoginIp;
-            (vec![(a, ip.to_string(), limits.limit(a, Plan::Free))], None)
+            let key = ratelimit::client_key(Some(addr));
+            (vec![(a, key, limits.limit(a, Plan::Free))], None)
         }
     })
 }

@@ -173,7 +173,7 @@ pub async fn export(
                 after = last.get("_id").cloned();
                 progress.advance(page.len() as u64);
                 for d in page {
-                    part.push(&to_line(d))?;
+                    part.push(&to_line(without_live_links(name, d)))?;
                 }
             }
             parts.push((file, name.clone(), part.close()?));
@@ -239,6 +239,25 @@ pub async fn export(
     result
 }
 
+/// A document as an archive carries it: an email still waiting in the
+/// outbox leaves its (sealed) bodies behind, since they may hold a
+/// one-time link, and is marked given up; everything else as stored.
+fn without_live_links(collection: &str, mut d: Document) -> Document {
+    let waiting = d.get("sealed").is_some_and(|s| *s != Bson::Null)
+        || d.get_str("text").is_ok()
+        || d.get_str("html").is_ok();
+    if collection == collections::EMAIL_OUTBOX && waiting {
+        for k in ["sealed", "text", "html"] {
+            d.insert(k, Bson::Null);
+        }
+        if matches!(d.get_str("status"), Ok("PENDING" | "SENDING")) {
+            d.insert("status", "FAILED");
+            d.insert("lastError", "left out of a tenant archive with its bodies");
+        }
+    }
+    d
+}
+
 /// What pass one learnt of an archive.
 struct Checked {
     manifest: Value,
@@ -251,12 +270,43 @@ fn entries(path: &Path) -> Result<tar::Archive<BufReader<File>>, ApiError> {
     Ok(tar::Archive::new(BufReader::new(file)))
 }
 
-/// Pass one: the manifest, every checksum, every id; nothing written.
+/// Collections an archive never writes: the platform's own, which hold
+/// no one tenant's data (the organization comes from its own file).
+const NOT_TENANT_DATA: [&str; 4] = [
+    collections::ORGANIZATIONS,
+    collections::RATE_LIMITS,
+    collections::SCHEMA_MIGRATIONS,
+    collections::IP_BLOCKS,
+];
+
+/// The collection a `collections/NAME.jsonl` entry may write, if any: a
+/// plain name that is not the platform's.
+fn tenant_collection(file: &str) -> Option<&str> {
+    let name = file.strip_prefix("collections/")?.strip_suffix(".jsonl")?;
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (plain && !name.starts_with("system") && !NOT_TENANT_DATA.contains(&name)).then_some(name)
+}
+
+fn refused(why: String) -> ApiError {
+    ApiError::internal(format!("the archive is refused: {why}"))
+}
+
+/// Pass one: the manifest, every checksum, every id; nothing written. An
+/// archive is refused whole when an entry appears twice or is not in its
+/// manifest, when a collection is not one that holds tenant data, or when
+/// any document belongs to another organization than the archive's.
 fn check(path: &Path) -> Result<Checked, ApiError> {
     let mut archive = entries(path)?;
     let mut manifest: Option<Value> = None;
     let mut sums: HashMap<String, String> = HashMap::new();
     let mut ids = vec![];
+    // The organizations the documents name: by `organizationId`, and the
+    // organization's own file by `_id`.
+    let mut owners: std::collections::HashSet<Option<ObjectId>> = Default::default();
+    let mut own_docs = 0;
     for entry in archive.entries().map_err(|e| io("archive", e))? {
         let mut entry = entry.map_err(|e| io("archive", e))?;
         let name = entry
@@ -264,6 +314,14 @@ fn check(path: &Path) -> Result<Checked, ApiError> {
             .map_err(|e| io("archive", e))?
             .to_string_lossy()
             .to_string();
+        if sums.contains_key(&name) || (name == "manifest.json" && manifest.is_some()) {
+            return Err(refused(format!("{name} appears twice")));
+        }
+        let kind = match name.as_str() {
+            "manifest.json" | "objects.jsonl" | "organizations.jsonl" => name.as_str(),
+            other if tenant_collection(other).is_some() => "collection",
+            other => return Err(refused(format!("{other} is not an entry an archive holds"))),
+        };
         if name == "manifest.json" {
             let mut text = String::new();
             entry
@@ -278,9 +336,16 @@ fn check(path: &Path) -> Result<Checked, ApiError> {
             let line = line.map_err(|e| io(&name, e))?;
             hash.update(line.as_bytes());
             hash.update(b"\n");
-            if name != "objects.jsonl" {
-                if let Ok(id) = from_line(&line)?.get_object_id("_id") {
+            if kind != "objects.jsonl" {
+                let d = from_line(&line)?;
+                if let Ok(id) = d.get_object_id("_id") {
                     ids.push(id);
+                }
+                if kind == "organizations.jsonl" {
+                    own_docs += 1;
+                    owners.insert(d.get_object_id("_id").ok());
+                } else {
+                    owners.insert(d.get_object_id("organizationId").ok());
                 }
             }
         }
@@ -313,7 +378,29 @@ fn check(path: &Path) -> Result<Checked, ApiError> {
             .unwrap_or("objects.jsonl"),
         manifest["objects"]["sha256"].as_str().unwrap_or(""),
     ));
+    let org = manifest["organization"]["id"]
+        .as_str()
+        .and_then(|s| s.parse::<ObjectId>().ok());
+    if own_docs != 1 || owners.iter().any(|o| *o != org || o.is_none()) {
+        return Err(refused(
+            "it holds documents of another organization than its own".into(),
+        ));
+    }
+    if let Some(extra) = sums
+        .keys()
+        .find(|f| !expected.iter().any(|(e, _)| e == f) && f.as_str() != "organizations.jsonl")
+    {
+        return Err(refused(format!("{extra} is not in its manifest")));
+    }
     for (file, sha) in expected {
+        if file != "organizations.jsonl"
+            && file != "objects.jsonl"
+            && tenant_collection(file).is_none()
+        {
+            return Err(refused(format!(
+                "{file} is not a collection of tenant data"
+            )));
+        }
         match sums.get(file) {
             Some(got) if got == sha => {}
             Some(_) => {

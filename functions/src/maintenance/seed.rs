@@ -403,7 +403,7 @@ async fn work_orders(
             "currency": "EUR",
             "odometerIn": vehicle.get_document("odometer").ok().and_then(|o| o.get_i64("value").ok()),
         };
-        fields.extend(lines::with_totals(items));
+        fields.extend(lines::with_totals(items, "lines")?);
         let (id, mut d) = record(org, owner, fields);
         match *status {
             "ESTIMATE" | "APPROVED" | "IN_PROGRESS" => {

@@ -85,7 +85,7 @@ pub static APPOINTMENT: Entity = Entity {
     ],
     assignees: &["technicianId"],
     // Like a work order's: the vehicle's owner, an active technician.
-    prepare: Some(|scope, fields| Box::pin(customer_and_technician(scope, fields))),
+    prepare: Some(|scope, write, fields| Box::pin(customer_and_technician(scope, write, fields))),
     written: Some(|tx, write, after| Box::pin(check(tx, write, after))),
     serialize: Some(APPOINTMENTS),
     max_range: Some(RangeLimit {
@@ -276,10 +276,12 @@ fn ms(d: &Document, key: &str) -> Option<i64> {
 }
 
 /// Whether a write changed what the rules look at (a create or restore
-/// always does).
+/// always does, a delete never).
 fn rescheduled(write: Write<'_>, after: &Document) -> bool {
-    let Write::Update(before) = write else {
-        return true;
+    let before = match write {
+        Write::Create | Write::Restore => return true,
+        Write::Delete => return false,
+        Write::Update(before) => before,
     };
     ["startAt", "endAt", "bay", "technicianId", "status"]
         .iter()

@@ -10,6 +10,20 @@
 //! hour, so divided by 100), its tax `amount x taxRate / 10000` (basis
 //! points); each is rounded half to even on its own line. Declined lines
 //! are shown and not counted.
+//!
+//! Every amount a work order holds (a line's amount and tax, the subtotal,
+//! tax and total) is at most [`MAX_AMOUNT`]: computed in i128 and
+//! converted back only when in range, so a product of two in-range inputs
+//! can never wrap into a negative amount; a line that would pass the bound
+//! is refused (422 `AMOUNT_OUT_OF_RANGE` naming the field) and nothing is
+//! stored.
+//!
+//! A line changes only while the work order is ESTIMATE, APPROVED or
+//! IN_PROGRESS, and that is checked on the work order as the transaction
+//! reads it (the write is conditional on that version): a line change
+//! racing a completion or cancellation either commits first (and the
+//! transition then sees its reservation) or finds the new status and is
+//! refused, so no reservation is left behind or released twice.
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
@@ -75,16 +89,48 @@ pub fn div_half_even(n: i128, d: i128) -> i128 {
     }
 }
 
-/// A line's amount and tax, in minor units.
-pub fn line_money(kind: &str, quantity: i64, unit_price: i64, tax_rate: i64) -> (i64, i64) {
+/// The most any amount of a work order may be, in minor units (10^15:
+/// ten trillion in a two-decimal currency), as for every `Money` field.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// 422 `AMOUNT_OUT_OF_RANGE` naming `field`: `what` would pass [`MAX_AMOUNT`].
+pub fn out_of_range(field: &str, what: &str) -> ApiError {
+    ApiError::Unprocessable {
+        code: Code::AmountOutOfRange,
+        detail: format!("{what} would be more than {MAX_AMOUNT} minor units"),
+        errors: vec![FieldError::new(
+            field,
+            format!("makes {what} more than {MAX_AMOUNT} minor units"),
+        )],
+    }
+}
+
+/// `n` as an amount: `Some` only within 0..=[`MAX_AMOUNT`].
+fn amount_of(n: i128) -> Option<i64> {
+    i64::try_from(n)
+        .ok()
+        .filter(|n| (0..=MAX_AMOUNT).contains(n))
+}
+
+/// A line's amount and tax, in minor units; `None` when either input is
+/// negative or either result would pass [`MAX_AMOUNT`].
+pub fn line_money(kind: &str, quantity: i64, unit_price: i64, tax_rate: i64) -> Option<(i64, i64)> {
+    if quantity < 0 || unit_price < 0 || !(0..=10_000).contains(&tax_rate) {
+        return None;
+    }
+    // i64 x i64 always fits in i128; the bound is checked before narrowing.
     let gross = i128::from(quantity) * i128::from(unit_price);
     let amount = if kind == "LABOR" {
         div_half_even(gross, 100)
     } else {
         gross
     };
-    let tax = div_half_even(amount * i128::from(tax_rate), 10_000);
-    (amount as i64, tax as i64)
+    let amount = amount_of(amount)?;
+    let tax = amount_of(div_half_even(
+        i128::from(amount) * i128::from(tax_rate),
+        10_000,
+    ))?;
+    Some((amount, tax))
 }
 
 fn lines_of(order: &Document) -> Vec<Document> {
@@ -104,37 +150,46 @@ pub fn empty() -> Document {
 
 /// The `$set` of a work order's lines and the totals they make (lines
 /// change only before invoicing, so nothing is paid yet and the balance is
-/// the total).
-pub fn with_totals(lines: Vec<Document>) -> Document {
-    let (mut subtotal, mut tax) = (0_i64, 0_i64);
-    let lines: Vec<Document> = lines
-        .into_iter()
-        .map(|mut l| {
-            let (amount, t) = line_money(
-                l.get_str("type").unwrap_or_default(),
-                number(&l, "quantity").unwrap_or(0),
-                number(&l, "unitPrice").unwrap_or(0),
-                number(&l, "taxRate").unwrap_or(0),
-            );
-            l.insert("amount", amount);
-            l.insert("tax", t);
-            if l.get_str("approval").unwrap_or_default() != "DECLINED" {
-                subtotal += amount;
-                tax += t;
-            }
-            l
-        })
-        .collect();
-    doc! {
-        "lines": lines.into_iter().map(Bson::Document).collect::<Vec<_>>(),
-        "subtotal": subtotal, "tax": tax, "total": subtotal + tax,
-        "amountPaid": 0_i64, "balance": subtotal + tax,
-        "updatedAt": DateTime::now(),
+/// the total). A line amount or a total past [`MAX_AMOUNT`] is 422
+/// `AMOUNT_OUT_OF_RANGE` naming `field`, the input that made it.
+pub fn with_totals(lines: Vec<Document>, field: &str) -> Result<Document, ApiError> {
+    let (mut subtotal, mut tax) = (0_i128, 0_i128);
+    let mut out = Vec::with_capacity(lines.len());
+    for mut l in lines {
+        let (amount, t) = line_money(
+            l.get_str("type").unwrap_or_default(),
+            number(&l, "quantity").unwrap_or(0),
+            number(&l, "unitPrice").unwrap_or(0),
+            number(&l, "taxRate").unwrap_or(0),
+        )
+        .ok_or_else(|| out_of_range(field, "a line's amount"))?;
+        l.insert("amount", amount);
+        l.insert("tax", t);
+        if l.get_str("approval").unwrap_or_default() != "DECLINED" {
+            subtotal += i128::from(amount);
+            tax += i128::from(t);
+        }
+        out.push(Bson::Document(l));
     }
+    let total = amount_of(subtotal + tax).ok_or_else(|| out_of_range(field, "the total"))?;
+    let (subtotal, tax) = (
+        amount_of(subtotal).ok_or_else(|| out_of_range(field, "the subtotal"))?,
+        amount_of(tax).ok_or_else(|| out_of_range(field, "the tax"))?,
+    );
+    Ok(doc! {
+        "lines": out,
+        "subtotal": subtotal, "tax": tax, "total": total,
+        "amountPaid": 0_i64, "balance": total,
+        "updatedAt": DateTime::now(),
+    })
 }
 
 /// Moves `delta` units of `part` into (positive) or out of (negative) its
-/// reservation; 409 `INSUFFICIENT_STOCK` when not enough is available.
+/// reservation; 409 `INSUFFICIENT_STOCK` when not enough is available. A
+/// release never takes `reserved` below 0: one asking for more than is
+/// reserved (which a consistent work order never does) is refused, with
+/// the whole write, as an internal error, rather than take what other
+/// work orders hold.
 pub async fn reserve(tx: &mut Tx<'_>, part: ObjectId, delta: i64) -> Result<(), ApiError> {
     if delta == 0 {
         return Ok(());
@@ -147,6 +202,12 @@ pub async fn reserve(tx: &mut Tx<'_>, part: ObjectId, delta: i64) -> Result<(), 
         number(&p, "reserved").unwrap_or(0),
         number(&p, "available").unwrap_or(0),
     );
+    if delta < 0 && reserved + delta < 0 {
+        return Err(ApiError::internal(format!(
+            "[STOCK] part {part}: a release of {} asked for more than the {reserved} reserved",
+            -delta
+        )));
+    }
     if delta > available {
         return Err(ApiError::Conflict {
             code: Code::InsufficientStock,
@@ -197,6 +258,12 @@ fn held_part(line: &Document) -> Option<ObjectId> {
     holds.then(|| line.get_object_id("partId").ok()).flatten()
 }
 
+/// Whether `order`'s counted PART lines hold stock now: reserved while it
+/// is open, consumed on completion, released on cancellation.
+pub fn holds_stock(order: &Document) -> bool {
+    OPEN.contains(&order.get_str("status").unwrap_or("ESTIMATE"))
+}
+
 /// What the work order's counted PART lines hold: (part, quantity).
 pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
     lines_of(order)
@@ -205,13 +272,34 @@ pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
         .collect()
 }
 
-/// The live work order, read in the transaction.
+/// The statuses in which a work order's lines still change.
+const OPEN: [&str; 3] = ["ESTIMATE", "APPROVED", "IN_PROGRESS"];
+
+/// 409 `INVALID_TRANSITION` unless `order` is in one of the [`OPEN`]
+/// statuses.
+fn still_open(order: &Document) -> Result<(), ApiError> {
+    let status = order.get_str("status").unwrap_or("ESTIMATE");
+    if OPEN.contains(&status) {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        Code::InvalidTransition,
+        format!("The lines of a {status} work order no longer change"),
+    ))
+}
+
+/// The live work order as the transaction reads it, refused unless its
+/// lines still change: the check that counts, since [`save`] writes only
+/// over this very version.
 async fn load(tx: &mut Tx<'_>, id: ObjectId) -> Result<Document, ApiError> {
-    tx.find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+    let order = tx
+        .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
         .await?
         .ok_or(ApiError::NotFound {
             resource: "work_order",
-        })
+        })?;
+    still_open(&order)?;
+    Ok(order)
 }
 
 /// Where line `id` is among `lines` (404 when it is not one of them).
@@ -223,19 +311,16 @@ fn at(lines: &[Document], id: ObjectId) -> Result<usize, ApiError> {
 }
 
 /// The work order, live, that the caller may change the lines of (its
-/// creator, its technician, or an ADMIN+), before COMPLETED.
+/// creator, its technician, or an ADMIN+), before COMPLETED: the caller's
+/// right, and a first look at the status.
 async fn editable(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
     let order = find_live(scope, &WORK_ORDER, id).await?;
     if !WORK_ORDER.is_callers(scope, &order) {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
-    let status = order.get_str("status").unwrap_or("ESTIMATE");
-    if !matches!(status, "ESTIMATE" | "APPROVED" | "IN_PROGRESS") {
-        return Err(ApiError::conflict(
-            Code::InvalidTransition,
-            format!("The lines of a {status} work order no longer change"),
-        ));
-    }
+    // Checked again in the transaction ([`load`]); refusing here spares a
+    // transaction on an order that is plainly closed.
+    still_open(&order)?;
     Ok(order)
 }
 
@@ -245,17 +330,19 @@ async fn save(
     tx: &mut Tx<'_>,
     order: &Document,
     lines: Vec<Document>,
+    field: &str,
     change: Document,
 ) -> Result<Document, ApiError> {
     let id = order
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("no id"))?;
     let version = number(order, "version").unwrap_or(1);
+    let set = with_totals(lines, field)?;
     let after = tx
         .find_one_and_update(
             WORK_ORDERS,
-            doc! { "_id": id, "version": version, "deletedAt": null },
-            doc! { "$set": with_totals(lines), "$inc": { "version": 1_i64 } },
+            doc! { "_id": id, "version": version, "deletedAt": null, "status": { "$in": OPEN.to_vec() } },
+            doc! { "$set": set, "$inc": { "version": 1_i64 } },
         )
         .await?
         .ok_or_else(|| {
@@ -327,7 +414,14 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
                 }
                 let mut lines = lines_of(&order);
                 lines.push(line.clone());
-                save(tx, &order, lines, doc! { "lineAdded": line.clone() }).await
+                save(
+                    tx,
+                    &order,
+                    lines,
+                    "unitPrice",
+                    doc! { "lineAdded": line.clone() },
+                )
+                .await
             })
         })
         .await?;
@@ -374,10 +468,15 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                 if let Some(p) = held_part(line) {
                     reserve(tx, p, number(line, "quantity").unwrap_or(0) - old_q).await?;
                 }
+                let field = ["quantity", "unitPrice", "taxRate"]
+                    .into_iter()
+                    .find(|f| set.contains_key(*f))
+                    .unwrap_or("quantity");
                 save(
                     tx,
                     &order,
                     lines,
+                    field,
                     doc! { "lineChanged": line_id, "set": set.clone() },
                 )
                 .await
@@ -403,7 +502,7 @@ pub async fn remove(ctx: Ctx) -> HandlerResult {
                 if let Some(p) = held_part(&line) {
                     reserve(tx, p, -number(&line, "quantity").unwrap_or(0)).await?;
                 }
-                save(tx, &order, lines, doc! { "lineRemoved": line_id }).await
+                save(tx, &order, lines, "lineId", doc! { "lineRemoved": line_id }).await
             })
         })
         .await?;
@@ -426,10 +525,46 @@ mod tests {
     #[test]
     fn labour_is_hundredths_of_an_hour_and_tax_is_per_line() {
         // 1.5 h at 90.00/h = 135.00; 19 % tax = 25.65.
-        assert_eq!(line_money("LABOR", 150, 9_000, 1_900), (13_500, 2_565));
+        assert_eq!(
+            line_money("LABOR", 150, 9_000, 1_900),
+            Some((13_500, 2_565))
+        );
         // 0.25 h at 85.50 = 21.375 -> 21.38 (8 is even); 2 parts at 12.99.
-        assert_eq!(line_money("LABOR", 25, 8_550, 0), (2_138, 0));
-        assert_eq!(line_money("PART", 2, 1_299, 1_900), (2_598, 494));
+        assert_eq!(line_money("LABOR", 25, 8_550, 0), Some((2_138, 0)));
+        assert_eq!(line_money("PART", 2, 1_299, 1_900), Some((2_598, 494)));
+    }
+
+    #[test]
+    fn a_product_past_the_bound_is_refused_not_wrapped() {
+        // 20879 x 883507068044904 is -1000 when wrapped to 64 bits.
+        assert_eq!(line_money("FEE", 20_879, 883_507_068_044_904, 0), None);
+        assert_eq!(line_money("FEE", 1, MAX_AMOUNT, 0), Some((MAX_AMOUNT, 0)));
+        assert_eq!(line_money("FEE", 1, MAX_AMOUNT + 1, 0), None);
+        assert_eq!(line_money("FEE", 1, -1, 0), None);
+        assert_eq!(line_money("LABOR", i64::MAX, i64::MAX, 10_000), None);
+        // The tax is bounded too, and never more than the amount.
+        assert_eq!(
+            line_money("FEE", 1, MAX_AMOUNT, 10_000),
+            Some((MAX_AMOUNT, MAX_AMOUNT))
+        );
+    }
+
+    #[test]
+    fn totals_past_the_bound_are_refused_naming_the_field() {
+        let line = |price: i64| doc! { "type": "FEE", "quantity": 1_i64, "unitPrice": price, "taxRate": 0_i64 };
+        let ok = with_totals(
+            vec![line(MAX_AMOUNT / 2), line(MAX_AMOUNT / 2)],
+            "unitPrice",
+        )
+        .unwrap();
+        assert_eq!(ok.get_i64("total").unwrap(), MAX_AMOUNT);
+        match with_totals(vec![line(MAX_AMOUNT), line(1)], "unitPrice") {
+            Err(ApiError::Unprocessable { code, errors, .. }) => {
+                assert_eq!(code, Code::AmountOutOfRange);
+                assert_eq!(errors[0].field, "unitPrice");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -530,7 +665,7 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
                     .iter()
                     .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
                     .collect();
-                save(tx, &order, lines, doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await
+                save(tx, &order, lines, "lines", doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await
             })
         })
         .await?;

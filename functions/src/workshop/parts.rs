@@ -122,6 +122,22 @@ fn insufficient(available: i64, asked: i64) -> ApiError {
     }
 }
 
+/// The most of a part a workshop may hold: far past any shelf, and far
+/// from where a sum of stock could wrap.
+const MAX_STOCK: i64 = 1_000_000_000_000;
+
+/// 422 `AMOUNT_OUT_OF_RANGE`: the stock would pass [`MAX_STOCK`].
+fn too_much() -> ApiError {
+    ApiError::Unprocessable {
+        code: Code::AmountOutOfRange,
+        detail: format!("A part holds at most {MAX_STOCK} units"),
+        errors: vec![FieldError::new(
+            "quantity",
+            format!("would take the stock past {MAX_STOCK}"),
+        )],
+    }
+}
+
 /// `POST /api/v1/parts/{id}/adjustments` `{quantity, reason, note}`
 /// (ADMIN+): moves `onHand` by `quantity` (non-zero) and records the
 /// movement, in one transaction; 409 `INSUFFICIENT_STOCK` when `onHand`
@@ -146,6 +162,9 @@ pub async fn adjust(ctx: Ctx) -> HandlerResult {
     if on_hand + quantity < reserved.max(0) {
         return Err(insufficient(on_hand - reserved, -quantity));
     }
+    if on_hand.checked_add(quantity).is_none_or(|n| n > MAX_STOCK) {
+        return Err(too_much());
+    }
     let reason = input.get_str("reason").unwrap_or_default().to_string();
     let movement = doc! {
         "_id": ObjectId::new(),
@@ -169,6 +188,9 @@ pub async fn adjust(ctx: Ctx) -> HandlerResult {
                 let reserved = number(&part, "reserved").unwrap_or(0);
                 if on_hand + quantity < reserved.max(0) {
                     return Err(insufficient(on_hand - reserved, -quantity));
+                }
+                if on_hand.checked_add(quantity).is_none_or(|n| n > MAX_STOCK) {
+                    return Err(too_much());
                 }
                 let after = tx
                     .find_one_and_update(

@@ -104,11 +104,36 @@ pub static WORK_ORDER: Entity = Entity {
         prefix: "WO-",
         width: 6,
     }),
-    prepare: Some(|scope, fields| Box::pin(prepare(scope, fields))),
+    prepare: Some(|scope, write, fields| Box::pin(prepare(scope, write, fields))),
     assignees: &["technicianId"],
-    written: Some(|tx, write, after| Box::pin(odometer_in(tx, write, after))),
+    written: Some(|tx, write, after| Box::pin(written(tx, write, after))),
     ..Entity::DEFAULTS
 };
+
+/// In a work order's write transaction: its odometer reading (see
+/// [`odometer_in`]) and the stock its PART lines hold. Deleting an open
+/// work order (ESTIMATE, APPROVED, IN_PROGRESS) releases what its lines
+/// reserved, as CANCELLED does; restoring it reserves that again, or is
+/// refused (409 `INSUFFICIENT_STOCK`) and the work order stays deleted.
+async fn written(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
+    let holds = lines::holds_stock(after);
+    match write {
+        Write::Delete if holds => {
+            for (part, quantity) in lines::reservations(after) {
+                lines::reserve(tx, part, -quantity).await?;
+            }
+            Ok(())
+        }
+        Write::Restore if holds => {
+            for (part, quantity) in lines::reservations(after) {
+                lines::reserve(tx, part, quantity).await?;
+            }
+            Ok(())
+        }
+        Write::Delete | Write::Restore => Ok(()),
+        Write::Create | Write::Update(_) => odometer_in(tx, write, after).await,
+    }
+}
 
 /// A work order's `odometerIn`, when set on create or changed by a PATCH,
 /// is a reading of the vehicle's odometer (in the unit of its latest
@@ -122,7 +147,7 @@ async fn odometer_in(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Res
     let changed = match write {
         Write::Create => true,
         Write::Update(before) => number(before, "odometerIn") != Some(value),
-        Write::Restore => false,
+        Write::Restore | Write::Delete => false,
     };
     if !changed {
         return Ok(());
@@ -157,12 +182,37 @@ async fn odometer_in(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Res
 }
 
 /// See [`customer_and_technician`]; a new work order is in the
-/// organization's currency (else USD) and has no lines yet.
-async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
+/// organization's currency (else USD) and has no lines yet. A PATCH
+/// changes nothing once the work order is INVOICED (409
+/// `INVALID_TRANSITION`), and neither its vehicle nor its currency once it
+/// has a line (422 naming the field): its prices were taken in that
+/// currency, its stock reserved for that car.
+async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
     if !fields.contains_key("vehicleId") {
         return Err(ApiError::field("vehicleId", "is required"));
     }
-    customer_and_technician(scope, fields).await?;
+    if let Write::Update(before) = write {
+        let status = before.get_str("status").unwrap_or("ESTIMATE");
+        if matches!(status, "INVOICED" | "PAID") {
+            return Err(ApiError::conflict(
+                Code::InvalidTransition,
+                format!("A {status} work order no longer changes"),
+            ));
+        }
+        let priced = before.get_array("lines").is_ok_and(|l| !l.is_empty());
+        for field in ["vehicleId", "currency"] {
+            if priced && before.get(field) != fields.get(field) {
+                return Err(ApiError::field(
+                    field,
+                    "cannot change: the work order has lines priced for it",
+                ));
+            }
+        }
+    }
+    customer_and_technician(scope, write, fields).await?;
+    if let Write::Update(_) = write {
+        return Ok(());
+    }
     if !fields.contains_key("currency") {
         let org = scope.caller().org.settings.as_ref();
         let currency = org
@@ -174,10 +224,29 @@ async fn prepare(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The rules a work order and an appointment share: with a `vehicleId`,
-/// the account is the vehicle's owner (filled in when not given, a 422
-/// when another); a `technicianId` must be an ACTIVE member.
-pub async fn customer_and_technician(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
+/// The rules a work order and an appointment share, on create and on
+/// PATCH: with a `vehicleId`, the account is the vehicle's owner (filled
+/// in when not given, a 422 when another; a PATCH that moves the record to
+/// another vehicle and names no account takes the new vehicle's owner); a
+/// `technicianId` must be an ACTIVE member. A PATCH checks what it changes:
+/// a technician who has since left stays on the records they worked.
+pub async fn customer_and_technician(
+    scope: &Scope,
+    write: Write<'_>,
+    fields: &mut Document,
+) -> Result<(), ApiError> {
+    let changed = |f: &str, fields: &Document| match write {
+        Write::Update(before) => before.get(f) != fields.get(f),
+        _ => true,
+    };
+    if let Write::Update(before) = write {
+        if changed("vehicleId", fields) && !changed("accountId", fields) {
+            fields.remove("accountId");
+        }
+        if !changed("vehicleId", fields) && !changed("accountId", fields) {
+            return technician(scope, before, fields).await;
+        }
+    }
     if let Ok(vehicle_id) = fields.get_object_id("vehicleId") {
         let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
         let owner = vehicle
@@ -192,6 +261,17 @@ pub async fn customer_and_technician(scope: &Scope, fields: &mut Document) -> Re
                 fields.insert("accountId", owner);
             }
         }
+    }
+    match write {
+        Write::Update(before) => technician(scope, before, fields).await,
+        _ => technician(scope, &Document::new(), fields).await,
+    }
+}
+
+/// A `technicianId` that differs from `before`'s must be an ACTIVE member.
+async fn technician(scope: &Scope, before: &Document, fields: &Document) -> Result<(), ApiError> {
+    if before.get("technicianId") == fields.get("technicianId") {
+        return Ok(());
     }
     if let Ok(technician) = fields.get_object_id("technicianId") {
         let active = scope
@@ -289,6 +369,15 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                 else {
                     return Ok(None);
                 };
+                // Checked again on the work order as it is written: a line
+                // declined or repriced meanwhile leaves none approved.
+                if to_ref == "IN_PROGRESS" && !lines::has_approved_line(&after) {
+                    return Err(ApiError::Conflict {
+                        code: Code::InvalidTransition,
+                        detail: "Work starts once the customer approved at least one line (POST .../approval)".into(),
+                        errors: vec![FieldError::new("to", "needs an approved line")],
+                    });
+                }
                 // The stock the PART lines hold: used up on completion,
                 // given back on cancellation.
                 for (part, quantity) in lines::reservations(&after) {

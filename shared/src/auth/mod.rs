@@ -64,6 +64,12 @@ pub struct User {
     /// verified.
     #[serde(default = "verified")]
     pub email_verified: bool,
+    /// Set on accounts an administrator made directly: until the address's
+    /// owner follows the emailed link (`emailVerified`), the account cannot
+    /// sign in and does not hold the address (registering or accepting an
+    /// invitation with it releases the account).
+    #[serde(default)]
+    pub email_proof_required: bool,
     /// The client addresses the account signed in from lately (at most 20):
     /// a sign-in from any other gets the user a security alert.
     #[serde(default)]
@@ -253,6 +259,12 @@ pub fn check_active(user: &User, org: &Organization) -> Result<(), ApiError> {
         ));
     }
     match user.status {
+        UserStatus::Active if user.email_proof_required && !user.email_verified => {
+            Err(ApiError::forbidden(
+                Code::EmailNotVerified,
+                "This account is waiting for its owner to confirm the email address: follow the link in the email we sent, or ask for a password reset, whose link confirms it too",
+            ))
+        }
         UserStatus::Active => Ok(()),
         UserStatus::Pending => Err(ApiError::forbidden(
             Code::UserPending,

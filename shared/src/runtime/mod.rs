@@ -132,6 +132,7 @@ async fn walk(
     }
     layers::body_limit::check(&req)?;
     let endpoint = layers::method::endpoint(route, &req.method)?;
+    layers::body_limit::media_type(&req, endpoint)?;
     let scope = match endpoint.access {
         Access::Public => None,
         Access::Throttled(action) => {

@@ -44,8 +44,13 @@ pub fn signed_in(session: Session, status: StatusCode) -> ApiResponse {
 /// `POST /api/v1/auth/register` -> 201 with the organization, its owner and a token pair.
 pub async fn register(ctx: Ctx) -> HandlerResult {
     let input: RegisterInput = ctx.req.json()?;
-    let session = flows::register(&ctx.state, input, &ctx.meta()).await?;
-    Ok(signed_in(session, StatusCode::CREATED))
+    match flows::register(&ctx.state, input, &ctx.meta()).await? {
+        flows::Registered::Session(session) => Ok(signed_in(*session, StatusCode::CREATED)),
+        flows::Registered::Confirming => Ok(ApiResponse::json(
+            StatusCode::ACCEPTED,
+            &json!({ "detail": "Confirm this email address with the link we sent to it; the organization is created then, and you sign in with your password" }),
+        )),
+    }
 }
 
 /// `POST /api/v1/auth/join` -> 201 with the PENDING user; no tokens until approved.

@@ -37,7 +37,7 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
             "Only an OWNER may ask for the invitation token (returnToken=true); the invitee gets it by email",
         ));
     }
-    let (invitation, token) = invitations::create(scope, input).await?;
+    let (invitation, token) = invitations::create(scope, input, return_token).await?;
     let mut body = invitations::to_json(&invitation);
     if return_token {
         body["token"] = json!(token);

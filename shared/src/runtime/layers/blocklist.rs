@@ -20,7 +20,7 @@ use crate::state::State;
 use crate::store::collections::IP_BLOCKS;
 
 pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
-    let Some(ip) = req.client_ip else {
+    let Some(ip) = req.client_ip.map(unmapped) else {
         return Ok(());
     };
     let blocks = current(state).await?;
@@ -72,20 +72,41 @@ async fn load(state: &State) -> Result<Vec<IpNet>, ApiError> {
         .await?
         .try_collect()
         .await?;
+    // Read through `normalize`, so an entry stored before addresses were
+    // normalised (`::ffff:a.b.c.d/128`) still matches its IPv4 client.
     Ok(docs
         .iter()
-        .filter_map(|d| d.get_str("cidr").ok()?.parse().ok())
+        .filter_map(|d| normalize(d.get_str("cidr").ok()?)?.parse().ok())
         .collect())
 }
 
-/// A network as the blocklist stores it (`203.0.113.0/24`; a single
-/// address gets /32 or /128), or none when `s` is neither.
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmapped(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A network as the blocklist stores it, keyed like the rate limits
+/// (`shared::ratelimit::client_key`): `203.0.113.0/24` truncated; a single
+/// IPv4 address as /32; a single IPv6 address as its /64 (one
+/// subscriber's prefix, through which a client rotates at will); an
+/// IPv4-mapped address or network as the IPv4 one. None when `s` is
+/// neither an address nor a network.
 pub fn normalize(s: &str) -> Option<String> {
     let s = s.trim();
-    let net: IpNet = s
-        .parse()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))?;
+    let net: IpNet = match s.parse::<IpNet>() {
+        Ok(IpNet::V6(v6)) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?),
+            None => IpNet::V6(v6),
+        },
+        Ok(net) => net,
+        Err(_) => match unmapped(s.parse::<std::net::IpAddr>().ok()?) {
+            std::net::IpAddr::V6(v6) => IpNet::V6(ipnet::Ipv6Net::new(v6, 64).ok()?),
+            v4 => IpNet::from(v4),
+        },
+    };
     Some(net.trunc().to_string())
 }
 
@@ -103,7 +124,19 @@ mod tests {
         );
         assert_eq!(
             super::normalize("2001:db8::1").as_deref(),
+            Some("2001:db8::/64")
+        );
+        assert_eq!(
+            super::normalize("2001:db8::1/128").as_deref(),
             Some("2001:db8::1/128")
+        );
+        assert_eq!(
+            super::normalize("::ffff:198.51.100.7").as_deref(),
+            Some("198.51.100.7/32")
+        );
+        assert_eq!(
+            super::normalize("::ffff:198.51.100.0/120").as_deref(),
+            Some("198.51.100.0/24")
         );
         assert_eq!(super::normalize("not-an-ip"), None);
         assert_eq!(super::normalize("10.0.0.0/33"), None);

@@ -881,3 +881,58 @@ async fn an_archive_with_foreign_duplicate_or_unlisted_entries_writes_nothing() 
     assert_eq!(restored["idsKept"], true);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_tenant_archive_carries_no_waiting_emails_bodies() {
+    use crate::admin_cli::admin_json;
+    // SMTP down: an invitation's email (its one-time link) waits.
+    let app =
+        crate::email::app_with_smtp_down(crate::email::free_port(), &[("EMAIL_MAX_ATTEMPTS", "5")])
+            .await;
+    let owner = app.owner().await;
+    let invitee = crate::email::unique_email("archived");
+    let r = app
+        .post(
+            "/api/v1/invitations",
+            Some(owner),
+            json!({ "email": invitee, "role": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let waiting = &app.find("email_outbox", doc! { "to": &invitee }).await[0];
+    assert!(waiting.get_binary_generic("sealed").is_ok(), "{waiting:?}");
+    let slug = app
+        .get("/api/v1/organization", Some(owner))
+        .await
+        .str("slug");
+    let dir = std::env::temp_dir().join(format!(
+        "crm-export-mail-{}",
+        bson::oid::ObjectId::new().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tenant.tar");
+    let file = file.to_str().unwrap();
+    admin_json(&app, &["tenants", "export", &slug, "--out", file]);
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, tarfile; t = tarfile.open(sys.argv[1]); \
+             print(t.extractfile('collections/email_outbox.jsonl').read().decode())",
+            file,
+        ])
+        .output()
+        .expect("python3 runs");
+    let outbox = String::from_utf8_lossy(&out.stdout);
+    let entry: serde_json::Value = outbox
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["to"] == invitee.as_str())
+        .expect("the invitation's entry is archived");
+    assert_eq!(entry["sealed"], serde_json::Value::Null, "{entry}");
+    assert_eq!(entry["text"], serde_json::Value::Null, "{entry}");
+    assert_eq!(entry["status"], "FAILED", "{entry}");
+    // The live outbox still has it, to send.
+    let live = &app.find("email_outbox", doc! { "to": &invitee }).await[0];
+    assert!(live.get_binary_generic("sealed").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

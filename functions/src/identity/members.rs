@@ -96,8 +96,9 @@ pub async fn create(scope: &Scope, input: NewMember) -> Result<User, ApiError> {
         scope.require(Permission::ManageOrganization).await?;
     }
     // Its verification link is an email to someone else's address, like
-    // an invitation: the same buckets.
-    scope.spend(LimitedAction::Invitations).await?;
+    // an invitation's: the same cap per address, so creating and removing
+    // a member in a loop floods no mailbox. (A workshop adding its staff
+    // is not held to the day's invitation budget.)
     scope
         .spend_on(LimitedAction::InvitationEmail, email.as_str())
         .await?;

@@ -28,17 +28,27 @@ fn bucket_id(action: LimitedAction, key: &str, now: u64) -> (String, u64) {
 /// insert of the same bucket is a harmless duplicate) and the bump retried.
 /// This keeps counting exact where concurrent upserts are not: some
 /// MongoDB-compatible servers answer a racing upsert with no document even
-/// though they applied it.
+/// though they applied it. For the same reason each bump stamps the bucket
+/// with a nonce of its own: a bump answered with no document is looked up,
+/// and counted once if its stamp is there (it did apply), instead of being
+/// applied a second time.
 pub(crate) async fn hit(state: &State, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
     let now = state.clock.now_secs();
     let (id, reset_at) = bucket_id(action, key, now);
     let coll = state.db.collection::<Document>(collections::RATE_LIMITS);
     let expires = bson::DateTime::from_millis((reset_at as i64) * 1000);
     for _ in 0..3 {
-        let bumped = coll
-            .find_one_and_update(doc! { "_id": &id }, doc! { "$inc": { "count": 1_i64 } })
+        let nonce = bson::oid::ObjectId::new();
+        let mut bumped = coll
+            .find_one_and_update(
+                doc! { "_id": &id },
+                doc! { "$inc": { "count": 1_i64 }, "$set": { "lastHit": nonce } },
+            )
             .return_document(ReturnDocument::After)
             .await?;
+        if bumped.is_none() {
+            bumped = coll.find_one(doc! { "_id": &id, "lastHit": nonce }).await?;
+        }
         if let Some(d) = bumped {
             let count = crate::store::number(&d, "count").unwrap_or(1) as u64;
             return Ok(Hit {

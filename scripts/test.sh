@@ -37,4 +37,7 @@ log "checking template.yaml with cfn-lint"
 log "building"
 cargo build --workspace --bins --tests --locked --all-features
 log "testing"
-cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-8}"
+# Six tests at a time: on two cores, more only queue on the one-process
+# MongoDB-wire server, whose answers then come late enough to trip its own
+# conflict handling (counts off by one under load, seen at eight).
+cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-6}"

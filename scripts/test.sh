@@ -37,7 +37,7 @@ log "checking template.yaml with cfn-lint"
 log "building"
 cargo build --workspace --bins --tests --locked --all-features
 log "testing"
-# Six tests at a time: on two cores, more only queue on the one-process
-# MongoDB-wire server, whose answers then come late enough to trip its own
-# conflict handling (counts off by one under load, seen at eight).
-cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-6}"
+# Four tests at a time: on two cores, more only queue on the one-process
+# MongoDB-wire server, and its answers then come late enough for bursts of
+# concurrent writes to exhaust their retries (seen at six and eight).
+cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-4}"

@@ -1012,11 +1012,23 @@ pub async fn refresh(state: &State, token: &str, meta: &RequestMeta) -> Result<S
     }
 }
 
+/// The user is alerted once per reused token: a burst of replays (a
+/// stolen token tried many times at once) sends one email, not one each.
 async fn alert_reuse(state: &State, token: &str, meta: &RequestMeta) -> Result<(), ApiError> {
     let Some((user, org)) = tokens::owner_of(state, token).await? else {
         return Ok(());
     };
     let db = Unscoped::open(state, Purpose::SignIn);
+    let first = db
+        .collection(collections::REFRESH_TOKENS)
+        .update_one(
+            doc! { "tokenHash": tokens::hash_token(token), "reuseAlertedAt": null },
+            doc! { "$set": { "reuseAlertedAt": DateTime::now() } },
+        )
+        .await?;
+    if first == 0 {
+        return Ok(());
+    }
     let Some(user) = find_user(&db, doc! { "_id": user, "organizationId": org }).await? else {
         return Ok(());
     };

@@ -84,13 +84,7 @@ impl ApiRequest {
     /// naming the field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let declared = self.header("content-type");
-        let mime = declared
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = self.mime();
         let json = mime == "application/json" || mime.ends_with("+json");
         // Another type is refused; so is a body of no type at all (a body
         // is never guessed at). No body and no type is the 400 below.
@@ -99,6 +93,18 @@ impl ApiRequest {
             return Err(ApiError::UnsupportedMediaType);
         }
         parse_json(&self.body)
+    }
+
+    /// The body's media type, lower-cased, without parameters (`""` when
+    /// there is no `Content-Type`).
+    pub fn mime(&self) -> String {
+        self.header("content-type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
     }
 
     /// Like [`Self::json`], but an empty body reads as `{}`.

@@ -366,15 +366,7 @@ enum Via {
 /// The submission's fields as strings (JSON scalars, or the urlencoded
 /// pairs), and its consent.
 fn payload(req: &ApiRequest) -> Result<(Via, Map<String, Value>), ApiError> {
-    let mime = req
-        .header("content-type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
+    match req.mime().as_str() {
         "application/json" => {
             let v: Value = req.json()?;
             match v {

@@ -16,14 +16,7 @@ pub fn media_type(req: &ApiRequest, endpoint: &Endpoint) -> Result<(), ApiError>
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
-    let mime = req
-        .header("content-type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = req.mime();
     if mime == "application/json" || (mime.ends_with("+json") && mime.contains('/')) {
         return Ok(());
     }

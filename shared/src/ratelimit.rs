@@ -3,8 +3,9 @@
 //!
 //! Fixed windows: one document per action, key and window
 //! (`{_id: "api:<org>:<windowStart>", count, expiresAt}`), bumped with one
-//! atomic upsert (`$inc`), so concurrent requests on any number of instances
-//! are counted exactly. A TTL index on `expiresAt` removes finished windows.
+//! atomic `$inc` that counts each request once however often it is
+//! delivered (see [`hit`]), so concurrent requests on any number of
+//! instances are counted exactly. A TTL index on `expiresAt` removes finished windows.
 
 use bson::{doc, Document};
 use mongodb::options::ReturnDocument;
@@ -14,6 +15,17 @@ use crate::error::Code;
 pub use crate::limits::{client_key, Decision, Hit, LimitOverrides, LimitedAction, Plan};
 use crate::state::State;
 use crate::store::collections;
+
+/// The bucket's field of recent bump nonces (see [`hit`]).
+const RECENT: &str = "recent";
+/// How many nonces a bucket keeps: a retry delivered after this many other
+/// bumps of the same bucket would count again.
+const RECENT_KEPT: i32 = 32;
+
+/// The `$push` that records `nonce` among the bucket's recent ones.
+fn stamp(nonce: bson::oid::ObjectId) -> Document {
+    doc! { RECENT: { "$each": [nonce], "$slice": -RECENT_KEPT } }
+}
 
 fn bucket_id(action: LimitedAction, key: &str, now: u64) -> (String, u64) {
     let window = action.window_secs();
@@ -28,26 +40,42 @@ fn bucket_id(action: LimitedAction, key: &str, now: u64) -> (String, u64) {
 /// insert of the same bucket is a harmless duplicate) and the bump retried.
 /// This keeps counting exact where concurrent upserts are not: some
 /// MongoDB-compatible servers answer a racing upsert with no document even
-/// though they applied it. For the same reason each bump stamps the bucket
-/// with a nonce of its own: a bump answered with no document is looked up,
-/// and counted once if its stamp is there (it did apply), instead of being
-/// applied a second time.
+/// though they applied it.
+///
+/// Each bump also carries a nonce of its own and applies only while the
+/// bucket's recent nonces lack it, so it counts once however often it is
+/// delivered: the driver retries a write whose connection dropped (a
+/// loaded server's late heartbeat clears the pool), and a retry that
+/// overtakes its first attempt on the server would otherwise count the
+/// request twice. A bump answered with no document is looked up by its
+/// nonce and counted once if it is there.
 pub(crate) async fn hit(state: &State, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
+    bump(state, action, key, bson::oid::ObjectId::new()).await
+}
+
+/// One delivery of the bump stamped `nonce` (see [`hit`], which stamps
+/// each request's bump afresh): delivering the same bump again counts
+/// nothing more and answers the bucket as it is.
+pub async fn bump(
+    state: &State,
+    action: LimitedAction,
+    key: &str,
+    nonce: bson::oid::ObjectId,
+) -> Result<Hit, ApiError> {
     let now = state.clock.now_secs();
     let (id, reset_at) = bucket_id(action, key, now);
     let coll = state.db.collection::<Document>(collections::RATE_LIMITS);
     let expires = bson::DateTime::from_millis((reset_at as i64) * 1000);
     for _ in 0..3 {
-        let nonce = bson::oid::ObjectId::new();
         let mut bumped = coll
             .find_one_and_update(
-                doc! { "_id": &id },
-                doc! { "$inc": { "count": 1_i64 }, "$set": { "lastHit": nonce } },
+                doc! { "_id": &id, RECENT: { "$ne": nonce } },
+                doc! { "$inc": { "count": 1_i64 }, "$push": stamp(nonce) },
             )
             .return_document(ReturnDocument::After)
             .await?;
         if bumped.is_none() {
-            bumped = coll.find_one(doc! { "_id": &id, "lastHit": nonce }).await?;
+            bumped = coll.find_one(doc! { "_id": &id, RECENT: nonce }).await?;
         }
         if let Some(d) = bumped {
             let count = crate::store::number(&d, "count").unwrap_or(1) as u64;
@@ -126,11 +154,13 @@ pub(crate) async fn hit_client(
 pub(crate) async fn undo(state: &State, action: LimitedAction, key: &str) {
     let (id, _) = bucket_id(action, key, state.clock.now_secs());
     let buckets = state.db.collection::<Document>(collections::RATE_LIMITS);
+    // The undo is stamped like a bump, so a redelivered one takes back once.
+    let nonce = bson::oid::ObjectId::new();
     for attempt in 0..5u64 {
         let done = buckets
             .update_one(
-                doc! { "_id": &id, "count": { "$gt": 0_i64 } },
-                doc! { "$inc": { "count": -1_i64 } },
+                doc! { "_id": &id, "count": { "$gt": 0_i64 }, RECENT: { "$ne": nonce } },
+                doc! { "$inc": { "count": -1_i64 }, "$push": stamp(nonce) },
             )
             .await;
         match done {

@@ -47,6 +47,8 @@ pub struct TestApp {
     /// The server's rate-limit clock: stopped at the start of an hour (so
     /// a burst of requests never straddles a window), moved on by hand.
     pub clock: shared::time::Clock,
+    /// The server's state, for tests that call the platform directly.
+    pub state: Arc<State>,
     // The actors, each made on first use: see [`TestApp::owner`].
     owner: OnceCell<Actor>,
     admin: OnceCell<Actor>,
@@ -189,7 +191,7 @@ impl TestApp {
             assert!(attempt < 4, "migration: {e:?}");
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
+        let addr = shared::runtime::spawn_local(state.clone(), functions::routes::ROUTES)
             .await
             .expect("bind");
         let client = mongodb::Client::with_uri_str(mongodb_uri())
@@ -206,6 +208,7 @@ impl TestApp {
             db,
             env,
             clock,
+            state,
             owner: OnceCell::new(),
             admin: OnceCell::new(),
             member: OnceCell::new(),

@@ -4,6 +4,7 @@
 
 use crate::helpers::*;
 use bson::doc;
+use bson::oid::ObjectId;
 
 #[tokio::test]
 async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
@@ -37,6 +38,24 @@ async fn a_free_organization_gets_exactly_100_of_101_requests_in_a_minute() {
             .status,
         200
     );
+}
+
+/// The driver delivers a write again when its connection drops (a loaded
+/// server's late heartbeat clears the pool), and the second delivery can
+/// overtake the first on the server: a bump delivered twice counts once.
+#[tokio::test]
+async fn a_bump_delivered_twice_counts_once() {
+    use shared::ratelimit::{bump, peek, LimitedAction};
+    let app = TestApp::spawn().await;
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let key = a.to_hex();
+    let action = LimitedAction::Api;
+    assert_eq!(bump(&app.state, action, &key, a).await.unwrap().count, 1);
+    assert_eq!(bump(&app.state, action, &key, a).await.unwrap().count, 1);
+    assert_eq!(bump(&app.state, action, &key, b).await.unwrap().count, 2);
+    // Redelivered after another bump, the first still counts once.
+    assert_eq!(bump(&app.state, action, &key, a).await.unwrap().count, 2);
+    assert_eq!(peek(&app.state, action, &key).await.unwrap().0, 2);
 }
 
 #[tokio::test]

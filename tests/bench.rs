@@ -104,7 +104,7 @@ async fn main() {
     println!("## Binary sizes (release, stripped)\n");
     println!("| function | size |\n|---|---|");
     let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         // Only the binaries scripts/bench.sh built (all with BENCH_ALL_BINARIES=1).
         if let Ok(meta) = std::fs::metadata(release.join(route.name)) {
             println!(

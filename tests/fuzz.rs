@@ -19,7 +19,7 @@ use shared::http::{parse_query, percent_decode, ApiRequest};
 use shared::records::parse_list_query;
 
 fn entities() -> &'static [&'static shared::records::Entity] {
-    functions::routes::ENTITIES
+    &functions::registry::ENTITIES
 }
 
 /// Text an attacker would send: ASCII, markup, operators, control and

@@ -132,8 +132,7 @@ pub(crate) async fn write_direct(db: &Database, entry: Document) {
 
 /// Refuses an action: logs it, writes the PERMISSION_DENIED audit entry
 /// (resource `api_endpoint`, the path as its id, as operators query it) and
-/// returns the 403 to send. Used by the runtime's authorize layer and by
-/// [`crate::db::Scope::require`] for checks beyond the route's.
+/// returns the 403 to send. Only [`crate::auth::require`] calls it.
 pub(crate) async fn denied(
     db: &Database,
     org: ObjectId,

@@ -18,7 +18,7 @@ use mongodb::{ClientSession, Collection};
 use crate::audit::{self, AuditEntry};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ratelimit::{self, Decision, LimitedAction, Plan};
+use crate::ratelimit::{self, LimitedAction};
 use crate::rbac::Permission;
 use crate::state::State;
 pub use crate::store::{collections, decode, number, RequestMeta, ORG_FIELD};
@@ -136,59 +136,33 @@ impl Scope {
         }
     }
 
-    /// Refuses the action: writes the PERMISSION_DENIED audit entry and
-    /// returns the 403 to send.
-    pub async fn deny(&self, permission: Permission) -> ApiError {
-        let c = &self.caller;
-        audit::denied(
-            &self.state.db,
-            c.org.id,
-            c.user.id,
-            c.role,
-            &self.meta,
-            permission,
-        )
-        .await
-    }
-
     /// Checks a permission beyond the one the route declared (for example
-    /// editing a record someone else created).
+    /// editing a record someone else created), through the one denial
+    /// path ([`crate::auth::require`]).
     pub async fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if permission.allows(self.caller.role) {
-            Ok(())
-        } else {
-            Err(self.deny(permission).await)
-        }
+        crate::auth::require(&self.state.db, &self.caller, &self.meta, permission).await
     }
 
     /// Counts one use of an organization-wide bucket of the caller's plan
     /// (exports, uploads); 429 with Retry-After once it is spent.
     pub async fn spend(&self, action: LimitedAction) -> Result<(), ApiError> {
-        let hit = ratelimit::hit(&self.state, action, &self.org_id().to_hex()).await?;
         let limit = self
             .caller
             .org
             .limit(&self.state.config.rate_limits, action);
-        let decision = Decision::new(action, limit, hit);
-        if decision.allowed() {
-            Ok(())
-        } else {
-            Err(decision.error())
-        }
+        ratelimit::check(&self.state, action, &self.org_id().to_hex(), limit)
+            .await
+            .map(drop)
     }
 
     /// Counts one use of a platform-wide bucket keyed by `key` (an email
     /// address the caller writes to, say), whoever the caller is; 429 with
     /// Retry-After once it is spent.
     pub async fn spend_on(&self, action: LimitedAction, key: &str) -> Result<(), ApiError> {
-        let hit = ratelimit::hit(&self.state, action, key).await?;
-        let limit = self.state.config.rate_limits.limit(action, Plan::Free);
-        let decision = Decision::new(action, limit, hit);
-        if decision.allowed() {
-            Ok(())
-        } else {
-            Err(decision.error())
-        }
+        let limit = ratelimit::platform_limit(&self.state, action);
+        ratelimit::check(&self.state, action, key, limit)
+            .await
+            .map(drop)
     }
 
     /// The organization's buckets (API, uploads, exports, invitations) as they stand:

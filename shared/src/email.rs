@@ -39,11 +39,12 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use futures_util::TryStreamExt;
 
-use crate::error::ApiError;
+use crate::error::{id_of, ApiError};
 use crate::jobs::{Budget, Report};
 use crate::state::State;
 use crate::store::collections::EMAIL_OUTBOX;
 use crate::time::shifted;
+use crate::time::DAY_MS;
 
 /// One email, as the domain renders it.
 #[derive(Clone, Debug)]
@@ -182,8 +183,8 @@ impl Sender {
             .map_err(|_| "an outbox entry without an id".to_string())?;
         let Ok(sealed) = entry.get_binary_generic("sealed") else {
             // Queued before bodies were sealed.
-            let part = |k: &str| entry.get_str(k).unwrap_or_default().to_string();
-            return Ok((part("text"), part("html")));
+            let field = |k: &str| entry.get_str(k).unwrap_or_default().to_string();
+            return Ok((field("text"), field("html")));
         };
         let opened = self
             .secrets
@@ -240,9 +241,7 @@ impl Sender {
             else {
                 return Ok(None);
             };
-            let id = candidate
-                .get_object_id("_id")
-                .map_err(|_| ApiError::internal("outbox entry without _id"))?;
+            let id = id_of(&candidate, "outbox entry")?;
             let mut guard = filter.clone();
             guard.insert("_id", id);
             let now = DateTime::now();
@@ -289,7 +288,7 @@ impl Sender {
                 let done = doc! { "$set": {
                     "status": SENT, "sentAt": now, "leaseUntil": null, "lastError": null,
                     "text": null, "html": null, "sealed": null,
-                    "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
+                    "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                 } };
                 match coll.update_one(mine, done).await {
                     Ok(r) if r.matched_count == 0 => {
@@ -310,7 +309,7 @@ impl Sender {
                     doc! { "$set": {
                         "status": FAILED, "leaseUntil": null, "lastError": &error,
                         "text": null, "html": null, "sealed": null,
-                        "expiresAt": shifted(now, KEEP_DAYS * 86_400_000),
+                        "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                     } }
                 } else {
                     let base = self.config.retry_base.as_secs() as i64;
@@ -360,12 +359,12 @@ mod smtp {
             .unwrap_or_default()
             .parse()
             .map_err(|e| format!("not a deliverable address: {e}"))?;
-        let part = |key: &str| entry.get_str(key).unwrap_or_default().to_string();
+        let field = |key: &str| entry.get_str(key).unwrap_or_default().to_string();
         let host = from.email.domain().to_string();
         let message = Message::builder()
             .from(from)
             .to(to)
-            .subject(part("subject"))
+            .subject(field("subject"))
             .message_id(Some(format!("<{id}@{host}>")))
             .multipart(
                 MultiPart::alternative()

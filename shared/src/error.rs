@@ -78,8 +78,11 @@ pub enum ApiError {
     Gone { code: Code, detail: String },
     /// 503: a dependency (the database) is unreachable.
     Unavailable { code: Code, detail: String },
-    /// 500: logged in full, shown as nothing.
-    Internal { context: String },
+    /// 500: logged in full, with the chain of its causes, shown as nothing.
+    Internal {
+        context: String,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl ApiError {
@@ -131,6 +134,19 @@ impl ApiError {
     pub fn internal(context: impl Into<String>) -> Self {
         Self::Internal {
             context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A 500 for what `context` was doing when `source` failed; the log
+    /// line shows `source` and its own causes.
+    pub fn internal_from(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(Box::new(source)),
         }
     }
 
@@ -243,8 +259,12 @@ impl ApiError {
     /// Renders the problem document. Internal details never leave this function.
     pub fn to_response(&self, request_id: &str) -> ApiResponse {
         let status = self.status();
-        if let Self::Internal { context } = self {
-            tracing::error!(requestId = request_id, error = %context, "[INTERNAL_ERROR] request failed");
+        if let Self::Internal { context, source } = self {
+            let cause = match source.as_deref() {
+                Some(s) => format!(": {}", chain(s)),
+                None => String::new(),
+            };
+            tracing::error!(requestId = request_id, error = %format!("{context}{cause}"), "[INTERNAL_ERROR] request failed");
         }
         let mut body = json!({
             "type": format!("https://errors.workshop-crm.dev/{}", self.code().as_str().to_lowercase().replace('_', "-")),
@@ -329,13 +349,55 @@ impl std::error::Error for ConfigError {}
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Internal { context } => write!(f, "{}: {context}", self.code()),
+            Self::Internal { context, .. } => write!(f, "{}: {context}", self.code()),
             _ => write!(f, "{}: {}", self.code(), self.detail()),
         }
     }
 }
 
-impl std::error::Error for ApiError {}
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Internal {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// `err` and each of its causes, joined by `: ` (what an internal error's
+/// log line shows).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
+/// `.internal("presigning a PUT")?`: a failure of something the request
+/// needed becomes a 500 that keeps it as its cause.
+pub trait OrInternal<T> {
+    fn internal(self, context: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> OrInternal<T> for Result<T, E> {
+    fn internal(self, context: &str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::internal_from(context, e))
+    }
+}
+
+/// The `_id` of a stored document (a 500 naming `what` when it has none,
+/// which only a corrupt document does).
+pub fn id_of(doc: &bson::Document, what: &str) -> Result<bson::oid::ObjectId, ApiError> {
+    doc.get_object_id("_id")
+        .map_err(|e| ApiError::internal_from(format!("{what} without _id"), e))
+}
 
 impl From<mongodb::error::Error> for ApiError {
     fn from(err: mongodb::error::Error) -> Self {
@@ -364,10 +426,10 @@ fn duplicate_key_field(err: &mongodb::error::Error) -> Option<String> {
 
 fn index_field(message: &str) -> Option<String> {
     let name = message.split("index: ").nth(1)?.split_whitespace().next()?;
-    let parts: Vec<&str> = name.split('_').collect();
+    let words: Vec<&str> = name.split('_').collect();
     // Index names alternate field and direction; the last field is the one
     // that is unique within the organization.
-    parts
+    words
         .chunks(2)
         .map(|c| c[0])
         .rfind(|f| *f != "organizationId" && *f != "deletedAt")

@@ -54,14 +54,9 @@ pub enum Kind {
     Object(&'static [Field]),
     /// `{type, id}` pointing at a record; `targets` maps each type to its collection.
     RelatedTo(&'static [(&'static str, &'static str)]),
-    /// A vehicle identification number (see [`crate::validate::vin`]),
-    /// stored upper-cased.
-    Vin,
-    /// A licence plate, stored as it is compared: upper-cased, without
-    /// spaces and dashes (see [`crate::validate::plate`]).
-    Plate,
-    /// A vehicle's model year: 1886 (the first car) to next year.
-    ModelYear,
+    /// A kind a context declares for its own words (an identifier with a
+    /// check digit, a registration): its check, sample and schemas.
+    Custom(&'static Custom),
     /// A list of up to `max` objects, each of the fields `of` (like
     /// [`Kind::Object`], required fields enforced), e.g. a form's fields.
     Rows {
@@ -71,6 +66,19 @@ pub enum Kind {
     /// Up to 20 web origins (`https://example.com`, a port allowed, no
     /// path), stored lower-cased, e.g. where a form may be posted from.
     Origins,
+}
+
+/// A field kind declared outside the platform (see [`Kind::Custom`]).
+pub struct Custom {
+    /// Checks a request value: what to store, or the field's error (the
+    /// field's name is the first argument).
+    pub parse: fn(&str, &Value) -> Result<Bson, FieldError>,
+    /// A valid value (the fixtures of the entity tests).
+    pub sample: fn() -> Value,
+    /// The JSON Schema of a request value (the OpenAPI document).
+    pub schema: fn() -> Value,
+    /// The JSON type a stored value renders as: `"string"` or `"integer"`.
+    pub json_type: &'static str,
 }
 
 pub struct Field {
@@ -186,7 +194,7 @@ fn is_blank(v: &Value) -> bool {
 /// A JSON number that is a whole number: `12`, and `12.0` too (JSON has
 /// one number type; a client's serializer may write either), up to 2^53
 /// when written with a fraction part, where a double is still exact.
-fn whole(v: &Value) -> Option<i64> {
+pub fn whole(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| {
         v.as_f64()
             .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
@@ -296,7 +304,8 @@ pub fn parse_patch(fields: &[Field], body: &Value) -> Result<(Changes, Vec<Refer
     Ok((changes, refs))
 }
 
-fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, FieldError> {
+/// `v` as a string, else the field's error (for [`Custom`] kinds too).
+pub fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, FieldError> {
     v.as_str()
         .ok_or_else(|| FieldError::new(name, "must be a string"))
 }
@@ -373,15 +382,7 @@ fn parse_value(
             });
             Bson::ObjectId(id)
         }
-        Kind::Vin => Bson::String(validate::vin(name, string(name, v)?)?),
-        Kind::Plate => Bson::String(validate::plate(name, string(name, v)?)?),
-        Kind::ModelYear => {
-            let max = validate::current_year() + 1;
-            let n = whole(v).filter(|n| (1886..=max).contains(n));
-            Bson::Int64(n.ok_or_else(|| {
-                FieldError::new(name, format!("must be a year from 1886 to {max}"))
-            })?)
-        }
+        Kind::Custom(custom) => (custom.parse)(name, v)?,
         Kind::Tags => {
             let items = v
                 .as_array()
@@ -564,9 +565,7 @@ fn sample_value(f: &Field) -> Option<Value> {
         Kind::DateTime => Value::from("2030-01-01T09:00:00Z"),
         Kind::Bool { .. } => Value::from(true),
         Kind::Tags => Value::from(vec!["sample"]),
-        Kind::Vin => Value::from("1M8GDM9AXKP042788"),
-        Kind::Plate => Value::from("B-SA 123"),
-        Kind::ModelYear => Value::from(2020),
+        Kind::Custom(custom) => (custom.sample)(),
         Kind::Rows { of, .. } => Value::from(vec![sample(of)?]),
         Kind::Origins => Value::from(vec!["https://www.example.com"]),
         Kind::Object(sub) => sample(sub)?,

@@ -29,12 +29,13 @@ use crate::http::{ApiRequest, ApiResponse};
 use crate::seal::{open, seal};
 use crate::state::State;
 use crate::store::collections;
+use crate::time::{HOUR_MS, MINUTE_MS};
 
 pub const KEEP_HOURS: i64 = 24;
 /// How long a retry waits for the first request with its key to finish.
 const WAIT: Duration = Duration::from_secs(10);
 /// An in-progress key older than this is taken to be abandoned (its request died).
-const ABANDONED_MS: i64 = 60_000;
+const ABANDONED_MS: i64 = MINUTE_MS;
 
 /// The key a request carries, checked.
 pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {
@@ -57,11 +58,11 @@ pub(crate) struct Pending {
     seal: [u8; 32],
 }
 
-/// What to do with a request that carries a key.
+/// What to do with a request: run it (holding the key's reservation, if
+/// it carries a key; the way out then calls [`complete`]), or answer a
+/// replay.
 pub(crate) enum Begin {
-    /// First time: run the handler, then [`complete`].
-    Run(Pending),
-    /// Seen before: answer this.
+    Run(Option<Pending>),
     Replay(ApiResponse),
 }
 
@@ -99,12 +100,20 @@ fn coll(state: &State) -> mongodb::Collection<Document> {
     state.db.collection(collections::IDEMPOTENCY_KEYS)
 }
 
-pub(crate) async fn begin(
+/// The pipeline's step for a caller's request: only a POST with an
+/// `Idempotency-Key` is kept; a replay is answered, a new key reserved.
+pub(crate) async fn start(
     state: &State,
     caller: &Caller,
-    key: &str,
     req: &ApiRequest,
 ) -> Result<Begin, ApiError> {
+    if req.method != http::Method::POST {
+        return Ok(Begin::Run(None));
+    }
+    let Some(key) = key_of(req)? else {
+        return Ok(Begin::Run(None));
+    };
+    let key = key.as_str();
     let id = hex(&Sha256::digest(
         format!("{}:{key}", caller.user.id.to_hex()).as_bytes(),
     ));
@@ -120,10 +129,10 @@ pub(crate) async fn begin(
             "requestHash": &hash,
             "status": "IN_PROGRESS",
             "createdAt": now,
-            "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_HOURS * 3_600_000),
+            "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_HOURS * HOUR_MS),
         };
         match coll(state).insert_one(record).await {
-            Ok(_) => return Ok(Begin::Run(Pending { id, seal })),
+            Ok(_) => return Ok(Begin::Run(Some(Pending { id, seal }))),
             Err(e) => {
                 let err = ApiError::from_db(e);
                 if !matches!(

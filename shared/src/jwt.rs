@@ -13,8 +13,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::error::Code;
+use crate::error::{ApiError, OrInternal};
 
 pub const LEEWAY_SECS: u64 = 5;
 
@@ -94,8 +94,8 @@ impl JwtKeys {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| ApiError::internal(format!("signing a token: {e}")))?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.encoding).internal("signing a token")?;
         Ok((token, self.ttl_secs))
     }
 

@@ -9,24 +9,24 @@
 //!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
 //!    (requests, JSON bodies, query strings), [`logging`], [`outbound`]
 //!    (calls to other services), [`seal`] (encryption of what is kept at
-//!    rest).
+//!    rest), [`jobs`] (what a scheduled run is and reports).
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
 //! 3. Stored data: [`store`] (collection names, request metadata, decoding),
 //!    [`migrate`] (indexes), [`state`] (what a cold start builds),
 //!    [`transaction`] (the one retry-on-conflict helper).
 //! 4. Cross-cutting records: [`audit`], [`ratelimit`] (buckets counted in
-//!    MongoDB), [`idempotency`], [`email`] (the outbox and its SMTP
-//!    delivery).
+//!    MongoDB), [`email`] (the outbox and its SMTP delivery).
 //! 5. The caller: [`auth`] turns a bearer token into an [`auth::Caller`] by
-//!    re-reading the user and organization; sessions and refresh tokens.
+//!    re-reading the user and organization; sessions and refresh tokens;
+//!    [`idempotency`] keeps each caller's keyed answers.
 //! 6. Tenancy: [`db`], the organization-scoped [`db::Scope`] that only the
 //!    runtime builds after authentication and authorization, and
 //!    [`unscoped`], the one narrow capability for what runs before there is
 //!    a tenant (sign-in, invitations, scheduled jobs, operator commands),
 //!    opened with a stated [`unscoped::Purpose`].
 //! 7. The record engine: [`records`] (list, get, create, update, delete,
-//!    restore of any declared entity) and [`jobs`] (what a scheduled run is).
+//!    restore of any declared entity).
 //! 8. The runtime: [`runtime`] walks each request down the pipeline's
 //!    layers, one module each (request id, CORS, body limit, method,
 //!    authentication, rate limit, authorization, idempotency, the handler,

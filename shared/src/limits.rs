@@ -89,6 +89,15 @@ impl Decision {
         self.count <= self.limit
     }
 
+    /// The decision when it allows the request, else its 429.
+    pub fn enforce(self) -> Result<Self, ApiError> {
+        if self.allowed() {
+            Ok(self)
+        } else {
+            Err(self.error())
+        }
+    }
+
     /// True for exactly one request per key and window: the first refused.
     pub fn first_refusal(&self) -> bool {
         self.count == self.limit + 1

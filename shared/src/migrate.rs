@@ -14,6 +14,7 @@ use mongodb::{Database, IndexModel};
 
 use crate::error::ApiError;
 use crate::store::collections::*;
+use crate::time::DAY_SECS;
 
 /// One index: its collection, keys and options.
 #[derive(Clone)]
@@ -165,7 +166,7 @@ fn cleanup() -> Vec<Index> {
             collection: AUDIT_LOG,
             keys: doc! { "createdAt": 1 },
             unique: false,
-            expire_after: Some(Duration::from_secs(AUDIT_LOG_BACKSTOP_DAYS * 86_400)),
+            expire_after: Some(Duration::from_secs(AUDIT_LOG_BACKSTOP_DAYS * DAY_SECS)),
             partial: None,
         },
         index(ORGANIZATIONS, doc! { "deleteScheduledAt": 1 }),

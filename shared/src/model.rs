@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::time::DAY_SECS;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -171,7 +172,7 @@ impl LimitedAction {
             | LimitedAction::Join
             | LimitedAction::PasswordReset
             | LimitedAction::InvitationAccept => 3600,
-            LimitedAction::Invitations | LimitedAction::InvitationEmail => 86_400,
+            LimitedAction::Invitations | LimitedAction::InvitationEmail => DAY_SECS,
         }
     }
 
@@ -259,4 +260,52 @@ impl InvitationStatus {
             InvitationStatus::Revoked => "REVOKED",
         }
     }
+}
+
+/// Declares an enum of a domain's stored words (statuses, kinds, methods)
+/// with its wire names in one place: `ALL` and `NAMES` in declaration
+/// order (a field declaration's allowed values take `NAMES`), `as_str`,
+/// `parse`, `Display`, and conversion into the stored `Bson` string.
+///
+/// ```
+/// shared::words! {
+///     /// How a bill was paid.
+///     pub enum Method { Cash = "CASH", Card = "CARD" }
+/// }
+/// assert_eq!(Method::parse("CARD"), Some(Method::Card));
+/// assert_eq!(Method::NAMES, ["CASH", "CARD"]);
+/// ```
+#[macro_export]
+macro_rules! words {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name { $($(#[$vmeta])* $variant),* }
+
+        #[allow(dead_code)]
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl From<$name> for $crate::bson::Bson {
+            fn from(v: $name) -> $crate::bson::Bson {
+                $crate::bson::Bson::String(v.as_str().to_string())
+            }
+        }
+    };
 }

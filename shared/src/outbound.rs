@@ -66,7 +66,7 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn form_values_are_percent_encoded() {
+    fn urlencoded_values_are_percent_encoded() {
         assert_eq!(super::encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

@@ -133,19 +133,34 @@ pub async fn reset(state: &State, action: LimitedAction, key: &str) -> Result<bo
     Ok(r.deleted_count > 0)
 }
 
-/// Counts one request of a per-client-address bucket (see [`client_key`])
-/// and judges it against the bucket's limit.
-pub(crate) async fn hit_client(
-    state: &crate::state::State,
+/// Counts one use of `action`'s bucket for `key` and judges it against
+/// `limit`: the one call every limited path makes. A spent bucket is 429
+/// `RATE_LIMIT_EXCEEDED` with `Retry-After` (the count stays: a refused
+/// request was still made).
+pub async fn check(
+    state: &State,
     action: LimitedAction,
-    ip: Option<std::net::IpAddr>,
+    key: &str,
+    limit: u64,
 ) -> Result<Decision, ApiError> {
-    let hit = hit(state, action, &client_key(ip)).await?;
-    Ok(Decision::new(
-        action,
-        state.config.rate_limits.limit(action, Plan::Free),
-        hit,
-    ))
+    count(state, action, key, limit).await?.enforce()
+}
+
+/// Counts and judges like [`check`] without refusing: for the pipeline,
+/// whose answer carries the decision's `RateLimit-*` headers either way.
+pub(crate) async fn count(
+    state: &State,
+    action: LimitedAction,
+    key: &str,
+    limit: u64,
+) -> Result<Decision, ApiError> {
+    Ok(Decision::new(action, limit, hit(state, action, key).await?))
+}
+
+/// The limit of a bucket that is not an organization's (a client
+/// address's, an email address's): the free plan's.
+pub fn platform_limit(state: &State, action: LimitedAction) -> u64 {
+    state.config.rate_limits.limit(action, Plan::Free)
 }
 
 /// Takes back one counted request (a sign-in that turned out to succeed).

@@ -15,9 +15,10 @@ use serde_json::{json, Map, Value};
 use crate::audit::{diff, Action, AuditEntry};
 use crate::db::{Scope, Tx};
 use crate::error::Code;
-use crate::error::{ApiError, FieldError};
+use crate::error::{id_of, ApiError, FieldError};
 use crate::fields::{self, Field, Reference};
 use crate::http::{ApiRequest, ApiResponse};
+use crate::time::{DAY_MS, MINUTE_MS};
 
 /// What an operation of the engine answers (a route's handler hands it on).
 pub type Answer = Result<ApiResponse, ApiError>;
@@ -56,14 +57,17 @@ pub enum FilterKind {
     Bool,
     /// Equality with a whole number.
     Integer,
-    /// A condition the entity makes of the value.
-    Custom(fn(&str) -> Result<Document, ApiError>),
+    /// A condition the entity makes of the value, with how its contract
+    /// describes the parameter: its JSON type and a sentence.
+    Custom {
+        condition: fn(&str) -> Result<Document, ApiError>,
+        json_type: &'static str,
+        description: Option<&'static str>,
+    },
     /// `field` (a time) at or after the RFC 3339 time given.
     From,
     /// `field` (a time) before the RFC 3339 time given.
     To,
-    /// `overdue=true`: `field` (a time) is past and the record is still `OPEN`.
-    Overdue,
 }
 
 impl Filter {
@@ -105,7 +109,30 @@ impl Filter {
         Self {
             param,
             field,
-            kind: FilterKind::Custom(condition),
+            kind: FilterKind::Custom {
+                condition,
+                json_type: "string",
+                description: None,
+            },
+        }
+    }
+
+    /// A [`Self::custom`] filter whose value is a boolean, described by
+    /// `description` in the contract.
+    pub const fn custom_flag(
+        param: &'static str,
+        field: &'static str,
+        condition: fn(&str) -> Result<Document, ApiError>,
+        description: &'static str,
+    ) -> Self {
+        Self {
+            param,
+            field,
+            kind: FilterKind::Custom {
+                condition,
+                json_type: "boolean",
+                description: Some(description),
+            },
         }
     }
 
@@ -141,14 +168,6 @@ impl Filter {
             param: name,
             field: name,
             kind: FilterKind::Bool,
-        }
-    }
-
-    pub const fn overdue(field: &'static str) -> Self {
-        Self {
-            param: "overdue",
-            field,
-            kind: FilterKind::Overdue,
         }
     }
 
@@ -201,7 +220,7 @@ impl Filter {
                 range.insert(op, t);
                 filter.insert(self.field, range);
             }
-            FilterKind::Custom(condition) => {
+            FilterKind::Custom { condition, .. } => {
                 filter.extend(condition(value)?);
             }
             FilterKind::Integer => {
@@ -213,17 +232,6 @@ impl Filter {
                     )
                 })?;
                 filter.insert(self.field, n);
-            }
-            FilterKind::Overdue => {
-                if value != "true" {
-                    return Err(ApiError::bad_field(
-                        Code::InvalidParameter,
-                        self.param,
-                        "only overdue=true is supported",
-                    ));
-                }
-                filter.insert(self.field, doc! { "$lt": DateTime::now() });
-                filter.insert("status", "OPEN");
             }
         }
         Ok(())
@@ -260,18 +268,18 @@ pub struct Entity {
     /// [`Write::Update`] with the record before), so a rule declared once
     /// holds for both, and what it fills in is written too.
     pub prepare: Option<Prepare>,
-    /// Fields naming the member a record is assigned to (a work order's
+    /// Fields naming the member a record is assigned to (a job's
     /// technician), who may change it like the member who created it.
     pub assignees: &'static [&'static str],
     /// What else a create, PATCH, delete or restore writes or checks in
     /// its transaction, given which it is (with the record before a PATCH)
-    /// and the record after: a work order's odometer reading and the stock
-    /// its lines hold, an appointment's rule against the others. An error
-    /// aborts the whole write.
+    /// and the record after: a reading the record carries, the stock its
+    /// lines hold, a booking's rule against the others. An error aborts
+    /// the whole write.
     pub written: Option<Written>,
     /// A per-organization lock every create, PATCH and restore of the
     /// entity takes first in its transaction, so that a rule across records
-    /// no index can express (no two appointments overlap), checked by
+    /// no index can express (no two bookings overlap), checked by
     /// [`Entity::written`], sees every committed write: concurrent writers
     /// conflict on the lock and run again, one after the other.
     pub serialize: Option<&'static str>,
@@ -321,6 +329,22 @@ impl Entity {
                 .iter()
                 .any(|f| record.get_object_id(f).ok() == me)
     }
+
+    /// The one ownership check: the caller's own record (see
+    /// [`Self::is_callers`]) passes, anyone else's needs `permission`
+    /// (403, audited, otherwise).
+    pub async fn require_own_or(
+        &self,
+        scope: &Scope,
+        record: &Document,
+        permission: Permission,
+    ) -> Result<(), ApiError> {
+        if self.is_callers(scope, record) {
+            Ok(())
+        } else {
+            scope.require(permission).await
+        }
+    }
 }
 
 /// A per-organization sequence: the record's `field` gets `prefix` and the
@@ -366,7 +390,7 @@ impl RangeLimit {
         };
         if let (Some(from), Some(to)) = (time(self.from), time(self.to)) {
             let span = to.timestamp_millis() - from.timestamp_millis();
-            if span <= 0 || span > self.days * 86_400_000 {
+            if span <= 0 || span > self.days * DAY_MS {
                 return Err(ApiError::bad_field(
                     Code::InvalidParameter,
                     self.to,
@@ -662,7 +686,7 @@ pub const TOMBSTONE_DAYS: i64 = 30;
 /// write stamped just before the start but committed after the read (or
 /// by an instance whose clock runs behind) is not missed: a client may see
 /// a record twice, never lose one.
-const SYNC_OVERLAP_MS: i64 = 60_000;
+const SYNC_OVERLAP_MS: i64 = MINUTE_MS;
 const SYNC_TOKEN: &str = "sync";
 
 /// `GET /api/v1/<plural>?updatedSince=TOKEN[&limit=&cursor=]`: delta sync
@@ -719,7 +743,7 @@ async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
         }
     };
     let now = DateTime::now().timestamp_millis();
-    if since > 0 && since < now - TOMBSTONE_DAYS * 86_400_000 {
+    if since > 0 && since < now - TOMBSTONE_DAYS * DAY_MS {
         return Err(ApiError::Gone {
             code: Code::ResyncRequired,
             detail: format!(
@@ -776,9 +800,7 @@ async fn sync(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     let (next, sync_token) = match (more, docs.last()) {
         (true, Some(last)) => {
             let value = last.get("updatedAt").cloned().unwrap_or(Bson::Null);
-            let id = last
-                .get_object_id("_id")
-                .map_err(|_| ApiError::internal("record without _id"))?;
+            let id = id_of(last, "record")?;
             (Some(key.encode(&sort_of(start), &value, id)), None)
         }
         _ => {
@@ -851,9 +873,7 @@ pub async fn page(
     let next = match (more, docs.last()) {
         (true, Some(last)) => {
             let value = last.get(&field).cloned().unwrap_or(Bson::Null);
-            let id = last
-                .get_object_id("_id")
-                .map_err(|_| ApiError::internal("record without _id"))?;
+            let id = id_of(last, "record")?;
             Some(key.encode(&query.sort, &value, id))
         }
         _ => None,
@@ -870,9 +890,7 @@ pub async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
         prepare(scope, Write::Create, &mut fields).await?;
     }
     let record = new_record_of(scope, e, &fields);
-    let id = record
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("record without _id"))?;
+    let id = id_of(&record, "record")?;
     let record = insert_with_audit(scope, e, &record, &fields).await?;
     let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
     r.set_header(
@@ -890,9 +908,7 @@ pub async fn insert_with_audit(
     record: &Document,
     changes: &Document,
 ) -> Result<Document, ApiError> {
-    let id = record
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("record without _id"))?;
+    let id = id_of(record, "record")?;
     if e.numbering.is_some() {
         scope.ensure_sequence(e.collection).await?;
     }
@@ -997,9 +1013,8 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
             errors: vec![],
         });
     }
-    if !e.is_callers(scope, &before) {
-        scope.require(Permission::UpdateAnyRecord).await?;
-    }
+    e.require_own_or(scope, &before, Permission::UpdateAnyRecord)
+        .await?;
     let mut locked = Errors::new();
     for f in e.fields {
         locked.check(f.check_locked(&before, &changes));
@@ -1024,7 +1039,7 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
         }
         prepare(scope, Write::Update(&before), &mut next).await?;
         // What the rules filled in is written, also over a field the body
-        // cleared (a cleared account comes back as the vehicle's owner).
+        // cleared (a cleared owner comes back as the one a rule derives).
         unset.retain(|f| !next.contains_key(f));
         for (k, v) in next {
             if before.get(&k) != Some(&v) {

@@ -16,13 +16,13 @@ use sha2::Sha256;
 
 const NONCE_BYTES: usize = 12;
 
-/// A 256-bit key for `label`'s use of `secret`, further bound to `parts`.
-pub fn derive(secret: &str, label: &str, parts: &[&str]) -> [u8; 32] {
+/// A 256-bit key for `label`'s use of `secret`, further bound to `context`.
+pub fn derive(secret: &str, label: &str, context: &[&str]) -> [u8; 32] {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(label.as_bytes());
     mac.update(b"\0");
-    mac.update(parts.join("\0").as_bytes());
+    mac.update(context.join("\0").as_bytes());
     mac.finalize().into_bytes().into()
 }
 

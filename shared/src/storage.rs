@@ -22,8 +22,8 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bson::oid::ObjectId;
 
 use crate::config::StorageConfig;
-use crate::error::ApiError;
 use crate::error::Code;
+use crate::error::{ApiError, OrInternal};
 
 /// What a function may do in the bucket: declared per route, turned into
 /// the function's IAM policy in `template.yaml`.
@@ -268,7 +268,7 @@ impl S3 {
             .content_length(size)
             .presigned(presigning(ttl)?)
             .await
-            .map_err(|e| ApiError::internal(format!("[STORAGE] presigning a PUT: {e}")))?;
+            .internal("[STORAGE] presigning a PUT")?;
         let mut headers: Vec<(String, String)> = request
             .headers()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
@@ -306,7 +306,7 @@ impl S3 {
             .response_content_type(content_type)
             .presigned(presigning(ttl)?)
             .await
-            .map_err(|e| ApiError::internal(format!("[STORAGE] presigning a GET: {e}")))?;
+            .internal("[STORAGE] presigning a GET")?;
         Ok(request.uri().to_string())
     }
 
@@ -359,7 +359,7 @@ impl S3 {
             .set_objects(Some(keys))
             .quiet(true)
             .build()
-            .map_err(|e| ApiError::internal(format!("[STORAGE] delete request: {e}")))?;
+            .internal("[STORAGE] delete request")?;
         let out = self
             .client
             .delete_objects()
@@ -411,7 +411,7 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, ApiError> {
         .start_time(SystemTime::now())
         .expires_in(ttl)
         .build()
-        .map_err(|e| ApiError::internal(format!("[STORAGE] presigning config: {e}")))
+        .internal("[STORAGE] presigning config")
 }
 
 fn status_of<E>(e: &SdkError<E>) -> Option<u16> {

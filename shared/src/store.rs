@@ -5,7 +5,7 @@
 use bson::oid::ObjectId;
 use bson::Document;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 
 /// Collection names, in one place.
 pub mod collections {
@@ -19,12 +19,6 @@ pub mod collections {
     pub const RATE_LIMITS: &str = "rate_limits";
     pub const AUDIT_LOG: &str = "audit_log";
     pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
-    pub const ACCOUNTS: &str = "accounts";
-    pub const CONTACTS: &str = "contacts";
-    pub const LEADS: &str = "leads";
-    pub const OPPORTUNITIES: &str = "opportunities";
-    pub const TASKS: &str = "tasks";
-    pub const PRODUCTS: &str = "products";
     pub const INVITATIONS: &str = "invitations";
     pub const PASSWORD_RESETS: &str = "password_resets";
     pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
@@ -38,18 +32,10 @@ pub mod collections {
     /// One-time email verification tokens (hashed).
     pub const EMAIL_VERIFICATIONS: &str = "email_verifications";
 
-    /// The collections the platform knows to hold an organization's
-    /// documents. The tenant purge does not rely on this list (it searches
-    /// every collection of the database); tests fill these to check it.
-    pub fn tenant() -> impl Iterator<Item = &'static str> {
-        ORG_SCOPED.into_iter().chain(CRM)
-    }
-
-    /// The CRM entities' collections.
-    pub const CRM: [&str; 6] = [ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, TASKS, PRODUCTS];
-
     /// The platform's collections whose documents belong to one organization
-    /// (by `organizationId`).
+    /// (by `organizationId`). The tenant purge does not rely on this list
+    /// (it searches every collection of the database); tests fill these,
+    /// and the domain's, to check it.
     pub const ORG_SCOPED: [&str; 12] = [
         DOCUMENTS,
         SEQUENCES,
@@ -111,6 +97,5 @@ pub fn number(d: &Document, key: &str) -> Option<i64> {
 
 /// Decodes a stored document into its typed model; a mismatch is an internal error.
 pub fn decode<T: serde::de::DeserializeOwned>(d: Document) -> Result<T, ApiError> {
-    bson::from_document(d)
-        .map_err(|e| ApiError::internal(format!("stored document does not match its model: {e}")))
+    bson::from_document(d).internal("stored document does not match its model")
 }

@@ -65,5 +65,8 @@ pub fn shifted(t: bson::DateTime, ms: i64) -> bson::DateTime {
     bson::DateTime::from_millis(t.timestamp_millis() + ms)
 }
 
-pub const HOUR_MS: i64 = 3_600_000;
+/// Named durations, so no arithmetic hides a day in `86_400_000`.
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
+pub const DAY_SECS: u64 = 86_400;

@@ -19,8 +19,8 @@ use mongodb::{ClientSession, Collection};
 
 use crate::audit::{self, AuditEntry};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::ratelimit::{self, Hit, LimitedAction};
+use crate::error::{id_of, ApiError};
+use crate::ratelimit::{self, Decision, LimitedAction};
 use crate::state::State;
 use crate::storage::Storage;
 use crate::store::RequestMeta;
@@ -99,12 +99,14 @@ impl<'s> Unscoped<'s> {
     }
 
     /// Counts one use of `action`'s bucket for `key` (an email, a client
-    /// address); the caller decides with [`crate::ratelimit::Decision`].
-    pub async fn hit(&self, action: LimitedAction, key: &str) -> Result<Hit, ApiError> {
-        ratelimit::hit(self.state, action, key).await
+    /// address) and refuses (429) once it is spent: [`ratelimit::check`]
+    /// at the platform's limit.
+    pub async fn check(&self, action: LimitedAction, key: &str) -> Result<Decision, ApiError> {
+        let limit = ratelimit::platform_limit(self.state, action);
+        ratelimit::check(self.state, action, key, limit).await
     }
 
-    /// Gives back a use counted by [`Self::hit`].
+    /// Gives back a use counted by [`Self::check`].
     pub async fn undo(&self, action: LimitedAction, key: &str) {
         ratelimit::undo(self.state, action, key).await
     }
@@ -313,9 +315,7 @@ impl UnscopedTx<'_> {
         message: &crate::email::Message,
     ) -> Result<bson::oid::ObjectId, ApiError> {
         let doc = crate::email::outbox_document(&self.state.config, org, user, message);
-        let id = doc
-            .get_object_id("_id")
-            .map_err(|_| ApiError::internal("outbox entry without id"))?;
+        let id = id_of(&doc, "outbox entry")?;
         self.insert_one(crate::store::collections::EMAIL_OUTBOX, doc)
             .await?;
         Ok(id)

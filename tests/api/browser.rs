@@ -406,7 +406,7 @@ async fn a_browser_client_on_an_allowed_origin_signs_in_resumes_lists_creates_an
 #[tokio::test]
 async fn the_reference_page_renders_the_document_from_our_own_deployment_only() {
     let app = TestApp::spawn().await;
-    let asset = app.get(functions::docs::REDOC_PATH, None).await;
+    let asset = app.get(functions::service::docs::REDOC_PATH, None).await;
     assert_eq!(asset.status, 200);
     assert_eq!(
         asset.header("cache-control"),

@@ -79,7 +79,10 @@ impl TestApp {
         ];
         // Collections no API call above reached get a document directly.
         let org = oid(&owner.org_id);
-        for name in shared::db::collections::tenant() {
+        for name in shared::db::collections::ORG_SCOPED
+            .into_iter()
+            .chain(functions::crm::collections::ALL)
+        {
             if self.count(name, doc! { "organizationId": org }).await == 0 {
                 self.db
                     .collection::<Document>(name)
@@ -478,7 +481,7 @@ async fn a_purge_empties_every_collection_any_route_wrote_the_tenant_into() {
     // Every method of every route, as the owner (a fresh session each time,
     // since some routes sign it out), with an empty body and a fixture id.
     let mut called = 0;
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         for endpoint in route.methods {
             let (verb, access) = (&endpoint.method, &endpoint.access);
             let session = app.login(&app.owner().await.email).await;

@@ -47,7 +47,7 @@ fn binaries() -> BTreeMap<String, String> {
 #[test]
 fn every_route_has_its_binary_at_its_vercel_entrypoint_and_nothing_else_is_one() {
     let bins = binaries();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         assert_eq!(
             bins.get(route.name),
             Some(&deploy::entrypoint(route)),
@@ -75,7 +75,7 @@ fn the_committed_deployment_files_are_the_generated_ones() {
         workspace_file("template.yaml") == deploy::template_yaml(),
         "template.yaml is {hint}"
     );
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let file = format!("functions/{}", deploy::entrypoint(route));
         assert!(
             workspace_file(&file) == deploy::binary_source(route),
@@ -92,7 +92,8 @@ fn the_committed_deployment_files_are_the_generated_ones() {
         committed == deploy::vercel_json(),
         "functions/vercel.json is {hint}"
     );
-    let openapi = functions::docs::document().expect("every route method has a contract");
+    let openapi = functions::service::docs::document(&functions::routes::ROUTES)
+        .expect("every route method has a contract");
     assert!(
         workspace_file("functions/openapi.json")
             == serde_json::to_string_pretty(&openapi).unwrap() + "\n",
@@ -171,7 +172,7 @@ fn each_sam_function_has_its_routes_events_sizing_and_s3_actions_only() {
         ROUTES.len(),
         "one function per route, no other"
     );
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let f = functions
             .get(&deploy::resource_name(route))
             .unwrap_or_else(|| panic!("no SAM function for {}", route.name));
@@ -216,12 +217,12 @@ fn each_sam_function_has_its_routes_events_sizing_and_s3_actions_only() {
 
 #[test]
 fn scheduled_functions_become_eventbridge_cron_expressions() {
-    let job = &functions::routes::CLEANUP_SESSIONS;
+    let job = &functions::maintenance::routes::CLEANUP_SESSIONS;
     assert_eq!(
         job.deploy.schedule.unwrap().eventbridge(),
         "cron(5 * * * ? *)"
     );
-    let daily = &functions::routes::CLEANUP_ORGANIZATIONS;
+    let daily = &functions::maintenance::routes::CLEANUP_ORGANIZATIONS;
     assert_eq!(
         daily.deploy.schedule.unwrap().eventbridge(),
         "cron(15 3 * * ? *)"
@@ -336,7 +337,7 @@ fn vercel_json_follows_vercels_schema_and_maps_every_route() {
         .iter()
         .map(|c| (c["path"].as_str().unwrap(), c["schedule"].as_str().unwrap()))
         .collect();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let file = deploy::entrypoint(route);
         let f = &functions[&file];
         let size = deploy::sizing(route);
@@ -405,7 +406,7 @@ fn a_preview_stack_reads_its_own_secrets_never_productions() {
 
 #[test]
 fn only_the_routes_that_handle_files_build_a_storage_client() {
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         assert_eq!(
             route.deploy.open_storage.is_some(),
             !route.deploy.storage.is_empty(),
@@ -417,7 +418,7 @@ fn only_the_routes_that_handle_files_build_a_storage_client() {
 
 #[test]
 fn the_route_table_builds_without_two_patterns_for_the_same_paths() {
-    let table = shared::runtime::RouteTable::leak(functions::routes::ROUTES).unwrap();
+    let table = shared::runtime::RouteTable::leak(&functions::routes::ROUTES).unwrap();
     assert_eq!(table.len(), functions::routes::ROUTES.len());
     let (accept, _) = table.find("/api/v1/invitations/accept").unwrap();
     assert_eq!(accept.name, "invitations-accept");

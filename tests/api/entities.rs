@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 /// A text field of the entity (of the minimal body when it has one), and
 /// the body that changes it.
 fn patch_of(plural: &str) -> (String, Value) {
-    let (_, e) = functions::routes::ENTITY_PATHS
+    let (_, e) = functions::registry::ENTITY_PATHS
         .iter()
         .find(|(p, _)| *p == plural)
         .unwrap();
@@ -50,7 +50,7 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
         // Roles: a VIEWER cannot create; a MEMBER can, and edits only their
         // own. An entity for ADMINs only (forms) is all ADMIN's: its
         // "own" records are an ADMIN's, and members and viewers get 403.
-        let admin_only = functions::routes::ENTITY_PATHS
+        let admin_only = functions::registry::ENTITY_PATHS
             .iter()
             .any(|(p, e)| *p == plural && e.admin_only);
         let (maker, reader) = if admin_only {

@@ -93,7 +93,7 @@ async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it
     // The API process stays up throughout.
     stop_mongo(&mut mongo).await;
     let mut calls = vec![];
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         let path = route
             .path
             .replace("{id}", &account)

@@ -186,12 +186,12 @@ impl TestApp {
         .expect("state");
         // A busy test server may miss one handshake deadline: try again.
         let mut attempt = 0;
-        while let Err(e) = state.migrate(&functions::routes::indexes()).await {
+        while let Err(e) = state.migrate(&functions::registry::indexes()).await {
             attempt += 1;
             assert!(attempt < 4, "migration: {e:?}");
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        let addr = shared::runtime::spawn_local(state.clone(), functions::routes::ROUTES)
+        let addr = shared::runtime::spawn_local(state.clone(), &functions::routes::ROUTES)
             .await
             .expect("bind");
         let client = mongodb::Client::with_uri_str(mongodb_uri())
@@ -553,7 +553,7 @@ fn actor_from(body: &Value, email: &str) -> Actor {
 /// so a new entity needs no fixture here. Its required references are
 /// not in it: [`TestApp::minimal_body`] adds them.
 pub fn entities() -> Vec<(&'static str, Value)> {
-    functions::routes::ENTITY_PATHS
+    functions::registry::ENTITY_PATHS
         .iter()
         .map(|(plural, e)| {
             let mut body = shared::fields::sample_without_references(e.fields)
@@ -574,7 +574,7 @@ impl TestApp {
     /// of `owner`: the declaration's sample, and for each required
     /// reference a live record `owner` creates first.
     pub async fn minimal_body(&self, owner: &Actor, plural: &str) -> Value {
-        let paths = functions::routes::ENTITY_PATHS;
+        let paths = &functions::registry::ENTITY_PATHS;
         let (_, e) = paths
             .iter()
             .find(|(p, _)| *p == plural)

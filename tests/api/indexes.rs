@@ -119,7 +119,7 @@ async fn list_queries_are_served_by_indexes() {
 async fn delta_sync_and_the_trash_sweep_are_served_by_indexes() {
     let app = TestApp::spawn().await;
     let org = oid(&app.owner().await.org_id);
-    for entity in functions::routes::ENTITIES {
+    for entity in functions::registry::ENTITIES.iter() {
         assert_indexed(
             &app,
             entity.collection,

@@ -42,7 +42,7 @@ pub(crate) async fn fixture_id(
         .split('/')
         .next()
         .unwrap_or("");
-    if let Some((_, e)) = functions::routes::ENTITY_PATHS
+    if let Some((_, e)) = functions::registry::ENTITY_PATHS
         .iter()
         .find(|(p, _)| *p == plural)
     {
@@ -117,7 +117,7 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
         "{:<44} {:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6}",
         "route", "method", "anon", "VIEWER", "MEMBER", "ADMIN", "OWNER", "OTHER"
     )];
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         assert!(
             !route.methods.is_empty(),
             "route {} declares no methods",
@@ -221,7 +221,7 @@ fn bodyless(method: &str, path: &str) -> bool {
 async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
     let mut checked = 0;
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         for endpoint in route.methods {
             let (verb, access) = (&endpoint.method, &endpoint.access);
             let method = verb.as_str();

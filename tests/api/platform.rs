@@ -23,7 +23,7 @@ async fn health_answers_503_problem_json_when_the_database_is_unreachable() {
     );
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let state = shared::State::from_config(config, None).await.unwrap();
-    let addr = shared::runtime::spawn_local(state, functions::routes::ROUTES)
+    let addr = shared::runtime::spawn_local(state, &functions::routes::ROUTES)
         .await
         .unwrap();
     // A guard against hanging, not a timing assertion.

@@ -30,7 +30,7 @@ fn claims_for(actor: &Actor, exp: u64) -> serde_json::Value {
 /// Every protected method of every route, with `{id}` filled in.
 fn protected() -> Vec<(&'static str, String)> {
     let mut out = vec![];
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         for endpoint in route.methods {
             let (verb, access) = (&endpoint.method, &endpoint.access);
             if let Access::Requires(_) = access {

@@ -8,10 +8,10 @@ async fn main() -> Result<(), shared::runtime::Error> {
     let seed = std::env::args().any(|a| a == "--seed");
     let state = shared::runtime::init_or_exit(
         Some(shared::storage::Storage::s3),
-        functions::routes::indexes,
+        functions::registry::indexes,
     )
     .await;
-    let applied = state.migrate(&functions::routes::indexes()).await?;
+    let applied = state.migrate(&functions::registry::indexes()).await?;
     if !applied.is_empty() {
         println!("migrations applied: {}", applied.join(", "));
     }
@@ -39,5 +39,5 @@ async fn main() -> Result<(), shared::runtime::Error> {
         functions::routes::ROUTES.len(),
         std::env::var("PORT").unwrap_or_else(|_| "3000".into())
     );
-    shared::runtime::serve_local_on_port(state, functions::routes::ROUTES).await
+    shared::runtime::serve_local_on_port(state, &functions::routes::ROUTES).await
 }

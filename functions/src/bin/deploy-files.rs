@@ -1,7 +1,7 @@
 //! `deploy-files`: writes, from the route table, every route's binary under
 //! `functions/api/`, the `[[bin]]` section of `functions/Cargo.toml`,
 //! `template.yaml`, `functions/vercel.json` and the OpenAPI document
-//! `functions/openapi.json` (run it after changing `functions/src/routes.rs`
+//! `functions/openapi.json` (run it after changing a context's `routes.rs`
 //! or a route's contract).
 
 use functions::deploy;
@@ -9,7 +9,7 @@ use functions::deploy;
 fn main() -> std::io::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let functions = root.join("functions");
-    for route in functions::routes::ROUTES {
+    for route in functions::routes::ROUTES.iter() {
         let path = functions.join(deploy::entrypoint(route));
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -24,7 +24,8 @@ fn main() -> std::io::Result<()> {
     std::fs::write(root.join("template.yaml"), deploy::template_yaml())?;
     let vercel = serde_json::to_string_pretty(&deploy::vercel_json())?;
     std::fs::write(functions.join("vercel.json"), vercel + "\n")?;
-    let openapi = functions::docs::document().map_err(std::io::Error::other)?;
+    let openapi = functions::service::docs::document(&functions::routes::ROUTES)
+        .map_err(std::io::Error::other)?;
     std::fs::write(
         functions.join("openapi.json"),
         serde_json::to_string_pretty(&openapi)? + "\n",

@@ -1,6 +1,5 @@
 //! Accounts: the customers (companies or people) a workshop works with.
 
-use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
@@ -12,7 +11,7 @@ const ADDRESS: &[Field] = &[
 ];
 
 pub static ACCOUNT: Entity = Entity {
-    collection: collections::ACCOUNTS,
+    collection: crate::crm::collections::ACCOUNTS,
     resource: "account",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "name"],

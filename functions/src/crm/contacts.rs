@@ -1,11 +1,10 @@
 //! Contacts: the people at an account (or on their own).
 
-use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
 pub static CONTACT: Entity = Entity {
-    collection: collections::CONTACTS,
+    collection: crate::crm::collections::CONTACTS,
     resource: "contact",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "lastName"],
@@ -24,7 +23,7 @@ pub static CONTACT: Entity = Entity {
         Field::optional("phone", Kind::Phone),
         Field::optional("mobile", Kind::Phone),
         Field::optional("position", Kind::Text { min: 0, max: 100 }),
-        Field::optional("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("accountId", Kind::Ref(crate::crm::collections::ACCOUNTS)),
         Field::optional("tags", Kind::Tags),
         Field::optional(
             "type",

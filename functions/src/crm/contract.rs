@@ -154,5 +154,7 @@ pub static PUBLIC_FORMS_SUBMISSIONS_POST: Op = Op {
         ),
         Reply::Empty(303),
     ],
+    // Listed with the forms it posts to.
+    tag: Some("forms"),
     ..Op::DEFAULTS
 };

@@ -31,18 +31,19 @@ use rand::RngCore;
 use serde_json::{json, Map, Value};
 use shared::audit::{Action, AuditEntry};
 use shared::db::{collections, Tx};
-use shared::error::{ApiError, Code, FieldError};
+use shared::error::{id_of, ApiError, Code, FieldError, OrInternal};
 use shared::fields::{Field, Kind};
 use shared::http::{parse_query, ApiRequest, ApiResponse};
 use shared::migrate::Index;
 use shared::model::Plan;
-use shared::ratelimit::{Decision, LimitedAction};
+use shared::ratelimit::{self, LimitedAction};
 use shared::records::{self, find_live, render, Entity, Filter, ListSpec, Write};
 use shared::runtime::{ok, Ctx, HandlerResult};
 use shared::store::RequestMeta;
 use shared::unscoped::{Purpose, Unscoped};
 
 use super::leads::LEAD;
+use shared::time::{DAY_MS, DAY_SECS};
 
 pub const FORMS: &str = "forms";
 pub const FORM_SUBMISSIONS: &str = "form_submissions";
@@ -89,7 +90,7 @@ pub static FORM: Entity = Entity {
         ),
         Field::optional("allowedOrigins", Kind::Origins),
         Field::optional("redirectUrl", Kind::Url),
-        Field::optional("productId", Kind::Ref(collections::PRODUCTS)),
+        Field::optional("productId", Kind::Ref(crate::crm::collections::PRODUCTS)),
         Field::optional(
             "source",
             Kind::Enum {
@@ -161,7 +162,7 @@ pub fn indexes() -> Vec<Index> {
         // first submissions make one (`deletedAt` is null on live leads and
         // a distinct time on each deleted one).
         Index::unique_where(
-            collections::LEADS,
+            crate::crm::collections::LEADS,
             doc! { "organizationId": 1, "formEmail": 1, "deletedAt": 1 },
             doc! { "formEmail": { "$type": "string" } },
         ),
@@ -455,7 +456,7 @@ fn accepted(form: &Document, m: &Map<String, Value>) -> Result<(Document, Docume
             .or_insert(Value::String(v.chars().take(100).collect()));
     }
     let (lead, _) = shared::fields::parse_create(LEAD.fields, &Value::Object(lead))?;
-    let sent = bson::to_document(&sent).map_err(|e| ApiError::internal(e.to_string()))?;
+    let sent = bson::to_document(&sent).internal("the submission as BSON")?;
     Ok((lead, sent))
 }
 
@@ -502,9 +503,7 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
         });
     }
     let meta = ctx.meta();
-    let form_id = form
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("form without _id"))?;
+    let form_id = id_of(form, "form")?;
     let org = form
         .get_object_id("organizationId")
         .map_err(|_| ApiError::internal("form without organization"))?;
@@ -516,18 +515,13 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
         .limit(LimitedAction::PublicForm, plan);
     // Keyed like every public bucket: an IPv6 client by its /64, an
     // IPv4-mapped address as IPv4.
-    let hit = db
-        .hit(
-            LimitedAction::PublicForm,
-            &format!("{}:{}", form_id.to_hex(), meta.client_key()),
-        )
-        .await?;
-    let decision = Decision::new(LimitedAction::PublicForm, limit, hit);
-    if !decision.allowed() {
+    let key = format!("{}:{}", form_id.to_hex(), meta.client_key());
+    let checked = ratelimit::check(&ctx.state, LimitedAction::PublicForm, &key, limit).await;
+    if let Err(ApiError::RateLimited { .. }) = checked {
         tracing::warn!(requestId = %meta.request_id, form = %form_id, ip = %ip,
             "[RATE_LIMIT] form submissions throttled");
-        return Err(decision.error());
     }
+    checked?;
     let (via, fields) = payload(req)?;
     let honeypot = form.get_str("honeypotField").unwrap_or(HONEYPOT);
     let spam = fields
@@ -535,7 +529,7 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
         .is_some_and(|v| !v.as_str().is_some_and(|s| s.trim().is_empty()) && !v.is_null());
     // Real submissions and honeypot catches have a daily cap each, so a bot
     // filling the honeypot cannot use up the form's day for real visitors.
-    let today = DateTime::from_millis(DateTime::now().timestamp_millis() / 86_400_000 * 86_400_000);
+    let today = DateTime::from_millis(DateTime::now().timestamp_millis() / DAY_MS * DAY_MS);
     let submitted_today = db
         .collection(FORM_SUBMISSIONS)
         .count(doc! { "organizationId": org, "formId": form_id, "spam": spam, "createdAt": { "$gte": today } })
@@ -547,7 +541,7 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
         }
         return Err(ApiError::RateLimited {
             detail: "This form takes no more submissions today".into(),
-            retry_after: 86_400 - (DateTime::now().timestamp_millis() / 1000 % 86_400) as u64,
+            retry_after: DAY_SECS - (DateTime::now().timestamp_millis() % DAY_MS / 1000) as u64,
         });
     }
     if let (false, Ok(secret)) = (spam, form.get_str("turnstileSecret")) {
@@ -664,7 +658,7 @@ async fn file_lead(
             return Ok(None);
         };
         let found = db
-            .collection(collections::LEADS)
+            .collection(crate::crm::collections::LEADS)
             .find_one(doc! { "organizationId": org, "deletedAt": null, "$or": [ { "email": &email }, { "formEmail": &email } ] })
             .await?;
         Ok::<_, ApiError>(found.and_then(|l| l.get_object_id("_id").ok()))
@@ -717,7 +711,8 @@ async fn new_lead(
                     record.insert("productId", p);
                 }
                 record.extend(doc! { "formId": form_id, "formEmail": email });
-                tx.insert_one(collections::LEADS, record).await?;
+                tx.insert_one(crate::crm::collections::LEADS, record)
+                    .await?;
                 tx.audit(
                     AuditEntry::new(Action::Create, "lead")
                         .id(id)

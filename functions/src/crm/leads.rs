@@ -4,8 +4,19 @@ use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
+shared::words! {
+    /// Where a lead stands; only its conversion makes it CONVERTED.
+    pub enum Status {
+        New = "NEW",
+        Contacted = "CONTACTED",
+        Qualified = "QUALIFIED",
+        Lost = "LOST",
+        Converted = "CONVERTED",
+    }
+}
+
 pub static LEAD: Entity = Entity {
-    collection: collections::LEADS,
+    collection: crate::crm::collections::LEADS,
     resource: "lead",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "lastName"],
@@ -34,13 +45,13 @@ pub static LEAD: Entity = Entity {
         Field::optional(
             "status",
             Kind::Enum {
-                values: &["NEW", "CONTACTED", "QUALIFIED", "LOST", "CONVERTED"],
-                default: Some("NEW"),
+                values: Status::NAMES,
+                default: Some(Status::New.as_str()),
             },
         )
         // Only the conversion sets CONVERTED, and a converted lead stays so.
-        .reserved(&["CONVERTED"]),
-        Field::optional("productId", Kind::Ref(collections::PRODUCTS)),
+        .reserved(&[Status::Converted.as_str()]),
+        Field::optional("productId", Kind::Ref(crate::crm::collections::PRODUCTS)),
         Field::optional("assignedTo", Kind::Ref(collections::USERS)),
     ],
     importable: true,
@@ -55,8 +66,7 @@ pub mod convert {
     use serde_json::{json, Value};
     use shared::audit::{Action, AuditEntry};
     use shared::bson::{doc, DateTime, Document};
-    use shared::db::collections;
-    use shared::error::{Code, FieldError};
+    use shared::error::{id_of, Code, FieldError};
     use shared::fields::parse_create;
     use shared::rbac::Permission;
     use shared::records::{check_references, find_live, new_record, render};
@@ -67,15 +77,17 @@ pub mod convert {
     use crate::crm::accounts::ACCOUNT;
     use crate::crm::opportunities::OPPORTUNITY;
 
+    use super::Status;
+
     pub async fn handle(ctx: Ctx) -> HandlerResult {
         let scope = ctx.scope()?;
         let id = ctx.path_id()?;
         let body: Value = ctx.req.json_or_empty()?;
         let lead = find_live(scope, &super::LEAD, id).await?;
-        if lead.get_object_id("createdBy").ok() != Some(scope.caller().user.id) {
-            scope.require(Permission::UpdateAnyRecord).await?;
-        }
-        if lead.get_str("status") == Ok("CONVERTED") {
+        super::LEAD
+            .require_own_or(scope, &lead, Permission::UpdateAnyRecord)
+            .await?;
+        if lead.get_str("status") == Ok(Status::Converted.as_str()) {
             return Err(ApiError::conflict(
                 Code::AlreadyConverted,
                 "This lead has already been converted",
@@ -131,9 +143,7 @@ pub mod convert {
             }
         }
         let account = new_record(scope, &account_fields);
-        let account_id = account
-            .get_object_id("_id")
-            .map_err(|_| ApiError::internal("no id"))?;
+        let account_id = id_of(&account, "account")?;
         let mut contact_fields = doc! { "firstName": text("firstName").unwrap_or_default(), "lastName": text("lastName").unwrap_or_default(), "accountId": account_id };
         for k in ["email", "phone"] {
             if let Some(v) = text(k) {
@@ -146,11 +156,19 @@ pub mod convert {
             new_record(scope, &f)
         });
         let created: Vec<(&'static str, &'static str, &Document)> = [
-            Some((collections::ACCOUNTS, ACCOUNT.resource, &account)),
-            Some((collections::CONTACTS, "contact", &contact)),
-            opportunity
-                .as_ref()
-                .map(|o| (collections::OPPORTUNITIES, OPPORTUNITY.resource, o)),
+            Some((
+                crate::crm::collections::ACCOUNTS,
+                ACCOUNT.resource,
+                &account,
+            )),
+            Some((crate::crm::collections::CONTACTS, "contact", &contact)),
+            opportunity.as_ref().map(|o| {
+                (
+                    crate::crm::collections::OPPORTUNITIES,
+                    OPPORTUNITY.resource,
+                    o,
+                )
+            }),
         ]
         .into_iter()
         .flatten()
@@ -163,7 +181,7 @@ pub mod convert {
             return Err(ApiError::internal("conversion records without ids"));
         };
         let mut converted = doc! {
-            "status": "CONVERTED", "convertedAt": DateTime::now(), "updatedAt": DateTime::now(),
+            "status": Status::Converted, "convertedAt": DateTime::now(), "updatedAt": DateTime::now(),
             "convertedAccountId": account_ref, "convertedContactId": contact_ref,
         };
         if let Some(o) = ids.get(2) {
@@ -177,9 +195,7 @@ pub mod convert {
                         tx.insert_one(collection, (*record).clone()).await?;
                     }
                     for (_, resource, record) in created {
-                        let id = record
-                            .get_object_id("_id")
-                            .map_err(|_| ApiError::internal("no id"))?;
+                        let id = id_of(record, "record")?;
                         tx.audit(
                             AuditEntry::new(Action::Create, resource)
                                 .id(id)
@@ -189,8 +205,8 @@ pub mod convert {
                     }
                     let lead = tx
                         .find_one_and_update(
-                            collections::LEADS,
-                            doc! { "_id": id, "deletedAt": null, "status": { "$ne": "CONVERTED" } },
+                            crate::crm::collections::LEADS,
+                            doc! { "_id": id, "deletedAt": null, "status": { "$ne": Status::Converted } },
                             doc! { "$set": converted.clone(), "$inc": { "version": 1_i64 } },
                         )
                         .await?
@@ -203,7 +219,7 @@ pub mod convert {
                     tx.audit(
                         AuditEntry::new(Action::Update, "lead")
                             .id(id)
-                            .changes(doc! { "status": { "to": "CONVERTED" } }),
+                            .changes(doc! { "status": { "to": Status::Converted } }),
                     )
                     .await?;
                     Ok(lead)

@@ -6,10 +6,12 @@
 //! forms that post leads from a workshop's website ([`forms`]).
 
 pub mod accounts;
+pub mod collections;
 pub mod contacts;
 pub mod contract;
 pub mod forms;
 pub mod leads;
 pub mod opportunities;
 pub mod products;
+pub mod routes;
 pub mod tasks;

@@ -1,11 +1,10 @@
 //! Opportunities: deals in the pipeline, with an amount in minor units and its currency.
 
-use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
 pub static OPPORTUNITY: Entity = Entity {
-    collection: collections::OPPORTUNITIES,
+    collection: crate::crm::collections::OPPORTUNITIES,
     resource: "opportunity",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "name"],
@@ -15,7 +14,7 @@ pub static OPPORTUNITY: Entity = Entity {
     },
     fields: &[
         Field::required("name", Kind::Text { min: 1, max: 200 }),
-        Field::optional("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("accountId", Kind::Ref(crate::crm::collections::ACCOUNTS)),
         Field::optional(
             "stage",
             Kind::Enum {
@@ -45,7 +44,7 @@ pub async fn summary(ctx: shared::runtime::Ctx) -> shared::runtime::HandlerResul
     use shared::bson::doc;
     let rows = ctx
         .scope()?
-        .collection(collections::OPPORTUNITIES)
+        .collection(crate::crm::collections::OPPORTUNITIES)
         .aggregate(vec![
             doc! { "$match": { "deletedAt": null } },
             doc! { "$group": {

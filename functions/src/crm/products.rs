@@ -1,11 +1,10 @@
 //! Products: the services, parts, labor and courses a workshop sells; `sku` is unique per organization.
 
-use shared::db::collections;
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
 pub static PRODUCT: Entity = Entity {
-    collection: collections::PRODUCTS,
+    collection: crate::crm::collections::PRODUCTS,
     resource: "product",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "name"],

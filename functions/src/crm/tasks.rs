@@ -1,11 +1,13 @@
 //! Tasks: things to do, optionally assigned and related to a CRM record.
 
+use bson::{doc, DateTime, Document};
 use shared::db::collections;
+use shared::error::{ApiError, Code};
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
 
 pub static TASK: Entity = Entity {
-    collection: collections::TASKS,
+    collection: crate::crm::collections::TASKS,
     resource: "task",
     list: ListSpec {
         sort_fields: &["createdAt", "updatedAt", "title"],
@@ -14,7 +16,7 @@ pub static TASK: Entity = Entity {
         filters: &[
             Filter::text("status"),
             Filter::id("assignedTo"),
-            Filter::overdue("dueAt"),
+            Filter::custom_flag("overdue", "dueAt", overdue, "Still open with dueAt past."),
         ],
     },
     fields: &[
@@ -39,12 +41,24 @@ pub static TASK: Entity = Entity {
         Field::optional(
             "relatedTo",
             Kind::RelatedTo(&[
-                ("account", collections::ACCOUNTS),
-                ("contact", collections::CONTACTS),
-                ("lead", collections::LEADS),
-                ("opportunity", collections::OPPORTUNITIES),
+                ("account", crate::crm::collections::ACCOUNTS),
+                ("contact", crate::crm::collections::CONTACTS),
+                ("lead", crate::crm::collections::LEADS),
+                ("opportunity", crate::crm::collections::OPPORTUNITIES),
             ]),
         ),
     ],
     ..Entity::DEFAULTS
 };
+
+/// `overdue=true`: due before now and still OPEN.
+fn overdue(value: &str) -> Result<Document, ApiError> {
+    if value != "true" {
+        return Err(ApiError::bad_field(
+            Code::InvalidParameter,
+            "overdue",
+            "only overdue=true is supported",
+        ));
+    }
+    Ok(doc! { "dueAt": { "$lt": DateTime::now() }, "status": "OPEN" })
+}

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use shared::audit::{diff, Action, AuditEntry};
 use shared::db::{collections, shifted, RequestMeta, Scope, DAY_MS, HOUR_MS};
 use shared::error::Code;
-use shared::error::{ApiError, FieldError};
+use shared::error::{id_of, ApiError, FieldError};
 use shared::fields::{self, Field};
 use shared::http::{ApiRequest, ApiResponse};
 use shared::jobs::{Report, PURGE_AFTER_DAYS};
@@ -118,9 +118,7 @@ pub async fn request_upload(
     scope.spend(LimitedAction::Uploads).await?;
 
     let mut record = new_record(scope, &input);
-    let id = record
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("record without _id"))?;
+    let id = id_of(&record, "record")?;
     let key = storage.document_key(scope.org_id(), id);
     let ttl = policy.upload_url_ttl;
     let presigned = storage.presign_put(&key, &content_type, size, ttl).await?;
@@ -148,19 +146,11 @@ pub async fn request_upload(
     Ok(r)
 }
 
-/// MEMBERs act on their own documents only; others need `permission`.
-async fn own_or(scope: &Scope, doc: &Document, permission: Permission) -> Result<(), ApiError> {
-    if doc.get_object_id("createdBy").ok() == Some(scope.caller().user.id) {
-        Ok(())
-    } else {
-        scope.require(permission).await
-    }
-}
-
 /// `POST /api/v1/documents/{id}/complete`.
 pub async fn complete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
     let before = find_live(scope, e, id).await?;
-    own_or(scope, &before, Permission::UpdateAnyRecord).await?;
+    e.require_own_or(scope, &before, Permission::UpdateAnyRecord)
+        .await?;
     if Status::of(&before) == Some(Status::Uploaded) {
         return Ok(ApiResponse::ok(&render(&before)));
     }
@@ -249,7 +239,8 @@ pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse,
 /// MEMBER) or an ADMIN+; the file is swept 30 days later.
 pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Result<ApiResponse, ApiError> {
     let doc = find_live(scope, e, id).await?;
-    own_or(scope, &doc, Permission::DeleteRecords).await?;
+    e.require_own_or(scope, &doc, Permission::DeleteRecords)
+        .await?;
     records::delete(scope, e, id).await
 }
 
@@ -279,9 +270,7 @@ pub async fn sweep(state: &State, now: DateTime, batch: i64) -> Result<Report, A
             .await?;
         report.scanned += docs.len() as u64;
         for d in docs {
-            let id = d
-                .get_object_id("_id")
-                .map_err(|_| ApiError::internal("document without _id"))?;
+            let id = id_of(&d, "document")?;
             let org = d.get_object_id("organizationId").ok();
             // One file that cannot be deleted must not hold up the others.
             if let Err(e) = storage.delete(text(&d, "storageKey")).await {

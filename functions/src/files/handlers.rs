@@ -7,11 +7,11 @@ use shared::records::{Entity, Filter, FilterKind, ListSpec};
 use shared::runtime::{Ctx, HandlerResult};
 
 const RELATED_TO: Kind = Kind::RelatedTo(&[
-    ("account", collections::ACCOUNTS),
-    ("contact", collections::CONTACTS),
-    ("lead", collections::LEADS),
-    ("opportunity", collections::OPPORTUNITIES),
-    ("task", collections::TASKS),
+    ("account", crate::crm::collections::ACCOUNTS),
+    ("contact", crate::crm::collections::CONTACTS),
+    ("lead", crate::crm::collections::LEADS),
+    ("opportunity", crate::crm::collections::OPPORTUNITIES),
+    ("task", crate::crm::collections::TASKS),
 ]);
 
 const FILE_NAME: Kind = Kind::Text { min: 1, max: 255 };

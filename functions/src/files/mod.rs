@@ -5,3 +5,4 @@
 pub mod contract;
 pub mod documents;
 pub mod handlers;
+pub mod routes;

@@ -12,6 +12,7 @@ use shared::error::{ApiError, Code};
 use shared::migrate::Index;
 use shared::records::{self, render, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
+use shared::time::DAY_MS;
 
 pub(crate) static AUDIT_LOG: ListSpec = ListSpec {
     sort_fields: &["createdAt"],
@@ -66,7 +67,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
 /// actions seen from each, most first.
 pub async fn summary(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
-    let mut since = DateTime::from_millis(DateTime::now().timestamp_millis() - 86_400_000);
+    let mut since = DateTime::from_millis(DateTime::now().timestamp_millis() - DAY_MS);
     for (k, v) in &ctx.req.query {
         match k.as_str() {
             "since" => {

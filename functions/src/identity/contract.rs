@@ -1,12 +1,12 @@
-//! The OpenAPI contract of the identity context's routes (health, sign-up
-//! and sign-in, the caller's own account and sessions, members,
-//! invitations, the organization and its audit log): one [`Op`] per route
-//! method, named `<ROUTE>_<METHOD>` after its static in `crate::routes`.
+//! The OpenAPI contract of the identity context's routes (sign-up and
+//! sign-in, the caller's own account and sessions, members, invitations,
+//! the organization and its audit log): one [`Op`] per route method, named
+//! `<ROUTE>_<METHOD>` after its static in [`super::routes`].
 //!
 //! The API's OpenAPI document is generated from these declarations
 //! (`shared::runtime::openapi`), and schemathesis checks the running server
 //! against that document; so each one says exactly what its handler (in
-//! `super::handlers`, `crate::health`, `super::audit_log`) accepts and
+//! `super::handlers`, `super::audit_log`) accepts and
 //! answers. A handler that changes its input or its answer changes its
 //! declaration here too.
 
@@ -134,19 +134,6 @@ const DETAIL: Schema = Schema::Object(&[Prop::req("detail", Schema::STRING)]);
 // Health.
 // ---------------------------------------------------------------------------
 
-pub static HEALTH_GET: Op = Op {
-    summary: "Check that the API and its database answer",
-    description: "200 when the database answers a ping; 503 (problem+json) within the database timeout when it does not.",
-    reply: Reply::Json(
-        200,
-        Schema::Object(&[
-            Prop::req("status", Schema::Enum(&["ok"])),
-            Prop::req("database", Schema::Enum(&["ok"])),
-        ]),
-    ),
-    ..Op::DEFAULTS
-};
-
 // ---------------------------------------------------------------------------
 // Sign-up and sign-in.
 // ---------------------------------------------------------------------------
@@ -217,6 +204,7 @@ pub static AUTH_REFRESH_POST: Op = Op {
         ]),
     ),
     errors: &[401],
+    refresh_cookie: true,
     ..Op::DEFAULTS
 };
 

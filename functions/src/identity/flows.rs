@@ -19,9 +19,10 @@ use shared::email::Message;
 use shared::error::ApiError;
 use shared::error::Code;
 use shared::model::UserStatus;
-use shared::ratelimit::{Decision, LimitedAction, Plan};
+use shared::ratelimit::{LimitedAction, Plan};
 use shared::rbac::Role;
 use shared::state::State;
+use shared::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use shared::unscoped::{Purpose, Unscoped};
 use shared::validate::{text, Email, Errors};
 
@@ -208,7 +209,7 @@ async fn park(state: &State, r: &Parked<'_>, meta: &RequestMeta) -> Result<bool,
     let pending = doc! {
         "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": null,
         "organizationId": null, "email": r.email, "createdAt": now, "usedAt": null,
-        "expiresAt": shifted(now, VERIFY_VALID_HOURS * 3_600_000), "ipAddress": meta.ip.clone(),
+        "expiresAt": shifted(now, VERIFY_VALID_HOURS * HOUR_MS), "ipAddress": meta.ip.clone(),
         "registration": {
             "organizationName": r.organization_name, "firstName": r.first_name,
             "lastName": r.last_name, "passwordHash": r.password_hash,
@@ -398,7 +399,7 @@ pub(crate) fn verification(
     let d = doc! {
         "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": user,
         "organizationId": org, "email": email, "createdAt": now, "usedAt": null,
-        "expiresAt": shifted(now, VERIFY_VALID_HOURS * 3_600_000),
+        "expiresAt": shifted(now, VERIFY_VALID_HOURS * HOUR_MS),
     };
     let message = crate::emails::verify_email(&state.config, email, first_name, &token);
     (d, message)
@@ -457,26 +458,16 @@ pub async fn login(
     // Each attempt reserves a slot in both failure buckets before the
     // password is checked, so concurrent guesses cannot overshoot the limit;
     // a successful sign-in gives its slots back.
-    let (by_email, by_ip) = tokio::try_join!(
-        db.hit(LimitedAction::FailedLoginEmail, &email),
-        db.hit(LimitedAction::FailedLoginIp, &ip),
-    )?;
-    let limits = &state.config.rate_limits;
-    let by_email = Decision::new(
-        LimitedAction::FailedLoginEmail,
-        limits.limit(LimitedAction::FailedLoginEmail, Plan::Free),
-        by_email,
+    let (by_email, by_ip) = tokio::join!(
+        db.check(LimitedAction::FailedLoginEmail, &email),
+        db.check(LimitedAction::FailedLoginIp, &ip),
     );
-    let by_ip = Decision::new(
-        LimitedAction::FailedLoginIp,
-        limits.limit(LimitedAction::FailedLoginIp, Plan::Free),
-        by_ip,
-    );
-    if let Some(refused) = [by_email, by_ip].into_iter().find(|d| !d.allowed()) {
-        tracing::warn!(requestId = %meta.request_id, ip = %ip, bucket = refused.action.name(),
-            "[RATE_LIMIT] sign-in throttled");
-        record_attempt(&db, &email, meta, false, "THROTTLED", None).await;
-        return Err(refused.error());
+    if let Some(refused) = [by_email, by_ip].into_iter().find_map(Result::err) {
+        if let ApiError::RateLimited { .. } = refused {
+            tracing::warn!(requestId = %meta.request_id, ip = %ip, "[RATE_LIMIT] sign-in throttled");
+            record_attempt(&db, &email, meta, false, "THROTTLED", None).await;
+        }
+        return Err(refused);
     }
 
     let user = find_user(&db, doc! { "email": &email }).await?;
@@ -830,7 +821,7 @@ async fn send_reset(
     let recent_links = db.collection(collections::PASSWORD_RESETS);
     let (org, recent) = tokio::try_join!(
         find_org(&db, user.organization_id),
-        recent_links.count(doc! { "userId": user.id, "usedAt": null, "createdAt": { "$gt": shifted(now, -3_600_000) } }),
+        recent_links.count(doc! { "userId": user.id, "usedAt": null, "createdAt": { "$gt": shifted(now, -HOUR_MS) } }),
     )?;
     if user.status != UserStatus::Active || !org.is_active {
         tracing::info!(requestId = %meta.request_id, userId = %user.id,
@@ -846,7 +837,7 @@ async fn send_reset(
     let reset = doc! {
         "_id": ObjectId::new(), "tokenHash": tokens::hash_token(&token), "userId": user.id,
         "organizationId": org.id, "requestedBy": "self", "ipAddress": meta.ip.clone(),
-        "createdAt": now, "usedAt": null, "expiresAt": shifted(now, RESET_VALID_MINUTES * 60_000),
+        "createdAt": now, "usedAt": null, "expiresAt": shifted(now, RESET_VALID_MINUTES * MINUTE_MS),
     };
     let message =
         crate::emails::password_reset(&state.config, &user.email, &user.first_name, &token);
@@ -937,9 +928,7 @@ pub async fn resend_verification(scope: &Scope) -> Result<bool, ApiError> {
     let state = scope.state();
     let recent = scope
         .collection(collections::EMAIL_VERIFICATIONS)
-        .count(
-            doc! { "userId": me.id, "createdAt": { "$gt": shifted(DateTime::now(), -3_600_000) } },
-        )
+        .count(doc! { "userId": me.id, "createdAt": { "$gt": shifted(DateTime::now(), -HOUR_MS) } })
         .await?;
     if recent >= VERIFICATIONS_PER_HOUR {
         return Err(ApiError::RateLimited {
@@ -984,7 +973,7 @@ async fn record_attempt(
         "organizationId": user.map(|u| u.organization_id),
         "requestId": &meta.request_id,
         "createdAt": now,
-        "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_DAYS * 86_400_000),
+        "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_DAYS * DAY_MS),
     };
     if let Err(e) = db
         .collection(collections::LOGIN_ATTEMPTS)

@@ -12,7 +12,7 @@ use shared::audit::{Action, AuditEntry};
 use shared::auth::tokens::{self, hash_token};
 use shared::auth::{password, rfc3339, User};
 use shared::db::{collections, RequestMeta, Scope};
-use shared::error::{ApiError, FieldError};
+use shared::error::{id_of, ApiError, FieldError};
 use shared::model::{InvitationStatus, UserStatus};
 use shared::ratelimit::LimitedAction;
 use shared::rbac::{Permission, Role};
@@ -22,6 +22,7 @@ use shared::validate::{text, Email, Errors};
 
 use super::flows::Session;
 use shared::error::Code;
+use shared::time::DAY_MS;
 
 pub const VALID_DAYS: i64 = 7;
 
@@ -111,12 +112,10 @@ pub async fn create(
         // address (see `accept`).
         "tokenReturned": token_returned,
         "createdAt": now,
-        "expiresAt": DateTime::from_millis(now.timestamp_millis() + VALID_DAYS * 86_400_000),
+        "expiresAt": DateTime::from_millis(now.timestamp_millis() + VALID_DAYS * DAY_MS),
     };
     let invitation_ref = &invitation;
-    let id = invitation
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("no id"))?;
+    let id = id_of(&invitation, "invitation")?;
     let caller = scope.caller();
     let message = crate::emails::invitation(
         &scope.state().config,

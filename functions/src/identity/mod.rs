@@ -15,3 +15,4 @@ pub mod invitations;
 pub mod members;
 pub mod organization;
 pub mod profile;
+pub mod routes;

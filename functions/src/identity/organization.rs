@@ -10,12 +10,12 @@ use shared::auth::tokens::Ending;
 use shared::auth::{Organization, User, UserStatus};
 use shared::db::{collections, Scope};
 use shared::error::Code;
-use shared::error::{ApiError, FieldError};
+use shared::error::{ApiError, FieldError, OrInternal};
 use shared::ratelimit::Plan;
 use shared::rbac::Role;
 use shared::validate::{self, Errors, Patch};
 
-use crate::workshop::appointments;
+use crate::calendar;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -61,7 +61,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
     if let Patch::Value(tz) = &s.timezone {
         put(
             "timezone",
-            appointments::check_timezone(errors, tz).then(|| tz.into()),
+            calendar::check_timezone(errors, tz).then(|| tz.into()),
         );
     }
     if let Patch::Value(c) = &s.currency {
@@ -88,11 +88,11 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
     if let Patch::Value(h) = &s.working_hours {
         put(
             "workingHours",
-            appointments::working_hours(errors, h).map(Into::into),
+            calendar::working_hours(errors, h).map(Into::into),
         );
     }
     if let Patch::Value(b) = &s.bays {
-        put("bays", appointments::bays(errors, b).map(Into::into));
+        put("bays", calendar::bays(errors, b).map(Into::into));
     }
     for (key, patch) in [
         ("timezone", matches!(s.timezone, Patch::Null)),
@@ -115,8 +115,8 @@ fn parse_org(d: Document) -> Result<Organization, ApiError> {
 /// Applies `update` to the caller's organization with an UPDATE audit entry
 /// listing what changed.
 async fn update_org(scope: &Scope, update: Document) -> Result<Organization, ApiError> {
-    let before = shared::bson::to_document(&scope.caller().org.to_json())
-        .map_err(|e| ApiError::internal(format!("organization view: {e}")))?;
+    let before =
+        shared::bson::to_document(&scope.caller().org.to_json()).internal("organization view")?;
     let (update, before) = (&update, &before);
     let after = scope
         .transaction(|tx| {
@@ -127,7 +127,7 @@ async fn update_org(scope: &Scope, update: Document) -> Result<Organization, Api
                     .ok_or_else(|| ApiError::internal("caller's organization vanished"))?;
                 let org = parse_org(after)?;
                 let now = shared::bson::to_document(&org.to_json())
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                    .internal("the organization as BSON")?;
                 tx.audit(
                     AuditEntry::new(Action::Update, "organization")
                         .id(org.id)

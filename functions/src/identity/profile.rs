@@ -11,7 +11,7 @@ use shared::auth::{password, rfc3339, User};
 use shared::db::{collections, Scope};
 use shared::error::Code;
 use shared::error::{ApiError, FieldError};
-use shared::ratelimit::{Decision, LimitedAction, Plan};
+use shared::ratelimit::LimitedAction;
 use shared::unscoped::{Purpose, Unscoped};
 use shared::validate::{text, Errors, Patch};
 
@@ -106,20 +106,9 @@ pub async fn change_password(scope: &Scope, input: PasswordChange) -> Result<u64
     // Wrong guesses count in the email's sign-in bucket, which is not the
     // organization's: it spans every sign-in of that email.
     let buckets = Unscoped::open(state, Purpose::SignIn);
-    let hit = buckets
-        .hit(LimitedAction::FailedLoginEmail, &me.email)
+    buckets
+        .check(LimitedAction::FailedLoginEmail, &me.email)
         .await?;
-    let decision = Decision::new(
-        LimitedAction::FailedLoginEmail,
-        state
-            .config
-            .rate_limits
-            .limit(LimitedAction::FailedLoginEmail, Plan::Free),
-        hit,
-    );
-    if !decision.allowed() {
-        return Err(decision.error());
-    }
     if !password::verify(
         input.current_password.clone(),
         me.password_hash().to_string(),

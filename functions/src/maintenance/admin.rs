@@ -13,10 +13,11 @@ use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
 use shared::auth::{rfc3339, tokens, UserStatus};
 use shared::db::{collections, shifted, RequestMeta, DAY_MS};
-use shared::error::ApiError;
 use shared::error::Code;
+use shared::error::{id_of, ApiError};
 use shared::ratelimit::{self, LimitedAction, Plan};
 use shared::state::State;
+use shared::time::{DAY_SECS, HOUR_MS};
 use shared::unscoped::{Purpose, Unscoped};
 
 /// How long an operator-issued password reset token stays valid.
@@ -75,11 +76,6 @@ async fn user_by_email(state: &State, email: &str) -> Result<Document, ApiError>
         .ok_or(ApiError::NotFound { resource: "user" })
 }
 
-fn id_of(d: &Document) -> Result<ObjectId, ApiError> {
-    d.get_object_id("_id")
-        .map_err(|_| ApiError::internal("document without _id"))
-}
-
 fn time(d: &Document, key: &str) -> Value {
     d.get_datetime(key)
         .map(|t| json!(rfc3339(*t)))
@@ -95,17 +91,17 @@ pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
         .await?;
     let mut out = vec![];
     for org in orgs {
-        let id = id_of(&org)?;
+        let id = id_of(&org, "organization")?;
         let users = db(state)
             .collection(collections::USERS)
             .count(doc! { "organizationId": id })
             .await?;
         let accounts = db(state)
-            .collection(collections::ACCOUNTS)
+            .collection(crate::crm::collections::ACCOUNTS)
             .count(doc! { "organizationId": id })
             .await?;
         let mut records = 0;
-        for name in collections::CRM {
+        for name in crate::crm::collections::ALL {
             records += db(state)
                 .collection(name)
                 .count(doc! { "organizationId": id })
@@ -131,7 +127,7 @@ pub async fn tenants(state: &State) -> Result<Vec<Value>, ApiError> {
 /// due (its data may be half gone): then it is a conflict.
 pub async fn set_tenant_active(state: &State, slug: &str, active: bool) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
-    let id = id_of(&org)?;
+    let id = id_of(&org, "organization")?;
     let now = DateTime::now();
     let mut set = doc! { "isActive": active, "updatedAt": now };
     let mut filter = doc! { "_id": id };
@@ -182,7 +178,7 @@ pub async fn set_plan(state: &State, slug: &str, plan: &str) -> Result<Value, Ap
         )
     })?;
     let org = org_by_slug(state, slug).await?;
-    let id = id_of(&org)?;
+    let id = id_of(&org, "organization")?;
     let from = org.get_str("plan").unwrap_or_default().to_string();
     db(state)
         .collection(collections::ORGANIZATIONS)
@@ -209,7 +205,7 @@ pub async fn set_plan(state: &State, slug: &str, plan: &str) -> Result<Value, Ap
 /// an interruption: it deletes what is left.
 pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> {
     let org = org_by_slug(state, slug).await?;
-    let id = id_of(&org)?;
+    let id = id_of(&org, "organization")?;
     let purge = super::cleanup::purge_organization(
         &db(state),
         id,
@@ -226,7 +222,7 @@ pub async fn purge_tenant(state: &State, slug: &str) -> Result<Value, ApiError> 
 pub async fn revoke_sessions(state: &State, email: &str) -> Result<Value, ApiError> {
     let user = user_by_email(state, email).await?;
     let (id, org) = (
-        id_of(&user)?,
+        id_of(&user, "user")?,
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
@@ -248,13 +244,13 @@ pub async fn revoke_sessions(state: &State, email: &str) -> Result<Value, ApiErr
 pub async fn force_password_reset(state: &State, email: &str) -> Result<Value, ApiError> {
     let user = user_by_email(state, email).await?;
     let (id, org) = (
-        id_of(&user)?,
+        id_of(&user, "user")?,
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
     let token = tokens::new_token();
     let now = DateTime::now();
-    let expires = DateTime::from_millis(now.timestamp_millis() + RESET_VALID_HOURS * 3_600_000);
+    let expires = DateTime::from_millis(now.timestamp_millis() + RESET_VALID_HOURS * HOUR_MS);
     db(state)
         .collection(collections::PASSWORD_RESETS)
         .update_many(
@@ -302,7 +298,7 @@ pub async fn set_user_status(state: &State, email: &str, status: &str) -> Result
     };
     let user = user_by_email(state, email).await?;
     let (id, org) = (
-        id_of(&user)?,
+        id_of(&user, "user")?,
         user.get_object_id("organizationId")
             .map_err(|_| ApiError::internal("user without organization"))?,
     );
@@ -341,7 +337,7 @@ pub fn parse_since(text: &str) -> Option<Duration> {
         "s" => n,
         "m" => n * 60,
         "h" | "" => n * 3600,
-        "d" => n * 86_400,
+        "d" => n * DAY_SECS,
         _ => return None,
     };
     Some(Duration::from_secs(secs))
@@ -367,10 +363,16 @@ pub async fn audit(
     let mut filter = doc! { "createdAt": { "$gte": since_filter(since) } };
     match subject {
         AuditSubject::User(email) => {
-            filter.insert("userId", id_of(&user_by_email(state, email).await?)?);
+            filter.insert(
+                "userId",
+                id_of(&user_by_email(state, email).await?, "user")?,
+            );
         }
         AuditSubject::Organization(slug) => {
-            filter.insert("organizationId", id_of(&org_by_slug(state, slug).await?)?);
+            filter.insert(
+                "organizationId",
+                id_of(&org_by_slug(state, slug).await?, "organization")?,
+            );
         }
     }
     if let Some(a) = action {
@@ -422,12 +424,7 @@ pub async fn form_submissions_by_ip(
     since: Duration,
 ) -> Result<Vec<Value>, ApiError> {
     let org = match slug {
-        Some(s) => Some(
-            org_by_slug(state, s)
-                .await?
-                .get_object_id("_id")
-                .map_err(|_| ApiError::internal("organization without _id"))?,
-        ),
+        Some(s) => Some(id_of(&org_by_slug(state, s).await?, "organization")?),
         None => None,
     };
     let rows = crate::crm::forms::by_ip(&db(state), org, since_filter(since)).await?;
@@ -554,7 +551,7 @@ pub async fn rate_limit_override(
         .or_else(|_| DateTime::parse_rfc3339_str(until))
         .map_err(|_| ApiError::field("until", "must be a date such as 2026-12-31"))?;
     let org = org_by_slug(state, slug).await?;
-    let id = id_of(&org)?;
+    let id = id_of(&org, "organization")?;
     let name = action.name().to_uppercase();
     db(state)
         .collection(collections::ORGANIZATIONS)
@@ -585,13 +582,13 @@ pub async fn tenant_stats(state: &State) -> Result<Vec<Value>, ApiError> {
         .await?;
     let mut out = vec![];
     for org in orgs {
-        let id = id_of(&org)?;
+        let id = id_of(&org, "organization")?;
         let users = db(state)
             .collection(collections::USERS)
             .count(doc! { "organizationId": id })
             .await?;
         let mut records = serde_json::Map::new();
-        for (plural, entity) in crate::routes::ENTITY_PATHS {
+        for (plural, entity) in crate::registry::ENTITY_PATHS.iter() {
             let n = db(state)
                 .collection(entity.collection)
                 .count(doc! { "organizationId": id, "deletedAt": null })
@@ -640,7 +637,7 @@ pub async fn tenant_stats(state: &State) -> Result<Vec<Value>, ApiError> {
 /// and the sessions still open.
 pub async fn show_user(state: &State, email: &str) -> Result<Value, ApiError> {
     let user = user_by_email(state, email).await?;
-    let id = id_of(&user)?;
+    let id = id_of(&user, "user")?;
     let org = db(state)
         .collection(collections::ORGANIZATIONS)
         .find_one(doc! { "_id": user.get_object_id("organizationId").ok() })
@@ -651,7 +648,7 @@ pub async fn show_user(state: &State, email: &str) -> Result<Value, ApiError> {
         .collection(collections::LOGIN_ATTEMPTS)
         .count(doc! {
             "email": &email, "success": false,
-            "createdAt": { "$gte": since_filter(Duration::from_secs(86_400)) },
+            "createdAt": { "$gte": since_filter(Duration::from_secs(DAY_SECS)) },
         })
         .await?;
     let sessions = db(state)
@@ -678,7 +675,7 @@ pub async fn show_user(state: &State, email: &str) -> Result<Value, ApiError> {
 pub async fn revoke_all_sessions(state: &State, slug: Option<&str>) -> Result<Value, ApiError> {
     let (whose, org) = match slug {
         Some(s) => {
-            let id = id_of(&org_by_slug(state, s).await?)?;
+            let id = id_of(&org_by_slug(state, s).await?, "organization")?;
             (tokens::Ending::Organization(id), Some(id))
         }
         None => (tokens::Ending::Everyone, None),
@@ -720,7 +717,7 @@ fn stages(plan: &Document, out: &mut Vec<String>) {
 /// scans the collection.
 pub async fn db_explain(state: &State, plural: &str) -> Result<(Vec<Value>, bool), ApiError> {
     use shared::records::FilterKind;
-    let (_, entity) = crate::routes::ENTITY_PATHS
+    let (_, entity) = crate::registry::ENTITY_PATHS
         .iter()
         .find(|(p, _)| *p == plural)
         .ok_or(ApiError::NotFound { resource: "entity" })?;
@@ -745,7 +742,7 @@ pub async fn db_explain(state: &State, plural: &str) -> Result<(Vec<Value>, bool
     for f in entity.list.filters {
         let sample = match f.kind {
             FilterKind::Id => ObjectId::new().to_hex(),
-            FilterKind::Bool | FilterKind::Custom(_) | FilterKind::Overdue => "true".into(),
+            FilterKind::Bool | FilterKind::Custom { .. } => "true".into(),
             FilterKind::Integer => "1".into(),
             FilterKind::From | FilterKind::To => "2026-01-01T00:00:00Z".into(),
             _ => "x".into(),

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use shared::db::collections;
-use shared::error::ApiError;
+use shared::error::{id_of, ApiError};
 use shared::state::State;
 use shared::unscoped::{Purpose, Unscoped};
 
@@ -57,19 +57,61 @@ fn db(state: &State) -> Unscoped<'_> {
     Unscoped::open(state, Purpose::Operator)
 }
 
-fn io(context: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("{context}: {e}"))
+/// What can stop a tenant export or import: a file or a line of it (with
+/// what was being read or written, and the cause), an archive refused
+/// (with why), or the database.
+#[derive(Debug)]
+pub enum BackupError {
+    Io {
+        what: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    Refused(String),
+    Api(ApiError),
+}
+
+impl std::fmt::Display for BackupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupError::Io { what, source } => write!(f, "{what}: {source}"),
+            BackupError::Refused(why) => write!(f, "the archive is refused: {why}"),
+            BackupError::Api(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BackupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BackupError::Io { source, .. } => Some(source.as_ref()),
+            BackupError::Api(e) => Some(e),
+            BackupError::Refused(_) => None,
+        }
+    }
+}
+
+impl From<ApiError> for BackupError {
+    fn from(e: ApiError) -> Self {
+        BackupError::Api(e)
+    }
+}
+
+fn io(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> BackupError {
+    BackupError::Io {
+        what: what.to_string(),
+        source: Box::new(e),
+    }
 }
 
 fn to_line(d: Document) -> String {
     Bson::Document(d).into_canonical_extjson().to_string()
 }
 
-fn from_line(line: &str) -> Result<Document, ApiError> {
+fn from_line(line: &str) -> Result<Document, BackupError> {
     let value: Value = serde_json::from_str(line).map_err(|e| io("a line is not JSON", e))?;
     match Bson::try_from(value).map_err(|e| io("a line is not extended JSON", e))? {
         Bson::Document(d) => Ok(d),
-        _ => Err(ApiError::internal("a line is not a document")),
+        _ => Err(refused("a line is not a document".into())),
     }
 }
 
@@ -82,7 +124,7 @@ struct Part {
 }
 
 impl Part {
-    fn create(dir: &Path, name: &str) -> Result<Part, ApiError> {
+    fn create(dir: &Path, name: &str) -> Result<Part, BackupError> {
         let path = dir.join(name.replace('/', "__"));
         let out = BufWriter::new(File::create(&path).map_err(|e| io("temporary file", e))?);
         Ok(Part {
@@ -93,7 +135,7 @@ impl Part {
         })
     }
 
-    fn push(&mut self, line: &str) -> Result<(), ApiError> {
+    fn push(&mut self, line: &str) -> Result<(), BackupError> {
         let bytes = format!("{line}\n");
         self.hash.update(bytes.as_bytes());
         self.out
@@ -103,7 +145,7 @@ impl Part {
         Ok(())
     }
 
-    fn close(mut self) -> Result<(PathBuf, u64, String), ApiError> {
+    fn close(mut self) -> Result<(PathBuf, u64, String), BackupError> {
         self.out.flush().map_err(|e| io("temporary file", e))?;
         Ok((
             self.path,
@@ -120,7 +162,7 @@ pub async fn export(
     slug: &str,
     out: &Path,
     progress: &dyn Progress,
-) -> Result<Value, ApiError> {
+) -> Result<Value, BackupError> {
     let db = db(state);
     let org = db
         .collection(collections::ORGANIZATIONS)
@@ -129,9 +171,7 @@ pub async fn export(
         .ok_or(ApiError::NotFound {
             resource: "organization",
         })?;
-    let org_id = org
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("organization without _id"))?;
+    let org_id = id_of(&org, "organization")?;
     let mut names: Vec<String> = db
         .collection_names()
         .await?
@@ -265,7 +305,7 @@ struct Checked {
     ids: Vec<ObjectId>,
 }
 
-fn entries(path: &Path) -> Result<tar::Archive<BufReader<File>>, ApiError> {
+fn entries(path: &Path) -> Result<tar::Archive<BufReader<File>>, BackupError> {
     let file = File::open(path).map_err(|e| io(&format!("cannot read {}", path.display()), e))?;
     Ok(tar::Archive::new(BufReader::new(file)))
 }
@@ -290,15 +330,15 @@ fn tenant_collection(file: &str) -> Option<&str> {
     (plain && !name.starts_with("system") && !NOT_TENANT_DATA.contains(&name)).then_some(name)
 }
 
-fn refused(why: String) -> ApiError {
-    ApiError::internal(format!("the archive is refused: {why}"))
+fn refused(why: String) -> BackupError {
+    BackupError::Refused(why)
 }
 
 /// Pass one: the manifest, every checksum, every id; nothing written. An
 /// archive is refused whole when an entry appears twice or is not in its
 /// manifest, when a collection is not one that holds tenant data, or when
 /// any document belongs to another organization than the archive's.
-fn check(path: &Path) -> Result<Checked, ApiError> {
+fn check(path: &Path) -> Result<Checked, BackupError> {
     let mut archive = entries(path)?;
     let mut manifest: Option<Value> = None;
     let mut sums: HashMap<String, String> = HashMap::new();
@@ -351,10 +391,9 @@ fn check(path: &Path) -> Result<Checked, ApiError> {
         }
         sums.insert(name, shared::hex::hex(&hash.finalize()));
     }
-    let manifest =
-        manifest.ok_or_else(|| ApiError::internal("the archive has no manifest.json"))?;
+    let manifest = manifest.ok_or_else(|| refused("the archive has no manifest.json".into()))?;
     if manifest["format"] != FORMAT {
-        return Err(ApiError::internal(format!(
+        return Err(refused(format!(
             "not a tenant archive of this version (format {})",
             manifest["format"]
         )));
@@ -404,15 +443,11 @@ fn check(path: &Path) -> Result<Checked, ApiError> {
         match sums.get(file) {
             Some(got) if got == sha => {}
             Some(_) => {
-                return Err(ApiError::internal(format!(
+                return Err(refused(format!(
                     "{file} does not match its checksum: the archive is damaged"
                 )))
             }
-            None => {
-                return Err(ApiError::internal(format!(
-                    "{file} is missing from the archive"
-                )))
-            }
+            None => return Err(refused(format!("{file} is missing from the archive"))),
         }
     }
     Ok(Checked { manifest, ids })
@@ -443,13 +478,13 @@ pub async fn import(
     path: &Path,
     new_slug: Option<&str>,
     progress: &dyn Progress,
-) -> Result<Value, ApiError> {
+) -> Result<Value, BackupError> {
     let checked = check(path)?;
     let manifest = &checked.manifest;
     let old_org: ObjectId = manifest["organization"]["id"]
         .as_str()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::internal("the manifest names no organization"))?;
+        .ok_or_else(|| refused("the manifest names no organization".into()))?;
     let slug = new_slug.map(str::to_string).unwrap_or_else(|| {
         manifest["organization"]["slug"]
             .as_str()
@@ -472,10 +507,10 @@ pub async fn import(
         .await?
         .is_some()
     {
-        return Err(ApiError::conflict(
+        return Err(BackupError::Api(ApiError::conflict(
             shared::error::Code::AlreadyExists,
             format!("organization {slug} (or its id {org_id}) exists: import refuses to overwrite; purge it first or import with --as NEW_SLUG"),
-        ));
+        )));
     }
     let total: u64 = manifest["collections"]
         .as_array()
@@ -526,7 +561,7 @@ async fn restore(
     org_prefix: (&str, &str),
     slug: &str,
     progress: &dyn Progress,
-) -> Result<(BTreeMap<String, u64>, Document), ApiError> {
+) -> Result<(BTreeMap<String, u64>, Document), BackupError> {
     let db = db(state);
     let mut archive = entries(path)?;
     let mut counts = BTreeMap::new();
@@ -579,6 +614,6 @@ async fn restore(
             }
         }
     }
-    let org_doc = org_doc.ok_or_else(|| ApiError::internal("the archive has no organization"))?;
+    let org_doc = org_doc.ok_or_else(|| refused("the archive has no organization".into()))?;
     Ok((counts, org_doc))
 }

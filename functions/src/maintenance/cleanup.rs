@@ -26,7 +26,7 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
 
 use shared::db::collections::*;
-use shared::error::ApiError;
+use shared::error::{id_of, ApiError};
 use shared::ratelimit::Plan;
 use shared::runtime::BoxFuture;
 use shared::state::State;
@@ -179,9 +179,7 @@ pub async fn organizations(state: &State, now: DateTime) -> Result<Report, ApiEr
     let mut report = Report::default();
     let mut budget = budget(&db);
     for org in &orgs {
-        let id = org
-            .get_object_id("_id")
-            .map_err(|_| ApiError::internal("organization without _id"))?;
+        let id = id_of(org, "organization")?;
         report.scanned += 1;
         // One organization that cannot be purged (a storage error, say) must
         // not hold up the others; it stays due and is tried again next run.
@@ -286,7 +284,7 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
     let trash = doc! { "deletedAt": { "$lt": ago(now, shared::records::TOMBSTONE_DAYS) } };
     let mut targets: Vec<(&str, Document)> = targets.into_iter().collect();
     targets.extend(
-        crate::routes::ENTITIES
+        crate::registry::ENTITIES
             .iter()
             .filter(|e| e.collection != DOCUMENTS)
             .map(|e| (e.collection, trash.clone())),

@@ -10,4 +10,5 @@ pub mod admin;
 pub mod backup;
 pub mod cleanup;
 pub mod emails;
+pub mod routes;
 pub mod seed;

@@ -6,7 +6,7 @@ use bson::{doc, DateTime, Document};
 
 use shared::auth::password;
 use shared::db::collections;
-use shared::error::ApiError;
+use shared::error::{id_of, ApiError, OrInternal};
 use shared::model::{Plan, UserStatus};
 use shared::rbac::Role;
 use shared::state::State;
@@ -31,9 +31,7 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
     let users = db.collection(collections::USERS);
     let now = DateTime::now();
     let org_id = match orgs.find_one(doc! { "slug": DEMO_SLUG }).await? {
-        Some(o) => o
-            .get_object_id("_id")
-            .map_err(|_| ApiError::internal("organization without _id"))?,
+        Some(o) => id_of(&o, "organization")?,
         None => {
             let id = ObjectId::new();
             orgs.insert_one(doc! {
@@ -86,7 +84,7 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
         .and_then(|u| u.get_object_id("_id").ok())
         .ok_or_else(|| ApiError::internal("demo member missing"))?;
     if db
-        .collection(collections::ACCOUNTS)
+        .collection(crate::crm::collections::ACCOUNTS)
         .count(doc! { "organizationId": org_id })
         .await?
         == 0
@@ -207,7 +205,7 @@ async fn workshop(
             owner,
             doc! { "name": *name, "industry": *industry, "phone": *phone },
         );
-        insert(collections::ACCOUNTS, d).await?;
+        insert(crate::crm::collections::ACCOUNTS, d).await?;
         let email = format!(
             "{}.{}@example.test",
             first.to_lowercase(),
@@ -220,7 +218,7 @@ async fn workshop(
                 "firstName": *first, "lastName": *last, "email": email, "phone": *phone, "accountId": account,
             },
         );
-        insert(collections::CONTACTS, d).await?;
+        insert(crate::crm::collections::CONTACTS, d).await?;
         let (make, model, year, vin, plate, km) = cars[i];
         let read_at = DateTime::now();
         let (vehicle, d) = record(
@@ -258,7 +256,7 @@ async fn workshop(
                 "firstName": first, "lastName": last, "company": company, "source": source, "status": status,
             },
         );
-        insert(collections::LEADS, d).await?;
+        insert(crate::crm::collections::LEADS, d).await?;
     }
     for (name, sku, price) in [
         ("Oil change", "SRV-OIL", 8_900_i64),
@@ -273,7 +271,7 @@ async fn workshop(
                 "name": name, "type": "SERVICE", "sku": sku, "price": price, "currency": "EUR",
             },
         );
-        insert(collections::PRODUCTS, d).await?;
+        insert(crate::crm::collections::PRODUCTS, d).await?;
     }
     let stock = [
         (
@@ -347,7 +345,7 @@ async fn workshop(
         insert(parts::STOCK_MOVEMENTS, d).await?;
     }
     let accounts: Vec<Document> = db
-        .collection(collections::ACCOUNTS)
+        .collection(crate::crm::collections::ACCOUNTS)
         .find_many(doc! { "organizationId": org }, doc! { "_id": 1 }, 10, None)
         .await?;
     work_orders(db, org, owner, technician, &fleet, &accounts, &shelf).await?;
@@ -367,7 +365,9 @@ async fn work_orders(
     accounts: &[Document],
     shelf: &[(ObjectId, &str, i64)],
 ) -> Result<(), ApiError> {
-    use crate::workshop::{invoices, lines, parts, work_orders};
+    use crate::workshop::invoices::{self, PaymentMethod};
+    use crate::workshop::order::{self, Approval, LineKind, Status};
+    use crate::workshop::parts;
     let complaints = [
         "Squealing brakes when stopping",
         "Annual service and oil change",
@@ -378,35 +378,35 @@ async fn work_orders(
         "Customer asked for a quote only",
     ];
     let mut invoices_issued = 0;
-    for (i, status) in work_orders::STATUSES.iter().enumerate() {
+    for (i, &status) in Status::ALL.iter().enumerate() {
         let (account, vehicle_id, vehicle) = &fleet[i % fleet.len()];
         let (part, part_name, price) = shelf[i % 2];
-        let approval = if *status == "ESTIMATE" {
-            "PENDING"
+        let approval = if status == Status::Estimate {
+            Approval::Pending
         } else {
-            "APPROVED"
+            Approval::Approved
         };
         let items = vec![
             doc! {
-                "id": ObjectId::new(), "type": "LABOR", "description": "Workshop labour",
+                "id": ObjectId::new(), "type": LineKind::Labor, "description": "Workshop labour",
                 "quantity": 100 + 50 * i as i64, "unitPrice": 9_500_i64, "taxRate": 1_900_i64,
                 "approval": approval,
             },
             doc! {
-                "id": ObjectId::new(), "type": "PART", "description": part_name, "partId": part,
+                "id": ObjectId::new(), "type": LineKind::Part, "description": part_name, "partId": part,
                 "quantity": 1_i64, "unitPrice": price, "taxRate": 1_900_i64, "approval": approval,
             },
         ];
         let mut fields = doc! {
             "number": format!("WO-{:06}", i + 1), "vehicleId": *vehicle_id, "accountId": *account,
-            "technicianId": technician, "complaint": complaints[i], "status": *status,
+            "technicianId": technician, "complaint": complaints[i], "status": status,
             "currency": "EUR",
             "odometerIn": vehicle.get_document("odometer").ok().and_then(|o| o.get_i64("value").ok()),
         };
-        fields.extend(lines::with_totals(items, "lines")?);
+        fields.extend(order::with_totals(items, "lines")?);
         let (id, mut d) = record(org, owner, fields);
-        match *status {
-            "ESTIMATE" | "APPROVED" | "IN_PROGRESS" => {
+        match status {
+            _ if status.lines_change() => {
                 db.collection(parts::PARTS)
                     .update_one(
                         doc! { "_id": part },
@@ -414,7 +414,7 @@ async fn work_orders(
                     )
                     .await?;
             }
-            "COMPLETED" | "INVOICED" | "PAID" => {
+            Status::Completed | Status::Invoiced | Status::Paid => {
                 db.collection(parts::PARTS)
                     .update_one(
                         doc! { "_id": part },
@@ -433,7 +433,7 @@ async fn work_orders(
             }
             _ => {}
         }
-        if matches!(*status, "INVOICED" | "PAID") {
+        if matches!(status, Status::Invoiced | Status::Paid) {
             invoices_issued += 1;
             let customer = accounts
                 .iter()
@@ -445,22 +445,20 @@ async fn work_orders(
                 Some(vehicle),
             ));
         }
-        if *status == "PAID" {
+        if status == Status::Paid {
             let total = d.get_i64("total").unwrap_or(0);
             d.extend(doc! {
                 "amountPaid": total, "balance": 0_i64, "paidAt": DateTime::now(),
                 "payments": [{
-                    "id": ObjectId::new(), "amount": total, "method": "CARD",
+                    "id": ObjectId::new(), "amount": total, "method": PaymentMethod::Card,
                     "paidAt": DateTime::now(), "recordedBy": owner, "createdAt": DateTime::now(),
                 }],
             });
         }
-        db.collection(work_orders::WORK_ORDERS)
-            .insert_one(d)
-            .await?;
+        db.collection(order::WORK_ORDERS).insert_one(d).await?;
     }
     for (name, value) in [
-        (work_orders::WORK_ORDERS, work_orders::STATUSES.len() as i64),
+        (order::WORK_ORDERS, Status::ALL.len() as i64),
         (invoices::INVOICES, invoices_issued),
     ] {
         db.collection(collections::SEQUENCES)
@@ -482,17 +480,15 @@ async fn appointments(
     technician: ObjectId,
     fleet: &[(ObjectId, ObjectId, Document)],
 ) -> Result<(), ApiError> {
-    use crate::workshop::appointments::APPOINTMENTS;
+    use crate::workshop::appointments::{Status, APPOINTMENTS};
     use jiff::civil::{Time, Weekday};
-    let tz = jiff::tz::TimeZone::get(DEMO_TIMEZONE)
-        .map_err(|e| ApiError::internal(format!("time zone: {e}")))?;
+    let tz = jiff::tz::TimeZone::get(DEMO_TIMEZONE).internal("time zone")?;
     let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
     let at = |date: jiff::civil::Date, h: i8, m: i8| -> Result<DateTime, ApiError> {
-        let local =
-            date.to_datetime(Time::new(h, m, 0, 0).map_err(|e| ApiError::internal(e.to_string()))?);
+        let local = date.to_datetime(Time::new(h, m, 0, 0).internal("a seed slot time")?);
         let zoned = local
             .to_zoned_datetime(tz.clone())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .internal("a seed slot in the time zone")?;
         Ok(DateTime::from_millis(zoned.timestamp().as_millisecond()))
     };
     let slots = [
@@ -504,9 +500,7 @@ async fn appointments(
     let mut days = 0;
     let mut n = 0;
     while days < 5 {
-        date = date
-            .tomorrow()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        date = date.tomorrow().internal("the next seed day")?;
         if matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
             continue;
         }
@@ -521,7 +515,7 @@ async fn appointments(
                     "startAt": at(date, start.0, start.1)?, "endAt": at(date, end.0, end.1)?,
                     "bay": bay, "technicianId": with_technician.then_some(technician),
                     "vehicleId": *vehicle, "accountId": *account,
-                    "status": if days == 1 { "CONFIRMED" } else { "SCHEDULED" },
+                    "status": if days == 1 { Status::Confirmed } else { Status::Scheduled },
                     "notes": notes,
                 },
             );

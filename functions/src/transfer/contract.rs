@@ -9,7 +9,7 @@ use shared::runtime::openapi::{Body, Op, Prop, Reply, Schema};
 
 /// What `entity` names: the collections of the registry's entities.
 fn exportable() -> Vec<&'static str> {
-    crate::routes::ENTITIES
+    crate::registry::ENTITIES
         .iter()
         .map(|e| e.collection)
         .collect()
@@ -17,7 +17,7 @@ fn exportable() -> Vec<&'static str> {
 
 /// Those whose declaration accepts imports.
 fn importable() -> Vec<&'static str> {
-    crate::routes::ENTITIES
+    crate::registry::ENTITIES
         .iter()
         .filter(|e| e.importable)
         .map(|e| e.collection)

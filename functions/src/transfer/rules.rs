@@ -263,8 +263,13 @@ fn kind_of<'a>(fields: &'a [Field], column: &str) -> Option<&'a Kind> {
 /// A CSV text as the JSON value the field's kind expects; what does not
 /// convert stays a string, so the field's own check reports it.
 fn typed(kind: &Kind, text: &str) -> Value {
+    let integer = match kind {
+        Kind::Integer { .. } | Kind::Money => true,
+        Kind::Custom(custom) => custom.json_type == "integer",
+        _ => false,
+    };
     match kind {
-        Kind::Integer { .. } | Kind::Money | Kind::ModelYear => text
+        _ if integer => text
             .trim()
             .parse::<i64>()
             .map(Value::from)

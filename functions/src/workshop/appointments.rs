@@ -15,31 +15,35 @@
 //! one slot create exactly one.
 
 use bson::{doc, Bson, DateTime, Document};
-use jiff::civil::{Date, Time, Weekday};
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
-use serde_json::{json, Value};
+use jiff::civil::Date;
+use serde_json::json;
 use shared::db::{collections, Tx};
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{Field, Kind};
 use shared::migrate::Index;
 use shared::records::{Entity, Filter, ListSpec, RangeLimit, Write};
 use shared::runtime::{ok, Ctx, HandlerResult};
-use shared::validate::Errors;
 
+use crate::calendar::Calendar;
+
+use super::order::WORK_ORDERS;
 use super::vehicles::VEHICLES;
-use super::work_orders::{customer_and_technician, WORK_ORDERS};
+use super::work_orders::customer_and_technician;
+use shared::time::{HOUR_MS, MINUTE_MS};
 
 pub const APPOINTMENTS: &str = "appointments";
 
-const STATUSES: [&str; 6] = [
-    "SCHEDULED",
-    "CONFIRMED",
-    "CHECKED_IN",
-    "COMPLETED",
-    "CANCELLED",
-    "NO_SHOW",
-];
+shared::words! {
+    /// Where an appointment stands.
+    pub enum Status {
+        Scheduled = "SCHEDULED",
+        Confirmed = "CONFIRMED",
+        CheckedIn = "CHECKED_IN",
+        Completed = "COMPLETED",
+        Cancelled = "CANCELLED",
+        NoShow = "NO_SHOW",
+    }
+}
 
 /// The longest appointment.
 const MAX_HOURS: i64 = 12;
@@ -72,13 +76,13 @@ pub static APPOINTMENT: Entity = Entity {
         Field::optional("bay", Kind::Text { min: 1, max: 50 }),
         Field::optional("technicianId", Kind::Ref(collections::USERS)),
         Field::optional("vehicleId", Kind::Ref(VEHICLES)),
-        Field::optional("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("accountId", Kind::Ref(crate::crm::collections::ACCOUNTS)),
         Field::optional("workOrderId", Kind::Ref(WORK_ORDERS)),
         Field::optional(
             "status",
             Kind::Enum {
-                values: &STATUSES,
-                default: Some("SCHEDULED"),
+                values: Status::NAMES,
+                default: Some(Status::Scheduled.as_str()),
             },
         ),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
@@ -110,167 +114,6 @@ pub fn indexes() -> Vec<Index> {
     ]
 }
 
-const DAYS: [(&str, Weekday); 7] = [
-    ("mon", Weekday::Monday),
-    ("tue", Weekday::Tuesday),
-    ("wed", Weekday::Wednesday),
-    ("thu", Weekday::Thursday),
-    ("fri", Weekday::Friday),
-    ("sat", Weekday::Saturday),
-    ("sun", Weekday::Sunday),
-];
-
-fn parse_hhmm(s: &str) -> Option<Time> {
-    let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) => Some(Time::MAX),
-        _ => Time::new(h, m, 0, 0).ok(),
-    }
-}
-
-/// Checks `settings.timezone` (an IANA name the bundled time zone database
-/// knows).
-pub fn check_timezone(errors: &mut Errors, tz: &str) -> bool {
-    let ok = tz.len() <= 64 && TimeZone::get(tz).is_ok();
-    if !ok {
-        errors.push(FieldError::new(
-            "settings.timezone",
-            "must be an IANA time zone such as Europe/Berlin",
-        ));
-    }
-    ok
-}
-
-/// Checks `settings.workingHours`: `{"mon": ["08:00", "18:00"], ...,
-/// "sun": null}` (a day left out or null is closed; opening before
-/// closing, "24:00" for midnight). Returns what to store.
-pub fn working_hours(errors: &mut Errors, v: &Value) -> Option<Document> {
-    let field = "settings.workingHours";
-    let Some(days) = v.as_object() else {
-        errors.push(FieldError::new(
-            field,
-            "must be an object of weekdays (mon..sun)",
-        ));
-        return None;
-    };
-    let mut out = Document::new();
-    for (day, hours) in days {
-        let name = format!("{field}.{day}");
-        if !DAYS.iter().any(|(d, _)| d == day) {
-            errors.push(FieldError::new(
-                name,
-                "is not a weekday (mon, tue, wed, thu, fri, sat, sun)",
-            ));
-            continue;
-        }
-        if hours.is_null() {
-            out.insert(day, Bson::Null);
-            continue;
-        }
-        let pair: Option<Vec<&str>> = hours
-            .as_array()
-            .filter(|a| a.len() == 2)
-            .and_then(|a| a.iter().map(|t| t.as_str()).collect());
-        let times = pair.and_then(|p| Some((p[0], p[1], parse_hhmm(p[0])?, parse_hhmm(p[1])?)));
-        match times {
-            Some((open, close, o, c)) if o < c => {
-                out.insert(day, vec![open, close]);
-            }
-            _ => errors.push(FieldError::new(
-                name,
-                "must be [\"HH:MM\", \"HH:MM\"] with the opening before the closing, or null",
-            )),
-        }
-    }
-    Some(out)
-}
-
-/// Checks `settings.bays`: 1 to 50 distinct names of 1 to 50 characters.
-pub fn bays(errors: &mut Errors, v: &[String]) -> Option<Vec<String>> {
-    let names: Vec<String> = v.iter().map(|b| b.trim().to_string()).collect();
-    let mut unique = names.clone();
-    unique.sort();
-    unique.dedup();
-    let ok = !names.is_empty()
-        && names.len() <= 50
-        && unique.len() == names.len()
-        && names.iter().all(|n| (1..=50).contains(&n.chars().count()));
-    if !ok {
-        errors.push(FieldError::new(
-            "settings.bays",
-            "must be 1 to 50 distinct names of 1 to 50 characters",
-        ));
-        return None;
-    }
-    Some(names)
-}
-
-/// The organization's calendar: its time zone (UTC when unset), opening
-/// hours (open around the clock when unset) and bays.
-struct Calendar {
-    tz: TimeZone,
-    tz_name: String,
-    hours: Option<Document>,
-    bays: Vec<String>,
-}
-
-impl Calendar {
-    fn of(settings: Option<&Document>) -> Calendar {
-        let tz_name = settings
-            .and_then(|s| s.get_str("timezone").ok())
-            .unwrap_or("UTC")
-            .to_string();
-        Calendar {
-            tz: TimeZone::get(&tz_name).unwrap_or(TimeZone::UTC),
-            tz_name,
-            hours: settings.and_then(|s| s.get_document("workingHours").ok().cloned()),
-            bays: settings
-                .and_then(|s| s.get_array("bays").ok())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|b| b.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The opening hours of local `date` as instants (ms), `None` when
-    /// closed. Around the clock when no working hours are set.
-    fn open(&self, date: Date) -> Option<(i64, i64)> {
-        let at = |t: Time| -> Option<i64> {
-            let local = if t == Time::MAX {
-                date.tomorrow().ok()?.to_datetime(Time::MIN)
-            } else {
-                date.to_datetime(t)
-            };
-            Some(
-                local
-                    .to_zoned_datetime(self.tz.clone())
-                    .ok()?
-                    .timestamp()
-                    .as_millisecond(),
-            )
-        };
-        let Some(hours) = &self.hours else {
-            return Some((at(Time::MIN)?, at(Time::MAX)?));
-        };
-        let day = DAYS.iter().find(|(_, w)| *w == date.weekday())?.0;
-        let pair = hours.get_array(day).ok()?;
-        let time = |i: usize| pair.get(i).and_then(|t| t.as_str()).and_then(parse_hhmm);
-        Some((at(time(0)?)?, at(time(1)?)?))
-    }
-
-    fn local_date(&self, ms: i64) -> Option<Date> {
-        let ts = Timestamp::from_millisecond(ms).ok()?;
-        Some(ts.to_zoned_datetime(self.tz.clone()).date())
-    }
-}
-
 fn ms(d: &Document, key: &str) -> Option<i64> {
     d.get_datetime(key).ok().map(|t| t.timestamp_millis())
 }
@@ -300,7 +143,7 @@ async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<()
     if end <= start {
         return Err(ApiError::field("endAt", "must be after startAt"));
     }
-    if end - start > MAX_HOURS * 3_600_000 {
+    if end - start > MAX_HOURS * HOUR_MS {
         return Err(ApiError::field(
             "endAt",
             format!("must be at most {MAX_HOURS} hours after startAt"),
@@ -320,7 +163,7 @@ async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<()
             ));
         }
     }
-    if after.get_str("status") == Ok("CANCELLED") {
+    if after.get_str("status") == Ok(Status::Cancelled.as_str()) {
         return Ok(());
     }
     let within = calendar
@@ -353,7 +196,7 @@ async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<()
                     field: value,
                     "_id": { "$ne": id },
                     "deletedAt": null,
-                    "status": { "$ne": "CANCELLED" },
+                    "status": { "$ne": Status::Cancelled },
                     "startAt": { "$lt": DateTime::from_millis(end) },
                     "endAt": { "$gt": DateTime::from_millis(start) },
                 },
@@ -460,7 +303,7 @@ pub async fn availability(ctx: Ctx) -> HandlerResult {
         .find_many(
             doc! {
                 "deletedAt": null,
-                "status": { "$ne": "CANCELLED" },
+                "status": { "$ne": Status::Cancelled },
                 "startAt": { "$lt": DateTime::from_millis(close) },
                 "endAt": { "$gt": DateTime::from_millis(open) },
             },
@@ -479,7 +322,7 @@ pub async fn availability(ctx: Ctx) -> HandlerResult {
     let technician_busy = technician
         .map(|t| busy("technicianId", Bson::ObjectId(t)))
         .unwrap_or_default();
-    let length = duration * 60_000;
+    let length = duration * MINUTE_MS;
     let mut slots = vec![];
     for b in &bays {
         let mut clashes = busy("bay", Bson::String(b.clone()));
@@ -494,7 +337,7 @@ pub async fn availability(ctx: Ctx) -> HandlerResult {
                     "endAt": rfc3339(end),
                 }));
             }
-            start += STEP_MINUTES * 60_000;
+            start += STEP_MINUTES * MINUTE_MS;
         }
     }
     ok(json!({

@@ -10,8 +10,9 @@ use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
 
 use super::lines::NEW_LINE;
 use super::parts::{ADJUSTMENT, PART};
+use super::transitions::TRANSITION;
 use super::vehicles::{READING, VEHICLE};
-use super::work_orders::{TRANSITION, WORK_ORDER};
+use super::work_orders::WORK_ORDER;
 
 /// Any whole number (a stock movement's signed `delta`).
 const INTEGER: Schema = Schema::Int {

@@ -14,27 +14,36 @@ use bson::{doc, Bson, DateTime, Document};
 use http::StatusCode;
 use serde_json::Value;
 use shared::audit::{Action, AuditEntry};
-use shared::db::{collections, number, Tx};
-use shared::error::{ApiError, Code, FieldError};
+use shared::db::{number, Tx};
+use shared::error::{id_of, ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
+use super::order::{Approval, Status, WORK_ORDERS};
 use super::vehicles::VEHICLES;
-use super::work_orders::{WORK_ORDER, WORK_ORDERS};
+use super::work_orders::WORK_ORDER;
+use shared::time::MINUTE_MS;
 
 /// The sequence invoice numbers come from.
 pub const INVOICES: &str = "invoices";
 
-const METHODS: [&str; 3] = ["CASH", "CARD", "TRANSFER"];
+shared::words! {
+    /// How a payment was made.
+    pub enum PaymentMethod {
+        Cash = "CASH",
+        Card = "CARD",
+        Transfer = "TRANSFER",
+    }
+}
 
 static PAYMENT: &[Field] = &[
     Field::required("amount", Kind::Money),
     Field::required(
         "method",
         Kind::Enum {
-            values: &METHODS,
+            values: PaymentMethod::NAMES,
             default: None,
         },
     ),
@@ -46,13 +55,11 @@ static PAYMENT: &[Field] = &[
 /// next invoice number and writes the frozen invoice, the amount paid (0)
 /// and the balance (the total). Returns the work order as it is then.
 pub async fn issue(tx: &mut Tx<'_>, order: &Document) -> Result<Document, ApiError> {
-    let id = order
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("no id"))?;
+    let id = id_of(order, "work order")?;
     let n = tx.next_in_sequence(INVOICES).await?;
     let account = match order.get_object_id("accountId") {
         Ok(a) => {
-            tx.find_one(collections::ACCOUNTS, doc! { "_id": a })
+            tx.find_one(crate::crm::collections::ACCOUNTS, doc! { "_id": a })
                 .await?
         }
         Err(_) => None,
@@ -98,7 +105,7 @@ pub fn invoiced(
         .into_iter()
         .filter(|l| {
             l.as_document()
-                .is_some_and(|l| l.get_str("approval") != Ok("DECLINED"))
+                .is_some_and(|l| Approval::of(l) != Some(Approval::Declined))
         })
         .collect();
     let total = number_of(order, "total");
@@ -163,7 +170,7 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
     }
     let now = DateTime::now();
     let paid_at = input.get_datetime("paidAt").copied().unwrap_or(now);
-    if paid_at.timestamp_millis() > now.timestamp_millis() + 5 * 60_000 {
+    if paid_at.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
         return Err(ApiError::field("paidAt", "cannot be in the future"));
     }
     let mut payment = doc! {
@@ -184,8 +191,8 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                     .ok_or(ApiError::NotFound {
                         resource: "work_order",
                     })?;
-                let status = order.get_str("status").unwrap_or_default();
-                if status != "INVOICED" {
+                let status = Status::of(&order);
+                if status != Status::Invoiced {
                     return Err(ApiError::conflict(
                         Code::InvalidTransition,
                         format!("Payments are taken on INVOICED work orders; this one is {status}"),
@@ -202,7 +209,7 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                 let left = balance - amount;
                 let mut set = doc! { "balance": left, "updatedAt": DateTime::now() };
                 if left == 0 {
-                    set.insert("status", "PAID");
+                    set.insert("status", Status::Paid);
                     set.insert("paidAt", DateTime::now());
                 }
                 let after = tx
@@ -219,7 +226,7 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                     .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The work order changed meanwhile; retry"))?;
                 let mut change = doc! { "payment": payment.clone(), "balance": { "from": balance, "to": left } };
                 if left == 0 {
-                    change.insert("status", doc! { "from": "INVOICED", "to": "PAID" });
+                    change.insert("status", doc! { "from": Status::Invoiced, "to": Status::Paid });
                 }
                 tx.audit(AuditEntry::new(Action::Update, "work_order").id(id).changes(change))
                     .await?;

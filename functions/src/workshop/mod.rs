@@ -1,14 +1,25 @@
 //! The workshop context: the vehicles a workshop services, with their
 //! odometer readings and service history ([`vehicles`]), and its parts
 //! inventory, whose stock moves only by recorded movements ([`parts`]),
-//! the work orders of its visits ([`work_orders`], [`lines`],
-//! [`invoices`]) and the calendar of its bays ([`appointments`]).
+//! the work orders of its visits ([`work_orders`], their statuses moved
+//! by [`transitions`], their [`lines`] and [`invoices`], all reading a
+//! work order through [`order`]) and the calendar of its bays
+//! ([`appointments`]). [`routes`] serves them.
+//!
+//! The files import each other one way: `order`, `parts` and `kinds`
+//! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
+//! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
+//! `contract` and `routes` on all.
 
 pub mod appointments;
 pub mod contract;
 pub mod invoices;
+pub mod kinds;
 pub mod lines;
+pub mod order;
 pub mod parts;
+pub mod routes;
+pub mod transitions;
 pub mod vehicles;
 pub mod work_orders;
 

@@ -10,8 +10,8 @@ use bson::{doc, DateTime, Document};
 use http::StatusCode;
 use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
-use shared::db::number;
-use shared::error::{ApiError, Code, FieldError};
+use shared::db::{number, Tx};
+use shared::error::{id_of, ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::migrate::Index;
@@ -204,7 +204,7 @@ pub async fn adjust(ctx: Ctx) -> HandlerResult {
                     .await?
                     .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
                 tx.insert_one(STOCK_MOVEMENTS, movement.clone()).await?;
-                let id = movement.get_object_id("_id").map_err(|_| ApiError::internal("no id"))?;
+                let id = id_of(movement, "stock movement")?;
                 tx.audit(
                     AuditEntry::new(Action::Create, "stock_movement")
                         .id(id)
@@ -249,3 +249,71 @@ pub(crate) static MOVEMENTS_LIST: shared::records::ListSpec = shared::records::L
     search_fields: &[],
     filters: &[],
 };
+
+/// Moves `delta` units of `part` into (positive) or out of (negative) its
+/// reservation; 409 `INSUFFICIENT_STOCK` when not enough is available. A
+/// release never takes `reserved` below 0: one asking for more than is
+/// reserved (which a consistent work order never does) is refused, with
+/// the whole write, as an internal error, rather than take what other
+/// work orders hold.
+pub async fn reserve(tx: &mut Tx<'_>, part: ObjectId, delta: i64) -> Result<(), ApiError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let p = tx
+        .find_one(PARTS, doc! { "_id": part })
+        .await?
+        .ok_or(ApiError::NotFound { resource: "part" })?;
+    let (reserved, available) = (
+        number(&p, "reserved").unwrap_or(0),
+        number(&p, "available").unwrap_or(0),
+    );
+    if delta < 0 && reserved + delta < 0 {
+        return Err(ApiError::internal(format!(
+            "[STOCK] part {part}: a release of {} asked for more than the {reserved} reserved",
+            -delta
+        )));
+    }
+    if delta > available {
+        return Err(ApiError::Conflict {
+            code: Code::InsufficientStock,
+            detail: format!("Only {available} of this part are available; {delta} asked for"),
+            errors: vec![FieldError::new("quantity", "is more than is available")],
+        });
+    }
+    tx.find_one_and_update(
+        PARTS,
+        doc! { "_id": part, "reserved": reserved, "available": available },
+        doc! { "$inc": { "reserved": delta, "available": -delta, "version": 1_i64 }, "$set": { "updatedAt": DateTime::now() } },
+    )
+    .await?
+    .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
+    Ok(())
+}
+
+/// Uses up what `part` has reserved for the work order: `onHand` and
+/// `reserved` both go down, with a CONSUMED movement.
+pub async fn consume(
+    tx: &mut Tx<'_>,
+    part: ObjectId,
+    quantity: i64,
+    work_order: ObjectId,
+    actor: ObjectId,
+) -> Result<(), ApiError> {
+    tx.find_one_and_update(
+        PARTS,
+        doc! { "_id": part, "reserved": { "$gte": quantity }, "onHand": { "$gte": quantity } },
+        doc! { "$inc": { "onHand": -quantity, "reserved": -quantity, "version": 1_i64 }, "$set": { "updatedAt": DateTime::now() } },
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal(format!("part {part} holds less than its reservation")))?;
+    tx.insert_one(
+        STOCK_MOVEMENTS,
+        doc! {
+            "partId": part, "delta": -quantity, "reason": "CONSUMED", "note": null,
+            "workOrderId": work_order, "actor": actor, "createdAt": DateTime::now(),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -8,8 +8,8 @@ use bson::{doc, DateTime, Document};
 use http::StatusCode;
 use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
-use shared::db::{collections, number, Scope, Tx};
-use shared::error::{ApiError, Code, FieldError};
+use shared::db::{number, Scope, Tx};
+use shared::error::{id_of, ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::migrate::Index;
@@ -17,7 +17,9 @@ use shared::rbac::Permission;
 use shared::records::{find_live, page, render, Entity, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
 
-use super::work_orders::WORK_ORDERS;
+use super::kinds::{MODEL_YEAR, PLATE, VIN};
+use super::order::WORK_ORDERS;
+use shared::time::MINUTE_MS;
 
 pub const VEHICLES: &str = "vehicles";
 pub const ODOMETER_READINGS: &str = "odometer_readings";
@@ -38,11 +40,11 @@ pub static VEHICLE: Entity = Entity {
     fields: &[
         Field::required("make", Kind::Text { min: 1, max: 50 }),
         Field::optional("model", Kind::Text { min: 0, max: 100 }),
-        Field::optional("year", Kind::ModelYear),
-        Field::required("accountId", Kind::Ref(collections::ACCOUNTS)),
-        Field::optional("contactId", Kind::Ref(collections::CONTACTS)),
-        Field::optional("vin", Kind::Vin),
-        Field::optional("plate", Kind::Plate),
+        Field::optional("year", Kind::Custom(&MODEL_YEAR)),
+        Field::required("accountId", Kind::Ref(crate::crm::collections::ACCOUNTS)),
+        Field::optional("contactId", Kind::Ref(crate::crm::collections::CONTACTS)),
+        Field::optional("vin", Kind::Custom(&VIN)),
+        Field::optional("plate", Kind::Custom(&PLATE)),
         Field::optional("color", Kind::Text { min: 0, max: 50 }),
         Field::optional("engine", Kind::Text { min: 0, max: 100 }),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
@@ -108,7 +110,7 @@ pub async fn add_reading(ctx: Ctx) -> HandlerResult {
     let unit = input.get_str("unit").unwrap_or("km").to_string();
     let now = DateTime::now();
     let read_at = input.get_datetime("readAt").copied().unwrap_or(now);
-    if read_at.timestamp_millis() > now.timestamp_millis() + 5 * 60_000 {
+    if read_at.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
         return Err(ApiError::field("readAt", "cannot be in the future"));
     }
     let reading = Reading {
@@ -203,9 +205,7 @@ pub async fn record_reading(tx: &mut Tx<'_>, r: &Reading<'_>) -> Result<Document
         )
         .await?;
     }
-    let id = reading
-        .get_object_id("_id")
-        .map_err(|_| ApiError::internal("no id"))?;
+    let id = id_of(&reading, "reading")?;
     tx.audit(
         AuditEntry::new(Action::Create, "odometer_reading")
             .id(id)

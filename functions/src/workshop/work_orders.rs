@@ -1,58 +1,21 @@
 //! Work orders: a vehicle's visit to the workshop, numbered per
 //! organization (`WO-000001`, consecutive even under concurrent creates),
-//! owned by the vehicle's owner, moving through its statuses only along
-//! the allowed transitions.
+//! owned by the vehicle's owner; the entity, and the rules its creates,
+//! PATCHes, deletes and restores keep. Its status moves only through
+//! [`super::transitions`].
 
 use bson::{doc, DateTime, Document};
-use serde_json::Value;
-use shared::audit::{Action, AuditEntry};
 use shared::db::{collections, number, Scope, Tx};
-use shared::error::{ApiError, Code, FieldError};
-use shared::fields::{self, Field, Kind};
-use shared::http::ApiResponse;
+use shared::error::{ApiError, Code};
+use shared::fields::{Field, Kind};
 use shared::model::UserStatus;
-use shared::rbac::Permission;
-use shared::records::{find_live, render, Entity, Filter, ListSpec, Numbering, Write};
-use shared::runtime::{Ctx, HandlerResult};
+use shared::records::{find_live, Entity, Filter, ListSpec, Numbering, Write};
 
+use super::order::{self, Status, WORK_ORDERS};
+use super::parts::reserve;
 use super::vehicles::{record_reading, Reading, VEHICLE, VEHICLES};
-use super::{invoices, lines};
-
-pub const WORK_ORDERS: &str = "work_orders";
-
-/// A work order's statuses, in the order it normally moves through them.
-pub const STATUSES: [&str; 7] = [
-    "ESTIMATE",
-    "APPROVED",
-    "IN_PROGRESS",
-    "COMPLETED",
-    "INVOICED",
-    "PAID",
-    "CANCELLED",
-];
-
-/// Where a work order may go from `status`.
-pub fn next(status: &str) -> &'static [&'static str] {
-    match status {
-        "ESTIMATE" => &["APPROVED", "CANCELLED"],
-        "APPROVED" => &["IN_PROGRESS", "CANCELLED"],
-        "IN_PROGRESS" => &["COMPLETED", "CANCELLED"],
-        "COMPLETED" => &["INVOICED"],
-        "INVOICED" => &["PAID"],
-        _ => &[],
-    }
-}
 
 const TEXT: Kind = Kind::Multiline { max: 10_000 };
-
-/// The body of `POST /api/v1/work-orders/{id}/transition`.
-pub(crate) static TRANSITION: &[Field] = &[Field::required(
-    "to",
-    Kind::Enum {
-        values: &STATUSES,
-        default: None,
-    },
-)];
 
 pub static WORK_ORDER: Entity = Entity {
     collection: WORK_ORDERS,
@@ -73,18 +36,18 @@ pub static WORK_ORDER: Entity = Entity {
     fields: &[
         Field::required("complaint", TEXT),
         Field::required("vehicleId", Kind::Ref(VEHICLES)),
-        Field::optional("accountId", Kind::Ref(collections::ACCOUNTS)),
+        Field::optional("accountId", Kind::Ref(crate::crm::collections::ACCOUNTS)),
         Field::optional("technicianId", Kind::Ref(collections::USERS)),
         // Set by `POST .../transition` only: a body may send nothing but
         // the status a new work order starts in.
         Field::optional(
             "status",
             Kind::Enum {
-                values: &STATUSES,
-                default: Some("ESTIMATE"),
+                values: Status::NAMES,
+                default: Some(Status::Estimate.as_str()),
             },
         )
-        .reserved(STATUSES.split_at(1).1),
+        .reserved(Status::NAMES.split_at(1).1),
         Field::optional("cause", TEXT),
         Field::optional("correction", TEXT),
         Field::optional("promisedAt", Kind::DateTime),
@@ -116,17 +79,17 @@ pub static WORK_ORDER: Entity = Entity {
 /// reserved, as CANCELLED does; restoring it reserves that again, or is
 /// refused (409 `INSUFFICIENT_STOCK`) and the work order stays deleted.
 async fn written(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
-    let holds = lines::holds_stock(after);
+    let holds = order::holds_stock(after);
     match write {
         Write::Delete if holds => {
-            for (part, quantity) in lines::reservations(after) {
-                lines::reserve(tx, part, -quantity).await?;
+            for (part, quantity) in order::reservations(after) {
+                reserve(tx, part, -quantity).await?;
             }
             Ok(())
         }
         Write::Restore if holds => {
-            for (part, quantity) in lines::reservations(after) {
-                lines::reserve(tx, part, quantity).await?;
+            for (part, quantity) in order::reservations(after) {
+                reserve(tx, part, quantity).await?;
             }
             Ok(())
         }
@@ -192,8 +155,8 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
         return Err(ApiError::field("vehicleId", "is required"));
     }
     if let Write::Update(before) = write {
-        let status = before.get_str("status").unwrap_or("ESTIMATE");
-        if matches!(status, "INVOICED" | "PAID") {
+        let status = Status::of(before);
+        if matches!(status, Status::Invoiced | Status::Paid) {
             return Err(ApiError::conflict(
                 Code::InvalidTransition,
                 format!("A {status} work order no longer changes"),
@@ -220,7 +183,7 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
             .unwrap_or("USD");
         fields.insert("currency", currency);
     }
-    fields.extend(lines::empty());
+    fields.extend(order::empty());
     Ok(())
 }
 
@@ -287,136 +250,4 @@ async fn technician(scope: &Scope, before: &Document, fields: &Document) -> Resu
         }
     }
     Ok(())
-}
-
-/// `POST /api/v1/work-orders/{id}/transition` `{to}`: moves the work order
-/// along an allowed transition (409 `INVALID_TRANSITION` naming the
-/// allowed ones). MEMBERs move the work orders they created or work on,
-/// up to COMPLETED; cancelling one already IN_PROGRESS, invoicing and
-/// marking paid need an ADMIN+.
-pub async fn transition(ctx: Ctx) -> HandlerResult {
-    let scope = ctx.scope()?;
-    let id = ctx.path_id()?;
-    let before = find_live(scope, &WORK_ORDER, id).await?;
-    let body: Value = ctx.req.json()?;
-    let (input, _) = fields::parse_create(TRANSITION, &body)?;
-    let to = input.get_str("to").unwrap_or_default().to_string();
-    let from = before.get_str("status").unwrap_or("ESTIMATE").to_string();
-    let allowed = next(&from);
-    if !allowed.contains(&to.as_str()) {
-        return Err(ApiError::Conflict {
-            code: Code::InvalidTransition,
-            detail: if allowed.is_empty() {
-                format!("A {from} work order does not change status any more")
-            } else {
-                format!(
-                    "From {from} a work order can go to {}",
-                    allowed.join(" or ")
-                )
-            },
-            errors: vec![FieldError::new("to", format!("cannot be {to} from {from}"))],
-        });
-    }
-    if !WORK_ORDER.is_callers(scope, &before) {
-        scope.require(Permission::UpdateAnyRecord).await?;
-    }
-    if to == "IN_PROGRESS" && !lines::has_approved_line(&before) {
-        return Err(ApiError::Conflict {
-            code: Code::InvalidTransition,
-            detail: "Work starts once the customer approved at least one line (POST .../approval)"
-                .into(),
-            errors: vec![FieldError::new("to", "needs an approved line")],
-        });
-    }
-    if matches!(to.as_str(), "INVOICED" | "PAID") || (to == "CANCELLED" && from == "IN_PROGRESS") {
-        scope.require(Permission::UpdateAnyRecord).await?;
-    }
-    let balance = number(&before, "balance").unwrap_or(0);
-    if to == "PAID" && balance != 0 {
-        return Err(ApiError::Conflict {
-            code: Code::InvalidTransition,
-            detail: format!(
-                "The balance is {balance}: a work order is PAID once its payments cover it (POST .../payments)"
-            ),
-            errors: vec![FieldError::new("to", "needs a balance of 0")],
-        });
-    }
-    if to == "INVOICED" {
-        scope.ensure_sequence(invoices::INVOICES).await?;
-    }
-    let mut filter = doc! { "_id": id, "deletedAt": null, "status": &from };
-    if to == "PAID" {
-        filter.insert("balance", 0_i64);
-    }
-    let filter = &filter;
-    let (from_ref, to_ref) = (from.as_str(), to.as_str());
-    let actor = scope.caller().user.id;
-    let after = scope
-        .transaction(|tx| {
-            Box::pin(async move {
-                let now = DateTime::now();
-                let stamp = format!("{}At", to_ref.to_lowercase().replace('_', ""));
-                let Some(mut after) = tx
-                    .find_one_and_update(
-                        WORK_ORDERS,
-                        filter.clone(),
-                        doc! {
-                            "$set": { "status": to_ref, "updatedAt": now, stamp: now },
-                            "$inc": { "version": 1_i64 },
-                        },
-                    )
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                // Checked again on the work order as it is written: a line
-                // declined or repriced meanwhile leaves none approved.
-                if to_ref == "IN_PROGRESS" && !lines::has_approved_line(&after) {
-                    return Err(ApiError::Conflict {
-                        code: Code::InvalidTransition,
-                        detail: "Work starts once the customer approved at least one line (POST .../approval)".into(),
-                        errors: vec![FieldError::new("to", "needs an approved line")],
-                    });
-                }
-                // The stock the PART lines hold: used up on completion,
-                // given back on cancellation.
-                for (part, quantity) in lines::reservations(&after) {
-                    match to_ref {
-                        "COMPLETED" => lines::consume(tx, part, quantity, id, actor).await?,
-                        "CANCELLED" => lines::reserve(tx, part, -quantity).await?,
-                        _ => {}
-                    }
-                }
-                let mut change = doc! { "status": { "from": from_ref, "to": to_ref } };
-                if to_ref == "INVOICED" {
-                    after = invoices::issue(tx, &after).await?;
-                    change.insert(
-                        "invoiceNumber",
-                        after.get_str("invoiceNumber").unwrap_or_default(),
-                    );
-                }
-                tx.audit(
-                    AuditEntry::new(Action::Update, "work_order")
-                        .id(id)
-                        .changes(change),
-                )
-                .await?;
-                Ok(Some(after))
-            })
-        })
-        .await?;
-    match after {
-        Some(after) => Ok(ApiResponse::ok(&render(&after))),
-        // Moved by a concurrent request meanwhile: say where it is now.
-        None => {
-            let now = find_live(scope, &WORK_ORDER, id).await?;
-            Err(ApiError::conflict(
-                Code::InvalidTransition,
-                format!(
-                    "The work order is {} now; reload it",
-                    now.get_str("status").unwrap_or("?")
-                ),
-            ))
-        }
-    }
 }

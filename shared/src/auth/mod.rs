@@ -194,6 +194,30 @@ fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
     }
 }
 
+/// The one permission check: `permission` against the caller's role. A
+/// refusal is a 403 naming both, with its PERMISSION_DENIED audit entry
+/// ([`crate::audit::denied`]). The pipeline checks the route's permission
+/// with it, and [`crate::db::Scope::require`] any further one.
+pub async fn require(
+    db: &mongodb::Database,
+    caller: &Caller,
+    meta: &crate::store::RequestMeta,
+    permission: crate::rbac::Permission,
+) -> Result<(), ApiError> {
+    if permission.allows(caller.role) {
+        return Ok(());
+    }
+    Err(crate::audit::denied(
+        db,
+        caller.org.id,
+        caller.user.id,
+        caller.role,
+        meta,
+        permission,
+    )
+    .await)
+}
+
 /// Verifies the token, reads the user and the organization (at once), checks
 /// that the token's session epoch is the user's and that both are active,
 /// and only then counts the request in the organization's API bucket.

@@ -1,7 +1,7 @@
 //! Passwords: bcrypt through the crate's non-truncating functions, so a
 //! password over bcrypt's 72-byte input limit is refused, never silently cut.
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, OrInternal};
 
 pub const MIN_BYTES: usize = 10;
 /// bcrypt reads at most 72 bytes, including its terminating NUL.
@@ -29,8 +29,8 @@ pub fn check_new(field: &str, password: &str) -> Result<(), FieldError> {
 pub async fn hash(password: String, cost: u32) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password, cost))
         .await
-        .map_err(|e| ApiError::internal(format!("hash task: {e}")))?
-        .map_err(|e| ApiError::internal(format!("bcrypt: {e}")))
+        .internal("hash task")?
+        .internal("bcrypt")
 }
 
 /// True when `password` matches `hash`. A malformed hash or an over-long

@@ -443,8 +443,8 @@ mod tests {
     #[test]
     fn the_refresh_cookie_is_http_only_secure_and_strict() {
         let c = cookie("t", 10);
-        for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth"] {
-            assert!(c.contains(part), "{c}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth"] {
+            assert!(c.contains(attribute), "{c}");
         }
     }
 }

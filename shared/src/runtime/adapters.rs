@@ -149,10 +149,10 @@ async fn read_hyper(
     client_ip: Option<IpAddr>,
 ) -> (ApiRequest, Option<&'static Route>) {
     use http_body_util::BodyExt;
-    let (parts, body) = req.into_parts();
-    let mut api = ApiRequest::new(parts.method.clone(), parts.uri.path());
-    api.query = parts.uri.query().map(parse_query).unwrap_or_default();
-    api.headers = parts.headers;
+    let (head, body) = req.into_parts();
+    let mut api = ApiRequest::new(head.method.clone(), head.uri.path());
+    api.query = head.uri.query().map(parse_query).unwrap_or_default();
+    api.headers = head.headers;
     api.client_ip = client_ip;
     let declared = api
         .header("content-length")
@@ -169,7 +169,7 @@ async fn read_hyper(
             Err(_) => api.oversize = true,
         }
     }
-    let (route, params) = match table.find(parts.uri.path()) {
+    let (route, params) = match table.find(head.uri.path()) {
         Some((route, params)) => (Some(route), params),
         None => (None, vec![]),
     };
@@ -364,10 +364,10 @@ async fn lambda_request(
         raw
     };
     let query = event.uri().query().map(parse_query).unwrap_or_default();
-    let (parts, body) = event.into_parts();
-    let mut api = ApiRequest::new(parts.method, &path);
+    let (head, body) = event.into_parts();
+    let mut api = ApiRequest::new(head.method, &path);
     api.query = query;
-    api.headers = parts.headers;
+    api.headers = head.headers;
     api.client_ip = client_ip;
     api.body = match body {
         lambda_http::Body::Empty => vec![],

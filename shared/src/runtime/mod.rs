@@ -32,12 +32,12 @@ use http::{Method, StatusCode};
 pub use self::adapters::{
     init_or_exit, serve, serve_local, serve_local_on_port, spawn_local, Platform,
 };
-use self::layers::idempotency::Start;
 use self::layers::respond::{Incoming, Trail};
-pub use self::route::{Deploy, Endpoint, Job, Route, RouteTable, Schedule};
+pub use self::route::{Deploy, Endpoint, Job, Named, Route, RouteTable, Schedule, Sizing};
 use crate::db::{RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
+use crate::idempotency::Begin;
 use crate::rbac::Access;
 use crate::state::State;
 use crate::validate;
@@ -47,6 +47,16 @@ pub type HandlerResult = Result<ApiResponse, ApiError>;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// The handler of one method of a route.
 pub type Handler = fn(Ctx) -> BoxFuture<HandlerResult>;
+
+/// A [`Handler`] from an async function of the [`Ctx`] (and of constant
+/// arguments after it): `handler!(auth::login)`,
+/// `handler!(entity::handle_get, &ACCOUNT)`.
+#[macro_export]
+macro_rules! handler {
+    ($f:path $(, $arg:expr)* $(,)?) => {
+        |ctx| ::std::boxed::Box::pin($f(ctx $(, $arg)*))
+    };
+}
 
 /// What a handler receives.
 pub struct Ctx {
@@ -146,16 +156,16 @@ async fn walk(
             None
         }
         Access::Requires(permission) => {
-            let caller = layers::authenticate::caller(state, &req).await?;
+            let caller = crate::auth::authenticate(state, &req).await?;
             trail.caller = Some((caller.user.id, caller.org.id));
             let meta = meta_of(&req);
             let d = layers::rate_limit::organization(state, &caller).await?;
             trail.decision = Some(d);
             layers::rate_limit::enforce(state, &caller, &meta, d).await?;
-            layers::authorize::check(state, &caller, &meta, permission).await?;
-            match layers::idempotency::start(state, &caller, &req).await? {
-                Start::Replay(answer) => return Ok(answer),
-                Start::Run(pending) => trail.idempotency = pending,
+            crate::auth::require(&state.db, &caller, &meta, permission).await?;
+            match crate::idempotency::start(state, &caller, &req).await? {
+                Begin::Replay(answer) => return Ok(answer),
+                Begin::Run(pending) => trail.idempotency = pending,
             }
             Some(Scope::new(state.clone(), caller, meta))
         }

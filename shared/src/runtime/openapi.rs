@@ -170,6 +170,12 @@ pub struct Op {
     /// Error statuses this operation adds to those every operation of its
     /// kind may answer.
     pub errors: &'static [u16],
+    /// The tag it is listed under, when not its path's first segment
+    /// (`/api/v1/line-items/...` is `line-items`).
+    pub tag: Option<&'static str>,
+    /// Whether it takes the refresh-token cookie (sign-in's session) as
+    /// its credential.
+    pub refresh_cookie: bool,
 }
 
 impl Op {
@@ -185,7 +191,23 @@ impl Op {
         reply: Reply::Json(200, Schema::Any),
         also: &[],
         errors: &[],
+        tag: None,
+        refresh_cookie: false,
     };
+}
+
+/// A tag of the document: the operations under one path segment (or those
+/// that name it), with what they are for.
+pub struct Tag {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A group of tags in the reference page's menu (`x-tagGroups`): one per
+/// context, each context's tags as its `routes.rs` declares them.
+pub struct TagGroup {
+    pub name: &'static str,
+    pub tags: &'static [&'static [Tag]],
 }
 
 /// How a route method is described in the document.
@@ -217,11 +239,19 @@ pub struct Info {
     /// The entities' path segments, for their schema names, in groups
     /// (the registry's, and any declared elsewhere).
     pub entities: &'static [&'static [(&'static str, &'static Entity)]],
+    /// The tags, grouped: every operation's tag must be in one.
+    pub tag_groups: &'static [TagGroup],
 }
 
 /// The OpenAPI 3.1 document of `routes`, or every route method that has no
-/// [`Doc`].
+/// [`Doc`], or every tag that is in no group of `info`.
 pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
+    let declared: Vec<&Tag> = info
+        .tag_groups
+        .iter()
+        .flat_map(|g| g.tags.iter().flat_map(|t| t.iter()))
+        .collect();
+    let mut untagged = std::collections::BTreeSet::new();
     let mut missing = vec![];
     let mut paths = Map::new();
     for route in routes {
@@ -235,6 +265,10 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
                 Doc::Hidden => continue,
                 doc => operation(info, route, endpoint.method.as_str(), endpoint.access, doc),
             };
+            let tag = op["tags"][0].as_str().unwrap_or_default();
+            if !declared.iter().any(|t| t.name == tag) {
+                untagged.insert(format!("{tag} ({} {})", endpoint.method, route.path));
+            }
             item.insert(endpoint.method.as_str().to_lowercase(), op);
         }
         if item.is_empty() {
@@ -259,6 +293,29 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
             missing.join(", ")
         ));
     }
+    if !untagged.is_empty() {
+        return Err(format!(
+            "operations whose tag is in no tag group: {}",
+            untagged.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let tags: Vec<Value> = declared
+        .iter()
+        .map(|t| json!({ "name": t.name, "description": t.description }))
+        .collect();
+    let groups: Vec<Value> = info
+        .tag_groups
+        .iter()
+        .map(|g| {
+            let names: Vec<&str> = g
+                .tags
+                .iter()
+                .flat_map(|t| t.iter())
+                .map(|t| t.name)
+                .collect();
+            json!({ "name": g.name, "tags": names })
+        })
+        .collect();
     let mut schemas = Map::new();
     schemas.insert("Problem".into(), problem_schema());
     schemas.insert(
@@ -290,6 +347,8 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
             "description": info.description,
         },
         "servers": [{ "url": "/" }],
+        "tags": tags,
+        "x-tagGroups": groups,
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -330,7 +389,7 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
 }
 
-/// `work-orders` -> `WorkOrder`.
+/// `line-items` -> `LineItem`.
 fn schema_name(segment: &str) -> String {
     let singular = segment
         .strip_suffix("ies")
@@ -370,19 +429,21 @@ fn tag_of(path: &str) -> String {
         .strip_prefix("/api/v1/")
         .or_else(|| path.strip_prefix("/api/"))
         .unwrap_or(path);
-    let first = rest.split('/').next().unwrap_or(rest);
-    if first == "public" {
-        "forms".into()
-    } else {
-        first.into()
-    }
+    rest.split('/').next().unwrap_or(rest).into()
 }
 
 fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc) -> Value {
     let mut op = Map::new();
     let id = format!("{}-{}", method.to_lowercase(), route.name);
     op.insert("operationId".into(), json!(id));
-    op.insert("tags".into(), json!([tag_of(route.path)]));
+    let tag = match doc {
+        Doc::Op(o) => o.tag.map(str::to_string),
+        _ => None,
+    };
+    op.insert(
+        "tags".into(),
+        json!([tag.unwrap_or_else(|| tag_of(route.path))]),
+    );
     let mut params: Vec<Value> = vec![];
     let mut responses = Map::new();
     let mut errors: Vec<u16> = vec![400, 403, 429, 503];
@@ -551,7 +612,9 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
         match access {
             Access::Requires(_) => json!([{ "bearerAuth": [] }]),
             Access::Cron => json!([{ "cronSecret": [] }]),
-            Access::Public | Access::Throttled(_) if route.path.ends_with("/auth/refresh") => {
+            Access::Public | Access::Throttled(_)
+                if matches!(doc, Doc::Op(o) if o.refresh_cookie) =>
+            {
                 json!([{ "refreshCookie": [] }, {}])
             }
             Access::Public | Access::Throttled(_) => json!([]),
@@ -560,7 +623,7 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
     Value::Object(op)
 }
 
-/// `a work order`, `an account`.
+/// `a line item`, `an account`.
 fn named(e: &Entity) -> String {
     let name = e.resource.replace('_', " ");
     let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -784,9 +847,15 @@ fn list_query(spec: &ListSpec) -> Vec<Value> {
                 json!({ "type": "integer" }),
                 format!("Only records whose {} is this.", f.field),
             ),
-            FilterKind::Custom(_) => (
-                json!({ "type": "string" }),
-                format!("A condition on {}.", f.field),
+            FilterKind::Custom {
+                json_type,
+                description,
+                ..
+            } => (
+                json!({ "type": json_type }),
+                description
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("A condition on {}.", f.field)),
             ),
             FilterKind::From => (
                 json!({ "type": "string", "format": "date-time" }),
@@ -795,10 +864,6 @@ fn list_query(spec: &ListSpec) -> Vec<Value> {
             FilterKind::To => (
                 json!({ "type": "string", "format": "date-time" }),
                 format!("{} before this time.", f.field),
-            ),
-            FilterKind::Overdue => (
-                json!({ "type": "boolean" }),
-                format!("Still open with {} past.", f.field),
             ),
         };
         out.push(json!({ "name": f.param, "in": "query", "required": false, "description": description, "schema": schema }));
@@ -849,11 +914,7 @@ fn field_request(kind: &Kind, reserved: &[&str]) -> Value {
             json!({ "type": "object", "properties": { "type": { "type": "string", "enum": types }, "id": id_schema() },
                     "required": ["type", "id"], "additionalProperties": false })
         }
-        Kind::Vin => {
-            json!({ "type": "string", "minLength": 11, "maxLength": 17, "description": "A vehicle identification number (17 characters since 1981; the North American check digit is verified)." })
-        }
-        Kind::Plate => json!({ "type": "string", "minLength": 1, "maxLength": 20 }),
-        Kind::ModelYear => json!({ "type": "integer", "minimum": 1886 }),
+        Kind::Custom(custom) => (custom.schema)(),
         Kind::Rows { of, max } => {
             json!({ "type": "array", "maxItems": max, "items": object_of(of, true) })
         }
@@ -921,11 +982,10 @@ fn field_response(kind: &Kind) -> Value {
         | Kind::Email
         | Kind::Url
         | Kind::Phone
-        | Kind::Currency
-        | Kind::Vin
-        | Kind::Plate => json!({ "type": "string" }),
+        | Kind::Currency => json!({ "type": "string" }),
+        Kind::Custom(custom) => json!({ "type": custom.json_type }),
         Kind::Enum { values, .. } => json!({ "type": "string", "enum": values }),
-        Kind::Integer { .. } | Kind::Money | Kind::ModelYear => json!({ "type": "integer" }),
+        Kind::Integer { .. } | Kind::Money => json!({ "type": "integer" }),
         Kind::DateTime => json!({ "type": "string", "format": "date-time" }),
         Kind::Bool { .. } => json!({ "type": "boolean" }),
         Kind::Ref(_) => json!({ "type": "string" }),
@@ -1053,14 +1113,84 @@ mod tests {
 
     #[test]
     fn schema_names_are_singular_pascal_case() {
-        assert_eq!(schema_name("work-orders"), "WorkOrder");
+        assert_eq!(schema_name("line-items"), "LineItem");
         assert_eq!(schema_name("opportunities"), "Opportunity");
         assert_eq!(schema_name("accounts"), "Account");
     }
 
     #[test]
+    fn every_operation_is_tagged_by_its_declaration_in_a_declared_group() {
+        static GETS: Op = Op {
+            summary: "s",
+            ..Op::DEFAULTS
+        };
+        static POSTS: Op = Op {
+            summary: "t",
+            tag: Some("widgets"),
+            refresh_cookie: true,
+            ..Op::DEFAULTS
+        };
+        static ROUTE: Route = Route {
+            name: "gadgets",
+            path: "/api/v1/gadgets",
+            methods: &[
+                crate::runtime::Endpoint::get(Access::Public, |_| {
+                    Box::pin(async { crate::runtime::ok(json!({})) })
+                })
+                .op(&GETS),
+                crate::runtime::Endpoint::post(Access::Public, |_| {
+                    Box::pin(async { crate::runtime::ok(json!({})) })
+                })
+                .op(&POSTS),
+            ],
+            deploy: crate::runtime::Deploy::API,
+        };
+        const TAGS: &[Tag] = &[
+            Tag {
+                name: "gadgets",
+                description: "g",
+            },
+            Tag {
+                name: "widgets",
+                description: "w",
+            },
+        ];
+        let info = |groups: &'static [TagGroup]| Info {
+            title: "t",
+            version: "1",
+            description: "d",
+            components: &[],
+            entities: &[],
+            tag_groups: groups,
+        };
+        let doc = document(
+            &info(&[TagGroup {
+                name: "Things",
+                tags: &[TAGS],
+            }]),
+            &[&ROUTE],
+        )
+        .unwrap();
+        let op = |m: &str| &doc["paths"]["/api/v1/gadgets"][m];
+        assert_eq!(op("get")["tags"], json!(["gadgets"]));
+        assert_eq!(op("post")["tags"], json!(["widgets"]));
+        assert_eq!(op("post")["security"], json!([{ "refreshCookie": [] }, {}]));
+        assert_eq!(op("get")["security"], json!([]));
+        assert_eq!(
+            doc["x-tagGroups"],
+            json!([{ "name": "Things", "tags": ["gadgets", "widgets"] }])
+        );
+        // A tag in no group would be missing from the reference page's menu.
+        let refused = document(&info(&[]), &[&ROUTE]).unwrap_err();
+        assert!(
+            refused.contains("gadgets (GET /api/v1/gadgets)"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn path_parameters_are_found() {
-        let p: Vec<&str> = path_params("/api/v1/work-orders/{id}/lines/{lineId}").collect();
+        let p: Vec<&str> = path_params("/api/v1/orders/{id}/lines/{lineId}").collect();
         assert_eq!(p, ["id", "lineId"]);
     }
 }

@@ -119,6 +119,40 @@ pub struct Deploy {
     /// [`Deploy::storage`], so only a binary whose route declares storage
     /// names (and links) the S3 client.
     pub open_storage: Option<crate::storage::Opener>,
+    /// The memory and timeout it gets on either platform.
+    pub sizing: Sizing,
+}
+
+/// What a function gets on either platform: memory (Lambda gives CPU in
+/// proportion to it) and the longest a request may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizing {
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+}
+
+impl Sizing {
+    /// An API function: answers in milliseconds with about 15 MiB resident.
+    pub const API: Sizing = Sizing {
+        memory_mb: 256,
+        timeout_s: 10,
+    };
+    /// A function that runs bcrypt on its request, which wants CPU.
+    pub const PASSWORD: Sizing = Sizing {
+        memory_mb: 512,
+        timeout_s: 10,
+    };
+    /// A function that moves up to 50,000 rows per request; API Gateway's
+    /// HTTP API waits 30 s for an integration at most.
+    pub const BULK: Sizing = Sizing {
+        memory_mb: 1024,
+        timeout_s: 29,
+    };
+    /// A scheduled function, running batches for minutes.
+    pub const SCHEDULED: Sizing = Sizing {
+        memory_mb: 512,
+        timeout_s: 300,
+    };
 }
 
 impl Deploy {
@@ -127,6 +161,7 @@ impl Deploy {
         storage: &[],
         schedule: None,
         open_storage: None,
+        sizing: Sizing::API,
     };
 
     /// A function that handles files with these permissions.
@@ -139,15 +174,22 @@ impl Deploy {
             } else {
                 Some(crate::storage::Storage::s3)
             },
+            sizing: Sizing::API,
         }
     }
 
-    /// The same function, run on a schedule.
+    /// The same function, run on a schedule (and sized for it).
     pub const fn scheduled(self, schedule: Schedule) -> Deploy {
         Deploy {
             schedule: Some(schedule),
+            sizing: Sizing::SCHEDULED,
             ..self
         }
+    }
+
+    /// The same function with `sizing`.
+    pub const fn sized(self, sizing: Sizing) -> Deploy {
+        Deploy { sizing, ..self }
     }
 }
 
@@ -246,4 +288,140 @@ impl Route {
         }
         verbs.join(", ")
     }
+}
+
+/// A route with the Rust path of its static (what its function binary
+/// names): a context's table is a list of these.
+pub type Named = (&'static Route, &'static str);
+
+/// A context's route table: `pub static ROUTES: &[Named]`, its own route
+/// statics and, for each entity line (`accounts = "accounts" =>
+/// crate::crm::accounts::ACCOUNT`), the three routes
+/// [`crate::entity_routes!`] makes for it, each with the Rust path of its
+/// static; and `pub static ENTITIES`, each entity with its path segment
+/// (the entity registry concatenates these).
+#[macro_export]
+macro_rules! named_routes {
+    (
+        routes { $($route:ident),* $(,)? }
+        $(entities { $($module:ident = $plural:literal => $entity:path),* $(,)? })?
+    ) => {
+        $($($crate::entity_routes!($module = $plural => $entity);)*)?
+
+        /// Every route of this context, with the Rust path of its static.
+        pub static ROUTES: &[$crate::runtime::Named] = &[
+            $((&$route, concat!(module_path!(), "::", stringify!($route))),)*
+            $($(
+                (&$module::LIST, concat!(module_path!(), "::", stringify!($module), "::LIST")),
+                (&$module::ITEM, concat!(module_path!(), "::", stringify!($module), "::ITEM")),
+                (&$module::RESTORE, concat!(module_path!(), "::", stringify!($module), "::RESTORE")),
+            )*)?
+        ];
+
+        /// This context's entities, each with its path segment
+        /// (`/api/v1/<segment>`).
+        pub static ENTITIES: &[(&str, &$crate::records::Entity)] = &[
+            $($(($plural, &$entity),)*)?
+        ];
+    };
+}
+
+/// The routes of a declared entity, in a module of its name:
+/// `accounts::LIST` (`GET|POST /api/v1/accounts`), `accounts::ITEM`
+/// (`GET|PATCH|DELETE /api/v1/accounts/{id}`) and `accounts::RESTORE`
+/// (`POST /api/v1/accounts/{id}/restore`), answered by
+/// [`crate::runtime::entity`]'s handlers, each method needing its record
+/// permission (`Configure` for an `admin_only` entity).
+#[macro_export]
+macro_rules! entity_routes {
+    ($module:ident = $plural:literal => $entity:path) => {
+        pub mod $module {
+            use $crate::rbac::Access::Requires;
+            use $crate::rbac::Permission::{
+                Configure, CreateRecords, DeleteRecords, ReadRecords, UpdateRecords,
+            };
+            use $crate::runtime::entity::{
+                handle_create, handle_delete, handle_get, handle_list, handle_restore,
+                handle_update,
+            };
+            use $crate::runtime::openapi::Doc;
+            use $crate::runtime::{Deploy, Endpoint, Route};
+
+            pub static LIST: Route = Route {
+                name: $plural,
+                path: concat!("/api/v1/", $plural),
+                methods: &[
+                    Endpoint::get(
+                        Requires(if $entity.admin_only {
+                            Configure
+                        } else {
+                            ReadRecords
+                        }),
+                        $crate::handler!(handle_list, &$entity),
+                    )
+                    .doc(Doc::List(&$entity)),
+                    Endpoint::post(
+                        Requires(if $entity.admin_only {
+                            Configure
+                        } else {
+                            CreateRecords
+                        }),
+                        $crate::handler!(handle_create, &$entity),
+                    )
+                    .doc(Doc::Create(&$entity)),
+                ],
+                deploy: Deploy::API,
+            };
+
+            pub static ITEM: Route = Route {
+                name: concat!($plural, "-id"),
+                path: concat!("/api/v1/", $plural, "/{id}"),
+                methods: &[
+                    Endpoint::get(
+                        Requires(if $entity.admin_only {
+                            Configure
+                        } else {
+                            ReadRecords
+                        }),
+                        $crate::handler!(handle_get, &$entity),
+                    )
+                    .doc(Doc::Get(&$entity)),
+                    Endpoint::patch(
+                        Requires(if $entity.admin_only {
+                            Configure
+                        } else {
+                            UpdateRecords
+                        }),
+                        $crate::handler!(handle_update, &$entity),
+                    )
+                    .doc(Doc::Update(&$entity)),
+                    Endpoint::delete(
+                        Requires(if $entity.admin_only {
+                            Configure
+                        } else {
+                            DeleteRecords
+                        }),
+                        $crate::handler!(handle_delete, &$entity),
+                    )
+                    .doc(Doc::Delete(&$entity)),
+                ],
+                deploy: Deploy::API,
+            };
+
+            pub static RESTORE: Route = Route {
+                name: concat!($plural, "-id-restore"),
+                path: concat!("/api/v1/", $plural, "/{id}/restore"),
+                methods: &[Endpoint::post(
+                    Requires(if $entity.admin_only {
+                        Configure
+                    } else {
+                        DeleteRecords
+                    }),
+                    $crate::handler!(handle_restore, &$entity),
+                )
+                .doc(Doc::Restore(&$entity))],
+                deploy: Deploy::API,
+            };
+        }
+    };
 }

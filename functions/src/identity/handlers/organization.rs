@@ -59,7 +59,7 @@ pub async fn usage(ctx: Ctx) -> HandlerResult {
         .count(doc! { "status": { "$ne": "REMOVED" } })
         .await?;
     let mut records = serde_json::Map::new();
-    for (plural, entity) in crate::routes::ENTITY_PATHS {
+    for (plural, entity) in crate::registry::ENTITY_PATHS.iter() {
         let n = scope
             .collection(entity.collection)
             .count(doc! { "deletedAt": null })

@@ -17,11 +17,10 @@ use crate::store::RequestMeta;
 
 /// Counts the request in the caller's organization's API bucket.
 pub async fn organization(state: &State, caller: &Caller) -> Result<Decision, ApiError> {
-    let hit = ratelimit::hit(state, LimitedAction::Api, &caller.org.id.to_hex()).await?;
     let limit = caller
         .org
         .limit(&state.config.rate_limits, LimitedAction::Api);
-    Ok(Decision::new(LimitedAction::Api, limit, hit))
+    ratelimit::count(state, LimitedAction::Api, &caller.org.id.to_hex(), limit).await
 }
 
 /// Refuses a caller whose organization's bucket is spent.
@@ -56,7 +55,8 @@ pub async fn client(
     action: LimitedAction,
     req: &ApiRequest,
 ) -> Result<Decision, ApiError> {
-    ratelimit::hit_client(state, action, req.client_ip).await
+    let limit = ratelimit::platform_limit(state, action);
+    ratelimit::count(state, action, &ratelimit::client_key(req.client_ip), limit).await
 }
 
 /// Refuses a client whose bucket is spent.

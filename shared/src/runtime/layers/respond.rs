@@ -69,7 +69,7 @@ pub async fn finish(
         Err(e) => e.to_response(&rid),
     };
     if let Some(pending) = &trail.idempotency {
-        super::idempotency::finish(state, pending, &response).await;
+        crate::idempotency::complete(state, pending, &response).await;
     }
     if method == Method::GET && response.status == http::StatusCode::OK {
         revalidate(&mut response, if_none_match.as_deref());

@@ -12,14 +12,14 @@
 use http::StatusCode;
 use serde_json::Value;
 use shared::http::ApiResponse;
-use shared::runtime::openapi::{self, Info, Op, Reply};
-use shared::runtime::{Ctx, HandlerResult};
+use shared::runtime::openapi::{self, Info, Op, Prop, Reply, Schema, Tag, TagGroup};
+use shared::runtime::{Ctx, HandlerResult, Route};
 
 /// The committed document (`cargo run --bin deploy-files` writes it).
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// Redoc's standalone bundle, gzip-compressed.
-const REDOC_GZ: &[u8] = include_bytes!("../assets/redoc-2.5.4.standalone.js.gz");
+const REDOC_GZ: &[u8] = include_bytes!("../../assets/redoc-2.5.4.standalone.js.gz");
 /// The SHA-256 of the uncompressed bundle as npm ships it in `redoc@2.5.4`.
 pub const REDOC_SHA256: &str = "dcaf76612bc4a3fbcc923a8966dee2f6146a5f32e5ce1b6f02dd60cbbf89500b";
 /// Where the page loads the bundle from: versioned, so it is cached for good.
@@ -40,10 +40,28 @@ const PAGE: &str = r#"<!doctype html>
 </html>
 "#;
 
-/// The document of this API: every route of the table, every entity.
-pub fn document() -> Result<Value, String> {
-    openapi::document(&INFO, crate::routes::ROUTES)
+/// The document of this API: every route of `routes` (the whole table,
+/// `crate::routes::ROUTES`), every entity.
+pub fn document(routes: &[&Route]) -> Result<Value, String> {
+    openapi::document(&INFO, routes)
 }
+
+/// The service's tags in this document (its group: Operations); here,
+/// not in `routes.rs`, which names this module's handlers.
+pub static TAGS: &[Tag] = &[
+    Tag {
+        name: "health",
+        description: "Whether the API and its database answer.",
+    },
+    Tag {
+        name: "openapi.json",
+        description: "This document.",
+    },
+    Tag {
+        name: "docs",
+        description: "The reference page that renders it.",
+    },
+];
 
 static INFO: Info = Info {
     title: "Workshop CRM API",
@@ -57,9 +75,50 @@ static INFO: Info = Info {
         carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.",
     components: &[crate::identity::contract::COMPONENTS],
     entities: &[
-        crate::routes::ENTITY_PATHS,
+        crate::crm::routes::ENTITIES,
+        crate::workshop::routes::ENTITIES,
         &[("documents", &crate::files::handlers::DOCUMENT)],
     ],
+    tag_groups: &[
+        TagGroup {
+            name: "Identity",
+            tags: &[crate::identity::routes::TAGS],
+        },
+        TagGroup {
+            name: "CRM",
+            tags: &[crate::crm::routes::TAGS],
+        },
+        TagGroup {
+            name: "Workshop",
+            tags: &[crate::workshop::routes::TAGS],
+        },
+        TagGroup {
+            name: "Files",
+            tags: &[crate::files::routes::TAGS],
+        },
+        TagGroup {
+            name: "Operations",
+            tags: &[
+                crate::transfer::routes::TAGS,
+                TAGS,
+                crate::maintenance::routes::TAGS,
+            ],
+        },
+    ],
+};
+
+/// `GET /api/v1/health`.
+pub static HEALTH_GET: Op = Op {
+    summary: "Check that the API and its database answer",
+    description: "200 when the database answers a ping; 503 (problem+json) within the database timeout when it does not.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("status", Schema::Enum(&["ok"])),
+            Prop::req("database", Schema::Enum(&["ok"])),
+        ]),
+    ),
+    ..Op::DEFAULTS
 };
 
 /// `GET /api/v1/openapi.json`.

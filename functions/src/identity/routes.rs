@@ -1,0 +1,334 @@
+//! The identity context's routes: sign-up, sign-in, sessions, profile,
+//! members, invitations, the organization and its audit log.
+
+use shared::handler;
+use shared::ratelimit::LimitedAction;
+use shared::rbac::Access::{Public, Requires, Throttled};
+use shared::rbac::Permission::*;
+use shared::runtime::openapi::Tag;
+use shared::runtime::{Deploy, Endpoint, Route, Sizing};
+
+use crate::identity::handlers::{auth, invitations, members, organization};
+
+pub static AUTH_REGISTER: Route = Route {
+    name: "auth-register",
+    path: "/api/v1/auth/register",
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::SignUp), handler!(auth::register))
+            .op(&crate::identity::contract::AUTH_REGISTER_POST),
+    ],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static AUTH_JOIN: Route = Route {
+    name: "auth-join",
+    path: "/api/v1/auth/join",
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::Join), handler!(auth::join))
+            .op(&crate::identity::contract::AUTH_JOIN_POST),
+    ],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static AUTH_LOGIN: Route = Route {
+    name: "auth-login",
+    path: "/api/v1/auth/login",
+    methods: &[Endpoint::post(Public, handler!(auth::login))
+        .op(&crate::identity::contract::AUTH_LOGIN_POST)],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static AUTH_REFRESH: Route = Route {
+    name: "auth-refresh",
+    path: "/api/v1/auth/refresh",
+    methods: &[
+        Endpoint::post(Throttled(LimitedAction::Refresh), handler!(auth::refresh))
+            .op(&crate::identity::contract::AUTH_REFRESH_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_LOGOUT: Route = Route {
+    name: "auth-logout",
+    path: "/api/v1/auth/logout",
+    methods: &[
+        Endpoint::post(Requires(Authenticated), handler!(auth::logout))
+            .op(&crate::identity::contract::AUTH_LOGOUT_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_ME: Route = Route {
+    name: "auth-me",
+    path: "/api/v1/auth/me",
+    methods: &[
+        Endpoint::get(Requires(Authenticated), handler!(auth::me))
+            .op(&crate::identity::contract::AUTH_ME_GET),
+        Endpoint::patch(Requires(Authenticated), handler!(auth::update_me))
+            .op(&crate::identity::contract::AUTH_ME_PATCH),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_PASSWORD: Route = Route {
+    name: "auth-password",
+    path: "/api/v1/auth/password",
+    methods: &[
+        Endpoint::post(Requires(Authenticated), handler!(auth::password))
+            .op(&crate::identity::contract::AUTH_PASSWORD_POST),
+    ],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static AUTH_PASSWORD_RESET: Route = Route {
+    name: "auth-password-reset",
+    path: "/api/v1/auth/password-reset",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        handler!(auth::password_reset),
+    )
+    .op(&crate::identity::contract::AUTH_PASSWORD_RESET_POST)],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static AUTH_PASSWORD_RESET_REQUEST: Route = Route {
+    name: "auth-password-reset-request",
+    path: "/api/v1/auth/password-reset/request",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        handler!(auth::password_reset_request),
+    )
+    .op(&crate::identity::contract::AUTH_PASSWORD_RESET_REQUEST_POST)],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_VERIFY_EMAIL: Route = Route {
+    name: "auth-verify-email",
+    path: "/api/v1/auth/verify-email",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::PasswordReset),
+        handler!(auth::verify_email),
+    )
+    .op(&crate::identity::contract::AUTH_VERIFY_EMAIL_POST)],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_VERIFY_EMAIL_RESEND: Route = Route {
+    name: "auth-verify-email-resend",
+    path: "/api/v1/auth/verify-email/resend",
+    methods: &[
+        Endpoint::post(Requires(Authenticated), handler!(auth::resend_verification))
+            .op(&crate::identity::contract::AUTH_VERIFY_EMAIL_RESEND_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_SESSIONS: Route = Route {
+    name: "auth-sessions",
+    path: "/api/v1/auth/sessions",
+    methods: &[
+        Endpoint::get(Requires(Authenticated), handler!(auth::sessions))
+            .op(&crate::identity::contract::AUTH_SESSIONS_GET),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static AUTH_SESSIONS_ID: Route = Route {
+    name: "auth-sessions-id",
+    path: "/api/v1/auth/sessions/{id}",
+    methods: &[
+        Endpoint::delete(Requires(Authenticated), handler!(auth::end_session))
+            .op(&crate::identity::contract::AUTH_SESSIONS_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static MEMBERS: Route = Route {
+    name: "members",
+    path: "/api/v1/members",
+    methods: &[
+        Endpoint::get(Requires(ReadRecords), handler!(members::list))
+            .op(&crate::identity::contract::MEMBERS_GET),
+        Endpoint::post(Requires(ManageMembers), handler!(members::create))
+            .op(&crate::identity::contract::MEMBERS_POST),
+    ],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static MEMBERS_ID: Route = Route {
+    name: "members-id",
+    path: "/api/v1/members/{id}",
+    methods: &[
+        Endpoint::get(Requires(ReadRecords), handler!(members::get))
+            .op(&crate::identity::contract::MEMBERS_ID_GET),
+        Endpoint::patch(Requires(ManageMembers), handler!(members::update))
+            .op(&crate::identity::contract::MEMBERS_ID_PATCH),
+        Endpoint::delete(Requires(ManageMembers), handler!(members::remove))
+            .op(&crate::identity::contract::MEMBERS_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static INVITATIONS: Route = Route {
+    name: "invitations",
+    path: "/api/v1/invitations",
+    methods: &[
+        Endpoint::get(Requires(ManageMembers), handler!(invitations::list))
+            .op(&crate::identity::contract::INVITATIONS_GET),
+        Endpoint::post(Requires(ManageMembers), handler!(invitations::create))
+            .op(&crate::identity::contract::INVITATIONS_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static INVITATIONS_ACCEPT: Route = Route {
+    name: "invitations-accept",
+    path: "/api/v1/invitations/accept",
+    methods: &[Endpoint::post(
+        Throttled(LimitedAction::InvitationAccept),
+        handler!(invitations::accept),
+    )
+    .op(&crate::identity::contract::INVITATIONS_ACCEPT_POST)],
+    deploy: Deploy::API.sized(Sizing::PASSWORD),
+};
+
+pub static INVITATIONS_ID: Route = Route {
+    name: "invitations-id",
+    path: "/api/v1/invitations/{id}",
+    methods: &[
+        Endpoint::delete(Requires(ManageMembers), handler!(invitations::item))
+            .op(&crate::identity::contract::INVITATIONS_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION: Route = Route {
+    name: "organization",
+    path: "/api/v1/organization",
+    methods: &[
+        Endpoint::get(Requires(ReadRecords), handler!(organization::get))
+            .op(&crate::identity::contract::ORGANIZATION_GET),
+        Endpoint::patch(Requires(ManageMembers), handler!(organization::update))
+            .op(&crate::identity::contract::ORGANIZATION_PATCH),
+        Endpoint::delete(Requires(ManageOrganization), handler!(organization::delete))
+            .op(&crate::identity::contract::ORGANIZATION_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION_PLAN: Route = Route {
+    name: "organization-plan",
+    path: "/api/v1/organization/plan",
+    methods: &[
+        Endpoint::put(Requires(ManageOrganization), handler!(organization::plan))
+            .op(&crate::identity::contract::ORGANIZATION_PLAN_PUT),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION_RATE_LIMITS: Route = Route {
+    name: "organization-rate-limits",
+    path: "/api/v1/organization/rate-limits",
+    methods: &[
+        Endpoint::get(Requires(Configure), handler!(organization::rate_limits))
+            .op(&crate::identity::contract::ORGANIZATION_RATE_LIMITS_GET),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION_USAGE: Route = Route {
+    name: "organization-usage",
+    path: "/api/v1/organization/usage",
+    methods: &[
+        Endpoint::get(Requires(ManageOrganization), handler!(organization::usage))
+            .op(&crate::identity::contract::ORGANIZATION_USAGE_GET),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
+    name: "organization-transfer-ownership",
+    path: "/api/v1/organization/transfer-ownership",
+    methods: &[Endpoint::post(
+        Requires(ManageOrganization),
+        handler!(organization::transfer_ownership),
+    )
+    .op(&crate::identity::contract::ORGANIZATION_TRANSFER_OWNERSHIP_POST)],
+    deploy: Deploy::API,
+};
+
+pub static AUDIT_LOG: Route = Route {
+    name: "audit-log",
+    path: "/api/v1/audit-log",
+    methods: &[Endpoint::get(
+        Requires(ReadAuditLog),
+        handler!(crate::identity::audit_log::list),
+    )
+    .op(&crate::identity::contract::AUDIT_LOG_GET)],
+    deploy: Deploy::API,
+};
+
+pub static AUDIT_LOG_SUMMARY: Route = Route {
+    name: "audit-log-summary",
+    path: "/api/v1/audit-log/summary",
+    methods: &[Endpoint::get(
+        Requires(ReadAuditLog),
+        handler!(crate::identity::audit_log::summary),
+    )
+    .op(&crate::identity::contract::AUDIT_LOG_SUMMARY_GET)],
+    deploy: Deploy::API,
+};
+
+shared::named_routes! {
+    routes {
+        AUTH_REGISTER,
+        AUTH_JOIN,
+        AUTH_LOGIN,
+        AUTH_REFRESH,
+        AUTH_LOGOUT,
+        AUTH_ME,
+        AUTH_PASSWORD,
+        AUTH_PASSWORD_RESET,
+        AUTH_PASSWORD_RESET_REQUEST,
+        AUTH_VERIFY_EMAIL,
+        AUTH_VERIFY_EMAIL_RESEND,
+        AUTH_SESSIONS,
+        AUTH_SESSIONS_ID,
+        MEMBERS,
+        MEMBERS_ID,
+        INVITATIONS,
+        INVITATIONS_ACCEPT,
+        INVITATIONS_ID,
+        ORGANIZATION,
+        ORGANIZATION_PLAN,
+        ORGANIZATION_RATE_LIMITS,
+        ORGANIZATION_USAGE,
+        ORGANIZATION_TRANSFER_OWNERSHIP,
+        AUDIT_LOG,
+        AUDIT_LOG_SUMMARY,
+    }
+}
+
+/// This context's tags in the OpenAPI document (its group: Identity).
+pub static TAGS: &[Tag] = &[
+    Tag {
+        name: "auth",
+        description: "Sign-up, sign-in, the session (access token and refresh cookie), the caller's own account, password and email verification.",
+    },
+    Tag {
+        name: "members",
+        description: "The organization's members: added directly, their roles and statuses, removal.",
+    },
+    Tag {
+        name: "invitations",
+        description: "Invitations by email, their acceptance and revocation.",
+    },
+    Tag {
+        name: "organization",
+        description: "The organization: its name and settings, plan, rate limits and usage, ownership, deletion.",
+    },
+    Tag {
+        name: "audit-log",
+        description: "What happened in the organization, who did it and from where (ADMIN+).",
+    },
+];

@@ -1,0 +1,327 @@
+//! What a work order is, as the workshop's flows read it: its statuses
+//! and the transitions between them, its lines' kinds and approvals, the
+//! money its lines make and the stock they hold. No database here: the
+//! flows that write a work order (`work_orders`, `transitions`, `lines`,
+//! `invoices`) all read it through this module.
+//!
+//! Money is integer minor units in the work order's one currency. A line's
+//! amount is `quantity x unitPrice` (LABOR quantities are hundredths of an
+//! hour, so divided by 100), its tax `amount x taxRate / 10000` (basis
+//! points); each is rounded half to even on its own line. Declined lines
+//! are shown and not counted. Every amount a work order holds (a line's
+//! amount and tax, the subtotal, tax and total) is at most [`MAX_AMOUNT`]:
+//! computed in i128 and converted back only when in range, so a product of
+//! two in-range inputs can never wrap into a negative amount.
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use shared::db::number;
+use shared::error::{ApiError, Code, FieldError};
+
+pub const WORK_ORDERS: &str = "work_orders";
+
+shared::words! {
+    /// A work order's statuses, in the order it normally moves through them.
+    pub enum Status {
+        Estimate = "ESTIMATE",
+        Approved = "APPROVED",
+        InProgress = "IN_PROGRESS",
+        Completed = "COMPLETED",
+        Invoiced = "INVOICED",
+        Paid = "PAID",
+        Cancelled = "CANCELLED",
+    }
+}
+
+impl Status {
+    /// Where a work order may go from here.
+    pub fn next(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            Estimate => &[Approved, Cancelled],
+            Approved => &[InProgress, Cancelled],
+            InProgress => &[Completed, Cancelled],
+            Completed => &[Invoiced],
+            Invoiced => &[Paid],
+            Paid | Cancelled => &[],
+        }
+    }
+
+    /// Whether a work order's lines still change (and its PART lines hold
+    /// reserved stock): ESTIMATE, APPROVED and IN_PROGRESS.
+    pub fn lines_change(self) -> bool {
+        matches!(
+            self,
+            Status::Estimate | Status::Approved | Status::InProgress
+        )
+    }
+
+    /// The status `order` is in (a work order is created ESTIMATE).
+    pub fn of(order: &Document) -> Status {
+        order
+            .get_str("status")
+            .ok()
+            .and_then(Status::parse)
+            .unwrap_or(Status::Estimate)
+    }
+
+    /// The field a transition to this status stamps (`invoicedAt`).
+    pub fn stamp(self) -> String {
+        format!("{}At", self.as_str().to_lowercase().replace('_', ""))
+    }
+}
+
+shared::words! {
+    /// What a line bills.
+    pub enum LineKind {
+        Labor = "LABOR",
+        Part = "PART",
+        Fee = "FEE",
+    }
+}
+
+impl LineKind {
+    /// The kind of a stored `line` (FEE-like when unreadable: billed as
+    /// quantity x price, holding no stock).
+    pub fn of(line: &Document) -> LineKind {
+        line.get_str("type")
+            .ok()
+            .and_then(LineKind::parse)
+            .unwrap_or(LineKind::Fee)
+    }
+}
+
+shared::words! {
+    /// Where a line stands with the customer.
+    pub enum Approval {
+        Pending = "PENDING",
+        Approved = "APPROVED",
+        Declined = "DECLINED",
+    }
+}
+
+impl Approval {
+    /// The approval of a stored `line`.
+    pub fn of(line: &Document) -> Option<Approval> {
+        line.get_str("approval").ok().and_then(Approval::parse)
+    }
+}
+
+shared::words! {
+    /// How the customer gave their decision on the lines.
+    pub enum ApprovalMethod {
+        InPerson = "IN_PERSON",
+        Phone = "PHONE",
+        Signature = "SIGNATURE",
+    }
+}
+
+/// `n / d` rounded half to even (`d > 0`).
+pub fn div_half_even(n: i128, d: i128) -> i128 {
+    let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
+/// The most any amount of a work order may be, in minor units (10^15:
+/// ten trillion in a two-decimal currency), as for every `Money` field.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// 422 `AMOUNT_OUT_OF_RANGE` naming `field`: `what` would pass [`MAX_AMOUNT`].
+pub fn out_of_range(field: &str, what: &str) -> ApiError {
+    ApiError::Unprocessable {
+        code: Code::AmountOutOfRange,
+        detail: format!("{what} would be more than {MAX_AMOUNT} minor units"),
+        errors: vec![FieldError::new(
+            field,
+            format!("makes {what} more than {MAX_AMOUNT} minor units"),
+        )],
+    }
+}
+
+/// `n` as an amount: `Some` only within 0..=[`MAX_AMOUNT`].
+fn amount_of(n: i128) -> Option<i64> {
+    i64::try_from(n)
+        .ok()
+        .filter(|n| (0..=MAX_AMOUNT).contains(n))
+}
+
+/// A line's amount and tax, in minor units; `None` when either input is
+/// negative or either result would pass [`MAX_AMOUNT`].
+pub fn line_money(
+    kind: LineKind,
+    quantity: i64,
+    unit_price: i64,
+    tax_rate: i64,
+) -> Option<(i64, i64)> {
+    if quantity < 0 || unit_price < 0 || !(0..=10_000).contains(&tax_rate) {
+        return None;
+    }
+    // i64 x i64 always fits in i128; the bound is checked before narrowing.
+    let gross = i128::from(quantity) * i128::from(unit_price);
+    let amount = if kind == LineKind::Labor {
+        div_half_even(gross, 100)
+    } else {
+        gross
+    };
+    let amount = amount_of(amount)?;
+    let tax = amount_of(div_half_even(
+        i128::from(amount) * i128::from(tax_rate),
+        10_000,
+    ))?;
+    Some((amount, tax))
+}
+
+pub fn lines_of(order: &Document) -> Vec<Document> {
+    order
+        .get_array("lines")
+        .map(|a| a.iter().filter_map(|l| l.as_document().cloned()).collect())
+        .unwrap_or_default()
+}
+
+/// What a new work order starts with: no lines, nothing to pay.
+pub fn empty() -> Document {
+    doc! {
+        "lines": [], "subtotal": 0_i64, "tax": 0_i64, "total": 0_i64,
+        "amountPaid": 0_i64, "balance": 0_i64,
+    }
+}
+
+/// The `$set` of a work order's lines and the totals they make (lines
+/// change only before invoicing, so nothing is paid yet and the balance is
+/// the total). A line amount or a total past [`MAX_AMOUNT`] is 422
+/// `AMOUNT_OUT_OF_RANGE` naming `field`, the input that made it.
+pub fn with_totals(lines: Vec<Document>, field: &str) -> Result<Document, ApiError> {
+    let (mut subtotal, mut tax) = (0_i128, 0_i128);
+    let mut out = Vec::with_capacity(lines.len());
+    for mut l in lines {
+        let (amount, t) = line_money(
+            LineKind::of(&l),
+            number(&l, "quantity").unwrap_or(0),
+            number(&l, "unitPrice").unwrap_or(0),
+            number(&l, "taxRate").unwrap_or(0),
+        )
+        .ok_or_else(|| out_of_range(field, "a line's amount"))?;
+        l.insert("amount", amount);
+        l.insert("tax", t);
+        if Approval::of(&l) != Some(Approval::Declined) {
+            subtotal += i128::from(amount);
+            tax += i128::from(t);
+        }
+        out.push(Bson::Document(l));
+    }
+    let total = amount_of(subtotal + tax).ok_or_else(|| out_of_range(field, "the total"))?;
+    let (subtotal, tax) = (
+        amount_of(subtotal).ok_or_else(|| out_of_range(field, "the subtotal"))?,
+        amount_of(tax).ok_or_else(|| out_of_range(field, "the tax"))?,
+    );
+    Ok(doc! {
+        "lines": out,
+        "subtotal": subtotal, "tax": tax, "total": total,
+        "amountPaid": 0_i64, "balance": total,
+        "updatedAt": DateTime::now(),
+    })
+}
+
+/// The part whose stock `line` holds: a PART line's, unless declined.
+pub fn held_part(line: &Document) -> Option<ObjectId> {
+    let holds =
+        LineKind::of(line) == LineKind::Part && Approval::of(line) != Some(Approval::Declined);
+    holds.then(|| line.get_object_id("partId").ok()).flatten()
+}
+
+/// Whether `order`'s counted PART lines hold stock now: reserved while it
+/// is open, consumed on completion, released on cancellation.
+pub fn holds_stock(order: &Document) -> bool {
+    Status::of(order).lines_change()
+}
+
+/// What the work order's counted PART lines hold: (part, quantity).
+pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
+    lines_of(order)
+        .iter()
+        .filter_map(|l| Some((held_part(l)?, number(l, "quantity")?)))
+        .collect()
+}
+
+/// Whether the customer approved at least one line (work starts only then).
+pub fn has_approved_line(order: &Document) -> bool {
+    lines_of(order)
+        .iter()
+        .any(|l| Approval::of(l) == Some(Approval::Approved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::error::Code;
+
+    #[test]
+    fn halves_round_to_even() {
+        assert_eq!(div_half_even(5, 2), 2);
+        assert_eq!(div_half_even(7, 2), 4);
+        assert_eq!(div_half_even(6, 4), 2);
+        assert_eq!(div_half_even(10, 4), 2);
+        assert_eq!(div_half_even(11, 4), 3);
+    }
+
+    #[test]
+    fn labour_is_hundredths_of_an_hour_and_tax_is_per_line() {
+        // 1.5 h at 90.00/h = 135.00; 19 % tax = 25.65.
+        assert_eq!(
+            line_money(LineKind::Labor, 150, 9_000, 1_900),
+            Some((13_500, 2_565))
+        );
+        // 0.25 h at 85.50 = 21.375 -> 21.38 (8 is even); 2 parts at 12.99.
+        assert_eq!(line_money(LineKind::Labor, 25, 8_550, 0), Some((2_138, 0)));
+        assert_eq!(
+            line_money(LineKind::Part, 2, 1_299, 1_900),
+            Some((2_598, 494))
+        );
+    }
+
+    #[test]
+    fn a_product_past_the_bound_is_refused_not_wrapped() {
+        // 20879 x 883507068044904 is -1000 when wrapped to 64 bits.
+        assert_eq!(
+            line_money(LineKind::Fee, 20_879, 883_507_068_044_904, 0),
+            None
+        );
+        assert_eq!(
+            line_money(LineKind::Fee, 1, MAX_AMOUNT, 0),
+            Some((MAX_AMOUNT, 0))
+        );
+        assert_eq!(line_money(LineKind::Fee, 1, MAX_AMOUNT + 1, 0), None);
+        assert_eq!(line_money(LineKind::Fee, 1, -1, 0), None);
+        assert_eq!(
+            line_money(LineKind::Labor, i64::MAX, i64::MAX, 10_000),
+            None
+        );
+        // The tax is bounded too, and never more than the amount.
+        assert_eq!(
+            line_money(LineKind::Fee, 1, MAX_AMOUNT, 10_000),
+            Some((MAX_AMOUNT, MAX_AMOUNT))
+        );
+    }
+
+    #[test]
+    fn totals_past_the_bound_are_refused_naming_the_field() {
+        let line = |price: i64| doc! { "type": "FEE", "quantity": 1_i64, "unitPrice": price, "taxRate": 0_i64 };
+        let ok = with_totals(
+            vec![line(MAX_AMOUNT / 2), line(MAX_AMOUNT / 2)],
+            "unitPrice",
+        )
+        .unwrap();
+        assert_eq!(ok.get_i64("total").unwrap(), MAX_AMOUNT);
+        match with_totals(vec![line(MAX_AMOUNT), line(1)], "unitPrice") {
+            Err(ApiError::Unprocessable { code, errors, .. }) => {
+                assert_eq!(code, Code::AmountOutOfRange);
+                assert_eq!(errors[0].field, "unitPrice");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The workshop context's routes: its entities (vehicles, parts, work
+//! orders, appointments), odometer readings and history, stock
+//! adjustments, a work order's transitions, lines, approval, invoice and
+//! payments, and the bays' availability.
+
+use shared::handler;
+use shared::rbac::Access::Requires;
+use shared::rbac::Permission::*;
+use shared::runtime::openapi::Tag;
+use shared::runtime::{Deploy, Endpoint, Route};
+
+pub static VEHICLES_ID_ODOMETER: Route = Route {
+    name: "vehicles-id-odometer",
+    path: "/api/v1/vehicles/{id}/odometer",
+    methods: &[
+        Endpoint::get(
+            Requires(ReadRecords),
+            handler!(crate::workshop::vehicles::readings),
+        )
+        .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_GET),
+        Endpoint::post(
+            Requires(CreateRecords),
+            handler!(crate::workshop::vehicles::add_reading),
+        )
+        .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static VEHICLES_ID_HISTORY: Route = Route {
+    name: "vehicles-id-history",
+    path: "/api/v1/vehicles/{id}/history",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::vehicles::history),
+    )
+    .op(&crate::workshop::contract::VEHICLES_ID_HISTORY_GET)],
+    deploy: Deploy::API,
+};
+
+pub static PARTS_ID_ADJUSTMENTS: Route = Route {
+    name: "parts-id-adjustments",
+    path: "/api/v1/parts/{id}/adjustments",
+    methods: &[Endpoint::post(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::parts::adjust),
+    )
+    .op(&crate::workshop::contract::PARTS_ID_ADJUSTMENTS_POST)],
+    deploy: Deploy::API,
+};
+
+pub static PARTS_ID_MOVEMENTS: Route = Route {
+    name: "parts-id-movements",
+    path: "/api/v1/parts/{id}/movements",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::parts::movements),
+    )
+    .op(&crate::workshop::contract::PARTS_ID_MOVEMENTS_GET)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
+    name: "work-orders-id-transition",
+    path: "/api/v1/work-orders/{id}/transition",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::transitions::transition),
+    )
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_TRANSITION_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_LINES: Route = Route {
+    name: "work-orders-id-lines",
+    path: "/api/v1/work-orders/{id}/lines",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::lines::add),
+    )
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_LINES_ID: Route = Route {
+    name: "work-orders-id-lines-lineid",
+    path: "/api/v1/work-orders/{id}/lines/{lineId}",
+    methods: &[
+        Endpoint::patch(
+            Requires(UpdateRecords),
+            handler!(crate::workshop::lines::update),
+        )
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_PATCH),
+        Endpoint::delete(
+            Requires(UpdateRecords),
+            handler!(crate::workshop::lines::remove),
+        )
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
+    name: "work-orders-id-approval",
+    path: "/api/v1/work-orders/{id}/approval",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::lines::approve),
+    )
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_APPROVAL_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_INVOICE: Route = Route {
+    name: "work-orders-id-invoice",
+    path: "/api/v1/work-orders/{id}/invoice",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::invoices::show),
+    )
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_INVOICE_GET)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_PAYMENTS: Route = Route {
+    name: "work-orders-id-payments",
+    path: "/api/v1/work-orders/{id}/payments",
+    methods: &[Endpoint::post(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::invoices::pay),
+    )
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_PAYMENTS_POST)],
+    deploy: Deploy::API,
+};
+
+pub static APPOINTMENTS_AVAILABILITY: Route = Route {
+    name: "appointments-availability",
+    path: "/api/v1/appointments/availability",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::appointments::availability),
+    )
+    .op(&crate::workshop::contract::APPOINTMENTS_AVAILABILITY_GET)],
+    deploy: Deploy::API,
+};
+
+shared::named_routes! {
+    routes {
+        VEHICLES_ID_ODOMETER,
+        VEHICLES_ID_HISTORY,
+        PARTS_ID_ADJUSTMENTS,
+        PARTS_ID_MOVEMENTS,
+        WORK_ORDERS_ID_TRANSITION,
+        WORK_ORDERS_ID_LINES,
+        WORK_ORDERS_ID_LINES_ID,
+        WORK_ORDERS_ID_APPROVAL,
+        WORK_ORDERS_ID_INVOICE,
+        WORK_ORDERS_ID_PAYMENTS,
+        APPOINTMENTS_AVAILABILITY,
+    }
+    entities {
+        vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
+        parts = "parts" => crate::workshop::parts::PART,
+        work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
+        appointments = "appointments" => crate::workshop::appointments::APPOINTMENT,
+    }
+}
+
+/// This context's tags in the OpenAPI document (its group: Workshop).
+pub static TAGS: &[Tag] = &[
+    Tag {
+        name: "vehicles",
+        description: "Customers' vehicles, their odometer readings and service history.",
+    },
+    Tag {
+        name: "parts",
+        description: "The parts inventory and its stock movements.",
+    },
+    Tag {
+        name: "work-orders",
+        description: "Visits: estimate, approval, lines, work, invoice and payments.",
+    },
+    Tag {
+        name: "appointments",
+        description: "The bays' calendar and its availability.",
+    },
+];

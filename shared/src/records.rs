@@ -330,6 +330,16 @@ impl Entity {
                 .any(|f| record.get_object_id(f).ok() == me)
     }
 
+    /// The access a method of the entity's routes needs: `permission`,
+    /// or `Configure` for an `admin_only` entity.
+    pub const fn access(&self, permission: Permission) -> crate::rbac::Access {
+        crate::rbac::Access::Requires(if self.admin_only {
+            Permission::Configure
+        } else {
+            permission
+        })
+    }
+
     /// The one ownership check: the caller's own record (see
     /// [`Self::is_callers`]) passes, anyone else's needs `permission`
     /// (403, audited, otherwise).

@@ -8,11 +8,19 @@
 
 use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
 
+use super::invoices::PaymentMethod;
 use super::lines::NEW_LINE;
+use super::order::{Approval, ApprovalMethod, LineKind, Status};
 use super::parts::{ADJUSTMENT, PART};
 use super::transitions::TRANSITION;
 use super::vehicles::{READING, VEHICLE};
 use super::work_orders::WORK_ORDER;
+
+/// What a customer decides on a line (an approval names no PENDING).
+const DECISIONS: &[&str] = &[Approval::Approved.as_str(), Approval::Declined.as_str()];
+
+/// The statuses of a work order that has an invoice.
+const BILLED: &[&str] = &[Status::Invoiced.as_str(), Status::Paid.as_str()];
 
 /// Any whole number (a stock movement's signed `delta`).
 const INTEGER: Schema = Schema::Int {
@@ -54,23 +62,17 @@ const MOVEMENT_PROPS: &[Prop] = &[
 /// A work-order line as stored on the work order and copied to its invoice.
 const LINE: Schema = Schema::Object(&[
     Prop::req("id", Schema::ID),
-    Prop::req("type", Schema::Enum(&["LABOR", "PART", "FEE"])),
+    Prop::req("type", Schema::Enum(LineKind::NAMES)),
     Prop::opt("description", Schema::STRING),
     Prop::req("quantity", Schema::COUNT),
     Prop::req("unitPrice", Schema::COUNT),
     Prop::opt("taxRate", Schema::COUNT),
     Prop::opt("partId", Schema::ID),
-    Prop::req(
-        "approval",
-        Schema::Enum(&["PENDING", "APPROVED", "DECLINED"]),
-    ),
+    Prop::req("approval", Schema::Enum(Approval::NAMES)),
     Prop::req("amount", Schema::COUNT),
     Prop::req("tax", Schema::COUNT),
     Prop::opt("approvedBy", Schema::STRING),
-    Prop::opt(
-        "approvalMethod",
-        Schema::Enum(&["IN_PERSON", "PHONE", "SIGNATURE"]),
-    ),
+    Prop::opt("approvalMethod", Schema::Enum(ApprovalMethod::NAMES)),
     Prop::opt("approvedAt", Schema::TIME),
     Prop::opt("approvalIp", Schema::Nullable(&Schema::STRING)),
 ]);
@@ -79,7 +81,7 @@ const LINE: Schema = Schema::Object(&[
 const PAYMENT: Schema = Schema::Object(&[
     Prop::req("id", Schema::ID),
     Prop::req("amount", Schema::COUNT),
-    Prop::req("method", Schema::Enum(&["CASH", "CARD", "TRANSFER"])),
+    Prop::req("method", Schema::Enum(PaymentMethod::NAMES)),
     Prop::req("paidAt", Schema::TIME),
     Prop::req("recordedBy", Schema::ID),
     Prop::req("createdAt", Schema::TIME),
@@ -118,7 +120,7 @@ const INVOICE: Schema = Schema::Object(&[
     Prop::req("tax", Schema::COUNT),
     Prop::req("total", Schema::COUNT),
     Prop::req("workOrderId", Schema::ID),
-    Prop::req("status", Schema::Enum(&["INVOICED", "PAID"])),
+    Prop::req("status", Schema::Enum(BILLED)),
     Prop::req("payments", Schema::Array(&PAYMENT)),
     Prop::req("amountPaid", Schema::COUNT),
     Prop::req("balance", Schema::COUNT),
@@ -203,12 +205,16 @@ pub static PARTS_ID_MOVEMENTS_GET: Op = Op {
 
 pub static WORK_ORDERS_ID_TRANSITION_POST: Op = Op {
     summary: "Move a work order to another status",
-    description: "Only along the allowed transitions (ESTIMATE -> APPROVED|CANCELLED, APPROVED -> \
-        IN_PROGRESS|CANCELLED, IN_PROGRESS -> COMPLETED|CANCELLED, COMPLETED -> INVOICED, \
-        INVOICED -> PAID), else 409 `INVALID_TRANSITION`. IN_PROGRESS needs an approved line, \
-        PAID a balance of 0. MEMBERs move only work orders they created or are assigned; \
-        invoicing, marking paid and cancelling work in progress need an ADMIN+. COMPLETED \
-        consumes the reserved parts, CANCELLED releases them, INVOICED issues the invoice.",
+    describe: Some(|| {
+        format!(
+            "Only along the allowed transitions ({}), else 409 `INVALID_TRANSITION`. \
+            IN_PROGRESS needs an approved line, PAID a balance of 0. MEMBERs move only work \
+            orders they created or are assigned; invoicing, marking paid and cancelling work in \
+            progress need an ADMIN+. COMPLETED consumes the reserved parts, CANCELLED releases \
+            them, INVOICED issues the invoice.",
+            Status::transitions()
+        )
+    }),
     body: Body::Json(Schema::Fields(TRANSITION)),
     reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
     ..Op::DEFAULTS
@@ -280,11 +286,11 @@ pub static WORK_ORDERS_ID_APPROVAL_POST: Op = Op {
             "lines",
             Schema::Array(&Schema::Object(&[
                 Prop::req("lineId", Schema::ID),
-                Prop::req("decision", Schema::Enum(&["APPROVED", "DECLINED"])),
+                Prop::req("decision", Schema::Enum(DECISIONS)),
             ])),
         ),
         Prop::req("approvedBy", Schema::Text { min: 1, max: 200 }),
-        Prop::req("method", Schema::Enum(&["IN_PERSON", "PHONE", "SIGNATURE"])),
+        Prop::req("method", Schema::Enum(ApprovalMethod::NAMES)),
     ])),
     reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
     ..Op::DEFAULTS
@@ -313,7 +319,7 @@ pub static WORK_ORDERS_ID_PAYMENTS_POST: Op = Op {
                 max: 1_000_000_000_000_000,
             },
         ),
-        Prop::req("method", Schema::Enum(&["CASH", "CARD", "TRANSFER"])),
+        Prop::req("method", Schema::Enum(PaymentMethod::NAMES)),
         Prop::opt("paidAt", Schema::Nullable(&Schema::TIME)),
         Prop::opt(
             "reference",

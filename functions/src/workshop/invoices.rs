@@ -23,7 +23,7 @@ use shared::runtime::{Ctx, HandlerResult};
 
 use super::order::{Approval, Status, WORK_ORDERS};
 use super::vehicles::VEHICLES;
-use super::work_orders::WORK_ORDER;
+use super::work_orders::{self, WORK_ORDER};
 use shared::time::MINUTE_MS;
 
 /// The sequence invoice numbers come from.
@@ -185,25 +185,25 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = tx
-                    .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-                    .await?
-                    .ok_or(ApiError::NotFound {
-                        resource: "work_order",
-                    })?;
-                let status = Status::of(&order);
+                let (_, read) = work_orders::read_in(tx, id).await?;
+                let status = read.status;
                 if status != Status::Invoiced {
                     return Err(ApiError::conflict(
                         Code::InvalidTransition,
                         format!("Payments are taken on INVOICED work orders; this one is {status}"),
                     ));
                 }
-                let balance = number(&order, "balance").unwrap_or(0);
+                let balance = read.balance;
                 if amount > balance {
                     return Err(ApiError::Unprocessable {
                         code: Code::Overpayment,
-                        detail: format!("The balance is {balance}; a payment of {amount} is more than is owed"),
-                        errors: vec![FieldError::new("amount", format!("must be at most the balance, {balance}"))],
+                        detail: format!(
+                            "The balance is {balance}; a payment of {amount} is more than is owed"
+                        ),
+                        errors: vec![FieldError::new(
+                            "amount",
+                            format!("must be at most the balance, {balance}"),
+                        )],
                     });
                 }
                 let left = balance - amount;
@@ -215,7 +215,7 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                 let after = tx
                     .find_one_and_update(
                         WORK_ORDERS,
-                        doc! { "_id": id, "version": number(&order, "version").unwrap_or(1), "balance": balance },
+                        doc! { "_id": id, "version": read.version, "balance": balance },
                         doc! {
                             "$set": set,
                             "$inc": { "amountPaid": amount, "version": 1_i64 },
@@ -223,13 +223,26 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                         },
                     )
                     .await?
-                    .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The work order changed meanwhile; retry"))?;
-                let mut change = doc! { "payment": payment.clone(), "balance": { "from": balance, "to": left } };
+                    .ok_or_else(|| {
+                        ApiError::conflict(
+                            Code::WriteConflict,
+                            "The work order changed meanwhile; retry",
+                        )
+                    })?;
+                let mut change =
+                    doc! { "payment": payment.clone(), "balance": { "from": balance, "to": left } };
                 if left == 0 {
-                    change.insert("status", doc! { "from": Status::Invoiced, "to": Status::Paid });
+                    change.insert(
+                        "status",
+                        doc! { "from": Status::Invoiced, "to": Status::Paid },
+                    );
                 }
-                tx.audit(AuditEntry::new(Action::Update, "work_order").id(id).changes(change))
-                    .await?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "work_order")
+                        .id(id)
+                        .changes(change),
+                )
+                .await?;
                 Ok(after)
             })
         })

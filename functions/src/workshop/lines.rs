@@ -21,8 +21,8 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
 use serde_json::Value;
 use shared::audit::{Action, AuditEntry};
-use shared::db::{number, Scope, Tx};
-use shared::error::{id_of, ApiError, Code, FieldError};
+use shared::db::{Scope, Tx};
+use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
 use shared::rbac::Permission;
@@ -30,10 +30,10 @@ use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::order::{
-    held_part, lines_of, with_totals, Approval, ApprovalMethod, LineKind, Status, WORK_ORDERS,
+    lines_of, with_totals, Approval, ApprovalMethod, Line, LineKind, Order, Status, WORK_ORDERS,
 };
 use super::parts::{reserve, PARTS};
-use super::work_orders::WORK_ORDER;
+use super::work_orders::{self, WORK_ORDER};
 
 const DESCRIPTION: Field = Field::optional("description", Kind::Text { min: 0, max: 500 });
 const QUANTITY: Kind = Kind::Integer {
@@ -72,10 +72,9 @@ static LINE_PATCH: &[Field] = &[
     TAX_RATE,
 ];
 
-/// 409 `INVALID_TRANSITION` unless `order`'s lines still change
-/// ([`Status::lines_change`]).
-fn still_open(order: &Document) -> Result<(), ApiError> {
-    let status = Status::of(order);
+/// 409 `INVALID_TRANSITION` unless a work order in `status` still has its
+/// lines change ([`Status::lines_change`]).
+fn still_open(status: Status) -> Result<(), ApiError> {
     if status.lines_change() {
         return Ok(());
     }
@@ -88,15 +87,10 @@ fn still_open(order: &Document) -> Result<(), ApiError> {
 /// The live work order as the transaction reads it, refused unless its
 /// lines still change: the check that counts, since [`save`] writes only
 /// over this very version.
-async fn load(tx: &mut Tx<'_>, id: ObjectId) -> Result<Document, ApiError> {
-    let order = tx
-        .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: "work_order",
-        })?;
-    still_open(&order)?;
-    Ok(order)
+async fn load(tx: &mut Tx<'_>, id: ObjectId) -> Result<(Document, Order), ApiError> {
+    let (order, read) = work_orders::read_in(tx, id).await?;
+    still_open(read.status)?;
+    Ok((order, read))
 }
 
 /// The statuses in which lines change, as a filter's `$in`.
@@ -119,28 +113,28 @@ fn at(lines: &[Document], id: ObjectId) -> Result<usize, ApiError> {
 /// The work order, live, that the caller may change the lines of (its
 /// creator, its technician, or an ADMIN+), before COMPLETED: the caller's
 /// right, and a first look at the status.
-async fn editable(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
+async fn editable(scope: &Scope, id: ObjectId) -> Result<Order, ApiError> {
     let order = find_live(scope, &WORK_ORDER, id).await?;
     WORK_ORDER
         .require_own_or(scope, &order, Permission::UpdateAnyRecord)
         .await?;
     // Checked again in the transaction ([`load`]); refusing here spares a
     // transaction on an order that is plainly closed.
-    still_open(&order)?;
-    Ok(order)
+    let read = Order::of(&order)?;
+    still_open(read.status)?;
+    Ok(read)
 }
 
 /// Writes the new lines with their totals, conditional on the version the
 /// transaction read, and audits the change.
 async fn save(
     tx: &mut Tx<'_>,
-    order: &Document,
+    order: &Order,
     lines: Vec<Document>,
     field: &str,
     change: Document,
 ) -> Result<Document, ApiError> {
-    let id = id_of(order, "work order")?;
-    let version = number(order, "version").unwrap_or(1);
+    let (id, version) = (order.id, order.version);
     let set = with_totals(lines, field)?;
     let after = tx
         .find_one_and_update(
@@ -180,8 +174,8 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
         }
         (LineKind::Part, Some(p)) => {
             let part = find_live(scope, &super::parts::PART, p).await?;
-            let (priced, billed) = (part.get_str("currency"), order.get_str("currency"));
-            if let (Ok(priced), Ok(billed)) = (priced, billed) {
+            let (priced, billed) = (part.get_str("currency"), order.currency.as_str());
+            if let Ok(priced) = priced {
                 if priced != billed {
                     return Err(ApiError::field(
                         "partId",
@@ -213,11 +207,12 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = load(tx, id).await?;
-                if let Ok(p) = line.get_object_id("partId") {
-                    reserve(tx, p, number(line, "quantity").unwrap_or(0)).await?;
+                let (stored, order) = load(tx, id).await?;
+                let new = Line::of(line)?;
+                if let Some(p) = new.held_part() {
+                    reserve(tx, p, new.quantity).await?;
                 }
-                let mut lines = lines_of(&order);
+                let mut lines = lines_of(&stored);
                 lines.push(line.clone());
                 save(
                     tx,
@@ -260,18 +255,19 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = load(tx, id).await?;
-                let mut lines = lines_of(&order);
+                let (stored, order) = load(tx, id).await?;
+                let old_q = order.line(line_id)?.quantity;
+                let mut lines = lines_of(&stored);
                 let i = at(&lines, line_id)?;
                 let line = &mut lines[i];
-                let old_q = number(line, "quantity").unwrap_or(0);
                 let repriced = set.contains_key("quantity") || set.contains_key("unitPrice");
                 line.extend(set.clone());
                 if repriced && Approval::of(line) == Some(Approval::Approved) {
                     line.insert("approval", Approval::Pending);
                 }
-                if let Some(p) = held_part(line) {
-                    reserve(tx, p, number(line, "quantity").unwrap_or(0) - old_q).await?;
+                let changed = Line::of(line)?;
+                if let Some(p) = changed.held_part() {
+                    reserve(tx, p, changed.quantity - old_q).await?;
                 }
                 let field = ["quantity", "unitPrice", "taxRate"]
                     .into_iter()
@@ -301,12 +297,13 @@ pub async fn remove(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = load(tx, id).await?;
-                let mut lines = lines_of(&order);
-                let line = lines.remove(at(&lines, line_id)?);
-                if let Some(p) = held_part(&line) {
-                    reserve(tx, p, -number(&line, "quantity").unwrap_or(0)).await?;
+                let (stored, order) = load(tx, id).await?;
+                let gone = order.line(line_id)?;
+                if let Some(p) = gone.held_part() {
+                    reserve(tx, p, -gone.quantity).await?;
                 }
+                let mut lines = lines_of(&stored);
+                lines.remove(at(&lines, line_id)?);
                 save(tx, &order, lines, "lineId", doc! { "lineRemoved": line_id }).await
             })
         })
@@ -383,18 +380,19 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let order = load(tx, id).await?;
-                let mut lines = lines_of(&order);
+                let (stored, order) = load(tx, id).await?;
+                let mut lines = lines_of(&stored);
                 let now = DateTime::now();
                 for (n, (line_id, decision)) in decisions.iter().enumerate() {
                     let line = lines
                         .iter_mut()
                         .find(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
                         .ok_or_else(|| ApiError::field(&format!("lines[{n}].lineId"), "is not a line of this work order"))?;
-                    let was_declined = Approval::of(line) == Some(Approval::Declined);
+                    let read = Line::of(line)?;
+                    let was_declined = read.approval == Approval::Declined;
                     let declines = *decision == Approval::Declined;
-                    if let (Ok(p), LineKind::Part) = (line.get_object_id("partId"), LineKind::of(line)) {
-                        let q = number(line, "quantity").unwrap_or(0);
+                    if let (Some(p), LineKind::Part) = (read.part, read.kind) {
+                        let q = read.quantity;
                         match (was_declined, declines) {
                             (false, true) => reserve(tx, p, -q).await?,
                             (true, false) => reserve(tx, p, q).await?,

@@ -47,6 +47,20 @@ impl Status {
         }
     }
 
+    /// Every allowed transition, as the contract states them:
+    /// `ESTIMATE -> APPROVED|CANCELLED, ...`.
+    pub fn transitions() -> String {
+        Status::ALL
+            .iter()
+            .filter(|s| !s.next().is_empty())
+            .map(|s| {
+                let to: Vec<&str> = s.next().iter().map(|n| n.as_str()).collect();
+                format!("{s} -> {}", to.join("|"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Whether a work order's lines still change (and its PART lines hold
     /// reserved stock): ESTIMATE, APPROVED and IN_PROGRESS.
     pub fn lines_change(self) -> bool {
@@ -226,38 +240,147 @@ pub fn with_totals(lines: Vec<Document>, field: &str) -> Result<Document, ApiErr
     })
 }
 
-/// The part whose stock `line` holds: a PART line's, unless declined.
-pub fn held_part(line: &Document) -> Option<ObjectId> {
-    let holds =
-        LineKind::of(line) == LineKind::Part && Approval::of(line) != Some(Approval::Declined);
-    holds.then(|| line.get_object_id("partId").ok()).flatten()
+/// A 500 for a stored work order that lacks what every one has (schema
+/// drift shows, instead of becoming an empty string or a 0).
+fn drift(what: &str) -> ApiError {
+    ApiError::internal(format!("[SCHEMA] a stored work order has no valid {what}"))
 }
 
-/// Whether `order`'s counted PART lines hold stock now: reserved while it
-/// is open, consumed on completion, released on cancellation.
-pub fn holds_stock(order: &Document) -> bool {
-    Status::of(order).lines_change()
+/// A work order as its flows decide on it, read once from the stored
+/// document: its id, version, status, currency, balance and lines, each
+/// typed, or a 500 naming what is missing.
+pub struct Order {
+    pub id: ObjectId,
+    pub version: i64,
+    pub status: Status,
+    pub currency: String,
+    pub balance: i64,
+    pub lines: Vec<Line>,
 }
 
-/// What the work order's counted PART lines hold: (part, quantity).
-pub fn reservations(order: &Document) -> Vec<(ObjectId, i64)> {
-    lines_of(order)
-        .iter()
-        .filter_map(|l| Some((held_part(l)?, number(l, "quantity")?)))
-        .collect()
+/// A stored line, as the flows decide on it.
+pub struct Line {
+    pub id: ObjectId,
+    pub kind: LineKind,
+    pub approval: Approval,
+    pub part: Option<ObjectId>,
+    pub quantity: i64,
 }
 
-/// Whether the customer approved at least one line (work starts only then).
-pub fn has_approved_line(order: &Document) -> bool {
-    lines_of(order)
-        .iter()
-        .any(|l| Approval::of(l) == Some(Approval::Approved))
+impl Line {
+    pub fn of(line: &Document) -> Result<Line, ApiError> {
+        Ok(Line {
+            id: line.get_object_id("id").map_err(|_| drift("line id"))?,
+            kind: line
+                .get_str("type")
+                .ok()
+                .and_then(LineKind::parse)
+                .ok_or_else(|| drift("line type"))?,
+            approval: Approval::of(line).ok_or_else(|| drift("line approval"))?,
+            part: line.get_object_id("partId").ok(),
+            quantity: number(line, "quantity").ok_or_else(|| drift("line quantity"))?,
+        })
+    }
+
+    /// The part whose stock this line holds: a PART line's, unless
+    /// declined.
+    pub fn held_part(&self) -> Option<ObjectId> {
+        let holds = self.kind == LineKind::Part && self.approval != Approval::Declined;
+        holds.then_some(self.part).flatten()
+    }
+}
+
+impl Order {
+    pub fn of(order: &Document) -> Result<Order, ApiError> {
+        let lines = match order.get("lines") {
+            None => vec![],
+            Some(Bson::Array(a)) => a
+                .iter()
+                .map(|l| {
+                    l.as_document()
+                        .ok_or_else(|| drift("line"))
+                        .and_then(Line::of)
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(drift("lines")),
+        };
+        Ok(Order {
+            id: order.get_object_id("_id").map_err(|_| drift("id"))?,
+            version: number(order, "version").ok_or_else(|| drift("version"))?,
+            status: order
+                .get_str("status")
+                .ok()
+                .and_then(Status::parse)
+                .ok_or_else(|| drift("status"))?,
+            currency: order
+                .get_str("currency")
+                .map_err(|_| drift("currency"))?
+                .to_string(),
+            balance: number(order, "balance").ok_or_else(|| drift("balance"))?,
+            lines,
+        })
+    }
+
+    /// Whether its counted PART lines hold stock now: reserved while it is
+    /// open, consumed on completion, released on cancellation.
+    pub fn holds_stock(&self) -> bool {
+        self.status.lines_change()
+    }
+
+    /// What its counted PART lines hold: (part, quantity).
+    pub fn reservations(&self) -> Vec<(ObjectId, i64)> {
+        self.lines
+            .iter()
+            .filter_map(|l| Some((l.held_part()?, l.quantity)))
+            .collect()
+    }
+
+    /// Whether the customer approved at least one line (work starts only
+    /// then).
+    pub fn has_approved_line(&self) -> bool {
+        self.lines.iter().any(|l| l.approval == Approval::Approved)
+    }
+
+    /// Its line `id` (404 when it has none such).
+    pub fn line(&self, id: ObjectId) -> Result<&Line, ApiError> {
+        self.lines
+            .iter()
+            .find(|l| l.id == id)
+            .ok_or(ApiError::NotFound { resource: "line" })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use shared::error::Code;
+
+    #[test]
+    fn a_stored_work_order_is_read_typed_or_refused_naming_what_is_missing() {
+        let (id, part) = (ObjectId::new(), ObjectId::new());
+        let line = |approval: &str| {
+            doc! { "id": ObjectId::new(), "type": "PART", "partId": part, "quantity": 2_i64, "approval": approval }
+        };
+        let mut stored = doc! {
+            "_id": id, "version": 3_i64, "status": "APPROVED", "currency": "EUR", "balance": 0_i64,
+            "lines": [line("APPROVED"), line("DECLINED"), line("PENDING")],
+        };
+        let order = Order::of(&stored).unwrap();
+        assert_eq!(
+            (order.id, order.version, order.status),
+            (id, 3, Status::Approved)
+        );
+        assert!(order.has_approved_line() && order.holds_stock());
+        // A declined line holds nothing.
+        assert_eq!(order.reservations(), vec![(part, 2), (part, 2)]);
+        stored.insert("status", "ARCHIVED");
+        let refused = Order::of(&stored).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|e| e.contains("status")));
+        stored.insert("status", "PAID");
+        stored.insert("lines", vec![doc! { "id": ObjectId::new(), "type": "FEE" }]);
+        let refused = Order::of(&stored).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|e| e.contains("line approval")));
+    }
 
     #[test]
     fn halves_round_to_even() {

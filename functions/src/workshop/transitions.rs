@@ -7,7 +7,6 @@
 use bson::{doc, DateTime};
 use serde_json::Value;
 use shared::audit::{Action, AuditEntry};
-use shared::db::number;
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{self, Field, Kind};
 use shared::http::ApiResponse;
@@ -16,7 +15,7 @@ use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::invoices;
-use super::order::{has_approved_line, reservations, Status, WORK_ORDERS};
+use super::order::{Order, Status, WORK_ORDERS};
 use super::parts::{consume, reserve};
 use super::work_orders::WORK_ORDER;
 
@@ -45,7 +44,8 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
         .ok()
         .and_then(Status::parse)
         .ok_or_else(|| ApiError::field("to", "is required"))?;
-    let from = Status::of(&before);
+    let read = Order::of(&before)?;
+    let from = read.status;
     let allowed = from.next();
     if !allowed.contains(&to) {
         return Err(ApiError::Conflict {
@@ -68,7 +68,7 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
     WORK_ORDER
         .require_own_or(scope, &before, Permission::UpdateAnyRecord)
         .await?;
-    if to == Status::InProgress && !has_approved_line(&before) {
+    if to == Status::InProgress && !read.has_approved_line() {
         return Err(ApiError::Conflict {
             code: Code::InvalidTransition,
             detail: "Work starts once the customer approved at least one line (POST .../approval)"
@@ -81,7 +81,7 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
     {
         scope.require(Permission::UpdateAnyRecord).await?;
     }
-    let balance = number(&before, "balance").unwrap_or(0);
+    let balance = read.balance;
     if to == Status::Paid && balance != 0 {
         return Err(ApiError::Conflict {
             code: Code::InvalidTransition,
@@ -120,7 +120,8 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                 };
                 // Checked again on the work order as it is written: a line
                 // declined or repriced meanwhile leaves none approved.
-                if to == Status::InProgress && !has_approved_line(&after) {
+                let written = Order::of(&after)?;
+                if to == Status::InProgress && !written.has_approved_line() {
                     return Err(ApiError::Conflict {
                         code: Code::InvalidTransition,
                         detail: "Work starts once the customer approved at least one line (POST .../approval)".into(),
@@ -129,7 +130,7 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                 }
                 // The stock the PART lines hold: used up on completion,
                 // given back on cancellation.
-                for (part, quantity) in reservations(&after) {
+                for (part, quantity) in written.reservations() {
                     match to {
                         Status::Completed => consume(tx, part, quantity, id, actor).await?,
                         Status::Cancelled => reserve(tx, part, -quantity).await?,

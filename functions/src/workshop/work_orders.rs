@@ -4,6 +4,7 @@
 //! PATCHes, deletes and restores keep. Its status moves only through
 //! [`super::transitions`].
 
+use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use shared::db::{collections, number, Scope, Tx};
 use shared::error::{ApiError, Code};
@@ -11,7 +12,7 @@ use shared::fields::{Field, Kind};
 use shared::model::UserStatus;
 use shared::records::{find_live, Entity, Filter, ListSpec, Numbering, Write};
 
-use super::order::{self, Status, WORK_ORDERS};
+use super::order::{self, Order, Status, WORK_ORDERS};
 use super::parts::reserve;
 use super::vehicles::{record_reading, Reading, VEHICLE, VEHICLES};
 
@@ -73,27 +74,42 @@ pub static WORK_ORDER: Entity = Entity {
     ..Entity::DEFAULTS
 };
 
+/// The live work order `id` as transaction `tx` reads it: the stored
+/// document and its typed view (404 when deleted or another
+/// organization's).
+pub async fn read_in(tx: &mut Tx<'_>, id: ObjectId) -> Result<(Document, Order), ApiError> {
+    let order = tx
+        .find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "work_order",
+        })?;
+    let read = Order::of(&order)?;
+    Ok((order, read))
+}
+
 /// In a work order's write transaction: its odometer reading (see
 /// [`odometer_in`]) and the stock its PART lines hold. Deleting an open
 /// work order (ESTIMATE, APPROVED, IN_PROGRESS) releases what its lines
 /// reserved, as CANCELLED does; restoring it reserves that again, or is
 /// refused (409 `INSUFFICIENT_STOCK`) and the work order stays deleted.
 async fn written(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
-    let holds = order::holds_stock(after);
     match write {
-        Write::Delete if holds => {
-            for (part, quantity) in order::reservations(after) {
-                reserve(tx, part, -quantity).await?;
+        Write::Delete | Write::Restore => {
+            let order = Order::of(after)?;
+            if !order.holds_stock() {
+                return Ok(());
+            }
+            let sign = if matches!(write, Write::Delete) {
+                -1
+            } else {
+                1
+            };
+            for (part, quantity) in order.reservations() {
+                reserve(tx, part, sign * quantity).await?;
             }
             Ok(())
         }
-        Write::Restore if holds => {
-            for (part, quantity) in order::reservations(after) {
-                reserve(tx, part, quantity).await?;
-            }
-            Ok(())
-        }
-        Write::Delete | Write::Restore => Ok(()),
         Write::Create | Write::Update(_) => odometer_in(tx, write, after).await,
     }
 }

@@ -176,6 +176,9 @@ pub struct Op {
     /// Whether it takes the refresh-token cookie (sign-in's session) as
     /// its credential.
     pub refresh_cookie: bool,
+    /// The description, made from declarations (a status's transitions)
+    /// rather than written out; replaces `description`.
+    pub describe: Option<fn() -> String>,
 }
 
 impl Op {
@@ -193,6 +196,7 @@ impl Op {
         errors: &[],
         tag: None,
         refresh_cookie: false,
+        describe: None,
     };
 }
 
@@ -471,7 +475,11 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
                 add_reply(info, &mut responses, r, method);
             }
             errors.extend_from_slice(o.errors);
-            (o.summary.to_string(), o.description.to_string())
+            (
+                o.summary.to_string(),
+                o.describe
+                    .map_or_else(|| o.description.to_string(), |describe| describe()),
+            )
         }
         Doc::List(e) => {
             params.extend(list_params(e));

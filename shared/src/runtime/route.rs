@@ -336,9 +336,8 @@ macro_rules! named_routes {
 macro_rules! entity_routes {
     ($module:ident = $plural:literal => $entity:path) => {
         pub mod $module {
-            use $crate::rbac::Access::Requires;
             use $crate::rbac::Permission::{
-                Configure, CreateRecords, DeleteRecords, ReadRecords, UpdateRecords,
+                CreateRecords, DeleteRecords, ReadRecords, UpdateRecords,
             };
             use $crate::runtime::entity::{
                 handle_create, handle_delete, handle_get, handle_list, handle_restore,
@@ -352,20 +351,12 @@ macro_rules! entity_routes {
                 path: concat!("/api/v1/", $plural),
                 methods: &[
                     Endpoint::get(
-                        Requires(if $entity.admin_only {
-                            Configure
-                        } else {
-                            ReadRecords
-                        }),
+                        $entity.access(ReadRecords),
                         $crate::handler!(handle_list, &$entity),
                     )
                     .doc(Doc::List(&$entity)),
                     Endpoint::post(
-                        Requires(if $entity.admin_only {
-                            Configure
-                        } else {
-                            CreateRecords
-                        }),
+                        $entity.access(CreateRecords),
                         $crate::handler!(handle_create, &$entity),
                     )
                     .doc(Doc::Create(&$entity)),
@@ -378,29 +369,17 @@ macro_rules! entity_routes {
                 path: concat!("/api/v1/", $plural, "/{id}"),
                 methods: &[
                     Endpoint::get(
-                        Requires(if $entity.admin_only {
-                            Configure
-                        } else {
-                            ReadRecords
-                        }),
+                        $entity.access(ReadRecords),
                         $crate::handler!(handle_get, &$entity),
                     )
                     .doc(Doc::Get(&$entity)),
                     Endpoint::patch(
-                        Requires(if $entity.admin_only {
-                            Configure
-                        } else {
-                            UpdateRecords
-                        }),
+                        $entity.access(UpdateRecords),
                         $crate::handler!(handle_update, &$entity),
                     )
                     .doc(Doc::Update(&$entity)),
                     Endpoint::delete(
-                        Requires(if $entity.admin_only {
-                            Configure
-                        } else {
-                            DeleteRecords
-                        }),
+                        $entity.access(DeleteRecords),
                         $crate::handler!(handle_delete, &$entity),
                     )
                     .doc(Doc::Delete(&$entity)),
@@ -412,11 +391,7 @@ macro_rules! entity_routes {
                 name: concat!($plural, "-id-restore"),
                 path: concat!("/api/v1/", $plural, "/{id}/restore"),
                 methods: &[Endpoint::post(
-                    Requires(if $entity.admin_only {
-                        Configure
-                    } else {
-                        DeleteRecords
-                    }),
+                    $entity.access(DeleteRecords),
                     $crate::handler!(handle_restore, &$entity),
                 )
                 .doc(Doc::Restore(&$entity))],

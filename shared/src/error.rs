@@ -349,7 +349,13 @@ impl std::error::Error for ConfigError {}
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Internal { context, .. } => write!(f, "{}: {context}", self.code()),
+            Self::Internal { context, source } => {
+                write!(f, "{}: {context}", self.code())?;
+                match source {
+                    Some(cause) => write!(f, ": {}", chain(cause.as_ref())),
+                    None => Ok(()),
+                }
+            }
             _ => write!(f, "{}: {}", self.code(), self.detail()),
         }
     }
@@ -439,6 +445,26 @@ fn index_field(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_in_its_message_and_its_source() {
+        let io = std::io::Error::other("disk full");
+        let e = Err::<(), _>(io)
+            .internal("writing the archive")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "INTERNAL_ERROR: writing the archive: disk full"
+        );
+        let source = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("disk full"));
+        // The client sees none of it.
+        let body = String::from_utf8(e.to_response("r1").body.to_vec()).unwrap();
+        assert!(
+            !body.contains("disk full") && !body.contains("archive"),
+            "{body}"
+        );
+    }
 
     #[test]
     fn the_field_of_a_duplicate_key_comes_from_the_index_name() {

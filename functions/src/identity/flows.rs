@@ -464,7 +464,8 @@ pub async fn login(
     );
     if let Some(refused) = [by_email, by_ip].into_iter().find_map(Result::err) {
         if let ApiError::RateLimited { .. } = refused {
-            tracing::warn!(requestId = %meta.request_id, ip = %ip, "[RATE_LIMIT] sign-in throttled");
+            tracing::warn!(requestId = %meta.request_id, ip = %ip, refused = %refused,
+                "[RATE_LIMIT] sign-in throttled");
             record_attempt(&db, &email, meta, false, "THROTTLED", None).await;
         }
         return Err(refused);

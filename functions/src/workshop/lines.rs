@@ -174,8 +174,8 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
         }
         (LineKind::Part, Some(p)) => {
             let part = find_live(scope, &super::parts::PART, p).await?;
-            let (priced, billed) = (part.get_str("currency"), order.currency.as_str());
-            if let Ok(priced) = priced {
+            let (priced, billed) = (part.get_str("currency"), order.currency.as_deref());
+            if let (Ok(priced), Some(billed)) = (priced, billed) {
                 if priced != billed {
                     return Err(ApiError::field(
                         "partId",

@@ -247,13 +247,16 @@ fn drift(what: &str) -> ApiError {
 }
 
 /// A work order as its flows decide on it, read once from the stored
-/// document: its id, version, status, currency, balance and lines, each
-/// typed, or a 500 naming what is missing.
+/// document, each field typed. What every stored work order has (its id,
+/// each line's id, type and quantity) is a 500 naming it when missing;
+/// what a work order written before a field existed may lack takes that
+/// field's declared default (status ESTIMATE, a line PENDING, balance 0,
+/// version 1, no currency), as the entity would have written it.
 pub struct Order {
     pub id: ObjectId,
     pub version: i64,
     pub status: Status,
-    pub currency: String,
+    pub currency: Option<String>,
     pub balance: i64,
     pub lines: Vec<Line>,
 }
@@ -276,7 +279,7 @@ impl Line {
                 .ok()
                 .and_then(LineKind::parse)
                 .ok_or_else(|| drift("line type"))?,
-            approval: Approval::of(line).ok_or_else(|| drift("line approval"))?,
+            approval: Approval::of(line).unwrap_or(Approval::Pending),
             part: line.get_object_id("partId").ok(),
             quantity: number(line, "quantity").ok_or_else(|| drift("line quantity"))?,
         })
@@ -306,17 +309,10 @@ impl Order {
         };
         Ok(Order {
             id: order.get_object_id("_id").map_err(|_| drift("id"))?,
-            version: number(order, "version").ok_or_else(|| drift("version"))?,
-            status: order
-                .get_str("status")
-                .ok()
-                .and_then(Status::parse)
-                .ok_or_else(|| drift("status"))?,
-            currency: order
-                .get_str("currency")
-                .map_err(|_| drift("currency"))?
-                .to_string(),
-            balance: number(order, "balance").ok_or_else(|| drift("balance"))?,
+            version: number(order, "version").unwrap_or(1),
+            status: Status::of(order),
+            currency: order.get_str("currency").ok().map(str::to_string),
+            balance: number(order, "balance").unwrap_or(0),
             lines,
         })
     }
@@ -353,7 +349,7 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::error::Code;
+    use shared::error::{chain, Code};
 
     #[test]
     fn a_stored_work_order_is_read_typed_or_refused_naming_what_is_missing() {
@@ -373,13 +369,23 @@ mod tests {
         assert!(order.has_approved_line() && order.holds_stock());
         // A declined line holds nothing.
         assert_eq!(order.reservations(), vec![(part, 2), (part, 2)]);
-        stored.insert("status", "ARCHIVED");
-        let refused = Order::of(&stored).err().map(|e| e.to_string());
-        assert!(refused.is_some_and(|e| e.contains("status")));
-        stored.insert("status", "PAID");
+        // A line from before approvals existed is PENDING, as one added now.
+        stored.insert(
+            "lines",
+            vec![doc! { "id": ObjectId::new(), "type": "PART", "partId": part, "quantity": 1_i64 }],
+        );
+        let order = Order::of(&stored).unwrap();
+        assert_eq!(order.lines[0].approval, Approval::Pending);
+        assert!(!order.has_approved_line());
+        // What every stored line has is refused when missing, named.
         stored.insert("lines", vec![doc! { "id": ObjectId::new(), "type": "FEE" }]);
-        let refused = Order::of(&stored).err().map(|e| e.to_string());
-        assert!(refused.is_some_and(|e| e.contains("line approval")));
+        let refused = Order::of(&stored).err().map(|e| chain(&e));
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("line quantity")),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! cycle and only downwards through the layers its root declares
 //! (vocabulary and errors, config, stored data, cross-cutting records, the
 //! caller, the tenant scope, the record engine, the runtime), so the crate
-//! reads bottom-up; the domain's files (`functions/src`) import each other
-//! without a cycle, file by file. Also: only `shared` names the MongoDB
+//! reads bottom-up; the domain (`functions/src`) imports itself without a
+//! cycle, between its top-level modules and file by file. Also: only `shared` names the MongoDB
 //! driver.
 //!
 //! The graph is read from the source text: `crate::name` paths and
@@ -417,6 +417,22 @@ fn the_platform_modules_keep_to_the_layers_its_root_declares() {
     );
     // The reader sees the layers: the runtime is on top, errors at the bottom.
     assert_eq!((layers["error"], layers["runtime"]), (1, 8));
+}
+
+#[test]
+fn the_domain_modules_import_each_other_without_a_cycle() {
+    let mut graph = module_graph(&workspace().join("functions/src"));
+    graph.remove("bin");
+    assert!(graph.len() > 10, "read too few modules: {graph:?}");
+    assert!(
+        graph["workshop"].contains("crm"),
+        "the reader must see real edges: {graph:?}"
+    );
+    let found = cycles(&graph);
+    assert!(
+        found.is_empty(),
+        "module cycles in functions/src: {found:?}"
+    );
 }
 
 #[test]

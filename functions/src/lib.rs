@@ -13,7 +13,8 @@
 //!
 //! Beside them: [`calendar`] (the organization's time zone, opening hours
 //! and bays, which identity accepts and the workshop keeps to) and
-//! [`emails`] (the templates). [`registry`] lists the entities; [`routes`]
+//! [`emails`] (the templates). [`registry`] lists the entities, [`indexes`]
+//! what the migration creates; [`routes`]
 //! concatenates the contexts' route tables; [`deploy`] makes the
 //! deployment files from it. The binaries under `api/` are one `main`
 //! each, handing their route to `shared::runtime::serve`; `crm-local`
@@ -26,6 +27,7 @@ pub mod deploy;
 pub mod emails;
 pub mod files;
 pub mod identity;
+pub mod indexes;
 pub mod maintenance;
 pub mod registry;
 pub mod routes;

@@ -3,9 +3,10 @@
 //! segment its routes take, in its context's `routes.rs` (whose
 //! `shared::named_routes!` makes the routes and that context's
 //! `ENTITIES`). This module concatenates those lists. Exports, imports,
-//! the tenant purge and the OpenAPI document walk them; [`indexes`] is what
-//! the migration creates. Nothing here names a handler, so a function
-//! binary that calls [`indexes`] links no other route.
+//! the tenant purge, the OpenAPI document and `crate::indexes` walk them.
+//! Nothing here names a handler or another context's rules: every context
+//! may read the registry (the organization's usage counts its entities)
+//! without an import cycle.
 
 use std::sync::LazyLock;
 
@@ -25,13 +26,3 @@ pub static ENTITY_PATHS: LazyLock<Vec<(&'static str, &'static Entity)>> =
 /// Every entity, in registry order.
 pub static ENTITIES: LazyLock<Vec<&'static Entity>> =
     LazyLock::new(|| ENTITY_PATHS.iter().map(|(_, e)| *e).collect());
-
-/// The indexes the registry's declarations call for, and those the
-/// contexts need beyond them.
-pub fn indexes() -> Vec<shared::migrate::Index> {
-    let mut all = shared::records::indexes_of(&ENTITIES);
-    all.extend(crate::workshop::indexes());
-    all.extend(crate::crm::forms::indexes());
-    all.extend(crate::identity::audit_log::indexes());
-    all
-}

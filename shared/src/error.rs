@@ -150,6 +150,18 @@ impl ApiError {
         }
     }
 
+    /// An internal error's context and the chain of its causes (what its
+    /// log line and its `Display` show); `None` for any other error.
+    fn internal_what(&self) -> Option<String> {
+        let Self::Internal { context, source } = self else {
+            return None;
+        };
+        Some(match source.as_deref() {
+            Some(cause) => format!("{context}: {}", chain(cause)),
+            None => context.clone(),
+        })
+    }
+
     /// Whether the error names `field` among its field errors.
     pub fn fields_include(&self, field: &str) -> bool {
         match self {
@@ -259,12 +271,8 @@ impl ApiError {
     /// Renders the problem document. Internal details never leave this function.
     pub fn to_response(&self, request_id: &str) -> ApiResponse {
         let status = self.status();
-        if let Self::Internal { context, source } = self {
-            let cause = match source.as_deref() {
-                Some(s) => format!(": {}", chain(s)),
-                None => String::new(),
-            };
-            tracing::error!(requestId = request_id, error = %format!("{context}{cause}"), "[INTERNAL_ERROR] request failed");
+        if let Some(what) = self.internal_what() {
+            tracing::error!(requestId = request_id, error = %what, "[INTERNAL_ERROR] request failed");
         }
         let mut body = json!({
             "type": format!("https://errors.workshop-crm.dev/{}", self.code().as_str().to_lowercase().replace('_', "-")),
@@ -349,12 +357,13 @@ impl std::error::Error for ConfigError {}
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Internal { context, source } => {
-                write!(f, "{}: {context}", self.code())?;
-                match source {
-                    Some(cause) => write!(f, ": {}", chain(cause.as_ref())),
-                    None => Ok(()),
-                }
+            Self::Internal { .. } => {
+                write!(
+                    f,
+                    "{}: {}",
+                    self.code(),
+                    self.internal_what().unwrap_or_default()
+                )
             }
             _ => write!(f, "{}: {}", self.code(), self.detail()),
         }

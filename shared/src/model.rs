@@ -265,7 +265,8 @@ impl InvitationStatus {
 /// Declares an enum of a domain's stored words (statuses, kinds, methods)
 /// with its wire names in one place: `ALL` and `NAMES` in declaration
 /// order (a field declaration's allowed values take `NAMES`), `as_str`,
-/// `parse`, `Display`, and conversion into the stored `Bson` string.
+/// `parse`, `in_field` (read from a stored document), `Display`, and
+/// conversion into the stored `Bson` string.
 ///
 /// ```
 /// shared::words! {
@@ -293,6 +294,11 @@ macro_rules! words {
 
             pub fn parse(s: &str) -> Option<$name> {
                 match s { $($text => Some($name::$variant),)* _ => None }
+            }
+
+            /// The word stored under `key` in `doc`, if it is one of these.
+            pub fn in_field(doc: &$crate::bson::Document, key: &str) -> Option<$name> {
+                doc.get_str(key).ok().and_then(Self::parse)
             }
         }
 

@@ -106,15 +106,7 @@ impl Filter {
         field: &'static str,
         condition: fn(&str) -> Result<Document, ApiError>,
     ) -> Self {
-        Self {
-            param,
-            field,
-            kind: FilterKind::Custom {
-                condition,
-                json_type: "string",
-                description: None,
-            },
-        }
+        Self::condition(param, field, condition, "string", None)
     }
 
     /// A [`Self::custom`] filter whose value is a boolean, described by
@@ -125,13 +117,23 @@ impl Filter {
         condition: fn(&str) -> Result<Document, ApiError>,
         description: &'static str,
     ) -> Self {
+        Self::condition(param, field, condition, "boolean", Some(description))
+    }
+
+    const fn condition(
+        param: &'static str,
+        field: &'static str,
+        condition: fn(&str) -> Result<Document, ApiError>,
+        json_type: &'static str,
+        description: Option<&'static str>,
+    ) -> Self {
         Self {
             param,
             field,
             kind: FilterKind::Custom {
                 condition,
-                json_type: "boolean",
-                description: Some(description),
+                json_type,
+                description,
             },
         }
     }

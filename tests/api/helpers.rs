@@ -186,7 +186,7 @@ impl TestApp {
         .expect("state");
         // A busy test server may miss one handshake deadline: try again.
         let mut attempt = 0;
-        while let Err(e) = state.migrate(&functions::registry::indexes()).await {
+        while let Err(e) = state.migrate(&functions::indexes::all()).await {
             attempt += 1;
             assert!(attempt < 4, "migration: {e:?}");
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -4,7 +4,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(
         &functions::maintenance::routes::CLEANUP_AUDIT_LOGS,
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await
 }

@@ -2,9 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::runtime::Error> {
-    shared::runtime::serve(
-        &functions::service::routes::DOCS,
-        functions::registry::indexes,
-    )
-    .await
+    shared::runtime::serve(&functions::service::routes::DOCS, functions::indexes::all).await
 }

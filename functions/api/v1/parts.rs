@@ -4,7 +4,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(
         &functions::workshop::routes::parts::LIST,
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await
 }

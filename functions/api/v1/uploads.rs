@@ -2,9 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::runtime::Error> {
-    shared::runtime::serve(
-        &functions::files::routes::UPLOADS,
-        functions::registry::indexes,
-    )
-    .await
+    shared::runtime::serve(&functions::files::routes::UPLOADS, functions::indexes::all).await
 }

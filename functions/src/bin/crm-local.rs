@@ -6,12 +6,10 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
     let seed = std::env::args().any(|a| a == "--seed");
-    let state = shared::runtime::init_or_exit(
-        Some(shared::storage::Storage::s3),
-        functions::registry::indexes,
-    )
-    .await;
-    let applied = state.migrate(&functions::registry::indexes()).await?;
+    let state =
+        shared::runtime::init_or_exit(Some(shared::storage::Storage::s3), functions::indexes::all)
+            .await;
+    let applied = state.migrate(&functions::indexes::all()).await?;
     if !applied.is_empty() {
         println!("migrations applied: {}", applied.join(", "));
     }

@@ -3,8 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
-    let state = shared::runtime::init_or_exit(None, functions::registry::indexes).await;
-    let applied = state.migrate(&functions::registry::indexes()).await?;
+    let state = shared::runtime::init_or_exit(None, functions::indexes::all).await;
+    let applied = state.migrate(&functions::indexes::all()).await?;
     println!(
         "database {}: {}",
         state.database_name(),

@@ -87,7 +87,7 @@ pub mod convert {
         super::LEAD
             .require_own_or(scope, &lead, Permission::UpdateAnyRecord)
             .await?;
-        if lead.get_str("status") == Ok(Status::Converted.as_str()) {
+        if Status::in_field(&lead, "status") == Some(Status::Converted) {
             return Err(ApiError::conflict(
                 Code::AlreadyConverted,
                 "This lead has already been converted",

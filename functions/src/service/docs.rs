@@ -41,7 +41,7 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 /// The document of this API: every route of `routes` (the whole table,
-/// `crate::routes::ROUTES`), every entity.
+/// the route table's `ROUTES`), every entity.
 pub fn document(routes: &[&Route]) -> Result<Value, String> {
     openapi::document(&INFO, routes)
 }

@@ -163,7 +163,7 @@ async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<()
             ));
         }
     }
-    if after.get_str("status") == Ok(Status::Cancelled.as_str()) {
+    if Status::in_field(after, "status") == Some(Status::Cancelled) {
         return Ok(());
     }
     let within = calendar

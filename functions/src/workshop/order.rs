@@ -72,11 +72,7 @@ impl Status {
 
     /// The status `order` is in (a work order is created ESTIMATE).
     pub fn of(order: &Document) -> Status {
-        order
-            .get_str("status")
-            .ok()
-            .and_then(Status::parse)
-            .unwrap_or(Status::Estimate)
+        Status::in_field(order, "status").unwrap_or(Status::Estimate)
     }
 
     /// The field a transition to this status stamps (`invoicedAt`).
@@ -98,10 +94,7 @@ impl LineKind {
     /// The kind of a stored `line` (FEE-like when unreadable: billed as
     /// quantity x price, holding no stock).
     pub fn of(line: &Document) -> LineKind {
-        line.get_str("type")
-            .ok()
-            .and_then(LineKind::parse)
-            .unwrap_or(LineKind::Fee)
+        LineKind::in_field(line, "type").unwrap_or(LineKind::Fee)
     }
 }
 
@@ -117,7 +110,7 @@ shared::words! {
 impl Approval {
     /// The approval of a stored `line`.
     pub fn of(line: &Document) -> Option<Approval> {
-        line.get_str("approval").ok().and_then(Approval::parse)
+        Approval::in_field(line, "approval")
     }
 }
 
@@ -274,11 +267,7 @@ impl Line {
     pub fn of(line: &Document) -> Result<Line, ApiError> {
         Ok(Line {
             id: line.get_object_id("id").map_err(|_| drift("line id"))?,
-            kind: line
-                .get_str("type")
-                .ok()
-                .and_then(LineKind::parse)
-                .ok_or_else(|| drift("line type"))?,
+            kind: LineKind::in_field(line, "type").ok_or_else(|| drift("line type"))?,
             approval: Approval::of(line).unwrap_or(Approval::Pending),
             part: line.get_object_id("partId").ok(),
             quantity: number(line, "quantity").ok_or_else(|| drift("line quantity"))?,

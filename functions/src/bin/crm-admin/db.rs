@@ -21,7 +21,7 @@ impl Command {
     pub async fn run(self, state: &State) -> Outcome {
         match self {
             Command::Indexes => {
-                let (missing, extra) = state.check_indexes(&functions::registry::indexes()).await?;
+                let (missing, extra) = state.check_indexes(&functions::indexes::all()).await?;
                 if missing.is_empty() && extra.is_empty() {
                     return Ok(json!({ "missing": missing, "extra": extra }));
                 }

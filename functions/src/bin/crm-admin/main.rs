@@ -118,7 +118,7 @@ impl Command {
         match self {
             Command::Migrate => {
                 let bar = progress::spinner(quiet, "migrating");
-                let applied = state.migrate(&functions::registry::indexes()).await;
+                let applied = state.migrate(&functions::indexes::all()).await;
                 bar.finish_and_clear();
                 Ok(serde_json::json!({ "database": state.database_name(), "applied": applied? }))
             }
@@ -184,7 +184,7 @@ async fn main() -> ExitCode {
         cli.command
             .needs_storage()
             .then_some(shared::storage::Storage::s3 as _),
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await;
     match cli.command.run(&state, json).await {

@@ -4,7 +4,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(
         &functions::identity::routes::AUTH_VERIFY_EMAIL_RESEND,
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await
 }

@@ -4,7 +4,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(
         &functions::files::routes::DOCUMENTS_ID_COMPLETE,
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await
 }

@@ -4,7 +4,7 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::serve(
         &functions::crm::routes::FORMS_ID_SUBMISSIONS,
-        functions::registry::indexes,
+        functions::indexes::all,
     )
     .await
 }

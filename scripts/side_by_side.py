@@ -6,11 +6,14 @@ token, one API Gateway v2 event for `GET /api/v1/accounts`, interleaved
 rounds through the folder's Lambda Runtime API emulator.
 
 usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000]
-Needs MONGODB_URI (a running server), target/release/accounts and
-target/debug/crm-local (which seeds through the API). Prints one JSON line
-per run, then a table of ranges.
+Needs target/release/accounts, target/debug/crm-local (which seeds through
+the API) and target/debug/crm-admin. Uses the server at MONGODB_URI if set,
+else starts SecantusDB from .local/venv (scripts/lib.sh installs it) on a
+free port with its data in a temporary folder. Seeding never touches file
+storage, so a placeholder bucket is configured unless S3_BUCKET is set.
+Prints one JSON line per run, then a table of ranges.
 """
-import argparse, json, os, socket, subprocess, sys, time, urllib.request
+import argparse, json, os, socket, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "side-by-side-secret-0123456789abcdef0123"
@@ -63,6 +66,27 @@ def seed(env):
     return token
 
 
+def database(env):
+    """MONGODB_URI, or a SecantusDB of this run's own (stopped at exit)."""
+    if env.get("MONGODB_URI"):
+        return None
+    server = os.path.join(ROOT, ".local/venv/bin/secantusd-py")
+    if not os.path.exists(server):
+        sys.exit("set MONGODB_URI, or install SecantusDB first (scripts/test.sh or scripts/dev.sh does)")
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="side-by-side-")
+    proc = subprocess.Popen([server, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
+                             "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    return proc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bench_dir")
@@ -73,6 +97,19 @@ def main():
     env = {**os.environ, "MONGODB_DB": DB, "JWT_SECRET": SECRET, "JWT_ISSUER": "workshop-crm",
            "JWT_AUDIENCE": "workshop-crm-api", "LOG_LEVEL": "warn", "BCRYPT_COST": "4",
            "RATE_LIMIT_API_FREE": "100000000", "RATE_LIMIT_API_ENTERPRISE": "100000000"}
+    if not env.get("S3_BUCKET"):
+        env.update({"S3_BUCKET": "side-by-side", "S3_ENDPOINT": "http://127.0.0.1:9",
+                    "AWS_ACCESS_KEY_ID": "side-by-side", "AWS_SECRET_ACCESS_KEY": "side-by-side"})
+    db = database(env)
+    try:
+        run(a, env)
+    finally:
+        if db:
+            db.terminate()
+            db.wait()
+
+
+def run(a, env):
     token = seed(env)
     event = {
         "version": "2.0", "routeKey": "GET /api/v1/accounts", "rawPath": "/api/v1/accounts",

@@ -423,3 +423,21 @@ fn the_route_table_builds_without_two_patterns_for_the_same_paths() {
     let (accept, _) = table.find("/api/v1/invitations/accept").unwrap();
     assert_eq!(accept.name, "invitations-accept");
 }
+
+/// Vercel's zero-configuration build publishes every file outside `api/`
+/// (the sources, `Cargo.toml`, the email templates) as public static
+/// content unless the project has a `public/` folder, and then that folder
+/// alone: `functions/public` must exist and hold nothing but `robots.txt`.
+/// (`scripts/deploy-check.sh` checks the same on `vercel build`'s output.)
+#[test]
+fn a_vercel_deployment_publishes_only_functions_public() {
+    let dir = workspace_path("functions/public");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (Vercel would publish the sources)", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["robots.txt"], "functions/public is published as is");
+    let robots = workspace_file("functions/public/robots.txt");
+    assert!(robots.contains("Disallow: /"), "{robots}");
+}

@@ -1148,7 +1148,9 @@ pub async fn mutate_one(
 }
 
 /// [`mutate_one`] for a record of `e`, taking the entity's lock first and
-/// running its [`Entity::written`] for `write` with the record after.
+/// running its [`Entity::written`] for `write` with the record after. A
+/// delete of an entity without that hook does not read the record back
+/// and hands `audit` (and returns) only its `_id`.
 async fn mutate_record(
     scope: &Scope,
     e: &Entity,
@@ -1166,6 +1168,19 @@ async fn mutate_record(
             Box::pin(async move {
                 if let Some(lock) = e.serialize {
                     tx.lock(lock).await?;
+                }
+                if matches!(write, Write::Delete) && e.written.is_none() {
+                    // Nothing needs the deleted record back: its audit entry
+                    // names only the id. One round trip fewer.
+                    let id = tx
+                        .update_by_id(e.collection, filter.clone(), update.clone())
+                        .await?;
+                    let Some(id) = id else {
+                        return Ok(None);
+                    };
+                    let gone = doc! { "_id": id };
+                    tx.audit(audit(&gone)).await?;
+                    return Ok(Some(gone));
                 }
                 let Some(after) = tx
                     .find_one_and_update(e.collection, filter.clone(), update.clone())

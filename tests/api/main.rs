@@ -40,6 +40,7 @@ mod preview;
 mod profile;
 mod rate_limit;
 mod rbac;
+mod round_trips;
 mod runbook;
 mod seed;
 mod sync;

@@ -218,15 +218,34 @@ pub async fn require(
     .await)
 }
 
-/// Verifies the token, reads the user and the organization (at once), checks
-/// that the token's session epoch is the user's and that both are active,
-/// and only then counts the request in the organization's API bucket.
-pub(crate) async fn authenticate(state: &State, req: &ApiRequest) -> Result<Caller, ApiError> {
+/// The ids an access token names, once its signature and expiry are
+/// verified (no database read: the caller is [`caller`]).
+pub(crate) struct Bearer {
+    user_id: ObjectId,
+    pub(crate) org_id: ObjectId,
+    session_id: ObjectId,
+    epoch: i64,
+}
+
+/// Verifies the request's bearer token: signature, issuer, audience,
+/// expiry, and well-formed ids.
+pub(crate) fn verify(state: &State, req: &ApiRequest) -> Result<Bearer, ApiError> {
     let claims = state.jwt.verify(bearer(req)?)?;
     let invalid = || ApiError::unauthenticated(Code::InvalidToken, "The access token is invalid");
-    let user_id = ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?;
-    let org_id = ObjectId::parse_str(&claims.org).map_err(|_| invalid())?;
-    let session_id = ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?;
+    Ok(Bearer {
+        user_id: ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?,
+        org_id: ObjectId::parse_str(&claims.org).map_err(|_| invalid())?,
+        session_id: ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?,
+        epoch: claims.sep,
+    })
+}
+
+/// Reads the user and the organization of a verified token (at once: one
+/// round trip), and checks that the token's session epoch is the user's and
+/// that both are active, so a revoked session or a deactivated account is
+/// refused on its next request.
+pub(crate) async fn caller(state: &State, token: &Bearer) -> Result<Caller, ApiError> {
+    let (user_id, org_id, session_id) = (token.user_id, token.org_id, token.session_id);
     let users = state.db.collection::<User>(collections::USERS);
     let orgs = state
         .db
@@ -247,7 +266,7 @@ pub(crate) async fn authenticate(state: &State, req: &ApiRequest) -> Result<Call
     // A deactivated account or organization says so (403) before a token
     // from an earlier session epoch is refused (401).
     check_active(&user, &org)?;
-    if claims.sep != user.session_epoch {
+    if token.epoch != user.session_epoch {
         return Err(session_ended());
     }
     let role = user.role;

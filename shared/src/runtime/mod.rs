@@ -6,8 +6,8 @@
 //! and every request becomes an [`ApiRequest`] that [`handle`] walks down
 //! the [`layers`], one module each, in this order:
 //!
-//! request id -> CORS preflight -> body limit -> method -> authenticate ->
-//! rate limit -> authorize -> idempotency -> handler
+//! request id -> CORS preflight -> body limit -> method -> authenticate
+//! and rate limit (at once) -> authorize -> idempotency -> handler
 //!
 //! and back out through [`layers::respond`] (problem+json, idempotent
 //! answer stored, RateLimit, security, CORS and request-id headers, one
@@ -156,10 +156,9 @@ async fn walk(
             None
         }
         Access::Requires(permission) => {
-            let caller = crate::auth::authenticate(state, &req).await?;
+            let (caller, d) = layers::rate_limit::authenticate(state, &req).await?;
             trail.caller = Some((caller.user.id, caller.org.id));
             let meta = meta_of(&req);
-            let d = layers::rate_limit::organization(state, &caller).await?;
             trail.decision = Some(d);
             layers::rate_limit::enforce(state, &caller, &meta, d).await?;
             crate::auth::require(&state.db, &caller, &meta, permission).await?;

@@ -6,18 +6,19 @@
 //! 2. [`cors`]: a preflight is answered here.
 //! 3. [`body_limit`]: 413 over the limit.
 //! 4. [`method`]: the route's endpoint for the method, or 405 with `Allow`.
-//! 5. Authentication: the bearer token becomes a caller
-//!    (`crate::auth::authenticate`, on routes that declare a permission),
-//!    or [`cron`] checks the scheduler's secret.
-//! 6. [`rate_limit`]: the organization's API bucket, or the client
-//!    address's bucket on a throttled public route.
+//! 5. Authentication: the bearer token becomes a caller (`crate::auth`'s
+//!    `verify` and `caller`, on routes that declare a permission), or
+//!    [`cron`] checks the scheduler's secret.
+//! 6. [`rate_limit`]: the organization's API bucket, counted in the same
+//!    round trip as the caller's read ([`rate_limit::authenticate`]), or
+//!    the client address's bucket on a throttled public route.
 //! 7. Authorization: the caller's role against the route's permission
 //!    (`crate::auth::require`, the one denial path, which audits).
 //! 8. Idempotency: a replay is answered here, a new key reserved
 //!    (`crate::idempotency::start`).
 //! 9. The handler.
 //!
-//! The steps that are one call to another layer's module (5, 7, 8) are
+//! The steps that are one call to another layer's module (7, 8) are
 //! that call in `crate::runtime::walk`, not a module of their own.
 //!
 //! On the way out, [`respond`] records the idempotent answer, adds the

@@ -83,6 +83,9 @@ def database(env):
             break
         except OSError:
             time.sleep(0.1)
+    else:
+        proc.kill()
+        sys.exit(f"SecantusDB did not start on port {port} within 60 s (data in {data})")
     env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     return proc
 

@@ -33,6 +33,9 @@ pub struct WireProxy {
     /// Each counted command with its target (`find users`) and when it
     /// arrived, in order.
     log: Mutex<Vec<(Instant, String)>>,
+    /// Messages whose command could not be read (neither counted nor
+    /// delayed): a test that trusts the counts asserts there were none.
+    unparsed: AtomicU64,
 }
 
 impl WireProxy {
@@ -45,6 +48,7 @@ impl WireProxy {
             delay_ms: AtomicU64::new(0),
             counts: Mutex::new(BTreeMap::new()),
             log: Mutex::new(vec![]),
+            unparsed: AtomicU64::new(0),
         });
         let p = proxy.clone();
         tokio::spawn(async move {
@@ -74,6 +78,11 @@ impl WireProxy {
     pub fn take(&self) -> BTreeMap<String, u32> {
         self.log.lock().unwrap().clear();
         std::mem::take(&mut *self.counts.lock().unwrap())
+    }
+
+    /// How many messages so far had no command this proxy could read.
+    pub fn unparsed(&self) -> u64 {
+        self.unparsed.load(Ordering::SeqCst)
     }
 
     /// The commands counted since the last [`Self::take`], in the order
@@ -126,7 +135,11 @@ impl WireProxy {
             if client_read.read_exact(&mut message[4..]).await.is_err() {
                 break;
             }
-            if let Some((name, target)) = command_name(&message) {
+            let command = command_name(&message);
+            if command.is_none() {
+                self.unparsed.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some((name, target)) = command {
                 if !MONITORING.contains(&name.as_str()) {
                     let entry = (Instant::now(), format!("{name} {target}"));
                     self.log.lock().unwrap().push(entry);
@@ -147,18 +160,30 @@ impl WireProxy {
 
 /// The command of an OP_MSG and what it names (a collection, or empty):
 /// the first element of its body (kind 0) section. Header (16 bytes), flag
-/// bits (4), then the section kind and the BSON document.
+/// bits (4), then sections: kind 0 is one BSON document, kind 1 a size (of
+/// itself and what follows) and a document sequence, in any order.
 fn command_name(message: &[u8]) -> Option<(String, String)> {
     let opcode = i32::from_le_bytes(message.get(12..16)?.try_into().ok()?);
-    if opcode != OP_MSG || *message.get(20)? != 0 {
+    if opcode != OP_MSG {
         return None;
     }
-    let len = i32::from_le_bytes(message.get(21..25)?.try_into().ok()?) as usize;
-    // A document sequence (kind 1: the documents of an insert) may follow.
-    let body = bson::RawDocument::from_bytes(message.get(21..21 + len)?).ok()?;
-    let (name, value) = body.into_iter().next()?.ok()?;
-    let target = value.as_str().unwrap_or_default().to_string();
-    Some((name.to_string(), target))
+    let mut at = 20;
+    loop {
+        let kind = *message.get(at)?;
+        let len = i32::from_le_bytes(message.get(at + 1..at + 5)?.try_into().ok()?);
+        let len = usize::try_from(len).ok().filter(|n| *n <= message.len())?;
+        if kind == 1 {
+            at += 1 + len;
+            continue;
+        }
+        if kind != 0 {
+            return None;
+        }
+        let body = bson::RawDocument::from_bytes(message.get(at + 1..at + 1 + len)?).ok()?;
+        let (name, value) = body.into_iter().next()?.ok()?;
+        let target = value.as_str().unwrap_or_default().to_string();
+        return Some((name.to_string(), target));
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +205,12 @@ mod tests {
         message[..4].copy_from_slice(&len.to_le_bytes());
         let (name, target) = command_name(&message).unwrap();
         assert_eq!((name.as_str(), target.as_str()), ("find", "accounts"));
+        // The document sequence may also come first.
+        let mut first = message[..20].to_vec();
+        first.extend_from_slice(&[1, 9, 0, 0, 0, b'x', 0, 0, 0, 0]);
+        first.extend_from_slice(&message[20..message.len() - 10]);
+        let (name, _) = command_name(&first).unwrap();
+        assert_eq!(name, "find");
         message[12..16].copy_from_slice(&2004i32.to_le_bytes());
         assert_eq!(command_name(&message), None);
     }

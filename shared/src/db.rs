@@ -393,8 +393,12 @@ impl<'a> Tx<'a> {
         update: Document,
     ) -> Result<Option<Bson>, ApiError> {
         let mut filter = self.scoped(filter);
+        // Only a plain id names one document; an operator, a pattern or an
+        // array is found first like any other filter.
         let id = match filter.get("_id") {
-            Some(id) if !matches!(id, Bson::Document(_)) => id.clone(),
+            Some(id @ (Bson::ObjectId(_) | Bson::String(_) | Bson::Int32(_) | Bson::Int64(_))) => {
+                id.clone()
+            }
             _ => {
                 let Some(found) = self
                     .coll(coll)

@@ -167,7 +167,14 @@ pub fn platform_limit(state: &State, action: LimitedAction) -> u64 {
 /// A failed write (a conflict with a concurrent hit) is tried again a few
 /// times: a lost undo would count a good sign-in as a failure.
 pub(crate) async fn undo(state: &State, action: LimitedAction, key: &str) {
-    let (id, _) = bucket_id(action, key, state.clock.now_secs());
+    undo_at(state, action, key, state.clock.now_secs()).await
+}
+
+/// [`undo`] in the bucket of the window that held `at` (seconds since the
+/// epoch: a [`Hit`]'s `now`), so a count taken back after its window ended
+/// comes off the window it was counted in, not the next one.
+pub async fn undo_at(state: &State, action: LimitedAction, key: &str, at: u64) {
+    let (id, _) = bucket_id(action, key, at);
     let buckets = state.db.collection::<Document>(collections::RATE_LIMITS);
     // The undo is stamped like a bump, so a redelivered one takes back once.
     let nonce = bson::oid::ObjectId::new();
@@ -182,7 +189,7 @@ pub(crate) async fn undo(state: &State, action: LimitedAction, key: &str) {
             Ok(_) => return,
             Err(e) if attempt == 4 => {
                 tracing::error!(error = %e, bucket = action.name(),
-                    "[DATABASE_ERROR] could not take back a counted sign-in");
+                    "[DATABASE_ERROR] could not take back a counted request");
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await,
         }

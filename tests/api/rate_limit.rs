@@ -58,6 +58,36 @@ async fn a_bump_delivered_twice_counts_once() {
     assert_eq!(peek(&app.state, action, &key).await.unwrap().0, 2);
 }
 
+/// A refused caller's count is taken back from the window it was counted
+/// in, even when that window has ended by the time of the undo.
+#[tokio::test]
+async fn a_count_taken_back_after_its_window_ended_comes_off_that_window() {
+    use shared::ratelimit::{bump, peek, undo_at, LimitedAction};
+    let app = TestApp::spawn().await;
+    let key = ObjectId::new().to_hex();
+    let action = LimitedAction::Api;
+    let counted = bump(&app.state, action, &key, ObjectId::new())
+        .await
+        .unwrap();
+    app.clock.advance(action.window_secs());
+    bump(&app.state, action, &key, ObjectId::new())
+        .await
+        .unwrap();
+    undo_at(&app.state, action, &key, counted.now).await;
+    assert_eq!(
+        peek(&app.state, action, &key).await.unwrap().0,
+        1,
+        "the new window keeps its count"
+    );
+    let mut buckets = app.find("rate_limits", doc! { "key": &key }).await;
+    buckets.sort_by_key(|b| *b.get_datetime("expiresAt").unwrap());
+    let counts: Vec<i64> = buckets
+        .iter()
+        .map(|b| b.get_i64("count").unwrap())
+        .collect();
+    assert_eq!(counts, [0, 1], "the old window's count came back off it");
+}
+
 #[tokio::test]
 async fn of_150_concurrent_requests_on_a_fresh_bucket_exactly_100_pass() {
     let app = TestApp::spawn().await;

@@ -227,6 +227,11 @@ async fn every_route_family_stays_within_its_round_trip_budget() {
             println!("{}: {}", budget.family, sequence.join(", "));
         }
     }
+    assert_eq!(
+        proxy.unparsed(),
+        0,
+        "messages the proxy could not read were not counted"
+    );
     println!("| request | commands | sequential round trips | budget |\n|---|---|---|---|");
     println!("{}", report.join("\n"));
     assert!(

@@ -21,8 +21,12 @@ use crate::store::RequestMeta;
 /// is the token's organization's, known once the signature is verified;
 /// its limit comes with the organization read. A request whose caller is
 /// then refused (a revoked session, a removed member, a deactivated
-/// account) takes its count back before it answers, so such a token spends
-/// none of the bucket.
+/// account) takes its count back, from the window it was counted in, before
+/// it answers, so such a token spends none of the bucket. Between the two
+/// its count is in the bucket: a burst of such requests, from a token that
+/// was valid for this organization at most an access token's lifetime ago,
+/// can hold the count up while it lasts (README, "Round trips per
+/// request"); blocking its address (`crm-admin ips block`) stops it.
 pub async fn authenticate(state: &State, req: &ApiRequest) -> Result<(Caller, Decision), ApiError> {
     let token = auth::verify(state, req)?;
     let key = token.org_id.to_hex();
@@ -33,8 +37,8 @@ pub async fn authenticate(state: &State, req: &ApiRequest) -> Result<(Caller, De
     let caller = match caller {
         Ok(caller) => caller,
         Err(refused) => {
-            if hit.is_ok() {
-                ratelimit::undo(state, LimitedAction::Api, &key).await;
+            if let Ok(hit) = &hit {
+                ratelimit::undo_at(state, LimitedAction::Api, &key, hit.now).await;
             }
             return Err(refused);
         }

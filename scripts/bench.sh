@@ -6,6 +6,9 @@
 # tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
 # instead (see tests/bench_crm.rs), `scripts/bench.sh workshop` the workshop
 # one (work orders, stock, appointments; see tests/bench_workshop.rs).
+# `scripts/bench.sh round-trips` prints the commands and sequential round
+# trips of each route family through the wire proxy (tests/api/round_trips.rs;
+# the test command checks them against their budgets).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -14,6 +17,13 @@ scratch="$(mktemp -d)"
 trap 'stop_started; rm -rf "$scratch"' EXIT
 use_mongodb "$scratch/mongo"
 use_s3 "$scratch/s3"
+
+if [ "${1:-}" = "round-trips" ]; then
+  use_smtp "$scratch/mail"
+  ROUND_TRIPS_VERBOSE=1 cargo test --locked --all-features -p tests --test api -- \
+    round_trips --nocapture 2>&1 | grep -E '^(\||[A-Z]+ /)'
+  exit "${PIPESTATUS[0]}"
+fi
 
 # Each function links with fat LTO (about a minute apiece on 2 cores): by
 # default only the binaries measured are built; BENCH_ALL_BINARIES=1 builds

@@ -61,7 +61,7 @@ const BUDGETS: &[Budget] = &[
     Budget {
         family: "POST /auth/login",
         commands: 11,
-        round_trips: 10,
+        round_trips: 9,
     },
     Budget {
         family: "POST /auth/refresh",

@@ -28,6 +28,18 @@ def free_port():
     return port
 
 
+def wait_port(port, seconds):
+    """Whether something accepts connections on 127.0.0.1:port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def call(port, method, path, body=None, token=None):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
@@ -45,12 +57,8 @@ def seed(env):
                               env={**env, "PORT": str(port), "ACCESS_TOKEN_TTL_SECONDS": "86400"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        if not wait_port(port, 30):
+            sys.exit(f"crm-local did not start on port {port} within 30 s")
         owner = call(port, "POST", "/api/v1/auth/register", {
             "organizationName": "Bench Garage", "email": "bench@example.test",
             "password": "bench password 123", "firstName": "Ben", "lastName": "Ch"})
@@ -77,13 +85,7 @@ def database(env):
     data = tempfile.mkdtemp(prefix="side-by-side-")
     proc = subprocess.Popen([server, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
                              "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
+    if not wait_port(port, 60):
         proc.kill()
         sys.exit(f"SecantusDB did not start on port {port} within 60 s (data in {data})")
     env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"

@@ -5,7 +5,11 @@ function, the peer), as that folder's README describes: one database, one
 token, one API Gateway v2 event for `GET /api/v1/accounts`, interleaved
 rounds through the folder's Lambda Runtime API emulator.
 
-usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000]
+usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000] [--delay-ms D]
+With --delay-ms, the three programs reach the database through a proxy
+that holds every command D ms before passing it on (what a database D ms
+away costs per round trip; seeding goes direct), so what is measured is
+the round trips each program waits on, not loopback speed.
 Needs target/release/accounts, target/debug/crm-local (which seeds through
 the API) and target/debug/crm-admin. Uses the server at MONGODB_URI if set,
 else starts SecantusDB from .local/venv (scripts/lib.sh installs it) on a
@@ -13,7 +17,7 @@ free port with its data in a temporary folder. Seeding never touches file
 storage, so a placeholder bucket is configured unless S3_BUCKET is set.
 Prints one JSON line per run, then a table of ranges.
 """
-import argparse, json, os, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, asyncio, json, os, socket, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "side-by-side-secret-0123456789abcdef0123"
@@ -92,12 +96,61 @@ def database(env):
     return proc
 
 
+def delaying_proxy(upstream_port, delay_ms):
+    """A MongoDB wire proxy on a free port that holds each message a client
+    sends (one wire message: its 4-byte little-endian length first) for
+    `delay_ms` before forwarding it; answers pass straight back. Runs in a
+    thread of its own for the rest of the process; returns its port."""
+    port = free_port()
+    ready = threading.Event()
+
+    async def forward_delayed(reader, writer):
+        try:
+            while True:
+                header = await reader.readexactly(16)
+                length = int.from_bytes(header[:4], "little")
+                body = await reader.readexactly(length - 16)
+                await asyncio.sleep(delay_ms / 1000)
+                writer.write(header + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def forward(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def client(reader, writer):
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        await asyncio.gather(forward_delayed(reader, up_writer), forward(up_reader, writer))
+
+    async def serve():
+        server = await asyncio.start_server(client, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+    ready.wait(10)
+    return port
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bench_dir")
     ap.add_argument("floor_binary")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--delay-ms", type=float, default=0,
+                    help="hold every database command this long (a proxy in front of the database)")
     a = ap.parse_args()
     env = {**os.environ, "MONGODB_DB": DB, "JWT_SECRET": SECRET, "JWT_ISSUER": "workshop-crm",
            "JWT_AUDIENCE": "workshop-crm-api", "LOG_LEVEL": "warn", "BCRYPT_COST": "4",
@@ -134,8 +187,13 @@ def run(a, env):
         "node-peer": ["node", os.path.join(a.bench_dir, "node-peer/bootstrap.mjs")],
     }
     results = {name: [] for name in programs}
-    passthrough = [f"--env={k}={env[k]}" for k in
-                   ("MONGODB_URI", "MONGODB_DB", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",
+    uri = env["MONGODB_URI"]
+    if a.delay_ms:
+        upstream = urllib.parse.urlsplit(uri).port
+        uri = f"mongodb://127.0.0.1:{delaying_proxy(upstream, a.delay_ms)}/?directConnection=true"
+        print(f"every database command held {a.delay_ms} ms", flush=True)
+    passthrough = [f"--env=MONGODB_URI={uri}"] + [f"--env={k}={env[k]}" for k in
+                   ("MONGODB_DB", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",
                     "RATE_LIMIT_API_FREE", "RATE_LIMIT_API_ENTERPRISE")]
     for r in range(a.rounds):
         for name, cmd in programs.items():

@@ -23,7 +23,7 @@ use crate::rbac::Permission;
 use crate::state::State;
 pub use crate::store::{collections, decode, number, RequestMeta, ORG_FIELD};
 pub use crate::time::{shifted, DAY_MS, HOUR_MS};
-use crate::transaction::commit;
+use crate::transaction::{commit, Batch};
 
 /// The work of one transaction attempt, borrowing its [`Tx`].
 pub type TxFuture<'t, T> =
@@ -34,15 +34,24 @@ pub struct Scope {
     state: Arc<State>,
     caller: Caller,
     meta: RequestMeta,
+    /// The request's Idempotency-Key reservation, completed by the
+    /// transaction that answers it ([`Tx::respond`]).
+    idempotency: Option<Arc<crate::idempotency::Pending>>,
 }
 
 impl Scope {
     /// Only the runtime's authorization step calls this.
-    pub(crate) fn new(state: Arc<State>, caller: Caller, meta: RequestMeta) -> Self {
+    pub(crate) fn new(
+        state: Arc<State>,
+        caller: Caller,
+        meta: RequestMeta,
+        idempotency: Option<Arc<crate::idempotency::Pending>>,
+    ) -> Self {
         Self {
             state,
             caller,
             meta,
+            idempotency,
         }
     }
 
@@ -91,7 +100,7 @@ impl Scope {
         &'s self,
         mut work: impl for<'t> FnMut(&'t mut Tx<'s>) -> TxFuture<'t, T>,
     ) -> Result<T, ApiError> {
-        let mut retry = crate::transaction::Retry::new();
+        let mut retry = crate::transaction::Retry::new(&self.state);
         loop {
             let result = async {
                 let mut tx = self.begin().await?;
@@ -113,6 +122,8 @@ impl Scope {
         Ok(Tx {
             scope: self,
             session,
+            batch: Batch::default(),
+            answered: false,
         })
     }
 
@@ -271,6 +282,10 @@ impl ScopedCollection {
 pub struct Tx<'a> {
     scope: &'a Scope,
     session: ClientSession,
+    /// Writes nothing here reads back, sent together with the commit.
+    batch: Batch,
+    /// Whether the request's idempotent answer is in `batch`.
+    answered: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -296,8 +311,9 @@ impl<'a> Tx<'a> {
             .await?)
     }
 
-    /// Queues `message` for `user` (if it is to one) in this transaction;
-    /// returns its outbox id, for [`crate::email::deliver`] after the commit.
+    /// Queues `message` for `user` (if it is to one) in this transaction
+    /// (sent with the commit); returns its outbox id, for
+    /// [`crate::email::deliver`] after the commit.
     pub async fn queue_email(
         &mut self,
         user: Option<ObjectId>,
@@ -309,7 +325,12 @@ impl<'a> Tx<'a> {
             user,
             message,
         );
-        self.insert_one(collections::EMAIL_OUTBOX, doc).await
+        let id = crate::error::id_of(&doc, "outbox entry")?;
+        let mut doc = doc;
+        doc.insert(ORG_FIELD, self.scope.org_id());
+        self.batch
+            .insert(&self.scope.state.db, collections::EMAIL_OUTBOX, doc);
+        Ok(id)
     }
 
     /// Inserts `doc` stamped with the organization; returns its `_id`.
@@ -516,22 +537,47 @@ impl<'a> Tx<'a> {
         self.scope
     }
 
-    /// Adds the audit entry of this transaction's change.
+    /// Adds the audit entry of this transaction's change (sent with the
+    /// commit).
     pub async fn audit(&mut self, entry: AuditEntry) -> Result<(), ApiError> {
         let d = entry.into_document(
             Some(self.scope.org_id()),
             Some(self.scope.caller.user.id),
             &self.scope.meta,
         );
-        self.coll(collections::AUDIT_LOG)
-            .insert_one(d)
-            .session(&mut self.session)
-            .await?;
+        self.batch
+            .insert(&self.scope.state.db, collections::AUDIT_LOG, d);
+        Ok(())
+    }
+
+    /// The response this transaction's change answers with: a request with
+    /// an Idempotency-Key keeps it in this transaction (sent with the
+    /// commit), so the change and the answer a retry gets are both there or
+    /// neither is. Call it last, with the response the handler returns.
+    pub fn respond(&mut self, response: &crate::http::ApiResponse) -> Result<(), ApiError> {
+        if let Some(pending) = &self.scope.idempotency {
+            self.answered = crate::idempotency::complete_in(
+                pending,
+                response,
+                &self.scope.state,
+                &mut self.batch,
+            )?;
+        }
         Ok(())
     }
 
     pub async fn commit(mut self) -> Result<(), ApiError> {
-        commit(&mut self.session).await
+        let batch = std::mem::take(&mut self.batch);
+        batch
+            .flush(&self.scope.state.client, &mut self.session)
+            .await?;
+        commit(&mut self.session, &self.scope.state).await?;
+        if self.answered {
+            if let Some(pending) = &self.scope.idempotency {
+                pending.completed();
+            }
+        }
+        Ok(())
     }
 }
 

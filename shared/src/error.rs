@@ -175,6 +175,26 @@ impl ApiError {
 
     /// True for a transaction that lost a write conflict: running it again
     /// from the start is safe and is what MongoDB's drivers advise.
+    /// 503 `DATABASE_UNAVAILABLE`: the database did not answer in time.
+    pub fn database_unavailable() -> Self {
+        Self::Unavailable {
+            code: Code::DatabaseUnavailable,
+            detail: "The database is unavailable; retry shortly".into(),
+        }
+    }
+
+    /// The database could not be reached (tried again only within the
+    /// database timeout).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                code: Code::DatabaseUnavailable,
+                ..
+            }
+        )
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -319,24 +339,31 @@ impl ApiError {
                 errors: vec![FieldError::new(field.clone(), "is already in use")],
             };
         }
+        // Unreachable first: a transaction's network error also carries the
+        // transient label, but it is an outage, retried only until the
+        // database timeout (`crate::transaction::Retry`), not a conflict.
+        // A server shutting down (ShutdownInProgress, InterruptedAtShutdown)
+        // is an outage too.
+        let shutting_down =
+            matches!(&*err.kind, ErrorKind::Command(c) if c.code == 91 || c.code == 11600);
+        if shutting_down
+            || matches!(
+                *err.kind,
+                ErrorKind::ServerSelection { .. }
+                    | ErrorKind::Io(_)
+                    | ErrorKind::ConnectionPoolCleared { .. }
+            )
+        {
+            tracing::error!(error = %err, "[DATABASE_ERROR] database unreachable");
+            return Self::database_unavailable();
+        }
         if err.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) {
             return Self::conflict(
                 Code::WriteConflict,
                 "The record was changed by another request at the same time; retry",
             );
         }
-        match *err.kind {
-            ErrorKind::ServerSelection { .. }
-            | ErrorKind::Io(_)
-            | ErrorKind::ConnectionPoolCleared { .. } => {
-                tracing::error!(error = %err, "[DATABASE_ERROR] database unreachable");
-                Self::Unavailable {
-                    code: Code::DatabaseUnavailable,
-                    detail: "The database is unavailable; retry shortly".into(),
-                }
-            }
-            _ => Self::internal(format!("[DATABASE_ERROR] {err}")),
-        }
+        Self::internal(format!("[DATABASE_ERROR] {err}"))
     }
 }
 

@@ -4,10 +4,22 @@
 //! the first to finish, so exactly one of them does the work.
 //!
 //! One document per user and key (`_id` = SHA-256 of both) in
-//! `idempotency_keys`, inserted before the handler runs (the unique `_id`
-//! makes that the lock) and completed with the response afterwards. A
-//! response that says "try again" (5xx, 409 write conflict, 429) is not kept,
-//! so the retry runs for real.
+//! `idempotency_keys`. It is inserted as the request is authenticated, in
+//! the same round trip as the caller's read (the token names the user; a
+//! refused caller's reservation is released), and the unique `_id` makes
+//! it the lock. The response is kept in it by the transaction that makes
+//! the change ([`crate::db::Tx::respond`], used by the record engine), so
+//! the change and its kept answer commit together: a request cut off by a
+//! database outage, even in its commit, is either done with its answer kept
+//! (its retry gets that answer) or not done at all (its retry runs it).
+//! Handlers that answer outside such a transaction have their response
+//! kept after it ([`complete`]). A response that says "try again" (5xx,
+//! 409 write conflict, 429) is not kept, so the retry runs for real.
+//!
+//! A reservation names its request (`owner`) and lasts until the request's
+//! hard time limit (`leaseUntil`): only a request past it can no longer be
+//! at work, so only then may a retry take the key over, and a late
+//! completion of the old one then matches nothing.
 //!
 //! A kept response body is sealed (ChaCha20-Poly1305) under a key derived
 //! from the server's secret, the user and the Idempotency-Key itself, which
@@ -15,13 +27,15 @@
 //! text (an invitation's token, an export's rows, a token pair), yet the
 //! client that knows its key still gets the first response back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 use http::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::Code;
 use crate::hex::hex;
@@ -29,13 +43,12 @@ use crate::http::{ApiRequest, ApiResponse};
 use crate::seal::{open, seal};
 use crate::state::State;
 use crate::store::collections;
-use crate::time::{HOUR_MS, MINUTE_MS};
+use crate::time::HOUR_MS;
+use crate::transaction::Batch;
 
 pub const KEEP_HOURS: i64 = 24;
 /// How long a retry waits for the first request with its key to finish.
 const WAIT: Duration = Duration::from_secs(10);
-/// An in-progress key older than this is taken to be abandoned (its request died).
-const ABANDONED_MS: i64 = MINUTE_MS;
 
 /// The key a request carries, checked.
 pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {
@@ -52,18 +65,49 @@ pub(crate) fn key_of(req: &ApiRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-/// A key being worked on: its record id and the key its response is sealed with.
+/// A key being worked on by this request: its record id, this request's
+/// mark on it and the key its response is sealed with.
 pub(crate) struct Pending {
     id: String,
+    owner: ObjectId,
     seal: [u8; 32],
+    /// Its response was kept by the transaction that made the change.
+    done: AtomicBool,
+}
+
+impl Pending {
+    /// The response is kept (by the committed transaction).
+    pub(crate) fn completed(&self) {
+        self.done.store(true, Ordering::Release);
+    }
 }
 
 /// What to do with a request: run it (holding the key's reservation, if
 /// it carries a key; the way out then calls [`complete`]), or answer a
 /// replay.
 pub(crate) enum Begin {
-    Run(Option<Pending>),
+    Run(Option<Arc<Pending>>),
     Replay(ApiResponse),
+}
+
+/// A request's key, ready to be reserved.
+pub(crate) struct Claim {
+    id: String,
+    user: ObjectId,
+    org: ObjectId,
+    hash: String,
+    seal: [u8; 32],
+    lease: Duration,
+}
+
+/// The first try at a request's key, made before its caller is confirmed.
+pub(crate) enum Reserved {
+    /// No key (or not a POST).
+    None,
+    /// Reserved for this request.
+    Held(Arc<Pending>),
+    /// Another request holds or held it: [`settle`] decides.
+    Taken(Claim),
 }
 
 /// The sealing key of one user's Idempotency-Key: derived from the
@@ -100,56 +144,93 @@ fn coll(state: &State) -> mongodb::Collection<Document> {
     state.db.collection(collections::IDEMPOTENCY_KEYS)
 }
 
-/// The pipeline's step for a caller's request: only a POST with an
-/// `Idempotency-Key` is kept; a replay is answered, a new key reserved.
-pub(crate) async fn start(
+/// Reserves the key of a POST by `user` of `org` (as its token names them,
+/// before they are read), for at most `lease` (the request's hard time
+/// limit). Runs beside the caller's read; a caller then refused releases
+/// it ([`release`]).
+pub(crate) async fn reserve(
     state: &State,
-    caller: &Caller,
+    user: ObjectId,
+    org: ObjectId,
     req: &ApiRequest,
-) -> Result<Begin, ApiError> {
+    lease: Duration,
+) -> Result<Reserved, ApiError> {
     if req.method != http::Method::POST {
-        return Ok(Begin::Run(None));
+        return Ok(Reserved::None);
     }
     let Some(key) = key_of(req)? else {
-        return Ok(Begin::Run(None));
+        return Ok(Reserved::None);
     };
-    let key = key.as_str();
-    let id = hex(&Sha256::digest(
-        format!("{}:{key}", caller.user.id.to_hex()).as_bytes(),
-    ));
-    let hash = request_hash(req);
-    let seal = seal_key(state, &caller.user.id.to_hex(), key);
-    let started = tokio::time::Instant::now();
-    loop {
+    let claim = Claim {
+        id: hex(&Sha256::digest(
+            format!("{}:{key}", user.to_hex()).as_bytes(),
+        )),
+        user,
+        org,
+        hash: request_hash(req),
+        seal: seal_key(state, &user.to_hex(), &key),
+        lease,
+    };
+    Ok(match claim.try_take(state).await? {
+        Some(pending) => Reserved::Held(pending),
+        None => Reserved::Taken(claim),
+    })
+}
+
+impl Claim {
+    /// Inserts the reservation; `None` when the key has a record already.
+    async fn try_take(&self, state: &State) -> Result<Option<Arc<Pending>>, ApiError> {
         let now = DateTime::now();
+        let owner = ObjectId::new();
+        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let record = doc! {
-            "_id": &id,
-            "userId": caller.user.id,
-            "organizationId": caller.org.id,
-            "requestHash": &hash,
+            "_id": &self.id,
+            "userId": self.user,
+            "organizationId": self.org,
+            "requestHash": &self.hash,
             "status": "IN_PROGRESS",
+            "owner": owner,
             "createdAt": now,
+            "leaseUntil": DateTime::from_millis(now.timestamp_millis().saturating_add(lease_ms)),
             "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_HOURS * HOUR_MS),
         };
         match coll(state).insert_one(record).await {
-            Ok(_) => return Ok(Begin::Run(Some(Pending { id, seal }))),
-            Err(e) => {
-                let err = ApiError::from_db(e);
-                if !matches!(
-                    err,
-                    ApiError::Conflict {
-                        code: Code::AlreadyExists,
-                        ..
-                    }
-                ) {
-                    return Err(err);
-                }
-            }
+            Ok(_) => Ok(Some(Arc::new(Pending {
+                id: self.id.clone(),
+                owner,
+                seal: self.seal,
+                done: AtomicBool::new(false),
+            }))),
+            Err(e) => match ApiError::from_db(e) {
+                ApiError::Conflict {
+                    code: Code::AlreadyExists,
+                    ..
+                } => Ok(None),
+                other => Err(other),
+            },
         }
-        let Some(found) = coll(state).find_one(doc! { "_id": &id }).await? else {
-            continue; // Released in between: try to take it.
+    }
+}
+
+/// For an authorized caller: runs the request under its reservation, or
+/// answers the replay of the first request with its key, or waits for
+/// that one to finish.
+pub(crate) async fn settle(state: &State, reserved: Reserved) -> Result<Begin, ApiError> {
+    let claim = match reserved {
+        Reserved::None => return Ok(Begin::Run(None)),
+        Reserved::Held(pending) => return Ok(Begin::Run(Some(pending))),
+        Reserved::Taken(claim) => claim,
+    };
+    let started = tokio::time::Instant::now();
+    loop {
+        let Some(found) = coll(state).find_one(doc! { "_id": &claim.id }).await? else {
+            // Released in between: try to take it.
+            match claim.try_take(state).await? {
+                Some(pending) => return Ok(Begin::Run(Some(pending))),
+                None => continue,
+            }
         };
-        if found.get_str("requestHash").ok() != Some(hash.as_str()) {
+        if found.get_str("requestHash").ok() != Some(claim.hash.as_str()) {
             return Err(ApiError::Unprocessable {
                 code: Code::IdempotencyKeyReused,
                 detail: "This Idempotency-Key was used for a different request".into(),
@@ -160,17 +241,15 @@ pub(crate) async fn start(
             });
         }
         if found.get_str("status").ok() == Some("COMPLETED") {
-            return replay(&found, &seal).map(Begin::Replay);
+            return replay(&found, &claim.seal).map(Begin::Replay);
         }
-        let age = DateTime::now().timestamp_millis()
-            - found
-                .get_datetime("createdAt")
-                .map(|d| d.timestamp_millis())
-                .unwrap_or(0);
-        if age > ABANDONED_MS {
-            coll(state)
-                .delete_one(doc! { "_id": &id, "status": "IN_PROGRESS" })
-                .await?;
+        if lease_ended(&found) {
+            // Its request is past its time limit: no longer at work.
+            let mut filter = doc! { "_id": &claim.id, "status": "IN_PROGRESS" };
+            if let Some(owner) = found.get("owner") {
+                filter.insert("owner", owner.clone());
+            }
+            coll(state).delete_one(filter).await?;
             continue;
         }
         if started.elapsed() > WAIT {
@@ -180,6 +259,18 @@ pub(crate) async fn start(
             ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether an unfinished reservation's request is past its time limit (a
+/// record from before leases: a minute after it began).
+fn lease_ended(found: &Document) -> bool {
+    let now = DateTime::now().timestamp_millis();
+    match found.get_datetime("leaseUntil") {
+        Ok(until) => until.timestamp_millis() < now,
+        Err(_) => found.get_datetime("createdAt").map_or(true, |d| {
+            d.timestamp_millis() + crate::time::MINUTE_MS < now
+        }),
     }
 }
 
@@ -216,43 +307,108 @@ fn replay(found: &Document, seal: &[u8; 32]) -> Result<ApiResponse, ApiError> {
     Ok(r)
 }
 
-/// Keeps the response for retries, or forgets the key when the response
-/// invites a retry that must run again.
-pub(crate) async fn complete(state: &State, pending: &Pending, response: &ApiResponse) {
-    let id = pending.id.as_str();
-    let retryable = response.status.is_server_error()
+/// A response that invites a retry which must run again: not kept.
+fn retryable(response: &ApiResponse) -> bool {
+    response.status.is_server_error()
         || response.status == StatusCode::TOO_MANY_REQUESTS
         || (response.status == StatusCode::CONFLICT
-            && response.body.windows(14).any(|w| w == b"WRITE_CONFLICT"));
-    let result = if retryable {
-        coll(state).delete_one(doc! { "_id": id }).await.map(|_| ())
-    } else {
-        let mut headers = Document::new();
-        for name in ["content-type", "location", "etag"] {
-            if let Some(v) = response.header(name) {
-                headers.insert(name, v);
-            }
+            && response.body.windows(14).any(|w| w == b"WRITE_CONFLICT"))
+}
+
+/// The update that keeps `response` in the reservation.
+fn kept(pending: &Pending, response: &ApiResponse) -> Result<Document, ApiError> {
+    let mut headers = Document::new();
+    for name in ["content-type", "location", "etag"] {
+        if let Some(v) = response.header(name) {
+            headers.insert(name, v);
         }
-        let Some(sealed) = seal(&pending.seal, &response.body) else {
-            tracing::error!("[INTERNAL_ERROR] could not seal an idempotent response");
-            let _ = coll(state).delete_one(doc! { "_id": id }).await;
-            return;
-        };
-        coll(state)
-            .update_one(
-                doc! { "_id": id },
-                doc! { "$set": {
-                    "status": "COMPLETED",
-                    "responseStatus": response.status.as_u16() as i32,
-                    "responseHeaders": headers,
-                    "responseSealed": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: sealed },
-                } },
+    }
+    let sealed = seal(&pending.seal, &response.body)
+        .ok_or_else(|| ApiError::internal("could not seal an idempotent response"))?;
+    Ok(doc! { "$set": {
+        "status": "COMPLETED",
+        "responseStatus": response.status.as_u16() as i32,
+        "responseHeaders": headers,
+        "responseSealed": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: sealed },
+    } })
+}
+
+fn ours(pending: &Pending) -> Document {
+    doc! { "_id": &pending.id, "owner": pending.owner, "status": "IN_PROGRESS" }
+}
+
+/// Keeps `response` in the reservation within the transaction of `batch`
+/// (see [`crate::db::Tx::respond`]); whether it is kept there (a response
+/// inviting a retry is not). A reservation taken over meanwhile fails the
+/// transaction with 409 `IDEMPOTENCY_KEY_IN_USE`.
+pub(crate) fn complete_in(
+    pending: &Pending,
+    response: &ApiResponse,
+    state: &State,
+    batch: &mut Batch,
+) -> Result<bool, ApiError> {
+    if retryable(response) {
+        return Ok(false);
+    }
+    batch.update_matching(
+        &state.db,
+        collections::IDEMPOTENCY_KEYS,
+        ours(pending),
+        kept(pending, response)?,
+        || {
+            ApiError::conflict(
+                Code::IdempotencyKeyInUse,
+                "This request's Idempotency-Key was taken over by a retry; the retry's answer stands",
             )
-            .await
-            .map(|_| ())
+        },
+    );
+    Ok(true)
+}
+
+/// Gives up a reservation whose request will not run (its caller was
+/// refused, or it failed in a way a retry must redo).
+pub(crate) async fn release(state: &State, pending: &Pending) {
+    if let Err(e) = coll(state).delete_one(ours(pending)).await {
+        tracing::error!(error = %e, "[DATABASE_ERROR] could not release an Idempotency-Key");
+    }
+}
+
+/// Keeps the response for retries, or forgets the key when the response
+/// invites a retry that must run again (unless the transaction that made
+/// the change kept it already). With the database unreachable nothing is
+/// tried: the reservation lapses at its lease's end.
+pub(crate) async fn complete(state: &State, pending: &Pending, response: &ApiResponse) {
+    if pending.done.load(Ordering::Acquire) {
+        return;
+    }
+    if response.status == StatusCode::SERVICE_UNAVAILABLE
+        && response
+            .body
+            .windows(20)
+            .any(|w| w == b"DATABASE_UNAVAILABLE")
+    {
+        return;
+    }
+    if retryable(response) {
+        return release(state, pending).await;
+    }
+    let update = match kept(pending, response) {
+        Ok(update) => update,
+        Err(e) => {
+            tracing::error!(error = %e, "[INTERNAL_ERROR] could not keep an idempotent response");
+            return release(state, pending).await;
+        }
     };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "[DATABASE_ERROR] could not record an idempotent response");
+    match coll(state).update_one(ours(pending), update).await {
+        Ok(r) if r.matched_count == 0 => {
+            tracing::warn!(
+                "[IDEMPOTENCY] a reservation was taken over before its response was kept"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "[DATABASE_ERROR] could not record an idempotent response")
+        }
     }
 }
 

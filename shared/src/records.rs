@@ -524,6 +524,7 @@ pub async fn restore(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
         doc! { "_id": id, "deletedAt": { "$ne": null } },
         doc! { "$set": { "deletedAt": null, "deletedBy": null, "updatedAt": DateTime::now() }, "$inc": { "version": 1_i64 } },
         Write::Restore,
+        None,
         |_| AuditEntry::new(Action::Restore, e.resource).id(id),
     )
     .await?;
@@ -893,7 +894,9 @@ pub async fn page(
     Ok((docs, next))
 }
 
-/// `POST /api/v1/<plural>`: a new record.
+/// `POST /api/v1/<plural>`: a new record. Its answer is built in the
+/// transaction that inserts it, so a request with an Idempotency-Key keeps
+/// that answer in the same commit ([`Tx::respond`]).
 pub async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     let body: serde_json::Value = req.json()?;
     let (mut fields, refs) = fields::parse_create(e.fields, &body)?;
@@ -903,13 +906,14 @@ pub async fn create(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
     }
     let record = new_record_of(scope, e, &fields);
     let id = id_of(&record, "record")?;
-    let record = insert_with_audit(scope, e, &record, &fields).await?;
-    let mut r = ApiResponse::json(StatusCode::CREATED, &render(&record));
-    r.set_header(
-        "location",
-        &format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex()),
-    );
-    Ok(r)
+    let location = format!("{}/{}", req.path.trim_end_matches('/'), id.to_hex());
+    let answer = move |record: &Document| {
+        let mut r = ApiResponse::json(StatusCode::CREATED, &render(record));
+        r.set_header("location", &location);
+        r
+    };
+    let (_, response) = insert_answering(scope, e, &record, &fields, Some(&answer)).await?;
+    response.ok_or_else(|| ApiError::internal("an insert without its answer"))
 }
 
 /// Inserts `record` with its CREATE audit entry (naming `changes`) in one
@@ -920,7 +924,23 @@ pub async fn insert_with_audit(
     record: &Document,
     changes: &Document,
 ) -> Result<Document, ApiError> {
-    let id = id_of(record, "record")?;
+    insert_answering(scope, e, record, changes, None)
+        .await
+        .map(|(record, _)| record)
+}
+
+/// [`insert_with_audit`], and the answer `answer` makes of the record as
+/// inserted, kept for an Idempotency-Key in the same transaction.
+/// Makes a create's answer of the record as inserted.
+type MakeAnswer = dyn Fn(&Document) -> ApiResponse + Sync;
+
+async fn insert_answering(
+    scope: &Scope,
+    e: &Entity,
+    record: &Document,
+    changes: &Document,
+    answer: Option<&MakeAnswer>,
+) -> Result<(Document, Option<ApiResponse>), ApiError> {
     if e.numbering.is_some() {
         scope.ensure_sequence(e.collection).await?;
     }
@@ -930,6 +950,7 @@ pub async fn insert_with_audit(
     scope
         .transaction(|tx| {
             Box::pin(async move {
+                let id = id_of(record, "record")?;
                 if let Some(lock) = e.serialize {
                     tx.lock(lock).await?;
                 }
@@ -951,7 +972,11 @@ pub async fn insert_with_audit(
                         .changes(changes),
                 )
                 .await?;
-                Ok(record)
+                let response = answer.map(|answer| answer(&record));
+                if let Some(response) = &response {
+                    tx.respond(response)?;
+                }
+                Ok((record, response))
             })
         })
         .await
@@ -1012,10 +1037,22 @@ fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
 }
 
 /// `PATCH` of record `id`: MEMBERs only their own, `If-Match` checked.
-pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
+pub async fn update(
+    req: &ApiRequest,
+    scope: &Scope,
+    e: &Entity,
+    id: ObjectId,
+    prefetched: Option<Result<Option<Document>, ApiError>>,
+) -> Answer {
     let expected = if_match(req)?;
     let body: serde_json::Value = req.json()?;
-    let before = find_live(scope, e, id).await?;
+    let before = match prefetched {
+        // Read beside the caller, within its organization.
+        Some(found) => found?.ok_or(ApiError::NotFound {
+            resource: e.resource,
+        })?,
+        None => find_live(scope, e, id).await?,
+    };
     // Another organization's record is a 404 whatever the body says.
     let (changes, refs) = fields::parse_patch(e.fields, &body)?;
     if changes.is_empty() {
@@ -1069,13 +1106,23 @@ pub async fn update(req: &ApiRequest, scope: &Scope, e: &Entity, id: ObjectId) -
         update.insert("$unset", unset);
     }
     // The version in the filter makes the write conditional on nobody having
-    // changed the record since it was read.
+    // changed the record since it was read, so the record after it is the
+    // one read with the change applied: it is not read back.
+    let after = applied(&before, &update);
     let filter = doc! { "_id": id, "deletedAt": null, "version": version };
-    let after = mutate_record(scope, e, filter, update, Write::Update(&before), |after| {
-        AuditEntry::new(Action::Update, e.resource)
-            .id(id)
-            .changes(diff(&before, after))
-    })
+    let after = mutate_record(
+        scope,
+        e,
+        filter,
+        update,
+        Write::Update(&before),
+        after,
+        |after| {
+            AuditEntry::new(Action::Update, e.resource)
+                .id(id)
+                .changes(diff(&before, after))
+        },
+    )
     .await?;
     let Some(after) = after else {
         // Changed by someone else between our read and our write.
@@ -1108,6 +1155,7 @@ pub async fn delete(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
         doc! { "_id": id, "deletedAt": null },
         doc! { "$set": { "deletedAt": now, "deletedBy": scope.caller().user.id, "updatedAt": now }, "$inc": { "version": 1_i64 } },
         Write::Delete,
+        None,
         |_| AuditEntry::new(Action::Delete, e.resource).id(id),
     )
     .await?
@@ -1148,21 +1196,24 @@ pub async fn mutate_one(
 }
 
 /// [`mutate_one`] for a record of `e`, taking the entity's lock first and
-/// running its [`Entity::written`] for `write` with the record after. A
-/// delete of an entity without that hook does not read the record back
-/// and hands `audit` (and returns) only its `_id`.
+/// running its [`Entity::written`] for `write` with the record after. The
+/// record is not read back when the caller knows it as it will be
+/// (`known_after`, for a write conditional on the version read); a delete
+/// of an entity without that hook hands `audit` (and returns) only its
+/// `_id`.
 async fn mutate_record(
     scope: &Scope,
     e: &Entity,
     filter: Document,
     update: Document,
     write: Write<'_>,
+    known_after: Option<Document>,
     audit: impl Fn(&Document) -> AuditEntry + Sync,
 ) -> Result<Option<Document>, ApiError> {
     if let Some(lock) = e.serialize {
         scope.ensure_sequence(lock).await?;
     }
-    let (filter, update, audit) = (&filter, &update, &audit);
+    let (filter, update, audit, known_after) = (&filter, &update, &audit, &known_after);
     scope
         .transaction(|tx| {
             Box::pin(async move {
@@ -1182,10 +1233,17 @@ async fn mutate_record(
                     tx.audit(audit(&gone)).await?;
                     return Ok(Some(gone));
                 }
-                let Some(after) = tx
-                    .find_one_and_update(e.collection, filter.clone(), update.clone())
-                    .await?
-                else {
+                let after = match known_after {
+                    Some(after) => tx
+                        .update_by_id(e.collection, filter.clone(), update.clone())
+                        .await?
+                        .map(|_| after.clone()),
+                    None => {
+                        tx.find_one_and_update(e.collection, filter.clone(), update.clone())
+                            .await?
+                    }
+                };
+                let Some(after) = after else {
                     return Ok(None);
                 };
                 if let Some(written) = e.written {
@@ -1196,6 +1254,41 @@ async fn mutate_record(
             })
         })
         .await
+}
+
+/// `before` as `update` (`$set`, `$unset` and `$inc` of top-level fields)
+/// leaves it; `None` for anything else, which is then read back.
+fn applied(before: &Document, update: &Document) -> Option<Document> {
+    let mut after = before.clone();
+    for (op, fields) in update {
+        let fields = fields.as_document()?;
+        if fields.keys().any(|k| k.contains('.') || k == "_id") {
+            return None;
+        }
+        match op.as_str() {
+            "$set" => after.extend(fields.clone()),
+            "$unset" => {
+                for k in fields.keys() {
+                    after.remove(k);
+                }
+            }
+            "$inc" => {
+                for (k, by) in fields {
+                    let sum = match (after.get(k), by) {
+                        (Some(Bson::Int64(a)), Bson::Int64(b)) => Bson::Int64(a.checked_add(*b)?),
+                        (Some(Bson::Int32(a)), Bson::Int64(b)) => {
+                            Bson::Int64(i64::from(*a).checked_add(*b)?)
+                        }
+                        (None, Bson::Int64(b)) => Bson::Int64(*b),
+                        _ => return None,
+                    };
+                    after.insert(k, sum);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(after)
 }
 
 fn version_of(d: &Document) -> i64 {
@@ -1245,6 +1338,31 @@ fn to_json(v: &Bson) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conditional_update_is_applied_to_the_record_read_as_the_database_would() {
+        let before =
+            doc! { "_id": 1, "name": "Old", "phone": "1", "version": 3_i64, "counter": 2_i32 };
+        let update = doc! {
+            "$set": { "name": "New", "city": "Graz" },
+            "$unset": { "phone": "" },
+            "$inc": { "version": 1_i64, "counter": 1_i64 },
+        };
+        let after = applied(&before, &update).unwrap();
+        assert_eq!(
+            after,
+            doc! { "_id": 1, "name": "New", "version": 4_i64, "counter": 3_i64, "city": "Graz" }
+        );
+        // What it cannot apply exactly is read back instead.
+        for update in [
+            doc! { "$set": { "address.city": "Graz" } },
+            doc! { "$push": { "tags": "a" } },
+            doc! { "$inc": { "version": i64::MAX } },
+            doc! { "$set": { "_id": 2 } },
+        ] {
+            assert_eq!(applied(&before, &update), None, "{update}");
+        }
+    }
 
     #[test]
     fn search_text_is_matched_literally() {

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bson::{doc, Document};
-use mongodb::{ClientSession, Collection};
+use mongodb::error::ErrorKind;
+use mongodb::options::{InsertOneModel, UpdateOneModel, WriteModel};
+use mongodb::{Client, ClientSession, Collection, Database, Namespace};
 
 use crate::error::ApiError;
 use crate::error::Code;
@@ -20,28 +22,39 @@ const TRANSACTION_ATTEMPTS: u32 = 40;
 
 /// The pauses between attempts of a transaction that lost a write
 /// conflict: short, growing, jittered, and [`TRANSACTION_ATTEMPTS`] in all.
+/// A database that cannot be reached is tried again only until
+/// `DB_TIMEOUT_MS` after the first attempt: then the request answers 503
+/// `DATABASE_UNAVAILABLE` (a keyed client's retry completes it once), rather
+/// than holding its client through an outage.
 pub(crate) struct Retry {
     attempt: u32,
     pause_ms: u64,
+    deadline: tokio::time::Instant,
 }
 
 impl Retry {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(state: &crate::state::State) -> Self {
         Self {
             attempt: 1,
             pause_ms: 5,
+            deadline: tokio::time::Instant::now() + state.config.db_timeout,
         }
     }
 
     /// Whether `result` (of the attempt just made) should be run again;
     /// waits the pause first when it should.
     pub(crate) async fn again<T>(&mut self, result: &Result<T, ApiError>) -> bool {
-        let transient = matches!(result, Err(e) if e.is_transient());
-        if !transient || self.attempt >= TRANSACTION_ATTEMPTS {
+        let jitter = rand::random::<u64>() % self.pause_ms.max(1);
+        let pause = Duration::from_millis(self.pause_ms + jitter);
+        let again = match result {
+            Err(e) if e.is_transient() => self.attempt < TRANSACTION_ATTEMPTS,
+            Err(e) if e.is_unavailable() => tokio::time::Instant::now() + pause < self.deadline,
+            _ => false,
+        };
+        if !again {
             return false;
         }
-        let jitter = rand::random::<u64>() % self.pause_ms.max(1);
-        tokio::time::sleep(Duration::from_millis(self.pause_ms + jitter)).await;
+        tokio::time::sleep(pause).await;
         self.pause_ms = (self.pause_ms * 2).min(150);
         self.attempt += 1;
         true
@@ -81,13 +94,153 @@ pub(crate) async fn insert_own_id(
 }
 
 /// Commits, retrying once when the outcome is unknown (the driver's advice
-/// for `UnknownTransactionCommitResult`).
-pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), ApiError> {
+/// for `UnknownTransactionCommitResult`), within `DB_TIMEOUT_MS` of the
+/// first try: a commit that waited that long for an unreachable server is
+/// not waited on again, and the request answers 503 (its Idempotency-Key
+/// tells a retry whether it landed).
+pub(crate) async fn commit(
+    session: &mut ClientSession,
+    state: &crate::state::State,
+) -> Result<(), ApiError> {
+    let started = tokio::time::Instant::now();
     match session.commit_transaction().await {
         Ok(()) => Ok(()),
         Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
-            Ok(session.commit_transaction().await?)
+            let left = state.config.db_timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(e.into());
+            }
+            match tokio::time::timeout(left, session.commit_transaction()).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(ApiError::database_unavailable()),
+            }
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes whose answers nothing in the transaction reads (an audit entry,
+/// an idempotent response, an outbox message, a login's records), held
+/// back and sent together just before the commit: one `bulkWrite`
+/// (MongoDB 8.0's command across collections) instead of one command, one
+/// round trip, each. On an older server the driver refuses the command
+/// before sending it, and the writes go one by one instead.
+#[derive(Default)]
+pub(crate) struct Batch {
+    writes: Vec<(Namespace, Write)>,
+}
+
+enum Write {
+    Insert(Document),
+    /// An update that must match a document, or the transaction fails with
+    /// the error given.
+    Update {
+        filter: Document,
+        update: Document,
+        unmatched: fn() -> ApiError,
+    },
+}
+
+impl Batch {
+    pub(crate) fn insert(&mut self, db: &Database, coll: &str, doc: Document) {
+        self.writes
+            .push((Namespace::new(db.name(), coll), Write::Insert(doc)));
+    }
+
+    /// Adds an update that must match one document; when it matches none,
+    /// the flush fails with `unmatched()` (and the transaction with it).
+    pub(crate) fn update_matching(
+        &mut self,
+        db: &Database,
+        coll: &str,
+        filter: Document,
+        update: Document,
+        unmatched: fn() -> ApiError,
+    ) {
+        self.writes.push((
+            Namespace::new(db.name(), coll),
+            Write::Update {
+                filter,
+                update,
+                unmatched,
+            },
+        ));
+    }
+
+    /// Sends the held writes in `session`'s transaction.
+    pub(crate) async fn flush(
+        self,
+        client: &Client,
+        session: &mut ClientSession,
+    ) -> Result<(), ApiError> {
+        if self.writes.len() > 1 {
+            let models: Vec<WriteModel> = self
+                .writes
+                .iter()
+                .map(|(ns, w)| match w {
+                    Write::Insert(doc) => InsertOneModel::builder()
+                        .namespace(ns.clone())
+                        .document(doc.clone())
+                        .build()
+                        .into(),
+                    Write::Update { filter, update, .. } => UpdateOneModel::builder()
+                        .namespace(ns.clone())
+                        .filter(filter.clone())
+                        .update(update.clone())
+                        .build()
+                        .into(),
+                })
+                .collect();
+            match client.bulk_write(models).session(&mut *session).await {
+                Ok(result) => {
+                    let updates = self
+                        .writes
+                        .iter()
+                        .filter(|(_, w)| matches!(w, Write::Update { .. }))
+                        .count() as i64;
+                    if result.matched_count < updates {
+                        return Err(self.first_unmatched());
+                    }
+                    return Ok(());
+                }
+                Err(e) if matches!(*e.kind, ErrorKind::IncompatibleServer { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (ns, w) in self.writes {
+            let coll = client.database(&ns.db).collection::<Document>(&ns.coll);
+            match w {
+                Write::Insert(doc) => {
+                    coll.insert_one(doc).session(&mut *session).await?;
+                }
+                Write::Update {
+                    filter,
+                    update,
+                    unmatched,
+                } => {
+                    let r = coll
+                        .update_one(filter, update)
+                        .session(&mut *session)
+                        .await?;
+                    if r.matched_count == 0 {
+                        return Err(unmatched());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The error of the first update that must match (a batch's updates
+    /// are told apart only by a verbose result; the first is the one to
+    /// name, and every batch here holds at most one).
+    fn first_unmatched(&self) -> ApiError {
+        self.writes
+            .iter()
+            .find_map(|(_, w)| match w {
+                Write::Update { unmatched, .. } => Some(unmatched()),
+                Write::Insert(_) => None,
+            })
+            .unwrap_or_else(|| ApiError::internal("an update of a batch matched nothing"))
     }
 }

@@ -129,7 +129,7 @@ impl<'s> Unscoped<'s> {
         &self,
         mut work: impl for<'t> FnMut(&'t mut UnscopedTx<'s>) -> UnscopedTxFuture<'t, T>,
     ) -> Result<T, ApiError> {
-        let mut retry = crate::transaction::Retry::new();
+        let mut retry = crate::transaction::Retry::new(self.state);
         loop {
             let result = async {
                 let mut session = self.state.client.start_session().await?;
@@ -137,9 +137,12 @@ impl<'s> Unscoped<'s> {
                 let mut tx = UnscopedTx {
                     state: self.state,
                     session,
+                    batch: crate::transaction::Batch::default(),
                 };
                 let out = work(&mut tx).await?;
-                crate::transaction::commit(&mut tx.session).await?;
+                let batch = std::mem::take(&mut tx.batch);
+                batch.flush(&self.state.client, &mut tx.session).await?;
+                crate::transaction::commit(&mut tx.session, self.state).await?;
                 Ok(out)
             }
             .await;
@@ -226,11 +229,33 @@ impl Table {
 pub struct UnscopedTx<'s> {
     state: &'s State,
     session: ClientSession,
+    /// Writes nothing here reads back, sent together with the commit.
+    batch: crate::transaction::Batch,
 }
 
 impl UnscopedTx<'_> {
     fn coll(&self, name: &str) -> Collection<Document> {
         self.state.collection(name)
+    }
+
+    /// Inserts `doc` with the commit, in one command with the other writes
+    /// held for it (nothing in the transaction can read it before).
+    pub fn insert_with_commit(&mut self, coll: &str, doc: Document) {
+        self.batch.insert(&self.state.db, coll, doc);
+    }
+
+    /// Updates the one document matching `filter` with the commit (see
+    /// [`Self::insert_with_commit`]); matching none fails the transaction
+    /// with `unmatched()`.
+    pub fn update_with_commit(
+        &mut self,
+        coll: &str,
+        filter: Document,
+        update: Document,
+        unmatched: fn() -> ApiError,
+    ) {
+        self.batch
+            .update_matching(&self.state.db, coll, filter, update, unmatched);
     }
 
     pub async fn insert_one(&mut self, coll: &str, doc: Document) -> Result<(), ApiError> {
@@ -316,8 +341,7 @@ impl UnscopedTx<'_> {
     ) -> Result<bson::oid::ObjectId, ApiError> {
         let doc = crate::email::outbox_document(&self.state.config, org, user, message);
         let id = id_of(&doc, "outbox entry")?;
-        self.insert_one(crate::store::collections::EMAIL_OUTBOX, doc)
-            .await?;
+        self.insert_with_commit(crate::store::collections::EMAIL_OUTBOX, doc);
         Ok(id)
     }
 
@@ -330,7 +354,7 @@ impl UnscopedTx<'_> {
         meta: &RequestMeta,
     ) -> Result<(), ApiError> {
         let d = entry.into_document(org, user, meta);
-        self.insert_one(crate::store::collections::AUDIT_LOG, d)
-            .await
+        self.insert_with_commit(crate::store::collections::AUDIT_LOG, d);
+        Ok(())
     }
 }

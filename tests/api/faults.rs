@@ -495,3 +495,145 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
         "one owner"
     );
 }
+
+/// No request is held through an outage: the database is stopped (SIGTERM)
+/// under 50 concurrent keyed creates. Every answer comes within
+/// `DB_TIMEOUT_MS` and a second of the stop (or of its own start, if later),
+/// and is 201 or 503 `DATABASE_UNAVAILABLE`, nothing else; once the database
+/// is back, each client retries with its key until it gets 201, and every
+/// key's record exists exactly once: a create cut off in its commit kept
+/// its answer with it, so its retry replays it and creates nothing.
+#[tokio::test]
+async fn creates_cut_off_by_an_outage_answer_503_in_time_and_land_exactly_once_on_retry() {
+    const CLIENTS: usize = 50;
+    const DB_TIMEOUT_MS: u64 = 1000;
+    let port = tests::net::free_port();
+    let dir = std::env::temp_dir().join(format!(
+        "crm-outage-{}",
+        bson::oid::ObjectId::new().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut mongo = start_mongo(port, &dir).await;
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let timeout = DB_TIMEOUT_MS.to_string();
+    let app = TestApp::spawn_with(&[
+        ("MONGODB_URI", uri.as_str()),
+        ("DB_TIMEOUT_MS", timeout.as_str()),
+        ("RATE_LIMIT_API_FREE", "100000"),
+    ])
+    .await;
+    let owner = app.owner().await;
+    let run = bson::oid::ObjectId::new().to_hex();
+    let create = |i: usize| {
+        let (app, token, run) = (&app, owner.token.clone(), run.clone());
+        async move {
+            let key = format!("outage-{run}-{i}");
+            let body = serde_json::to_vec(&json!({ "name": format!("Outage {run} {i}") })).unwrap();
+            let sent = Instant::now();
+            let r = app
+                .request(
+                    "POST",
+                    "/api/v1/accounts",
+                    Some(&token),
+                    Some(body),
+                    &[("idempotency-key", key.as_str())],
+                )
+                .await;
+            (i, r, sent, Instant::now())
+        }
+    };
+
+    // The stop comes once the first answers are in, so most creates are
+    // somewhere in their round trips when the database goes away.
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let all = futures_util::future::join_all((0..CLIENTS).map(|i| {
+        let answered = &answered;
+        let one = create(i);
+        async move {
+            let out = one.await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            out
+        }
+    }));
+    let stopper = async {
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let stopping = Instant::now();
+        stop_mongo(&mut mongo).await;
+        stopping
+    };
+    let (answers, stopped_at) = tokio::join!(all, stopper);
+    if std::env::var("OUTAGE_VERBOSE").is_ok() {
+        for (i, r, sent, at) in &answers {
+            eprintln!(
+                "{i}: {} sent {:?} after stop, answered {:?} after stop",
+                r.status,
+                sent.checked_duration_since(stopped_at).unwrap_or_default(),
+                at.checked_duration_since(stopped_at).unwrap_or_default()
+            );
+        }
+    }
+    let limit = Duration::from_millis(DB_TIMEOUT_MS + 1_000);
+    let mut unavailable = vec![];
+    for (i, r, sent, at) in &answers {
+        let held = at.duration_since((*sent).max(stopped_at));
+        assert!(
+            r.status == 201 || r.status == 503,
+            "create {i}: only 201 or 503, got {}: {}",
+            r.status,
+            r.text
+        );
+        if r.status == 503 {
+            assert_eq!(r.body["code"], "DATABASE_UNAVAILABLE", "{}", r.text);
+            unavailable.push(*i);
+        }
+        assert!(
+            *at <= stopped_at || held <= limit,
+            "create {i} was held {held:?} after the database stopped"
+        );
+    }
+    assert!(
+        !unavailable.is_empty(),
+        "the outage cut no create off: the test proves nothing"
+    );
+
+    // Back on the same port and data; each client retries with its key.
+    let _mongo = start_mongo(port, &dir).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for i in 0..CLIENTS {
+        loop {
+            let (_, r, _, _) = create(i).await;
+            if r.status == 201 {
+                break;
+            }
+            assert!(
+                matches!(r.status, 503 | 409),
+                "retry of create {i}: {} {}",
+                r.status,
+                r.text
+            );
+            if r.status == 409 {
+                assert_eq!(r.body["code"], "IDEMPOTENCY_KEY_IN_USE", "{}", r.text);
+            }
+            assert!(Instant::now() < deadline, "create {i} never completed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let accounts = client
+        .database(app.state.database_name())
+        .collection::<bson::Document>("accounts");
+    for i in 0..CLIENTS {
+        let n = accounts
+            .count_documents(doc! { "name": format!("Outage {run} {i}") })
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "create {i} landed {n} times");
+    }
+    eprintln!(
+        "{} of {CLIENTS} creates answered 503 in the outage; all landed once on retry",
+        unavailable.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

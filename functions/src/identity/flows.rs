@@ -457,10 +457,12 @@ pub async fn login(
     let ip = meta.client_key();
     // Each attempt reserves a slot in both failure buckets before the
     // password is checked, so concurrent guesses cannot overshoot the limit;
-    // a successful sign-in gives its slots back.
-    let (by_email, by_ip) = tokio::join!(
+    // a successful sign-in gives its slots back. The account is read in the
+    // same round trip, and ignored when a bucket refuses.
+    let (by_email, by_ip, found) = tokio::join!(
         db.check(LimitedAction::FailedLoginEmail, &email),
         db.check(LimitedAction::FailedLoginIp, &ip),
+        find_user(&db, doc! { "email": &email }),
     );
     if let Some(refused) = [by_email, by_ip].into_iter().find_map(Result::err) {
         if let ApiError::RateLimited { .. } = refused {
@@ -471,7 +473,7 @@ pub async fn login(
         return Err(refused);
     }
 
-    let user = find_user(&db, doc! { "email": &email }).await?;
+    let user = found?;
     let hash = match &user {
         Some(u) => u.password_hash().to_string(),
         None => password::dummy_hash(state).await?,
@@ -497,11 +499,12 @@ pub async fn login(
             return Err(bad_credentials());
         }
     };
-    tokio::join!(
+    let (_, _, org) = tokio::join!(
         db.undo(LimitedAction::FailedLoginEmail, &email),
         db.undo(LimitedAction::FailedLoginIp, &ip),
+        find_org(&db, user.organization_id),
     );
-    let org = find_org(&db, user.organization_id).await?;
+    let org = org?;
     if let Err(refusal) = check_active(&user, &org) {
         record_attempt(
             &db,
@@ -524,11 +527,7 @@ pub async fn login(
             password::hash(input.password, state.config.bcrypt_cost).await?,
         );
     }
-    record_sign_in(state, &db, &user, set, meta).await?;
-    let tokens = tokens::issue(state, &user, meta).await?;
-    record_attempt(&db, &email, meta, true, "OK", Some(&user)).await;
-    let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
-    db.audit(entry, Some(org.id), Some(user.id), meta).await;
+    let tokens = record_sign_in(state, &db, &user, set, &email, meta).await?;
     tracing::info!(requestId = %meta.request_id, userId = %user.id, organizationId = %org.id,
         "[AUTH_SESSION] signed in");
     let mut user = user;
@@ -539,17 +538,20 @@ pub async fn login(
 /// How many client addresses a user's account remembers for sign-in alerts.
 const KNOWN_ADDRESSES: usize = 20;
 
-/// Stores a successful sign-in (`set`: its time, maybe an upgraded hash)
-/// and the client address; an address the account has not signed in from
-/// before (when it has any) gets the user a security alert, queued in the
-/// same transaction and sent after it.
+/// Stores a successful sign-in in one transaction whose writes go in one
+/// command with its commit: the user's `set` (its time, maybe an upgraded
+/// hash) and client address, the new session and its refresh token, the
+/// attempt and the audit entry. An address the account has not signed in
+/// from before (when it has any) gets the user a security alert, queued in
+/// the same transaction and sent after it.
 async fn record_sign_in(
     state: &State,
     db: &Unscoped<'_>,
     user: &User,
     mut set: Document,
+    email: &str,
     meta: &RequestMeta,
-) -> Result<(), ApiError> {
+) -> Result<TokenPair, ApiError> {
     let known = &user.known_addresses;
     let new_address = meta.ip.as_ref().filter(|ip| !known.contains(ip));
     let alert = new_address.filter(|_| !known.is_empty()).map(|ip| {
@@ -567,30 +569,43 @@ async fn record_sign_in(
         let skip = addresses.len().saturating_sub(KNOWN_ADDRESSES);
         set.insert("knownAddresses", addresses.split_off(skip));
     }
-    let Some(alert) = alert else {
-        // No email to queue: one plain write, no transaction.
-        db.collection(collections::USERS)
-            .update_one(doc! { "_id": user.id }, doc! { "$set": set })
-            .await?;
-        return Ok(());
-    };
-    let (set, alert, id, org) = (&set, &alert, user.id, user.organization_id);
-    let queued = db
+    let (set, alert) = (&set, &alert);
+    let (tokens, queued) = db
         .transaction(|tx| {
             Box::pin(async move {
-                tx.update_one(
+                tx.update_with_commit(
                     collections::USERS,
-                    doc! { "_id": id },
+                    doc! { "_id": user.id },
                     doc! { "$set": set.clone() },
-                )
-                .await?;
-                tx.queue_email(Some(org), Some(id), alert).await
+                    || ApiError::internal("the signed-in user is gone"),
+                );
+                let queued = match alert {
+                    Some(alert) => Some(
+                        tx.queue_email(Some(user.organization_id), Some(user.id), alert)
+                            .await?,
+                    ),
+                    None => None,
+                };
+                let (tokens, records) = tokens::issue_records(state, user, meta)?;
+                for (coll, record) in records {
+                    tx.insert_with_commit(coll, record);
+                }
+                tx.insert_with_commit(
+                    collections::LOGIN_ATTEMPTS,
+                    attempt_record(email, meta, true, "OK", Some(user)),
+                );
+                let entry = AuditEntry::new(Action::Login, "session").id(tokens.session_id);
+                tx.audit(entry, Some(user.organization_id), Some(user.id), meta)
+                    .await?;
+                Ok((tokens, queued))
             })
         })
         .await?;
-    tracing::info!(requestId = %meta.request_id, userId = %id, "[AUTH_SESSION] sign-in from a new address");
-    shared::email::deliver(state, &[queued]).await;
-    Ok(())
+    if let Some(queued) = queued {
+        tracing::info!(requestId = %meta.request_id, userId = %user.id, "[AUTH_SESSION] sign-in from a new address");
+        shared::email::deliver(state, &[queued]).await;
+    }
+    Ok(tokens)
 }
 
 #[derive(Deserialize)]
@@ -962,9 +977,27 @@ async fn record_attempt(
     reason: &str,
     user: Option<&User>,
 ) {
+    let attempt = attempt_record(email, meta, success, reason, user);
+    if let Err(e) = db
+        .collection(collections::LOGIN_ATTEMPTS)
+        .insert_one(attempt)
+        .await
+    {
+        tracing::error!(error = %e, "[DATABASE_ERROR] could not record a login attempt");
+    }
+}
+
+/// A sign-in attempt's record, kept 30 days.
+fn attempt_record(
+    email: &str,
+    meta: &RequestMeta,
+    success: bool,
+    reason: &str,
+    user: Option<&User>,
+) -> Document {
     const KEEP_DAYS: i64 = 30;
     let now = DateTime::now();
-    let attempt = doc! {
+    doc! {
         "email": email,
         "ipAddress": meta.ip.clone(),
         "userAgent": meta.user_agent.clone(),
@@ -975,13 +1008,6 @@ async fn record_attempt(
         "requestId": &meta.request_id,
         "createdAt": now,
         "expiresAt": DateTime::from_millis(now.timestamp_millis() + KEEP_DAYS * DAY_MS),
-    };
-    if let Err(e) = db
-        .collection(collections::LOGIN_ATTEMPTS)
-        .insert_one(attempt)
-        .await
-    {
-        tracing::error!(error = %e, "[DATABASE_ERROR] could not record a login attempt");
     }
 }
 

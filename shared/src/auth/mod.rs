@@ -221,7 +221,7 @@ pub async fn require(
 /// The ids an access token names, once its signature and expiry are
 /// verified (no database read: the caller is [`caller`]).
 pub(crate) struct Bearer {
-    user_id: ObjectId,
+    pub(crate) user_id: ObjectId,
     pub(crate) org_id: ObjectId,
     session_id: ObjectId,
     epoch: i64,

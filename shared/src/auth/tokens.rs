@@ -9,10 +9,12 @@
 //!
 //! Revocation wins every race with a rotation, without a transaction:
 //! - ending one session marks its `sessions` document first, then revokes
-//!   its tokens; a rotation inserts the new token first, then reads the
-//!   `sessions` document. Either the rotation sees the mark (and revokes
-//!   what it inserted), or its token existed before the revocation swept the
-//!   family.
+//!   its tokens; every rotation reads the `sessions` document (while it
+//!   inserts the new token: one round trip) and refuses a token of a marked
+//!   session. Either the rotation sees the mark (and revokes what it
+//!   inserted), or the mark came after its read: then the sweep revokes the
+//!   new token, or, had it swept before the insert landed, the new token is
+//!   refused at its first rotation by the mark.
 //! - ending every session of a user bumps the user's `sessionEpoch` first.
 //!   Tokens carry the epoch they were issued in (refresh tokens in their
 //!   document, access tokens in the `sep` claim); one from an earlier epoch
@@ -74,31 +76,59 @@ struct Family {
 
 /// Starts a session for `user`: its `sessions` document and a first pair.
 pub async fn issue(state: &State, user: &User, meta: &RequestMeta) -> Result<TokenPair, ApiError> {
+    let (family, session) = new_session(state, user, meta);
+    // Its own `_id`: an insert whose acknowledgement was lost and retried
+    // is the same session, not a conflict.
+    insert_own_id(&coll(state, collections::SESSIONS), session).await?;
+    let (refresh, refresh_expires_in) =
+        insert_token(state, user.id, user.organization_id, &family, meta).await?;
+    pair(state, user, &family, refresh, refresh_expires_in)
+}
+
+/// A record to write: its collection and the document.
+pub type Record = (&'static str, Document);
+
+/// [`issue`] for a caller that writes the records in a transaction of
+/// its own (with its commit, in one command with its other writes): the
+/// pair, and the session and refresh token records as (collection,
+/// document).
+pub fn issue_records(
+    state: &State,
+    user: &User,
+    meta: &RequestMeta,
+) -> Result<(TokenPair, [Record; 2]), ApiError> {
+    let (family, session) = new_session(state, user, meta);
+    let (refresh, refresh_expires_in, record) =
+        token_record(state, user.id, user.organization_id, &family, meta);
+    let pair = pair(state, user, &family, refresh, refresh_expires_in)?;
+    Ok((
+        pair,
+        [
+            (collections::SESSIONS, session),
+            (collections::REFRESH_TOKENS, record),
+        ],
+    ))
+}
+
+/// A new session of `user` (its family) and its `sessions` document.
+fn new_session(state: &State, user: &User, meta: &RequestMeta) -> (Family, Document) {
     let now = DateTime::now();
     let family = Family {
         id: ObjectId::new(),
         expires_at: shifted(now, state.config.session_max_lifetime.as_millis() as i64),
         epoch: user.session_epoch,
     };
-    // Its own `_id`: an insert whose acknowledgement was lost and retried
-    // is the same session, not a conflict.
-    insert_own_id(
-        &coll(state, collections::SESSIONS),
-        doc! {
-            "_id": family.id,
-            "userId": user.id,
-            "organizationId": user.organization_id,
-            "createdAt": now,
-            "expiresAt": family.expires_at,
-            "revokedAt": null,
-            "ipAddress": meta.ip.clone(),
-            "userAgent": meta.user_agent.clone(),
-        },
-    )
-    .await?;
-    let (refresh, refresh_expires_in) =
-        insert_token(state, user.id, user.organization_id, &family, meta).await?;
-    pair(state, user, &family, refresh, refresh_expires_in)
+    let session = doc! {
+        "_id": family.id,
+        "userId": user.id,
+        "organizationId": user.organization_id,
+        "createdAt": now,
+        "expiresAt": family.expires_at,
+        "revokedAt": null,
+        "ipAddress": meta.ip.clone(),
+        "userAgent": meta.user_agent.clone(),
+    };
+    (family, session)
 }
 
 /// Inserts a refresh token of `family`; returns it and its lifetime in
@@ -110,6 +140,20 @@ async fn insert_token(
     family: &Family,
     meta: &RequestMeta,
 ) -> Result<(String, u64), ApiError> {
+    let (token, secs, record) = token_record(state, user, org, family, meta);
+    insert_own_id(&coll(state, collections::REFRESH_TOKENS), record).await?;
+    Ok((token, secs))
+}
+
+/// A new refresh token of `family`: the token, its lifetime in seconds,
+/// and its record (which holds only its hash).
+fn token_record(
+    state: &State,
+    user: ObjectId,
+    org: ObjectId,
+    family: &Family,
+    meta: &RequestMeta,
+) -> (String, u64, Document) {
     let token = new_token();
     let now = DateTime::now();
     let ttl = shifted(now, state.config.refresh_token_ttl.as_millis() as i64);
@@ -128,9 +172,8 @@ async fn insert_token(
         "ipAddress": meta.ip.clone(),
         "userAgent": meta.user_agent.clone(),
     };
-    insert_own_id(&coll(state, collections::REFRESH_TOKENS), record).await?;
     let secs = (expires.timestamp_millis() - now.timestamp_millis()).max(0) / 1000;
-    Ok((token, secs as u64))
+    (token, secs as u64, record)
 }
 
 fn pair(
@@ -185,9 +228,10 @@ pub async fn rotate(
     ) else {
         return Err(invalid());
     };
-    // The new token goes in before the session and the user are read: a
-    // revocation that this read misses has not started sweeping yet, and
-    // will find the new token (see the module docs).
+    // The new token goes in while the session and the user are read (one
+    // round trip): a revocation this read misses either sweeps the new
+    // token too, or swept before it went in, and then the session's mark
+    // refuses it at its first use (see the module docs).
     let family = Family {
         id: family_id,
         expires_at: old
@@ -202,13 +246,13 @@ pub async fn rotate(
     let orgs = state
         .db
         .collection::<Organization>(collections::ORGANIZATIONS);
-    let (refresh, refresh_expires_in) = insert_token(state, user_id, org_id, &family, meta).await?;
-    let new_hash = hash_token(&refresh);
-    let (found, user, org) = tokio::try_join!(
+    let ((refresh, refresh_expires_in), found, user, org) = tokio::try_join!(
+        insert_token(state, user_id, org_id, &family, meta),
         async { Ok::<_, ApiError>(session.find_one(doc! { "_id": family_id }).await?) },
         async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },
         async { Ok::<_, ApiError>(orgs.find_one(doc! { "_id": org_id }).await?) },
     )?;
+    let new_hash = hash_token(&refresh);
     // A session ended before this claim refuses the rotation. One ended
     // after it (a reuse detected by a racing request) lets the rotation
     // answer, as it came first, but the token it made is revoked with the

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{handle, Error, Route, RouteTable};
+use super::{handle, handle_within_limit, Error, Route, RouteTable};
 use crate::http::{parse_query, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use crate::state::State;
 
@@ -231,7 +231,7 @@ async fn run_vercel(state: Arc<State>, route: &'static Route) -> Result<(), Erro
                     }
                 }
                 api.query.retain(|(k, _)| !names.contains(&k.as_str()));
-                let response = handle(state, matched, api).await;
+                let response = handle_within_limit(state, matched, api).await;
                 let mut out = vercel_runtime::Response::new(response.body);
                 *out.status_mut() = response.status;
                 *out.headers_mut() = response.headers;
@@ -382,7 +382,7 @@ async fn lambda_request(
     });
     let matched = found.as_ref().map(|(route, _)| *route);
     api.path_params = found.map(|(_, params)| params).unwrap_or_default();
-    let response = handle(state, matched, api).await;
+    let response = handle_within_limit(state, matched, api).await;
     let body = if response.body.is_empty() {
         lambda_http::Body::Empty
     } else {

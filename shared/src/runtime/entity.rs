@@ -22,8 +22,9 @@ pub async fn handle_get(ctx: Ctx, e: &'static Entity) -> HandlerResult {
 }
 
 /// `PATCH /api/v1/<plural>/{id}`.
-pub async fn handle_update(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    records::update(&ctx.req, ctx.scope()?, e, ctx.path_id()?).await
+pub async fn handle_update(mut ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    let before = ctx.take_prefetched();
+    records::update(&ctx.req, ctx.scope()?, e, ctx.path_id()?, before).await
 }
 
 /// `DELETE /api/v1/<plural>/{id}`: a soft delete.

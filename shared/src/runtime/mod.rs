@@ -24,7 +24,7 @@ mod route;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use http::{Method, StatusCode};
@@ -37,7 +37,7 @@ pub use self::route::{Deploy, Endpoint, Job, Named, Route, RouteTable, Schedule,
 use crate::db::{RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::idempotency::Begin;
+use crate::idempotency::{Begin, Reserved};
 use crate::rbac::Access;
 use crate::state::State;
 use crate::validate;
@@ -65,6 +65,8 @@ pub struct Ctx {
     /// The route being served.
     pub route: &'static Route,
     scope: Option<Scope>,
+    /// The endpoint's [`Endpoint::prefetch`] record, read beside the caller.
+    prefetched: Option<Result<Option<bson::Document>, ApiError>>,
 }
 
 impl Ctx {
@@ -74,6 +76,13 @@ impl Ctx {
         self.scope
             .as_ref()
             .ok_or_else(|| ApiError::internal("handler asked for a scope on a public route"))
+    }
+
+    /// The record the endpoint declared to [`Endpoint::prefetch`], as read
+    /// beside the caller (`Ok(None)`: not there), once; `None` when it was
+    /// not read (the handler reads it itself).
+    pub fn take_prefetched(&mut self) -> Option<Result<Option<bson::Document>, ApiError>> {
+        self.prefetched.take()
     }
 
     /// The `{id}` path parameter as an ObjectId (400 if malformed).
@@ -117,13 +126,49 @@ pub fn ok(value: serde_json::Value) -> HandlerResult {
 pub async fn handle(
     state: Arc<State>,
     route: Option<&'static Route>,
+    req: ApiRequest,
+) -> ApiResponse {
+    run(state, route, req, None).await
+}
+
+/// [`handle`] on a platform that cuts a request off at its function's
+/// timeout (Lambda, Vercel): the request is answered 503 a second before
+/// that, rather than not at all, should the database stop answering
+/// mid-command (a partition, where a stopped server refuses at once). The
+/// local server has no such limit: a slow machine only makes it slow.
+pub(crate) async fn handle_within_limit(
+    state: Arc<State>,
+    route: Option<&'static Route>,
+    req: ApiRequest,
+) -> ApiResponse {
+    let limit = route
+        .map(Route::hard_limit)
+        .unwrap_or(Duration::from_secs(10))
+        .saturating_sub(Duration::from_secs(1));
+    run(state, route, req, Some(limit)).await
+}
+
+async fn run(
+    state: Arc<State>,
+    route: Option<&'static Route>,
     mut req: ApiRequest,
+    limit: Option<Duration>,
 ) -> ApiResponse {
     let started = Instant::now();
     layers::request_id::assign(&mut req);
     let incoming = Incoming::of(&req, started);
     let mut trail = Trail::default();
-    let result = walk(&state, route, req, &mut trail).await;
+    let walked = walk(&state, route, req, &mut trail);
+    let result = match limit {
+        None => walked.await,
+        Some(limit) => match tokio::time::timeout(limit, walked).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!("[DATABASE_ERROR] request cut off at its time limit");
+                Err(ApiError::database_unavailable())
+            }
+        },
+    };
     layers::respond::finish(&state, result, trail, incoming).await
 }
 
@@ -143,6 +188,7 @@ async fn walk(
     layers::body_limit::check(&req)?;
     let endpoint = layers::method::endpoint(route, &req.method)?;
     layers::body_limit::media_type(&req, endpoint)?;
+    let mut prefetched = None;
     let scope = match endpoint.access {
         Access::Public => None,
         Access::Throttled(action) => {
@@ -156,17 +202,46 @@ async fn walk(
             None
         }
         Access::Requires(permission) => {
-            let (caller, d) = layers::rate_limit::authenticate(state, &req).await?;
-            trail.caller = Some((caller.user.id, caller.org.id));
+            let token = crate::auth::verify(state, &req)?;
+            // The Idempotency-Key is reserved in the same round trip as
+            // the caller's read and count, and released if they refuse.
+            // So is the record the handler reads first, if it declares one.
+            let lease = route.hard_limit();
+            let (authenticated, reserved, read) = tokio::join!(
+                layers::rate_limit::authenticate(state, &token),
+                crate::idempotency::reserve(state, token.user_id, token.org_id, &req, lease),
+                prefetch(state, endpoint, token.org_id, &req),
+            );
+            prefetched = read;
             let meta = meta_of(&req);
-            trail.decision = Some(d);
-            layers::rate_limit::enforce(state, &caller, &meta, d).await?;
-            crate::auth::require(&state.db, &caller, &meta, permission).await?;
-            match crate::idempotency::start(state, &caller, &req).await? {
-                Begin::Replay(answer) => return Ok(answer),
-                Begin::Run(pending) => trail.idempotency = pending,
+            let admitted = async {
+                let (caller, d) = authenticated?;
+                trail.caller = Some((caller.user.id, caller.org.id));
+                trail.decision = Some(d);
+                layers::rate_limit::enforce(state, &caller, &meta, d).await?;
+                crate::auth::require(&state.db, &caller, &meta, permission).await?;
+                Ok::<_, ApiError>(caller)
             }
-            Some(Scope::new(state.clone(), caller, meta))
+            .await;
+            let caller = match admitted {
+                Ok(caller) => caller,
+                Err(refused) => {
+                    // With the database unreachable the release would wait
+                    // out its timeout again; the reservation lapses instead.
+                    if let (Ok(Reserved::Held(pending)), false) =
+                        (&reserved, refused.is_unavailable())
+                    {
+                        crate::idempotency::release(state, pending).await;
+                    }
+                    return Err(refused);
+                }
+            };
+            let pending = match crate::idempotency::settle(state, reserved?).await? {
+                Begin::Replay(answer) => return Ok(answer),
+                Begin::Run(pending) => pending,
+            };
+            trail.idempotency = pending.clone();
+            Some(Scope::new(state.clone(), caller, meta, pending))
         }
     };
     let ctx = Ctx {
@@ -174,8 +249,31 @@ async fn walk(
         req,
         route,
         scope,
+        prefetched,
     };
     (endpoint.handler)(ctx).await
+}
+
+/// The endpoint's [`Endpoint::prefetch`] record: the live record of its
+/// entity with the path's `{id}` in the token's organization (`None`
+/// without a declaration or a well-formed id: the handler reads it then).
+async fn prefetch(
+    state: &State,
+    endpoint: &Endpoint,
+    org: ObjectId,
+    req: &ApiRequest,
+) -> Option<Result<Option<bson::Document>, ApiError>> {
+    let e = endpoint.prefetch?;
+    let id = ObjectId::parse_str(req.param("id")?).ok()?;
+    let filter = bson::doc! { "_id": id, crate::store::ORG_FIELD: org, "deletedAt": null };
+    Some(
+        state
+            .db
+            .collection::<bson::Document>(e.collection)
+            .find_one(filter)
+            .await
+            .map_err(ApiError::from),
+    )
 }
 
 #[cfg(test)]

@@ -35,6 +35,11 @@ pub struct Endpoint {
     pub handler: Handler,
     /// Its contract in the OpenAPI document (see [`super::openapi`]).
     pub doc: Doc,
+    /// A record of this entity named by the path's `{id}` that the handler
+    /// reads first: read in the same round trip as the caller (within the
+    /// token's organization, once its signature is verified), and handed
+    /// to the handler only when the caller is let through.
+    pub prefetch: Option<&'static crate::records::Entity>,
 }
 
 impl Endpoint {
@@ -44,6 +49,7 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Missing,
+            prefetch: None,
         }
     }
 
@@ -53,6 +59,7 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Missing,
+            prefetch: None,
         }
     }
 
@@ -62,6 +69,7 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Missing,
+            prefetch: None,
         }
     }
 
@@ -71,6 +79,7 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Missing,
+            prefetch: None,
         }
     }
 
@@ -82,12 +91,20 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Hidden,
+            prefetch: None,
         }
     }
 
     /// The same endpoint with its contract.
     pub const fn doc(mut self, doc: Doc) -> Endpoint {
         self.doc = doc;
+        self
+    }
+
+    /// The same endpoint reading its `{id}` record of `e` beside the
+    /// caller's read (see [`Endpoint::prefetch`]).
+    pub const fn prefetch(mut self, e: &'static crate::records::Entity) -> Endpoint {
+        self.prefetch = Some(e);
         self
     }
 
@@ -102,6 +119,7 @@ impl Endpoint {
             access,
             handler,
             doc: Doc::Missing,
+            prefetch: None,
         }
     }
 }
@@ -280,6 +298,13 @@ impl Route {
         self.methods.iter().find(|e| e.method == *method)
     }
 
+    /// The platform's time limit for one request of this route (its
+    /// function's timeout): a request still at work past it has been cut
+    /// off, so an Idempotency-Key it held may be taken over then.
+    pub fn hard_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.deploy.sizing.timeout_s))
+    }
+
     /// The `Allow` header value.
     pub fn allow(&self) -> String {
         let mut verbs: Vec<&str> = self.methods.iter().map(|e| e.method.as_str()).collect();
@@ -377,6 +402,7 @@ macro_rules! entity_routes {
                         $entity.access(UpdateRecords),
                         $crate::handler!(handle_update, &$entity),
                     )
+                    .prefetch(&$entity)
                     .doc(Doc::Update(&$entity)),
                     Endpoint::delete(
                         $entity.access(DeleteRecords),

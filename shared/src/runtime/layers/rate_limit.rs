@@ -27,11 +27,13 @@ use crate::store::RequestMeta;
 /// was valid for this organization at most an access token's lifetime ago,
 /// can hold the count up while it lasts (README, "Round trips per
 /// request"); blocking its address (`crm-admin ips block`) stops it.
-pub async fn authenticate(state: &State, req: &ApiRequest) -> Result<(Caller, Decision), ApiError> {
-    let token = auth::verify(state, req)?;
+pub(crate) async fn authenticate(
+    state: &State,
+    token: &auth::Bearer,
+) -> Result<(Caller, Decision), ApiError> {
     let key = token.org_id.to_hex();
     let (caller, hit) = tokio::join!(
-        auth::caller(state, &token),
+        auth::caller(state, token),
         ratelimit::hit(state, LimitedAction::Api, &key)
     );
     let caller = match caller {

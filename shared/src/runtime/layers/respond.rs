@@ -24,7 +24,7 @@ pub struct Trail {
     /// The caller (user, organization), for the log line.
     pub caller: Option<(ObjectId, ObjectId)>,
     /// The idempotency reservation to complete.
-    pub idempotency: Option<Pending>,
+    pub idempotency: Option<std::sync::Arc<Pending>>,
 }
 
 /// The request as it came in, for the way out.

@@ -102,13 +102,21 @@ impl Scope {
     ) -> Result<T, ApiError> {
         let mut retry = crate::transaction::Retry::new(&self.state);
         loop {
+            let committing = std::sync::atomic::AtomicBool::new(false);
             let result = async {
                 let mut tx = self.begin().await?;
                 let out = work(&mut tx).await?;
+                committing.store(true, std::sync::atomic::Ordering::Relaxed);
                 tx.commit().await?;
                 Ok(out)
             }
             .await;
+            // A commit that failed may have landed: never run again.
+            if committing.load(std::sync::atomic::Ordering::Relaxed)
+                && result.as_ref().is_err_and(ApiError::is_unavailable)
+            {
+                return result;
+            }
             if !retry.again(&result).await {
                 return result;
             }

@@ -131,6 +131,7 @@ impl<'s> Unscoped<'s> {
     ) -> Result<T, ApiError> {
         let mut retry = crate::transaction::Retry::new(self.state);
         loop {
+            let committing = std::sync::atomic::AtomicBool::new(false);
             let result = async {
                 let mut session = self.state.client.start_session().await?;
                 session.start_transaction().await?;
@@ -142,10 +143,17 @@ impl<'s> Unscoped<'s> {
                 let out = work(&mut tx).await?;
                 let batch = std::mem::take(&mut tx.batch);
                 batch.flush(&self.state.client, &mut tx.session).await?;
+                committing.store(true, std::sync::atomic::Ordering::Relaxed);
                 crate::transaction::commit(&mut tx.session, self.state).await?;
                 Ok(out)
             }
             .await;
+            // A commit that failed may have landed: never run again.
+            if committing.load(std::sync::atomic::Ordering::Relaxed)
+                && result.as_ref().is_err_and(ApiError::is_unavailable)
+            {
+                return result;
+            }
             if !retry.again(&result).await {
                 return result;
             }

@@ -23,13 +23,16 @@ const TRANSACTION_ATTEMPTS: u32 = 40;
 /// The pauses between attempts of a transaction that lost a write
 /// conflict: short, growing, jittered, and [`TRANSACTION_ATTEMPTS`] in all.
 /// A database that cannot be reached is tried again only until
-/// `DB_TIMEOUT_MS` after the first attempt: then the request answers 503
-/// `DATABASE_UNAVAILABLE` (a keyed client's retry completes it once), rather
-/// than holding its client through an outage.
+/// `DB_TIMEOUT_MS` after the first attempt that could not reach it (a
+/// dropped connection on a busy server is retried; a server that stays
+/// away is not waited on): then the request answers 503
+/// `DATABASE_UNAVAILABLE` (a keyed client's retry completes it once),
+/// rather than holding its client through an outage.
 pub(crate) struct Retry {
     attempt: u32,
     pause_ms: u64,
-    deadline: tokio::time::Instant,
+    db_timeout: Duration,
+    unreachable_since: Option<tokio::time::Instant>,
 }
 
 impl Retry {
@@ -37,7 +40,8 @@ impl Retry {
         Self {
             attempt: 1,
             pause_ms: 5,
-            deadline: tokio::time::Instant::now() + state.config.db_timeout,
+            db_timeout: state.config.db_timeout,
+            unreachable_since: None,
         }
     }
 
@@ -46,9 +50,13 @@ impl Retry {
     pub(crate) async fn again<T>(&mut self, result: &Result<T, ApiError>) -> bool {
         let jitter = rand::random::<u64>() % self.pause_ms.max(1);
         let pause = Duration::from_millis(self.pause_ms + jitter);
+        let now = tokio::time::Instant::now();
         let again = match result {
             Err(e) if e.is_transient() => self.attempt < TRANSACTION_ATTEMPTS,
-            Err(e) if e.is_unavailable() => tokio::time::Instant::now() + pause < self.deadline,
+            Err(e) if e.is_unavailable() => {
+                let since = *self.unreachable_since.get_or_insert(now);
+                self.attempt < TRANSACTION_ATTEMPTS && now + pause < since + self.db_timeout
+            }
             _ => false,
         };
         if !again {
@@ -94,10 +102,11 @@ pub(crate) async fn insert_own_id(
 }
 
 /// Commits, retrying once when the outcome is unknown (the driver's advice
-/// for `UnknownTransactionCommitResult`), within `DB_TIMEOUT_MS` of the
-/// first try: a commit that waited that long for an unreachable server is
-/// not waited on again, and the request answers 503 (its Idempotency-Key
-/// tells a retry whether it landed).
+/// for `UnknownTransactionCommitResult`): at once after a dropped
+/// connection, not at all after a commit that waited out `DB_TIMEOUT_MS`
+/// for an unreachable server, and never for longer than that. Then the
+/// request answers 503 (its Idempotency-Key tells a retry whether it
+/// landed).
 pub(crate) async fn commit(
     session: &mut ClientSession,
     state: &crate::state::State,
@@ -106,11 +115,11 @@ pub(crate) async fn commit(
     match session.commit_transaction().await {
         Ok(()) => Ok(()),
         Err(e) if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
-            let left = state.config.db_timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
+            let timeout = state.config.db_timeout;
+            if started.elapsed() >= timeout {
                 return Err(e.into());
             }
-            match tokio::time::timeout(left, session.commit_transaction()).await {
+            match tokio::time::timeout(timeout, session.commit_transaction()).await {
                 Ok(result) => Ok(result?),
                 Err(_) => Err(ApiError::database_unavailable()),
             }

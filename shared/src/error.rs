@@ -173,8 +173,6 @@ impl ApiError {
         }
     }
 
-    /// True for a transaction that lost a write conflict: running it again
-    /// from the start is safe and is what MongoDB's drivers advise.
     /// 503 `DATABASE_UNAVAILABLE`: the database did not answer in time.
     pub fn database_unavailable() -> Self {
         Self::Unavailable {
@@ -195,6 +193,8 @@ impl ApiError {
         )
     }
 
+    /// True for a transaction that lost a write conflict: running it again
+    /// from the start is safe and is what MongoDB's drivers advise.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

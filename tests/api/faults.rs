@@ -39,6 +39,18 @@ pub async fn start_mongo(port: u16, dir: &PathBuf) -> tokio::process::Child {
     child
 }
 
+/// A SecantusDB of the test's own on a free port, with its data in a
+/// fresh temporary folder named after `name`: the server, its port, its
+/// folder and its URI.
+async fn own_mongo(name: &str) -> (tokio::process::Child, u16, PathBuf, String) {
+    let port = tests::net::free_port();
+    let dir = std::env::temp_dir().join(format!("{name}-{}", bson::oid::ObjectId::new().to_hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mongo = start_mongo(port, &dir).await;
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    (mongo, port, dir, uri)
+}
+
 /// Stops the server the way an operator or a failover does (SIGTERM), so
 /// it keeps what it acknowledged.
 async fn stop_mongo(mongo: &mut tokio::process::Child) {
@@ -74,12 +86,7 @@ fn body_for(path: &str) -> Value {
 
 #[tokio::test]
 async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it_is_back() {
-    let port = tests::net::free_port();
-    let dir =
-        std::env::temp_dir().join(format!("crm-fault-{}", bson::oid::ObjectId::new().to_hex()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut mongo = start_mongo(port, &dir).await;
-    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let (mut mongo, port, dir, uri) = own_mongo("crm-fault").await;
     let app = TestApp::spawn_with(&[
         ("MONGODB_URI", uri.as_str()),
         ("DB_TIMEOUT_MS", "1000"),
@@ -191,14 +198,7 @@ async fn with_the_database_down_every_route_answers_503_and_serves_again_when_it
 #[tokio::test]
 async fn a_compiled_function_answers_503_while_the_database_is_down_and_recovers_in_place() {
     use tests::lambda::{function_binary, http_api_event, lambda_env, Emulator};
-    let port = tests::net::free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "crm-fault-fn-{}",
-        bson::oid::ObjectId::new().to_hex()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut mongo = start_mongo(port, &dir).await;
-    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let (mut mongo, port, dir, uri) = own_mongo("crm-fault-fn").await;
     let app =
         TestApp::spawn_with(&[("MONGODB_URI", uri.as_str()), ("DB_TIMEOUT_MS", "1000")]).await;
     let owner = app.owner().await;
@@ -507,14 +507,7 @@ async fn a_failed_commit_of_a_conversion_a_payment_or_an_ownership_transfer_is_r
 async fn creates_cut_off_by_an_outage_answer_503_in_time_and_land_exactly_once_on_retry() {
     const CLIENTS: usize = 50;
     const DB_TIMEOUT_MS: u64 = 1000;
-    let port = tests::net::free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "crm-outage-{}",
-        bson::oid::ObjectId::new().to_hex()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut mongo = start_mongo(port, &dir).await;
-    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let (mut mongo, port, dir, uri) = own_mongo("crm-outage").await;
     let timeout = DB_TIMEOUT_MS.to_string();
     let app = TestApp::spawn_with(&[
         ("MONGODB_URI", uri.as_str()),

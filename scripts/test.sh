@@ -40,4 +40,11 @@ log "testing"
 # Four tests at a time: on two cores, more only queue on the one-process
 # MongoDB-wire server, and its answers then come late enough for bursts of
 # concurrent writes to exhaust their retries (seen at six and eight).
-cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-4}"
+if ! cargo test --workspace --locked --all-features -- --test-threads="${TEST_THREADS:-4}"; then
+  # What the shared database server said, for a failure it caused.
+  if [ -f "$scratch/mongo.log" ]; then
+    log "tests failed; the database server's last warnings:"
+    grep -E "WARNING|ERROR|Traceback|Exception" "$scratch/mongo.log" | tail -40 >&2 || true
+  fi
+  exit 1
+fi

@@ -106,6 +106,9 @@ impl Scope {
             let result = async {
                 let mut tx = self.begin().await?;
                 let out = work(&mut tx).await?;
+                // The batched writes go inside the transaction: if they fail,
+                // it aborts and may run again. Only the commit may land unseen.
+                tx.flush().await?;
                 committing.store(true, std::sync::atomic::Ordering::Relaxed);
                 tx.commit().await?;
                 Ok(out)
@@ -574,11 +577,16 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    pub async fn commit(mut self) -> Result<(), ApiError> {
+    /// Sends the deferred writes (inside the transaction, not yet committed).
+    async fn flush(&mut self) -> Result<(), ApiError> {
         let batch = std::mem::take(&mut self.batch);
         batch
             .flush(&self.scope.state.client, &mut self.session)
-            .await?;
+            .await
+    }
+
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        self.flush().await?;
         commit(&mut self.session, &self.scope.state).await?;
         if self.answered {
             if let Some(pending) = &self.scope.idempotency {

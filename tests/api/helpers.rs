@@ -145,6 +145,11 @@ pub fn test_env(db_name: &str) -> HashMap<String, String> {
         env.insert("SMTP_URL".to_string(), url);
     }
     env.insert("EMAIL_INLINE_BUDGET_MS".to_string(), "2000".to_string());
+    // The database timeout is also the driver's heartbeat timeout: a
+    // one-process test server busy with the whole suite has answered a
+    // heartbeat later than the production 2 s, and the driver then drops
+    // every connection in use. The tests of the timeout itself set theirs.
+    env.insert("DB_TIMEOUT_MS".to_string(), "5000".to_string());
     for name in STORAGE_VARS {
         let value = std::env::var(name).unwrap_or_else(|_| {
             panic!("{name} is not set: run the suite with scripts/test.sh, which starts an S3-compatible server")
@@ -169,6 +174,12 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with extra or replaced environment variables.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        // The server's warnings and errors go to the test's captured
+        // output, so a failing test shows why its request failed.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+            .try_init();
         let db_name = unique_db_name();
         let mut env = test_env(&db_name);
         for (k, v) in overrides {

@@ -107,9 +107,15 @@ impl State {
         }))
     }
 
-    /// One ping, so the first request does not pay for the connection handshake.
+    /// Opens the connections the first request will use, so it does not
+    /// pay for their handshakes: [`WARM_CONNECTIONS`] pings at once (the
+    /// pool opens a connection for each, concurrently, as
+    /// `max_connecting` allows), which costs the cold start one handshake
+    /// and one round trip whatever their number.
     pub async fn warm(&self) {
-        if let Err(e) = self.ping().await {
+        let n = WARM_CONNECTIONS.min(self.config.mongodb_pool.0 as usize);
+        let pings = futures_util::future::join_all((0..n).map(|_| self.ping())).await;
+        if let Some(Err(e)) = pings.into_iter().find(|p| p.is_err()) {
             tracing::warn!(
                 code = e.code().as_str(),
                 "[DATABASE_ERROR] warm-up ping failed; serving anyway"
@@ -215,6 +221,12 @@ impl State {
     }
 }
 
+/// How many connections a cold start opens: the most commands any request
+/// sends at once on its first round trip (the caller's user and
+/// organization, the rate-limit count, and a prefetched record or an
+/// idempotency reservation).
+pub const WARM_CONNECTIONS: usize = 4;
+
 /// Builds the client with every wait bounded by `db_timeout`.
 pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
     let mut opts = ClientOptions::parse(config.mongodb_uri.expose())
@@ -232,6 +244,9 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
     // pool must stay under the cluster's connection limit.
     opts.max_pool_size = Some(config.mongodb_pool.0);
     opts.min_pool_size = Some(config.mongodb_pool.1);
+    // The driver opens two connections at a time by default; a request's
+    // first wave (and the warm-up) needs up to four at once.
+    opts.max_connecting = Some(config.mongodb_pool.0);
     opts.app_name.get_or_insert_with(|| "workshop-crm".into());
     Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))
 }

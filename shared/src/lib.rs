@@ -9,7 +9,9 @@
 //!    [`fields`] (the declarative field engine), [`cursor`], [`hex`], [`http`]
 //!    (requests, JSON bodies, query strings), [`logging`], [`outbound`]
 //!    (calls to other services), [`seal`] (encryption of what is kept at
-//!    rest), [`jobs`] (what a scheduled run is and reports).
+//!    rest), [`jobs`] (what a scheduled run is and reports), [`apikey`]
+//!    (the shape, checksum and stored hash of an API key), [`signature`]
+//!    (Standard Webhooks signatures).
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
 //! 3. Stored data: [`store`] (collection names, request metadata, decoding),
@@ -40,6 +42,7 @@
 //! one folder per context. Outside this crate nothing names the MongoDB
 //! driver: domain code goes through [`db::Scope`] or [`unscoped::Unscoped`].
 
+pub mod apikey;
 pub mod audit;
 pub mod auth;
 pub mod codes;
@@ -65,6 +68,7 @@ pub mod records;
 pub mod response;
 pub mod runtime;
 pub mod seal;
+pub mod signature;
 pub mod state;
 pub mod storage;
 pub mod store;

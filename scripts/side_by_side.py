@@ -5,7 +5,7 @@ function, the peer), as that folder's README describes: one database, one
 token, one API Gateway v2 event for `GET /api/v1/accounts`, interleaved
 rounds through the folder's Lambda Runtime API emulator.
 
-usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000] [--delay-ms D]
+usage: side_by_side.py BENCH_DIR FLOOR_BINARY [--rounds 3] [--n 1000] [--delay-ms D [--trace]]
 With --delay-ms, the three programs reach the database through a proxy
 that holds every command D ms before passing it on (what a database D ms
 away costs per round trip; seeding goes direct), so what is measured is
@@ -96,20 +96,46 @@ def database(env):
     return proc
 
 
-def delaying_proxy(upstream_port, delay_ms):
+def command_name(body):
+    """The command an OP_MSG body (after its 16-byte header) carries: the
+    first key of its kind-0 section; '?' for anything else."""
+    if len(body) < 5:
+        return "?"
+    i = 4  # flag bits
+    while i < len(body):
+        kind = body[i]
+        i += 1
+        if kind == 0:
+            end = body.find(b"\0", i + 5)
+            return body[i + 5:end].decode(errors="replace") if end > 0 else "?"
+        if kind == 1:
+            i += int.from_bytes(body[i:i + 4], "little")
+        else:
+            return "?"
+    return "?"
+
+
+def delaying_proxy(upstream_port, delay_ms, trace=False):
     """A MongoDB wire proxy on a free port that holds each message a client
     sends (one wire message: its 4-byte little-endian length first) for
-    `delay_ms` before forwarding it; answers pass straight back. Runs in a
-    thread of its own for the rest of the process; returns its port."""
+    `delay_ms` before forwarding it; answers pass straight back. With
+    `trace`, prints each command's name, its connection and the time it
+    arrived. Runs in a thread of its own for the rest of the process;
+    returns its port."""
     port = free_port()
     ready = threading.Event()
+    connections = iter(range(1, 1 << 30))
+    started = time.monotonic()
 
-    async def forward_delayed(reader, writer):
+    async def forward_delayed(reader, writer, conn):
         try:
             while True:
                 header = await reader.readexactly(16)
                 length = int.from_bytes(header[:4], "little")
                 body = await reader.readexactly(length - 16)
+                if trace and int.from_bytes(header[12:16], "little") == 2013:
+                    print(f"  {1000 * (time.monotonic() - started):10.1f} ms  conn {conn:3d}  {command_name(body)}",
+                          file=sys.stderr, flush=True)
                 await asyncio.sleep(delay_ms / 1000)
                 writer.write(header + body)
                 await writer.drain()
@@ -130,7 +156,7 @@ def delaying_proxy(upstream_port, delay_ms):
 
     async def client(reader, writer):
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
-        await asyncio.gather(forward_delayed(reader, up_writer), forward(up_reader, writer))
+        await asyncio.gather(forward_delayed(reader, up_writer, next(connections)), forward(up_reader, writer))
 
     async def serve():
         server = await asyncio.start_server(client, "127.0.0.1", port)
@@ -151,6 +177,8 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--delay-ms", type=float, default=0,
                     help="hold every database command this long (a proxy in front of the database)")
+    ap.add_argument("--trace", action="store_true",
+                    help="with --delay-ms: print every command through the proxy (use a small --n)")
     a = ap.parse_args()
     env = {**os.environ, "MONGODB_DB": DB, "JWT_SECRET": SECRET, "JWT_ISSUER": "workshop-crm",
            "JWT_AUDIENCE": "workshop-crm-api", "LOG_LEVEL": "warn", "BCRYPT_COST": "4",
@@ -190,7 +218,7 @@ def run(a, env):
     uri = env["MONGODB_URI"]
     if a.delay_ms:
         upstream = urllib.parse.urlsplit(uri).port
-        uri = f"mongodb://127.0.0.1:{delaying_proxy(upstream, a.delay_ms)}/?directConnection=true"
+        uri = f"mongodb://127.0.0.1:{delaying_proxy(upstream, a.delay_ms, a.trace)}/?directConnection=true"
         print(f"every database command held {a.delay_ms} ms", flush=True)
     passthrough = [f"--env=MONGODB_URI={uri}"] + [f"--env={k}={env[k]}" for k in
                    ("MONGODB_DB", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",

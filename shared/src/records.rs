@@ -509,8 +509,18 @@ pub async fn check_references(scope: &Scope, refs: &[Reference]) -> Result<(), A
 /// `GET /api/v1/<plural>/{id}`, tagged with the record's version (the
 /// `ETag` a PATCH's `If-Match` names; the runtime answers a matching
 /// `If-None-Match` with 304).
-pub async fn get(scope: &Scope, e: &Entity, id: ObjectId) -> Answer {
-    let doc = find_live(scope, e, id).await?;
+pub async fn get(
+    scope: &Scope,
+    e: &Entity,
+    id: ObjectId,
+    prefetched: Option<Result<Option<Document>, ApiError>>,
+) -> Answer {
+    let doc = match prefetched {
+        Some(read) => read?.ok_or(ApiError::NotFound {
+            resource: e.resource,
+        })?,
+        None => find_live(scope, e, id).await?,
+    };
     let mut r = ApiResponse::ok(&render(&doc));
     r.set_header("etag", &format!("\"{}\"", version_of(&doc)));
     Ok(r)
@@ -669,22 +679,31 @@ pub fn regex_escape(text: &str) -> String {
 }
 
 /// `GET /api/v1/<plural>`: one page of the list, or of a delta sync.
-pub async fn list(req: &ApiRequest, scope: &Scope, e: &Entity) -> Answer {
-    if req.query.iter().any(|(k, _)| k == "updatedSince") {
+pub async fn list(
+    req: &ApiRequest,
+    scope: &Scope,
+    e: &Entity,
+    prefetched: Option<Result<Vec<Document>, ApiError>>,
+) -> Answer {
+    let key = &scope.state().cursor;
+    let Some(query) = list_query(req, key, e)? else {
         return sync(req, scope, e).await;
-    }
-    if let Some(limit) = &e.max_range {
-        limit.check(req)?;
-    }
-    let (docs, next) = page(
-        req,
-        scope,
-        e.collection,
-        &e.list,
-        doc! { "deletedAt": null },
-        None,
-    )
-    .await?;
+    };
+    let docs = match prefetched {
+        Some(read) => read?,
+        None => {
+            scope
+                .collection(e.collection)
+                .find_many(
+                    query.filter.clone(),
+                    query.sort.clone(),
+                    query.limit + 1,
+                    None,
+                )
+                .await?
+        }
+    };
+    let (docs, next) = query.finish(key, docs)?;
     let data: Vec<Value> = docs.iter().map(render).collect();
     Ok(ApiResponse::ok(
         &json!({ "data": data, "nextCursor": next }),
@@ -837,61 +856,118 @@ pub async fn page(
     scope: &Scope,
     collection: &'static str,
     spec: &ListSpec,
-    mut filter: Document,
+    filter: Document,
     projection: Option<Document>,
 ) -> Result<(Vec<Document>, Option<String>), ApiError> {
-    let query = parse_list_query(req, spec)?;
-    for (param, value) in &query.filters {
-        if let Some(f) = spec.filters.iter().find(|f| f.param == param) {
-            f.apply(value, &mut filter)?;
-        }
-    }
-    let mut and: Vec<Bson> = vec![];
-    if let Some(text) = &query.q {
-        let pattern = regex_escape(text);
-        let any: Vec<Bson> = spec
-            .search_fields
-            .iter()
-            .map(|f| Bson::Document(doc! { *f: { "$regex": &pattern, "$options": "i" } }))
-            .collect();
-        and.push(Bson::Document(doc! { "$or": any }));
-    }
-    let (field, dir) = match query.sort.strip_prefix('-') {
-        Some(f) => (f.to_string(), -1),
-        None => (query.sort.clone(), 1),
-    };
     let key = &scope.state().cursor;
-    if let Some(cursor) = &query.cursor {
-        let (value, id) = key.decode(cursor, &query.sort)?;
-        let op = if dir == 1 { "$gt" } else { "$lt" };
-        and.push(Bson::Document(doc! { "$or": [
-            { &field: { op: value.clone() } },
-            { &field: value, "_id": { op: id } },
-        ] }));
-    }
-    if !and.is_empty() {
-        filter.insert("$and", and);
-    }
-    let mut docs = scope
+    let query = PageQuery::of(req, key, spec, filter)?;
+    let docs = scope
         .collection(collection)
         .find_many(
-            filter,
-            doc! { &field: dir, "_id": dir },
+            query.filter.clone(),
+            query.sort.clone(),
             query.limit + 1,
             projection,
         )
         .await?;
-    let more = docs.len() as i64 > query.limit;
-    docs.truncate(query.limit as usize);
-    let next = match (more, docs.last()) {
-        (true, Some(last)) => {
-            let value = last.get(&field).cloned().unwrap_or(Bson::Null);
-            let id = id_of(last, "record")?;
-            Some(key.encode(&query.sort, &value, id))
+    query.finish(key, docs)
+}
+
+/// The query of one list page, built from the request alone (no database
+/// read), so the runtime can read the page in the caller's round trip.
+pub struct PageQuery {
+    /// What every item matches, without the organization (the scope or the
+    /// runtime adds it).
+    pub filter: Document,
+    pub sort: Document,
+    /// The page size; one more is read to know whether a next page exists.
+    pub limit: i64,
+    field: String,
+    sort_name: String,
+}
+
+impl PageQuery {
+    fn of(
+        req: &ApiRequest,
+        key: &crate::cursor::CursorKey,
+        spec: &ListSpec,
+        mut filter: Document,
+    ) -> Result<PageQuery, ApiError> {
+        let query = parse_list_query(req, spec)?;
+        for (param, value) in &query.filters {
+            if let Some(f) = spec.filters.iter().find(|f| f.param == param) {
+                f.apply(value, &mut filter)?;
+            }
         }
-        _ => None,
-    };
-    Ok((docs, next))
+        let mut and: Vec<Bson> = vec![];
+        if let Some(text) = &query.q {
+            let pattern = regex_escape(text);
+            let any: Vec<Bson> = spec
+                .search_fields
+                .iter()
+                .map(|f| Bson::Document(doc! { *f: { "$regex": &pattern, "$options": "i" } }))
+                .collect();
+            and.push(Bson::Document(doc! { "$or": any }));
+        }
+        let (field, dir) = match query.sort.strip_prefix('-') {
+            Some(f) => (f.to_string(), -1),
+            None => (query.sort.clone(), 1),
+        };
+        if let Some(cursor) = &query.cursor {
+            let (value, id) = key.decode(cursor, &query.sort)?;
+            let op = if dir == 1 { "$gt" } else { "$lt" };
+            and.push(Bson::Document(doc! { "$or": [
+                { &field: { op: value.clone() } },
+                { &field: value, "_id": { op: id } },
+            ] }));
+        }
+        if !and.is_empty() {
+            filter.insert("$and", and);
+        }
+        Ok(PageQuery {
+            filter,
+            sort: doc! { &field: dir, "_id": dir },
+            limit: query.limit,
+            field,
+            sort_name: query.sort,
+        })
+    }
+
+    /// The page from the documents read (up to `limit + 1`), and the cursor
+    /// of the next page when there is one.
+    fn finish(
+        &self,
+        key: &crate::cursor::CursorKey,
+        mut docs: Vec<Document>,
+    ) -> Result<(Vec<Document>, Option<String>), ApiError> {
+        let more = docs.len() as i64 > self.limit;
+        docs.truncate(self.limit as usize);
+        let next = match (more, docs.last()) {
+            (true, Some(last)) => {
+                let value = last.get(&self.field).cloned().unwrap_or(Bson::Null);
+                let id = id_of(last, "record")?;
+                Some(key.encode(&self.sort_name, &value, id))
+            }
+            _ => None,
+        };
+        Ok((docs, next))
+    }
+}
+
+/// The query of the list page `req` asks of `e`: `Ok(None)` for a delta
+/// sync (read by its own handler), an error for a query the list refuses.
+pub fn list_query(
+    req: &ApiRequest,
+    key: &crate::cursor::CursorKey,
+    e: &Entity,
+) -> Result<Option<PageQuery>, ApiError> {
+    if req.query.iter().any(|(k, _)| k == "updatedSince") {
+        return Ok(None);
+    }
+    if let Some(limit) = &e.max_range {
+        limit.check(req)?;
+    }
+    PageQuery::of(req, key, &e.list, doc! { "deletedAt": null }).map(Some)
 }
 
 /// `POST /api/v1/<plural>`: a new record. Its answer is built in the

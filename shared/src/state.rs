@@ -35,8 +35,8 @@ pub struct State {
 pub(crate) type IpBlocks = (std::time::Instant, Arc<Vec<ipnet::IpNet>>);
 
 impl State {
-    /// Reads the environment, builds the MongoDB client and warms it with one
-    /// ping. A configuration error stops start-up; an unreachable database
+    /// Reads the environment and builds the MongoDB client (the runtime
+    /// then warms it: [`State::warm`]). A configuration error stops start-up; an unreachable database
     /// does not (the function still answers, with 503s, until it is back).
     /// With a storage opener (the route handles files), also builds the
     /// object-storage client, and refuses to start if storage is not
@@ -48,7 +48,6 @@ impl State {
         crate::logging::init();
         let config = Config::from_env()?;
         let state = Self::from_config(config, storage).await?;
-        state.warm().await;
         if let crate::config::Deployment::Preview { branch } = &state.config.deployment {
             // A new branch's preview works with no manual step: its database
             // gets its indexes on the first cold start (idempotent after that).
@@ -107,13 +106,13 @@ impl State {
         }))
     }
 
-    /// Opens the connections the first request will use, so it does not
-    /// pay for their handshakes: [`WARM_CONNECTIONS`] pings at once (the
-    /// pool opens a connection for each, concurrently, as
+    /// Opens connections the first request will use, so it does not pay
+    /// for their handshakes: `pings` pings at once, up to the pool's size
+    /// (the pool opens a connection for each, concurrently, as
     /// `max_connecting` allows), which costs the cold start one handshake
     /// and one round trip whatever their number.
-    pub async fn warm(&self) {
-        let n = WARM_CONNECTIONS.min(self.config.mongodb_pool.0 as usize);
+    pub async fn warm(&self, pings: usize) {
+        let n = pings.min(self.config.mongodb_pool.0 as usize);
         let pings = futures_util::future::join_all((0..n).map(|_| self.ping())).await;
         if let Some(Err(e)) = pings.into_iter().find(|p| p.is_err()) {
             tracing::warn!(

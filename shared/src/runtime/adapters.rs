@@ -63,7 +63,15 @@ pub async fn init_or_exit(
     indexes: fn() -> Vec<crate::migrate::Index>,
 ) -> Arc<State> {
     match State::init(storage, indexes).await {
-        Ok(s) => s,
+        Ok(s) => {
+            // The connections of the first request's first round trip, one
+            // of them reading the address blocklist its first layer needs.
+            tokio::join!(
+                s.warm(crate::state::WARM_CONNECTIONS - 1),
+                super::layers::blocklist::preload(&s)
+            );
+            s
+        }
         Err(e) => {
             tracing::error!("[CONFIG] {e}");
             eprintln!("configuration error: {e}");

@@ -7,8 +7,9 @@ use super::{Ctx, HandlerResult};
 use crate::records::{self, Entity};
 
 /// `GET /api/v1/<plural>`: one page of the list, or of a delta sync.
-pub async fn handle_list(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    records::list(&ctx.req, ctx.scope()?, e).await
+pub async fn handle_list(mut ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    let page = ctx.take_prefetched_page();
+    records::list(&ctx.req, ctx.scope()?, e, page).await
 }
 
 /// `POST /api/v1/<plural>`: a new record.
@@ -17,8 +18,9 @@ pub async fn handle_create(ctx: Ctx, e: &'static Entity) -> HandlerResult {
 }
 
 /// `GET /api/v1/<plural>/{id}`, its `ETag` the record's version.
-pub async fn handle_get(ctx: Ctx, e: &'static Entity) -> HandlerResult {
-    records::get(ctx.scope()?, e, ctx.path_id()?).await
+pub async fn handle_get(mut ctx: Ctx, e: &'static Entity) -> HandlerResult {
+    let before = ctx.take_prefetched();
+    records::get(ctx.scope()?, e, ctx.path_id()?, before).await
 }
 
 /// `PATCH /api/v1/<plural>/{id}`.

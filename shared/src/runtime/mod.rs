@@ -33,7 +33,9 @@ pub use self::adapters::{
     init_or_exit, serve, serve_local, serve_local_on_port, spawn_local, Platform,
 };
 use self::layers::respond::{Incoming, Trail};
-pub use self::route::{Deploy, Endpoint, Job, Named, Route, RouteTable, Schedule, Sizing};
+pub use self::route::{
+    Deploy, Endpoint, Job, Named, Prefetch, Route, RouteTable, Schedule, Sizing,
+};
 use crate::db::{RequestMeta, Scope};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
@@ -65,8 +67,9 @@ pub struct Ctx {
     /// The route being served.
     pub route: &'static Route,
     scope: Option<Scope>,
-    /// The endpoint's [`Endpoint::prefetch`] record, read beside the caller.
-    prefetched: Option<Result<Option<bson::Document>, ApiError>>,
+    /// What the endpoint declared to [`Endpoint::prefetch`], read beside
+    /// the caller: the record (none or one) or the page's documents.
+    prefetched: Option<Result<Vec<bson::Document>, ApiError>>,
 }
 
 impl Ctx {
@@ -82,6 +85,15 @@ impl Ctx {
     /// beside the caller (`Ok(None)`: not there), once; `None` when it was
     /// not read (the handler reads it itself).
     pub fn take_prefetched(&mut self) -> Option<Result<Option<bson::Document>, ApiError>> {
+        self.prefetched
+            .take()
+            .map(|read| read.map(|docs| docs.into_iter().next()))
+    }
+
+    /// The documents of the page the endpoint declared to
+    /// [`Endpoint::prefetch_page`], as read beside the caller, once; `None`
+    /// when they were not read (the handler reads them itself).
+    pub fn take_prefetched_page(&mut self) -> Option<Result<Vec<bson::Document>, ApiError>> {
         self.prefetched.take()
     }
 
@@ -254,26 +266,46 @@ async fn walk(
     (endpoint.handler)(ctx).await
 }
 
-/// The endpoint's [`Endpoint::prefetch`] record: the live record of its
-/// entity with the path's `{id}` in the token's organization (`None`
-/// without a declaration or a well-formed id: the handler reads it then).
+/// What the endpoint declared to [`Endpoint::prefetch`], within the
+/// organization the verified token names: the live record of its `{id}`,
+/// or the page of the list its query string asks for. `None` when there is
+/// nothing to read (a malformed id or query, a sync: the handler reports
+/// or reads it itself).
 async fn prefetch(
     state: &State,
     endpoint: &Endpoint,
     org: ObjectId,
     req: &ApiRequest,
-) -> Option<Result<Option<bson::Document>, ApiError>> {
-    let e = endpoint.prefetch?;
-    let id = ObjectId::parse_str(req.param("id")?).ok()?;
-    let filter = bson::doc! { "_id": id, crate::store::ORG_FIELD: org, "deletedAt": null };
-    Some(
-        state
-            .db
-            .collection::<bson::Document>(e.collection)
+) -> Option<Result<Vec<bson::Document>, ApiError>> {
+    let (e, filter, plan) = match endpoint.prefetch? {
+        Prefetch::Record(e) => {
+            let id = ObjectId::parse_str(req.param("id")?).ok()?;
+            (e, bson::doc! { "_id": id, "deletedAt": null }, None)
+        }
+        Prefetch::Page(e) => {
+            let plan = crate::records::list_query(req, &state.cursor, e).ok()??;
+            (e, plan.filter.clone(), Some(plan))
+        }
+    };
+    let mut filter = filter;
+    filter.insert(crate::store::ORG_FIELD, org);
+    let coll = state.db.collection::<bson::Document>(e.collection);
+    let read = match plan {
+        None => coll
             .find_one(filter)
             .await
-            .map_err(ApiError::from),
-    )
+            .map(|found| found.into_iter().collect()),
+        Some(plan) => match coll
+            .find(filter)
+            .sort(plan.sort.clone())
+            .limit(plan.limit + 1)
+            .await
+        {
+            Ok(cursor) => futures_util::TryStreamExt::try_collect(cursor).await,
+            Err(e) => Err(e),
+        },
+    };
+    Some(read.map_err(ApiError::from))
 }
 
 #[cfg(test)]

@@ -35,11 +35,20 @@ pub struct Endpoint {
     pub handler: Handler,
     /// Its contract in the OpenAPI document (see [`super::openapi`]).
     pub doc: Doc,
-    /// A record of this entity named by the path's `{id}` that the handler
-    /// reads first: read in the same round trip as the caller (within the
-    /// token's organization, once its signature is verified), and handed
-    /// to the handler only when the caller is let through.
-    pub prefetch: Option<&'static crate::records::Entity>,
+    /// What the handler reads first, read in the same round trip as the
+    /// caller (within the token's organization, once its signature is
+    /// verified) and handed to the handler only when the caller is let
+    /// through: never what a write decides on alone.
+    pub prefetch: Option<Prefetch>,
+}
+
+/// What an endpoint reads beside the caller.
+#[derive(Clone, Copy)]
+pub enum Prefetch {
+    /// The live record of this entity named by the path's `{id}`.
+    Record(&'static crate::records::Entity),
+    /// The page of this entity's list the query string asks for.
+    Page(&'static crate::records::Entity),
 }
 
 impl Endpoint {
@@ -104,7 +113,14 @@ impl Endpoint {
     /// The same endpoint reading its `{id}` record of `e` beside the
     /// caller's read (see [`Endpoint::prefetch`]).
     pub const fn prefetch(mut self, e: &'static crate::records::Entity) -> Endpoint {
-        self.prefetch = Some(e);
+        self.prefetch = Some(Prefetch::Record(e));
+        self
+    }
+
+    /// The same endpoint reading the page of `e`'s list it is asked for
+    /// beside the caller's read (see [`Endpoint::prefetch`]).
+    pub const fn prefetch_page(mut self, e: &'static crate::records::Entity) -> Endpoint {
+        self.prefetch = Some(Prefetch::Page(e));
         self
     }
 
@@ -379,6 +395,7 @@ macro_rules! entity_routes {
                         $entity.access(ReadRecords),
                         $crate::handler!(handle_list, &$entity),
                     )
+                    .prefetch_page(&$entity)
                     .doc(Doc::List(&$entity)),
                     Endpoint::post(
                         $entity.access(CreateRecords),
@@ -397,6 +414,7 @@ macro_rules! entity_routes {
                         $entity.access(ReadRecords),
                         $crate::handler!(handle_get, &$entity),
                     )
+                    .prefetch(&$entity)
                     .doc(Doc::Get(&$entity)),
                     Endpoint::patch(
                         $entity.access(UpdateRecords),

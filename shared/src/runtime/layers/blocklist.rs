@@ -34,6 +34,12 @@ pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Reads the list at a cold start, in the round trip that opens the
+/// connections (a failure is the first request's to meet again).
+pub(crate) async fn preload(state: &State) {
+    let _ = current(state).await;
+}
+
 async fn current(state: &State) -> Result<Arc<Vec<IpNet>>, ApiError> {
     let refresh = state.config.ip_blocks_refresh;
     if let Some((read, blocks)) = state.ip_blocks.read().await.as_ref() {

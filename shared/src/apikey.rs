@@ -37,7 +37,7 @@ pub struct Presented<'a> {
     pub key: &'a str,
 }
 
-/// Makes a key from the operating system's random source.
+/// Makes a key from the thread's CSPRNG (seeded by the operating system).
 pub fn generate() -> NewKey {
     let mut rng = rand::rng();
     let mut body = String::with_capacity(LEN);
@@ -81,13 +81,16 @@ pub fn hash(pepper: &str, key: &str) -> String {
     crate::hex::hex(&mac.finalize().into_bytes())
 }
 
-/// How lists show a key without revealing it: the prefix, the first four
-/// characters of its id, an ellipsis and its last three characters.
+/// How lists show a key: the prefix, the first four characters of its id,
+/// an ellipsis and its last three characters (of its checksum: about 18
+/// bits of the CRC of a 190-bit secret, kept in clear for this).
 pub fn display(id: &str, key_tail: &str) -> String {
     format!(
         "{PREFIX}{}…{}",
-        &id[..4.min(id.len())],
-        &key_tail[key_tail.len().saturating_sub(3)..]
+        id.get(..4).unwrap_or(""),
+        key_tail
+            .get(key_tail.len().saturating_sub(3)..)
+            .unwrap_or("")
     )
 }
 
@@ -170,5 +173,7 @@ mod tests {
         let shown = display(&k.id, &k.key);
         assert_eq!(shown, format!("wcrm_{}…{}", &k.id[..4], &k.key[LEN - 3..]));
         assert!(!shown.contains(&k.key[PREFIX.len() + ID_LEN..LEN - CHECKSUM_LEN]));
+        // Stored strings that are not keys still display, never panic.
+        assert_eq!(display("aéé", "aéé"), "wcrm_…");
     }
 }

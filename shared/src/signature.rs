@@ -30,8 +30,11 @@ pub fn key_of(secret: &str) -> Option<Vec<u8>> {
 }
 
 /// The `webhook-signature` header for a message: one `v1,` signature per
-/// secret, space-separated. `None` if a secret is malformed.
+/// secret, space-separated. `None` without a secret or if one is malformed.
 pub fn sign(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    if secrets.is_empty() {
+        return None;
+    }
     let mut out = Vec::with_capacity(secrets.len());
     for secret in secrets {
         let key = key_of(secret)?;
@@ -80,5 +83,6 @@ mod tests {
         assert_ne!(each[0], each[1]);
         assert_eq!(sign(&["whsec_not base64!"], "msg_1", 1, b"{}"), None);
         assert_eq!(sign(&["C2FVsBQIhrscChlQIMV"], "msg_1", 1, b"{}"), None);
+        assert_eq!(sign(&[], "msg_1", 1, b"{}"), None);
     }
 }

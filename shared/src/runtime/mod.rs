@@ -6,8 +6,10 @@
 //! and every request becomes an [`ApiRequest`] that [`handle`] walks down
 //! the [`layers`], one module each, in this order:
 //!
-//! request id -> CORS preflight -> body limit -> method -> authenticate
-//! and rate limit (at once) -> authorize -> idempotency -> handler
+//! request id -> address blocklist -> CORS preflight -> body limit ->
+//! method -> authenticate and rate limit (at once, with the idempotency
+//! reservation and the endpoint's prefetched read) -> authorize ->
+//! idempotency -> handler
 //!
 //! and back out through [`layers::respond`] (problem+json, idempotent
 //! answer stored, RateLimit, security, CORS and request-id headers, one
@@ -269,8 +271,10 @@ async fn walk(
 /// What the endpoint declared to [`Endpoint::prefetch`], within the
 /// organization the verified token names: the live record of its `{id}`,
 /// or the page of the list its query string asks for. `None` when there is
-/// nothing to read (a malformed id or query, a sync: the handler reports
-/// or reads it itself).
+/// nothing to read (a malformed id or query, a sync, a text search: the
+/// handler reports or reads it itself). A refused caller's answer waits
+/// for this read too: one indexed page, the price of the round trip it
+/// saves every admitted one.
 async fn prefetch(
     state: &State,
     endpoint: &Endpoint,
@@ -282,6 +286,9 @@ async fn prefetch(
             let id = ObjectId::parse_str(req.param("id")?).ok()?;
             (e, bson::doc! { "_id": id, "deletedAt": null }, None)
         }
+        // A text search scans the organization's records: not for a
+        // caller who may yet be refused.
+        Prefetch::Page(_) if req.query.iter().any(|(k, _)| k == "q") => return None,
         Prefetch::Page(e) => {
             let plan = crate::records::list_query(req, &state.cursor, e).ok()??;
             (e, plan.filter.clone(), Some(plan))

@@ -37,7 +37,7 @@ pub async fn check(state: &State, req: &ApiRequest) -> Result<(), ApiError> {
 /// Reads the list at a cold start, in the round trip that opens the
 /// connections (a failure is the first request's to meet again).
 pub(crate) async fn preload(state: &State) {
-    let _ = current(state).await;
+    let _ = tokio::time::timeout(state.config.db_timeout, current(state)).await;
 }
 
 async fn current(state: &State) -> Result<Arc<Vec<IpNet>>, ApiError> {

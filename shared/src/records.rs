@@ -691,17 +691,7 @@ pub async fn list(
     };
     let docs = match prefetched {
         Some(read) => read?,
-        None => {
-            scope
-                .collection(e.collection)
-                .find_many(
-                    query.filter.clone(),
-                    query.sort.clone(),
-                    query.limit + 1,
-                    None,
-                )
-                .await?
-        }
+        None => query.read(scope, e.collection, None).await?,
     };
     let (docs, next) = query.finish(key, docs)?;
     let data: Vec<Value> = docs.iter().map(render).collect();
@@ -861,15 +851,7 @@ pub async fn page(
 ) -> Result<(Vec<Document>, Option<String>), ApiError> {
     let key = &scope.state().cursor;
     let query = PageQuery::of(req, key, spec, filter)?;
-    let docs = scope
-        .collection(collection)
-        .find_many(
-            query.filter.clone(),
-            query.sort.clone(),
-            query.limit + 1,
-            projection,
-        )
-        .await?;
+    let docs = query.read(scope, collection, projection).await?;
     query.finish(key, docs)
 }
 
@@ -931,6 +913,24 @@ impl PageQuery {
             field,
             sort_name: query.sort,
         })
+    }
+
+    /// The page's documents, and one more if there is a next page.
+    async fn read(
+        &self,
+        scope: &Scope,
+        collection: &'static str,
+        projection: Option<Document>,
+    ) -> Result<Vec<Document>, ApiError> {
+        scope
+            .collection(collection)
+            .find_many(
+                self.filter.clone(),
+                self.sort.clone(),
+                self.limit + 1,
+                projection,
+            )
+            .await
     }
 
     /// The page from the documents read (up to `limit + 1`), and the cursor

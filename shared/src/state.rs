@@ -35,9 +35,9 @@ pub struct State {
 pub(crate) type IpBlocks = (std::time::Instant, Arc<Vec<ipnet::IpNet>>);
 
 impl State {
-    /// Reads the environment and builds the MongoDB client (the runtime
-    /// then warms it: [`State::warm`]). A configuration error stops start-up; an unreachable database
-    /// does not (the function still answers, with 503s, until it is back).
+    /// Reads the environment and builds the MongoDB client (a function
+    /// binary then warms it: [`State::warm`]). A configuration error stops
+    /// start-up; an unreachable database does not (the function still answers, with 503s, until it is back).
     /// With a storage opener (the route handles files), also builds the
     /// object-storage client, and refuses to start if storage is not
     /// configured.

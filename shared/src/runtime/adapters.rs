@@ -40,7 +40,7 @@ impl Platform {
 }
 
 /// Entry point of a function binary: builds the state once (cold start),
-/// then serves `route` as its platform expects. `indexes` gives the
+/// opens the connections its first request will use, then serves `route` as its platform expects. `indexes` gives the
 /// indexes the entity registry calls for, which a preview's first cold start
 /// creates (called only then).
 pub async fn serve(
@@ -48,6 +48,12 @@ pub async fn serve(
     indexes: fn() -> Vec<crate::migrate::Index>,
 ) -> Result<(), Error> {
     let state = init_or_exit(route.deploy.open_storage, indexes).await;
+    // The connections of the first request's first round trip, one of them
+    // reading the address blocklist its first layer needs.
+    tokio::join!(
+        state.warm(crate::state::WARM_CONNECTIONS - 1),
+        super::layers::blocklist::preload(&state)
+    );
     match Platform::detect(|k| std::env::var(k).ok()) {
         Platform::Lambda if route.deploy.schedule.is_some() => run_lambda_job(state, route).await,
         Platform::Lambda => run_lambda(state, route).await,
@@ -63,15 +69,7 @@ pub async fn init_or_exit(
     indexes: fn() -> Vec<crate::migrate::Index>,
 ) -> Arc<State> {
     match State::init(storage, indexes).await {
-        Ok(s) => {
-            // The connections of the first request's first round trip, one
-            // of them reading the address blocklist its first layer needs.
-            tokio::join!(
-                s.warm(crate::state::WARM_CONNECTIONS - 1),
-                super::layers::blocklist::preload(&s)
-            );
-            s
-        }
+        Ok(s) => s,
         Err(e) => {
             tracing::error!("[CONFIG] {e}");
             eprintln!("configuration error: {e}");

@@ -9,7 +9,18 @@
 //! usable keys; the key id is kept in clear to name the key in lists and
 //! audit entries.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document};
 use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+
+use crate::model::Role;
 use rand::Rng;
 use sha2::Sha256;
 
@@ -94,6 +105,121 @@ pub fn display(id: &str, key_tail: &str) -> String {
     )
 }
 
+/// A stored key as a caller needs it: read once per
+/// `API_KEY_CACHE_SECONDS` per instance, then kept in [`Cache`].
+#[derive(Debug)]
+pub struct KeyRecord {
+    /// The document's `_id`: the actor the audit log and `createdBy` name.
+    pub id: ObjectId,
+    pub organization_id: ObjectId,
+    /// The 8 characters after the prefix, kept in clear.
+    pub key_id: String,
+    /// [`hash`] of the whole key.
+    pub hash: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// The role of its creator when it was made: it never does more.
+    pub role: Role,
+    pub expires_at: DateTime,
+    /// When it stops working (a rotation's grace end may be in the future).
+    pub revoked_at: Option<DateTime>,
+    /// Empty: any address.
+    pub allowed_ips: Vec<IpNet>,
+    /// Requests per minute, beside the organization's plan limit.
+    pub rate_limit: Option<u64>,
+    /// `lastUsedAt` in milliseconds as this instance knows it (0: never),
+    /// so it is written at most once a minute.
+    pub last_used: AtomicI64,
+}
+
+/// The keys an instance has read lately, by key id, with when each was read.
+pub type Cache = Mutex<HashMap<String, (Instant, Arc<KeyRecord>)>>;
+
+impl KeyRecord {
+    /// From an `api_keys` document; `None` if it lacks what a caller needs.
+    pub fn from_document(d: &Document) -> Option<KeyRecord> {
+        Some(KeyRecord {
+            id: d.get_object_id("_id").ok()?,
+            organization_id: d.get_object_id("organizationId").ok()?,
+            key_id: d.get_str("keyId").ok()?.to_string(),
+            hash: d.get_str("hash").ok()?.to_string(),
+            name: d.get_str("name").unwrap_or("").to_string(),
+            scopes: strings(d, "scopes"),
+            role: Role::parse(d.get_str("role").ok()?)?,
+            expires_at: *d.get_datetime("expiresAt").ok()?,
+            revoked_at: d.get_datetime("revokedAt").ok().copied(),
+            allowed_ips: strings(d, "allowedIps")
+                .iter()
+                .filter_map(|s| network(s))
+                .collect(),
+            rate_limit: match d.get("rateLimitPerMinute") {
+                Some(Bson::Int32(n)) if *n > 0 => Some(*n as u64),
+                Some(Bson::Int64(n)) if *n > 0 => Some(*n as u64),
+                _ => None,
+            },
+            last_used: AtomicI64::new(
+                d.get_datetime("lastUsedAt")
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(0),
+            ),
+        })
+    }
+
+    /// Whether a request from `ip` may use the key.
+    pub fn allows_ip(&self, ip: Option<IpAddr>) -> bool {
+        if self.allowed_ips.is_empty() {
+            return true;
+        }
+        let Some(ip) = ip else { return false };
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.allowed_ips.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether `key` is this record's key (in constant time).
+    pub fn matches(&self, pepper: &str, key: &str) -> bool {
+        let presented = hash(pepper, key);
+        presented.len() == self.hash.len()
+            && presented
+                .bytes()
+                .zip(self.hash.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// An allowed network as a key stores it: a CIDR, or one address as a
+/// single host (/32, /128); IPv4-mapped IPv6 as IPv4. `None` otherwise.
+pub fn network(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    let net = match s.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(s.parse::<IpAddr>().ok()?),
+    };
+    Some(
+        match net {
+            IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?),
+                None => net,
+            },
+            net => net,
+        }
+        .trunc(),
+    )
+}
+
+fn strings(d: &Document, key: &str) -> Vec<String> {
+    d.get_array(key)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The six base62 characters of the CRC-32 of `body`.
 fn checksum(body: &str) -> String {
     let mut n = crc32(body.as_bytes()) as u64;
@@ -125,6 +251,44 @@ fn crc32(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_networks_match_v4_v6_and_mapped_addresses() {
+        let d = bson::doc! {
+            "_id": ObjectId::new(), "organizationId": ObjectId::new(), "keyId": "abcdefgh",
+            "hash": "00", "role": "ADMIN", "expiresAt": DateTime::now(),
+            "allowedIps": ["203.0.113.0/24", "2001:db8::1", "::ffff:198.51.100.7", "junk"],
+        };
+        let k = KeyRecord::from_document(&d).unwrap();
+        assert_eq!(k.allowed_ips.len(), 3);
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(k.allows_ip(ip("203.0.113.9")));
+        assert!(k.allows_ip(ip("::ffff:203.0.113.9")));
+        assert!(k.allows_ip(ip("2001:db8::1")));
+        assert!(!k.allows_ip(ip("2001:db8::2")));
+        assert!(k.allows_ip(ip("198.51.100.7")));
+        assert!(!k.allows_ip(ip("198.51.100.8")));
+        assert!(!k.allows_ip(None));
+        let open = KeyRecord::from_document(&bson::doc! {
+            "_id": ObjectId::new(), "organizationId": ObjectId::new(), "keyId": "abcdefgh",
+            "hash": "00", "role": "ADMIN", "expiresAt": DateTime::now(),
+        })
+        .unwrap();
+        assert!(open.allows_ip(None));
+    }
+
+    #[test]
+    fn a_record_matches_only_its_own_key_under_its_pepper() {
+        let k = generate();
+        let d = bson::doc! {
+            "_id": ObjectId::new(), "organizationId": ObjectId::new(), "keyId": &k.id,
+            "hash": hash("pepper", &k.key), "role": "MEMBER", "expiresAt": DateTime::now(),
+        };
+        let r = KeyRecord::from_document(&d).unwrap();
+        assert!(r.matches("pepper", &k.key));
+        assert!(!r.matches("other", &k.key));
+        assert!(!r.matches("pepper", &generate().key));
+    }
 
     #[test]
     fn crc32_is_zlibs() {

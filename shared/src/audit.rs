@@ -3,7 +3,9 @@
 //! change nothing (denials, rate limits, sign-ins).
 //!
 //! Document shape (`audit_log`): `organizationId, userId, action, resource,
-//! resourceId, changes, ipAddress, userAgent, requestId, createdAt`.
+//! resourceId, changes, ipAddress, userAgent, requestId, createdAt`, and for
+//! a request made with an API key `actorType: "API_KEY"` and `apiKeyId`
+//! (then `userId` is the key's id too).
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
@@ -103,7 +105,7 @@ impl AuditEntry {
         user: Option<ObjectId>,
         meta: &RequestMeta,
     ) -> Document {
-        doc! {
+        let mut entry = doc! {
             "organizationId": org,
             "userId": user,
             "action": self.action.as_str(),
@@ -114,7 +116,12 @@ impl AuditEntry {
             "userAgent": meta.user_agent.clone(),
             "requestId": meta.request_id.clone(),
             "createdAt": bson::DateTime::now(),
+        };
+        if let Some(key) = meta.api_key {
+            entry.insert("actorType", "API_KEY");
+            entry.insert("apiKeyId", key);
         }
+        entry
     }
 }
 

@@ -59,6 +59,14 @@ pub struct Config {
     /// `IP_BLOCKS_REFRESH_SECONDS` (0 to 60, default 60): how stale an
     /// instance's copy of the address blocklist may be.
     pub ip_blocks_refresh: Duration,
+    /// `API_KEY_PEPPER`: the key API keys are hashed under (HMAC-SHA256).
+    /// Without it, one derived from `JWT_SECRET` (so rotating that secret
+    /// without setting this one invalidates every API key).
+    pub api_key_pepper: Secret,
+    /// `API_KEY_CACHE_SECONDS` (0 to 30, default 30): how long an instance
+    /// trusts its copy of an API key, so how long a revocation may take to
+    /// reach every instance.
+    pub api_key_cache: Duration,
     pub rate_limits: LimitOverrides,
     /// Object storage, when `S3_BUCKET` is set; the functions that handle
     /// files refuse to start without it.
@@ -281,7 +289,7 @@ impl Config {
         Ok(Self {
             mongodb_uri: Secret::new(mongodb_uri),
             mongodb_db,
-            jwt_secret: Secret::new(jwt_secret),
+            jwt_secret: Secret::new(jwt_secret.clone()),
             jwt_secret_previous: jwt_secret_previous.map(Secret::new),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "workshop-crm".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "workshop-crm-api".into()),
@@ -300,6 +308,17 @@ impl Config {
             ip_blocks_refresh: Duration::from_secs(
                 number("IP_BLOCKS_REFRESH_SECONDS", 60)?.min(60),
             ),
+            api_key_pepper: match get("API_KEY_PEPPER") {
+                Some(p) if p.len() < MIN_JWT_SECRET_BYTES => {
+                    return Err(ConfigError(format!(
+                        "API_KEY_PEPPER is too weak: it has {} bytes, at least {MIN_JWT_SECRET_BYTES} are required",
+                        p.len()
+                    )))
+                }
+                Some(p) => Secret::new(p),
+                None => Secret::new(crate::apikey::hash(&jwt_secret, "api-key-pepper")),
+            },
+            api_key_cache: Duration::from_secs(number("API_KEY_CACHE_SECONDS", 30)?.min(30)),
             mongodb_pool: {
                 let max = number("MONGODB_MAX_POOL_SIZE", 4)?;
                 let min = number("MONGODB_MIN_POOL_SIZE", 0)?;

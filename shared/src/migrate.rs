@@ -126,6 +126,16 @@ const MIGRATIONS: &[Migration] = &[
         id: "0008_ip_blocks",
         indexes: || vec![unique(IP_BLOCKS, doc! { "cidr": 1 })],
     },
+    Migration {
+        id: "0009_api_keys",
+        indexes: || {
+            vec![
+                unique(API_KEYS, doc! { "keyId": 1 }),
+                index(API_KEYS, doc! { "organizationId": 1, "createdAt": -1 }),
+                index(API_KEYS, doc! { "expiresAt": 1 }),
+            ]
+        },
+    },
 ];
 
 /// The email outbox (claimed by status and due time; kept 30 days once

@@ -87,6 +87,67 @@ pub enum Access {
     Cron,
 }
 
+/// What an API key must hold to call a route method (every method that
+/// needs a signed-in caller declares one; see `crate::auth::apikeys`).
+/// A key holds scopes `<resource>:read` and `<resource>:write` (write
+/// implies read) and the presets `*:read` and `*:write`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Not declared: keys are refused, and the route-table test fails.
+    Undeclared,
+    /// A person's route (identity, members, invitations, the organization,
+    /// plan, sessions, API keys themselves): keys are refused.
+    Refused,
+    /// `<resource>:read`.
+    Read(&'static str),
+    /// `<resource>:write`.
+    Write(&'static str),
+}
+
+impl KeyScope {
+    /// The scope as keys hold it (`accounts:read`); `None` for routes that
+    /// refuse keys.
+    pub fn name(self) -> Option<String> {
+        match self {
+            KeyScope::Read(r) => Some(format!("{r}:read")),
+            KeyScope::Write(r) => Some(format!("{r}:write")),
+            KeyScope::Undeclared | KeyScope::Refused => None,
+        }
+    }
+
+    /// Whether a key holding `held` may call a method declaring this scope.
+    pub fn granted_by<S: AsRef<str>>(self, held: &[S]) -> bool {
+        let (resource, write) = match self {
+            KeyScope::Read(r) => (r, false),
+            KeyScope::Write(r) => (r, true),
+            KeyScope::Undeclared | KeyScope::Refused => return false,
+        };
+        held.iter().any(|s| match parse_scope(s.as_ref()) {
+            Some((r, w)) => (r == "*" || r == resource) && (w || !write),
+            None => false,
+        })
+    }
+}
+
+/// A scope a key may hold: `(resource or "*", write)`; `None` if it is not
+/// of the form `<resource>:read|write` with a resource of lowercase letters,
+/// digits and dashes.
+pub fn parse_scope(s: &str) -> Option<(&str, bool)> {
+    let (resource, level) = s.split_once(':')?;
+    let write = match level {
+        "read" => false,
+        "write" => true,
+        _ => return None,
+    };
+    let well_formed = resource == "*"
+        || (!resource.is_empty()
+            && resource.len() <= 40
+            && resource
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+    well_formed.then_some((resource, write))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +177,42 @@ mod tests {
         assert!(!Permission::ManageOrganization.allows(Role::Admin));
         assert!(Permission::ManageOrganization.allows(Role::Owner));
         assert!(Permission::ManageMembers.allows(Role::Admin));
+    }
+
+    #[test]
+    fn write_implies_read_and_presets_cover_every_resource() {
+        let accounts_read = KeyScope::Read("accounts");
+        let accounts_write = KeyScope::Write("accounts");
+        assert!(accounts_read.granted_by(&["accounts:read"]));
+        assert!(!accounts_write.granted_by(&["accounts:read"]));
+        assert!(accounts_read.granted_by(&["accounts:write"]));
+        assert!(accounts_write.granted_by(&["accounts:write"]));
+        assert!(!accounts_read.granted_by(&["contacts:write"]));
+        assert!(accounts_read.granted_by(&["*:read"]));
+        assert!(!accounts_write.granted_by(&["*:read"]));
+        assert!(accounts_write.granted_by(&["*:write"]));
+        assert!(!KeyScope::Refused.granted_by(&["*:write"]));
+        assert!(!KeyScope::Undeclared.granted_by(&["*:write"]));
+        assert!(!accounts_read.granted_by(&["accounts:admin", "accounts"]));
+        assert_eq!(accounts_write.name().as_deref(), Some("accounts:write"));
+        assert_eq!(KeyScope::Refused.name(), None);
+    }
+
+    #[test]
+    fn only_resource_colon_level_is_a_scope() {
+        assert_eq!(parse_scope("line-items:write"), Some(("line-items", true)));
+        assert_eq!(parse_scope("*:read"), Some(("*", false)));
+        for bad in [
+            "accounts",
+            "accounts:",
+            ":read",
+            "Accounts:read",
+            "a b:read",
+            "accounts:delete",
+            "accounts:read:x",
+        ] {
+            assert_eq!(parse_scope(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct State {
     /// The blocked client networks and when they were read
     /// (`runtime::layers::blocklist`).
     pub(crate) ip_blocks: tokio::sync::RwLock<Option<IpBlocks>>,
+    /// The API keys this instance has read lately, by key id
+    /// (`auth::apikeys`).
+    pub(crate) api_keys: crate::apikey::Cache,
 }
 
 /// When the blocklist was read, and the networks on it.
@@ -103,6 +106,7 @@ impl State {
             dummy_hash: tokio::sync::OnceCell::new(),
             clock,
             ip_blocks: tokio::sync::RwLock::new(None),
+            api_keys: Default::default(),
         }))
     }
 

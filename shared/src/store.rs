@@ -31,12 +31,14 @@ pub mod collections {
     pub const IP_BLOCKS: &str = "ip_blocks";
     /// One-time email verification tokens (hashed).
     pub const EMAIL_VERIFICATIONS: &str = "email_verifications";
+    /// API keys, stored as keyed hashes (`crate::apikey`).
+    pub const API_KEYS: &str = "api_keys";
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`). The tenant purge does not rely on this list
     /// (it searches every collection of the database); tests fill these,
     /// and the domain's, to check it.
-    pub const ORG_SCOPED: [&str; 12] = [
+    pub const ORG_SCOPED: [&str; 13] = [
         DOCUMENTS,
         SEQUENCES,
         USERS,
@@ -49,6 +51,7 @@ pub mod collections {
         IDEMPOTENCY_KEYS,
         EMAIL_OUTBOX,
         EMAIL_VERIFICATIONS,
+        API_KEYS,
     ];
 }
 
@@ -63,6 +66,9 @@ pub struct RequestMeta {
     pub path: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The API key the request came with (its document's id): the audit
+    /// log names it as the actor.
+    pub api_key: Option<ObjectId>,
 }
 
 impl RequestMeta {
@@ -75,6 +81,7 @@ impl RequestMeta {
             path: actor.into(),
             ip: None,
             user_agent: Some(actor.into()),
+            api_key: None,
         }
     }
 

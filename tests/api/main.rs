@@ -8,6 +8,7 @@ mod mailbox;
 mod accounts;
 mod addresses;
 mod admin_cli;
+mod api_keys;
 mod appointments;
 mod audit_log;
 mod auth;

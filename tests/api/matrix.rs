@@ -97,6 +97,15 @@ pub(crate) async fn fixture_id(
             )
             .await;
         r.body["id"].as_str().expect("invitation id").to_string()
+    } else if path.starts_with("/api/v1/api-keys/") {
+        let r = app
+            .post(
+                "/api/v1/api-keys",
+                Some(app.owner().await),
+                serde_json::json!({ "name": "fixture", "scopes": ["*:read"] }),
+            )
+            .await;
+        r.body["id"].as_str().expect("api key id").to_string()
     } else {
         panic!("the matrix test does not know which record {path} takes: add it to fixture_id")
     }

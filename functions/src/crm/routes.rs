@@ -15,6 +15,7 @@ pub static LEADS_ID_CONVERT: Route = Route {
         Requires(UpdateRecords),
         handler!(crate::crm::leads::convert::handle),
     )
+    .write("leads")
     .op(&crate::crm::contract::LEADS_ID_CONVERT_POST)],
     deploy: Deploy::API,
 };
@@ -26,6 +27,7 @@ pub static LEADS_ID_SUBMISSIONS: Route = Route {
         Requires(ReadRecords),
         handler!(crate::crm::forms::lead_submissions),
     )
+    .read("leads")
     .op(&crate::crm::contract::LEADS_ID_SUBMISSIONS_GET)],
     deploy: Deploy::API,
 };
@@ -37,6 +39,7 @@ pub static OPPORTUNITIES_SUMMARY: Route = Route {
         Requires(ReadRecords),
         handler!(crate::crm::opportunities::summary),
     )
+    .read("opportunities")
     .op(&crate::crm::contract::OPPORTUNITIES_SUMMARY_GET)],
     deploy: Deploy::API,
 };
@@ -46,6 +49,7 @@ pub static FORMS_ID_ROTATE_KEY: Route = Route {
     path: "/api/v1/forms/{id}/rotate-key",
     methods: &[
         Endpoint::post(Requires(Configure), handler!(crate::crm::forms::rotate_key))
+            .write("forms")
             .op(&crate::crm::contract::FORMS_ID_ROTATE_KEY_POST),
     ],
     deploy: Deploy::API,
@@ -58,6 +62,7 @@ pub static FORMS_ID_SUBMISSIONS: Route = Route {
         Requires(Configure),
         handler!(crate::crm::forms::submissions),
     )
+    .read("forms")
     .op(&crate::crm::contract::FORMS_ID_SUBMISSIONS_GET)],
     deploy: Deploy::API,
 };

@@ -16,6 +16,7 @@ pub static UPLOADS: Route = Route {
     path: "/api/v1/uploads",
     methods: &[
         Endpoint::post(Requires(CreateRecords), handler!(documents::upload))
+            .write("documents")
             .op(&crate::files::contract::UPLOADS_POST),
     ],
     deploy: Deploy::storage(&[PutObject]),
@@ -26,6 +27,7 @@ pub static DOCUMENTS: Route = Route {
     path: "/api/v1/documents",
     methods: &[
         Endpoint::get(Requires(ReadRecords), handler!(documents::list))
+            .read("documents")
             .op(&crate::files::contract::DOCUMENTS_GET),
     ],
     deploy: Deploy::API,
@@ -38,10 +40,13 @@ pub static DOCUMENTS_ID: Route = Route {
     path: "/api/v1/documents/{id}",
     methods: &[
         Endpoint::get(Requires(ReadRecords), handler!(documents::get))
+            .read("documents")
             .op(&crate::files::contract::DOCUMENTS_ID_GET),
         Endpoint::patch(Requires(UpdateRecords), handler!(documents::update))
+            .write("documents")
             .op(&crate::files::contract::DOCUMENTS_ID_PATCH),
         Endpoint::delete(Requires(CreateRecords), handler!(documents::delete))
+            .write("documents")
             .op(&crate::files::contract::DOCUMENTS_ID_DELETE),
     ],
     deploy: Deploy::storage(&[GetObject]),
@@ -52,6 +57,7 @@ pub static DOCUMENTS_ID_COMPLETE: Route = Route {
     path: "/api/v1/documents/{id}/complete",
     methods: &[
         Endpoint::post(Requires(UpdateRecords), handler!(documents::complete))
+            .write("documents")
             .op(&crate::files::contract::DOCUMENTS_ID_COMPLETE_POST),
     ],
     // ListBucket makes S3 answer a HEAD of a missing object 404, not 403.
@@ -65,6 +71,7 @@ pub static DOCUMENTS_ID_RESTORE: Route = Route {
         Requires(DeleteRecords),
         handler!(entity::handle_restore, &documents::DOCUMENT),
     )
+    .write("documents")
     .doc(Doc::Restore(&documents::DOCUMENT))],
     deploy: Deploy::API,
 };

@@ -627,3 +627,115 @@ pub static AUDIT_LOG_SUMMARY_GET: Op = Op {
     ),
     ..Op::DEFAULTS
 };
+
+// ---------------------------------------------------------------------------
+// API keys.
+// ---------------------------------------------------------------------------
+
+/// An API key as `super::api_keys` shows it (never its hash).
+const API_KEY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("name", Schema::STRING),
+    Prop::req("display", Schema::STRING),
+    Prop::req("scopes", Schema::Array(&Schema::STRING)),
+    Prop::req("allowedIps", Schema::Array(&Schema::STRING)),
+    Prop::req(
+        "rateLimitPerMinute",
+        Schema::Nullable(&Schema::Int {
+            min: 1,
+            max: 100_000,
+        }),
+    ),
+    Prop::req("status", Schema::Enum(&["ACTIVE", "EXPIRED", "REVOKED"])),
+    Prop::req("createdBy", Schema::Nullable(&Schema::ID)),
+    Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("expiresAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("revokedAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("lastUsedAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("lastUsedIp", Schema::Nullable(&Schema::STRING)),
+    Prop::req("rotatedTo", Schema::Nullable(&Schema::ID)),
+    Prop::req("rotatedFrom", Schema::Nullable(&Schema::ID)),
+    Prop::req(
+        "version",
+        Schema::Nullable(&Schema::Int {
+            min: 1,
+            max: i64::MAX,
+        }),
+    ),
+]);
+
+/// An API key with the key itself, answered once.
+const ISSUED_KEY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("key", Schema::Nullable(&Schema::STRING)),
+    Prop::req("display", Schema::STRING),
+    Prop::req("scopes", Schema::Array(&Schema::STRING)),
+    Prop::req("status", Schema::Enum(&["ACTIVE", "EXPIRED", "REVOKED"])),
+    Prop::req("expiresAt", Schema::Nullable(&Schema::TIME)),
+]);
+
+const SCOPES: Schema = Schema::Array(&Schema::Pattern("^(\\*|[a-z0-9-]{1,40}):(read|write)$"));
+
+pub static API_KEYS_GET: Op = Op {
+    summary: "List the organization's API keys",
+    description: "Newest first, at most 400, in one page (`nextCursor` is always null): metadata only (the display form `wcrm_7Hq2…9X0`, scopes, creator, last use and from where, expiry), never a key or its hash.",
+    reply: Reply::Json(200, Schema::Page(&API_KEY)),
+    ..Op::DEFAULTS
+};
+
+pub static API_KEYS_POST: Op = Op {
+    summary: "Issue an API key",
+    description: "Answers the key once (`wcrm_` + 8-character id + 32 random characters + a 6-character CRC-32 checksum, base62); only its keyed hash is stored. `Authorization: Bearer wcrm_...` then works on every operation whose `x-required-scope` the key holds (`<resource>:read|write`, write implies read; `*:read`, `*:write`); operations whose `x-required-scope` is null refuse keys. The key acts with the creator's role. `expiresInDays` 1-366 (default 90); `allowedIps` IPv4 and IPv6 addresses or CIDR networks (empty: any); `rateLimitPerMinute` a limit of the key's own beside the plan's. A retry with the same Idempotency-Key answers `key: null`: the key is kept nowhere. At most 200 live keys per organization.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("name", NAME),
+        Prop::req("scopes", SCOPES),
+        Prop::opt("expiresInDays", Schema::Int { min: 1, max: 366 }),
+        Prop::opt("allowedIps", Schema::Array(&Schema::STRING)),
+        Prop::opt("rateLimitPerMinute", Schema::Nullable(&Schema::Int { min: 1, max: 100_000 })),
+    ])),
+    reply: Reply::Json(201, ISSUED_KEY),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static API_KEYS_ID_GET: Op = Op {
+    summary: "One API key's metadata",
+    description: "Never the key or its hash.",
+    reply: Reply::Json(200, API_KEY),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+pub static API_KEYS_ID_PATCH: Op = Op {
+    summary: "Rename an API key, narrow its scopes, set its networks or its limit",
+    description: "Scopes can only be narrowed (a scope the key does not hold is 422). Applies at once on the instance that answers and within `API_KEY_CACHE_SECONDS` (30 s) everywhere.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("name", NAME),
+        Prop::opt("scopes", SCOPES),
+        Prop::opt("allowedIps", Schema::Array(&Schema::STRING)),
+        Prop::opt("rateLimitPerMinute", Schema::Nullable(&Schema::Int { min: 1, max: 100_000 })),
+    ])),
+    reply: Reply::Json(200, API_KEY),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};
+
+pub static API_KEYS_ID_DELETE: Op = Op {
+    summary: "Revoke an API key",
+    description: "A revoked key is 401 `API_KEY_REVOKED`: at once on the instance that answers, within 30 s on every other. Revoking a revoked key changes nothing.",
+    reply: Reply::Empty(204),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+pub static API_KEYS_ID_ROTATE_POST: Op = Op {
+    summary: "Rotate an API key",
+    description: "Issues a successor (same name, scopes, networks and limit, a lifetime as long as the original's) and answers its key once; the original works until `gracePeriodHours` (0-168, default 24) have passed. A key already rotated, revoked or expired is 409.",
+    body: Body::Json(Schema::Object(&[Prop::opt(
+        "gracePeriodHours",
+        Schema::Int { min: 0, max: 168 },
+    )])),
+    reply: Reply::Json(201, ISSUED_KEY),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};

@@ -7,6 +7,7 @@
 //! shape answers; these modules decide, through the tenant `Scope`, or
 //! before there is a tenant through an `Unscoped` handle.
 
+pub mod api_keys;
 pub mod audit_log;
 pub mod contract;
 pub mod flows;

@@ -1,5 +1,5 @@
 //! The identity context's routes: sign-up, sign-in, sessions, profile,
-//! members, invitations, the organization and its audit log.
+//! members, invitations, the organization, its API keys and its audit log.
 
 use shared::handler;
 use shared::ratelimit::LimitedAction;
@@ -53,6 +53,7 @@ pub static AUTH_LOGOUT: Route = Route {
     path: "/api/v1/auth/logout",
     methods: &[
         Endpoint::post(Requires(Authenticated), handler!(auth::logout))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_LOGOUT_POST),
     ],
     deploy: Deploy::API,
@@ -63,8 +64,10 @@ pub static AUTH_ME: Route = Route {
     path: "/api/v1/auth/me",
     methods: &[
         Endpoint::get(Requires(Authenticated), handler!(auth::me))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_ME_GET),
         Endpoint::patch(Requires(Authenticated), handler!(auth::update_me))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_ME_PATCH),
     ],
     deploy: Deploy::API,
@@ -75,6 +78,7 @@ pub static AUTH_PASSWORD: Route = Route {
     path: "/api/v1/auth/password",
     methods: &[
         Endpoint::post(Requires(Authenticated), handler!(auth::password))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_PASSWORD_POST),
     ],
     deploy: Deploy::API.sized(Sizing::PASSWORD),
@@ -118,6 +122,7 @@ pub static AUTH_VERIFY_EMAIL_RESEND: Route = Route {
     path: "/api/v1/auth/verify-email/resend",
     methods: &[
         Endpoint::post(Requires(Authenticated), handler!(auth::resend_verification))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_VERIFY_EMAIL_RESEND_POST),
     ],
     deploy: Deploy::API,
@@ -128,6 +133,7 @@ pub static AUTH_SESSIONS: Route = Route {
     path: "/api/v1/auth/sessions",
     methods: &[
         Endpoint::get(Requires(Authenticated), handler!(auth::sessions))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_SESSIONS_GET),
     ],
     deploy: Deploy::API,
@@ -138,6 +144,7 @@ pub static AUTH_SESSIONS_ID: Route = Route {
     path: "/api/v1/auth/sessions/{id}",
     methods: &[
         Endpoint::delete(Requires(Authenticated), handler!(auth::end_session))
+            .no_keys()
             .op(&crate::identity::contract::AUTH_SESSIONS_ID_DELETE),
     ],
     deploy: Deploy::API,
@@ -148,8 +155,10 @@ pub static MEMBERS: Route = Route {
     path: "/api/v1/members",
     methods: &[
         Endpoint::get(Requires(ReadRecords), handler!(members::list))
+            .no_keys()
             .op(&crate::identity::contract::MEMBERS_GET),
         Endpoint::post(Requires(ManageMembers), handler!(members::create))
+            .no_keys()
             .op(&crate::identity::contract::MEMBERS_POST),
     ],
     deploy: Deploy::API.sized(Sizing::PASSWORD),
@@ -160,10 +169,13 @@ pub static MEMBERS_ID: Route = Route {
     path: "/api/v1/members/{id}",
     methods: &[
         Endpoint::get(Requires(ReadRecords), handler!(members::get))
+            .no_keys()
             .op(&crate::identity::contract::MEMBERS_ID_GET),
         Endpoint::patch(Requires(ManageMembers), handler!(members::update))
+            .no_keys()
             .op(&crate::identity::contract::MEMBERS_ID_PATCH),
         Endpoint::delete(Requires(ManageMembers), handler!(members::remove))
+            .no_keys()
             .op(&crate::identity::contract::MEMBERS_ID_DELETE),
     ],
     deploy: Deploy::API,
@@ -174,8 +186,10 @@ pub static INVITATIONS: Route = Route {
     path: "/api/v1/invitations",
     methods: &[
         Endpoint::get(Requires(ManageMembers), handler!(invitations::list))
+            .no_keys()
             .op(&crate::identity::contract::INVITATIONS_GET),
         Endpoint::post(Requires(ManageMembers), handler!(invitations::create))
+            .no_keys()
             .op(&crate::identity::contract::INVITATIONS_POST),
     ],
     deploy: Deploy::API,
@@ -197,6 +211,7 @@ pub static INVITATIONS_ID: Route = Route {
     path: "/api/v1/invitations/{id}",
     methods: &[
         Endpoint::delete(Requires(ManageMembers), handler!(invitations::item))
+            .no_keys()
             .op(&crate::identity::contract::INVITATIONS_ID_DELETE),
     ],
     deploy: Deploy::API,
@@ -207,10 +222,13 @@ pub static ORGANIZATION: Route = Route {
     path: "/api/v1/organization",
     methods: &[
         Endpoint::get(Requires(ReadRecords), handler!(organization::get))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_GET),
         Endpoint::patch(Requires(ManageMembers), handler!(organization::update))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_PATCH),
         Endpoint::delete(Requires(ManageOrganization), handler!(organization::delete))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_DELETE),
     ],
     deploy: Deploy::API,
@@ -221,6 +239,7 @@ pub static ORGANIZATION_PLAN: Route = Route {
     path: "/api/v1/organization/plan",
     methods: &[
         Endpoint::put(Requires(ManageOrganization), handler!(organization::plan))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_PLAN_PUT),
     ],
     deploy: Deploy::API,
@@ -231,6 +250,7 @@ pub static ORGANIZATION_RATE_LIMITS: Route = Route {
     path: "/api/v1/organization/rate-limits",
     methods: &[
         Endpoint::get(Requires(Configure), handler!(organization::rate_limits))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_RATE_LIMITS_GET),
     ],
     deploy: Deploy::API,
@@ -241,6 +261,7 @@ pub static ORGANIZATION_USAGE: Route = Route {
     path: "/api/v1/organization/usage",
     methods: &[
         Endpoint::get(Requires(ManageOrganization), handler!(organization::usage))
+            .no_keys()
             .op(&crate::identity::contract::ORGANIZATION_USAGE_GET),
     ],
     deploy: Deploy::API,
@@ -253,6 +274,7 @@ pub static ORGANIZATION_TRANSFER_OWNERSHIP: Route = Route {
         Requires(ManageOrganization),
         handler!(organization::transfer_ownership),
     )
+    .no_keys()
     .op(&crate::identity::contract::ORGANIZATION_TRANSFER_OWNERSHIP_POST)],
     deploy: Deploy::API,
 };
@@ -264,6 +286,7 @@ pub static AUDIT_LOG: Route = Route {
         Requires(ReadAuditLog),
         handler!(crate::identity::audit_log::list),
     )
+    .read("audit-log")
     .op(&crate::identity::contract::AUDIT_LOG_GET)],
     deploy: Deploy::API,
 };
@@ -275,7 +298,66 @@ pub static AUDIT_LOG_SUMMARY: Route = Route {
         Requires(ReadAuditLog),
         handler!(crate::identity::audit_log::summary),
     )
+    .read("audit-log")
     .op(&crate::identity::contract::AUDIT_LOG_SUMMARY_GET)],
+    deploy: Deploy::API,
+};
+
+pub static API_KEYS: Route = Route {
+    name: "api-keys",
+    path: "/api/v1/api-keys",
+    methods: &[
+        Endpoint::get(
+            Requires(Configure),
+            handler!(crate::identity::api_keys::list),
+        )
+        .no_keys()
+        .op(&crate::identity::contract::API_KEYS_GET),
+        Endpoint::post(
+            Requires(Configure),
+            handler!(crate::identity::api_keys::create),
+        )
+        .no_keys()
+        .op(&crate::identity::contract::API_KEYS_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static API_KEYS_ID: Route = Route {
+    name: "api-keys-id",
+    path: "/api/v1/api-keys/{id}",
+    methods: &[
+        Endpoint::get(
+            Requires(Configure),
+            handler!(crate::identity::api_keys::get),
+        )
+        .no_keys()
+        .op(&crate::identity::contract::API_KEYS_ID_GET),
+        Endpoint::patch(
+            Requires(Configure),
+            handler!(crate::identity::api_keys::update),
+        )
+        .no_keys()
+        .op(&crate::identity::contract::API_KEYS_ID_PATCH),
+        Endpoint::delete(
+            Requires(Configure),
+            handler!(crate::identity::api_keys::revoke),
+        )
+        .no_keys()
+        .op(&crate::identity::contract::API_KEYS_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static API_KEYS_ID_ROTATE: Route = Route {
+    name: "api-keys-id-rotate",
+    path: "/api/v1/api-keys/{id}/rotate",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::api_keys::rotate),
+    )
+    .no_keys()
+    .op(&crate::identity::contract::API_KEYS_ID_ROTATE_POST)],
     deploy: Deploy::API,
 };
 
@@ -306,6 +388,9 @@ shared::named_routes! {
         ORGANIZATION_TRANSFER_OWNERSHIP,
         AUDIT_LOG,
         AUDIT_LOG_SUMMARY,
+        API_KEYS,
+        API_KEYS_ID,
+        API_KEYS_ID_ROTATE,
     }
 }
 
@@ -326,6 +411,10 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "organization",
         description: "The organization: its name and settings, plan, rate limits and usage, ownership, deletion.",
+    },
+    Tag {
+        name: "api-keys",
+        description: "Keys for integrations (ADMIN+): scoped, expiring, rotatable, revocable; shown once, stored as keyed hashes.",
     },
     Tag {
         name: "audit-log",

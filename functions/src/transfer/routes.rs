@@ -11,6 +11,7 @@ pub static EXPORTS: Route = Route {
     path: "/api/v1/exports",
     methods: &[
         Endpoint::post(Requires(ExportData), handler!(crate::transfer::export))
+            .write("exports")
             .op(&crate::transfer::contract::EXPORTS_POST),
     ],
     deploy: Deploy::API.sized(Sizing::BULK),
@@ -21,6 +22,7 @@ pub static IMPORTS: Route = Route {
     path: "/api/v1/imports",
     methods: &[
         Endpoint::post(Requires(ImportData), handler!(crate::transfer::import))
+            .write("imports")
             .op(&crate::transfer::contract::IMPORTS_POST),
     ],
     deploy: Deploy::API.sized(Sizing::BULK),

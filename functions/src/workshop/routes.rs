@@ -17,11 +17,13 @@ pub static VEHICLES_ID_ODOMETER: Route = Route {
             Requires(ReadRecords),
             handler!(crate::workshop::vehicles::readings),
         )
+        .read("vehicles")
         .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_GET),
         Endpoint::post(
             Requires(CreateRecords),
             handler!(crate::workshop::vehicles::add_reading),
         )
+        .write("vehicles")
         .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_POST),
     ],
     deploy: Deploy::API,
@@ -34,6 +36,7 @@ pub static VEHICLES_ID_HISTORY: Route = Route {
         Requires(ReadRecords),
         handler!(crate::workshop::vehicles::history),
     )
+    .read("vehicles")
     .op(&crate::workshop::contract::VEHICLES_ID_HISTORY_GET)],
     deploy: Deploy::API,
 };
@@ -45,6 +48,7 @@ pub static PARTS_ID_ADJUSTMENTS: Route = Route {
         Requires(UpdateAnyRecord),
         handler!(crate::workshop::parts::adjust),
     )
+    .write("parts")
     .op(&crate::workshop::contract::PARTS_ID_ADJUSTMENTS_POST)],
     deploy: Deploy::API,
 };
@@ -56,6 +60,7 @@ pub static PARTS_ID_MOVEMENTS: Route = Route {
         Requires(ReadRecords),
         handler!(crate::workshop::parts::movements),
     )
+    .read("parts")
     .op(&crate::workshop::contract::PARTS_ID_MOVEMENTS_GET)],
     deploy: Deploy::API,
 };
@@ -67,6 +72,7 @@ pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
         Requires(UpdateRecords),
         handler!(crate::workshop::transitions::transition),
     )
+    .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_TRANSITION_POST)],
     deploy: Deploy::API,
 };
@@ -78,6 +84,7 @@ pub static WORK_ORDERS_ID_LINES: Route = Route {
         Requires(UpdateRecords),
         handler!(crate::workshop::lines::add),
     )
+    .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_POST)],
     deploy: Deploy::API,
 };
@@ -90,11 +97,13 @@ pub static WORK_ORDERS_ID_LINES_ID: Route = Route {
             Requires(UpdateRecords),
             handler!(crate::workshop::lines::update),
         )
+        .write("work-orders")
         .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_PATCH),
         Endpoint::delete(
             Requires(UpdateRecords),
             handler!(crate::workshop::lines::remove),
         )
+        .write("work-orders")
         .op(&crate::workshop::contract::WORK_ORDERS_ID_LINES_ID_DELETE),
     ],
     deploy: Deploy::API,
@@ -107,6 +116,7 @@ pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
         Requires(UpdateRecords),
         handler!(crate::workshop::lines::approve),
     )
+    .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_APPROVAL_POST)],
     deploy: Deploy::API,
 };
@@ -118,6 +128,7 @@ pub static WORK_ORDERS_ID_INVOICE: Route = Route {
         Requires(ReadRecords),
         handler!(crate::workshop::invoices::show),
     )
+    .read("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_INVOICE_GET)],
     deploy: Deploy::API,
 };
@@ -129,6 +140,7 @@ pub static WORK_ORDERS_ID_PAYMENTS: Route = Route {
         Requires(UpdateAnyRecord),
         handler!(crate::workshop::invoices::pay),
     )
+    .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_PAYMENTS_POST)],
     deploy: Deploy::API,
 };
@@ -140,6 +152,7 @@ pub static APPOINTMENTS_AVAILABILITY: Route = Route {
         Requires(ReadRecords),
         handler!(crate::workshop::appointments::availability),
     )
+    .read("appointments")
     .op(&crate::workshop::contract::APPOINTMENTS_AVAILABILITY_GET)],
     deploy: Deploy::API,
 };

@@ -11,11 +11,14 @@
 //! so a deactivation or a role change takes effect on the caller's next
 //! request.
 
+pub mod apikeys;
 pub mod password;
 pub mod tokens;
 
 pub use crate::jwt;
 pub use crate::time::rfc3339;
+
+use std::sync::Arc;
 
 use bson::oid::ObjectId;
 use bson::{doc, DateTime};
@@ -167,11 +170,41 @@ impl Organization {
 /// The verified caller of one request, as the database says now.
 #[derive(Clone)]
 pub struct Caller {
+    /// The signed-in person; for an API key, the key standing in for one
+    /// (its id is the key's: what `createdBy` and the audit log name).
     pub user: User,
     pub org: Organization,
     pub role: Role,
-    /// The session (refresh-token family) of the access token.
+    /// The session (refresh-token family) of the access token; the key's
+    /// id for an API key.
     pub session_id: ObjectId,
+    /// The API key the request came with, if it came with one.
+    pub key: Option<Arc<crate::apikey::KeyRecord>>,
+}
+
+impl User {
+    /// The stand-in of an API key where handlers name a user: the key's
+    /// id, its name, and the role it was made with. It holds no address,
+    /// no password and no session.
+    fn of_key(key: &crate::apikey::KeyRecord) -> User {
+        User {
+            id: key.id,
+            organization_id: key.organization_id,
+            email: String::new(),
+            password_hash: String::new(),
+            first_name: key.name.clone(),
+            last_name: "(API key)".into(),
+            role: key.role,
+            status: UserStatus::Active,
+            created_at: key.id.timestamp(),
+            last_login_at: None,
+            password_reset_required: false,
+            session_epoch: 0,
+            email_verified: true,
+            email_proof_required: false,
+            known_addresses: vec![],
+        }
+    }
 }
 
 fn bearer(req: &ApiRequest) -> Result<&str, ApiError> {
@@ -218,25 +251,78 @@ pub async fn require(
     .await)
 }
 
-/// The ids an access token names, once its signature and expiry are
-/// verified (no database read: the caller is [`caller`]).
-pub(crate) struct Bearer {
-    pub(crate) user_id: ObjectId,
-    pub(crate) org_id: ObjectId,
-    session_id: ObjectId,
-    epoch: i64,
+/// What an API key must hold for a route method: its scope (403
+/// `INSUFFICIENT_SCOPE` naming it), and a route a key may call at all (403
+/// `API_KEY_NOT_ALLOWED`). A signed-in person passes; their role is
+/// checked by [`require`].
+pub fn require_scope(caller: &Caller, needed: crate::rbac::KeyScope) -> Result<(), ApiError> {
+    let Some(key) = &caller.key else {
+        return Ok(());
+    };
+    if needed.granted_by(&key.scopes) {
+        return Ok(());
+    }
+    tracing::warn!(organizationId = %caller.org.id, keyId = %key.key_id,
+        scope = ?needed.name(), "[PERMISSION_DENIED] API key refused");
+    Err(match needed.name() {
+        Some(scope) => ApiError::forbidden(
+            Code::InsufficientScope,
+            format!("This API key lacks the scope {scope}"),
+        ),
+        None => ApiError::forbidden(
+            Code::ApiKeyNotAllowed,
+            "This route is for signed-in people: API keys cannot call it",
+        ),
+    })
 }
 
-/// Verifies the request's bearer token: signature, issuer, audience,
-/// expiry, and well-formed ids.
-pub(crate) fn verify(state: &State, req: &ApiRequest) -> Result<Bearer, ApiError> {
-    let claims = state.jwt.verify(bearer(req)?)?;
+/// Who a request's credential names, once it is verified: the ids an
+/// access token carries (no database read: the caller is [`caller`]), or
+/// an API key as stored.
+pub(crate) struct Bearer {
+    /// The user, or the API key's id.
+    pub(crate) user_id: ObjectId,
+    pub(crate) org_id: ObjectId,
+    credential: Credential,
+}
+
+enum Credential {
+    Session { session_id: ObjectId, epoch: i64 },
+    Key(Arc<crate::apikey::KeyRecord>),
+}
+
+impl Bearer {
+    /// The API key, if the credential is one.
+    pub(crate) fn key(&self) -> Option<&Arc<crate::apikey::KeyRecord>> {
+        match &self.credential {
+            Credential::Key(key) => Some(key),
+            Credential::Session { .. } => None,
+        }
+    }
+}
+
+/// Verifies the request's credential: an access token's signature, issuer,
+/// audience, expiry and ids; or an API key (`wcrm_…`), checksum first
+/// ([`apikeys::verify`]).
+pub(crate) async fn identify(state: &State, req: &ApiRequest) -> Result<Bearer, ApiError> {
+    let presented = bearer(req)?;
+    if crate::apikey::looks_like_key(presented) {
+        let key = apikeys::verify(state, presented, req.client_ip).await?;
+        return Ok(Bearer {
+            user_id: key.id,
+            org_id: key.organization_id,
+            credential: Credential::Key(key),
+        });
+    }
+    let claims = state.jwt.verify(presented)?;
     let invalid = || ApiError::unauthenticated(Code::InvalidToken, "The access token is invalid");
     Ok(Bearer {
         user_id: ObjectId::parse_str(&claims.sub).map_err(|_| invalid())?,
         org_id: ObjectId::parse_str(&claims.org).map_err(|_| invalid())?,
-        session_id: ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?,
-        epoch: claims.sep,
+        credential: Credential::Session {
+            session_id: ObjectId::parse_str(&claims.sid).map_err(|_| invalid())?,
+            epoch: claims.sep,
+        },
     })
 }
 
@@ -245,7 +331,11 @@ pub(crate) fn verify(state: &State, req: &ApiRequest) -> Result<Bearer, ApiError
 /// that both are active, so a revoked session or a deactivated account is
 /// refused on its next request.
 pub(crate) async fn caller(state: &State, token: &Bearer) -> Result<Caller, ApiError> {
-    let (user_id, org_id, session_id) = (token.user_id, token.org_id, token.session_id);
+    let (session_id, epoch) = match &token.credential {
+        Credential::Session { session_id, epoch } => (*session_id, *epoch),
+        Credential::Key(key) => return key_caller(state, key).await,
+    };
+    let (user_id, org_id) = (token.user_id, token.org_id);
     let users = state.db.collection::<User>(collections::USERS);
     let orgs = state
         .db
@@ -266,7 +356,7 @@ pub(crate) async fn caller(state: &State, token: &Bearer) -> Result<Caller, ApiE
     // A deactivated account or organization says so (403) before a token
     // from an earlier session epoch is refused (401).
     check_active(&user, &org)?;
-    if token.epoch != user.session_epoch {
+    if epoch != user.session_epoch {
         return Err(session_ended());
     }
     let role = user.role;
@@ -275,6 +365,34 @@ pub(crate) async fn caller(state: &State, token: &Bearer) -> Result<Caller, ApiE
         org,
         role,
         session_id,
+        key: None,
+    })
+}
+
+/// The caller an API key stands for: its organization, re-read now (a
+/// deactivated one stops its keys at once), and the key as its user.
+async fn key_caller(
+    state: &State,
+    key: &Arc<crate::apikey::KeyRecord>,
+) -> Result<Caller, ApiError> {
+    let org = state
+        .db
+        .collection::<Organization>(collections::ORGANIZATIONS)
+        .find_one(doc! { "_id": key.organization_id })
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated(Code::InvalidApiKey, "The API key is invalid"))?;
+    if !org.is_active {
+        return Err(ApiError::forbidden(
+            Code::OrganizationInactive,
+            "This organization is deactivated",
+        ));
+    }
+    Ok(Caller {
+        user: User::of_key(key),
+        org,
+        role: key.role,
+        session_id: key.id,
+        key: Some(key.clone()),
     })
 }
 

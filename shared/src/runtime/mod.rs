@@ -8,7 +8,8 @@
 //!
 //! request id -> address blocklist -> CORS preflight -> body limit ->
 //! method -> authenticate and rate limit (at once, with the idempotency
-//! reservation and the endpoint's prefetched read) -> authorize ->
+//! reservation and the endpoint's prefetched read) -> authorize (an API
+//! key's scope, then the role) ->
 //! idempotency -> handler
 //!
 //! and back out through [`layers::respond`] (problem+json, idempotent
@@ -116,6 +117,7 @@ pub(crate) fn meta_of(req: &ApiRequest) -> RequestMeta {
         path: req.path.clone(),
         ip: req.client_ip.map(|ip| ip.to_string()),
         user_agent: req.user_agent(),
+        api_key: None,
     }
 }
 
@@ -216,23 +218,25 @@ async fn walk(
             None
         }
         Access::Requires(permission) => {
-            let token = crate::auth::verify(state, &req)?;
+            let token = crate::auth::identify(state, &req).await?;
             // The Idempotency-Key is reserved in the same round trip as
             // the caller's read and count, and released if they refuse.
             // So is the record the handler reads first, if it declares one.
             let lease = route.hard_limit();
             let (authenticated, reserved, read) = tokio::join!(
-                layers::rate_limit::authenticate(state, &token),
+                layers::rate_limit::authenticate(state, &token, req.client_ip),
                 crate::idempotency::reserve(state, token.user_id, token.org_id, &req, lease),
                 prefetch(state, endpoint, token.org_id, &req),
             );
             prefetched = read;
-            let meta = meta_of(&req);
+            let mut meta = meta_of(&req);
+            meta.api_key = token.key().map(|key| key.id);
             let admitted = async {
                 let (caller, d) = authenticated?;
                 trail.caller = Some((caller.user.id, caller.org.id));
                 trail.decision = Some(d);
                 layers::rate_limit::enforce(state, &caller, &meta, d).await?;
+                crate::auth::require_scope(&caller, endpoint.scope)?;
                 crate::auth::require(&state.db, &caller, &meta, permission).await?;
                 Ok::<_, ApiError>(caller)
             }

@@ -257,6 +257,7 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
         .collect();
     let mut untagged = std::collections::BTreeSet::new();
     let mut missing = vec![];
+    let mut unscoped = vec![];
     let mut paths = Map::new();
     for route in routes {
         let mut item = Map::new();
@@ -269,6 +270,14 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
                 Doc::Hidden => continue,
                 doc => operation(info, route, endpoint.method.as_str(), endpoint.access, doc),
             };
+            let mut op = op;
+            if let crate::rbac::Access::Requires(_) = endpoint.access {
+                if endpoint.scope == crate::rbac::KeyScope::Undeclared {
+                    unscoped.push(format!("{} {}", endpoint.method, route.path));
+                }
+                // The scope an API key needs; null: keys are refused.
+                op["x-required-scope"] = endpoint.scope.name().map_or(Value::Null, Value::String);
+            }
             let tag = op["tags"][0].as_str().unwrap_or_default();
             if !declared.iter().any(|t| t.name == tag) {
                 untagged.insert(format!("{tag} ({} {})", endpoint.method, route.path));
@@ -295,6 +304,12 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
         return Err(format!(
             "route methods without a contract: {}",
             missing.join(", ")
+        ));
+    }
+    if !unscoped.is_empty() {
+        return Err(format!(
+            "route methods without an API key scope (.read, .write or .no_keys): {}",
+            unscoped.join(", ")
         ));
     }
     if !untagged.is_empty() {
@@ -373,7 +388,7 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "The access token from sign-in or refresh (15 minutes).",
+                    "description": "The access token from sign-in or refresh (15 minutes), or an API key (`wcrm_…`, from `POST /api/v1/api-keys`) holding the operation's `x-required-scope` (null: API keys are refused).",
                 },
                 "refreshCookie": {
                     "type": "apiKey", "in": "cookie", "name": crate::auth::tokens::COOKIE_NAME,

@@ -10,7 +10,7 @@ use super::openapi::{Doc, Op};
 use super::{BoxFuture, Handler};
 use crate::error::ApiError;
 use crate::http::percent_decode;
-use crate::rbac::Access;
+use crate::rbac::{Access, KeyScope};
 use crate::state::State;
 use crate::storage::S3Permission;
 
@@ -40,6 +40,10 @@ pub struct Endpoint {
     /// verified) and handed to the handler only when the caller is let
     /// through: never what a write decides on alone.
     pub prefetch: Option<Prefetch>,
+    /// What an API key must hold to call it (every method that needs a
+    /// signed-in caller declares one; the OpenAPI document shows it as
+    /// `x-required-scope`).
+    pub scope: KeyScope,
 }
 
 /// What an endpoint reads beside the caller.
@@ -59,6 +63,7 @@ impl Endpoint {
             handler,
             doc: Doc::Missing,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 
@@ -69,6 +74,7 @@ impl Endpoint {
             handler,
             doc: Doc::Missing,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 
@@ -79,6 +85,7 @@ impl Endpoint {
             handler,
             doc: Doc::Missing,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 
@@ -89,6 +96,7 @@ impl Endpoint {
             handler,
             doc: Doc::Missing,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 
@@ -101,6 +109,7 @@ impl Endpoint {
             handler,
             doc: Doc::Hidden,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 
@@ -124,6 +133,24 @@ impl Endpoint {
         self
     }
 
+    /// The same endpoint open to API keys holding `<resource>:read`.
+    pub const fn read(mut self, resource: &'static str) -> Endpoint {
+        self.scope = KeyScope::Read(resource);
+        self
+    }
+
+    /// The same endpoint open to API keys holding `<resource>:write`.
+    pub const fn write(mut self, resource: &'static str) -> Endpoint {
+        self.scope = KeyScope::Write(resource);
+        self
+    }
+
+    /// The same endpoint refusing API keys: a person's route.
+    pub const fn no_keys(mut self) -> Endpoint {
+        self.scope = KeyScope::Refused;
+        self
+    }
+
     /// The same endpoint with a declared operation.
     pub const fn op(self, op: &'static Op) -> Endpoint {
         self.doc(Doc::Op(op))
@@ -136,6 +163,7 @@ impl Endpoint {
             handler,
             doc: Doc::Missing,
             prefetch: None,
+            scope: KeyScope::Undeclared,
         }
     }
 }
@@ -396,11 +424,13 @@ macro_rules! entity_routes {
                         $crate::handler!(handle_list, &$entity),
                     )
                     .prefetch_page(&$entity)
+                    .read($plural)
                     .doc(Doc::List(&$entity)),
                     Endpoint::post(
                         $entity.access(CreateRecords),
                         $crate::handler!(handle_create, &$entity),
                     )
+                    .write($plural)
                     .doc(Doc::Create(&$entity)),
                 ],
                 deploy: Deploy::API,
@@ -415,17 +445,20 @@ macro_rules! entity_routes {
                         $crate::handler!(handle_get, &$entity),
                     )
                     .prefetch(&$entity)
+                    .read($plural)
                     .doc(Doc::Get(&$entity)),
                     Endpoint::patch(
                         $entity.access(UpdateRecords),
                         $crate::handler!(handle_update, &$entity),
                     )
                     .prefetch(&$entity)
+                    .write($plural)
                     .doc(Doc::Update(&$entity)),
                     Endpoint::delete(
                         $entity.access(DeleteRecords),
                         $crate::handler!(handle_delete, &$entity),
                     )
+                    .write($plural)
                     .doc(Doc::Delete(&$entity)),
                 ],
                 deploy: Deploy::API,
@@ -438,6 +471,7 @@ macro_rules! entity_routes {
                     $entity.access(DeleteRecords),
                     $crate::handler!(handle_restore, &$entity),
                 )
+                .write($plural)
                 .doc(Doc::Restore(&$entity))],
                 deploy: Deploy::API,
             };

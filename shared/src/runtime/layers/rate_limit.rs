@@ -27,14 +27,35 @@ use crate::store::RequestMeta;
 /// was valid for this organization at most an access token's lifetime ago,
 /// can hold the count up while it lasts (README, "Round trips per
 /// request"); blocking its address (`crm-admin ips block`) stops it.
+/// An API key with a limit of its own (`rateLimitPerMinute`) also counts in
+/// its key's bucket, and its use is recorded ([`auth::apikeys::touch`]),
+/// both in the same round trip.
 pub(crate) async fn authenticate(
     state: &State,
     token: &auth::Bearer,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<(Caller, Decision), ApiError> {
     let key = token.org_id.to_hex();
-    let (caller, hit) = tokio::join!(
+    let api_key = token.key();
+    // An API key's own limit, and its last use, in the same round trip.
+    let key_hit = async {
+        match api_key {
+            Some(k) if k.rate_limit.is_some() => {
+                Some(ratelimit::hit(state, LimitedAction::Api, &format!("key:{}", k.key_id)).await)
+            }
+            _ => None,
+        }
+    };
+    let touch = async {
+        if let Some(k) = api_key {
+            auth::apikeys::touch(state, k, ip).await;
+        }
+    };
+    let (caller, hit, key_hit, ()) = tokio::join!(
         auth::caller(state, token),
-        ratelimit::hit(state, LimitedAction::Api, &key)
+        ratelimit::hit(state, LimitedAction::Api, &key),
+        key_hit,
+        touch,
     );
     let caller = match caller {
         Ok(caller) => caller,
@@ -48,7 +69,17 @@ pub(crate) async fn authenticate(
     let limit = caller
         .org
         .limit(&state.config.rate_limits, LimitedAction::Api);
-    Ok((caller, Decision::new(LimitedAction::Api, limit, hit?)))
+    let org = Decision::new(LimitedAction::Api, limit, hit?);
+    if let (Some(hit), Some(limit)) = (key_hit, api_key.and_then(|k| k.rate_limit)) {
+        let own = Decision::new(LimitedAction::Api, limit, hit?);
+        if !own.allowed() {
+            return Err(ApiError::RateLimited {
+                retry_after: own.reset_secs(),
+                detail: "This API key allows no more requests this minute".into(),
+            });
+        }
+    }
+    Ok((caller, org))
 }
 
 /// Refuses a caller whose organization's bucket is spent.

@@ -88,7 +88,8 @@ impl TestApp {
                     .collection::<Document>(name)
                     .insert_one(
                         doc! { "organizationId": org, "filler": true, "expiresAt": days_ago(-1),
-                        "tokenHash": bson::oid::ObjectId::new().to_hex() },
+                        "tokenHash": bson::oid::ObjectId::new().to_hex(),
+                        "keyId": bson::oid::ObjectId::new().to_hex() },
                     )
                     .await
                     .unwrap();

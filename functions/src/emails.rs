@@ -143,6 +143,33 @@ pub fn token_reuse(config: &Config, to: &str, name: &str, ip: &str) -> Message {
     )
 }
 
+/// An API key about to expire, for an owner of its organization.
+pub struct ExpiringKey<'a> {
+    pub organization: &'a str,
+    pub name: &'a str,
+    pub display: &'a str,
+    pub expires_at: bson::DateTime,
+    /// "in 14 days", "within a day".
+    pub within: &'a str,
+}
+
+pub fn api_key_expiring(config: &Config, to: &str, name: &str, key: &ExpiringKey) -> Message {
+    let link = format!("{}/settings/api-keys", config.email.app_url);
+    compose(
+        template!("api-key-expiring"),
+        to,
+        &[
+            ("name", name),
+            ("organization", key.organization),
+            ("key", key.name),
+            ("display", key.display),
+            ("when", &when(key.expires_at)),
+            ("within", key.within),
+            ("link", &link),
+        ],
+    )
+}
+
 /// A lead that arrived through a public form, for the organization's admins.
 pub struct NewLead<'a> {
     pub form: &'a str,

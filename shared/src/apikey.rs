@@ -123,8 +123,11 @@ pub struct KeyRecord {
     pub expires_at: DateTime,
     /// When it stops working (a rotation's grace end may be in the future).
     pub revoked_at: Option<DateTime>,
-    /// Empty: any address.
+    /// The networks it may be used from, when `restricted`.
     pub allowed_ips: Vec<IpNet>,
+    /// Whether the key names networks at all: one whose stored networks
+    /// all fail to read is used from nowhere, not from anywhere.
+    pub restricted: bool,
     /// Requests per minute, beside the organization's plan limit.
     pub rate_limit: Option<u64>,
     /// `lastUsedAt` in milliseconds as this instance knows it (0: never),
@@ -134,6 +137,11 @@ pub struct KeyRecord {
 
 /// The keys an instance has read lately, by key id, with when each was read.
 pub type Cache = Mutex<HashMap<String, (Instant, Arc<KeyRecord>)>>;
+
+/// The client addresses an instance refuses API keys from without a
+/// database read, each until a time (seconds since the epoch): those whose
+/// failed-credentials bucket it saw spent.
+pub type Refusals = Mutex<HashMap<String, u64>>;
 
 impl KeyRecord {
     /// From an `api_keys` document; `None` if it lacks what a caller needs.
@@ -152,6 +160,7 @@ impl KeyRecord {
                 .iter()
                 .filter_map(|s| network(s))
                 .collect(),
+            restricted: !strings(d, "allowedIps").is_empty(),
             rate_limit: match d.get("rateLimitPerMinute") {
                 Some(Bson::Int32(n)) if *n > 0 => Some(*n as u64),
                 Some(Bson::Int64(n)) if *n > 0 => Some(*n as u64),
@@ -167,7 +176,7 @@ impl KeyRecord {
 
     /// Whether a request from `ip` may use the key.
     pub fn allows_ip(&self, ip: Option<IpAddr>) -> bool {
-        if self.allowed_ips.is_empty() {
+        if !self.restricted {
             return true;
         }
         let Some(ip) = ip else { return false };
@@ -210,7 +219,9 @@ pub fn network(s: &str) -> Option<IpNet> {
     )
 }
 
-fn strings(d: &Document, key: &str) -> Vec<String> {
+/// The strings of an array field of a key's document (scopes, networks);
+/// empty when absent.
+pub fn strings(d: &Document, key: &str) -> Vec<String> {
     d.get_array(key)
         .map(|a| {
             a.iter()
@@ -275,6 +286,12 @@ mod tests {
         })
         .unwrap();
         assert!(open.allows_ip(None));
+        let unreadable = KeyRecord::from_document(&bson::doc! {
+            "_id": ObjectId::new(), "organizationId": ObjectId::new(), "keyId": "abcdefgh",
+            "hash": "00", "role": "ADMIN", "expiresAt": DateTime::now(), "allowedIps": ["junk"],
+        })
+        .unwrap();
+        assert!(!unreadable.allows_ip(ip("203.0.113.9")));
     }
 
     #[test]

@@ -173,6 +173,36 @@ pub(crate) async fn denied(
     }
 }
 
+/// Refuses an API key a route method (its scope missing, or a person's
+/// route): logs it, writes the PERMISSION_DENIED entry as [`denied`] does
+/// (with `requiredScope`, null for a person's route) and returns the 403.
+/// Only [`crate::auth::require_scope`] calls it.
+pub(crate) async fn key_denied(
+    db: &Database,
+    org: ObjectId,
+    key: &crate::apikey::KeyRecord,
+    meta: &RequestMeta,
+    needed: crate::rbac::KeyScope,
+) -> ApiError {
+    let scope = needed.name();
+    tracing::warn!(requestId = %meta.request_id, organizationId = %org, keyId = %key.key_id,
+        scope = ?scope, "[PERMISSION_DENIED] API key refused");
+    let entry = AuditEntry::new(Action::PermissionDenied, "api_endpoint")
+        .id(meta.path.clone())
+        .changes(doc! { "method": meta.method.clone(), "requiredScope": scope.clone() });
+    write_direct(db, entry.into_document(Some(org), Some(key.id), meta)).await;
+    match scope {
+        Some(scope) => ApiError::forbidden(
+            crate::codes::Code::InsufficientScope,
+            format!("This API key lacks the scope {scope}"),
+        ),
+        None => ApiError::forbidden(
+            crate::codes::Code::ApiKeyNotAllowed,
+            "This route is for signed-in people: API keys cannot call it",
+        ),
+    }
+}
+
 /// The before/after of every field an update changed, for an UPDATE entry:
 /// `{field: {from, to}}`. Bookkeeping fields are left out.
 pub fn diff(before: &Document, after: &Document) -> Document {

@@ -165,6 +165,14 @@ impl Scope {
         crate::auth::require(&self.state.db, &self.caller, &self.meta, permission).await
     }
 
+    /// Checks an API key's scope beyond the one the route declared (an
+    /// export of one entity needs that entity's read scope), through the
+    /// one key denial path ([`crate::auth::require_scope`]); a signed-in
+    /// person passes.
+    pub async fn require_scope(&self, needed: crate::rbac::KeyScope) -> Result<(), ApiError> {
+        crate::auth::require_scope(&self.state.db, &self.caller, &self.meta, needed).await
+    }
+
     /// Counts one use of an organization-wide bucket of the caller's plan
     /// (exports, uploads); 429 with Retry-After once it is spent.
     pub async fn spend(&self, action: LimitedAction) -> Result<(), ApiError> {

@@ -117,16 +117,27 @@ impl KeyScope {
 
     /// Whether a key holding `held` may call a method declaring this scope.
     pub fn granted_by<S: AsRef<str>>(self, held: &[S]) -> bool {
-        let (resource, write) = match self {
-            KeyScope::Read(r) => (r, false),
-            KeyScope::Write(r) => (r, true),
-            KeyScope::Undeclared | KeyScope::Refused => return false,
-        };
-        held.iter().any(|s| match parse_scope(s.as_ref()) {
-            Some((r, w)) => (r == "*" || r == resource) && (w || !write),
-            None => false,
-        })
+        match self {
+            KeyScope::Read(r) => grants(held, r, false),
+            KeyScope::Write(r) => grants(held, r, true),
+            KeyScope::Undeclared | KeyScope::Refused => false,
+        }
     }
+}
+
+/// Whether scopes `held` grant `resource` (`*` only by a preset) for
+/// reading, or for writing.
+fn grants<S: AsRef<str>>(held: &[S], resource: &str, write: bool) -> bool {
+    held.iter().any(|s| match parse_scope(s.as_ref()) {
+        Some((r, w)) => (r == "*" || r == resource) && (w || !write),
+        None => false,
+    })
+}
+
+/// Whether the scope `s` is within `held`: what a key's scopes may be
+/// narrowed to.
+pub fn within<S: AsRef<str>>(s: &str, held: &[S]) -> bool {
+    parse_scope(s).is_some_and(|(resource, write)| grants(held, resource, write))
 }
 
 /// A scope a key may hold: `(resource or "*", write)`; `None` if it is not
@@ -196,6 +207,10 @@ mod tests {
         assert!(!accounts_read.granted_by(&["accounts:admin", "accounts"]));
         assert_eq!(accounts_write.name().as_deref(), Some("accounts:write"));
         assert_eq!(KeyScope::Refused.name(), None);
+        assert!(within("accounts:read", &["*:read"]));
+        assert!(within("*:read", &["*:write"]));
+        assert!(!within("*:read", &["accounts:write"]));
+        assert!(!within("accounts:write", &["accounts:read"]));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct State {
     /// The API keys this instance has read lately, by key id
     /// (`auth::apikeys`).
     pub(crate) api_keys: crate::apikey::Cache,
+    /// Addresses whose invalid API keys spent their bucket (`auth::apikeys`).
+    pub(crate) key_refusals: crate::apikey::Refusals,
 }
 
 /// When the blocklist was read, and the networks on it.
@@ -107,6 +109,7 @@ impl State {
             clock,
             ip_blocks: tokio::sync::RwLock::new(None),
             api_keys: Default::default(),
+            key_refusals: Default::default(),
         }))
     }
 

@@ -4,12 +4,9 @@
 //! rotation's grace; named as the actor in the audit log; and kept
 //! nowhere in clear.
 
-use std::sync::Arc;
-
 use bson::doc;
 use serde_json::{json, Value};
 use shared::rbac::{Access, KeyScope};
-use tests::wire_proxy::WireProxy;
 
 use crate::helpers::*;
 
@@ -128,15 +125,7 @@ async fn a_key_is_shown_once_works_within_its_scopes_and_is_the_actor() {
 
 #[tokio::test]
 async fn a_mistyped_key_is_refused_before_any_database_read() {
-    let upstream = mongodb_uri()
-        .trim_start_matches("mongodb://")
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .parse()
-        .expect("MONGODB_URI names one host:port");
-    let proxy: Arc<WireProxy> = WireProxy::start(upstream).await;
-    let app = TestApp::spawn_with(&[("MONGODB_URI", &proxy.uri())]).await;
+    let (app, proxy) = spawn_behind_proxy(&[]).await;
     let owner = app.owner().await.clone();
     let (key, _) = issue(&app, &owner, json!({ "name": "k", "scopes": ["*:read"] })).await;
     let mut typo = key.clone().into_bytes();
@@ -399,7 +388,8 @@ async fn revocation_expiry_networks_and_rotation_stop_a_key() {
         .assert_problem(401, "API_KEY_REVOKED");
     assert_eq!(app.get("/api/v1/accounts", Some(&new)).await.status, 200);
 
-    // A key's own limit, beside the plan's.
+    // A key's own limit, beside the plan's: what it refuses spends none
+    // of the organization's.
     let (key, _) = issue(
         &app,
         &owner,
@@ -407,6 +397,19 @@ async fn revocation_expiry_networks_and_rotation_stop_a_key() {
     )
     .await;
     let k = with_key(&key, &owner);
+    let org_count = || async {
+        let buckets = app
+            .find(
+                "rate_limits",
+                doc! { "action": "api", "key": &owner.org_id },
+            )
+            .await;
+        buckets
+            .iter()
+            .map(|b| shared::db::number(b, "count").unwrap_or(0))
+            .sum::<i64>()
+    };
+    let before = org_count().await;
     let statuses: Vec<u16> = {
         let mut s = vec![];
         for _ in 0..3 {
@@ -415,6 +418,7 @@ async fn revocation_expiry_networks_and_rotation_stop_a_key() {
         s
     };
     assert_eq!(statuses, vec![200, 200, 429]);
+    assert_eq!(org_count().await, before + 2);
     // An idempotent replay of an issue answers no key.
     let body = br#"{"name":"idem","scopes":["*:read"]}"#.to_vec();
     let headers = [("idempotency-key", "issue-once-1")];
@@ -440,4 +444,163 @@ async fn revocation_expiry_networks_and_rotation_stop_a_key() {
     assert!(first.body["key"].is_string());
     assert_eq!(second.body["id"], first.body["id"], "{}", second.text);
     assert!(second.body["key"].is_null(), "{}", second.text);
+}
+
+#[tokio::test]
+async fn an_export_or_import_by_key_needs_the_entitys_own_scope_and_refusals_are_audited() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    app.create_account(&owner, "Exported").await;
+    let export = json!({ "entity": "accounts", "format": "json" });
+    let (key, shown) = issue(
+        &app,
+        &owner,
+        json!({ "name": "x", "scopes": ["exports:write"] }),
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v1/exports",
+            Some(&with_key(&key, &owner)),
+            export.clone(),
+        )
+        .await;
+    r.assert_problem(403, "INSUFFICIENT_SCOPE");
+    assert!(r.text.contains("accounts:read"), "{}", r.text);
+    let denied = app
+        .find(
+            "audit_log",
+            doc! { "action": "PERMISSION_DENIED", "apiKeyId": oid(shown["id"].as_str().unwrap()) },
+        )
+        .await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(
+        denied[0]
+            .get_document("changes")
+            .unwrap()
+            .get_str("requiredScope")
+            .unwrap(),
+        "accounts:read"
+    );
+    let (key, _) = issue(
+        &app,
+        &owner,
+        json!({ "name": "y", "scopes": ["exports:write", "accounts:read"] }),
+    )
+    .await;
+    let r = app
+        .post("/api/v1/exports", Some(&with_key(&key, &owner)), export)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let (key, _) = issue(
+        &app,
+        &owner,
+        json!({ "name": "z", "scopes": ["imports:write", "accounts:read"] }),
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v1/imports",
+            Some(&with_key(&key, &owner)),
+            json!({ "entity": "accounts", "csv": "name\nImported\n" }),
+        )
+        .await;
+    r.assert_problem(403, "INSUFFICIENT_SCOPE");
+    assert!(r.text.contains("accounts:write"), "{}", r.text);
+    assert_eq!(app.count("accounts", doc! {}).await, 1);
+}
+
+#[tokio::test]
+async fn guessed_keys_spend_the_address_bucket_then_cost_no_database_read() {
+    let (app, proxy) = spawn_behind_proxy(&[("RATE_LIMIT_LOGIN_IP", "3")]).await;
+    let owner = app.owner().await.clone();
+    let guess = || with_key(&shared::apikey::generate().key, &owner);
+    for _ in 0..3 {
+        app.get("/api/v1/accounts", Some(&guess()))
+            .await
+            .assert_problem(401, "INVALID_API_KEY");
+    }
+    let r = app.get("/api/v1/accounts", Some(&guess())).await;
+    r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert!(r.header("retry-after").is_some());
+    proxy.take();
+    app.get("/api/v1/accounts", Some(&guess()))
+        .await
+        .assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert!(
+        proxy.take().is_empty(),
+        "a refused address still reached the database"
+    );
+    // A person's token from the same address is not affected.
+    assert_eq!(app.get("/api/v1/accounts", Some(&owner)).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_owners_are_told_fourteen_days_and_a_day_before_a_key_expires_once_each() {
+    let app = TestApp::spawn_with(&[("CRON_SECRET", crate::cleanup::CRON_SECRET)]).await;
+    let owner = app.owner().await.clone();
+    let admin = app.admin().await.clone();
+    let scopes = json!(["*:read"]);
+    let (_, soon) = issue(
+        &app,
+        &admin,
+        json!({ "name": "soon", "scopes": scopes, "expiresInDays": 10 }),
+    )
+    .await;
+    issue(
+        &app,
+        &admin,
+        json!({ "name": "later", "scopes": scopes, "expiresInDays": 90 }),
+    )
+    .await;
+    issue(
+        &app,
+        &admin,
+        json!({ "name": "day", "scopes": scopes, "expiresInDays": 1 }),
+    )
+    .await;
+    let notices = || async {
+        let mut subjects: Vec<String> = app
+            .find("email_outbox", doc! { "kind": "api-key-expiring" })
+            .await
+            .iter()
+            .map(|m| {
+                assert_eq!(
+                    m.get_str("to").unwrap(),
+                    owner.email,
+                    "only owners are told"
+                );
+                m.get_str("subject").unwrap().to_string()
+            })
+            .collect();
+        subjects.sort();
+        subjects
+    };
+    for _ in 0..2 {
+        let r = app.cron("cleanup-sessions").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let subjects = notices().await;
+        assert_eq!(subjects.len(), 2, "{subjects:?}");
+        assert!(subjects[0].ends_with("in 14 days or less"), "{subjects:?}");
+        assert!(subjects[1].ends_with("within a day"), "{subjects:?}");
+    }
+    app.db
+        .collection::<bson::Document>("api_keys")
+        .update_one(
+            doc! { "_id": oid(soon["id"].as_str().unwrap()) },
+            doc! { "$set": { "expiresAt": bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + 12 * 3_600_000) } },
+        )
+        .await
+        .unwrap();
+    assert_eq!(app.cron("cleanup-sessions").await.status, 200);
+    let subjects = notices().await;
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.ends_with("within a day"))
+            .count(),
+        2
+    );
 }

@@ -24,6 +24,26 @@ pub const ORIGIN: &str = "https://app.example.test";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A test server whose database commands all pass through a counting
+/// (and, when asked, delaying) wire proxy in front of the suite's server.
+pub async fn spawn_behind_proxy(
+    overrides: &[(&str, &str)],
+) -> (TestApp, std::sync::Arc<tests::wire_proxy::WireProxy>) {
+    let upstream = mongodb_uri()
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .parse()
+        .expect("MONGODB_URI names one host:port");
+    let proxy = tests::wire_proxy::WireProxy::start(upstream).await;
+    let uri = proxy.uri();
+    let mut env = vec![("MONGODB_URI", uri.as_str())];
+    env.extend_from_slice(overrides);
+    let app = TestApp::spawn_with(&env).await;
+    (app, proxy)
+}
+
 pub fn mongodb_uri() -> String {
     std::env::var("MONGODB_URI")
         .expect("MONGODB_URI is not set: run the suite with scripts/test.sh, which starts a server")

@@ -7,7 +7,6 @@
 //! delay later), so however loaded the machine, only counts are asserted.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::json;
 use tests::wire_proxy::WireProxy;
@@ -185,15 +184,7 @@ fn spelled(commands: &BTreeMap<String, u32>) -> String {
 
 #[tokio::test]
 async fn every_route_family_stays_within_its_round_trip_budget() {
-    let upstream = mongodb_uri()
-        .trim_start_matches("mongodb://")
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .parse()
-        .expect("MONGODB_URI names one host:port");
-    let proxy: Arc<WireProxy> = WireProxy::start(upstream).await;
-    let app = TestApp::spawn_with(&[("MONGODB_URI", &proxy.uri())]).await;
+    let (app, proxy) = spawn_behind_proxy(&[]).await;
     let owner = app.owner().await.clone();
     let mut accounts = vec![];
     for i in 0..10 {

@@ -18,7 +18,7 @@ use shared::audit::{Action, AuditEntry};
 use shared::db::{collections::API_KEYS, Scope};
 use shared::error::{ApiError, Code, FieldError};
 use shared::http::ApiResponse;
-use shared::rbac::parse_scope;
+use shared::rbac::{parse_scope, within};
 use shared::runtime::{ok, Ctx, HandlerResult};
 use shared::time::{rfc3339, DAY_MS};
 use shared::validate::{text, Errors};
@@ -31,22 +31,13 @@ fn render(d: &Document, now: DateTime) -> Value {
     let time = |k: &str| d.get_datetime(k).ok().map(|t| rfc3339(*t));
     let revoked = d.get_datetime("revokedAt").ok().is_some_and(|t| *t <= now);
     let expired = d.get_datetime("expiresAt").ok().is_some_and(|t| *t <= now);
-    let strings = |k: &str| -> Vec<String> {
-        d.get_array(k)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let id = |k: &str| d.get_object_id(k).ok().map(|i| i.to_hex());
     json!({
         "id": id("_id"),
         "name": d.get_str("name").unwrap_or(""),
         "display": apikey::display(d.get_str("keyId").unwrap_or(""), d.get_str("keyTail").unwrap_or("")),
-        "scopes": strings("scopes"),
-        "allowedIps": strings("allowedIps"),
+        "scopes": apikey::strings(d, "scopes"),
+        "allowedIps": apikey::strings(d, "allowedIps"),
         "rateLimitPerMinute": shared::db::number(d, "rateLimitPerMinute"),
         "status": if revoked { "REVOKED" } else if expired { "EXPIRED" } else { "ACTIVE" },
         "createdBy": id("createdBy"),
@@ -146,7 +137,7 @@ struct NewKey {
 async fn issue(
     scope: &Scope,
     mut record: Document,
-    old: Option<(ObjectId, DateTime)>,
+    old: Option<(&Document, DateTime)>,
 ) -> HandlerResult {
     let new = apikey::generate();
     let id = ObjectId::new();
@@ -177,10 +168,14 @@ async fn issue(
                     "keyId": record.get("keyId").cloned().unwrap_or(Bson::Null),
                 };
                 if let Some((old, until)) = old {
+                    // As read: a change since (a narrowing) makes this a 409,
+                    // never a successor with what the key no longer holds.
+                    let version = shared::db::number(old, "version").unwrap_or(1);
+                    let old = old.get_object_id("_id").map_err(|_| ApiError::internal("stored API key without its id"))?;
                     let rotated = tx
                         .update_by_id(
                             API_KEYS,
-                            doc! { "_id": old, "rotatedTo": null, "expiresAt": { "$gt": DateTime::now() },
+                            doc! { "_id": old, "version": version, "rotatedTo": null, "expiresAt": { "$gt": DateTime::now() },
                                    "$or": [{ "revokedAt": null }, { "revokedAt": { "$gt": DateTime::now() } }] },
                             doc! { "$set": { "revokedAt": until, "rotatedTo": id, "updatedAt": DateTime::now() },
                                    "$inc": { "version": 1_i64 } },
@@ -189,7 +184,7 @@ async fn issue(
                     if rotated.is_none() {
                         return Err(ApiError::conflict(
                             Code::ApiKeyRevoked,
-                            "Only a live key that was not rotated yet can be rotated",
+                            "Only a live key that was not rotated yet can be rotated (or it changed meanwhile: read it again)",
                         ));
                     }
                     changes.insert("rotatedFrom", old);
@@ -203,21 +198,15 @@ async fn issue(
         })
         .await?;
     if let Some((old, _)) = old {
-        forget(scope, old).await;
+        forget(scope, old);
     }
     Ok(ApiResponse::json(http::StatusCode::CREATED, &shown))
 }
 
-/// Drops this instance's copy of the key `id` (after a change to it).
-async fn forget(scope: &Scope, id: ObjectId) {
-    if let Ok(Some(d)) = scope
-        .collection(API_KEYS)
-        .find_one(doc! { "_id": id })
-        .await
-    {
-        if let Ok(key_id) = d.get_str("keyId") {
-            shared::auth::apikeys::forget(scope.state(), key_id);
-        }
+/// Drops this instance's copy of the stored key `d` (after a change to it).
+fn forget(scope: &Scope, d: &Document) {
+    if let Ok(key_id) = d.get_str("keyId") {
+        shared::auth::apikeys::forget(scope.state(), key_id);
     }
 }
 
@@ -241,14 +230,11 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
     let limit = rate_limit(&mut errors, input.rate_limit_per_minute);
     errors.finish()?;
     let name = name.ok_or_else(|| ApiError::internal("validated key input incomplete"))?;
-    let live = scope
+    let held = scope
         .collection(API_KEYS)
-        .count(
-            doc! { "$or": [{ "revokedAt": null }, { "revokedAt": { "$gt": DateTime::now() } }],
-            "expiresAt": { "$gt": DateTime::now() } },
-        )
+        .count(live(DateTime::now()))
         .await?;
-    if live as usize >= MAX_KEYS {
+    if held as usize >= MAX_KEYS {
         return Err(ApiError::conflict(
             Code::AlreadyExists,
             format!("An organization holds at most {MAX_KEYS} live API keys: revoke one first"),
@@ -269,22 +255,39 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
     issue(scope, record, None).await
 }
 
-/// `GET /api/v1/api-keys`: the organization's keys, newest first, at
-/// most 200, in one page; never a key or its hash.
+/// `GET /api/v1/api-keys`: the organization's keys, newest first, in one
+/// page: every live key (at most [`MAX_KEYS`] exist) and the latest
+/// [`MAX_KEYS`] revoked or expired ones; never a key or its hash.
 pub async fn list(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
-    let docs = scope
-        .collection(API_KEYS)
-        .find_many(
-            doc! {},
-            doc! { "createdAt": -1, "_id": -1 },
-            MAX_KEYS as i64 * 2,
-            Some(doc! { "hash": 0 }),
-        )
-        .await?;
     let now = DateTime::now();
+    let keys = scope.collection(API_KEYS);
+    let newest = || doc! { "createdAt": -1, "_id": -1 };
+    let (current, past) =
+        tokio::try_join!(
+        keys.find_many(live(now), newest(), MAX_KEYS as i64 * 2, Some(doc! { "hash": 0 })),
+        keys.find_many(
+            doc! { "$or": [{ "expiresAt": { "$lte": now } }, { "revokedAt": { "$lte": now } }] },
+            newest(),
+            MAX_KEYS as i64,
+            Some(doc! { "hash": 0 }),
+        ),
+    )?;
+    let mut docs: Vec<Document> = current.into_iter().chain(past).collect();
+    let created = |d: &Document| {
+        (
+            d.get_datetime("createdAt").ok().copied(),
+            d.get_object_id("_id").ok(),
+        )
+    };
+    docs.sort_by_key(|d| std::cmp::Reverse(created(d)));
     let data: Vec<Value> = docs.iter().map(|d| render(d, now)).collect();
     ok(json!({ "data": data, "nextCursor": null }))
+}
+
+/// The keys that work at `now` (those in a rotation's grace too).
+fn live(now: DateTime) -> Document {
+    doc! { "expiresAt": { "$gt": now }, "$or": [{ "revokedAt": null }, { "revokedAt": { "$gt": now } }] }
 }
 
 async fn find(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
@@ -318,17 +321,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
     Option::<i64>::deserialize(d).map(Some)
 }
 
-/// Whether the scope `s` is within `held` (narrowing only).
-fn within(s: &str, held: &[String]) -> bool {
-    let Some((resource, write)) = parse_scope(s) else {
-        return false;
-    };
-    held.iter().any(|h| match parse_scope(h) {
-        Some((r, w)) => (r == "*" || r == resource) && (w || !write),
-        None => false,
-    })
-}
-
 /// `PATCH /api/v1/api-keys/{id} {name?, scopes?, allowedIps?,
 /// rateLimitPerMinute?}`: scopes only narrow (a scope the key does not
 /// hold is 422); the change applies on this instance at once and on the
@@ -338,14 +330,7 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let input: KeyPatch = ctx.req.json()?;
     let before = find(scope, id).await?;
-    let held: Vec<String> = before
-        .get_array("scopes")
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let held = apikey::strings(&before, "scopes");
     let mut errors = Errors::new();
     let mut set = Document::new();
     if let Some(name) = &input.name {
@@ -400,17 +385,25 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                 tx.audit(
                     AuditEntry::new(Action::Update, "api_key")
                         .id(id)
-                        .changes(shared::audit::diff(before, &after)),
+                        .changes(shared::audit::diff(&settings(before), &settings(&after))),
                 )
                 .await?;
                 Ok(after)
             })
         })
         .await?;
-    if let Ok(key_id) = after.get_str("keyId") {
-        shared::auth::apikeys::forget(scope.state(), key_id);
-    }
+    forget(scope, &after);
     ok(render(&after, DateTime::now()))
+}
+
+/// A key's document without what its use writes (`lastUsedAt`,
+/// `lastUsedIp`, unversioned): an update's audit diff names only what the
+/// update changed.
+fn settings(d: &Document) -> Document {
+    let mut d = d.clone();
+    d.remove("lastUsedAt");
+    d.remove("lastUsedIp");
+    d
 }
 
 /// `DELETE /api/v1/api-keys/{id}` -> 204: revoked now (a key in a
@@ -438,9 +431,7 @@ pub async fn revoke(ctx: Ctx) -> HandlerResult {
             })
         })
         .await?;
-    if let Ok(key_id) = key.get_str("keyId") {
-        shared::auth::apikeys::forget(scope.state(), key_id);
-    }
+    forget(scope, &key);
     Ok(ApiResponse::no_content())
 }
 
@@ -473,7 +464,11 @@ pub async fn rotate(ctx: Ctx) -> HandlerResult {
     else {
         return Err(ApiError::internal("stored API key without its times"));
     };
-    let lifetime = expires.timestamp_millis() - created.timestamp_millis();
+    // As long as the original's (within what a create may ask for).
+    let lifetime = expires
+        .timestamp_millis()
+        .saturating_sub(created.timestamp_millis())
+        .clamp(DAY_MS, 366 * DAY_MS);
     let now = DateTime::now().timestamp_millis();
     // Never more than the role of whoever rotates it.
     let role = match old.get_str("role").ok().and_then(shared::rbac::Role::parse) {
@@ -484,7 +479,7 @@ pub async fn rotate(ctx: Ctx) -> HandlerResult {
         "name": old.get("name").cloned().unwrap_or(Bson::Null),
         "scopes": old.get("scopes").cloned().unwrap_or(Bson::Null),
         "role": role.as_str(),
-        "expiresAt": DateTime::from_millis(now + lifetime.max(DAY_MS)),
+        "expiresAt": DateTime::from_millis(now + lifetime),
         "allowedIps": old.get("allowedIps").cloned().unwrap_or(Bson::Array(vec![])),
         "rateLimitPerMinute": old.get("rateLimitPerMinute").cloned().unwrap_or(Bson::Null),
         "revokedAt": null,
@@ -495,7 +490,116 @@ pub async fn rotate(ctx: Ctx) -> HandlerResult {
     issue(
         scope,
         record,
-        Some((id, DateTime::from_millis(now + grace * HOUR_MS))),
+        Some((&old, DateTime::from_millis(now + grace * HOUR_MS))),
     )
     .await
+}
+
+/// The notices before a key expires: its stage's flag, the window it is
+/// sent in (expiry up to this far ahead), and how the email says it.
+const NOTICES: [(&str, i64, &str); 2] = [
+    ("noticeOneDayAt", DAY_MS, "within a day"),
+    ("noticeFourteenDaysAt", 14 * DAY_MS, "in 14 days or less"),
+];
+
+/// Part of `cleanup-sessions` (hourly): emails the owners of each
+/// organization whose live, unrotated keys expire within 14 days, once,
+/// and again within a day, once (a key made for a day gets only the
+/// second). Each notice is claimed by a conditional update in the
+/// transaction that queues its emails, so a second run, or one running
+/// beside it, sends nothing again.
+///
+/// Returns how many keys were looked at; the emails go out with the outbox
+/// (`send-emails`).
+pub async fn expiry_notices(
+    db: &shared::unscoped::Unscoped<'_>,
+    now: DateTime,
+) -> Result<u64, ApiError> {
+    let mut scanned = 0;
+    let at = now.timestamp_millis();
+    for (flag, ahead, within) in NOTICES {
+        let due = doc! {
+            "expiresAt": { "$gt": now, "$lte": DateTime::from_millis(at.saturating_add(ahead)) },
+            "revokedAt": null, "rotatedTo": null, flag: null,
+        };
+        let keys = db
+            .collection(API_KEYS)
+            .find_many(
+                due.clone(),
+                doc! { "expiresAt": 1 },
+                MAX_KEYS as i64,
+                Some(doc! { "hash": 0 }),
+            )
+            .await?;
+        scanned += keys.len() as u64;
+        for key in &keys {
+            let (Ok(id), Ok(org)) = (
+                key.get_object_id("_id"),
+                key.get_object_id("organizationId"),
+            ) else {
+                continue;
+            };
+            let (orgs, users) = (
+                db.collection(shared::db::collections::ORGANIZATIONS),
+                db.collection(shared::db::collections::USERS),
+            );
+            let (organization, owners) = tokio::try_join!(
+                orgs.find_one(doc! { "_id": org }),
+                users.find_many(
+                    doc! { "organizationId": org, "role": "OWNER", "status": "ACTIVE" },
+                    doc! { "_id": 1 },
+                    20,
+                    Some(doc! { "email": 1, "firstName": 1 }),
+                ),
+            )?;
+            let organization = organization
+                .as_ref()
+                .and_then(|o| o.get_str("name").ok())
+                .unwrap_or("your organization")
+                .to_string();
+            let display = apikey::display(
+                key.get_str("keyId").unwrap_or(""),
+                key.get_str("keyTail").unwrap_or(""),
+            );
+            let notice = crate::emails::ExpiringKey {
+                organization: &organization,
+                name: key.get_str("name").unwrap_or(""),
+                display: &display,
+                expires_at: key.get_datetime("expiresAt").copied().unwrap_or(now),
+                within,
+            };
+            let messages: Vec<_> = owners
+                .iter()
+                .filter_map(|o| {
+                    let to = o.get_str("email").ok()?;
+                    let name = o.get_str("firstName").unwrap_or("");
+                    Some((
+                        o.get_object_id("_id").ok(),
+                        crate::emails::api_key_expiring(db.config(), to, name, &notice),
+                    ))
+                })
+                .collect();
+            let (due, messages) = (&due, &messages);
+            db.transaction(|tx| {
+                Box::pin(async move {
+                    let mut claim = due.clone();
+                    claim.insert("_id", id);
+                    // The one-day notice also stands for the fourteen-day one.
+                    let mut set = doc! { flag: now };
+                    if flag == NOTICES[0].0 {
+                        set.insert(NOTICES[1].0, now);
+                    }
+                    if tx.update_one(API_KEYS, claim, doc! { "$set": set }).await? == 0 {
+                        return Ok(());
+                    }
+                    for (user, message) in messages {
+                        tx.queue_email(Some(org), *user, message).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+    }
+    Ok(scanned)
 }

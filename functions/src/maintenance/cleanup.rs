@@ -258,8 +258,10 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
 }
 
 /// `cleanup-sessions`: what expired and TTL has not removed yet, records
-/// deleted more than [`shared::records::TOMBSTONE_DAYS`] ago, and the
-/// document files sweep ([`crate::files::documents::sweep`]).
+/// deleted more than [`shared::records::TOMBSTONE_DAYS`] ago, the
+/// document files sweep ([`crate::files::documents::sweep`]), and the
+/// notices of API keys about to expire
+/// ([`crate::identity::api_keys::expiry_notices`]).
 pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
     let db = Unscoped::open(state, Purpose::Scheduled);
@@ -301,6 +303,7 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
     }
     let files = crate::files::documents::sweep(state, now, db.config().cleanup.batch_size).await?;
     report.add(files);
+    report.scanned += crate::identity::api_keys::expiry_notices(&db, now).await?;
     Ok(report.finish("cleanup-sessions", started))
 }
 

@@ -5,7 +5,9 @@
 //! A well-formed one is looked up by its key id, once per
 //! `API_KEY_CACHE_SECONDS` (30 s at most) per instance: a revocation takes
 //! effect at once on the instance that made it and within that time on
-//! every other one. The organization is still re-read on every request,
+//! every other one. An unknown or wrong well-formed key spends the client
+//! address's failed-credentials bucket, and an instance that saw it spent
+//! refuses the address without reading. The organization is still re-read on every request,
 //! so deactivating it stops its keys at once. `lastUsedAt` is written at
 //! most once a minute per key, in the round trip that reads the caller.
 
@@ -18,6 +20,7 @@ use bson::{doc, DateTime, Document};
 
 use crate::apikey::{self, KeyRecord};
 use crate::error::{ApiError, Code};
+use crate::ratelimit::{self, client_key, LimitedAction};
 use crate::state::State;
 use crate::store::collections;
 
@@ -44,17 +47,16 @@ pub(crate) async fn verify(
     let record = match cached(state, key.id) {
         Some(record) => record,
         None => {
+            refused_address(state, ip)?;
             let found = state
                 .db
                 .collection::<Document>(collections::API_KEYS)
                 .find_one(doc! { "keyId": key.id })
                 .await?;
-            let record = Arc::new(
-                found
-                    .as_ref()
-                    .and_then(KeyRecord::from_document)
-                    .ok_or_else(invalid)?,
-            );
+            let Some(record) = found.as_ref().and_then(KeyRecord::from_document) else {
+                return Err(failed(state, ip).await);
+            };
+            let record = Arc::new(record);
             if let Ok(mut cache) = state.api_keys.lock() {
                 cache.retain(|_, (at, _)| at.elapsed() < state.config.api_key_cache);
                 cache.insert(key.id.to_string(), (Instant::now(), record.clone()));
@@ -63,7 +65,7 @@ pub(crate) async fn verify(
         }
     };
     if !record.matches(state.config.api_key_pepper.expose(), key.key) {
-        return Err(invalid());
+        return Err(failed(state, ip).await);
     }
     let now = DateTime::now();
     if record.revoked_at.is_some_and(|at| at <= now) {
@@ -85,6 +87,52 @@ pub(crate) async fn verify(
         ));
     }
     Ok(record)
+}
+
+/// 429 without a database read for an address this instance saw spend
+/// its failed-credentials bucket (until that window ends).
+fn refused_address(state: &State, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    let now = state.clock.now_secs();
+    let until = state
+        .key_refusals
+        .lock()
+        .ok()
+        .and_then(|r| r.get(&client_key(ip)).copied())
+        .filter(|until| *until > now);
+    match until {
+        Some(until) => Err(too_many(until - now)),
+        None => Ok(()),
+    }
+}
+
+fn too_many(retry_after: u64) -> ApiError {
+    ApiError::RateLimited {
+        retry_after: retry_after.max(1),
+        detail: "Too many invalid credentials from this address; try again later".into(),
+    }
+}
+
+/// A well-formed key that is unknown or wrong: counted in the client
+/// address's failed-credentials bucket (the one failed sign-ins spend), so
+/// guessing keys costs the database at most that bucket's worth per
+/// window; once it is spent this instance refuses the address from memory.
+/// 401 `INVALID_API_KEY`, or 429 once the bucket is spent.
+async fn failed(state: &State, ip: Option<IpAddr>) -> ApiError {
+    let action = LimitedAction::FailedLoginIp;
+    let address = client_key(ip);
+    let limit = ratelimit::platform_limit(state, action);
+    match ratelimit::count(state, action, &address, limit).await {
+        Ok(d) if !d.allowed() => {
+            if let Ok(mut refusals) = state.key_refusals.lock() {
+                let now = d.now;
+                refusals.retain(|_, until| *until > now);
+                refusals.insert(address, d.reset_at);
+            }
+            too_many(d.reset_secs())
+        }
+        Ok(_) => invalid(),
+        Err(e) => e,
+    }
 }
 
 fn cached(state: &State, key_id: &str) -> Option<Arc<KeyRecord>> {

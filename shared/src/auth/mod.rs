@@ -253,27 +253,20 @@ pub async fn require(
 
 /// What an API key must hold for a route method: its scope (403
 /// `INSUFFICIENT_SCOPE` naming it), and a route a key may call at all (403
-/// `API_KEY_NOT_ALLOWED`). A signed-in person passes; their role is
-/// checked by [`require`].
-pub fn require_scope(caller: &Caller, needed: crate::rbac::KeyScope) -> Result<(), ApiError> {
-    let Some(key) = &caller.key else {
-        return Ok(());
-    };
-    if needed.granted_by(&key.scopes) {
-        return Ok(());
+/// `API_KEY_NOT_ALLOWED`), each refusal audited like a role's. A signed-in
+/// person passes; their role is checked by [`require`].
+pub async fn require_scope(
+    db: &mongodb::Database,
+    caller: &Caller,
+    meta: &crate::store::RequestMeta,
+    needed: crate::rbac::KeyScope,
+) -> Result<(), ApiError> {
+    match &caller.key {
+        Some(key) if !needed.granted_by(&key.scopes) => {
+            Err(crate::audit::key_denied(db, caller.org.id, key, meta, needed).await)
+        }
+        _ => Ok(()),
     }
-    tracing::warn!(organizationId = %caller.org.id, keyId = %key.key_id,
-        scope = ?needed.name(), "[PERMISSION_DENIED] API key refused");
-    Err(match needed.name() {
-        Some(scope) => ApiError::forbidden(
-            Code::InsufficientScope,
-            format!("This API key lacks the scope {scope}"),
-        ),
-        None => ApiError::forbidden(
-            Code::ApiKeyNotAllowed,
-            "This route is for signed-in people: API keys cannot call it",
-        ),
-    })
 }
 
 /// Who a request's credential names, once it is verified: the ids an

@@ -236,7 +236,7 @@ async fn walk(
                 trail.caller = Some((caller.user.id, caller.org.id));
                 trail.decision = Some(d);
                 layers::rate_limit::enforce(state, &caller, &meta, d).await?;
-                crate::auth::require_scope(&caller, endpoint.scope)?;
+                crate::auth::require_scope(&state.db, &caller, &meta, endpoint.scope).await?;
                 crate::auth::require(&state.db, &caller, &meta, permission).await?;
                 Ok::<_, ApiError>(caller)
             }

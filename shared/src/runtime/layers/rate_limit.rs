@@ -73,6 +73,10 @@ pub(crate) async fn authenticate(
     if let (Some(hit), Some(limit)) = (key_hit, api_key.and_then(|k| k.rate_limit)) {
         let own = Decision::new(LimitedAction::Api, limit, hit?);
         if !own.allowed() {
+            // A key held to its own limit spends none of its organization's.
+            ratelimit::undo_at(state, LimitedAction::Api, &key, org.now).await;
+            tracing::warn!(organizationId = %caller.org.id, limit = own.limit,
+                "[RATE_LIMIT] API key over its own limit");
             return Err(ApiError::RateLimited {
                 retry_after: own.reset_secs(),
                 detail: "This API key allows no more requests this minute".into(),

@@ -11,5 +11,6 @@ pub fn all() -> Vec<shared::migrate::Index> {
     all.extend(crate::workshop::indexes());
     all.extend(crate::crm::forms::indexes());
     all.extend(crate::identity::audit_log::indexes());
+    all.extend(crate::identity::webhooks::indexes());
     all
 }

@@ -67,6 +67,10 @@ pub struct Config {
     /// trusts its copy of an API key, so how long a revocation may take to
     /// reach every instance.
     pub api_key_cache: Duration,
+    /// `WEBHOOKS_ALLOW_NETWORKS`: networks (CIDRs, comma-separated) webhook
+    /// URLs may point at although they are private or loopback, and over
+    /// plain http: a receiver in development and tests. Never in production.
+    pub webhooks_allow_networks: Vec<ipnet::IpNet>,
     pub rate_limits: LimitOverrides,
     /// Object storage, when `S3_BUCKET` is set; the functions that handle
     /// files refuse to start without it.
@@ -319,6 +323,19 @@ impl Config {
                 None => Secret::new(crate::apikey::hash(&jwt_secret, "api-key-pepper")),
             },
             api_key_cache: Duration::from_secs(number("API_KEY_CACHE_SECONDS", 30)?.min(30)),
+            webhooks_allow_networks: get("WEBHOOKS_ALLOW_NETWORKS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>().map(|n| n.trunc()).map_err(|_| {
+                        ConfigError(format!(
+                            "WEBHOOKS_ALLOW_NETWORKS: {s:?} is not a CIDR network such as 127.0.0.1/32"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             mongodb_pool: {
                 let max = number("MONGODB_MAX_POOL_SIZE", 4)?;
                 let min = number("MONGODB_MIN_POOL_SIZE", 0)?;

@@ -11,7 +11,8 @@
 //!    (calls to other services), [`seal`] (encryption of what is kept at
 //!    rest), [`jobs`] (what a scheduled run is and reports), [`apikey`]
 //!    (the shape, checksum and stored hash of an API key), [`signature`]
-//!    (Standard Webhooks signatures).
+//!    (Standard Webhooks signatures), [`netguard`] (the addresses our own
+//!    outbound requests must never reach).
 //! 2. Configuration: [`config`], [`jwt`] (access-token keys), [`storage`]
 //!    (the S3-compatible client).
 //! 3. Stored data: [`store`] (collection names, request metadata, decoding),
@@ -61,6 +62,7 @@ pub mod limits;
 pub mod logging;
 pub mod migrate;
 pub mod model;
+pub mod netguard;
 pub mod outbound;
 pub mod ratelimit;
 pub mod rbac;

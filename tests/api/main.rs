@@ -49,5 +49,6 @@ mod tenancy;
 mod tokens;
 mod transfer;
 mod vehicles;
+mod webhooks;
 mod work_order_rules;
 mod work_orders;

@@ -97,6 +97,15 @@ pub(crate) async fn fixture_id(
             )
             .await;
         r.body["id"].as_str().expect("invitation id").to_string()
+    } else if path.starts_with("/api/v1/webhooks/") {
+        let r = app
+            .post(
+                "/api/v1/webhooks",
+                Some(app.owner().await),
+                serde_json::json!({ "url": "https://hooks.example.com/fixture", "events": ["*"] }),
+            )
+            .await;
+        r.body["id"].as_str().expect("webhook id").to_string()
     } else if path.starts_with("/api/v1/api-keys/") {
         let r = app
             .post(

@@ -739,3 +739,102 @@ pub static API_KEYS_ID_ROTATE_POST: Op = Op {
     errors: &[404, 409],
     ..Op::DEFAULTS
 };
+
+// ---------------------------------------------------------------------------
+// Webhooks.
+// ---------------------------------------------------------------------------
+
+/// A webhook endpoint as `super::webhooks` shows it (never its secret).
+const WEBHOOK: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("url", Schema::Format("uri")),
+    Prop::req("events", Schema::Array(&Schema::STRING)),
+    Prop::req("description", Schema::Nullable(&Schema::STRING)),
+    Prop::req("status", Schema::Enum(&["ENABLED", "DISABLED"])),
+    Prop::req("createdBy", Schema::Nullable(&Schema::ID)),
+    Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("updatedAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req(
+        "version",
+        Schema::Nullable(&Schema::Int {
+            min: 1,
+            max: i64::MAX,
+        }),
+    ),
+]);
+
+/// An endpoint with its signing secret, answered once.
+const NEW_WEBHOOK: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("url", Schema::Format("uri")),
+    Prop::req("events", Schema::Array(&Schema::STRING)),
+    Prop::req(
+        "secret",
+        Schema::Nullable(&Schema::Pattern("^whsec_[A-Za-z0-9+/=]+$")),
+    ),
+    Prop::req("status", Schema::Enum(&["ENABLED", "DISABLED"])),
+]);
+
+const EVENT_SELECTORS: Schema = Schema::Array(&Schema::Text { min: 1, max: 100 });
+const TARGET: Schema = Schema::Text { min: 1, max: 2048 };
+
+pub static WEBHOOKS_GET: Op = Op {
+    summary: "List the organization's webhook endpoints",
+    description: "Newest first, at most 100, in one page (`nextCursor` is always null); never a signing secret.",
+    reply: Reply::Json(200, Schema::Page(&WEBHOOK)),
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_POST: Op = Op {
+    summary: "Add a webhook endpoint",
+    description: "Answers the signing secret once (`whsec_` + base64 of 32 random bytes; kept sealed, since signing needs it). `url` is https; a host that is an address literal in any notation (`2130706433`, `0x7f.1`, `[::ffff:169.254.169.254]`) must not be loopback, private, link-local, CGNAT or unique-local, and a URL carries no credentials. `events` names event types (`GET /api/v1/webhook-event-types`), `*`, or `<record>.*`. A retry with the same Idempotency-Key answers `secret: null`. At most 100 endpoints per organization.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("url", TARGET),
+        Prop::req("events", EVENT_SELECTORS),
+        Prop::opt("description", Schema::Text { min: 0, max: 500 }),
+    ])),
+    reply: Reply::Json(201, NEW_WEBHOOK),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_GET: Op = Op {
+    summary: "One webhook endpoint",
+    description: "Never its signing secret.",
+    reply: Reply::Json(200, WEBHOOK),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_PATCH: Op = Op {
+    summary: "Change a webhook endpoint's URL, events or description",
+    description: "The same rules as adding one.",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("url", TARGET),
+        Prop::opt("events", EVENT_SELECTORS),
+        Prop::opt("description", Schema::Text { min: 0, max: 500 }),
+    ])),
+    reply: Reply::Json(200, WEBHOOK),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_DELETE: Op = Op {
+    summary: "Remove a webhook endpoint",
+    description: "The endpoint and its secret are gone.",
+    reply: Reply::Empty(204),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+const EVENT_TYPE: Schema = Schema::Object(&[
+    Prop::req("type", Schema::STRING),
+    Prop::req("description", Schema::STRING),
+]);
+
+pub static WEBHOOK_EVENT_TYPES_GET: Op = Op {
+    summary: "The webhook event catalogue",
+    description: "`<record>.created|updated|deleted|restored` for every record type, then the domain's own events, in one page.",
+    reply: Reply::Json(200, Schema::Page(&EVENT_TYPE)),
+    ..Op::DEFAULTS
+};

@@ -17,3 +17,4 @@ pub mod members;
 pub mod organization;
 pub mod profile;
 pub mod routes;
+pub mod webhooks;

@@ -1,5 +1,6 @@
 //! The identity context's routes: sign-up, sign-in, sessions, profile,
-//! members, invitations, the organization, its API keys and its audit log.
+//! members, invitations, the organization, its API keys, webhook endpoints
+//! and audit log.
 
 use shared::handler;
 use shared::ratelimit::LimitedAction;
@@ -361,6 +362,64 @@ pub static API_KEYS_ID_ROTATE: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WEBHOOKS: Route = Route {
+    name: "webhooks",
+    path: "/api/v1/webhooks",
+    methods: &[
+        Endpoint::get(
+            Requires(Configure),
+            handler!(crate::identity::webhooks::list),
+        )
+        .read("webhooks")
+        .op(&crate::identity::contract::WEBHOOKS_GET),
+        Endpoint::post(
+            Requires(Configure),
+            handler!(crate::identity::webhooks::create),
+        )
+        .write("webhooks")
+        .op(&crate::identity::contract::WEBHOOKS_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID: Route = Route {
+    name: "webhooks-id",
+    path: "/api/v1/webhooks/{id}",
+    methods: &[
+        Endpoint::get(
+            Requires(Configure),
+            handler!(crate::identity::webhooks::get),
+        )
+        .read("webhooks")
+        .op(&crate::identity::contract::WEBHOOKS_ID_GET),
+        Endpoint::patch(
+            Requires(Configure),
+            handler!(crate::identity::webhooks::update),
+        )
+        .write("webhooks")
+        .op(&crate::identity::contract::WEBHOOKS_ID_PATCH),
+        Endpoint::delete(
+            Requires(Configure),
+            handler!(crate::identity::webhooks::delete),
+        )
+        .write("webhooks")
+        .op(&crate::identity::contract::WEBHOOKS_ID_DELETE),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOK_EVENT_TYPES: Route = Route {
+    name: "webhook-event-types",
+    path: "/api/v1/webhook-event-types",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::identity::webhooks::event_types),
+    )
+    .read("webhooks")
+    .op(&crate::identity::contract::WEBHOOK_EVENT_TYPES_GET)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         AUTH_REGISTER,
@@ -391,6 +450,9 @@ shared::named_routes! {
         API_KEYS,
         API_KEYS_ID,
         API_KEYS_ID_ROTATE,
+        WEBHOOKS,
+        WEBHOOKS_ID,
+        WEBHOOK_EVENT_TYPES,
     }
 }
 
@@ -415,6 +477,14 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "api-keys",
         description: "Keys for integrations (ADMIN+): scoped, expiring, rotatable, revocable; shown once, stored as keyed hashes.",
+    },
+    Tag {
+        name: "webhooks",
+        description: "Where the organization's events are sent (ADMIN+): Standard Webhooks endpoints, their events and signing secrets.",
+    },
+    Tag {
+        name: "webhook-event-types",
+        description: "The event types an endpoint may subscribe to.",
     },
     Tag {
         name: "audit-log",

@@ -1,0 +1,291 @@
+//! Webhook endpoints: the signing secret shown once and kept sealed, the
+//! targets refused in every notation of an internal address, the event
+//! catalogue derived from the registry, and who may configure them.
+
+use bson::doc;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const TARGET: &str = "https://hooks.example.com/workshop";
+
+#[tokio::test]
+async fn an_endpoint_gets_its_secret_once_and_keeps_it_sealed() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let body = json!({ "url": TARGET, "events": ["account.*", "work_order.status_changed"], "description": "Accounting" });
+    let r = app
+        .post("/api/v1/webhooks", Some(&owner), body.clone())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = r.str("secret");
+    assert_eq!(
+        shared::signature::key_of(&secret).map(|k| k.len()),
+        Some(32),
+        "{secret}"
+    );
+    let id = r.str("id");
+    assert_eq!(
+        r.body["events"],
+        json!(["account.*", "work_order.status_changed"])
+    );
+    assert_eq!(r.body["status"], "ENABLED");
+
+    // Listed and read without it; stored only sealed, under this endpoint's key.
+    let list = app.get("/api/v1/webhooks", Some(&owner)).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["data"][0]["id"], id.as_str());
+    assert!(
+        list.body["data"][0].get("secret").is_none(),
+        "{}",
+        list.text
+    );
+    let one = app
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&owner))
+        .await;
+    assert!(one.body.get("secret").is_none(), "{}", one.text);
+    let stored = app
+        .find("webhook_endpoints", doc! { "_id": oid(&id) })
+        .await;
+    assert!(
+        !stored[0].to_string().contains(&secret[6..]),
+        "the secret is stored in clear"
+    );
+    let sealed = stored[0].get_binary_generic("secret").unwrap();
+    let key = shared::seal::derive(JWT_SECRET, "webhook-secret", &[&id]);
+    assert_eq!(shared::seal::open(&key, sealed).unwrap(), secret.as_bytes());
+    let other = shared::seal::derive(
+        JWT_SECRET,
+        "webhook-secret",
+        &[&bson::oid::ObjectId::new().to_hex()],
+    );
+    assert!(shared::seal::open(&other, sealed).is_none());
+
+    // A keyed retry replays the endpoint without the secret.
+    let raw = serde_json::to_vec(&body).unwrap();
+    let headers = [("idempotency-key", "endpoint-once")];
+    let first = app
+        .request(
+            "POST",
+            "/api/v1/webhooks",
+            Some(&owner.token),
+            Some(raw.clone()),
+            &headers,
+        )
+        .await;
+    let again = app
+        .request(
+            "POST",
+            "/api/v1/webhooks",
+            Some(&owner.token),
+            Some(raw),
+            &headers,
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert!(first.body["secret"].is_string());
+    assert_eq!(again.body["id"], first.body["id"], "{}", again.text);
+    assert!(again.body["secret"].is_null(), "{}", again.text);
+    assert_eq!(app.count("webhook_endpoints", doc! {}).await, 2);
+
+    let r = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&owner),
+            json!({ "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["events"], json!(["*"]));
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{id}"), Some(&owner))
+            .await
+            .status,
+        204
+    );
+    app.get(&format!("/api/v1/webhooks/{id}"), Some(&owner))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    assert_eq!(
+        app.audits("CREATE")
+            .await
+            .iter()
+            .filter(|a| a.get_str("resource") == Ok("webhook_endpoint"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn internal_targets_are_refused_in_every_notation_and_events_must_exist() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://api.LOCALHOST./hook",
+        "https://[::1]/hook",
+        "https://2130706433/hook",
+        "https://0x7f.1/hook",
+        "https://0177.0.0.1/hook",
+        "https://[::ffff:169.254.169.254]/latest/meta-data",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/hook",
+        "https://100.64.0.1/hook",
+        "https://[fd00::1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        "http://hooks.example.com/hook",
+        "https://user:password@hooks.example.com/hook",
+        "ftp://hooks.example.com/hook",
+        "/relative/hook",
+        "not a url",
+    ] {
+        let r = app
+            .post(
+                "/api/v1/webhooks",
+                Some(&owner),
+                json!({ "url": url, "events": ["*"] }),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{url}: {}", r.text);
+        assert_eq!(
+            r.error_fields(),
+            vec!["url".to_string()],
+            "{url}: {}",
+            r.text
+        );
+    }
+    for events in [
+        json!([]),
+        json!(["nothing.created"]),
+        json!(["account.exploded"]),
+        json!(["nothing.*"]),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/webhooks",
+                Some(&owner),
+                json!({ "url": TARGET, "events": events }),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{events}: {}", r.text);
+        assert_eq!(
+            r.error_fields(),
+            vec!["events".to_string()],
+            "{events}: {}",
+            r.text
+        );
+    }
+    let id = {
+        let r = app
+            .post(
+                "/api/v1/webhooks",
+                Some(&owner),
+                json!({ "url": TARGET, "events": ["*"] }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.str("id")
+    };
+    let r = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&owner),
+            json!({ "url": "https://0x7f.1/" }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "a PATCH keeps the rule: {}", r.text);
+    assert_eq!(
+        app.find("webhook_endpoints", doc! {}).await[0]
+            .get_str("url")
+            .unwrap(),
+        TARGET
+    );
+
+    // Only the networks the deployment allows, and only they over http.
+    let dev = TestApp::spawn_with(&[("WEBHOOKS_ALLOW_NETWORKS", "127.0.0.1/32")]).await;
+    let owner = dev.owner().await.clone();
+    let post = |url: &'static str| {
+        dev.post(
+            "/api/v1/webhooks",
+            Some(&owner),
+            json!({ "url": url, "events": ["*"] }),
+        )
+    };
+    assert_eq!(post("http://127.0.0.1:9/hook").await.status, 201);
+    assert_eq!(post("http://127.0.0.2:9/hook").await.status, 422);
+    assert_eq!(post("http://10.0.0.5/hook").await.status, 422);
+}
+
+#[tokio::test]
+async fn the_catalogue_comes_from_the_registry_and_only_admins_or_keys_configure() {
+    let app = TestApp::spawn().await;
+    let viewer = app.viewer().await.clone();
+    let r = app.get("/api/v1/webhook-event-types", Some(&viewer)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let types: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    for (_, e) in functions::registry::ENTITY_PATHS.iter() {
+        for verb in ["created", "updated", "deleted", "restored"] {
+            let t = format!("{}.{verb}", e.resource);
+            assert!(types.contains(&t.as_str()), "{t} missing");
+        }
+    }
+    for t in [
+        "work_order.status_changed",
+        "invoice.issued",
+        "lead.submitted",
+        "webhook.test",
+    ] {
+        assert!(types.contains(&t), "{t} missing");
+    }
+
+    let member = app.member().await.clone();
+    app.post(
+        "/api/v1/webhooks",
+        Some(&member),
+        json!({ "url": TARGET, "events": ["*"] }),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
+    let owner = app.owner().await.clone();
+    let key = |scopes: serde_json::Value| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let r = app
+                .post(
+                    "/api/v1/api-keys",
+                    Some(&owner),
+                    json!({ "name": "hooks", "scopes": scopes }),
+                )
+                .await;
+            Actor {
+                token: r.str("key"),
+                ..owner
+            }
+        }
+    };
+    let reader = key(json!(["webhooks:read"])).await;
+    app.post(
+        "/api/v1/webhooks",
+        Some(&reader),
+        json!({ "url": TARGET, "events": ["*"] }),
+    )
+    .await
+    .assert_problem(403, "INSUFFICIENT_SCOPE");
+    assert_eq!(app.get("/api/v1/webhooks", Some(&reader)).await.status, 200);
+    let writer = key(json!(["webhooks:write"])).await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&writer),
+            json!({ "url": TARGET, "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

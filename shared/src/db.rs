@@ -307,6 +307,9 @@ pub struct Tx<'a> {
     answered: bool,
 }
 
+/// How long an announced event is kept (for deliveries, retries and replay).
+pub const EVENT_DAYS: i64 = 30;
+
 impl<'a> Tx<'a> {
     fn coll(&self, name: &str) -> Collection<Document> {
         self.scope.state.db.collection(name)
@@ -567,6 +570,32 @@ impl<'a> Tx<'a> {
         self.batch
             .insert(&self.scope.state.db, collections::AUDIT_LOG, d);
         Ok(())
+    }
+
+    /// Announces this transaction's change to the organization's webhook
+    /// endpoints: an event `{type, data, createdAt}` in the outbox, sent
+    /// with the commit (no round trip of its own), so nothing is announced
+    /// that did not commit and nothing committed goes unannounced. Nothing
+    /// is written for an organization without endpoints (as its caller was
+    /// read: an endpoint added while this request ran may miss it). Events
+    /// are kept [`EVENT_DAYS`] days.
+    pub fn announce(&mut self, kind: &str, data: &serde_json::Value) {
+        if self.scope.caller.org.webhook_endpoints <= 0 {
+            return;
+        }
+        let now = bson::DateTime::now();
+        let expires =
+            bson::DateTime::from_millis(now.timestamp_millis() + EVENT_DAYS * crate::time::DAY_MS);
+        let event = doc! {
+            "_id": ObjectId::new(),
+            ORG_FIELD: self.scope.org_id(),
+            "type": kind,
+            "data": bson::to_bson(data).unwrap_or(Bson::Null),
+            "createdAt": now,
+            "expiresAt": expires,
+        };
+        self.batch
+            .insert(&self.scope.state.db, collections::WEBHOOK_EVENTS, event);
     }
 
     /// The response this transaction's change answers with: a request with

@@ -136,6 +136,18 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        id: "0010_webhook_events",
+        indexes: || {
+            vec![
+                index(
+                    WEBHOOK_EVENTS,
+                    doc! { "organizationId": 1, "createdAt": 1, "_id": 1 },
+                ),
+                ttl(WEBHOOK_EVENTS),
+            ]
+        },
+    },
 ];
 
 /// The email outbox (claimed by status and due time; kept 30 days once

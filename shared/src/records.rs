@@ -384,6 +384,20 @@ pub enum Write<'a> {
     Delete,
 }
 
+impl Write<'_> {
+    /// The event this write announces for a record of `e`
+    /// (`<resource>.created`, `<resource>.deleted`).
+    pub fn event(&self, e: &Entity) -> String {
+        let verb = match self {
+            Write::Create => "created",
+            Write::Update(_) => "updated",
+            Write::Restore => "restored",
+            Write::Delete => "deleted",
+        };
+        format!("{}.{verb}", e.resource)
+    }
+}
+
 /// See [`Entity::max_range`]: with both `from` and `to` given (RFC 3339),
 /// `to - from` is at most `days` (400 `INVALID_PARAMETER` naming `to`).
 pub struct RangeLimit {
@@ -1048,6 +1062,7 @@ async fn insert_answering(
                         .changes(changes),
                 )
                 .await?;
+                tx.announce(&Write::Create.event(e), &render(&record));
                 let response = answer.map(|answer| answer(&record));
                 if let Some(response) = &response {
                     tx.respond(response)?;
@@ -1307,6 +1322,7 @@ async fn mutate_record(
                     };
                     let gone = doc! { "_id": id };
                     tx.audit(audit(&gone)).await?;
+                    tx.announce(&write.event(e), &render(&gone));
                     return Ok(Some(gone));
                 }
                 let after = match known_after {
@@ -1326,6 +1342,7 @@ async fn mutate_record(
                     written(tx, write, &after).await?;
                 }
                 tx.audit(audit(&after)).await?;
+                tx.announce(&write.event(e), &render(&after));
                 Ok(Some(after))
             })
         })

@@ -33,12 +33,15 @@ pub mod collections {
     pub const EMAIL_VERIFICATIONS: &str = "email_verifications";
     /// API keys, stored as keyed hashes (`crate::apikey`).
     pub const API_KEYS: &str = "api_keys";
+    /// Events for the organization's webhook endpoints, written in the
+    /// transaction of the change they announce (`crate::db::Tx::announce`).
+    pub const WEBHOOK_EVENTS: &str = "webhook_events";
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`). The tenant purge does not rely on this list
     /// (it searches every collection of the database); tests fill these,
     /// and the domain's, to check it.
-    pub const ORG_SCOPED: [&str; 13] = [
+    pub const ORG_SCOPED: [&str; 14] = [
         DOCUMENTS,
         SEQUENCES,
         USERS,
@@ -52,6 +55,7 @@ pub mod collections {
         EMAIL_OUTBOX,
         EMAIL_VERIFICATIONS,
         API_KEYS,
+        WEBHOOK_EVENTS,
     ];
 }
 

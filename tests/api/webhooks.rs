@@ -289,3 +289,167 @@ async fn the_catalogue_comes_from_the_registry_and_only_admins_or_keys_configure
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+/// The events the test's organization has, in the order written.
+async fn events(app: &TestApp) -> Vec<bson::Document> {
+    let mut all = app.find("webhook_events", doc! {}).await;
+    all.sort_by_key(|e| {
+        (
+            *e.get_datetime("createdAt").unwrap(),
+            e.get_object_id("_id").unwrap(),
+        )
+    });
+    all
+}
+
+#[tokio::test]
+async fn a_change_is_announced_with_its_commit_and_only_where_endpoints_exist() {
+    let app = TestApp::spawn_isolated().await;
+    let fail_points = FailPoints::take().await;
+    let owner = app.owner().await.clone();
+    app.create_account(&owner, "Before any endpoint").await;
+    assert_eq!(
+        app.count("webhook_events", doc! {}).await,
+        0,
+        "no endpoint, no event"
+    );
+
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&owner),
+            json!({ "url": TARGET, "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let endpoint = r.str("id");
+    // The owner's token reads the organization afresh on every request.
+    let id = app.create_account(&owner, "Announced").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/accounts/{id}"),
+            Some(&owner),
+            json!({ "name": "Renamed" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.delete(&format!("/api/v1/accounts/{id}"), Some(&owner))
+            .await
+            .status,
+        204
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/accounts/{id}/restore"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let all = events(&app).await;
+    let kinds: Vec<&str> = all.iter().map(|e| e.get_str("type").unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "account.created",
+            "account.updated",
+            "account.deleted",
+            "account.restored"
+        ]
+    );
+    for e in &all {
+        assert_eq!(
+            e.get_object_id("organizationId").unwrap(),
+            oid(&owner.org_id)
+        );
+        assert_eq!(e.get_document("data").unwrap().get_str("id").unwrap(), id);
+    }
+    let data = |i: usize| all[i].get_document("data").unwrap().clone();
+    assert_eq!(data(0).get_str("name").unwrap(), "Announced");
+    assert_eq!(shared::db::number(&data(1), "version"), Some(2));
+    assert_eq!(data(1).get_str("name").unwrap(), "Renamed");
+
+    // A change whose commit fails announces nothing.
+    app.fail_command(&fail_points, "commitTransaction", 0).await;
+    let r = app
+        .post(
+            "/api/v1/accounts",
+            Some(&owner),
+            json!({ "name": "Never committed" }),
+        )
+        .await;
+    assert!(r.status >= 500, "{}", r.text);
+    assert_eq!(
+        app.count("accounts", doc! { "name": "Never committed" })
+            .await,
+        0
+    );
+    assert_eq!(
+        events(&app).await.len(),
+        4,
+        "an uncommitted change was announced"
+    );
+
+    // Another organization's changes are not this one's events; without
+    // endpoints left, nothing more is announced.
+    let other = app.other().await.clone();
+    app.create_account(&other, "Elsewhere").await;
+    assert_eq!(
+        app.count(
+            "webhook_events",
+            doc! { "organizationId": oid(&other.org_id) }
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{endpoint}"), Some(&owner))
+            .await
+            .status,
+        204
+    );
+    app.create_account(&owner, "After the last endpoint").await;
+    assert_eq!(events(&app).await.len(), 4);
+}
+
+/// The event rides in the batch the audit entry is sent in: a create
+/// announced to an endpoint sends no database command more than one that
+/// is not (fewest of three, as the round-trip budgets count).
+#[tokio::test]
+async fn an_announced_change_costs_no_command_more() {
+    let (app, proxy) = spawn_behind_proxy(&[]).await;
+    let owner = app.owner().await.clone();
+    let fewest = |label: &'static str| {
+        let (app, proxy, owner) = (&app, &proxy, &owner);
+        async move {
+            let mut best = u32::MAX;
+            for i in 0..3 {
+                proxy.take();
+                app.create_account(owner, &format!("{label} {i}")).await;
+                best = best.min(proxy.take().values().sum());
+            }
+            best
+        }
+    };
+    app.create_account(&owner, "warm-up").await;
+    let quiet = fewest("quiet").await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&owner),
+            json!({ "url": TARGET, "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let announced = fewest("announced").await;
+    assert_eq!(
+        announced, quiet,
+        "commands per create: {announced} announced, {quiet} not"
+    );
+    assert_eq!(
+        app.count("webhook_events", doc! { "type": "account.created" })
+            .await,
+        3
+    );
+}

@@ -250,6 +250,8 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
         .transaction(|tx| {
             Box::pin(async move {
                 tx.insert_one(ENDPOINTS, record.clone()).await?;
+                tx.update_organization(doc! { "$inc": { "webhookEndpoints": 1_i64 } })
+                    .await?;
                 tx.audit(
                     AuditEntry::new(Action::Create, "webhook_endpoint")
                         .id(id)
@@ -374,6 +376,8 @@ pub async fn delete(ctx: Ctx) -> HandlerResult {
                         resource: "webhook endpoint",
                     });
                 }
+                tx.update_organization(doc! { "$inc": { "webhookEndpoints": -1_i64 } })
+                    .await?;
                 tx.audit(AuditEntry::new(Action::Delete, "webhook_endpoint").id(id))
                     .await
             })

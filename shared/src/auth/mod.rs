@@ -126,6 +126,10 @@ pub struct Organization {
     /// ratelimit override`).
     #[serde(default)]
     pub rate_limit_overrides: Option<bson::Document>,
+    /// How many webhook endpoints it has: a change is announced (an event
+    /// written with it) only when there are any.
+    #[serde(default)]
+    pub webhook_endpoints: i64,
 }
 
 impl Organization {

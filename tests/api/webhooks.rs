@@ -9,6 +9,16 @@ use crate::helpers::*;
 
 const TARGET: &str = "https://hooks.example.com/workshop";
 
+/// `actor` adds an endpoint for every event at [`TARGET`].
+async fn add_endpoint(app: &TestApp, actor: &Actor) -> Resp {
+    app.post(
+        "/api/v1/webhooks",
+        Some(actor),
+        json!({ "url": TARGET, "events": ["*"] }),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_endpoint_gets_its_secret_once_and_keeps_it_sealed() {
     let app = TestApp::spawn().await;
@@ -177,13 +187,7 @@ async fn internal_targets_are_refused_in_every_notation_and_events_must_exist() 
         );
     }
     let id = {
-        let r = app
-            .post(
-                "/api/v1/webhooks",
-                Some(&owner),
-                json!({ "url": TARGET, "events": ["*"] }),
-            )
-            .await;
+        let r = add_endpoint(&app, &owner).await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.str("id")
     };
@@ -245,13 +249,9 @@ async fn the_catalogue_comes_from_the_registry_and_only_admins_or_keys_configure
     }
 
     let member = app.member().await.clone();
-    app.post(
-        "/api/v1/webhooks",
-        Some(&member),
-        json!({ "url": TARGET, "events": ["*"] }),
-    )
-    .await
-    .assert_problem(403, "PERMISSION_DENIED");
+    add_endpoint(&app, &member)
+        .await
+        .assert_problem(403, "PERMISSION_DENIED");
     let owner = app.owner().await.clone();
     let key = |scopes: serde_json::Value| {
         let app = &app;
@@ -271,22 +271,12 @@ async fn the_catalogue_comes_from_the_registry_and_only_admins_or_keys_configure
         }
     };
     let reader = key(json!(["webhooks:read"])).await;
-    app.post(
-        "/api/v1/webhooks",
-        Some(&reader),
-        json!({ "url": TARGET, "events": ["*"] }),
-    )
-    .await
-    .assert_problem(403, "INSUFFICIENT_SCOPE");
+    add_endpoint(&app, &reader)
+        .await
+        .assert_problem(403, "INSUFFICIENT_SCOPE");
     assert_eq!(app.get("/api/v1/webhooks", Some(&reader)).await.status, 200);
     let writer = key(json!(["webhooks:write"])).await;
-    let r = app
-        .post(
-            "/api/v1/webhooks",
-            Some(&writer),
-            json!({ "url": TARGET, "events": ["*"] }),
-        )
-        .await;
+    let r = add_endpoint(&app, &writer).await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
 
@@ -314,13 +304,7 @@ async fn a_change_is_announced_with_its_commit_and_only_where_endpoints_exist() 
         "no endpoint, no event"
     );
 
-    let r = app
-        .post(
-            "/api/v1/webhooks",
-            Some(&owner),
-            json!({ "url": TARGET, "events": ["*"] }),
-        )
-        .await;
+    let r = add_endpoint(&app, &owner).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let endpoint = r.str("id");
     // The owner's token reads the organization afresh on every request.
@@ -434,13 +418,7 @@ async fn an_announced_change_costs_no_command_more() {
     };
     app.create_account(&owner, "warm-up").await;
     let quiet = fewest("quiet").await;
-    let r = app
-        .post(
-            "/api/v1/webhooks",
-            Some(&owner),
-            json!({ "url": TARGET, "events": ["*"] }),
-        )
-        .await;
+    let r = add_endpoint(&app, &owner).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let announced = fewest("announced").await;
     assert_eq!(

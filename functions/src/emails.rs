@@ -170,6 +170,38 @@ pub fn api_key_expiring(config: &Config, to: &str, name: &str, key: &ExpiringKey
     )
 }
 
+/// What a failing webhook endpoint's owners and admins are told.
+pub struct FailingEndpoint<'a> {
+    pub organization: &'a str,
+    pub endpoint_id: &'a str,
+    pub url: &'a str,
+    pub since: bson::DateTime,
+    /// The subject line.
+    pub headline: &'a str,
+    /// What happened, in a sentence or two.
+    pub detail: &'a str,
+}
+
+pub fn webhook_failing(config: &Config, to: &str, name: &str, e: &FailingEndpoint) -> Message {
+    let link = format!(
+        "{}/settings/webhooks/{}",
+        config.email.app_url, e.endpoint_id
+    );
+    let headline = format!("{} ({})", e.headline, e.organization);
+    compose(
+        template!("webhook-failing"),
+        to,
+        &[
+            ("name", name),
+            ("headline", &headline),
+            ("detail", e.detail),
+            ("url", e.url),
+            ("since", &when(e.since)),
+            ("link", &link),
+        ],
+    )
+}
+
 /// A lead that arrived through a public form, for the organization's admins.
 pub struct NewLead<'a> {
     pub form: &'a str,

@@ -110,18 +110,23 @@ impl Scope {
                 // it aborts and may run again. Only the commit may land unseen.
                 tx.flush().await?;
                 committing.store(true, std::sync::atomic::Ordering::Relaxed);
+                let announced = std::mem::take(&mut tx.announced);
                 tx.commit().await?;
-                Ok(out)
+                Ok((out, announced))
             }
             .await;
             // A commit that failed may have landed: never run again.
             if committing.load(std::sync::atomic::Ordering::Relaxed)
                 && result.as_ref().is_err_and(ApiError::is_unavailable)
             {
-                return result;
+                return result.map(|(out, _)| out);
             }
             if !retry.again(&result).await {
-                return result;
+                let (out, announced) = result?;
+                // Committed: the first attempts of its webhooks, within the
+                // inline budget.
+                crate::webhook::deliver(&self.state, announced).await;
+                return Ok(out);
             }
         }
     }
@@ -135,6 +140,7 @@ impl Scope {
             session,
             batch: Batch::default(),
             answered: false,
+            announced: vec![],
         })
     }
 
@@ -305,10 +311,11 @@ pub struct Tx<'a> {
     batch: Batch,
     /// Whether the request's idempotent answer is in `batch`.
     answered: bool,
+    /// The webhook events in `batch`, delivered after the commit.
+    announced: Vec<Document>,
 }
 
-/// How long an announced event is kept (for deliveries, retries and replay).
-pub const EVENT_DAYS: i64 = 30;
+pub use crate::webhook::EVENT_DAYS;
 
 impl<'a> Tx<'a> {
     fn coll(&self, name: &str) -> Collection<Document> {
@@ -590,10 +597,12 @@ impl<'a> Tx<'a> {
             "_id": ObjectId::new(),
             ORG_FIELD: self.scope.org_id(),
             "type": kind,
-            "data": bson::to_bson(data).unwrap_or(Bson::Null),
+            "data": bson::to_bson(&crate::webhook::event_data(data)).unwrap_or(Bson::Null),
             "createdAt": now,
             "expiresAt": expires,
+            "fannedOut": false,
         };
+        self.announced.push(event.clone());
         self.batch
             .insert(&self.scope.state.db, collections::WEBHOOK_EVENTS, event);
     }

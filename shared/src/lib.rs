@@ -19,7 +19,8 @@
 //!    [`migrate`] (indexes), [`state`] (what a cold start builds),
 //!    [`transaction`] (the one retry-on-conflict helper).
 //! 4. Cross-cutting records: [`audit`], [`ratelimit`] (buckets counted in
-//!    MongoDB), [`email`] (the outbox and its SMTP delivery).
+//!    MongoDB), [`email`] (the outbox and its SMTP delivery), [`webhook`]
+//!    (events fanned out to endpoints, signed, sent and retried).
 //! 5. The caller: [`auth`] turns a bearer token into an [`auth::Caller`] by
 //!    re-reading the user and organization; sessions and refresh tokens;
 //!    [`idempotency`] keeps each caller's keyed answers.
@@ -78,6 +79,7 @@ pub mod time;
 pub mod transaction;
 pub mod unscoped;
 pub mod validate;
+pub mod webhook;
 
 pub use bson;
 pub use error::ApiError;

@@ -148,6 +148,27 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        id: "0011_webhook_messages",
+        indexes: || {
+            vec![
+                index(WEBHOOK_EVENTS, doc! { "fannedOut": 1, "createdAt": 1 }),
+                unique(WEBHOOK_MESSAGES, doc! { "endpointId": 1, "eventId": 1 }),
+                index(
+                    WEBHOOK_MESSAGES,
+                    doc! { "status": 1, "nextAttemptAt": 1, "_id": 1 },
+                ),
+                index(WEBHOOK_MESSAGES, doc! { "status": 1, "leaseUntil": 1 }),
+                index(
+                    WEBHOOK_MESSAGES,
+                    doc! { "organizationId": 1, "endpointId": 1, "createdAt": -1, "_id": -1 },
+                ),
+                ttl(WEBHOOK_MESSAGES),
+                index(WEBHOOK_ENDPOINTS, doc! { "failingSince": 1 }),
+                index(WEBHOOK_ENDPOINTS, doc! { "disabledAt": 1 }),
+            ]
+        },
+    },
 ];
 
 /// The email outbox (claimed by status and due time; kept 30 days once

@@ -36,12 +36,16 @@ pub mod collections {
     /// Events for the organization's webhook endpoints, written in the
     /// transaction of the change they announce (`crate::db::Tx::announce`).
     pub const WEBHOOK_EVENTS: &str = "webhook_events";
+    /// Where an organization's events are sent (`crate::webhook`).
+    pub const WEBHOOK_ENDPOINTS: &str = "webhook_endpoints";
+    /// One event for one endpoint, with its attempts (`crate::webhook`).
+    pub const WEBHOOK_MESSAGES: &str = "webhook_messages";
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`). The tenant purge does not rely on this list
     /// (it searches every collection of the database); tests fill these,
     /// and the domain's, to check it.
-    pub const ORG_SCOPED: [&str; 14] = [
+    pub const ORG_SCOPED: [&str; 16] = [
         DOCUMENTS,
         SEQUENCES,
         USERS,
@@ -56,6 +60,8 @@ pub mod collections {
         EMAIL_VERIFICATIONS,
         API_KEYS,
         WEBHOOK_EVENTS,
+        WEBHOOK_ENDPOINTS,
+        WEBHOOK_MESSAGES,
     ];
 }
 

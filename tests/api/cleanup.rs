@@ -89,7 +89,8 @@ impl TestApp {
                     .insert_one(
                         doc! { "organizationId": org, "filler": true, "expiresAt": days_ago(-1),
                         "tokenHash": bson::oid::ObjectId::new().to_hex(),
-                        "keyId": bson::oid::ObjectId::new().to_hex() },
+                        "keyId": bson::oid::ObjectId::new().to_hex(),
+                        "endpointId": bson::oid::ObjectId::new() },
                     )
                     .await
                     .unwrap();

@@ -49,6 +49,7 @@ mod tenancy;
 mod tokens;
 mod transfer;
 mod vehicles;
+mod webhook_delivery;
 mod webhooks;
 mod work_order_rules;
 mod work_orders;

@@ -398,8 +398,12 @@ async fn a_change_is_announced_with_its_commit_and_only_where_endpoints_exist() 
 }
 
 /// The event rides in the batch the audit entry is sent in: a create
-/// announced to an endpoint sends no database command more than one that
-/// is not (fewest of three, as the round-trip budgets count).
+/// announced to an endpoint sends no database command more in its
+/// transaction than one that is not (fewest of three, as the round-trip
+/// budgets count). After the commit the request fans its event out: the
+/// organization's endpoints read, the event marked (and, for an endpoint
+/// that selects it, its message written and the attempt recorded, which
+/// this endpoint, selecting other events, does not need).
 #[tokio::test]
 async fn an_announced_change_costs_no_command_more() {
     let (app, proxy) = spawn_behind_proxy(&[]).await;
@@ -418,12 +422,25 @@ async fn an_announced_change_costs_no_command_more() {
     };
     app.create_account(&owner, "warm-up").await;
     let quiet = fewest("quiet").await;
-    let r = add_endpoint(&app, &owner).await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&owner),
+            json!({ "url": TARGET, "events": ["work_order.*"] }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let announced = fewest("announced").await;
     assert_eq!(
-        announced, quiet,
+        announced,
+        quiet + 2,
         "commands per create: {announced} announced, {quiet} not"
+    );
+    assert_eq!(app.count("webhook_messages", doc! {}).await, 0);
+    assert_eq!(
+        app.count("webhook_events", doc! { "fannedOut": true })
+            .await,
+        3
     );
     assert_eq!(
         app.count("webhook_events", doc! { "type": "account.created" })

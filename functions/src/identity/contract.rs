@@ -751,6 +751,20 @@ const WEBHOOK: Schema = Schema::Object(&[
     Prop::req("events", Schema::Array(&Schema::STRING)),
     Prop::req("description", Schema::Nullable(&Schema::STRING)),
     Prop::req("status", Schema::Enum(&["ENABLED", "DISABLED"])),
+    Prop::req("disabledAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req(
+        "disabledReason",
+        Schema::Nullable(&Schema::Enum(&["GONE", "FAILING"])),
+    ),
+    Prop::req("failingSince", Schema::Nullable(&Schema::TIME)),
+    Prop::req(
+        "failedMessages",
+        Schema::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+    ),
+    Prop::req("previousSecretExpiresAt", Schema::Nullable(&Schema::TIME)),
     Prop::req("createdBy", Schema::Nullable(&Schema::ID)),
     Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
     Prop::req("updatedAt", Schema::Nullable(&Schema::TIME)),
@@ -836,5 +850,118 @@ pub static WEBHOOK_EVENT_TYPES_GET: Op = Op {
     summary: "The webhook event catalogue",
     description: "`<record>.created|updated|deleted|restored` for every record type, then the domain's own events, in one page.",
     reply: Reply::Json(200, Schema::Page(&EVENT_TYPE)),
+    ..Op::DEFAULTS
+};
+
+/// One message to one endpoint, with its attempts.
+const DELIVERY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("webhookId", Schema::Pattern("^msg_[0-9a-f]{24}$")),
+    Prop::req("eventId", Schema::Nullable(&Schema::ID)),
+    Prop::req("type", Schema::STRING),
+    Prop::req(
+        "status",
+        Schema::Enum(&["PENDING", "SENDING", "DELIVERED", "FAILED", "SKIPPED"]),
+    ),
+    Prop::req("createdAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("nextAttemptAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("deliveredAt", Schema::Nullable(&Schema::TIME)),
+    Prop::req("attempts", Schema::Array(&ATTEMPT)),
+]);
+
+const ATTEMPT: Schema = Schema::Object(&[
+    Prop::req("at", Schema::Nullable(&Schema::TIME)),
+    Prop::req(
+        "durationMs",
+        Schema::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+    ),
+    Prop::req(
+        "statusCode",
+        Schema::Nullable(&Schema::Int { min: 100, max: 599 }),
+    ),
+    Prop::req(
+        "error",
+        Schema::Nullable(&Schema::Enum(&[
+            "timeout", "dns", "tls", "connect", "blocked", "internal",
+        ])),
+    ),
+    Prop::req("responseBody", Schema::Nullable(&Schema::STRING)),
+]);
+
+pub static WEBHOOKS_ID_DELIVERIES_GET: Op = Op {
+    summary: "An endpoint's delivery log",
+    description: "One message per event the endpoint took, newest first by cursor, filtered by `status`, `type`, `since` and `until`; per attempt its time, duration, and the status code or the error class (`timeout`, `dns`, `tls`, `connect`, `blocked`), with the first KiB of a failure's text body from a public address.",
+    reply: Reply::Json(200, Schema::Page(&DELIVERY)),
+    errors: &[404],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_DELIVERIES_RETRY_POST: Op = Op {
+    summary: "Send a message again",
+    description: "A FAILED, SKIPPED or DELIVERED message is queued again with a fresh schedule (same `webhook-id`) and attempted at once; answers it as it then stands. One waiting or being sent is 409 `MESSAGE_IN_FLIGHT`; a disabled endpoint is 409 `ENDPOINT_DISABLED`.",
+    reply: Reply::Json(202, DELIVERY),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_RECOVER_POST: Op = Op {
+    summary: "Send again what an endpoint missed",
+    description: "Every FAILED or SKIPPED message created from `since` (until `until`) is queued once more and sent by `send-webhooks`, oldest first; answers how many. A disabled endpoint is 409 `ENDPOINT_DISABLED`: enable it first.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("since", Schema::TIME),
+        Prop::opt("until", Schema::TIME),
+    ])),
+    reply: Reply::Json(
+        202,
+        Schema::Object(&[Prop::req(
+            "queued",
+            Schema::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+        )]),
+    ),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_TEST_POST: Op = Op {
+    summary: "Send a test message",
+    description: "A `webhook.test` event to this endpoint alone, attempted at once; answers its message as it then stands.",
+    reply: Reply::Json(202, DELIVERY),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_ROTATE_SECRET_POST: Op = Op {
+    summary: "Rotate an endpoint's signing secret",
+    description: "Answers the new secret once; for `gracePeriodHours` (0-72, default 24) every message carries a signature by the old secret too. A retry with the same Idempotency-Key answers `secret: null`.",
+    body: Body::Json(Schema::Object(&[Prop::opt(
+        "gracePeriodHours",
+        Schema::Int { min: 0, max: 72 },
+    )])),
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::req(
+                "secret",
+                Schema::Nullable(&Schema::Pattern("^whsec_[A-Za-z0-9+/=]+$")),
+            ),
+            Prop::req("previousSecretExpiresAt", Schema::Nullable(&Schema::TIME)),
+        ]),
+    ),
+    errors: &[404, 409],
+    ..Op::DEFAULTS
+};
+
+pub static WEBHOOKS_ID_ENABLE_POST: Op = Op {
+    summary: "Enable an endpoint",
+    description: "A disabled endpoint takes messages again, its failure counts cleared; what it skipped stays for `recover`.",
+    reply: Reply::Json(200, WEBHOOK),
+    errors: &[404],
     ..Op::DEFAULTS
 };

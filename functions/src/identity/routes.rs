@@ -408,6 +408,78 @@ pub static WEBHOOKS_ID: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WEBHOOKS_ID_DELIVERIES: Route = Route {
+    name: "webhooks-id-deliveries",
+    path: "/api/v1/webhooks/{id}/deliveries",
+    methods: &[Endpoint::get(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::deliveries),
+    )
+    .read("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_DELIVERIES_GET)],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID_DELIVERIES_RETRY: Route = Route {
+    name: "webhooks-id-deliveries-retry",
+    path: "/api/v1/webhooks/{id}/deliveries/{messageId}/retry",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::retry),
+    )
+    .write("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_DELIVERIES_RETRY_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID_RECOVER: Route = Route {
+    name: "webhooks-id-recover",
+    path: "/api/v1/webhooks/{id}/recover",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::recover),
+    )
+    .write("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_RECOVER_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID_TEST: Route = Route {
+    name: "webhooks-id-test",
+    path: "/api/v1/webhooks/{id}/test",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::test),
+    )
+    .write("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_TEST_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID_ROTATE_SECRET: Route = Route {
+    name: "webhooks-id-rotate-secret",
+    path: "/api/v1/webhooks/{id}/rotate-secret",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::rotate_secret),
+    )
+    .write("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_ROTATE_SECRET_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WEBHOOKS_ID_ENABLE: Route = Route {
+    name: "webhooks-id-enable",
+    path: "/api/v1/webhooks/{id}/enable",
+    methods: &[Endpoint::post(
+        Requires(Configure),
+        handler!(crate::identity::webhooks::enable),
+    )
+    .write("webhooks")
+    .op(&crate::identity::contract::WEBHOOKS_ID_ENABLE_POST)],
+    deploy: Deploy::API,
+};
+
 pub static WEBHOOK_EVENT_TYPES: Route = Route {
     name: "webhook-event-types",
     path: "/api/v1/webhook-event-types",
@@ -452,6 +524,12 @@ shared::named_routes! {
         API_KEYS_ID_ROTATE,
         WEBHOOKS,
         WEBHOOKS_ID,
+        WEBHOOKS_ID_DELIVERIES,
+        WEBHOOKS_ID_DELIVERIES_RETRY,
+        WEBHOOKS_ID_RECOVER,
+        WEBHOOKS_ID_TEST,
+        WEBHOOKS_ID_ROTATE_SECRET,
+        WEBHOOKS_ID_ENABLE,
         WEBHOOK_EVENT_TYPES,
     }
 }

@@ -17,21 +17,24 @@
 //! (`work_order.*`).
 
 use bson::oid::ObjectId;
-use bson::spec::BinarySubtype;
-use bson::{doc, Binary, Bson, DateTime, Document};
+use bson::{doc, Bson, DateTime, Document};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
-use shared::db::Scope;
+use shared::db::{collections, number, Scope};
 use shared::error::{ApiError, Code, FieldError};
 use shared::http::ApiResponse;
 use shared::migrate::Index;
+use shared::records::{self, Filter, ListSpec};
 use shared::runtime::{ok, Ctx, HandlerResult};
 use shared::time::rfc3339;
 use shared::validate::{multiline, Errors};
+use shared::webhook::{self as delivery, DISABLED, ENABLED};
 
 /// The endpoints, one document each.
-pub const ENDPOINTS: &str = "webhook_endpoints";
+pub const ENDPOINTS: &str = collections::WEBHOOK_ENDPOINTS;
+/// Their messages (`shared::webhook`).
+const MESSAGES: &str = collections::WEBHOOK_MESSAGES;
 /// At most this many endpoints per organization.
 const MAX_ENDPOINTS: u64 = 100;
 const MAX_URL: usize = 2048;
@@ -108,15 +111,6 @@ pub async fn event_types(_ctx: Ctx) -> HandlerResult {
     ok(json!({ "data": data, "nextCursor": null }))
 }
 
-/// The key the secret of endpoint `id` is sealed under.
-fn secret_key(scope: &Scope, id: ObjectId) -> [u8; 32] {
-    shared::seal::derive(
-        scope.config().jwt_secret.expose(),
-        "webhook-secret",
-        &[&id.to_hex()],
-    )
-}
-
 fn render(d: &Document) -> Value {
     let time = |k: &str| d.get_datetime(k).ok().map(|t| rfc3339(*t));
     json!({
@@ -124,11 +118,17 @@ fn render(d: &Document) -> Value {
         "url": d.get_str("url").unwrap_or(""),
         "events": shared::apikey::strings(d, "events"),
         "description": d.get_str("description").ok(),
-        "status": d.get_str("status").unwrap_or("ENABLED"),
+        "status": d.get_str("status").unwrap_or(ENABLED),
+        "disabledAt": time("disabledAt"),
+        "disabledReason": d.get_str("disabledReason").ok(),
+        "failingSince": time("failingSince"),
+        "failedMessages": number(d, "failedMessages").unwrap_or(0),
+        "previousSecretExpiresAt": time("previousSecretUntil")
+            .filter(|_| d.get_datetime("previousSecretUntil").is_ok_and(|t| *t > DateTime::now())),
         "createdBy": d.get_object_id("createdBy").ok().map(|i| i.to_hex()),
         "createdAt": time("createdAt"),
         "updatedAt": time("updatedAt"),
-        "version": shared::db::number(d, "version"),
+        "version": number(d, "version"),
     })
 }
 
@@ -232,13 +232,12 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
     }
     let id = ObjectId::new();
     let secret = shared::signature::new_secret();
-    let sealed = shared::seal::seal(&secret_key(scope, id), secret.as_bytes())
+    let sealed = delivery::seal_secret(scope.config(), id, &secret)
         .ok_or_else(|| ApiError::internal("the webhook secret could not be sealed"))?;
     let now = DateTime::now();
     let record = doc! {
         "_id": id, "url": &url, "events": &events, "description": description,
-        "status": "ENABLED",
-        "secret": Bson::Binary(Binary { subtype: BinarySubtype::Generic, bytes: sealed }),
+        "status": ENABLED, "secret": sealed, "failedMessages": 0_i64,
         "createdBy": scope.caller().user.id, "createdAt": now, "updatedAt": now, "version": 1_i64,
     };
     let mut shown = render(&record);
@@ -384,4 +383,495 @@ pub async fn delete(ctx: Ctx) -> HandlerResult {
         })
         .await?;
     Ok(ApiResponse::no_content())
+}
+
+/// An endpoint's deliveries: newest first, by status, type and time.
+pub(crate) static DELIVERIES: ListSpec = ListSpec {
+    sort_fields: &["createdAt"],
+    default_sort: "-createdAt",
+    search_fields: &[],
+    filters: &[
+        Filter::text("status"),
+        Filter::text("type"),
+        Filter::from("since", "createdAt"),
+        Filter::to("until", "createdAt"),
+    ],
+};
+
+/// A message as the delivery log shows it, attempts oldest first.
+fn render_message(d: &Document) -> Value {
+    let time = |k: &str| d.get_datetime(k).ok().map(|t| rfc3339(*t));
+    let status = d.get_str("status").unwrap_or(delivery::PENDING);
+    let attempts: Vec<Value> = d
+        .get_array("attempts")
+        .map(|a| {
+            a.iter()
+                .filter_map(Bson::as_document)
+                .map(|a| {
+                    json!({
+                        "at": a.get_datetime("at").ok().map(|t| rfc3339(*t)),
+                        "durationMs": number(a, "durationMs").unwrap_or(0),
+                        "statusCode": number(a, "statusCode"),
+                        "error": a.get_str("error").ok(),
+                        "responseBody": a.get_str("responseBody").ok(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let id = d.get_object_id("_id").ok();
+    json!({
+        "id": id.map(|i| i.to_hex()),
+        "webhookId": id.map(|i| format!("msg_{i}")),
+        "eventId": d.get_object_id("eventId").ok().map(|i| i.to_hex()),
+        "type": d.get_str("type").unwrap_or(""),
+        "status": status,
+        "createdAt": time("createdAt"),
+        "nextAttemptAt": if status == delivery::PENDING { time("nextAttemptAt") } else { None },
+        "deliveredAt": time("deliveredAt"),
+        "attempts": attempts,
+    })
+}
+
+/// The indexes the delivery log needs are the platform's
+/// (`shared::migrate`, `0011_webhook_messages`).
+///
+/// `GET /api/v1/webhooks/{id}/deliveries?status=&type=&since=&until=&cursor=&limit=`.
+pub async fn deliveries(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let (endpoint, page) = tokio::join!(
+        find(scope, id),
+        records::page(
+            &ctx.req,
+            scope,
+            MESSAGES,
+            &DELIVERIES,
+            doc! { "endpointId": id },
+            None
+        )
+    );
+    endpoint?;
+    let (docs, next) = page?;
+    let data: Vec<Value> = docs.iter().map(render_message).collect();
+    ok(json!({ "data": data, "nextCursor": next }))
+}
+
+/// An enabled endpoint, or 404 / 409 `ENDPOINT_DISABLED`.
+async fn enabled(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
+    let endpoint = find(scope, id).await?;
+    if endpoint.get_str("status").unwrap_or(ENABLED) != ENABLED {
+        return Err(ApiError::conflict(
+            Code::EndpointDisabled,
+            "The endpoint is disabled: enable it first (POST /api/v1/webhooks/{id}/enable)",
+        ));
+    }
+    Ok(endpoint)
+}
+
+/// `POST /api/v1/webhooks/{id}/deliveries/{messageId}/retry` -> 202: the
+/// message is queued again with a fresh schedule and attempted at once
+/// (within the request's budget); answers it as it then stands. One
+/// already waiting or being sent is 409 `MESSAGE_IN_FLIGHT`.
+pub async fn retry(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let message =
+        shared::validate::object_id("messageId", ctx.req.param("messageId").unwrap_or(""))?;
+    enabled(scope, id).await?;
+    let now = DateTime::now();
+    let queued = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let queued = tx
+                    .update_by_id(
+                        MESSAGES,
+                        doc! { "_id": message, "endpointId": id,
+                               "status": { "$in": [delivery::FAILED, delivery::SKIPPED, delivery::DELIVERED] } },
+                        doc! { "$set": { "status": delivery::PENDING, "nextAttemptAt": now, "tries": 0_i32 } },
+                    )
+                    .await?;
+                if queued.is_some() {
+                    tx.audit(
+                        AuditEntry::new(Action::Update, "webhook_message")
+                            .id(message)
+                            .changes(doc! { "status": delivery::PENDING, "endpointId": id }),
+                    )
+                    .await?;
+                }
+                Ok(queued)
+            })
+        })
+        .await?;
+    let messages = scope.collection(MESSAGES);
+    if queued.is_none() {
+        return match messages
+            .find_one(doc! { "_id": message, "endpointId": id })
+            .await?
+        {
+            Some(_) => Err(ApiError::conflict(
+                Code::MessageInFlight,
+                "The message is already waiting for its next attempt or being sent",
+            )),
+            None => Err(ApiError::NotFound {
+                resource: "webhook message",
+            }),
+        };
+    }
+    delivery::send_now(scope.state(), message).await;
+    let after = messages
+        .find_one(doc! { "_id": message })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "webhook message",
+        })?;
+    Ok(ApiResponse::json(
+        http::StatusCode::ACCEPTED,
+        &render_message(&after),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recovery {
+    /// Required; optional here so that another organization's endpoint is
+    /// a 404 first.
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `POST /api/v1/webhooks/{id}/recover {since, until?}` -> 202 `{queued}`:
+/// every FAILED or SKIPPED message of the endpoint from that range is
+/// queued once more (a second recovery finds them queued), sent by
+/// `send-webhooks` oldest first.
+pub async fn recover(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let input: Recovery = ctx.req.json()?;
+    // Another organization's endpoint is a 404 before anything else.
+    enabled(scope, id).await?;
+    let mut errors = Errors::new();
+    let time = |field: &str, v: &str| {
+        DateTime::parse_rfc3339_str(v)
+            .map_err(|_| FieldError::new(field, "must be a time such as 2026-12-01T00:00:00Z"))
+    };
+    let since = match input.since.as_deref() {
+        Some(v) => errors.check(time("since", v)),
+        None => errors.check(Err(FieldError::new("since", "is required"))),
+    };
+    let until = input
+        .until
+        .as_deref()
+        .and_then(|u| errors.check(time("until", u)));
+    errors.finish()?;
+    let since = since.ok_or_else(|| ApiError::internal("validated recovery incomplete"))?;
+    let mut range = doc! { "$gte": since };
+    if let Some(until) = until {
+        range.insert("$lt", until);
+    }
+    let now = DateTime::now();
+    let range = &range;
+    let queued = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let n = tx
+                    .update_many(
+                        MESSAGES,
+                        doc! { "endpointId": id, "createdAt": range.clone(),
+                               "status": { "$in": [delivery::FAILED, delivery::SKIPPED] } },
+                        doc! { "$set": { "status": delivery::PENDING, "nextAttemptAt": now, "tries": 0_i32 } },
+                    )
+                    .await?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "webhook_endpoint")
+                        .id(id)
+                        .changes(doc! { "recovered": n as i64, "since": range.get("$gte").cloned() }),
+                )
+                .await?;
+                Ok(n)
+            })
+        })
+        .await?;
+    Ok(ApiResponse::json(
+        http::StatusCode::ACCEPTED,
+        &json!({ "queued": queued }),
+    ))
+}
+
+/// `POST /api/v1/webhooks/{id}/test` -> 202: a `webhook.test` message to
+/// this endpoint alone, attempted at once; answers it as it then stands.
+pub async fn test(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let endpoint = enabled(scope, id).await?;
+    let message = delivery::send_test(scope.state(), scope.org_id(), &endpoint).await?;
+    let after = scope
+        .collection(MESSAGES)
+        .find_one(doc! { "_id": message })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "webhook message",
+        })?;
+    Ok(ApiResponse::json(
+        http::StatusCode::ACCEPTED,
+        &render_message(&after),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SecretRotation {
+    grace_period_hours: Option<i64>,
+}
+
+/// `POST /api/v1/webhooks/{id}/rotate-secret {gracePeriodHours: 0-72,
+/// default 24}`: a new signing secret, answered once; until the grace
+/// ends every message carries a signature by each (a keyed retry replays
+/// `secret: null`).
+pub async fn rotate_secret(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let input: SecretRotation = ctx.req.json_or_empty()?;
+    let mut errors = Errors::new();
+    let grace = match input.grace_period_hours {
+        None => 24,
+        Some(h) if (0..=72).contains(&h) => h,
+        Some(_) => {
+            errors.push(FieldError::new("gracePeriodHours", "must be 0 to 72"));
+            0
+        }
+    };
+    errors.finish()?;
+    let old = find(scope, id).await?;
+    let secret = shared::signature::new_secret();
+    let sealed = delivery::seal_secret(scope.config(), id, &secret)
+        .ok_or_else(|| ApiError::internal("the webhook secret could not be sealed"))?;
+    let now = DateTime::now();
+    let until = shared::db::shifted(now, grace * shared::db::HOUR_MS);
+    let mut set = doc! { "secret": sealed, "updatedAt": now };
+    if grace > 0 {
+        set.insert(
+            "previousSecret",
+            old.get("secret").cloned().unwrap_or(Bson::Null),
+        );
+        set.insert("previousSecretUntil", until);
+    } else {
+        set.insert("previousSecret", Bson::Null);
+        set.insert("previousSecretUntil", Bson::Null);
+    }
+    let version = old.get("version").cloned().unwrap_or(Bson::Null);
+    let mut shown = json!({
+        "id": id.to_hex(),
+        "secret": null,
+        "previousSecretExpiresAt": (grace > 0).then(|| rfc3339(until)),
+    });
+    let replay = ApiResponse::json(http::StatusCode::OK, &shown);
+    let (set, replay, version) = (&set, &replay, &version);
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                // Conditional on the version read: a concurrent rotation
+                // would otherwise keep a secret nobody holds as "previous".
+                tx.update_by_id(
+                    ENDPOINTS,
+                    doc! { "_id": id, "version": version.clone() },
+                    doc! { "$set": set.clone(), "$inc": { "version": 1_i64 } },
+                )
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict(
+                        Code::WriteConflict,
+                        "The endpoint changed meanwhile: rotate again",
+                    )
+                })?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "webhook_endpoint")
+                        .id(id)
+                        .changes(doc! { "secret": "rotated", "gracePeriodHours": grace }),
+                )
+                .await?;
+                tx.respond(replay)
+            })
+        })
+        .await?;
+    shown["secret"] = Value::String(secret);
+    ok(shown)
+}
+
+/// `POST /api/v1/webhooks/{id}/enable`: a disabled endpoint takes messages
+/// again, its failure counts cleared (what it skipped stays for a
+/// recovery).
+pub async fn enable(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let after = tx
+                    .find_one_and_update(
+                        ENDPOINTS,
+                        doc! { "_id": id },
+                        doc! { "$set": {
+                            "status": ENABLED, "disabledAt": null, "disabledReason": null,
+                            "failingSince": null, "failedMessages": 0_i64,
+                            "noticeExhaustedAt": null, "noticeWarningAt": null, "noticeDisabledAt": null,
+                            "updatedAt": DateTime::now(),
+                        }, "$inc": { "version": 1_i64 } },
+                    )
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "webhook endpoint",
+                    })?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "webhook_endpoint")
+                        .id(id)
+                        .changes(doc! { "status": ENABLED }),
+                )
+                .await?;
+                Ok(after)
+            })
+        })
+        .await?;
+    ok(render(&after))
+}
+
+/// An endpoint failing this long, with at least [`DISABLE_AFTER_FAILED`]
+/// failed messages, is disabled.
+pub const DISABLE_AFTER_DAYS: i64 = 5;
+pub const DISABLE_AFTER_FAILED: i64 = 10;
+
+/// The notices about a failing endpoint: its flag, what must hold, the
+/// subject and the sentence.
+struct Notice {
+    flag: &'static str,
+    due: fn(DateTime) -> Document,
+    headline: &'static str,
+    detail: &'static str,
+}
+
+const NOTICES: [Notice; 3] = [
+    Notice {
+        flag: "noticeExhaustedAt",
+        due: |_| doc! { "failedMessages": { "$gte": 1_i64 }, "failingSince": { "$ne": null } },
+        headline: "A webhook message could not be delivered",
+        detail: "A webhook message to this endpoint failed every attempt over about three days and will not be retried by itself. The endpoint is disabled after failing for 5 days with at least 10 such messages.",
+    },
+    Notice {
+        flag: "noticeWarningAt",
+        due: |now| doc! { "status": ENABLED,
+            "failingSince": { "$lte": shared::db::shifted(now, -(DISABLE_AFTER_DAYS - 1) * shared::db::DAY_MS) } },
+        headline: "A webhook endpoint will be disabled in 24 hours",
+        detail: "This endpoint has failed every delivery for 4 days. If it still fails in 24 hours with at least 10 failed messages, it is disabled: later messages are kept, not sent, until it is enabled again.",
+    },
+    Notice {
+        flag: "noticeDisabledAt",
+        due: |_| doc! { "status": DISABLED, "disabledAt": { "$ne": null } },
+        headline: "A webhook endpoint was disabled",
+        detail: "This endpoint was disabled: it kept failing (or answered 410 Gone). Messages for it are kept as SKIPPED; enable it and recover them once the receiver works.",
+    },
+];
+
+/// Part of `send-webhooks` (every minute), at `now`: disables the
+/// endpoints failing [`DISABLE_AFTER_DAYS`] days with at least
+/// [`DISABLE_AFTER_FAILED`] failed messages, then emails the owners and
+/// admins of each endpoint once per notice (a message first exhausted, a
+/// day before the disable, the disable), each claimed by a conditional
+/// update in the transaction that queues its emails, so no rerun sends one
+/// twice. Returns how many endpoints were disabled or noticed.
+pub async fn watch(db: &shared::unscoped::Unscoped<'_>, now: DateTime) -> Result<u64, ApiError> {
+    let endpoints = db.collection(ENDPOINTS);
+    let mut touched = endpoints
+        .update_many(
+            doc! {
+                "status": ENABLED,
+                "failingSince": { "$lte": shared::db::shifted(now, -DISABLE_AFTER_DAYS * shared::db::DAY_MS) },
+                "failedMessages": { "$gte": DISABLE_AFTER_FAILED },
+            },
+            doc! { "$set": { "status": DISABLED, "disabledAt": now, "disabledReason": "FAILING" } },
+        )
+        .await?;
+    for notice in &NOTICES {
+        let mut due = (notice.due)(now);
+        due.insert(notice.flag, Bson::Null);
+        let found = endpoints
+            .find_many(
+                due.clone(),
+                doc! { "_id": 1 },
+                500,
+                Some(doc! { "secret": 0, "previousSecret": 0 }),
+            )
+            .await?;
+        for endpoint in &found {
+            let (Ok(id), Ok(org)) = (
+                endpoint.get_object_id("_id"),
+                endpoint.get_object_id("organizationId"),
+            ) else {
+                continue;
+            };
+            let (orgs, users) = (
+                db.collection(collections::ORGANIZATIONS),
+                db.collection(collections::USERS),
+            );
+            let (organization, staff) = tokio::try_join!(
+                orgs.find_one(doc! { "_id": org }),
+                users.find_many(
+                    doc! { "organizationId": org, "role": { "$in": ["OWNER", "ADMIN"] }, "status": "ACTIVE" },
+                    doc! { "_id": 1 },
+                    50,
+                    Some(doc! { "email": 1, "firstName": 1 }),
+                ),
+            )?;
+            let organization = organization
+                .as_ref()
+                .and_then(|o| o.get_str("name").ok())
+                .unwrap_or("your organization")
+                .to_string();
+            let hex = id.to_hex();
+            let failing = crate::emails::FailingEndpoint {
+                organization: &organization,
+                endpoint_id: &hex,
+                url: endpoint.get_str("url").unwrap_or(""),
+                since: endpoint
+                    .get_datetime("failingSince")
+                    .or_else(|_| endpoint.get_datetime("disabledAt"))
+                    .copied()
+                    .unwrap_or(now),
+                headline: notice.headline,
+                detail: notice.detail,
+            };
+            let messages: Vec<_> = staff
+                .iter()
+                .filter_map(|u| {
+                    let to = u.get_str("email").ok()?;
+                    let name = u.get_str("firstName").unwrap_or("");
+                    Some((
+                        u.get_object_id("_id").ok(),
+                        crate::emails::webhook_failing(db.config(), to, name, &failing),
+                    ))
+                })
+                .collect();
+            let (due, messages, flag) = (&due, &messages, notice.flag);
+            let claimed = db
+                .transaction(|tx| {
+                    Box::pin(async move {
+                        let mut claim = due.clone();
+                        claim.insert("_id", id);
+                        if tx
+                            .update_one(ENDPOINTS, claim, doc! { "$set": { flag: now } })
+                            .await?
+                            == 0
+                        {
+                            return Ok(false);
+                        }
+                        for (user, message) in messages {
+                            tx.queue_email(Some(org), *user, message).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .await?;
+            touched += u64::from(claimed);
+        }
+    }
+    Ok(touched)
 }

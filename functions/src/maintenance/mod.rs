@@ -1,5 +1,5 @@
-//! The maintenance context: the scheduled cleanups ([`cleanup`]) and email
-//! retries ([`emails`]), the
+//! The maintenance context: the scheduled cleanups ([`cleanup`]), email
+//! retries ([`emails`]) and webhook sends ([`webhooks`]), the
 //! operator tasks behind `crm-admin` ([`admin`], and tenant export and
 //! import in [`backup`]) and the local demo data
 //! ([`seed`]). None has a caller, so each reaches the database through
@@ -12,3 +12,4 @@ pub mod cleanup;
 pub mod emails;
 pub mod routes;
 pub mod seed;
+pub mod webhooks;

@@ -6,7 +6,7 @@ use shared::runtime::openapi::{Doc, Tag};
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
-use super::{cleanup, emails};
+use super::{cleanup, emails, webhooks};
 
 /// A scheduled function's route: `GET /api/cron/<name>`, run at `cron`.
 macro_rules! job_route {
@@ -39,6 +39,13 @@ job_route!(
 );
 job_route!(SEND_EMAILS, "send-emails", "* * * * *", emails::run, &[]);
 job_route!(
+    SEND_WEBHOOKS,
+    "send-webhooks",
+    "* * * * *",
+    webhooks::run,
+    &[]
+);
+job_route!(
     CLEANUP_SESSIONS,
     "cleanup-sessions",
     "5 * * * *",
@@ -52,6 +59,7 @@ shared::named_routes! {
         CLEANUP_AUDIT_LOGS,
         CLEANUP_SESSIONS,
         SEND_EMAILS,
+        SEND_WEBHOOKS,
     }
 }
 

@@ -590,18 +590,7 @@ impl<'a> Tx<'a> {
         if self.scope.caller.org.webhook_endpoints <= 0 {
             return;
         }
-        let now = bson::DateTime::now();
-        let expires =
-            bson::DateTime::from_millis(now.timestamp_millis() + EVENT_DAYS * crate::time::DAY_MS);
-        let event = doc! {
-            "_id": ObjectId::new(),
-            ORG_FIELD: self.scope.org_id(),
-            "type": kind,
-            "data": bson::to_bson(&crate::webhook::event_data(data)).unwrap_or(Bson::Null),
-            "createdAt": now,
-            "expiresAt": expires,
-            "fannedOut": false,
-        };
+        let event = crate::webhook::event(self.scope.org_id(), kind, data);
         self.announced.push(event.clone());
         self.batch
             .insert(&self.scope.state.db, collections::WEBHOOK_EVENTS, event);

@@ -8,8 +8,10 @@
 //! reserved and broadcast (240.0.0.0/4), benchmarking (198.18.0.0/15),
 //! IPv6 unique-local (fc00::/7), link-local (fe80::/10), site-local and
 //! multicast, and the IPv4 inside IPv4-mapped (::ffff:0:0/96), IPv4-
-//! compatible, NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16)
-//! addresses is judged as IPv4. [`host_address`] reads a URL's host as the
+//! compatible, NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses is
+//! judged as IPv4; NAT64's local-use prefix (64:ff9b:1::/48, whose IPv4
+//! address may sit at several offsets) and IPv4-translated addresses
+//! (::ffff:0:0:0/96) are refused whole. [`host_address`] reads a URL's host as the
 //! address a resolver would make of it, in every notation one accepts
 //! (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`, `[::ffff:a9fe:a9fe]`),
 //! so a literal cannot slip past as a name. The networks an operator
@@ -47,8 +49,14 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
+    let s = ip.segments();
+    let first = s[0];
+    // NAT64's local-use prefix (64:ff9b:1::/48, RFC 8215) may embed an IPv4
+    // address at any of RFC 6052's offsets, and IPv4-translated addresses
+    // (::ffff:0:a.b.c.d): refused whole rather than decoded.
+    (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+        || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
@@ -67,8 +75,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1) {
         return Some(low());
     }
-    // NAT64: the well-known prefix and the local-use one.
-    if (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]) || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
+    // NAT64's well-known prefix (/96: the IPv4 address is the last 32 bits).
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return Some(low());
     }
     // 6to4 carries the IPv4 address in its second and third segments.
@@ -174,6 +182,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "64:ff9b:1::a00:5",
+            "64:ff9b:1:a00:5::",
+            "64:ff9b:1:5d00:d822::",
+            "::ffff:0:a00:5",
             "2002:7f00:1::1",
             "::127.0.0.1",
             "fec0::1",

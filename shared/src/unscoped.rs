@@ -139,23 +139,26 @@ impl<'s> Unscoped<'s> {
                     state: self.state,
                     session,
                     batch: crate::transaction::Batch::default(),
+                    announced: vec![],
                 };
                 let out = work(&mut tx).await?;
                 let batch = std::mem::take(&mut tx.batch);
                 batch.flush(&self.state.client, &mut tx.session).await?;
                 committing.store(true, std::sync::atomic::Ordering::Relaxed);
                 crate::transaction::commit(&mut tx.session, self.state).await?;
-                Ok(out)
+                Ok((out, std::mem::take(&mut tx.announced)))
             }
             .await;
             // A commit that failed may have landed: never run again.
             if committing.load(std::sync::atomic::Ordering::Relaxed)
                 && result.as_ref().is_err_and(ApiError::is_unavailable)
             {
-                return result;
+                return result.map(|(out, _)| out);
             }
             if !retry.again(&result).await {
-                return result;
+                let (out, announced) = result?;
+                crate::webhook::deliver(self.state, announced).await;
+                return Ok(out);
             }
         }
     }
@@ -239,6 +242,8 @@ pub struct UnscopedTx<'s> {
     session: ClientSession,
     /// Writes nothing here reads back, sent together with the commit.
     batch: crate::transaction::Batch,
+    /// The webhook events in `batch`, delivered after the commit.
+    announced: Vec<Document>,
 }
 
 impl UnscopedTx<'_> {
@@ -250,6 +255,19 @@ impl UnscopedTx<'_> {
     /// held for it (nothing in the transaction can read it before).
     pub fn insert_with_commit(&mut self, coll: &str, doc: Document) {
         self.batch.insert(&self.state.db, coll, doc);
+    }
+
+    /// Announces an event of organization `org` to its webhook endpoints,
+    /// with the commit (see [`crate::db::Tx::announce`]); the caller
+    /// announces only for an organization with endpoints.
+    pub fn announce(&mut self, org: bson::oid::ObjectId, kind: &str, data: &serde_json::Value) {
+        let event = crate::webhook::event(org, kind, data);
+        self.announced.push(event.clone());
+        self.batch.insert(
+            &self.state.db,
+            crate::store::collections::WEBHOOK_EVENTS,
+            event,
+        );
     }
 
     /// Updates the one document matching `filter` with the commit (see

@@ -143,6 +143,21 @@ pub fn event_data(data: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({ "id": data.get("id"), "version": data.get("version"), "truncated": true })
 }
 
+/// The outbox document of an event of organization `org`: written in the
+/// transaction of the change it announces, fanned out after its commit.
+pub fn event(org: ObjectId, kind: &str, data: &serde_json::Value) -> Document {
+    let now = DateTime::now();
+    doc! {
+        "_id": ObjectId::new(),
+        "organizationId": org,
+        "type": kind,
+        "data": bson::to_bson(&event_data(data)).unwrap_or(Bson::Null),
+        "createdAt": now,
+        "expiresAt": shifted(now, EVENT_DAYS * crate::time::DAY_MS),
+        "fannedOut": false,
+    }
+}
+
 /// The body every attempt of a message sends: `{type, timestamp, data}`.
 pub fn payload(event: &Document) -> Vec<u8> {
     let data = event
@@ -207,25 +222,20 @@ pub async fn send_test(
     org: ObjectId,
     endpoint: &Document,
 ) -> Result<ObjectId, ApiError> {
-    let now = DateTime::now();
     let endpoint_id = crate::error::id_of(endpoint, "webhook endpoint")?;
-    let event = doc! {
-        "_id": ObjectId::new(),
-        "organizationId": org,
-        "type": "webhook.test",
-        "data": { "endpointId": endpoint_id.to_hex(), "message": "A test message, sent on request." },
-        "createdAt": now,
-        "expiresAt": shifted(now, EVENT_DAYS * crate::time::DAY_MS),
-        "fannedOut": true,
-    };
+    let mut event = event(
+        org,
+        "webhook.test",
+        &serde_json::json!({ "endpointId": endpoint_id.to_hex(), "message": "A test message, sent on request." }),
+    );
+    event.insert("fannedOut", true);
     let courier = Courier::of(state);
     courier.events.insert_one(&event).await?;
-    let message = courier.message(&event, endpoint, now, true);
+    let message = courier.message(&event, endpoint, DateTime::now(), true);
     let id = crate::error::id_of(&message, "webhook message")?;
     courier.messages.insert_one(&message).await?;
-    courier
-        .inline(state, vec![(message, endpoint.clone(), event)])
-        .await;
+    let sends = vec![(message, endpoint.clone(), event)];
+    courier.within_budget(state, sends).await;
     Ok(id)
 }
 
@@ -235,12 +245,11 @@ pub async fn send_now(state: &State, id: ObjectId) {
     let courier = Courier::of(state);
     let budget = state.config.email.inline_budget;
     let task = tokio::spawn(async move {
-        let now = DateTime::now();
         if let Ok(Some(message)) = courier
-            .claim(doc! { "_id": id, "status": PENDING }, now)
+            .claim(doc! { "_id": id, "status": PENDING }, 0)
             .await
         {
-            courier.send_claimed(message, now).await;
+            courier.send_claimed(message, 0).await;
         }
     });
     let _ = tokio::time::timeout(budget, task).await;
@@ -248,8 +257,9 @@ pub async fn send_now(state: &State, id: ObjectId) {
 
 /// Fans out the events a request just committed and makes their first
 /// attempts, waiting at most the inline budget; the sends go on past it in
-/// a task of their own, and what is left is the scheduled run's. Never
-/// fails the request.
+/// a task of their own (a message whose sender is frozen or gone is taken
+/// again by the scheduled run once its lease is over: at least once, never
+/// lost), and what is left is the scheduled run's. Never fails the request.
 pub async fn deliver(state: &State, events: Vec<Document>) {
     if events.is_empty() {
         return;
@@ -257,12 +267,11 @@ pub async fn deliver(state: &State, events: Vec<Document>) {
     let courier = Courier::of(state);
     let budget = state.config.email.inline_budget;
     let task = tokio::spawn(async move {
-        let now = DateTime::now();
-        match courier.fan_out(&events, now, true).await {
-            Ok(claimed) => {
+        match courier.fan_out(&events, DateTime::now(), true).await {
+            Ok(made) => {
                 // Marking the events is off the sends' path.
                 let (marked, _) =
-                    tokio::join!(courier.fanned_out(&events), courier.send_all(claimed, now));
+                    tokio::join!(courier.fanned_out(&events), courier.send_all(made, 0));
                 if let Err(e) = marked {
                     tracing::warn!(error = %e, "[WEBHOOK] events not marked fanned out; send-webhooks will (no message twice)");
                 }
@@ -280,15 +289,23 @@ pub async fn deliver(state: &State, events: Vec<Document>) {
     }
 }
 
-/// The scheduled run at `now` (the scheduler's clock; tests move it):
-/// fans out the events no request did, then sends every due message,
-/// [`PARALLEL`] at once, until the budget's time is up. `scanned` counts
-/// attempts, `deleted` deliveries, `remaining` messages still to send.
+/// The scheduler's clock: the real one moved by `offset` milliseconds
+/// (0 but in tests, which run the schedule ahead).
+fn clock(offset: i64) -> DateTime {
+    shifted(DateTime::now(), offset)
+}
+
+/// The scheduled run as if at `now` (tests move the clock; the run keeps
+/// that offset from the real clock while it lasts): fans out the events
+/// no request did, then sends every due message, [`PARALLEL`] at once,
+/// until the budget's time is up. `scanned` counts attempts, `deleted`
+/// deliveries, `remaining` messages still to send.
 pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Report, ApiError> {
+    let offset = now.timestamp_millis() - DateTime::now().timestamp_millis();
     let mut report = Report::default();
     let courier = Courier::of(state);
     loop {
-        let late = shifted(now, -FAN_OUT_AFTER_MS);
+        let late = shifted(clock(offset), -FAN_OUT_AFTER_MS);
         let events: Vec<Document> = courier
             .events
             .find(doc! { "fannedOut": false, "createdAt": { "$lte": late } })
@@ -300,7 +317,7 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
         if events.is_empty() || budget.exhausted() {
             break;
         }
-        courier.fan_out(&events, now, false).await?;
+        courier.fan_out(&events, clock(offset), false).await?;
         courier.fanned_out(&events).await?;
     }
     let budget = std::sync::Mutex::new(budget);
@@ -310,15 +327,16 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
             if budget.lock().map(|b| b.exhausted()).unwrap_or(true) {
                 break;
             }
+            let now = clock(offset);
             let due = doc! { "$or": [
                 { "status": PENDING, "nextAttemptAt": { "$lte": now } },
                 { "status": SENDING, "leaseUntil": { "$lt": now } },
             ] };
-            let Some(message) = courier.claim(due, now).await? else {
+            let Some(message) = courier.claim(due, offset).await? else {
                 break;
             };
             done.scanned += 1;
-            if courier.send_claimed(message, now).await {
+            if courier.send_claimed(message, offset).await {
                 done.deleted += 1;
             }
         }
@@ -334,6 +352,9 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
         .await?;
     Ok(report)
 }
+
+/// A message with its endpoint and event, as a sender holds them.
+type Outgoing = (Document, Document, Document);
 
 /// What sending needs, owned, so a send can outlive its request.
 #[derive(Clone)]
@@ -363,9 +384,9 @@ impl Courier {
         }
     }
 
-    /// A new message of `event` for `endpoint`: claimed by its maker
-    /// (`SENDING`, under a lease) when it is to be sent at once, skipped for
-    /// a disabled endpoint, due otherwise.
+    /// A new message of `event` for `endpoint`, due at `now`: claimed by
+    /// its maker (`SENDING`, under a lease) when it is sent at once,
+    /// skipped for a disabled endpoint.
     fn message(
         &self,
         event: &Document,
@@ -396,14 +417,16 @@ impl Courier {
     }
 
     /// One message per endpoint that selects each event and existed when
-    /// it happened; returns those it claimed (`claim`), with their endpoint
-    /// and event, to be sent at once.
+    /// it happened. With `inline`, returns the messages this fan-out made
+    /// (with their endpoint and event) to be sent at once: the first
+    /// [`PARALLEL`] already claimed, the rest claimed as their turn comes
+    /// (so no lease runs out in the queue).
     async fn fan_out(
         &self,
         events: &[Document],
         now: DateTime,
-        claim: bool,
-    ) -> Result<Vec<(Document, Document, Document)>, ApiError> {
+        inline: bool,
+    ) -> Result<Vec<Outgoing>, ApiError> {
         let mut orgs: Vec<ObjectId> = events
             .iter()
             .filter_map(|e| e.get_object_id("organizationId").ok())
@@ -416,7 +439,7 @@ impl Courier {
             .await?
             .try_collect()
             .await?;
-        let mut made: Vec<(Document, Document, Document)> = vec![];
+        let mut made: Vec<Outgoing> = vec![];
         for event in events {
             let org = event.get_object_id("organizationId").ok();
             let kind = event.get_str("type").unwrap_or_default();
@@ -428,6 +451,7 @@ impl Courier {
                     && existed
                     && selected(&selectors, kind)
                 {
+                    let claim = inline && made.len() < PARALLEL;
                     made.push((
                         self.message(event, endpoint, now, claim),
                         endpoint.clone(),
@@ -456,10 +480,13 @@ impl Courier {
                 }
             }
         }
+        if !inline {
+            return Ok(vec![]);
+        }
         Ok(made
             .into_iter()
             .enumerate()
-            .filter(|(i, (m, _, _))| !refused.contains(i) && m.get_str("status") == Ok(SENDING))
+            .filter(|(i, (m, _, _))| !refused.contains(i) && m.get_str("status") != Ok(SKIPPED))
             .map(|(_, m)| m)
             .collect())
     }
@@ -479,13 +506,23 @@ impl Courier {
         Ok(())
     }
 
-    /// Sends claimed messages, [`PARALLEL`] at once; returns how many were
+    /// Sends messages just made, [`PARALLEL`] at once, each claimed when
+    /// its turn comes unless it was made claimed; returns how many were
     /// delivered.
-    async fn send_all(&self, claimed: Vec<(Document, Document, Document)>, now: DateTime) -> u64 {
+    async fn send_all(&self, made: Vec<Outgoing>, offset: i64) -> u64 {
         use futures_util::StreamExt;
-        futures_util::stream::iter(claimed)
+        futures_util::stream::iter(made)
             .map(|(message, endpoint, event)| async move {
-                self.attempt(message, endpoint, Some(event), now).await
+                let message = if message.get_str("status") == Ok(SENDING) {
+                    message
+                } else {
+                    let mine = doc! { "_id": message.get("_id").cloned(), "status": PENDING };
+                    match self.claim(mine, offset).await {
+                        Ok(Some(claimed)) => claimed,
+                        _ => return false,
+                    }
+                };
+                self.attempt(message, endpoint, Some(event), offset).await
             })
             .buffer_unordered(PARALLEL)
             .filter(|delivered| std::future::ready(*delivered))
@@ -493,49 +530,32 @@ impl Courier {
             .await as u64
     }
 
-    /// [`Courier::send_all`] of the messages just made, within the inline
-    /// budget.
-    async fn inline(&self, state: &State, claimed: Vec<(Document, Document, Document)>) {
+    /// [`Courier::send_all`] within the inline budget.
+    async fn within_budget(&self, state: &State, made: Vec<Outgoing>) {
         let courier = self.clone();
-        let task = tokio::spawn(async move { courier.send_all(claimed, DateTime::now()).await });
+        let task = tokio::spawn(async move { courier.send_all(made, 0).await });
         let _ = tokio::time::timeout(state.config.email.inline_budget, task).await;
     }
 
-    /// Takes the oldest message matching `filter`, or none.
-    async fn claim(&self, filter: Document, now: DateTime) -> Result<Option<Document>, ApiError> {
-        for _ in 0..5 {
-            let Some(candidate) = self
-                .messages
-                .find(filter.clone())
-                .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
-                .limit(1)
-                .await?
-                .try_next()
-                .await?
-            else {
-                return Ok(None);
-            };
-            let mut guard = filter.clone();
-            guard.insert("_id", crate::error::id_of(&candidate, "webhook message")?);
-            let taken = self
-                .messages
-                .find_one_and_update(
-                    guard,
-                    doc! { "$set": { "status": SENDING, "leaseUntil": shifted(now, LEASE_MS) },
-                    "$inc": { "tries": 1_i32 } },
-                )
-                .return_document(mongodb::options::ReturnDocument::After)
-                .await?;
-            if taken.is_some() {
-                return Ok(taken);
-            }
-        }
-        Ok(None)
+    /// Takes the message matching `filter` that has waited longest, in
+    /// one atomic command (concurrent senders never take the same one),
+    /// under a lease from the scheduler's clock; or none.
+    async fn claim(&self, filter: Document, offset: i64) -> Result<Option<Document>, ApiError> {
+        let lease = shifted(clock(offset), LEASE_MS);
+        Ok(self
+            .messages
+            .find_one_and_update(
+                filter,
+                doc! { "$set": { "status": SENDING, "leaseUntil": lease }, "$inc": { "tries": 1_i32 } },
+            )
+            .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?)
     }
 
     /// Sends a claimed message, its endpoint and event read first; true
     /// when it was delivered.
-    async fn send_claimed(&self, message: Document, now: DateTime) -> bool {
+    async fn send_claimed(&self, message: Document, offset: i64) -> bool {
         let (endpoint, event) = tokio::join!(
             self.endpoints
                 .find_one(doc! { "_id": message.get("endpointId").cloned() }),
@@ -544,7 +564,7 @@ impl Courier {
         );
         match endpoint {
             Ok(Some(endpoint)) => {
-                self.attempt(message, endpoint, event.ok().flatten(), now)
+                self.attempt(message, endpoint, event.ok().flatten(), offset)
                     .await
             }
             Ok(None) => {
@@ -585,13 +605,18 @@ impl Courier {
     }
 
     /// Makes one attempt of a claimed message and records it under the
-    /// claim's lease; true when delivered.
+    /// claim's lease; true when delivered. The endpoint's failure state
+    /// is changed by conditional updates of its own (never from the copy
+    /// read before a send that may take 15 s), and only for an outcome
+    /// that was recorded; a fault of ours (the event expired, the secret
+    /// does not open) fails the message without counting against the
+    /// endpoint.
     async fn attempt(
         &self,
         message: Document,
         endpoint: Document,
         event: Option<Document>,
-        now: DateTime,
+        offset: i64,
     ) -> bool {
         let Ok(id) = message.get_object_id("_id") else {
             return false;
@@ -632,34 +657,30 @@ impl Courier {
             }
         };
         attempt.duration_ms = started.elapsed().as_millis() as i64;
-        let at = DateTime::now();
+        let at = clock(offset);
         let tries = message.get_i32("tries").unwrap_or(1);
         let log = doc! { "$each": [attempt.log_entry(at)], "$slice": -LOG_KEEP };
         let endpoint_id = endpoint.get("_id").cloned();
-        let failing = endpoint.get_datetime("failingSince").is_ok();
         if attempt.delivered() {
-            let _ = self
-                .messages
-                .update_one(
-                    mine,
-                    doc! { "$set": { "status": DELIVERED, "leaseUntil": null, "deliveredAt": at },
-                    "$push": { "attempts": log } },
-                )
-                .await;
-            if failing {
-                let _ = self
-                    .endpoints
-                    .update_one(
-                        doc! { "_id": endpoint_id },
-                        doc! { "$set": { "failingSince": null, "failedMessages": 0_i64,
-                        "noticeExhaustedAt": null, "noticeWarningAt": null } },
-                    )
-                    .await;
+            let done = doc! { "$set": { "status": DELIVERED, "leaseUntil": null, "deliveredAt": at },
+            "$push": { "attempts": log } };
+            let recovered = doc! { "$set": { "failingSince": null, "failedMessages": 0_i64,
+            "noticeExhaustedAt": null, "noticeWarningAt": null } };
+            let (recorded, _) = tokio::join!(
+                self.messages.update_one(mine, done),
+                self.endpoints.update_one(
+                    doc! { "_id": endpoint_id, "failingSince": { "$ne": null } },
+                    recovered,
+                ),
+            );
+            if !recorded.is_ok_and(|r| r.modified_count == 1) {
+                tracing::warn!(messageId = %id, "[WEBHOOK] delivered after its lease ran out: it may be sent again (same webhook-id)");
             }
             return true;
         }
+        let ours = attempt.error == Some("internal");
         let gone = attempt.status == Some(410);
-        let wait = if gone {
+        let wait = if gone || ours {
             None
         } else {
             retry_delay_ms(tries, rand::random::<f64>()).map(|ms| {
@@ -671,7 +692,7 @@ impl Courier {
             detail = ?attempt.detail, tries, "[WEBHOOK] not delivered");
         let set = match wait {
             Some(ms) => {
-                doc! { "status": PENDING, "leaseUntil": null, "nextAttemptAt": shifted(now, ms) }
+                doc! { "status": PENDING, "leaseUntil": null, "nextAttemptAt": shifted(at, ms) }
             }
             None => doc! { "status": FAILED, "leaseUntil": null },
         };
@@ -680,30 +701,36 @@ impl Courier {
             .update_one(mine, doc! { "$set": set, "$push": { "attempts": log } })
             .await
             .is_ok_and(|r| r.modified_count == 1);
-        let mut change = Document::new();
-        if !failing {
-            change.insert("failingSince", at);
+        if !recorded || ours {
+            return false;
         }
-        if gone {
-            change.insert("status", DISABLED);
-            change.insert("disabledAt", at);
-            change.insert("disabledReason", "GONE");
-        }
-        let mut update = Document::new();
-        if wait.is_none() && recorded {
-            update.insert("$inc", doc! { "failedMessages": 1_i64 });
-        }
-        if !change.is_empty() {
-            update.insert("$set", change);
-        }
-        if !update.is_empty() {
-            let filter = if gone {
-                doc! { "_id": endpoint_id, "status": ENABLED }
+        let failing = self.endpoints.update_one(
+            doc! { "_id": endpoint_id.clone(), "failingSince": null },
+            doc! { "$set": { "failingSince": at } },
+        );
+        let counted = async {
+            if gone {
+                self.endpoints
+                    .update_one(
+                        doc! { "_id": endpoint_id.clone(), "status": ENABLED },
+                        doc! { "$set": { "status": DISABLED, "disabledAt": at, "disabledReason": "GONE" },
+                               "$inc": { "failedMessages": 1_i64 } },
+                    )
+                    .await
+                    .map(|_| ())
+            } else if wait.is_none() {
+                self.endpoints
+                    .update_one(
+                        doc! { "_id": endpoint_id.clone() },
+                        doc! { "$inc": { "failedMessages": 1_i64 } },
+                    )
+                    .await
+                    .map(|_| ())
             } else {
-                doc! { "_id": endpoint_id }
-            };
-            let _ = self.endpoints.update_one(filter, update).await;
-        }
+                Ok(())
+            }
+        };
+        let _ = tokio::join!(failing, counted);
         false
     }
 }
@@ -886,8 +913,7 @@ mod post {
                 .headers()
                 .get(http::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|s| *s >= 0),
+                .and_then(retry_after_secs),
             _ => None,
         };
         let text = response
@@ -920,9 +946,35 @@ mod post {
     }
 }
 
+/// A `Retry-After` value as seconds from now: a number of seconds, or an
+/// HTTP date (RFC 9110); `None` for anything else.
+fn retry_after_secs(value: &str) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<i64>() {
+        return (secs >= 0).then_some(secs);
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    let secs = when
+        .duration_since(std::time::SystemTime::now())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Some(secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        assert_eq!(retry_after_secs("120"), Some(120));
+        assert_eq!(retry_after_secs("-1"), None);
+        assert_eq!(retry_after_secs("soon"), None);
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let secs = retry_after_secs(&httpdate::fmt_http_date(later)).unwrap();
+        assert!((3590..=3600).contains(&secs), "{secs}");
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
+    }
 
     #[test]
     fn the_schedule_moves_each_retry_earlier_by_at_most_a_tenth() {

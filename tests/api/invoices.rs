@@ -108,7 +108,7 @@ pub(crate) async fn completed(app: &TestApp, actor: &Actor, vehicle: &str) -> St
     order
 }
 
-async fn pay(app: &TestApp, actor: &Actor, order: &str, amount: i64) -> Resp {
+pub(crate) async fn pay(app: &TestApp, actor: &Actor, order: &str, amount: i64) -> Resp {
     app.post(
         &format!("/api/v1/work-orders/{order}/payments"),
         Some(actor),

@@ -346,19 +346,15 @@ async fn failures_follow_the_schedule_and_then_fail_and_notify() {
             .as_document()
             .unwrap()
             .clone();
-        let base = if attempt == 0 {
-            last.get_datetime("at").unwrap().timestamp_millis()
-        } else {
-            now.timestamp_millis()
-        };
-        let delay = next - base;
+        // From the attempt, on the scheduler's clock.
+        let delay = next - last.get_datetime("at").unwrap().timestamp_millis();
         assert!(
-            delay <= wait * 1000 && delay >= wait * 900 - 50,
+            delay <= wait * 1000 && delay >= wait * 900,
             "attempt {}: next in {delay} ms, scheduled {wait} s less up to 10%",
             attempt + 1
         );
-        // Not due a moment before.
-        let early = DateTime::from_millis(next - 1);
+        // Not due a second before.
+        let early = DateTime::from_millis(next - 1000);
         let report = functions::maintenance::webhooks::run_at(&app.state, early)
             .await
             .unwrap();
@@ -611,8 +607,19 @@ async fn a_failing_endpoint_is_warned_then_disabled_with_one_email_each() {
             .body["status"],
         "ENABLED"
     );
-    // The tenth: disabled, and told so once.
+    // The tenth, but the warning is not a day old yet: still enabled.
     set(doc! { "failedMessages": 10_i64 }).await;
+    functions::maintenance::webhooks::run_at(&app.state, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{endpoint}"), Some(&owner))
+            .await
+            .body["status"],
+        "ENABLED"
+    );
+    // A day after the warning: disabled, and told so once.
+    set(doc! { "noticeWarningAt": days_ago(1.01) }).await;
     functions::maintenance::webhooks::run_at(&app.state, now)
         .await
         .unwrap();
@@ -719,4 +726,70 @@ async fn an_address_is_checked_again_when_a_message_is_sent() {
         assert_eq!(error, "blocked", "{url}: {a}");
     }
     assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_runs_send_each_due_message_exactly_once() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ("EMAIL_INLINE_BUDGET_MS", "2000"),
+        ("RATE_LIMIT_API_FREE", "100000"),
+    ])
+    .await;
+    let owner = app.owner().await.clone();
+    let receiver = Receiver::start().await;
+    receiver.always(500);
+    endpoint(&app, &owner, &receiver, json!(["account.created"])).await;
+    let names: Vec<String> = (0..20).map(|i| format!("Burst {i}")).collect();
+    let creates = names.iter().map(|n| app.create_account(&owner, n));
+    futures_util::future::join_all(creates).await;
+    receiver.wait_for(20).await;
+    receiver.always(200);
+    let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000);
+    let runs = (0..3).map(|_| functions::maintenance::webhooks::run_at(&app.state, later));
+    let reports = futures_util::future::join_all(runs).await;
+    let attempts: u64 = reports.iter().map(|r| r.as_ref().unwrap().scanned).sum();
+    assert_eq!(attempts, 20, "{reports:?}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 40);
+    let mut retried: Vec<&str> = got[20..].iter().map(|g| g.header("webhook-id")).collect();
+    retried.sort();
+    retried.dedup();
+    assert_eq!(retried.len(), 20, "each message once");
+    assert_eq!(
+        app.count("webhook_messages", doc! { "status": "DELIVERED" })
+            .await,
+        20
+    );
+}
+
+#[tokio::test]
+async fn a_fault_of_ours_fails_the_message_without_counting_against_the_endpoint() {
+    let app = spawn().await;
+    let owner = app.owner().await.clone();
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = endpoint(&app, &owner, &receiver, json!(["account.created"])).await;
+    // A secret that no longer opens (sealed under another server secret).
+    app.db
+        .collection::<Document>("webhook_endpoints")
+        .update_one(
+            doc! { "_id": oid(&endpoint) },
+            doc! { "$set": { "secret": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![7; 60] } } },
+        )
+        .await
+        .unwrap();
+    app.create_account(&owner, "Unsigned").await;
+    let m = messages(&app, doc! {}).await.pop().unwrap();
+    assert_eq!(m.get_str("status").unwrap(), "FAILED");
+    let a = m.get_array("attempts").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(a.get_str("error").unwrap(), "internal");
+    let e = &app
+        .find("webhook_endpoints", doc! { "_id": oid(&endpoint) })
+        .await[0];
+    assert_eq!(shared::db::number(e, "failedMessages"), Some(0));
+    assert_eq!(e.get("failingSince"), None);
+    assert!(receiver.received().is_empty(), "nothing unsigned is sent");
 }

@@ -448,3 +448,193 @@ async fn an_announced_change_costs_no_command_more() {
         3
     );
 }
+
+/// The domain's own events, each written with the change it names: the
+/// work order's loop (approval, status, invoice, payment), an odometer
+/// reading, a part falling to its reorder level (once per crossing),
+/// appointments booked and cancelled, and a lead from a public form.
+#[tokio::test]
+async fn the_domains_events_are_announced_with_their_changes() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    crate::appointments::calendar(&app).await;
+    // Only test messages are sent: the events are what is checked here.
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&owner),
+            json!({ "url": TARGET, "events": ["webhook.test"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let count = |kind: &'static str| {
+        let app = &app;
+        async move { app.count("webhook_events", doc! { "type": kind }).await }
+    };
+
+    let (_, vehicle) = crate::work_orders::customer(&app, &owner).await;
+    let order = crate::invoices::completed(&app, &owner, &vehicle).await;
+    assert_eq!(count("work_order.approval_recorded").await, 1);
+    let changed = app
+        .find(
+            "webhook_events",
+            doc! { "type": "work_order.status_changed" },
+        )
+        .await;
+    let moves: Vec<(String, String)> = changed
+        .iter()
+        .map(|e| {
+            let d = e.get_document("data").unwrap();
+            (
+                d.get_str("previousStatus").unwrap().to_string(),
+                d.get_str("status").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        moves.contains(&("IN_PROGRESS".into(), "COMPLETED".into())),
+        "{moves:?}"
+    );
+    let r = crate::work_orders::move_to(&app, &owner, &order, "INVOICED").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let issued = app
+        .find("webhook_events", doc! { "type": "invoice.issued" })
+        .await;
+    assert_eq!(issued.len(), 1);
+    let data = issued[0].get_document("data").unwrap();
+    assert_eq!(data.get_str("id").unwrap(), order);
+    assert_eq!(data.get_str("invoiceNumber").unwrap(), "INV-000001");
+    let total = r.body["total"].as_i64().unwrap();
+    let r = crate::invoices::pay(&app, &owner, &order, total).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(count("payment.recorded").await, 1);
+    let paid = app
+        .find(
+            "webhook_events",
+            doc! { "type": "work_order.status_changed", "data.status": "PAID" },
+        )
+        .await;
+    assert_eq!(paid.len(), 1);
+
+    let r = app
+        .post(
+            &format!("/api/v1/vehicles/{vehicle}/odometer"),
+            Some(&owner),
+            json!({ "value": 120_000, "unit": "km" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(count("vehicle.odometer_recorded").await, 1);
+
+    let part = app
+        .create_record(
+            &owner,
+            "parts",
+            json!({ "sku": "PAD-LOW", "name": "Pads", "unitPrice": 1250, "currency": "EUR", "reorderLevel": 5 }),
+        )
+        .await;
+    for (quantity, low) in [(10, 0), (-6, 1), (-1, 1), (4, 1), (-2, 2)] {
+        let r = app
+            .post(
+                &format!("/api/v1/parts/{part}/adjustments"),
+                Some(&owner),
+                json!({ "quantity": quantity, "reason": "COUNT" }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(count("part.stock_low").await, low, "after {quantity}");
+    }
+
+    let r = app
+        .post(
+            "/api/v1/appointments",
+            Some(&owner),
+            json!({ "startAt": "2027-01-12T09:00:00Z", "endAt": "2027-01-12T10:00:00Z", "bay": "Bay 1" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(count("appointment.booked").await, 1);
+    let r = app
+        .patch(
+            &format!("/api/v1/appointments/{}", r.str("id")),
+            Some(&owner),
+            json!({ "status": "CANCELLED" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(count("appointment.cancelled").await, 1);
+
+    let r = app
+        .post(
+            "/api/v1/forms",
+            Some(&owner),
+            json!({ "name": "Contact", "fields": [{ "field": "email", "required": true }],
+                    "allowedOrigins": ["https://garage.example"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .request(
+            "POST",
+            &format!("/api/v1/public/forms/{}/submissions", r.str("publicId")),
+            None,
+            Some(br#"{"email":"new.lead@example.com"}"#.to_vec()),
+            &[
+                ("content-type", "application/json"),
+                ("origin", "https://garage.example"),
+            ],
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    let lead = app
+        .find("webhook_events", doc! { "type": "lead.submitted" })
+        .await;
+    assert_eq!(lead.len(), 1);
+    assert_eq!(
+        lead[0]
+            .get_document("data")
+            .unwrap()
+            .get_str("email")
+            .unwrap(),
+        "new.lead@example.com"
+    );
+    // Every event belongs to this organization and is in the catalogue.
+    let types: Vec<String> = functions::identity::webhooks::catalogue()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    for e in app.find("webhook_events", doc! {}).await {
+        assert_eq!(
+            e.get_object_id("organizationId").unwrap(),
+            oid(&owner.org_id)
+        );
+        let t = e.get_str("type").unwrap();
+        assert!(types.iter().any(|c| c == t), "{t} is not in the catalogue");
+    }
+}
+
+/// The OpenAPI document carries the catalogue as its top-level `webhooks`:
+/// every event type once, its body with the record's schema.
+#[test]
+fn the_openapi_document_lists_every_event_as_a_webhook() {
+    let doc: serde_json::Value =
+        serde_json::from_str(functions::service::docs::OPENAPI_JSON).unwrap();
+    let hooks = doc["webhooks"].as_object().expect("top-level webhooks");
+    let catalogue = functions::identity::webhooks::catalogue();
+    assert_eq!(hooks.len(), catalogue.len());
+    for (kind, _) in &catalogue {
+        let body = &hooks[kind]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["properties"]["type"]["const"], kind.as_str(), "{kind}");
+    }
+    let data = |k: &str| {
+        hooks[k]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+            ["data"]["$ref"]
+            .clone()
+    };
+    assert_eq!(data("account.created"), "#/components/schemas/Account");
+    assert_eq!(data("invoice.issued"), "#/components/schemas/WorkOrder");
+    assert_eq!(
+        data("work_order.status_changed"),
+        "#/components/schemas/WorkOrder"
+    );
+}

@@ -1,7 +1,8 @@
 //! The whole API in one local process: migrates the database, seeds the demo
 //! organization when `--seed` is given, then serves every route of the route
 //! table on http://127.0.0.1:$PORT (default 3000) until Ctrl-C. Like the
-//! deployed schedule, it retries unsent emails (`send-emails`) every minute.
+//! deployed schedule, it retries unsent emails (`send-emails`) and sends
+//! due webhook messages (`send-webhooks`) every minute.
 
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
@@ -29,6 +30,9 @@ async fn main() -> Result<(), shared::runtime::Error> {
             every.tick().await;
             if let Err(e) = functions::maintenance::emails::run(retries.clone()).await {
                 eprintln!("send-emails: {e}");
+            }
+            if let Err(e) = functions::maintenance::webhooks::run(retries.clone()).await {
+                eprintln!("send-webhooks: {e}");
             }
         }
     });

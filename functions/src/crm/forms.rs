@@ -289,12 +289,13 @@ pub async fn lead_submissions(ctx: Ctx) -> HandlerResult {
 }
 
 /// The live, active form of an active organization with `public_id`,
-/// with its organization's plan; `None` for anything a submitter must not
-/// be told apart (unknown, inactive, deleted, organization deactivated).
+/// with its organization's plan and whether it has webhook endpoints (to
+/// announce the lead to); `None` for anything a submitter must not be told
+/// apart (unknown, inactive, deleted, organization deactivated).
 async fn live_form(
     db: &Unscoped<'_>,
     public_id: &str,
-) -> Result<Option<(Document, Plan)>, ApiError> {
+) -> Result<Option<(Document, Plan, bool)>, ApiError> {
     let Some(form) = db
         .collection(FORMS)
         .find_one(doc! { "publicId": public_id, "deletedAt": null, "active": true })
@@ -313,7 +314,8 @@ async fn live_form(
             .ok()
             .and_then(Plan::parse)
             .unwrap_or(Plan::Free);
-        (form, plan)
+        let hooks = shared::db::number(&o, "webhookEndpoints").unwrap_or(0) > 0;
+        (form, plan, hooks)
     }))
 }
 
@@ -339,7 +341,7 @@ fn not_found() -> ApiError {
 /// the form's `allowedOrigins` (no credentials).
 pub async fn preflight(ctx: Ctx) -> HandlerResult {
     let db = Unscoped::open(&ctx.state, Purpose::PublicForm);
-    let (form, _) = live_form(&db, ctx.req.param("publicId").unwrap_or(""))
+    let (form, _, _) = live_form(&db, ctx.req.param("publicId").unwrap_or(""))
         .await?
         .ok_or_else(not_found)?;
     let origin = ctx.req.header("origin").unwrap_or("");
@@ -473,7 +475,7 @@ fn daily_cap(plan: Plan) -> u64 {
 pub async fn submit(ctx: Ctx) -> HandlerResult {
     let state = ctx.state.clone();
     let db = Unscoped::open(&state, Purpose::PublicForm);
-    let (form, plan) = live_form(&db, ctx.req.param("publicId").unwrap_or(""))
+    let (form, plan, hooks) = live_form(&db, ctx.req.param("publicId").unwrap_or(""))
         .await?
         .ok_or_else(not_found)?;
     let origin = ctx.req.header("origin").map(str::to_string);
@@ -485,7 +487,7 @@ pub async fn submit(ctx: Ctx) -> HandlerResult {
             ));
         }
     }
-    let answer = receive(&ctx, &db, &form, plan).await;
+    let answer = receive(&ctx, &db, &form, plan, hooks).await;
     let Some(o) = origin else {
         return answer;
     };
@@ -495,7 +497,13 @@ pub async fn submit(ctx: Ctx) -> HandlerResult {
     Ok(r)
 }
 
-async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> HandlerResult {
+async fn receive(
+    ctx: &Ctx,
+    db: &Unscoped<'_>,
+    form: &Document,
+    plan: Plan,
+    hooks: bool,
+) -> HandlerResult {
     let req = &ctx.req;
     if req.is_oversize() || req.body.len() > MAX_SUBMISSION_BYTES {
         return Err(ApiError::PayloadTooLarge {
@@ -578,7 +586,7 @@ async fn receive(ctx: &Ctx, db: &Unscoped<'_>, form: &Document, plan: Plan) -> H
     };
     let submission_id = ObjectId::new();
     let lead_id = match lead {
-        Some(lead) => Some(file_lead(db, form, org, lead, submission_id, &meta).await?),
+        Some(lead) => Some(file_lead(db, form, org, lead, submission_id, &meta, hooks).await?),
         None => None,
     };
     db.collection(FORM_SUBMISSIONS)
@@ -651,6 +659,7 @@ async fn file_lead(
     lead: Document,
     submission: ObjectId,
     meta: &RequestMeta,
+    hooks: bool,
 ) -> Result<ObjectId, ApiError> {
     let email = lead.get_str("email").ok().map(str::to_lowercase);
     let existing = |email: Option<String>| async move {
@@ -666,7 +675,17 @@ async fn file_lead(
     if let Some(id) = existing(email.clone()).await? {
         return Ok(id);
     }
-    match new_lead(db, form, org, &lead, email.as_deref(), submission, meta).await {
+    match new_lead(
+        db,
+        form,
+        (org, hooks),
+        &lead,
+        email.as_deref(),
+        submission,
+        meta,
+    )
+    .await
+    {
         Err(ApiError::Conflict {
             code: Code::AlreadyExists,
             ..
@@ -678,10 +697,12 @@ async fn file_lead(
 }
 
 /// See [`file_lead`]: the new lead, its audit entry and its alerts.
+/// `(org, hooks)`: the form's organization, and whether it has webhook
+/// endpoints to announce the lead to.
 async fn new_lead(
     db: &Unscoped<'_>,
     form: &Document,
-    org: ObjectId,
+    (org, hooks): (ObjectId, bool),
     lead: &Document,
     email: Option<&str>,
     submission: ObjectId,
@@ -711,6 +732,11 @@ async fn new_lead(
                     record.insert("productId", p);
                 }
                 record.extend(doc! { "formId": form_id, "formEmail": email });
+                if hooks {
+                    let shown = shared::records::render(&record);
+                    tx.announce(org, "lead.created", &shown);
+                    tx.announce(org, "lead.submitted", &shown);
+                }
                 tx.insert_one(crate::crm::collections::LEADS, record)
                     .await?;
                 tx.audit(

@@ -605,6 +605,13 @@ pub async fn test(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let endpoint = enabled(scope, id).await?;
     let message = delivery::send_test(scope.state(), scope.org_id(), &endpoint).await?;
+    scope
+        .audit(
+            AuditEntry::new(Action::Create, "webhook_message")
+                .id(message)
+                .changes(doc! { "type": "webhook.test", "endpointId": id }),
+        )
+        .await;
     let after = scope
         .collection(MESSAGES)
         .find_one(doc! { "_id": message })
@@ -773,7 +780,8 @@ const NOTICES: [Notice; 3] = [
 
 /// Part of `send-webhooks` (every minute), at `now`: disables the
 /// endpoints failing [`DISABLE_AFTER_DAYS`] days with at least
-/// [`DISABLE_AFTER_FAILED`] failed messages, then emails the owners and
+/// [`DISABLE_AFTER_FAILED`] failed messages whose owners were warned a
+/// day before or earlier, then emails the owners and
 /// admins of each endpoint once per notice (a message first exhausted, a
 /// day before the disable, the disable), each claimed by a conditional
 /// update in the transaction that queues its emails, so no rerun sends one
@@ -786,6 +794,8 @@ pub async fn watch(db: &shared::unscoped::Unscoped<'_>, now: DateTime) -> Result
                 "status": ENABLED,
                 "failingSince": { "$lte": shared::db::shifted(now, -DISABLE_AFTER_DAYS * shared::db::DAY_MS) },
                 "failedMessages": { "$gte": DISABLE_AFTER_FAILED },
+                // Never without the warning a day before.
+                "noticeWarningAt": { "$lte": shared::db::shifted(now, -shared::db::DAY_MS) },
             },
             doc! { "$set": { "status": DISABLED, "disabledAt": now, "disabledReason": "FAILING" } },
         )

@@ -43,7 +43,76 @@ const PAGE: &str = r#"<!doctype html>
 /// The document of this API: every route of `routes` (the whole table,
 /// the route table's `ROUTES`), every entity.
 pub fn document(routes: &[&Route]) -> Result<Value, String> {
-    openapi::document(&INFO, routes)
+    let mut doc = openapi::document(&INFO, routes)?;
+    doc["webhooks"] = webhooks(&doc);
+    Ok(doc)
+}
+
+/// The top-level `webhooks` of the document: one POST per event type of
+/// the catalogue (`crate::identity::webhooks::catalogue`), its body
+/// `{type, timestamp, data}` with `data` the record's schema where the
+/// document has one, and the Standard Webhooks headers.
+fn webhooks(doc: &Value) -> Value {
+    let schemas = &doc["components"]["schemas"];
+    let header = |name: &str, description: &str| {
+        serde_json::json!({ "name": name, "in": "header", "required": true,
+            "description": description, "schema": { "type": "string" } })
+    };
+    let mut out = serde_json::Map::new();
+    for (kind, description) in crate::identity::webhooks::catalogue() {
+        let (record, verb) = kind.split_once('.').unwrap_or((kind.as_str(), ""));
+        // The domain's invoice and payment events carry the work order.
+        let record = match record {
+            "invoice" | "payment" => "work_order",
+            r => r,
+        };
+        let name: String = record
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let data = if verb == "deleted" {
+            serde_json::json!({ "type": "object", "required": ["id"],
+                "properties": { "id": { "type": "string" } } })
+        } else if schemas.get(&name).is_some() {
+            serde_json::json!({ "$ref": format!("#/components/schemas/{name}") })
+        } else {
+            serde_json::json!({ "type": "object" })
+        };
+        out.insert(
+            kind.clone(),
+            serde_json::json!({ "post": {
+                "operationId": format!("webhook_{}", kind.replace('.', "_")),
+                "summary": description,
+                "description": "Sent to every endpoint whose `events` select this type, signed per Standard Webhooks. `data` is the record as the API renders it, with its `version`: a receiver drops an event older than what it holds (order is not promised).",
+                "tags": ["webhooks"],
+                "parameters": [
+                    header("webhook-id", "`msg_` + the message id: the same on every retry and replay (deduplicate by it)."),
+                    header("webhook-timestamp", "Seconds since the epoch when this attempt was made."),
+                    header("webhook-signature", "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under each live secret, space-separated."),
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["type", "timestamp", "data"],
+                    "properties": {
+                        "type": { "const": kind },
+                        "timestamp": { "type": "string", "format": "date-time" },
+                        "data": data,
+                    },
+                } } } },
+                "responses": {
+                    "2XX": { "description": "Delivered." },
+                    "410": { "description": "Gone: the endpoint is disabled." },
+                    "default": { "description": "Any other answer (3xx included) is a failure, retried on the schedule; `Retry-After` on 429 and 503 is waited out." },
+                },
+            } }),
+        );
+    }
+    Value::Object(out)
 }
 
 /// The service's tags in this document (its group: Operations); here,

@@ -134,6 +134,16 @@ fn rescheduled(write: Write<'_>, after: &Document) -> bool {
 /// The rules of [`APPOINTMENT`], checked in the write's transaction with
 /// the organization's appointment lock held.
 async fn check(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
+    let cancelled = |d: &Document| Status::in_field(d, "status") == Some(Status::Cancelled);
+    match write {
+        Write::Create if !cancelled(after) => {
+            tx.announce("appointment.booked", &shared::records::render(after))
+        }
+        Write::Update(before) if cancelled(after) && !cancelled(before) => {
+            tx.announce("appointment.cancelled", &shared::records::render(after))
+        }
+        _ => {}
+    }
     if !rescheduled(write, after) {
         return Ok(());
     }

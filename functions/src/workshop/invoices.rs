@@ -243,6 +243,15 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                         .changes(change),
                 )
                 .await?;
+                let shown = render(&after);
+                tx.announce("work_order.updated", &shown);
+                tx.announce("payment.recorded", &shown);
+                if left == 0 {
+                    tx.announce(
+                        "work_order.status_changed",
+                        &super::transitions::with_previous(&shown, Status::Invoiced),
+                    );
+                }
                 Ok(after)
             })
         })

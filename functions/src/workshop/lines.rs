@@ -155,6 +155,7 @@ async fn save(
             .changes(change),
     )
     .await?;
+    tx.announce("work_order.updated", &render(&after));
     Ok(after)
 }
 
@@ -409,7 +410,9 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
                     .iter()
                     .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
                     .collect();
-                save(tx, &order, lines, "lines", doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await
+                let after = save(tx, &order, lines, "lines", doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await?;
+                tx.announce("work_order.approval_recorded", &render(&after));
+                Ok(after)
             })
         })
         .await?;

@@ -203,6 +203,7 @@ pub async fn adjust(ctx: Ctx) -> HandlerResult {
                     )
                     .await?
                     .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
+                announce_low(tx, on_hand - reserved, &after);
                 tx.insert_one(STOCK_MOVEMENTS, movement.clone()).await?;
                 let id = id_of(movement, "stock movement")?;
                 tx.audit(
@@ -281,14 +282,29 @@ pub async fn reserve(tx: &mut Tx<'_>, part: ObjectId, delta: i64) -> Result<(), 
             errors: vec![FieldError::new("quantity", "is more than is available")],
         });
     }
-    tx.find_one_and_update(
+    let after = tx.find_one_and_update(
         PARTS,
         doc! { "_id": part, "reserved": reserved, "available": available },
         doc! { "$inc": { "reserved": delta, "available": -delta, "version": 1_i64 }, "$set": { "updatedAt": DateTime::now() } },
     )
     .await?
     .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
+    announce_low(tx, available, &after);
     Ok(())
+}
+
+/// Announces `part.stock_low` when a write takes a part's available stock
+/// from above its reorder level to it or below (once per crossing, not on
+/// every write while low).
+fn announce_low(tx: &mut Tx<'_>, available_before: i64, after: &Document) {
+    let (Some(level), Some(available)) =
+        (number(after, "reorderLevel"), number(after, "available"))
+    else {
+        return;
+    };
+    if available <= level && available_before > level {
+        tx.announce("part.stock_low", &render(after));
+    }
 }
 
 /// Uses up what `part` has reserved for the work order: `onHand` and

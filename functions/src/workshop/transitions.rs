@@ -151,6 +151,12 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                         .changes(change),
                 )
                 .await?;
+                let shown = render(&after);
+                tx.announce("work_order.updated", &shown);
+                tx.announce("work_order.status_changed", &with_previous(&shown, from));
+                if to == Status::Invoiced {
+                    tx.announce("invoice.issued", &shown);
+                }
                 Ok(Some(after))
             })
         })
@@ -169,4 +175,13 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
             ))
         }
     }
+}
+
+/// A work order's status-change event: the record and the status it left.
+pub(crate) fn with_previous(shown: &Value, from: Status) -> Value {
+    let mut out = shown.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("previousStatus".into(), Value::String(from.as_str().into()));
+    }
+    out
 }

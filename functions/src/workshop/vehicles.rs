@@ -215,6 +215,8 @@ pub async fn record_reading(tx: &mut Tx<'_>, r: &Reading<'_>) -> Result<Document
             }),
     )
     .await?;
+    let shown = render_reading(&reading, tx.scope());
+    tx.announce("vehicle.odometer_recorded", &shown);
     Ok(reading)
 }
 

@@ -5,7 +5,8 @@
 # tables. BENCH_COLD_RUNS and BENCH_REQUESTS
 # tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
 # instead (see tests/bench_crm.rs), `scripts/bench.sh workshop` the workshop
-# one (work orders, stock, appointments; see tests/bench_workshop.rs).
+# one (work orders, stock, appointments; see tests/bench_workshop.rs),
+# `scripts/bench.sh webhooks` the webhook one (tests/bench_webhooks.rs).
 # `scripts/bench.sh round-trips` prints the commands and sequential round
 # trips of each route family through the wire proxy (tests/api/round_trips.rs;
 # the test command checks them against their budgets).
@@ -38,6 +39,11 @@ if [ "${1:-}" = "crm" ]; then
   # CRM at scale; BENCH_CRM_RECORDS (default 100000) and BENCH_CRM_ORGS (default 10) set its size.
   cargo build --release --locked -p tests --bin bench-crm
   "$ROOT/target/release/bench-crm"
+elif [ "${1:-}" = "webhooks" ]; then
+  # BENCH_WEBHOOK_ENDPOINTS (default 100), BENCH_WEBHOOK_EVENTS (default 20)
+  # and BENCH_WEBHOOK_REQUESTS (default 50) set its size.
+  cargo build --release --locked -p tests --bin bench-webhooks
+  "$ROOT/target/release/bench-webhooks"
 elif [ "${1:-}" = "workshop" ]; then
   # BENCH_VEHICLES (default 10000) and BENCH_WORK_ORDERS (default 50000) set its size.
   cargo build --release --locked -p tests --bin bench-workshop

@@ -57,6 +57,11 @@ pub struct Bench {
 
 impl Bench {
     pub async fn start(prefix: &str) -> Bench {
+        Self::start_with(prefix, &[]).await
+    }
+
+    /// [`Bench::start`] with extra environment for the server.
+    pub async fn start_with(prefix: &str, env: &[(&str, &str)]) -> Bench {
         let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI must be set");
         let db_name = format!("{prefix}_{}", ObjectId::new().to_hex());
         let port = crate::net::free_port();
@@ -70,6 +75,7 @@ impl Bench {
             .env("RATE_LIMIT_EXPORTS_FREE", "1000")
             // Seeding at scale outlasts a 15-minute access token.
             .env("ACCESS_TOKEN_TTL_SECONDS", "86400")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()

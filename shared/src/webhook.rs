@@ -327,12 +327,16 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
             if budget.lock().map(|b| b.exhausted()).unwrap_or(true) {
                 break;
             }
+            // Due first, then those whose sender is gone: each query on an
+            // index of its own, in its order.
             let now = clock(offset);
-            let due = doc! { "$or": [
-                { "status": PENDING, "nextAttemptAt": { "$lte": now } },
-                { "status": SENDING, "leaseUntil": { "$lt": now } },
-            ] };
-            let Some(message) = courier.claim(due, offset).await? else {
+            let due = doc! { "status": PENDING, "nextAttemptAt": { "$lte": now } };
+            let abandoned = doc! { "status": SENDING, "leaseUntil": { "$lt": now } };
+            let message = match courier.claim(due, offset).await? {
+                Some(m) => Some(m),
+                None => courier.claim(abandoned, offset).await?,
+            };
+            let Some(message) = message else {
                 break;
             };
             done.scanned += 1;
@@ -417,10 +421,9 @@ impl Courier {
     }
 
     /// One message per endpoint that selects each event and existed when
-    /// it happened. With `inline`, returns the messages this fan-out made
-    /// (with their endpoint and event) to be sent at once: the first
-    /// [`PARALLEL`] already claimed, the rest claimed as their turn comes
-    /// (so no lease runs out in the queue).
+    /// it happened. With `inline`, they are made claimed by this sender and
+    /// returned (with their endpoint and event) to be sent at once: no
+    /// command more per message than its outcome.
     async fn fan_out(
         &self,
         events: &[Document],
@@ -451,12 +454,17 @@ impl Courier {
                     && existed
                     && selected(&selectors, kind)
                 {
-                    let claim = inline && made.len() < PARALLEL;
-                    made.push((
-                        self.message(event, endpoint, now, claim),
-                        endpoint.clone(),
-                        event.clone(),
-                    ));
+                    let mut message = self.message(event, endpoint, now, inline);
+                    if message.get_str("status") == Ok(SENDING) {
+                        // Sent PARALLEL at a time: each lease covers the
+                        // attempts queued before it, so none runs out in the
+                        // queue, and a sender that is gone leaves each to the
+                        // scheduled run no later than its turn would have come.
+                        let queued = (made.len() / PARALLEL) as i64;
+                        let wait = queued * ATTEMPT_TIMEOUT.as_millis() as i64;
+                        message.insert("leaseUntil", shifted(now, LEASE_MS + wait));
+                    }
+                    made.push((message, endpoint.clone(), event.clone()));
                 }
             }
         }
@@ -506,22 +514,12 @@ impl Courier {
         Ok(())
     }
 
-    /// Sends messages just made, [`PARALLEL`] at once, each claimed when
-    /// its turn comes unless it was made claimed; returns how many were
-    /// delivered.
+    /// Sends messages made claimed, [`PARALLEL`] at once; returns how many
+    /// were delivered.
     async fn send_all(&self, made: Vec<Outgoing>, offset: i64) -> u64 {
         use futures_util::StreamExt;
         futures_util::stream::iter(made)
             .map(|(message, endpoint, event)| async move {
-                let message = if message.get_str("status") == Ok(SENDING) {
-                    message
-                } else {
-                    let mine = doc! { "_id": message.get("_id").cloned(), "status": PENDING };
-                    match self.claim(mine, offset).await {
-                        Ok(Some(claimed)) => claimed,
-                        _ => return false,
-                    }
-                };
                 self.attempt(message, endpoint, Some(event), offset).await
             })
             .buffer_unordered(PARALLEL)
@@ -542,14 +540,26 @@ impl Courier {
     /// under a lease from the scheduler's clock; or none.
     async fn claim(&self, filter: Document, offset: i64) -> Result<Option<Document>, ApiError> {
         let lease = shifted(clock(offset), LEASE_MS);
+        // One message by its id needs no order.
+        let sort = if filter.contains_key("_id") {
+            None
+        } else if filter.contains_key("leaseUntil") {
+            Some(doc! { "leaseUntil": 1 })
+        } else {
+            Some(doc! { "nextAttemptAt": 1, "_id": 1 })
+        };
         Ok(self
             .messages
             .find_one_and_update(
                 filter,
                 doc! { "$set": { "status": SENDING, "leaseUntil": lease }, "$inc": { "tries": 1_i32 } },
             )
-            .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
-            .return_document(mongodb::options::ReturnDocument::After)
+            .with_options(
+                mongodb::options::FindOneAndUpdateOptions::builder()
+                    .sort(sort)
+                    .return_document(mongodb::options::ReturnDocument::After)
+                    .build(),
+            )
             .await?)
     }
 
@@ -666,13 +676,16 @@ impl Courier {
             "$push": { "attempts": log } };
             let recovered = doc! { "$set": { "failingSince": null, "failedMessages": 0_i64,
             "noticeExhaustedAt": null, "noticeWarningAt": null } };
-            let (recorded, _) = tokio::join!(
-                self.messages.update_one(mine, done),
-                self.endpoints.update_one(
-                    doc! { "_id": endpoint_id, "failingSince": { "$ne": null } },
-                    recovered,
-                ),
-            );
+            // Only for an endpoint read as failing: one that a concurrent
+            // failure marked after this read is cleared by its next
+            // delivery, so no command is spent on every healthy one.
+            let failing = endpoint.get_datetime("failingSince").is_ok();
+            let (recorded, _) = tokio::join!(self.messages.update_one(mine, done), async {
+                if failing {
+                    let filter = doc! { "_id": endpoint_id, "failingSince": { "$ne": null } };
+                    let _ = self.endpoints.update_one(filter, recovered).await;
+                }
+            });
             if !recorded.is_ok_and(|r| r.modified_count == 1) {
                 tracing::warn!(messageId = %id, "[WEBHOOK] delivered after its lease ran out: it may be sent again (same webhook-id)");
             }
@@ -704,10 +717,15 @@ impl Courier {
         if !recorded || ours {
             return false;
         }
-        let failing = self.endpoints.update_one(
-            doc! { "_id": endpoint_id.clone(), "failingSince": null },
-            doc! { "$set": { "failingSince": at } },
-        );
+        let failing = async {
+            if endpoint.get_datetime("failingSince").is_err() {
+                let filter = doc! { "_id": endpoint_id.clone(), "failingSince": null };
+                let _ = self
+                    .endpoints
+                    .update_one(filter, doc! { "$set": { "failingSince": at } })
+                    .await;
+            }
+        };
         let counted = async {
             if gone {
                 self.endpoints

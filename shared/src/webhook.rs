@@ -421,9 +421,10 @@ impl Courier {
     }
 
     /// One message per endpoint that selects each event and existed when
-    /// it happened. With `inline`, they are made claimed by this sender and
-    /// returned (with their endpoint and event) to be sent at once: no
-    /// command more per message than its outcome.
+    /// it happened. With `inline`, returns them (with their endpoint and
+    /// event) to be sent at once: the first [`PARALLEL`] made claimed (no
+    /// command more than their outcome), the rest claimed as their turn
+    /// comes, so no lease runs out in the queue.
     async fn fan_out(
         &self,
         events: &[Document],
@@ -454,17 +455,16 @@ impl Courier {
                     && existed
                     && selected(&selectors, kind)
                 {
-                    let mut message = self.message(event, endpoint, now, inline);
-                    if message.get_str("status") == Ok(SENDING) {
-                        // Sent PARALLEL at a time: each lease covers the
-                        // attempts queued before it, so none runs out in the
-                        // queue, and a sender that is gone leaves each to the
-                        // scheduled run no later than its turn would have come.
-                        let queued = (made.len() / PARALLEL) as i64;
-                        let wait = queued * ATTEMPT_TIMEOUT.as_millis() as i64;
-                        message.insert("leaseUntil", shifted(now, LEASE_MS + wait));
-                    }
-                    made.push((message, endpoint.clone(), event.clone()));
+                    // The first PARALLEL are sent at once, so made claimed;
+                    // the rest wait their turn unclaimed (a lease that had to
+                    // cover the queue would hold them from the scheduled run
+                    // long after a frozen sender).
+                    let claim = inline && made.len() < PARALLEL;
+                    made.push((
+                        self.message(event, endpoint, now, claim),
+                        endpoint.clone(),
+                        event.clone(),
+                    ));
                 }
             }
         }
@@ -514,12 +514,22 @@ impl Courier {
         Ok(())
     }
 
-    /// Sends messages made claimed, [`PARALLEL`] at once; returns how many
-    /// were delivered.
+    /// Sends messages just made, [`PARALLEL`] at once, each claimed when
+    /// its turn comes unless it was made claimed (one the scheduled run took
+    /// meanwhile is its); returns how many were delivered.
     async fn send_all(&self, made: Vec<Outgoing>, offset: i64) -> u64 {
         use futures_util::StreamExt;
         futures_util::stream::iter(made)
             .map(|(message, endpoint, event)| async move {
+                let message = if message.get_str("status") == Ok(SENDING) {
+                    message
+                } else {
+                    let mine = doc! { "_id": message.get("_id").cloned(), "status": PENDING };
+                    match self.claim(mine, offset).await {
+                        Ok(Some(claimed)) => claimed,
+                        _ => return false,
+                    }
+                };
                 self.attempt(message, endpoint, Some(event), offset).await
             })
             .buffer_unordered(PARALLEL)
@@ -572,11 +582,17 @@ impl Courier {
             self.events
                 .find_one(doc! { "_id": message.get("eventId").cloned() }),
         );
-        match endpoint {
-            Ok(Some(endpoint)) => {
-                self.attempt(message, endpoint, event.ok().flatten(), offset)
-                    .await
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                // Not "gone": a passing fault; the lease runs out and the
+                // next run tries again.
+                tracing::warn!(error = %e, "[WEBHOOK] event unreadable; retried after the lease");
+                return false;
             }
+        };
+        match endpoint {
+            Ok(Some(endpoint)) => self.attempt(message, endpoint, event, offset).await,
             Ok(None) => {
                 // The endpoint was deleted: its messages go with it.
                 let _ = self
@@ -717,15 +733,12 @@ impl Courier {
         if !recorded || ours {
             return false;
         }
-        let failing = async {
-            if endpoint.get_datetime("failingSince").is_err() {
-                let filter = doc! { "_id": endpoint_id.clone(), "failingSince": null };
-                let _ = self
-                    .endpoints
-                    .update_one(filter, doc! { "$set": { "failingSince": at } })
-                    .await;
-            }
-        };
+        // Always (failures are the rare path): a delivery may have cleared
+        // the flag since the endpoint was read.
+        let failing = self.endpoints.update_one(
+            doc! { "_id": endpoint_id.clone(), "failingSince": null },
+            doc! { "$set": { "failingSince": at } },
+        );
         let counted = async {
             if gone {
                 self.endpoints

@@ -249,7 +249,7 @@ pub async fn pay(ctx: Ctx) -> HandlerResult {
                 if left == 0 {
                     tx.announce(
                         "work_order.status_changed",
-                        &super::transitions::with_previous(&shown, Status::Invoiced),
+                        &super::order::with_previous(&shown, Status::Invoiced),
                     );
                 }
                 Ok(after)

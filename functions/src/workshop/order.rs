@@ -335,6 +335,16 @@ impl Order {
     }
 }
 
+/// A work order's status-change event: the record as rendered and the
+/// status it left.
+pub(crate) fn with_previous(shown: &serde_json::Value, from: Status) -> serde_json::Value {
+    let mut out = shown.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("previousStatus".into(), from.as_str().into());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::invoices;
-use super::order::{Order, Status, WORK_ORDERS};
+use super::order::{with_previous, Order, Status, WORK_ORDERS};
 use super::parts::{consume, reserve};
 use super::work_orders::WORK_ORDER;
 
@@ -175,13 +175,4 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
             ))
         }
     }
-}
-
-/// A work order's status-change event: the record and the status it left.
-pub(crate) fn with_previous(shown: &Value, from: Status) -> Value {
-    let mut out = shown.clone();
-    if let Some(o) = out.as_object_mut() {
-        o.insert("previousStatus".into(), Value::String(from.as_str().into()));
-    }
-    out
 }

@@ -203,6 +203,14 @@ async fn endpoint(
     (r.str("id"), r.str("secret"))
 }
 
+/// A message's first logged attempt.
+fn first_attempt(m: &Document) -> Document {
+    m.get_array("attempts").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone()
+}
+
 async fn messages(app: &TestApp, filter: Document) -> Vec<Document> {
     let mut all = app.find("webhook_messages", filter).await;
     all.sort_by_key(|m| {
@@ -428,10 +436,7 @@ async fn redirects_fail_retry_after_is_waited_out_and_410_disables() {
     assert_eq!(receiver.received().len(), 1);
     let m = &messages(&app, doc! {}).await[0];
     assert_eq!(m.get_str("status").unwrap(), "PENDING");
-    let a = m.get_array("attempts").unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let a = first_attempt(m);
     assert_eq!(a.get_i32("statusCode"), Ok(302));
     // From a loopback receiver no body is kept.
     assert_eq!(a.get("responseBody"), Some(&bson::Bson::Null));
@@ -718,10 +723,7 @@ async fn an_address_is_checked_again_when_a_message_is_sent() {
             .unwrap();
         app.create_account(&owner, &format!("Blocked {i}")).await;
         let m = messages(&app, doc! {}).await.pop().unwrap();
-        let a = m.get_array("attempts").unwrap()[0]
-            .as_document()
-            .unwrap()
-            .clone();
+        let a = first_attempt(&m);
         let error = a.get_str("error").unwrap_or("");
         assert_eq!(error, "blocked", "{url}: {a}");
     }
@@ -781,10 +783,7 @@ async fn a_fault_of_ours_fails_the_message_without_counting_against_the_endpoint
     app.create_account(&owner, "Unsigned").await;
     let m = messages(&app, doc! {}).await.pop().unwrap();
     assert_eq!(m.get_str("status").unwrap(), "FAILED");
-    let a = m.get_array("attempts").unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let a = first_attempt(&m);
     assert_eq!(a.get_str("error").unwrap(), "internal");
     let e = &app
         .find("webhook_endpoints", doc! { "_id": oid(&endpoint) })

@@ -103,7 +103,7 @@ fn rate_limit(errors: &mut Errors, given: Option<i64>) -> Option<i64> {
     }
 }
 
-fn int_in(
+pub(crate) fn int_in(
     errors: &mut Errors,
     field: &str,
     v: Option<i64>,

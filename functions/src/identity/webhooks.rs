@@ -519,8 +519,14 @@ pub async fn retry(ctx: Ctx) -> HandlerResult {
         };
     }
     delivery::send_now(scope.state(), message).await;
-    let after = messages
-        .find_one(doc! { "_id": message })
+    accepted(scope, message).await
+}
+
+/// 202 with message `id` as it stands after its inline attempt.
+async fn accepted(scope: &Scope, id: ObjectId) -> HandlerResult {
+    let after = scope
+        .collection(MESSAGES)
+        .find_one(doc! { "_id": id })
         .await?
         .ok_or(ApiError::NotFound {
             resource: "webhook message",
@@ -612,17 +618,7 @@ pub async fn test(ctx: Ctx) -> HandlerResult {
                 .changes(doc! { "type": "webhook.test", "endpointId": id }),
         )
         .await;
-    let after = scope
-        .collection(MESSAGES)
-        .find_one(doc! { "_id": message })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: "webhook message",
-        })?;
-    Ok(ApiResponse::json(
-        http::StatusCode::ACCEPTED,
-        &render_message(&after),
-    ))
+    accepted(scope, message).await
 }
 
 #[derive(Deserialize)]
@@ -640,14 +636,14 @@ pub async fn rotate_secret(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let input: SecretRotation = ctx.req.json_or_empty()?;
     let mut errors = Errors::new();
-    let grace = match input.grace_period_hours {
-        None => 24,
-        Some(h) if (0..=72).contains(&h) => h,
-        Some(_) => {
-            errors.push(FieldError::new("gracePeriodHours", "must be 0 to 72"));
-            0
-        }
-    };
+    let grace = super::api_keys::int_in(
+        &mut errors,
+        "gracePeriodHours",
+        input.grace_period_hours,
+        0,
+        72,
+        24,
+    );
     errors.finish()?;
     let old = find(scope, id).await?;
     let secret = shared::signature::new_secret();

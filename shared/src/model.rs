@@ -124,10 +124,13 @@ pub enum LimitedAction {
     /// Invitation emails one address receives per day, from every
     /// organization together (keyed by the address).
     InvitationEmail,
+    /// Webhook messages an organization sends by hand (tests, retries,
+    /// recoveries) per hour.
+    WebhookSends,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 13] = [
+    pub const ALL: [LimitedAction; 14] = [
         LimitedAction::Api,
         LimitedAction::Uploads,
         LimitedAction::Exports,
@@ -141,6 +144,7 @@ impl LimitedAction {
         LimitedAction::Refresh,
         LimitedAction::Invitations,
         LimitedAction::InvitationEmail,
+        LimitedAction::WebhookSends,
     ];
 
     pub fn name(self) -> &'static str {
@@ -158,6 +162,7 @@ impl LimitedAction {
             LimitedAction::Refresh => "refresh",
             LimitedAction::Invitations => "invitations",
             LimitedAction::InvitationEmail => "invitation_email",
+            LimitedAction::WebhookSends => "webhook_sends",
         }
     }
 
@@ -171,7 +176,8 @@ impl LimitedAction {
             | LimitedAction::SignUp
             | LimitedAction::Join
             | LimitedAction::PasswordReset
-            | LimitedAction::InvitationAccept => 3600,
+            | LimitedAction::InvitationAccept
+            | LimitedAction::WebhookSends => 3600,
             LimitedAction::Invitations | LimitedAction::InvitationEmail => DAY_SECS,
         }
     }
@@ -189,6 +195,7 @@ impl LimitedAction {
             LimitedAction::Refresh => [120, 120, 120],
             LimitedAction::Invitations => [20, 200, 2_000],
             LimitedAction::InvitationEmail => [3, 3, 3],
+            LimitedAction::WebhookSends => [60, 600, 6_000],
         };
         match plan {
             Plan::Free => free,
@@ -225,6 +232,9 @@ impl LimitedAction {
             LimitedAction::InvitationEmail => {
                 "This address has received as many invitations as it takes in a day; try again tomorrow"
             }
+            LimitedAction::WebhookSends => {
+                "Your organization's plan allows no more test sends, retries or recoveries of webhook messages this hour"
+            }
         }
     }
 
@@ -238,6 +248,7 @@ impl LimitedAction {
                 | LimitedAction::Uploads
                 | LimitedAction::Exports
                 | LimitedAction::Invitations
+                | LimitedAction::WebhookSends
         )
     }
 }

@@ -24,7 +24,9 @@
 //! [`SCHEDULE_SECS`] (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h),
 //! each moved earlier by up to 10% at random; after the last the message is
 //! `FAILED`, and counted on its endpoint. A disabled endpoint's messages
-//! are kept as `SKIPPED`, for a recovery.
+//! are kept as `SKIPPED`, for a recovery. The scheduled run shares its
+//! senders between organizations: one whose endpoints hang (15 s each)
+//! cannot hold them all while another's messages wait.
 //!
 //! **Where to.** The URL's host is resolved when a message is sent, every
 //! address is checked ([`crate::netguard`]: loopback, private, link-local,
@@ -91,6 +93,12 @@ const MAX_RETRY_AFTER_SECS: i64 = 24 * 3600;
 const FAN_OUT_AFTER_MS: i64 = 10_000;
 /// Messages sent at once.
 const PARALLEL: usize = 8;
+/// The senders one organization gets of a scheduled run while another's
+/// messages are due (its fair share), and at most even when none is: an
+/// organization whose endpoints hang holds no more than these, so the
+/// others' messages still leave at once.
+const FAIR_SHARE: usize = 2;
+const MAX_SHARE: usize = PARALLEL - 2;
 /// How long an announced event is kept (for deliveries, retries and
 /// recovery).
 pub const EVENT_DAYS: i64 = 30;
@@ -298,7 +306,8 @@ fn clock(offset: i64) -> DateTime {
 /// The scheduled run as if at `now` (tests move the clock; the run keeps
 /// that offset from the real clock while it lasts): fans out the events
 /// no request did, then sends every due message, [`PARALLEL`] at once,
-/// until the budget's time is up. `scanned` counts attempts, `deleted`
+/// until the budget's time is up; an organization gets [`FAIR_SHARE`]
+/// senders while others' messages wait, [`MAX_SHARE`] at most. `scanned` counts attempts, `deleted`
 /// deliveries, `remaining` messages still to send.
 pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Report, ApiError> {
     let offset = now.timestamp_millis() - DateTime::now().timestamp_millis();
@@ -321,27 +330,33 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
         courier.fanned_out(&events).await?;
     }
     let budget = std::sync::Mutex::new(budget);
+    // Who is being sent to by this run, per organization: claims take
+    // turns (one command each, short beside a send) so each sees the
+    // others' before it chooses.
+    let busy = tokio::sync::Mutex::new(std::collections::HashMap::<ObjectId, usize>::new());
     let worker = || async {
         let mut done = Report::default();
         loop {
             if budget.lock().map(|b| b.exhausted()).unwrap_or(true) {
                 break;
             }
-            // Due first, then those whose sender is gone: each query on an
-            // index of its own, in its order.
-            let now = clock(offset);
-            let due = doc! { "status": PENDING, "nextAttemptAt": { "$lte": now } };
-            let abandoned = doc! { "status": SENDING, "leaseUntil": { "$lt": now } };
-            let message = match courier.claim(due, offset).await? {
-                Some(m) => Some(m),
-                None => courier.claim(abandoned, offset).await?,
-            };
-            let Some(message) = message else {
+            let mut sending = busy.lock().await;
+            let Some(message) = courier.claim_fairly(&sending, offset).await? else {
                 break;
             };
+            let org = message.get_object_id("organizationId").ok();
+            if let Some(org) = org {
+                *sending.entry(org).or_default() += 1;
+            }
+            drop(sending);
             done.scanned += 1;
             if courier.send_claimed(message, offset).await {
                 done.deleted += 1;
+            }
+            if let Some(org) = org {
+                if let Some(n) = busy.lock().await.get_mut(&org) {
+                    *n = n.saturating_sub(1);
+                }
             }
         }
         Ok::<Report, ApiError>(done)
@@ -543,6 +558,46 @@ impl Courier {
         let courier = self.clone();
         let task = tokio::spawn(async move { courier.send_all(made, 0).await });
         let _ = tokio::time::timeout(state.config.email.inline_budget, task).await;
+    }
+
+    /// The next message for a scheduled sender, given how many senders
+    /// each organization has in this run: due first, then those whose
+    /// sender is gone (each query on an index of its own, in its order),
+    /// first among organizations under their fair share, then among those
+    /// under the most one may hold.
+    async fn claim_fairly(
+        &self,
+        sending: &std::collections::HashMap<ObjectId, usize>,
+        offset: i64,
+    ) -> Result<Option<Document>, ApiError> {
+        let over = |share: usize| -> Vec<ObjectId> {
+            let mut orgs: Vec<ObjectId> = sending
+                .iter()
+                .filter(|(_, n)| **n >= share)
+                .map(|(org, _)| *org)
+                .collect();
+            orgs.sort();
+            orgs
+        };
+        let (fair, most) = (over(FAIR_SHARE), over(MAX_SHARE));
+        let mut rounds = vec![fair.clone()];
+        if most != fair {
+            rounds.push(most);
+        }
+        for excluded in rounds {
+            let now = clock(offset);
+            let due = doc! { "status": PENDING, "nextAttemptAt": { "$lte": now },
+            "organizationId": { "$nin": &excluded } };
+            let abandoned = doc! { "status": SENDING, "leaseUntil": { "$lt": now },
+            "organizationId": { "$nin": &excluded } };
+            if let Some(m) = self.claim(due, offset).await? {
+                return Ok(Some(m));
+            }
+            if let Some(m) = self.claim(abandoned, offset).await? {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
     }
 
     /// Takes the message matching `filter` that has waited longest, in

@@ -45,6 +45,12 @@ struct Receiver {
     answers: Arc<Mutex<VecDeque<Answer>>>,
     /// Answered once the queue is empty.
     fallback: Arc<Mutex<u16>>,
+    /// When set, each request is answered only once this turns true (or
+    /// after 12 s, counted in `held_out`): an endpoint that hangs.
+    gate: Arc<Mutex<Option<tokio::sync::watch::Receiver<bool>>>>,
+    held_out: Arc<std::sync::atomic::AtomicUsize>,
+    /// When set, turned true by the first request that arrives.
+    opens: Arc<Mutex<Option<tokio::sync::watch::Sender<bool>>>>,
 }
 
 impl Receiver {
@@ -55,6 +61,9 @@ impl Receiver {
             got: Arc::default(),
             answers: Arc::default(),
             fallback: Arc::new(Mutex::new(200)),
+            gate: Arc::default(),
+            held_out: Arc::default(),
+            opens: Arc::default(),
         };
         let r = receiver.clone();
         tokio::spawn(async move {
@@ -78,6 +87,21 @@ impl Receiver {
                                 let body =
                                     req.into_body().collect().await.unwrap().to_bytes().to_vec();
                                 r.got.lock().unwrap().push(Received { headers, body });
+                                if let Some(opens) = r.opens.lock().unwrap().as_ref() {
+                                    opens.send_replace(true);
+                                }
+                                let gate = r.gate.lock().unwrap().clone();
+                                if let Some(mut gate) = gate {
+                                    let opened = tokio::time::timeout(
+                                        Duration::from_secs(12),
+                                        gate.wait_for(|open| *open),
+                                    )
+                                    .await;
+                                    if opened.is_err() {
+                                        r.held_out
+                                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    }
+                                }
                                 let (status, extra) = r
                                     .answers
                                     .lock()
@@ -791,4 +815,93 @@ async fn a_fault_of_ours_fails_the_message_without_counting_against_the_endpoint
     assert_eq!(shared::db::number(e, "failedMessages"), Some(0));
     assert_eq!(e.get("failingSince"), None);
     assert!(receiver.received().is_empty(), "nothing unsigned is sent");
+}
+
+#[tokio::test]
+async fn an_organization_whose_endpoint_hangs_does_not_hold_the_others_messages() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ("EMAIL_INLINE_BUDGET_MS", "2000"),
+        ("RATE_LIMIT_API_FREE", "100000"),
+    ])
+    .await;
+    let (owner, other) = (app.owner().await.clone(), app.other().await.clone());
+    let (slow, quick) = (Receiver::start().await, Receiver::start().await);
+    slow.always(500);
+    quick.always(500);
+    endpoint(&app, &owner, &slow, json!(["account.created"])).await;
+    endpoint(&app, &other, &quick, json!(["account.created"])).await;
+    // The slow organization's twelve retries are due before the other's one.
+    for i in 0..12 {
+        app.create_account(&owner, &format!("Slow {i}")).await;
+    }
+    slow.wait_for(12).await;
+    app.create_account(&other, "Quick").await;
+    quick.wait_for(1).await;
+    // Now the slow endpoint hangs until the other organization's retry
+    // arrives: a run that gave all its senders to the older messages
+    // would leave it waiting behind twelve seconds of hanging.
+    let (opens, gate) = tokio::sync::watch::channel(false);
+    *slow.gate.lock().unwrap() = Some(gate);
+    *quick.opens.lock().unwrap() = Some(opens);
+    slow.always(200);
+    quick.always(200);
+    let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 10_000);
+    let report = functions::maintenance::webhooks::run_at(&app.state, later)
+        .await
+        .unwrap();
+    assert_eq!(report.scanned, 13, "{report:?}");
+    assert_eq!(quick.received().len(), 2);
+    assert_eq!(slow.received().len(), 24);
+    assert_eq!(
+        slow.held_out.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the other organization's message waited behind the hanging ones"
+    );
+    assert_eq!(
+        app.count("webhook_messages", doc! { "status": "DELIVERED" })
+            .await,
+        13
+    );
+}
+
+#[tokio::test]
+async fn sends_by_hand_are_counted_against_the_organizations_hourly_bucket() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ("EMAIL_INLINE_BUDGET_MS", "2000"),
+        ("RATE_LIMIT_WEBHOOK_SENDS_FREE", "2"),
+    ])
+    .await;
+    let owner = app.owner().await.clone();
+    let receiver = Receiver::start().await;
+    let (id, _) = endpoint(&app, &owner, &receiver, json!(["webhook.test"])).await;
+    let test = format!("/api/v1/webhooks/{id}/test");
+    for _ in 0..2 {
+        let r = app.post(&test, Some(&owner), json!({})).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let r = app.post(&test, Some(&owner), json!({})).await;
+    r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert!(r.header("retry-after").is_some());
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/recover"),
+            Some(&owner),
+            json!({ "since": "2026-01-01T00:00:00Z" }),
+        )
+        .await;
+    r.assert_problem(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(receiver.received().len(), 2, "nothing sent past the limit");
+    // Another organization's bucket is its own.
+    let other = app.other().await.clone();
+    let (theirs, _) = endpoint(&app, &other, &receiver, json!(["webhook.test"])).await;
+    let r = app
+        .post(
+            &format!("/api/v1/webhooks/{theirs}/test"),
+            Some(&other),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
 }

@@ -280,6 +280,33 @@ async fn the_catalogue_comes_from_the_registry_and_only_admins_or_keys_configure
     assert_eq!(r.status, 201, "{}", r.text);
 }
 
+#[tokio::test]
+async fn the_endpoint_limit_holds_under_concurrent_creates() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
+    let owner = app.owner().await.clone();
+    // Three short of the 100 an organization may have.
+    app.db
+        .collection::<bson::Document>("organizations")
+        .update_one(
+            doc! { "_id": oid(&owner.org_id) },
+            doc! { "$set": { "webhookEndpoints": 97_i64 } },
+        )
+        .await
+        .unwrap();
+    let tries = (0..8).map(|_| add_endpoint(&app, &owner));
+    let answers = futures_util::future::join_all(tries).await;
+    let made = answers.iter().filter(|r| r.status == 201).count();
+    for r in answers.iter().filter(|r| r.status != 201) {
+        r.assert_problem(409, "ALREADY_EXISTS");
+    }
+    assert_eq!(made, 3, "exactly the three left");
+    assert_eq!(app.count("webhook_endpoints", doc! {}).await, 3);
+    let org = &app
+        .find("organizations", doc! { "_id": oid(&owner.org_id) })
+        .await[0];
+    assert_eq!(shared::db::number(org, "webhookEndpoints"), Some(100));
+}
+
 /// The events the test's organization has, in the order written.
 async fn events(app: &TestApp) -> Vec<bson::Document> {
     let mut all = app.find("webhook_events", doc! {}).await;
@@ -598,6 +625,47 @@ async fn the_domains_events_are_announced_with_their_changes() {
             .unwrap(),
         "new.lead@example.com"
     );
+    // Converting the lead announces what it makes and the lead's change.
+    let lead_id = lead[0]
+        .get_document("data")
+        .unwrap()
+        .get_str("id")
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/leads/{lead_id}/convert"),
+            Some(&owner),
+            json!({ "accountName": "New Lead Garage", "opportunity": { "name": "Service", "amount": 10000, "currency": "EUR" } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (kind, id) in [
+        ("account.created", &r.body["account"]["id"]),
+        ("contact.created", &r.body["contact"]["id"]),
+        ("opportunity.created", &r.body["opportunity"]["id"]),
+        ("lead.updated", &r.body["lead"]["id"]),
+    ] {
+        let found = app
+            .find(
+                "webhook_events",
+                doc! { "type": kind, "data.id": id.as_str().unwrap() },
+            )
+            .await;
+        assert_eq!(found.len(), 1, "{kind}");
+    }
+    // A CSV import announces each record it makes.
+    let before = count("contact.created").await;
+    let r = app
+        .post(
+            "/api/v1/imports",
+            Some(&owner),
+            json!({ "entity": "contacts", "csv": "firstName,lastName,email,type\nIma,Port,ima@example.com,CUSTOMER\nOtto,Port,otto@example.com,CUSTOMER\n" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(count("contact.created").await, before + 2);
+
     // Every event belongs to this organization and is in the catalogue.
     let types: Vec<String> = functions::identity::webhooks::catalogue()
         .into_iter()

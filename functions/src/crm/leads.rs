@@ -195,6 +195,7 @@ pub mod convert {
                         tx.insert_one(collection, (*record).clone()).await?;
                     }
                     for (_, resource, record) in created {
+                        tx.announce(&format!("{resource}.created"), &render(record));
                         let id = id_of(record, "record")?;
                         tx.audit(
                             AuditEntry::new(Action::Create, resource)
@@ -222,6 +223,7 @@ pub mod convert {
                             .changes(doc! { "status": { "to": Status::Converted } }),
                     )
                     .await?;
+                    tx.announce("lead.updated", &render(&lead));
                     Ok(lead)
                 })
             })

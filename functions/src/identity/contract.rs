@@ -545,7 +545,7 @@ pub static ORGANIZATION_RATE_LIMITS_GET: Op = Op {
             Schema::Array(&Schema::Object(&[
                 Prop::req(
                     "bucket",
-                    Schema::Enum(&["API", "UPLOADS", "EXPORTS", "INVITATIONS"]),
+                    Schema::Enum(&["API", "UPLOADS", "EXPORTS", "INVITATIONS", "WEBHOOK_SENDS"]),
                 ),
                 Prop::req("windowSeconds", Schema::COUNT),
                 Prop::req("limit", Schema::COUNT),

@@ -224,12 +224,6 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
     let description = description(&mut errors, input.description.as_deref());
     errors.finish()?;
     let url = url.ok_or_else(|| ApiError::internal("validated endpoint input incomplete"))?;
-    if scope.collection(ENDPOINTS).count(doc! {}).await? >= MAX_ENDPOINTS {
-        return Err(ApiError::conflict(
-            Code::AlreadyExists,
-            format!("An organization has at most {MAX_ENDPOINTS} webhook endpoints"),
-        ));
-    }
     let id = ObjectId::new();
     let secret = shared::signature::new_secret();
     let sealed = delivery::seal_secret(scope.config(), id, &secret)
@@ -249,8 +243,18 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
         .transaction(|tx| {
             Box::pin(async move {
                 tx.insert_one(ENDPOINTS, record.clone()).await?;
-                tx.update_organization(doc! { "$inc": { "webhookEndpoints": 1_i64 } })
+                // Counted in the transaction: concurrent creates cannot
+                // pass the limit together (they conflict on the count).
+                let org = tx
+                    .update_organization(doc! { "$inc": { "webhookEndpoints": 1_i64 } })
                     .await?;
+                let count = org.as_ref().and_then(|o| shared::db::number(o, "webhookEndpoints"));
+                if count.unwrap_or(0) > MAX_ENDPOINTS as i64 {
+                    return Err(ApiError::conflict(
+                        Code::AlreadyExists,
+                        format!("An organization has at most {MAX_ENDPOINTS} webhook endpoints"),
+                    ));
+                }
                 tx.audit(
                     AuditEntry::new(Action::Create, "webhook_endpoint")
                         .id(id)
@@ -469,6 +473,19 @@ async fn enabled(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
     Ok(endpoint)
 }
 
+/// [`enabled`], counting one send by hand (a test, a retry, a recovery)
+/// against the organization's hourly `WEBHOOK_SENDS` (429 past it; a
+/// receiver is not flooded from our side on request), both read at once.
+async fn sendable(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
+    let (endpoint, spent) = tokio::join!(
+        enabled(scope, id),
+        scope.spend(shared::ratelimit::LimitedAction::WebhookSends)
+    );
+    let endpoint = endpoint?;
+    spent?;
+    Ok(endpoint)
+}
+
 /// `POST /api/v1/webhooks/{id}/deliveries/{messageId}/retry` -> 202: the
 /// message is queued again with a fresh schedule and attempted at once
 /// (within the request's budget); answers it as it then stands. One
@@ -478,7 +495,7 @@ pub async fn retry(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let message =
         shared::validate::object_id("messageId", ctx.req.param("messageId").unwrap_or(""))?;
-    enabled(scope, id).await?;
+    sendable(scope, id).await?;
     let now = DateTime::now();
     let queued = scope
         .transaction(|tx| {
@@ -555,7 +572,7 @@ pub async fn recover(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let input: Recovery = ctx.req.json()?;
     // Another organization's endpoint is a 404 before anything else.
-    enabled(scope, id).await?;
+    sendable(scope, id).await?;
     let mut errors = Errors::new();
     let time = |field: &str, v: &str| {
         DateTime::parse_rfc3339_str(v)
@@ -609,7 +626,7 @@ pub async fn recover(ctx: Ctx) -> HandlerResult {
 pub async fn test(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let endpoint = enabled(scope, id).await?;
+    let endpoint = sendable(scope, id).await?;
     let message = delivery::send_test(scope.state(), scope.org_id(), &endpoint).await?;
     scope
         .audit(

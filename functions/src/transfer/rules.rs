@@ -496,6 +496,10 @@ pub async fn import(
     let records = &records;
     scope.transaction(|tx| Box::pin(async move {
         tx.insert_many(e.collection, records.clone()).await?;
+        let created = format!("{}.created", e.resource);
+        for record in records {
+            tx.announce(&created, &shared::records::render(record));
+        }
         tx.audit(AuditEntry::new(Action::Import, e.resource).changes(doc! {
             "entity": e.collection, "mode": mode, "inserted": inserted as i64, "failedRows": failed as i64,
         }))

@@ -228,6 +228,33 @@ pub fn new_lead(config: &Config, to: &str, lead: &NewLead) -> Message {
     )
 }
 
+/// A work order's estimate or invoice, shared with its customer by link.
+pub struct SharedDocument<'a> {
+    pub shop: &'a str,
+    pub name: &'a str,
+    /// `estimate` or `invoice`.
+    pub purpose: &'a str,
+    pub vehicle: &'a str,
+    pub url: &'a str,
+    pub expires: bson::DateTime,
+}
+
+pub fn share_link(to: &str, d: &SharedDocument) -> Message {
+    let name = if d.name.is_empty() { "there" } else { d.name };
+    compose(
+        template!("share-link"),
+        to,
+        &[
+            ("shop", d.shop),
+            ("name", name),
+            ("purpose", d.purpose),
+            ("vehicle", d.vehicle),
+            ("link", d.url),
+            ("expires", &when(d.expires)),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -340,6 +340,17 @@ impl<'a> Tx<'a> {
             .await?)
     }
 
+    /// How many of the organization's documents match `filter`, as this
+    /// transaction sees them.
+    pub async fn count(&mut self, coll: &'static str, filter: Document) -> Result<u64, ApiError> {
+        let filter = self.scoped(filter);
+        Ok(self
+            .coll(coll)
+            .count_documents(filter)
+            .session(&mut self.session)
+            .await?)
+    }
+
     /// Queues `message` for `user` (if it is to one) in this transaction
     /// (sent with the commit); returns its outbox id, for
     /// [`crate::email::deliver`] after the commit.

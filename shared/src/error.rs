@@ -60,6 +60,8 @@ pub enum ApiError {
     },
     /// 412: `If-Match` named a version that is no longer current.
     PreconditionFailed { current_version: i64 },
+    /// 428: the action needs `If-Match` (what the client last saw).
+    PreconditionRequired { detail: String },
     /// 413.
     PayloadTooLarge { limit: usize },
     /// 415.
@@ -214,6 +216,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } | Self::Unprocessable { .. } => {
@@ -240,6 +243,7 @@ impl ApiError {
             Self::NotFound { .. } => Code::NotFound,
             Self::MethodNotAllowed { .. } => Code::MethodNotAllowed,
             Self::PreconditionFailed { .. } => Code::VersionMismatch,
+            Self::PreconditionRequired { .. } => Code::PreconditionRequired,
             Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
             Self::UnsupportedMediaType => Code::UnsupportedMediaType,
             Self::Validation { .. } => Code::ValidationFailed,
@@ -257,6 +261,7 @@ impl ApiError {
             | Self::Unprocessable { detail, .. }
             | Self::RateLimited { detail, .. }
             | Self::Gone { detail, .. }
+            | Self::PreconditionRequired { detail }
             | Self::Unavailable { detail, .. } => detail.clone(),
             Self::PermissionDenied {
                 required, actual, ..

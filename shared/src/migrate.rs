@@ -169,6 +169,36 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        id: "0012_webhook_claims_by_organization",
+        indexes: || {
+            vec![index(
+                WEBHOOK_MESSAGES,
+                doc! { "status": 1, "organizationId": 1, "nextAttemptAt": 1, "_id": 1 },
+            )]
+        },
+    },
+    Migration {
+        id: "0013_links",
+        indexes: || {
+            vec![
+                unique(LINKS, doc! { "tokenHash": 1 }),
+                index(
+                    LINKS,
+                    doc! { "organizationId": 1, "recordId": 1, "createdAt": -1 },
+                ),
+                // Kept past their expiry (a late visitor is told it expired),
+                // then forgotten.
+                Index {
+                    collection: LINKS,
+                    keys: doc! { "forgetAt": 1 },
+                    unique: false,
+                    expire_after: Some(Duration::ZERO),
+                    partial: None,
+                },
+            ]
+        },
+    },
 ];
 
 /// The email outbox (claimed by status and due time; kept 30 days once

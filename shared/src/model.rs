@@ -127,10 +127,14 @@ pub enum LimitedAction {
     /// Webhook messages an organization sends by hand (tests, retries,
     /// recoveries) per hour.
     WebhookSends,
+    /// Requests through capability links per client address per hour.
+    LinkClient,
+    /// Requests through one capability link per hour.
+    LinkToken,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 14] = [
+    pub const ALL: [LimitedAction; 16] = [
         LimitedAction::Api,
         LimitedAction::Uploads,
         LimitedAction::Exports,
@@ -145,6 +149,8 @@ impl LimitedAction {
         LimitedAction::Invitations,
         LimitedAction::InvitationEmail,
         LimitedAction::WebhookSends,
+        LimitedAction::LinkClient,
+        LimitedAction::LinkToken,
     ];
 
     pub fn name(self) -> &'static str {
@@ -163,6 +169,8 @@ impl LimitedAction {
             LimitedAction::Invitations => "invitations",
             LimitedAction::InvitationEmail => "invitation_email",
             LimitedAction::WebhookSends => "webhook_sends",
+            LimitedAction::LinkClient => "link_client",
+            LimitedAction::LinkToken => "link_token",
         }
     }
 
@@ -177,7 +185,9 @@ impl LimitedAction {
             | LimitedAction::Join
             | LimitedAction::PasswordReset
             | LimitedAction::InvitationAccept
-            | LimitedAction::WebhookSends => 3600,
+            | LimitedAction::WebhookSends
+            | LimitedAction::LinkClient
+            | LimitedAction::LinkToken => 3600,
             LimitedAction::Invitations | LimitedAction::InvitationEmail => DAY_SECS,
         }
     }
@@ -196,6 +206,8 @@ impl LimitedAction {
             LimitedAction::Invitations => [20, 200, 2_000],
             LimitedAction::InvitationEmail => [3, 3, 3],
             LimitedAction::WebhookSends => [60, 600, 6_000],
+            LimitedAction::LinkClient => [300, 300, 300],
+            LimitedAction::LinkToken => [120, 120, 120],
         };
         match plan {
             Plan::Free => free,
@@ -235,6 +247,8 @@ impl LimitedAction {
             LimitedAction::WebhookSends => {
                 "Your organization's plan allows no more test sends, retries or recoveries of webhook messages this hour"
             }
+            LimitedAction::LinkClient => "Too many requests from this address; try again later",
+            LimitedAction::LinkToken => "This link has been opened too often; try again later",
         }
     }
 

@@ -85,6 +85,11 @@ pub enum Access {
     Requires(Permission),
     /// A scheduler: `Authorization: Bearer $CRON_SECRET` (Vercel crons).
     Cron,
+    /// Anyone holding a capability link (`crate::auth::links`): the path's
+    /// `{token}` names it. Counted per client address (`LINK_CLIENT`) and
+    /// per link (`LINK_TOKEN`); the handler gets a scope of the link's
+    /// organization whose caller is the link.
+    Link,
 }
 
 /// What an API key must hold to call a route method (every method that

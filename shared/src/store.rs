@@ -40,12 +40,14 @@ pub mod collections {
     pub const WEBHOOK_ENDPOINTS: &str = "webhook_endpoints";
     /// One event for one endpoint, with its attempts (`crate::webhook`).
     pub const WEBHOOK_MESSAGES: &str = "webhook_messages";
+    /// Capability links, stored as their token's hash (`crate::auth::links`).
+    pub const LINKS: &str = "links";
 
     /// The platform's collections whose documents belong to one organization
     /// (by `organizationId`). The tenant purge does not rely on this list
     /// (it searches every collection of the database); tests fill these,
     /// and the domain's, to check it.
-    pub const ORG_SCOPED: [&str; 16] = [
+    pub const ORG_SCOPED: [&str; 17] = [
         DOCUMENTS,
         SEQUENCES,
         USERS,
@@ -62,6 +64,7 @@ pub mod collections {
         WEBHOOK_EVENTS,
         WEBHOOK_ENDPOINTS,
         WEBHOOK_MESSAGES,
+        LINKS,
     ];
 }
 

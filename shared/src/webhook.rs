@@ -25,8 +25,9 @@
 //! each moved earlier by up to 10% at random; after the last the message is
 //! `FAILED`, and counted on its endpoint. A disabled endpoint's messages
 //! are kept as `SKIPPED`, for a recovery. The scheduled run shares its
-//! senders between organizations: one whose endpoints hang (15 s each)
-//! cannot hold them all while another's messages wait.
+//! senders between organizations (the least busy first, 6 of 8 at most):
+//! one whose endpoints hang (15 s each) cannot hold them all while
+//! another's messages wait.
 //!
 //! **Where to.** The URL's host is resolved when a message is sent, every
 //! address is checked ([`crate::netguard`]: loopback, private, link-local,
@@ -93,12 +94,21 @@ const MAX_RETRY_AFTER_SECS: i64 = 24 * 3600;
 const FAN_OUT_AFTER_MS: i64 = 10_000;
 /// Messages sent at once.
 const PARALLEL: usize = 8;
-/// The senders one organization gets of a scheduled run while another's
-/// messages are due (its fair share), and at most even when none is: an
-/// organization whose endpoints hang holds no more than these, so the
-/// others' messages still leave at once.
-const FAIR_SHARE: usize = 2;
+/// The most events a request fans out itself; more are the scheduled
+/// run's.
+const INLINE_EVENTS: usize = 20;
+/// The most senders of a scheduled run one organization holds: one whose
+/// endpoints hang leaves the others at least two.
 const MAX_SHARE: usize = PARALLEL - 2;
+
+/// What a scheduled sender does next.
+enum Next {
+    Message(Document),
+    /// Messages are due, but only of organizations at [`MAX_SHARE`].
+    Busy,
+    /// Nothing is due.
+    Empty,
+}
 /// How long an announced event is kept (for deliveries, retries and
 /// recovery).
 pub const EVENT_DAYS: i64 = 30;
@@ -269,7 +279,10 @@ pub async fn send_now(state: &State, id: ObjectId) {
 /// again by the scheduled run once its lease is over: at least once, never
 /// lost), and what is left is the scheduled run's. Never fails the request.
 pub async fn deliver(state: &State, events: Vec<Document>) {
-    if events.is_empty() {
+    // A bulk change (an import) is left whole to the scheduled run, which
+    // fans out 200 events at a time: a request never holds a million
+    // messages in memory after its commit.
+    if events.is_empty() || events.len() > INLINE_EVENTS {
         return;
     }
     let courier = Courier::of(state);
@@ -306,8 +319,9 @@ fn clock(offset: i64) -> DateTime {
 /// The scheduled run as if at `now` (tests move the clock; the run keeps
 /// that offset from the real clock while it lasts): fans out the events
 /// no request did, then sends every due message, [`PARALLEL`] at once,
-/// until the budget's time is up; an organization gets [`FAIR_SHARE`]
-/// senders while others' messages wait, [`MAX_SHARE`] at most. `scanned` counts attempts, `deleted`
+/// until the budget's time is up; each free sender goes to the
+/// organization with the fewest sends in flight that has a message due,
+/// and one holds [`MAX_SHARE`] at most (in this run). `scanned` counts attempts, `deleted`
 /// deliveries, `remaining` messages still to send.
 pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Report, ApiError> {
     let offset = now.timestamp_millis() - DateTime::now().timestamp_millis();
@@ -341,8 +355,20 @@ pub async fn send_due(state: &State, budget: Budget, now: DateTime) -> Result<Re
                 break;
             }
             let mut sending = busy.lock().await;
-            let Some(message) = courier.claim_fairly(&sending, offset).await? else {
+            // Checked again now that it is this sender's turn.
+            if budget.lock().map(|b| b.exhausted()).unwrap_or(true) {
                 break;
+            }
+            let message = match courier.claim_fairly(&sending, offset).await? {
+                Next::Message(m) => m,
+                Next::Empty => break,
+                Next::Busy => {
+                    // What is due belongs to organizations at their most:
+                    // wait for one of their sends to end.
+                    drop(sending);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
             };
             let org = message.get_object_id("organizationId").ok();
             if let Some(org) = org {
@@ -561,43 +587,48 @@ impl Courier {
     }
 
     /// The next message for a scheduled sender, given how many senders
-    /// each organization has in this run: due first, then those whose
-    /// sender is gone (each query on an index of its own, in its order),
-    /// first among organizations under their fair share, then among those
-    /// under the most one may hold.
+    /// each organization has in this run: the oldest due message of the
+    /// organization with the fewest sends in flight (each under
+    /// [`MAX_SHARE`]), found by organization on an index that starts with
+    /// it; else one whose sender is gone. [`Next::Busy`] when messages are
+    /// due but every organization that has them is at its most.
     async fn claim_fairly(
         &self,
         sending: &std::collections::HashMap<ObjectId, usize>,
         offset: i64,
-    ) -> Result<Option<Document>, ApiError> {
-        let over = |share: usize| -> Vec<ObjectId> {
-            let mut orgs: Vec<ObjectId> = sending
-                .iter()
-                .filter(|(_, n)| **n >= share)
-                .map(|(org, _)| *org)
-                .collect();
-            orgs.sort();
-            orgs
-        };
-        let (fair, most) = (over(FAIR_SHARE), over(MAX_SHARE));
-        let mut rounds = vec![fair.clone()];
-        if most != fair {
-            rounds.push(most);
-        }
-        for excluded in rounds {
-            let now = clock(offset);
-            let due = doc! { "status": PENDING, "nextAttemptAt": { "$lte": now },
-            "organizationId": { "$nin": &excluded } };
-            let abandoned = doc! { "status": SENDING, "leaseUntil": { "$lt": now },
-            "organizationId": { "$nin": &excluded } };
-            if let Some(m) = self.claim(due, offset).await? {
-                return Ok(Some(m));
-            }
-            if let Some(m) = self.claim(abandoned, offset).await? {
-                return Ok(Some(m));
+    ) -> Result<Next, ApiError> {
+        let now = clock(offset);
+        let due = doc! { "status": PENDING, "nextAttemptAt": { "$lte": now } };
+        let mut orgs: Vec<(usize, ObjectId)> = self
+            .messages
+            .distinct("organizationId", due.clone())
+            .await?
+            .into_iter()
+            .filter_map(|o| o.as_object_id())
+            .map(|o| (sending.get(&o).copied().unwrap_or(0), o))
+            .collect();
+        let any_due = !orgs.is_empty();
+        orgs.retain(|(n, _)| *n < MAX_SHARE);
+        orgs.sort();
+        for (_, org) in orgs {
+            let mut mine = due.clone();
+            mine.insert("organizationId", org);
+            if let Some(m) = self.claim(mine, offset).await? {
+                return Ok(Next::Message(m));
             }
         }
-        Ok(None)
+        let full: Vec<ObjectId> = sending
+            .iter()
+            .filter(|(_, n)| **n >= MAX_SHARE)
+            .map(|(o, _)| *o)
+            .collect();
+        let abandoned = doc! { "status": SENDING, "leaseUntil": { "$lt": now },
+        "organizationId": { "$nin": full } };
+        Ok(match self.claim(abandoned, offset).await? {
+            Some(m) => Next::Message(m),
+            None if any_due => Next::Busy,
+            None => Next::Empty,
+        })
     }
 
     /// Takes the message matching `filter` that has waited longest, in

@@ -44,6 +44,7 @@ mod rbac;
 mod round_trips;
 mod runbook;
 mod seed;
+mod share_links;
 mod sync;
 mod tenancy;
 mod tokens;

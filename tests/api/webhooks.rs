@@ -285,14 +285,9 @@ async fn the_endpoint_limit_holds_under_concurrent_creates() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_API_FREE", "100000")]).await;
     let owner = app.owner().await.clone();
     // Three short of the 100 an organization may have.
-    app.db
-        .collection::<bson::Document>("organizations")
-        .update_one(
-            doc! { "_id": oid(&owner.org_id) },
-            doc! { "$set": { "webhookEndpoints": 97_i64 } },
-        )
-        .await
-        .unwrap();
+    for _ in 0..97 {
+        assert_eq!(add_endpoint(&app, &owner).await.status, 201);
+    }
     let tries = (0..8).map(|_| add_endpoint(&app, &owner));
     let answers = futures_util::future::join_all(tries).await;
     let made = answers.iter().filter(|r| r.status == 201).count();
@@ -300,7 +295,7 @@ async fn the_endpoint_limit_holds_under_concurrent_creates() {
         r.assert_problem(409, "ALREADY_EXISTS");
     }
     assert_eq!(made, 3, "exactly the three left");
-    assert_eq!(app.count("webhook_endpoints", doc! {}).await, 3);
+    assert_eq!(app.count("webhook_endpoints", doc! {}).await, 100);
     let org = &app
         .find("organizations", doc! { "_id": oid(&owner.org_id) })
         .await[0];

@@ -56,6 +56,10 @@ const SETTINGS: Schema = Schema::Object(&[
         Schema::Map(&Schema::Nullable(&Schema::Array(&Schema::STRING))),
     ),
     Prop::opt("bays", Schema::Array(&Schema::STRING)),
+    Prop::opt("address", Schema::STRING),
+    Prop::opt("phone", Schema::STRING),
+    Prop::opt("logoUrl", Schema::STRING),
+    Prop::opt("shareUrlTemplate", Schema::STRING),
 ]);
 
 /// An organization as `shared::auth::Organization::to_json` renders it.
@@ -503,6 +507,10 @@ pub static ORGANIZATION_PATCH: Op = Op {
                     "bays",
                     Schema::Nullable(&Schema::Array(&Schema::Text { min: 1, max: 50 })),
                 ),
+                Prop::opt("address", Schema::Nullable(&Schema::Text { min: 0, max: 500 })),
+                Prop::opt("phone", Schema::Nullable(&Schema::Text { min: 1, max: 40 })),
+                Prop::opt("logoUrl", Schema::Nullable(&Schema::Format("uri"))),
+                Prop::opt("shareUrlTemplate", Schema::Nullable(&Schema::Pattern("^https?://.*\\{token\\}"))),
             ])),
         ),
     ])),

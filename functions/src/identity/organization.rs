@@ -48,6 +48,19 @@ pub struct SettingsInput {
     /// The names of the workshop's bays.
     #[serde(default)]
     pub bays: Patch<Vec<String>>,
+    /// The shop's postal address, as customers see it on shared documents.
+    #[serde(default)]
+    pub address: Patch<String>,
+    /// The shop's phone number, as customers see it.
+    #[serde(default)]
+    pub phone: Patch<String>,
+    /// An https URL of the shop's logo.
+    #[serde(default)]
+    pub logo_url: Patch<String>,
+    /// Where a share link points, `{token}` replaced by its token (the
+    /// SaaS team hosts the page): e.g. `https://shop.example/approve/{token}`.
+    #[serde(default)]
+    pub share_url_template: Patch<String>,
 }
 
 /// The `$set` and `$unset` of a settings PATCH.
@@ -94,12 +107,64 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
     if let Patch::Value(b) = &s.bays {
         put("bays", calendar::bays(errors, b).map(Into::into));
     }
+    if let Patch::Value(a) = &s.address {
+        put(
+            "address",
+            errors
+                .check(validate::multiline("settings.address", a, 500))
+                .map(Into::into),
+        );
+    }
+    if let Patch::Value(p) = &s.phone {
+        put(
+            "phone",
+            errors
+                .check(validate::phone("settings.phone", p))
+                .map(Into::into),
+        );
+    }
+    if let Patch::Value(u) = &s.logo_url {
+        let ok = errors
+            .check(validate::url("settings.logoUrl", u))
+            .filter(|u| {
+                let https = u.starts_with("https://");
+                if !https {
+                    errors.push(FieldError::new("settings.logoUrl", "must be an https URL"));
+                }
+                https
+            });
+        put("logoUrl", ok.map(Into::into));
+    }
+    if let Patch::Value(t) = &s.share_url_template {
+        let ok = errors
+            .check(validate::url(
+                "settings.shareUrlTemplate",
+                &t.replace("{token}", "t"),
+            ))
+            .is_some()
+            && t.matches("{token}").count() == 1
+            && (t.starts_with("https://") || t.starts_with("http://"));
+        if !ok {
+            errors.push(FieldError::new(
+                "settings.shareUrlTemplate",
+                "must be an http(s) URL with {token} once, e.g. https://shop.example/approve/{token}",
+            ));
+        }
+        put("shareUrlTemplate", ok.then(|| t.as_str().into()));
+    }
     for (key, patch) in [
         ("timezone", matches!(s.timezone, Patch::Null)),
         ("currency", matches!(s.currency, Patch::Null)),
         ("locale", matches!(s.locale, Patch::Null)),
         ("workingHours", matches!(s.working_hours, Patch::Null)),
         ("bays", matches!(s.bays, Patch::Null)),
+        ("address", matches!(s.address, Patch::Null)),
+        ("phone", matches!(s.phone, Patch::Null)),
+        ("logoUrl", matches!(s.logo_url, Patch::Null)),
+        (
+            "shareUrlTemplate",
+            matches!(s.share_url_template, Patch::Null),
+        ),
     ] {
         if patch {
             unset.insert(format!("settings.{key}"), "");

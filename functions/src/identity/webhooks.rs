@@ -65,6 +65,14 @@ pub const DOMAIN_EVENTS: &[(&str, &str)] = &[
         "vehicle.odometer_recorded",
         "An odometer reading was recorded for a vehicle.",
     ),
+    (
+        "estimate.viewed",
+        "A customer opened an estimate's share link for the first time.",
+    ),
+    (
+        "estimate.decided",
+        "A customer decided on an estimate's lines through its share link (each line's decision).",
+    ),
     ("webhook.test", "A test message sent on request."),
 ];
 
@@ -243,13 +251,15 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
         .transaction(|tx| {
             Box::pin(async move {
                 tx.insert_one(ENDPOINTS, record.clone()).await?;
-                // Counted in the transaction: concurrent creates cannot
-                // pass the limit together (they conflict on the count).
-                let org = tx
-                    .update_organization(doc! { "$inc": { "webhookEndpoints": 1_i64 } })
-                    .await?;
-                let count = org.as_ref().and_then(|o| shared::db::number(o, "webhookEndpoints"));
-                if count.unwrap_or(0) > MAX_ENDPOINTS as i64 {
+                // Counted in the transaction: concurrent creates write the
+                // organization's counter, so they conflict and run again
+                // one after another; the limit is on the endpoints as this
+                // transaction sees them (the counter only says whether
+                // there are any).
+                tx.update_organization(doc! { "$inc": { "webhookEndpoints": 1_i64 } })
+                    .await?
+                    .ok_or_else(|| ApiError::internal("the caller's organization vanished"))?;
+                if tx.count(ENDPOINTS, doc! {}).await? > MAX_ENDPOINTS {
                     return Err(ApiError::conflict(
                         Code::AlreadyExists,
                         format!("An organization has at most {MAX_ENDPOINTS} webhook endpoints"),
@@ -473,16 +483,14 @@ async fn enabled(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
     Ok(endpoint)
 }
 
-/// [`enabled`], counting one send by hand (a test, a retry, a recovery)
-/// against the organization's hourly `WEBHOOK_SENDS` (429 past it; a
-/// receiver is not flooded from our side on request), both read at once.
+/// [`enabled`], then one send by hand (a test, a retry, a recovery)
+/// counted against the organization's hourly `WEBHOOK_SENDS` (429 past
+/// it): a refused request spends nothing.
 async fn sendable(scope: &Scope, id: ObjectId) -> Result<Document, ApiError> {
-    let (endpoint, spent) = tokio::join!(
-        enabled(scope, id),
-        scope.spend(shared::ratelimit::LimitedAction::WebhookSends)
-    );
-    let endpoint = endpoint?;
-    spent?;
+    let endpoint = enabled(scope, id).await?;
+    scope
+        .spend(shared::ratelimit::LimitedAction::WebhookSends)
+        .await?;
     Ok(endpoint)
 }
 
@@ -572,7 +580,7 @@ pub async fn recover(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let input: Recovery = ctx.req.json()?;
     // Another organization's endpoint is a 404 before anything else.
-    sendable(scope, id).await?;
+    enabled(scope, id).await?;
     let mut errors = Errors::new();
     let time = |field: &str, v: &str| {
         DateTime::parse_rfc3339_str(v)
@@ -588,6 +596,9 @@ pub async fn recover(ctx: Ctx) -> HandlerResult {
         .and_then(|u| errors.check(time("until", u)));
     errors.finish()?;
     let since = since.ok_or_else(|| ApiError::internal("validated recovery incomplete"))?;
+    scope
+        .spend(shared::ratelimit::LimitedAction::WebhookSends)
+        .await?;
     let mut range = doc! { "$gte": since };
     if let Some(until) = until {
         range.insert("$lt", until);

@@ -540,7 +540,12 @@ pub async fn rate_limit_override(
         .into_iter()
         .filter(|a| !a.per_client())
         .find(|a| a.name().eq_ignore_ascii_case(bucket))
-        .ok_or_else(|| ApiError::field("bucket", "must be API, UPLOADS or EXPORTS"))?;
+        .ok_or_else(|| {
+            ApiError::field(
+                "bucket",
+                "must be API, UPLOADS, EXPORTS, INVITATIONS or WEBHOOK_SENDS",
+            )
+        })?;
     let limit: i64 = limit
         .parse()
         .ok()

@@ -290,7 +290,7 @@ pub static WORK_ORDERS_ID_APPROVAL_POST: Op = Op {
             ])),
         ),
         Prop::req("approvedBy", Schema::Text { min: 1, max: 200 }),
-        Prop::req("method", Schema::Enum(ApprovalMethod::NAMES)),
+        Prop::req("method", Schema::Enum(ApprovalMethod::STAFF)),
     ])),
     reply: Reply::Json(200, Schema::Record(&WORK_ORDER)),
     ..Op::DEFAULTS
@@ -372,5 +372,134 @@ pub static APPOINTMENTS_AVAILABILITY_GET: Op = Op {
             Prop::req("slots", Schema::Array(&SLOT)),
         ]),
     ),
+    ..Op::DEFAULTS
+};
+
+const DATE_TIME: Schema = Schema::Format("date-time");
+
+/// A share link as staff see it (never its token).
+const SHARE_LINK: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("workOrderId", Schema::ID),
+    Prop::req("purpose", Schema::Enum(super::share::PURPOSES)),
+    Prop::req("status", Schema::Enum(&["ACTIVE", "EXPIRED", "REVOKED"])),
+    Prop::req("expiresAt", DATE_TIME),
+    Prop::req("createdAt", DATE_TIME),
+    Prop::opt("createdBy", Schema::ID),
+    Prop::opt("sentTo", Schema::Nullable(&Schema::EMAIL)),
+    Prop::opt("viewCount", INTEGER),
+    Prop::opt("firstViewedAt", DATE_TIME),
+    Prop::opt("lastViewedAt", DATE_TIME),
+    Prop::opt("decidedAt", DATE_TIME),
+    Prop::opt("revokedAt", DATE_TIME),
+]);
+
+const NEW_SHARE_LINK: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("url", Schema::Nullable(&Schema::STRING)),
+    Prop::req("purpose", Schema::Enum(super::share::PURPOSES)),
+    Prop::req("expiresAt", DATE_TIME),
+]);
+
+pub static WORK_ORDERS_ID_SHARE_LINKS_POST: Op = Op {
+    summary: "Share a work order's estimate or invoice with its customer",
+    description: "`purpose` ESTIMATE (not on a CANCELLED work order) or INVOICE (INVOICED or \
+        PAID only, else 409); `expiresInHours` 1-720, default 168; `sendTo` emails the link \
+        through the outbox. Answers the `url` (from the organization's `shareUrlTemplate`, \
+        `{token}` replaced, else `APP_URL/share/{token}`) this once: only the token's hash is \
+        kept, and a keyed retry answers `url: null`.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("purpose", Schema::Enum(super::share::PURPOSES)),
+        Prop::opt("expiresInHours", Schema::Int { min: 1, max: 720 }),
+        Prop::opt("sendTo", Schema::EMAIL),
+    ])),
+    reply: Reply::Json(201, NEW_SHARE_LINK),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_SHARE_LINKS_GET: Op = Op {
+    summary: "List a work order's share links",
+    description: "Newest first: purpose, status (ACTIVE, EXPIRED, REVOKED), expiry, when \
+        first and last viewed and how often, when decided.",
+    reply: Reply::Json(200, Schema::Page(&SHARE_LINK)),
+    ..Op::DEFAULTS
+};
+
+pub static SHARE_LINKS_ID_DELETE: Op = Op {
+    summary: "Revoke a share link",
+    description: "The link answers 410 `LINK_REVOKED` from now on.",
+    reply: Reply::Empty(204),
+    ..Op::DEFAULTS
+};
+
+const PUBLIC_LINE: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("type", Schema::Enum(LineKind::NAMES)),
+    Prop::opt("description", Schema::Nullable(&Schema::STRING)),
+    Prop::req("quantity", INTEGER),
+    Prop::opt("unitPrice", Schema::Nullable(&INTEGER)),
+    Prop::opt("taxRate", Schema::Nullable(&INTEGER)),
+    Prop::req("amount", INTEGER),
+    Prop::req("tax", INTEGER),
+    Prop::req("status", Schema::Enum(Approval::NAMES)),
+]);
+
+const SHARED_VIEW: Schema = Schema::Object(&[
+    Prop::req("purpose", Schema::Enum(super::share::PURPOSES)),
+    Prop::req("expiresAt", DATE_TIME),
+    Prop::req("shop", Schema::Any),
+    Prop::req("customer", Schema::Any),
+    Prop::req("vehicle", Schema::Any),
+    Prop::req(
+        "workOrder",
+        Schema::Object(&[
+            Prop::req("status", Schema::Enum(Status::NAMES)),
+            Prop::req("lines", Schema::Array(&PUBLIC_LINE)),
+            Prop::req("total", INTEGER),
+        ]),
+    ),
+    Prop::req("inspections", Schema::Array(&Schema::Any)),
+    Prop::req("decisionsOpen", Schema::Bool),
+    Prop::opt("invoice", Schema::Any),
+]);
+
+pub static PUBLIC_SHARE_GET: Op = Op {
+    summary: "Open a shared estimate or invoice",
+    description: "No account: the link's token is the credential. The shop (name, address, \
+        logo), the customer's first name, the vehicle (plate masked but for its last 3 \
+        characters), the lines with quantity, unit price, tax and status, the totals, and \
+        for an invoice its number, payments and balance; no cost, internal note, technician \
+        or other record's id. `ETag` is the work order's version. Throttled per client \
+        address and per link; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`. \
+        410 `LINK_EXPIRED` or `LINK_REVOKED`; an unknown token is a 404.",
+    reply: Reply::Json(200, SHARED_VIEW),
+    tag: Some("share-links"),
+    ..Op::DEFAULTS
+};
+
+pub static PUBLIC_SHARE_DECISIONS_POST: Op = Op {
+    summary: "Decide on a shared estimate's lines",
+    description: "With `If-Match` (the ETag seen; 428 without): each line APPROVED or \
+        DECLINED, recorded with method LINK, the signer, address, user agent and the version \
+        seen, under the same stock rules as staff approval. 412 when the estimate changed \
+        since; 422 `LINE_NOT_OPEN` once its lines no longer change; the same decisions again \
+        change nothing; another decision on a decided line is 409 `DECISION_CONFLICT`. \
+        `signaturePng` (base64 PNG, at most 100 KiB) is kept with the decision. An INVOICE \
+        link is a 403.",
+    body: Body::Json(Schema::Object(&[
+        Prop::req(
+            "lines",
+            Schema::Array(&Schema::Object(&[
+                Prop::req("lineId", Schema::ID),
+                Prop::req("decision", Schema::Enum(DECISIONS)),
+            ])),
+        ),
+        Prop::req("signerName", Schema::Text { min: 1, max: 200 }),
+        Prop::opt("signaturePng", Schema::STRING),
+    ])),
+    reply: Reply::Json(200, SHARED_VIEW),
+    errors: &[409, 412, 422, 428],
+    tag: Some("share-links"),
     ..Op::DEFAULTS
 };

@@ -345,11 +345,11 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
         1,
         200,
     ));
-    let method = ApprovalMethod::parse(&input.method);
+    let method = ApprovalMethod::parse(&input.method).filter(|m| *m != ApprovalMethod::Link);
     if method.is_none() {
         errors.push(FieldError::new(
             "method",
-            format!("must be one of {}", ApprovalMethod::NAMES.join(", ")),
+            format!("must be one of {}", ApprovalMethod::STAFF.join(", ")),
         ));
     }
     if input.lines.is_empty() || input.lines.len() > 200 {
@@ -377,44 +377,105 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
     let by = by.unwrap_or_default();
     let method = method.unwrap_or(ApprovalMethod::InPerson);
     let ip = scope.meta().ip.clone();
-    let (decisions, by, method, ip) = (&decisions, &by, &method, &ip);
+    let decided = Decided {
+        by: &by,
+        method,
+        ip: ip.clone(),
+        seen: None,
+        strict: false,
+    };
+    let (decisions, decided) = (&decisions, &decided);
     let after = scope
-        .transaction(|tx| {
-            Box::pin(async move {
-                let (stored, order) = load(tx, id).await?;
-                let mut lines = lines_of(&stored);
-                let now = DateTime::now();
-                for (n, (line_id, decision)) in decisions.iter().enumerate() {
-                    let line = lines
-                        .iter_mut()
-                        .find(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
-                        .ok_or_else(|| ApiError::field(&format!("lines[{n}].lineId"), "is not a line of this work order"))?;
-                    let read = Line::of(line)?;
-                    let was_declined = read.approval == Approval::Declined;
-                    let declines = *decision == Approval::Declined;
-                    if let (Some(p), LineKind::Part) = (read.part, read.kind) {
-                        let q = read.quantity;
-                        match (was_declined, declines) {
-                            (false, true) => reserve(tx, p, -q).await?,
-                            (true, false) => reserve(tx, p, q).await?,
-                            _ => {}
-                        }
-                    }
-                    line.insert("approval", *decision);
-                    line.insert("approvedBy", by.as_str());
-                    line.insert("approvalMethod", *method);
-                    line.insert("approvedAt", now);
-                    line.insert("approvalIp", ip.clone());
-                }
-                let summary: Vec<Bson> = decisions
-                    .iter()
-                    .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
-                    .collect();
-                let after = save(tx, &order, lines, "lines", doc! { "approval": { "by": by.as_str(), "method": method.as_str(), "lines": summary } }).await?;
-                tx.announce("work_order.approval_recorded", &render(&after));
-                Ok(after)
-            })
-        })
+        .transaction(|tx| Box::pin(async move { Ok(decide(tx, id, decisions, decided).await?.0) }))
         .await?;
     Ok(ApiResponse::ok(&render(&after)))
+}
+
+/// Who decided, how, and under which rules (see [`decide`]).
+pub(crate) struct Decided<'a> {
+    pub by: &'a str,
+    pub method: ApprovalMethod,
+    pub ip: Option<String>,
+    /// The version the decider saw (`If-Match`): 412 when the work order
+    /// has changed since, unless nothing would change.
+    pub seen: Option<i64>,
+    /// The customer's rules: a line already decided the same way is left
+    /// as it is (a repeated request changes nothing), one decided the
+    /// other way is 409 `DECISION_CONFLICT`.
+    pub strict: bool,
+}
+
+/// Records `decisions` (line, decision) on work order `id` in `tx`:
+/// declining a PART line releases its stock, approving a declined one
+/// reserves it again (409 when short). Returns the work order after, and
+/// whether anything changed.
+pub(crate) async fn decide(
+    tx: &mut Tx<'_>,
+    id: ObjectId,
+    decisions: &[(Option<ObjectId>, Approval)],
+    decided: &Decided<'_>,
+) -> Result<(Document, bool), ApiError> {
+    let (stored, order) = load(tx, id).await?;
+    let mut lines = lines_of(&stored);
+    let now = DateTime::now();
+    let mut changes = vec![];
+    for (n, (line_id, decision)) in decisions.iter().enumerate() {
+        let field = format!("lines[{n}].lineId");
+        let at = lines
+            .iter()
+            .position(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
+            .ok_or_else(|| ApiError::field(&field, "is not a line of this work order"))?;
+        let read = Line::of(&lines[at])?;
+        if decided.strict && read.approval != Approval::Pending {
+            if read.approval == *decision {
+                continue;
+            }
+            return Err(ApiError::Conflict {
+                code: Code::DecisionConflict,
+                detail: "A line was already decided otherwise; ask the workshop to change it"
+                    .into(),
+                errors: vec![FieldError::new(
+                    field,
+                    format!("is already {}", read.approval),
+                )],
+            });
+        }
+        changes.push((at, read, *decision));
+    }
+    if changes.is_empty() {
+        return Ok((stored, false));
+    }
+    if let Some(seen) = decided.seen {
+        if seen != order.version {
+            return Err(ApiError::PreconditionFailed {
+                current_version: order.version,
+            });
+        }
+    }
+    for (at, read, decision) in &changes {
+        let was_declined = read.approval == Approval::Declined;
+        let declines = *decision == Approval::Declined;
+        if let (Some(p), LineKind::Part) = (read.part, read.kind) {
+            let q = read.quantity;
+            match (was_declined, declines) {
+                (false, true) => reserve(tx, p, -q).await?,
+                (true, false) => reserve(tx, p, q).await?,
+                _ => {}
+            }
+        }
+        let line = &mut lines[*at];
+        line.insert("approval", *decision);
+        line.insert("approvedBy", decided.by);
+        line.insert("approvalMethod", decided.method);
+        line.insert("approvedAt", now);
+        line.insert("approvalIp", decided.ip.clone());
+    }
+    let summary: Vec<Bson> = changes
+        .iter()
+        .map(|(_, l, d)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))
+        .collect();
+    let change = doc! { "approval": { "by": decided.by, "method": decided.method.as_str(), "lines": summary } };
+    let after = save(tx, &order, lines, "lines", change).await?;
+    tx.announce("work_order.approval_recorded", &render(&after));
+    Ok((after, true))
 }

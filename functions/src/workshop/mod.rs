@@ -4,11 +4,13 @@
 //! the work orders of its visits ([`work_orders`], their statuses moved
 //! by [`transitions`], their [`lines`] and [`invoices`], all reading a
 //! work order through [`order`]) and the calendar of its bays
-//! ([`appointments`]). [`routes`] serves them.
+//! ([`appointments`]). A work order's estimate or invoice is shared with
+//! its customer by link ([`share`]). [`routes`] serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
 //! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
+//! `share` on `lines`;
 //! `contract` and `routes` on all.
 
 pub mod appointments;
@@ -19,6 +21,7 @@ pub mod lines;
 pub mod order;
 pub mod parts;
 pub mod routes;
+pub mod share;
 pub mod transitions;
 pub mod vehicles;
 pub mod work_orders;

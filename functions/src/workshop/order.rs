@@ -120,7 +120,14 @@ shared::words! {
         InPerson = "IN_PERSON",
         Phone = "PHONE",
         Signature = "SIGNATURE",
+        /// The customer, through a share link (never chosen by staff).
+        Link = "LINK",
     }
+}
+
+impl ApprovalMethod {
+    /// What staff may record.
+    pub const STAFF: &'static [&'static str] = &["IN_PERSON", "PHONE", "SIGNATURE"];
 }
 
 /// `n / d` rounded half to even (`d > 0`).

@@ -4,7 +4,7 @@
 //! payments, and the bays' availability.
 
 use shared::handler;
-use shared::rbac::Access::Requires;
+use shared::rbac::Access::{Link, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::runtime::openapi::Tag;
 use shared::runtime::{Deploy, Endpoint, Route};
@@ -157,6 +157,60 @@ pub static APPOINTMENTS_AVAILABILITY: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_SHARE_LINKS: Route = Route {
+    name: "work-orders-id-share-links",
+    path: "/api/v1/work-orders/{id}/share-links",
+    methods: &[
+        Endpoint::get(
+            Requires(ReadRecords),
+            handler!(crate::workshop::share::list),
+        )
+        .read("work-orders")
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_SHARE_LINKS_GET),
+        Endpoint::post(
+            Requires(UpdateRecords),
+            handler!(crate::workshop::share::create),
+        )
+        .write("work-orders")
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_SHARE_LINKS_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static SHARE_LINKS_ID: Route = Route {
+    name: "share-links-id",
+    path: "/api/v1/share-links/{id}",
+    methods: &[Endpoint::delete(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::share::revoke),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::SHARE_LINKS_ID_DELETE)],
+    deploy: Deploy::API,
+};
+
+pub static PUBLIC_SHARE: Route = Route {
+    name: "public-share-token",
+    path: "/api/v1/public/share/{token}",
+    methods: &[
+        Endpoint::get(Link, handler!(crate::workshop::share::view))
+            .op(&crate::workshop::contract::PUBLIC_SHARE_GET),
+        Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static PUBLIC_SHARE_DECISIONS: Route = Route {
+    name: "public-share-token-decisions",
+    path: "/api/v1/public/share/{token}/decisions",
+    methods: &[
+        Endpoint::post(Link, handler!(crate::workshop::share::decide))
+            .op(&crate::workshop::contract::PUBLIC_SHARE_DECISIONS_POST),
+        Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
+    ],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -170,6 +224,10 @@ shared::named_routes! {
         WORK_ORDERS_ID_INVOICE,
         WORK_ORDERS_ID_PAYMENTS,
         APPOINTMENTS_AVAILABILITY,
+        WORK_ORDERS_ID_SHARE_LINKS,
+        SHARE_LINKS_ID,
+        PUBLIC_SHARE,
+        PUBLIC_SHARE_DECISIONS,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
@@ -196,5 +254,9 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "appointments",
         description: "The bays' calendar and its availability.",
+    },
+    Tag {
+        name: "share-links",
+        description: "A work order's estimate or invoice opened by its customer without an account, and the customer's decisions.",
     },
 ];

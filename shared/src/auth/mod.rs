@@ -12,6 +12,7 @@
 //! request.
 
 pub mod apikeys;
+pub mod links;
 pub mod password;
 pub mod tokens;
 
@@ -184,6 +185,8 @@ pub struct Caller {
     pub session_id: ObjectId,
     /// The API key the request came with, if it came with one.
     pub key: Option<Arc<crate::apikey::KeyRecord>>,
+    /// The capability link the request came through ([`links`]), if any.
+    pub link: Option<Arc<links::Link>>,
 }
 
 impl User {
@@ -363,6 +366,7 @@ pub(crate) async fn caller(state: &State, token: &Bearer) -> Result<Caller, ApiE
         role,
         session_id,
         key: None,
+        link: None,
     })
 }
 
@@ -390,6 +394,7 @@ async fn key_caller(
         role: key.role,
         session_id: key.id,
         key: Some(key.clone()),
+        link: None,
     })
 }
 

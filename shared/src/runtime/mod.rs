@@ -217,6 +217,32 @@ async fn walk(
             layers::cron::check(state, &req)?;
             None
         }
+        Access::Link => {
+            // The address is counted with the link's read and judged
+            // first; then the link's own count with its organization.
+            use crate::auth::links;
+            use crate::ratelimit::LimitedAction;
+            let token = req.param("token").unwrap_or("");
+            let (d, link) = tokio::join!(
+                layers::rate_limit::client(state, LimitedAction::LinkClient, &req),
+                links::find(state, token)
+            );
+            let d = d?;
+            trail.decision = Some(d);
+            layers::rate_limit::enforce_client(&req, d)?;
+            let link = link?;
+            let limit = crate::ratelimit::platform_limit(state, LimitedAction::LinkToken);
+            let key = link.id.to_hex();
+            let (org, counted) = tokio::join!(
+                links::organization(state, &link),
+                crate::ratelimit::check(state, LimitedAction::LinkToken, &key, limit)
+            );
+            counted?;
+            let org = org?;
+            trail.caller = Some((link.id, org.id));
+            let caller = crate::auth::links::caller(&link, org);
+            Some(Scope::new(state.clone(), caller, meta_of(&req), None))
+        }
         Access::Requires(permission) => {
             let token = crate::auth::identify(state, &req).await?;
             // The Idempotency-Key is reserved in the same round trip as

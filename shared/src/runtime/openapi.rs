@@ -354,7 +354,8 @@ pub fn document(info: &Info, routes: &[&Route]) -> Result<Value, String> {
     }
     let mut responses = Map::new();
     for status in [
-        304_u16, 400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 423, 429, 500, 502, 503,
+        304_u16, 400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 423, 428, 429, 500, 502,
+        503,
     ] {
         responses.insert(format!("Problem{status}"), problem_response(status));
     }
@@ -474,6 +475,7 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
     match access {
         Access::Requires(_) => errors.push(401),
         Access::Cron => errors.push(401),
+        Access::Link => errors.push(410),
         Access::Public | Access::Throttled(_) => {}
     }
     let (summary, description) = match doc {
@@ -640,7 +642,7 @@ fn operation(info: &Info, route: &Route, method: &str, access: Access, doc: Doc)
             {
                 json!([{ "refreshCookie": [] }, {}])
             }
-            Access::Public | Access::Throttled(_) => json!([]),
+            Access::Public | Access::Throttled(_) | Access::Link => json!([]),
         },
     );
     Value::Object(op)

@@ -1,0 +1,689 @@
+//! Share links: a work order's estimate or invoice, opened by its customer
+//! without an account, and the customer's decisions on the estimate.
+//!
+//! Staff make a link (`POST /work-orders/{id}/share-links`), list and
+//! revoke them; the link is a platform capability link
+//! (`shared::auth::links`: 32 random bytes in base62, only the hash kept),
+//! its URL made from the organization's `shareUrlTemplate` setting (the
+//! SaaS team hosts the page) or `APP_URL/share/{token}`. Through it the
+//! customer reads a snapshot ([`view`]: the shop, their first name, the
+//! vehicle with its plate masked, the lines with their prices and tax, the
+//! totals; never a cost, an internal note, a technician or another
+//! record's id) and decides on the estimate's lines ([`decide`]): method
+//! LINK, the signer, address, user agent and the version seen, under the
+//! same stock rules as a decision staff record, in one transaction.
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::audit::{Action, AuditEntry};
+use shared::auth::links::{self, Link};
+use shared::db::{collections, number, shifted, Scope, DAY_MS, HOUR_MS};
+use shared::error::{ApiError, Code, FieldError};
+use shared::http::ApiResponse;
+use shared::records::{find_live, render};
+use shared::runtime::{Ctx, HandlerResult};
+use shared::validate::Errors;
+
+use super::lines::{decide as record_decisions, Decided};
+use super::order::{lines_of, Approval, ApprovalMethod, Status, WORK_ORDERS};
+use super::work_orders::WORK_ORDER;
+
+const LINKS: &str = collections::LINKS;
+/// What a link is for.
+pub const PURPOSES: &[&str] = &["ESTIMATE", "INVOICE"];
+/// How long a link is kept after it expired (a late visitor is told it
+/// expired rather than that it never was).
+const KEPT_DAYS: i64 = 90;
+/// The largest signature image taken with a decision.
+pub const MAX_SIGNATURE: usize = 100 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewLink {
+    purpose: Option<String>,
+    expires_in_hours: Option<i64>,
+    send_to: Option<String>,
+}
+
+/// The URL of `token` for `scope`'s organization.
+fn url_of(scope: &Scope, token: &str) -> String {
+    let template = scope
+        .caller()
+        .org
+        .settings
+        .as_ref()
+        .and_then(|s| s.get_str("shareUrlTemplate").ok().map(str::to_string));
+    match template {
+        Some(t) => t.replace("{token}", token),
+        None => format!("{}/share/{token}", scope.config().email.app_url),
+    }
+}
+
+/// How a stored link is listed: never its token or hash.
+fn shown(link: &Document) -> Value {
+    let now = DateTime::now();
+    let status = if link.get_datetime("revokedAt").is_ok() {
+        "REVOKED"
+    } else if link.get_datetime("expiresAt").is_ok_and(|e| *e <= now) {
+        "EXPIRED"
+    } else {
+        "ACTIVE"
+    };
+    let mut out = render(link);
+    if let Some(o) = out.as_object_mut() {
+        for hidden in [
+            "tokenHash",
+            "forgetAt",
+            "signature",
+            "resource",
+            "organizationId",
+        ] {
+            o.remove(hidden);
+        }
+        o.insert(
+            "workOrderId".into(),
+            o.get("recordId").cloned().unwrap_or(Value::Null),
+        );
+        o.remove("recordId");
+        o.insert("status".into(), json!(status));
+    }
+    out
+}
+
+/// `POST /api/v1/work-orders/{id}/share-links {purpose, expiresInHours?,
+/// sendTo?}` -> 201 `{id, url, expiresAt, ...}`: the URL (with its token)
+/// is answered this once (a keyed retry replays `url: null`).
+pub async fn create(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    // Another organization's work order is a 404 before anything else.
+    let order = find_live(scope, &WORK_ORDER, id).await?;
+    let input: NewLink = ctx.req.json()?;
+    let mut errors = Errors::new();
+    let purpose = match input.purpose.as_deref() {
+        Some(p) if PURPOSES.contains(&p) => Some(p.to_string()),
+        Some(_) => {
+            errors.push(FieldError::new("purpose", "must be ESTIMATE or INVOICE"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("purpose", "is required"));
+            None
+        }
+    };
+    let hours = input.expires_in_hours.unwrap_or(168);
+    if !(1..=720).contains(&hours) {
+        errors.push(FieldError::new("expiresInHours", "must be 1 to 720"));
+    }
+    let send_to = input
+        .send_to
+        .as_deref()
+        .and_then(|e| errors.check(shared::validate::Email::parse("sendTo", e)))
+        .map(shared::validate::Email::into_inner);
+    errors.finish()?;
+    let purpose = purpose.unwrap_or_default();
+    let status = Status::of(&order);
+    if purpose == "INVOICE" && !matches!(status, Status::Invoiced | Status::Paid) {
+        return Err(ApiError::conflict(
+            Code::InvalidTransition,
+            "An invoice link needs an INVOICED or PAID work order",
+        ));
+    }
+    if purpose == "ESTIMATE" && status == Status::Cancelled {
+        return Err(ApiError::conflict(
+            Code::InvalidTransition,
+            "A CANCELLED work order has no estimate to share",
+        ));
+    }
+    let (token, hash) = links::new_token();
+    let now = DateTime::now();
+    let expires = shifted(now, hours * HOUR_MS);
+    let link_id = ObjectId::new();
+    let record = doc! {
+        "_id": link_id, "resource": "work_order", "recordId": id, "purpose": &purpose,
+        "tokenHash": hash, "expiresAt": expires, "forgetAt": shifted(expires, KEPT_DAYS * DAY_MS),
+        "createdBy": scope.caller().user.id, "createdAt": now,
+        "sentTo": send_to.clone(), "viewCount": 0_i64,
+    };
+    let url = url_of(scope, &token);
+    let mut answer = shown(&record);
+    answer["url"] = Value::Null;
+    let replay = ApiResponse::json(http::StatusCode::CREATED, &answer);
+    answer["url"] = json!(url);
+    let email = match &send_to {
+        Some(to) => Some(invitation_email(scope, &order, to, &purpose, &url, expires).await?),
+        None => None,
+    };
+    let (record, replay, email) = (&record, &replay, &email);
+    let queued = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.insert_one(LINKS, record.clone()).await?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, "share_link")
+                        .id(link_id)
+                        .changes(doc! { "workOrderId": id, "purpose": record.get("purpose").cloned(),
+                        "expiresAt": record.get("expiresAt").cloned(), "sentTo": record.get("sentTo").cloned() }),
+                )
+                .await?;
+                let queued = match email {
+                    Some(m) => Some(tx.queue_email(None, m).await?),
+                    None => None,
+                };
+                tx.respond(replay)?;
+                Ok(queued)
+            })
+        })
+        .await?;
+    if let Some(q) = queued {
+        shared::email::deliver(scope.state(), &[q]).await;
+    }
+    Ok(ApiResponse::json(http::StatusCode::CREATED, &answer))
+}
+
+/// The email that carries a link to `to`.
+async fn invitation_email(
+    scope: &Scope,
+    order: &Document,
+    to: &str,
+    purpose: &str,
+    url: &str,
+    expires: DateTime,
+) -> Result<shared::email::Message, ApiError> {
+    let (vehicle, customer) = customer_of(scope, order).await?;
+    let name = customer
+        .as_ref()
+        .and_then(|c| c.get_str("firstName").ok())
+        .unwrap_or("")
+        .to_string();
+    let car = vehicle
+        .as_ref()
+        .map(|v| {
+            [v.get_str("make").ok(), v.get_str("model").ok()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "your vehicle".into());
+    Ok(crate::emails::share_link(
+        to,
+        &crate::emails::SharedDocument {
+            shop: &scope.caller().org.name,
+            name: &name,
+            purpose: &purpose.to_lowercase(),
+            vehicle: &car,
+            url,
+            expires,
+        },
+    ))
+}
+
+/// The work order's vehicle and the vehicle's contact, as stored.
+async fn customer_of(
+    scope: &Scope,
+    order: &Document,
+) -> Result<(Option<Document>, Option<Document>), ApiError> {
+    let Ok(vehicle_id) = order.get_object_id("vehicleId") else {
+        return Ok((None, None));
+    };
+    let vehicle = scope
+        .collection(super::vehicles::VEHICLES)
+        .find_one(doc! { "_id": vehicle_id })
+        .await?;
+    let contact = match vehicle
+        .as_ref()
+        .and_then(|v| v.get_object_id("contactId").ok())
+    {
+        Some(c) => {
+            scope
+                .collection(crate::crm::collections::CONTACTS)
+                .find_one(doc! { "_id": c, "deletedAt": null })
+                .await?
+        }
+        None => None,
+    };
+    Ok((vehicle, contact))
+}
+
+/// `GET /api/v1/work-orders/{id}/share-links`: the work order's links,
+/// newest first, with when they were viewed and decided.
+pub async fn list(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    find_live(scope, &WORK_ORDER, id).await?;
+    let found = scope
+        .collection(LINKS)
+        .find_many(
+            doc! { "recordId": id },
+            doc! { "createdAt": -1, "_id": -1 },
+            200,
+            Some(doc! { "tokenHash": 0, "signature": 0 }),
+        )
+        .await?;
+    let data: Vec<Value> = found.iter().map(shown).collect();
+    Ok(ApiResponse::ok(
+        &json!({ "data": data, "nextCursor": null }),
+    ))
+}
+
+/// `DELETE /api/v1/share-links/{id}` -> 204: the link answers 410 from now
+/// on (revoking one already revoked changes nothing).
+pub async fn revoke(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let now = DateTime::now();
+    let by = scope.caller().user.id;
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let found = tx.find_one(LINKS, doc! { "_id": id }).await?;
+                if found.is_none() {
+                    return Err(ApiError::NotFound {
+                        resource: "share link",
+                    });
+                }
+                let changed = tx
+                    .update_many(
+                        LINKS,
+                        doc! { "_id": id, "revokedAt": null },
+                        doc! { "$set": { "revokedAt": now, "revokedBy": by } },
+                    )
+                    .await?;
+                if changed > 0 {
+                    tx.audit(AuditEntry::new(Action::Delete, "share_link").id(id))
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// The link of a request that came through one.
+fn link_of(scope: &Scope) -> Result<&Link, ApiError> {
+    scope
+        .caller()
+        .link
+        .as_deref()
+        .ok_or_else(|| ApiError::internal("a share route without its link"))
+}
+
+/// `plate` with all but its last 3 characters masked.
+pub fn masked(plate: &str) -> String {
+    let chars: Vec<char> = plate.chars().collect();
+    let keep = chars.len().saturating_sub(3);
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < keep { '•' } else { *c })
+        .collect()
+}
+
+/// A line as the customer sees it.
+fn public_line(line: &Document) -> Value {
+    json!({
+        "id": line.get_object_id("id").map(|i| i.to_hex()).ok(),
+        "type": line.get_str("type").ok(),
+        "description": line.get_str("description").ok(),
+        "quantity": number(line, "quantity"),
+        "unitPrice": number(line, "unitPrice"),
+        "taxRate": number(line, "taxRate"),
+        "amount": number(line, "amount"),
+        "tax": number(line, "tax"),
+        "status": Approval::of(line).unwrap_or(Approval::Pending).as_str(),
+    })
+}
+
+/// The snapshot the customer sees (see the module docs): built field by
+/// field, so nothing internal can slip in.
+fn snapshot(
+    scope: &Scope,
+    link: &Link,
+    order: &Document,
+    vehicle: Option<&Document>,
+    contact: Option<&Document>,
+) -> Value {
+    let org = &scope.caller().org;
+    let settings = org.settings.clone().unwrap_or_default();
+    let text = |d: &Document, k: &str| d.get_str(k).ok().map(str::to_string);
+    let lines: Vec<Value> = lines_of(order).iter().map(public_line).collect();
+    let mut out = json!({
+        "purpose": link.purpose,
+        "expiresAt": shared::time::rfc3339(link.expires_at),
+        "shop": {
+            "name": org.name,
+            "address": text(&settings, "address"),
+            "phone": text(&settings, "phone"),
+            "logoUrl": text(&settings, "logoUrl"),
+        },
+        "customer": { "firstName": contact.and_then(|c| text(c, "firstName")) },
+        "vehicle": vehicle.map(|v| json!({
+            "year": number(v, "year"),
+            "make": text(v, "make"),
+            "model": text(v, "model"),
+            "plate": text(v, "plate").map(|p| masked(&p)),
+        })),
+        "workOrder": {
+            "number": text(order, "number"),
+            "status": Status::of(order).as_str(),
+            "currency": text(order, "currency"),
+            "version": number(order, "version"),
+            "lines": lines,
+            "subtotal": number(order, "subtotal"),
+            "tax": number(order, "tax"),
+            "total": number(order, "total"),
+        },
+        "inspections": [],
+        "decisionsOpen": link.purpose == "ESTIMATE" && Status::of(order).lines_change(),
+    });
+    if link.purpose == "INVOICE" {
+        let invoice = order.get_document("invoice").ok();
+        let payments: Vec<Value> = order
+            .get_array("payments")
+            .map(|a| {
+                a.iter()
+                    .filter_map(Bson::as_document)
+                    .map(|p| {
+                        json!({
+                            "amount": number(p, "amount"),
+                            "method": p.get_str("method").ok(),
+                            "paidAt": p.get_datetime("paidAt").ok().map(|t| shared::time::rfc3339(*t)),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out["invoice"] = json!({
+            "invoiceNumber": text(order, "invoiceNumber")
+                .or_else(|| invoice.and_then(|i| text(i, "invoiceNumber"))),
+            "issuedAt": order.get_datetime("invoicedAt").ok().map(|t| shared::time::rfc3339(*t)),
+            "payments": payments,
+            "amountPaid": number(order, "amountPaid"),
+            "balance": number(order, "balance"),
+        });
+    }
+    out
+}
+
+/// Headers every public answer carries: never cached, never referred,
+/// readable from any origin (without credentials).
+fn public(mut r: ApiResponse) -> ApiResponse {
+    r.set_header("cache-control", "no-store");
+    r.set_header("referrer-policy", "no-referrer");
+    r.set_header("access-control-allow-origin", "*");
+    r.set_header("access-control-expose-headers", "etag");
+    r
+}
+
+/// The work order a link opens (live), with its vehicle and contact.
+async fn opened(
+    scope: &Scope,
+    link: &Link,
+) -> Result<(Document, Option<Document>, Option<Document>), ApiError> {
+    let order = scope
+        .collection(WORK_ORDERS)
+        .find_one(doc! { "_id": link.record_id, "deletedAt": null })
+        .await?
+        .ok_or(ApiError::Gone {
+            code: Code::LinkRevoked,
+            detail: "This work order is no longer available".into(),
+        })?;
+    let (vehicle, contact) = customer_of(scope, &order).await?;
+    Ok((order, vehicle, contact))
+}
+
+/// `GET /api/v1/public/share/{token}`: the snapshot, its `ETag` the work
+/// order's version; the view is counted (first, last, how many).
+pub async fn view(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let link = link_of(scope)?;
+    let (read, counted) = tokio::join!(opened(scope, link), record_view(scope, link));
+    let (order, vehicle, contact) = read?;
+    counted?;
+    let body = snapshot(scope, link, &order, vehicle.as_ref(), contact.as_ref());
+    let mut r = ApiResponse::ok(&body);
+    r.set_header(
+        "etag",
+        &format!("\"{}\"", number(&order, "version").unwrap_or(1)),
+    );
+    Ok(public(r))
+}
+
+/// Counts a view; the first is audited and announced (`estimate.viewed`).
+async fn record_view(scope: &Scope, link: &Link) -> Result<(), ApiError> {
+    let now = DateTime::now();
+    let first = link.doc.get_datetime("firstViewedAt").is_err();
+    let (id, record, purpose) = (link.id, link.record_id, link.purpose.clone());
+    let purpose = &purpose;
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let mut set = doc! { "lastViewedAt": now };
+                let mut filter = doc! { "_id": id };
+                if first {
+                    set.insert("firstViewedAt", now);
+                    filter.insert("firstViewedAt", Bson::Null);
+                }
+                let after = tx
+                    .find_one_and_update(
+                        LINKS,
+                        filter,
+                        doc! { "$set": set, "$inc": { "viewCount": 1_i64 } },
+                    )
+                    .await?;
+                if first && after.is_none() {
+                    // Another request was the first view.
+                    tx.find_one_and_update(
+                        LINKS,
+                        doc! { "_id": id },
+                        doc! { "$set": { "lastViewedAt": now }, "$inc": { "viewCount": 1_i64 } },
+                    )
+                    .await?;
+                } else if first {
+                    tx.audit(
+                        AuditEntry::new(Action::Update, "share_link")
+                            .id(id)
+                            .changes(doc! { "firstViewedAt": now }),
+                    )
+                    .await?;
+                    if purpose == "ESTIMATE" {
+                        tx.announce(
+                            "estimate.viewed",
+                            &json!({ "id": id.to_hex(), "workOrderId": record.to_hex(), "viewedAt": shared::time::rfc3339(now) }),
+                        );
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Decisions {
+    lines: Vec<OneDecision>,
+    signer_name: String,
+    signature_png: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OneDecision {
+    line_id: String,
+    decision: String,
+}
+
+/// The version an `If-Match` names (`"3"`, `W/"3"` or `3`); 428 without one.
+fn if_match(ctx: &Ctx) -> Result<i64, ApiError> {
+    let Some(v) = ctx.req.header("if-match") else {
+        return Err(ApiError::PreconditionRequired {
+            detail: "Send If-Match with the ETag of the estimate you decided on".into(),
+        });
+    };
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| {
+            ApiError::bad_field(
+                Code::InvalidParameter,
+                "If-Match",
+                "must be the ETag of the estimate",
+            )
+        })
+}
+
+/// `POST /api/v1/public/share/{token}/decisions` with `If-Match`:
+/// `{lines: [{lineId, decision}], signerName, signaturePng?}` (an ESTIMATE
+/// link): the decisions recorded with method LINK. 412 when the estimate
+/// changed since it was seen, 422 `LINE_NOT_OPEN` once its lines no longer
+/// change, the same decisions again change nothing (200), another decision
+/// on a decided line is 409 `DECISION_CONFLICT`.
+pub async fn decide(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let link = link_of(scope)?;
+    if link.purpose != "ESTIMATE" {
+        return Err(ApiError::forbidden(
+            Code::PermissionDenied,
+            "Decisions are taken on an estimate's link only",
+        ));
+    }
+    let seen = if_match(&ctx)?;
+    let input: Decisions = ctx.req.json()?;
+    let mut errors = Errors::new();
+    let signer = errors.check(shared::validate::text(
+        "signerName",
+        &input.signer_name,
+        1,
+        200,
+    ));
+    if input.lines.is_empty() || input.lines.len() > 200 {
+        errors.push(FieldError::new("lines", "must name 1 to 200 lines"));
+    }
+    let mut decisions = vec![];
+    for (n, d) in input.lines.iter().enumerate() {
+        let line = shared::validate::object_id(&format!("lines[{n}].lineId"), &d.line_id).ok();
+        if line.is_none() {
+            errors.push(FieldError::new(
+                format!("lines[{n}].lineId"),
+                "must be a 24-character hex id",
+            ));
+        }
+        let decision = Approval::parse(&d.decision).filter(|a| *a != Approval::Pending);
+        if decision.is_none() {
+            errors.push(FieldError::new(
+                format!("lines[{n}].decision"),
+                "must be APPROVED or DECLINED",
+            ));
+        }
+        decisions.push((line, decision.unwrap_or(Approval::Pending)));
+    }
+    let signature = match input.signature_png.as_deref() {
+        None => None,
+        Some(b64) => {
+            use base64::Engine;
+            match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+                Ok(bytes) if bytes.len() > MAX_SIGNATURE => {
+                    errors.push(FieldError::new("signaturePng", "must be at most 100 KiB"));
+                    None
+                }
+                Ok(bytes) if bytes.starts_with(b"\x89PNG\r\n\x1a\n") => Some(bytes),
+                _ => {
+                    errors.push(FieldError::new(
+                        "signaturePng",
+                        "must be a base64 PNG image",
+                    ));
+                    None
+                }
+            }
+        }
+    };
+    errors.finish()?;
+    let signer = signer.unwrap_or_default();
+    let meta = scope.meta();
+    let decided = Decided {
+        by: &signer,
+        method: ApprovalMethod::Link,
+        ip: meta.ip.clone(),
+        seen: Some(seen),
+        strict: true,
+    };
+    let agent = meta.user_agent.clone();
+    let (decisions, decided, link_id, record) = (&decisions, &decided, link.id, link.record_id);
+    let (signer, agent, signature) = (&signer, &agent, &signature);
+    let after = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let (after, changed) = match record_decisions(tx, record, decisions, decided).await {
+                    Err(ApiError::Conflict { code: Code::InvalidTransition, .. }) => {
+                        return Err(ApiError::Unprocessable {
+                            code: Code::LineNotOpen,
+                            detail: "The estimate's lines are no longer open for a decision".into(),
+                            errors: vec![],
+                        })
+                    }
+                    other => other?,
+                };
+                if !changed {
+                    return Ok(after);
+                }
+                let summary: Vec<Bson> = decisions
+                    .iter()
+                    .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
+                    .collect();
+                let now = DateTime::now();
+                let mut set = doc! { "decidedAt": now, "signerName": signer.as_str(), "decisions": summary.clone() };
+                if let Some(png) = signature {
+                    set.insert("signature", bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: png.clone() });
+                }
+                tx.find_one_and_update(LINKS, doc! { "_id": link_id }, doc! { "$set": set })
+                    .await?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "share_link")
+                        .id(link_id)
+                        .changes(doc! {
+                            "method": "LINK", "signerName": signer.as_str(), "userAgent": agent.clone(),
+                            "versionSeen": decided.seen, "lines": summary.clone(),
+                            "signature": signature.is_some(),
+                        }),
+                )
+                .await?;
+                let decided_lines: Vec<Value> = decisions
+                    .iter()
+                    .map(|(l, d)| json!({ "lineId": l.map(|i| i.to_hex()), "decision": d.as_str() }))
+                    .collect();
+                tx.announce(
+                    "estimate.decided",
+                    &json!({ "id": link_id.to_hex(), "workOrderId": record.to_hex(),
+                             "signerName": signer, "lines": decided_lines,
+                             "version": number(&after, "version") }),
+                );
+                Ok(after)
+            })
+        })
+        .await?;
+    let (vehicle, contact) = customer_of(scope, &after).await?;
+    let body = snapshot(scope, link, &after, vehicle.as_ref(), contact.as_ref());
+    let mut r = ApiResponse::ok(&body);
+    r.set_header(
+        "etag",
+        &format!("\"{}\"", number(&after, "version").unwrap_or(1)),
+    );
+    Ok(public(r))
+}
+
+/// `OPTIONS` of the public routes: any origin, no credentials.
+pub async fn preflight(_ctx: Ctx) -> HandlerResult {
+    let mut r = ApiResponse::no_content();
+    r.set_header("access-control-allow-origin", "*");
+    r.set_header("access-control-allow-methods", "GET, POST");
+    r.set_header("access-control-allow-headers", "content-type, if-match");
+    r.set_header("access-control-max-age", "600");
+    Ok(r)
+}

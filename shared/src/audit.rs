@@ -5,7 +5,8 @@
 //! Document shape (`audit_log`): `organizationId, userId, action, resource,
 //! resourceId, changes, ipAddress, userAgent, requestId, createdAt`, and for
 //! a request made with an API key `actorType: "API_KEY"` and `apiKeyId`
-//! (then `userId` is the key's id too).
+//! (then `userId` is the key's id too), through a capability link
+//! `actorType: "LINK"` and `linkId` (`userId` the link's id).
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
@@ -120,6 +121,10 @@ impl AuditEntry {
         if let Some(key) = meta.api_key {
             entry.insert("actorType", "API_KEY");
             entry.insert("apiKeyId", key);
+        }
+        if let Some(link) = meta.link {
+            entry.insert("actorType", "LINK");
+            entry.insert("linkId", link);
         }
         entry
     }

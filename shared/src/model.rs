@@ -131,10 +131,13 @@ pub enum LimitedAction {
     LinkClient,
     /// Requests through one capability link per hour.
     LinkToken,
+    /// Share-link emails one address receives per day, from every
+    /// organization together (keyed by the address).
+    ShareEmail,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 16] = [
+    pub const ALL: [LimitedAction; 17] = [
         LimitedAction::Api,
         LimitedAction::Uploads,
         LimitedAction::Exports,
@@ -151,6 +154,7 @@ impl LimitedAction {
         LimitedAction::WebhookSends,
         LimitedAction::LinkClient,
         LimitedAction::LinkToken,
+        LimitedAction::ShareEmail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +175,7 @@ impl LimitedAction {
             LimitedAction::WebhookSends => "webhook_sends",
             LimitedAction::LinkClient => "link_client",
             LimitedAction::LinkToken => "link_token",
+            LimitedAction::ShareEmail => "share_email",
         }
     }
 
@@ -188,7 +193,9 @@ impl LimitedAction {
             | LimitedAction::WebhookSends
             | LimitedAction::LinkClient
             | LimitedAction::LinkToken => 3600,
-            LimitedAction::Invitations | LimitedAction::InvitationEmail => DAY_SECS,
+            LimitedAction::Invitations
+            | LimitedAction::InvitationEmail
+            | LimitedAction::ShareEmail => DAY_SECS,
         }
     }
 
@@ -208,6 +215,7 @@ impl LimitedAction {
             LimitedAction::WebhookSends => [60, 600, 6_000],
             LimitedAction::LinkClient => [300, 300, 300],
             LimitedAction::LinkToken => [120, 120, 120],
+            LimitedAction::ShareEmail => [10, 10, 10],
         };
         match plan {
             Plan::Free => free,
@@ -249,6 +257,9 @@ impl LimitedAction {
             }
             LimitedAction::LinkClient => "Too many requests from this address; try again later",
             LimitedAction::LinkToken => "This link has been opened too often; try again later",
+            LimitedAction::ShareEmail => {
+                "This address has received as many shared documents as it takes in a day; try again tomorrow"
+            }
         }
     }
 

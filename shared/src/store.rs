@@ -82,6 +82,9 @@ pub struct RequestMeta {
     /// The API key the request came with (its document's id): the audit
     /// log names it as the actor.
     pub api_key: Option<ObjectId>,
+    /// The capability link the request came through: the audit log names
+    /// it as the actor.
+    pub link: Option<ObjectId>,
 }
 
 impl RequestMeta {
@@ -95,6 +98,7 @@ impl RequestMeta {
             ip: None,
             user_agent: Some(actor.into()),
             api_key: None,
+            link: None,
         }
     }
 

@@ -250,6 +250,8 @@ async fn a_customer_opens_the_estimate_and_decides_by_link() {
         )
         .await;
     assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].get_str("actorType").unwrap(), "LINK");
+    assert_eq!(audit[0].get_object_id("linkId").unwrap(), oid(&link));
 }
 
 #[tokio::test]
@@ -262,9 +264,13 @@ async fn a_revoked_or_expired_link_is_gone_and_an_unknown_one_is_not_found() {
         .delete(&format!("/api/v1/share-links/{link}"), Some(&owner))
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    app.get(&format!("/api/v1/public/share/{token}"), None)
-        .await
-        .assert_problem(410, "LINK_REVOKED");
+    let gone = app
+        .get(&format!("/api/v1/public/share/{token}"), None)
+        .await;
+    gone.assert_problem(410, "LINK_REVOKED");
+    // Errors are readable by a share page on any origin too.
+    assert_eq!(gone.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(gone.header("cache-control"), Some("no-store"));
     let (_, token) = share(&app, &owner, &order, "ESTIMATE").await;
     app.db
         .collection::<bson::Document>("links")
@@ -308,13 +314,18 @@ async fn the_link_is_built_from_the_organizations_template_and_can_be_emailed() 
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    app.patch(
-        "/api/v1/organization",
-        Some(&owner),
-        json!({ "settings": { "shareUrlTemplate": "https://shop.example/approve" } }),
-    )
-    .await
-    .assert_problem(422, "VALIDATION_FAILED");
+    for bad in [
+        "https://shop.example/approve",
+        "http://shop.example/approve/{token}",
+    ] {
+        app.patch(
+            "/api/v1/organization",
+            Some(&owner),
+            json!({ "settings": { "shareUrlTemplate": bad } }),
+        )
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    }
     let (order, _, _, _) = estimate(&app, &owner).await;
     let r = app
         .post(
@@ -343,4 +354,32 @@ async fn the_link_is_built_from_the_organizations_template_and_can_be_emailed() 
     )
     .await
     .assert_problem(422, "VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn a_line_named_twice_is_refused_and_moves_no_stock() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let (order, part, pads, _) = estimate(&app, &owner).await;
+    let (_, token) = share(&app, &owner, &order, "ESTIMATE").await;
+    let r = app
+        .get(&format!("/api/v1/public/share/{token}"), None)
+        .await;
+    let etag = r.header("etag").unwrap().to_string();
+    let twice = json!({ "lines": [{ "lineId": pads, "decision": "DECLINED" }, { "lineId": pads, "decision": "DECLINED" }], "signerName": "Jonas" });
+    decide(&app, &token, &etag, twice)
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    let p = part_doc(&app, &part).await;
+    assert_eq!(shared::db::number(&p, "reserved"), Some(2));
+    let r = crate::work_orders::approve(
+        &app,
+        &owner,
+        &order,
+        &[(&pads, "DECLINED"), (&pads, "APPROVED")],
+    )
+    .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    let p = part_doc(&app, &part).await;
+    assert_eq!(shared::db::number(&p, "reserved"), Some(2));
 }

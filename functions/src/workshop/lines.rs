@@ -415,6 +415,16 @@ pub(crate) async fn decide(
     decisions: &[(Option<ObjectId>, Approval)],
     decided: &Decided<'_>,
 ) -> Result<(Document, bool), ApiError> {
+    // A line named twice would be decided (and its stock moved) twice.
+    let mut named = std::collections::HashSet::new();
+    for (n, (line_id, _)) in decisions.iter().enumerate() {
+        if line_id.is_some_and(|l| !named.insert(l)) {
+            return Err(ApiError::field(
+                &format!("lines[{n}].lineId"),
+                "names a line already decided in this request",
+            ));
+        }
+    }
     let (stored, order) = load(tx, id).await?;
     let mut lines = lines_of(&stored);
     let now = DateTime::now();
@@ -426,25 +436,16 @@ pub(crate) async fn decide(
             .position(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
             .ok_or_else(|| ApiError::field(&field, "is not a line of this work order"))?;
         let read = Line::of(&lines[at])?;
-        if decided.strict && read.approval != Approval::Pending {
-            if read.approval == *decision {
-                continue;
-            }
-            return Err(ApiError::Conflict {
-                code: Code::DecisionConflict,
-                detail: "A line was already decided otherwise; ask the workshop to change it"
-                    .into(),
-                errors: vec![FieldError::new(
-                    field,
-                    format!("is already {}", read.approval),
-                )],
-            });
+        if decided.strict && read.approval == *decision {
+            // Already so: a repeated request changes nothing.
+            continue;
         }
-        changes.push((at, read, *decision));
+        changes.push((at, read, *decision, field));
     }
     if changes.is_empty() {
         return Ok((stored, false));
     }
+    // Something would change: only on the version the decider saw.
     if let Some(seen) = decided.seen {
         if seen != order.version {
             return Err(ApiError::PreconditionFailed {
@@ -452,7 +453,23 @@ pub(crate) async fn decide(
             });
         }
     }
-    for (at, read, decision) in &changes {
+    if decided.strict {
+        if let Some((_, read, _, field)) = changes
+            .iter()
+            .find(|(_, read, _, _)| read.approval != Approval::Pending)
+        {
+            return Err(ApiError::Conflict {
+                code: Code::DecisionConflict,
+                detail: "A line was already decided otherwise; ask the workshop to change it"
+                    .into(),
+                errors: vec![FieldError::new(
+                    field.clone(),
+                    format!("is already {}", read.approval),
+                )],
+            });
+        }
+    }
+    for (at, read, decision, _) in &changes {
         let was_declined = read.approval == Approval::Declined;
         let declines = *decision == Approval::Declined;
         if let (Some(p), LineKind::Part) = (read.part, read.kind) {
@@ -472,7 +489,7 @@ pub(crate) async fn decide(
     }
     let summary: Vec<Bson> = changes
         .iter()
-        .map(|(_, l, d)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))
+        .map(|(_, l, d, _)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))
         .collect();
     let change = doc! { "approval": { "by": decided.by, "method": decided.method.as_str(), "lines": summary } };
     let after = save(tx, &order, lines, "lines", change).await?;

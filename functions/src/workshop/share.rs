@@ -98,8 +98,12 @@ fn shown(link: &Document) -> Value {
 pub async fn create(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    // Another organization's work order is a 404 before anything else.
+    // Another organization's work order is a 404 before anything else;
+    // a MEMBER shares only the work orders they may change the lines of.
     let order = find_live(scope, &WORK_ORDER, id).await?;
+    WORK_ORDER
+        .require_own_or(scope, &order, shared::rbac::Permission::UpdateAnyRecord)
+        .await?;
     let input: NewLink = ctx.req.json()?;
     let mut errors = Errors::new();
     let purpose = match input.purpose.as_deref() {
@@ -153,7 +157,14 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
     let replay = ApiResponse::json(http::StatusCode::CREATED, &answer);
     answer["url"] = json!(url);
     let email = match &send_to {
-        Some(to) => Some(invitation_email(scope, &order, to, &purpose, &url, expires).await?),
+        Some(to) => {
+            // Our name on a stranger's inbox: a few a day per address,
+            // from every organization together.
+            scope
+                .spend_on(shared::ratelimit::LimitedAction::ShareEmail, to)
+                .await?;
+            Some(invitation_email(scope, &order, to, &purpose, &url, expires).await?)
+        }
         None => None,
     };
     let (record, replay, email) = (&record, &replay, &email);
@@ -304,13 +315,18 @@ pub async fn revoke(ctx: Ctx) -> HandlerResult {
     Ok(ApiResponse::no_content())
 }
 
-/// The link of a request that came through one.
+/// The link of a request that came through one: a work order's (the
+/// runtime sets the public headers of its answers, errors too).
 fn link_of(scope: &Scope) -> Result<&Link, ApiError> {
-    scope
+    let link = scope
         .caller()
         .link
         .as_deref()
-        .ok_or_else(|| ApiError::internal("a share route without its link"))
+        .ok_or_else(|| ApiError::internal("a share route without its link"))?;
+    if link.doc.get_str("resource") != Ok("work_order") {
+        return Err(ApiError::NotFound { resource: "link" });
+    }
+    Ok(link)
 }
 
 /// `plate` with all but its last 3 characters masked.
@@ -410,16 +426,6 @@ fn snapshot(
     out
 }
 
-/// Headers every public answer carries: never cached, never referred,
-/// readable from any origin (without credentials).
-fn public(mut r: ApiResponse) -> ApiResponse {
-    r.set_header("cache-control", "no-store");
-    r.set_header("referrer-policy", "no-referrer");
-    r.set_header("access-control-allow-origin", "*");
-    r.set_header("access-control-expose-headers", "etag");
-    r
-}
-
 /// The work order a link opens (live), with its vehicle and contact.
 async fn opened(
     scope: &Scope,
@@ -451,7 +457,7 @@ pub async fn view(ctx: Ctx) -> HandlerResult {
         "etag",
         &format!("\"{}\"", number(&order, "version").unwrap_or(1)),
     );
-    Ok(public(r))
+    Ok(r)
 }
 
 /// Counts a view; the first is audited and announced (`estimate.viewed`).
@@ -586,6 +592,10 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
     }
     let signature = match input.signature_png.as_deref() {
         None => None,
+        Some(b64) if b64.len() > MAX_SIGNATURE.div_ceil(3) * 4 + 4 => {
+            errors.push(FieldError::new("signaturePng", "must be at most 100 KiB"));
+            None
+        }
         Some(b64) => {
             use base64::Engine;
             match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
@@ -628,6 +638,13 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                             errors: vec![],
                         })
                     }
+                    // The shop's stock is not the customer's business.
+                    Err(ApiError::Conflict { code: Code::InsufficientStock, .. }) => {
+                        return Err(ApiError::conflict(
+                            Code::InsufficientStock,
+                            "A part of this estimate is not available now; please contact the workshop",
+                        ))
+                    }
                     other => other?,
                 };
                 if !changed {
@@ -638,12 +655,20 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                     .map(|(l, d)| Bson::Document(doc! { "lineId": *l, "decision": d.as_str() }))
                     .collect();
                 let now = DateTime::now();
-                let mut set = doc! { "decidedAt": now, "signerName": signer.as_str(), "decisions": summary.clone() };
+                let mut set = doc! { "decidedAt": now, "signerName": signer.as_str() };
                 if let Some(png) = signature {
                     set.insert("signature", bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: png.clone() });
                 }
-                tx.find_one_and_update(LINKS, doc! { "_id": link_id }, doc! { "$set": set })
-                    .await?;
+                let entry = doc! { "at": now, "signerName": signer.as_str(), "lines": summary.clone() };
+                // Still live as the decision commits: a link revoked or
+                // expired meanwhile decides nothing.
+                let live = doc! { "_id": link_id, "revokedAt": null, "expiresAt": { "$gt": now } };
+                tx.find_one_and_update(LINKS, live, doc! { "$set": set, "$push": { "decisions": entry } })
+                    .await?
+                    .ok_or_else(|| ApiError::Gone {
+                        code: Code::LinkRevoked,
+                        detail: "This link has been withdrawn or has expired".into(),
+                    })?;
                 tx.audit(
                     AuditEntry::new(Action::Update, "share_link")
                         .id(link_id)
@@ -675,7 +700,7 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
         "etag",
         &format!("\"{}\"", number(&after, "version").unwrap_or(1)),
     );
-    Ok(public(r))
+    Ok(r)
 }
 
 /// `OPTIONS` of the public routes: any origin, no credentials.

@@ -66,6 +66,15 @@ pub fn well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN && token.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// `path` with every segment that could be a token shown as `{token}`: a
+/// token is a credential, never logged nor audited.
+pub fn redacted(path: &str) -> String {
+    path.split('/')
+        .map(|s| if well_formed(s) { "{token}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A stored link, as the runtime hands it to the handler.
 #[derive(Clone, Debug)]
 pub struct Link {
@@ -180,5 +189,18 @@ mod tests {
         assert!(!base62(&[0xff; 32]).starts_with('0'));
         assert!(!well_formed("short"));
         assert!(!well_formed(&format!("{}-", &token[..42])));
+    }
+
+    #[test]
+    fn a_token_in_a_path_is_never_shown() {
+        let (token, _) = new_token();
+        assert_eq!(
+            redacted(&format!("/api/v1/public/share/{token}/decisions")),
+            "/api/v1/public/share/{token}/decisions"
+        );
+        assert_eq!(
+            redacted("/api/v1/accounts/65a1b2c3d4e5f60718293a4b"),
+            "/api/v1/accounts/65a1b2c3d4e5f60718293a4b"
+        );
     }
 }

@@ -114,10 +114,11 @@ pub(crate) fn meta_of(req: &ApiRequest) -> RequestMeta {
     RequestMeta {
         request_id: req.request_id.clone(),
         method: req.method.to_string(),
-        path: req.path.clone(),
+        path: crate::auth::links::redacted(&req.path),
         ip: req.client_ip.map(|ip| ip.to_string()),
         user_agent: req.user_agent(),
         api_key: None,
+        link: None,
     }
 }
 
@@ -222,6 +223,7 @@ async fn walk(
             // first; then the link's own count with its organization.
             use crate::auth::links;
             use crate::ratelimit::LimitedAction;
+            trail.public = true;
             let token = req.param("token").unwrap_or("");
             let (d, link) = tokio::join!(
                 layers::rate_limit::client(state, LimitedAction::LinkClient, &req),
@@ -241,7 +243,9 @@ async fn walk(
             let org = org?;
             trail.caller = Some((link.id, org.id));
             let caller = crate::auth::links::caller(&link, org);
-            Some(Scope::new(state.clone(), caller, meta_of(&req), None))
+            let mut meta = meta_of(&req);
+            meta.link = Some(link.id);
+            Some(Scope::new(state.clone(), caller, meta, None))
         }
         Access::Requires(permission) => {
             let token = crate::auth::identify(state, &req).await?;

@@ -25,6 +25,9 @@ pub struct Trail {
     pub caller: Option<(ObjectId, ObjectId)>,
     /// The idempotency reservation to complete.
     pub idempotency: Option<std::sync::Arc<Pending>>,
+    /// A capability link's route: every answer, errors too, is readable
+    /// from any origin without credentials, never cached nor referred.
+    pub public: bool,
 }
 
 /// The request as it came in, for the way out.
@@ -44,7 +47,8 @@ impl Incoming {
             request_id: req.request_id.clone(),
             origin: req.header("origin").map(str::to_string),
             method: req.method.clone(),
-            path: req.path.clone(),
+            // A capability link's token is a credential: never logged.
+            path: crate::auth::links::redacted(&req.path),
             if_none_match: req.header("if-none-match").map(str::to_string),
         }
     }
@@ -83,6 +87,16 @@ pub async fn finish(
     }
     response.set_header("x-content-type-options", "nosniff");
     cors::headers(state, origin.as_deref(), &mut response);
+    if trail.public {
+        response.headers.remove("access-control-allow-credentials");
+        response.set_header("access-control-allow-origin", "*");
+        response.set_header(
+            "access-control-expose-headers",
+            "x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, etag",
+        );
+        response.set_header("cache-control", "no-store");
+        response.set_header("referrer-policy", "no-referrer");
+    }
     response.set_header("x-request-id", &rid);
     let (user, org) = trail
         .caller

@@ -48,6 +48,7 @@ codes! {
     IdempotencyKeyInUse = "IDEMPOTENCY_KEY_IN_USE",
     IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED",
     IdempotencyKeyUsed = "IDEMPOTENCY_KEY_USED",
+    InspectionCompleted = "INSPECTION_COMPLETED",
     InsufficientScope = "INSUFFICIENT_SCOPE",
     InsufficientStock = "INSUFFICIENT_STOCK",
     InternalError = "INTERNAL_ERROR",

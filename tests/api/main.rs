@@ -27,6 +27,7 @@ mod hardening;
 mod hardening_ii;
 mod idempotency;
 mod indexes;
+mod inspections;
 mod invitations;
 mod invoices;
 mod lambda;

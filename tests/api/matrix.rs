@@ -170,6 +170,8 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
                     .path
                     .replace("{id}", &fixture_id(&app, route.path, None).await)
                     .replace("{messageId}", NO_MESSAGE)
+                    .replace("{inspectionId}", NO_MESSAGE)
+                    .replace("{itemId}", NO_MESSAGE)
             } else {
                 route.path.to_string()
             };
@@ -194,6 +196,8 @@ async fn every_route_answers_every_role_as_its_declaration_says() {
                             &fixture_id(&app, route.path, role.map(|r| (*actor, r))).await,
                         )
                         .replace("{messageId}", NO_MESSAGE)
+                        .replace("{inspectionId}", NO_MESSAGE)
+                        .replace("{itemId}", NO_MESSAGE)
                 } else {
                     route.path.to_string()
                 };
@@ -258,6 +262,8 @@ fn bodyless(method: &str, path: &str) -> bool {
             "/{id}/test",
             "/{id}/enable",
             "/{messageId}/retry",
+            "/{inspectionId}/complete",
+            "/{inspectionId}/reopen",
         ]
         .iter()
         .any(|end| path.ends_with(end))
@@ -284,7 +290,9 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
                 let path = route
                     .path
                     .replace("{id}", "not-an-id")
-                    .replace("{messageId}", NO_MESSAGE);
+                    .replace("{messageId}", NO_MESSAGE)
+                    .replace("{inspectionId}", NO_MESSAGE)
+                    .replace("{itemId}", NO_MESSAGE);
                 let r = app
                     .request(method, &path, token, Some(b"{}".to_vec()), &[])
                     .await;
@@ -299,6 +307,8 @@ async fn every_route_rejects_malformed_bodies_unknown_fields_and_bad_ids() {
                     .path
                     .replace("{id}", &fixture_id(&app, route.path, None).await)
                     .replace("{messageId}", NO_MESSAGE)
+                    .replace("{inspectionId}", NO_MESSAGE)
+                    .replace("{itemId}", NO_MESSAGE)
             } else if route.path.contains("{publicId}") {
                 let form = app.minimal_body(app.owner().await, "forms").await;
                 let r = app

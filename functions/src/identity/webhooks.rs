@@ -66,6 +66,10 @@ pub const DOMAIN_EVENTS: &[(&str, &str)] = &[
         "An odometer reading was recorded for a vehicle.",
     ),
     (
+        "inspection.completed",
+        "A work order's inspection was completed (its ratings frozen).",
+    ),
+    (
         "estimate.viewed",
         "A customer opened an estimate's share link for the first time.",
     ),

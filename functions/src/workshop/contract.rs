@@ -503,3 +503,92 @@ pub static PUBLIC_SHARE_DECISIONS_POST: Op = Op {
     tag: Some("share-links"),
     ..Op::DEFAULTS
 };
+
+const INSPECTION: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("workOrderId", Schema::ID),
+    Prop::req("templateId", Schema::ID),
+    Prop::req("name", Schema::STRING),
+    Prop::req("status", Schema::Enum(&["IN_PROGRESS", "COMPLETED"])),
+    Prop::req("sections", Schema::Array(&Schema::Any)),
+    Prop::req("version", INTEGER),
+]);
+
+pub static WORK_ORDERS_ID_INSPECTIONS_POST: Op = Op {
+    summary: "Start an inspection from a template",
+    description: "The template (`inspection-templates`) is copied into the work order: later \
+        edits of the template change nothing here. Each item gets an id. Not on a CANCELLED \
+        work order (409); a MEMBER only on work orders they may change.",
+    body: Body::Json(Schema::Object(&[Prop::req("templateId", Schema::ID)])),
+    reply: Reply::Json(201, INSPECTION),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_GET: Op = Op {
+    summary: "List a work order's inspections",
+    description: "Oldest first, with every item's rating, measurement and notes.",
+    reply: Reply::Json(200, Schema::Page(&INSPECTION)),
+    ..Op::DEFAULTS
+};
+
+pub static INSPECTION_ITEM_PATCH: Op = Op {
+    summary: "Rate an inspection item",
+    description: "`rating` GREEN, YELLOW, RED or NA; `measurement` `{value, unit?}` (an \
+        integer in the item's unit): without a rating, the item's thresholds suggest one \
+        (under `redBelow` RED, under `yellowBelow` YELLOW, else GREEN). Notes for the customer \
+        and internal notes up to 2,000 characters. Once the inspection is COMPLETED only the \
+        notes change (409 `INSPECTION_COMPLETED`).",
+    body: Body::Json(Schema::Object(&[
+        Prop::opt("rating", Schema::Enum(super::inspections::RATINGS)),
+        Prop::opt(
+            "measurement",
+            Schema::Object(&[
+                Prop::req(
+                    "value",
+                    Schema::Int {
+                        min: -1_000_000_000,
+                        max: 1_000_000_000,
+                    },
+                ),
+                Prop::opt("unit", Schema::Text { min: 0, max: 20 }),
+            ]),
+        ),
+        Prop::opt("noteForCustomer", Schema::Text { min: 0, max: 2_000 }),
+        Prop::opt("internalNote", Schema::Text { min: 0, max: 2_000 }),
+    ])),
+    reply: Reply::Json(200, INSPECTION),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};
+
+pub static INSPECTION_RECOMMENDATION_POST: Op = Op {
+    summary: "Recommend work for an inspection item",
+    description: "1 to 20 lines (as `POST /work-orders/{id}/lines` takes them) added PENDING \
+        to the work order, each naming the item (`inspectionItemId`) and linked from it, PART \
+        lines reserving their stock, all or nothing. Answers the work order.",
+    body: Body::Json(Schema::Object(&[Prop::req(
+        "lines",
+        Schema::Array(&Schema::Fields(NEW_LINE)),
+    )])),
+    reply: Reply::Json(201, Schema::Record(&WORK_ORDER)),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};
+
+pub static INSPECTION_COMPLETE_POST: Op = Op {
+    summary: "Complete an inspection",
+    description: "Freezes ratings and measurements (notes stay editable); announces \
+        `inspection.completed`. 409 unless IN_PROGRESS.",
+    reply: Reply::Json(200, INSPECTION),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static INSPECTION_REOPEN_POST: Op = Op {
+    summary: "Reopen a completed inspection",
+    description: "ADMIN+, audited. 409 unless COMPLETED.",
+    reply: Reply::Json(200, INSPECTION),
+    errors: &[409],
+    ..Op::DEFAULTS
+};

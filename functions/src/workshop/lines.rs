@@ -159,14 +159,14 @@ async fn save(
     Ok(after)
 }
 
-/// `POST /api/v1/work-orders/{id}/lines`: adds a line (PART lines reserve
-/// their quantity); answers the whole work order.
-pub async fn add(ctx: Ctx) -> HandlerResult {
-    let scope = ctx.scope()?;
-    let id = ctx.path_id()?;
-    let order = editable(scope, id).await?;
-    let body: Value = ctx.req.json()?;
-    let (mut line, refs) = fields::parse_create(NEW_LINE, &body)?;
+/// A new PENDING line from `body` for `order`: its fields checked, a
+/// PART line priced and named from its part (in the work order's currency).
+pub(crate) async fn new_line(
+    scope: &Scope,
+    order: &Order,
+    body: &Value,
+) -> Result<Document, ApiError> {
+    let (mut line, refs) = fields::parse_create(NEW_LINE, body)?;
     shared::records::check_references(scope, &refs).await?;
     let part = line.get_object_id("partId").ok();
     match (LineKind::of(&line), part) {
@@ -204,25 +204,42 @@ pub async fn add(ctx: Ctx) -> HandlerResult {
     }
     line.insert("id", ObjectId::new());
     line.insert("approval", Approval::Pending);
-    let line = &line;
+    Ok(line)
+}
+
+/// In `tx`: adds `new` lines to work order `id` (still open), each PART
+/// line reserving its stock, all or nothing; audited as `change`.
+pub(crate) async fn add_lines(
+    tx: &mut Tx<'_>,
+    id: ObjectId,
+    new: &[Document],
+    change: Document,
+) -> Result<Document, ApiError> {
+    let (stored, order) = load(tx, id).await?;
+    let mut lines = lines_of(&stored);
+    for line in new {
+        let read = Line::of(line)?;
+        if let Some(p) = read.held_part() {
+            reserve(tx, p, read.quantity).await?;
+        }
+        lines.push(line.clone());
+    }
+    save(tx, &order, lines, "unitPrice", change).await
+}
+
+/// `POST /api/v1/work-orders/{id}/lines`: adds a line (PART lines reserve
+/// their quantity); answers the whole work order.
+pub async fn add(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let order = editable(scope, id).await?;
+    let body: Value = ctx.req.json()?;
+    let line = new_line(scope, &order, &body).await?;
+    let lines = std::slice::from_ref(&line);
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
-                let (stored, order) = load(tx, id).await?;
-                let new = Line::of(line)?;
-                if let Some(p) = new.held_part() {
-                    reserve(tx, p, new.quantity).await?;
-                }
-                let mut lines = lines_of(&stored);
-                lines.push(line.clone());
-                save(
-                    tx,
-                    &order,
-                    lines,
-                    "unitPrice",
-                    doc! { "lineAdded": line.clone() },
-                )
-                .await
+                add_lines(tx, id, lines, doc! { "lineAdded": lines[0].clone() }).await
             })
         })
         .await?;

@@ -4,17 +4,19 @@
 //! the work orders of its visits ([`work_orders`], their statuses moved
 //! by [`transitions`], their [`lines`] and [`invoices`], all reading a
 //! work order through [`order`]) and the calendar of its bays
-//! ([`appointments`]). A work order's estimate or invoice is shared with
+//! ([`appointments`]). A work order's [`inspections`] rate the vehicle
+//! item by item and recommend work. A work order's estimate or invoice is shared with
 //! its customer by link ([`share`]). [`routes`] serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
 //! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
-//! `share` on `lines`;
+//! `share` and `inspections` on `lines`;
 //! `contract` and `routes` on all.
 
 pub mod appointments;
 pub mod contract;
+pub mod inspections;
 pub mod invoices;
 pub mod kinds;
 pub mod lines;
@@ -32,5 +34,6 @@ pub fn indexes() -> Vec<shared::migrate::Index> {
     let mut all = vehicles::indexes();
     all.extend(parts::indexes());
     all.extend(appointments::indexes());
+    all.extend(inspections::indexes());
     all
 }

@@ -211,6 +211,74 @@ pub static PUBLIC_SHARE_DECISIONS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_INSPECTIONS: Route = Route {
+    name: "work-orders-id-inspections",
+    path: "/api/v1/work-orders/{id}/inspections",
+    methods: &[
+        Endpoint::get(
+            Requires(ReadRecords),
+            handler!(crate::workshop::inspections::list),
+        )
+        .read("work-orders")
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_INSPECTIONS_GET),
+        Endpoint::post(
+            Requires(UpdateRecords),
+            handler!(crate::workshop::inspections::create),
+        )
+        .write("work-orders")
+        .op(&crate::workshop::contract::WORK_ORDERS_ID_INSPECTIONS_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_ITEM: Route = Route {
+    name: "work-orders-id-inspections-item",
+    path: "/api/v1/work-orders/{id}/inspections/{inspectionId}/items/{itemId}",
+    methods: &[Endpoint::patch(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::inspections::update_item),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::INSPECTION_ITEM_PATCH)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_RECOMMENDATION: Route = Route {
+    name: "work-orders-id-inspections-recommendation",
+    path: "/api/v1/work-orders/{id}/inspections/{inspectionId}/items/{itemId}/recommendation",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::inspections::recommend),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::INSPECTION_RECOMMENDATION_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_COMPLETE: Route = Route {
+    name: "work-orders-id-inspections-complete",
+    path: "/api/v1/work-orders/{id}/inspections/{inspectionId}/complete",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::inspections::complete),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::INSPECTION_COMPLETE_POST)],
+    deploy: Deploy::API,
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_REOPEN: Route = Route {
+    name: "work-orders-id-inspections-reopen",
+    path: "/api/v1/work-orders/{id}/inspections/{inspectionId}/reopen",
+    methods: &[Endpoint::post(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::inspections::reopen),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::INSPECTION_REOPEN_POST)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -228,12 +296,18 @@ shared::named_routes! {
         SHARE_LINKS_ID,
         PUBLIC_SHARE,
         PUBLIC_SHARE_DECISIONS,
+        WORK_ORDERS_ID_INSPECTIONS,
+        WORK_ORDERS_ID_INSPECTIONS_ITEM,
+        WORK_ORDERS_ID_INSPECTIONS_RECOMMENDATION,
+        WORK_ORDERS_ID_INSPECTIONS_COMPLETE,
+        WORK_ORDERS_ID_INSPECTIONS_REOPEN,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
         parts = "parts" => crate::workshop::parts::PART,
         work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
         appointments = "appointments" => crate::workshop::appointments::APPOINTMENT,
+        inspection_templates = "inspection-templates" => crate::workshop::inspections::INSPECTION_TEMPLATE,
     }
 }
 
@@ -254,6 +328,10 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "appointments",
         description: "The bays' calendar and its availability.",
+    },
+    Tag {
+        name: "inspection-templates",
+        description: "Checklists an inspection is copied from (ADMIN+ to write).",
     },
     Tag {
         name: "share-links",

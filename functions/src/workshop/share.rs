@@ -357,13 +357,12 @@ fn public_line(line: &Document) -> Value {
 
 /// The snapshot the customer sees (see the module docs): built field by
 /// field, so nothing internal can slip in.
-fn snapshot(
-    scope: &Scope,
-    link: &Link,
-    order: &Document,
-    vehicle: Option<&Document>,
-    contact: Option<&Document>,
-) -> Value {
+fn snapshot(scope: &Scope, link: &Link, opened: &Opened) -> Value {
+    let (order, vehicle, contact) = (
+        &opened.order,
+        opened.vehicle.as_ref(),
+        opened.contact.as_ref(),
+    );
     let org = &scope.caller().org;
     let settings = org.settings.clone().unwrap_or_default();
     let text = |d: &Document, k: &str| d.get_str(k).ok().map(str::to_string);
@@ -394,7 +393,7 @@ fn snapshot(
             "tax": number(order, "tax"),
             "total": number(order, "total"),
         },
-        "inspections": [],
+        "inspections": super::inspections::public(&opened.inspections),
         "decisionsOpen": link.purpose == "ESTIMATE" && Status::of(order).lines_change(),
     });
     if link.purpose == "INVOICE" {
@@ -426,11 +425,34 @@ fn snapshot(
     out
 }
 
-/// The work order a link opens (live), with its vehicle and contact.
-async fn opened(
-    scope: &Scope,
-    link: &Link,
-) -> Result<(Document, Option<Document>, Option<Document>), ApiError> {
+/// What a customer's view is made of.
+struct Opened {
+    order: Document,
+    vehicle: Option<Document>,
+    contact: Option<Document>,
+    inspections: Vec<Document>,
+}
+
+/// `order` with its vehicle, contact and inspections (read at once).
+async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
+    let id = order
+        .get_object_id("_id")
+        .map_err(|_| ApiError::internal("a work order without id"))?;
+    let (people, inspections) = tokio::join!(
+        customer_of(scope, &order),
+        super::inspections::of_work_order(scope, id)
+    );
+    let (vehicle, contact) = people?;
+    Ok(Opened {
+        order,
+        vehicle,
+        contact,
+        inspections: inspections?,
+    })
+}
+
+/// The work order a link opens (live), with what its view shows.
+async fn opened(scope: &Scope, link: &Link) -> Result<Opened, ApiError> {
     let order = scope
         .collection(WORK_ORDERS)
         .find_one(doc! { "_id": link.record_id, "deletedAt": null })
@@ -439,8 +461,7 @@ async fn opened(
             code: Code::LinkRevoked,
             detail: "This work order is no longer available".into(),
         })?;
-    let (vehicle, contact) = customer_of(scope, &order).await?;
-    Ok((order, vehicle, contact))
+    around(scope, order).await
 }
 
 /// `GET /api/v1/public/share/{token}`: the snapshot, its `ETag` the work
@@ -449,13 +470,13 @@ pub async fn view(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let link = link_of(scope)?;
     let (read, counted) = tokio::join!(opened(scope, link), record_view(scope, link));
-    let (order, vehicle, contact) = read?;
+    let opened = read?;
     counted?;
-    let body = snapshot(scope, link, &order, vehicle.as_ref(), contact.as_ref());
+    let body = snapshot(scope, link, &opened);
     let mut r = ApiResponse::ok(&body);
     r.set_header(
         "etag",
-        &format!("\"{}\"", number(&order, "version").unwrap_or(1)),
+        &format!("\"{}\"", number(&opened.order, "version").unwrap_or(1)),
     );
     Ok(r)
 }
@@ -693,12 +714,13 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
             })
         })
         .await?;
-    let (vehicle, contact) = customer_of(scope, &after).await?;
-    let body = snapshot(scope, link, &after, vehicle.as_ref(), contact.as_ref());
+    let opened = around(scope, after).await?;
+    let after = &opened.order;
+    let body = snapshot(scope, link, &opened);
     let mut r = ApiResponse::ok(&body);
     r.set_header(
         "etag",
-        &format!("\"{}\"", number(&after, "version").unwrap_or(1)),
+        &format!("\"{}\"", number(after, "version").unwrap_or(1)),
     );
     Ok(r)
 }

@@ -206,6 +206,9 @@ fn each_sam_function_has_its_routes_events_sizing_and_s3_actions_only() {
     assert_eq!(
         with_storage,
         [
+            "public-share-token",
+            "public-share-token-decisions",
+            "work-orders-id-inspections-photos",
             "uploads",
             "documents-id",
             "documents-id-complete",

@@ -151,6 +151,42 @@ async fn an_inspection_rates_items_recommends_work_and_shows_the_customer_what_i
         .await;
     assert_eq!(wo.body["lines"].as_array().unwrap().len(), 2);
 
+    // A photo of the item: its type and length bound by the presigned PUT.
+    let photos = format!("{}/photos", item(0));
+    let ask = |name: &str, content_type: &str, size: usize| {
+        let (app, member, photos) = (&app, &member, &photos);
+        let body = json!({ "fileName": name, "contentType": content_type, "size": size });
+        async move { app.post(photos, Some(member), body).await }
+    };
+    ask("pads.pdf", "application/pdf", 10)
+        .await
+        .assert_problem(422, "UNSUPPORTED_FILE_TYPE");
+    ask("pads.jpg", "image/jpeg", 15 * 1024 * 1024 + 1)
+        .await
+        .assert_problem(422, "FILE_TOO_LARGE");
+    let r = ask("clip.mp4", "video/mp4", 15 * 1024 * 1024 + 1).await;
+    assert_eq!(r.status, 201, "a video may be larger: {}", r.text);
+    let bytes = file_bytes(2_000);
+    let r = ask("pads.png", "image/png", bytes.len()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let other = app
+        .http
+        .put(r.body["uploadUrl"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(file_bytes(2_500))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status().as_u16(),
+        403,
+        "the store took another length"
+    );
+    let (status, text) = app.put_presigned(&r.body, bytes.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    let done = app.complete(&member, &r.str("documentId")).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+
     // Completed: ratings frozen, notes still editable; reopening is ADMIN+.
     let r = app
         .post(
@@ -218,6 +254,16 @@ async fn an_inspection_rates_items_recommends_work_and_shows_the_customer_what_i
         !view.text.contains(&ids[0]),
         "item ids are not the customer's"
     );
+    let photo = &shown["photos"][0];
+    assert_eq!(photo["contentType"], "image/png");
+    let got = app
+        .http
+        .get(photo["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), bytes);
 
     // Another organization sees none of it.
     let other = app.other().await.clone();

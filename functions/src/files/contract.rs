@@ -11,7 +11,14 @@ use shared::runtime::openapi::{Body, Op, Param, Prop, Reply, Schema};
 use super::handlers::{DOCUMENT, UPLOAD_FIELDS};
 
 /// The record types a document may be attached to.
-const RELATED_TYPES: &[&str] = &["account", "contact", "lead", "opportunity", "task"];
+const RELATED_TYPES: &[&str] = &[
+    "account",
+    "contact",
+    "lead",
+    "opportunity",
+    "task",
+    "work_order",
+];
 
 /// A document as the API renders it, with `$extra` properties after its own.
 macro_rules! document {

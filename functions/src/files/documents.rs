@@ -80,47 +80,67 @@ pub async fn request_upload(
     upload_fields: &[Field],
 ) -> Result<ApiResponse, ApiError> {
     let body: Value = req.json()?;
-    let (mut input, refs) = fields::parse_create(upload_fields, &body)?;
+    let (input, refs) = fields::parse_create(upload_fields, &body)?;
     let policy = &scope.config().uploads;
+    let plan = scope.caller().org.plan;
+    let max = policy.max_bytes[Plan::ALL.iter().position(|p| *p == plan).unwrap_or(0)];
+    let accepted: Vec<(&str, u64)> = policy
+        .allowed_types
+        .iter()
+        .map(|t| (t.as_str(), max))
+        .collect();
+    check_references(scope, &refs).await?;
+    sign_upload(scope, e, input, &accepted).await
+}
+
+/// Checks the declared `contentType` and `size` of `input` against
+/// `accepted` (type, largest size), creates the PENDING document and
+/// returns the presigned PUT, whose signature binds that type and length
+/// (the store refuses any other).
+pub async fn sign_upload(
+    scope: &Scope,
+    e: &Entity,
+    mut input: Document,
+    accepted: &[(&str, u64)],
+) -> Result<ApiResponse, ApiError> {
     let content_type = text(&input, "contentType").to_ascii_lowercase();
-    if !policy.allowed_types.contains(&content_type) {
+    let Some(max) = accepted
+        .iter()
+        .find(|(t, _)| *t == content_type)
+        .map(|(_, max)| *max)
+    else {
+        let names: Vec<&str> = accepted.iter().map(|(t, _)| *t).collect();
         return Err(ApiError::Unprocessable {
             code: Code::UnsupportedFileType,
             detail: format!(
                 "Files of type {content_type:?} are not accepted; accepted types: {}",
-                policy.allowed_types.join(", ")
+                names.join(", ")
             ),
             errors: vec![FieldError::new(
                 "contentType",
                 "is not an accepted file type",
             )],
         });
-    }
+    };
     input.insert("contentType", &content_type);
     let size = shared::db::number(&input, "size").unwrap_or(0).max(0) as u64;
-    let plan = scope.caller().org.plan;
-    let max = policy.max_bytes[Plan::ALL.iter().position(|p| *p == plan).unwrap_or(0)];
     if size > max {
         return Err(ApiError::Unprocessable {
             code: Code::FileTooLarge,
-            detail: format!(
-                "Files may be at most {max} bytes on the {} plan",
-                plan.as_str()
-            ),
+            detail: format!("Files of type {content_type} may be at most {max} bytes here"),
             errors: vec![FieldError::new(
                 "size",
                 format!("must be at most {max} bytes"),
             )],
         });
     }
-    check_references(scope, &refs).await?;
     let storage = scope.storage()?;
     scope.spend(LimitedAction::Uploads).await?;
 
     let mut record = new_record(scope, &input);
     let id = id_of(&record, "record")?;
     let key = storage.document_key(scope.org_id(), id);
-    let ttl = policy.upload_url_ttl;
+    let ttl = scope.config().uploads.upload_url_ttl;
     let presigned = storage.presign_put(&key, &content_type, size, ttl).await?;
     let expires_at = millis_from_now(ttl);
     record.insert("status", Status::Pending.as_str());

@@ -12,6 +12,9 @@ const RELATED_TO: Kind = Kind::RelatedTo(&[
     ("lead", crate::crm::collections::LEADS),
     ("opportunity", crate::crm::collections::OPPORTUNITIES),
     ("task", crate::crm::collections::TASKS),
+    // The workshop's collection, named here: files import no workshop
+    // module (the workshop's inspection photos import files).
+    ("work_order", "work_orders"),
 ]);
 
 const FILE_NAME: Kind = Kind::Text { min: 1, max: 255 };

@@ -592,3 +592,26 @@ pub static INSPECTION_REOPEN_POST: Op = Op {
     errors: &[409],
     ..Op::DEFAULTS
 };
+
+pub static INSPECTION_PHOTOS_POST: Op = Op {
+    summary: "Upload a photo or video of an inspection item",
+    description: "`image/jpeg`, `image/png`, `image/webp` or `image/heic` up to 15 MiB, \
+        `video/mp4` up to 100 MiB (422 `UNSUPPORTED_FILE_TYPE` or `FILE_TOO_LARGE`): a document \
+        of the work order naming the item, PENDING, and a presigned PUT whose signature binds \
+        the type and exact length, so the store refuses any other file. Complete it with `POST \
+        /api/v1/documents/{id}/complete`; the customer's view then shows it (a 15-minute URL).",
+    body: Body::Json(Schema::Object(&[
+        Prop::req("fileName", Schema::Text { min: 1, max: 255 }),
+        Prop::req("contentType", Schema::Text { min: 3, max: 255 }),
+        Prop::req(
+            "size",
+            Schema::Int {
+                min: 1,
+                max: i64::MAX,
+            },
+        ),
+    ])),
+    reply: Reply::Json(201, Schema::Any),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};

@@ -494,6 +494,66 @@ pub async fn recommend(ctx: Ctx) -> HandlerResult {
     ))
 }
 
+/// What an item's photo or video may be: the type, and its largest size.
+pub const MEDIA: &[(&str, u64)] = &[
+    ("image/jpeg", 15 * 1024 * 1024),
+    ("image/png", 15 * 1024 * 1024),
+    ("image/webp", 15 * 1024 * 1024),
+    ("image/heic", 15 * 1024 * 1024),
+    ("video/mp4", 100 * 1024 * 1024),
+];
+
+static PHOTO_FIELDS: &[Field] = &[
+    Field::required("fileName", Kind::Text { min: 1, max: 255 }),
+    Field::required("contentType", Kind::Text { min: 3, max: 255 }),
+    Field::required(
+        "size",
+        Kind::Integer {
+            min: 1,
+            max: i64::MAX,
+        },
+    ),
+];
+
+/// `POST .../inspections/{inspectionId}/items/{itemId}/photos {fileName,
+/// contentType, size}` -> 201: a document of the work order naming the
+/// item, PENDING, and its presigned PUT, whose signature binds the type
+/// and exact length (images up to 15 MiB, MP4 video up to 100 MiB: the
+/// store refuses anything else); completed with `POST
+/// /documents/{id}/complete` like any upload.
+pub async fn request_photo(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    work_order(scope, id).await?;
+    let body: Value = ctx.req.json()?;
+    let (mut input, _) = shared::fields::parse_create(PHOTO_FIELDS, &body)?;
+    let (inspection_id, item_id) = ids(&ctx)?;
+    let item_id = item_id.ok_or_else(|| ApiError::internal("an item route without its item"))?;
+    let inspection = find(scope, id, inspection_id).await?;
+    locate(&inspection, item_id).ok_or(ApiError::NotFound {
+        resource: "inspection item",
+    })?;
+    input.insert("relatedTo", doc! { "type": "work_order", "id": id });
+    input.insert("inspectionId", inspection_id);
+    input.insert("inspectionItemId", item_id);
+    crate::files::documents::sign_upload(scope, &crate::files::handlers::DOCUMENT, input, MEDIA)
+        .await
+}
+
+/// The uploaded photos of work order `id`'s inspection items.
+pub(crate) async fn photos_of(scope: &Scope, id: ObjectId) -> Result<Vec<Document>, ApiError> {
+    scope
+        .collection(shared::db::collections::DOCUMENTS)
+        .find_many(
+            doc! { "relatedTo.type": "work_order", "relatedTo.id": id,
+            "inspectionItemId": { "$exists": true }, "status": "UPLOADED", "deletedAt": null },
+            doc! { "createdAt": 1, "_id": 1 },
+            500,
+            None,
+        )
+        .await
+}
+
 /// A line's error named under `lines[n]`.
 fn nested(e: ApiError, n: usize) -> ApiError {
     match e {
@@ -549,8 +609,12 @@ async fn set_status(ctx: Ctx, from: &str, to: &str) -> HandlerResult {
 }
 
 /// The inspections as the customer sees them: each item's label, rating,
-/// measurement and note for the customer; never the internal note.
-pub fn public(inspections: &[Document]) -> Value {
+/// measurement, note for the customer and photos (`photos`: short-lived
+/// URLs by item); never the internal note nor an id.
+pub fn public(
+    inspections: &[Document],
+    photos: &std::collections::HashMap<ObjectId, Vec<Value>>,
+) -> Value {
     let out: Vec<Value> = inspections
         .iter()
         .map(|ins| {
@@ -574,7 +638,7 @@ pub fn public(inspections: &[Document]) -> Value {
                                     "unit": m.get_str("unit").ok(),
                                 })),
                                 "noteForCustomer": i.get_str("noteForCustomer").ok(),
-                                "photos": [],
+                                "photos": i.get_object_id("id").ok().and_then(|id| photos.get(&id)).cloned().unwrap_or_default(),
                             })
                         })
                         .collect();

@@ -8,6 +8,7 @@ use shared::rbac::Access::{Link, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::runtime::openapi::Tag;
 use shared::runtime::{Deploy, Endpoint, Route};
+use shared::storage::S3Permission::{GetObject, PutObject};
 
 pub static VEHICLES_ID_ODOMETER: Route = Route {
     name: "vehicles-id-odometer",
@@ -197,7 +198,8 @@ pub static PUBLIC_SHARE: Route = Route {
             .op(&crate::workshop::contract::PUBLIC_SHARE_GET),
         Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
     ],
-    deploy: Deploy::API,
+    // The inspection photos' short-lived URLs are signed here.
+    deploy: Deploy::storage(&[GetObject]),
 };
 
 pub static PUBLIC_SHARE_DECISIONS: Route = Route {
@@ -208,7 +210,19 @@ pub static PUBLIC_SHARE_DECISIONS: Route = Route {
             .op(&crate::workshop::contract::PUBLIC_SHARE_DECISIONS_POST),
         Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
     ],
-    deploy: Deploy::API,
+    deploy: Deploy::storage(&[GetObject]),
+};
+
+pub static WORK_ORDERS_ID_INSPECTIONS_PHOTOS: Route = Route {
+    name: "work-orders-id-inspections-photos",
+    path: "/api/v1/work-orders/{id}/inspections/{inspectionId}/items/{itemId}/photos",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::inspections::request_photo),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::INSPECTION_PHOTOS_POST)],
+    deploy: Deploy::storage(&[PutObject]),
 };
 
 pub static WORK_ORDERS_ID_INSPECTIONS: Route = Route {
@@ -301,6 +315,7 @@ shared::named_routes! {
         WORK_ORDERS_ID_INSPECTIONS_RECOMMENDATION,
         WORK_ORDERS_ID_INSPECTIONS_COMPLETE,
         WORK_ORDERS_ID_INSPECTIONS_REOPEN,
+        WORK_ORDERS_ID_INSPECTIONS_PHOTOS,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,

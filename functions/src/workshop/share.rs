@@ -393,7 +393,7 @@ fn snapshot(scope: &Scope, link: &Link, opened: &Opened) -> Value {
             "tax": number(order, "tax"),
             "total": number(order, "total"),
         },
-        "inspections": super::inspections::public(&opened.inspections),
+        "inspections": super::inspections::public(&opened.inspections, &opened.photos),
         "decisionsOpen": link.purpose == "ESTIMATE" && Status::of(order).lines_change(),
     });
     if link.purpose == "INVOICE" {
@@ -431,6 +431,41 @@ struct Opened {
     vehicle: Option<Document>,
     contact: Option<Document>,
     inspections: Vec<Document>,
+    /// The items' photos: short-lived URLs by item.
+    photos: std::collections::HashMap<ObjectId, Vec<Value>>,
+}
+
+/// How long a photo's URL in the customer's view works.
+const PHOTO_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Each uploaded photo of `docs` as `{url, contentType}` (a GET signed for
+/// [`PHOTO_URL_TTL`]), by item.
+async fn photo_urls(
+    scope: &Scope,
+    docs: Vec<Document>,
+) -> Result<std::collections::HashMap<ObjectId, Vec<Value>>, ApiError> {
+    let mut out: std::collections::HashMap<ObjectId, Vec<Value>> = Default::default();
+    if docs.is_empty() {
+        return Ok(out);
+    }
+    let storage = scope.storage()?;
+    for d in docs {
+        let (Ok(item), Ok(key)) = (d.get_object_id("inspectionItemId"), d.get_str("storageKey"))
+        else {
+            continue;
+        };
+        let content_type = d
+            .get_str("contentType")
+            .unwrap_or("application/octet-stream");
+        let name = d.get_str("fileName").unwrap_or("photo");
+        let url = storage
+            .presign_get(key, name, content_type, PHOTO_URL_TTL)
+            .await?;
+        out.entry(item)
+            .or_default()
+            .push(json!({ "url": url, "contentType": content_type }));
+    }
+    Ok(out)
 }
 
 /// `order` with its vehicle, contact and inspections (read at once).
@@ -438,9 +473,10 @@ async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
     let id = order
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("a work order without id"))?;
-    let (people, inspections) = tokio::join!(
+    let (people, inspections, photos) = tokio::join!(
         customer_of(scope, &order),
-        super::inspections::of_work_order(scope, id)
+        super::inspections::of_work_order(scope, id),
+        super::inspections::photos_of(scope, id)
     );
     let (vehicle, contact) = people?;
     Ok(Opened {
@@ -448,6 +484,7 @@ async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
         vehicle,
         contact,
         inspections: inspections?,
+        photos: photo_urls(scope, photos?).await?,
     })
 }
 

@@ -242,9 +242,9 @@ fn checksum(body: &str) -> String {
     String::from_utf8(out.to_vec()).expect("base62 is ASCII")
 }
 
-/// CRC-32 (IEEE 802.3, as zlib and secret scanners compute it), bit by bit:
-/// a key is 51 bytes, so a table would buy nothing.
-fn crc32(bytes: &[u8]) -> u32 {
+/// CRC-32 (IEEE 802.3, as zlib, PNG and secret scanners compute it), bit
+/// by bit: a key is 51 bytes, so a table would buy nothing.
+pub fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in bytes {
         crc ^= b as u32;

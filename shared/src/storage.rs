@@ -84,6 +84,7 @@ trait Backend: Send + Sync {
     ) -> Fut<'a, String>;
     fn head<'a>(&'a self, key: &'a str) -> Fut<'a, Option<ObjectInfo>>;
     fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()>;
+    fn put<'a>(&'a self, key: &'a str, content_type: &'a str, body: Vec<u8>) -> Fut<'a, ()>;
     fn delete_batch<'a>(&'a self, prefix: &'a str, limit: i32) -> Fut<'a, u64>;
     fn has_objects<'a>(&'a self, prefix: &'a str) -> Fut<'a, bool>;
 }
@@ -118,6 +119,9 @@ impl Backend for S3 {
     }
     fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()> {
         Box::pin(self.delete(key))
+    }
+    fn put<'a>(&'a self, key: &'a str, content_type: &'a str, body: Vec<u8>) -> Fut<'a, ()> {
+        Box::pin(self.put(key, content_type, body))
     }
     fn delete_batch<'a>(&'a self, prefix: &'a str, limit: i32) -> Fut<'a, u64> {
         Box::pin(self.delete_batch(prefix, limit))
@@ -228,6 +232,12 @@ impl Storage {
             .await
     }
 
+    /// Stores `body` at `key` as `content_type`: for what the server writes
+    /// itself (the demo seed's photos); clients upload with presigned PUTs.
+    pub async fn put(&self, key: &str, content_type: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        self.backend.put(key, content_type, body).await
+    }
+
     /// The object's size and type, or `None` if there is no such object.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
         self.backend.head(key).await
@@ -328,6 +338,20 @@ impl S3 {
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(unavailable("HEAD", e)),
         }
+    }
+
+    /// Stores `body` at `key` (the server's own writes: the demo seed).
+    async fn put(&self, key: &str, content_type: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| unavailable("PUT", e))?;
+        Ok(())
     }
 
     /// Deletes one object; deleting a missing object is not an error.

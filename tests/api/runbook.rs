@@ -117,6 +117,7 @@ async fn every_command_and_request_in_the_runbook_works_on_a_seeded_database() {
         .unwrap();
     let demo = functions::maintenance::seed::demo(&state).await.unwrap();
     let owner = demo
+        .users
         .iter()
         .find(|u| u.role == shared::rbac::Role::Owner)
         .expect("a demo owner");

@@ -10,14 +10,40 @@ async fn the_demo_workshop_is_seeded_once_with_users_and_believable_records() {
     let app = TestApp::spawn().await;
     let state = shared::State::from_config(
         shared::config::Config::from_lookup(|k| app.env.get(k).cloned()).unwrap(),
-        None,
+        Some(shared::storage::Storage::s3),
     )
     .await
     .unwrap();
-    let users = functions::maintenance::seed::demo(&state).await.unwrap();
+    let demo = functions::maintenance::seed::demo(&state).await.unwrap();
+    let users = &demo.users;
     assert_eq!(users.len(), 4);
     let again = functions::maintenance::seed::demo(&state).await.unwrap();
-    assert_eq!(again.len(), 4);
+    assert_eq!(again.users.len(), 4);
+    // The same working links on every run: the estimate's and the invoice's.
+    assert_eq!(again.links, demo.links);
+    assert_eq!(demo.links.len(), 2);
+    for (purpose, path) in &demo.links {
+        let r = app.get(path, None).await;
+        assert_eq!(r.status, 200, "{purpose}: {}", r.text);
+        assert_eq!(r.body["purpose"], *purpose);
+        if *purpose == "INVOICE" {
+            // The invoiced work order's inspection, with its photos.
+            let items: Vec<&serde_json::Value> = r.body["inspections"][0]["sections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["items"].as_array().unwrap())
+                .collect();
+            assert_eq!(items.len(), 4);
+            let photo = items[0]["photos"][0]["url"].as_str().unwrap();
+            let got = app.http.get(photo).send().await.unwrap();
+            assert_eq!(got.status().as_u16(), 200);
+            let png = got.bytes().await.unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+            assert!(r.body["invoice"]["invoiceNumber"].is_string());
+        }
+    }
+    assert_eq!(app.count("links", doc! {}).await, 2);
     let owner = users.iter().find(|u| u.role.as_str() == "OWNER").unwrap();
     let r = app.sign_in(&owner.email, &owner.password).await;
     assert_eq!(r.status, 200, "{}", r.text);

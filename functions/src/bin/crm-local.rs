@@ -19,8 +19,14 @@ async fn main() -> Result<(), shared::runtime::Error> {
             "demo organization (slug {}), one user per role:",
             functions::maintenance::seed::DEMO_SLUG
         );
-        for user in functions::maintenance::seed::demo(&state).await? {
+        let demo = functions::maintenance::seed::demo(&state).await?;
+        for user in &demo.users {
             println!("  {:<6}  {:<32}  {}", user.role, user.email, user.password);
+        }
+        let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+        println!("share links of the demo work orders (no sign-in needed):");
+        for (purpose, path) in &demo.links {
+            println!("  {purpose:<8}  http://127.0.0.1:{port}{path}");
         }
     }
     let retries = state.clone();

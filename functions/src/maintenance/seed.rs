@@ -24,8 +24,15 @@ pub struct DemoUser {
     pub password: String,
 }
 
+/// What the seed made: its users' sign-ins, and share links (purpose, the
+/// public API URL) of the estimate and the invoiced work order.
+pub struct Demo {
+    pub users: Vec<DemoUser>,
+    pub links: Vec<(&'static str, String)>,
+}
+
 /// Creates the demo organization and its users where missing.
-pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
+pub async fn demo(state: &State) -> Result<Demo, ApiError> {
     let db = Unscoped::open(state, Purpose::Operator);
     let orgs = db.collection(collections::ORGANIZATIONS);
     let users = db.collection(collections::USERS);
@@ -91,7 +98,215 @@ pub async fn demo(state: &State) -> Result<Vec<DemoUser>, ApiError> {
     {
         workshop(&db, org_id, owner, technician).await?;
     }
-    Ok(seeded)
+    let links = share_links(&db, org_id, owner).await?;
+    Ok(Demo {
+        users: seeded,
+        links,
+    })
+}
+
+/// The demo's share links: an ESTIMATE link of the work order awaiting
+/// approval and an INVOICE link of the invoiced one. Their tokens derive
+/// from the server's secret, so every run prints the same working links
+/// (made on the first, found on the next).
+async fn share_links(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    use crate::workshop::order::{Status, WORK_ORDERS};
+    let mut out = vec![];
+    for (purpose, status) in [
+        ("ESTIMATE", Status::Estimate),
+        ("INVOICE", Status::Invoiced),
+    ] {
+        let Some(order) = db
+            .collection(WORK_ORDERS)
+            .find_one(doc! { "organizationId": org, "status": status, "deletedAt": null })
+            .await?
+        else {
+            continue;
+        };
+        let secret = db.config().jwt_secret.expose();
+        let bytes = shared::seal::derive(secret, "demo-share-link", &[&org.to_hex(), purpose]);
+        let (token, hash) = shared::auth::links::token_of(&bytes);
+        let now = DateTime::now();
+        let expires = shared::db::shifted(now, 30 * shared::db::DAY_MS);
+        db.collection(collections::LINKS)
+            .upsert_one(
+                doc! { "tokenHash": &hash },
+                doc! { "$setOnInsert": {
+                    "organizationId": org, "resource": "work_order",
+                    "recordId": order.get_object_id("_id").ok(), "purpose": purpose,
+                    "expiresAt": expires, "forgetAt": shared::db::shifted(expires, 90 * shared::db::DAY_MS),
+                    "createdBy": owner, "createdAt": now, "viewCount": 0_i64,
+                } },
+            )
+            .await?;
+        out.push((purpose, format!("/api/v1/public/share/{token}")));
+    }
+    Ok(out)
+}
+
+/// A PNG of `w` x `h` pixels (a gradient in `tint`), stored uncompressed:
+/// the demo's inspection photos, made without an image library.
+fn demo_png(w: u32, h: u32, tint: [u8; 3]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(((w * 3 + 1) * h) as usize);
+    for y in 0..h {
+        raw.push(0);
+        for x in 0..w {
+            let shade = ((x + y) * 255 / (w + h)) as u16;
+            for c in tint {
+                raw.push(((u16::from(c) + shade) / 2) as u8);
+            }
+        }
+    }
+    // zlib: header, stored deflate blocks of at most 65,535 bytes, Adler-32.
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        z.extend(len.to_le_bytes());
+        z.extend((!len).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    z.extend(((b << 16) | a).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8; 4], data: &[u8]| {
+        png.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        png.extend_from_slice(&body);
+        png.extend(shared::apikey::crc32(&body).to_be_bytes());
+    };
+    let mut header = w.to_be_bytes().to_vec();
+    header.extend(h.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &header);
+    chunk(b"IDAT", &z);
+    chunk(b"IEND", &[]);
+    png
+}
+
+/// The invoiced work order's inspection: a template, its copy rated item
+/// by item, and two photos (generated images) in the bucket.
+async fn inspection(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    order: ObjectId,
+) -> Result<(), ApiError> {
+    use crate::workshop::inspections::{INSPECTIONS, TEMPLATES};
+    let items = [
+        (
+            "Brakes",
+            "Front brake pads",
+            "MEASUREMENT",
+            Some("0.1 mm"),
+            "RED",
+            Some(18_i64),
+            "Front pads are worn to 1.8 mm: replace them.",
+        ),
+        (
+            "Brakes",
+            "Brake fluid",
+            "CHECK",
+            None,
+            "GREEN",
+            None,
+            "Brake fluid is fine.",
+        ),
+        (
+            "Tyres",
+            "Tread depth, front",
+            "MEASUREMENT",
+            Some("0.1 mm"),
+            "YELLOW",
+            Some(35),
+            "Tyres will need replacing within a year.",
+        ),
+        ("Lights", "Headlights", "RATING", None, "GREEN", None, ""),
+    ];
+    let mut sections: Vec<(String, Vec<Document>, Vec<Document>)> = vec![];
+    let mut photos = vec![];
+    for (title, label, kind, unit, rating, value, note) in items {
+        let thresholds =
+            (kind == "MEASUREMENT").then(|| doc! { "yellowBelow": 40_i64, "redBelow": 20_i64 });
+        let template_item =
+            doc! { "label": label, "kind": kind, "unit": unit, "thresholds": thresholds.clone() };
+        let id = ObjectId::new();
+        let copied = doc! {
+            "label": label, "kind": kind, "unit": unit, "thresholds": thresholds, "id": id,
+            "rating": rating, "measurement": value.map(|v| doc! { "value": v, "unit": unit }),
+            "noteForCustomer": (!note.is_empty()).then_some(note),
+            "internalNote": (rating == "RED").then_some("Offer pads and discs together."),
+            "recommendationLineIds": [],
+        };
+        if rating != "GREEN" {
+            photos.push((
+                id,
+                label,
+                if rating == "RED" {
+                    [200, 40, 40]
+                } else {
+                    [220, 170, 30]
+                },
+            ));
+        }
+        match sections.iter_mut().find(|(t, _, _)| t == title) {
+            Some((_, t, c)) => {
+                t.push(template_item);
+                c.push(copied);
+            }
+            None => sections.push((title.to_string(), vec![template_item], vec![copied])),
+        }
+    }
+    let (template_id, template) = record(
+        org,
+        owner,
+        doc! { "name": "Multi-point inspection", "sections": sections.iter().map(|(t, items, _)| doc! { "title": t, "items": items.clone() }).collect::<Vec<_>>() },
+    );
+    db.collection(TEMPLATES).insert_one(template).await?;
+    let now = DateTime::now();
+    let inspection_id = ObjectId::new();
+    db.collection(INSPECTIONS)
+        .insert_one(doc! {
+            "_id": inspection_id, "organizationId": org, "workOrderId": order, "templateId": template_id,
+            "name": "Multi-point inspection", "status": "COMPLETED",
+            "sections": sections.iter().map(|(t, _, items)| doc! { "title": t, "items": items.clone() }).collect::<Vec<_>>(),
+            "completedAt": now, "completedBy": owner, "createdBy": owner,
+            "createdAt": now, "updatedAt": now, "version": 2_i64,
+        })
+        .await?;
+    // Without a bucket (a seed run without storage) the photos are left out.
+    let Ok(storage) = db.storage() else {
+        return Ok(());
+    };
+    for (item, label, tint) in photos {
+        let png = demo_png(64, 48, tint);
+        let (doc_id, mut d) = record(
+            org,
+            owner,
+            doc! {
+                "fileName": format!("{}.png", label.to_lowercase().replace([' ', ','], "-")),
+                "contentType": "image/png", "size": png.len() as i64,
+                "relatedTo": { "type": "work_order", "id": order },
+                "inspectionId": inspection_id, "inspectionItemId": item,
+                "status": "UPLOADED", "uploadedAt": now,
+            },
+        );
+        let key = storage.document_key(org, doc_id);
+        storage.put(&key, "image/png", png).await?;
+        d.insert("storageKey", key);
+        db.collection(collections::DOCUMENTS).insert_one(d).await?;
+    }
+    Ok(())
 }
 
 /// A record as the record engine would store it, made by `owner`.
@@ -456,6 +671,9 @@ async fn work_orders(
             });
         }
         db.collection(order::WORK_ORDERS).insert_one(d).await?;
+        if status == Status::Invoiced {
+            inspection(db, org, owner, id).await?;
+        }
     }
     for (name, value) in [
         (order::WORK_ORDERS, Status::ALL.len() as i64),

@@ -33,7 +33,13 @@ pub const TOKEN_LEN: usize = 43;
 pub fn new_token() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token = base62(&bytes);
+    token_of(&bytes)
+}
+
+/// The token of 32 given bytes and its hash: for a token the server must
+/// make again (the demo seed's, derived from its secret).
+pub fn token_of(bytes: &[u8; 32]) -> (String, String) {
+    let token = base62(bytes);
     let hash = hash(&token);
     (token, hash)
 }

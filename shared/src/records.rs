@@ -291,6 +291,10 @@ pub struct Entity {
     /// (`Permission::Configure`): records that configure how the outside
     /// reaches the organization (public forms).
     pub admin_only: bool,
+    /// Any role reads; creating, changing, deleting and restoring need
+    /// ADMIN+ (`Permission::Configure`): what the shop sets up for its
+    /// staff to use (inspection templates).
+    pub admin_writes: bool,
 }
 
 impl Entity {
@@ -319,6 +323,7 @@ impl Entity {
         serialize: None,
         max_range: None,
         admin_only: false,
+        admin_writes: false,
     };
 
     /// Whether the caller created `record` or is one of its assignees: a
@@ -333,13 +338,21 @@ impl Entity {
     }
 
     /// The access a method of the entity's routes needs: `permission`,
-    /// or `Configure` for an `admin_only` entity.
+    /// or `Configure` for an `admin_only` entity, and for a write of an
+    /// `admin_writes` one.
     pub const fn access(&self, permission: Permission) -> crate::rbac::Access {
-        crate::rbac::Access::Requires(if self.admin_only {
+        let admin = self.admin_only
+            || (self.admin_writes && !matches!(permission, Permission::ReadRecords));
+        crate::rbac::Access::Requires(if admin {
             Permission::Configure
         } else {
             permission
         })
+    }
+
+    /// Whether making a record needs ADMIN+.
+    pub const fn admin_creates(&self) -> bool {
+        self.admin_only || self.admin_writes
     }
 
     /// The one ownership check: the caller's own record (see

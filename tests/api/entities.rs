@@ -50,15 +50,25 @@ async fn every_entity_follows_roles_ownership_tenancy_audit_and_soft_delete() {
         // Roles: a VIEWER cannot create; a MEMBER can, and edits only their
         // own. An entity for ADMINs only (forms) is all ADMIN's: its
         // "own" records are an ADMIN's, and members and viewers get 403.
-        let admin_only = functions::registry::ENTITY_PATHS
+        // One whose writes only are ADMIN's (inspection templates) is read
+        // by everyone.
+        let declared = functions::registry::ENTITY_PATHS
             .iter()
-            .any(|(p, e)| *p == plural && e.admin_only);
-        let (maker, reader) = if admin_only {
-            (app.admin().await, app.admin().await)
+            .find(|(p, _)| *p == plural)
+            .map(|(_, e)| *e)
+            .unwrap();
+        let (admin_only, admin_creates) = (declared.admin_only, declared.admin_creates());
+        let maker = if admin_creates {
+            app.admin().await
         } else {
-            (app.member().await, app.viewer().await)
+            app.member().await
         };
-        let outsiders = if admin_only {
+        let reader = if admin_only {
+            app.admin().await
+        } else {
+            app.viewer().await
+        };
+        let outsiders = if admin_creates {
             vec![app.viewer().await, app.member().await]
         } else {
             vec![app.viewer().await]

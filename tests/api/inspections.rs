@@ -49,6 +49,10 @@ async fn an_inspection_rates_items_recommends_work_and_shows_the_customer_what_i
     let template_id = app
         .create_record(&admin, "inspection-templates", template())
         .await;
+    // Every role reads them: a technician starts an inspection from one.
+    let r = app.get("/api/v1/inspection-templates", Some(&member)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     let (_, vehicle) = customer(&app, &owner).await;
     let r = open(&app, &member, &vehicle, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -200,6 +204,16 @@ async fn an_inspection_rates_items_recommends_work_and_shows_the_customer_what_i
     app.patch(&item(2), Some(&member), json!({ "rating": "GREEN" }))
         .await
         .assert_problem(409, "INSPECTION_COMPLETED");
+    ask("late.png", "image/png", 10)
+        .await
+        .assert_problem(409, "INSPECTION_COMPLETED");
+    app.post(
+        &format!("{}/recommendation", item(2)),
+        Some(&member),
+        json!({ "lines": [{ "type": "FEE", "quantity": 1, "unitPrice": 100 }] }),
+    )
+    .await
+    .assert_problem(409, "INSPECTION_COMPLETED");
     let r = app
         .patch(
             &item(2),
@@ -224,6 +238,14 @@ async fn an_inspection_rates_items_recommends_work_and_shows_the_customer_what_i
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "IN_PROGRESS");
+    let r = app
+        .post(
+            &format!("{base}/{inspection}/complete"),
+            Some(&member),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let audited = app
         .find(
             "audit_log",

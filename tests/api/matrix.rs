@@ -50,7 +50,7 @@ pub(crate) async fn fixture_id(
         .iter()
         .find(|(p, _)| *p == plural)
     {
-        let may_create = if e.admin_only {
+        let may_create = if e.admin_creates() {
             Role::Admin
         } else {
             Role::Member
@@ -121,13 +121,18 @@ pub(crate) async fn fixture_id(
             .await;
         r.body["id"].as_str().expect("api key id").to_string()
     } else if plural == "share-links" {
-        let owner = app.owner().await;
-        let body = app.minimal_body(owner, "work-orders").await;
-        let order = app.create_record(owner, "work-orders", body).await;
+        // Made by the caller where they may: a MEMBER revokes the links of
+        // their own work orders.
+        let by = match creator {
+            Some((actor, role)) if role >= Role::Member => actor,
+            _ => app.owner().await,
+        };
+        let body = app.minimal_body(app.owner().await, "work-orders").await;
+        let order = app.create_record(by, "work-orders", body).await;
         let r = app
             .post(
                 &format!("/api/v1/work-orders/{order}/share-links"),
-                Some(owner),
+                Some(by),
                 serde_json::json!({ "purpose": "ESTIMATE" }),
             )
             .await;

@@ -63,6 +63,23 @@ pub struct SettingsInput {
     pub share_url_template: Patch<String>,
 }
 
+/// Whether `url` is plain http to this machine itself (its host exactly
+/// `localhost` or `127.0.0.1`, a port allowed).
+fn local_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            authority
+        }
+    });
+    matches!(host, "localhost" | "127.0.0.1")
+}
+
 /// The `$set` and `$unset` of a settings PATCH.
 fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
     let (mut set, mut unset) = (Document::new(), Document::new());
@@ -144,9 +161,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             .is_some()
             && t.matches("{token}").count() == 1
             // A token is a credential: over TLS, but on this machine.
-            && (t.starts_with("https://")
-                || t.starts_with("http://localhost")
-                || t.starts_with("http://127.0.0.1"));
+            && (t.starts_with("https://") || local_http(t));
         if !ok {
             errors.push(FieldError::new(
                 "settings.shareUrlTemplate",

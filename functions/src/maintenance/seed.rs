@@ -132,18 +132,27 @@ async fn share_links(
         let (token, hash) = shared::auth::links::token_of(&bytes);
         let now = DateTime::now();
         let expires = shared::db::shifted(now, 30 * shared::db::DAY_MS);
-        db.collection(collections::LINKS)
+        let links = db.collection(collections::LINKS);
+        links
             .upsert_one(
                 doc! { "tokenHash": &hash },
                 doc! { "$setOnInsert": {
                     "organizationId": org, "resource": "work_order",
                     "recordId": order.get_object_id("_id").ok(), "purpose": purpose,
-                    "expiresAt": expires, "forgetAt": shared::db::shifted(expires, 90 * shared::db::DAY_MS),
                     "createdBy": owner, "createdAt": now, "viewCount": 0_i64,
                 } },
             )
             .await?;
-        out.push((purpose, format!("/api/v1/public/share/{token}")));
+        // Good for another 30 days from each run, unless it was revoked.
+        let live = links
+            .update_one(
+                doc! { "tokenHash": &hash, "revokedAt": null },
+                doc! { "$set": { "expiresAt": expires, "forgetAt": shared::db::shifted(expires, 90 * shared::db::DAY_MS) } },
+            )
+            .await?;
+        if live > 0 {
+            out.push((purpose, format!("/api/v1/public/share/{token}")));
+        }
     }
     Ok(out)
 }

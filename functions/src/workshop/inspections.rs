@@ -84,7 +84,7 @@ pub static INSPECTION_TEMPLATE: Entity = Entity {
             },
         ),
     ],
-    admin_only: true,
+    admin_writes: true,
     ..Entity::DEFAULTS
 };
 
@@ -158,6 +158,28 @@ pub async fn create(ctx: Ctx) -> HandlerResult {
             Bson::Document(doc! { "title": s.get_str("title").unwrap_or_default(), "items": items })
         })
         .collect();
+    let items: usize = sections
+        .iter()
+        .filter_map(Bson::as_document)
+        .map(|s| s.get_array("items").map_or(0, Vec::len))
+        .sum();
+    if items > MAX_ITEMS {
+        return Err(ApiError::field(
+            "templateId",
+            format!("has {items} items; an inspection takes at most {MAX_ITEMS}"),
+        ));
+    }
+    if scope
+        .collection(INSPECTIONS)
+        .count(doc! { "workOrderId": id })
+        .await?
+        >= MAX_INSPECTIONS
+    {
+        return Err(ApiError::conflict(
+            Code::AlreadyExists,
+            format!("A work order has at most {MAX_INSPECTIONS} inspections"),
+        ));
+    }
     let now = DateTime::now();
     let inspection_id = ObjectId::new();
     let record = doc! {
@@ -307,6 +329,24 @@ async fn save(
         })
         .await
 }
+
+/// 409 `INSPECTION_COMPLETED` for a completed inspection: what its items
+/// show is frozen.
+fn still_open(inspection: &Document) -> Result<(), ApiError> {
+    if inspection.get_str("status") == Ok("COMPLETED") {
+        return Err(ApiError::conflict(
+            Code::InspectionCompleted,
+            "The inspection is completed: reopen it first",
+        ));
+    }
+    Ok(())
+}
+
+/// The most inspections a work order has, and items an inspection has.
+const MAX_INSPECTIONS: u64 = 50;
+const MAX_ITEMS: usize = 300;
+/// The most lines one item recommends.
+const MAX_RECOMMENDED: usize = 100;
 
 /// The inspection `inspection` of work order `id`.
 async fn find(scope: &Scope, id: ObjectId, inspection: ObjectId) -> Result<Document, ApiError> {
@@ -460,22 +500,41 @@ pub async fn recommend(ctx: Ctx) -> HandlerResult {
         new.push(line);
     }
     let inspection = find(scope, id, inspection_id).await?;
+    still_open(&inspection)?;
     let (s, i) = locate(&inspection, item_id).ok_or(ApiError::NotFound {
         resource: "inspection item",
     })?;
+    let already = inspection
+        .get_array("sections")
+        .ok()
+        .and_then(|a| a[s].as_document())
+        .and_then(|d| d.get_array("items").ok())
+        .and_then(|a| a[i].as_document())
+        .and_then(|d| d.get_array("recommendationLineIds").ok())
+        .map_or(0, Vec::len);
+    if already + new.len() > MAX_RECOMMENDED {
+        return Err(ApiError::field(
+            "lines",
+            format!("an item recommends at most {MAX_RECOMMENDED} lines"),
+        ));
+    }
+    let version = number(&inspection, "version").unwrap_or(1);
     let line_ids: Vec<Bson> = new.iter().filter_map(|l| l.get("id").cloned()).collect();
     let at = format!("sections.{s}.items.{i}.recommendationLineIds");
     let (new, line_ids, at) = (&new, &line_ids, &at);
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
+                // On the inspection as read: open, its items where they were.
                 tx.find_one_and_update(
                     INSPECTIONS,
-                    doc! { "_id": inspection_id, "workOrderId": id },
+                    doc! { "_id": inspection_id, "workOrderId": id, "version": version, "status": "IN_PROGRESS" },
                     doc! { "$push": { at.as_str(): { "$each": line_ids.clone() } }, "$inc": { "version": 1_i64 } },
                 )
                 .await?
-                .ok_or(ApiError::NotFound { resource: "inspection" })?;
+                .ok_or_else(|| {
+                    ApiError::conflict(Code::WriteConflict, "The inspection changed meanwhile; retry")
+                })?;
                 let after = add_lines(
                     tx,
                     id,
@@ -530,6 +589,7 @@ pub async fn request_photo(ctx: Ctx) -> HandlerResult {
     let (inspection_id, item_id) = ids(&ctx)?;
     let item_id = item_id.ok_or_else(|| ApiError::internal("an item route without its item"))?;
     let inspection = find(scope, id, inspection_id).await?;
+    still_open(&inspection)?;
     locate(&inspection, item_id).ok_or(ApiError::NotFound {
         resource: "inspection item",
     })?;
@@ -608,15 +668,16 @@ async fn set_status(ctx: Ctx, from: &str, to: &str) -> HandlerResult {
     Ok(ApiResponse::ok(&shown(&after)))
 }
 
-/// The inspections as the customer sees them: each item's label, rating,
-/// measurement, note for the customer and photos (`photos`: short-lived
-/// URLs by item); never the internal note nor an id.
+/// The completed inspections as the customer sees them: each item's
+/// label, rating, measurement, note for the customer and photos (`photos`:
+/// short-lived signed URLs by item); never the internal note nor an item id.
 pub fn public(
     inspections: &[Document],
     photos: &std::collections::HashMap<ObjectId, Vec<Value>>,
 ) -> Value {
     let out: Vec<Value> = inspections
         .iter()
+        .filter(|ins| ins.get_str("status") == Ok("COMPLETED"))
         .map(|ins| {
             let sections: Vec<Value> = ins
                 .get_array("sections")

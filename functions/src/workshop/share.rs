@@ -288,15 +288,26 @@ pub async fn revoke(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     let now = DateTime::now();
     let by = scope.caller().user.id;
+    // A MEMBER revokes the links of work orders they may change, as they share.
+    let link = scope
+        .collection(LINKS)
+        .find_one(doc! { "_id": id })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "share link",
+        })?;
+    if let Some(order) = scope
+        .collection(WORK_ORDERS)
+        .find_one(doc! { "_id": link.get_object_id("recordId").ok() })
+        .await?
+    {
+        WORK_ORDER
+            .require_own_or(scope, &order, shared::rbac::Permission::UpdateAnyRecord)
+            .await?;
+    }
     scope
         .transaction(|tx| {
             Box::pin(async move {
-                let found = tx.find_one(LINKS, doc! { "_id": id }).await?;
-                if found.is_none() {
-                    return Err(ApiError::NotFound {
-                        resource: "share link",
-                    });
-                }
                 let changed = tx
                     .update_many(
                         LINKS,

@@ -89,6 +89,15 @@ apt_install_pinned() {
   }
 }
 
+# Debian's poppler-utils (`pdftotext`) for the PDF tests, pinned like
+# chromium, once per machine.
+POPPLER_VERSION=22.12.0-2+deb12u1
+ensure_poppler() {
+  command -v pdftotext >/dev/null 2>&1 || apt_install_pinned poppler-utils "$POPPLER_VERSION"
+  PDFTOTEXT="$(command -v pdftotext)"
+  export PDFTOTEXT
+}
+
 # Debian's Chromium for the browser tests, pinned to the version the
 # security archive carries (should Debian have replaced it, the current one
 # is taken, with a warning), once per machine.

@@ -29,6 +29,7 @@ ensure_cfn_lint
 ensure_secantus
 export SECANTUS_BIN="$VENV/bin/secantusd-py"
 ensure_chromium
+ensure_poppler
 ensure_browser_tests
 ensure_contract_tools
 log "checking template.yaml with cfn-lint"

@@ -39,6 +39,7 @@ mod organization;
 mod parts;
 mod platform;
 mod preview;
+mod printouts;
 mod profile;
 mod rate_limit;
 mod rbac;

@@ -60,6 +60,7 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("phone", Schema::STRING),
     Prop::opt("logoUrl", Schema::STRING),
     Prop::opt("shareUrlTemplate", Schema::STRING),
+    Prop::opt("documents", Schema::Any),
 ]);
 
 /// An organization as `shared::auth::Organization::to_json` renders it.
@@ -511,6 +512,14 @@ pub static ORGANIZATION_PATCH: Op = Op {
                 Prop::opt("phone", Schema::Nullable(&Schema::Text { min: 1, max: 40 })),
                 Prop::opt("logoUrl", Schema::Nullable(&Schema::Format("uri"))),
                 Prop::opt("shareUrlTemplate", Schema::Nullable(&Schema::Pattern("^https?://.*\\{token\\}"))),
+                Prop::opt(
+                    "documents",
+                    Schema::Nullable(&Schema::Object(&[
+                        Prop::opt("taxId", Schema::Text { min: 0, max: 50 }),
+                        Prop::opt("footer", Schema::Text { min: 0, max: 500 }),
+                        Prop::opt("legalText", Schema::Text { min: 0, max: 1_000 }),
+                    ])),
+                ),
             ])),
         ),
     ])),

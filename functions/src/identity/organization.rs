@@ -61,6 +61,18 @@ pub struct SettingsInput {
     /// SaaS team hosts the page): e.g. `https://shop.example/approve/{token}`.
     #[serde(default)]
     pub share_url_template: Patch<String>,
+    /// What estimates and invoices print: `{taxId?, footer?, legalText?}`.
+    #[serde(default)]
+    pub documents: Patch<DocumentSettings>,
+}
+
+/// `settings.documents`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DocumentSettings {
+    pub tax_id: Option<String>,
+    pub footer: Option<String>,
+    pub legal_text: Option<String>,
 }
 
 /// Whether `url` is plain http to this machine itself (its host exactly
@@ -152,6 +164,25 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             });
         put("logoUrl", ok.map(Into::into));
     }
+    if let Patch::Value(d) = &s.documents {
+        let mut out = Document::new();
+        for (key, value, max) in [
+            ("taxId", &d.tax_id, 50),
+            ("footer", &d.footer, 500),
+            ("legalText", &d.legal_text, 1_000),
+        ] {
+            if let Some(v) = value {
+                if let Some(v) = errors.check(validate::multiline(
+                    &format!("settings.documents.{key}"),
+                    v,
+                    max,
+                )) {
+                    out.insert(key, v);
+                }
+            }
+        }
+        put("documents", Some(out.into()));
+    }
     if let Patch::Value(t) = &s.share_url_template {
         let ok = errors
             .check(validate::url(
@@ -183,6 +214,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             "shareUrlTemplate",
             matches!(s.share_url_template, Patch::Null),
         ),
+        ("documents", matches!(s.documents, Patch::Null)),
     ] {
         if patch {
             unset.insert(format!("settings.{key}"), "");

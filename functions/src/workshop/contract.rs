@@ -615,3 +615,31 @@ pub static INSPECTION_PHOTOS_POST: Op = Op {
     errors: &[409, 422],
     ..Op::DEFAULTS
 };
+
+pub static ESTIMATE_PDF_GET: Op = Op {
+    summary: "The work order's estimate as PDF",
+    description: "A 302 to a 5-minute URL of the PDF: the organization's name, address, phone \
+        and `settings.documents` (`taxId`, `footer`, `legalText`), the customer and vehicle, \
+        the lines not declined in a table whose header repeats on every page, the totals, \
+        page N of M; dates and money in the organization's locale and time zone. Made once \
+        per work-order version and document settings and kept in the bucket.",
+    reply: Reply::Media(302, "application/pdf", "A redirect to the PDF."),
+    ..Op::DEFAULTS
+};
+
+pub static INVOICE_PDF_GET: Op = Op {
+    summary: "The work order's invoice as PDF",
+    description: "As the estimate's, from the invoice as issued, with its number, payments \
+        and balance. 404 before the work order is invoiced.",
+    reply: Reply::Media(302, "application/pdf", "A redirect to the PDF."),
+    ..Op::DEFAULTS
+};
+
+pub static SHARED_PDF_GET: Op = Op {
+    summary: "The shared estimate or invoice as PDF",
+    description: "No account: the link's token is the credential. The link's estimate or \
+        invoice, as the staff routes make it (302 to a 5-minute URL).",
+    reply: Reply::Media(302, "application/pdf", "A redirect to the PDF."),
+    tag: Some("share-links"),
+    ..Op::DEFAULTS
+};

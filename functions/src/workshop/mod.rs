@@ -22,6 +22,8 @@ pub mod kinds;
 pub mod lines;
 pub mod order;
 pub mod parts;
+pub mod pdf;
+pub mod printouts;
 pub mod routes;
 pub mod share;
 pub mod transitions;

@@ -8,7 +8,7 @@ use shared::rbac::Access::{Link, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::runtime::openapi::Tag;
 use shared::runtime::{Deploy, Endpoint, Route};
-use shared::storage::S3Permission::{GetObject, PutObject};
+use shared::storage::S3Permission::{GetObject, ListBucket, PutObject};
 
 pub static VEHICLES_ID_ODOMETER: Route = Route {
     name: "vehicles-id-odometer",
@@ -293,6 +293,41 @@ pub static WORK_ORDERS_ID_INSPECTIONS_REOPEN: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_ESTIMATE_PDF: Route = Route {
+    name: "work-orders-id-estimate-pdf",
+    path: "/api/v1/work-orders/{id}/estimate.pdf",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::printouts::estimate),
+    )
+    .read("work-orders")
+    .op(&crate::workshop::contract::ESTIMATE_PDF_GET)],
+    deploy: Deploy::storage(&[GetObject, PutObject, ListBucket]),
+};
+
+pub static WORK_ORDERS_ID_INVOICE_PDF: Route = Route {
+    name: "work-orders-id-invoice-pdf",
+    path: "/api/v1/work-orders/{id}/invoice.pdf",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::printouts::invoice),
+    )
+    .read("work-orders")
+    .op(&crate::workshop::contract::INVOICE_PDF_GET)],
+    deploy: Deploy::storage(&[GetObject, PutObject, ListBucket]),
+};
+
+pub static PUBLIC_SHARE_DOCUMENT: Route = Route {
+    name: "public-share-token-document",
+    path: "/api/v1/public/share/{token}/document.pdf",
+    methods: &[
+        Endpoint::get(Link, handler!(crate::workshop::printouts::shared))
+            .op(&crate::workshop::contract::SHARED_PDF_GET),
+        Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
+    ],
+    deploy: Deploy::storage(&[GetObject, PutObject, ListBucket]),
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -316,6 +351,9 @@ shared::named_routes! {
         WORK_ORDERS_ID_INSPECTIONS_COMPLETE,
         WORK_ORDERS_ID_INSPECTIONS_REOPEN,
         WORK_ORDERS_ID_INSPECTIONS_PHOTOS,
+        WORK_ORDERS_ID_ESTIMATE_PDF,
+        WORK_ORDERS_ID_INVOICE_PDF,
+        PUBLIC_SHARE_DOCUMENT,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,

@@ -1,0 +1,434 @@
+//! Estimate and invoice PDFs: a small layout of our own on krilla (PDF
+//! writing, font subsetting and shaping), with DejaVu Sans embedded
+//! (`functions/fonts`, its licence beside it). No template language: every
+//! value is drawn as text, so data never becomes markup or code.
+//!
+//! A [`Sheet`] is laid out onto A4 pages: the shop's block, the title and
+//! number, the customer and vehicle, a table of lines whose header repeats
+//! on every page (descriptions wrapped to their column), the totals, and a
+//! footer with the legal text and "Page N of M" on every page. Fixed input
+//! gives the same bytes (no time or random id is written).
+
+use krilla::geom::{PathBuilder, Point, Rect};
+use krilla::page::PageSettings;
+use krilla::text::{Font, TextDirection};
+use krilla::Document;
+
+const REGULAR: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
+const BOLD: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
+
+/// A4 in points, and the margins.
+const WIDTH: f32 = 595.0;
+const HEIGHT: f32 = 842.0;
+const MARGIN: f32 = 50.0;
+const SIZE: f32 = 9.5;
+const LEADING: f32 = 13.0;
+/// Where the footer starts: the table stops above it.
+const FOOTER_TOP: f32 = HEIGHT - 70.0;
+
+/// One line of the table, its values already formatted.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    pub description: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub tax: String,
+    pub amount: String,
+}
+
+/// What a document shows, every value already formatted for its locale.
+#[derive(Clone, Debug, Default)]
+pub struct Sheet {
+    /// "Estimate" or "Invoice".
+    pub title: String,
+    /// The document's number and date, e.g. `("INV-000001", "04.12.2026")`.
+    pub number: Option<String>,
+    pub date: String,
+    /// The shop: its name first, then address lines, tax id.
+    pub shop: Vec<String>,
+    /// The customer's lines, then the vehicle's.
+    pub customer: Vec<String>,
+    pub vehicle: Vec<String>,
+    /// Column headings: description, quantity, unit price, tax, amount.
+    pub headings: [String; 5],
+    pub rows: Vec<Row>,
+    /// Label and amount: subtotal, tax, total, then payments and balance.
+    pub totals: Vec<(String, String)>,
+    /// The footer's text (legal text, bank details), wrapped.
+    pub footer: String,
+    /// "Page {n} of {m}" in the document's language.
+    pub page_label: String,
+}
+
+/// Text measured in one font.
+struct Measure<'a> {
+    face: ttf_parser::Face<'a>,
+}
+
+impl Measure<'_> {
+    fn width(&self, text: &str, size: f32) -> f32 {
+        let per_unit = size / f32::from(self.face.units_per_em());
+        text.chars()
+            .map(|c| {
+                self.face
+                    .glyph_index(c)
+                    .and_then(|g| self.face.glyph_hor_advance(g))
+                    .unwrap_or(self.face.units_per_em() / 2)
+            })
+            .map(|a| f32::from(a) * per_unit)
+            .sum()
+    }
+
+    /// `text` broken into lines at most `width` wide (at spaces, or inside
+    /// a word longer than a line).
+    fn wrap(&self, text: &str, size: f32, width: f32) -> Vec<String> {
+        let mut lines = vec![];
+        for paragraph in text.split('\n') {
+            let mut line = String::new();
+            for word in paragraph.split_whitespace() {
+                let candidate = if line.is_empty() {
+                    word.to_string()
+                } else {
+                    format!("{line} {word}")
+                };
+                if self.width(&candidate, size) <= width {
+                    line = candidate;
+                    continue;
+                }
+                if !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                }
+                // A word longer than the line is cut where it must be.
+                let mut piece = String::new();
+                for c in word.chars() {
+                    piece.push(c);
+                    if self.width(&piece, size) > width && piece.chars().count() > 1 {
+                        piece.pop();
+                        lines.push(std::mem::take(&mut piece));
+                        piece.push(c);
+                    }
+                }
+                line = piece;
+            }
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// What is drawn: text (regular or bold, left or right aligned at `x`)
+/// and horizontal rules.
+enum Mark {
+    Text {
+        x: f32,
+        y: f32,
+        text: String,
+        bold: bool,
+        right: bool,
+        size: f32,
+    },
+    Rule {
+        y: f32,
+    },
+}
+
+/// The table's columns: where descriptions wrap, and the right edge of
+/// each number's column (right-aligned): quantity, unit price, tax, amount.
+const DESCRIPTION_WIDTH: f32 = 235.0;
+const RIGHTS: [f32; 4] = [345.0, 430.0, 475.0, WIDTH - MARGIN];
+
+/// Lays `sheet` out: the marks of each page.
+fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
+    let mut pages: Vec<Vec<Mark>> = vec![vec![]];
+    let text = |x: f32, y: f32, t: &str, bold: bool, right: bool, size: f32| Mark::Text {
+        x,
+        y,
+        text: t.to_string(),
+        bold,
+        right,
+        size,
+    };
+    let mut y = MARGIN;
+    // The shop, left; the title, number and date, right.
+    for (i, line) in sheet.shop.iter().enumerate() {
+        let size = if i == 0 { 14.0 } else { SIZE };
+        pages[0].push(text(MARGIN, y + size, line, i == 0, false, size));
+        y += if i == 0 { 20.0 } else { LEADING };
+    }
+    let mut right_y = MARGIN + 14.0;
+    pages[0].push(text(
+        WIDTH - MARGIN,
+        right_y,
+        &sheet.title,
+        true,
+        true,
+        16.0,
+    ));
+    right_y += 20.0;
+    if let Some(n) = &sheet.number {
+        pages[0].push(text(WIDTH - MARGIN, right_y, n, false, true, SIZE));
+        right_y += LEADING;
+    }
+    pages[0].push(text(
+        WIDTH - MARGIN,
+        right_y,
+        &sheet.date,
+        false,
+        true,
+        SIZE,
+    ));
+    y = y.max(right_y) + 24.0;
+    // The customer and the vehicle, side by side.
+    let block_top = y;
+    for (i, line) in sheet.customer.iter().enumerate() {
+        pages[0].push(text(MARGIN, y + SIZE, line, i == 0, false, SIZE));
+        y += LEADING;
+    }
+    let mut vy = block_top;
+    for (i, line) in sheet.vehicle.iter().enumerate() {
+        pages[0].push(text(320.0, vy + SIZE, line, i == 0, false, SIZE));
+        vy += LEADING;
+    }
+    y = y.max(vy) + 20.0;
+    // The table, its header on every page.
+    let header = |page: &mut Vec<Mark>, y: f32| -> f32 {
+        let h = &sheet.headings;
+        page.push(text(MARGIN, y + SIZE, &h[0], true, false, SIZE));
+        for (heading, right) in h.iter().skip(1).zip(RIGHTS) {
+            page.push(text(right, y + SIZE, heading, true, true, SIZE));
+        }
+        page.push(Mark::Rule {
+            y: y + LEADING + 1.0,
+        });
+        y + LEADING + 6.0
+    };
+    y = header(pages.last_mut().expect("a page"), y);
+    for row in &sheet.rows {
+        let lines = m.wrap(&row.description, SIZE, DESCRIPTION_WIDTH);
+        let height = LEADING * lines.len().max(1) as f32 + 3.0;
+        if y + height > FOOTER_TOP - 10.0 {
+            pages.push(vec![]);
+            y = header(pages.last_mut().expect("a page"), MARGIN);
+        }
+        let page = pages.last_mut().expect("a page");
+        for (i, l) in lines.iter().enumerate() {
+            let line_y = y + SIZE + LEADING * i as f32;
+            page.push(text(MARGIN, line_y, l, false, false, SIZE));
+        }
+        let values = [&row.quantity, &row.unit_price, &row.tax, &row.amount];
+        for (v, right) in values.into_iter().zip(RIGHTS) {
+            page.push(text(right, y + SIZE, v, false, true, SIZE));
+        }
+        y += height;
+    }
+    // The totals, kept together.
+    let needed = LEADING * sheet.totals.len() as f32 + 16.0;
+    if y + needed > FOOTER_TOP - 10.0 {
+        // Every page after the first opens with the table's header.
+        pages.push(vec![]);
+        y = header(pages.last_mut().expect("a page"), MARGIN);
+    }
+    let page = pages.last_mut().expect("a page");
+    page.push(Mark::Rule { y: y + 2.0 });
+    y += 10.0;
+    for (i, (label, value)) in sheet.totals.iter().enumerate() {
+        let bold = i == 2;
+        page.push(text(RIGHTS[1], y + SIZE, label, bold, true, SIZE));
+        page.push(text(RIGHTS[3], y + SIZE, value, bold, true, SIZE));
+        y += LEADING;
+    }
+    // The footer of every page, with its number.
+    let total = pages.len();
+    let footer = m.wrap(&sheet.footer, 7.5, WIDTH - 2.0 * MARGIN - 90.0);
+    for (n, page) in pages.iter_mut().enumerate() {
+        page.push(Mark::Rule { y: FOOTER_TOP });
+        for (i, l) in footer.iter().take(4).enumerate() {
+            page.push(text(
+                MARGIN,
+                FOOTER_TOP + 12.0 + 10.0 * i as f32,
+                l,
+                false,
+                false,
+                7.5,
+            ));
+        }
+        let label = sheet
+            .page_label
+            .replace("{n}", &(n + 1).to_string())
+            .replace("{m}", &total.to_string());
+        page.push(text(
+            WIDTH - MARGIN,
+            FOOTER_TOP + 12.0,
+            &label,
+            false,
+            true,
+            7.5,
+        ));
+    }
+    pages
+}
+
+/// Whether `c` is written right to left (Hebrew, Arabic and their
+/// presentation forms).
+fn is_rtl(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// `text` cut into runs of one direction (a base left-to-right line):
+/// spaces, digits and punctuation stay with the run they are in.
+fn runs(text: &str) -> Vec<(&str, bool)> {
+    let mut out = vec![];
+    let (mut start, mut rtl) = (0, None::<bool>);
+    for (i, c) in text.char_indices() {
+        let strong = if is_rtl(c) {
+            Some(true)
+        } else if c.is_alphabetic() {
+            Some(false)
+        } else {
+            None
+        };
+        match (rtl, strong) {
+            (None, Some(d)) => rtl = Some(d),
+            (Some(cur), Some(d)) if cur != d => {
+                out.push((&text[start..i], cur));
+                start = i;
+                rtl = Some(d);
+            }
+            _ => {}
+        }
+    }
+    out.push((&text[start..], rtl.unwrap_or(false)));
+    out
+}
+
+/// The PDF of `sheet`.
+pub fn render(sheet: &Sheet) -> Result<Vec<u8>, String> {
+    let face = ttf_parser::Face::parse(REGULAR, 0).map_err(|e| e.to_string())?;
+    let bold_face = ttf_parser::Face::parse(BOLD, 0).map_err(|e| e.to_string())?;
+    let (m, mb) = (Measure { face }, Measure { face: bold_face });
+    let regular = Font::new(REGULAR.to_vec().into(), 0).ok_or("the regular font does not load")?;
+    let bold = Font::new(BOLD.to_vec().into(), 0).ok_or("the bold font does not load")?;
+    let mut doc = Document::new();
+    let settings = PageSettings::from_wh(WIDTH, HEIGHT).ok_or("page size")?;
+    for marks in layout(sheet, &m) {
+        let mut page = doc.start_page_with(settings.clone());
+        let mut surface = page.surface();
+        for mark in marks {
+            match mark {
+                Mark::Text {
+                    x,
+                    y,
+                    text,
+                    bold: is_bold,
+                    right,
+                    size,
+                } => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let (font, measure) = if is_bold {
+                        (&bold, &mb)
+                    } else {
+                        (&regular, &m)
+                    };
+                    let mut x = if right {
+                        x - measure.width(&text, size)
+                    } else {
+                        x
+                    };
+                    // Left to right, each right-to-left run (Hebrew, Arabic)
+                    // shaped in its own direction.
+                    for (run, rtl) in runs(&text) {
+                        let direction = if rtl {
+                            TextDirection::RightToLeft
+                        } else {
+                            TextDirection::LeftToRight
+                        };
+                        surface.draw_text(
+                            Point::from_xy(x, y),
+                            font.clone(),
+                            size,
+                            run,
+                            false,
+                            direction,
+                        );
+                        x += measure.width(run, size);
+                    }
+                }
+                Mark::Rule { y } => {
+                    let mut path = PathBuilder::new();
+                    if let Some(r) = Rect::from_xywh(MARGIN, y, WIDTH - 2.0 * MARGIN, 0.6) {
+                        path.push_rect(r);
+                    }
+                    if let Some(p) = path.finish() {
+                        surface.draw_path(&p);
+                    }
+                }
+            }
+        }
+        surface.finish();
+        page.finish();
+    }
+    doc.finish().map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sheet(rows: usize) -> Sheet {
+        Sheet {
+            title: "Invoice".into(),
+            number: Some("INV-000042".into()),
+            date: "2026-12-04".into(),
+            shop: vec!["Demo Workshop".into(), "Hauptstr. 1, Berlin".into()],
+            customer: vec!["Müller <Logistik> #1 $".into()],
+            vehicle: vec!["Skoda Octavia".into()],
+            headings: ["Description", "Qty", "Unit price", "Tax", "Amount"].map(String::from),
+            rows: (0..rows)
+                .map(|i| Row {
+                    description: format!("Line {i} brake pads front axle"),
+                    quantity: "1".into(),
+                    unit_price: "10.00".into(),
+                    tax: "19%".into(),
+                    amount: "10.00".into(),
+                })
+                .collect(),
+            totals: vec![("Total".into(), "10.00".into())],
+            footer: "Legal text".into(),
+            page_label: "Page {n} of {m}".into(),
+        }
+    }
+
+    #[test]
+    fn fixed_input_gives_the_same_bytes_and_long_tables_break_into_pages() {
+        let a = render(&sheet(3)).unwrap();
+        assert_eq!(a, render(&sheet(3)).unwrap());
+        assert!(a.starts_with(b"%PDF-"));
+        let m = Measure {
+            face: ttf_parser::Face::parse(REGULAR, 0).unwrap(),
+        };
+        assert_eq!(layout(&sheet(1), &m).len(), 1);
+        assert!(layout(&sheet(40), &m).len() >= 2);
+        assert!(layout(&sheet(250), &m).len() >= 6);
+    }
+
+    #[test]
+    fn mixed_text_is_cut_into_runs_of_one_direction() {
+        assert_eq!(
+            runs("Brake שלום עולם pads"),
+            vec![("Brake ", false), ("שלום עולם ", true), ("pads", false)]
+        );
+        assert_eq!(runs("<#$> 42"), vec![("<#$> 42", false)]);
+    }
+
+    #[test]
+    fn a_long_word_is_cut_to_its_column() {
+        let m = Measure {
+            face: ttf_parser::Face::parse(REGULAR, 0).unwrap(),
+        };
+        let lines = m.wrap(&"x".repeat(300), SIZE, 100.0);
+        assert!(lines.len() > 3);
+        assert!(lines.iter().all(|l| m.width(l, SIZE) <= 100.0));
+    }
+}

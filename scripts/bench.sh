@@ -6,7 +6,8 @@
 # tune the run counts. `scripts/bench.sh crm` runs the CRM benchmark at scale
 # instead (see tests/bench_crm.rs), `scripts/bench.sh workshop` the workshop
 # one (work orders, stock, appointments; see tests/bench_workshop.rs),
-# `scripts/bench.sh webhooks` the webhook one (tests/bench_webhooks.rs).
+# `scripts/bench.sh webhooks` the webhook one (tests/bench_webhooks.rs),
+# `scripts/bench.sh pdf` the PDF one (tests/bench_pdf.rs).
 # `scripts/bench.sh round-trips` prints the commands and sequential round
 # trips of each route family through the wire proxy (tests/api/round_trips.rs;
 # the test command checks them against their budgets).
@@ -30,6 +31,14 @@ fi
 # default only the binaries measured are built; BENCH_ALL_BINARIES=1 builds
 # every function so the size table covers all of them.
 log "building release binaries"
+if [ "${1:-}" = "pdf" ]; then
+  # The invoice PDF's function beside one without the PDF engine, and the
+  # renderer's times (tests/bench_pdf.rs).
+  cargo build --release --locked -p functions --bin work-orders-id-invoice-pdf --bin work-orders-id-invoice
+  cargo build --release --locked -p tests --bin bench-pdf
+  "$ROOT/target/release/bench-pdf"
+  exit 0
+fi
 if [ -n "${BENCH_ALL_BINARIES:-}" ]; then
   cargo build --release --locked -p functions --bins
 else

@@ -60,6 +60,15 @@ async fn an_invoice_pdf_shows_its_number_lines_and_total_and_breaks_into_pages()
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let (_, vehicle) = customer(&app, &owner).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/vehicles/{vehicle}"),
+            Some(&owner),
+            json!({ "plate": "B-XY 9876" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let plate = r.str("plate");
     let r = open(&app, &owner, &vehicle, json!({})).await;
     let order = r.str("id");
     let names = [
@@ -115,6 +124,7 @@ async fn an_invoice_pdf_shows_its_number_lines_and_total_and_breaks_into_pages()
     assert!(text.contains("Hebrew repair"), "{text}");
     assert!(text.contains("Diagnosis"));
     assert!(text.contains("DE123456789") && text.contains("HRB 1"));
+    assert!(text.contains(&plate), "staff see the plate: {text}");
     assert_eq!(text.matches('\u{c}').count(), 1, "one page");
     assert!(text.contains("Page 1 of 1"));
     // The same version is not made again: the same file comes back.
@@ -168,6 +178,9 @@ async fn an_invoice_pdf_shows_its_number_lines_and_total_and_breaks_into_pages()
         .await;
     let (text, _) = pdf_text(&app, &r).await;
     assert!(text.contains(&number));
+    // As the customer's view: the plate masked but for its last 3.
+    assert!(!text.contains(&plate), "{text}");
+    assert!(text.contains(&plate[plate.len() - 3..]));
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@ static LINE_PATCH: &[Field] = &[
     TAX_RATE,
 ];
 
+/// The most lines a work order has (what its documents print stays a few
+/// dozen pages).
+pub const MAX_LINES: usize = 500;
+
 /// 409 `INVALID_TRANSITION` unless a work order in `status` still has its
 /// lines change ([`Status::lines_change`]).
 fn still_open(status: Status) -> Result<(), ApiError> {
@@ -217,6 +221,12 @@ pub(crate) async fn add_lines(
 ) -> Result<Document, ApiError> {
     let (stored, order) = load(tx, id).await?;
     let mut lines = lines_of(&stored);
+    if lines.len() + new.len() > MAX_LINES {
+        return Err(ApiError::field(
+            "lines",
+            format!("a work order has at most {MAX_LINES} lines"),
+        ));
+    }
     for line in new {
         let read = Line::of(line)?;
         if let Some(p) = read.held_part() {

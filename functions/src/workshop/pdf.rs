@@ -23,8 +23,8 @@ const HEIGHT: f32 = 842.0;
 const MARGIN: f32 = 50.0;
 const SIZE: f32 = 9.5;
 const LEADING: f32 = 13.0;
-/// Where the footer starts: the table stops above it.
-const FOOTER_TOP: f32 = HEIGHT - 70.0;
+/// The most lines the footer takes (the page's body ends above them).
+const MAX_FOOTER_LINES: usize = 12;
 
 /// One line of the table, its values already formatted.
 #[derive(Clone, Debug, Default)]
@@ -134,8 +134,8 @@ enum Mark {
 
 /// The table's columns: where descriptions wrap, and the right edge of
 /// each number's column (right-aligned): quantity, unit price, tax, amount.
-const DESCRIPTION_WIDTH: f32 = 235.0;
-const RIGHTS: [f32; 4] = [345.0, 430.0, 475.0, WIDTH - MARGIN];
+const DESCRIPTION_WIDTH: f32 = 190.0;
+const RIGHTS: [f32; 4] = [290.0, 390.0, 435.0, WIDTH - MARGIN];
 
 /// Lays `sheet` out: the marks of each page.
 fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
@@ -148,12 +148,25 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
         right,
         size,
     };
+    // The footer (legal text, bank details) in full, up to 12 lines: the
+    // page's body ends above it.
+    let footer: Vec<String> = m
+        .wrap(&sheet.footer, 7.5, WIDTH - 2.0 * MARGIN - 90.0)
+        .into_iter()
+        .take(MAX_FOOTER_LINES)
+        .collect();
+    let footer_top = HEIGHT - 40.0 - 10.0 * footer.len().max(1) as f32;
+    let bottom = footer_top - 10.0;
     let mut y = MARGIN;
-    // The shop, left; the title, number and date, right.
-    for (i, line) in sheet.shop.iter().enumerate() {
+    // The shop, left (wrapped to half the page, at most 8 lines); the
+    // title, number and date, right.
+    let half = WIDTH / 2.0 - MARGIN;
+    for (i, line) in sheet.shop.iter().take(8).enumerate() {
         let size = if i == 0 { 14.0 } else { SIZE };
-        pages[0].push(text(MARGIN, y + size, line, i == 0, false, size));
-        y += if i == 0 { 20.0 } else { LEADING };
+        for part in m.wrap(line, size, half).into_iter().take(2) {
+            pages[0].push(text(MARGIN, y + size, &part, i == 0, false, size));
+            y += if i == 0 { 20.0 } else { LEADING };
+        }
     }
     let mut right_y = MARGIN + 14.0;
     pages[0].push(text(
@@ -178,18 +191,20 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
         SIZE,
     ));
     y = y.max(right_y) + 24.0;
-    // The customer and the vehicle, side by side.
+    // The customer and the vehicle, side by side, each wrapped to its half.
     let block_top = y;
-    for (i, line) in sheet.customer.iter().enumerate() {
-        pages[0].push(text(MARGIN, y + SIZE, line, i == 0, false, SIZE));
-        y += LEADING;
-    }
-    let mut vy = block_top;
-    for (i, line) in sheet.vehicle.iter().enumerate() {
-        pages[0].push(text(320.0, vy + SIZE, line, i == 0, false, SIZE));
-        vy += LEADING;
-    }
-    y = y.max(vy) + 20.0;
+    let block = |lines: &[String], x: f32, mut y: f32, page: &mut Vec<Mark>| -> f32 {
+        for (i, line) in lines.iter().take(6).enumerate() {
+            for part in m.wrap(line, SIZE, half - 10.0).into_iter().take(2) {
+                page.push(text(x, y + SIZE, &part, i == 0, false, SIZE));
+                y += LEADING;
+            }
+        }
+        y
+    };
+    let left = block(&sheet.customer, MARGIN, block_top, &mut pages[0]);
+    let right = block(&sheet.vehicle, WIDTH / 2.0, block_top, &mut pages[0]);
+    y = left.max(right) + 20.0;
     // The table, its header on every page.
     let header = |page: &mut Vec<Mark>, y: f32| -> f32 {
         let h = &sheet.headings;
@@ -206,7 +221,7 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
     for row in &sheet.rows {
         let lines = m.wrap(&row.description, SIZE, DESCRIPTION_WIDTH);
         let height = LEADING * lines.len().max(1) as f32 + 3.0;
-        if y + height > FOOTER_TOP - 10.0 {
+        if y + height > bottom {
             pages.push(vec![]);
             y = header(pages.last_mut().expect("a page"), MARGIN);
         }
@@ -221,36 +236,37 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
         }
         y += height;
     }
-    // The totals, kept together.
-    let needed = LEADING * sheet.totals.len() as f32 + 16.0;
-    if y + needed > FOOTER_TOP - 10.0 {
+    // The totals: subtotal, tax and total kept together; payments and the
+    // balance continue on the next page when they must.
+    let together = LEADING * sheet.totals.len().min(3) as f32 + 16.0;
+    if y + together > bottom {
         // Every page after the first opens with the table's header.
         pages.push(vec![]);
         y = header(pages.last_mut().expect("a page"), MARGIN);
     }
-    let page = pages.last_mut().expect("a page");
-    page.push(Mark::Rule { y: y + 2.0 });
+    pages
+        .last_mut()
+        .expect("a page")
+        .push(Mark::Rule { y: y + 2.0 });
     y += 10.0;
     for (i, (label, value)) in sheet.totals.iter().enumerate() {
+        if y + LEADING > bottom {
+            pages.push(vec![]);
+            y = header(pages.last_mut().expect("a page"), MARGIN);
+        }
+        let page = pages.last_mut().expect("a page");
         let bold = i == 2;
-        page.push(text(RIGHTS[1], y + SIZE, label, bold, true, SIZE));
+        page.push(text(RIGHTS[2], y + SIZE, label, bold, true, SIZE));
         page.push(text(RIGHTS[3], y + SIZE, value, bold, true, SIZE));
         y += LEADING;
     }
     // The footer of every page, with its number.
     let total = pages.len();
-    let footer = m.wrap(&sheet.footer, 7.5, WIDTH - 2.0 * MARGIN - 90.0);
     for (n, page) in pages.iter_mut().enumerate() {
-        page.push(Mark::Rule { y: FOOTER_TOP });
-        for (i, l) in footer.iter().take(4).enumerate() {
-            page.push(text(
-                MARGIN,
-                FOOTER_TOP + 12.0 + 10.0 * i as f32,
-                l,
-                false,
-                false,
-                7.5,
-            ));
+        page.push(Mark::Rule { y: footer_top });
+        for (i, l) in footer.iter().enumerate() {
+            let line_y = footer_top + 12.0 + 10.0 * i as f32;
+            page.push(text(MARGIN, line_y, l, false, false, 7.5));
         }
         let label = sheet
             .page_label
@@ -258,7 +274,7 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
             .replace("{m}", &total.to_string());
         page.push(text(
             WIDTH - MARGIN,
-            FOOTER_TOP + 12.0,
+            footer_top + 12.0,
             &label,
             false,
             true,

@@ -2,9 +2,10 @@
 //! `.../invoice.pdf`, and a share link's `.../document.pdf`): the
 //! [`Sheet`] made from the work order (the invoice from its frozen copy) in
 //! the organization's locale and time zone, rendered by [`super::pdf`],
-//! kept in the bucket per work-order version and document settings, and
-//! answered as a redirect to a 5-minute URL. A second request of the same
-//! version renders nothing.
+//! kept in the bucket under a digest of everything it shows, and answered
+//! as a redirect to a 5-minute URL. A second request of the same content
+//! renders nothing. Through a share link the customer's address and the
+//! VIN are left out and the plate masked, as in the customer's view.
 
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ impl Locale {
         };
         let date = match (lang.as_str(), tag) {
             ("de", _) | ("pl", _) | ("cs", _) | ("da", _) | ("nb", _) | ("fi", _) => "%d.%m.%Y",
-            (_, "en-US") => "%m/%d/%Y",
+            _ if tag.eq_ignore_ascii_case("en-US") => "%m/%d/%Y",
             ("en", _) | ("fr", _) | ("es", _) | ("it", _) | ("pt", _) | ("nl", _) => "%d/%m/%Y",
             _ => "%Y-%m-%d",
         };
@@ -135,7 +136,10 @@ fn address(d: Option<&Document>) -> Vec<String> {
         .collect()
 }
 
-fn vehicle_lines(v: Option<&Document>) -> Vec<String> {
+/// The vehicle's lines; for a share link's document (`public`) the plate
+/// masked but for its last 3 characters and no VIN, as the customer's
+/// view shows it.
+fn vehicle_lines(v: Option<&Document>, public: bool) -> Vec<String> {
     let Some(v) = v else { return vec![] };
     let mut name = [text(v, "make"), text(v, "model")]
         .into_iter()
@@ -148,15 +152,25 @@ fn vehicle_lines(v: Option<&Document>) -> Vec<String> {
     let mut out = vec![name];
     for (label, key) in [("Plate", "plate"), ("VIN", "vin")] {
         let value = text(v, key);
-        if !value.is_empty() {
-            out.push(format!("{label}: {value}"));
+        match (public, key) {
+            _ if value.is_empty() => {}
+            (true, "vin") => {}
+            (true, _) => out.push(format!("{label}: {}", super::share::masked(&value))),
+            (false, _) => out.push(format!("{label}: {value}")),
         }
     }
     out
 }
 
-/// The sheet of `order` as `kind`, for `scope`'s organization.
-async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, ApiError> {
+/// The sheet of `order` as `kind`, for `scope`'s organization; `public`
+/// for a share link's (the customer's name without address, the plate
+/// masked, no VIN).
+async fn sheet(
+    scope: &Scope,
+    order: &Document,
+    kind: Kind,
+    public: bool,
+) -> Result<Sheet, ApiError> {
     let org = &scope.caller().org;
     let settings = org.settings.clone().unwrap_or_default();
     let locale = Locale::of(settings.get_str("locale").unwrap_or("en"));
@@ -176,10 +190,24 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
     if let Ok(phone) = settings.get_str("phone") {
         shop.push(phone.to_string());
     }
-    if let Ok(tax_id) = documents.get_str("taxId") {
+    if let Some(tax_id) = documents
+        .get_str("taxId")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         shop.push(format!("{}: {tax_id}", locale.word("Tax ID", "USt-IdNr.")));
     }
-    let currency = order.get_str("currency").unwrap_or("EUR").to_string();
+    // An invoice prints in the currency it was issued in.
+    let currency = match kind {
+        Kind::Invoice => order
+            .get_document("invoice")
+            .ok()
+            .and_then(|i| i.get_str("currency").ok()),
+        Kind::Estimate => None,
+    }
+    .or_else(|| order.get_str("currency").ok())
+    .unwrap_or("EUR")
+    .to_string();
     let (source, number_line, date, customer, vehicle) = match kind {
         Kind::Invoice => {
             let invoice = order
@@ -193,9 +221,11 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
                 .unwrap_or_else(|_| bson::DateTime::now());
             let customer = invoice.get_document("customer").ok();
             let mut who = customer.map(|c| vec![text(c, "name")]).unwrap_or_default();
-            who.extend(address(
-                customer.and_then(|c| c.get_document("address").ok()),
-            ));
+            if !public {
+                who.extend(address(
+                    customer.and_then(|c| c.get_document("address").ok()),
+                ));
+            }
             (
                 invoice.clone(),
                 Some(format!(
@@ -205,7 +235,7 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
                 )),
                 locale.date(issued, &tz),
                 who,
-                vehicle_lines(invoice.get_document("vehicle").ok()),
+                vehicle_lines(invoice.get_document("vehicle").ok(), public),
             )
         }
         Kind::Estimate => {
@@ -238,20 +268,30 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
                 .as_ref()
                 .map(|a| vec![text(a, "name")])
                 .unwrap_or_default();
-            who.extend(address(
-                account
-                    .as_ref()
-                    .and_then(|a| a.get_document("address").ok()),
-            ));
+            if !public {
+                who.extend(address(
+                    account
+                        .as_ref()
+                        .and_then(|a| a.get_document("address").ok()),
+                ));
+            }
             (
                 order.clone(),
                 order
                     .get_str("number")
                     .ok()
                     .map(|n| format!("{} {n}", locale.word("No.", "Nr."))),
-                locale.date(bson::DateTime::now(), &tz),
+                // The estimate as of its last change: the same file however
+                // late it is asked for.
+                locale.date(
+                    order
+                        .get_datetime("updatedAt")
+                        .copied()
+                        .unwrap_or_else(|_| bson::DateTime::now()),
+                    &tz,
+                ),
                 who,
-                vehicle_lines(vehicle.as_ref()),
+                vehicle_lines(vehicle.as_ref(), public),
             )
         }
     };
@@ -302,7 +342,7 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
                 .unwrap_or_default();
             totals.push((
                 format!("{} {paid}", locale.word("Paid", "Bezahlt")),
-                locale.money(-number(p, "amount").unwrap_or(0), &currency),
+                locale.money(number(p, "amount").unwrap_or(0).saturating_neg(), &currency),
             ));
         }
         totals.push((
@@ -343,22 +383,19 @@ async fn sheet(scope: &Scope, order: &Document, kind: Kind) -> Result<Sheet, Api
     })
 }
 
-/// A short digest of what the document shows besides the work order (the
-/// organization's name and settings), so a settings change makes a new file.
-fn settings_digest(scope: &Scope) -> String {
+/// A digest of everything a document shows: a change anywhere (the work
+/// order, its customer, vehicle, the organization's settings) makes a new
+/// file, and the same content is never rendered twice.
+fn digest(sheet: &Sheet) -> String {
     use sha2::{Digest, Sha256};
-    let org = &scope.caller().org;
     let mut h = Sha256::new();
-    h.update(org.name.as_bytes());
-    if let Some(s) = &org.settings {
-        h.update(s.to_string().as_bytes());
-    }
-    shared::hex::hex(&h.finalize()[..6])
+    h.update(format!("{sheet:?}").as_bytes());
+    shared::hex::hex(&h.finalize()[..12])
 }
 
 /// The redirect to `order`'s document as `kind`: made and kept in the
-/// bucket when this version has none yet.
-async fn answer(scope: &Scope, order: &Document, kind: Kind) -> HandlerResult {
+/// bucket when no file of this content exists yet.
+async fn answer(scope: &Scope, order: &Document, kind: Kind, public: bool) -> HandlerResult {
     let id = order
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("a work order without id"))?;
@@ -372,15 +409,14 @@ async fn answer(scope: &Scope, order: &Document, kind: Kind) -> HandlerResult {
         Kind::Estimate => "estimate",
         Kind::Invoice => "invoice",
     };
+    let sheet = sheet(scope, order, kind, public).await?;
     let key = format!(
-        "{}printouts/{}/{name}-v{}-l{LAYOUT_VERSION}-s{}.pdf",
+        "{}printouts/{}/{name}-l{LAYOUT_VERSION}-{}.pdf",
         storage.organization_prefix(scope.org_id()),
         id.to_hex(),
-        number(order, "version").unwrap_or(1),
-        settings_digest(scope),
+        digest(&sheet),
     );
     if storage.head(&key).await?.is_none() {
-        let sheet = sheet(scope, order, kind).await?;
         // Rendering is CPU work: off the runtime's threads.
         let pdf = tokio::task::spawn_blocking(move || render(&sheet))
             .await
@@ -412,7 +448,7 @@ async fn answer(scope: &Scope, order: &Document, kind: Kind) -> HandlerResult {
 async fn of_path(ctx: &Ctx, kind: Kind) -> HandlerResult {
     let scope = ctx.scope()?;
     let order = find_live(scope, &WORK_ORDER, ctx.path_id()?).await?;
-    answer(scope, &order, kind).await
+    answer(scope, &order, kind, false).await
 }
 
 /// `GET /api/v1/work-orders/{id}/estimate.pdf` -> 302.
@@ -430,24 +466,21 @@ pub async fn invoice(ctx: Ctx) -> HandlerResult {
 /// estimate or invoice.
 pub async fn shared(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
-    let link = scope
-        .caller()
-        .link
-        .as_deref()
-        .ok_or_else(|| ApiError::internal("a share route without its link"))?;
+    let link = super::share::link_of(scope)?;
     let order = scope
         .collection(super::order::WORK_ORDERS)
         .find_one(doc! { "_id": link.record_id, "deletedAt": null })
         .await?
-        .ok_or(ApiError::NotFound {
-            resource: "work order",
+        .ok_or(ApiError::Gone {
+            code: shared::error::Code::LinkRevoked,
+            detail: "This work order is no longer available".into(),
         })?;
     let kind = if link.purpose == "INVOICE" {
         Kind::Invoice
     } else {
         Kind::Estimate
     };
-    answer(scope, &order, kind).await
+    answer(scope, &order, kind, true).await
 }
 
 /// For tests and benchmarks: the sheet's PDF from fixed input.

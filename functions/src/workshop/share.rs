@@ -328,7 +328,7 @@ pub async fn revoke(ctx: Ctx) -> HandlerResult {
 
 /// The link of a request that came through one: a work order's (the
 /// runtime sets the public headers of its answers, errors too).
-fn link_of(scope: &Scope) -> Result<&Link, ApiError> {
+pub(crate) fn link_of(scope: &Scope) -> Result<&Link, ApiError> {
     let link = scope
         .caller()
         .link

@@ -1121,7 +1121,7 @@ pub fn new_record_of(scope: &Scope, e: &Entity, fields: &Document) -> Document {
 }
 
 /// `If-Match: 3` or `If-Match: "3"`; absent is `None`.
-fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
+pub fn if_match(req: &ApiRequest) -> Result<Option<i64>, ApiError> {
     match req.header("if-match") {
         None => Ok(None),
         Some(v) => v

@@ -18,6 +18,11 @@ use super::work_orders::WORK_ORDER;
 
 /// What a customer decides on a line (an approval names no PENDING).
 const DECISIONS: &[&str] = &[Approval::Approved.as_str(), Approval::Declined.as_str()];
+/// The lines of a decision, staff's or a share link's.
+const DECIDED_LINES: Schema = Schema::Array(&Schema::Object(&[
+    Prop::req("lineId", Schema::ID),
+    Prop::req("decision", Schema::Enum(DECISIONS)),
+]));
 
 /// The statuses of a work order that has an invoice.
 const BILLED: &[&str] = &[Status::Invoiced.as_str(), Status::Paid.as_str()];
@@ -282,13 +287,7 @@ pub static WORK_ORDERS_ID_APPROVAL_POST: Op = Op {
         COMPLETED (else 409). Declining a PART line releases its stock; approving a declined \
         one reserves it again (409 `INSUFFICIENT_STOCK`). Answers the whole work order.",
     body: Body::Json(Schema::Object(&[
-        Prop::req(
-            "lines",
-            Schema::Array(&Schema::Object(&[
-                Prop::req("lineId", Schema::ID),
-                Prop::req("decision", Schema::Enum(DECISIONS)),
-            ])),
-        ),
+        Prop::req("lines", DECIDED_LINES),
         Prop::req("approvedBy", Schema::Text { min: 1, max: 200 }),
         Prop::req("method", Schema::Enum(ApprovalMethod::STAFF)),
     ])),
@@ -488,13 +487,7 @@ pub static PUBLIC_SHARE_DECISIONS_POST: Op = Op {
         `signaturePng` (base64 PNG, at most 100 KiB) is kept with the decision. An INVOICE \
         link is a 403.",
     body: Body::Json(Schema::Object(&[
-        Prop::req(
-            "lines",
-            Schema::Array(&Schema::Object(&[
-                Prop::req("lineId", Schema::ID),
-                Prop::req("decision", Schema::Enum(DECISIONS)),
-            ])),
-        ),
+        Prop::req("lines", DECIDED_LINES),
         Prop::req("signerName", Schema::Text { min: 1, max: 200 }),
         Prop::opt("signaturePng", Schema::STRING),
     ])),

@@ -232,18 +232,26 @@ pub(crate) async fn of_work_order(scope: &Scope, id: ObjectId) -> Result<Vec<Doc
         .await
 }
 
-/// Where item `item` is in `inspection`: (section, item).
-fn locate(inspection: &Document, item: ObjectId) -> Option<(usize, usize)> {
-    let sections = inspection.get_array("sections").ok()?;
-    for (s, section) in sections.iter().enumerate() {
-        let items = section.as_document()?.get_array("items").ok()?;
-        for (i, it) in items.iter().enumerate() {
-            if it.as_document()?.get_object_id("id") == Ok(item) {
-                return Some((s, i));
+/// Where item `item` is in `inspection` (section, item) and the item
+/// itself; 404 when it is not one of its items.
+fn locate(inspection: &Document, item: ObjectId) -> Result<(usize, usize, &Document), ApiError> {
+    let sections = inspection.get_array("sections").ok().into_iter().flatten();
+    for (s, section) in sections.enumerate() {
+        let items = section
+            .as_document()
+            .and_then(|d| d.get_array("items").ok());
+        for (i, it) in items.into_iter().flatten().enumerate() {
+            if let Some(doc) = it
+                .as_document()
+                .filter(|d| d.get_object_id("id") == Ok(item))
+            {
+                return Ok((s, i, doc));
             }
         }
     }
-    None
+    Err(ApiError::NotFound {
+        resource: "inspection item",
+    })
 }
 
 /// The rating a measurement suggests under `item`'s thresholds.
@@ -411,9 +419,7 @@ pub async fn update_item(ctx: Ctx) -> HandlerResult {
     }
     errors.finish()?;
     let inspection = find(scope, id, inspection_id).await?;
-    let (s, i) = locate(&inspection, item_id).ok_or(ApiError::NotFound {
-        resource: "inspection item",
-    })?;
+    let (s, i, item) = locate(&inspection, item_id)?;
     let completed = inspection.get_str("status") == Ok("COMPLETED");
     if completed && (input.rating.is_some() || input.measurement.is_some()) {
         return Err(ApiError::conflict(
@@ -421,14 +427,6 @@ pub async fn update_item(ctx: Ctx) -> HandlerResult {
             "The inspection is completed: its ratings and measurements are frozen (notes stay editable)",
         ));
     }
-    let item = inspection
-        .get_array("sections")
-        .ok()
-        .and_then(|a| a[s].as_document())
-        .and_then(|d| d.get_array("items").ok())
-        .and_then(|a| a[i].as_document())
-        .cloned()
-        .unwrap_or_default();
     let at = format!("sections.{s}.items.{i}");
     let mut set = Document::new();
     let mut change = doc! { "itemId": item_id };
@@ -444,7 +442,7 @@ pub async fn update_item(ctx: Ctx) -> HandlerResult {
         input
             .measurement
             .as_ref()
-            .and_then(|m| suggested(&item, m.value))
+            .and_then(|m| suggested(item, m.value))
             .map(str::to_string)
     });
     if let Some(r) = rating {
@@ -501,17 +499,8 @@ pub async fn recommend(ctx: Ctx) -> HandlerResult {
     }
     let inspection = find(scope, id, inspection_id).await?;
     still_open(&inspection)?;
-    let (s, i) = locate(&inspection, item_id).ok_or(ApiError::NotFound {
-        resource: "inspection item",
-    })?;
-    let already = inspection
-        .get_array("sections")
-        .ok()
-        .and_then(|a| a[s].as_document())
-        .and_then(|d| d.get_array("items").ok())
-        .and_then(|a| a[i].as_document())
-        .and_then(|d| d.get_array("recommendationLineIds").ok())
-        .map_or(0, Vec::len);
+    let (s, i, item) = locate(&inspection, item_id)?;
+    let already = item.get_array("recommendationLineIds").map_or(0, Vec::len);
     if already + new.len() > MAX_RECOMMENDED {
         return Err(ApiError::field(
             "lines",
@@ -590,9 +579,7 @@ pub async fn request_photo(ctx: Ctx) -> HandlerResult {
     let item_id = item_id.ok_or_else(|| ApiError::internal("an item route without its item"))?;
     let inspection = find(scope, id, inspection_id).await?;
     still_open(&inspection)?;
-    locate(&inspection, item_id).ok_or(ApiError::NotFound {
-        resource: "inspection item",
-    })?;
+    locate(&inspection, item_id)?;
     input.insert("relatedTo", doc! { "type": "work_order", "id": id });
     input.insert("inspectionId", inspection_id);
     input.insert("inspectionItemId", item_id);

@@ -348,11 +348,43 @@ pub struct ApprovalBody {
     method: String,
 }
 
+/// One line's decision as a request names it (staff approval and a
+/// share link's decisions alike).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct LineDecision {
+pub(crate) struct LineDecision {
     line_id: String,
     decision: String,
+}
+
+/// `lines` checked into (line, decision), 1 to 200 of them, each error
+/// named under `lines[n]`.
+pub(crate) fn parse_decisions(
+    errors: &mut shared::validate::Errors,
+    lines: &[LineDecision],
+) -> Vec<(Option<ObjectId>, Approval)> {
+    if lines.is_empty() || lines.len() > 200 {
+        errors.push(FieldError::new("lines", "must name 1 to 200 lines"));
+    }
+    let mut decisions = vec![];
+    for (n, d) in lines.iter().enumerate() {
+        let line = shared::validate::object_id(&format!("lines[{n}].lineId"), &d.line_id).ok();
+        if line.is_none() {
+            errors.push(FieldError::new(
+                format!("lines[{n}].lineId"),
+                "must be a 24-character hex id",
+            ));
+        }
+        let decision = Approval::parse(&d.decision).filter(|a| *a != Approval::Pending);
+        if decision.is_none() {
+            errors.push(FieldError::new(
+                format!("lines[{n}].decision"),
+                "must be APPROVED or DECLINED",
+            ));
+        }
+        decisions.push((line, decision.unwrap_or(Approval::Pending)));
+    }
+    decisions
 }
 
 /// `POST /api/v1/work-orders/{id}/approval` `{lines: [{lineId, decision:
@@ -379,27 +411,7 @@ pub async fn approve(ctx: Ctx) -> HandlerResult {
             format!("must be one of {}", ApprovalMethod::STAFF.join(", ")),
         ));
     }
-    if input.lines.is_empty() || input.lines.len() > 200 {
-        errors.push(FieldError::new("lines", "must name 1 to 200 lines"));
-    }
-    let mut decisions = vec![];
-    for (n, d) in input.lines.iter().enumerate() {
-        let line = shared::validate::object_id(&format!("lines[{n}].lineId"), &d.line_id).ok();
-        if line.is_none() {
-            errors.push(FieldError::new(
-                format!("lines[{n}].lineId"),
-                "must be a 24-character hex id",
-            ));
-        }
-        let decision = Approval::parse(&d.decision).filter(|a| *a != Approval::Pending);
-        if decision.is_none() {
-            errors.push(FieldError::new(
-                format!("lines[{n}].decision"),
-                "must be APPROVED or DECLINED",
-            ));
-        }
-        decisions.push((line, decision.unwrap_or(Approval::Pending)));
-    }
+    let decisions = parse_decisions(&mut errors, &input.lines);
     errors.finish()?;
     let by = by.unwrap_or_default();
     let method = method.unwrap_or(ApprovalMethod::InPerson);

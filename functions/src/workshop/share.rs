@@ -582,36 +582,17 @@ async fn record_view(scope: &Scope, link: &Link) -> Result<(), ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Decisions {
-    lines: Vec<OneDecision>,
+    lines: Vec<super::lines::LineDecision>,
     signer_name: String,
     signature_png: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OneDecision {
-    line_id: String,
-    decision: String,
-}
-
-/// The version an `If-Match` names (`"3"`, `W/"3"` or `3`); 428 without one.
+/// The version an `If-Match` names (as a record's PATCH reads it); 428
+/// without one.
 fn if_match(ctx: &Ctx) -> Result<i64, ApiError> {
-    let Some(v) = ctx.req.header("if-match") else {
-        return Err(ApiError::PreconditionRequired {
-            detail: "Send If-Match with the ETag of the estimate you decided on".into(),
-        });
-    };
-    v.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| {
-            ApiError::bad_field(
-                Code::InvalidParameter,
-                "If-Match",
-                "must be the ETag of the estimate",
-            )
-        })
+    shared::records::if_match(&ctx.req)?.ok_or_else(|| ApiError::PreconditionRequired {
+        detail: "Send If-Match with the ETag of the estimate you decided on".into(),
+    })
 }
 
 /// `POST /api/v1/public/share/{token}/decisions` with `If-Match`:
@@ -638,27 +619,7 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
         1,
         200,
     ));
-    if input.lines.is_empty() || input.lines.len() > 200 {
-        errors.push(FieldError::new("lines", "must name 1 to 200 lines"));
-    }
-    let mut decisions = vec![];
-    for (n, d) in input.lines.iter().enumerate() {
-        let line = shared::validate::object_id(&format!("lines[{n}].lineId"), &d.line_id).ok();
-        if line.is_none() {
-            errors.push(FieldError::new(
-                format!("lines[{n}].lineId"),
-                "must be a 24-character hex id",
-            ));
-        }
-        let decision = Approval::parse(&d.decision).filter(|a| *a != Approval::Pending);
-        if decision.is_none() {
-            errors.push(FieldError::new(
-                format!("lines[{n}].decision"),
-                "must be APPROVED or DECLINED",
-            ));
-        }
-        decisions.push((line, decision.unwrap_or(Approval::Pending)));
-    }
+    let decisions = super::lines::parse_decisions(&mut errors, &input.lines);
     let signature = match input.signature_png.as_deref() {
         None => None,
         Some(b64) if b64.len() > MAX_SIGNATURE.div_ceil(3) * 4 + 4 => {

@@ -83,6 +83,7 @@ trait Backend: Send + Sync {
         ttl: Duration,
     ) -> Fut<'a, String>;
     fn head<'a>(&'a self, key: &'a str) -> Fut<'a, Option<ObjectInfo>>;
+    fn get<'a>(&'a self, key: &'a str, max: u64) -> Fut<'a, Option<Vec<u8>>>;
     fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()>;
     fn put<'a>(&'a self, key: &'a str, content_type: &'a str, body: Vec<u8>) -> Fut<'a, ()>;
     fn delete_batch<'a>(&'a self, prefix: &'a str, limit: i32) -> Fut<'a, u64>;
@@ -116,6 +117,9 @@ impl Backend for S3 {
     }
     fn head<'a>(&'a self, key: &'a str) -> Fut<'a, Option<ObjectInfo>> {
         Box::pin(self.head(key))
+    }
+    fn get<'a>(&'a self, key: &'a str, max: u64) -> Fut<'a, Option<Vec<u8>>> {
+        Box::pin(self.get(key, max))
     }
     fn delete<'a>(&'a self, key: &'a str) -> Fut<'a, ()> {
         Box::pin(self.delete(key))
@@ -219,7 +223,8 @@ impl Storage {
         self.backend.presign_put(key, content_type, size, ttl).await
     }
 
-    /// A GET of `key`, valid `ttl`, that downloads as `file_name`.
+    /// A GET of `key`, valid `ttl`, that downloads as `file_name` with
+    /// `content_type` (empty: the type the object was stored with).
     pub async fn presign_get(
         &self,
         key: &str,
@@ -241,6 +246,13 @@ impl Storage {
     /// The object's size and type, or `None` if there is no such object.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ApiError> {
         self.backend.head(key).await
+    }
+
+    /// The object's bytes, or `None` if there is no such object or it is
+    /// larger than `max` bytes (then nothing past its headers is read):
+    /// for the server's own reads of small files (a logo to print).
+    pub async fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, ApiError> {
+        self.backend.get(key, max).await
     }
 
     /// Deletes one object; deleting a missing object is not an error.
@@ -313,7 +325,7 @@ impl S3 {
             .bucket(&self.bucket)
             .key(key)
             .response_content_disposition(content_disposition(file_name))
-            .response_content_type(content_type)
+            .set_response_content_type((!content_type.is_empty()).then(|| content_type.to_string()))
             .presigned(presigning(ttl)?)
             .await
             .internal("[STORAGE] presigning a GET")?;
@@ -338,6 +350,38 @@ impl S3 {
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(unavailable("HEAD", e)),
         }
+    }
+
+    async fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, ApiError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
+            Err(e) if status_of(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(unavailable("GET", e)),
+        };
+        if out.content_length().unwrap_or(i64::MAX).max(0) as u64 > max {
+            return Ok(None);
+        }
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "[STORAGE] reading an object's body failed");
+                ApiError::Unavailable {
+                    code: Code::StorageUnavailable,
+                    detail: "The file store is unavailable; retry shortly".into(),
+                }
+            })?
+            .into_bytes();
+        Ok((bytes.len() as u64 <= max).then(|| bytes.to_vec()))
     }
 
     /// Stores `body` at `key` (the server's own writes: the demo seed).

@@ -228,3 +228,131 @@ async fn an_estimate_pdf_is_in_the_organizations_language_and_format() {
     .await
     .assert_problem(404, "NOT_FOUND");
 }
+
+/// The sizes (width x height in pixels) of the images in `pdf`, as
+/// poppler's `pdfimages -list` reports them.
+fn images(pdf: &[u8]) -> Vec<(u32, u32)> {
+    let dir = std::env::temp_dir().join(format!("crm-pdf-{}", bson::oid::ObjectId::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let tool = std::env::var("PDFTOTEXT")
+        .map(|t| t.replace("pdftotext", "pdfimages"))
+        .unwrap_or_else(|_| "pdfimages".into());
+    let out = std::process::Command::new(tool)
+        .args(["-list", file.to_str().unwrap()])
+        .output()
+        .expect("pdfimages (poppler-utils) runs");
+    assert!(out.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            Some((cols.get(3)?.parse().ok()?, cols.get(4)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Uploads `bytes` as an image document of `content_type`; its id.
+async fn upload_image(app: &TestApp, owner: &Actor, content_type: &str, bytes: Vec<u8>) -> String {
+    let r = app
+        .request_upload(owner, "logo", content_type, bytes.len())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (status, text) = app.put_presigned(&r.body, bytes).await;
+    assert_eq!(status, 200, "{text}");
+    let id = r.str("documentId");
+    assert_eq!(app.complete(owner, &id).await.status, 200);
+    id
+}
+
+#[tokio::test]
+async fn the_shops_logo_from_its_own_documents_is_printed_and_a_broken_one_is_left_out() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let (_, vehicle) = customer(&app, &owner).await;
+    let order = open(&app, &owner, &vehicle, json!({})).await.str("id");
+    add_line(
+        &app,
+        &owner,
+        &order,
+        json!({ "type": "LABOR", "description": "Inspection", "quantity": 100, "unitPrice": 9000, "taxRate": 1900 }),
+    )
+    .await;
+    let path = format!("/api/v1/work-orders/{order}/estimate.pdf");
+    let (_, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert!(images(&pdf).is_empty(), "no logo set, no image");
+
+    // Only an uploaded PNG or JPEG of at most 1 MiB may be the logo.
+    let text = upload_image(&app, &owner, "application/pdf", b"%PDF-1.4".to_vec()).await;
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&owner),
+            json!({ "settings": { "logoDocumentId": text } }),
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["settings.logoDocumentId"]);
+    let other = app.other().await.clone();
+    let theirs = upload_image(
+        &app,
+        &other,
+        "image/png",
+        functions::maintenance::seed::demo_png(8, 8, [0, 0, 0]),
+    )
+    .await;
+    app.patch(
+        "/api/v1/organization",
+        Some(&owner),
+        json!({ "settings": { "logoDocumentId": theirs } }),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+
+    let logo = upload_image(
+        &app,
+        &owner,
+        "image/png",
+        functions::maintenance::seed::demo_png(120, 40, [200, 30, 30]),
+    )
+    .await;
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&owner),
+            json!({ "settings": { "logoDocumentId": logo } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["settings"]["logoDocumentId"], logo.as_str());
+    let (text, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert_eq!(images(&pdf), [(120, 40)], "the logo, at its own pixels");
+    assert!(text.contains("Inspection"));
+
+    // A file that is no image under an image's type: the document is made
+    // without it.
+    let broken = upload_image(&app, &owner, "image/png", file_bytes(300)).await;
+    app.patch(
+        "/api/v1/organization",
+        Some(&owner),
+        json!({ "settings": { "logoDocumentId": broken } }),
+    )
+    .await;
+    let (text, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert!(images(&pdf).is_empty());
+    assert!(text.contains("Inspection"));
+
+    // Cleared with null.
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&owner),
+            json!({ "settings": { "logoDocumentId": null } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["settings"].get("logoDocumentId").is_none());
+}

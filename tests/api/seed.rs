@@ -44,6 +44,16 @@ async fn the_demo_workshop_is_seeded_once_with_users_and_believable_records() {
         }
     }
     assert_eq!(app.count("links", doc! {}).await, 2);
+    // The shop prints its logo, one of its own documents.
+    let org = &app.find("organizations", doc! {}).await[0];
+    let logo = org
+        .get_document("settings")
+        .unwrap()
+        .get_str("logoDocumentId")
+        .unwrap();
+    let logo = &app.find("documents", doc! { "_id": oid(logo) }).await[0];
+    assert_eq!(logo.get_str("status").unwrap(), "UPLOADED");
+    assert_eq!(logo.get_str("contentType").unwrap(), "image/png");
     let owner = users.iter().find(|u| u.role.as_str() == "OWNER").unwrap();
     let r = app.sign_in(&owner.email, &owner.password).await;
     assert_eq!(r.status, 200, "{}", r.text);

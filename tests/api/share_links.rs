@@ -108,6 +108,151 @@ fn paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Names of what stays inside the shop: never a key of the public view.
+const INTERNAL: &[&str] = &[
+    "notes",
+    "cost",
+    "unitCost",
+    "technicianId",
+    "partId",
+    "accountId",
+    "vehicleId",
+    "contactId",
+    "createdBy",
+    "organizationId",
+    "approvalIp",
+    "approvedBy",
+    "internalNote",
+    "vin",
+    "email",
+    "address.line1",
+    "tokenHash",
+    "storageKey",
+    "workOrderId",
+    "inspectionId",
+];
+
+/// `schema` with its `$ref` followed in `doc`.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => resolved(doc, doc.pointer(r.trim_start_matches('#')).unwrap()),
+        None => schema,
+    }
+}
+
+/// Every key of `value` (at any depth) that `schema` does not declare, as
+/// a path; an object where the schema allows anything counts too.
+fn undeclared(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolved(doc, schema);
+    if let Some(alternatives) = schema["anyOf"].as_array() {
+        if value.is_null() {
+            return;
+        }
+        let inner = alternatives
+            .iter()
+            .find(|a| a["type"] != "null")
+            .expect("a non-null alternative");
+        return undeclared(doc, inner, value, at, out);
+    }
+    match value {
+        Value::Object(map) => {
+            let Some(props) = schema["properties"].as_object() else {
+                out.push(format!("{at} (an object the schema does not describe)"));
+                return;
+            };
+            for (k, v) in map {
+                match props.get(k) {
+                    Some(s) => undeclared(doc, s, v, &format!("{at}.{k}"), out),
+                    None => out.push(format!("{at}.{k}")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                undeclared(doc, &schema["items"], v, &format!("{at}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every property name `schema` declares, at any depth.
+fn declared(doc: &Value, schema: &Value, out: &mut Vec<String>) {
+    let schema = resolved(doc, schema);
+    for alternative in schema["anyOf"].as_array().into_iter().flatten() {
+        declared(doc, alternative, out);
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        for (k, s) in props {
+            out.push(k.clone());
+            declared(doc, s, out);
+        }
+    }
+    if schema.get("items").is_some() {
+        declared(doc, &schema["items"], out);
+    }
+}
+
+#[tokio::test]
+async fn the_public_view_has_only_what_its_schema_declares_and_that_nothing_internal() {
+    let app = TestApp::spawn().await;
+    let spec = app.get("/api/v1/openapi.json", None).await.body;
+    let schema = &spec["paths"]["/api/v1/public/share/{token}"]["get"]["responses"]["200"]
+        ["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "the view is declared");
+    let mut names = vec![];
+    declared(&spec, schema, &mut names);
+    assert!(names.len() > 40, "read the schema: {names:?}");
+    let leaked: Vec<&String> = names
+        .iter()
+        .filter(|n| INTERNAL.contains(&n.as_str()))
+        .collect();
+    assert!(leaked.is_empty(), "internal names declared: {leaked:?}");
+
+    // Real answers: the demo's estimate and its invoiced work order (an
+    // inspection with photos, payments, the shop's logo), and an estimate
+    // with a contact and a vehicle.
+    let state = shared::State::from_config(
+        shared::config::Config::from_lookup(|k| app.env.get(k).cloned()).unwrap(),
+        Some(shared::storage::Storage::s3),
+    )
+    .await
+    .unwrap();
+    let demo = functions::maintenance::seed::demo(&state).await.unwrap();
+    let mut paths_seen = vec![];
+    for (_, path) in &demo.links {
+        paths_seen.push(path.clone());
+    }
+    let owner = app.owner().await.clone();
+    let (order, _, _, _) = estimate(&app, &owner).await;
+    let (_, token) = share(&app, &owner, &order, "ESTIMATE").await;
+    paths_seen.push(format!("/api/v1/public/share/{token}"));
+    let mut photos = 0;
+    for path in paths_seen {
+        let r = app.get(&path, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let mut out = vec![];
+        undeclared(&spec, schema, &r.body, "", &mut out);
+        assert!(out.is_empty(), "{path}: undeclared {out:?}");
+        photos += r.text.matches("\"contentType\"").count();
+        if path.contains(&token) {
+            assert!(r.body["shop"]["logo"].is_null(), "no logo set here");
+        } else {
+            // The demo shop's logo document, by a short-lived URL.
+            let logo = app
+                .http
+                .get(r.body["shop"]["logo"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(logo.status().as_u16(), 200);
+            assert_eq!(logo.headers()["content-type"], "image/png");
+            assert!(logo.bytes().await.unwrap().starts_with(b"\x89PNG"));
+        }
+    }
+    assert!(photos > 0, "the answers walked included photos");
+}
+
 #[tokio::test]
 async fn a_customer_opens_the_estimate_and_decides_by_link() {
     let app = TestApp::spawn().await;
@@ -150,24 +295,7 @@ async fn a_customer_opens_the_estimate_and_decides_by_link() {
     paths(&r.body, "", &mut keys);
     for k in &keys {
         let leaf = k.rsplit('.').next().unwrap();
-        assert!(
-            ![
-                "notes",
-                "cost",
-                "unitCost",
-                "technicianId",
-                "partId",
-                "accountId",
-                "vehicleId",
-                "contactId",
-                "createdBy",
-                "organizationId",
-                "approvalIp",
-                "internalNote",
-            ]
-            .contains(&leaf),
-            "{k} leaked"
-        );
+        assert!(!INTERNAL.contains(&leaf), "{k} leaked");
     }
     assert!(!r.text.contains("haggles"));
     let ids: Vec<&str> = r.body["workOrder"]["lines"]
@@ -382,4 +510,82 @@ async fn a_line_named_twice_is_refused_and_moves_no_stock() {
     r.assert_problem(422, "VALIDATION_FAILED");
     let p = part_doc(&app, &part).await;
     assert_eq!(shared::db::number(&p, "reserved"), Some(2));
+}
+
+#[tokio::test]
+async fn a_signature_is_kept_as_a_document_of_the_work_order() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let (order, _, pads, labour) = estimate(&app, &owner).await;
+    let (link, token) = share(&app, &owner, &order, "ESTIMATE").await;
+    let etag = app
+        .get(&format!("/api/v1/public/share/{token}"), None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let signatures = doc! { "purpose": "SIGNATURE", "relatedTo.id": oid(&order) };
+
+    // Not a PNG: 422, nothing decided, nothing stored.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let lines = json!([{ "lineId": pads, "decision": "APPROVED" }, { "lineId": labour, "decision": "APPROVED" }]);
+    let r = decide(
+        &app,
+        &token,
+        &etag,
+        json!({ "lines": lines, "signerName": "Jonas", "signaturePng": b64(b"GIF89a....") }),
+    )
+    .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["signaturePng"]);
+    assert_eq!(app.count("documents", signatures.clone()).await, 0);
+
+    let png = functions::maintenance::seed::demo_png(60, 20, [10, 10, 10]);
+    let body = json!({ "lines": lines, "signerName": "Jonas", "signaturePng": b64(&png) });
+    let r = decide(&app, &token, &etag, body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let found = app.find("documents", signatures.clone()).await;
+    assert_eq!(found.len(), 1);
+    let doc_id = found[0].get_object_id("_id").unwrap().to_hex();
+    assert_eq!(found[0].get_str("status").unwrap(), "UPLOADED");
+    assert_eq!(found[0].get_str("contentType").unwrap(), "image/png");
+    assert_eq!(found[0].get_object_id("createdBy").unwrap(), oid(&link));
+    // The link names it, staff download it as any document.
+    let listed = app
+        .get(
+            &format!("/api/v1/work-orders/{order}/share-links"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        listed.body["data"][0]["signatureDocumentId"],
+        doc_id.as_str()
+    );
+    let r = app
+        .get(&format!("/api/v1/documents/{doc_id}"), Some(&owner))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = app
+        .http
+        .get(r.str("downloadUrl"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.to_vec(), png);
+    let files = app
+        .get(
+            &format!("/api/v1/documents?relatedToId={order}"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(files.body["data"].as_array().unwrap().len(), 1);
+
+    // The same decisions again: no second signature.
+    let again = decide(&app, &token, &etag, body).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(app.count("documents", signatures).await, 1);
 }

@@ -60,6 +60,10 @@ impl Status {
     }
 }
 
+/// The largest document an organization may name as its logo
+/// (`settings.logoDocumentId`), read whole when a PDF is made.
+pub const MAX_LOGO_BYTES: i64 = 1024 * 1024;
+
 /// A PENDING document older than this is an abandoned upload.
 pub const PENDING_EXPIRY_HOURS: i64 = 24;
 

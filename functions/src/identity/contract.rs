@@ -59,6 +59,7 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("address", Schema::STRING),
     Prop::opt("phone", Schema::STRING),
     Prop::opt("logoUrl", Schema::STRING),
+    Prop::opt("logoDocumentId", Schema::ID),
     Prop::opt("shareUrlTemplate", Schema::STRING),
     Prop::opt("documents", Schema::Any),
 ]);
@@ -511,6 +512,7 @@ pub static ORGANIZATION_PATCH: Op = Op {
                 Prop::opt("address", Schema::Nullable(&Schema::Text { min: 0, max: 500 })),
                 Prop::opt("phone", Schema::Nullable(&Schema::Text { min: 1, max: 40 })),
                 Prop::opt("logoUrl", Schema::Nullable(&Schema::Format("uri"))),
+                Prop::opt("logoDocumentId", Schema::Nullable(&Schema::ID)),
                 Prop::opt("shareUrlTemplate", Schema::Nullable(&Schema::Pattern("^https?://.*\\{token\\}"))),
                 Prop::opt(
                     "documents",

@@ -16,6 +16,7 @@ use shared::rbac::Role;
 use shared::validate::{self, Errors, Patch};
 
 use crate::calendar;
+use crate::files::documents::MAX_LOGO_BYTES;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -54,9 +55,14 @@ pub struct SettingsInput {
     /// The shop's phone number, as customers see it.
     #[serde(default)]
     pub phone: Patch<String>,
-    /// An https URL of the shop's logo.
+    /// An https URL of the shop's logo (for the page the SaaS team hosts).
     #[serde(default)]
     pub logo_url: Patch<String>,
+    /// The id of an uploaded document, a PNG or JPEG of at most 1 MiB,
+    /// printed on estimates and invoices (read from the organization's own
+    /// bucket: a PDF never waits on a third party's server).
+    #[serde(default)]
+    pub logo_document_id: Patch<String>,
     /// Where a share link points, `{token}` replaced by its token (the
     /// SaaS team hosts the page): e.g. `https://shop.example/approve/{token}`.
     #[serde(default)]
@@ -164,6 +170,16 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             });
         put("logoUrl", ok.map(Into::into));
     }
+    if let Patch::Value(id) = &s.logo_document_id {
+        let id = ObjectId::parse_str(id).ok();
+        if id.is_none() {
+            errors.push(FieldError::new(
+                "settings.logoDocumentId",
+                "must be a document id",
+            ));
+        }
+        put("logoDocumentId", id.map(|id| id.to_hex().into()));
+    }
     if let Patch::Value(d) = &s.documents {
         let mut out = Document::new();
         for (key, value, max) in [
@@ -210,6 +226,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
         ("address", matches!(s.address, Patch::Null)),
         ("phone", matches!(s.phone, Patch::Null)),
         ("logoUrl", matches!(s.logo_url, Patch::Null)),
+        ("logoDocumentId", matches!(s.logo_document_id, Patch::Null)),
         (
             "shareUrlTemplate",
             matches!(s.share_url_template, Patch::Null),
@@ -256,6 +273,32 @@ async fn update_org(scope: &Scope, update: Document) -> Result<Organization, Api
     Ok(after)
 }
 
+/// A logo must be one of the organization's uploaded documents, a PNG or
+/// JPEG of at most [`MAX_LOGO_BYTES`]; else 422 on `settings.logoDocumentId`.
+async fn check_logo(scope: &Scope, id: ObjectId) -> Result<(), ApiError> {
+    let found = scope
+        .collection(collections::DOCUMENTS)
+        .find_one(doc! {
+            "_id": id,
+            "deletedAt": null,
+            "status": "UPLOADED",
+            "contentType": { "$in": ["image/png", "image/jpeg"] },
+            "size": { "$lte": MAX_LOGO_BYTES },
+        })
+        .await?;
+    if found.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: Code::ValidationFailed,
+            detail: "The logo must be an uploaded PNG or JPEG document of at most 1 MiB".into(),
+            errors: vec![FieldError::new(
+                "settings.logoDocumentId",
+                "must name an uploaded PNG or JPEG document of at most 1 MiB",
+            )],
+        });
+    }
+    Ok(())
+}
+
 /// `PATCH /api/v1/organization`: name and settings (ADMIN+).
 pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organization, ApiError> {
     let mut errors = Errors::new();
@@ -282,6 +325,13 @@ pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organizat
         }
     }
     errors.finish()?;
+    if let Some(logo) = set
+        .get_str("settings.logoDocumentId")
+        .ok()
+        .and_then(|id| ObjectId::parse_str(id).ok())
+    {
+        check_logo(scope, logo).await?;
+    }
     if set.is_empty() && unset.is_empty() {
         return Err(ApiError::Unprocessable {
             code: Code::NothingToUpdate,

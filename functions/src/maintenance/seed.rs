@@ -158,8 +158,8 @@ async fn share_links(
 }
 
 /// A PNG of `w` x `h` pixels (a gradient in `tint`), stored uncompressed:
-/// the demo's inspection photos, made without an image library.
-fn demo_png(w: u32, h: u32, tint: [u8; 3]) -> Vec<u8> {
+/// the demo's inspection photos and logo, made without an image library.
+pub fn demo_png(w: u32, h: u32, tint: [u8; 3]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(((w * 3 + 1) * h) as usize);
     for y in 0..h {
         raw.push(0);
@@ -315,6 +315,30 @@ async fn inspection(
         d.insert("storageKey", key);
         db.collection(collections::DOCUMENTS).insert_one(d).await?;
     }
+    // The shop's logo and address, printed on its estimates and invoices.
+    let logo = demo_png(180, 60, [30, 90, 160]);
+    let (logo_id, mut d) = record(
+        org,
+        owner,
+        doc! {
+            "fileName": "logo.png", "contentType": "image/png", "size": logo.len() as i64,
+            "status": "UPLOADED", "uploadedAt": now,
+        },
+    );
+    let key = storage.document_key(org, logo_id);
+    storage.put(&key, "image/png", logo).await?;
+    d.insert("storageKey", key);
+    db.collection(collections::DOCUMENTS).insert_one(d).await?;
+    db.collection(collections::ORGANIZATIONS)
+        .update_one(
+            doc! { "_id": org },
+            doc! { "$set": {
+                "settings.logoDocumentId": logo_id.to_hex(),
+                "settings.address": "Hauptstraße 1\n10115 Berlin",
+                "settings.documents": { "taxId": "DE123456789", "footer": "Demo Workshop GmbH · IBAN DE00 1234 5678 9012 3456 78" },
+            } },
+        )
+        .await?;
     Ok(())
 }
 

@@ -444,23 +444,107 @@ const PUBLIC_LINE: Schema = Schema::Object(&[
     Prop::req("status", Schema::Enum(Approval::NAMES)),
 ]);
 
+const TEXT_OR_NULL: Schema = Schema::Nullable(&Schema::STRING);
+const INTEGER_OR_NULL: Schema = Schema::Nullable(&INTEGER);
+
+/// An inspection as its customer sees it: ratings, customer notes, photos.
+const PUBLIC_INSPECTION: Schema = Schema::Object(&[
+    Prop::req("name", TEXT_OR_NULL),
+    Prop::req("status", TEXT_OR_NULL),
+    Prop::req(
+        "sections",
+        Schema::Array(&Schema::Object(&[
+            Prop::req("title", TEXT_OR_NULL),
+            Prop::req(
+                "items",
+                Schema::Array(&Schema::Object(&[
+                    Prop::req("label", TEXT_OR_NULL),
+                    Prop::req(
+                        "rating",
+                        Schema::Nullable(&Schema::Enum(&["GREEN", "YELLOW", "RED", "NA"])),
+                    ),
+                    Prop::req(
+                        "measurement",
+                        Schema::Nullable(&Schema::Object(&[
+                            Prop::req("value", INTEGER_OR_NULL),
+                            Prop::req("unit", TEXT_OR_NULL),
+                        ])),
+                    ),
+                    Prop::req("noteForCustomer", TEXT_OR_NULL),
+                    Prop::req(
+                        "photos",
+                        Schema::Array(&Schema::Object(&[
+                            Prop::req("url", Schema::Format("uri")),
+                            Prop::req("contentType", Schema::STRING),
+                        ])),
+                    ),
+                ])),
+            ),
+        ])),
+    ),
+]);
+
+/// Everything a share link shows, declared to the last key: the API test
+/// walks real answers against this schema, and this schema against the
+/// names of what must stay internal.
 const SHARED_VIEW: Schema = Schema::Object(&[
     Prop::req("purpose", Schema::Enum(super::share::PURPOSES)),
     Prop::req("expiresAt", DATE_TIME),
-    Prop::req("shop", Schema::Any),
-    Prop::req("customer", Schema::Any),
-    Prop::req("vehicle", Schema::Any),
+    Prop::req(
+        "shop",
+        Schema::Object(&[
+            Prop::req("name", Schema::STRING),
+            Prop::req("address", TEXT_OR_NULL),
+            Prop::req("phone", TEXT_OR_NULL),
+            Prop::req("logoUrl", TEXT_OR_NULL),
+            Prop::req("logo", TEXT_OR_NULL),
+        ]),
+    ),
+    Prop::req(
+        "customer",
+        Schema::Object(&[Prop::req("firstName", TEXT_OR_NULL)]),
+    ),
+    Prop::req(
+        "vehicle",
+        Schema::Nullable(&Schema::Object(&[
+            Prop::req("year", INTEGER_OR_NULL),
+            Prop::req("make", TEXT_OR_NULL),
+            Prop::req("model", TEXT_OR_NULL),
+            Prop::req("plate", TEXT_OR_NULL),
+        ])),
+    ),
     Prop::req(
         "workOrder",
         Schema::Object(&[
+            Prop::req("number", TEXT_OR_NULL),
             Prop::req("status", Schema::Enum(Status::NAMES)),
+            Prop::req("currency", TEXT_OR_NULL),
+            Prop::req("version", INTEGER_OR_NULL),
             Prop::req("lines", Schema::Array(&PUBLIC_LINE)),
+            Prop::req("subtotal", INTEGER_OR_NULL),
+            Prop::req("tax", INTEGER_OR_NULL),
             Prop::req("total", INTEGER),
         ]),
     ),
-    Prop::req("inspections", Schema::Array(&Schema::Any)),
+    Prop::req("inspections", Schema::Array(&PUBLIC_INSPECTION)),
     Prop::req("decisionsOpen", Schema::Bool),
-    Prop::opt("invoice", Schema::Any),
+    Prop::opt(
+        "invoice",
+        Schema::Object(&[
+            Prop::req("invoiceNumber", TEXT_OR_NULL),
+            Prop::req("issuedAt", Schema::Nullable(&DATE_TIME)),
+            Prop::req(
+                "payments",
+                Schema::Array(&Schema::Object(&[
+                    Prop::req("amount", INTEGER_OR_NULL),
+                    Prop::req("method", TEXT_OR_NULL),
+                    Prop::req("paidAt", Schema::Nullable(&DATE_TIME)),
+                ])),
+            ),
+            Prop::req("amountPaid", INTEGER_OR_NULL),
+            Prop::req("balance", INTEGER_OR_NULL),
+        ]),
+    ),
 ]);
 
 pub static PUBLIC_SHARE_GET: Op = Op {

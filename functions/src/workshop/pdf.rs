@@ -58,6 +58,34 @@ pub struct Sheet {
     pub footer: String,
     /// "Page {n} of {m}" in the document's language.
     pub page_label: String,
+    /// Which logo the shop prints (its document's id), if any: part of
+    /// what the document shows, its bytes given to [`render`].
+    pub logo: Option<String>,
+}
+
+/// The largest logo drawn, in points: it keeps its proportions inside.
+const LOGO_BOX: (f32, f32) = (160.0, 56.0);
+/// A logo with more pixels on a side than this is not drawn (decoding it
+/// would take memory a document does not need).
+const LOGO_MAX_PIXELS: u32 = 4096;
+
+/// The image in `bytes` (PNG or JPEG) and the size it is drawn at, or
+/// `None` for anything else.
+fn logo_image(bytes: &[u8]) -> Option<(krilla::image::Image, f32, f32)> {
+    let data: krilla::Data = bytes.to_vec().into();
+    let image = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        krilla::image::Image::from_png(data, true).ok()?
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        krilla::image::Image::from_jpeg(data, true).ok()?
+    } else {
+        return None;
+    };
+    let (w, h) = image.size();
+    if w == 0 || h == 0 || w > LOGO_MAX_PIXELS || h > LOGO_MAX_PIXELS {
+        return None;
+    }
+    let scale = (LOGO_BOX.0 / w as f32).min(LOGO_BOX.1 / h as f32);
+    Some((image, w as f32 * scale, h as f32 * scale))
 }
 
 /// Text measured in one font.
@@ -137,8 +165,9 @@ enum Mark {
 const DESCRIPTION_WIDTH: f32 = 190.0;
 const RIGHTS: [f32; 4] = [290.0, 390.0, 435.0, WIDTH - MARGIN];
 
-/// Lays `sheet` out: the marks of each page.
-fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
+/// Lays `sheet` out: the marks of each page; `logo_height` is the room the
+/// logo takes above the shop's block.
+fn layout(sheet: &Sheet, m: &Measure, logo_height: f32) -> Vec<Vec<Mark>> {
     let mut pages: Vec<Vec<Mark>> = vec![vec![]];
     let text = |x: f32, y: f32, t: &str, bold: bool, right: bool, size: f32| Mark::Text {
         x,
@@ -157,7 +186,11 @@ fn layout(sheet: &Sheet, m: &Measure) -> Vec<Vec<Mark>> {
         .collect();
     let footer_top = HEIGHT - 40.0 - 10.0 * footer.len().max(1) as f32;
     let bottom = footer_top - 10.0;
-    let mut y = MARGIN;
+    let mut y = if logo_height > 0.0 {
+        MARGIN + logo_height + 10.0
+    } else {
+        MARGIN
+    };
     // The shop, left (wrapped to half the page, at most 8 lines); the
     // title, number and date, right.
     let half = WIDTH / 2.0 - MARGIN;
@@ -317,8 +350,9 @@ fn runs(text: &str) -> Vec<(&str, bool)> {
     out
 }
 
-/// The PDF of `sheet`.
-pub fn render(sheet: &Sheet) -> Result<Vec<u8>, String> {
+/// The PDF of `sheet`, with `logo` (the bytes of a PNG or JPEG) at the top
+/// of the first page; a logo that is no such image is left out.
+pub fn render(sheet: &Sheet, logo: Option<&[u8]>) -> Result<Vec<u8>, String> {
     let face = ttf_parser::Face::parse(REGULAR, 0).map_err(|e| e.to_string())?;
     let bold_face = ttf_parser::Face::parse(BOLD, 0).map_err(|e| e.to_string())?;
     let (m, mb) = (Measure { face }, Measure { face: bold_face });
@@ -326,9 +360,18 @@ pub fn render(sheet: &Sheet) -> Result<Vec<u8>, String> {
     let bold = Font::new(BOLD.to_vec().into(), 0).ok_or("the bold font does not load")?;
     let mut doc = Document::new();
     let settings = PageSettings::from_wh(WIDTH, HEIGHT).ok_or("page size")?;
-    for marks in layout(sheet, &m) {
+    let mut logo = logo.and_then(logo_image);
+    let logo_height = logo.as_ref().map_or(0.0, |(_, _, h)| *h);
+    for marks in layout(sheet, &m, logo_height) {
         let mut page = doc.start_page_with(settings.clone());
         let mut surface = page.surface();
+        if let Some((image, w, h)) = logo.take() {
+            if let Some(size) = krilla::geom::Size::from_wh(w, h) {
+                surface.push_transform(&krilla::geom::Transform::from_translate(MARGIN, MARGIN));
+                surface.draw_image(image, size);
+                surface.pop();
+            }
+        }
         for mark in marks {
             match mark {
                 Mark::Text {
@@ -413,20 +456,21 @@ mod tests {
             totals: vec![("Total".into(), "10.00".into())],
             footer: "Legal text".into(),
             page_label: "Page {n} of {m}".into(),
+            logo: None,
         }
     }
 
     #[test]
     fn fixed_input_gives_the_same_bytes_and_long_tables_break_into_pages() {
-        let a = render(&sheet(3)).unwrap();
-        assert_eq!(a, render(&sheet(3)).unwrap());
+        let a = render(&sheet(3), None).unwrap();
+        assert_eq!(a, render(&sheet(3), None).unwrap());
         assert!(a.starts_with(b"%PDF-"));
         let m = Measure {
             face: ttf_parser::Face::parse(REGULAR, 0).unwrap(),
         };
-        assert_eq!(layout(&sheet(1), &m).len(), 1);
-        assert!(layout(&sheet(40), &m).len() >= 2);
-        assert!(layout(&sheet(250), &m).len() >= 6);
+        assert_eq!(layout(&sheet(1), &m, 0.0).len(), 1);
+        assert!(layout(&sheet(40), &m, 0.0).len() >= 2);
+        assert!(layout(&sheet(250), &m, 0.0).len() >= 6);
     }
 
     #[test]

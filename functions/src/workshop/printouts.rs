@@ -380,6 +380,11 @@ async fn sheet(
         page_label: locale
             .word("Page {n} of {m}", "Seite {n} von {m}")
             .to_string(),
+        logo: settings
+            .get_str("logoDocumentId")
+            .ok()
+            .filter(|id| bson::oid::ObjectId::parse_str(id).is_ok())
+            .map(str::to_string),
     })
 }
 
@@ -417,11 +422,30 @@ async fn answer(scope: &Scope, order: &Document, kind: Kind, public: bool) -> Ha
         digest(&sheet),
     );
     if storage.head(&key).await?.is_none() {
+        // The logo comes from the organization's own bucket, never from a
+        // URL elsewhere: a document does not wait on a third party.
+        let logo = match sheet
+            .logo
+            .as_deref()
+            .and_then(|id| bson::oid::ObjectId::parse_str(id).ok())
+        {
+            Some(id) => {
+                let max = crate::files::documents::MAX_LOGO_BYTES as u64;
+                storage
+                    .get(&storage.document_key(scope.org_id(), id), max)
+                    .await?
+            }
+            None => None,
+        };
         // Rendering is CPU work: off the runtime's threads.
-        let pdf = tokio::task::spawn_blocking(move || render(&sheet))
-            .await
-            .map_err(|e| ApiError::internal(format!("the PDF task failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("the PDF was not made: {e}")))?;
+        let pdf = tokio::task::spawn_blocking(move || {
+            // A logo the image decoder refuses leaves the document without
+            // one rather than without a document.
+            render(&sheet, logo.as_deref()).or_else(|_| render(&sheet, None))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the PDF task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("the PDF was not made: {e}")))?;
         storage.put(&key, "application/pdf", pdf).await?;
     }
     let file = match kind {
@@ -509,8 +533,9 @@ pub fn render_fixed(rows: usize) -> Result<Vec<u8>, String> {
         totals: vec![("Total".into(), "1.234,56 EUR".into())],
         footer: "Demo Workshop GmbH, Amtsgericht Berlin HRB 12345".into(),
         page_label: "Page {n} of {m}".into(),
+        logo: None,
     };
-    render(&sheet)
+    render(&sheet, None)
 }
 
 #[cfg(test)]

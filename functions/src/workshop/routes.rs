@@ -8,7 +8,7 @@ use shared::rbac::Access::{Link, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::runtime::openapi::Tag;
 use shared::runtime::{Deploy, Endpoint, Route};
-use shared::storage::S3Permission::{GetObject, ListBucket, PutObject};
+use shared::storage::S3Permission::{DeleteObject, GetObject, ListBucket, PutObject};
 
 pub static VEHICLES_ID_ODOMETER: Route = Route {
     name: "vehicles-id-odometer",
@@ -210,7 +210,9 @@ pub static PUBLIC_SHARE_DECISIONS: Route = Route {
             .op(&crate::workshop::contract::PUBLIC_SHARE_DECISIONS_POST),
         Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
     ],
-    deploy: Deploy::storage(&[GetObject]),
+    // The signature is stored as a document of the work order (and an
+    // unused one removed); the view's photo URLs are signed here.
+    deploy: Deploy::storage(&[GetObject, PutObject, DeleteObject]),
 };
 
 pub static WORK_ORDERS_ID_INSPECTIONS_PHOTOS: Route = Route {

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::audit::{Action, AuditEntry};
 use shared::auth::links::{self, Link};
+use shared::db::collections::DOCUMENTS;
 use shared::db::{collections, number, shifted, Scope, DAY_MS, HOUR_MS};
 use shared::error::{ApiError, Code, FieldError};
 use shared::http::ApiResponse;
@@ -73,13 +74,7 @@ fn shown(link: &Document) -> Value {
     };
     let mut out = render(link);
     if let Some(o) = out.as_object_mut() {
-        for hidden in [
-            "tokenHash",
-            "forgetAt",
-            "signature",
-            "resource",
-            "organizationId",
-        ] {
+        for hidden in ["tokenHash", "forgetAt", "resource", "organizationId"] {
             o.remove(hidden);
         }
         o.insert(
@@ -272,7 +267,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
             doc! { "recordId": id },
             doc! { "createdAt": -1, "_id": -1 },
             200,
-            Some(doc! { "tokenHash": 0, "signature": 0 }),
+            Some(doc! { "tokenHash": 0 }),
         )
         .await?;
     let data: Vec<Value> = found.iter().map(shown).collect();
@@ -386,6 +381,7 @@ fn snapshot(scope: &Scope, link: &Link, opened: &Opened) -> Value {
             "address": text(&settings, "address"),
             "phone": text(&settings, "phone"),
             "logoUrl": text(&settings, "logoUrl"),
+            "logo": opened.logo,
         },
         "customer": { "firstName": contact.and_then(|c| text(c, "firstName")) },
         "vehicle": vehicle.map(|v| json!({
@@ -444,6 +440,8 @@ struct Opened {
     inspections: Vec<Document>,
     /// The items' photos: short-lived URLs by item.
     photos: std::collections::HashMap<ObjectId, Vec<Value>>,
+    /// The shop's logo document: a short-lived URL.
+    logo: Option<String>,
 }
 
 /// How long a photo's URL in the customer's view works.
@@ -496,7 +494,28 @@ async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
         contact,
         inspections: inspections?,
         photos: photo_urls(scope, photos?).await?,
+        logo: logo_url(scope).await?,
     })
+}
+
+/// A short-lived URL of the shop's logo document (`settings.logoDocumentId`)
+/// for the customer's page; signing is local, no request is made.
+async fn logo_url(scope: &Scope) -> Result<Option<String>, ApiError> {
+    let Some(id) = scope
+        .caller()
+        .org
+        .settings
+        .as_ref()
+        .and_then(|s| s.get_str("logoDocumentId").ok())
+        .and_then(|id| ObjectId::parse_str(id).ok())
+    else {
+        return Ok(None);
+    };
+    let storage = scope.storage()?;
+    let key = storage.document_key(scope.org_id(), id);
+    Ok(Some(
+        storage.presign_get(&key, "logo", "", PHOTO_URL_TTL).await?,
+    ))
 }
 
 /// The work order a link opens (live), with what its view shows.
@@ -579,6 +598,33 @@ async fn record_view(scope: &Scope, link: &Link) -> Result<(), ApiError> {
         .await
 }
 
+/// A signature stored with a decision: its document's id, key and size.
+struct Signature {
+    id: ObjectId,
+    key: String,
+    size: i64,
+}
+
+/// The `documents` record of a signature: an uploaded PNG of the work
+/// order, made by the link.
+fn signature_document(scope: &Scope, sig: &Signature, order: ObjectId, now: DateTime) -> Document {
+    let mut d = shared::records::new_record(
+        scope,
+        &doc! {
+            "fileName": "signature.png",
+            "contentType": "image/png",
+            "size": sig.size,
+            "relatedTo": { "type": "work_order", "id": order },
+            "status": "UPLOADED",
+            "storageKey": sig.key.as_str(),
+            "purpose": "SIGNATURE",
+            "uploadedAt": now,
+        },
+    );
+    d.insert("_id", sig.id);
+    d
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Decisions {
@@ -655,9 +701,24 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
         strict: true,
     };
     let agent = meta.user_agent.clone();
+    // The signature is a document of the work order: its file is stored
+    // before the decision commits (a failed commit leaves an object no
+    // record names, removed below or with the organization's files), so a
+    // committed decision never names a file that is not there.
+    let signature = match signature {
+        Some(png) => {
+            let storage = scope.storage()?;
+            let id = ObjectId::new();
+            let key = storage.document_key(scope.org_id(), id);
+            let size = png.len() as i64;
+            storage.put(&key, "image/png", png).await?;
+            Some(Signature { id, key, size })
+        }
+        None => None,
+    };
     let (decisions, decided, link_id, record) = (&decisions, &decided, link.id, link.record_id);
-    let (signer, agent, signature) = (&signer, &agent, &signature);
-    let after = scope
+    let (signer, agent, signature_ref) = (&signer, &agent, &signature);
+    let outcome = scope
         .transaction(|tx| {
             Box::pin(async move {
                 let (after, changed) = match record_decisions(tx, record, decisions, decided).await {
@@ -678,7 +739,7 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                     other => other?,
                 };
                 if !changed {
-                    return Ok(after);
+                    return Ok((after, false));
                 }
                 let summary: Vec<Bson> = decisions
                     .iter()
@@ -686,8 +747,9 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                     .collect();
                 let now = DateTime::now();
                 let mut set = doc! { "decidedAt": now, "signerName": signer.as_str() };
-                if let Some(png) = signature {
-                    set.insert("signature", bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: png.clone() });
+                if let Some(sig) = signature_ref {
+                    tx.insert_one(DOCUMENTS, signature_document(tx.scope(), sig, record, now)).await?;
+                    set.insert("signatureDocumentId", sig.id);
                 }
                 let entry = doc! { "at": now, "signerName": signer.as_str(), "lines": summary.clone() };
                 // Still live as the decision commits: a link revoked or
@@ -705,7 +767,7 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                         .changes(doc! {
                             "method": "LINK", "signerName": signer.as_str(), "userAgent": agent.clone(),
                             "versionSeen": decided.seen, "lines": summary.clone(),
-                            "signature": signature.is_some(),
+                            "signatureDocumentId": signature_ref.as_ref().map(|s| s.id),
                         }),
                 )
                 .await?;
@@ -719,10 +781,23 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                              "signerName": signer, "lines": decided_lines,
                              "version": number(&after, "version") }),
                 );
-                Ok(after)
+                Ok((after, changed))
             })
         })
-        .await?;
+        .await;
+    let after = match outcome {
+        Ok((after, true)) => after,
+        other => {
+            // Nothing names the stored signature: a repeat of decisions
+            // already taken, or a decision that did not commit.
+            if let (Some(sig), Ok(storage)) = (&signature, scope.storage()) {
+                if let Err(e) = storage.delete(&sig.key).await {
+                    tracing::warn!(error = ?e, "[SHARE] an unused signature file was not removed");
+                }
+            }
+            other?.0
+        }
+    };
     let opened = around(scope, after).await?;
     let after = &opened.order;
     let body = snapshot(scope, link, &opened);

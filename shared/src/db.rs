@@ -340,6 +340,30 @@ impl<'a> Tx<'a> {
             .await?)
     }
 
+    /// Up to `limit` of the organization's documents matching `filter`, in
+    /// `sort` order, as this transaction sees them.
+    pub async fn find_many(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> Result<Vec<Document>, ApiError> {
+        let filter = self.scoped(filter);
+        let mut cursor = self
+            .coll(coll)
+            .find(filter)
+            .sort(sort)
+            .limit(limit)
+            .session(&mut self.session)
+            .await?;
+        let mut out = vec![];
+        while let Some(d) = cursor.next(&mut self.session).await {
+            out.push(d?);
+        }
+        Ok(out)
+    }
+
     /// How many of the organization's documents match `filter`, as this
     /// transaction sees them.
     pub async fn count(&mut self, coll: &'static str, filter: Document) -> Result<u64, ApiError> {

@@ -49,6 +49,7 @@ mod seed;
 mod share_links;
 mod sync;
 mod tenancy;
+mod time_clock;
 mod tokens;
 mod transfer;
 mod vehicles;

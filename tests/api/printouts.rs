@@ -332,6 +332,25 @@ async fn the_shops_logo_from_its_own_documents_is_printed_and_a_broken_one_is_le
     assert_eq!(images(&pdf), [(120, 40)], "the logo, at its own pixels");
     assert!(text.contains("Inspection"));
 
+    // A PNG whose header claims 100,000 pixels a side (its checksum
+    // right): refused before anything is decoded, the document is made
+    // without it.
+    let mut huge = functions::maintenance::seed::demo_png(4, 4, [0, 0, 0]);
+    huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    huge[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = shared::apikey::crc32(&huge[12..29]);
+    huge[29..33].copy_from_slice(&crc.to_be_bytes());
+    let bomb = upload_image(&app, &owner, "image/png", huge).await;
+    app.patch(
+        "/api/v1/organization",
+        Some(&owner),
+        json!({ "settings": { "logoDocumentId": bomb } }),
+    )
+    .await;
+    let (text, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert!(images(&pdf).is_empty());
+    assert!(text.contains("Inspection"));
+
     // A file that is no image under an image's type: the document is made
     // without it.
     let broken = upload_image(&app, &owner, "image/png", file_bytes(300)).await;
@@ -344,6 +363,22 @@ async fn the_shops_logo_from_its_own_documents_is_printed_and_a_broken_one_is_le
     let (text, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
     assert!(images(&pdf).is_empty());
     assert!(text.contains("Inspection"));
+
+    // A deleted logo document is no longer printed.
+    app.patch(
+        "/api/v1/organization",
+        Some(&owner),
+        json!({ "settings": { "logoDocumentId": logo } }),
+    )
+    .await;
+    let (_, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert_eq!(images(&pdf).len(), 1);
+    let r = app
+        .delete(&format!("/api/v1/documents/{logo}"), Some(&owner))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (_, pdf) = pdf_text(&app, &app.get(&path, Some(&owner)).await).await;
+    assert!(images(&pdf).is_empty(), "a deleted logo is not printed");
 
     // Cleared with null.
     let r = app

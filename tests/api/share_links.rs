@@ -125,7 +125,6 @@ const INTERNAL: &[&str] = &[
     "internalNote",
     "vin",
     "email",
-    "address.line1",
     "tokenHash",
     "storageKey",
     "workOrderId",

@@ -64,6 +64,25 @@ impl Status {
 /// (`settings.logoDocumentId`), read whole when a PDF is made.
 pub const MAX_LOGO_BYTES: i64 = 1024 * 1024;
 
+/// The organization's logo (`settings.logoDocumentId`) while it is a live,
+/// uploaded document: its record (with `storageKey`), else `None`.
+pub async fn logo(scope: &Scope) -> Result<Option<Document>, ApiError> {
+    let Some(id) = scope
+        .caller()
+        .org
+        .settings
+        .as_ref()
+        .and_then(|s| s.get_str("logoDocumentId").ok())
+        .and_then(|id| ObjectId::parse_str(id).ok())
+    else {
+        return Ok(None);
+    };
+    scope
+        .collection(collections::DOCUMENTS)
+        .find_one(doc! { "_id": id, "deletedAt": null, "status": Status::Uploaded.as_str() })
+        .await
+}
+
 /// A PENDING document older than this is an abandoned upload.
 pub const PENDING_EXPIRY_HOURS: i64 = 24;
 

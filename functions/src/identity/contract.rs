@@ -62,6 +62,7 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("logoDocumentId", Schema::ID),
     Prop::opt("shareUrlTemplate", Schema::STRING),
     Prop::opt("documents", Schema::Any),
+    Prop::opt("timeClock", Schema::Any),
 ]);
 
 /// An organization as `shared::auth::Organization::to_json` renders it.
@@ -521,6 +522,10 @@ pub static ORGANIZATION_PATCH: Op = Op {
                         Prop::opt("footer", Schema::Text { min: 0, max: 500 }),
                         Prop::opt("legalText", Schema::Text { min: 0, max: 1_000 }),
                     ])),
+                ),
+                Prop::opt(
+                    "timeClock",
+                    Schema::Nullable(&Schema::Object(&[Prop::req("autoStartShift", Schema::Bool)])),
                 ),
             ])),
         ),

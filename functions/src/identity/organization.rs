@@ -70,6 +70,17 @@ pub struct SettingsInput {
     /// What estimates and invoices print: `{taxId?, footer?, legalText?}`.
     #[serde(default)]
     pub documents: Patch<DocumentSettings>,
+    /// The time clock: `{autoStartShift}` (work clocked without an open
+    /// shift opens one with it instead of a 409).
+    #[serde(default)]
+    pub time_clock: Patch<TimeClockSettings>,
+}
+
+/// `settings.timeClock`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TimeClockSettings {
+    pub auto_start_shift: bool,
 }
 
 /// `settings.documents`.
@@ -180,6 +191,12 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
         }
         put("logoDocumentId", id.map(|id| id.to_hex().into()));
     }
+    if let Patch::Value(t) = &s.time_clock {
+        put(
+            "timeClock",
+            Some(doc! { "autoStartShift": t.auto_start_shift }.into()),
+        );
+    }
     if let Patch::Value(d) = &s.documents {
         let mut out = Document::new();
         for (key, value, max) in [
@@ -232,6 +249,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             matches!(s.share_url_template, Patch::Null),
         ),
         ("documents", matches!(s.documents, Patch::Null)),
+        ("timeClock", matches!(s.time_clock, Patch::Null)),
     ] {
         if patch {
             unset.insert(format!("settings.{key}"), "");

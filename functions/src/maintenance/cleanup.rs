@@ -261,7 +261,8 @@ pub async fn audit_logs(state: &State, now: DateTime) -> Result<Report, ApiError
 /// deleted more than [`shared::records::TOMBSTONE_DAYS`] ago, the
 /// document files sweep ([`crate::files::documents::sweep`]), and the
 /// notices of API keys about to expire
-/// ([`crate::identity::api_keys::expiry_notices`]).
+/// ([`crate::identity::api_keys::expiry_notices`]), and time entries left
+/// open past their working day ([`crate::workshop::time_clock::auto_close`]).
 pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> {
     let started = Instant::now();
     let db = Unscoped::open(state, Purpose::Scheduled);
@@ -304,6 +305,10 @@ pub async fn sessions(state: &State, now: DateTime) -> Result<Report, ApiError> 
     let files = crate::files::documents::sweep(state, now, db.config().cleanup.batch_size).await?;
     report.add(files);
     report.scanned += crate::identity::api_keys::expiry_notices(&db, now).await?;
+    let (looked, closed) =
+        crate::workshop::time_clock::auto_close(&db, now, db.config().cleanup.batch_size).await?;
+    report.scanned += looked;
+    report.deleted += closed;
     Ok(report.finish("cleanup-sessions", started))
 }
 

@@ -720,3 +720,83 @@ pub static SHARED_PDF_GET: Op = Op {
     tag: Some("share-links"),
     ..Op::DEFAULTS
 };
+
+/// A time entry as the API renders it.
+const TIME_ENTRY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("technicianId", Schema::ID),
+    Prop::req("kind", Schema::Enum(super::time_clock::EntryKind::NAMES)),
+    Prop::opt("workOrderId", Schema::ID),
+    Prop::opt("lineId", Schema::ID),
+    Prop::opt("bay", Schema::STRING),
+    Prop::opt("activity", Schema::STRING),
+    Prop::req("startedAt", DATE_TIME),
+    Prop::req("endedAt", Schema::Nullable(&DATE_TIME)),
+    Prop::opt("minutes", Schema::COUNT),
+    Prop::req("source", Schema::Enum(super::time_clock::Source::NAMES)),
+    Prop::opt("editedBy", Schema::ID),
+    Prop::opt("editReason", Schema::STRING),
+    Prop::req("version", INTEGER),
+]);
+
+/// A clock-in's or clock-out's answer: the entry, and the work it closed.
+const CLOCKED: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("technicianId", Schema::ID),
+    Prop::req("kind", Schema::Enum(super::time_clock::EntryKind::NAMES)),
+    Prop::req("startedAt", DATE_TIME),
+    Prop::req("endedAt", Schema::Nullable(&DATE_TIME)),
+    Prop::req("closed", Schema::Nullable(&TIME_ENTRY)),
+]);
+
+pub static TIME_ENTRIES_CLOCK_IN_POST: Op = Op {
+    summary: "Clock in",
+    description: "A technician clocks themselves (an ADMIN+ may name `technicianId`). A SHIFT, \
+        a JOB on a work order not yet COMPLETED (`workOrderId`, optionally one of its LABOR \
+        lines as `lineId`), or NON_BILLABLE work (`activity`). At most one open SHIFT and one \
+        open piece of work per technician: starting other work closes the open one at the same \
+        instant (answered in `closed`); clocking in to what is already open answers it (200). \
+        Work needs an open shift (409 `NO_OPEN_SHIFT`) unless `settings.timeClock.autoStartShift` \
+        opens one with it.",
+    body: Body::Json(Schema::Fields(super::time_clock::CLOCK_IN)),
+    reply: Reply::Json(201, CLOCKED),
+    also: &[Reply::Json(200, CLOCKED)],
+    errors: &[409],
+    tag: Some("time-entries"),
+    ..Op::DEFAULTS
+};
+
+pub static TIME_ENTRIES_CLOCK_OUT_POST: Op = Op {
+    summary: "Clock out",
+    description: "Closes the open entry of `kind` (a SHIFT closes the open work with it, in \
+        `closed`); its minutes count on its LABOR line. 409 `NOT_CLOCKED_IN` when none is open.",
+    body: Body::Json(Schema::Fields(super::time_clock::CLOCK_OUT)),
+    reply: Reply::Json(200, CLOCKED),
+    errors: &[409],
+    tag: Some("time-entries"),
+    ..Op::DEFAULTS
+};
+
+pub static TIME_ENTRIES_GET: Op = Op {
+    summary: "List time entries",
+    description: "Newest first, paged by cursor; `from`/`to` bound the start. A MEMBER sees \
+        their own entries only.",
+    list: Some(&super::time_clock::LIST),
+    reply: Reply::Json(200, Schema::Page(&TIME_ENTRY)),
+    tag: Some("time-entries"),
+    ..Op::DEFAULTS
+};
+
+pub static TIME_ENTRIES_ID_PATCH: Op = Op {
+    summary: "Correct a time entry",
+    description: "ADMIN+. `editReason` is required and audited with the change; the entry \
+        becomes `source: MANUAL` and closes when given an `endedAt`. An entry lasts at most 24 \
+        hours and ends after it starts; 409 `TIME_ENTRY_OVERLAP` when it would overlap another \
+        entry of the technician's shift or work; with `If-Match` 412 when it changed since. A \
+        JOB's minutes move with it between LABOR lines.",
+    body: Body::Json(Schema::Fields(super::time_clock::EDIT)),
+    reply: Reply::Json(200, TIME_ENTRY),
+    errors: &[409, 412],
+    tag: Some("time-entries"),
+    ..Op::DEFAULTS
+};

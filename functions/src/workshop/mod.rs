@@ -6,12 +6,13 @@
 //! work order through [`order`]) and the calendar of its bays
 //! ([`appointments`]). A work order's [`inspections`] rate the vehicle
 //! item by item and recommend work. A work order's estimate or invoice is shared with
-//! its customer by link ([`share`]). [`routes`] serves them.
+//! its customer by link ([`share`]). Technicians clock their shifts and
+//! jobs ([`time_clock`]). [`routes`] serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
 //! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
-//! `share` and `inspections` on `lines`;
+//! `share` and `inspections` on `lines`; `time_clock` on `order`;
 //! `contract` and `routes` on all.
 
 pub mod appointments;
@@ -26,6 +27,7 @@ pub mod pdf;
 pub mod printouts;
 pub mod routes;
 pub mod share;
+pub mod time_clock;
 pub mod transitions;
 pub mod vehicles;
 pub mod work_orders;
@@ -37,5 +39,6 @@ pub fn indexes() -> Vec<shared::migrate::Index> {
     all.extend(parts::indexes());
     all.extend(appointments::indexes());
     all.extend(inspections::indexes());
+    all.extend(time_clock::indexes());
     all
 }

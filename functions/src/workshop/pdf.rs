@@ -65,15 +65,27 @@ pub struct Sheet {
 
 /// The largest logo drawn, in points: it keeps its proportions inside.
 const LOGO_BOX: (f32, f32) = (160.0, 56.0);
-/// A logo with more pixels on a side than this is not drawn (decoding it
-/// would take memory a document does not need).
-const LOGO_MAX_PIXELS: u32 = 4096;
+/// A logo with more pixels on a side than this is not drawn: decoding
+/// takes up to 8 bytes a pixel (16-bit RGBA), 32 MiB at this size.
+const LOGO_MAX_PIXELS: u32 = 2048;
 
 /// The image in `bytes` (PNG or JPEG) and the size it is drawn at, or
 /// `None` for anything else.
 fn logo_image(bytes: &[u8]) -> Option<(krilla::image::Image, f32, f32)> {
     let data: krilla::Data = bytes.to_vec().into();
     let image = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        // krilla decodes a PNG whole as it opens it, into a buffer the
+        // header's size asks for: the header is checked first.
+        let side = |at: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        if bytes.get(12..16) != Some(b"IHDR") {
+            return None;
+        }
+        let (w, h) = (side(16)?, side(20)?);
+        if w == 0 || h == 0 || w > LOGO_MAX_PIXELS || h > LOGO_MAX_PIXELS {
+            return None;
+        }
         krilla::image::Image::from_png(data, true).ok()?
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         krilla::image::Image::from_jpeg(data, true).ok()?

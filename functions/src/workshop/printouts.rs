@@ -380,11 +380,7 @@ async fn sheet(
         page_label: locale
             .word("Page {n} of {m}", "Seite {n} von {m}")
             .to_string(),
-        logo: settings
-            .get_str("logoDocumentId")
-            .ok()
-            .filter(|id| bson::oid::ObjectId::parse_str(id).is_ok())
-            .map(str::to_string),
+        logo: None,
     })
 }
 
@@ -414,7 +410,24 @@ async fn answer(scope: &Scope, order: &Document, kind: Kind, public: bool) -> Ha
         Kind::Estimate => "estimate",
         Kind::Invoice => "invoice",
     };
-    let sheet = sheet(scope, order, kind, public).await?;
+    let (sheet, logo) = tokio::join!(
+        sheet(scope, order, kind, public),
+        crate::files::documents::logo(scope)
+    );
+    let (mut sheet, logo) = (sheet?, logo?);
+    // The logo's record, while it is live: its id and upload time are part
+    // of what the document shows (a new logo makes a new file).
+    let logo_key = logo.as_ref().and_then(|d| {
+        let key = d.get_str("storageKey").ok()?.to_string();
+        sheet.logo = Some(format!(
+            "{}@{}",
+            d.get_object_id("_id").ok()?.to_hex(),
+            d.get_datetime("uploadedAt")
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(0)
+        ));
+        Some(key)
+    });
     let key = format!(
         "{}printouts/{}/{name}-l{LAYOUT_VERSION}-{}.pdf",
         storage.organization_prefix(scope.org_id()),
@@ -424,16 +437,10 @@ async fn answer(scope: &Scope, order: &Document, kind: Kind, public: bool) -> Ha
     if storage.head(&key).await?.is_none() {
         // The logo comes from the organization's own bucket, never from a
         // URL elsewhere: a document does not wait on a third party.
-        let logo = match sheet
-            .logo
-            .as_deref()
-            .and_then(|id| bson::oid::ObjectId::parse_str(id).ok())
-        {
-            Some(id) => {
+        let logo = match logo_key {
+            Some(k) => {
                 let max = crate::files::documents::MAX_LOGO_BYTES as u64;
-                storage
-                    .get(&storage.document_key(scope.org_id(), id), max)
-                    .await?
+                storage.get(&k, max).await?
             }
             None => None,
         };

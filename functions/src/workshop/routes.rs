@@ -330,6 +330,54 @@ pub static PUBLIC_SHARE_DOCUMENT: Route = Route {
     deploy: Deploy::storage(&[GetObject, PutObject, ListBucket]),
 };
 
+pub static TIME_ENTRIES_CLOCK_IN: Route = Route {
+    name: "time-entries-clock-in",
+    path: "/api/v1/time-entries/clock-in",
+    methods: &[Endpoint::post(
+        Requires(CreateRecords),
+        handler!(crate::workshop::time_clock::clock_in),
+    )
+    .write("time-entries")
+    .op(&crate::workshop::contract::TIME_ENTRIES_CLOCK_IN_POST)],
+    deploy: Deploy::API,
+};
+
+pub static TIME_ENTRIES_CLOCK_OUT: Route = Route {
+    name: "time-entries-clock-out",
+    path: "/api/v1/time-entries/clock-out",
+    methods: &[Endpoint::post(
+        Requires(CreateRecords),
+        handler!(crate::workshop::time_clock::clock_out),
+    )
+    .write("time-entries")
+    .op(&crate::workshop::contract::TIME_ENTRIES_CLOCK_OUT_POST)],
+    deploy: Deploy::API,
+};
+
+pub static TIME_ENTRIES: Route = Route {
+    name: "time-entries",
+    path: "/api/v1/time-entries",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::time_clock::list),
+    )
+    .read("time-entries")
+    .op(&crate::workshop::contract::TIME_ENTRIES_GET)],
+    deploy: Deploy::API,
+};
+
+pub static TIME_ENTRIES_ID: Route = Route {
+    name: "time-entries-id",
+    path: "/api/v1/time-entries/{id}",
+    methods: &[Endpoint::patch(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::time_clock::edit),
+    )
+    .write("time-entries")
+    .op(&crate::workshop::contract::TIME_ENTRIES_ID_PATCH)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -356,6 +404,10 @@ shared::named_routes! {
         WORK_ORDERS_ID_ESTIMATE_PDF,
         WORK_ORDERS_ID_INVOICE_PDF,
         PUBLIC_SHARE_DOCUMENT,
+        TIME_ENTRIES_CLOCK_IN,
+        TIME_ENTRIES_CLOCK_OUT,
+        TIME_ENTRIES,
+        TIME_ENTRIES_ID,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
@@ -387,6 +439,10 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "inspection-templates",
         description: "Checklists an inspection is copied from (ADMIN+ to write).",
+    },
+    Tag {
+        name: "time-entries",
+        description: "The technicians' time clock: shifts, jobs on work-order lines, corrections.",
     },
     Tag {
         name: "share-links",

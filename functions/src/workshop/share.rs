@@ -74,7 +74,14 @@ fn shown(link: &Document) -> Value {
     };
     let mut out = render(link);
     if let Some(o) = out.as_object_mut() {
-        for hidden in ["tokenHash", "forgetAt", "resource", "organizationId"] {
+        // `signature`: kept on the link before signatures became documents.
+        for hidden in [
+            "tokenHash",
+            "forgetAt",
+            "signature",
+            "resource",
+            "organizationId",
+        ] {
             o.remove(hidden);
         }
         o.insert(
@@ -267,7 +274,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
             doc! { "recordId": id },
             doc! { "createdAt": -1, "_id": -1 },
             200,
-            Some(doc! { "tokenHash": 0 }),
+            Some(doc! { "tokenHash": 0, "signature": 0 }),
         )
         .await?;
     let data: Vec<Value> = found.iter().map(shown).collect();
@@ -482,10 +489,11 @@ async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
     let id = order
         .get_object_id("_id")
         .map_err(|_| ApiError::internal("a work order without id"))?;
-    let (people, inspections, photos) = tokio::join!(
+    let (people, inspections, photos, logo) = tokio::join!(
         customer_of(scope, &order),
         super::inspections::of_work_order(scope, id),
-        super::inspections::photos_of(scope, id)
+        super::inspections::photos_of(scope, id),
+        logo_url(scope)
     );
     let (vehicle, contact) = people?;
     Ok(Opened {
@@ -494,27 +502,24 @@ async fn around(scope: &Scope, order: Document) -> Result<Opened, ApiError> {
         contact,
         inspections: inspections?,
         photos: photo_urls(scope, photos?).await?,
-        logo: logo_url(scope).await?,
+        logo: logo?,
     })
 }
 
-/// A short-lived URL of the shop's logo document (`settings.logoDocumentId`)
-/// for the customer's page; signing is local, no request is made.
+/// A short-lived URL of the shop's logo document (`settings.logoDocumentId`,
+/// while it is live) for the customer's page.
 async fn logo_url(scope: &Scope) -> Result<Option<String>, ApiError> {
-    let Some(id) = scope
-        .caller()
-        .org
-        .settings
-        .as_ref()
-        .and_then(|s| s.get_str("logoDocumentId").ok())
-        .and_then(|id| ObjectId::parse_str(id).ok())
+    let Some(key) = crate::files::documents::logo(scope)
+        .await?
+        .and_then(|d| d.get_str("storageKey").ok().map(str::to_string))
     else {
         return Ok(None);
     };
-    let storage = scope.storage()?;
-    let key = storage.document_key(scope.org_id(), id);
     Ok(Some(
-        storage.presign_get(&key, "logo", "", PHOTO_URL_TTL).await?,
+        scope
+            .storage()?
+            .presign_get(&key, "logo", "", PHOTO_URL_TTL)
+            .await?,
     ))
 }
 
@@ -607,7 +612,7 @@ struct Signature {
 
 /// The `documents` record of a signature: an uploaded PNG of the work
 /// order, made by the link.
-fn signature_document(scope: &Scope, sig: &Signature, order: ObjectId, now: DateTime) -> Document {
+fn signature_document(scope: &Scope, sig: &Signature, order: ObjectId) -> Document {
     let mut d = shared::records::new_record(
         scope,
         &doc! {
@@ -615,14 +620,38 @@ fn signature_document(scope: &Scope, sig: &Signature, order: ObjectId, now: Date
             "contentType": "image/png",
             "size": sig.size,
             "relatedTo": { "type": "work_order", "id": order },
-            "status": "UPLOADED",
+            "status": "PENDING",
             "storageKey": sig.key.as_str(),
             "purpose": "SIGNATURE",
-            "uploadedAt": now,
         },
     );
     d.insert("_id", sig.id);
     d
+}
+
+/// Removes a signature no decision took: its file, then its PENDING
+/// record (what fails is left to the sweep of abandoned uploads).
+async fn forget_signature(scope: &Scope, sig: &Signature) {
+    let Ok(storage) = scope.storage() else {
+        return;
+    };
+    if let Err(e) = storage.delete(&sig.key).await {
+        tracing::warn!(error = ?e, "[SHARE] an unused signature file was not removed");
+        return;
+    }
+    let id = sig.id;
+    let removed = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.delete_one(DOCUMENTS, doc! { "_id": id, "status": "PENDING" })
+                    .await
+                    .map(drop)
+            })
+        })
+        .await;
+    if let Err(e) = removed {
+        tracing::warn!(error = ?e, "[SHARE] an unused signature record was not removed");
+    }
 }
 
 #[derive(Deserialize)]
@@ -701,18 +730,32 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
         strict: true,
     };
     let agent = meta.user_agent.clone();
-    // The signature is a document of the work order: its file is stored
-    // before the decision commits (a failed commit leaves an object no
-    // record names, removed below or with the organization's files), so a
-    // committed decision never names a file that is not there.
+    // The signature is a document of the work order. Its record is made
+    // PENDING before its file is stored and becomes UPLOADED in the
+    // decision's transaction, so a committed decision never names a missing
+    // file, and a file whose decision did not commit is found by the
+    // sweep of abandoned uploads (a day later) if it is not removed here.
     let signature = match signature {
         Some(png) => {
             let storage = scope.storage()?;
             let id = ObjectId::new();
             let key = storage.document_key(scope.org_id(), id);
-            let size = png.len() as i64;
-            storage.put(&key, "image/png", png).await?;
-            Some(Signature { id, key, size })
+            let sig = Signature {
+                id,
+                key,
+                size: png.len() as i64,
+            };
+            let pending = signature_document(scope, &sig, link.record_id);
+            let pending = &pending;
+            scope
+                .transaction(|tx| {
+                    Box::pin(
+                        async move { tx.insert_one(DOCUMENTS, pending.clone()).await.map(drop) },
+                    )
+                })
+                .await?;
+            storage.put(&sig.key, "image/png", png).await?;
+            Some(sig)
         }
         None => None,
     };
@@ -748,7 +791,13 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
                 let now = DateTime::now();
                 let mut set = doc! { "decidedAt": now, "signerName": signer.as_str() };
                 if let Some(sig) = signature_ref {
-                    tx.insert_one(DOCUMENTS, signature_document(tx.scope(), sig, record, now)).await?;
+                    tx.update_by_id(
+                        DOCUMENTS,
+                        doc! { "_id": sig.id, "status": "PENDING" },
+                        doc! { "$set": { "status": "UPLOADED", "uploadedAt": now, "updatedAt": now } },
+                    )
+                    .await?
+                    .ok_or_else(|| ApiError::internal("the signature's record vanished"))?;
                     set.insert("signatureDocumentId", sig.id);
                 }
                 let entry = doc! { "at": now, "signerName": signer.as_str(), "lines": summary.clone() };
@@ -787,13 +836,14 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
         .await;
     let after = match outcome {
         Ok((after, true)) => after,
+        // A commit that may have landed keeps its signature.
+        Err(e) if e.is_unavailable() => return Err(e),
         other => {
             // Nothing names the stored signature: a repeat of decisions
-            // already taken, or a decision that did not commit.
-            if let (Some(sig), Ok(storage)) = (&signature, scope.storage()) {
-                if let Err(e) = storage.delete(&sig.key).await {
-                    tracing::warn!(error = ?e, "[SHARE] an unused signature file was not removed");
-                }
+            // already taken, or a decision refused. Left behind on a
+            // failure here, the sweep removes it with its PENDING record.
+            if let Some(sig) = &signature {
+                forget_signature(scope, sig).await;
             }
             other?.0
         }

@@ -448,3 +448,82 @@ async fn with_auto_start_shift_work_opens_the_shift_with_it() {
     kinds.sort();
     assert_eq!(kinds, ["JOB", "SHIFT"]);
 }
+
+#[tokio::test]
+async fn a_member_lists_only_their_own_entries_whatever_the_filter() {
+    let app = TestApp::spawn().await;
+    let member = app.member().await.clone();
+    let admin = app.admin().await.clone();
+    clock(&app, &admin, "clock-in", json!({ "kind": "SHIFT" })).await;
+    clock(&app, &member, "clock-in", json!({ "kind": "SHIFT" })).await;
+    let r = app
+        .get(
+            &format!("/api/v1/time-entries?technicianId={}", admin.id),
+            Some(&member),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 0, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/api/v1/time-entries?technicianId={}", admin.id),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn yesterdays_forgotten_shift_is_closed_at_its_days_end_not_reused() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let member = app.member().await.clone();
+    app.patch(
+        "/api/v1/organization",
+        Some(&owner),
+        json!({ "settings": { "timezone": "UTC", "workingHours": {
+            "mon": ["08:00", "17:00"], "tue": ["08:00", "17:00"], "wed": ["08:00", "17:00"],
+            "thu": ["08:00", "17:00"], "fri": ["08:00", "17:00"], "sat": ["08:00", "17:00"],
+            "sun": ["08:00", "17:00"] } } }),
+    )
+    .await;
+    // Opened by the clock two days ago at 09:00 UTC (its lock exists).
+    clock(&app, &member, "clock-in", json!({ "kind": "SHIFT" })).await;
+    let day = bson::DateTime::now().timestamp_millis() / 86_400_000 - 2;
+    let started = bson::DateTime::from_millis(day * 86_400_000 + 9 * 3_600_000);
+    let old = open_entries(&app, &member.id).await.remove(0);
+    app.db
+        .collection::<bson::Document>("time_entries")
+        .update_one(
+            doc! { "_id": old.get_object_id("_id").unwrap() },
+            doc! { "$set": { "startedAt": started } },
+        )
+        .await
+        .unwrap();
+    let r = clock(&app, &member, "clock-in", json!({ "kind": "SHIFT" })).await;
+    assert_eq!(r.status, 201, "a new shift: {}", r.text);
+    let closed = app
+        .find(
+            "time_entries",
+            doc! { "_id": old.get_object_id("_id").unwrap() },
+        )
+        .await
+        .remove(0);
+    assert_eq!(closed.get_str("source").unwrap(), "AUTO_CLOSE");
+    assert_eq!(
+        closed.get_datetime("endedAt").unwrap().timestamp_millis(),
+        day * 86_400_000 + 17 * 3_600_000
+    );
+    assert_eq!(closed.get_i64("minutes").unwrap(), 8 * 60);
+    // An open entry cannot be edited to last more than a day.
+    let admin = app.admin().await.clone();
+    let r = app
+        .patch(
+            &format!("/api/v1/time-entries/{}", r.str("id")),
+            Some(&admin),
+            json!({ "editReason": "started earlier", "startedAt": shared::time::rfc3339(started) }),
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["startedAt"]);
+}

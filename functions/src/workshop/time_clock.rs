@@ -23,11 +23,16 @@
 //!
 //! ADMIN+ edit entries (`editReason` required, audited with the change;
 //! 409 `TIME_ENTRY_OVERLAP` when the new times overlap another entry of
-//! the same slot). The scheduled cleanup closes entries left open past
-//! the working day they started in ([`auto_close`]): at the end of that
-//! day's working hours in the organization's time zone (at the local
-//! midnight when the day has none, or the entry started after them),
-//! with `source: AUTO_CLOSE`.
+//! the same slot; at most 24 hours, open entries too). Every rule (the
+//! work order's status, its line, the entry's times) is checked on what
+//! the transaction reads, under the technician's lock.
+//!
+//! An entry left open past the working day it started in is closed at
+//! the end of that day's working hours in the organization's time zone
+//! (at the local midnight when the day has none, or the entry started
+//! after them), with `source: AUTO_CLOSE`: by the scheduled cleanup
+//! ([`auto_close`]), or by the technician's next clock-in or clock-out,
+//! whichever comes first, so yesterday's forgotten shift is never today's.
 
 use std::collections::HashMap;
 
@@ -216,42 +221,65 @@ fn closing(entry: &Document, at: DateTime, source: Option<Source>) -> (i64, Docu
     )
 }
 
-/// Closes the open `entry` at `at` in the transaction, adding its minutes
-/// to its line.
-async fn close(tx: &mut Tx<'_>, entry: &Document, at: DateTime) -> Result<Document, ApiError> {
+/// Closes the open `entry` (as this transaction read it) at `at`, adding
+/// its minutes to its line, audited.
+async fn close(
+    tx: &mut Tx<'_>,
+    entry: &Document,
+    at: DateTime,
+    source: Option<Source>,
+) -> Result<Document, ApiError> {
     let id = shared::error::id_of(entry, "time entry")?;
-    let (m, update) = closing(entry, at, None);
+    let version = shared::db::number(entry, "version").unwrap_or(1);
+    let (m, update) = closing(entry, at, source);
     let after = tx
-        .find_one_and_update(TIME_ENTRIES, doc! { "_id": id, "open": true }, update)
+        .find_one_and_update(
+            TIME_ENTRIES,
+            doc! { "_id": id, "open": true, "version": version },
+            update,
+        )
         .await?
         .ok_or_else(|| {
             ApiError::conflict(Code::WriteConflict, "The entry changed meanwhile; retry")
         })?;
     if let Some((order, line)) = line_of(entry) {
         let (filter, update) = line_change(order, line, m);
+        // A line deleted meanwhile keeps nothing: the minutes stay on the
+        // entry.
         tx.update_by_id(WORK_ORDERS, filter, update).await?;
     }
+    let mut changes = doc! { "endedAt": at, "minutes": m };
+    if let Some(s) = source {
+        changes.insert("source", s.as_str());
+    }
+    tx.audit(
+        AuditEntry::new(Action::Update, "time_entry")
+            .id(id)
+            .changes(changes),
+    )
+    .await?;
     Ok(after)
 }
 
-/// The work order a JOB is clocked on: live, its lines still worked on,
-/// and the line (when named) one of its LABOR lines.
-async fn check_job(scope: &Scope, order: ObjectId, line: Option<ObjectId>) -> Result<(), ApiError> {
-    let found = scope
-        .collection(WORK_ORDERS)
-        .find_one(doc! { "_id": order, "deletedAt": null })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: "work order",
-        })?;
-    if !Status::of(&found).lines_change() {
+/// Checks the work order `found` (read in the transaction) for a JOB: live,
+/// its lines still worked on when `open` is asked, and the line (when
+/// named) one of its LABOR lines.
+fn check_order(
+    found: Option<&Document>,
+    line: Option<ObjectId>,
+    open: bool,
+) -> Result<(), ApiError> {
+    let found = found.ok_or(ApiError::NotFound {
+        resource: "work order",
+    })?;
+    if open && !Status::of(found).lines_change() {
         return Err(ApiError::conflict(
             Code::InvalidTransition,
             "Time is clocked on a work order before it is COMPLETED",
         ));
     }
     if let Some(line) = line {
-        let labour = super::order::lines_of(&found).iter().any(|l| {
+        let labour = super::order::lines_of(found).iter().any(|l| {
             l.get_object_id("id") == Ok(line) && l.get_str("type") == Ok(LineKind::Labor.as_str())
         });
         if !labour {
@@ -262,6 +290,12 @@ async fn check_job(scope: &Scope, order: ObjectId, line: Option<ObjectId>) -> Re
         }
     }
     Ok(())
+}
+
+/// The live work order `id`, as the transaction sees it.
+async fn order_in(tx: &mut Tx<'_>, id: ObjectId) -> Result<Option<Document>, ApiError> {
+    tx.find_one(WORK_ORDERS, doc! { "_id": id, "deletedAt": null })
+        .await
 }
 
 /// `lineId` of `input` as an id (422 when it is none).
@@ -333,9 +367,60 @@ fn new_entry(
     d
 }
 
+/// Inserts `entry`, audited.
+async fn open_entry(tx: &mut Tx<'_>, entry: &Document) -> Result<(), ApiError> {
+    let id = shared::error::id_of(entry, "time entry")?;
+    tx.insert_one(TIME_ENTRIES, entry.clone()).await?;
+    let mut changes = Document::new();
+    for key in ["technicianId", "kind", "workOrderId", "lineId", "startedAt"] {
+        if let Some(v) = entry.get(key) {
+            changes.insert(key, v.clone());
+        }
+    }
+    tx.audit(
+        AuditEntry::new(Action::Create, "time_entry")
+            .id(id)
+            .changes(changes),
+    )
+    .await
+}
+
 /// The lock a technician's clock takes in every transaction.
 fn lock_name(technician: ObjectId) -> String {
     format!("time-clock:{}", technician.to_hex())
+}
+
+/// The technician's open entries, as the transaction sees them; those left
+/// open past their working day are closed at its end (`AUTO_CLOSE`) first,
+/// as the cleanup would have: yesterday's forgotten shift is not today's.
+async fn open_now(
+    tx: &mut Tx<'_>,
+    technician: ObjectId,
+    now: DateTime,
+) -> Result<(Vec<Document>, Vec<Document>), ApiError> {
+    let found = tx
+        .find_many(
+            TIME_ENTRIES,
+            doc! { "technicianId": technician, "open": true },
+            doc! { "startedAt": 1 },
+            5,
+        )
+        .await?;
+    let cal = Calendar::of(tx.scope().caller().org.settings.as_ref());
+    let (mut open, mut closed) = (vec![], vec![]);
+    for entry in found {
+        let end = entry
+            .get_datetime("startedAt")
+            .ok()
+            .and_then(|s| day_end(&cal, *s));
+        match end {
+            Some(end) if end <= now => {
+                closed.push(close(tx, &entry, end, Some(Source::AutoClose)).await?);
+            }
+            _ => open.push(entry),
+        }
+    }
+    Ok((open, closed))
 }
 
 /// `POST /api/v1/time-entries/clock-in {kind, technicianId?, workOrderId?,
@@ -347,8 +432,8 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
     let (mut input, refs) = fields::parse_create(CLOCK_IN, &body)?;
     let kind = EntryKind::in_field(&input, "kind").unwrap_or(EntryKind::Shift);
     let line = line_id(&input)?;
-    if line.is_some() {
-        input.insert("lineId", line.map(Bson::ObjectId).unwrap_or(Bson::Null));
+    if let Some(l) = line {
+        input.insert("lineId", l);
     }
     let order = input.get_object_id("workOrderId").ok();
     match kind {
@@ -360,26 +445,16 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
         }
         _ => {}
     }
-    if line.is_some() && order.is_none() {
-        return Err(ApiError::field("lineId", "needs its workOrderId"));
-    }
     let technician = technician_of(scope, &input).await?;
     check_bay(scope, &input)?;
-    // Independent reads, side by side: the references, the work order,
-    // and the technician's lock (made once, outside any transaction).
+    // The references and the technician's lock (made once, outside any
+    // transaction), side by side.
     let lock = lock_name(technician);
-    let (refs, job, locked) = tokio::join!(
+    let (refs, locked) = tokio::join!(
         records::check_references(scope, &refs),
-        async {
-            match order {
-                Some(order) => check_job(scope, order, line).await,
-                None => Ok(()),
-            }
-        },
         scope.ensure_sequence(&lock)
     );
     refs?;
-    job?;
     locked?;
     let auto_shift = auto_start_shift(scope);
     let input = &input;
@@ -387,17 +462,16 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
         .transaction(|tx| {
             Box::pin(async move {
                 tx.lock(&lock_name(technician)).await?;
-                let open = tx
-                    .find_many(
-                        TIME_ENTRIES,
-                        doc! { "technicianId": technician, "open": true },
-                        doc! { "startedAt": 1 },
-                        5,
-                    )
-                    .await?;
+                let now = DateTime::now();
+                // The work order as this transaction sees it: a status
+                // changed or a line deleted meanwhile is seen here.
+                if let Some(order) = order {
+                    let found = order_in(tx, order).await?;
+                    check_order(found.as_ref(), line, true)?;
+                }
+                let (open, _) = open_now(tx, technician, now).await?;
                 let in_slot =
                     |slot: &str| open.iter().find(|e| e.get_str("slot") == Ok(slot)).cloned();
-                let now = DateTime::now();
                 let mut closed = None;
                 match kind {
                     EntryKind::Shift => {
@@ -406,6 +480,15 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
                         }
                     }
                     EntryKind::Job | EntryKind::NonBillable => {
+                        if let Some(work) = in_slot("WORK") {
+                            let same = work.get_str("kind") == Ok(kind.as_str())
+                                && ["workOrderId", "lineId", "activity"].iter().all(|k| {
+                                    work.get(k).filter(|v| **v != Bson::Null) == input.get(k)
+                                });
+                            if same {
+                                return Ok((work, None, false));
+                            }
+                        }
                         if in_slot("SHIFT").is_none() {
                             if !auto_shift {
                                 return Err(ApiError::conflict(
@@ -415,28 +498,15 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
                             }
                             let shift =
                                 new_entry(tx.scope(), technician, EntryKind::Shift, input, now);
-                            tx.insert_one(TIME_ENTRIES, shift).await?;
+                            open_entry(tx, &shift).await?;
                         }
                         if let Some(work) = in_slot("WORK") {
-                            let same = work.get_str("kind") == Ok(kind.as_str())
-                                && ["workOrderId", "lineId", "activity"].iter().all(|k| {
-                                    work.get(k).filter(|v| **v != Bson::Null) == input.get(k)
-                                });
-                            if same {
-                                return Ok((work, None, false));
-                            }
-                            closed = Some(close(tx, &work, now).await?);
+                            closed = Some(close(tx, &work, now, None).await?);
                         }
                     }
                 }
                 let entry = new_entry(tx.scope(), technician, kind, input, now);
-                tx.insert_one(TIME_ENTRIES, entry.clone()).await?;
-                tx.audit(
-                    AuditEntry::new(Action::Create, "time_entry")
-                        .id(shared::error::id_of(&entry, "time entry")?)
-                        .changes(doc! { "kind": kind.as_str(), "technicianId": technician }),
-                )
-                .await?;
+                open_entry(tx, &entry).await?;
                 Ok((entry, closed, true))
             })
         })
@@ -453,7 +523,8 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
 
 /// `POST /api/v1/time-entries/clock-out {kind, technicianId?}` -> 200 with
 /// the closed entry (a SHIFT closes the open work with it, listed in
-/// `closed`); 409 `NOT_CLOCKED_IN` when nothing of that kind is open.
+/// `closed`); 409 `NOT_CLOCKED_IN` when nothing of that kind is open. An
+/// entry left open past its working day was closed at its end.
 pub async fn clock_out(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let body: Value = ctx.req.json()?;
@@ -472,37 +543,25 @@ pub async fn clock_out(ctx: Ctx) -> HandlerResult {
             Box::pin(async move {
                 tx.lock(&lock_name(technician)).await?;
                 let now = DateTime::now();
-                let open = tx
-                    .find_many(
-                        TIME_ENTRIES,
-                        doc! { "technicianId": technician, "open": true },
-                        doc! { "startedAt": 1 },
-                        5,
-                    )
-                    .await?;
-                let target = open
-                    .iter()
-                    .find(|e| e.get_str("kind") == Ok(kind.as_str()))
-                    .cloned()
-                    .ok_or_else(|| {
-                        ApiError::conflict(
-                            Code::NotClockedIn,
-                            format!("No open {} entry to clock out of", kind.as_str()),
-                        )
-                    })?;
+                let (open, stale) = open_now(tx, technician, now).await?;
+                let of_kind = |e: &&Document| e.get_str("kind") == Ok(kind.as_str());
+                let Some(target) = open.iter().find(of_kind).cloned() else {
+                    // Left open past its day: closed at the day's end now.
+                    if let Some(done) = stale.iter().find(of_kind) {
+                        return Ok((done.clone(), None));
+                    }
+                    return Err(ApiError::conflict(
+                        Code::NotClockedIn,
+                        format!("No open {} entry to clock out of", kind.as_str()),
+                    ));
+                };
                 let mut closed = None;
                 if kind == EntryKind::Shift {
                     if let Some(work) = open.iter().find(|e| e.get_str("slot") == Ok("WORK")) {
-                        closed = Some(close(tx, work, now).await?);
+                        closed = Some(close(tx, work, now, None).await?);
                     }
                 }
-                let after = close(tx, &target, now).await?;
-                tx.audit(
-                    AuditEntry::new(Action::Update, "time_entry")
-                        .id(shared::error::id_of(&after, "time entry")?)
-                        .changes(doc! { "endedAt": now }),
-                )
-                .await?;
+                let after = close(tx, &target, now, None).await?;
                 Ok((after, closed))
             })
         })
@@ -518,7 +577,14 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let mut filter = Document::new();
     if !Permission::UpdateAnyRecord.allows(scope.caller().role) {
-        filter.insert("technicianId", scope.caller().user.id);
+        // Under `$and`: the query's own `technicianId` filter cannot
+        // replace it.
+        filter.insert(
+            "$and",
+            vec![Bson::Document(
+                doc! { "technicianId": scope.caller().user.id },
+            )],
+        );
     }
     let (docs, next) = records::page(&ctx.req, scope, TIME_ENTRIES, &LIST, filter, None).await?;
     let data: Vec<Value> = docs.iter().map(shown).collect();
@@ -527,13 +593,24 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     ))
 }
 
+/// A time in the future (beyond a 5-minute clock skew) is refused.
+fn not_future(field: &str, t: DateTime, now: DateTime) -> Result<(), ApiError> {
+    if t.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
+        return Err(ApiError::field(field, "cannot be in the future"));
+    }
+    Ok(())
+}
+
 /// `PATCH /api/v1/time-entries/{id}` (ADMIN+) `{editReason, startedAt?,
 /// endedAt?, workOrderId?, lineId?, bay?, activity?}`: the corrected entry,
 /// audited with its reason; 409 `TIME_ENTRY_OVERLAP` when it would overlap
-/// another entry of the technician's slot.
+/// another entry of the technician's slot. Every rule is checked on the
+/// entry as the edit's transaction reads it.
 pub async fn edit(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
+    // Another organization's entry is a 404 whatever the body says; the
+    // technician (never changed by an edit) names the lock.
     let before = scope
         .collection(TIME_ENTRIES)
         .find_one(doc! { "_id": id })
@@ -548,61 +625,18 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
     if let Some(l) = line {
         input.insert("lineId", l);
     }
-    let kind = EntryKind::in_field(&before, "kind").unwrap_or(EntryKind::Shift);
-    if kind != EntryKind::Job && (input.contains_key("workOrderId") || line.is_some()) {
-        return Err(ApiError::field("workOrderId", "is taken by a JOB only"));
-    }
     check_bay(scope, &input)?;
-    records::check_references(scope, &refs).await?;
-    let order = input
-        .get_object_id("workOrderId")
-        .ok()
-        .or_else(|| before.get_object_id("workOrderId").ok());
-    if line.is_some() || input.contains_key("workOrderId") {
-        if let Some(order) = order {
-            check_line(
-                scope,
-                order,
-                line.or_else(|| before.get_object_id("lineId").ok()),
-            )
-            .await?;
-        }
-    }
-    let started = input
-        .get_datetime("startedAt")
-        .or_else(|_| before.get_datetime("startedAt"))
-        .copied()
-        .map_err(|_| ApiError::internal("an entry without its start"))?;
-    let ended = input
-        .get_datetime("endedAt")
-        .ok()
-        .or_else(|| before.get_datetime("endedAt").ok())
-        .copied();
-    let now = DateTime::now();
-    if started.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
-        return Err(ApiError::field("startedAt", "cannot be in the future"));
-    }
-    if let Some(end) = ended {
-        let span = end.timestamp_millis() - started.timestamp_millis();
-        if span <= 0 {
-            return Err(ApiError::field("endedAt", "must be after startedAt"));
-        }
-        if span > MAX_ENTRY_HOURS * 60 * MINUTE_MS {
-            return Err(ApiError::field(
-                "endedAt",
-                format!("an entry lasts at most {MAX_ENTRY_HOURS} hours"),
-            ));
-        }
-        if end.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
-            return Err(ApiError::field("endedAt", "cannot be in the future"));
-        }
-    }
     let technician = before
         .get_object_id("technicianId")
         .map_err(|_| ApiError::internal("an entry without its technician"))?;
-    let slot = kind.slot();
-    scope.ensure_sequence(&lock_name(technician)).await?;
-    let (input, before_ref) = (&input, &before);
+    let lock = lock_name(technician);
+    let (refs, locked) = tokio::join!(
+        records::check_references(scope, &refs),
+        scope.ensure_sequence(&lock)
+    );
+    refs?;
+    locked?;
+    let input = &input;
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
@@ -618,9 +652,60 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                         current_version: version,
                     });
                 }
+                let kind = EntryKind::in_field(&current, "kind").unwrap_or(EntryKind::Shift);
+                if kind != EntryKind::Job
+                    && (input.contains_key("workOrderId") || input.contains_key("lineId"))
+                {
+                    return Err(ApiError::field("workOrderId", "is taken by a JOB only"));
+                }
+                if input.contains_key("workOrderId") || input.contains_key("lineId") {
+                    let order = input
+                        .get_object_id("workOrderId")
+                        .or_else(|_| current.get_object_id("workOrderId"))
+                        .map_err(|_| ApiError::field("workOrderId", "is required for a JOB"))?;
+                    let line = input
+                        .get_object_id("lineId")
+                        .ok()
+                        .or_else(|| current.get_object_id("lineId").ok());
+                    let found = order_in(tx, order).await?;
+                    // A correction may come after the work order is done.
+                    check_order(found.as_ref(), line, false)?;
+                }
+                let now = DateTime::now();
+                let started = input
+                    .get_datetime("startedAt")
+                    .or_else(|_| current.get_datetime("startedAt"))
+                    .copied()
+                    .map_err(|_| ApiError::internal("an entry without its start"))?;
+                let ended = input
+                    .get_datetime("endedAt")
+                    .ok()
+                    .or_else(|| current.get_datetime("endedAt").ok())
+                    .copied();
+                not_future("startedAt", started, now)?;
+                // An entry lasts at most a day, open ones too.
+                let end = ended.unwrap_or(now);
+                let span = end.timestamp_millis() - started.timestamp_millis();
+                if ended.is_some() && span <= 0 {
+                    return Err(ApiError::field("endedAt", "must be after startedAt"));
+                }
+                if span > MAX_ENTRY_HOURS * 60 * MINUTE_MS {
+                    let field = if ended.is_some() {
+                        "endedAt"
+                    } else {
+                        "startedAt"
+                    };
+                    return Err(ApiError::field(
+                        field,
+                        format!("an entry lasts at most {MAX_ENTRY_HOURS} hours"),
+                    ));
+                }
+                if let Some(end) = ended {
+                    not_future("endedAt", end, now)?;
+                }
                 // Another entry of the slot overlapping [started, ended).
                 let mut overlap = doc! {
-                    "_id": { "$ne": id }, "technicianId": technician, "slot": slot,
+                    "_id": { "$ne": id }, "technicianId": technician, "slot": kind.slot(),
                     "$or": [{ "endedAt": null }, { "endedAt": { "$gt": started } }],
                 };
                 if let Some(end) = ended {
@@ -644,7 +729,6 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                 set.insert("source", Source::Manual.as_str());
                 set.insert("updatedAt", now);
                 let mut update = doc! { "$inc": { "version": 1_i64 } };
-                let old_minutes = shared::db::number(&current, "minutes").unwrap_or(0);
                 let new_minutes = ended.map(|e| minutes(started, e));
                 if let Some(end) = ended {
                     set.insert("endedAt", end);
@@ -667,9 +751,12 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                     })?;
                 // The minutes move from the line they counted on to the
                 // line they count on now.
-                let was_closed = current.get_datetime("endedAt").is_ok();
-                if let (Some((order, line)), true) = (line_of(&current), was_closed) {
-                    let (f, u) = line_change(order, line, -old_minutes);
+                let old_minutes = current
+                    .get_datetime("endedAt")
+                    .is_ok()
+                    .then(|| shared::db::number(&current, "minutes").unwrap_or(0));
+                if let (Some((order, line)), Some(m)) = (line_of(&current), old_minutes) {
+                    let (f, u) = line_change(order, line, -m);
                     tx.update_by_id(WORK_ORDERS, f, u).await?;
                 }
                 if let (Some((order, line)), Some(m)) = (line_of(&after), new_minutes) {
@@ -677,7 +764,7 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                     tx.update_by_id(WORK_ORDERS, f, u).await?;
                 }
                 let reason = input.get_str("editReason").unwrap_or("");
-                let mut changes = diff(before_ref, &after);
+                let mut changes = diff(&current, &after);
                 changes.insert("editReason", reason);
                 tx.audit(
                     AuditEntry::new(Action::Update, "time_entry")
@@ -695,34 +782,6 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
         &format!("\"{}\"", shared::db::number(&after, "version").unwrap_or(1)),
     );
     Ok(r)
-}
-
-/// For an edit: the line (when named) is a LABOR line of the live work
-/// order (whatever its status: a correction may come after the invoice).
-async fn check_line(
-    scope: &Scope,
-    order: ObjectId,
-    line: Option<ObjectId>,
-) -> Result<(), ApiError> {
-    let found = scope
-        .collection(WORK_ORDERS)
-        .find_one(doc! { "_id": order, "deletedAt": null })
-        .await?
-        .ok_or(ApiError::NotFound {
-            resource: "work order",
-        })?;
-    if let Some(line) = line {
-        let labour = super::order::lines_of(&found).iter().any(|l| {
-            l.get_object_id("id") == Ok(line) && l.get_str("type") == Ok(LineKind::Labor.as_str())
-        });
-        if !labour {
-            return Err(ApiError::field(
-                "lineId",
-                "must be a LABOR line of the work order",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// When an entry started at `started` is left open too long: the end of
@@ -747,8 +806,10 @@ fn day_end(cal: &Calendar, started: DateTime) -> Option<DateTime> {
 
 /// The scheduled cleanup's part: entries left open past their working day
 /// are closed at its end (`AUTO_CLOSE`), their minutes added to their
-/// line in the same transaction. At most `batch` entries a run; returns
-/// (looked at, closed).
+/// line in the same transaction, each under its technician's lock and as
+/// that transaction reads it. At most `batch` entries a run, oldest first;
+/// one that fails is logged and left to the next run. Returns (looked at,
+/// closed).
 pub async fn auto_close(
     db: &Unscoped<'_>,
     now: DateTime,
@@ -762,7 +823,7 @@ pub async fn auto_close(
             doc! { "open": true, "startedAt": { "$lt": cutoff } },
             doc! { "startedAt": 1 },
             batch,
-            None,
+            Some(doc! { "_id": 1, "organizationId": 1, "technicianId": 1, "startedAt": 1 }),
         )
         .await?;
     let mut calendars: HashMap<ObjectId, Calendar> = HashMap::new();
@@ -770,8 +831,10 @@ pub async fn auto_close(
     let meta = RequestMeta::system("time-clock-auto-close", "SCHEDULED");
     for entry in open {
         scanned += 1;
-        let (Ok(org), Ok(started)) = (
+        let (Ok(id), Ok(org), Ok(technician), Ok(started)) = (
+            entry.get_object_id("_id"),
             entry.get_object_id("organizationId"),
+            entry.get_object_id("technicianId"),
             entry.get_datetime("startedAt").copied(),
         ) else {
             continue;
@@ -784,38 +847,77 @@ pub async fn auto_close(
                 .and_then(|o| o.get_document("settings").ok().cloned());
             slot.insert(Calendar::of(settings.as_ref()));
         }
-        let Some(end) = calendars.get(&org).and_then(|c| day_end(c, started)) else {
+        let Some(cal) = calendars.get(&org) else {
             continue;
         };
-        if end > now {
+        // Only what is already past its day's end is read again.
+        if day_end(cal, started).is_none_or(|end| end > now) {
             continue;
         }
-        let (entry, meta) = (&entry, &meta);
+        let meta = &meta;
         let done = db
             .transaction(|tx| {
-                Box::pin(async move { close_unscoped(tx, entry, org, end, meta).await })
+                Box::pin(
+                    async move { close_unscoped(tx, id, org, technician, cal, now, meta).await },
+                )
             })
-            .await?;
-        closed += u64::from(done);
+            .await;
+        match done {
+            Ok(true) => closed += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = ?e, entry = %id, "[TIME_CLOCK] an entry was not closed")
+            }
+        }
     }
     Ok((scanned, closed))
 }
 
-/// [`close`] for the cleanup, with `AUTO_CLOSE` and the audit entry.
+/// [`close`] for the cleanup: under the technician's lock (when the clock
+/// made it), on the entry as this transaction reads it, `AUTO_CLOSE`,
+/// audited. `false` when it was closed or changed meanwhile.
 async fn close_unscoped(
     tx: &mut UnscopedTx<'_>,
-    entry: &Document,
+    id: ObjectId,
     org: ObjectId,
-    at: DateTime,
+    technician: ObjectId,
+    cal: &Calendar,
+    now: DateTime,
     meta: &RequestMeta,
 ) -> Result<bool, ApiError> {
-    let id = shared::error::id_of(entry, "time entry")?;
-    let (m, update) = closing(entry, at, Some(Source::AutoClose));
-    let filter = doc! { "_id": id, "organizationId": org, "open": true };
+    let lock = format!("{}:{}", org.to_hex(), lock_name(technician));
+    tx.update_one(
+        collections::SEQUENCES,
+        doc! { "_id": lock },
+        doc! { "$inc": { "value": 1_i64 } },
+    )
+    .await?;
+    let Some(entry) = tx
+        // Read in the transaction (an update that changes nothing).
+        .find_one_and_update(
+            TIME_ENTRIES,
+            doc! { "_id": id, "organizationId": org, "open": true },
+            doc! { "$inc": { "version": 0_i64 } },
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(at) = entry
+        .get_datetime("startedAt")
+        .ok()
+        .and_then(|s| day_end(cal, *s))
+        .filter(|end| *end <= now)
+    else {
+        return Ok(false);
+    };
+    let version = shared::db::number(&entry, "version").unwrap_or(1);
+    let (m, update) = closing(&entry, at, Some(Source::AutoClose));
+    let filter = doc! { "_id": id, "organizationId": org, "open": true, "version": version };
     if tx.update_one(TIME_ENTRIES, filter, update).await? == 0 {
         return Ok(false);
     }
-    if let Some((order, line)) = line_of(entry) {
+    if let Some((order, line)) = line_of(&entry) {
         let (mut filter, update) = line_change(order, line, m);
         filter.insert("organizationId", org);
         tx.update_one(WORK_ORDERS, filter, update).await?;
@@ -823,7 +925,7 @@ async fn close_unscoped(
     tx.audit(
         AuditEntry::new(Action::Update, "time_entry")
             .id(id)
-            .changes(doc! { "endedAt": at, "source": Source::AutoClose.as_str() }),
+            .changes(doc! { "endedAt": at, "minutes": m, "source": Source::AutoClose.as_str() }),
         Some(org),
         None,
         meta,

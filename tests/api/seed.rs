@@ -72,6 +72,25 @@ async fn the_demo_workshop_is_seeded_once_with_users_and_believable_records() {
     assert_eq!(total("/api/v1/products").await, 4);
     assert_eq!(total("/api/v1/vehicles").await, 5);
     assert_eq!(total("/api/v1/parts").await, 6);
+    assert_eq!(total("/api/v1/canned-jobs").await, 2);
+    // A month of clocked time: shifts, jobs on the invoiced work order's
+    // labour line (which counts their minutes) and cleaning.
+    let entries = app.find("time_entries", doc! {}).await;
+    assert!(entries.len() >= 3 * 18, "{}", entries.len());
+    let job_minutes: i64 = entries
+        .iter()
+        .filter(|e| e.get_str("kind").unwrap() == "JOB")
+        .map(|e| e.get_i64("minutes").unwrap())
+        .sum();
+    let invoiced = &app.find("work_orders", doc! { "status": "INVOICED" }).await[0];
+    let clocked: i64 = invoiced
+        .get_array("lines")
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_document())
+        .filter_map(|l| shared::db::number(l, "clockedMinutes"))
+        .sum();
+    assert_eq!(clocked, job_minutes);
     // Three parts are at or under their reorder level.
     assert_eq!(total("/api/v1/parts?lowStock=true").await, 3);
     // Every part's stock is the sum of its movements.

@@ -527,3 +527,58 @@ async fn yesterdays_forgotten_shift_is_closed_at_its_days_end_not_reused() {
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(r.error_fields(), ["startedAt"]);
 }
+
+#[tokio::test]
+async fn labour_lines_split_between_technicians_in_basis_points_summing_to_10000() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let (member, admin) = (app.member().await.clone(), app.admin().await.clone());
+    let (order, brakes, _) = job(&app, &owner).await;
+    let splits = |a: i64, b: i64| json!([{ "technicianId": member.id, "shareBps": a }, { "technicianId": admin.id, "shareBps": b }]);
+    let labour = |s: Value| json!({ "type": "LABOR", "quantity": 100, "unitPrice": 100, "technicianSplits": s });
+    let r = add_line(&app, &owner, &order, labour(splits(6_000, 3_000))).await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["technicianSplits"]);
+    let twice = json!([{ "technicianId": member.id, "shareBps": 5_000 }, { "technicianId": member.id, "shareBps": 5_000 }]);
+    add_line(&app, &owner, &order, labour(twice))
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    let fee = json!({ "type": "FEE", "quantity": 1, "unitPrice": 100, "technicianSplits": splits(5_000, 5_000) });
+    add_line(&app, &owner, &order, fee)
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    let other = app.other().await.clone();
+    let foreign = json!([{ "technicianId": other.id, "shareBps": 10_000 }]);
+    add_line(&app, &owner, &order, labour(foreign))
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    let r = add_line(&app, &owner, &order, labour(splits(6_000, 4_000))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let line = r.body["lines"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A PATCH keeps the same rule, on the line as it would be.
+    let path = format!("/api/v1/work-orders/{order}/lines/{brakes}");
+    app.patch(
+        &path,
+        Some(&owner),
+        json!({ "technicianSplits": splits(5_000, 5_001) }),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    let r = app
+        .patch(
+            &path,
+            Some(&owner),
+            json!({ "technicianSplits": splits(2_500, 7_500) }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let lines = r.body["lines"].as_array().unwrap();
+    let split_of = |id: &str| {
+        lines.iter().find(|l| l["id"] == id).unwrap()["technicianSplits"][1]["shareBps"].clone()
+    };
+    assert_eq!(split_of(&brakes), 7_500);
+    assert_eq!(split_of(&line), 4_000);
+}

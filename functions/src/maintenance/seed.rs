@@ -597,7 +597,130 @@ async fn workshop(
         .find_many(doc! { "organizationId": org }, doc! { "_id": 1 }, 10, None)
         .await?;
     work_orders(db, org, owner, technician, &fleet, &accounts, &shelf).await?;
-    appointments(db, org, owner, technician, &fleet).await
+    appointments(db, org, owner, technician, &fleet).await?;
+    canned_jobs(db, org, owner, &shelf).await?;
+    clocked_time(db, org, owner, technician).await
+}
+
+/// The shop's canned jobs: an oil service at a package price and front
+/// brake pads.
+async fn canned_jobs(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    shelf: &[(ObjectId, &str, i64)],
+) -> Result<(), ApiError> {
+    use crate::workshop::canned_jobs::CANNED_JOBS;
+    let part = |i: usize| shelf.get(i).map(|(id, _, _)| *id);
+    let (Some(oil), Some(filter), Some(pads)) = (part(0), part(1), part(2)) else {
+        return Ok(());
+    };
+    let jobs = [
+        doc! {
+            "name": "Oil service", "category": "Maintenance", "bookable": true,
+            "packagePrice": 14_900_i64,
+            "lines": [
+                { "type": "LABOR", "description": "Oil and filter change", "quantity": 70_i64, "unitPrice": 9_500_i64, "taxRate": 1_900_i64 },
+                { "type": "PART", "partId": oil, "quantity": 1_i64 },
+                { "type": "PART", "partId": filter, "quantity": 1_i64 },
+            ],
+        },
+        doc! {
+            "name": "Brake pads front", "category": "Brakes", "bookable": true,
+            "lines": [
+                { "type": "LABOR", "description": "Replace front brake pads", "quantity": 120_i64, "unitPrice": 9_500_i64, "taxRate": 1_900_i64 },
+                { "type": "PART", "partId": pads, "quantity": 1_i64 },
+            ],
+        },
+    ];
+    for job in jobs {
+        let (_, d) = record(org, owner, job);
+        db.collection(CANNED_JOBS).insert_one(d).await?;
+    }
+    Ok(())
+}
+
+/// A month of the technician's clocked time: a shift each weekday from
+/// 08:00 to 17:00 in the demo's time zone, the morning on the invoiced
+/// work order's labour line, an hour of cleaning after lunch; the line
+/// counts the minutes.
+async fn clocked_time(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    owner: ObjectId,
+    technician: ObjectId,
+) -> Result<(), ApiError> {
+    use crate::workshop::order::{LineKind, WORK_ORDERS};
+    use crate::workshop::time_clock::TIME_ENTRIES;
+    use jiff::civil::{Time, Weekday};
+    let Some(order) = db
+        .collection(WORK_ORDERS)
+        .find_one(doc! { "organizationId": org, "status": "INVOICED" })
+        .await?
+    else {
+        return Ok(());
+    };
+    let order_id = id_of(&order, "work order")?;
+    let Some(line) = crate::workshop::order::lines_of(&order)
+        .into_iter()
+        .find(|l| LineKind::of(l) == LineKind::Labor)
+        .and_then(|l| l.get_object_id("id").ok())
+    else {
+        return Ok(());
+    };
+    let tz = jiff::tz::TimeZone::get(DEMO_TIMEZONE).internal("time zone")?;
+    let today = jiff::Timestamp::now().to_zoned_datetime(tz.clone()).date();
+    let at = |date: jiff::civil::Date, h: i8, m: i8| -> Result<DateTime, ApiError> {
+        let local = date.to_datetime(Time::new(h, m, 0, 0).internal("a seed time")?);
+        let zoned = local
+            .to_zoned_datetime(tz.clone())
+            .internal("a seed time in the time zone")?;
+        Ok(DateTime::from_millis(zoned.timestamp().as_millisecond()))
+    };
+    let mut entries = vec![];
+    let mut job_minutes = 0_i64;
+    let mut date = today;
+    for _ in 0..30 {
+        date = date.yesterday().internal("the previous seed day")?;
+        if matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            continue;
+        }
+        let spans = [
+            ("SHIFT", "SHIFT", (8, 0), (17, 0)),
+            ("JOB", "WORK", (8, 15), (12, 0)),
+            ("NON_BILLABLE", "WORK", (13, 0), (14, 0)),
+        ];
+        for (kind, slot, from, to) in spans {
+            let (start, end) = (at(date, from.0, from.1)?, at(date, to.0, to.1)?);
+            let minutes = (end.timestamp_millis() - start.timestamp_millis()) / 60_000;
+            let (_, mut d) = record(
+                org,
+                owner,
+                doc! {
+                    "technicianId": technician, "kind": kind, "slot": slot,
+                    "startedAt": start, "endedAt": end, "minutes": minutes, "source": "APP",
+                },
+            );
+            d.remove("deletedAt");
+            if kind == "JOB" {
+                d.insert("workOrderId", order_id);
+                d.insert("lineId", line);
+                job_minutes += minutes;
+            }
+            if kind == "NON_BILLABLE" {
+                d.insert("activity", "Cleaning the bays");
+            }
+            entries.push(d);
+        }
+    }
+    db.collection(TIME_ENTRIES).insert_many(entries).await?;
+    db.collection(WORK_ORDERS)
+        .update_one(
+            doc! { "_id": order_id, "lines.id": line },
+            doc! { "$set": { "lines.$.clockedMinutes": job_minutes } },
+        )
+        .await?;
+    Ok(())
 }
 
 /// A work order in each status, on the fleet in turn: labour and a part

@@ -70,12 +70,31 @@ const LINE: Schema = Schema::Object(&[
     Prop::req("type", Schema::Enum(LineKind::NAMES)),
     Prop::opt("description", Schema::STRING),
     Prop::req("quantity", Schema::COUNT),
-    Prop::req("unitPrice", Schema::COUNT),
+    // An ADJUSTMENT's price, amount and tax may be negative.
+    Prop::req("unitPrice", INTEGER),
     Prop::opt("taxRate", Schema::COUNT),
     Prop::opt("partId", Schema::ID),
     Prop::req("approval", Schema::Enum(Approval::NAMES)),
-    Prop::req("amount", Schema::COUNT),
-    Prop::req("tax", Schema::COUNT),
+    Prop::req("amount", INTEGER),
+    Prop::req("tax", INTEGER),
+    Prop::opt(
+        "group",
+        Schema::Object(&[
+            Prop::req("id", Schema::ID),
+            Prop::req("cannedJobId", Schema::ID),
+            Prop::req("name", Schema::STRING),
+        ]),
+    ),
+    Prop::opt("clockedMinutes", INTEGER),
+    // A PART line's part cost when it was added.
+    Prop::opt("unitCost", Schema::COUNT),
+    Prop::opt(
+        "technicianSplits",
+        Schema::Array(&Schema::Object(&[
+            Prop::req("technicianId", Schema::ID),
+            Prop::req("shareBps", Schema::COUNT),
+        ])),
+    ),
     Prop::opt("approvedBy", Schema::STRING),
     Prop::opt("approvalMethod", Schema::Enum(ApprovalMethod::NAMES)),
     Prop::opt("approvedAt", Schema::TIME),
@@ -798,5 +817,58 @@ pub static TIME_ENTRIES_ID_PATCH: Op = Op {
     reply: Reply::Json(200, TIME_ENTRY),
     errors: &[409, 412],
     tag: Some("time-entries"),
+    ..Op::DEFAULTS
+};
+
+pub static WORK_ORDERS_ID_CANNED_JOBS_POST: Op = Op {
+    summary: "Add a canned job's lines",
+    description: "`{cannedJobId}`: the job's lines are copied as one group (each names it in \
+        `group`); PART lines are priced from their part and reserve stock in the same \
+        transaction, all or nothing (409 `INSUFFICIENT_STOCK`). With a `packagePrice` an \
+        ADJUSTMENT line makes the group's net total exactly that price; it follows the \
+        decisions on the group's lines and is not decided on itself. Later edits of the \
+        canned job change nothing here.",
+    body: Body::Json(Schema::Object(&[Prop::req("cannedJobId", Schema::ID)])),
+    reply: Reply::Json(201, Schema::Record(&WORK_ORDER)),
+    errors: &[409],
+    ..Op::DEFAULTS
+};
+
+pub static REPORTS_NAME_GET: Op = Op {
+    summary: "A report",
+    description: "`name` one of revenue, invoices, parts-margin, effective-labor-rate, \
+        technician-efficiency, technician-productivity (else 404). ADMIN+, or an API key with \
+        `reports:read`. Days in the organization's time zone, `from` and `to` included, at most \
+        1,100 days; rows keyed by day (`2026-11-30`), ISO week (`2026-W48`), month (`2026-11`, \
+        the default) or technician (their id). Money in minor units, time in minutes, ratios in \
+        basis points; `definitions` gives each figure's formula. Invoice figures read the lines \
+        frozen on invoices (INVOICED or PAID) by issue time; clock figures closed time entries \
+        by start. Cancelled work orders never count.",
+    query: &[
+        Param::req("from", Schema::Format("date"), "The first local day."),
+        Param::req("to", Schema::Format("date"), "The last local day."),
+        Param::opt(
+            "groupBy",
+            Schema::Enum(&["day", "week", "month", "technician"]),
+            "How rows are keyed (default month).",
+        ),
+    ],
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("report", Schema::STRING),
+            Prop::req("from", Schema::Format("date")),
+            Prop::req("to", Schema::Format("date")),
+            Prop::req(
+                "groupBy",
+                Schema::Enum(&["day", "week", "month", "technician"]),
+            ),
+            Prop::req("timezone", Schema::STRING),
+            Prop::req("currency", Schema::STRING),
+            Prop::req("rows", Schema::Array(&Schema::Any)),
+            Prop::req("definitions", Schema::Map(&Schema::STRING)),
+        ]),
+    ),
+    tag: Some("reports"),
     ..Op::DEFAULTS
 };

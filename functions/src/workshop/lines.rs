@@ -49,11 +49,61 @@ const TAX_RATE: Field = Field::optional(
     },
 );
 
+static SPLIT: &[Field] = &[
+    Field::required("technicianId", Kind::Ref(shared::db::collections::USERS)),
+    Field::required(
+        "shareBps",
+        Kind::Integer {
+            min: 1,
+            max: 10_000,
+        },
+    ),
+];
+
+/// Who did a LABOR line's work: shares in basis points summing to 10,000.
+const SPLITS: Field = Field::optional("technicianSplits", Kind::Rows { of: SPLIT, max: 10 });
+
+/// A line's `technicianSplits`, as a create or a PATCH leaves it: on a
+/// LABOR line only, each technician once, the shares summing to exactly
+/// 10,000 basis points (an empty list: none).
+fn check_splits(line: &Document) -> Result<(), ApiError> {
+    let Ok(splits) = line.get_array("technicianSplits") else {
+        return Ok(());
+    };
+    if splits.is_empty() {
+        return Ok(());
+    }
+    if LineKind::of(line) != LineKind::Labor {
+        return Err(ApiError::field(
+            "technicianSplits",
+            "belong on LABOR lines only",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut total: i64 = 0;
+    for s in splits.iter().filter_map(Bson::as_document) {
+        if !seen.insert(s.get_object_id("technicianId").ok()) {
+            return Err(ApiError::field(
+                "technicianSplits",
+                "must name each technician once",
+            ));
+        }
+        total += shared::db::number(s, "shareBps").unwrap_or(0);
+    }
+    if total != 10_000 {
+        return Err(ApiError::field(
+            "technicianSplits",
+            format!("shares must sum to 10000 basis points, not {total}"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) static NEW_LINE: &[Field] = &[
     Field::required(
         "type",
         Kind::Enum {
-            values: LineKind::NAMES,
+            values: LineKind::ENTERED,
             default: None,
         },
     ),
@@ -62,6 +112,7 @@ pub(crate) static NEW_LINE: &[Field] = &[
     UNIT_PRICE,
     TAX_RATE,
     Field::optional("partId", Kind::Ref(PARTS)),
+    SPLITS,
 ];
 
 /// What a line's PATCH may change: [`NEW_LINE`]'s fields but its type and part.
@@ -70,6 +121,7 @@ static LINE_PATCH: &[Field] = &[
     Field::optional("quantity", QUANTITY),
     UNIT_PRICE,
     TAX_RATE,
+    SPLITS,
 ];
 
 /// The most lines a work order has (what its documents print stays a few
@@ -117,7 +169,7 @@ fn at(lines: &[Document], id: ObjectId) -> Result<usize, ApiError> {
 /// The work order, live, that the caller may change the lines of (its
 /// creator, its technician, or an ADMIN+), before COMPLETED: the caller's
 /// right, and a first look at the status.
-async fn editable(scope: &Scope, id: ObjectId) -> Result<Order, ApiError> {
+pub(crate) async fn editable(scope: &Scope, id: ObjectId) -> Result<Order, ApiError> {
     let order = find_live(scope, &WORK_ORDER, id).await?;
     WORK_ORDER
         .require_own_or(scope, &order, Permission::UpdateAnyRecord)
@@ -171,6 +223,7 @@ pub(crate) async fn new_line(
     body: &Value,
 ) -> Result<Document, ApiError> {
     let (mut line, refs) = fields::parse_create(NEW_LINE, body)?;
+    check_splits(&line)?;
     shared::records::check_references(scope, &refs).await?;
     let part = line.get_object_id("partId").ok();
     match (LineKind::of(&line), part) {
@@ -187,6 +240,11 @@ pub(crate) async fn new_line(
                         format!("is priced in {priced}; this work order is in {billed}"),
                     ));
                 }
+            }
+            // What the part cost when it was added: the shop's margin,
+            // never shown to the customer.
+            if let Some(cost) = part.get("unitCost") {
+                line.insert("unitCost", cost.clone());
             }
             for (from, to) in [
                 ("unitPrice", "unitPrice"),
@@ -271,7 +329,8 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
     let id = ctx.path_id()?;
     editable(scope, id).await?;
     let body: Value = ctx.req.json()?;
-    let (changes, _) = fields::parse_patch(LINE_PATCH, &body)?;
+    let (changes, refs) = fields::parse_patch(LINE_PATCH, &body)?;
+    shared::records::check_references(scope, &refs).await?;
     let line_id = line_id(&ctx)?;
     if !changes.unset.is_empty() {
         return Err(ApiError::field(
@@ -287,9 +346,17 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                 let old_q = order.line(line_id)?.quantity;
                 let mut lines = lines_of(&stored);
                 let i = at(&lines, line_id)?;
+                if LineKind::of(&lines[i]) == LineKind::Adjustment {
+                    return Err(ApiError::field(
+                        "lineId",
+                        "is a package price the server keeps; remove it instead",
+                    ));
+                }
                 let line = &mut lines[i];
                 let repriced = set.contains_key("quantity") || set.contains_key("unitPrice");
                 line.extend(set.clone());
+                // The same rule as on create, on the line as it now is.
+                check_splits(line)?;
                 if repriced && Approval::of(line) == Some(Approval::Approved) {
                     line.insert("approval", Approval::Pending);
                 }
@@ -387,6 +454,38 @@ pub(crate) fn parse_decisions(
     decisions
 }
 
+/// A group's package price holds only for the whole group: its
+/// ADJUSTMENT line is APPROVED once every other line of the group is,
+/// DECLINED once one of them is, PENDING until then.
+pub(crate) fn follow_groups(lines: &mut [Document]) {
+    let group_of = |l: &Document| {
+        l.get_document("group")
+            .ok()
+            .and_then(|g| g.get_object_id("id").ok())
+    };
+    let adjustments: Vec<(usize, ObjectId)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| LineKind::of(l) == LineKind::Adjustment)
+        .filter_map(|(i, l)| Some((i, group_of(l)?)))
+        .collect();
+    for (i, group) in adjustments {
+        let members: Vec<Option<Approval>> = lines
+            .iter()
+            .filter(|l| LineKind::of(l) != LineKind::Adjustment && group_of(l) == Some(group))
+            .map(Approval::of)
+            .collect();
+        let approval = if members.contains(&Some(Approval::Declined)) {
+            Approval::Declined
+        } else if !members.is_empty() && members.iter().all(|a| *a == Some(Approval::Approved)) {
+            Approval::Approved
+        } else {
+            Approval::Pending
+        };
+        lines[i].insert("approval", approval);
+    }
+}
+
 /// `POST /api/v1/work-orders/{id}/approval` `{lines: [{lineId, decision:
 /// APPROVED|DECLINED}], approvedBy, method: IN_PERSON|PHONE|SIGNATURE}`:
 /// records the customer's decision on each line, with who, how, when and
@@ -475,6 +574,12 @@ pub(crate) async fn decide(
             .position(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
             .ok_or_else(|| ApiError::field(&field, "is not a line of this work order"))?;
         let read = Line::of(&lines[at])?;
+        if read.kind == LineKind::Adjustment {
+            return Err(ApiError::field(
+                &field,
+                "is a package price: it follows the decisions on its group's lines",
+            ));
+        }
         if decided.strict && read.approval == *decision {
             // Already so: a repeated request changes nothing.
             continue;
@@ -526,6 +631,7 @@ pub(crate) async fn decide(
         line.insert("approvedAt", now);
         line.insert("approvalIp", decided.ip.clone());
     }
+    follow_groups(&mut lines);
     let summary: Vec<Bson> = changes
         .iter()
         .map(|(_, l, d, _)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))

@@ -7,15 +7,19 @@
 //! ([`appointments`]). A work order's [`inspections`] rate the vehicle
 //! item by item and recommend work. A work order's estimate or invoice is shared with
 //! its customer by link ([`share`]). Technicians clock their shifts and
-//! jobs ([`time_clock`]). [`routes`] serves them.
+//! jobs ([`time_clock`]). The shop's [`canned_jobs`] add ready-made
+//! groups of lines. The owner's figures are [`reports`]. [`routes`]
+//! serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
 //! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
-//! `share` and `inspections` on `lines`; `time_clock` on `order`;
+//! `share`, `inspections` and `canned_jobs` on `lines`; `time_clock` on
+//! `order`; `reports` on `order` and `time_clock`;
 //! `contract` and `routes` on all.
 
 pub mod appointments;
+pub mod canned_jobs;
 pub mod contract;
 pub mod inspections;
 pub mod invoices;
@@ -25,6 +29,7 @@ pub mod order;
 pub mod parts;
 pub mod pdf;
 pub mod printouts;
+pub mod reports;
 pub mod routes;
 pub mod share;
 pub mod time_clock;
@@ -40,5 +45,6 @@ pub fn indexes() -> Vec<shared::migrate::Index> {
     all.extend(appointments::indexes());
     all.extend(inspections::indexes());
     all.extend(time_clock::indexes());
+    all.extend(reports::indexes());
     all
 }

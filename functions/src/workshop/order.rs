@@ -87,10 +87,16 @@ shared::words! {
         Labor = "LABOR",
         Part = "PART",
         Fee = "FEE",
+        /// The server's own: what makes a canned job's group cost exactly
+        /// its package price (negative or positive, quantity 1).
+        Adjustment = "ADJUSTMENT",
     }
 }
 
 impl LineKind {
+    /// The kinds a client adds.
+    pub const ENTERED: &'static [&'static str] = &["LABOR", "PART", "FEE"];
+
     /// The kind of a stored `line` (FEE-like when unreadable: billed as
     /// quantity x price, holding no stock).
     pub fn of(line: &Document) -> LineKind {
@@ -171,6 +177,17 @@ pub fn line_money(
     unit_price: i64,
     tax_rate: i64,
 ) -> Option<(i64, i64)> {
+    if kind == LineKind::Adjustment {
+        // One signed amount, its tax rounded half-even like the others'.
+        if quantity != 1
+            || !(0..=10_000).contains(&tax_rate)
+            || unit_price.unsigned_abs() > MAX_AMOUNT as u64
+        {
+            return None;
+        }
+        let tax = div_half_even(i128::from(unit_price) * i128::from(tax_rate), 10_000);
+        return Some((unit_price, i64::try_from(tax).ok()?));
+    }
     if quantity < 0 || unit_price < 0 || !(0..=10_000).contains(&tax_rate) {
         return None;
     }

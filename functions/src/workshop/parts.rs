@@ -60,8 +60,30 @@ pub static PART: Entity = Entity {
     unique: &["sku"],
     importable: true,
     counters: &["onHand", "reserved", "available"],
+    prepare: Some(|scope, write, fields| Box::pin(cost_by_admin(scope, write, fields))),
     ..Entity::DEFAULTS
 };
+
+/// A part's `unitCost` is set by ADMIN+ only (until receiving keeps it as a
+/// moving average), on create and on PATCH alike; every PART line copies
+/// it when it is added.
+async fn cost_by_admin(
+    scope: &shared::db::Scope,
+    write: shared::records::Write<'_>,
+    fields: &mut Document,
+) -> Result<(), ApiError> {
+    let changes = match write {
+        shared::records::Write::Create => fields.contains_key("unitCost"),
+        shared::records::Write::Update(before) => fields.get("unitCost") != before.get("unitCost"),
+        shared::records::Write::Restore | shared::records::Write::Delete => false,
+    };
+    if changes {
+        scope
+            .require(shared::rbac::Permission::UpdateAnyRecord)
+            .await?;
+    }
+    Ok(())
+}
 
 /// `lowStock=true`: parts whose available stock is at or under their
 /// reorder level (a part without one is never low).

@@ -378,6 +378,30 @@ pub static TIME_ENTRIES_ID: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static WORK_ORDERS_ID_CANNED_JOBS: Route = Route {
+    name: "work-orders-id-canned-jobs",
+    path: "/api/v1/work-orders/{id}/canned-jobs",
+    methods: &[Endpoint::post(
+        Requires(UpdateRecords),
+        handler!(crate::workshop::canned_jobs::apply),
+    )
+    .write("work-orders")
+    .op(&crate::workshop::contract::WORK_ORDERS_ID_CANNED_JOBS_POST)],
+    deploy: Deploy::API,
+};
+
+pub static REPORTS_NAME: Route = Route {
+    name: "reports-name",
+    path: "/api/v1/reports/{name}",
+    methods: &[Endpoint::get(
+        Requires(ExportData),
+        handler!(crate::workshop::reports::report),
+    )
+    .read("reports")
+    .op(&crate::workshop::contract::REPORTS_NAME_GET)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -408,6 +432,8 @@ shared::named_routes! {
         TIME_ENTRIES_CLOCK_OUT,
         TIME_ENTRIES,
         TIME_ENTRIES_ID,
+        WORK_ORDERS_ID_CANNED_JOBS,
+        REPORTS_NAME,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
@@ -415,6 +441,7 @@ shared::named_routes! {
         work_orders = "work-orders" => crate::workshop::work_orders::WORK_ORDER,
         appointments = "appointments" => crate::workshop::appointments::APPOINTMENT,
         inspection_templates = "inspection-templates" => crate::workshop::inspections::INSPECTION_TEMPLATE,
+        canned_jobs = "canned-jobs" => crate::workshop::canned_jobs::CANNED_JOB,
     }
 }
 
@@ -439,6 +466,14 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "inspection-templates",
         description: "Checklists an inspection is copied from (ADMIN+ to write).",
+    },
+    Tag {
+        name: "canned-jobs",
+        description: "Ready-made packages of lines added to a work order as one group (ADMIN+ to write).",
+    },
+    Tag {
+        name: "reports",
+        description: "The owner's figures, each with its formula, in integers.",
     },
     Tag {
         name: "time-entries",

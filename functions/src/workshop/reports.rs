@@ -1,0 +1,529 @@
+//! The owner's reports: `GET /api/v1/reports/{name}?from=YYYY-MM-DD&
+//! to=YYYY-MM-DD&groupBy=day|week|month|technician`, days in the
+//! organization's time zone (`from` and `to` included). Every figure is an
+//! integer (money in minor units, time in minutes, ratios in basis
+//! points), every answer carries the formula of each figure as text
+//! (`definitions`), and cancelled work orders never count: the invoice
+//! figures read invoices (work orders INVOICED or PAID, by the invoice's
+//! issue time, from the lines frozen on it), the clock figures closed time
+//! entries (by their start).
+//!
+//! The figures are computed from the source on each request, streaming
+//! the period's invoices and entries once (one cursor batch in memory),
+//! on indexes by organization and time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use jiff::civil::Date;
+use serde_json::{json, Map, Value};
+use shared::db::{number, Scope};
+use shared::error::{ApiError, Code};
+use shared::migrate::Index;
+use shared::runtime::{Ctx, HandlerResult};
+
+use crate::calendar::Calendar;
+
+use super::order::{div_half_even, LineKind, WORK_ORDERS};
+use super::time_clock::TIME_ENTRIES;
+
+/// The reports there are.
+pub const NAMES: &[&str] = &[
+    "revenue",
+    "invoices",
+    "parts-margin",
+    "effective-labor-rate",
+    "technician-efficiency",
+    "technician-productivity",
+];
+
+/// The longest span a report covers, in days.
+const MAX_DAYS: i64 = 1_100;
+
+/// The indexes the reports read by: invoices by issue time.
+pub fn indexes() -> Vec<Index> {
+    vec![Index::on(
+        WORK_ORDERS,
+        doc! { "organizationId": 1, "invoice.issuedAt": 1 },
+    )]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GroupBy {
+    Day,
+    Week,
+    Month,
+    Technician,
+}
+
+impl GroupBy {
+    fn parse(s: &str) -> Option<GroupBy> {
+        match s {
+            "day" => Some(GroupBy::Day),
+            "week" => Some(GroupBy::Week),
+            "month" => Some(GroupBy::Month),
+            "technician" => Some(GroupBy::Technician),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Day => "day",
+            GroupBy::Week => "week",
+            GroupBy::Month => "month",
+            GroupBy::Technician => "technician",
+        }
+    }
+}
+
+/// What a request asks: the span as instants, its calendar, the grouping.
+struct Query {
+    from: Date,
+    to: Date,
+    start: DateTime,
+    end: DateTime,
+    cal: Calendar,
+    by: GroupBy,
+}
+
+fn bad(param: &str, message: &str) -> ApiError {
+    ApiError::bad_field(Code::InvalidParameter, param, message)
+}
+
+/// The local midnight starting `date`, as an instant.
+fn midnight(cal: &Calendar, date: Date) -> Option<DateTime> {
+    let ms = date
+        .to_datetime(jiff::civil::Time::MIN)
+        .to_zoned_datetime(cal.tz.clone())
+        .ok()?
+        .timestamp()
+        .as_millisecond();
+    Some(DateTime::from_millis(ms))
+}
+
+fn query(ctx: &Ctx, scope: &Scope) -> Result<Query, ApiError> {
+    let mut params: HashMap<&str, &str> = HashMap::new();
+    for (k, v) in &ctx.req.query {
+        if !["from", "to", "groupBy"].contains(&k.as_str()) {
+            return Err(ApiError::bad_field(
+                Code::UnknownParameter,
+                k,
+                "is not a parameter of reports (from, to, groupBy)",
+            ));
+        }
+        if params.insert(k.as_str(), v.as_str()).is_some() {
+            return Err(bad(k, "is given more than once"));
+        }
+    }
+    let date = |p: &str| -> Result<Date, ApiError> {
+        let v = params
+            .get(p)
+            .ok_or_else(|| bad(p, "is required (YYYY-MM-DD)"))?;
+        v.parse::<Date>()
+            .ok()
+            .filter(|_| v.len() == 10)
+            .ok_or_else(|| bad(p, "must be a date such as 2026-11-30"))
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if to < from {
+        return Err(bad("to", "must not be before from"));
+    }
+    let days = (to - from).get_days() as i64 + 1;
+    if days > MAX_DAYS {
+        return Err(bad(
+            "to",
+            &format!("a report spans at most {MAX_DAYS} days"),
+        ));
+    }
+    let by = match params.get("groupBy") {
+        None => GroupBy::Month,
+        Some(g) => GroupBy::parse(g)
+            .ok_or_else(|| bad("groupBy", "must be day, week, month or technician"))?,
+    };
+    let cal = Calendar::of(scope.caller().org.settings.as_ref());
+    let start = midnight(&cal, from).ok_or_else(|| bad("from", "is out of range"))?;
+    let after = to.tomorrow().map_err(|_| bad("to", "is out of range"))?;
+    let end = midnight(&cal, after).ok_or_else(|| bad("to", "is out of range"))?;
+    Ok(Query {
+        from,
+        to,
+        start,
+        end,
+        cal,
+        by,
+    })
+}
+
+impl Query {
+    /// The row an instant (and a technician) falls in.
+    fn key(&self, at: DateTime, technician: Option<&str>) -> String {
+        if self.by == GroupBy::Technician {
+            return technician.unwrap_or("unassigned").to_string();
+        }
+        let Some(date) = self.cal.local_date(at.timestamp_millis()) else {
+            return "unknown".into();
+        };
+        match self.by {
+            GroupBy::Day => date.to_string(),
+            GroupBy::Week => {
+                let w = date.iso_week_date();
+                format!("{:04}-W{:02}", w.year(), w.week())
+            }
+            _ => format!("{:04}-{:02}", date.year(), date.month()),
+        }
+    }
+}
+
+/// Sums per row: figure name -> value.
+type Rows = BTreeMap<String, BTreeMap<&'static str, i64>>;
+
+fn add(rows: &mut Rows, key: &str, figure: &'static str, value: i64) {
+    *rows
+        .entry(key.to_string())
+        .or_default()
+        .entry(figure)
+        .or_insert(0) += value;
+}
+
+/// `n / d` rounded half-even, `None` when `d` is 0.
+fn ratio(n: i64, d: i64) -> Option<i64> {
+    (d != 0).then(|| div_half_even(i128::from(n), i128::from(d)) as i64)
+}
+
+/// The period's invoices, one at a time: (issue time, vehicle, work order
+/// technician, frozen lines).
+async fn invoices(
+    scope: &Scope,
+    q: &Query,
+    mut visit: impl FnMut(DateTime, Option<ObjectId>, Option<ObjectId>, &[Document], ObjectId),
+) -> Result<(), ApiError> {
+    scope
+        .collection(WORK_ORDERS)
+        .for_each(
+            doc! {
+                "deletedAt": null,
+                "status": { "$in": ["INVOICED", "PAID"] },
+                "invoice.issuedAt": { "$gte": q.start, "$lt": q.end },
+            },
+            doc! { "invoice.issuedAt": 1 },
+            |d| {
+                let Ok(invoice) = d.get_document("invoice") else {
+                    return Ok(());
+                };
+                let Ok(at) = invoice.get_datetime("issuedAt") else {
+                    return Ok(());
+                };
+                let lines: Vec<Document> = invoice
+                    .get_array("lines")
+                    .map(|a| a.iter().filter_map(Bson::as_document).cloned().collect())
+                    .unwrap_or_default();
+                let id = d.get_object_id("_id").unwrap_or_default();
+                visit(
+                    *at,
+                    d.get_object_id("vehicleId").ok(),
+                    d.get_object_id("technicianId").ok(),
+                    &lines,
+                    id,
+                );
+                Ok(())
+            },
+        )
+        .await
+}
+
+fn n(d: &Document, k: &str) -> i64 {
+    number(d, k).unwrap_or(0)
+}
+
+async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    invoices(scope, q, |at, _, _, lines, _| {
+        let key = q.key(at, None);
+        for f in ["labor", "parts", "fees", "adjustments", "net"] {
+            add(&mut rows, &key, f, 0);
+        }
+        for l in lines {
+            let figure = match LineKind::of(l) {
+                LineKind::Labor => "labor",
+                LineKind::Part => "parts",
+                LineKind::Fee => "fees",
+                LineKind::Adjustment => "adjustments",
+            };
+            add(&mut rows, &key, figure, n(l, "amount"));
+            add(&mut rows, &key, "net", n(l, "amount"));
+        }
+    })
+    .await?;
+    let definitions = json!({
+        "labor": "sum of the amounts (quantity x unit price, before tax) of the invoices' LABOR lines",
+        "parts": "sum of the amounts of the invoices' PART lines",
+        "fees": "sum of the amounts of the invoices' FEE lines",
+        "adjustments": "sum of the amounts of the invoices' ADJUSTMENT lines (package prices; negative for a discount)",
+        "net": "labor + parts + fees + adjustments: revenue net of discounts, before tax",
+    });
+    Ok((rows, definitions))
+}
+
+async fn invoice_counts(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    let mut cars: HashMap<String, HashSet<ObjectId>> = HashMap::new();
+    invoices(scope, q, |at, vehicle, _, lines, id| {
+        let key = q.key(at, None);
+        add(&mut rows, &key, "invoices", 1);
+        let net: i64 = lines.iter().map(|l| n(l, "amount")).sum();
+        add(&mut rows, &key, "net", net);
+        // A work order without a vehicle counts as its own car.
+        cars.entry(key).or_default().insert(vehicle.unwrap_or(id));
+    })
+    .await?;
+    for (key, row) in rows.iter_mut() {
+        row.insert("carCount", cars.get(key).map_or(0, |c| c.len() as i64));
+        let aro = ratio(row["net"], row["invoices"]).unwrap_or(0);
+        row.insert("averageRepairOrder", aro);
+    }
+    let definitions = json!({
+        "invoices": "number of invoices issued (work orders INVOICED or PAID; cancelled ones never)",
+        "carCount": "number of distinct vehicles invoiced",
+        "net": "sum of the invoices' line amounts, before tax",
+        "averageRepairOrder": "net / invoices, rounded half to even",
+    });
+    Ok((rows, definitions))
+}
+
+async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    invoices(scope, q, |at, _, _, lines, _| {
+        let key = q.key(at, None);
+        add(&mut rows, &key, "partsRevenue", 0);
+        for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Part) {
+            add(&mut rows, &key, "partsRevenue", n(l, "amount"));
+            match number(l, "unitCost") {
+                Some(cost) => {
+                    let c = cost.saturating_mul(n(l, "quantity"));
+                    add(&mut rows, &key, "partsCost", c);
+                }
+                None => add(&mut rows, &key, "linesWithoutCost", 1),
+            }
+        }
+    })
+    .await?;
+    for row in rows.values_mut() {
+        let revenue = row.get("partsRevenue").copied().unwrap_or(0);
+        let cost = row.get("partsCost").copied().unwrap_or(0);
+        row.insert("partsCost", cost);
+        row.entry("linesWithoutCost").or_insert(0);
+        row.insert("margin", revenue - cost);
+        if let Some(bps) = ratio((revenue - cost).saturating_mul(10_000), revenue) {
+            row.insert("marginBps", bps);
+        }
+    }
+    let definitions = json!({
+        "partsRevenue": "sum of the amounts of the invoices' PART lines, before tax",
+        "partsCost": "sum over those lines of quantity x the part's unit cost copied onto the line when it was added",
+        "linesWithoutCost": "PART lines whose part had no unit cost (their cost counts as 0)",
+        "margin": "partsRevenue - partsCost",
+        "marginBps": "margin x 10000 / partsRevenue, rounded half to even (absent when partsRevenue is 0)",
+    });
+    Ok((rows, definitions))
+}
+
+async fn labor_rate(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    invoices(scope, q, |at, _, _, lines, _| {
+        let key = q.key(at, None);
+        add(&mut rows, &key, "laborRevenue", 0);
+        add(&mut rows, &key, "billedHundredths", 0);
+        for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
+            add(&mut rows, &key, "laborRevenue", n(l, "amount"));
+            add(&mut rows, &key, "billedHundredths", n(l, "quantity"));
+        }
+    })
+    .await?;
+    for row in rows.values_mut() {
+        let (revenue, hundredths) = (row["laborRevenue"], row["billedHundredths"]);
+        if let Some(rate) = ratio(revenue.saturating_mul(100), hundredths) {
+            row.insert("effectiveLaborRate", rate);
+        }
+    }
+    let definitions = json!({
+        "laborRevenue": "sum of the amounts of the invoices' LABOR lines, before tax",
+        "billedHundredths": "sum of the LABOR lines' quantities, in hundredths of an hour",
+        "effectiveLaborRate": "laborRevenue x 100 / billedHundredths: revenue per billed hour, rounded half to even",
+    });
+    Ok((rows, definitions))
+}
+
+/// A LABOR line's billed hundredths per technician: by its splits, else
+/// all to the work order's technician.
+fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i64)> {
+    let q = n(line, "quantity");
+    let splits: Vec<(String, i64)> = line
+        .get_array("technicianSplits")
+        .map(|a| {
+            a.iter()
+                .filter_map(Bson::as_document)
+                .filter_map(|s| {
+                    Some((
+                        s.get_object_id("technicianId").ok()?.to_hex(),
+                        n(s, "shareBps"),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if splits.is_empty() {
+        let who = technician.map_or_else(|| "unassigned".to_string(), |t| t.to_hex());
+        return vec![(who, q)];
+    }
+    splits
+        .into_iter()
+        .map(|(t, bps)| {
+            (
+                t,
+                div_half_even(i128::from(q) * i128::from(bps), 10_000) as i64,
+            )
+        })
+        .collect()
+}
+
+async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    // The invoiced LABOR lines: the row their clocked time goes to.
+    let mut line_rows: HashMap<ObjectId, String> = HashMap::new();
+    let mut orders: Vec<ObjectId> = vec![];
+    invoices(scope, q, |at, _, technician, lines, id| {
+        orders.push(id);
+        for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
+            for (who, hundredths) in shares(l, technician) {
+                let key = q.key(at, Some(&who));
+                add(&mut rows, &key, "billedMinutes", hundredths * 60 / 100);
+                add(&mut rows, &key, "clockedMinutes", 0);
+            }
+            if let Ok(line) = l.get_object_id("id") {
+                line_rows.insert(line, q.key(at, None));
+            }
+        }
+    })
+    .await?;
+    for chunk in orders.chunks(1_000) {
+        scope
+            .collection(TIME_ENTRIES)
+            .for_each(
+                doc! { "kind": "JOB", "workOrderId": { "$in": chunk.to_vec() }, "endedAt": { "$ne": null } },
+                doc! { "_id": 1 },
+                |e| {
+                    let Some(row) = e.get_object_id("lineId").ok().and_then(|l| line_rows.get(&l)) else {
+                        return Ok(());
+                    };
+                    let key = if q.by == GroupBy::Technician {
+                        e.get_object_id("technicianId").map(|t| t.to_hex()).unwrap_or_default()
+                    } else {
+                        row.clone()
+                    };
+                    add(&mut rows, &key, "clockedMinutes", n(&e, "minutes"));
+                    add(&mut rows, &key, "billedMinutes", 0);
+                    Ok(())
+                },
+            )
+            .await?;
+    }
+    for row in rows.values_mut() {
+        if let Some(bps) = ratio(
+            row["billedMinutes"].saturating_mul(10_000),
+            row["clockedMinutes"],
+        ) {
+            row.insert("efficiencyBps", bps);
+        }
+    }
+    let definitions = json!({
+        "billedMinutes": "the invoices' LABOR quantities in minutes, shared by the lines' technicianSplits (else all to the work order's technician)",
+        "clockedMinutes": "minutes of the closed JOB time entries on those invoiced lines",
+        "efficiencyBps": "billedMinutes x 10000 / clockedMinutes, rounded half to even (absent without clocked time)",
+    });
+    Ok((rows, definitions))
+}
+
+async fn productivity(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    scope
+        .collection(TIME_ENTRIES)
+        .for_each(
+            doc! { "startedAt": { "$gte": q.start, "$lt": q.end }, "endedAt": { "$ne": null } },
+            doc! { "startedAt": 1 },
+            |e| {
+                let (Ok(at), Ok(who)) =
+                    (e.get_datetime("startedAt"), e.get_object_id("technicianId"))
+                else {
+                    return Ok(());
+                };
+                let key = q.key(*at, Some(&who.to_hex()));
+                let figure = match e.get_str("kind") {
+                    Ok("SHIFT") => "shiftMinutes",
+                    Ok("JOB") => "jobMinutes",
+                    _ => "nonBillableMinutes",
+                };
+                for f in ["shiftMinutes", "jobMinutes", "nonBillableMinutes"] {
+                    add(&mut rows, &key, f, 0);
+                }
+                add(&mut rows, &key, figure, n(&e, "minutes"));
+                Ok(())
+            },
+        )
+        .await?;
+    for row in rows.values_mut() {
+        if let Some(bps) = ratio(
+            row["jobMinutes"].saturating_mul(10_000),
+            row["shiftMinutes"],
+        ) {
+            row.insert("productivityBps", bps);
+        }
+    }
+    let definitions = json!({
+        "shiftMinutes": "minutes of the closed SHIFT entries started in the period",
+        "jobMinutes": "minutes of the closed JOB entries started in the period",
+        "nonBillableMinutes": "minutes of the closed NON_BILLABLE entries started in the period",
+        "productivityBps": "jobMinutes x 10000 / shiftMinutes, rounded half to even (absent without shift time)",
+    });
+    Ok((rows, definitions))
+}
+
+/// `GET /api/v1/reports/{name}` (ADMIN+, or a key with `reports:read`).
+pub async fn report(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let name = ctx.req.param("name").unwrap_or("").to_string();
+    if !NAMES.contains(&name.as_str()) {
+        return Err(ApiError::NotFound { resource: "report" });
+    }
+    let q = query(&ctx, scope)?;
+    let (rows, definitions) = match name.as_str() {
+        "revenue" => revenue(scope, &q).await?,
+        "invoices" => invoice_counts(scope, &q).await?,
+        "parts-margin" => parts_margin(scope, &q).await?,
+        "effective-labor-rate" => labor_rate(scope, &q).await?,
+        "technician-efficiency" => efficiency(scope, &q).await?,
+        _ => productivity(scope, &q).await?,
+    };
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|(key, figures)| {
+            let mut m = Map::new();
+            m.insert("key".into(), json!(key));
+            for (f, v) in figures {
+                m.insert(f.into(), json!(v));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    Ok(shared::http::ApiResponse::ok(&json!({
+        "report": name,
+        "from": q.from.to_string(),
+        "to": q.to.to_string(),
+        "groupBy": q.by.as_str(),
+        "timezone": q.cal.tz_name,
+        "currency": scope.caller().org.settings.as_ref().and_then(|s| s.get_str("currency").ok()).unwrap_or("EUR"),
+        "rows": rows,
+        "definitions": definitions,
+    })))
+}

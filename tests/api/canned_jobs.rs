@@ -245,3 +245,73 @@ async fn a_parts_cost_is_set_by_admins_and_copied_to_its_lines_but_never_shown_t
     assert_eq!(view.status, 200, "{}", view.text);
     assert!(!view.text.to_lowercase().contains("cost"), "{}", view.text);
 }
+
+#[tokio::test]
+async fn the_package_price_drops_out_when_its_group_is_changed() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let part = stocked_part(&app, "PAD-9", 10).await;
+    let job_id = job(&app, &owner, &part, Some(14_900)).await.str("id");
+    let (_, vehicle) = customer(&app, &owner).await;
+    let order = open(&app, &owner, &vehicle, json!({})).await.str("id");
+    let got = lines(&apply(&app, &owner, &order, &job_id).await.body);
+    let approve = json!({
+        "approvedBy": "Customer", "method": "PHONE",
+        "lines": [{ "lineId": got[0]["id"], "decision": "APPROVED" }, { "lineId": got[1]["id"], "decision": "APPROVED" }],
+    });
+    let r = app
+        .post(
+            &format!("/api/v1/work-orders/{order}/approval"),
+            Some(&owner),
+            approve,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(lines(&r.body)[2]["approval"], "APPROVED");
+    assert_eq!(r.body["subtotal"], 14_900);
+    // Repricing a line of the package: the package no longer holds.
+    let r = app
+        .patch(
+            &format!(
+                "/api/v1/work-orders/{order}/lines/{}",
+                got[0]["id"].as_str().unwrap()
+            ),
+            Some(&owner),
+            json!({ "unitPrice": 10_000 }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(lines(&r.body)[2]["approval"], "DECLINED");
+    assert_eq!(r.body["subtotal"], 15_000 + 2_598);
+    // The adjustment itself is the server's: no PATCH.
+    app.patch(
+        &format!(
+            "/api/v1/work-orders/{order}/lines/{}",
+            got[2]["id"].as_str().unwrap()
+        ),
+        Some(&owner),
+        json!({ "description": "mine" }),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    // Removing a line of another package application drops that one too.
+    let again = lines(&apply(&app, &owner, &order, &job_id).await.body);
+    let adjustment = again.last().unwrap().clone();
+    assert_eq!(adjustment["approval"], "PENDING");
+    let r = app
+        .delete(
+            &format!(
+                "/api/v1/work-orders/{order}/lines/{}",
+                again[3]["id"].as_str().unwrap()
+            ),
+            Some(&owner),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let after = app
+        .get(&format!("/api/v1/work-orders/{order}"), Some(&owner))
+        .await;
+    let now = lines(&after.body);
+    let adj = now.iter().find(|l| l["id"] == adjustment["id"]).unwrap();
+    assert_eq!(adj["approval"], "DECLINED");
+}

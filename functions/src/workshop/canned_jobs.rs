@@ -7,12 +7,14 @@
 //! order's own: editing or deleting the canned job changes no work order
 //! that used it.
 //!
-//! With a `packagePrice` (net, before tax) the group gets one ADJUSTMENT
-//! line of the difference, so the group's lines add up to exactly that
-//! price; its tax rate is the group's largest line's. The package holds
-//! for the whole group only: the adjustment follows the customer's
-//! decisions on the group's lines (`lines::follow_groups`) and is never
-//! decided on itself.
+//! With a `packagePrice` (net, before tax, in the organization's currency)
+//! the group gets ADJUSTMENT lines of the difference, one per tax rate of
+//! the group in proportion to that rate's net amount (largest remainder),
+//! so the group's lines add up to exactly that price and each rate's tax
+//! follows its own base. The package holds for the whole group as added:
+//! the adjustments follow the decisions on the group's lines, and drop out
+//! when one of them is removed or repriced (`lines::follow_groups`); they
+//! are never decided on themselves.
 
 use bson::oid::ObjectId;
 use bson::{doc, Document};
@@ -172,50 +174,99 @@ async fn group_lines(
         l.insert("group", group.clone());
     }
     if let Ok(price) = job.get_i64("packagePrice") {
-        if let Some(adjustment) = package_adjustment(&lines, price, &group, name)? {
-            lines.push(adjustment);
-        }
+        let adjustments = package_adjustments(&lines, price, &group, name)?;
+        lines.extend(adjustments);
     }
     Ok(lines)
 }
 
-/// The ADJUSTMENT line that makes `lines` add up to `price` (net), or
-/// `None` when they already do.
-fn package_adjustment(
+/// The ADJUSTMENT lines that make `lines` add up to `price` (net): the
+/// difference shared among the group's tax rates in proportion to each
+/// rate's net amount (largest remainder, so the shares sum exactly), one
+/// line per rate, so each rate's tax follows its own base. None when the
+/// lines already cost the price. Each records the group as it was
+/// (`package`), for [`super::lines::follow_groups`].
+fn package_adjustments(
     lines: &[Document],
     price: i64,
     group: &Document,
     name: &str,
-) -> Result<Option<Document>, ApiError> {
+) -> Result<Vec<Document>, ApiError> {
+    let too_much = || super::order::out_of_range("cannedJobId", "the package's adjustment");
+    // Net amount per tax rate, in order of first appearance.
+    let mut rates: Vec<(i64, i128)> = vec![];
     let mut sum: i128 = 0;
-    let mut largest: Option<(i64, i64)> = None;
     for l in lines {
         let n = |k: &str| shared::db::number(l, k).unwrap_or(0);
         let (amount, _) = line_money(LineKind::of(l), n("quantity"), n("unitPrice"), n("taxRate"))
             .ok_or_else(|| super::order::out_of_range("cannedJobId", "a line's amount"))?;
         sum += i128::from(amount);
-        if largest.is_none_or(|(a, _)| amount > a) {
-            largest = Some((amount, n("taxRate")));
+        match rates.iter_mut().find(|(r, _)| *r == n("taxRate")) {
+            Some((_, net)) => *net += i128::from(amount),
+            None => rates.push((n("taxRate"), i128::from(amount))),
         }
     }
     let difference = i128::from(price) - sum;
     if difference == 0 {
-        return Ok(None);
+        return Ok(vec![]);
     }
-    let difference = i64::try_from(difference)
-        .ok()
-        .filter(|d| d.unsigned_abs() <= MAX_AMOUNT as u64)
-        .ok_or_else(|| super::order::out_of_range("cannedJobId", "the package's adjustment"))?;
-    Ok(Some(doc! {
-        "id": ObjectId::new(),
-        "type": LineKind::Adjustment.as_str(),
-        "description": format!("Package price: {name}"),
-        "quantity": 1_i64,
-        "unitPrice": difference,
-        "taxRate": largest.map_or(0, |(_, rate)| rate),
-        "approval": super::order::Approval::Pending,
-        "group": group.clone(),
-    }))
+    if difference.unsigned_abs() > MAX_AMOUNT as u128 {
+        return Err(too_much());
+    }
+    // Shares of |difference| by largest remainder; all to the first rate
+    // when the lines cost nothing.
+    let magnitude = difference.abs();
+    let mut shares: Vec<(i64, i128, i128)> = rates
+        .iter()
+        .map(|(rate, net)| {
+            if sum == 0 {
+                (*rate, 0, 0)
+            } else {
+                (*rate, magnitude * net / sum, magnitude * net % sum)
+            }
+        })
+        .collect();
+    if sum == 0 {
+        if let Some(first) = shares.first_mut() {
+            first.1 = magnitude;
+        }
+    }
+    let mut left = magnitude - shares.iter().map(|s| s.1).sum::<i128>();
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|a, b| shares[*b].2.cmp(&shares[*a].2).then(a.cmp(b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        shares[i].1 += 1;
+        left -= 1;
+    }
+    let ids: Vec<bson::Bson> = lines
+        .iter()
+        .filter_map(|l| l.get_object_id("id").ok())
+        .map(bson::Bson::ObjectId)
+        .collect();
+    let net = i64::try_from(sum).map_err(|_| too_much())?;
+    let sign = if difference < 0 { -1 } else { 1 };
+    let mut out = vec![];
+    for (rate, share, _) in shares {
+        if share == 0 {
+            continue;
+        }
+        let amount = i64::try_from(share * sign).map_err(|_| too_much())?;
+        out.push(doc! {
+            "id": ObjectId::new(),
+            "type": LineKind::Adjustment.as_str(),
+            "description": format!("Package price: {name}"),
+            "quantity": 1_i64,
+            "unitPrice": amount,
+            "taxRate": rate,
+            "approval": super::order::Approval::Pending,
+            "group": group.clone(),
+            "package": { "lines": ids.clone(), "net": net, "price": price },
+        });
+    }
+    Ok(out)
 }
 
 /// `POST /api/v1/work-orders/{id}/canned-jobs {cannedJobId}` -> 201 with
@@ -232,6 +283,16 @@ pub async fn apply(ctx: Ctx) -> HandlerResult {
         .get_object_id("cannedJobId")
         .map_err(|_| ApiError::field("cannedJobId", "must be a canned job's id"))?;
     let job = find_live(scope, &CANNED_JOB, job_id).await?;
+    // A canned job's prices are in the organization's currency.
+    let currency = super::work_orders::organization_currency(scope);
+    if let Some(billed) = order.currency.as_deref() {
+        if billed != currency {
+            return Err(ApiError::field(
+                "cannedJobId",
+                format!("prices in {currency}; this work order is in {billed}"),
+            ));
+        }
+    }
     let lines = group_lines(scope, &order, &job).await?;
     let lines = &lines;
     let name = job.get_str("name").unwrap_or("").to_string();
@@ -260,27 +321,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_adjustment_makes_the_group_cost_the_package_price() {
+    fn the_adjustments_make_the_group_cost_the_package_price_rate_by_rate() {
         let line = |kind: &str, q: i64, p: i64, rate: i64| {
-            doc! { "type": kind, "quantity": q, "unitPrice": p, "taxRate": rate }
+            doc! { "id": ObjectId::new(), "type": kind, "quantity": q, "unitPrice": p, "taxRate": rate }
         };
         // 1.5 h at 90.00 (135.00) and 2 x 12.99 (25.98): 160.98.
         let lines = [
             line("LABOR", 150, 9_000, 1_900),
-            line("PART", 2, 1_299, 700),
+            line("PART", 2, 1_299, 1_900),
         ];
         let group = doc! { "id": ObjectId::new() };
-        let adj = package_adjustment(&lines, 14_900, &group, "Oil service")
+        let adj = package_adjustments(&lines, 14_900, &group, "Oil service").unwrap();
+        assert_eq!(adj.len(), 1);
+        assert_eq!(adj[0].get_i64("unitPrice").unwrap(), -1_198);
+        assert_eq!(adj[0].get_i64("taxRate").unwrap(), 1_900);
+        assert!(package_adjustments(&lines, 16_098, &group, "x")
             .unwrap()
-            .unwrap();
-        assert_eq!(adj.get_i64("unitPrice").unwrap(), -1_198);
-        assert_eq!(adj.get_i64("taxRate").unwrap(), 1_900);
-        assert!(package_adjustment(&lines, 16_098, &group, "x")
-            .unwrap()
-            .is_none());
+            .is_empty());
         assert_eq!(
             line_money(LineKind::Adjustment, 1, -1_198, 1_900),
             Some((-1_198, -228))
         );
+        // Two rates: 10.00 at 19 % and 5.00 at 0 %, priced 4.00: -11.00
+        // shared 2:1 (-7.33 and -3.67 by largest remainder), each rate's
+        // tax on its own base.
+        let mixed = [line("LABOR", 100, 1_000, 1_900), line("FEE", 1, 500, 0)];
+        let adj = package_adjustments(&mixed, 400, &group, "x").unwrap();
+        let got: Vec<(i64, i64)> = adj
+            .iter()
+            .map(|a| {
+                (
+                    a.get_i64("unitPrice").unwrap(),
+                    a.get_i64("taxRate").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [(-733, 1_900), (-367, 0)]);
+        assert_eq!(got.iter().map(|g| g.0).sum::<i64>(), -1_100);
     }
 }

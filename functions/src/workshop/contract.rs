@@ -85,6 +85,15 @@ const LINE: Schema = Schema::Object(&[
             Prop::req("name", Schema::STRING),
         ]),
     ),
+    // An ADJUSTMENT line's group as it was added (its lines and their net).
+    Prop::opt(
+        "package",
+        Schema::Object(&[
+            Prop::req("lines", Schema::Array(&Schema::ID)),
+            Prop::req("net", INTEGER),
+            Prop::req("price", INTEGER),
+        ]),
+    ),
     Prop::opt("clockedMinutes", INTEGER),
     // A PART line's part cost when it was added.
     Prop::opt("unitCost", Schema::COUNT),
@@ -461,6 +470,8 @@ const PUBLIC_LINE: Schema = Schema::Object(&[
     Prop::req("amount", INTEGER),
     Prop::req("tax", INTEGER),
     Prop::req("status", Schema::Enum(Approval::NAMES)),
+    Prop::req("decidable", Schema::Bool),
+    Prop::req("group", Schema::Nullable(&Schema::STRING)),
 ]);
 
 const TEXT_OR_NULL: Schema = Schema::Nullable(&Schema::STRING);

@@ -191,6 +191,9 @@ async fn save(
     change: Document,
 ) -> Result<Document, ApiError> {
     let (id, version) = (order.id, order.version);
+    let mut lines = lines;
+    // Whatever changed, a package's adjustment follows its group.
+    follow_groups(&mut lines);
     let set = with_totals(lines, field)?;
     let after = tx
         .find_one_and_update(
@@ -454,9 +457,12 @@ pub(crate) fn parse_decisions(
     decisions
 }
 
-/// A group's package price holds only for the whole group: its
-/// ADJUSTMENT line is APPROVED once every other line of the group is,
-/// DECLINED once one of them is, PENDING until then.
+/// A group's package price holds only for the whole group as it was
+/// added: each ADJUSTMENT line of the group is APPROVED once every other
+/// line of the group is, DECLINED once one of them is, PENDING until then;
+/// and DECLINED for good (out of the totals) once a line of the group is
+/// removed or repriced (`package.lines`, `package.net` record the group as
+/// it was added). Run on every write of the lines ([`save`]).
 pub(crate) fn follow_groups(lines: &mut [Document]) {
     let group_of = |l: &Document| {
         l.get_document("group")
@@ -470,14 +476,40 @@ pub(crate) fn follow_groups(lines: &mut [Document]) {
         .filter_map(|(i, l)| Some((i, group_of(l)?)))
         .collect();
     for (i, group) in adjustments {
-        let members: Vec<Option<Approval>> = lines
+        let members: Vec<&Document> = lines
             .iter()
             .filter(|l| LineKind::of(l) != LineKind::Adjustment && group_of(l) == Some(group))
-            .map(Approval::of)
             .collect();
-        let approval = if members.contains(&Some(Approval::Declined)) {
+        let package = lines[i].get_document("package").ok();
+        let ids: Vec<ObjectId> = members
+            .iter()
+            .filter_map(|l| l.get_object_id("id").ok())
+            .collect();
+        let net: i64 = members
+            .iter()
+            .map(|l| {
+                let n = |k: &str| shared::db::number(l, k).unwrap_or(0);
+                super::order::line_money(
+                    LineKind::of(l),
+                    n("quantity"),
+                    n("unitPrice"),
+                    n("taxRate"),
+                )
+                .map_or(i64::MAX, |(a, _)| a)
+            })
+            .fold(0_i64, |a, b| a.saturating_add(b));
+        let intact = package.is_some_and(|p| {
+            let was: Vec<ObjectId> = p
+                .get_array("lines")
+                .map(|a| a.iter().filter_map(Bson::as_object_id).collect())
+                .unwrap_or_default();
+            was == ids && shared::db::number(p, "net") == Some(net)
+        });
+        let approvals: Vec<Option<Approval>> = members.iter().map(|l| Approval::of(l)).collect();
+        let approval = if !intact || approvals.contains(&Some(Approval::Declined)) {
             Approval::Declined
-        } else if !members.is_empty() && members.iter().all(|a| *a == Some(Approval::Approved)) {
+        } else if !approvals.is_empty() && approvals.iter().all(|a| *a == Some(Approval::Approved))
+        {
             Approval::Approved
         } else {
             Approval::Pending
@@ -631,7 +663,6 @@ pub(crate) async fn decide(
         line.insert("approvedAt", now);
         line.insert("approvalIp", decided.ip.clone());
     }
-    follow_groups(&mut lines);
     let summary: Vec<Bson> = changes
         .iter()
         .map(|(_, l, d, _)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))

@@ -347,7 +347,10 @@ impl Order {
     /// Whether the customer approved at least one line (work starts only
     /// then).
     pub fn has_approved_line(&self) -> bool {
-        self.lines.iter().any(|l| l.approval == Approval::Approved)
+        // A package's adjustment is no work of its own.
+        self.lines
+            .iter()
+            .any(|l| l.approval == Approval::Approved && l.kind != LineKind::Adjustment)
     }
 
     /// Its line `id` (404 when it has none such).

@@ -160,7 +160,7 @@ impl Query {
     /// The row an instant (and a technician) falls in.
     fn key(&self, at: DateTime, technician: Option<&str>) -> String {
         if self.by == GroupBy::Technician {
-            return technician.unwrap_or("unassigned").to_string();
+            return technician.unwrap_or(UNASSIGNED).to_string();
         }
         let Some(date) = self.cal.local_date(at.timestamp_millis()) else {
             return "unknown".into();
@@ -176,21 +176,31 @@ impl Query {
     }
 }
 
-/// Sums per row: figure name -> value.
-type Rows = BTreeMap<String, BTreeMap<&'static str, i64>>;
+/// Sums per row: figure name -> value, summed in 128 bits (no sum of
+/// 64-bit amounts can overflow it) and narrowed once for the answer.
+type Rows = BTreeMap<String, BTreeMap<&'static str, i128>>;
 
-fn add(rows: &mut Rows, key: &str, figure: &'static str, value: i64) {
-    *rows
+fn add(rows: &mut Rows, key: &str, figure: &'static str, value: impl Into<i128>) {
+    let sum = rows
         .entry(key.to_string())
         .or_default()
         .entry(figure)
-        .or_insert(0) += value;
+        .or_insert(0);
+    *sum = sum.saturating_add(value.into());
 }
 
 /// `n / d` rounded half-even, `None` when `d` is 0.
-fn ratio(n: i64, d: i64) -> Option<i64> {
-    (d != 0).then(|| div_half_even(i128::from(n), i128::from(d)) as i64)
+fn ratio(n: i128, d: i128) -> Option<i128> {
+    (d != 0).then(|| div_half_even(n, d))
 }
+
+/// Minutes of `hundredths` of an hour, rounded half-even.
+fn minutes_of(hundredths: i128) -> i128 {
+    div_half_even(hundredths * 60, 100)
+}
+
+/// The key of work no technician is named for.
+const UNASSIGNED: &str = "unassigned";
 
 /// The period's invoices, one at a time: (issue time, vehicle, work order
 /// technician, frozen lines).
@@ -237,10 +247,15 @@ fn n(d: &Document, k: &str) -> i64 {
     number(d, k).unwrap_or(0)
 }
 
+/// A work order's technician as a row key.
+fn who(technician: Option<ObjectId>) -> Option<String> {
+    technician.map(|t| t.to_hex())
+}
+
 async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
-    invoices(scope, q, |at, _, _, lines, _| {
-        let key = q.key(at, None);
+    invoices(scope, q, |at, _, technician, lines, _| {
+        let key = q.key(at, who(technician).as_deref());
         for f in ["labor", "parts", "fees", "adjustments", "net"] {
             add(&mut rows, &key, f, 0);
         }
@@ -269,17 +284,18 @@ async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
 async fn invoice_counts(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
     let mut cars: HashMap<String, HashSet<ObjectId>> = HashMap::new();
-    invoices(scope, q, |at, vehicle, _, lines, id| {
-        let key = q.key(at, None);
+    invoices(scope, q, |at, vehicle, technician, lines, id| {
+        let key = q.key(at, who(technician).as_deref());
         add(&mut rows, &key, "invoices", 1);
-        let net: i64 = lines.iter().map(|l| n(l, "amount")).sum();
-        add(&mut rows, &key, "net", net);
+        for l in lines {
+            add(&mut rows, &key, "net", n(l, "amount"));
+        }
         // A work order without a vehicle counts as its own car.
         cars.entry(key).or_default().insert(vehicle.unwrap_or(id));
     })
     .await?;
     for (key, row) in rows.iter_mut() {
-        row.insert("carCount", cars.get(key).map_or(0, |c| c.len() as i64));
+        row.insert("carCount", cars.get(key).map_or(0, |c| c.len() as i128));
         let aro = ratio(row["net"], row["invoices"]).unwrap_or(0);
         row.insert("averageRepairOrder", aro);
     }
@@ -294,14 +310,14 @@ async fn invoice_counts(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiEr
 
 async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
-    invoices(scope, q, |at, _, _, lines, _| {
-        let key = q.key(at, None);
+    invoices(scope, q, |at, _, technician, lines, _| {
+        let key = q.key(at, who(technician).as_deref());
         add(&mut rows, &key, "partsRevenue", 0);
         for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Part) {
             add(&mut rows, &key, "partsRevenue", n(l, "amount"));
             match number(l, "unitCost") {
                 Some(cost) => {
-                    let c = cost.saturating_mul(n(l, "quantity"));
+                    let c = i128::from(cost) * i128::from(n(l, "quantity"));
                     add(&mut rows, &key, "partsCost", c);
                 }
                 None => add(&mut rows, &key, "linesWithoutCost", 1),
@@ -315,12 +331,12 @@ async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
         row.insert("partsCost", cost);
         row.entry("linesWithoutCost").or_insert(0);
         row.insert("margin", revenue - cost);
-        if let Some(bps) = ratio((revenue - cost).saturating_mul(10_000), revenue) {
+        if let Some(bps) = ratio((revenue - cost) * 10_000, revenue) {
             row.insert("marginBps", bps);
         }
     }
     let definitions = json!({
-        "partsRevenue": "sum of the amounts of the invoices' PART lines, before tax",
+        "partsRevenue": "sum of the amounts of the invoices' PART lines, before tax (a package's ADJUSTMENT lines are not shared out to parts: see revenue)",
         "partsCost": "sum over those lines of quantity x the part's unit cost copied onto the line when it was added",
         "linesWithoutCost": "PART lines whose part had no unit cost (their cost counts as 0)",
         "margin": "partsRevenue - partsCost",
@@ -331,8 +347,8 @@ async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
 
 async fn labor_rate(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
-    invoices(scope, q, |at, _, _, lines, _| {
-        let key = q.key(at, None);
+    invoices(scope, q, |at, _, technician, lines, _| {
+        let key = q.key(at, who(technician).as_deref());
         add(&mut rows, &key, "laborRevenue", 0);
         add(&mut rows, &key, "billedHundredths", 0);
         for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
@@ -343,23 +359,24 @@ async fn labor_rate(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
     .await?;
     for row in rows.values_mut() {
         let (revenue, hundredths) = (row["laborRevenue"], row["billedHundredths"]);
-        if let Some(rate) = ratio(revenue.saturating_mul(100), hundredths) {
+        if let Some(rate) = ratio(revenue * 100, hundredths) {
             row.insert("effectiveLaborRate", rate);
         }
     }
     let definitions = json!({
-        "laborRevenue": "sum of the amounts of the invoices' LABOR lines, before tax",
+        "laborRevenue": "sum of the amounts of the invoices' LABOR lines, before tax (a package's ADJUSTMENT lines are not shared out to labour: see revenue)",
         "billedHundredths": "sum of the LABOR lines' quantities, in hundredths of an hour",
         "effectiveLaborRate": "laborRevenue x 100 / billedHundredths: revenue per billed hour, rounded half to even",
     });
     Ok((rows, definitions))
 }
 
-/// A LABOR line's billed hundredths per technician: by its splits, else
+/// A LABOR line's billed hundredths per technician: by its splits (shares
+/// by largest remainder, so they sum to the line's quantity exactly), else
 /// all to the work order's technician.
-fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i64)> {
-    let q = n(line, "quantity");
-    let splits: Vec<(String, i64)> = line
+fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i128)> {
+    let q = i128::from(n(line, "quantity"));
+    let splits: Vec<(String, i128)> = line
         .get_array("technicianSplits")
         .map(|a| {
             a.iter()
@@ -367,25 +384,32 @@ fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i64)> {
                 .filter_map(|s| {
                     Some((
                         s.get_object_id("technicianId").ok()?.to_hex(),
-                        n(s, "shareBps"),
+                        i128::from(n(s, "shareBps")),
                     ))
                 })
                 .collect()
         })
         .unwrap_or_default();
-    if splits.is_empty() {
-        let who = technician.map_or_else(|| "unassigned".to_string(), |t| t.to_hex());
+    let total: i128 = splits.iter().map(|(_, bps)| bps).sum();
+    if splits.is_empty() || total <= 0 {
+        let who = who(technician).unwrap_or_else(|| UNASSIGNED.to_string());
         return vec![(who, q)];
     }
-    splits
+    let mut out: Vec<(String, i128, i128)> = splits
         .into_iter()
-        .map(|(t, bps)| {
-            (
-                t,
-                div_half_even(i128::from(q) * i128::from(bps), 10_000) as i64,
-            )
-        })
-        .collect()
+        .map(|(t, bps)| (t, q * bps / total, q * bps % total))
+        .collect();
+    let mut left = q - out.iter().map(|s| s.1).sum::<i128>();
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|a, b| out[*b].2.cmp(&out[*a].2).then(a.cmp(b)));
+    for i in order {
+        if left <= 0 {
+            break;
+        }
+        out[i].1 += 1;
+        left -= 1;
+    }
+    out.into_iter().map(|(t, h, _)| (t, h)).collect()
 }
 
 async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
@@ -398,7 +422,7 @@ async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
         for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
             for (who, hundredths) in shares(l, technician) {
                 let key = q.key(at, Some(&who));
-                add(&mut rows, &key, "billedMinutes", hundredths * 60 / 100);
+                add(&mut rows, &key, "billedHundredths", hundredths);
                 add(&mut rows, &key, "clockedMinutes", 0);
             }
             if let Ok(line) = l.get_object_id("id") {
@@ -412,33 +436,32 @@ async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
             .collection(TIME_ENTRIES)
             .for_each(
                 doc! { "kind": "JOB", "workOrderId": { "$in": chunk.to_vec() }, "endedAt": { "$ne": null } },
-                doc! { "_id": 1 },
+                doc! {},
                 |e| {
                     let Some(row) = e.get_object_id("lineId").ok().and_then(|l| line_rows.get(&l)) else {
                         return Ok(());
                     };
                     let key = if q.by == GroupBy::Technician {
-                        e.get_object_id("technicianId").map(|t| t.to_hex()).unwrap_or_default()
+                        who(e.get_object_id("technicianId").ok()).unwrap_or_else(|| UNASSIGNED.into())
                     } else {
                         row.clone()
                     };
                     add(&mut rows, &key, "clockedMinutes", n(&e, "minutes"));
-                    add(&mut rows, &key, "billedMinutes", 0);
+                    add(&mut rows, &key, "billedHundredths", 0);
                     Ok(())
                 },
             )
             .await?;
     }
     for row in rows.values_mut() {
-        if let Some(bps) = ratio(
-            row["billedMinutes"].saturating_mul(10_000),
-            row["clockedMinutes"],
-        ) {
+        let billed = minutes_of(row.remove("billedHundredths").unwrap_or(0));
+        row.insert("billedMinutes", billed);
+        if let Some(bps) = ratio(billed * 10_000, row["clockedMinutes"]) {
             row.insert("efficiencyBps", bps);
         }
     }
     let definitions = json!({
-        "billedMinutes": "the invoices' LABOR quantities in minutes, shared by the lines' technicianSplits (else all to the work order's technician)",
+        "billedMinutes": "the invoices' LABOR quantities (hundredths of an hour) shared by the lines' technicianSplits by largest remainder (else all to the work order's technician), summed per row and turned into minutes once, rounded half to even",
         "clockedMinutes": "minutes of the closed JOB time entries on those invoiced lines",
         "efficiencyBps": "billedMinutes x 10000 / clockedMinutes, rounded half to even (absent without clocked time)",
     });
@@ -473,10 +496,7 @@ async fn productivity(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
         )
         .await?;
     for row in rows.values_mut() {
-        if let Some(bps) = ratio(
-            row["jobMinutes"].saturating_mul(10_000),
-            row["shiftMinutes"],
-        ) {
+        if let Some(bps) = ratio(row["jobMinutes"] * 10_000, row["shiftMinutes"]) {
             row.insert("productivityBps", bps);
         }
     }
@@ -505,24 +525,24 @@ pub async fn report(ctx: Ctx) -> HandlerResult {
         "technician-efficiency" => efficiency(scope, &q).await?,
         _ => productivity(scope, &q).await?,
     };
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|(key, figures)| {
-            let mut m = Map::new();
-            m.insert("key".into(), json!(key));
-            for (f, v) in figures {
-                m.insert(f.into(), json!(v));
-            }
-            Value::Object(m)
-        })
-        .collect();
+    let mut out = vec![];
+    for (key, figures) in rows {
+        let mut m = Map::new();
+        m.insert("key".into(), json!(key));
+        for (f, v) in figures {
+            let v = i64::try_from(v).map_err(|_| super::order::out_of_range("to", "a figure"))?;
+            m.insert(f.into(), json!(v));
+        }
+        out.push(Value::Object(m));
+    }
+    let rows = out;
     Ok(shared::http::ApiResponse::ok(&json!({
         "report": name,
         "from": q.from.to_string(),
         "to": q.to.to_string(),
         "groupBy": q.by.as_str(),
         "timezone": q.cal.tz_name,
-        "currency": scope.caller().org.settings.as_ref().and_then(|s| s.get_str("currency").ok()).unwrap_or("EUR"),
+        "currency": super::work_orders::organization_currency(scope),
         "rows": rows,
         "definitions": definitions,
     })))

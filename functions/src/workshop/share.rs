@@ -365,6 +365,9 @@ fn public_line(line: &Document) -> Value {
         "amount": number(line, "amount"),
         "tax": number(line, "tax"),
         "status": Approval::of(line).unwrap_or(Approval::Pending).as_str(),
+        // A package's adjustment follows its group: not decided on itself.
+        "decidable": super::order::LineKind::of(line) != super::order::LineKind::Adjustment,
+        "group": line.get_document("group").ok().and_then(|g| g.get_str("name").ok()),
     })
 }
 

@@ -193,11 +193,7 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
         return Ok(());
     }
     if !fields.contains_key("currency") {
-        let org = scope.caller().org.settings.as_ref();
-        let currency = org
-            .and_then(|s| s.get_str("currency").ok())
-            .unwrap_or("USD");
-        fields.insert("currency", currency);
+        fields.insert("currency", organization_currency(scope));
     }
     fields.extend(order::empty());
     Ok(())
@@ -266,4 +262,16 @@ async fn technician(scope: &Scope, before: &Document, fields: &Document) -> Resu
         }
     }
     Ok(())
+}
+
+/// The organization's currency (`settings.currency`, USD when unset): a
+/// new work order's, and what canned jobs and reports price in.
+pub fn organization_currency(scope: &Scope) -> &str {
+    scope
+        .caller()
+        .org
+        .settings
+        .as_ref()
+        .and_then(|s| s.get_str("currency").ok())
+        .unwrap_or("USD")
 }

@@ -378,3 +378,82 @@ async fn reports_are_for_admins_and_refuse_bad_spans() {
     let r = report(&app, &other, "revenue", "from=2026-10-25&to=2026-11-30").await;
     assert!(r["rows"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn bay_utilization_counts_booked_minutes_within_working_hours() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let r = app
+        .patch(
+            "/api/v1/organization",
+            Some(&owner),
+            json!({ "settings": { "timezone": "Europe/Berlin", "bays": ["Bay 1", "Bay 2"], "workingHours": {
+                "mon": ["08:00", "17:00"], "tue": ["08:00", "17:00"], "wed": ["08:00", "17:00"],
+                "thu": ["08:00", "17:00"], "fri": ["08:00", "17:00"], "sat": null, "sun": null } } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let org = oid(&owner.org_id);
+    let booking = |bay: &str, from: &str, to: &str, status: &str| {
+        doc! {
+            "organizationId": org, "bay": bay, "startAt": at(from), "endAt": at(to),
+            "status": status, "deletedAt": null,
+        }
+    };
+    // Monday 2 November 2026 (UTC+1 in Berlin).
+    app.db
+        .collection::<Document>("appointments")
+        .insert_many([
+            booking(
+                "Bay 1",
+                "2026-11-02T08:00:00Z",
+                "2026-11-02T10:00:00Z",
+                "SCHEDULED",
+            ),
+            // 17:00 to 19:00 local: an hour within the working day.
+            booking(
+                "Bay 1",
+                "2026-11-02T15:00:00Z",
+                "2026-11-02T17:00:00Z",
+                "COMPLETED",
+            ),
+            booking(
+                "Bay 2",
+                "2026-11-03T07:00:00Z",
+                "2026-11-03T08:30:00Z",
+                "CONFIRMED",
+            ),
+            booking(
+                "Bay 2",
+                "2026-11-02T08:00:00Z",
+                "2026-11-02T12:00:00Z",
+                "CANCELLED",
+            ),
+        ])
+        .await
+        .unwrap();
+    let r = report(
+        &app,
+        &owner,
+        "bay-utilization",
+        "from=2026-11-02&to=2026-11-03&groupBy=day",
+    )
+    .await;
+    assert_eq!(r["rows"].as_array().unwrap().len(), 4);
+    let monday = row(&r, "2026-11-02 Bay 1");
+    assert_eq!(monday["availableMinutes"], 540);
+    assert_eq!(monday["bookedMinutes"], 180);
+    assert_eq!(monday["utilizationBps"], 3_333);
+    assert_eq!(row(&r, "2026-11-02 Bay 2")["bookedMinutes"], 0);
+    assert_eq!(row(&r, "2026-11-03 Bay 2")["utilizationBps"], 1_667);
+    // A weekend day has no working hours: nothing available.
+    let r = report(
+        &app,
+        &owner,
+        "bay-utilization",
+        "from=2026-11-07&to=2026-11-07&groupBy=day",
+    )
+    .await;
+    assert_eq!(row(&r, "2026-11-07 Bay 1")["availableMinutes"], 0);
+    assert!(row(&r, "2026-11-07 Bay 1").get("utilizationBps").is_none());
+}

@@ -848,13 +848,15 @@ pub static WORK_ORDERS_ID_CANNED_JOBS_POST: Op = Op {
 pub static REPORTS_NAME_GET: Op = Op {
     summary: "A report",
     description: "`name` one of revenue, invoices, parts-margin, effective-labor-rate, \
-        technician-efficiency, technician-productivity (else 404). ADMIN+, or an API key with \
-        `reports:read`. Days in the organization's time zone, `from` and `to` included, at most \
-        1,100 days; rows keyed by day (`2026-11-30`), ISO week (`2026-W48`), month (`2026-11`, \
-        the default) or technician (their id). Money in minor units, time in minutes, ratios in \
-        basis points; `definitions` gives each figure's formula. Invoice figures read the lines \
-        frozen on invoices (INVOICED or PAID) by issue time; clock figures closed time entries \
-        by start. Cancelled work orders never count.",
+        technician-efficiency, technician-productivity, bay-utilization (else 404). ADMIN+, or \
+        an API key with `reports:read`. Days in the organization's time zone, `from` and `to` \
+        included, at most 1,100 days; rows keyed by day (`2026-11-30`), ISO week (`2026-W48`), \
+        month (`2026-11`, the default) or technician (their id; invoice figures by the work \
+        order's technician). bay-utilization's rows are per period and bay (`2026-11 Bay 1`), or \
+        per bay over the span with `groupBy=technician`. Money in minor units, time in minutes, \
+        ratios in basis points; `definitions` gives each figure's formula. Invoice figures read \
+        the lines frozen on invoices (INVOICED or PAID) by issue time; clock figures closed time \
+        entries by start. Cancelled work orders never count.",
     query: &[
         Param::req("from", Schema::Format("date"), "The first local day."),
         Param::req("to", Schema::Format("date"), "The last local day."),

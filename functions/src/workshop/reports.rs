@@ -36,6 +36,7 @@ pub const NAMES: &[&str] = &[
     "effective-labor-rate",
     "technician-efficiency",
     "technician-productivity",
+    "bay-utilization",
 ];
 
 /// The longest span a report covers, in days.
@@ -509,6 +510,96 @@ async fn productivity(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
     Ok((rows, definitions))
 }
 
+/// The local days of the span, with their opening hours (instants).
+fn open_days(q: &Query) -> Vec<(Date, Option<(i64, i64)>)> {
+    let mut out = vec![];
+    let mut d = q.from;
+    while d <= q.to {
+        out.push((d, q.cal.open(d)));
+        match d.tomorrow() {
+            Ok(next) => d = next,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+async fn bay_utilization(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let mut rows = Rows::new();
+    let days = open_days(q);
+    let key = |date: Date, bay: &str| -> String {
+        let at = midnight(&q.cal, date).unwrap_or(q.start);
+        match q.by {
+            GroupBy::Technician => bay.to_string(),
+            _ => format!("{} {bay}", q.key(at, None)),
+        }
+    };
+    for (date, hours) in &days {
+        for bay in &q.cal.bays {
+            let minutes = hours.map_or(0, |(o, c)| (c - o).max(0) / 60_000);
+            add(&mut rows, &key(*date, bay), "availableMinutes", minutes);
+            add(&mut rows, &key(*date, bay), "bookedMinutes", 0);
+        }
+    }
+    scope
+        .collection(super::appointments::APPOINTMENTS)
+        .for_each(
+            doc! {
+                "deletedAt": null,
+                "status": { "$nin": ["CANCELLED", "NO_SHOW"] },
+                "bay": { "$in": q.cal.bays.clone() },
+                "startAt": { "$lt": q.end },
+                "endAt": { "$gt": q.start },
+            },
+            doc! {},
+            |a| {
+                let (Ok(bay), Ok(start), Ok(end)) = (
+                    a.get_str("bay"),
+                    a.get_datetime("startAt"),
+                    a.get_datetime("endAt"),
+                ) else {
+                    return Ok(());
+                };
+                let (start, end) = (start.timestamp_millis(), end.timestamp_millis());
+                // Each day it touches (an appointment lasts at most 12
+                // hours): its part within that day's hours.
+                let index = |ms: i64| {
+                    q.cal
+                        .local_date(ms)
+                        .map(|d| (d - q.from).get_days().clamp(0, days.len() as i32) as usize)
+                };
+                let (Some(first), Some(last)) = (index(start), index(end - 1)) else {
+                    return Ok(());
+                };
+                for (date, hours) in days.iter().take(last + 1).skip(first) {
+                    let Some((o, c)) = hours else { continue };
+                    let overlap = end.min(*c) - start.max(*o);
+                    if overlap > 0 {
+                        add(
+                            &mut rows,
+                            &key(*date, bay),
+                            "bookedMinutes",
+                            overlap / 60_000,
+                        );
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    for row in rows.values_mut() {
+        if let Some(bps) = ratio(row["bookedMinutes"] * 10_000, row["availableMinutes"]) {
+            row.insert("utilizationBps", bps);
+        }
+    }
+    let definitions = json!({
+        "availableMinutes": "for each of the organization's bays (settings.bays), the minutes of the span's days within their working hours (settings.workingHours, local time)",
+        "bookedMinutes": "minutes of the bay's appointments (not CANCELLED or NO_SHOW) within those working hours",
+        "utilizationBps": "bookedMinutes x 10000 / availableMinutes, rounded half to even (absent when the bay has no working hours in the row)",
+    });
+    Ok((rows, definitions))
+}
+
 /// `GET /api/v1/reports/{name}` (ADMIN+, or a key with `reports:read`).
 pub async fn report(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
@@ -523,6 +614,7 @@ pub async fn report(ctx: Ctx) -> HandlerResult {
         "parts-margin" => parts_margin(scope, &q).await?,
         "effective-labor-rate" => labor_rate(scope, &q).await?,
         "technician-efficiency" => efficiency(scope, &q).await?,
+        "bay-utilization" => bay_utilization(scope, &q).await?,
         _ => productivity(scope, &q).await?,
     };
     let mut out = vec![];

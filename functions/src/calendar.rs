@@ -165,6 +165,17 @@ impl Calendar {
         Some((at(time(0)?)?, at(time(1)?)?))
     }
 
+    /// The local midnight starting `date`, as an instant (ms).
+    pub fn midnight(&self, date: Date) -> Option<i64> {
+        Some(
+            date.to_datetime(Time::MIN)
+                .to_zoned_datetime(self.tz.clone())
+                .ok()?
+                .timestamp()
+                .as_millisecond(),
+        )
+    }
+
     pub fn local_date(&self, ms: i64) -> Option<Date> {
         let ts = Timestamp::from_millisecond(ms).ok()?;
         Some(ts.to_zoned_datetime(self.tz.clone()).date())

@@ -27,7 +27,7 @@ use shared::records::{find_live, render, Entity, Filter, ListSpec, Write};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::lines::{add_lines, editable, new_line};
-use super::order::{line_money, LineKind, Order, MAX_AMOUNT};
+use super::order::{largest_remainder, line_money, LineKind, Order, MAX_AMOUNT};
 use super::parts::PARTS;
 
 pub const CANNED_JOBS: &str = "canned_jobs";
@@ -215,32 +215,8 @@ fn package_adjustments(
     }
     // Shares of |difference| by largest remainder; all to the first rate
     // when the lines cost nothing.
-    let magnitude = difference.abs();
-    let mut shares: Vec<(i64, i128, i128)> = rates
-        .iter()
-        .map(|(rate, net)| {
-            if sum == 0 {
-                (*rate, 0, 0)
-            } else {
-                (*rate, magnitude * net / sum, magnitude * net % sum)
-            }
-        })
-        .collect();
-    if sum == 0 {
-        if let Some(first) = shares.first_mut() {
-            first.1 = magnitude;
-        }
-    }
-    let mut left = magnitude - shares.iter().map(|s| s.1).sum::<i128>();
-    let mut order: Vec<usize> = (0..shares.len()).collect();
-    order.sort_by(|a, b| shares[*b].2.cmp(&shares[*a].2).then(a.cmp(b)));
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        shares[i].1 += 1;
-        left -= 1;
-    }
+    let nets: Vec<i128> = rates.iter().map(|(_, net)| *net).collect();
+    let shares = largest_remainder(difference.abs(), &nets);
     let ids: Vec<bson::Bson> = lines
         .iter()
         .filter_map(|l| l.get_object_id("id").ok())
@@ -249,7 +225,7 @@ fn package_adjustments(
     let net = i64::try_from(sum).map_err(|_| too_much())?;
     let sign = if difference < 0 { -1 } else { 1 };
     let mut out = vec![];
-    for (rate, share, _) in shares {
+    for ((rate, _), share) in rates.iter().zip(shares) {
         if share == 0 {
             continue;
         }
@@ -260,7 +236,7 @@ fn package_adjustments(
             "description": format!("Package price: {name}"),
             "quantity": 1_i64,
             "unitPrice": amount,
-            "taxRate": rate,
+            "taxRate": *rate,
             "approval": super::order::Approval::Pending,
             "group": group.clone(),
             "package": { "lines": ids.clone(), "net": net, "price": price },

@@ -146,6 +146,36 @@ pub fn div_half_even(n: i128, d: i128) -> i128 {
     }
 }
 
+/// `total` (not negative) shared in proportion to `weights` (not
+/// negative) by largest remainder: each share rounded down, the units left
+/// to the largest remainders (the first of equals first), so the shares
+/// sum to `total` exactly. All to the first when the weights sum to 0.
+pub fn largest_remainder(total: i128, weights: &[i128]) -> Vec<i128> {
+    let sum: i128 = weights.iter().sum();
+    if sum <= 0 {
+        let mut out = vec![0; weights.len()];
+        if let Some(first) = out.first_mut() {
+            *first = total;
+        }
+        return out;
+    }
+    let mut shares: Vec<(i128, i128)> = weights
+        .iter()
+        .map(|w| (total * w / sum, total * w % sum))
+        .collect();
+    let mut left = total - shares.iter().map(|s| s.0).sum::<i128>();
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|a, b| shares[*b].1.cmp(&shares[*a].1).then(a.cmp(b)));
+    for i in order {
+        if left <= 0 {
+            break;
+        }
+        shares[i].0 += 1;
+        left -= 1;
+    }
+    shares.into_iter().map(|(share, _)| share).collect()
+}
+
 /// The most any amount of a work order may be, in minor units (10^15:
 /// ten trillion in a two-decimal currency), as for every `Money` field.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;

@@ -95,13 +95,7 @@ fn bad(param: &str, message: &str) -> ApiError {
 
 /// The local midnight starting `date`, as an instant.
 fn midnight(cal: &Calendar, date: Date) -> Option<DateTime> {
-    let ms = date
-        .to_datetime(jiff::civil::Time::MIN)
-        .to_zoned_datetime(cal.tz.clone())
-        .ok()?
-        .timestamp()
-        .as_millisecond();
-    Some(DateTime::from_millis(ms))
+    cal.midnight(date).map(DateTime::from_millis)
 }
 
 fn query(ctx: &Ctx, scope: &Scope) -> Result<Query, ApiError> {
@@ -193,6 +187,14 @@ fn add(rows: &mut Rows, key: &str, figure: &'static str, value: impl Into<i128>)
 /// `n / d` rounded half-even, `None` when `d` is 0.
 fn ratio(n: i128, d: i128) -> Option<i128> {
     (d != 0).then(|| div_half_even(n, d))
+}
+
+/// Sets `figure` to `n x 10000 / d` in basis points, rounded half-even;
+/// left out when `d` is 0.
+fn set_bps(row: &mut BTreeMap<&'static str, i128>, figure: &'static str, n: i128, d: i128) {
+    if let Some(bps) = ratio(n * 10_000, d) {
+        row.insert(figure, bps);
+    }
 }
 
 /// Minutes of `hundredths` of an hour, rounded half-even.
@@ -332,9 +334,7 @@ async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
         row.insert("partsCost", cost);
         row.entry("linesWithoutCost").or_insert(0);
         row.insert("margin", revenue - cost);
-        if let Some(bps) = ratio((revenue - cost) * 10_000, revenue) {
-            row.insert("marginBps", bps);
-        }
+        set_bps(row, "marginBps", revenue - cost, revenue);
     }
     let definitions = json!({
         "partsRevenue": "sum of the amounts of the invoices' PART lines, before tax (a package's ADJUSTMENT lines are not shared out to parts: see revenue)",
@@ -396,21 +396,9 @@ fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i128)> 
         let who = who(technician).unwrap_or_else(|| UNASSIGNED.to_string());
         return vec![(who, q)];
     }
-    let mut out: Vec<(String, i128, i128)> = splits
-        .into_iter()
-        .map(|(t, bps)| (t, q * bps / total, q * bps % total))
-        .collect();
-    let mut left = q - out.iter().map(|s| s.1).sum::<i128>();
-    let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by(|a, b| out[*b].2.cmp(&out[*a].2).then(a.cmp(b)));
-    for i in order {
-        if left <= 0 {
-            break;
-        }
-        out[i].1 += 1;
-        left -= 1;
-    }
-    out.into_iter().map(|(t, h, _)| (t, h)).collect()
+    let weights: Vec<i128> = splits.iter().map(|(_, bps)| *bps).collect();
+    let shares = super::order::largest_remainder(q, &weights);
+    splits.into_iter().map(|(t, _)| t).zip(shares).collect()
 }
 
 async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
@@ -457,9 +445,8 @@ async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
     for row in rows.values_mut() {
         let billed = minutes_of(row.remove("billedHundredths").unwrap_or(0));
         row.insert("billedMinutes", billed);
-        if let Some(bps) = ratio(billed * 10_000, row["clockedMinutes"]) {
-            row.insert("efficiencyBps", bps);
-        }
+        let clocked = row["clockedMinutes"];
+        set_bps(row, "efficiencyBps", billed, clocked);
     }
     let definitions = json!({
         "billedMinutes": "the invoices' LABOR quantities (hundredths of an hour) shared by the lines' technicianSplits by largest remainder (else all to the work order's technician), summed per row and turned into minutes once, rounded half to even",
@@ -497,9 +484,8 @@ async fn productivity(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
         )
         .await?;
     for row in rows.values_mut() {
-        if let Some(bps) = ratio(row["jobMinutes"] * 10_000, row["shiftMinutes"]) {
-            row.insert("productivityBps", bps);
-        }
+        let (job, shift) = (row["jobMinutes"], row["shiftMinutes"]);
+        set_bps(row, "productivityBps", job, shift);
     }
     let definitions = json!({
         "shiftMinutes": "minutes of the closed SHIFT entries started in the period",
@@ -588,9 +574,8 @@ async fn bay_utilization(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiE
         )
         .await?;
     for row in rows.values_mut() {
-        if let Some(bps) = ratio(row["bookedMinutes"] * 10_000, row["availableMinutes"]) {
-            row.insert("utilizationBps", bps);
-        }
+        let (booked, available) = (row["bookedMinutes"], row["availableMinutes"]);
+        set_bps(row, "utilizationBps", booked, available);
     }
     let definitions = json!({
         "availableMinutes": "for each of the organization's bays (settings.bays), the minutes of the span's days within their working hours (settings.workingHours, local time)",

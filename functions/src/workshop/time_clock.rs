@@ -207,6 +207,20 @@ fn line_change(order: ObjectId, line: ObjectId, delta: i64) -> (Document, Docume
     )
 }
 
+/// Adds `delta` minutes to the line's `clockedMinutes` in the transaction
+/// (a line deleted meanwhile keeps nothing: the minutes stay on the entry).
+async fn count_on_line(
+    tx: &mut Tx<'_>,
+    at: Option<(ObjectId, ObjectId)>,
+    delta: i64,
+) -> Result<(), ApiError> {
+    if let Some((order, line)) = at {
+        let (filter, update) = line_change(order, line, delta);
+        tx.update_by_id(WORK_ORDERS, filter, update).await?;
+    }
+    Ok(())
+}
+
 /// The update that closes an open entry at `at`.
 fn closing(entry: &Document, at: DateTime, source: Option<Source>) -> (i64, Document) {
     let started = entry.get_datetime("startedAt").copied().unwrap_or(at);
@@ -242,12 +256,7 @@ async fn close(
         .ok_or_else(|| {
             ApiError::conflict(Code::WriteConflict, "The entry changed meanwhile; retry")
         })?;
-    if let Some((order, line)) = line_of(entry) {
-        let (filter, update) = line_change(order, line, m);
-        // A line deleted meanwhile keeps nothing: the minutes stay on the
-        // entry.
-        tx.update_by_id(WORK_ORDERS, filter, update).await?;
-    }
+    count_on_line(tx, line_of(entry), m).await?;
     let mut changes = doc! { "endedAt": at, "minutes": m };
     if let Some(s) = source {
         changes.insert("source", s.as_str());
@@ -385,6 +394,22 @@ async fn open_entry(tx: &mut Tx<'_>, entry: &Document) -> Result<(), ApiError> {
     .await
 }
 
+/// Before a clock transaction: the body's references checked and the
+/// technician's lock made (once, outside any transaction), side by side.
+async fn ready(
+    scope: &Scope,
+    refs: &[shared::fields::Reference],
+    technician: ObjectId,
+) -> Result<(), ApiError> {
+    let lock = lock_name(technician);
+    let (refs, locked) = tokio::join!(
+        records::check_references(scope, refs),
+        scope.ensure_sequence(&lock)
+    );
+    refs?;
+    locked
+}
+
 /// The lock a technician's clock takes in every transaction.
 fn lock_name(technician: ObjectId) -> String {
     format!("time-clock:{}", technician.to_hex())
@@ -447,15 +472,7 @@ pub async fn clock_in(ctx: Ctx) -> HandlerResult {
     }
     let technician = technician_of(scope, &input).await?;
     check_bay(scope, &input)?;
-    // The references and the technician's lock (made once, outside any
-    // transaction), side by side.
-    let lock = lock_name(technician);
-    let (refs, locked) = tokio::join!(
-        records::check_references(scope, &refs),
-        scope.ensure_sequence(&lock)
-    );
-    refs?;
-    locked?;
+    ready(scope, &refs, technician).await?;
     let auto_shift = auto_start_shift(scope);
     let input = &input;
     let (entry, closed, created) = scope
@@ -531,13 +548,7 @@ pub async fn clock_out(ctx: Ctx) -> HandlerResult {
     let (input, refs) = fields::parse_create(CLOCK_OUT, &body)?;
     let kind = EntryKind::in_field(&input, "kind").unwrap_or(EntryKind::Shift);
     let technician = technician_of(scope, &input).await?;
-    let lock = lock_name(technician);
-    let (refs, locked) = tokio::join!(
-        records::check_references(scope, &refs),
-        scope.ensure_sequence(&lock)
-    );
-    refs?;
-    locked?;
+    ready(scope, &refs, technician).await?;
     let (entry, closed) = scope
         .transaction(|tx| {
             Box::pin(async move {
@@ -629,13 +640,7 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
     let technician = before
         .get_object_id("technicianId")
         .map_err(|_| ApiError::internal("an entry without its technician"))?;
-    let lock = lock_name(technician);
-    let (refs, locked) = tokio::join!(
-        records::check_references(scope, &refs),
-        scope.ensure_sequence(&lock)
-    );
-    refs?;
-    locked?;
+    ready(scope, &refs, technician).await?;
     let input = &input;
     let after = scope
         .transaction(|tx| {
@@ -755,13 +760,11 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                     .get_datetime("endedAt")
                     .is_ok()
                     .then(|| shared::db::number(&current, "minutes").unwrap_or(0));
-                if let (Some((order, line)), Some(m)) = (line_of(&current), old_minutes) {
-                    let (f, u) = line_change(order, line, -m);
-                    tx.update_by_id(WORK_ORDERS, f, u).await?;
+                if let Some(m) = old_minutes {
+                    count_on_line(tx, line_of(&current), -m).await?;
                 }
-                if let (Some((order, line)), Some(m)) = (line_of(&after), new_minutes) {
-                    let (f, u) = line_change(order, line, m);
-                    tx.update_by_id(WORK_ORDERS, f, u).await?;
+                if let Some(m) = new_minutes {
+                    count_on_line(tx, line_of(&after), m).await?;
                 }
                 let reason = input.get_str("editReason").unwrap_or("");
                 let mut changes = diff(&current, &after);
@@ -792,14 +795,7 @@ fn day_end(cal: &Calendar, started: DateTime) -> Option<DateTime> {
     let date = cal.local_date(ms)?;
     let end = match cal.open(date) {
         Some((_, close)) if ms < close => close,
-        _ => {
-            let next = date.tomorrow().ok()?;
-            next.to_datetime(jiff::civil::Time::MIN)
-                .to_zoned_datetime(cal.tz.clone())
-                .ok()?
-                .timestamp()
-                .as_millisecond()
-        }
+        _ => cal.midnight(date.tomorrow().ok()?)?,
     };
     Some(DateTime::from_millis(end))
 }

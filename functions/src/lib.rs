@@ -12,8 +12,8 @@
 //! - [`service`]: the health check and the OpenAPI document.
 //!
 //! Beside them: [`calendar`] (the organization's time zone, opening hours
-//! and bays, which identity accepts and the workshop keeps to) and
-//! [`emails`] (the templates). [`registry`] lists the entities, [`indexes`]
+//! and bays, which identity accepts and the workshop keeps to), [`fees`]
+//! (the fee rules, likewise) and [`emails`] (the templates). [`registry`] lists the entities, [`indexes`]
 //! what the migration creates; [`routes`]
 //! concatenates the contexts' route tables; [`deploy`] makes the
 //! deployment files from it. The binaries under `api/` are one `main`
@@ -25,6 +25,7 @@ pub mod calendar;
 pub mod crm;
 pub mod deploy;
 pub mod emails;
+pub mod fees;
 pub mod files;
 pub mod identity;
 pub mod indexes;

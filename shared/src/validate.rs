@@ -35,6 +35,11 @@ impl Errors {
         self.0.is_empty()
     }
 
+    /// How many errors are recorded so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// `Ok` when nothing was recorded, else a 422 listing every field.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
@@ -207,6 +212,36 @@ pub fn phone(field: &str, value: &str) -> Result<String, FieldError> {
     Ok(v.to_string())
 }
 
+/// A percentage as people write it (`10`, `12.5`, `7.25`): a JSON number
+/// greater than 0 and at most 100, with at most two decimals, read exactly
+/// from its digits (never through a float) into basis points (`12.5` is
+/// 1250).
+pub fn percent_bps(field: &str, value: &serde_json::Value) -> Result<i64, FieldError> {
+    let bad = || {
+        FieldError::new(
+            field,
+            "must be a number greater than 0 and at most 100, with at most two decimals",
+        )
+    };
+    let serde_json::Value::Number(n) = value else {
+        return Err(bad());
+    };
+    let text = n.to_string();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    let fraction = fraction.trim_end_matches('0');
+    if !digits(whole) || fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let hundredths: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    let bps = whole * 100 + hundredths;
+    if !(1..=10_000).contains(&bps) {
+        return Err(bad());
+    }
+    Ok(bps)
+}
+
 /// A 24-hex ObjectId from a path or query parameter; anything else is a 400.
 pub fn object_id(field: &str, value: &str) -> Result<ObjectId, ApiError> {
     if value.len() != 24 {
@@ -237,6 +272,21 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Patch<T> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_percentage_is_read_exactly_into_basis_points() {
+        let bps = |v: serde_json::Value| percent_bps("percent", &v).ok();
+        assert_eq!(bps(serde_json::json!(10)), Some(1_000));
+        assert_eq!(bps(serde_json::json!(12.5)), Some(1_250));
+        assert_eq!(bps(serde_json::json!(0.07)), Some(7));
+        assert_eq!(bps(serde_json::json!(100)), Some(10_000));
+        assert_eq!(bps(serde_json::json!(7.125)), None);
+        assert_eq!(bps(serde_json::json!(0)), None);
+        assert_eq!(bps(serde_json::json!(100.01)), None);
+        assert_eq!(bps(serde_json::json!(-5)), None);
+        assert_eq!(bps(serde_json::json!(1e300)), None);
+        assert_eq!(bps(serde_json::json!("10")), None);
+    }
 
     use super::*;
 

@@ -40,6 +40,7 @@ mod organization;
 mod parts;
 mod platform;
 mod preview;
+mod pricing;
 mod printouts;
 mod profile;
 mod rate_limit;

@@ -1,7 +1,13 @@
 //! Accounts: the customers (companies or people) a workshop works with.
+//! A customer may be exempt from tax (`taxExempt`, with the reason the
+//! shop keeps on record, e.g. a resale certificate): the work orders opened
+//! for it carry that exemption and bill no tax.
 
+use shared::bson::Document;
+use shared::db::Scope;
+use shared::error::ApiError;
 use shared::fields::{Field, Kind};
-use shared::records::{Entity, Filter, ListSpec};
+use shared::records::{Entity, Filter, ListSpec, Write};
 
 const ADDRESS: &[Field] = &[
     Field::optional("street", Kind::Text { min: 0, max: 200 }),
@@ -27,10 +33,30 @@ pub static ACCOUNT: Entity = Entity {
         Field::optional("phone", Kind::Phone),
         Field::optional("address", Kind::Object(ADDRESS)),
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
+        Field::optional("taxExempt", Kind::Bool { default: None }),
+        Field::optional("taxExemptReason", Kind::Text { min: 1, max: 500 }),
     ],
     importable: true,
+    prepare: Some(|scope, write, fields| Box::pin(exemption_reason(scope, write, fields))),
     ..Entity::DEFAULTS
 };
+
+/// A tax-exempt account names why (422 on `taxExemptReason`), on create,
+/// import and PATCH alike (the rule reads the record as the write leaves
+/// it).
+async fn exemption_reason(_: &Scope, _: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
+    let exempt = fields.get_bool("taxExempt").unwrap_or(false);
+    let reason = fields
+        .get_str("taxExemptReason")
+        .is_ok_and(|r| !r.is_empty());
+    if exempt && !reason {
+        return Err(ApiError::field(
+            "taxExemptReason",
+            "is required when taxExempt is true",
+        ));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -63,7 +63,30 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("shareUrlTemplate", Schema::STRING),
     Prop::opt("documents", Schema::Any),
     Prop::opt("timeClock", Schema::Any),
+    Prop::opt("fees", Schema::Array(&FEE_RULE)),
 ]);
+
+/// A fee rule of `settings.fees` (see `crate::fees`).
+const FEE_RULE: Schema = Schema::Object(&[
+    Prop::req("name", Schema::Text { min: 1, max: 100 }),
+    Prop::req("basis", Schema::Enum(crate::fees::FeeBasis::NAMES)),
+    Prop::req("percent", Schema::Number),
+    Prop::opt("min", MONEY),
+    Prop::opt("max", MONEY),
+    Prop::req("taxable", Schema::Bool),
+    Prop::opt(
+        "taxRate",
+        Schema::Int {
+            min: 0,
+            max: 10_000,
+        },
+    ),
+]);
+
+const MONEY: Schema = Schema::Int {
+    min: 0,
+    max: 1_000_000_000_000_000,
+};
 
 /// An organization as `shared::auth::Organization::to_json` renders it.
 const ORGANIZATION: Schema = Schema::Object(&[
@@ -527,6 +550,7 @@ pub static ORGANIZATION_PATCH: Op = Op {
                     "timeClock",
                     Schema::Nullable(&Schema::Object(&[Prop::req("autoStartShift", Schema::Bool)])),
                 ),
+                Prop::opt("fees", Schema::Nullable(&Schema::Array(&FEE_RULE))),
             ])),
         ),
     ])),

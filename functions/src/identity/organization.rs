@@ -74,6 +74,10 @@ pub struct SettingsInput {
     /// shift opens one with it instead of a 409).
     #[serde(default)]
     pub time_clock: Patch<TimeClockSettings>,
+    /// Fee rules the server adds as FEE lines to open work orders (see
+    /// [`crate::fees`]): the whole list, replaced.
+    #[serde(default)]
+    pub fees: Patch<Vec<crate::fees::FeeRuleInput>>,
 }
 
 /// `settings.timeClock`.
@@ -197,6 +201,9 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
             Some(doc! { "autoStartShift": t.auto_start_shift }.into()),
         );
     }
+    if let Patch::Value(f) = &s.fees {
+        put("fees", crate::fees::check(errors, f).map(Into::into));
+    }
     if let Patch::Value(d) = &s.documents {
         let mut out = Document::new();
         for (key, value, max) in [
@@ -250,6 +257,7 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
         ),
         ("documents", matches!(s.documents, Patch::Null)),
         ("timeClock", matches!(s.time_clock, Patch::Null)),
+        ("fees", matches!(s.fees, Patch::Null)),
     ] {
         if patch {
             unset.insert(format!("settings.{key}"), "");

@@ -17,6 +17,16 @@ pub const DEMO_SLUG: &str = "demo-workshop";
 /// Where the demo workshop is.
 const DEMO_TIMEZONE: &str = "Europe/Berlin";
 
+/// The demo workshop's fee rules: shop supplies on labour (5 %, 5.00 to
+/// 35.00, taxed) and tyre and oil disposal on parts (2 %, at most 15.00,
+/// untaxed).
+fn demo_fees() -> bson::Bson {
+    bson::bson!([
+        { "name": "Shop supplies", "basis": "LABOR", "percent": 5_i64, "min": 500_i64, "max": 3_500_i64, "taxable": true, "taxRate": 1_900_i64 },
+        { "name": "Disposal", "basis": "PARTS", "percent": 2_i64, "max": 1_500_i64, "taxable": false },
+    ])
+}
+
 /// A seeded user's sign-in.
 pub struct DemoUser {
     pub role: Role,
@@ -52,6 +62,7 @@ pub async fn demo(state: &State) -> Result<Demo, ApiError> {
                         "sun": null,
                     },
                     "bays": ["Bay 1", "Bay 2", "Bay 3"],
+                    "fees": demo_fees(),
                 },
             })
             .await?;
@@ -774,7 +785,11 @@ async fn work_orders(
             "currency": "EUR",
             "odometerIn": vehicle.get_document("odometer").ok().and_then(|o| o.get_i64("value").ok()),
         };
-        fields.extend(order::with_totals(items, "lines")?);
+        let pricing = order::Pricing {
+            fees: crate::fees::rules(Some(&doc! { "fees": demo_fees() })),
+            ..Default::default()
+        };
+        fields.extend(order::with_totals(items, &pricing, "lines")?);
         let (id, mut d) = record(org, owner, fields);
         match status {
             _ if status.lines_change() => {

@@ -472,6 +472,25 @@ pub async fn import(
         }
     }
     valid.retain(|(row, _, _)| !missing.contains(row));
+    // The entity's create rules hold for an imported record as for one
+    // created through the API; a row they refuse is a row error.
+    if let Some(prepare) = e.prepare {
+        let mut refused = vec![];
+        for (row, fields, _) in valid.iter_mut() {
+            match prepare(scope, shared::records::Write::Create, fields).await {
+                Ok(()) => {}
+                Err(ApiError::Validation { errors: found })
+                | Err(ApiError::Unprocessable { errors: found, .. })
+                    if !found.is_empty() =>
+                {
+                    errors.extend(found.into_iter().map(|f| row_error(*row, f)));
+                    refused.push(*row);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        valid.retain(|(row, _, _)| !refused.contains(row));
+    }
     errors.sort_by_key(|f| {
         f.field
             .trim_start_matches("rows[")

@@ -64,6 +64,12 @@ const MOVEMENT_PROPS: &[Prop] = &[
     Prop::req("createdAt", Schema::TIME),
 ];
 
+/// A discount as entered: `{percent}` or `{amount}`.
+const DISCOUNT: Schema = Schema::Object(&[
+    Prop::opt("percent", Schema::Number),
+    Prop::opt("amount", Schema::COUNT),
+]);
+
 /// A work-order line as stored on the work order and copied to its invoice.
 const LINE: Schema = Schema::Object(&[
     Prop::req("id", Schema::ID),
@@ -77,6 +83,13 @@ const LINE: Schema = Schema::Object(&[
     Prop::req("approval", Schema::Enum(Approval::NAMES)),
     Prop::req("amount", INTEGER),
     Prop::req("tax", INTEGER),
+    // quantity x unit price; amount = gross - lineDiscount - orderDiscount.
+    Prop::opt("gross", INTEGER),
+    Prop::opt("discount", DISCOUNT),
+    Prop::opt("lineDiscount", Schema::COUNT),
+    Prop::opt("orderDiscount", Schema::COUNT),
+    // A line a fee rule keeps: the rule's name.
+    Prop::opt("feeRule", Schema::STRING),
     Prop::opt(
         "group",
         Schema::Object(&[
@@ -152,6 +165,9 @@ const INVOICE: Schema = Schema::Object(&[
     Prop::req("subtotal", Schema::COUNT),
     Prop::req("tax", Schema::COUNT),
     Prop::req("total", Schema::COUNT),
+    Prop::opt("discountTotal", Schema::COUNT),
+    Prop::opt("taxExempt", Schema::Bool),
+    Prop::opt("taxExemptReason", Schema::Nullable(&Schema::STRING)),
     Prop::req("workOrderId", Schema::ID),
     Prop::req("status", Schema::Enum(BILLED)),
     Prop::req("payments", Schema::Array(&PAYMENT)),
@@ -467,6 +483,8 @@ const PUBLIC_LINE: Schema = Schema::Object(&[
     Prop::req("quantity", INTEGER),
     Prop::opt("unitPrice", Schema::Nullable(&INTEGER)),
     Prop::opt("taxRate", Schema::Nullable(&INTEGER)),
+    Prop::req("gross", INTEGER_OR_NULL),
+    Prop::req("discount", INTEGER),
     Prop::req("amount", INTEGER),
     Prop::req("tax", INTEGER),
     Prop::req("status", Schema::Enum(Approval::NAMES)),
@@ -552,7 +570,9 @@ const SHARED_VIEW: Schema = Schema::Object(&[
             Prop::req("version", INTEGER_OR_NULL),
             Prop::req("lines", Schema::Array(&PUBLIC_LINE)),
             Prop::req("subtotal", INTEGER_OR_NULL),
+            Prop::req("discountTotal", INTEGER),
             Prop::req("tax", INTEGER_OR_NULL),
+            Prop::req("taxExempt", Schema::Bool),
             Prop::req("total", INTEGER),
         ]),
     ),

@@ -121,6 +121,9 @@ pub fn invoiced(
         "subtotal": number_of(order, "subtotal"),
         "tax": number_of(order, "tax"),
         "total": total,
+        "discountTotal": number_of(order, "discountTotal"),
+        "taxExempt": order.get_bool("taxExempt").unwrap_or(false),
+        "taxExemptReason": order.get("taxExemptReason").cloned().unwrap_or(Bson::Null),
     };
     doc! {
         "invoiceNumber": &number, "invoice": invoice,

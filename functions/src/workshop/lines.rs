@@ -30,7 +30,8 @@ use shared::records::{find_live, render};
 use shared::runtime::{Ctx, HandlerResult};
 
 use super::order::{
-    lines_of, with_totals, Approval, ApprovalMethod, Line, LineKind, Order, Status, WORK_ORDERS,
+    is_kept, is_rule_fee, lines_of, with_totals, Approval, ApprovalMethod, Line, LineKind, Order,
+    Pricing, Status, DISCOUNT, WORK_ORDERS,
 };
 use super::parts::{reserve, PARTS};
 use super::work_orders::{self, WORK_ORDER};
@@ -59,6 +60,9 @@ static SPLIT: &[Field] = &[
         },
     ),
 ];
+
+/// A line's own discount: `{percent}` of its amount or an `{amount}`.
+const LINE_DISCOUNT: Field = Field::optional("discount", Kind::Custom(&DISCOUNT));
 
 /// Who did a LABOR line's work: shares in basis points summing to 10,000.
 const SPLITS: Field = Field::optional("technicianSplits", Kind::Rows { of: SPLIT, max: 10 });
@@ -113,6 +117,7 @@ pub(crate) static NEW_LINE: &[Field] = &[
     TAX_RATE,
     Field::optional("partId", Kind::Ref(PARTS)),
     SPLITS,
+    LINE_DISCOUNT,
 ];
 
 /// What a line's PATCH may change: [`NEW_LINE`]'s fields but its type and part.
@@ -122,6 +127,7 @@ static LINE_PATCH: &[Field] = &[
     UNIT_PRICE,
     TAX_RATE,
     SPLITS,
+    LINE_DISCOUNT,
 ];
 
 /// The most lines a work order has (what its documents print stays a few
@@ -182,9 +188,12 @@ pub(crate) async fn editable(scope: &Scope, id: ObjectId) -> Result<Order, ApiEr
 }
 
 /// Writes the new lines with their totals, conditional on the version the
-/// transaction read, and audits the change.
+/// transaction read, and audits the change. `stored` is the work order as
+/// the transaction read it: its discount and its customer's exemption price
+/// the lines, with the organization's fee rules as they are now.
 async fn save(
     tx: &mut Tx<'_>,
+    stored: &Document,
     order: &Order,
     lines: Vec<Document>,
     field: &str,
@@ -194,7 +203,8 @@ async fn save(
     let mut lines = lines;
     // Whatever changed, a package's adjustment follows its group.
     follow_groups(&mut lines);
-    let set = with_totals(lines, field)?;
+    let pricing = Pricing::of(stored, tx.scope().caller().org.settings.as_ref());
+    let set = with_totals(lines, &pricing, field)?;
     let after = tx
         .find_one_and_update(
             WORK_ORDERS,
@@ -295,7 +305,7 @@ pub(crate) async fn add_lines(
         }
         lines.push(line.clone());
     }
-    save(tx, &order, lines, "unitPrice", change).await
+    save(tx, &stored, &order, lines, "unitPrice", change).await
 }
 
 /// `POST /api/v1/work-orders/{id}/lines`: adds a line (PART lines reserve
@@ -335,13 +345,11 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
     let (changes, refs) = fields::parse_patch(LINE_PATCH, &body)?;
     shared::records::check_references(scope, &refs).await?;
     let line_id = line_id(&ctx)?;
-    if !changes.unset.is_empty() {
-        return Err(ApiError::field(
-            &changes.unset[0],
-            "cannot be cleared on a line",
-        ));
+    // A discount may be taken off (null); nothing else is cleared.
+    if let Some(f) = changes.unset.iter().find(|f| *f != "discount") {
+        return Err(ApiError::field(f, "cannot be cleared on a line"));
     }
-    let set = &changes.set;
+    let (set, unset) = (&changes.set, &changes.unset);
     let after = scope
         .transaction(|tx| {
             Box::pin(async move {
@@ -349,15 +357,17 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                 let old_q = order.line(line_id)?.quantity;
                 let mut lines = lines_of(&stored);
                 let i = at(&lines, line_id)?;
-                if LineKind::of(&lines[i]) == LineKind::Adjustment {
-                    return Err(ApiError::field(
-                        "lineId",
-                        "is a package price the server keeps; remove it instead",
-                    ));
-                }
+                kept_by_server(&lines[i], "lineId")?;
                 let line = &mut lines[i];
-                let repriced = set.contains_key("quantity") || set.contains_key("unitPrice");
+                let was = after_own_discount(line);
                 line.extend(set.clone());
+                for f in unset {
+                    line.remove(f);
+                }
+                // More to pay than the customer agreed to is agreed again.
+                let repriced = set.contains_key("quantity")
+                    || set.contains_key("unitPrice")
+                    || after_own_discount(line) > was;
                 // The same rule as on create, on the line as it now is.
                 check_splits(line)?;
                 if repriced && Approval::of(line) == Some(Approval::Approved) {
@@ -373,10 +383,11 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                     .unwrap_or("quantity");
                 save(
                     tx,
+                    &stored,
                     &order,
                     lines,
                     field,
-                    doc! { "lineChanged": line_id, "set": set.clone() },
+                    doc! { "lineChanged": line_id, "set": set.clone(), "unset": unset.clone() },
                 )
                 .await
             })
@@ -396,17 +407,54 @@ pub async fn remove(ctx: Ctx) -> HandlerResult {
         .transaction(|tx| {
             Box::pin(async move {
                 let (stored, order) = load(tx, id).await?;
+                let mut lines = lines_of(&stored);
+                let i = at(&lines, line_id)?;
+                if is_rule_fee(&lines[i]) {
+                    kept_by_server(&lines[i], "lineId")?;
+                }
                 let gone = order.line(line_id)?;
                 if let Some(p) = gone.held_part() {
                     reserve(tx, p, -gone.quantity).await?;
                 }
-                let mut lines = lines_of(&stored);
-                lines.remove(at(&lines, line_id)?);
-                save(tx, &order, lines, "lineId", doc! { "lineRemoved": line_id }).await
+                lines.remove(i);
+                save(
+                    tx,
+                    &stored,
+                    &order,
+                    lines,
+                    "lineId",
+                    doc! { "lineRemoved": line_id },
+                )
+                .await
             })
         })
         .await?;
     Ok(ApiResponse::ok(&render(&after)))
+}
+
+/// 422 on `field` for a line the server keeps (see [`is_kept`]): a
+/// package's adjustment follows its group, a fee rule's line the rule.
+fn kept_by_server(line: &Document, field: &str) -> Result<(), ApiError> {
+    if !is_kept(line) {
+        return Ok(());
+    }
+    let why = if is_rule_fee(line) {
+        "is a fee the organization's fee rules keep (settings.fees)"
+    } else {
+        "is a package price: it follows its group's lines (remove it to drop the price)"
+    };
+    Err(ApiError::field(field, why))
+}
+
+/// A line's gross less its own discount, as far as it reads (for whether a
+/// change raised what the customer pays).
+fn after_own_discount(line: &Document) -> i128 {
+    let n = |k: &str| shared::db::number(line, k).unwrap_or(0);
+    // Out of range is refused when the lines are saved.
+    let gross = super::order::line_money(LineKind::of(line), n("quantity"), n("unitPrice"), 0)
+        .map_or(0, |(a, _)| i128::from(a));
+    let off = super::order::Discount::of(line, "discount").map_or(0, |d| d.off(gross));
+    gross - off
 }
 
 /// The body of `POST /api/v1/work-orders/{id}/approval`.
@@ -606,11 +654,8 @@ pub(crate) async fn decide(
             .position(|l| line_id.is_some_and(|i| l.get_object_id("id") == Ok(i)))
             .ok_or_else(|| ApiError::field(&field, "is not a line of this work order"))?;
         let read = Line::of(&lines[at])?;
-        if read.kind == LineKind::Adjustment {
-            return Err(ApiError::field(
-                &field,
-                "is a package price: it follows the decisions on its group's lines",
-            ));
+        if read.kept {
+            kept_by_server(&lines[at], &field)?;
         }
         if decided.strict && read.approval == *decision {
             // Already so: a repeated request changes nothing.
@@ -668,7 +713,7 @@ pub(crate) async fn decide(
         .map(|(_, l, d, _)| Bson::Document(doc! { "lineId": l.id, "decision": d.as_str() }))
         .collect();
     let change = doc! { "approval": { "by": decided.by, "method": decided.method.as_str(), "lines": summary } };
-    let after = save(tx, &order, lines, "lines", change).await?;
+    let after = save(tx, &stored, &order, lines, "lines", change).await?;
     tx.announce("work_order.approval_recorded", &render(&after));
     Ok((after, true))
 }

@@ -251,26 +251,275 @@ pub fn empty() -> Document {
     }
 }
 
-/// The `$set` of a work order's lines and the totals they make (lines
-/// change only before invoicing, so nothing is paid yet and the balance is
-/// the total). A line amount or a total past [`MAX_AMOUNT`] is 422
-/// `AMOUNT_OUT_OF_RANGE` naming `field`, the input that made it.
-pub fn with_totals(lines: Vec<Document>, field: &str) -> Result<Document, ApiError> {
-    let (mut subtotal, mut tax) = (0_i128, 0_i128);
-    let mut out = Vec::with_capacity(lines.len());
-    for mut l in lines {
-        let (amount, t) = line_money(
-            LineKind::of(&l),
-            number(&l, "quantity").unwrap_or(0),
-            number(&l, "unitPrice").unwrap_or(0),
-            number(&l, "taxRate").unwrap_or(0),
+/// A discount as entered: a percentage (basis points) or an amount (minor
+/// units), on a line or on the whole work order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discount {
+    Percent(i64),
+    Amount(i64),
+}
+
+impl Discount {
+    /// The discount stored under `key` of `d` (`{percent}` or `{amount}`).
+    pub fn of(d: &Document, key: &str) -> Option<Discount> {
+        let d = d.get_document(key).ok()?;
+        if let Some(a) = number(d, "amount") {
+            return Some(Discount::Amount(a));
+        }
+        let p = d.get("percent")?;
+        let json = serde_json::to_value(p).ok()?;
+        shared::validate::percent_bps("percent", &json)
+            .ok()
+            .map(Discount::Percent)
+    }
+
+    /// What it takes off `base` (not negative): a percentage rounded half
+    /// to even, an amount as it is.
+    pub fn off(self, base: i128) -> i128 {
+        match self {
+            Discount::Percent(bps) => div_half_even(base * i128::from(bps), 10_000),
+            Discount::Amount(a) => i128::from(a),
+        }
+    }
+}
+
+/// A discount field's kind: `{"percent": 10}` (greater than 0, at most 100,
+/// two decimals) or `{"amount": 500}` (minor units, at least 1), one of
+/// the two.
+pub static DISCOUNT: shared::fields::Custom = shared::fields::Custom {
+    parse: |name, v| {
+        let bad = || {
+            FieldError::new(
+                name,
+                "must be {\"percent\": 0.01..100} or {\"amount\": minor units}",
+            )
+        };
+        let o = v.as_object().filter(|o| o.len() == 1).ok_or_else(bad)?;
+        if let Some(p) = o.get("percent") {
+            shared::validate::percent_bps(&format!("{name}.percent"), p)?;
+            // Kept as written (10 or 12.5): read back exactly by the same check.
+            let stored = match p.as_i64() {
+                Some(n) => Bson::Int64(n),
+                None => Bson::Double(p.as_f64().ok_or_else(bad)?),
+            };
+            return Ok(Bson::Document(doc! { "percent": stored }));
+        }
+        if !o.contains_key("amount") {
+            return Err(bad());
+        }
+        let a = o
+            .get("amount")
+            .and_then(shared::fields::whole)
+            .filter(|a| (1..=MAX_AMOUNT).contains(a))
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{name}.amount"),
+                    format!("must be 1 to {MAX_AMOUNT} minor units"),
+                )
+            })?;
+        Ok(Bson::Document(doc! { "amount": a }))
+    },
+    sample: || serde_json::json!({ "percent": 10 }),
+    schema: || {
+        serde_json::json!({
+            "type": "object",
+            "description": "A percentage (greater than 0, at most 100, two decimals) or an amount in minor units: one of the two.",
+            "properties": {
+                "percent": { "type": "number", "exclusiveMinimum": 0, "maximum": 100, "multipleOf": 0.01 },
+                "amount": { "type": "integer", "minimum": 1, "maximum": MAX_AMOUNT },
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": false,
+        })
+    },
+    json_type: "object",
+};
+
+/// What prices a work order's lines besides the lines themselves: its
+/// customer's tax exemption and its own discount (both kept on the work
+/// order), and the organization's fee rules (read at each write of the
+/// lines, so an open work order follows the current rules).
+#[derive(Clone, Debug, Default)]
+pub struct Pricing {
+    pub exempt: bool,
+    pub discount: Option<Discount>,
+    pub fees: Vec<crate::fees::FeeRule>,
+}
+
+impl Pricing {
+    /// The pricing of work order `order` under the organization `settings`.
+    pub fn of(order: &Document, settings: Option<&Document>) -> Pricing {
+        Pricing {
+            exempt: order.get_bool("taxExempt").unwrap_or(false),
+            discount: Discount::of(order, "discount"),
+            fees: crate::fees::rules(settings),
+        }
+    }
+}
+
+/// Whether `line` is one the server keeps from a fee rule.
+pub fn is_rule_fee(line: &Document) -> bool {
+    line.contains_key("feeRule")
+}
+
+/// Whether the server keeps `line` (a package's adjustment, a fee rule's
+/// line): it follows the other lines, and no client changes it.
+pub fn is_kept(line: &Document) -> bool {
+    is_rule_fee(line) || LineKind::of(line) == LineKind::Adjustment
+}
+
+/// The `$set` of a work order's lines and the totals they make under
+/// `pricing` (lines change only before invoicing, so nothing is paid yet
+/// and the balance is the total), in this order, each step in integers:
+///
+/// 1. each line's `gross`: quantity x unit price (see [`line_money`]);
+/// 2. its own discount (`lineDiscount`): a percentage of the gross rounded
+///    half to even, or an amount (422 on `discount` when more than the
+///    gross);
+/// 3. the work order's discount (`orderDiscount`): a percentage of the sum
+///    of the counted (not declined) lines after step 2, rounded half to
+///    even, or an amount (at most that sum), shared over those lines in
+///    proportion to what each is after step 2 by largest remainder, so the
+///    shares sum to it exactly; `amount` = gross - both discounts;
+/// 4. the fee rules' FEE lines on the counted amounts of their basis
+///    (server-kept: `feeRule` names the rule; the line keeps its id while
+///    the rule applies);
+/// 5. each line's tax on its amount at its rate (0 for an exempt
+///    customer), rounded half to even;
+/// 6. subtotal, tax and `discountTotal` of the counted lines, total.
+///
+/// An amount or a total past [`MAX_AMOUNT`] is 422 `AMOUNT_OUT_OF_RANGE`
+/// naming `field`, the input that made it.
+pub fn with_totals(
+    lines: Vec<Document>,
+    pricing: &Pricing,
+    field: &str,
+) -> Result<Document, ApiError> {
+    let mut kept_fees: Vec<(String, ObjectId)> = vec![];
+    let mut lines: Vec<Document> = lines
+        .into_iter()
+        .filter(|l| {
+            if !is_rule_fee(l) {
+                return true;
+            }
+            if let (Ok(rule), Ok(id)) = (l.get_str("feeRule"), l.get_object_id("id")) {
+                kept_fees.push((rule.to_string(), id));
+            }
+            false
+        })
+        .collect();
+    let counted = |l: &Document| Approval::of(l) != Some(Approval::Declined);
+    // Steps 1 and 2: each line's gross and what it is after its own discount.
+    let mut after_own: Vec<i128> = Vec::with_capacity(lines.len());
+    for l in &mut lines {
+        let kind = LineKind::of(l);
+        let (gross, _) = line_money(
+            kind,
+            number(l, "quantity").unwrap_or(0),
+            number(l, "unitPrice").unwrap_or(0),
+            0,
         )
         .ok_or_else(|| out_of_range(field, "a line's amount"))?;
-        l.insert("amount", amount);
-        l.insert("tax", t);
-        if Approval::of(&l) != Some(Approval::Declined) {
-            subtotal += i128::from(amount);
-            tax += i128::from(t);
+        let gross = i128::from(gross);
+        let own = match Discount::of(l, "discount") {
+            Some(d) if kind != LineKind::Adjustment => d.off(gross),
+            _ => 0,
+        };
+        if own > 0 && own > gross {
+            return Err(ApiError::field(
+                "discount",
+                format!("takes off more than the line's amount ({gross})"),
+            ));
+        }
+        l.insert("gross", gross as i64);
+        l.insert("lineDiscount", own as i64);
+        after_own.push(gross - own);
+    }
+    // Step 3: the work order's discount, shared by largest remainder.
+    let weights: Vec<i128> = lines
+        .iter()
+        .zip(&after_own)
+        .map(|(l, a)| if counted(l) { (*a).max(0) } else { 0 })
+        .collect();
+    let base: i128 = lines
+        .iter()
+        .zip(&after_own)
+        .filter(|(l, _)| counted(l))
+        .map(|(_, a)| *a)
+        .sum();
+    // Never more than the lines it is shared over (an amount past them
+    // takes them to 0).
+    let order_off = pricing
+        .discount
+        .map_or(0, |d| d.off(base.max(0)))
+        .min(base.max(0))
+        .min(weights.iter().sum());
+    let shares = largest_remainder(order_off, &weights);
+    for ((l, a), share) in lines.iter_mut().zip(&after_own).zip(&shares) {
+        l.insert("orderDiscount", *share as i64);
+        l.insert("amount", (a - share) as i64);
+    }
+    // Step 4: the fee rules' lines.
+    for rule in &pricing.fees {
+        let base: i128 = lines
+            .iter()
+            .filter(|l| counted(l) && rule.counts(LineKind::of(l).as_str()))
+            .map(|l| i128::from(number(l, "amount").unwrap_or(0)))
+            .sum();
+        if base <= 0 {
+            continue;
+        }
+        let fee = amount_of(rule.fee(base)).ok_or_else(|| out_of_range(field, "a fee"))?;
+        // Agreed once every line it is charged on is.
+        let approval = if lines
+            .iter()
+            .filter(|l| counted(l) && rule.counts(LineKind::of(l).as_str()))
+            .all(|l| Approval::of(l) == Some(Approval::Approved))
+        {
+            Approval::Approved
+        } else {
+            Approval::Pending
+        };
+        let id = kept_fees
+            .iter()
+            .find(|(name, _)| *name == rule.name)
+            .map_or_else(ObjectId::new, |(_, id)| *id);
+        lines.push(doc! {
+            "id": id, "type": LineKind::Fee.as_str(), "description": &rule.name,
+            "feeRule": &rule.name, "quantity": 1_i64, "unitPrice": fee, "taxRate": rule.tax_rate,
+            "approval": approval.as_str(), "gross": fee, "lineDiscount": 0_i64,
+            "orderDiscount": 0_i64, "amount": fee,
+        });
+    }
+    // Steps 5 and 6.
+    let (mut subtotal, mut tax, mut discounts) = (0_i128, 0_i128, 0_i128);
+    let mut out = Vec::with_capacity(lines.len());
+    for mut l in lines {
+        let amount = i128::from(number(&l, "amount").unwrap_or(0));
+        let rate = if pricing.exempt {
+            0
+        } else {
+            number(&l, "taxRate").unwrap_or(0).clamp(0, 10_000)
+        };
+        let t = div_half_even(amount * i128::from(rate), 10_000);
+        let signed = LineKind::of(&l) == LineKind::Adjustment;
+        let fits = |n: i128| {
+            if signed {
+                n.abs() <= i128::from(MAX_AMOUNT)
+            } else {
+                amount_of(n).is_some()
+            }
+        };
+        if !fits(amount) || !fits(t) {
+            return Err(out_of_range(field, "a line's amount"));
+        }
+        l.insert("tax", t as i64);
+        if counted(&l) {
+            subtotal += amount;
+            tax += t;
+            discounts += i128::from(number(&l, "lineDiscount").unwrap_or(0))
+                + i128::from(number(&l, "orderDiscount").unwrap_or(0));
         }
         out.push(Bson::Document(l));
     }
@@ -279,9 +528,10 @@ pub fn with_totals(lines: Vec<Document>, field: &str) -> Result<Document, ApiErr
         amount_of(subtotal).ok_or_else(|| out_of_range(field, "the subtotal"))?,
         amount_of(tax).ok_or_else(|| out_of_range(field, "the tax"))?,
     );
+    let discounts = amount_of(discounts).ok_or_else(|| out_of_range(field, "the discount"))?;
     Ok(doc! {
         "lines": out,
-        "subtotal": subtotal, "tax": tax, "total": total,
+        "subtotal": subtotal, "tax": tax, "total": total, "discountTotal": discounts,
         "amountPaid": 0_i64, "balance": total,
         "updatedAt": DateTime::now(),
     })
@@ -315,6 +565,9 @@ pub struct Line {
     pub approval: Approval,
     pub part: Option<ObjectId>,
     pub quantity: i64,
+    /// Kept by the server (a package's adjustment, a fee rule's line): no
+    /// client changes, removes or decides it.
+    pub kept: bool,
 }
 
 impl Line {
@@ -325,6 +578,7 @@ impl Line {
             approval: Approval::of(line).unwrap_or(Approval::Pending),
             part: line.get_object_id("partId").ok(),
             quantity: number(line, "quantity").ok_or_else(|| drift("line quantity"))?,
+            kept: is_kept(line),
         })
     }
 
@@ -377,10 +631,10 @@ impl Order {
     /// Whether the customer approved at least one line (work starts only
     /// then).
     pub fn has_approved_line(&self) -> bool {
-        // A package's adjustment is no work of its own.
+        // A package's adjustment or a fee rule's line is no work of its own.
         self.lines
             .iter()
-            .any(|l| l.approval == Approval::Approved && l.kind != LineKind::Adjustment)
+            .any(|l| l.approval == Approval::Approved && !l.kept)
     }
 
     /// Its line `id` (404 when it has none such).
@@ -497,11 +751,16 @@ mod tests {
         let line = |price: i64| doc! { "type": "FEE", "quantity": 1_i64, "unitPrice": price, "taxRate": 0_i64 };
         let ok = with_totals(
             vec![line(MAX_AMOUNT / 2), line(MAX_AMOUNT / 2)],
+            &Pricing::default(),
             "unitPrice",
         )
         .unwrap();
         assert_eq!(ok.get_i64("total").unwrap(), MAX_AMOUNT);
-        match with_totals(vec![line(MAX_AMOUNT), line(1)], "unitPrice") {
+        match with_totals(
+            vec![line(MAX_AMOUNT), line(1)],
+            &Pricing::default(),
+            "unitPrice",
+        ) {
             Err(ApiError::Unprocessable { code, errors, .. }) => {
                 assert_eq!(code, Code::AmountOutOfRange);
                 assert_eq!(errors[0].field, "unitPrice");

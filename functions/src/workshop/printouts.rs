@@ -316,20 +316,45 @@ async fn sheet(
             }
         })
         .collect();
-    let mut totals = vec![
+    let mut totals = vec![];
+    let (subtotal, discounts) = (
+        number(&source, "subtotal").unwrap_or(0),
+        number(&source, "discountTotal").unwrap_or(0),
+    );
+    if discounts > 0 {
+        // The lines print their amounts after discounts; what was taken
+        // off shows here.
+        totals.push((
+            locale.word("Before discounts", "Vor Rabatt").to_string(),
+            locale.money(subtotal.saturating_add(discounts), &currency),
+        ));
+        totals.push((
+            locale.word("Discounts", "Rabatt").to_string(),
+            locale.money(discounts.saturating_neg(), &currency),
+        ));
+    }
+    let tax_label = match source.get_bool("taxExempt") {
+        Ok(true) => format!(
+            "{} ({})",
+            locale.word("Tax exempt", "Steuerbefreit"),
+            text(&source, "taxExemptReason")
+        ),
+        _ => locale.word("Tax", "MwSt.").to_string(),
+    };
+    totals.extend([
         (
             locale.word("Subtotal", "Zwischensumme").to_string(),
-            locale.money(number(&source, "subtotal").unwrap_or(0), &currency),
+            locale.money(subtotal, &currency),
         ),
         (
-            locale.word("Tax", "MwSt.").to_string(),
+            tax_label,
             locale.money(number(&source, "tax").unwrap_or(0), &currency),
         ),
         (
             locale.word("Total", "Gesamt").to_string(),
             locale.money(number(&source, "total").unwrap_or(0), &currency),
         ),
-    ];
+    ]);
     if kind == Kind::Invoice {
         for p in order
             .get_array("payments")

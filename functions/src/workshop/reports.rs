@@ -259,7 +259,7 @@ async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
     invoices(scope, q, |at, _, technician, lines, _| {
         let key = q.key(at, who(technician).as_deref());
-        for f in ["labor", "parts", "fees", "adjustments", "net"] {
+        for f in ["labor", "parts", "fees", "adjustments", "net", "discounts"] {
             add(&mut rows, &key, f, 0);
         }
         for l in lines {
@@ -271,15 +271,18 @@ async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
             };
             add(&mut rows, &key, figure, n(l, "amount"));
             add(&mut rows, &key, "net", n(l, "amount"));
+            let off = i128::from(n(l, "lineDiscount")) + i128::from(n(l, "orderDiscount"));
+            add(&mut rows, &key, "discounts", off);
         }
     })
     .await?;
     let definitions = json!({
-        "labor": "sum of the amounts (quantity x unit price, before tax) of the invoices' LABOR lines",
+        "labor": "sum of the amounts (quantity x unit price less the line's discount and its share of the work order's discount, before tax) of the invoices' LABOR lines",
         "parts": "sum of the amounts of the invoices' PART lines",
-        "fees": "sum of the amounts of the invoices' FEE lines",
+        "fees": "sum of the amounts of the invoices' FEE lines (entered ones and the fee rules' lines)",
         "adjustments": "sum of the amounts of the invoices' ADJUSTMENT lines (package prices; negative for a discount)",
         "net": "labor + parts + fees + adjustments: revenue net of discounts, before tax",
+        "discounts": "sum of the invoices' line discounts and shares of work-order discounts (already taken off the figures above)",
     });
     Ok((rows, definitions))
 }

@@ -362,11 +362,15 @@ fn public_line(line: &Document) -> Value {
         "quantity": number(line, "quantity"),
         "unitPrice": number(line, "unitPrice"),
         "taxRate": number(line, "taxRate"),
+        "gross": number(line, "gross").or_else(|| number(line, "amount")),
+        "discount": number(line, "lineDiscount").unwrap_or(0)
+            .saturating_add(number(line, "orderDiscount").unwrap_or(0)),
         "amount": number(line, "amount"),
         "tax": number(line, "tax"),
         "status": Approval::of(line).unwrap_or(Approval::Pending).as_str(),
-        // A package's adjustment follows its group: not decided on itself.
-        "decidable": super::order::LineKind::of(line) != super::order::LineKind::Adjustment,
+        // A package's adjustment follows its group, a fee its rule: not
+        // decided on themselves.
+        "decidable": !super::order::is_kept(line),
         "group": line.get_document("group").ok().and_then(|g| g.get_str("name").ok()),
     })
 }
@@ -407,7 +411,9 @@ fn snapshot(scope: &Scope, link: &Link, opened: &Opened) -> Value {
             "version": number(order, "version"),
             "lines": lines,
             "subtotal": number(order, "subtotal"),
+            "discountTotal": number(order, "discountTotal").unwrap_or(0),
             "tax": number(order, "tax"),
+            "taxExempt": order.get_bool("taxExempt").unwrap_or(false),
             "total": number(order, "total"),
         },
         "inspections": super::inspections::public(&opened.inspections, &opened.photos),

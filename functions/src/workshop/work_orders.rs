@@ -61,6 +61,9 @@ pub static WORK_ORDER: Entity = Entity {
         ),
         Field::optional("notes", TEXT),
         Field::optional("currency", Kind::Currency),
+        // Off the whole work order, shared over its lines (see
+        // `order::with_totals`).
+        Field::optional("discount", Kind::Custom(&order::DISCOUNT)),
     ],
     unique: &["number"],
     numbering: Some(Numbering {
@@ -189,13 +192,83 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
         }
     }
     customer_and_technician(scope, write, fields).await?;
-    if let Write::Update(_) = write {
+    let before = match write {
+        Write::Update(before) => Some(before),
+        _ => None,
+    };
+    if before.is_none_or(|b| b.get("accountId") != fields.get("accountId")) {
+        exemption(scope, fields).await?;
+    }
+    let Some(before) = before else {
+        if !fields.contains_key("currency") {
+            fields.insert("currency", organization_currency(scope));
+        }
+        fields.extend(order::empty());
+        return Ok(());
+    };
+    reprice(scope, before, fields)
+}
+
+/// The customer's tax exemption, as the account has it when the work order
+/// is opened or moved to another customer (`taxExempt`, `taxExemptReason`):
+/// kept on the work order, so a later change of the account changes no
+/// estimate the customer has seen.
+async fn exemption(scope: &Scope, fields: &mut Document) -> Result<(), ApiError> {
+    let account = match fields.get_object_id("accountId") {
+        Ok(id) => Some(find_live(scope, &crate::crm::accounts::ACCOUNT, id).await?),
+        Err(_) => None,
+    };
+    let exempt = account
+        .as_ref()
+        .is_some_and(|a| a.get_bool("taxExempt").unwrap_or(false));
+    fields.insert("taxExempt", exempt);
+    let reason = account
+        .as_ref()
+        .filter(|_| exempt)
+        .and_then(|a| a.get_str("taxExemptReason").ok());
+    fields.insert("taxExemptReason", reason);
+    Ok(())
+}
+
+/// A PATCH that changes what prices the lines (the discount, the
+/// customer's exemption) prices them again, while they still change (409
+/// `INVALID_TRANSITION` after); an amount off the work order is at most
+/// what its lines come to (422 on `discount.amount`).
+fn reprice(scope: &Scope, before: &Document, fields: &mut Document) -> Result<(), ApiError> {
+    let changed = ["discount", "taxExempt"]
+        .iter()
+        .any(|f| before.get(*f) != fields.get(*f));
+    if !changed {
         return Ok(());
     }
-    if !fields.contains_key("currency") {
-        fields.insert("currency", organization_currency(scope));
+    let status = Status::of(before);
+    if !status.lines_change() {
+        return Err(ApiError::conflict(
+            Code::InvalidTransition,
+            format!("The prices of a {status} work order no longer change"),
+        ));
     }
-    fields.extend(order::empty());
+    let pricing = order::Pricing::of(fields, scope.caller().org.settings.as_ref());
+    let set = order::with_totals(order::lines_of(before), &pricing, "discount")?;
+    if let Some(order::Discount::Amount(asked)) = pricing.discount {
+        let applied: i64 = set
+            .get_array("lines")
+            .map(|a| {
+                a.iter()
+                    .filter_map(bson::Bson::as_document)
+                    .filter(|l| order::Approval::of(l) != Some(order::Approval::Declined))
+                    .filter_map(|l| number(l, "orderDiscount"))
+                    .sum()
+            })
+            .unwrap_or(0);
+        if applied < asked {
+            return Err(ApiError::field(
+                "discount.amount",
+                format!("is more than the work order's lines come to ({applied})"),
+            ));
+        }
+    }
+    fields.extend(set);
     Ok(())
 }
 

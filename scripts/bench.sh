@@ -54,7 +54,9 @@ elif [ "${1:-}" = "webhooks" ]; then
   cargo build --release --locked -p tests --bin bench-webhooks
   "$ROOT/target/release/bench-webhooks"
 elif [ "${1:-}" = "workshop" ]; then
-  # BENCH_VEHICLES (default 10000) and BENCH_WORK_ORDERS (default 50000) set its size.
+  # BENCH_VEHICLES (default 10000), BENCH_WORK_ORDERS (default 50000) and
+  # BENCH_TIME_ENTRIES (default 200000) set its size.
+  cargo build --release --locked -p functions --bin crm-admin
   cargo build --release --locked -p tests --bin bench-workshop
   "$ROOT/target/release/bench-workshop"
 else

@@ -3,8 +3,16 @@
 //! stock reservation), completing a work order with 5 PART lines (5
 //! consumptions) and a day's availability with 40 appointments, in an
 //! organization holding `BENCH_VEHICLES` vehicles (default 10,000) and
-//! `BENCH_WORK_ORDERS` work orders (default 50,000), seeded straight into
-//! MongoDB. `BENCH_WORKSHOP_REQUESTS` (default 200) samples each.
+//! `BENCH_WORK_ORDERS` work orders (default 50,000; the INVOICED and PAID
+//! ones issued over the past year, with a labour and a part line), and
+//! `BENCH_TIME_ENTRIES` closed time entries over the same year (default
+//! 200,000: a shift for every ten, the others jobs on invoiced labour
+//! lines, 8 technicians), seeded straight into MongoDB; then each report
+//! over that year by month, from the source and then from the rollup
+//! `crm-admin reports rebuild` makes (asserting the same answers), and the
+//! rebuild's time. `BENCH_WORKSHOP_REQUESTS` (default 200)
+//! samples each operation, `BENCH_REPORT_REQUESTS` (default 20) each
+//! report.
 
 use std::time::Instant;
 
@@ -26,6 +34,11 @@ const STATUSES: [&str; 7] = [
 async fn main() {
     let vehicles = number("BENCH_VEHICLES", 10_000);
     let orders = number("BENCH_WORK_ORDERS", 50_000);
+    let entries = number("BENCH_TIME_ENTRIES", 200_000);
+    let report_samples = number("BENCH_REPORT_REQUESTS", 20);
+    const YEAR_MS: i64 = 365 * 86_400_000;
+    let technicians: Vec<ObjectId> = (0..8).map(|_| ObjectId::new()).collect();
+    let mut invoiced: Vec<(ObjectId, ObjectId)> = vec![];
     let samples = number("BENCH_WORKSHOP_REQUESTS", 200);
     let bench = Bench::start("bench_workshop").await;
     let (org, user, db) = (bench.org, bench.user, &bench.db);
@@ -75,21 +88,75 @@ async fn main() {
             .iter()
             .map(|i| {
                 let created = DateTime::from_millis(now.timestamp_millis() - (*i as i64) * 60_000);
+                let status = STATUSES[i % STATUSES.len()];
+                let (id, labor) = (ObjectId::new(), ObjectId::new());
+                let lines = vec![
+                    doc! { "id": labor, "type": "LABOR", "quantity": 150_i64, "unitPrice": 9_000_i64,
+                      "taxRate": 1_900_i64, "approval": "APPROVED", "amount": 13_500_i64, "tax": 2_565_i64,
+                      "gross": 13_500_i64 },
+                    doc! { "id": ObjectId::new(), "type": "PART", "quantity": 2_i64, "unitPrice": 2_450_i64,
+                      "unitCost": 1_500_i64, "taxRate": 1_900_i64, "approval": "APPROVED",
+                      "amount": 4_900_i64, "tax": 931_i64, "gross": 4_900_i64 },
+                ];
                 let mut d = doc! {
-                    "number": format!("OLD-{i:07}"), "vehicleId": vehicle_ids[i % vehicles],
-                    "accountId": account_id, "complaint": "Service", "status": STATUSES[i % STATUSES.len()],
-                    "currency": "EUR", "lines": [
-                        { "id": ObjectId::new(), "type": "LABOR", "quantity": 150_i64, "unitPrice": 9_000_i64,
-                          "taxRate": 1_900_i64, "approval": "APPROVED", "amount": 13_500_i64, "tax": 2_565_i64 },
-                    ],
-                    "subtotal": 13_500_i64, "tax": 2_565_i64, "total": 16_065_i64,
-                    "amountPaid": 0_i64, "balance": 16_065_i64, "createdAt": created,
+                    "_id": id, "number": format!("OLD-{i:07}"), "vehicleId": vehicle_ids[i % vehicles],
+                    "accountId": account_id, "complaint": "Service", "status": status,
+                    "technicianId": technicians[i % technicians.len()],
+                    "currency": "EUR", "lines": lines.clone(),
+                    "subtotal": 18_400_i64, "tax": 3_496_i64, "total": 21_896_i64,
+                    "amountPaid": 0_i64, "balance": 21_896_i64, "createdAt": created,
                 };
+                if matches!(status, "INVOICED" | "PAID") {
+                    // Issued over the past year, evenly.
+                    let at = now.timestamp_millis() - (*i as i64 * 7_919_000) % YEAR_MS;
+                    d.insert("invoice", doc! {
+                        "number": format!("INV-{i:07}"), "issuedAt": DateTime::from_millis(at),
+                        "currency": "EUR", "lines": lines, "subtotal": 18_400_i64, "tax": 3_496_i64,
+                        "total": 21_896_i64,
+                    });
+                }
                 d.extend(stamp.clone());
                 d
             })
             .collect();
+        for d in &docs {
+            if let Ok(invoice) = d.get_document("invoice") {
+                let line = invoice.get_array("lines").unwrap()[0]
+                    .as_document()
+                    .unwrap()
+                    .get_object_id("id")
+                    .unwrap();
+                invoiced.push((d.get_object_id("_id").unwrap(), line));
+            }
+        }
         db.collection::<Document>("work_orders")
+            .insert_many(docs)
+            .await
+            .unwrap();
+    }
+    for chunk in (0..entries).collect::<Vec<_>>().chunks(5000) {
+        let docs: Vec<Document> = chunk
+            .iter()
+            .map(|i| {
+                let start = now.timestamp_millis() - (*i as i64 * 157_000) % YEAR_MS;
+                let minutes = 30 + (*i as i64 % 7) * 15;
+                let mut d = doc! {
+                    "technicianId": technicians[i % technicians.len()],
+                    "startedAt": DateTime::from_millis(start),
+                    "endedAt": DateTime::from_millis(start + minutes * 60_000),
+                    "minutes": minutes, "open": false, "source": "APP", "createdAt": now,
+                };
+                if i % 10 == 0 {
+                    d.extend(doc! { "kind": "SHIFT", "slot": "SHIFT", "minutes": 480_i64 });
+                } else {
+                    let (order, line) = invoiced[i % invoiced.len()];
+                    d.extend(doc! { "kind": "JOB", "slot": "WORK", "workOrderId": order, "lineId": line });
+                }
+                d.extend(stamp.clone());
+                d
+            })
+            .collect();
+        db.collection::<Document>("time_entries")
             .insert_many(docs)
             .await
             .unwrap();
@@ -255,8 +322,78 @@ async fn main() {
         assert_eq!(free["slots"], json!([]));
     }
 
+    // Each report over the past year, by month.
+    let today = now.try_to_rfc3339_string().unwrap()[..10].to_string();
+    let year_ago = DateTime::from_millis(now.timestamp_millis() - YEAR_MS + 86_400_000)
+        .try_to_rfc3339_string()
+        .unwrap()[..10]
+        .to_string();
+    let names = [
+        "revenue",
+        "invoices",
+        "parts-margin",
+        "effective-labor-rate",
+        "technician-efficiency",
+        "technician-productivity",
+        "bay-utilization",
+    ];
+    let run_reports = || async {
+        let mut out = vec![];
+        for name in names {
+            let mut took = vec![];
+            let mut answer = Value::Null;
+            for _ in 0..report_samples {
+                let t = Instant::now();
+                answer = bench
+                    .call(
+                        "GET",
+                        &format!("/reports/{name}?from={year_ago}&to={today}&groupBy=month"),
+                        None,
+                        200,
+                    )
+                    .await;
+                took.push(t.elapsed());
+            }
+            out.push((name, answer, took));
+        }
+        out
+    };
+    // From the source (no rollup yet), then from the rollup once
+    // `crm-admin reports rebuild` has made it: the same answers.
+    let from_source = run_reports().await;
+    let slug = db
+        .collection::<Document>("organizations")
+        .find_one(doc! { "_id": org })
+        .await
+        .unwrap()
+        .unwrap()
+        .get_str("slug")
+        .unwrap()
+        .to_string();
+    let t = Instant::now();
+    let rebuilt =
+        std::process::Command::new(tests::lambda::function_binary("crm-admin", "release"))
+            .env("MONGODB_URI", std::env::var("MONGODB_URI").unwrap())
+            .env("MONGODB_DB", db.name())
+            .env("JWT_SECRET", "bench-secret-0123456789abcdef0123456789")
+            .env("LOG_LEVEL", "warn")
+            .args(["--json", "reports", "rebuild", "--org", &slug])
+            .output()
+            .unwrap();
+    let rebuild_took = t.elapsed();
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let from_rollup = run_reports().await;
+    for ((name, a, _), (_, b, _)) in from_source.iter().zip(&from_rollup) {
+        assert_eq!(a["rows"], b["rows"], "{name}: the rollup answers otherwise");
+    }
+
     println!(
-        "## Workshop at scale: {vehicles} vehicles and {orders} work orders in the organization (seeded in {:.0} s), {samples} samples\n",
+        "## Workshop at scale: {vehicles} vehicles and {orders} work orders ({} invoiced over the past year) and {entries} time entries in the organization (seeded in {:.0} s), {samples} samples\n",
+        invoiced.len(),
         seeding.as_secs_f64()
     );
     println!("| operation | p50 / p99 |\n|---|---|");
@@ -274,6 +411,23 @@ async fn main() {
     println!(
         "| availability, the next day (4 bays x 37 slots) | {} |",
         p50_p99(&mut availability)
+    );
+    println!(
+        "\n| report over the past year by month ({report_samples} samples) | rows | from the source p50 / p99 | from the rollup p50 / p99 |\n|---|---|---|---|"
+    );
+    for ((name, answer, mut source), (_, _, mut rolled)) in from_source.into_iter().zip(from_rollup)
+    {
+        let rows = answer["rows"].as_array().map_or(0, Vec::len);
+        println!(
+            "| {name} | {rows} | {} | {} |",
+            p50_p99(&mut source),
+            p50_p99(&mut rolled)
+        );
+    }
+    println!(
+        "\n`crm-admin reports rebuild`: {:.1} s ({})",
+        rebuild_took.as_secs_f64(),
+        String::from_utf8_lossy(&rebuilt.stdout).trim()
     );
     println!(
         "\ncrm-local peak memory: {:.1} MiB",

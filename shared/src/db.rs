@@ -614,6 +614,16 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Adds `update` to the organization's document `id` of `coll`,
+    /// inserting it (with the organization) when there is none, sent with
+    /// the commit (no round trip of its own): a figure kept beside the
+    /// records it sums, changed in the transaction that changes them.
+    pub fn upsert_with_commit(&mut self, coll: &'static str, id: &str, update: Document) {
+        let filter = self.scoped(doc! { "_id": id });
+        self.batch
+            .upsert(&self.scope.state.db, coll, filter, strip_org(update));
+    }
+
     /// Announces this transaction's change to the organization's webhook
     /// endpoints: an event `{type, data, createdAt}` in the outbox, sent
     /// with the commit (no round trip of its own), so nothing is announced

@@ -148,6 +148,12 @@ enum Write {
         update: Document,
         unmatched: fn() -> ApiError,
     },
+    /// An update that inserts the document when none matches (a counter
+    /// kept beside the records).
+    Upsert {
+        filter: Document,
+        update: Document,
+    },
 }
 
 impl Batch {
@@ -176,12 +182,41 @@ impl Batch {
         ));
     }
 
-    /// Sends the held writes in `session`'s transaction.
+    /// Adds an update that inserts the document when `filter` (by its
+    /// `_id`) matches none.
+    pub(crate) fn upsert(&mut self, db: &Database, coll: &str, filter: Document, update: Document) {
+        self.writes.push((
+            Namespace::new(db.name(), coll),
+            Write::Upsert { filter, update },
+        ));
+    }
+
+    /// Sends the held writes in `session`'s transaction. Two transactions
+    /// that insert the same new document by upsert collide on its `_id`:
+    /// that duplicate is a write conflict (the transaction runs again and
+    /// then updates the document the other one inserted).
     pub(crate) async fn flush(
         self,
         client: &Client,
         session: &mut ClientSession,
     ) -> Result<(), ApiError> {
+        let upserts = self
+            .writes
+            .iter()
+            .any(|(_, w)| matches!(w, Write::Upsert { .. }));
+        match self.send(client, session).await {
+            Err(ApiError::Conflict {
+                code: Code::AlreadyExists,
+                ..
+            }) if upserts => Err(ApiError::conflict(
+                Code::WriteConflict,
+                "A counter was inserted meanwhile; retry",
+            )),
+            other => other,
+        }
+    }
+
+    async fn send(self, client: &Client, session: &mut ClientSession) -> Result<(), ApiError> {
         if self.writes.len() > 1 {
             let models: Vec<WriteModel> = self
                 .writes
@@ -196,6 +231,13 @@ impl Batch {
                         .namespace(ns.clone())
                         .filter(filter.clone())
                         .update(update.clone())
+                        .build()
+                        .into(),
+                    Write::Upsert { filter, update } => UpdateOneModel::builder()
+                        .namespace(ns.clone())
+                        .filter(filter.clone())
+                        .update(update.clone())
+                        .upsert(true)
                         .build()
                         .into(),
                 })
@@ -235,6 +277,12 @@ impl Batch {
                         return Err(unmatched());
                     }
                 }
+                Write::Upsert { filter, update } => {
+                    coll.update_one(filter, update)
+                        .upsert(true)
+                        .session(&mut *session)
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -248,7 +296,7 @@ impl Batch {
             .iter()
             .find_map(|(_, w)| match w {
                 Write::Update { unmatched, .. } => Some(unmatched()),
-                Write::Insert(_) => None,
+                Write::Insert(_) | Write::Upsert { .. } => None,
             })
             .unwrap_or_else(|| ApiError::internal("an update of a batch matched nothing"))
     }

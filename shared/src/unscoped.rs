@@ -292,6 +292,56 @@ impl UnscopedTx<'_> {
         Ok(())
     }
 
+    /// Inserts `docs` (none: nothing).
+    pub async fn insert_many(&mut self, coll: &str, docs: Vec<Document>) -> Result<(), ApiError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        self.coll(coll)
+            .insert_many(docs)
+            .session(&mut self.session)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every match; returns how many.
+    pub async fn delete_many(&mut self, coll: &str, filter: Document) -> Result<u64, ApiError> {
+        Ok(self
+            .coll(coll)
+            .delete_many(filter)
+            .session(&mut self.session)
+            .await?
+            .deleted_count)
+    }
+
+    /// Visits every match (only the `projection`'s fields) as this
+    /// transaction sees them, one cursor batch in memory at a time.
+    pub async fn for_each(
+        &mut self,
+        coll: &str,
+        filter: Document,
+        projection: Document,
+        mut visit: impl FnMut(Document),
+    ) -> Result<(), ApiError> {
+        let mut cursor = self
+            .coll(coll)
+            .find(filter)
+            .projection(projection)
+            .batch_size(1000)
+            .session(&mut self.session)
+            .await?;
+        while let Some(d) = cursor.next(&mut self.session).await {
+            visit(d?);
+        }
+        Ok(())
+    }
+
+    /// [`crate::db::Tx::upsert_with_commit`] for a document `filter`
+    /// names (its `_id` and organization).
+    pub fn upsert_with_commit(&mut self, coll: &str, filter: Document, update: Document) {
+        self.batch.upsert(&self.state.db, coll, filter, update);
+    }
+
     /// Updates the first match; returns how many matched (0 or 1).
     pub async fn update_one(
         &mut self,

@@ -457,3 +457,213 @@ async fn bay_utilization_counts_booked_minutes_within_working_hours() {
     assert_eq!(row(&r, "2026-11-07 Bay 1")["availableMinutes"], 0);
     assert!(row(&r, "2026-11-07 Bay 1").get("utilizationBps").is_none());
 }
+
+/// Every report the rollup serves, for each grouping, over `span`.
+async fn rolled_up_reports(app: &TestApp, owner: &Actor, span: &str) -> Vec<Value> {
+    let mut out = vec![];
+    for name in [
+        "revenue",
+        "invoices",
+        "parts-margin",
+        "effective-labor-rate",
+        "technician-productivity",
+    ] {
+        for by in ["day", "week", "month", "technician"] {
+            let r = report(app, owner, name, &format!("{span}&groupBy={by}")).await;
+            out.push(json!({ "report": name, "groupBy": by, "rows": r["rows"] }));
+        }
+    }
+    out
+}
+
+/// The organization's rollup rows as sums: what each (time zone, day,
+/// technician) holds, zeros left out (a row taken back to zero by a
+/// deletion is no row).
+async fn rollup_sums(app: &TestApp) -> std::collections::BTreeMap<String, Document> {
+    let mut out = std::collections::BTreeMap::new();
+    for d in app.find("report_days", doc! {}).await {
+        let Ok(day) = d.get_str("day") else { continue };
+        let mut figures = Document::new();
+        for (k, v) in &d {
+            match v {
+                Bson::Document(cars) if k == "vehicles" => {
+                    for (car, n) in cars {
+                        if n.as_i64() != Some(0) {
+                            figures.insert(format!("vehicles.{car}"), n.clone());
+                        }
+                    }
+                }
+                Bson::Int64(0) | Bson::Int32(0) => {}
+                Bson::Int64(_) | Bson::Int32(_) => {
+                    figures.insert(k, v.clone());
+                }
+                _ => {}
+            }
+        }
+        if !figures.is_empty() {
+            let key = format!(
+                "{} {day} {}",
+                d.get_str("tz").unwrap(),
+                d.get_str("technician").unwrap()
+            );
+            out.insert(key, figures);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_rollup_kept_with_each_event_equals_a_rebuild_from_the_source() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let member = app.member().await.clone();
+    fixture(&app).await;
+    // A plan whose request budget covers the many reports compared here.
+    app.db
+        .collection::<Document>("organizations")
+        .update_one(
+            doc! { "_id": oid(&owner.org_id) },
+            doc! { "$set": { "plan": "ENTERPRISE" } },
+        )
+        .await
+        .unwrap();
+    let today = bson::DateTime::now().try_to_rfc3339_string().unwrap()[..10].to_string();
+    let span = format!("from=2026-10-01&to={today}");
+    // Never rebuilt: the figures come from the source.
+    let from_source = rolled_up_reports(&app, &owner, &span).await;
+    assert!(app.find("report_days", doc! {}).await.is_empty());
+
+    // Rebuilt: the same answers, now read from the rollup.
+    let slug = app
+        .get("/api/v1/organization", Some(&owner))
+        .await
+        .str("slug");
+    let out = crate::admin_cli::admin_json(&app, &["reports", "rebuild", "--org", &slug]);
+    // Four live invoices (the cancelled and the deleted ones never count),
+    // seven closed entries (the open one has no figures yet).
+    assert_eq!(
+        (&out["invoices"], &out["timeEntries"]),
+        (&json!(4), &json!(7))
+    );
+    assert_eq!(out["timezone"], "Europe/Berlin");
+    assert_eq!(rolled_up_reports(&app, &owner, &span).await, from_source);
+    // Read from the rollup indeed: a figure changed there shows.
+    let (day, tech) = ("2026-11-03", "unassigned");
+    app.db
+        .collection::<Document>("report_days")
+        .update_one(
+            doc! { "day": day, "technician": tech },
+            doc! { "$inc": { "labor": 1_i64 } },
+        )
+        .await
+        .unwrap();
+    let r = report(&app, &owner, "revenue", &format!("{span}&groupBy=day")).await;
+    assert_eq!(row(&r, day)["labor"], 4_501);
+
+    // Events through the API keep it: an invoice issued, a time entry
+    // clocked and corrected, an invoiced work order deleted.
+    crate::admin_cli::admin_json(&app, &["reports", "rebuild", "--org", &slug]);
+    let (_, vehicle) = crate::work_orders::customer(&app, &owner).await;
+    let mut invoiced = vec![];
+    for i in 0..2 {
+        let order =
+            crate::work_orders::open(&app, &owner, &vehicle, json!({ "technicianId": member.id }))
+                .await
+                .str("id");
+        crate::work_orders::approved_line(&app, &owner, &order).await;
+        let r = crate::work_orders::add_line(
+            &app,
+            &owner,
+            &order,
+            json!({ "type": "LABOR", "description": "Work", "quantity": 125 + i, "unitPrice": 8000, "taxRate": 1900, "discount": { "percent": 10 } }),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        for to in ["APPROVED", "IN_PROGRESS", "COMPLETED", "INVOICED"] {
+            let r = app
+                .post(
+                    &format!("/api/v1/work-orders/{order}/transition"),
+                    Some(&owner),
+                    json!({ "to": to }),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{to}: {}", r.text);
+        }
+        invoiced.push(order);
+    }
+    let r = app
+        .delete(
+            &format!("/api/v1/work-orders/{}", invoiced[1]),
+            Some(&owner),
+        )
+        .await;
+    let deleted = r.status == 204 || r.status == 200;
+    for path in ["clock-in", "clock-out"] {
+        let r = app
+            .post(
+                &format!("/api/v1/time-entries/{path}"),
+                Some(&member),
+                json!({ "kind": "SHIFT" }),
+            )
+            .await;
+        assert!(r.status == 200 || r.status == 201, "{path}: {}", r.text);
+    }
+    let entry = app
+        .find("time_entries", doc! { "technicianId": oid(&member.id), "endedAt": { "$ne": null }, "workOrderId": null })
+        .await
+        .into_iter()
+        .find(|e| e.get_datetime("startedAt").unwrap().timestamp_millis() > at("2026-12-01T00:00:00Z").timestamp_millis())
+        .expect("the entry just clocked");
+    let ended = entry.get_datetime("endedAt").unwrap().timestamp_millis();
+    let started = bson::DateTime::from_millis(ended - 95 * 60_000)
+        .try_to_rfc3339_string()
+        .unwrap();
+    let r = app
+        .patch(
+            &format!(
+                "/api/v1/time-entries/{}",
+                entry.get_object_id("_id").unwrap().to_hex()
+            ),
+            Some(&owner),
+            json!({ "startedAt": started, "editReason": "Forgot to clock in" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let kept = rollup_sums(&app).await;
+    let answers = rolled_up_reports(&app, &owner, &span).await;
+    // The corrected shift counts its 95 minutes, once (beside the
+    // fixture's 480).
+    let r = report(
+        &app,
+        &owner,
+        "technician-productivity",
+        &format!("{span}&groupBy=technician"),
+    )
+    .await;
+    let since_rebuild: i64 = row(&r, &member.id)["shiftMinutes"].as_i64().unwrap();
+    assert_eq!(since_rebuild, 480 + 95, "{r}");
+    // Today's revenue: 1.25 h at 80.00 less 10 % = 90.00 and the 25.00 of
+    // the approved fee line (the second order deleted when that is allowed).
+    let r = report(
+        &app,
+        &owner,
+        "revenue",
+        &format!("from={today}&to={today}&groupBy=day"),
+    )
+    .await;
+    let expected = if deleted {
+        9_000 + 2_500
+    } else {
+        9_000 + 2_500 + 9_072 + 2_500
+    };
+    assert_eq!(row(&r, &today)["net"], expected, "{r}");
+
+    let out = crate::admin_cli::admin_json(&app, &["reports", "rebuild", "--org", &slug]);
+    assert_eq!(out["invoices"], if deleted { 5 } else { 6 });
+    assert_eq!(
+        rollup_sums(&app).await,
+        kept,
+        "the rollup kept with each event differs from a rebuild"
+    );
+    assert_eq!(rolled_up_reports(&app, &owner, &span).await, answers);
+}

@@ -108,6 +108,17 @@ pub async fn demo(state: &State) -> Result<Demo, ApiError> {
         == 0
     {
         workshop(&db, org_id, owner, technician).await?;
+        // The reports read the rollup of what was just written.
+        let settings = orgs
+            .find_one(doc! { "_id": org_id })
+            .await?
+            .and_then(|o| o.get_document("settings").ok().cloned());
+        let cal = crate::calendar::Calendar::of(settings.as_ref());
+        let cal = &cal;
+        db.transaction(|tx| {
+            Box::pin(async move { crate::workshop::reports::rebuild(tx, org_id, cal).await })
+        })
+        .await?;
     }
     let links = share_links(&db, org_id, owner).await?;
     Ok(Demo {

@@ -30,6 +30,7 @@ pub mod parts;
 pub mod pdf;
 pub mod printouts;
 pub mod reports;
+pub mod rollup;
 pub mod routes;
 pub mod share;
 pub mod time_clock;
@@ -46,5 +47,6 @@ pub fn indexes() -> Vec<shared::migrate::Index> {
     all.extend(inspections::indexes());
     all.extend(time_clock::indexes());
     all.extend(reports::indexes());
+    all.extend(rollup::indexes());
     all
 }

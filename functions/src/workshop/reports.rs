@@ -8,9 +8,16 @@
 //! issue time, from the lines frozen on it), the clock figures closed time
 //! entries (by their start).
 //!
-//! The figures are computed from the source on each request, streaming
-//! the period's invoices and entries once (one cursor batch in memory),
-//! on indexes by organization and time.
+//! Revenue, invoices, parts margin, effective labour rate and technician
+//! productivity read the daily rollup ([`super::rollup`]) when it is
+//! current for the organization's time zone, else the source (streaming
+//! the period's invoices or entries, one cursor batch in memory, on
+//! indexes by organization and time); one function computes an invoice's
+//! or an entry's figures for both, so they agree. Technician efficiency
+//! (billed hours against the clocked minutes of the invoiced lines, which
+//! a correction may change after invoicing) and bay utilization (from the
+//! appointments) always read the source. [`rebuild`] recomputes the
+//! rollup.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -22,10 +29,12 @@ use shared::db::{number, Scope};
 use shared::error::{ApiError, Code};
 use shared::migrate::Index;
 use shared::runtime::{Ctx, HandlerResult};
+use shared::unscoped::UnscopedTx;
 
 use crate::calendar::Calendar;
 
 use super::order::{div_half_even, LineKind, WORK_ORDERS};
+use super::rollup::UNASSIGNED;
 use super::time_clock::TIME_ENTRIES;
 
 /// The reports there are.
@@ -202,9 +211,6 @@ fn minutes_of(hundredths: i128) -> i128 {
     div_half_even(hundredths * 60, 100)
 }
 
-/// The key of work no technician is named for.
-const UNASSIGNED: &str = "unassigned";
-
 /// The period's invoices, one at a time: (issue time, vehicle, work order
 /// technician, frozen lines).
 async fn invoices(
@@ -255,27 +261,178 @@ fn who(technician: Option<ObjectId>) -> Option<String> {
     technician.map(|t| t.to_hex())
 }
 
-async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
-    let mut rows = Rows::new();
-    invoices(scope, q, |at, _, technician, lines, _| {
+/// The invoice figures a row sums (see [`super::rollup::invoice_figures`]).
+const INVOICE_FIGURES: &[&str] = &[
+    "invoices",
+    "labor",
+    "parts",
+    "fees",
+    "adjustments",
+    "net",
+    "discounts",
+    "partsCost",
+    "linesWithoutCost",
+    "billedHundredths",
+];
+
+/// The clock figures a row sums (see [`super::rollup::entry_figures`]).
+const CLOCK_FIGURES: &[&str] = &[
+    "entries",
+    "shiftMinutes",
+    "jobMinutes",
+    "nonBillableMinutes",
+];
+
+/// Summed figures per row, and the cars of each row.
+#[derive(Default)]
+struct Sums {
+    rows: Rows,
+    cars: HashMap<String, HashSet<String>>,
+}
+
+impl Sums {
+    /// Adds one invoice's or entry's `figures` (the `vehicles.` ones as
+    /// cars) to row `key`, keeping only those of `names`.
+    fn add(&mut self, key: &str, names: &[&'static str], figures: &[(String, i128)]) {
+        for name in names {
+            let v = figures
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or(0, |(_, v)| *v);
+            add(&mut self.rows, key, name, v);
+        }
+        for (k, v) in figures {
+            if let (Some(car), true) = (k.strip_prefix("vehicles."), *v > 0) {
+                self.cars
+                    .entry(key.to_string())
+                    .or_default()
+                    .insert(car.to_string());
+            }
+        }
+    }
+}
+
+/// The rollup's rows of the span, when it is current (see
+/// [`super::rollup::read`]), with each one's row key.
+async fn rolled_up(
+    scope: &Scope,
+    q: &Query,
+) -> Result<Option<Vec<(String, super::rollup::Row)>>, ApiError> {
+    let (from, to) = (q.from.to_string(), q.to.to_string());
+    let Some(rows) = super::rollup::read(scope, &q.cal.tz_name, &from, &to).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                let date: Date = r.day.parse().ok()?;
+                let at = midnight(&q.cal, date)?;
+                Some((q.key(at, Some(&r.technician)), r))
+            })
+            .collect(),
+    ))
+}
+
+/// A stored row's figures as `(name, value)`, its cars as `vehicles.<id>`.
+fn stored(figures: &Document) -> Vec<(String, i128)> {
+    let mut out = vec![];
+    for (k, v) in figures {
+        match v {
+            Bson::Document(cars) if k == "vehicles" => {
+                for (car, n) in cars {
+                    let n = n
+                        .as_i64()
+                        .or_else(|| n.as_i32().map(i64::from))
+                        .unwrap_or(0);
+                    out.push((format!("vehicles.{car}"), i128::from(n)));
+                }
+            }
+            _ => {
+                if let Some(n) = number(figures, k) {
+                    out.push((k.clone(), i128::from(n)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The period's invoice figures per row: from the rollup when current,
+/// else from the invoices themselves (the same figures either way: one
+/// function computes an invoice's).
+async fn invoice_sums(scope: &Scope, q: &Query) -> Result<Sums, ApiError> {
+    let mut sums = Sums::default();
+    if let Some(rows) = rolled_up(scope, q).await? {
+        for (key, r) in rows {
+            if number(&r.figures, "invoices").unwrap_or(0) > 0 {
+                sums.add(&key, INVOICE_FIGURES, &stored(&r.figures));
+            }
+        }
+        return Ok(sums);
+    }
+    invoices(scope, q, |at, vehicle, technician, lines, id| {
         let key = q.key(at, who(technician).as_deref());
-        for f in ["labor", "parts", "fees", "adjustments", "net", "discounts"] {
-            add(&mut rows, &key, f, 0);
-        }
-        for l in lines {
-            let figure = match LineKind::of(l) {
-                LineKind::Labor => "labor",
-                LineKind::Part => "parts",
-                LineKind::Fee => "fees",
-                LineKind::Adjustment => "adjustments",
-            };
-            add(&mut rows, &key, figure, n(l, "amount"));
-            add(&mut rows, &key, "net", n(l, "amount"));
-            let off = i128::from(n(l, "lineDiscount")) + i128::from(n(l, "orderDiscount"));
-            add(&mut rows, &key, "discounts", off);
-        }
+        let figures = super::rollup::invoice_figures(lines, vehicle.unwrap_or(id));
+        sums.add(&key, INVOICE_FIGURES, &figures);
     })
     .await?;
+    Ok(sums)
+}
+
+/// The period's clock figures per row (closed entries by their start):
+/// from the rollup when current, else from the entries.
+async fn clock_sums(scope: &Scope, q: &Query) -> Result<Sums, ApiError> {
+    let mut sums = Sums::default();
+    if let Some(rows) = rolled_up(scope, q).await? {
+        for (key, r) in rows {
+            if number(&r.figures, "entries").unwrap_or(0) > 0 {
+                sums.add(&key, CLOCK_FIGURES, &stored(&r.figures));
+            }
+        }
+        return Ok(sums);
+    }
+    scope
+        .collection(TIME_ENTRIES)
+        .for_each(
+            doc! { "startedAt": { "$gte": q.start, "$lt": q.end }, "endedAt": { "$ne": null } },
+            doc! { "startedAt": 1 },
+            |e| {
+                if let Some((at, technician, figures)) = super::rollup::of_entry(&e) {
+                    sums.add(&q.key(at, Some(&technician)), CLOCK_FIGURES, &figures);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(sums)
+}
+
+/// `rows` with only the figures `keep` (renamed `(from, to)`).
+fn pick(rows: Rows, keep: &[(&'static str, &'static str)]) -> Rows {
+    rows.into_iter()
+        .map(|(key, row)| {
+            let picked = keep
+                .iter()
+                .map(|(from, to)| (*to, row.get(from).copied().unwrap_or(0)))
+                .collect();
+            (key, picked)
+        })
+        .collect()
+}
+
+async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
+    let sums = invoice_sums(scope, q).await?;
+    let rows = pick(
+        sums.rows,
+        &[
+            ("labor", "labor"),
+            ("parts", "parts"),
+            ("fees", "fees"),
+            ("adjustments", "adjustments"),
+            ("net", "net"),
+            ("discounts", "discounts"),
+        ],
+    );
     let definitions = json!({
         "labor": "sum of the amounts (quantity x unit price less the line's discount and its share of the work order's discount, before tax) of the invoices' LABOR lines",
         "parts": "sum of the amounts of the invoices' PART lines",
@@ -288,20 +445,11 @@ async fn revenue(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
 }
 
 async fn invoice_counts(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
-    let mut rows = Rows::new();
-    let mut cars: HashMap<String, HashSet<ObjectId>> = HashMap::new();
-    invoices(scope, q, |at, vehicle, technician, lines, id| {
-        let key = q.key(at, who(technician).as_deref());
-        add(&mut rows, &key, "invoices", 1);
-        for l in lines {
-            add(&mut rows, &key, "net", n(l, "amount"));
-        }
-        // A work order without a vehicle counts as its own car.
-        cars.entry(key).or_default().insert(vehicle.unwrap_or(id));
-    })
-    .await?;
+    let sums = invoice_sums(scope, q).await?;
+    let mut rows = pick(sums.rows, &[("invoices", "invoices"), ("net", "net")]);
     for (key, row) in rows.iter_mut() {
-        row.insert("carCount", cars.get(key).map_or(0, |c| c.len() as i128));
+        let cars = sums.cars.get(key).map_or(0, |c| c.len() as i128);
+        row.insert("carCount", cars);
         let aro = ratio(row["net"], row["invoices"]).unwrap_or(0);
         row.insert("averageRepairOrder", aro);
     }
@@ -315,27 +463,17 @@ async fn invoice_counts(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiEr
 }
 
 async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
-    let mut rows = Rows::new();
-    invoices(scope, q, |at, _, technician, lines, _| {
-        let key = q.key(at, who(technician).as_deref());
-        add(&mut rows, &key, "partsRevenue", 0);
-        for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Part) {
-            add(&mut rows, &key, "partsRevenue", n(l, "amount"));
-            match number(l, "unitCost") {
-                Some(cost) => {
-                    let c = i128::from(cost) * i128::from(n(l, "quantity"));
-                    add(&mut rows, &key, "partsCost", c);
-                }
-                None => add(&mut rows, &key, "linesWithoutCost", 1),
-            }
-        }
-    })
-    .await?;
+    let sums = invoice_sums(scope, q).await?;
+    let mut rows = pick(
+        sums.rows,
+        &[
+            ("parts", "partsRevenue"),
+            ("partsCost", "partsCost"),
+            ("linesWithoutCost", "linesWithoutCost"),
+        ],
+    );
     for row in rows.values_mut() {
-        let revenue = row.get("partsRevenue").copied().unwrap_or(0);
-        let cost = row.get("partsCost").copied().unwrap_or(0);
-        row.insert("partsCost", cost);
-        row.entry("linesWithoutCost").or_insert(0);
+        let (revenue, cost) = (row["partsRevenue"], row["partsCost"]);
         row.insert("margin", revenue - cost);
         set_bps(row, "marginBps", revenue - cost, revenue);
     }
@@ -350,17 +488,14 @@ async fn parts_margin(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiErro
 }
 
 async fn labor_rate(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
-    let mut rows = Rows::new();
-    invoices(scope, q, |at, _, technician, lines, _| {
-        let key = q.key(at, who(technician).as_deref());
-        add(&mut rows, &key, "laborRevenue", 0);
-        add(&mut rows, &key, "billedHundredths", 0);
-        for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
-            add(&mut rows, &key, "laborRevenue", n(l, "amount"));
-            add(&mut rows, &key, "billedHundredths", n(l, "quantity"));
-        }
-    })
-    .await?;
+    let sums = invoice_sums(scope, q).await?;
+    let mut rows = pick(
+        sums.rows,
+        &[
+            ("labor", "laborRevenue"),
+            ("billedHundredths", "billedHundredths"),
+        ],
+    );
     for row in rows.values_mut() {
         let (revenue, hundredths) = (row["laborRevenue"], row["billedHundredths"]);
         if let Some(rate) = ratio(revenue * 100, hundredths) {
@@ -460,32 +595,15 @@ async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
 }
 
 async fn productivity(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
-    let mut rows = Rows::new();
-    scope
-        .collection(TIME_ENTRIES)
-        .for_each(
-            doc! { "startedAt": { "$gte": q.start, "$lt": q.end }, "endedAt": { "$ne": null } },
-            doc! { "startedAt": 1 },
-            |e| {
-                let (Ok(at), Ok(who)) =
-                    (e.get_datetime("startedAt"), e.get_object_id("technicianId"))
-                else {
-                    return Ok(());
-                };
-                let key = q.key(*at, Some(&who.to_hex()));
-                let figure = match e.get_str("kind") {
-                    Ok("SHIFT") => "shiftMinutes",
-                    Ok("JOB") => "jobMinutes",
-                    _ => "nonBillableMinutes",
-                };
-                for f in ["shiftMinutes", "jobMinutes", "nonBillableMinutes"] {
-                    add(&mut rows, &key, f, 0);
-                }
-                add(&mut rows, &key, figure, n(&e, "minutes"));
-                Ok(())
-            },
-        )
-        .await?;
+    let sums = clock_sums(scope, q).await?;
+    let mut rows = pick(
+        sums.rows,
+        &[
+            ("shiftMinutes", "shiftMinutes"),
+            ("jobMinutes", "jobMinutes"),
+            ("nonBillableMinutes", "nonBillableMinutes"),
+        ],
+    );
     for row in rows.values_mut() {
         let (job, shift) = (row["jobMinutes"], row["shiftMinutes"]);
         set_bps(row, "productivityBps", job, shift);
@@ -626,4 +744,78 @@ pub async fn report(ctx: Ctx) -> HandlerResult {
         "rows": rows,
         "definitions": definitions,
     })))
+}
+
+/// The reports' rollup ([`super::rollup`]) of organization `org` (calendar `cal`) recomputed from the
+/// source in `tx`: every invoiced, live work order and every closed time
+/// entry, replacing what was there, with the marker of `cal`'s time zone.
+/// Returns (invoices, entries, rows).
+pub async fn rebuild(
+    tx: &mut UnscopedTx<'_>,
+    org: ObjectId,
+    cal: &Calendar,
+) -> Result<(u64, u64, u64), ApiError> {
+    let mut sums: BTreeMap<String, (String, String, BTreeMap<String, i128>)> = BTreeMap::new();
+    let mut add = |at: DateTime, who: String, figures: Vec<(String, i128)>| {
+        let Some(day) = cal.local_date(at.timestamp_millis()) else {
+            return;
+        };
+        let day = day.to_string();
+        let row = sums
+            .entry(super::rollup::row_id(org, &cal.tz_name, &day, &who))
+            .or_insert_with(|| (day, who, BTreeMap::new()));
+        for (k, v) in figures {
+            *row.2.entry(k).or_insert(0) += v;
+        }
+    };
+    let (mut invoices, mut entries) = (0_u64, 0_u64);
+    tx.for_each(
+        WORK_ORDERS,
+        doc! {
+            "organizationId": org, "deletedAt": null,
+            "status": { "$in": [super::order::Status::Invoiced.as_str(), super::order::Status::Paid.as_str()] },
+            "invoice.issuedAt": { "$exists": true },
+        },
+        doc! { "invoice.issuedAt": 1, "invoice.lines": 1, "vehicleId": 1, "technicianId": 1 },
+        |d| {
+            if let Some((at, who, figures)) = super::rollup::of_invoice(&d) {
+                invoices += 1;
+                add(at, who, figures);
+            }
+        },
+    )
+    .await?;
+    tx.for_each(
+        TIME_ENTRIES,
+        doc! { "organizationId": org, "endedAt": { "$ne": null } },
+        doc! { "kind": 1, "minutes": 1, "startedAt": 1, "endedAt": 1, "technicianId": 1 },
+        |d| {
+            if let Some((at, who, figures)) = super::rollup::of_entry(&d) {
+                entries += 1;
+                add(at, who, figures);
+            }
+        },
+    )
+    .await?;
+    let mut docs = vec![];
+    for (id, (day, who, figures)) in sums {
+        let mut d = doc! {
+            "_id": id, "organizationId": org, "tz": &cal.tz_name, "day": day, "technician": who,
+        };
+        for (k, v) in figures {
+            let v =
+                i64::try_from(v).map_err(|_| ApiError::internal("a report figure out of range"))?;
+            super::rollup::insert_dotted(&mut d, &k, v);
+        }
+        docs.push(d);
+    }
+    let rows = docs.len() as u64;
+    docs.push(doc! {
+        "_id": super::rollup::marker_id(org), "organizationId": org, "timezone": &cal.tz_name,
+        "rebuiltAt": DateTime::now(),
+    });
+    tx.delete_many(super::rollup::REPORT_DAYS, doc! { "organizationId": org })
+        .await?;
+    tx.insert_many(super::rollup::REPORT_DAYS, docs).await?;
+    Ok((invoices, entries, rows))
 }

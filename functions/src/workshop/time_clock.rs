@@ -257,6 +257,7 @@ async fn close(
             ApiError::conflict(Code::WriteConflict, "The entry changed meanwhile; retry")
         })?;
     count_on_line(tx, line_of(entry), m).await?;
+    super::rollup::entry(tx, &after, 1)?;
     let mut changes = doc! { "endedAt": at, "minutes": m };
     if let Some(s) = source {
         changes.insert("source", s.as_str());
@@ -766,6 +767,9 @@ pub async fn edit(ctx: Ctx) -> HandlerResult {
                 if let Some(m) = new_minutes {
                     count_on_line(tx, line_of(&after), m).await?;
                 }
+                // The reports' rollup: the entry as it was out, as it is in.
+                super::rollup::entry(tx, &current, -1)?;
+                super::rollup::entry(tx, &after, 1)?;
                 let reason = input.get_str("editReason").unwrap_or("");
                 let mut changes = diff(&current, &after);
                 changes.insert("editReason", reason);
@@ -913,6 +917,9 @@ async fn close_unscoped(
     if tx.update_one(TIME_ENTRIES, filter, update).await? == 0 {
         return Ok(false);
     }
+    let mut closed = entry.clone();
+    closed.extend(doc! { "endedAt": at, "minutes": m });
+    super::rollup::entry_unscoped(tx, org, cal, &closed)?;
     if let Some((order, line)) = line_of(&entry) {
         let (mut filter, update) = line_change(order, line, m);
         filter.insert("organizationId", org);

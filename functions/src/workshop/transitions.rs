@@ -140,6 +140,8 @@ pub async fn transition(ctx: Ctx) -> HandlerResult {
                 let mut change = doc! { "status": { "from": from, "to": to } };
                 if to == Status::Invoiced {
                     after = invoices::issue(tx, &after).await?;
+                    // The reports' rollup, in the same commit.
+                    super::rollup::invoice(tx, &after, 1)?;
                     change.insert(
                         "invoiceNumber",
                         after.get_str("invoiceNumber").unwrap_or_default(),

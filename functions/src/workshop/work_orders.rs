@@ -99,6 +99,14 @@ pub async fn read_in(tx: &mut Tx<'_>, id: ObjectId) -> Result<(Document, Order),
 async fn written(tx: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
     match write {
         Write::Delete | Write::Restore => {
+            // An invoiced work order leaves the reports' rollup when deleted
+            // and comes back when restored.
+            let sign = if matches!(write, Write::Delete) {
+                -1
+            } else {
+                1
+            };
+            super::rollup::invoice(tx, after, sign)?;
             let order = Order::of(after)?;
             if !order.holds_stock() {
                 return Ok(());

@@ -15,6 +15,7 @@ mod forms;
 mod ips;
 mod progress;
 mod ratelimit;
+mod reports;
 mod sessions;
 mod tenants;
 mod users;
@@ -70,6 +71,9 @@ enum Command {
     /// Public form submissions.
     #[command(subcommand)]
     Forms(forms::Command),
+    /// The owner's reports: rebuild the daily rollup.
+    #[command(subcommand)]
+    Reports(reports::Command),
 }
 
 /// Why a command did not do its work (exit 1; usage errors are clap's,
@@ -132,6 +136,7 @@ impl Command {
             Command::Logins(a) => a.run(state).await,
             Command::Ratelimit(c) => c.run(state).await,
             Command::Forms(c) => c.run(state).await,
+            Command::Reports(c) => c.run(state).await,
         }
     }
 }

@@ -242,20 +242,41 @@ impl Batch {
                         .into(),
                 })
                 .collect();
+            let count = |upsert: bool| {
+                self.writes
+                    .iter()
+                    .filter(|(_, w)| match w {
+                        Write::Update { .. } => !upsert,
+                        Write::Upsert { .. } => upsert,
+                        Write::Insert(_) => false,
+                    })
+                    .count() as i64
+            };
             match client.bulk_write(models).session(&mut *session).await {
                 Ok(result) => {
-                    let updates = self
-                        .writes
-                        .iter()
-                        .filter(|(_, w)| matches!(w, Write::Update { .. }))
-                        .count() as i64;
-                    if result.matched_count < updates {
+                    // An upsert that found its document counts as matched;
+                    // the must-match updates are what is left.
+                    let upserts_matched = count(true) - result.upserted_count;
+                    if result.matched_count - upserts_matched < count(false) {
                         return Err(self.first_unmatched());
                     }
                     return Ok(());
                 }
                 Err(e) if matches!(*e.kind, ErrorKind::IncompatibleServer { .. }) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let duplicate = match &*e.kind {
+                        ErrorKind::BulkWrite(b) => b.write_errors.values().any(|w| w.code == 11000),
+                        _ => false,
+                    };
+                    if duplicate && count(true) > 0 {
+                        // Told as the one-by-one path tells it (see `flush`).
+                        return Err(ApiError::conflict(
+                            Code::AlreadyExists,
+                            "A document of this batch exists already",
+                        ));
+                    }
+                    return Err(e.into());
+                }
             }
         }
         for (ns, w) in self.writes {

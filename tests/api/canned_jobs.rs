@@ -314,4 +314,23 @@ async fn the_package_price_drops_out_when_its_group_is_changed() {
     let now = lines(&after.body);
     let adj = now.iter().find(|l| l["id"] == adjustment["id"]).unwrap();
     assert_eq!(adj["approval"], "DECLINED");
+    // A discount on a line of a package reprices it too: the package price
+    // and the discount never stack.
+    let third = lines(&apply(&app, &owner, &order, &job_id).await.body);
+    let n = third.len();
+    let r = app
+        .patch(
+            &format!(
+                "/api/v1/work-orders/{order}/lines/{}",
+                third[n - 3]["id"].as_str().unwrap()
+            ),
+            Some(&owner),
+            json!({ "discount": { "percent": 100 } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let now = lines(&r.body);
+    assert_eq!(now[n - 1]["type"], "ADJUSTMENT");
+    assert_eq!(now[n - 1]["approval"], "DECLINED");
+    assert_eq!(now[n - 3]["amount"], 0);
 }

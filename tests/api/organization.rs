@@ -18,8 +18,18 @@ async fn every_member_reads_the_organization_and_admins_change_its_name_and_sett
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["name"], "Acme Garage GmbH");
+    // The time zone changed (from UTC): when is kept beside it, read-only.
+    let changed = r.body["settings"]["timezoneChangedAt"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(changed.ends_with('Z') && changed.len() >= 20, "{}", r.body);
+    let mut settings = r.body["settings"].clone();
+    settings
+        .as_object_mut()
+        .unwrap()
+        .remove("timezoneChangedAt");
     assert_eq!(
-        r.body["settings"],
+        settings,
         json!({ "timezone": "Europe/Berlin", "currency": "EUR" })
     );
     let audit = app

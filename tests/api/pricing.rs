@@ -25,6 +25,22 @@ async fn fee_rules(app: &TestApp, owner: &Actor) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+/// The customer's `decision` on `line` of work order `order`, by phone.
+async fn decide(
+    app: &TestApp,
+    actor: &Actor,
+    order: &str,
+    line: &impl serde::Serialize,
+    decision: &str,
+) -> Resp {
+    app.post(
+        &format!("/api/v1/work-orders/{order}/approval"),
+        Some(actor),
+        json!({ "approvedBy": "Customer", "method": "PHONE", "lines": [{ "lineId": line, "decision": decision }] }),
+    )
+    .await
+}
+
 fn lines(order: &Value) -> Vec<Value> {
     order["lines"].as_array().unwrap().clone()
 }
@@ -145,13 +161,7 @@ async fn discounts_fees_and_tax_come_to_the_cents_computed_by_hand() {
     // Labour 31.35 - 3.92 = 27.43: 2.743 -> 2.74, raised to the 5.00
     // minimum.
     let big = l[2]["id"].clone();
-    let r = app
-        .post(
-            &format!("/api/v1/work-orders/{order}/approval"),
-            Some(&owner),
-            json!({ "approvedBy": "Customer", "method": "PHONE", "lines": [{ "lineId": big, "decision": "DECLINED" }] }),
-        )
-        .await;
+    let r = decide(&app, &owner, &order, &big, "DECLINED").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let l = lines(&r.body);
     assert_eq!([&l[0]["orderDiscount"], &l[1]["orderDiscount"]], [392, 438]);
@@ -188,6 +198,23 @@ async fn an_exempt_customer_pays_no_tax_and_the_exemption_is_kept_on_the_order()
     assert_eq!(r.body["inserted"], 1);
     // Rows are numbered as lines of the file, the header being line 1.
     assert_eq!(r.body["errors"][0]["field"], "rows[2].taxExemptReason");
+    // Only ADMIN+ make an exemption.
+    let member = app.member().await.clone();
+    app.post(
+        "/api/v1/accounts",
+        Some(&member),
+        json!({ "name": "Mine", "taxExempt": true, "taxExemptReason": "Says so" }),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
+    let mine = app.create_account(&member, "Mine").await;
+    app.patch(
+        &format!("/api/v1/accounts/{mine}"),
+        Some(&member),
+        json!({ "taxExempt": true, "taxExemptReason": "Says so" }),
+    )
+    .await
+    .assert_problem(403, "PERMISSION_DENIED");
     let account = app.create_account(&owner, "City Fleet").await;
     let r = app
         .patch(
@@ -312,13 +339,7 @@ async fn a_refused_discount_or_a_kept_line_leaves_the_work_order_as_it_was() {
     app.delete(&format!("{path}/lines/{fee}"), Some(&owner))
         .await
         .assert_problem(422, "VALIDATION_FAILED");
-    let r = app
-        .post(
-            &format!("{path}/approval"),
-            Some(&owner),
-            json!({ "approvedBy": "Customer", "method": "PHONE", "lines": [{ "lineId": fee, "decision": "DECLINED" }] }),
-        )
-        .await;
+    let r = decide(&app, &owner, &order, &fee, "DECLINED").await;
     r.assert_problem(422, "VALIDATION_FAILED");
     let now = app.get(&path, Some(&owner)).await.body;
     assert_eq!(now["version"], before["version"]);
@@ -326,13 +347,7 @@ async fn a_refused_discount_or_a_kept_line_leaves_the_work_order_as_it_was() {
 
     // Taking a line's discount off raises what the customer pays: an
     // approved line is agreed again; adding one keeps the approval.
-    let r = app
-        .post(
-            &format!("{path}/approval"),
-            Some(&owner),
-            json!({ "approvedBy": "Customer", "method": "PHONE", "lines": [{ "lineId": big, "decision": "APPROVED" }] }),
-        )
-        .await;
+    let r = decide(&app, &owner, &order, &big, "APPROVED").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app
         .patch(
@@ -355,14 +370,36 @@ async fn a_refused_discount_or_a_kept_line_leaves_the_work_order_as_it_was() {
     assert_eq!(lines(&r.body)[2]["approval"], "PENDING");
     assert_eq!(lines(&r.body)[2]["amount"], 23_750);
 
-    // Once completed, the prices no longer change.
+    // A discount taken off the whole order raises what the approved lines
+    // cost: they are agreed again.
     let r = app
-        .post(
-            &format!("{path}/approval"),
+        .patch(
+            &path,
             Some(&owner),
-            json!({ "approvedBy": "Customer", "method": "PHONE", "lines": [{ "lineId": big, "decision": "APPROVED" }] }),
+            json!({ "discount": { "percent": 10 } }),
         )
         .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = decide(&app, &owner, &order, &big, "APPROVED").await;
+    assert_eq!(lines(&r.body)[2]["approval"], "APPROVED");
+    let r = app
+        .patch(&path, Some(&owner), json!({ "discount": null }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(lines(&r.body)[2]["approval"], "PENDING");
+    // A work order opened with an amount off it: lines come first.
+    let r = open(
+        &app,
+        &owner,
+        &vehicle,
+        json!({ "discount": { "amount": 500 } }),
+    )
+    .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["discount.amount"]);
+
+    // Once completed, the prices no longer change.
+    let r = decide(&app, &owner, &order, &big, "APPROVED").await;
     assert_eq!(r.status, 200, "{}", r.text);
     for to in ["APPROVED", "IN_PROGRESS", "COMPLETED"] {
         let r = app

@@ -559,6 +559,20 @@ async fn the_rollup_kept_with_each_event_equals_a_rebuild_from_the_source() {
         .unwrap();
     let r = report(&app, &owner, "revenue", &format!("{span}&groupBy=day")).await;
     assert_eq!(row(&r, day)["labor"], 4_501);
+    // A time zone changed (even back again) leaves the rollup aside until
+    // it is rebuilt: the source answers.
+    for tz in ["UTC", "Europe/Berlin"] {
+        let r = app
+            .patch(
+                "/api/v1/organization",
+                Some(&owner),
+                json!({ "settings": { "timezone": tz } }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = report(&app, &owner, "revenue", &format!("{span}&groupBy=day")).await;
+    assert_eq!(row(&r, day)["labor"], 4_500);
 
     // Events through the API keep it: an invoice issued, a time entry
     // clocked and corrected, an invoiced work order deleted.

@@ -41,10 +41,29 @@ pub static ACCOUNT: Entity = Entity {
     ..Entity::DEFAULTS
 };
 
-/// A tax-exempt account names why (422 on `taxExemptReason`), on create,
-/// import and PATCH alike (the rule reads the record as the write leaves
-/// it).
-async fn exemption_reason(_: &Scope, _: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
+/// A tax-exempt account names why (422 on `taxExemptReason`), and only
+/// ADMIN+ make or change an exemption (it takes the tax off every work
+/// order opened for the account), on create, import and PATCH alike (the
+/// rules read the record as the write leaves it).
+async fn exemption_reason(
+    scope: &Scope,
+    write: Write<'_>,
+    fields: &mut Document,
+) -> Result<(), ApiError> {
+    let changes = match write {
+        Write::Create => {
+            fields.get_bool("taxExempt").unwrap_or(false) || fields.contains_key("taxExemptReason")
+        }
+        Write::Update(before) => ["taxExempt", "taxExemptReason"]
+            .iter()
+            .any(|f| before.get(*f) != fields.get(*f)),
+        Write::Restore | Write::Delete => false,
+    };
+    if changes {
+        scope
+            .require(shared::rbac::Permission::UpdateAnyRecord)
+            .await?;
+    }
     let exempt = fields.get_bool("taxExempt").unwrap_or(false);
     let reason = fields
         .get_str("taxExemptReason")

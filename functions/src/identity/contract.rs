@@ -64,6 +64,8 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("documents", Schema::Any),
     Prop::opt("timeClock", Schema::Any),
     Prop::opt("fees", Schema::Array(&FEE_RULE)),
+    // Set by the server when the time zone changes (read-only).
+    Prop::opt("timezoneChangedAt", Schema::TIME),
 ]);
 
 /// A fee rule of `settings.fees` (see `crate::fees`).

@@ -351,6 +351,35 @@ pub async fn update(scope: &Scope, input: OrganizationPatch) -> Result<Organizat
         }
     }
     errors.finish()?;
+    // When the time zone changes, figures kept by local day in the old one
+    // (the reports' rollup) no longer apply: say when.
+    let zone = |s: Option<&Document>| {
+        s.and_then(|s| s.get_str("timezone").ok())
+            .unwrap_or("UTC")
+            .to_string()
+    };
+    let before = zone(scope.caller().org.settings.as_ref());
+    let after = match &input.settings {
+        Patch::Absent => before.clone(),
+        Patch::Null => "UTC".to_string(),
+        Patch::Value(s) => match &s.timezone {
+            Patch::Absent => before.clone(),
+            Patch::Null => "UTC".to_string(),
+            Patch::Value(tz) => tz.clone(),
+        },
+    };
+    if before != after {
+        // Read back by the reports (RFC 3339, as the API shows times).
+        let now = shared::time::rfc3339(DateTime::now());
+        match set.get_document_mut("settings") {
+            Ok(cleared) => {
+                cleared.insert("timezoneChangedAt", now);
+            }
+            Err(_) => {
+                set.insert("settings.timezoneChangedAt", now);
+            }
+        }
+    }
     if let Some(logo) = set
         .get_str("settings.logoDocumentId")
         .ok()

@@ -358,6 +358,7 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                 let mut lines = lines_of(&stored);
                 let i = at(&lines, line_id)?;
                 kept_by_server(&lines[i], "lineId")?;
+                let stored_line = lines[i].clone();
                 let line = &mut lines[i];
                 let was = after_own_discount(line);
                 line.extend(set.clone());
@@ -365,8 +366,12 @@ pub async fn update(ctx: Ctx) -> HandlerResult {
                     line.remove(f);
                 }
                 // More to pay than the customer agreed to is agreed again.
+                let raised_rate = set.contains_key("taxRate")
+                    && shared::db::number(line, "taxRate")
+                        > shared::db::number(&stored_line, "taxRate");
                 let repriced = set.contains_key("quantity")
                     || set.contains_key("unitPrice")
+                    || raised_rate
                     || after_own_discount(line) > was;
                 // The same rule as on create, on the line as it now is.
                 check_splits(line)?;
@@ -533,18 +538,11 @@ pub(crate) fn follow_groups(lines: &mut [Document]) {
             .iter()
             .filter_map(|l| l.get_object_id("id").ok())
             .collect();
+        // After each line's own discount: a discount on a member reprices
+        // the group, and the package no longer holds.
         let net: i64 = members
             .iter()
-            .map(|l| {
-                let n = |k: &str| shared::db::number(l, k).unwrap_or(0);
-                super::order::line_money(
-                    LineKind::of(l),
-                    n("quantity"),
-                    n("unitPrice"),
-                    n("taxRate"),
-                )
-                .map_or(i64::MAX, |(a, _)| a)
-            })
+            .map(|l| i64::try_from(after_own_discount(l)).unwrap_or(i64::MAX))
             .fold(0_i64, |a, b| a.saturating_add(b));
         let intact = package.is_some_and(|p| {
             let was: Vec<ObjectId> = p

@@ -537,6 +537,31 @@ pub fn with_totals(
     })
 }
 
+/// An APPROVED line that `set` (the `$set` of [`with_totals`]) makes cost
+/// more (amount and tax) than it did in `before` is PENDING again: the
+/// customer agrees to the new price. Server-kept lines follow their own
+/// rules.
+pub fn agree_again_when_raised(before: &[Document], set: &mut Document) {
+    let cost = |l: &Document| {
+        i128::from(number(l, "amount").unwrap_or(0)) + i128::from(number(l, "tax").unwrap_or(0))
+    };
+    let Ok(lines) = set.get_array_mut("lines") else {
+        return;
+    };
+    for l in lines.iter_mut().filter_map(|l| l.as_document_mut()) {
+        if is_kept(l) || Approval::of(l) != Some(Approval::Approved) {
+            continue;
+        }
+        let was = before
+            .iter()
+            .find(|b| b.get("id").is_some() && b.get("id") == l.get("id"))
+            .map(cost);
+        if was.is_some_and(|was| cost(l) > was) {
+            l.insert("approval", Approval::Pending.as_str());
+        }
+    }
+}
+
 /// A 500 for a stored work order that lacks what every one has (schema
 /// drift shows, instead of becoming an empty string or a 0).
 fn drift(what: &str) -> ApiError {

@@ -803,8 +803,8 @@ pub async fn rebuild(
             "_id": id, "organizationId": org, "tz": &cal.tz_name, "day": day, "technician": who,
         };
         for (k, v) in figures {
-            let v =
-                i64::try_from(v).map_err(|_| ApiError::internal("a report figure out of range"))?;
+            // As far as a running $inc could take it.
+            let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
             super::rollup::insert_dotted(&mut d, &k, v);
         }
         docs.push(d);

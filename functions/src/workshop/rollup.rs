@@ -89,7 +89,10 @@ pub fn invoice_figures(lines: &[Document], car: ObjectId) -> Figures {
             _ => {}
         }
     }
-    let mut out: Vec<(String, i128)> = sums.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut out: Figures = sums
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), i128::from(bounded(v))))
+        .collect();
     out.push(("invoices".into(), 1));
     out.push((format!("vehicles.{}", car.to_hex()), 1));
     out
@@ -107,7 +110,7 @@ pub fn entry_figures(entry: &Document) -> Figures {
         Ok("JOB") => "jobMinutes",
         _ => "nonBillableMinutes",
     };
-    let minutes = i128::from(number(entry, "minutes").unwrap_or(0));
+    let minutes = i128::from(bounded(i128::from(number(entry, "minutes").unwrap_or(0))));
     vec![("entries".into(), 1), (figure.into(), minutes)]
 }
 
@@ -156,6 +159,16 @@ pub(crate) fn marker_id(org: ObjectId) -> String {
     format!("{}|rollup", org.to_hex())
 }
 
+/// The most any one figure adds (2^52): a figure past it (a part cost of
+/// 10^15 times a million) is held there, so that no event fails for its
+/// report figure and sums of many stay far from wrapping.
+const MAX_FIGURE: i128 = 1 << 52;
+
+/// `v` held within [`MAX_FIGURE`] either way.
+pub(crate) fn bounded(v: i128) -> i64 {
+    v.clamp(-MAX_FIGURE, MAX_FIGURE) as i64
+}
+
 /// The row's `_id`, and the upsert adding `sign` x `figures` to it.
 fn change(
     org: ObjectId,
@@ -168,8 +181,8 @@ fn change(
     let day = cal.local_date(at.timestamp_millis())?.to_string();
     let mut inc = Document::new();
     for (k, v) in figures {
-        let v = i64::try_from(*v).ok()?;
-        inc.insert(k.clone(), v.checked_mul(sign)?);
+        // Bounded already (see [`invoice_figures`]).
+        inc.insert(k.clone(), bounded(*v) * sign);
     }
     let update = doc! {
         "$inc": inc,
@@ -242,13 +255,22 @@ pub struct Row {
 
 /// The organization's rows of the days `from..=to` (`YYYY-MM-DD`) in time
 /// zone `tz`, in one query with the marker; `None` unless the marker names
-/// `tz` (see the module docs).
+/// `tz` and was made since the zone last changed
+/// (`settings.timezoneChangedAt`: a zone changed and changed back leaves
+/// rows of the other zone unaccounted for).
 pub async fn read(
     scope: &Scope,
     tz: &str,
     from: &str,
     to: &str,
 ) -> Result<Option<Vec<Row>>, ApiError> {
+    let changed = scope
+        .caller()
+        .org
+        .settings
+        .as_ref()
+        .and_then(|s| s.get_str("timezoneChangedAt").ok())
+        .and_then(|t| DateTime::parse_rfc3339_str(t).ok());
     let marker = marker_id(scope.org_id());
     let mut rows = vec![];
     let mut current = false;
@@ -262,7 +284,9 @@ pub async fn read(
             doc! {},
             |d| {
                 if d.get_str("_id") == Ok(marker.as_str()) {
-                    current = d.get_str("timezone") == Ok(tz);
+                    let rebuilt = d.get_datetime("rebuiltAt").ok().copied();
+                    current = d.get_str("timezone") == Ok(tz)
+                        && changed.is_none_or(|c| rebuilt.is_some_and(|r| r >= c));
                     return Ok(());
                 }
                 rows.push(Row {

@@ -208,6 +208,15 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
         exemption(scope, fields).await?;
     }
     let Some(before) = before else {
+        if matches!(
+            order::Discount::of(fields, "discount"),
+            Some(order::Discount::Amount(_))
+        ) {
+            return Err(ApiError::field(
+                "discount.amount",
+                "is more than the work order's lines come to (0): add the lines first, or give a percent",
+            ));
+        }
         if !fields.contains_key("currency") {
             fields.insert("currency", organization_currency(scope));
         }
@@ -243,9 +252,9 @@ async fn exemption(scope: &Scope, fields: &mut Document) -> Result<(), ApiError>
 /// `INVALID_TRANSITION` after); an amount off the work order is at most
 /// what its lines come to (422 on `discount.amount`).
 fn reprice(scope: &Scope, before: &Document, fields: &mut Document) -> Result<(), ApiError> {
-    let changed = ["discount", "taxExempt"]
-        .iter()
-        .any(|f| before.get(*f) != fields.get(*f));
+    let exempt = |d: &Document| d.get_bool("taxExempt").unwrap_or(false);
+    let changed =
+        before.get("discount") != fields.get("discount") || exempt(before) != exempt(fields);
     if !changed {
         return Ok(());
     }
@@ -257,7 +266,8 @@ fn reprice(scope: &Scope, before: &Document, fields: &mut Document) -> Result<()
         ));
     }
     let pricing = order::Pricing::of(fields, scope.caller().org.settings.as_ref());
-    let set = order::with_totals(order::lines_of(before), &pricing, "discount")?;
+    let mut set = order::with_totals(order::lines_of(before), &pricing, "discount")?;
+    order::agree_again_when_raised(&order::lines_of(before), &mut set);
     if let Some(order::Discount::Amount(asked)) = pricing.discount {
         let applied: i64 = set
             .get_array("lines")

@@ -43,6 +43,7 @@ mod preview;
 mod pricing;
 mod printouts;
 mod profile;
+mod purchasing;
 mod rate_limit;
 mod rbac;
 mod reports;

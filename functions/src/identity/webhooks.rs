@@ -77,6 +77,14 @@ pub const DOMAIN_EVENTS: &[(&str, &str)] = &[
         "estimate.decided",
         "A customer decided on an estimate's lines through its share link (each line's decision).",
     ),
+    (
+        "purchase_order.ordered",
+        "A purchase order was sent to its vendor (ORDERED).",
+    ),
+    (
+        "purchase_order.received",
+        "A receipt was recorded against a purchase order.",
+    ),
     ("webhook.test", "A test message sent on request."),
 ];
 

@@ -905,3 +905,45 @@ pub static REPORTS_NAME_GET: Op = Op {
     tag: Some("reports"),
     ..Op::DEFAULTS
 };
+
+pub static PURCHASE_ORDERS_ID_TRANSITION_POST: Op = Op {
+    summary: "Move a purchase order",
+    description: "`{to}`: ORDERED (from DRAFT: its parts count it `onOrder`), CANCELLED (from \
+        DRAFT or ORDERED) or CLOSED (from PARTIALLY_RECEIVED or RECEIVED); what was not received \
+        leaves `onOrder`. ADMIN+. 409 `INVALID_TRANSITION` otherwise.",
+    body: Body::Json(Schema::Fields(super::purchasing::TRANSITION)),
+    reply: Reply::Json(200, Schema::Record(&super::purchasing::PURCHASE_ORDER)),
+    errors: &[409, 422],
+    tag: Some("purchase-orders"),
+    ..Op::DEFAULTS
+};
+
+pub static PURCHASE_ORDERS_ID_RECEIPTS_POST: Op = Op {
+    summary: "Receive a purchase order's parts",
+    description: "`{vendorInvoiceNumber, receivedAt, lines: [{lineId, quantity, unitCost?}], \
+        allowOverReceipt?}` on an ORDERED or PARTIALLY_RECEIVED order, in one transaction: a \
+        RECEIVED stock movement per part line naming the order, the part's moving average cost \
+        `(onHand x avg + qty x cost) / (onHand + qty)` (half to even), its `onOrder` lowered, a \
+        waiting work-order line marked `partReceivedAt`, the order PARTIALLY_RECEIVED or \
+        RECEIVED. More than a line still waits for is 422 unless `allowOverReceipt`. Send an \
+        Idempotency-Key: a retried receipt answers the first and moves nothing twice.",
+    body: Body::Json(Schema::Fields(super::purchasing::RECEIPT)),
+    reply: Reply::Json(201, Schema::Record(&super::purchasing::PURCHASE_ORDER)),
+    errors: &[409, 422],
+    tag: Some("purchase-orders"),
+    ..Op::DEFAULTS
+};
+
+pub static PARTS_REORDER_SUGGESTIONS_GET: Op = Op {
+    summary: "Parts to reorder",
+    description: "Live parts whose position (`onHand + onOrder - reserved`) is below their \
+        `reorderLevel`, each with `position` and the `suggestedQuantity` that brings it to \
+        `reorderUpTo` (else `reorderQuantity`, else back to the level), most short first; at \
+        most 500.",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[Prop::req("data", Schema::Array(&Schema::Record(&PART)))]),
+    ),
+    tag: Some("parts"),
+    ..Op::DEFAULTS
+};

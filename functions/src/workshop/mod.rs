@@ -8,14 +8,17 @@
 //! item by item and recommend work. A work order's estimate or invoice is shared with
 //! its customer by link ([`share`]). Technicians clock their shifts and
 //! jobs ([`time_clock`]). The shop's [`canned_jobs`] add ready-made
-//! groups of lines. The owner's figures are [`reports`]. [`routes`]
-//! serves them.
+//! groups of lines. The owner's figures are [`reports`], kept by day in
+//! [`rollup`]. Parts are bought from vendors by purchase order and
+//! received into stock ([`purchasing`]). [`routes`] serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
 //! `lines`, `invoices`, `transitions` and `appointments` on `work_orders`;
 //! `share`, `inspections` and `canned_jobs` on `lines`; `time_clock` on
-//! `order`; `reports` on `order` and `time_clock`;
+//! `order` and `rollup`; `rollup` on `order`; `reports` on `order`,
+//! `rollup` and `time_clock`; `purchasing` on `parts`, `order` and
+//! `work_orders`;
 //! `contract` and `routes` on all.
 
 pub mod appointments;
@@ -29,6 +32,7 @@ pub mod order;
 pub mod parts;
 pub mod pdf;
 pub mod printouts;
+pub mod purchasing;
 pub mod reports;
 pub mod rollup;
 pub mod routes;

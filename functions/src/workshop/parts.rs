@@ -56,10 +56,13 @@ pub static PART: Entity = Entity {
         Field::optional("binLocation", Kind::Text { min: 0, max: 50 }),
         Field::optional("reorderLevel", COUNT),
         Field::optional("reorderQuantity", COUNT),
+        // What a reorder suggestion fills the position up to.
+        Field::optional("reorderUpTo", COUNT),
     ],
     unique: &["sku"],
     importable: true,
-    counters: &["onHand", "reserved", "available"],
+    // `onOrder`: ordered from vendors and not received yet.
+    counters: &["onHand", "reserved", "available", "onOrder"],
     prepare: Some(|scope, write, fields| Box::pin(cost_by_admin(scope, write, fields))),
     ..Entity::DEFAULTS
 };

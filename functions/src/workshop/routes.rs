@@ -402,6 +402,42 @@ pub static REPORTS_NAME: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static PURCHASE_ORDERS_ID_TRANSITION: Route = Route {
+    name: "purchase-orders-id-transition",
+    path: "/api/v1/purchase-orders/{id}/transition",
+    methods: &[Endpoint::post(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::purchasing::transition),
+    )
+    .write("purchase-orders")
+    .op(&crate::workshop::contract::PURCHASE_ORDERS_ID_TRANSITION_POST)],
+    deploy: Deploy::API,
+};
+
+pub static PURCHASE_ORDERS_ID_RECEIPTS: Route = Route {
+    name: "purchase-orders-id-receipts",
+    path: "/api/v1/purchase-orders/{id}/receipts",
+    methods: &[Endpoint::post(
+        Requires(UpdateAnyRecord),
+        handler!(crate::workshop::purchasing::receive),
+    )
+    .write("purchase-orders")
+    .op(&crate::workshop::contract::PURCHASE_ORDERS_ID_RECEIPTS_POST)],
+    deploy: Deploy::API,
+};
+
+pub static PARTS_REORDER_SUGGESTIONS: Route = Route {
+    name: "parts-reorder-suggestions",
+    path: "/api/v1/parts/reorder-suggestions",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::purchasing::reorder_suggestions),
+    )
+    .read("parts")
+    .op(&crate::workshop::contract::PARTS_REORDER_SUGGESTIONS_GET)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -434,6 +470,9 @@ shared::named_routes! {
         TIME_ENTRIES_ID,
         WORK_ORDERS_ID_CANNED_JOBS,
         REPORTS_NAME,
+        PURCHASE_ORDERS_ID_TRANSITION,
+        PURCHASE_ORDERS_ID_RECEIPTS,
+        PARTS_REORDER_SUGGESTIONS,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
@@ -442,6 +481,8 @@ shared::named_routes! {
         appointments = "appointments" => crate::workshop::appointments::APPOINTMENT,
         inspection_templates = "inspection-templates" => crate::workshop::inspections::INSPECTION_TEMPLATE,
         canned_jobs = "canned-jobs" => crate::workshop::canned_jobs::CANNED_JOB,
+        vendors = "vendors" => crate::workshop::purchasing::VENDOR,
+        purchase_orders = "purchase-orders" => crate::workshop::purchasing::PURCHASE_ORDER,
     }
 }
 
@@ -470,6 +511,14 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "canned-jobs",
         description: "Ready-made packages of lines added to a work order as one group (ADMIN+ to write).",
+    },
+    Tag {
+        name: "vendors",
+        description: "Who the shop buys parts from (ADMIN+ to write).",
+    },
+    Tag {
+        name: "purchase-orders",
+        description: "Parts ordered from vendors and received into stock at their moving average cost (ADMIN+ to write).",
     },
     Tag {
         name: "reports",

@@ -205,11 +205,11 @@ async fn a_purchase_order_is_received_in_part_then_whole_at_the_moving_average_c
     assert_eq!(movements[0].get_str("reason").unwrap(), "RECEIVED");
     // More than still waits (3) is refused, and changes nothing.
     let r = app
-        .post(
-            &format!("{path}/receipts"),
-            Some(&owner),
-            receipt(&lines[0], 4, None),
-        )
+        .post(&format!("{path}/receipts"), Some(&owner), {
+            let mut b = receipt(&lines[0], 4, None);
+            b["vendorInvoiceNumber"] = json!("V-899");
+            b
+        })
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(r.error_fields(), ["lines[0].quantity"]);
@@ -251,6 +251,19 @@ async fn a_purchase_order_is_received_in_part_then_whole_at_the_moving_average_c
         .get("/api/v1/parts/reorder-suggestions", Some(&member))
         .await;
     assert_eq!(r.body["data"][0]["suggestedQuantity"], 15);
+    // The same vendor invoice again, without a key: refused.
+    let r = app
+        .post(
+            &format!("{path}/receipts"),
+            Some(&owner),
+            receipt(&lines[0], 1, None),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    // A received order is not deleted; closed, it is done.
+    app.delete(&path, Some(&owner))
+        .await
+        .assert_problem(409, "INVALID_TRANSITION");
     let r = app
         .post(
             &format!("{path}/transition"),
@@ -341,4 +354,36 @@ async fn a_failed_commit_leaves_stock_cost_and_order_as_they_were() {
         (n(&p, "onHand"), n(&p, "onOrder"), n(&p, "unitCost")),
         (14, 0, 1_371)
     );
+}
+
+#[tokio::test]
+async fn a_part_deleted_on_order_is_not_received_and_cancelling_takes_it_off_order() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await.clone();
+    let (part, order, line) = ordered(&app, &owner, "PAD-4", 3).await;
+    assert_eq!(n(&part_doc(&app, &part).await, "onOrder"), 3);
+    let r = app
+        .delete(&format!("/api/v1/parts/{part}"), Some(&owner))
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let body = json!({ "vendorInvoiceNumber": "V-3", "receivedAt": "2026-12-04T09:00:00Z", "lines": [{ "lineId": line, "quantity": 1 }] });
+    let r = app
+        .post(
+            &format!("/api/v1/purchase-orders/{order}/receipts"),
+            Some(&owner),
+            body,
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(r.error_fields(), ["lines[0].lineId"]);
+    assert_eq!(n(&part_doc(&app, &part).await, "onHand"), 10);
+    let r = app
+        .post(
+            &format!("/api/v1/purchase-orders/{order}/transition"),
+            Some(&owner),
+            json!({ "to": "CANCELLED" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(n(&part_doc(&app, &part).await, "onOrder"), 0);
 }

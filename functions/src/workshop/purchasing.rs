@@ -142,8 +142,23 @@ pub static PURCHASE_ORDER: Entity = Entity {
     }),
     admin_writes: true,
     prepare: Some(|scope, write, fields| Box::pin(prepare(scope, write, fields))),
+    written: Some(|tx, write, after| Box::pin(written(tx, write, after))),
     ..Entity::DEFAULTS
 };
+
+/// Only a DRAFT or CANCELLED order is deleted (409 `INVALID_TRANSITION`
+/// otherwise): an open one counts in its parts' `onOrder`, a received one
+/// is what its stock movements name.
+async fn written(_: &mut Tx<'_>, write: Write<'_>, after: &Document) -> Result<(), ApiError> {
+    let status = PoStatus::of(after);
+    if matches!(write, Write::Delete) && !matches!(status, PoStatus::Draft | PoStatus::Cancelled) {
+        return Err(ApiError::conflict(
+            Code::InvalidTransition,
+            format!("A {status} purchase order is not deleted: cancel or close it"),
+        ));
+    }
+    Ok(())
+}
 
 /// An order's vendor and lines change only while it is a DRAFT (409
 /// `INVALID_TRANSITION` after); each line gets an id and nothing received,
@@ -164,6 +179,10 @@ async fn prepare(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Resu
                 Code::InvalidTransition,
                 format!("The vendor and lines of a {status} purchase order no longer change"),
             ));
+        }
+        if before.get("lines") == fields.get("lines") {
+            // Only the vendor: the lines stay as they are.
+            return Ok(());
         }
     }
     let rows: Vec<Document> = fields
@@ -270,7 +289,10 @@ async fn on_order(
             tx.update_by_id(
                 PARTS,
                 doc! { "_id": part },
-                doc! { "$inc": { "onOrder": sign * q } },
+                doc! {
+                    "$inc": { "onOrder": sign * q, "version": 1_i64 },
+                    "$set": { "updatedAt": DateTime::now() },
+                },
             )
             .await?;
         }
@@ -452,6 +474,23 @@ pub async fn receive(ctx: Ctx) -> HandlerResult {
                         format!("Receipts are taken on ORDERED purchase orders; this one is {status}"),
                     ));
                 }
+                // The same vendor invoice twice is a receipt sent twice.
+                let twice = before
+                    .get_array("receipts")
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Bson::as_document)
+                            .any(|r| r.get_str("vendorInvoiceNumber") == Ok(invoice.as_str()))
+                    })
+                    .unwrap_or(false);
+                if twice {
+                    return Err(ApiError::Conflict {
+                        code: Code::AlreadyExists,
+                        detail: format!("Vendor invoice {invoice} was received on this order already"),
+                        errors: vec![FieldError::new("vendorInvoiceNumber", "was received already")],
+                    });
+                }
+                let currency = before.get_str("currency").ok().map(str::to_string);
                 let mut lines = lines_of(&before);
                 let receipt_id = ObjectId::new();
                 let mut received = vec![];
@@ -472,17 +511,31 @@ pub async fn receive(ctx: Ctx) -> HandlerResult {
                     let cost = cost.unwrap_or_else(|| number(&lines[at], "unitCost").unwrap_or(0));
                     let line = &mut lines[at];
                     let was = number(line, "received").unwrap_or(0);
-                    line.insert("received", was + qty);
+                    let now_received = was.checked_add(*qty).filter(|r| *r <= 2 * number(line, "quantity").unwrap_or(0));
+                    let Some(now_received) = now_received else {
+                        return Err(ApiError::field(
+                            &format!("lines[{n}].quantity"),
+                            "would receive more than twice what was ordered",
+                        ));
+                    };
+                    line.insert("received", now_received);
                     if let Ok(part) = line.get_object_id("partId") {
-                        stock_in(tx, part, *qty, cost, (*qty).min(waiting), id, invoice, actor).await?;
+                        let into = Receiving { part, qty: *qty, cost, was_on_order: (*qty).min(waiting), field: format!("lines[{n}].lineId"), currency: currency.as_deref() };
+                        stock_in(tx, &into, id, invoice, actor).await?;
                     }
-                    if let (Ok(order), Ok(wo_line)) =
-                        (line.get_object_id("workOrderId"), line.get_object_id("workOrderLineId"))
-                    {
+                    // The work-order line waiting for it, once all of it is here.
+                    if let (Ok(order), Ok(wo_line), 0) = (
+                        line.get_object_id("workOrderId"),
+                        line.get_object_id("workOrderLineId"),
+                        outstanding(line),
+                    ) {
                         tx.update_by_id(
                             WORK_ORDERS,
-                            doc! { "_id": order, "lines.id": wo_line },
-                            doc! { "$set": { "lines.$.partReceivedAt": received_at } },
+                            doc! { "_id": order, "deletedAt": null, "lines.id": wo_line },
+                            doc! {
+                                "$set": { "lines.$.partReceivedAt": received_at, "updatedAt": DateTime::now() },
+                                "$inc": { "version": 1_i64 },
+                            },
                         )
                         .await?;
                     }
@@ -526,54 +579,70 @@ pub async fn receive(ctx: Ctx) -> HandlerResult {
     Ok(ApiResponse::json(StatusCode::CREATED, &render(&after)))
 }
 
-/// In `tx`: `qty` of `part` received at `cost` on order `order`: its
-/// stock, its moving average cost and its `onOrder` (less `was_on_order`),
-/// written over the stock this transaction read, and the movement.
-#[allow(clippy::too_many_arguments)]
-async fn stock_in(
-    tx: &mut Tx<'_>,
+/// One line's parts coming in: `qty` of `part` at `cost`, of which
+/// `was_on_order` were waiting; `field` names the line in errors,
+/// `currency` is the order's.
+struct Receiving<'a> {
     part: ObjectId,
     qty: i64,
     cost: i64,
     was_on_order: i64,
+    field: String,
+    currency: Option<&'a str>,
+}
+
+/// In `tx`: the parts of `r` received on order `order`: the part's stock,
+/// its moving average cost and its `onOrder`, written over the stock and
+/// cost this transaction read (a live part priced in the order's
+/// currency), and the movement.
+async fn stock_in(
+    tx: &mut Tx<'_>,
+    r: &Receiving<'_>,
     order: ObjectId,
     invoice: &str,
     actor: ObjectId,
 ) -> Result<(), ApiError> {
     let current = tx
-        .find_one(PARTS, doc! { "_id": part })
+        .find_one(PARTS, doc! { "_id": r.part, "deletedAt": null })
         .await?
-        .ok_or(ApiError::NotFound { resource: "part" })?;
+        .ok_or_else(|| ApiError::field(&r.field, "names a part that was deleted"))?;
+    if let (Ok(priced), Some(ordered)) = (current.get_str("currency"), r.currency) {
+        if priced != ordered {
+            return Err(ApiError::field(
+                &r.field,
+                format!("names a part priced in {priced}; this order is in {ordered}"),
+            ));
+        }
+    }
     let on_hand = number(&current, "onHand").unwrap_or(0);
     if on_hand
-        .checked_add(qty)
+        .checked_add(r.qty)
         .is_none_or(|n| n > 1_000_000_000_000)
     {
-        return Err(ApiError::field(
-            "lines",
-            "would take a part's stock past 10^12",
-        ));
+        return Err(ApiError::Unprocessable {
+            code: Code::AmountOutOfRange,
+            detail: "A part holds at most 10^12 units".into(),
+            errors: vec![FieldError::new(
+                &r.field,
+                "would take the part's stock past 10^12",
+            )],
+        });
     }
-    let avg = moving_average(on_hand, number(&current, "unitCost"), qty, cost);
+    let avg = moving_average(on_hand, number(&current, "unitCost"), r.qty, r.cost);
     tx.find_one_and_update(
         PARTS,
-        doc! { "_id": part, "onHand": on_hand },
+        doc! { "_id": r.part, "onHand": on_hand, "unitCost": current.get("unitCost").cloned().unwrap_or(Bson::Null) },
         doc! {
-            "$inc": { "onHand": qty, "available": qty, "onOrder": -was_on_order, "version": 1_i64 },
+            "$inc": { "onHand": r.qty, "available": r.qty, "onOrder": -r.was_on_order, "version": 1_i64 },
             "$set": { "unitCost": avg, "updatedAt": DateTime::now() },
         },
     )
     .await?
-    .ok_or_else(|| {
-        ApiError::conflict(
-            Code::WriteConflict,
-            "The part's stock changed meanwhile; retry",
-        )
-    })?;
+    .ok_or_else(|| ApiError::conflict(Code::WriteConflict, "The part's stock changed meanwhile; retry"))?;
     let movement = doc! {
-        "_id": ObjectId::new(), "partId": part, "delta": qty, "reason": "RECEIVED",
+        "_id": ObjectId::new(), "partId": r.part, "delta": r.qty, "reason": "RECEIVED",
         "note": format!("Vendor invoice {invoice}"), "workOrderId": null, "purchaseOrderId": order,
-        "unitCost": cost, "actor": actor, "createdAt": DateTime::now(),
+        "unitCost": r.cost, "actor": actor, "createdAt": DateTime::now(),
     };
     tx.insert_one(STOCK_MOVEMENTS, movement).await?;
     Ok(())
@@ -592,36 +661,35 @@ pub async fn reorder_suggestions(ctx: Ctx) -> HandlerResult {
     ] };
     let parts = scope
         .collection(PARTS)
-        .find_many(
-            doc! {
+        .aggregate(vec![
+            doc! { "$match": {
                 "deletedAt": null,
                 "reorderLevel": { "$type": "number" },
-                "$expr": { "$lt": [position, "$reorderLevel"] },
-            },
-            doc! { "sku": 1 },
-            500,
-            None,
-        )
+                "$expr": { "$lt": [position.clone(), "$reorderLevel"] },
+            } },
+            doc! { "$addFields": { "shortBy": { "$subtract": ["$reorderLevel", position] } } },
+            doc! { "$sort": { "shortBy": -1, "sku": 1 } },
+            doc! { "$limit": 500 },
+        ])
         .await?;
-    let mut out: Vec<(i64, Value)> = parts
+    let data: Vec<Value> = parts
         .iter()
         .map(|p| {
             let n = |k: &str| number(p, k).unwrap_or(0);
             let pos = n("onHand") + n("onOrder") - n("reserved");
-            let level = n("reorderLevel");
             let quantity = match (number(p, "reorderUpTo"), number(p, "reorderQuantity")) {
                 (Some(up_to), _) if up_to > pos => up_to - pos,
                 (_, Some(q)) if q > 0 => q,
-                _ => level - pos,
+                _ => n("reorderLevel") - pos,
             };
-            let mut shown = render(p);
+            let mut part = p.clone();
+            part.remove("shortBy");
+            let mut shown = render(&part);
             shown["position"] = json!(pos);
             shown["suggestedQuantity"] = json!(quantity);
-            (level - pos, shown)
+            shown
         })
         .collect();
-    out.sort_by_key(|(short, _)| std::cmp::Reverse(*short));
-    let data: Vec<Value> = out.into_iter().map(|(_, v)| v).collect();
     Ok(ApiResponse::ok(&json!({ "data": data })))
 }
 

@@ -34,7 +34,7 @@ use shared::unscoped::UnscopedTx;
 use crate::calendar::Calendar;
 
 use super::order::{div_half_even, LineKind, WORK_ORDERS};
-use super::rollup::UNASSIGNED;
+use super::rollup::{INVOICE_FIGURES, UNASSIGNED};
 use super::time_clock::TIME_ENTRIES;
 
 /// The reports there are.
@@ -260,20 +260,6 @@ fn n(d: &Document, k: &str) -> i64 {
 fn who(technician: Option<ObjectId>) -> Option<String> {
     technician.map(|t| t.to_hex())
 }
-
-/// The invoice figures a row sums (see [`super::rollup::invoice_figures`]).
-const INVOICE_FIGURES: &[&str] = &[
-    "invoices",
-    "labor",
-    "parts",
-    "fees",
-    "adjustments",
-    "net",
-    "discounts",
-    "partsCost",
-    "linesWithoutCost",
-    "billedHundredths",
-];
 
 /// The clock figures a row sums (see [`super::rollup::entry_figures`]).
 const CLOCK_FIGURES: &[&str] = &[

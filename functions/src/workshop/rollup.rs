@@ -47,6 +47,20 @@ pub fn indexes() -> Vec<Index> {
     )]
 }
 
+/// The invoice figures a row sums, the count first.
+pub const INVOICE_FIGURES: &[&str] = &[
+    "invoices",
+    "labor",
+    "parts",
+    "fees",
+    "adjustments",
+    "net",
+    "discounts",
+    "partsCost",
+    "linesWithoutCost",
+    "billedHundredths",
+];
+
 /// The figures one invoice adds to its row: `invoices`, `labor`, `parts`,
 /// `fees`, `adjustments`, `net`, `discounts`, `partsCost`,
 /// `linesWithoutCost`, `billedHundredths`, and one `vehicles.<id>` (the
@@ -55,17 +69,8 @@ pub fn indexes() -> Vec<Index> {
 pub fn invoice_figures(lines: &[Document], car: ObjectId) -> Figures {
     let n = |d: &Document, k: &str| i128::from(number(d, k).unwrap_or(0));
     let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
-    for f in [
-        "labor",
-        "parts",
-        "fees",
-        "adjustments",
-        "net",
-        "discounts",
-        "partsCost",
-        "linesWithoutCost",
-        "billedHundredths",
-    ] {
+    // Every figure but the count, so an invoice without such lines has 0s.
+    for f in &INVOICE_FIGURES[1..] {
         sums.insert(f, 0);
     }
     let mut add = |k: &'static str, v: i128| *sums.entry(k).or_insert(0) += v;

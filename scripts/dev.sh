@@ -34,4 +34,7 @@ if [ -z "${JWT_SECRET:-}" ]; then
   export JWT_SECRET
 fi
 
+# A reminder's one-click unsubscribe points at this server.
+export API_URL="${API_URL:-http://127.0.0.1:${PORT:-3000}}"
+
 cargo run --locked --bin crm-local -- --seed

@@ -10,7 +10,9 @@
 //! lines, 8 technicians), seeded straight into MongoDB; then each report
 //! over that year by month, from the source and then from the rollup
 //! `crm-admin reports rebuild` makes (asserting the same answers), and the
-//! rebuild's time. `BENCH_WORKSHOP_REQUESTS` (default 200)
+//! rebuild's time; and service reminders over every vehicle (two readings
+//! each, two rules): the first list read that computes them all, the list
+//! by status and a vehicle's due services. `BENCH_WORKSHOP_REQUESTS` (default 200)
 //! samples each operation, `BENCH_REPORT_REQUESTS` (default 20) each
 //! report.
 
@@ -83,6 +85,7 @@ async fn main() {
             .await
             .unwrap();
     }
+    let mut all_orders: Vec<Document> = vec![];
     for chunk in (0..orders).collect::<Vec<_>>().chunks(2000) {
         let docs: Vec<Document> = chunk
             .iter()
@@ -129,8 +132,34 @@ async fn main() {
                 invoiced.push((d.get_object_id("_id").unwrap(), line));
             }
         }
+        all_orders.extend(docs);
+    }
+    // The clock keeps each labour line's minutes, and each technician's
+    // share, on the work order's line: as the entries below add up.
+    let mut clocked: std::collections::HashMap<ObjectId, (i64, Document)> =
+        std::collections::HashMap::new();
+    for i in (0..entries).filter(|i| i % 10 != 0) {
+        let (order, _) = invoiced[i % invoiced.len()];
+        let minutes = 30 + (i as i64 % 7) * 15;
+        let tech = technicians[i % technicians.len()].to_hex();
+        let (total, by) = clocked.entry(order).or_insert((0, Document::new()));
+        *total += minutes;
+        let was = by.get_i64(&tech).unwrap_or(0);
+        by.insert(tech, was + minutes);
+    }
+    for d in all_orders.iter_mut() {
+        if let Some((total, by)) = clocked.get(&d.get_object_id("_id").unwrap()) {
+            let mut lines = d.get_array("lines").unwrap().clone();
+            if let Some(bson::Bson::Document(labor)) = lines.get_mut(0) {
+                labor.insert("clockedMinutes", *total);
+                labor.insert("clockedBy", by.clone());
+            }
+            d.insert("lines", lines);
+        }
+    }
+    for chunk in all_orders.chunks(2000) {
         db.collection::<Document>("work_orders")
-            .insert_many(docs)
+            .insert_many(chunk.to_vec())
             .await
             .unwrap();
     }
@@ -322,6 +351,95 @@ async fn main() {
         assert_eq!(free["slots"], json!([]));
     }
 
+    // Service reminders: two readings a vehicle (a year's driving at 20
+    // to 60 km a day), an oil service rule (12 months / 15,000 km) and a
+    // brake check (24 months); the first list read computes every
+    // vehicle's reminders, later ones read them by status.
+    for chunk in vehicle_ids.chunks(2000) {
+        let mut docs = vec![];
+        for (i, id) in chunk.iter().enumerate() {
+            let per_day = 20 + (i % 41) as i64;
+            for (days, km) in [(300_i64, 10_000 + i as i64 % 90_000), (5, 0)] {
+                let km = if km == 0 {
+                    10_000 + i as i64 % 90_000 + per_day * 295
+                } else {
+                    km
+                };
+                let mut d = doc! {
+                    "vehicleId": *id, "value": km, "unit": "km", "metres": km * 1000,
+                    "readAt": DateTime::from_millis(now.timestamp_millis() - days * 86_400_000),
+                    "correction": false, "createdAt": now,
+                };
+                d.extend(stamp.clone());
+                docs.push(d);
+            }
+        }
+        db.collection::<Document>("odometer_readings")
+            .insert_many(docs)
+            .await
+            .unwrap();
+    }
+    for rule in [
+        json!({ "name": "Oil service", "everyMonths": 12, "everyDistance": 15000 }),
+        json!({ "name": "Brake check", "everyMonths": 24 }),
+    ] {
+        bench.call("POST", "/service-rules", Some(rule), 201).await;
+    }
+    let t = Instant::now();
+    let first = bench
+        .call(
+            "GET",
+            "/service-reminders?status=DUE_SOON&limit=50",
+            None,
+            200,
+        )
+        .await;
+    let recompute = t.elapsed();
+    assert!(first["data"].is_array());
+    let reminders_stored = db
+        .collection::<Document>("service_reminders")
+        .count_documents(doc! { "organizationId": org, "vehicleId": { "$exists": true } })
+        .await
+        .unwrap();
+    let in_a_month = DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000)
+        .try_to_rfc3339_string()
+        .unwrap()[..10]
+        .to_string();
+    let (mut due_soon, mut campaign, mut vehicle_due) = (vec![], vec![], vec![]);
+    for i in 0..samples {
+        let t = Instant::now();
+        bench
+            .call(
+                "GET",
+                "/service-reminders?status=DUE_SOON&limit=50",
+                None,
+                200,
+            )
+            .await;
+        due_soon.push(t.elapsed());
+        let t = Instant::now();
+        bench
+            .call(
+                "GET",
+                &format!("/service-reminders?status=OVERDUE&dueBefore={in_a_month}&limit=200"),
+                None,
+                200,
+            )
+            .await;
+        campaign.push(t.elapsed());
+        let vehicle = vehicle_ids[(i * 7919) % vehicles].to_hex();
+        let t = Instant::now();
+        bench
+            .call(
+                "GET",
+                &format!("/vehicles/{vehicle}/service-due"),
+                None,
+                200,
+            )
+            .await;
+        vehicle_due.push(t.elapsed());
+    }
+
     // Each report over the past year, by month.
     let today = now.try_to_rfc3339_string().unwrap()[..10].to_string();
     let year_ago = DateTime::from_millis(now.timestamp_millis() - YEAR_MS + 86_400_000)
@@ -411,6 +529,22 @@ async fn main() {
     println!(
         "| availability, the next day (4 bays x 37 slots) | {} |",
         p50_p99(&mut availability)
+    );
+    println!(
+        "| service reminders: first list read, computing {reminders_stored} reminders | {:.1} s |",
+        recompute.as_secs_f64()
+    );
+    println!(
+        "| service reminders, `status=DUE_SOON`, 50 a page | {} |",
+        p50_p99(&mut due_soon)
+    );
+    println!(
+        "| service reminders, `status=OVERDUE&dueBefore=`, 200 a page | {} |",
+        p50_p99(&mut campaign)
+    );
+    println!(
+        "| a vehicle's service-due | {} |",
+        p50_p99(&mut vehicle_due)
     );
     println!(
         "\n| report over the past year by month ({report_samples} samples) | rows | from the source p50 / p99 | from the rollup p50 / p99 |\n|---|---|---|---|"

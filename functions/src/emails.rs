@@ -46,6 +46,7 @@ fn compose(template: Template, to: &str, values: &[(&str, &str)]) -> Message {
         subject,
         text: body,
         html,
+        unsubscribe: None,
     }
 }
 
@@ -253,6 +254,35 @@ pub fn share_link(to: &str, d: &SharedDocument) -> Message {
             ("expires", &when(d.expires)),
         ],
     )
+}
+
+/// A customer's service reminders (one email per account and run).
+pub struct ServiceReminder<'a> {
+    pub shop: &'a str,
+    pub phone: &'a str,
+    pub name: &'a str,
+    /// One line per reminder.
+    pub items: &'a str,
+    /// The one-click unsubscribe URL (also its headers).
+    pub unsubscribe: &'a str,
+}
+
+pub fn service_reminder(to: &str, r: &ServiceReminder) -> Message {
+    let name = if r.name.is_empty() { "there" } else { r.name };
+    let phone = if r.phone.is_empty() { "us" } else { r.phone };
+    let mut m = compose(
+        template!("service-reminder"),
+        to,
+        &[
+            ("shop", r.shop),
+            ("name", name),
+            ("items", r.items),
+            ("phone", phone),
+            ("unsubscribe", r.unsubscribe),
+        ],
+    );
+    m.unsubscribe = Some(r.unsubscribe.to_string());
+    m
 }
 
 #[cfg(test)]

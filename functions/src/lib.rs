@@ -13,7 +13,8 @@
 //!
 //! Beside them: [`calendar`] (the organization's time zone, opening hours
 //! and bays, which identity accepts and the workshop keeps to), [`fees`]
-//! (the fee rules, likewise) and [`emails`] (the templates). [`registry`] lists the entities, [`indexes`]
+//! (the fee rules, likewise), [`reminder_settings`] (the service
+//! reminders', likewise) and [`emails`] (the templates). [`registry`] lists the entities, [`indexes`]
 //! what the migration creates; [`routes`]
 //! concatenates the contexts' route tables; [`deploy`] makes the
 //! deployment files from it. The binaries under `api/` are one `main`
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod indexes;
 pub mod maintenance;
 pub mod registry;
+pub mod reminder_settings;
 pub mod routes;
 pub mod service;
 pub mod transfer;

@@ -37,6 +37,7 @@ codes! {
     ApiKeyRevoked = "API_KEY_REVOKED",
     CaptchaFailed = "CAPTCHA_FAILED",
     ConflictingColumns = "CONFLICTING_COLUMNS",
+    ContactOptedOut = "CONTACT_OPTED_OUT",
     CorsOriginDenied = "CORS_ORIGIN_DENIED",
     CronUnauthorized = "CRON_UNAUTHORIZED",
     DatabaseUnavailable = "DATABASE_UNAVAILABLE",

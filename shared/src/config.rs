@@ -95,6 +95,10 @@ pub struct EmailConfig {
     pub from: String,
     /// `APP_URL`: the web app the links in emails open.
     pub app_url: String,
+    /// `API_URL` (default `APP_URL`, for a web app that serves the API
+    /// under its own origin): where a link in an email that the API itself
+    /// answers points (a reminder's one-click unsubscribe).
+    pub api_url: String,
     /// `EMAIL_MAX_ATTEMPTS`: sends tried before an email is given up.
     pub max_attempts: u32,
     /// `EMAIL_RETRY_BASE_SECONDS`: the first wait after a failed send;
@@ -405,10 +409,17 @@ fn email_config(
             "APP_URL must be an http(s) URL, got {app_url:?}"
         )));
     }
+    let api_url = get("API_URL").unwrap_or_else(|| app_url.clone());
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(ConfigError(format!(
+            "API_URL must be an http(s) URL, got {api_url:?}"
+        )));
+    }
     Ok(EmailConfig {
         smtp_url: smtp_url.map(Secret::new),
         from,
         app_url: app_url.trim_end_matches('/').to_string(),
+        api_url: api_url.trim_end_matches('/').to_string(),
         max_attempts: number("EMAIL_MAX_ATTEMPTS", 8)?.clamp(1, 50) as u32,
         retry_base: Duration::from_secs(number("EMAIL_RETRY_BASE_SECONDS", 60)?),
         turnstile_verify_url: get("TURNSTILE_VERIFY_URL")

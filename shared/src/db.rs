@@ -539,6 +539,22 @@ impl<'a> Tx<'a> {
         Ok(revoked)
     }
 
+    /// Deletes every matching document of the organization (derived
+    /// documents recomputed elsewhere); returns how many were.
+    pub async fn delete_many(
+        &mut self,
+        coll: &'static str,
+        filter: Document,
+    ) -> Result<u64, ApiError> {
+        let filter = self.scoped(filter);
+        let r = self
+            .coll(coll)
+            .delete_many(filter)
+            .session(&mut self.session)
+            .await?;
+        Ok(r.deleted_count)
+    }
+
     /// Deletes one matching document of the organization; returns whether one was.
     pub async fn delete_one(
         &mut self,
@@ -618,8 +634,13 @@ impl<'a> Tx<'a> {
     /// inserting it (with the organization) when there is none, sent with
     /// the commit (no round trip of its own): a figure kept beside the
     /// records it sums, changed in the transaction that changes them.
-    pub fn upsert_with_commit(&mut self, coll: &'static str, id: &str, update: Document) {
-        let filter = self.scoped(doc! { "_id": id });
+    pub fn upsert_with_commit(
+        &mut self,
+        coll: &'static str,
+        id: impl Into<bson::Bson>,
+        update: Document,
+    ) {
+        let filter = self.scoped(doc! { "_id": id.into() });
         self.batch
             .upsert(&self.scope.state.db, coll, filter, strip_org(update));
     }

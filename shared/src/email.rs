@@ -55,6 +55,10 @@ pub struct Message {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Where a one-click unsubscribe is posted (RFC 8058): sent as the
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post` headers. Only bulk
+    /// mail (reminders) has one.
+    pub unsubscribe: Option<String>,
 }
 
 pub const PENDING: &str = "PENDING";
@@ -112,6 +116,7 @@ pub fn outbox_document(
         "text": null,
         "html": null,
         "sealed": sealed,
+        "listUnsubscribe": message.unsubscribe.as_deref(),
         "status": PENDING,
         "attempts": 0_i32,
         "nextAttemptAt": now,
@@ -287,7 +292,7 @@ impl Sender {
             Ok(()) => {
                 let done = doc! { "$set": {
                     "status": SENT, "sentAt": now, "leaseUntil": null, "lastError": null,
-                    "text": null, "html": null, "sealed": null,
+                    "text": null, "html": null, "sealed": null, "listUnsubscribe": null,
                     "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                 } };
                 match coll.update_one(mine, done).await {
@@ -308,7 +313,7 @@ impl Sender {
                         "[EMAIL] given up after {attempts} attempts");
                     doc! { "$set": {
                         "status": FAILED, "leaseUntil": null, "lastError": &error,
-                        "text": null, "html": null, "sealed": null,
+                        "text": null, "html": null, "sealed": null, "listUnsubscribe": null,
                         "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                     } }
                 } else {
@@ -334,7 +339,8 @@ impl Sender {
 mod smtp {
     use bson::oid::ObjectId;
     use bson::Document;
-    use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+    use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+    use lettre::message::{Mailbox, MultiPart, SinglePart};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     use super::SMTP_TIMEOUT;
@@ -361,11 +367,24 @@ mod smtp {
             .map_err(|e| format!("not a deliverable address: {e}"))?;
         let field = |key: &str| entry.get_str(key).unwrap_or_default().to_string();
         let host = from.email.domain().to_string();
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(from)
             .to(to)
             .subject(field("subject"))
-            .message_id(Some(format!("<{id}@{host}>")))
+            .message_id(Some(format!("<{id}@{host}>")));
+        if let Ok(url) = entry.get_str("listUnsubscribe") {
+            // RFC 8058: one POST of `List-Unsubscribe=One-Click` to the URL.
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        let message = builder
             .multipart(
                 MultiPart::alternative()
                     .singlepart(

@@ -131,8 +131,9 @@ pub enum LimitedAction {
     LinkClient,
     /// Requests through one capability link per hour.
     LinkToken,
-    /// Share-link emails one address receives per day, from every
-    /// organization together (keyed by the address).
+    /// Emails staff send one address by hand per day (share links,
+    /// service reminders), from every organization together (keyed by the
+    /// address).
     ShareEmail,
 }
 

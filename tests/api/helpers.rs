@@ -589,6 +589,10 @@ pub fn entities() -> Vec<(&'static str, Value)> {
         .map(|(plural, e)| {
             let mut body = shared::fields::sample_without_references(e.fields)
                 .unwrap_or_else(|| panic!("{plural} has a field with no sample value"));
+            // A rule across optional fields: a service rule needs an interval.
+            if *plural == "service-rules" {
+                body["everyMonths"] = json!(12);
+            }
             for field in e.unique {
                 if let Some(text) = body[*field].as_str() {
                     let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -17,6 +17,10 @@ pub struct Mail {
     pub message_id: String,
     pub text: String,
     pub html: String,
+    /// The `List-Unsubscribe` and `List-Unsubscribe-Post` headers (empty
+    /// when absent).
+    pub list_unsubscribe: String,
+    pub list_unsubscribe_post: String,
 }
 
 impl Mail {
@@ -249,5 +253,9 @@ pub fn parse(raw: &str) -> Mail {
         message_id: header(&headers, "message-id").to_string(),
         text,
         html,
+        list_unsubscribe: header(&headers, "list-unsubscribe")
+            .split_whitespace()
+            .collect(),
+        list_unsubscribe_post: header(&headers, "list-unsubscribe-post").to_string(),
     }
 }

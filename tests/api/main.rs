@@ -46,6 +46,7 @@ mod profile;
 mod purchasing;
 mod rate_limit;
 mod rbac;
+mod reminders;
 mod reports;
 mod round_trips;
 mod runbook;

@@ -155,6 +155,23 @@ pub(crate) async fn fixture_id(
         )
         .await;
         id
+    } else if plural == "service-reminders" {
+        // A vehicle's reminder of a rule, as the list computes it.
+        let owner = app.owner().await;
+        let rule = app.minimal_body(owner, "service-rules").await;
+        app.create_record(owner, "service-rules", rule).await;
+        let vehicle = app.minimal_body(owner, "vehicles").await;
+        let vehicle = app.create_record(owner, "vehicles", vehicle).await;
+        let r = app
+            .get(
+                &format!("/api/v1/service-reminders?vehicleId={vehicle}"),
+                Some(owner),
+            )
+            .await;
+        r.body["data"][0]["id"]
+            .as_str()
+            .expect("service reminder id")
+            .to_string()
     } else {
         panic!("the matrix test does not know which record {path} takes: add it to fixture_id")
     }

@@ -63,6 +63,7 @@ async fn fixture(app: &TestApp) -> Fixture {
             "_id": ObjectId::new(), "organizationId": org, "status": status,
             "vehicleId": vehicle, "technicianId": tech,
             "deletedAt": if deleted { Bson::DateTime(at("2026-11-05T00:00:00Z")) } else { Bson::Null },
+            "lines": lines.clone(),
             "invoice": { "issuedAt": at(issued), "lines": lines },
         }
     };
@@ -197,6 +198,21 @@ async fn fixture(app: &TestApp) -> Fixture {
         .insert_many(entries)
         .await
         .unwrap();
+    // The lines' clocked minutes, and whose, as the clock keeps them.
+    for (order, line, by) in [
+        (order_ids[0], l1, doc! { &t1: 60_i64, &t2: 30_i64 }),
+        (order_ids[1], l2, doc! { &t2: 90_i64 }),
+    ] {
+        let total: i64 = by.values().filter_map(Bson::as_i64).sum();
+        app.db
+            .collection::<Document>("work_orders")
+            .update_one(
+                doc! { "_id": order, "lines.id": line },
+                doc! { "$set": { "lines.$.clockedMinutes": total, "lines.$.clockedBy": by } },
+            )
+            .await
+            .unwrap();
+    }
     Fixture { t1, t2 }
 }
 

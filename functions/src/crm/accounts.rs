@@ -35,6 +35,11 @@ pub static ACCOUNT: Entity = Entity {
         Field::optional("notes", Kind::Multiline { max: 10_000 }),
         Field::optional("taxExempt", Kind::Bool { default: None }),
         Field::optional("taxExemptReason", Kind::Text { min: 1, max: 500 }),
+        // Whom the workshop's reminders are addressed to.
+        Field::optional(
+            "primaryContactId",
+            Kind::Ref(crate::crm::collections::CONTACTS),
+        ),
     ],
     importable: true,
     prepare: Some(|scope, write, fields| Box::pin(exemption_reason(scope, write, fields))),

@@ -1,4 +1,5 @@
-//! Contacts: the people at an account (or on their own).
+//! Contacts: the people at an account (or on their own), with their email
+//! consent (`crate::crm::consent`).
 
 use shared::fields::{Field, Kind};
 use shared::records::{Entity, Filter, ListSpec};
@@ -32,7 +33,14 @@ pub static CONTACT: Entity = Entity {
                 default: None,
             },
         ),
+        Field::optional(
+            "emailConsent",
+            Kind::Object(crate::crm::consent::EMAIL_CONSENT),
+        ),
     ],
     importable: true,
+    prepare: Some(|scope, write, fields| {
+        Box::pin(crate::crm::consent::rules(scope, write, fields))
+    }),
     ..Entity::DEFAULTS
 };

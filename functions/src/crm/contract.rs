@@ -158,3 +158,40 @@ pub static PUBLIC_FORMS_SUBMISSIONS_POST: Op = Op {
     tag: Some("forms"),
     ..Op::DEFAULTS
 };
+
+pub static PUBLIC_UNSUBSCRIBE_GET: Op = Op {
+    summary: "Open an unsubscribe link",
+    description: "No sign-in: the token of a reminder email's link. An HTML page with one \
+        button that posts the unsubscribe; opening it changes nothing (mail scanners open \
+        links). 404 for an unknown token, 410 once it expired (two years).",
+    reply: Reply::Media(
+        200,
+        "text/html",
+        "A page asking to confirm the unsubscribe.",
+    ),
+    tag: Some("contacts"),
+    ..Op::DEFAULTS
+};
+
+pub static PUBLIC_UNSUBSCRIBE_POST: Op = Op {
+    summary: "Unsubscribe from reminder emails (one click)",
+    description: "No sign-in; RFC 8058: mail clients post `List-Unsubscribe=One-Click` \
+        (`application/x-www-form-urlencoded`), any body is accepted. The contact's \
+        `emailConsent` becomes `{marketing: false, source: UNSUBSCRIBE}` and `unsubscribedAt` \
+        is set, audited with the address and user agent it came from, and announced \
+        (`contact.unsubscribed`); no reminder goes to the contact from then on. Again: the \
+        first unsubscribe stands.",
+    body: Body::JsonOrForm(Schema::Object(&[Prop::opt(
+        "List-Unsubscribe",
+        Schema::STRING,
+    )])),
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("unsubscribed", Schema::Bool),
+            Prop::req("at", Schema::Format("date-time")),
+        ]),
+    ),
+    tag: Some("contacts"),
+    ..Op::DEFAULTS
+};

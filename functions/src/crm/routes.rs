@@ -3,7 +3,7 @@
 //! submissions, the pipeline summary, and the public form endpoint.
 
 use shared::handler;
-use shared::rbac::Access::{Public, Requires};
+use shared::rbac::Access::{Link, Public, Requires};
 use shared::rbac::Permission::*;
 use shared::runtime::openapi::Tag;
 use shared::runtime::{Deploy, Endpoint, Route};
@@ -78,6 +78,18 @@ pub static PUBLIC_FORMS_SUBMISSIONS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static PUBLIC_UNSUBSCRIBE: Route = Route {
+    name: "public-unsubscribe-token",
+    path: "/api/v1/public/unsubscribe/{token}",
+    methods: &[
+        Endpoint::get(Link, handler!(crate::crm::consent::page))
+            .op(&crate::crm::contract::PUBLIC_UNSUBSCRIBE_GET),
+        Endpoint::post(Link, handler!(crate::crm::consent::unsubscribe))
+            .op(&crate::crm::contract::PUBLIC_UNSUBSCRIBE_POST),
+    ],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         LEADS_ID_CONVERT,
@@ -86,6 +98,7 @@ shared::named_routes! {
         FORMS_ID_ROTATE_KEY,
         FORMS_ID_SUBMISSIONS,
         PUBLIC_FORMS_SUBMISSIONS,
+        PUBLIC_UNSUBSCRIBE,
     }
     entities {
         accounts = "accounts" => crate::crm::accounts::ACCOUNT,

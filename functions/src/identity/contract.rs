@@ -64,8 +64,17 @@ const SETTINGS: Schema = Schema::Object(&[
     Prop::opt("documents", Schema::Any),
     Prop::opt("timeClock", Schema::Any),
     Prop::opt("fees", Schema::Array(&FEE_RULE)),
+    Prop::opt("serviceReminders", SERVICE_REMINDERS),
     // Set by the server when the time zone changes (read-only).
     Prop::opt("timezoneChangedAt", Schema::TIME),
+]);
+
+/// `settings.serviceReminders` (see `crate::reminder_settings`).
+const SERVICE_REMINDERS: Schema = Schema::Object(&[
+    Prop::opt("enabled", Schema::Bool),
+    Prop::opt("defaultDailyDistance", Schema::Int { min: 1, max: 2_000 }),
+    Prop::opt("declinedFollowUpDays", Schema::Int { min: 1, max: 730 }),
+    Prop::opt("requireMarketingConsent", Schema::Bool),
 ]);
 
 /// A fee rule of `settings.fees` (see `crate::fees`).
@@ -553,6 +562,7 @@ pub static ORGANIZATION_PATCH: Op = Op {
                     Schema::Nullable(&Schema::Object(&[Prop::req("autoStartShift", Schema::Bool)])),
                 ),
                 Prop::opt("fees", Schema::Nullable(&Schema::Array(&FEE_RULE))),
+                Prop::opt("serviceReminders", Schema::Nullable(&SERVICE_REMINDERS)),
             ])),
         ),
     ])),

@@ -78,6 +78,11 @@ pub struct SettingsInput {
     /// [`crate::fees`]): the whole list, replaced.
     #[serde(default)]
     pub fees: Patch<Vec<crate::fees::FeeRuleInput>>,
+    /// Service reminders (see [`crate::reminder_settings`]): `{enabled?,
+    /// defaultDailyDistance?, declinedFollowUpDays?,
+    /// requireMarketingConsent?}`, replaced as a whole.
+    #[serde(default)]
+    pub service_reminders: Patch<crate::reminder_settings::ReminderSettingsInput>,
 }
 
 /// `settings.timeClock`.
@@ -204,6 +209,12 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
     if let Patch::Value(f) = &s.fees {
         put("fees", crate::fees::check(errors, f).map(Into::into));
     }
+    if let Patch::Value(r) = &s.service_reminders {
+        put(
+            "serviceReminders",
+            crate::reminder_settings::check(errors, r).map(Into::into),
+        );
+    }
     if let Patch::Value(d) = &s.documents {
         let mut out = Document::new();
         for (key, value, max) in [
@@ -258,6 +269,10 @@ fn settings(errors: &mut Errors, s: &SettingsInput) -> (Document, Document) {
         ("documents", matches!(s.documents, Patch::Null)),
         ("timeClock", matches!(s.time_clock, Patch::Null)),
         ("fees", matches!(s.fees, Patch::Null)),
+        (
+            "serviceReminders",
+            matches!(s.service_reminders, Patch::Null),
+        ),
     ] {
         if patch {
             unset.insert(format!("settings.{key}"), "");

@@ -85,6 +85,14 @@ pub const DOMAIN_EVENTS: &[(&str, &str)] = &[
         "purchase_order.received",
         "A receipt was recorded against a purchase order.",
     ),
+    (
+        "service_reminder.sent",
+        "A service reminder was emailed to the customer (one event per reminder).",
+    ),
+    (
+        "contact.unsubscribed",
+        "A contact unsubscribed from reminder emails by their one-click link.",
+    ),
     ("webhook.test", "A test message sent on request."),
 ];
 

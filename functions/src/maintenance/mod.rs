@@ -1,5 +1,6 @@
 //! The maintenance context: the scheduled cleanups ([`cleanup`]), email
-//! retries ([`emails`]) and webhook sends ([`webhooks`]), the
+//! retries ([`emails`]), webhook sends ([`webhooks`]) and service
+//! reminders ([`reminders`]), the
 //! operator tasks behind `crm-admin` ([`admin`], and tenant export and
 //! import in [`backup`]) and the local demo data
 //! ([`seed`]). None has a caller, so each reaches the database through
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod backup;
 pub mod cleanup;
 pub mod emails;
+pub mod reminders;
 pub mod routes;
 pub mod seed;
 pub mod webhooks;

@@ -6,7 +6,7 @@ use shared::runtime::openapi::{Doc, Tag};
 use shared::runtime::{Deploy, Endpoint, Route, Schedule};
 use shared::storage::S3Permission::*;
 
-use super::{cleanup, emails, webhooks};
+use super::{cleanup, emails, reminders, webhooks};
 
 /// A scheduled function's route: `GET /api/cron/<name>`, run at `cron`.
 macro_rules! job_route {
@@ -46,6 +46,13 @@ job_route!(
     &[]
 );
 job_route!(
+    SEND_REMINDERS,
+    "send-reminders",
+    "20 * * * *",
+    reminders::run,
+    &[]
+);
+job_route!(
     CLEANUP_SESSIONS,
     "cleanup-sessions",
     "5 * * * *",
@@ -60,6 +67,7 @@ shared::named_routes! {
         CLEANUP_SESSIONS,
         SEND_EMAILS,
         SEND_WEBHOOKS,
+        SEND_REMINDERS,
     }
 }
 

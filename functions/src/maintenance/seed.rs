@@ -119,6 +119,9 @@ pub async fn demo(state: &State) -> Result<Demo, ApiError> {
             Box::pin(async move { crate::workshop::reports::rebuild(tx, org_id, cal).await })
         })
         .await?;
+        // So are the service reminders.
+        use crate::workshop::reminders::{refresh, Db};
+        refresh(&Db::Unscoped(&db, org_id), None).await?;
     }
     let links = share_links(&db, org_id, owner).await?;
     Ok(Demo {
@@ -625,7 +628,8 @@ async fn workshop(
 }
 
 /// The shop's canned jobs: an oil service at a package price and front
-/// brake pads.
+/// brake pads; and its service rules: the oil service yearly or every
+/// 15,000 km, a brake check every two years.
 async fn canned_jobs(
     db: &Unscoped<'_>,
     org: ObjectId,
@@ -655,9 +659,28 @@ async fn canned_jobs(
             ],
         },
     ];
+    let mut ids = vec![];
     for job in jobs {
-        let (_, d) = record(org, owner, job);
+        let (id, d) = record(org, owner, job);
         db.collection(CANNED_JOBS).insert_one(d).await?;
+        ids.push(id);
+    }
+    let rules = [
+        doc! {
+            "name": "Oil service", "cannedJobId": ids.first().copied(), "everyMonths": 12_i64,
+            "everyDistance": 15_000_i64, "distanceUnit": "km", "dueSoonDays": 30_i64,
+            "dueSoonDistance": 1_000_i64,
+        },
+        doc! {
+            "name": "Brake check", "everyMonths": 24_i64, "distanceUnit": "km",
+            "dueSoonDays": 30_i64,
+        },
+    ];
+    for rule in rules {
+        let (_, d) = record(org, owner, rule);
+        db.collection(crate::workshop::reminders::SERVICE_RULES)
+            .insert_one(d)
+            .await?;
     }
     Ok(())
 }
@@ -739,7 +762,10 @@ async fn clocked_time(
     db.collection(WORK_ORDERS)
         .update_one(
             doc! { "_id": order_id, "lines.id": line },
-            doc! { "$set": { "lines.$.clockedMinutes": job_minutes } },
+            doc! { "$set": {
+                "lines.$.clockedMinutes": job_minutes,
+                "lines.$.clockedBy": { technician.to_hex(): job_minutes },
+            } },
         )
         .await?;
     Ok(())

@@ -947,3 +947,161 @@ pub static PARTS_REORDER_SUGGESTIONS_GET: Op = Op {
     tag: Some("parts"),
     ..Op::DEFAULTS
 };
+
+/// A date in the organization's time zone, or none.
+const DAY_OR_NULL: Schema = Schema::Nullable(&Schema::Format("date"));
+const REMINDER_STATUS: Schema = Schema::Enum(&["OK", "DUE_SOON", "OVERDUE", "UNKNOWN"]);
+
+/// A manual service entry of a vehicle.
+const SERVICE_ENTRY: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("vehicleId", Schema::ID),
+    Prop::req("ruleId", Schema::ID),
+    Prop::req("doneAt", DATE_TIME),
+    Prop::opt("odometer", INTEGER_OR_NULL),
+    Prop::opt("unit", Schema::Enum(&["km", "mi"])),
+    Prop::opt("notes", Schema::Nullable(&Schema::STRING)),
+    Prop::req("source", Schema::Enum(&["MANUAL"])),
+]);
+
+pub static VEHICLES_ID_SERVICE_HISTORY_GET: Op = Op {
+    summary: "List a vehicle's manual service entries",
+    description: "Newest first, paged by cursor.",
+    list: Some(&super::reminders::HISTORY_LIST),
+    reply: Reply::Json(200, Schema::Page(&SERVICE_ENTRY)),
+    ..Op::DEFAULTS
+};
+
+pub static VEHICLES_ID_SERVICE_HISTORY_POST: Op = Op {
+    summary: "Record a service done",
+    description: "`{ruleId, doneAt?, odometer?, unit?, notes?}`: a service rule's work done \
+        outside the shop's work orders (or before); the rule counts from the latest of these \
+        and of the invoiced work orders with its canned job. `doneAt` defaults to now and may \
+        not be ahead of it; `unit` to the vehicle's.",
+    body: Body::Json(Schema::Fields(super::reminders::HISTORY)),
+    reply: Reply::Json(201, SERVICE_ENTRY),
+    ..Op::DEFAULTS
+};
+
+const SERVICE_DUE_ROW: Schema = Schema::Object(&[
+    Prop::req("ruleId", Schema::ID),
+    Prop::req("name", Schema::STRING),
+    Prop::req("cannedJobId", Schema::Nullable(&Schema::ID)),
+    Prop::req("everyMonths", INTEGER_OR_NULL),
+    Prop::req("everyDistance", INTEGER_OR_NULL),
+    Prop::req("distanceUnit", Schema::Enum(&["km", "mi"])),
+    Prop::req(
+        "lastDone",
+        Schema::Nullable(&Schema::Object(&[
+            Prop::req("at", DATE_TIME),
+            Prop::req("odometer", INTEGER_OR_NULL),
+            Prop::req("source", Schema::Enum(&["MANUAL", "WORK_ORDER"])),
+            Prop::req("workOrderId", Schema::Nullable(&Schema::ID)),
+        ])),
+    ),
+    Prop::req("dueByTime", DAY_OR_NULL),
+    Prop::req("dueByDistance", DAY_OR_NULL),
+    Prop::req("dueOdometer", INTEGER_OR_NULL),
+    Prop::req("dueDate", DAY_OR_NULL),
+    Prop::req("dueSoonDate", DAY_OR_NULL),
+    Prop::req("status", REMINDER_STATUS),
+]);
+
+pub static VEHICLES_ID_SERVICE_DUE_GET: Op = Op {
+    summary: "When a vehicle is due for each service rule",
+    description: "Per rule: the last service (an invoiced work order with the rule's canned \
+        job, or a manual entry), the due date by time and by distance, the earlier of the two \
+        (`dueDate`) and the status as of today in the organization's time zone (DUE_SOON from \
+        `dueSoonDays` or `dueSoonDistance` before, OVERDUE after the due date). The daily \
+        distance comes from the readings of the last 365 days (at least 2, 14 or more days \
+        apart), else `settings.serviceReminders.defaultDailyDistance` (40 km).",
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("vehicleId", Schema::ID),
+            Prop::req("asOf", Schema::Format("date")),
+            Prop::req("dailyDistance", Schema::Number),
+            Prop::req("dailyDistanceUnit", Schema::Enum(&["km"])),
+            Prop::req(
+                "dailyDistanceSource",
+                Schema::Enum(&["READINGS", "DEFAULT"]),
+            ),
+            Prop::req("data", Schema::Array(&SERVICE_DUE_ROW)),
+        ]),
+    ),
+    tag: Some("vehicles"),
+    ..Op::DEFAULTS
+};
+
+const SERVICE_REMINDER: Schema = Schema::Object(&[
+    Prop::req("id", Schema::ID),
+    Prop::req("vehicleId", Schema::ID),
+    Prop::opt("accountId", Schema::Nullable(&Schema::ID)),
+    Prop::opt("contactId", Schema::Nullable(&Schema::ID)),
+    Prop::req("source", Schema::Enum(&["RULE", "DECLINED_WORK"])),
+    Prop::opt("ruleId", Schema::Nullable(&Schema::ID)),
+    Prop::opt("workOrderId", Schema::Nullable(&Schema::ID)),
+    Prop::opt("lineId", Schema::Nullable(&Schema::STRING)),
+    Prop::req("name", Schema::STRING),
+    Prop::opt("vehicle", Schema::STRING),
+    Prop::req("dueDate", DAY_OR_NULL),
+    Prop::opt("dueSoonDate", DAY_OR_NULL),
+    Prop::opt("dueByTime", DAY_OR_NULL),
+    Prop::opt("dueByDistance", DAY_OR_NULL),
+    Prop::opt("dueOdometer", INTEGER_OR_NULL),
+    Prop::opt(
+        "distanceUnit",
+        Schema::Nullable(&Schema::Enum(&["km", "mi"])),
+    ),
+    Prop::opt("lastDoneAt", Schema::Nullable(&DATE_TIME)),
+    Prop::req("status", REMINDER_STATUS),
+    Prop::opt(
+        "outcome",
+        Schema::Enum(&["SENT", "NO_CONTACT", "OPTED_OUT", "NO_CONSENT"]),
+    ),
+    Prop::opt("sentAt", DATE_TIME),
+    Prop::opt("sentTo", Schema::Nullable(&Schema::ID)),
+]);
+
+pub static SERVICE_REMINDERS_GET: Op = Op {
+    summary: "List service reminders",
+    description: "Every vehicle's reminders (one per service rule, and one per declined line, \
+        due `declinedFollowUpDays` after the decision), by due date, paged by cursor; \
+        recomputed first when the rules changed since. `status` filters on the status as of \
+        today in the organization's time zone, `dueBefore` on the due date.",
+    list: Some(&super::reminders::REMINDERS_LIST),
+    query: &[
+        Param::opt(
+            "status",
+            Schema::Enum(&["OK", "DUE_SOON", "OVERDUE", "UNKNOWN"]),
+            "Only the reminders with this status today.",
+        ),
+        Param::opt(
+            "dueBefore",
+            Schema::Format("date"),
+            "Only those due before this local day.",
+        ),
+    ],
+    reply: Reply::Json(
+        200,
+        Schema::Object(&[
+            Prop::req("data", Schema::Array(&SERVICE_REMINDER)),
+            Prop::req("nextCursor", Schema::Nullable(&Schema::STRING)),
+            Prop::req("asOf", Schema::Format("date")),
+        ]),
+    ),
+    ..Op::DEFAULTS
+};
+
+pub static SERVICE_REMINDERS_ID_SEND_POST: Op = Op {
+    summary: "Send a service reminder now",
+    description: "Emails the reminder to the account's primary contact (else the vehicle's, \
+        else the account's first contact with an address), with a one-click unsubscribe, \
+        whether or not its cycle was sent. 409 `CONTACT_OPTED_OUT` when the contact \
+        unsubscribed, or has not consented where the organization requires it; 422 on \
+        `contactId` when no contact has an address. No body, or `{}`.",
+    body: Body::Optional(Schema::Object(&[])),
+    reply: Reply::Json(200, SERVICE_REMINDER),
+    errors: &[409, 422],
+    ..Op::DEFAULTS
+};

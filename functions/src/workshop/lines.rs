@@ -569,7 +569,7 @@ pub(crate) fn follow_groups(lines: &mut [Document]) {
 /// records the customer's decision on each line, with who, how, when and
 /// from which address. Declining a PART line releases its stock;
 /// approving a declined one reserves it again (409 when short).
-pub async fn approve(ctx: Ctx) -> HandlerResult {
+pub async fn approve(ctx: &Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
     editable(scope, id).await?;

@@ -10,7 +10,9 @@
 //! jobs ([`time_clock`]). The shop's [`canned_jobs`] add ready-made
 //! groups of lines. The owner's figures are [`reports`], kept by day in
 //! [`rollup`]. Parts are bought from vendors by purchase order and
-//! received into stock ([`purchasing`]). [`routes`] serves them.
+//! received into stock ([`purchasing`]). Vehicles come due for service
+//! by the shop's rules, and declined work is followed up
+//! ([`reminders`]). [`routes`] serves them.
 //!
 //! The files import each other one way: `order`, `parts` and `kinds`
 //! (the vehicle's words as field kinds) depend on no other workshop file; `vehicles` on `order`; `work_orders` on those;
@@ -18,7 +20,8 @@
 //! `share`, `inspections` and `canned_jobs` on `lines`; `time_clock` on
 //! `order` and `rollup`; `rollup` on `order`; `reports` on `order`,
 //! `rollup` and `time_clock`; `purchasing` on `parts`, `order` and
-//! `work_orders`;
+//! `work_orders`; `reminders` on `vehicles`, `order`, `canned_jobs`,
+//! `transitions`, `lines` and `share` (it wraps their handlers);
 //! `contract` and `routes` on all.
 
 pub mod appointments;
@@ -33,6 +36,7 @@ pub mod parts;
 pub mod pdf;
 pub mod printouts;
 pub mod purchasing;
+pub mod reminders;
 pub mod reports;
 pub mod rollup;
 pub mod routes;
@@ -52,5 +56,6 @@ pub fn indexes() -> Vec<shared::migrate::Index> {
     all.extend(time_clock::indexes());
     all.extend(reports::indexes());
     all.extend(rollup::indexes());
+    all.extend(reminders::indexes());
     all
 }

@@ -216,7 +216,7 @@ fn minutes_of(hundredths: i128) -> i128 {
 async fn invoices(
     scope: &Scope,
     q: &Query,
-    mut visit: impl FnMut(DateTime, Option<ObjectId>, Option<ObjectId>, &[Document], ObjectId),
+    mut visit: impl FnMut(DateTime, Option<ObjectId>, Option<ObjectId>, &[Document], &Document),
 ) -> Result<(), ApiError> {
     scope
         .collection(WORK_ORDERS)
@@ -238,13 +238,12 @@ async fn invoices(
                     .get_array("lines")
                     .map(|a| a.iter().filter_map(Bson::as_document).cloned().collect())
                     .unwrap_or_default();
-                let id = d.get_object_id("_id").unwrap_or_default();
                 visit(
                     *at,
                     d.get_object_id("vehicleId").ok(),
                     d.get_object_id("technicianId").ok(),
                     &lines,
-                    id,
+                    &d,
                 );
                 Ok(())
             },
@@ -356,8 +355,9 @@ async fn invoice_sums(scope: &Scope, q: &Query) -> Result<Sums, ApiError> {
         }
         return Ok(sums);
     }
-    invoices(scope, q, |at, vehicle, technician, lines, id| {
+    invoices(scope, q, |at, vehicle, technician, lines, order| {
         let key = q.key(at, who(technician).as_deref());
+        let id = order.get_object_id("_id").unwrap_or_default();
         let figures = super::rollup::invoice_figures(lines, vehicle.unwrap_or(id));
         sums.add(&key, INVOICE_FIGURES, &figures);
     })
@@ -527,45 +527,53 @@ fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i128)> 
 
 async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
-    // The invoiced LABOR lines: the row their clocked time goes to.
-    let mut line_rows: HashMap<ObjectId, String> = HashMap::new();
-    let mut orders: Vec<ObjectId> = vec![];
-    invoices(scope, q, |at, _, technician, lines, id| {
-        orders.push(id);
+    invoices(scope, q, |at, _, technician, lines, order| {
+        // The clock keeps each line's minutes, and each technician's
+        // share of them, on the work order's own line.
+        let live = super::order::lines_of(order);
         for l in lines.iter().filter(|l| LineKind::of(l) == LineKind::Labor) {
             for (who, hundredths) in shares(l, technician) {
                 let key = q.key(at, Some(&who));
                 add(&mut rows, &key, "billedHundredths", hundredths);
                 add(&mut rows, &key, "clockedMinutes", 0);
             }
-            if let Ok(line) = l.get_object_id("id") {
-                line_rows.insert(line, q.key(at, None));
+            let Some(line) = l
+                .get_object_id("id")
+                .ok()
+                .and_then(|id| live.iter().find(|x| x.get_object_id("id") == Ok(id)))
+            else {
+                continue;
+            };
+            let clocked = n(line, "clockedMinutes");
+            let mut counted = 0;
+            if q.by == GroupBy::Technician {
+                if let Ok(by) = line.get_document("clockedBy") {
+                    for (who, minutes) in by {
+                        let m = minutes
+                            .as_i64()
+                            .or_else(|| minutes.as_i32().map(i64::from))
+                            .unwrap_or(0);
+                        counted += m;
+                        let key = q.key(at, Some(who));
+                        add(&mut rows, &key, "clockedMinutes", m);
+                        add(&mut rows, &key, "billedHundredths", 0);
+                    }
+                }
+            }
+            if clocked != counted {
+                // Not by technician, or minutes clocked before lines kept
+                // who clocked them.
+                let key = if q.by == GroupBy::Technician {
+                    q.key(at, Some(UNASSIGNED))
+                } else {
+                    q.key(at, None)
+                };
+                add(&mut rows, &key, "clockedMinutes", clocked - counted);
+                add(&mut rows, &key, "billedHundredths", 0);
             }
         }
     })
     .await?;
-    for chunk in orders.chunks(1_000) {
-        scope
-            .collection(TIME_ENTRIES)
-            .for_each(
-                doc! { "kind": "JOB", "workOrderId": { "$in": chunk.to_vec() }, "endedAt": { "$ne": null } },
-                doc! {},
-                |e| {
-                    let Some(row) = e.get_object_id("lineId").ok().and_then(|l| line_rows.get(&l)) else {
-                        return Ok(());
-                    };
-                    let key = if q.by == GroupBy::Technician {
-                        who(e.get_object_id("technicianId").ok()).unwrap_or_else(|| UNASSIGNED.into())
-                    } else {
-                        row.clone()
-                    };
-                    add(&mut rows, &key, "clockedMinutes", n(&e, "minutes"));
-                    add(&mut rows, &key, "billedHundredths", 0);
-                    Ok(())
-                },
-            )
-            .await?;
-    }
     for row in rows.values_mut() {
         let billed = minutes_of(row.remove("billedHundredths").unwrap_or(0));
         row.insert("billedMinutes", billed);

@@ -22,7 +22,10 @@ pub static VEHICLES_ID_ODOMETER: Route = Route {
         .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_GET),
         Endpoint::post(
             Requires(CreateRecords),
-            handler!(crate::workshop::vehicles::add_reading),
+            handler!(
+                crate::workshop::reminders::recomputing,
+                crate::workshop::reminders::Source::Reading
+            ),
         )
         .write("vehicles")
         .op(&crate::workshop::contract::VEHICLES_ID_ODOMETER_POST),
@@ -71,7 +74,10 @@ pub static WORK_ORDERS_ID_TRANSITION: Route = Route {
     path: "/api/v1/work-orders/{id}/transition",
     methods: &[Endpoint::post(
         Requires(UpdateRecords),
-        handler!(crate::workshop::transitions::transition),
+        handler!(
+            crate::workshop::reminders::recomputing,
+            crate::workshop::reminders::Source::Transition
+        ),
     )
     .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_TRANSITION_POST)],
@@ -115,7 +121,10 @@ pub static WORK_ORDERS_ID_APPROVAL: Route = Route {
     path: "/api/v1/work-orders/{id}/approval",
     methods: &[Endpoint::post(
         Requires(UpdateRecords),
-        handler!(crate::workshop::lines::approve),
+        handler!(
+            crate::workshop::reminders::recomputing,
+            crate::workshop::reminders::Source::Approval
+        ),
     )
     .write("work-orders")
     .op(&crate::workshop::contract::WORK_ORDERS_ID_APPROVAL_POST)],
@@ -206,8 +215,14 @@ pub static PUBLIC_SHARE_DECISIONS: Route = Route {
     name: "public-share-token-decisions",
     path: "/api/v1/public/share/{token}/decisions",
     methods: &[
-        Endpoint::post(Link, handler!(crate::workshop::share::decide))
-            .op(&crate::workshop::contract::PUBLIC_SHARE_DECISIONS_POST),
+        Endpoint::post(
+            Link,
+            handler!(
+                crate::workshop::reminders::recomputing,
+                crate::workshop::reminders::Source::Decision
+            ),
+        )
+        .op(&crate::workshop::contract::PUBLIC_SHARE_DECISIONS_POST),
         Endpoint::options(Public, handler!(crate::workshop::share::preflight)),
     ],
     // The signature is stored as a document of the work order (and an
@@ -438,6 +453,62 @@ pub static PARTS_REORDER_SUGGESTIONS: Route = Route {
     deploy: Deploy::API,
 };
 
+pub static VEHICLES_ID_SERVICE_DUE: Route = Route {
+    name: "vehicles-id-service-due",
+    path: "/api/v1/vehicles/{id}/service-due",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::reminders::due),
+    )
+    .read("vehicles")
+    .op(&crate::workshop::contract::VEHICLES_ID_SERVICE_DUE_GET)],
+    deploy: Deploy::API,
+};
+
+pub static VEHICLES_ID_SERVICE_HISTORY: Route = Route {
+    name: "vehicles-id-service-history",
+    path: "/api/v1/vehicles/{id}/service-history",
+    methods: &[
+        Endpoint::get(
+            Requires(ReadRecords),
+            handler!(crate::workshop::reminders::history),
+        )
+        .read("vehicles")
+        .op(&crate::workshop::contract::VEHICLES_ID_SERVICE_HISTORY_GET),
+        Endpoint::post(
+            Requires(CreateRecords),
+            handler!(crate::workshop::reminders::add_history),
+        )
+        .write("vehicles")
+        .op(&crate::workshop::contract::VEHICLES_ID_SERVICE_HISTORY_POST),
+    ],
+    deploy: Deploy::API,
+};
+
+pub static SERVICE_REMINDERS: Route = Route {
+    name: "service-reminders",
+    path: "/api/v1/service-reminders",
+    methods: &[Endpoint::get(
+        Requires(ReadRecords),
+        handler!(crate::workshop::reminders::list),
+    )
+    .read("service-reminders")
+    .op(&crate::workshop::contract::SERVICE_REMINDERS_GET)],
+    deploy: Deploy::API,
+};
+
+pub static SERVICE_REMINDERS_ID_SEND: Route = Route {
+    name: "service-reminders-id-send",
+    path: "/api/v1/service-reminders/{id}/send",
+    methods: &[Endpoint::post(
+        Requires(CreateRecords),
+        handler!(crate::workshop::reminders::send),
+    )
+    .write("service-reminders")
+    .op(&crate::workshop::contract::SERVICE_REMINDERS_ID_SEND_POST)],
+    deploy: Deploy::API,
+};
+
 shared::named_routes! {
     routes {
         VEHICLES_ID_ODOMETER,
@@ -473,6 +544,10 @@ shared::named_routes! {
         PURCHASE_ORDERS_ID_TRANSITION,
         PURCHASE_ORDERS_ID_RECEIPTS,
         PARTS_REORDER_SUGGESTIONS,
+        VEHICLES_ID_SERVICE_DUE,
+        VEHICLES_ID_SERVICE_HISTORY,
+        SERVICE_REMINDERS,
+        SERVICE_REMINDERS_ID_SEND,
     }
     entities {
         vehicles = "vehicles" => crate::workshop::vehicles::VEHICLE,
@@ -483,6 +558,7 @@ shared::named_routes! {
         canned_jobs = "canned-jobs" => crate::workshop::canned_jobs::CANNED_JOB,
         vendors = "vendors" => crate::workshop::purchasing::VENDOR,
         purchase_orders = "purchase-orders" => crate::workshop::purchasing::PURCHASE_ORDER,
+        service_rules = "service-rules" => crate::workshop::reminders::SERVICE_RULE,
     }
 }
 
@@ -519,6 +595,14 @@ pub static TAGS: &[Tag] = &[
     Tag {
         name: "purchase-orders",
         description: "Parts ordered from vendors and received into stock at their moving average cost (ADMIN+ to write).",
+    },
+    Tag {
+        name: "service-rules",
+        description: "When vehicles are due for service: every N months and/or N km or mi (ADMIN+ to write).",
+    },
+    Tag {
+        name: "service-reminders",
+        description: "Every vehicle's due services and declined work to follow up, and their emails.",
     },
     Tag {
         name: "reports",

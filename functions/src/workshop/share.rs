@@ -685,7 +685,7 @@ fn if_match(ctx: &Ctx) -> Result<i64, ApiError> {
 /// changed since it was seen, 422 `LINE_NOT_OPEN` once its lines no longer
 /// change, the same decisions again change nothing (200), another decision
 /// on a decided line is 409 `DECISION_CONFLICT`.
-pub async fn decide(ctx: Ctx) -> HandlerResult {
+pub async fn decide(ctx: &Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let link = link_of(scope)?;
     if link.purpose != "ESTIMATE" {
@@ -694,7 +694,7 @@ pub async fn decide(ctx: Ctx) -> HandlerResult {
             "Decisions are taken on an estimate's link only",
         ));
     }
-    let seen = if_match(&ctx)?;
+    let seen = if_match(ctx)?;
     let input: Decisions = ctx.req.json()?;
     let mut errors = Errors::new();
     let signer = errors.check(shared::validate::text(

@@ -189,33 +189,40 @@ fn minutes(from: DateTime, to: DateTime) -> i64 {
 }
 
 /// Where a JOB entry's time counts: its work order and line.
-fn line_of(entry: &Document) -> Option<(ObjectId, ObjectId)> {
+fn line_of(entry: &Document) -> Option<Counted> {
     if entry.get_str("kind") != Ok(EntryKind::Job.as_str()) {
         return None;
     }
     Some((
         entry.get_object_id("workOrderId").ok()?,
         entry.get_object_id("lineId").ok()?,
+        entry.get_object_id("technicianId").ok(),
     ))
 }
 
-/// The line's `clockedMinutes` change of `delta` (the filter and update).
-fn line_change(order: ObjectId, line: ObjectId, delta: i64) -> (Document, Document) {
+/// Where a JOB entry's minutes count: its work order and line, and who
+/// clocked them.
+type Counted = (ObjectId, ObjectId, Option<ObjectId>);
+
+/// The line's `clockedMinutes` (and its technician's share of them in
+/// `clockedBy`, which the efficiency report reads) change of `delta`
+/// (the filter and update).
+fn line_change((order, line, technician): Counted, delta: i64) -> (Document, Document) {
+    let mut inc = doc! { "lines.$.clockedMinutes": delta };
+    if let Some(t) = technician {
+        inc.insert(format!("lines.$.clockedBy.{}", t.to_hex()), delta);
+    }
     (
         doc! { "_id": order, "lines.id": line },
-        doc! { "$inc": { "lines.$.clockedMinutes": delta } },
+        doc! { "$inc": inc },
     )
 }
 
 /// Adds `delta` minutes to the line's `clockedMinutes` in the transaction
 /// (a line deleted meanwhile keeps nothing: the minutes stay on the entry).
-async fn count_on_line(
-    tx: &mut Tx<'_>,
-    at: Option<(ObjectId, ObjectId)>,
-    delta: i64,
-) -> Result<(), ApiError> {
-    if let Some((order, line)) = at {
-        let (filter, update) = line_change(order, line, delta);
+async fn count_on_line(tx: &mut Tx<'_>, at: Option<Counted>, delta: i64) -> Result<(), ApiError> {
+    if let Some(at) = at {
+        let (filter, update) = line_change(at, delta);
         tx.update_by_id(WORK_ORDERS, filter, update).await?;
     }
     Ok(())
@@ -920,8 +927,8 @@ async fn close_unscoped(
     let mut closed = entry.clone();
     closed.extend(doc! { "endedAt": at, "minutes": m });
     super::rollup::entry_unscoped(tx, org, cal, &closed)?;
-    if let Some((order, line)) = line_of(&entry) {
-        let (mut filter, update) = line_change(order, line, m);
+    if let Some(at) = line_of(&entry) {
+        let (mut filter, update) = line_change(at, m);
         filter.insert("organizationId", org);
         tx.update_one(WORK_ORDERS, filter, update).await?;
     }

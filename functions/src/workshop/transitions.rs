@@ -33,7 +33,7 @@ pub(crate) static TRANSITION: &[Field] = &[Field::required(
 /// allowed ones). MEMBERs move the work orders they created or work on,
 /// up to COMPLETED; cancelling one already IN_PROGRESS, invoicing and
 /// marking paid need an ADMIN+.
-pub async fn transition(ctx: Ctx) -> HandlerResult {
+pub async fn transition(ctx: &Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
     let before = find_live(scope, &WORK_ORDER, id).await?;

@@ -83,7 +83,7 @@ pub fn indexes() -> Vec<Index> {
 }
 
 /// A reading in metres, so kilometres and miles compare exactly enough.
-fn metres(value: i64, unit: &str) -> i64 {
+pub(crate) fn metres(value: i64, unit: &str) -> i64 {
     match unit {
         "mi" => value.saturating_mul(1_609_344) / 1000,
         _ => value.saturating_mul(1000),
@@ -95,7 +95,7 @@ fn metres(value: i64, unit: &str) -> i64 {
 /// vehicle's latest must not be lower, one taken before it must not be
 /// higher (422 `ODOMETER_DECREASING`), unless an ADMIN+ marks it a
 /// `correction` (audited as such). The vehicle shows the latest reading.
-pub async fn add_reading(ctx: Ctx) -> HandlerResult {
+pub async fn add_reading(ctx: &Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let vehicle_id = ctx.path_id()?;
     // Another organization's vehicle is a 404 whatever the body says.

@@ -1,0 +1,1771 @@
+//! Service reminders: when each vehicle is due for what the shop's
+//! `service-rules` say (every N months and/or every N km or mi), and the
+//! declined work to follow up.
+//!
+//! **When a rule is due.** It was last done at the latest of: an INVOICED
+//! or PAID work order with a line of the rule's canned job that was not
+//! declined (its invoice date and `odometerIn`), and a manual entry
+//! (`POST /vehicles/{id}/service-history`). The vehicle's daily distance
+//! comes from its odometer readings of the last 365 days (the first and
+//! last of them, at least 14 days apart), else the organization's default
+//! (`settings.serviceReminders.defaultDailyDistance`, 40 km a day). Due by
+//! time is the last service's local date plus the months; due by distance
+//! is the day the odometer is estimated to reach the last service's
+//! reading plus the interval, counted in whole days from the latest
+//! reading; the rule is due at whichever comes first. Never done, it
+//! counts from the day the vehicle was added, and by distance from the
+//! next multiple of the interval past the latest reading. DUE_SOON from
+//! `dueSoonDays` before (or `dueSoonDistance` before, whichever is first),
+//! OVERDUE after the due date, UNKNOWN when nothing gives a date.
+//!
+//! **The list.** `GET /service-reminders` reads `service_reminders`: one
+//! document per vehicle and rule, and per declined line (due
+//! `declinedFollowUpDays` after the decision), with its due and due-soon
+//! dates as local `YYYY-MM-DD` strings, so a status is an indexed range on
+//! them against today. The documents are derived: recomputed for a vehicle
+//! after each change to what they come from (a reading, a service entry, a
+//! work order's transition or the customer's decision), for the whole
+//! organization when its rules changed since the last time (the next read
+//! of the list does it) and by every `send-reminders` run at least daily.
+//! A recomputation lost to a fault is made good by the next one.
+//!
+//! **Sending.** `send-reminders` runs hourly; for each organization whose
+//! local time is within today's working hours, it emails each account's
+//! contact (its `primaryContactId`, else the vehicle's contact, else the
+//! account's first contact with an address) one email with its due
+//! reminders, once per due cycle (a cycle is the last service it counts
+//! from): a reminder is claimed by one conditional update in the
+//! transaction that queues the email, so a second run, or two at once,
+//! send nothing more. A contact who unsubscribed, or (where the settings
+//! require it) never consented, is skipped for the cycle; every email
+//! carries a one-click unsubscribe (`crate::crm::consent`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use jiff::civil::Date;
+use jiff::Span;
+use serde_json::{json, Value};
+use shared::audit::{Action, AuditEntry};
+use shared::db::{number, Scope};
+use shared::error::{ApiError, FieldError};
+use shared::fields::{self, Field, Kind};
+use shared::http::ApiResponse;
+use shared::migrate::Index;
+use shared::records::{find_live, page, render, Entity, Filter, ListSpec, Write};
+use shared::runtime::{ok, Ctx, HandlerResult};
+use shared::time::{DAY_MS, MINUTE_MS};
+use shared::unscoped::Unscoped;
+
+use super::canned_jobs::CANNED_JOBS;
+use super::order::{Approval, Status, WORK_ORDERS};
+use super::vehicles::{metres, ODOMETER_READINGS, VEHICLE, VEHICLES};
+use crate::calendar::Calendar;
+use crate::crm::collections::{ACCOUNTS, CONTACTS};
+use crate::reminder_settings::ReminderSettings;
+
+pub const SERVICE_RULES: &str = "service_rules";
+pub const SERVICE_HISTORY: &str = "service_history";
+pub const SERVICE_REMINDERS: &str = "service_reminders";
+
+/// How far back readings give the daily distance.
+const WINDOW_DAYS: i64 = 365;
+/// The least span of readings that gives a daily distance.
+const MIN_SPAN_DAYS: i64 = 14;
+/// Reminders sent per scheduled run and organization, at most.
+const SEND_BATCH: i64 = 500;
+
+const UNITS: Kind = Kind::Enum {
+    values: &["km", "mi"],
+    default: Some("km"),
+};
+
+pub static SERVICE_RULE: Entity = Entity {
+    collection: SERVICE_RULES,
+    resource: "service_rule",
+    list: ListSpec {
+        sort_fields: &["createdAt", "updatedAt", "name"],
+        default_sort: "name",
+        search_fields: &["name"],
+        filters: &[Filter::id("cannedJobId")],
+    },
+    fields: &[
+        Field::required("name", Kind::Text { min: 1, max: 200 }),
+        Field::optional("cannedJobId", Kind::Ref(CANNED_JOBS)),
+        Field::optional("everyMonths", Kind::Integer { min: 1, max: 240 }),
+        Field::optional(
+            "everyDistance",
+            Kind::Integer {
+                min: 1,
+                max: 1_000_000,
+            },
+        ),
+        Field::optional("distanceUnit", UNITS),
+        Field::optional("dueSoonDays", Kind::Integer { min: 0, max: 365 }),
+        Field::optional(
+            "dueSoonDistance",
+            Kind::Integer {
+                min: 0,
+                max: 1_000_000,
+            },
+        ),
+    ],
+    admin_writes: true,
+    prepare: Some(|scope, write, fields| Box::pin(check_rule(scope, write, fields))),
+    written: Some(|tx, write, after| Box::pin(rules_changed(tx, write, after))),
+    ..Entity::DEFAULTS
+};
+
+/// A rule has an interval (422 on `everyMonths` otherwise), a due-soon
+/// window of 30 days unless it says otherwise, and a due-soon distance only
+/// with a distance interval.
+async fn check_rule(_: &Scope, _: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
+    let has = |k: &str| number(fields, k).is_some();
+    if !has("everyMonths") && !has("everyDistance") {
+        return Err(ApiError::field(
+            "everyMonths",
+            "a rule needs everyMonths, everyDistance or both",
+        ));
+    }
+    if has("dueSoonDistance") && !has("everyDistance") {
+        return Err(ApiError::field("dueSoonDistance", "needs everyDistance"));
+    }
+    if !has("dueSoonDays") {
+        fields.insert("dueSoonDays", 30_i64);
+    }
+    if fields.get_str("distanceUnit").is_err() {
+        fields.insert("distanceUnit", "km");
+    }
+    Ok(())
+}
+
+/// The `_id` of the organization's marker: when its rules last changed
+/// and when its reminders were last computed from them.
+fn marker_id(org: ObjectId) -> String {
+    format!("{}|rules", org.to_hex())
+}
+
+/// Any write of a rule marks the organization's reminders for a whole
+/// recomputation, with the write's commit.
+async fn rules_changed(
+    tx: &mut shared::db::Tx<'_>,
+    _: Write<'_>,
+    _: &Document,
+) -> Result<(), ApiError> {
+    let id = marker_id(tx.scope().org_id());
+    tx.upsert_with_commit(
+        SERVICE_REMINDERS,
+        id,
+        doc! { "$set": { "changedAt": DateTime::now() } },
+    );
+    Ok(())
+}
+
+/// Reminders by due date, by vehicle, and those waiting to be sent.
+pub fn indexes() -> Vec<Index> {
+    vec![
+        Index::on(
+            SERVICE_REMINDERS,
+            doc! { "organizationId": 1, "dueDate": 1, "_id": 1 },
+        ),
+        Index::on(
+            SERVICE_REMINDERS,
+            doc! { "organizationId": 1, "vehicleId": 1 },
+        ),
+        Index::on(
+            SERVICE_REMINDERS,
+            doc! { "organizationId": 1, "unsent": 1, "soonDate": 1 },
+        ),
+        Index::on(
+            SERVICE_HISTORY,
+            doc! { "organizationId": 1, "vehicleId": 1, "doneAt": -1 },
+        ),
+    ]
+}
+
+/// A rule as the reminders compute with it.
+struct Rule {
+    id: ObjectId,
+    name: String,
+    job: Option<ObjectId>,
+    months: Option<i64>,
+    every: Option<i64>,
+    unit: String,
+    soon_days: i64,
+    soon_distance: Option<i64>,
+}
+
+impl Rule {
+    fn of(d: &Document) -> Option<Rule> {
+        Some(Rule {
+            id: d.get_object_id("_id").ok()?,
+            name: d.get_str("name").unwrap_or_default().to_string(),
+            job: d.get_object_id("cannedJobId").ok(),
+            months: number(d, "everyMonths"),
+            every: number(d, "everyDistance"),
+            unit: d.get_str("distanceUnit").unwrap_or("km").to_string(),
+            soon_days: number(d, "dueSoonDays").unwrap_or(30),
+            soon_distance: number(d, "dueSoonDistance"),
+        })
+    }
+
+    fn every_metres(&self) -> Option<i64> {
+        self.every.map(|e| metres(e, &self.unit))
+    }
+}
+
+/// An odometer reading: when, and how far (metres).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Point {
+    ms: i64,
+    metres: i64,
+}
+
+/// A rule's last service on a vehicle.
+#[derive(Clone, Debug)]
+struct Done {
+    ms: i64,
+    metres: Option<i64>,
+    source: &'static str,
+    work_order: Option<ObjectId>,
+}
+
+/// A declined line to follow up.
+struct Declined {
+    work_order: ObjectId,
+    line: String,
+    description: String,
+    ms: i64,
+}
+
+/// What the reminders of one vehicle are computed from.
+#[derive(Default)]
+struct Facts {
+    account: Option<ObjectId>,
+    contact: Option<ObjectId>,
+    label: String,
+    created_ms: i64,
+    unit: String,
+    latest: Option<Point>,
+    first_in_window: Option<Point>,
+    last_in_window: Option<Point>,
+    done: HashMap<ObjectId, Done>,
+    declined: Vec<Declined>,
+}
+
+/// The vehicle's daily distance in metres, and whether its readings gave
+/// it (else the default).
+fn daily_metres(f: &Facts, default_km: i64) -> (f64, bool) {
+    if let (Some(a), Some(b)) = (f.first_in_window, f.last_in_window) {
+        let span = b.ms - a.ms;
+        if span >= MIN_SPAN_DAYS * DAY_MS && b.metres >= a.metres {
+            let rate = (b.metres - a.metres) as f64 * DAY_MS as f64 / span as f64;
+            return (rate, true);
+        }
+    }
+    (default_km as f64 * 1000.0, false)
+}
+
+/// When a rule is due on a vehicle.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    by_time: Option<Date>,
+    by_distance: Option<Date>,
+    /// The odometer it is due at, in metres.
+    due_metres: Option<i64>,
+    due: Option<Date>,
+    soon: Option<Date>,
+    /// The last service it counts from (its local date), or `new`.
+    cycle: String,
+}
+
+fn add_days(d: Date, days: i64) -> Option<Date> {
+    d.checked_add(Span::new().try_days(days).ok()?).ok()
+}
+
+fn earliest(a: Option<Date>, b: Option<Date>) -> Option<Date> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The day the odometer reaches `target` metres, from `from` at `rate`
+/// metres a day (whole days, rounded down: never later than it is).
+fn reaching(cal: &Calendar, from: Point, target: i64, rate: f64) -> Option<Date> {
+    if rate <= 0.0 {
+        return None;
+    }
+    let days = ((target - from.metres) as f64 / rate).floor();
+    if !days.is_finite() || days.abs() > 100_000.0 {
+        return None;
+    }
+    add_days(cal.local_date(from.ms)?, days as i64)
+}
+
+fn plan(rule: &Rule, f: &Facts, rate: f64, cal: &Calendar) -> Plan {
+    let done = f.done.get(&rule.id);
+    let done_on = done.and_then(|d| cal.local_date(d.ms));
+    let basis = done_on.or_else(|| cal.local_date(f.created_ms));
+    let by_time = rule
+        .months
+        .and_then(|m| basis.and_then(|b| b.checked_add(Span::new().try_months(m).ok()?).ok()));
+    let mut out = Plan {
+        by_time,
+        cycle: done_on.map_or_else(|| "new".to_string(), |d| d.to_string()),
+        ..Plan::default()
+    };
+    if let Some(every) = rule.every_metres() {
+        // Where the odometer stood at the last service: as read then, or
+        // estimated back from the latest reading.
+        let done_metres = done.and_then(|d| {
+            d.metres.or_else(|| {
+                let l = f.latest?;
+                let back = rate * (l.ms - d.ms) as f64 / DAY_MS as f64;
+                Some(((l.metres as f64 - back).max(0.0)) as i64)
+            })
+        });
+        let due_metres = match (done, done_metres, f.latest) {
+            (Some(_), Some(m), _) => Some(m.saturating_add(every)),
+            (Some(_), None, _) => None,
+            (None, _, Some(l)) => Some((l.metres / every + 1).saturating_mul(every)),
+            (None, _, None) => None,
+        };
+        let from = f.latest.or_else(|| {
+            let d = done?;
+            Some(Point {
+                ms: d.ms,
+                metres: d.metres?,
+            })
+        });
+        if let (Some(target), Some(from)) = (due_metres, from) {
+            out.by_distance = reaching(cal, from, target, rate);
+            if let Some(soon) = rule.soon_distance {
+                let soon_target = target - metres(soon, &rule.unit);
+                out.soon = reaching(cal, from, soon_target, rate);
+            }
+        }
+        out.due_metres = due_metres;
+    }
+    out.due = earliest(out.by_time, out.by_distance);
+    let by_days = out.due.and_then(|d| add_days(d, -rule.soon_days));
+    out.soon = earliest(out.soon, by_days).map(|s| match out.due {
+        Some(d) => s.min(d),
+        None => s,
+    });
+    out
+}
+
+/// OK, DUE_SOON, OVERDUE, or UNKNOWN without a due date.
+fn status(due: Option<&str>, soon: Option<&str>, today: &str) -> &'static str {
+    match (due, soon) {
+        (None, _) => "UNKNOWN",
+        (Some(d), _) if today > d => "OVERDUE",
+        (_, Some(s)) if today >= s => "DUE_SOON",
+        _ => "OK",
+    }
+}
+
+/// The odometer `m` metres in `unit`, rounded.
+fn in_unit(m: i64, unit: &str) -> i64 {
+    match unit {
+        "mi" => ((m as f64) / 1609.344).round() as i64,
+        _ => ((m as f64) / 1000.0).round() as i64,
+    }
+}
+
+/// Where reminders are read and written: a request's scope, or the
+/// scheduled run's unscoped handle on one organization.
+pub enum Db<'a> {
+    Scoped(&'a Scope),
+    Unscoped(&'a Unscoped<'a>, ObjectId),
+}
+
+impl Db<'_> {
+    fn org(&self) -> ObjectId {
+        match self {
+            Db::Scoped(s) => s.org_id(),
+            Db::Unscoped(_, org) => *org,
+        }
+    }
+
+    async fn find(
+        &self,
+        coll: &'static str,
+        filter: Document,
+        sort: Document,
+        projection: Option<Document>,
+    ) -> Result<Vec<Document>, ApiError> {
+        match self {
+            Db::Scoped(s) => {
+                s.collection(coll)
+                    .find_many(filter, sort, 0, projection)
+                    .await
+            }
+            Db::Unscoped(u, org) => {
+                let mut filter = filter;
+                filter.insert("organizationId", *org);
+                u.collection(coll)
+                    .find_many(filter, sort, 0, projection)
+                    .await
+            }
+        }
+    }
+
+    /// Writes the changed reminders and deletes the stale ones, in one
+    /// transaction (the writes go with its commit).
+    async fn write(
+        &self,
+        upserts: &[(ObjectId, Document)],
+        stale: &[Bson],
+        marker: Option<DateTime>,
+    ) -> Result<(), ApiError> {
+        if upserts.is_empty() && stale.is_empty() && marker.is_none() {
+            return Ok(());
+        }
+        let org = self.org();
+        match self {
+            Db::Scoped(s) => {
+                s.transaction(|tx| {
+                    Box::pin(async move {
+                        if !stale.is_empty() {
+                            tx.delete_many(SERVICE_REMINDERS, doc! { "_id": { "$in": stale } })
+                                .await?;
+                        }
+                        for (id, update) in upserts {
+                            tx.upsert_with_commit(SERVICE_REMINDERS, *id, update.clone());
+                        }
+                        if let Some(at) = marker {
+                            tx.upsert_with_commit(
+                                SERVICE_REMINDERS,
+                                marker_id(org),
+                                doc! { "$set": { "refreshedAt": at } },
+                            );
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+            }
+            Db::Unscoped(u, _) => {
+                u.transaction(|tx| {
+                    Box::pin(async move {
+                        if !stale.is_empty() {
+                            tx.delete_many(
+                                SERVICE_REMINDERS,
+                                doc! { "organizationId": org, "_id": { "$in": stale } },
+                            )
+                            .await?;
+                        }
+                        for (id, update) in upserts {
+                            tx.upsert_with_commit(
+                                SERVICE_REMINDERS,
+                                doc! { "_id": *id, "organizationId": org },
+                                update.clone(),
+                            );
+                        }
+                        if let Some(at) = marker {
+                            tx.upsert_with_commit(
+                                SERVICE_REMINDERS,
+                                doc! { "_id": marker_id(org), "organizationId": org },
+                                doc! { "$set": { "refreshedAt": at } },
+                            );
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// What the reminders of an organization (or one vehicle) are computed
+/// from, read concurrently.
+struct Inputs {
+    rules: Vec<Rule>,
+    facts: BTreeMap<ObjectId, Facts>,
+}
+
+fn vehicle_filter(vehicle: Option<ObjectId>) -> Document {
+    match vehicle {
+        Some(v) => doc! { "vehicleId": v },
+        None => doc! {},
+    }
+}
+
+async fn inputs(db: &Db<'_>, vehicle: Option<ObjectId>, now: i64) -> Result<Inputs, ApiError> {
+    let since = DateTime::from_millis(now - WINDOW_DAYS * DAY_MS);
+    let mut vehicles = doc! { "deletedAt": null };
+    if let Some(v) = vehicle {
+        vehicles.insert("_id", v);
+    }
+    let mut readings = vehicle_filter(vehicle);
+    readings.insert("readAt", doc! { "$gte": since });
+    let mut orders = vehicle_filter(vehicle);
+    orders.insert("deletedAt", Bson::Null);
+    orders.insert("status", doc! { "$ne": Status::Cancelled.as_str() });
+    orders.insert(
+        "$or",
+        vec![
+            doc! { "lines.group.cannedJobId": { "$exists": true } },
+            doc! { "lines.approval": Approval::Declined.as_str() },
+        ],
+    );
+    let (rules, vehicles, readings, history, orders) = tokio::try_join!(
+        db.find(
+            SERVICE_RULES,
+            doc! { "deletedAt": null },
+            doc! { "_id": 1 },
+            None
+        ),
+        db.find(
+            VEHICLES,
+            vehicles,
+            doc! { "_id": 1 },
+            Some(doc! {
+                "accountId": 1, "contactId": 1, "make": 1, "model": 1, "plate": 1,
+                "createdAt": 1, "odometer": 1,
+            })
+        ),
+        db.find(
+            ODOMETER_READINGS,
+            readings,
+            doc! { "readAt": 1, "_id": 1 },
+            Some(doc! { "vehicleId": 1, "readAt": 1, "metres": 1 })
+        ),
+        db.find(
+            SERVICE_HISTORY,
+            vehicle_filter(vehicle),
+            doc! { "doneAt": 1, "_id": 1 },
+            None
+        ),
+        db.find(
+            WORK_ORDERS,
+            orders,
+            doc! { "_id": 1 },
+            Some(doc! {
+                "vehicleId": 1, "status": 1, "invoicedAt": 1, "odometerIn": 1, "number": 1,
+                "lines": 1,
+            })
+        ),
+    )?;
+    let rules: Vec<Rule> = rules.iter().filter_map(Rule::of).collect();
+    let mut facts: BTreeMap<ObjectId, Facts> = BTreeMap::new();
+    for v in &vehicles {
+        let Ok(id) = v.get_object_id("_id") else {
+            continue;
+        };
+        let text = |k: &str| v.get_str(k).unwrap_or_default().to_string();
+        let label = [text("make"), text("model"), text("plate")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let odometer = v.get_document("odometer").ok();
+        let latest = odometer.and_then(|o| {
+            Some(Point {
+                ms: o.get_datetime("readAt").ok()?.timestamp_millis(),
+                metres: number(o, "metres")?,
+            })
+        });
+        facts.insert(
+            id,
+            Facts {
+                account: v.get_object_id("accountId").ok(),
+                contact: v.get_object_id("contactId").ok(),
+                label,
+                created_ms: v
+                    .get_datetime("createdAt")
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(now),
+                unit: odometer
+                    .and_then(|o| o.get_str("unit").ok())
+                    .unwrap_or("km")
+                    .to_string(),
+                latest,
+                ..Facts::default()
+            },
+        );
+    }
+    for r in &readings {
+        let (Ok(v), Ok(at), Some(m)) = (
+            r.get_object_id("vehicleId"),
+            r.get_datetime("readAt"),
+            number(r, "metres"),
+        ) else {
+            continue;
+        };
+        if let Some(f) = facts.get_mut(&v) {
+            let p = Point {
+                ms: at.timestamp_millis(),
+                metres: m,
+            };
+            f.first_in_window.get_or_insert(p);
+            f.last_in_window = Some(p);
+        }
+    }
+    let later = |f: &mut Facts, rule: ObjectId, d: Done| {
+        if f.done.get(&rule).is_none_or(|old| old.ms <= d.ms) {
+            f.done.insert(rule, d);
+        }
+    };
+    for h in &history {
+        let (Ok(v), Ok(rule), Ok(at)) = (
+            h.get_object_id("vehicleId"),
+            h.get_object_id("ruleId"),
+            h.get_datetime("doneAt"),
+        ) else {
+            continue;
+        };
+        if let Some(f) = facts.get_mut(&v) {
+            let d = Done {
+                ms: at.timestamp_millis(),
+                metres: number(h, "metres"),
+                source: "MANUAL",
+                work_order: None,
+            };
+            later(f, rule, d);
+        }
+    }
+    let by_job: HashMap<ObjectId, Vec<ObjectId>> = rules.iter().fold(HashMap::new(), |mut m, r| {
+        if let Some(j) = r.job {
+            m.entry(j).or_default().push(r.id);
+        }
+        m
+    });
+    for o in &orders {
+        let (Ok(v), Ok(wo)) = (o.get_object_id("vehicleId"), o.get_object_id("_id")) else {
+            continue;
+        };
+        let Some(f) = facts.get_mut(&v) else {
+            continue;
+        };
+        let lines: Vec<&Document> = o
+            .get_array("lines")
+            .map(|a| a.iter().filter_map(Bson::as_document).collect())
+            .unwrap_or_default();
+        let invoiced = o
+            .get_datetime("invoicedAt")
+            .ok()
+            .map(|t| t.timestamp_millis());
+        let status = Status::of(o);
+        if let (Some(at), true) = (invoiced, matches!(status, Status::Invoiced | Status::Paid)) {
+            let odometer = number(o, "odometerIn").map(|n| metres(n, &f.unit));
+            let mut jobs: HashSet<ObjectId> = HashSet::new();
+            for l in &lines {
+                if Approval::of(l) == Some(Approval::Declined) {
+                    continue;
+                }
+                if let Some(j) = l
+                    .get_document("group")
+                    .ok()
+                    .and_then(|g| g.get_object_id("cannedJobId").ok())
+                {
+                    jobs.insert(j);
+                }
+            }
+            for j in jobs {
+                for rule in by_job.get(&j).into_iter().flatten() {
+                    let d = Done {
+                        ms: at,
+                        metres: odometer,
+                        source: "WORK_ORDER",
+                        work_order: Some(wo),
+                    };
+                    later(f, *rule, d);
+                }
+            }
+        }
+        for l in &lines {
+            let declined = Approval::of(l) == Some(Approval::Declined);
+            let at = l.get_datetime("approvedAt").map(|t| t.timestamp_millis());
+            let id = l
+                .get_object_id("id")
+                .map(|i| i.to_hex())
+                .or_else(|_| l.get_str("id").map(str::to_string));
+            if let (true, Ok(at), Ok(id)) = (declined, at, id) {
+                if at >= now - WINDOW_DAYS * DAY_MS {
+                    f.declined.push(Declined {
+                        work_order: wo,
+                        line: id,
+                        description: l.get_str("description").unwrap_or_default().to_string(),
+                        ms: at,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Inputs { rules, facts })
+}
+
+/// The id of a reminder: the same for the same vehicle and rule (or
+/// declined line) whenever it is computed.
+fn reminder_id(org: ObjectId, key: &str) -> ObjectId {
+    let hash = shared::auth::links::hash(&format!("{}|{key}", org.to_hex()));
+    ObjectId::parse_str(&hash[..24]).unwrap_or_else(|_| ObjectId::new())
+}
+
+/// The computed fields of each reminder, by id.
+fn reminders(
+    org: ObjectId,
+    inputs: &Inputs,
+    settings: &ReminderSettings,
+    cal: &Calendar,
+) -> Vec<(ObjectId, Document)> {
+    let mut out = vec![];
+    let day = |d: Option<Date>| d.map(|d| d.to_string());
+    for (vehicle, f) in &inputs.facts {
+        let (rate, _) = daily_metres(f, settings.daily_km);
+        let common = doc! {
+            "vehicleId": vehicle, "accountId": f.account, "contactId": f.contact,
+            "vehicle": &f.label,
+        };
+        for rule in &inputs.rules {
+            let p = plan(rule, f, rate, cal);
+            let done = f.done.get(&rule.id);
+            let mut d = common.clone();
+            d.extend(doc! {
+                "source": "RULE", "ruleId": rule.id, "workOrderId": null, "lineId": null,
+                "name": &rule.name,
+                "dueDate": day(p.due), "soonDate": day(p.soon),
+                "dueByTime": day(p.by_time), "dueByDistance": day(p.by_distance),
+                "dueOdometer": p.due_metres.map(|m| in_unit(m, &rule.unit)),
+                "distanceUnit": &rule.unit,
+                "lastDoneAt": done.map(|d| DateTime::from_millis(d.ms)),
+                "cycle": &p.cycle,
+            });
+            let key = format!("{}|rule|{}", vehicle.to_hex(), rule.id.to_hex());
+            out.push((reminder_id(org, &key), d));
+        }
+        for l in &f.declined {
+            let due = cal
+                .local_date(l.ms)
+                .and_then(|d| add_days(d, settings.follow_up_days));
+            let mut d = common.clone();
+            d.extend(doc! {
+                "source": "DECLINED_WORK", "ruleId": null, "workOrderId": l.work_order,
+                "lineId": &l.line, "name": &l.description,
+                "dueDate": day(due), "soonDate": day(due),
+                "dueByTime": day(due), "dueByDistance": null, "dueOdometer": null,
+                "distanceUnit": null, "lastDoneAt": null,
+                "cycle": "declined",
+            });
+            let key = format!(
+                "{}|declined|{}|{}",
+                vehicle.to_hex(),
+                l.work_order.to_hex(),
+                l.line
+            );
+            out.push((reminder_id(org, &key), d));
+        }
+    }
+    out
+}
+
+/// The organization's settings and calendar, as `db` reads them.
+async fn organization(db: &Db<'_>) -> Result<Option<Document>, ApiError> {
+    match db {
+        Db::Scoped(s) => Ok(s.caller().org.settings.clone()),
+        Db::Unscoped(u, org) => Ok(u
+            .collection(shared::store::collections::ORGANIZATIONS)
+            .find_one(doc! { "_id": *org })
+            .await?
+            .and_then(|o| o.get_document("settings").ok().cloned())),
+    }
+}
+
+/// Recomputes the reminders of one vehicle (`Some`) or of the whole
+/// organization, writing only what changed; returns how many changed.
+pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiError> {
+    let started = DateTime::now();
+    let now = started.timestamp_millis();
+    let org = db.org();
+    let existing = match vehicle {
+        Some(v) => doc! { "vehicleId": v },
+        None => doc! { "vehicleId": { "$exists": true } },
+    };
+    let (settings, inputs, stored) = tokio::try_join!(
+        organization(db),
+        inputs(db, vehicle, now),
+        db.find(SERVICE_REMINDERS, existing, doc! { "_id": 1 }, None),
+    )?;
+    let cal = Calendar::of(settings.as_ref());
+    let rs = ReminderSettings::of(settings.as_ref());
+    let computed = reminders(org, &inputs, &rs, &cal);
+    let mut before: HashMap<ObjectId, Document> = stored
+        .into_iter()
+        .filter_map(|d| Some((d.get_object_id("_id").ok()?, d)))
+        .collect();
+    let mut upserts = vec![];
+    for (id, fields) in computed {
+        let old = before.remove(&id);
+        let sent_cycle = old.as_ref().and_then(|o| o.get_str("sentCycle").ok());
+        let unsent =
+            fields.get_str("dueDate").is_ok() && sent_cycle != fields.get_str("cycle").ok();
+        let unchanged = old.as_ref().is_some_and(|o| {
+            o.get_bool("unsent").ok() == Some(unsent)
+                && fields
+                    .iter()
+                    .all(|(k, v)| o.get(k).unwrap_or(&Bson::Null) == v)
+        });
+        if unchanged {
+            continue;
+        }
+        let mut set = fields;
+        set.insert("unsent", unsent);
+        set.insert("updatedAt", started);
+        upserts.push((
+            id,
+            doc! { "$set": set, "$setOnInsert": { "createdAt": started } },
+        ));
+    }
+    let stale: Vec<Bson> = before.into_keys().map(Bson::ObjectId).collect();
+    let changed = (upserts.len() + stale.len()) as u64;
+    db.write(&upserts, &stale, vehicle.is_none().then_some(started))
+        .await?;
+    Ok(changed)
+}
+
+/// After a change to what a vehicle's reminders come from: recomputes
+/// them. Never fails the request that changed it (the next
+/// recomputation makes good what this one could not).
+pub async fn after_change(scope: &Scope, vehicle: Option<ObjectId>) {
+    let Some(vehicle) = vehicle else {
+        return;
+    };
+    if let Err(e) = refresh(&Db::Scoped(scope), Some(vehicle)).await {
+        tracing::warn!(error = ?e, %vehicle, "[REMINDERS] not recomputed; the next run will");
+    }
+}
+
+/// A change to what a vehicle's reminders come from.
+#[derive(Clone, Copy)]
+pub enum Source {
+    /// `POST /vehicles/{id}/odometer`.
+    Reading,
+    /// `POST /work-orders/{id}/transition` (to INVOICED or CANCELLED).
+    Transition,
+    /// `POST /work-orders/{id}/approval` (declined lines).
+    Approval,
+    /// The customer's decisions by link.
+    Decision,
+}
+
+/// The handler of `source`, then the recomputation of the vehicle's
+/// reminders (after its commit; see [`after_change`]).
+pub async fn recomputing(ctx: Ctx, source: Source) -> HandlerResult {
+    let response = match source {
+        Source::Reading => super::vehicles::add_reading(&ctx).await?,
+        Source::Transition => super::transitions::transition(&ctx).await?,
+        Source::Approval => super::lines::approve(&ctx).await?,
+        Source::Decision => super::share::decide(&ctx).await?,
+    };
+    let scope = ctx.scope()?;
+    let vehicle = match source {
+        Source::Reading => ctx.path_id().ok(),
+        Source::Transition | Source::Approval => {
+            let body = serde_json::from_slice::<Value>(&response.body).unwrap_or_default();
+            // Only an invoice (the last service) or a cancellation (its
+            // declined lines no longer followed up) changes reminders.
+            let counts = matches!(source, Source::Approval)
+                || [Status::Invoiced, Status::Cancelled]
+                    .iter()
+                    .any(|s| body["status"] == s.as_str());
+            body["vehicleId"]
+                .as_str()
+                .filter(|_| counts)
+                .and_then(|v| ObjectId::parse_str(v).ok())
+        }
+        Source::Decision => match scope.caller().link.as_deref() {
+            Some(link) => scope
+                .collection(WORK_ORDERS)
+                .find_one(doc! { "_id": link.record_id })
+                .await
+                .ok()
+                .flatten()
+                .and_then(|o| o.get_object_id("vehicleId").ok()),
+            None => None,
+        },
+    };
+    after_change(scope, vehicle).await;
+    Ok(response)
+}
+
+/// Today in the organization's time zone.
+fn today(cal: &Calendar, now: DateTime) -> String {
+    cal.local_date(now.timestamp_millis())
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// A stored reminder as the API shows it, its status as of `today`.
+fn shown(d: &Document, today: &str) -> Value {
+    let mut out = render(d);
+    let status = status(d.get_str("dueDate").ok(), d.get_str("soonDate").ok(), today);
+    if let Some(o) = out.as_object_mut() {
+        o.insert("status".into(), json!(status));
+        if let Some(soon) = o.remove("soonDate") {
+            o.insert("dueSoonDate".into(), soon);
+        }
+        for k in ["cycle", "sentCycle", "unsent", "organizationId"] {
+            o.remove(k);
+        }
+    }
+    out
+}
+
+/// How reminders are paged: by due date, soonest first.
+pub(crate) static REMINDERS_LIST: ListSpec = ListSpec {
+    sort_fields: &["dueDate"],
+    default_sort: "dueDate",
+    search_fields: &[],
+    filters: &[
+        Filter::id("vehicleId"),
+        Filter::id("accountId"),
+        Filter::id("ruleId"),
+        Filter::text("source"),
+    ],
+};
+
+fn bad(param: &str, message: &str) -> ApiError {
+    ApiError::bad_field(shared::error::Code::InvalidParameter, param, message)
+}
+
+/// `GET /api/v1/service-reminders?status=DUE_SOON|OVERDUE|OK|UNKNOWN&
+/// dueBefore=YYYY-MM-DD&vehicleId=&accountId=&source=`: the reminders, by
+/// due date, paged by cursor. Recomputed first when the rules changed
+/// since they last were.
+pub async fn list(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let cal = Calendar::of(scope.caller().org.settings.as_ref());
+    let now = DateTime::now();
+    let today = today(&cal, now);
+    let mut req = ctx.req.clone();
+    let mut filter = doc! { "vehicleId": { "$exists": true } };
+    let mut and: Vec<Bson> = vec![];
+    let mut seen = HashSet::new();
+    for (k, v) in &ctx.req.query {
+        if !["status", "dueBefore"].contains(&k.as_str()) {
+            continue;
+        }
+        if !seen.insert(k.as_str()) {
+            return Err(bad(k, "is given more than once"));
+        }
+        match k.as_str() {
+            "status" => and.push(Bson::Document(match v.as_str() {
+                "OVERDUE" => doc! { "dueDate": { "$lt": &today } },
+                "DUE_SOON" => {
+                    doc! { "dueDate": { "$gte": &today }, "soonDate": { "$lte": &today } }
+                }
+                "OK" => doc! { "dueDate": { "$gte": &today }, "soonDate": { "$gt": &today } },
+                "UNKNOWN" => doc! { "dueDate": null },
+                _ => return Err(bad(k, "must be OK, DUE_SOON, OVERDUE or UNKNOWN")),
+            })),
+            _ => {
+                let ok = v.len() == 10 && v.parse::<Date>().is_ok();
+                if !ok {
+                    return Err(bad(k, "must be a date such as 2026-12-31"));
+                }
+                and.push(Bson::Document(
+                    doc! { "dueDate": { "$ne": null, "$lt": v } },
+                ));
+            }
+        }
+    }
+    if !and.is_empty() {
+        filter.insert("$and", and);
+    }
+    req.query.retain(|(k, _)| k != "status" && k != "dueBefore");
+    let org = scope.org_id();
+    let read = || {
+        page(
+            &req,
+            scope,
+            SERVICE_REMINDERS,
+            &REMINDERS_LIST,
+            filter.clone(),
+            None,
+        )
+    };
+    let markers = scope.collection(SERVICE_REMINDERS);
+    let (marker, first) = tokio::join!(markers.find_one(doc! { "_id": marker_id(org) }), read(),);
+    let stale = marker?.is_some_and(|m| {
+        match (m.get_datetime("changedAt"), m.get_datetime("refreshedAt")) {
+            (Ok(c), Ok(r)) => c >= r,
+            (Ok(_), Err(_)) => true,
+            _ => false,
+        }
+    });
+    let (docs, next) = if stale {
+        refresh(&Db::Scoped(scope), None).await?;
+        read().await?
+    } else {
+        first?
+    };
+    let data: Vec<Value> = docs.iter().map(|d| shown(d, &today)).collect();
+    ok(json!({ "data": data, "nextCursor": next, "asOf": today }))
+}
+
+/// The body of `POST /api/v1/vehicles/{id}/service-history`.
+pub(crate) static HISTORY: &[Field] = &[
+    Field::required("ruleId", Kind::Ref(SERVICE_RULES)),
+    Field::optional("doneAt", Kind::DateTime),
+    Field::optional(
+        "odometer",
+        Kind::Integer {
+            min: 0,
+            max: 10_000_000,
+        },
+    ),
+    Field::optional(
+        "unit",
+        Kind::Enum {
+            values: &["km", "mi"],
+            default: None,
+        },
+    ),
+    Field::optional("notes", Kind::Multiline { max: 2_000 }),
+];
+
+fn shown_entry(d: &Document) -> Value {
+    let mut out = render(d);
+    if let Some(o) = out.as_object_mut() {
+        o.remove("metres");
+    }
+    out
+}
+
+/// `POST /api/v1/vehicles/{id}/service-history {ruleId, doneAt?,
+/// odometer?, unit?, notes?}` -> 201: a service done outside the shop's
+/// work orders (or before the shop used this system), which the rule
+/// counts from when it is the latest.
+pub async fn add_history(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    let vehicle = find_live(scope, &VEHICLE, vehicle_id).await?;
+    let body: Value = ctx.req.json()?;
+    let (input, _) = fields::parse_create(HISTORY, &body)?;
+    let rule = input
+        .get_object_id("ruleId")
+        .map_err(|_| ApiError::field("ruleId", "must be a service rule's id"))?;
+    if find_live(scope, &SERVICE_RULE, rule).await.is_err() {
+        return Err(ApiError::field(
+            "ruleId",
+            "is not a service rule of this organization",
+        ));
+    }
+    let now = DateTime::now();
+    let done_at = input.get_datetime("doneAt").copied().unwrap_or(now);
+    if done_at.timestamp_millis() > now.timestamp_millis() + 5 * MINUTE_MS {
+        return Err(ApiError::field("doneAt", "cannot be in the future"));
+    }
+    let unit = input
+        .get_str("unit")
+        .ok()
+        .or_else(|| {
+            vehicle
+                .get_document("odometer")
+                .ok()
+                .and_then(|o| o.get_str("unit").ok())
+        })
+        .unwrap_or("km")
+        .to_string();
+    let odometer = number(&input, "odometer");
+    let unit = unit.as_str();
+    let entry = doc! {
+        "_id": ObjectId::new(), "vehicleId": vehicle_id, "ruleId": rule, "doneAt": done_at,
+        "odometer": odometer, "unit": unit, "metres": odometer.map(|o| metres(o, unit)),
+        "notes": input.get_str("notes").ok(), "source": "MANUAL",
+        "createdBy": scope.caller().user.id, "createdAt": now,
+    };
+    let entry_ref = &entry;
+    scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let id = shared::error::id_of(entry_ref, "service entry")?;
+                tx.insert_one(SERVICE_HISTORY, entry_ref.clone()).await?;
+                tx.audit(
+                    AuditEntry::new(Action::Create, "service_history")
+                        .id(id)
+                        .changes(doc! {
+                            "vehicleId": vehicle_id, "ruleId": rule, "doneAt": done_at,
+                            "odometer": odometer, "unit": unit,
+                        }),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    after_change(scope, Some(vehicle_id)).await;
+    Ok(ApiResponse::json(
+        http::StatusCode::CREATED,
+        &shown_entry(&entry),
+    ))
+}
+
+/// How a vehicle's service entries are paged: newest first.
+pub(crate) static HISTORY_LIST: ListSpec = ListSpec {
+    sort_fields: &["doneAt"],
+    default_sort: "-doneAt",
+    search_fields: &[],
+    filters: &[Filter::id("ruleId")],
+};
+
+/// `GET /api/v1/vehicles/{id}/service-history`: the manual entries,
+/// newest first.
+pub async fn history(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    find_live(scope, &VEHICLE, vehicle_id).await?;
+    let (docs, next) = page(
+        &ctx.req,
+        scope,
+        SERVICE_HISTORY,
+        &HISTORY_LIST,
+        doc! { "vehicleId": vehicle_id },
+        None,
+    )
+    .await?;
+    let data: Vec<Value> = docs.iter().map(shown_entry).collect();
+    ok(json!({ "data": data, "nextCursor": next }))
+}
+
+/// A kilometre figure with at most one decimal.
+fn km(metres_a_day: f64) -> Value {
+    let tenths = (metres_a_day / 100.0).round() as i64;
+    if tenths % 10 == 0 {
+        json!(tenths / 10)
+    } else {
+        json!(tenths as f64 / 10.0)
+    }
+}
+
+/// `GET /api/v1/vehicles/{id}/service-due`: per rule, the last service,
+/// the due dates by time and by distance, the one that comes first and
+/// the status, computed now from the vehicle's records.
+pub async fn due(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let vehicle_id = ctx.path_id()?;
+    find_live(scope, &VEHICLE, vehicle_id).await?;
+    let db = Db::Scoped(scope);
+    let settings = scope.caller().org.settings.as_ref();
+    let cal = Calendar::of(settings);
+    let rs = ReminderSettings::of(settings);
+    let now = DateTime::now();
+    let inputs = inputs(&db, Some(vehicle_id), now.timestamp_millis()).await?;
+    let today = today(&cal, now);
+    let Some(f) = inputs.facts.get(&vehicle_id) else {
+        return Err(ApiError::NotFound {
+            resource: "vehicle",
+        });
+    };
+    let (rate, measured) = daily_metres(f, rs.daily_km);
+    let day = |d: Option<Date>| d.map(|d| d.to_string());
+    let data: Vec<Value> = inputs
+        .rules
+        .iter()
+        .map(|rule| {
+            let p = plan(rule, f, rate, &cal);
+            let due = day(p.due);
+            let soon = day(p.soon);
+            let last = f.done.get(&rule.id).map(|d| {
+                json!({
+                    "at": shared::time::rfc3339(DateTime::from_millis(d.ms)),
+                    "odometer": d.metres.map(|m| in_unit(m, &rule.unit)),
+                    "source": d.source,
+                    "workOrderId": d.work_order.map(|w| w.to_hex()),
+                })
+            });
+            json!({
+                "ruleId": rule.id.to_hex(),
+                "name": rule.name,
+                "cannedJobId": rule.job.map(|j| j.to_hex()),
+                "everyMonths": rule.months,
+                "everyDistance": rule.every,
+                "distanceUnit": rule.unit,
+                "lastDone": last,
+                "dueByTime": day(p.by_time),
+                "dueByDistance": day(p.by_distance),
+                "dueOdometer": p.due_metres.map(|m| in_unit(m, &rule.unit)),
+                "dueDate": due,
+                "dueSoonDate": soon,
+                "status": status(due.as_deref(), soon.as_deref(), &today),
+            })
+        })
+        .collect();
+    ok(json!({
+        "vehicleId": vehicle_id.to_hex(),
+        "asOf": today,
+        "dailyDistance": km(rate),
+        "dailyDistanceUnit": "km",
+        "dailyDistanceSource": if measured { "READINGS" } else { "DEFAULT" },
+        "data": data,
+    }))
+}
+
+/// Who an account's reminders go to: its primary contact, else the
+/// vehicle's, else its first contact with an address; `None` when none has
+/// an address.
+fn recipient<'c>(
+    account: Option<&Document>,
+    vehicle_contact: Option<ObjectId>,
+    contacts: &'c [Document],
+) -> Option<&'c Document> {
+    let by_id = |id: Option<ObjectId>| {
+        contacts
+            .iter()
+            .find(|c| id.is_some() && c.get_object_id("_id").ok() == id)
+    };
+    let has_email = |c: &&Document| c.get_str("email").is_ok_and(|e| !e.is_empty());
+    by_id(account.and_then(|a| a.get_object_id("primaryContactId").ok()))
+        .filter(has_email)
+        .or_else(|| by_id(vehicle_contact).filter(has_email))
+        .or_else(|| contacts.iter().find(has_email))
+}
+
+/// The reminder email: each reminder a line (`name` for `vehicle`, due
+/// `date`).
+fn message(
+    config: &shared::config::Config,
+    shop: &str,
+    phone: &str,
+    to: &Document,
+    due: &[&Document],
+    token: &str,
+) -> shared::email::Message {
+    let items: Vec<String> = due
+        .iter()
+        .map(|r| {
+            format!(
+                "- {} for {}: due {}",
+                r.get_str("name").unwrap_or("Service"),
+                r.get_str("vehicle").unwrap_or("your vehicle"),
+                r.get_str("dueDate").unwrap_or("soon"),
+            )
+        })
+        .collect();
+    let url = crate::crm::consent::url(config, token);
+    crate::emails::service_reminder(
+        to.get_str("email").unwrap_or_default(),
+        &crate::emails::ServiceReminder {
+            shop,
+            phone,
+            name: to.get_str("firstName").unwrap_or_default(),
+            items: &items.join("\n"),
+            unsubscribe: &url,
+        },
+    )
+}
+
+/// The contacts an account's reminders may go to: the vehicle's and the
+/// account's, live, oldest first.
+async fn contacts_of(
+    db: &Db<'_>,
+    account: Option<ObjectId>,
+    vehicle_contact: Option<ObjectId>,
+) -> Result<(Option<Document>, Vec<Document>), ApiError> {
+    let mut any: Vec<Document> = vec![];
+    if let Some(a) = account {
+        any.push(doc! { "accountId": a });
+    }
+    if let Some(c) = vehicle_contact {
+        any.push(doc! { "_id": c });
+    }
+    if any.is_empty() {
+        return Ok((None, vec![]));
+    }
+    let account_doc = async {
+        match account {
+            Some(a) => Ok(db
+                .find(
+                    ACCOUNTS,
+                    doc! { "_id": a, "deletedAt": null },
+                    doc! { "_id": 1 },
+                    None,
+                )
+                .await?
+                .into_iter()
+                .next()),
+            None => Ok(None),
+        }
+    };
+    let (account_doc, contacts) = tokio::try_join!(
+        account_doc,
+        db.find(
+            CONTACTS,
+            doc! { "$or": any, "deletedAt": null },
+            doc! { "createdAt": 1, "_id": 1 },
+            None
+        )
+    )?;
+    Ok((account_doc, contacts))
+}
+
+/// How one account's due reminders went: sent to a contact, or skipped
+/// for the cycle and why.
+struct Outcome<'a> {
+    contact: Option<&'a Document>,
+    /// `SENT`, `NO_CONTACT`, `OPTED_OUT` or `NO_CONSENT`.
+    word: &'static str,
+}
+
+fn outcome<'a>(
+    account: Option<&Document>,
+    vehicle_contact: Option<ObjectId>,
+    contacts: &'a [Document],
+    settings: &ReminderSettings,
+) -> Outcome<'a> {
+    let Some(c) = recipient(account, vehicle_contact, contacts) else {
+        return Outcome {
+            contact: None,
+            word: "NO_CONTACT",
+        };
+    };
+    let word = crate::crm::consent::refusal(c, settings.require_consent).unwrap_or("SENT");
+    Outcome {
+        contact: Some(c),
+        word,
+    }
+}
+
+/// The claim of reminder `r` for its cycle: it matches only while that
+/// cycle is not yet sent.
+fn claim(r: &Document) -> Document {
+    let cycle = r.get_str("cycle").unwrap_or_default();
+    doc! {
+        "_id": r.get_object_id("_id").ok(),
+        "organizationId": r.get_object_id("organizationId").ok(),
+        "unsent": true, "cycle": cycle, "sentCycle": { "$ne": cycle },
+    }
+}
+
+fn sent(r: &Document, outcome: &str, to: Option<ObjectId>, now: DateTime) -> Document {
+    doc! { "$set": {
+        "unsent": false, "sentCycle": r.get_str("cycle").unwrap_or_default(),
+        "outcome": outcome, "sentAt": now, "sentTo": to,
+    } }
+}
+
+/// `send-reminders`, for every organization with rules or reminders:
+/// recomputes its reminders when its rules changed or a day has passed,
+/// then, within today's working hours, sends what is due. Returns the
+/// reminders looked at and those sent.
+pub async fn send_due(db: &Unscoped<'_>, now: DateTime) -> Result<(u64, u64), ApiError> {
+    let mut orgs: Vec<ObjectId> = vec![];
+    for (coll, filter) in [
+        (SERVICE_RULES, doc! { "deletedAt": null }),
+        (SERVICE_REMINDERS, doc! { "unsent": true }),
+    ] {
+        for d in db
+            .collection(coll)
+            .find_many(
+                filter,
+                doc! { "organizationId": 1 },
+                0,
+                Some(doc! { "organizationId": 1, "_id": 0 }),
+            )
+            .await?
+        {
+            if let Ok(o) = d.get_object_id("organizationId") {
+                if !orgs.contains(&o) {
+                    orgs.push(o);
+                }
+            }
+        }
+    }
+    // Each hour starts with another organization, so one that a run has
+    // no time for is not always last.
+    if !orgs.is_empty() {
+        let hour = (now.timestamp_millis() / 3_600_000) as usize;
+        let start = hour % orgs.len();
+        orgs.rotate_left(start);
+    }
+    let (mut looked, mut sent_count) = (0, 0);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(db.config().cleanup.max_seconds);
+    for org in orgs {
+        if std::time::Instant::now() > deadline {
+            // The next hourly run goes on with the rest.
+            tracing::warn!("[REMINDERS] out of time: the next run takes the other organizations");
+            break;
+        }
+        match send_org(db, org, now).await {
+            Ok((l, s)) => {
+                looked += l;
+                sent_count += s;
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, organization = %org, "[REMINDERS] not sent this run")
+            }
+        }
+    }
+    Ok((looked, sent_count))
+}
+
+async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u64, u64), ApiError> {
+    let Some(o) = db
+        .collection(shared::store::collections::ORGANIZATIONS)
+        .find_one(doc! { "_id": org })
+        .await?
+    else {
+        return Ok((0, 0));
+    };
+    if !o.get_bool("isActive").unwrap_or(true) || o.get_datetime("deletedAt").is_ok() {
+        return Ok((0, 0));
+    }
+    let settings = o.get_document("settings").ok();
+    let cal = Calendar::of(settings);
+    let rs = ReminderSettings::of(settings);
+    let handle = Db::Unscoped(db, org);
+    let marker = db
+        .collection(SERVICE_REMINDERS)
+        .find_one(doc! { "_id": marker_id(org) })
+        .await?;
+    let due_refresh = marker.as_ref().is_none_or(|m| {
+        let refreshed = m.get_datetime("refreshedAt").map(|t| t.timestamp_millis());
+        let changed = m.get_datetime("changedAt").map(|t| t.timestamp_millis());
+        match refreshed {
+            Ok(r) => r < now.timestamp_millis() - 20 * 3600 * 1000 || changed.is_ok_and(|c| c >= r),
+            Err(_) => true,
+        }
+    });
+    if due_refresh {
+        refresh(&handle, None).await?;
+    }
+    if !rs.enabled {
+        return Ok((0, 0));
+    }
+    let ms = now.timestamp_millis();
+    let Some(date) = cal.local_date(ms) else {
+        return Ok((0, 0));
+    };
+    if !cal
+        .open(date)
+        .is_some_and(|(from, to)| from <= ms && ms < to)
+    {
+        return Ok((0, 0));
+    }
+    let today = date.to_string();
+    let today = today.as_str();
+    let due = db
+        .collection(SERVICE_REMINDERS)
+        .find_many(
+            doc! {
+                "organizationId": org, "unsent": true,
+                "soonDate": { "$lte": today }, "dueDate": { "$ne": null },
+            },
+            doc! { "soonDate": 1, "_id": 1 },
+            SEND_BATCH,
+            None,
+        )
+        .await?;
+    let looked = due.len() as u64;
+    let mut groups: BTreeMap<String, Vec<&Document>> = BTreeMap::new();
+    for r in &due {
+        let key = r
+            .get_object_id("accountId")
+            .map(|a| a.to_hex())
+            .unwrap_or_else(|_| {
+                format!(
+                    "vehicle:{}",
+                    r.get_object_id("vehicleId")
+                        .map(|v| v.to_hex())
+                        .unwrap_or_default()
+                )
+            });
+        groups.entry(key).or_default().push(r);
+    }
+    let shop = o.get_str("name").unwrap_or("Your workshop").to_string();
+    let phone = settings
+        .and_then(|s| s.get_str("phone").ok())
+        .unwrap_or_default()
+        .to_string();
+    let endpoints = number(&o, "webhookEndpoints").unwrap_or(0) > 0;
+    let mut sent_count = 0;
+    let mut outbox = vec![];
+    for group in groups.values() {
+        let first = group[0];
+        let (account, contacts) = contacts_of(
+            &handle,
+            first.get_object_id("accountId").ok(),
+            first.get_object_id("contactId").ok(),
+        )
+        .await?;
+        let out = outcome(
+            account.as_ref(),
+            first.get_object_id("contactId").ok(),
+            &contacts,
+            &rs,
+        );
+        let to = out.contact.and_then(|c| c.get_object_id("_id").ok());
+        let email = match (out.word, out.contact, to) {
+            ("SENT", Some(c), Some(contact)) => {
+                let (token, link) = crate::crm::consent::new_link(org, contact, None);
+                Some((message(db.config(), &shop, &phone, c, group, &token), link))
+            }
+            _ => None,
+        };
+        let (word, email, group) = (out.word, &email, group);
+        let meta = shared::db::RequestMeta::system("send-reminders", "SCHEDULED");
+        let meta = &meta;
+        let queued = db
+            .transaction(|tx| {
+                Box::pin(async move {
+                    let mut claimed = vec![];
+                    for r in group.iter() {
+                        if tx
+                            .update_one(SERVICE_REMINDERS, claim(r), sent(r, word, to, now))
+                            .await?
+                            == 1
+                        {
+                            claimed.push(*r);
+                        }
+                    }
+                    if claimed.is_empty() {
+                        return Ok(None);
+                    }
+                    let ids: Vec<Bson> = claimed
+                        .iter()
+                        .filter_map(|r| r.get_object_id("_id").ok().map(Bson::ObjectId))
+                        .collect();
+                    tx.audit(
+                        AuditEntry::new(Action::Update, "service_reminder")
+                            .changes(doc! { "reminders": ids, "outcome": word, "sentTo": to }),
+                        Some(org),
+                        None,
+                        meta,
+                    )
+                    .await?;
+                    let Some((message, link)) = email else {
+                        return Ok(None);
+                    };
+                    tx.insert_with_commit(shared::store::collections::LINKS, link.clone());
+                    let id = tx.queue_email(Some(org), None, message).await?;
+                    if endpoints {
+                        for r in &claimed {
+                            let mut shown = shown(r, today);
+                            shown["sentTo"] = json!(to.map(|t| t.to_hex()));
+                            shown["sentAt"] = json!(shared::time::rfc3339(now));
+                            tx.announce(org, "service_reminder.sent", &shown);
+                        }
+                    }
+                    Ok(Some((id, claimed.len() as u64)))
+                })
+            })
+            .await;
+        match queued {
+            Ok(Some((id, n))) => {
+                outbox.push(id);
+                sent_count += n;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = ?e, organization = %org, "[REMINDERS] a reminder email was not queued")
+            }
+        }
+    }
+    // One wait for all of them; what is not sent by then, `send-emails`
+    // sends.
+    shared::email::deliver(db.state(), &outbox).await;
+    Ok((looked, sent_count))
+}
+
+/// `POST /api/v1/service-reminders/{id}/send` -> 200 with the reminder:
+/// emails it now to the account's contact, whatever its cycle; 409
+/// `CONTACT_OPTED_OUT` for a contact who unsubscribed (or, where the
+/// settings require it, never consented), 422 on `contactId` when no
+/// contact has an address.
+pub async fn send(ctx: Ctx) -> HandlerResult {
+    let scope = ctx.scope()?;
+    let id = ctx.path_id()?;
+    let reminder = scope
+        .collection(SERVICE_REMINDERS)
+        .find_one(doc! { "_id": id, "vehicleId": { "$exists": true } })
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "service reminder",
+        })?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    let _: Nothing = ctx.req.json_or_empty()?;
+    let db = Db::Scoped(scope);
+    let org = &scope.caller().org;
+    let settings = org.settings.as_ref();
+    let rs = ReminderSettings::of(settings);
+    let (account, contacts) = contacts_of(
+        &db,
+        reminder.get_object_id("accountId").ok(),
+        reminder.get_object_id("contactId").ok(),
+    )
+    .await?;
+    let out = outcome(
+        account.as_ref(),
+        reminder.get_object_id("contactId").ok(),
+        &contacts,
+        &rs,
+    );
+    let Some(contact) = out.contact else {
+        return Err(ApiError::Validation {
+            errors: vec![FieldError::new(
+                "contactId",
+                "neither the account nor the vehicle has a contact with an email address",
+            )],
+        });
+    };
+    if out.word != "SENT" {
+        return Err(crate::crm::consent::opted_out(out.word));
+    }
+    let contact_id = shared::error::id_of(contact, "contact")?;
+    // Our name on a customer's inbox by hand: a few a day per address.
+    scope
+        .spend_on(
+            shared::ratelimit::LimitedAction::ShareEmail,
+            contact.get_str("email").unwrap_or_default(),
+        )
+        .await?;
+    let to = Some(contact_id);
+    let phone = settings
+        .and_then(|s| s.get_str("phone").ok())
+        .unwrap_or_default();
+    let (token, link) =
+        crate::crm::consent::new_link(scope.org_id(), contact_id, Some(scope.caller().user.id));
+    let email = message(
+        scope.config(),
+        &org.name,
+        phone,
+        contact,
+        &[&reminder],
+        &token,
+    );
+    let now = DateTime::now();
+    let cal = Calendar::of(settings);
+    let today = today(&cal, now);
+    let today = today.as_str();
+    let (reminder_ref, email, link) = (&reminder, &email, &link);
+    let (queued, after) = scope
+        .transaction(|tx| {
+            Box::pin(async move {
+                let update = sent(reminder_ref, "SENT", to, now);
+                let after = tx
+                    .find_one_and_update(SERVICE_REMINDERS, doc! { "_id": id }, update)
+                    .await?
+                    .ok_or(ApiError::NotFound {
+                        resource: "service reminder",
+                    })?;
+                tx.insert_one(shared::store::collections::LINKS, link.clone())
+                    .await?;
+                let queued = tx.queue_email(None, email).await?;
+                tx.audit(
+                    AuditEntry::new(Action::Update, "service_reminder")
+                        .id(id)
+                        .changes(doc! { "outcome": "SENT", "sentTo": to, "manual": true }),
+                )
+                .await?;
+                let mut shown = shown(&after, today);
+                shown["sentTo"] = json!(to.map(|t| t.to_hex()));
+                tx.announce("service_reminder.sent", &shown);
+                Ok((queued, after))
+            })
+        })
+        .await?;
+    shared::email::deliver(scope.state(), &[queued]).await;
+    ok(shown(&after, today))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> Calendar {
+        Calendar::of(None)
+    }
+
+    fn rule(months: Option<i64>, km: Option<i64>) -> Rule {
+        Rule {
+            id: ObjectId::new(),
+            name: "Service".into(),
+            job: None,
+            months,
+            every: km,
+            unit: "km".into(),
+            soon_days: 30,
+            soon_distance: None,
+        }
+    }
+
+    const DAY0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+    fn at(day: i64, km: i64) -> Point {
+        Point {
+            ms: DAY0 + day * DAY_MS,
+            metres: km * 1000,
+        }
+    }
+
+    #[test]
+    fn forty_km_a_day_and_due_by_time_before_distance() {
+        let r = rule(Some(12), Some(15_000));
+        let mut f = Facts {
+            created_ms: DAY0,
+            latest: Some(at(100, 54_000)),
+            first_in_window: Some(at(0, 50_000)),
+            last_in_window: Some(at(100, 54_000)),
+            ..Facts::default()
+        };
+        f.done.insert(
+            r.id,
+            Done {
+                ms: DAY0,
+                metres: Some(50_000_000),
+                source: "MANUAL",
+                work_order: None,
+            },
+        );
+        let (rate, measured) = daily_metres(&f, 40);
+        assert_eq!((rate, measured), (40_000.0, true));
+        let p = plan(&r, &f, rate, &utc());
+        let day = |n: i64| add_days(utc().local_date(DAY0).unwrap(), n);
+        assert_eq!(p.by_time, day(365));
+        assert_eq!(p.by_distance, day(375));
+        assert_eq!(p.due, day(365));
+        assert_eq!(p.soon, day(335));
+        assert_eq!(p.due_metres, Some(65_000_000));
+        assert_eq!(p.cycle, "2026-01-01");
+    }
+
+    #[test]
+    fn readings_too_close_together_give_the_default_and_never_done_counts_from_the_next_multiple() {
+        let r = rule(None, Some(15_000));
+        let f = Facts {
+            created_ms: DAY0,
+            latest: Some(at(10, 52_000)),
+            first_in_window: Some(at(0, 50_000)),
+            last_in_window: Some(at(10, 52_000)),
+            ..Facts::default()
+        };
+        let (rate, measured) = daily_metres(&f, 40);
+        assert_eq!((rate, measured), (40_000.0, false));
+        let p = plan(&r, &f, rate, &utc());
+        // 60,000 km is 8,000 km past 52,000: 200 days at 40 km a day.
+        assert_eq!(p.due_metres, Some(60_000_000));
+        assert_eq!(p.due, add_days(utc().local_date(DAY0).unwrap(), 210));
+        assert_eq!(p.cycle, "new");
+        assert_eq!(
+            status(Some("2026-05-01"), Some("2026-04-01"), "2026-04-15"),
+            "DUE_SOON"
+        );
+        assert_eq!(
+            status(Some("2026-05-01"), Some("2026-04-01"), "2026-05-02"),
+            "OVERDUE"
+        );
+        assert_eq!(
+            status(Some("2026-05-01"), Some("2026-04-01"), "2026-03-31"),
+            "OK"
+        );
+        assert_eq!(status(None, None, "2026-03-31"), "UNKNOWN");
+    }
+}

@@ -539,22 +539,6 @@ impl<'a> Tx<'a> {
         Ok(revoked)
     }
 
-    /// Deletes every matching document of the organization (derived
-    /// documents recomputed elsewhere); returns how many were.
-    pub async fn delete_many(
-        &mut self,
-        coll: &'static str,
-        filter: Document,
-    ) -> Result<u64, ApiError> {
-        let filter = self.scoped(filter);
-        let r = self
-            .coll(coll)
-            .delete_many(filter)
-            .session(&mut self.session)
-            .await?;
-        Ok(r.deleted_count)
-    }
-
     /// Deletes one matching document of the organization; returns whether one was.
     pub async fn delete_one(
         &mut self,

@@ -97,7 +97,12 @@ pub fn outbox_document(
 ) -> Document {
     let now = DateTime::now();
     let id = ObjectId::new();
-    let bodies = serde_json::to_vec(&[&message.text, &message.html]).unwrap_or_default();
+    // The unsubscribe address is a credential too: sealed with the bodies.
+    let mut sealed_parts = vec![&message.text, &message.html];
+    if let Some(url) = &message.unsubscribe {
+        sealed_parts.push(url);
+    }
+    let bodies = serde_json::to_vec(&sealed_parts).unwrap_or_default();
     let sealed = crate::seal::seal(&body_key(config.jwt_secret.expose(), id), &bodies)
         .map(|bytes| {
             bson::Bson::Binary(bson::Binary {
@@ -116,7 +121,6 @@ pub fn outbox_document(
         "text": null,
         "html": null,
         "sealed": sealed,
-        "listUnsubscribe": message.unsubscribe.as_deref(),
         "status": PENDING,
         "attempts": 0_i32,
         "nextAttemptAt": now,
@@ -160,6 +164,9 @@ pub async fn deliver(state: &State, ids: &[ObjectId]) {
     }
 }
 
+/// An entry's text and HTML bodies, and its unsubscribe address.
+type Bodies = (String, String, Option<String>);
+
 /// What sending needs, owned, so a send can outlive the request.
 struct Sender {
     outbox: mongodb::Collection<Document>,
@@ -181,24 +188,30 @@ impl Sender {
         }
     }
 
-    /// An entry's text and HTML bodies, opened.
-    fn bodies(&self, entry: &Document) -> Result<(String, String), String> {
+    /// An entry's text and HTML bodies and its unsubscribe address, opened.
+    fn bodies(&self, entry: &Document) -> Result<Bodies, String> {
         let id = entry
             .get_object_id("_id")
             .map_err(|_| "an outbox entry without an id".to_string())?;
         let Ok(sealed) = entry.get_binary_generic("sealed") else {
             // Queued before bodies were sealed.
             let field = |k: &str| entry.get_str(k).unwrap_or_default().to_string();
-            return Ok((field("text"), field("html")));
+            return Ok((field("text"), field("html"), None));
         };
         let opened = self
             .secrets
             .iter()
             .find_map(|s| crate::seal::open(&body_key(s.expose(), id), sealed))
             .ok_or("the bodies do not open with JWT_SECRET or JWT_SECRET_PREVIOUS")?;
-        let [text, html]: [String; 2] =
+        let mut parts: Vec<String> =
             serde_json::from_slice(&opened).map_err(|e| format!("sealed bodies: {e}"))?;
-        Ok((text, html))
+        if parts.len() < 2 {
+            return Err("sealed bodies: fewer than two parts".into());
+        }
+        let unsubscribe = (parts.len() > 2).then(|| parts.remove(2));
+        let html = parts.remove(1);
+        let text = parts.remove(0);
+        Ok((text, html, unsubscribe))
     }
 }
 
@@ -292,7 +305,7 @@ impl Sender {
             Ok(()) => {
                 let done = doc! { "$set": {
                     "status": SENT, "sentAt": now, "leaseUntil": null, "lastError": null,
-                    "text": null, "html": null, "sealed": null, "listUnsubscribe": null,
+                    "text": null, "html": null, "sealed": null,
                     "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                 } };
                 match coll.update_one(mine, done).await {
@@ -313,7 +326,7 @@ impl Sender {
                         "[EMAIL] given up after {attempts} attempts");
                     doc! { "$set": {
                         "status": FAILED, "leaseUntil": null, "lastError": &error,
-                        "text": null, "html": null, "sealed": null, "listUnsubscribe": null,
+                        "text": null, "html": null, "sealed": null,
                         "expiresAt": shifted(now, KEEP_DAYS * DAY_MS),
                     } }
                 } else {
@@ -350,7 +363,7 @@ mod smtp {
         config: &EmailConfig,
         id: ObjectId,
         entry: &Document,
-        (text, html): (String, String),
+        (text, html, unsubscribe): super::Bodies,
     ) -> Result<(), String> {
         let url = config
             .smtp_url
@@ -372,7 +385,7 @@ mod smtp {
             .to(to)
             .subject(field("subject"))
             .message_id(Some(format!("<{id}@{host}>")));
-        if let Ok(url) = entry.get_str("listUnsubscribe") {
+        if let Some(url) = unsubscribe {
             // RFC 8058: one POST of `List-Unsubscribe=One-Click` to the URL.
             builder = builder
                 .raw_header(HeaderValue::new(

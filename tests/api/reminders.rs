@@ -343,7 +343,17 @@ async fn reminders_are_sent_once_per_cycle_and_the_one_click_unsubscribe_stops_t
         .await;
     assert_eq!(stored[0].get_str("outcome").unwrap(), "SENT");
     assert_eq!(stored[0].get_object_id("sentTo").unwrap(), oid(&contact));
-    // A second run sends nothing; a manual send does.
+    // A second run sends nothing, nor one after the rule was deleted and
+    // restored (the cycle it was sent for is kept); a manual send does.
+    assert_eq!(app.cron("send-reminders").await.status, 200);
+    assert_eq!(outbox().await, 1);
+    let path = format!("/api/v1/service-rules/{oil}");
+    assert_eq!(app.delete(&path, Some(owner)).await.status, 204);
+    assert_eq!(app.cron("send-reminders").await.status, 200);
+    let r = app
+        .post(&format!("{path}/restore"), Some(owner), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.cron("send-reminders").await.status, 200);
     assert_eq!(outbox().await, 1);
     let id = stored[0].get_object_id("_id").unwrap().to_hex();
@@ -397,8 +407,22 @@ async fn reminders_are_sent_once_per_cycle_and_the_one_click_unsubscribe_stops_t
         .find("service_reminders", doc! { "vehicleId": oid(&vehicle) })
         .await;
     assert_eq!(stored[0].get_str("outcome").unwrap(), "OPTED_OUT");
-    // Staff cannot forge an unsubscribe; a new consent lifts it.
+    // Staff cannot forge an unsubscribe; only an ADMIN+ saying how the
+    // contact agreed again lifts it.
     let consent = format!("/api/v1/contacts/{contact}");
+    let member = app.member().await;
+    let again = json!({ "emailConsent": { "marketing": true, "source": "PHONE" } });
+    let r = app.patch(&consent, Some(member), again).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .patch(
+            &consent,
+            Some(owner),
+            json!({ "emailConsent": { "marketing": true } }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.error_fields(), vec!["emailConsent.source"]);
     let r = app
         .patch(
             &consent,

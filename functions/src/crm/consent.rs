@@ -9,9 +9,9 @@
 //! `unsubscribedAt`, audited under the link with the address and user
 //! agent it came from, and announced (`contact.unsubscribed`). From then
 //! on every reminder to the contact is skipped, and a manual send is 409
-//! `CONTACT_OPTED_OUT`, until staff record a new consent with
-//! `marketing: true` (which clears `unsubscribedAt`, audited like any
-//! change). Staff never set `source: UNSUBSCRIBE` themselves.
+//! `CONTACT_OPTED_OUT`, until an ADMIN+ records a new consent with
+//! `marketing: true` and how it was given (which clears `unsubscribedAt`,
+//! audited like any change). Staff never set `source: UNSUBSCRIBE`.
 //!
 //! The token is a capability link (`shared::auth::links`, purpose
 //! UNSUBSCRIBE, on the contact), one per email, valid two years: only its
@@ -27,6 +27,7 @@ use shared::db::Scope;
 use shared::error::{ApiError, Code, FieldError};
 use shared::fields::{Field, Kind};
 use shared::http::ApiResponse;
+use shared::rbac::Permission;
 use shared::records::{render, Write};
 use shared::runtime::{Ctx, HandlerResult};
 use shared::time::{shifted, DAY_MS};
@@ -66,8 +67,9 @@ pub static EMAIL_CONSENT: &[Field] = &[
 /// The contact rules: a consent written by staff (sent again unchanged
 /// too: a confirmation) is stamped now (`at`), `API` when it names no
 /// source, never `UNSUBSCRIBE` (422); one that gives marketing consent
-/// again lifts an unsubscribe.
-pub async fn rules(_: &Scope, write: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
+/// again after an unsubscribe lifts it, by an ADMIN+ (403) naming how
+/// (422 on `emailConsent.source` for none or `API`).
+pub async fn rules(scope: &Scope, write: Write<'_>, fields: &mut Document) -> Result<(), ApiError> {
     let before = match write {
         Write::Update(before) => before.get_document("emailConsent").ok(),
         _ => None,
@@ -88,15 +90,24 @@ pub async fn rules(_: &Scope, write: Write<'_>, fields: &mut Document) -> Result
             )],
         });
     }
+    let marketing = consent.get_bool("marketing").unwrap_or(false);
+    if marketing && fields.get_datetime("unsubscribedAt").is_ok() {
+        // Overriding the contact's own unsubscribe: an ADMIN+, saying how
+        // the contact agreed again.
+        scope.require(Permission::UpdateAnyRecord).await?;
+        if matches!(consent.get_str("source"), Err(_) | Ok("API")) {
+            return Err(ApiError::field(
+                "emailConsent.source",
+                "must say how the contact agreed again after unsubscribing (FORM, IN_PERSON, PHONE or EMAIL)",
+            ));
+        }
+        fields.insert("unsubscribedAt", bson::Bson::Null);
+    }
     if consent.get_str("source").is_err() {
         consent.insert("source", "API");
     }
     consent.insert("at", DateTime::now());
-    let marketing = consent.get_bool("marketing").unwrap_or(false);
     fields.insert("emailConsent", consent);
-    if marketing && fields.get_datetime("unsubscribedAt").is_ok() {
-        fields.insert("unsubscribedAt", bson::Bson::Null);
-    }
     Ok(())
 }
 

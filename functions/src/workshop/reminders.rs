@@ -75,6 +75,8 @@ const WINDOW_DAYS: i64 = 365;
 const MIN_SPAN_DAYS: i64 = 14;
 /// Reminders sent per scheduled run and organization, at most.
 const SEND_BATCH: i64 = 500;
+/// Reminders written per transaction, at most.
+const WRITE_CHUNK: usize = 1_000;
 
 const UNITS: Kind = Kind::Enum {
     values: &["km", "mi"],
@@ -276,7 +278,7 @@ struct Plan {
     due_metres: Option<i64>,
     due: Option<Date>,
     soon: Option<Date>,
-    /// The last service it counts from (its local date), or `new`.
+    /// The last service it counts from (its instant, ms), or `new`.
     cycle: String,
 }
 
@@ -313,7 +315,8 @@ fn plan(rule: &Rule, f: &Facts, rate: f64, cal: &Calendar) -> Plan {
         .and_then(|m| basis.and_then(|b| b.checked_add(Span::new().try_months(m).ok()?).ok()));
     let mut out = Plan {
         by_time,
-        cycle: done_on.map_or_else(|| "new".to_string(), |d| d.to_string()),
+        // The instant, not the local day: a new time zone starts no cycle.
+        cycle: done.map_or_else(|| "new".to_string(), |d| d.ms.to_string()),
         ..Plan::default()
     };
     if let Some(every) = rule.every_metres() {
@@ -332,13 +335,18 @@ fn plan(rule: &Rule, f: &Facts, rate: f64, cal: &Calendar) -> Plan {
             (None, _, Some(l)) => Some((l.metres / every + 1).saturating_mul(every)),
             (None, _, None) => None,
         };
-        let from = f.latest.or_else(|| {
-            let d = done?;
+        // From the later known point: the latest reading, or the last
+        // service when it was read after it.
+        let at_service = done.and_then(|d| {
             Some(Point {
                 ms: d.ms,
                 metres: d.metres?,
             })
         });
+        let from = match (f.latest, at_service) {
+            (Some(l), Some(s)) => Some(if s.ms > l.ms { s } else { l }),
+            (l, s) => l.or(s),
+        };
         if let (Some(target), Some(from)) = (due_metres, from) {
             out.by_distance = reaching(cal, from, target, rate);
             if let Some(soon) = rule.soon_distance {
@@ -413,71 +421,47 @@ impl Db<'_> {
         }
     }
 
-    /// Writes the changed reminders and deletes the stale ones, in one
-    /// transaction (the writes go with its commit).
-    async fn write(
-        &self,
-        upserts: &[(ObjectId, Document)],
-        stale: &[Bson],
-        marker: Option<DateTime>,
-    ) -> Result<(), ApiError> {
-        if upserts.is_empty() && stale.is_empty() && marker.is_none() {
-            return Ok(());
-        }
+    /// Writes `updates` (upserts by id), a transaction per
+    /// [`WRITE_CHUNK`] of them (the writes go with each commit): derived
+    /// documents, each whole, so a large organization never makes one
+    /// transaction too large; the marker, when there, goes last.
+    async fn write(&self, updates: &[(Bson, Document)]) -> Result<(), ApiError> {
         let org = self.org();
-        match self {
-            Db::Scoped(s) => {
-                s.transaction(|tx| {
-                    Box::pin(async move {
-                        if !stale.is_empty() {
-                            tx.delete_many(SERVICE_REMINDERS, doc! { "_id": { "$in": stale } })
-                                .await?;
-                        }
-                        for (id, update) in upserts {
-                            tx.upsert_with_commit(SERVICE_REMINDERS, *id, update.clone());
-                        }
-                        if let Some(at) = marker {
-                            tx.upsert_with_commit(
-                                SERVICE_REMINDERS,
-                                marker_id(org),
-                                doc! { "$set": { "refreshedAt": at } },
-                            );
-                        }
-                        Ok(())
+        for chunk in updates.chunks(WRITE_CHUNK) {
+            match self {
+                Db::Scoped(s) => {
+                    s.transaction(|tx| {
+                        Box::pin(async move {
+                            for (id, update) in chunk {
+                                tx.upsert_with_commit(
+                                    SERVICE_REMINDERS,
+                                    id.clone(),
+                                    update.clone(),
+                                );
+                            }
+                            Ok(())
+                        })
                     })
-                })
-                .await
-            }
-            Db::Unscoped(u, _) => {
-                u.transaction(|tx| {
-                    Box::pin(async move {
-                        if !stale.is_empty() {
-                            tx.delete_many(
-                                SERVICE_REMINDERS,
-                                doc! { "organizationId": org, "_id": { "$in": stale } },
-                            )
-                            .await?;
-                        }
-                        for (id, update) in upserts {
-                            tx.upsert_with_commit(
-                                SERVICE_REMINDERS,
-                                doc! { "_id": *id, "organizationId": org },
-                                update.clone(),
-                            );
-                        }
-                        if let Some(at) = marker {
-                            tx.upsert_with_commit(
-                                SERVICE_REMINDERS,
-                                doc! { "_id": marker_id(org), "organizationId": org },
-                                doc! { "$set": { "refreshedAt": at } },
-                            );
-                        }
-                        Ok(())
+                    .await?
+                }
+                Db::Unscoped(u, _) => {
+                    u.transaction(|tx| {
+                        Box::pin(async move {
+                            for (id, update) in chunk {
+                                tx.upsert_with_commit(
+                                    SERVICE_REMINDERS,
+                                    doc! { "_id": id.clone(), "organizationId": org },
+                                    update.clone(),
+                                );
+                            }
+                            Ok(())
+                        })
                     })
-                })
-                .await
+                    .await?
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -798,33 +782,51 @@ pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiE
         .into_iter()
         .filter_map(|d| Some((d.get_object_id("_id").ok()?, d)))
         .collect();
-    let mut upserts = vec![];
-    for (id, fields) in computed {
+    let mut updates: Vec<(Bson, Document)> = vec![];
+    for (id, mut fields) in computed {
         let old = before.remove(&id);
         let sent_cycle = old.as_ref().and_then(|o| o.get_str("sentCycle").ok());
         let unsent =
             fields.get_str("dueDate").is_ok() && sent_cycle != fields.get_str("cycle").ok();
+        fields.insert("unsent", unsent);
+        fields.insert("gone", false);
         let unchanged = old.as_ref().is_some_and(|o| {
-            o.get_bool("unsent").ok() == Some(unsent)
-                && fields
-                    .iter()
-                    .all(|(k, v)| o.get(k).unwrap_or(&Bson::Null) == v)
+            fields
+                .iter()
+                .all(|(k, v)| o.get(k).unwrap_or(&Bson::Null) == v)
         });
         if unchanged {
             continue;
         }
-        let mut set = fields;
-        set.insert("unsent", unsent);
-        set.insert("updatedAt", started);
-        upserts.push((
-            id,
-            doc! { "$set": set, "$setOnInsert": { "createdAt": started } },
+        fields.insert("updatedAt", started);
+        updates.push((
+            Bson::ObjectId(id),
+            doc! { "$set": fields, "$setOnInsert": { "createdAt": started } },
         ));
     }
-    let stale: Vec<Bson> = before.into_keys().map(Bson::ObjectId).collect();
-    let changed = (upserts.len() + stale.len()) as u64;
-    db.write(&upserts, &stale, vehicle.is_none().then_some(started))
-        .await?;
+    // What is no longer computed (a rule or vehicle deleted, a decline
+    // reversed) is kept, without a due date, with the cycle it was sent
+    // for: restored, it is not sent again for that cycle.
+    for (id, old) in before {
+        if old.get_bool("gone") == Ok(true) {
+            continue;
+        }
+        updates.push((
+            Bson::ObjectId(id),
+            doc! { "$set": {
+                "gone": true, "dueDate": null, "soonDate": null, "unsent": false,
+                "updatedAt": started,
+            } },
+        ));
+    }
+    let changed = updates.len() as u64;
+    if vehicle.is_none() {
+        updates.push((
+            Bson::String(marker_id(org)),
+            doc! { "$set": { "refreshedAt": started, "leaseUntil": null } },
+        ));
+    }
+    db.write(&updates).await?;
     Ok(changed)
 }
 
@@ -943,7 +945,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     let now = DateTime::now();
     let today = today(&cal, now);
     let mut req = ctx.req.clone();
-    let mut filter = doc! { "vehicleId": { "$exists": true } };
+    let mut filter = doc! { "vehicleId": { "$exists": true }, "gone": { "$ne": true } };
     let mut and: Vec<Bson> = vec![];
     let mut seen = HashSet::new();
     for (k, v) in &ctx.req.query {
@@ -998,14 +1000,48 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
             _ => false,
         }
     });
-    let (docs, next) = if stale {
-        refresh(&Db::Scoped(scope), None).await?;
-        read().await?
+    // One reader recomputes (under a two-minute lease on the marker);
+    // the others, and this one should it fail, answer what is stored.
+    let recomputed = if stale && lease(scope, now).await {
+        match refresh(&Db::Scoped(scope), None).await {
+            Ok(_) => Some(read().await?),
+            Err(e) => {
+                tracing::warn!(error = ?e, "[REMINDERS] not recomputed; answering what is stored");
+                None
+            }
+        }
     } else {
-        first?
+        None
+    };
+    let (docs, next) = match recomputed {
+        Some(page) => page,
+        None => first?,
     };
     let data: Vec<Value> = docs.iter().map(|d| shown(d, &today)).collect();
     ok(json!({ "data": data, "nextCursor": next, "asOf": today }))
+}
+
+/// Takes the organization's recomputation for two minutes, unless
+/// another reader holds it; the recomputation's last write releases it.
+async fn lease(scope: &Scope, now: DateTime) -> bool {
+    let id = marker_id(scope.org_id());
+    let until = DateTime::from_millis(now.timestamp_millis() + 2 * 60_000);
+    let taken = scope
+        .transaction(|tx| {
+            let id = id.clone();
+            Box::pin(async move {
+                tx.update_many(
+                    SERVICE_REMINDERS,
+                    doc! { "_id": id, "$or": [
+                        { "leaseUntil": null }, { "leaseUntil": { "$lt": now } },
+                    ] },
+                    doc! { "$set": { "leaseUntil": until } },
+                )
+                .await
+            })
+        })
+        .await;
+    matches!(taken, Ok(1))
 }
 
 /// The body of `POST /api/v1/vehicles/{id}/service-history`.
@@ -1422,7 +1458,7 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
     let handle = Db::Unscoped(db, org);
     let marker = db
         .collection(SERVICE_REMINDERS)
-        .find_one(doc! { "_id": marker_id(org) })
+        .find_one(doc! { "_id": marker_id(org), "organizationId": org })
         .await?;
     let due_refresh = marker.as_ref().is_none_or(|m| {
         let refreshed = m.get_datetime("refreshedAt").map(|t| t.timestamp_millis());
@@ -1433,7 +1469,9 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
         }
     });
     if due_refresh {
-        refresh(&handle, None).await?;
+        if let Err(e) = refresh(&handle, None).await {
+            tracing::warn!(error = ?e, organization = %org, "[REMINDERS] not recomputed; sending what is stored");
+        }
     }
     if !rs.enabled {
         return Ok((0, 0));
@@ -1463,8 +1501,38 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
         )
         .await?;
     let looked = due.len() as u64;
+    // A vehicle deleted or sold to another account since its reminders
+    // were computed: recomputed now, sent (if due) by a later run.
+    let ids: Vec<Bson> = due
+        .iter()
+        .filter_map(|r| r.get_object_id("vehicleId").ok().map(Bson::ObjectId))
+        .collect();
+    let owners: HashMap<ObjectId, Option<ObjectId>> = handle
+        .find(
+            VEHICLES,
+            doc! { "_id": { "$in": ids }, "deletedAt": null },
+            doc! { "_id": 1 },
+            Some(doc! { "accountId": 1 }),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|v| {
+            Some((
+                v.get_object_id("_id").ok()?,
+                v.get_object_id("accountId").ok(),
+            ))
+        })
+        .collect();
+    let mut moved = HashSet::new();
     let mut groups: BTreeMap<String, Vec<&Document>> = BTreeMap::new();
     for r in &due {
+        let Ok(vehicle) = r.get_object_id("vehicleId") else {
+            continue;
+        };
+        if owners.get(&vehicle) != Some(&r.get_object_id("accountId").ok()) {
+            moved.insert(vehicle);
+            continue;
+        }
         let key = r
             .get_object_id("accountId")
             .map(|a| a.to_hex())
@@ -1501,14 +1569,11 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
             &rs,
         );
         let to = out.contact.and_then(|c| c.get_object_id("_id").ok());
-        let email = match (out.word, out.contact, to) {
-            ("SENT", Some(c), Some(contact)) => {
-                let (token, link) = crate::crm::consent::new_link(org, contact, None);
-                Some((message(db.config(), &shop, &phone, c, group, &token), link))
-            }
+        let recipient = match (out.word, out.contact, to) {
+            ("SENT", Some(c), Some(id)) => Some((c, id)),
             _ => None,
         };
-        let (word, email, group) = (out.word, &email, group);
+        let (word, group, shop, phone) = (out.word, group, &shop, &phone);
         let meta = shared::db::RequestMeta::system("send-reminders", "SCHEDULED");
         let meta = &meta;
         let queued = db
@@ -1539,11 +1604,15 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
                         meta,
                     )
                     .await?;
-                    let Some((message, link)) = email else {
+                    let Some((contact, contact_id)) = recipient else {
                         return Ok(None);
                     };
-                    tx.insert_with_commit(shared::store::collections::LINKS, link.clone());
-                    let id = tx.queue_email(Some(org), None, message).await?;
+                    // Only what this run claimed: a reminder another run or
+                    // a manual send took is not in it.
+                    let (token, link) = crate::crm::consent::new_link(org, contact_id, None);
+                    let message = message(db.config(), shop, phone, contact, &claimed, &token);
+                    tx.insert_with_commit(shared::store::collections::LINKS, link);
+                    let id = tx.queue_email(Some(org), None, &message).await?;
                     if endpoints {
                         for r in &claimed {
                             let mut shown = shown(r, today);
@@ -1570,6 +1639,11 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
     // One wait for all of them; what is not sent by then, `send-emails`
     // sends.
     shared::email::deliver(db.state(), &outbox).await;
+    for vehicle in moved {
+        if let Err(e) = refresh(&handle, Some(vehicle)).await {
+            tracing::warn!(error = ?e, %vehicle, "[REMINDERS] not recomputed; the next run will");
+        }
+    }
     Ok((looked, sent_count))
 }
 
@@ -1581,9 +1655,10 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
 pub async fn send(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let reminder = scope
+    let live = doc! { "_id": id, "vehicleId": { "$exists": true }, "gone": { "$ne": true } };
+    let stored = scope
         .collection(SERVICE_REMINDERS)
-        .find_one(doc! { "_id": id, "vehicleId": { "$exists": true } })
+        .find_one(live.clone())
         .await?
         .ok_or(ApiError::NotFound {
             resource: "service reminder",
@@ -1592,6 +1667,17 @@ pub async fn send(ctx: Ctx) -> HandlerResult {
     #[serde(deny_unknown_fields)]
     struct Nothing {}
     let _: Nothing = ctx.req.json_or_empty()?;
+    // As the vehicle stands now (deleted, or another account's since).
+    if let Ok(vehicle) = stored.get_object_id("vehicleId") {
+        refresh(&Db::Scoped(scope), Some(vehicle)).await?;
+    }
+    let reminder = scope
+        .collection(SERVICE_REMINDERS)
+        .find_one(live)
+        .await?
+        .ok_or(ApiError::NotFound {
+            resource: "service reminder",
+        })?;
     let db = Db::Scoped(scope);
     let org = &scope.caller().org;
     let settings = org.settings.as_ref();
@@ -1734,7 +1820,7 @@ mod tests {
         assert_eq!(p.due, day(365));
         assert_eq!(p.soon, day(335));
         assert_eq!(p.due_metres, Some(65_000_000));
-        assert_eq!(p.cycle, "2026-01-01");
+        assert_eq!(p.cycle, DAY0.to_string());
     }
 
     #[test]

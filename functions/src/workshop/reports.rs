@@ -527,6 +527,10 @@ fn shares(line: &Document, technician: Option<ObjectId>) -> Vec<(String, i128)> 
 
 async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError> {
     let mut rows = Rows::new();
+    // Lines clocked before lines kept whose minutes they are (no
+    // `clockedBy`): their entries are read, by technician.
+    let mut legacy: HashMap<ObjectId, DateTime> = HashMap::new();
+    let mut legacy_orders: Vec<ObjectId> = vec![];
     invoices(scope, q, |at, _, technician, lines, order| {
         // The clock keeps each line's minutes, and each technician's
         // share of them, on the work order's own line.
@@ -537,43 +541,67 @@ async fn efficiency(scope: &Scope, q: &Query) -> Result<(Rows, Value), ApiError>
                 add(&mut rows, &key, "billedHundredths", hundredths);
                 add(&mut rows, &key, "clockedMinutes", 0);
             }
-            let Some(line) = l
-                .get_object_id("id")
-                .ok()
-                .and_then(|id| live.iter().find(|x| x.get_object_id("id") == Ok(id)))
-            else {
+            let Some((id, line)) = l.get_object_id("id").ok().and_then(|id| {
+                live.iter()
+                    .find(|x| x.get_object_id("id") == Ok(id))
+                    .map(|x| (id, x))
+            }) else {
                 continue;
             };
             let clocked = n(line, "clockedMinutes");
-            let mut counted = 0;
-            if q.by == GroupBy::Technician {
-                if let Ok(by) = line.get_document("clockedBy") {
-                    for (who, minutes) in by {
-                        let m = minutes
-                            .as_i64()
-                            .or_else(|| minutes.as_i32().map(i64::from))
-                            .unwrap_or(0);
-                        counted += m;
-                        let key = q.key(at, Some(who));
-                        add(&mut rows, &key, "clockedMinutes", m);
-                        add(&mut rows, &key, "billedHundredths", 0);
-                    }
-                }
+            if q.by != GroupBy::Technician {
+                let key = q.key(at, None);
+                add(&mut rows, &key, "clockedMinutes", clocked);
+                add(&mut rows, &key, "billedHundredths", 0);
+                continue;
             }
-            if clocked != counted {
-                // Not by technician, or minutes clocked before lines kept
-                // who clocked them.
-                let key = if q.by == GroupBy::Technician {
-                    q.key(at, Some(UNASSIGNED))
-                } else {
-                    q.key(at, None)
-                };
-                add(&mut rows, &key, "clockedMinutes", clocked - counted);
+            let by: Vec<(String, i64)> = line
+                .get_document("clockedBy")
+                .map(|by| {
+                    by.iter()
+                        .map(|(who, m)| {
+                            let m = m.as_i64().or_else(|| m.as_i32().map(i64::from));
+                            (who.clone(), m.unwrap_or(0))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if by.iter().map(|(_, m)| m).sum::<i64>() != clocked {
+                // Clocked (in part) before lines kept whose minutes.
+                legacy.insert(id, at);
+                if let Ok(o) = order.get_object_id("_id") {
+                    legacy_orders.push(o);
+                }
+                continue;
+            }
+            for (who, m) in by {
+                let key = q.key(at, Some(&who));
+                add(&mut rows, &key, "clockedMinutes", m);
                 add(&mut rows, &key, "billedHundredths", 0);
             }
         }
     })
     .await?;
+    for chunk in legacy_orders.chunks(1_000) {
+        scope
+            .collection(TIME_ENTRIES)
+            .for_each(
+                doc! { "kind": "JOB", "workOrderId": { "$in": chunk.to_vec() }, "endedAt": { "$ne": null } },
+                doc! {},
+                |e| {
+                    let Some(at) = e.get_object_id("lineId").ok().and_then(|l| legacy.get(&l)) else {
+                        return Ok(());
+                    };
+                    let who = who(e.get_object_id("technicianId").ok())
+                        .unwrap_or_else(|| UNASSIGNED.into());
+                    let key = q.key(*at, Some(&who));
+                    add(&mut rows, &key, "clockedMinutes", n(&e, "minutes"));
+                    add(&mut rows, &key, "billedHundredths", 0);
+                    Ok(())
+                },
+            )
+            .await?;
+    }
     for row in rows.values_mut() {
         let billed = minutes_of(row.remove("billedHundredths").unwrap_or(0));
         row.insert("billedMinutes", billed);

@@ -421,7 +421,7 @@ async fn main() {
         bench
             .call(
                 "GET",
-                &format!("/service-reminders?status=OVERDUE&dueBefore={in_a_month}&limit=200"),
+                &format!("/service-reminders?status=OVERDUE&dueBefore={in_a_month}&limit=100"),
                 None,
                 200,
             )
@@ -539,7 +539,7 @@ async fn main() {
         p50_p99(&mut due_soon)
     );
     println!(
-        "| service reminders, `status=OVERDUE&dueBefore=`, 200 a page | {} |",
+        "| service reminders, `status=OVERDUE&dueBefore=`, 100 a page | {} |",
         p50_p99(&mut campaign)
     );
     println!(

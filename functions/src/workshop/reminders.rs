@@ -169,7 +169,7 @@ pub fn indexes() -> Vec<Index> {
     vec![
         Index::on(
             SERVICE_REMINDERS,
-            doc! { "organizationId": 1, "dueDate": 1, "_id": 1 },
+            doc! { "organizationId": 1, "listed": 1, "dueDate": 1, "_id": 1 },
         ),
         Index::on(
             SERVICE_REMINDERS,
@@ -489,14 +489,9 @@ async fn inputs(db: &Db<'_>, vehicle: Option<ObjectId>, now: i64) -> Result<Inpu
     readings.insert("readAt", doc! { "$gte": since });
     let mut orders = vehicle_filter(vehicle);
     orders.insert("deletedAt", Bson::Null);
+    // Which lines count is read below: a condition on the lines here
+    // would keep the query off the vehicle's index.
     orders.insert("status", doc! { "$ne": Status::Cancelled.as_str() });
-    orders.insert(
-        "$or",
-        vec![
-            doc! { "lines.group.cannedJobId": { "$exists": true } },
-            doc! { "lines.approval": Approval::Declined.as_str() },
-        ],
-    );
     let (rules, vehicles, readings, history, orders) = tokio::try_join!(
         db.find(
             SERVICE_RULES,
@@ -789,7 +784,7 @@ pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiE
         let unsent =
             fields.get_str("dueDate").is_ok() && sent_cycle != fields.get_str("cycle").ok();
         fields.insert("unsent", unsent);
-        fields.insert("gone", false);
+        fields.insert("listed", true);
         let unchanged = old.as_ref().is_some_and(|o| {
             fields
                 .iter()
@@ -808,13 +803,13 @@ pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiE
     // reversed) is kept, without a due date, with the cycle it was sent
     // for: restored, it is not sent again for that cycle.
     for (id, old) in before {
-        if old.get_bool("gone") == Ok(true) {
+        if old.get_bool("listed") == Ok(false) {
             continue;
         }
         updates.push((
             Bson::ObjectId(id),
             doc! { "$set": {
-                "gone": true, "dueDate": null, "soonDate": null, "unsent": false,
+                "listed": false, "dueDate": null, "soonDate": null, "unsent": false,
                 "updatedAt": started,
             } },
         ));
@@ -945,7 +940,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     let now = DateTime::now();
     let today = today(&cal, now);
     let mut req = ctx.req.clone();
-    let mut filter = doc! { "vehicleId": { "$exists": true }, "gone": { "$ne": true } };
+    let mut filter = doc! { "listed": true };
     let mut and: Vec<Bson> = vec![];
     let mut seen = HashSet::new();
     for (k, v) in &ctx.req.query {
@@ -1655,7 +1650,7 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
 pub async fn send(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let id = ctx.path_id()?;
-    let live = doc! { "_id": id, "vehicleId": { "$exists": true }, "gone": { "$ne": true } };
+    let live = doc! { "_id": id, "listed": true };
     let stored = scope
         .collection(SERVICE_REMINDERS)
         .find_one(live.clone())

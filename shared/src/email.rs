@@ -98,11 +98,11 @@ pub fn outbox_document(
     let now = DateTime::now();
     let id = ObjectId::new();
     // The unsubscribe address is a credential too: sealed with the bodies.
-    let mut sealed_parts = vec![&message.text, &message.html];
+    let mut plain = vec![&message.text, &message.html];
     if let Some(url) = &message.unsubscribe {
-        sealed_parts.push(url);
+        plain.push(url);
     }
-    let bodies = serde_json::to_vec(&sealed_parts).unwrap_or_default();
+    let bodies = serde_json::to_vec(&plain).unwrap_or_default();
     let sealed = crate::seal::seal(&body_key(config.jwt_secret.expose(), id), &bodies)
         .map(|bytes| {
             bson::Bson::Binary(bson::Binary {
@@ -203,14 +203,14 @@ impl Sender {
             .iter()
             .find_map(|s| crate::seal::open(&body_key(s.expose(), id), sealed))
             .ok_or("the bodies do not open with JWT_SECRET or JWT_SECRET_PREVIOUS")?;
-        let mut parts: Vec<String> =
+        let mut texts: Vec<String> =
             serde_json::from_slice(&opened).map_err(|e| format!("sealed bodies: {e}"))?;
-        if parts.len() < 2 {
-            return Err("sealed bodies: fewer than two parts".into());
+        if texts.len() < 2 {
+            return Err("sealed bodies: fewer than a text and an HTML body".into());
         }
-        let unsubscribe = (parts.len() > 2).then(|| parts.remove(2));
-        let html = parts.remove(1);
-        let text = parts.remove(0);
+        let unsubscribe = (texts.len() > 2).then(|| texts.remove(2));
+        let html = texts.remove(1);
+        let text = texts.remove(0);
         Ok((text, html, unsubscribe))
     }
 }

@@ -75,6 +75,9 @@ impl Bench {
             .env("RATE_LIMIT_EXPORTS_FREE", "1000")
             // Seeding at scale outlasts a 15-minute access token.
             .env("ACCESS_TOKEN_TTL_SECONDS", "86400")
+            // The one-process local database answers late while it takes
+            // a bulk seed; the server waits for it instead of answering 503.
+            .env("DB_TIMEOUT_MS", "60000")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -227,11 +227,12 @@ impl State {
     }
 }
 
-/// How many connections a cold start opens: the most commands any request
-/// sends at once on its first round trip (the caller's user and
-/// organization, the rate-limit count, and a prefetched record or page or
-/// an idempotency reservation).
-pub const WARM_CONNECTIONS: usize = 4;
+/// How many connections a cold start opens: the commands a request sends
+/// at once on its first round trip (the caller's read, with any record or
+/// page read beside it; the rate-limit count; an idempotency reservation).
+/// Each is a handshake the local one-command-at-a-time server answers in
+/// turn, so no more than a request uses.
+pub const WARM_CONNECTIONS: usize = 3;
 
 /// Builds the client with every wait bounded by `db_timeout`.
 pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
@@ -251,7 +252,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, ConfigError> {
     opts.max_pool_size = Some(config.mongodb_pool.0);
     opts.min_pool_size = Some(config.mongodb_pool.1);
     // The driver opens two connections at a time by default; a request's
-    // first round trip (and the warm-up) needs up to four at once.
+    // first round trip (and the warm-up) needs up to three at once.
     opts.max_connecting = Some(config.mongodb_pool.0.min(WARM_CONNECTIONS as u32).max(2));
     opts.app_name.get_or_insert_with(|| "workshop-crm".into());
     Client::with_options(opts).map_err(|e| ConfigError(format!("MongoDB client: {}", e.kind)))

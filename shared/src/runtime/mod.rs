@@ -253,10 +253,10 @@ async fn walk(
             // the caller's read and count, and released if they refuse.
             // So is the record the handler reads first, if it declares one.
             let lease = route.hard_limit();
-            let (authenticated, reserved, read) = tokio::join!(
-                layers::rate_limit::authenticate(state, &token, req.client_ip),
+            let beside = prefetch(state, endpoint, token.org_id, &req);
+            let ((authenticated, read), reserved) = tokio::join!(
+                layers::rate_limit::authenticate(state, &token, req.client_ip, beside),
                 crate::idempotency::reserve(state, token.user_id, token.org_id, &req, lease),
-                prefetch(state, endpoint, token.org_id, &req),
             );
             prefetched = read;
             let mut meta = meta_of(&req);
@@ -304,49 +304,38 @@ async fn walk(
 
 /// What the endpoint declared to [`Endpoint::prefetch`], within the
 /// organization the verified token names: the live record of its `{id}`,
-/// or the page of the list its query string asks for. `None` when there is
+/// or the page of the list its query string asks for, to be read in the
+/// caller's own command ([`crate::auth::caller`]). `None` when there is
 /// nothing to read (a malformed id or query, a sync, a text search: the
 /// handler reports or reads it itself). A refused caller's answer waits
 /// for this read too: one indexed page, the price of the round trip it
 /// saves every admitted one.
-async fn prefetch(
+fn prefetch(
     state: &State,
     endpoint: &Endpoint,
     org: ObjectId,
     req: &ApiRequest,
-) -> Option<Result<Vec<bson::Document>, ApiError>> {
-    let (e, filter, plan) = match endpoint.prefetch? {
+) -> Option<crate::auth::Beside> {
+    let (e, mut filter, sort, limit) = match endpoint.prefetch? {
         Prefetch::Record(e) => {
             let id = ObjectId::parse_str(req.param("id")?).ok()?;
-            (e, bson::doc! { "_id": id, "deletedAt": null }, None)
+            (e, bson::doc! { "_id": id, "deletedAt": null }, None, 1)
         }
         // A text search scans the organization's records: not for a
         // caller who may yet be refused.
         Prefetch::Page(_) if req.query.iter().any(|(k, _)| k == "q") => return None,
         Prefetch::Page(e) => {
             let plan = crate::records::list_query(req, &state.cursor, e).ok()??;
-            (e, plan.filter.clone(), Some(plan))
+            (e, plan.filter, Some(plan.sort), plan.limit + 1)
         }
     };
-    let mut filter = filter;
     filter.insert(crate::store::ORG_FIELD, org);
-    let coll = state.db.collection::<bson::Document>(e.collection);
-    let read = match plan {
-        None => coll
-            .find_one(filter)
-            .await
-            .map(|found| found.into_iter().collect()),
-        Some(plan) => match coll
-            .find(filter)
-            .sort(plan.sort.clone())
-            .limit(plan.limit + 1)
-            .await
-        {
-            Ok(cursor) => futures_util::TryStreamExt::try_collect(cursor).await,
-            Err(e) => Err(e),
-        },
-    };
-    Some(read.map_err(ApiError::from))
+    Some(crate::auth::Beside {
+        collection: e.collection,
+        filter,
+        sort,
+        limit,
+    })
 }
 
 #[cfg(test)]

@@ -29,12 +29,15 @@ use crate::store::RequestMeta;
 /// request"); blocking its address (`crm-admin ips block`) stops it.
 /// An API key with a limit of its own (`rateLimitPerMinute`) also counts in
 /// its key's bucket, and its use is recorded ([`auth::apikeys::touch`]),
-/// both in the same round trip.
+/// both in the same round trip, and so is the endpoint's record or page
+/// (`beside`, read in the caller's own command: [`auth::caller`]), handed
+/// back whatever the verdict for the runtime to drop or pass on.
 pub(crate) async fn authenticate(
     state: &State,
     token: &auth::Bearer,
     ip: Option<std::net::IpAddr>,
-) -> Result<(Caller, Decision), ApiError> {
+    beside: Option<auth::Beside>,
+) -> (Result<(Caller, Decision), ApiError>, auth::BesideRead) {
     let key = token.org_id.to_hex();
     let api_key = token.key();
     // An API key's own limit, and its last use, in the same round trip.
@@ -51,12 +54,26 @@ pub(crate) async fn authenticate(
             auth::apikeys::touch(state, k, ip).await;
         }
     };
-    let (caller, hit, key_hit, ()) = tokio::join!(
-        auth::caller(state, token),
+    let ((caller, read), hit, key_hit, ()) = tokio::join!(
+        auth::caller(state, token, beside),
         ratelimit::hit(state, LimitedAction::Api, &key),
         key_hit,
         touch,
     );
+    (judge(state, token, caller, hit, key_hit).await, read)
+}
+
+/// The organization's count, and an API key's own, judged once the caller
+/// is known (see [`authenticate`]).
+async fn judge(
+    state: &State,
+    token: &auth::Bearer,
+    caller: Result<Caller, ApiError>,
+    hit: Result<ratelimit::Hit, ApiError>,
+    key_hit: Option<Result<ratelimit::Hit, ApiError>>,
+) -> Result<(Caller, Decision), ApiError> {
+    let key = token.org_id.to_hex();
+    let api_key = token.key();
     let caller = match caller {
         Ok(caller) => caller,
         Err(refused) => {

@@ -227,11 +227,13 @@ impl State {
     }
 }
 
-/// How many connections a cold start opens: the commands a request sends
-/// at once on its first round trip (the caller's read, with any record or
-/// page read beside it; the rate-limit count; an idempotency reservation).
-/// Each is a handshake the local one-command-at-a-time server answers in
-/// turn, so no more than a request uses.
+/// How many connections a cold start opens: the commands a signed-in
+/// person's request sends at once on its first round trip (the caller's
+/// read, with any record or page read beside it; the rate-limit count; an
+/// idempotency reservation). Each is a handshake the local
+/// one-command-at-a-time server answers in turn, so no more than that; an
+/// API key's request (its use recorded, its own count) opens the rest as
+/// it needs them.
 pub const WARM_CONNECTIONS: usize = 3;
 
 /// Builds the client with every wait bounded by `db_timeout`.

@@ -65,7 +65,7 @@ const BUDGETS: &[Budget] = &[
     },
     Budget {
         family: "POST /auth/refresh",
-        commands: 6,
+        commands: 4,
         round_trips: 3,
     },
 ];

@@ -115,10 +115,7 @@ pub async fn demo(state: &State) -> Result<Demo, ApiError> {
             .and_then(|o| o.get_document("settings").ok().cloned());
         let cal = crate::calendar::Calendar::of(settings.as_ref());
         let cal = &cal;
-        db.transaction(|tx| {
-            Box::pin(async move { crate::workshop::reports::rebuild(tx, org_id, cal).await })
-        })
-        .await?;
+        crate::workshop::reports::rebuild(&db, org_id, cal).await?;
         // So are the service reminders.
         use crate::workshop::reminders::{refresh, Db};
         refresh(&Db::Unscoped(&db, org_id), None).await?;

@@ -489,9 +489,9 @@ async fn inputs(db: &Db<'_>, vehicle: Option<ObjectId>, now: i64) -> Result<Inpu
     readings.insert("readAt", doc! { "$gte": since });
     let mut orders = vehicle_filter(vehicle);
     orders.insert("deletedAt", Bson::Null);
-    // Which lines count is read below: a condition on the lines here
-    // would keep the query off the vehicle's index.
-    orders.insert("status", doc! { "$ne": Status::Cancelled.as_str() });
+    // Which orders and lines count is decided below: a condition on the
+    // status or the lines here keeps the local server's planner off the
+    // vehicle's index (a `$ne` made it scan every work order).
     let (rules, vehicles, readings, history, orders) = tokio::try_join!(
         db.find(
             SERVICE_RULES,
@@ -630,6 +630,9 @@ async fn inputs(db: &Db<'_>, vehicle: Option<ObjectId>, now: i64) -> Result<Inpu
             .ok()
             .map(|t| t.timestamp_millis());
         let status = Status::of(o);
+        if matches!(status, Status::Cancelled) {
+            continue;
+        }
         if let (Some(at), true) = (invoiced, matches!(status, Status::Invoiced | Status::Paid)) {
             let odometer = number(o, "odometerIn").map(|n| metres(n, &f.unit));
             let mut jobs: HashSet<ObjectId> = HashSet::new();
@@ -941,7 +944,16 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     let today = today(&cal, now);
     let mut req = ctx.req.clone();
     let mut filter = doc! { "listed": true };
-    let mut and: Vec<Bson> = vec![];
+    // Plain conditions on the indexed fields (no `$and`, no `$ne`: either
+    // keeps the local server's planner off the index). A `$lt` on the
+    // date strings matches no null.
+    let (mut due, mut soon, mut unknown) = (Document::new(), Document::new(), false);
+    let before = |due: &mut Document, v: &str| {
+        if due.get_str("$lt").is_ok_and(|lt| lt <= v) {
+            return;
+        }
+        due.insert("$lt", v);
+    };
     let mut seen = HashSet::new();
     for (k, v) in &ctx.req.query {
         if !["status", "dueBefore"].contains(&k.as_str()) {
@@ -950,29 +962,45 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
         if !seen.insert(k.as_str()) {
             return Err(bad(k, "is given more than once"));
         }
-        match k.as_str() {
-            "status" => and.push(Bson::Document(match v.as_str() {
-                "OVERDUE" => doc! { "dueDate": { "$lt": &today } },
-                "DUE_SOON" => {
-                    doc! { "dueDate": { "$gte": &today }, "soonDate": { "$lte": &today } }
-                }
-                "OK" => doc! { "dueDate": { "$gte": &today }, "soonDate": { "$gt": &today } },
-                "UNKNOWN" => doc! { "dueDate": null },
-                _ => return Err(bad(k, "must be OK, DUE_SOON, OVERDUE or UNKNOWN")),
-            })),
+        match (k.as_str(), v.as_str()) {
+            ("status", "OVERDUE") => before(&mut due, &today),
+            ("status", "DUE_SOON") => {
+                due.insert("$gte", &today);
+                soon.insert("$lte", &today);
+            }
+            ("status", "OK") => {
+                due.insert("$gte", &today);
+                soon.insert("$gt", &today);
+            }
+            ("status", "UNKNOWN") => unknown = true,
+            ("status", _) => return Err(bad(k, "must be OK, DUE_SOON, OVERDUE or UNKNOWN")),
             _ => {
                 let ok = v.len() == 10 && v.parse::<Date>().is_ok();
                 if !ok {
                     return Err(bad(k, "must be a date such as 2026-12-31"));
                 }
-                and.push(Bson::Document(
-                    doc! { "dueDate": { "$ne": null, "$lt": v } },
-                ));
+                before(&mut due, v);
             }
         }
     }
-    if !and.is_empty() {
-        filter.insert("$and", and);
+    match (unknown, due.is_empty()) {
+        (true, true) => {
+            filter.insert("dueDate", Bson::Null);
+        }
+        // No date yet, but due before a date: nothing.
+        (true, false) => {
+            filter.insert(
+                "$and",
+                vec![doc! { "dueDate": null }, doc! { "dueDate": due }],
+            );
+        }
+        (false, false) => {
+            filter.insert("dueDate", due);
+        }
+        (false, true) => {}
+    }
+    if !soon.is_empty() {
+        filter.insert("soonDate", soon);
     }
     req.query.retain(|(k, _)| k != "status" && k != "dueBefore");
     let org = scope.org_id();

@@ -29,7 +29,7 @@ use shared::db::{number, Scope};
 use shared::error::{ApiError, Code};
 use shared::migrate::Index;
 use shared::runtime::{Ctx, HandlerResult};
-use shared::unscoped::UnscopedTx;
+use shared::unscoped::{Unscoped, UnscopedTx};
 
 use crate::calendar::Calendar;
 
@@ -768,15 +768,138 @@ pub async fn report(ctx: Ctx) -> HandlerResult {
     })))
 }
 
-/// The reports' rollup ([`super::rollup`]) of organization `org` (calendar `cal`) recomputed from the
-/// source in `tx`: every invoiced, live work order and every closed time
-/// entry, replacing what was there, with the marker of `cal`'s time zone.
-/// Returns (invoices, entries, rows).
+/// The reports' rollup ([`super::rollup`]) of organization `org` (calendar
+/// `cal`) recomputed from the source in spans of local months, one
+/// transaction each (a year of a busy shop in one would outlast a
+/// transaction's lifetime). The spans tile all time: the first has no
+/// start, each ends with the month of the next source event (a stretch
+/// without any is merged into the span after it, so an entry dated far in
+/// the past costs one empty read, not a transaction a month), and the last
+/// has no end and also writes the marker and drops other zones' rows. Each
+/// transaction reads its span's invoiced, live work orders and closed time
+/// entries and replaces the span's rows, so an event committing meanwhile
+/// is either in its reading or conflicts with it and is added on top, and
+/// a span already rebuilt or not yet reached is kept by its events as
+/// always. The marker is stamped with the rebuild's start, so a time zone
+/// changed while it ran leaves the rollup aside. Returns (invoices,
+/// entries, rows).
 pub async fn rebuild(
-    tx: &mut UnscopedTx<'_>,
+    db: &Unscoped<'_>,
     org: ObjectId,
     cal: &Calendar,
 ) -> Result<(u64, u64, u64), ApiError> {
+    let started = DateTime::now();
+    let outside = || ApiError::internal("the rebuild's span is outside the calendar");
+    let (mut invoices, mut entries, mut rows) = (0, 0, 0);
+    let mut from: Option<Date> = None;
+    loop {
+        // The span ends with the month of the next event at or after its start.
+        let since = from
+            .map(|d| cal.midnight(d).ok_or_else(outside))
+            .transpose()?;
+        let to = match next_event(db, org, since).await? {
+            Some(at) => Some(
+                cal.local_date(at)
+                    .ok_or_else(outside)?
+                    .first_of_month()
+                    .checked_add(jiff::Span::new().months(1))
+                    .map_err(|_| outside())?,
+            ),
+            None => None,
+        };
+        let (i, e, r) = db
+            .transaction(|tx| {
+                Box::pin(async move { rebuild_span(tx, org, cal, from, to, started).await })
+            })
+            .await?;
+        (invoices, entries, rows) = (invoices + i, entries + e, rows + r);
+        match to {
+            None => return Ok((invoices, entries, rows)),
+            Some(to) if Some(to) > from => from = Some(to),
+            Some(_) => return Err(outside()),
+        }
+    }
+}
+
+/// The first instant (ms) at or after `since` of an invoice or a closed
+/// time entry of `org`.
+async fn next_event(
+    db: &Unscoped<'_>,
+    org: ObjectId,
+    since: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let mut invoiced = invoiced_orders(org);
+    let mut closed = doc! { "organizationId": org, "endedAt": { "$ne": null } };
+    if let Some(since) = since {
+        let at = doc! { "$gte": DateTime::from_millis(since) };
+        invoiced.insert("invoice.issuedAt", at.clone());
+        closed.insert("startedAt", at);
+    }
+    let (invoice, entry) = tokio::try_join!(
+        first(db, WORK_ORDERS, invoiced, "invoice.issuedAt"),
+        first(db, TIME_ENTRIES, closed, "startedAt"),
+    )?;
+    Ok([invoice, entry].into_iter().flatten().min())
+}
+
+/// The invoiced, live work orders of `org` a report counts.
+fn invoiced_orders(org: ObjectId) -> Document {
+    doc! {
+        "organizationId": org, "deletedAt": null,
+        "status": { "$in": [super::order::Status::Invoiced.as_str(), super::order::Status::Paid.as_str()] },
+        "invoice.issuedAt": { "$exists": true },
+    }
+}
+
+/// The first instant of `field` among `filter`'s documents, in ms.
+async fn first(
+    db: &Unscoped<'_>,
+    coll: &str,
+    filter: Document,
+    field: &str,
+) -> Result<Option<i64>, ApiError> {
+    let found = db
+        .collection(coll)
+        .find_many(filter, doc! { field: 1 }, 1, Some(doc! { field: 1 }))
+        .await?;
+    let at = |d: &Document| {
+        let (outer, inner) = field.split_once('.').unwrap_or(("", field));
+        let d = if outer.is_empty() {
+            Some(d)
+        } else {
+            d.get_document(outer).ok()
+        };
+        d.and_then(|d| d.get_datetime(inner).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    Ok(found.first().and_then(at))
+}
+
+/// One span of local days `from..to` of [`rebuild`] (no start, or no end:
+/// every day before or after), in `tx`: its sources read, its rows of
+/// `cal`'s zone replaced; the last span (no end) also replaces the marker,
+/// stamped `started`, and drops the rows of other zones. Returns
+/// (invoices, entries, rows).
+async fn rebuild_span(
+    tx: &mut UnscopedTx<'_>,
+    org: ObjectId,
+    cal: &Calendar,
+    from: Option<Date>,
+    to: Option<Date>,
+    started: DateTime,
+) -> Result<(u64, u64, u64), ApiError> {
+    let outside = || ApiError::internal("the rebuild's span is outside the calendar");
+    let (mut span, mut days) = (Document::new(), Document::new());
+    if let Some(from) = from {
+        let at = cal.midnight(from).ok_or_else(outside)?;
+        span.insert("$gte", DateTime::from_millis(at));
+        days.insert("$gte", from.to_string());
+    }
+    if let Some(to) = to {
+        let at = cal.midnight(to).ok_or_else(outside)?;
+        span.insert("$lt", DateTime::from_millis(at));
+        days.insert("$lt", to.to_string());
+    }
     let mut sums: BTreeMap<String, (String, String, BTreeMap<String, i128>)> = BTreeMap::new();
     let mut add = |at: DateTime, who: String, figures: Vec<(String, i128)>| {
         let Some(day) = cal.local_date(at.timestamp_millis()) else {
@@ -791,13 +914,15 @@ pub async fn rebuild(
         }
     };
     let (mut invoices, mut entries) = (0_u64, 0_u64);
+    let mut orders = invoiced_orders(org);
+    let mut closed = doc! { "organizationId": org, "endedAt": { "$ne": null } };
+    if !span.is_empty() {
+        orders.insert("invoice.issuedAt", span.clone());
+        closed.insert("startedAt", span);
+    }
     tx.for_each(
         WORK_ORDERS,
-        doc! {
-            "organizationId": org, "deletedAt": null,
-            "status": { "$in": [super::order::Status::Invoiced.as_str(), super::order::Status::Paid.as_str()] },
-            "invoice.issuedAt": { "$exists": true },
-        },
+        orders,
         doc! { "invoice.issuedAt": 1, "invoice.lines": 1, "vehicleId": 1, "technicianId": 1 },
         |d| {
             if let Some((at, who, figures)) = super::rollup::of_invoice(&d) {
@@ -809,7 +934,7 @@ pub async fn rebuild(
     .await?;
     tx.for_each(
         TIME_ENTRIES,
-        doc! { "organizationId": org, "endedAt": { "$ne": null } },
+        closed,
         doc! { "kind": 1, "minutes": 1, "startedAt": 1, "endedAt": 1, "technicianId": 1 },
         |d| {
             if let Some((at, who, figures)) = super::rollup::of_entry(&d) {
@@ -832,12 +957,22 @@ pub async fn rebuild(
         docs.push(d);
     }
     let rows = docs.len() as u64;
-    docs.push(doc! {
-        "_id": super::rollup::marker_id(org), "organizationId": org, "timezone": &cal.tz_name,
-        "rebuiltAt": DateTime::now(),
-    });
-    tx.delete_many(super::rollup::REPORT_DAYS, doc! { "organizationId": org })
-        .await?;
-    tx.insert_many(super::rollup::REPORT_DAYS, docs).await?;
+    let mut replaced = doc! { "organizationId": org, "tz": &cal.tz_name };
+    if !days.is_empty() {
+        replaced.insert("day", days);
+    }
+    if to.is_none() {
+        // The last span: the marker, and every other zone's rows, too.
+        let marker = super::rollup::marker_id(org);
+        replaced =
+            doc! { "organizationId": org, "$or": [replaced, { "tz": { "$ne": &cal.tz_name } }] };
+        docs.push(doc! {
+            "_id": marker, "organizationId": org, "timezone": &cal.tz_name, "rebuiltAt": started,
+        });
+    }
+    tx.delete_many(super::rollup::REPORT_DAYS, replaced).await?;
+    if !docs.is_empty() {
+        tx.insert_many(super::rollup::REPORT_DAYS, docs).await?;
+    }
     Ok((invoices, entries, rows))
 }

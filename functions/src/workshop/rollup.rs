@@ -10,9 +10,9 @@
 //! organization's local days when the event was written. A marker document
 //! says which time zone the rollup was last rebuilt in (`crm-admin reports
 //! rebuild --org SLUG`, `reports::rebuild`, recomputes it from the source
-//! in one transaction,
-//! so events committing meanwhile are either in its reading or conflict
-//! and are then added on top); a report reads the rollup only while the
+//! in spans of local months, a transaction each, so events committing
+//! meanwhile are either in their span's reading or conflict and are then
+//! added on top); a report reads the rollup only while the
 //! marker names the organization's current time zone, else the source (an
 //! organization never rebuilt, or whose time zone changed since, gets
 //! exact figures the slow way until it is rebuilt).

@@ -359,10 +359,12 @@ pub(crate) async fn caller(
     };
     let read = match read_caller(state, token.org_id, user_id, beside.as_ref()).await {
         Ok(read) => Ok(read),
-        // A query the server refuses is the handler's to report: the
-        // caller alone is read again, so the verdict stays its own.
+        // A page the server refuses (a query it rejects, a page past
+        // 16 MiB) is the handler's to read and report: the caller alone is
+        // read again, so the verdict stays its own.
         Err(e) if beside.is_some() && !e.is_unavailable() => {
-            tracing::warn!(error = %e, "[DATABASE_ERROR] the read beside the caller failed");
+            tracing::warn!(error = %e,
+                "[DATABASE_ERROR] the caller's read with a page failed; reading the caller alone");
             read_caller(state, token.org_id, user_id, None).await
         }
         Err(e) => Err(e),
@@ -373,29 +375,30 @@ pub(crate) async fn caller(
     }
 }
 
-/// The field that tells the caller's documents from those read beside them
-/// in [`read_caller`]'s one answer.
-const READ_AS: &str = "__readAs";
-
 /// One aggregation on the organizations: the token's organization, its
-/// user (a session's) in a `$unionWith`, and `beside` in another, each
-/// caller document tagged with what it is. On MongoDB the three reads cost
-/// one round trip either way; on a server that answers one command at a
-/// time (the local one), one command instead of three also saves two
-/// commands' overhead, and a cold start opens fewer connections.
-async fn read_caller(
+/// user (a session's) in a `$unionWith`, and `beside` in another. Every
+/// document of the answer is made by the pipeline, `{_id: "organization"
+/// | "user", doc}` and `{_id: "page", docs}`, the page gathered by one
+/// `$group` in its `$sort` order (a union's output order is unspecified,
+/// and a stored record cannot pass for the caller). On MongoDB (4.4 or
+/// later) the three reads cost one round trip either way; on a server that
+/// answers one command at a time (the local one), one command instead of
+/// three also saves two commands' overhead, and a cold start opens fewer
+/// connections. A page past 16 MiB fails the command; [`caller`] then
+/// reads the caller alone.
+pub(super) async fn read_caller(
     state: &State,
     org_id: ObjectId,
     user_id: Option<ObjectId>,
     beside: Option<&Beside>,
 ) -> Result<(Option<Organization>, Option<User>, Option<Vec<Document>>), ApiError> {
     use futures_util::TryStreamExt;
-    let tag = |what: &str| doc! { "$set": { READ_AS: what } };
-    let mut pipeline = vec![doc! { "$match": { "_id": org_id } }, tag("organization")];
+    let wrap = |what: &str| doc! { "$replaceWith": { "_id": what, "doc": "$$ROOT" } };
+    let mut pipeline = vec![doc! { "$match": { "_id": org_id } }, wrap("organization")];
     if let Some(user_id) = user_id {
         pipeline.push(doc! { "$unionWith": {
             "coll": collections::USERS,
-            "pipeline": [ { "$match": { "_id": user_id } }, tag("user") ],
+            "pipeline": [ { "$match": { "_id": user_id } }, wrap("user") ],
         } });
     }
     if let Some(b) = beside {
@@ -404,6 +407,7 @@ async fn read_caller(
             read.push(doc! { "$sort": sort.clone() });
         }
         read.push(doc! { "$limit": b.limit });
+        read.push(doc! { "$group": { "_id": "page", "docs": { "$push": "$$ROOT" } } });
         pipeline.push(doc! { "$unionWith": { "coll": b.collection, "pipeline": read } });
     }
     let docs: Vec<Document> = state
@@ -414,19 +418,37 @@ async fn read_caller(
         .try_collect()
         .await?;
     let (mut org, mut user, mut page) = (None, None, vec![]);
-    for mut d in docs {
-        let id = d.get_object_id("_id").ok();
-        match d.get_str(READ_AS) {
-            Ok("organization") if id == Some(org_id) => {
-                d.remove(READ_AS);
-                org = Some(crate::store::decode::<Organization>(d)?);
+    let inner = |d: &Document, key: &str| d.get_document(key).ok().cloned();
+    for d in docs {
+        match d.get_str("_id") {
+            Ok("organization") if org.is_none() => {
+                org = inner(&d, "doc")
+                    .map(crate::store::decode::<Organization>)
+                    .transpose()?;
             }
-            Ok("user") if id.is_some() && id == user_id => {
-                d.remove(READ_AS);
-                user = Some(crate::store::decode::<User>(d)?);
+            Ok("user") if user.is_none() => {
+                user = inner(&d, "doc")
+                    .map(crate::store::decode::<User>)
+                    .transpose()?;
             }
-            _ => page.push(d),
+            Ok("page") => {
+                page = d
+                    .get_array("docs")
+                    .map(|a| a.iter().filter_map(|b| b.as_document().cloned()).collect())
+                    .unwrap_or_default();
+            }
+            _ => {
+                return Err(ApiError::internal(
+                    "the caller's read answered an unknown document",
+                ))
+            }
         }
+    }
+    // Ids matched, as the reads asked.
+    if org.as_ref().is_some_and(|o| o.id != org_id)
+        || user.as_ref().is_some_and(|u| Some(u.id) != user_id)
+    {
+        return Err(ApiError::internal("the caller's read answered another id"));
     }
     Ok((org, user, beside.map(|_| page)))
 }

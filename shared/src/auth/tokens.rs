@@ -241,17 +241,19 @@ pub async fn rotate(
             .unwrap_or(now),
         epoch: number(&old, "sessionEpoch").unwrap_or(0),
     };
-    let session = coll(state, collections::SESSIONS);
-    let users = state.db.collection::<User>(collections::USERS);
-    let orgs = state
-        .db
-        .collection::<Organization>(collections::ORGANIZATIONS);
-    let ((refresh, refresh_expires_in), found, user, org) = tokio::try_join!(
+    // The session, the user and the organization in one command (see
+    // `read_caller`), while the new token is inserted.
+    let session = super::Beside {
+        collection: collections::SESSIONS,
+        filter: doc! { "_id": family_id },
+        sort: None,
+        limit: 1,
+    };
+    let ((refresh, refresh_expires_in), (org, user, found)) = tokio::try_join!(
         insert_token(state, user_id, org_id, &family, meta),
-        async { Ok::<_, ApiError>(session.find_one(doc! { "_id": family_id }).await?) },
-        async { Ok::<_, ApiError>(users.find_one(doc! { "_id": user_id }).await?) },
-        async { Ok::<_, ApiError>(orgs.find_one(doc! { "_id": org_id }).await?) },
+        super::read_caller(state, org_id, Some(user_id), Some(&session)),
     )?;
+    let found = found.and_then(|page| page.into_iter().next());
     let new_hash = hash_token(&refresh);
     // A session ended before this claim refuses the rotation. One ended
     // after it (a reuse detected by a racing request) lets the rotation

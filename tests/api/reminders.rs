@@ -410,34 +410,19 @@ async fn reminders_are_sent_once_per_cycle_and_the_one_click_unsubscribe_stops_t
     // Staff cannot forge an unsubscribe; only an ADMIN+ saying how the
     // contact agreed again lifts it.
     let consent = format!("/api/v1/contacts/{contact}");
+    let set_consent = |body| app.patch(&consent, Some(owner), body);
     let member = app.member().await;
     let again = json!({ "emailConsent": { "marketing": true, "source": "PHONE" } });
     let r = app.patch(&consent, Some(member), again).await;
     assert_eq!(r.status, 403, "{}", r.text);
-    let r = app
-        .patch(
-            &consent,
-            Some(owner),
-            json!({ "emailConsent": { "marketing": true } }),
-        )
-        .await;
+    let r = set_consent(json!({ "emailConsent": { "marketing": true } })).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.error_fields(), vec!["emailConsent.source"]);
-    let r = app
-        .patch(
-            &consent,
-            Some(owner),
-            json!({ "emailConsent": { "marketing": false, "source": "UNSUBSCRIBE" } }),
-        )
+    let r = set_consent(json!({ "emailConsent": { "marketing": false, "source": "UNSUBSCRIBE" } }))
         .await;
     assert_eq!(r.status, 422, "{}", r.text);
-    let r = app
-        .patch(
-            &consent,
-            Some(owner),
-            json!({ "emailConsent": { "marketing": true, "source": "IN_PERSON" } }),
-        )
-        .await;
+    let r =
+        set_consent(json!({ "emailConsent": { "marketing": true, "source": "IN_PERSON" } })).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["unsubscribedAt"].is_null(), "{}", r.text);
     assert!(r.body["emailConsent"]["at"].is_string(), "{}", r.text);
@@ -455,13 +440,7 @@ async fn reminders_are_sent_once_per_cycle_and_the_one_click_unsubscribe_stops_t
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app
-        .patch(
-            &consent,
-            Some(owner),
-            json!({ "emailConsent": { "marketing": false } }),
-        )
-        .await;
+    let r = set_consent(json!({ "emailConsent": { "marketing": false } })).await;
     assert_eq!(r.status, 200, "{}", r.text);
     app.post(&send, Some(owner), json!({}))
         .await

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tests::bench_support::SECRET;
 use tests::lambda::{function_binary, http_api_event, lambda_env, Emulator};
-
-const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 
 fn env_for(db: &str) -> Vec<(String, String)> {
     [

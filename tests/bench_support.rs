@@ -9,6 +9,13 @@ use serde_json::{json, Value};
 
 use crate::lambda::function_binary;
 
+/// The secret the benchmark's servers sign with.
+pub const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
+/// How long the benchmark's servers wait on the database: the one-process
+/// local database answers late (a heartbeat too) while it takes a bulk
+/// seed or reads a month of a busy shop; they wait rather than answer 503.
+pub const DB_TIMEOUT_MS: &str = "60000";
+
 /// A whole number from the environment, or `default`.
 pub fn number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -68,16 +75,14 @@ impl Bench {
         let server = tokio::process::Command::new(function_binary("crm-local", "release"))
             .env("MONGODB_URI", &uri)
             .env("MONGODB_DB", &db_name)
-            .env("JWT_SECRET", "bench-secret-0123456789abcdef0123456789")
+            .env("JWT_SECRET", SECRET)
             .env("PORT", port.to_string())
             .env("LOG_LEVEL", "warn")
             .env("RATE_LIMIT_API_FREE", "1000000000")
             .env("RATE_LIMIT_EXPORTS_FREE", "1000")
             // Seeding at scale outlasts a 15-minute access token.
             .env("ACCESS_TOKEN_TTL_SECONDS", "86400")
-            // The one-process local database answers late while it takes
-            // a bulk seed; the server waits for it instead of answering 503.
-            .env("DB_TIMEOUT_MS", "60000")
+            .env("DB_TIMEOUT_MS", DB_TIMEOUT_MS)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

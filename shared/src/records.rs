@@ -540,10 +540,10 @@ pub async fn get(
     scope: &Scope,
     e: &Entity,
     id: ObjectId,
-    prefetched: Option<Result<Option<Document>, ApiError>>,
+    prefetched: Option<Option<Document>>,
 ) -> Answer {
     let doc = match prefetched {
-        Some(read) => read?.ok_or(ApiError::NotFound {
+        Some(read) => read.ok_or(ApiError::NotFound {
             resource: e.resource,
         })?,
         None => find_live(scope, e, id).await?,
@@ -710,14 +710,14 @@ pub async fn list(
     req: &ApiRequest,
     scope: &Scope,
     e: &Entity,
-    prefetched: Option<Result<Vec<Document>, ApiError>>,
+    prefetched: Option<Vec<Document>>,
 ) -> Answer {
     let key = &scope.state().cursor;
     let Some(query) = list_query(req, key, e)? else {
         return sync(req, scope, e).await;
     };
     let docs = match prefetched {
-        Some(read) => read?,
+        Some(read) => read,
         None => query.read(scope, e.collection, None).await?,
     };
     let (docs, next) = query.finish(key, docs)?;
@@ -1146,13 +1146,13 @@ pub async fn update(
     scope: &Scope,
     e: &Entity,
     id: ObjectId,
-    prefetched: Option<Result<Option<Document>, ApiError>>,
+    prefetched: Option<Option<Document>>,
 ) -> Answer {
     let expected = if_match(req)?;
     let body: serde_json::Value = req.json()?;
     let before = match prefetched {
         // Read beside the caller, within its organization.
-        Some(found) => found?.ok_or(ApiError::NotFound {
+        Some(found) => found.ok_or(ApiError::NotFound {
             resource: e.resource,
         })?,
         None => find_live(scope, e, id).await?,

@@ -179,6 +179,145 @@ async fn a_rule_is_due_at_the_earlier_of_time_and_distance_and_listed_by_status(
 }
 
 #[tokio::test]
+async fn due_soon_lists_exactly_the_reminders_from_their_due_soon_date_to_their_due_date() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let oil = rule(
+        &app,
+        owner,
+        json!({ "name": "Oil service", "everyMonths": 12 }),
+    )
+    .await;
+    // Serviced so that the rule falls due yesterday, today, in 10, 30 and
+    // 31 days (due soon from 30 days before).
+    let now = bson::DateTime::now().timestamp_millis();
+    let today: Date = date(now, 0).parse().unwrap();
+    let mut vehicles = vec![];
+    for k in [-1_i64, 0, 10, 30, 31] {
+        let (_, vehicle) = customer(&app, owner).await;
+        let serviced = today
+            .checked_add(jiff::Span::new().days(k))
+            .unwrap()
+            .checked_sub(jiff::Span::new().months(12))
+            .unwrap();
+        let at = serviced
+            .at(12, 0, 0, 0)
+            .to_zoned_datetime(TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+            .as_millisecond();
+        done(&app, owner, &vehicle, &oil, at, None).await;
+        // Due a year after the service (a February 29 moves it by a day).
+        let due: Date = months(at, 12).parse().unwrap();
+        let soon = due.checked_sub(jiff::Span::new().days(30)).unwrap();
+        vehicles.push((vehicle, due, soon <= today && today <= due));
+    }
+    let expected = |before: Option<Date>| -> Vec<String> {
+        let mut v: Vec<&(String, Date, bool)> = vehicles
+            .iter()
+            .filter(|(_, due, soon)| *soon && before.is_none_or(|b| *due < b))
+            .collect();
+        v.sort_by_key(|(_, due, _)| *due);
+        v.iter().map(|(id, _, _)| id.clone()).collect()
+    };
+    let ids = |list: &[Value]| -> Vec<String> {
+        list.iter()
+            .map(|r| r["vehicleId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(expected(None).len() >= 2, "{vehicles:?}");
+    let soon = reminders(&app, owner, "?status=DUE_SOON").await;
+    assert_eq!(ids(&soon), expected(None), "{soon:?}");
+    assert!(soon.iter().all(|r| r["status"] == "DUE_SOON"), "{soon:?}");
+    assert!(
+        soon.iter().all(|r| r.get("soonCover").is_none()),
+        "{soon:?}"
+    );
+    // With dueBefore, and a page at a time.
+    let eleven = today.checked_add(jiff::Span::new().days(11)).unwrap();
+    let bounded = reminders(&app, owner, &format!("?status=DUE_SOON&dueBefore={eleven}")).await;
+    assert_eq!(ids(&bounded), expected(Some(eleven)), "{bounded:?}");
+    let (mut paged, mut cursor) = (vec![], None::<String>);
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?status=DUE_SOON&limit=1&cursor={c}"),
+            None => "?status=DUE_SOON&limit=1".to_string(),
+        };
+        let r = app
+            .get(&format!("/api/v1/service-reminders{query}"), Some(owner))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        paged.extend(ids(r.body["data"].as_array().unwrap()));
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected(None));
+
+    // Reminders stored by an earlier version (without the due-soon days,
+    // its marker unstamped): while another reader holds the
+    // recomputation, the list reads the two ranges; the next read once
+    // the lease is over recomputes them.
+    let stored = app.db.collection::<bson::Document>("service_reminders");
+    let earlier = |lease: bson::DateTime| {
+        let stored = stored.clone();
+        async move {
+            stored
+                .update_many(
+                    doc! { "vehicleId": { "$exists": true } },
+                    doc! { "$unset": { "soonCover": "" } },
+                )
+                .await
+                .unwrap();
+            stored
+                .update_many(
+                    doc! { "vehicleId": { "$exists": false } },
+                    doc! { "$unset": { "computedAs": "" }, "$set": { "leaseUntil": lease } },
+                )
+                .await
+                .unwrap();
+        }
+    };
+    earlier(bson::DateTime::from_millis(now + 60_000)).await;
+    let meanwhile = reminders(&app, owner, "?status=DUE_SOON").await;
+    assert_eq!(ids(&meanwhile), expected(None), "{meanwhile:?}");
+    let covered = app
+        .count(
+            "service_reminders",
+            doc! { "soonCover": { "$exists": true } },
+        )
+        .await;
+    assert_eq!(covered, 0, "the lease holder's work, not this reader's");
+    earlier(bson::DateTime::from_millis(now - 60_000)).await;
+    let again = reminders(&app, owner, "?status=DUE_SOON").await;
+    assert_eq!(ids(&again), expected(None), "{again:?}");
+    let covered = app
+        .count(
+            "service_reminders",
+            doc! { "soonCover": { "$type": "array" } },
+        )
+        .await;
+    assert_eq!(covered, 5, "recomputed");
+
+    // A vehicle deleted, or another organization's, has no service due.
+    let (_, gone) = customer(&app, owner).await;
+    let r = app
+        .delete(&format!("/api/v1/vehicles/{gone}"), Some(owner))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let other = app.other().await;
+    for (vehicle, actor) in [(&gone, owner), (&vehicles[0].0, other)] {
+        app.get(
+            &format!("/api/v1/vehicles/{vehicle}/service-due"),
+            Some(actor),
+        )
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    }
+}
+
+#[tokio::test]
 async fn a_declined_line_and_an_invoiced_canned_job_are_what_reminders_follow() {
     let app = TestApp::spawn().await;
     let owner = app.owner().await;

@@ -21,13 +21,21 @@
 //! **The list.** `GET /service-reminders` reads `service_reminders`: one
 //! document per vehicle and rule, and per declined line (due
 //! `declinedFollowUpDays` after the decision), with its due and due-soon
-//! dates as local `YYYY-MM-DD` strings, so a status is an indexed range on
-//! them against today. The documents are derived: recomputed for a vehicle
+//! dates as local `YYYY-MM-DD` strings, so OVERDUE (and `dueBefore`) is an
+//! indexed range on the due date against today. DUE_SOON (the due-soon
+//! date <= today <= the due date) is two ranges, which no index walk
+//! answers without reading every later due date; each reminder therefore
+//! stores its due-soon days as a few aligned blocks of 2^k days
+//! (`soonCover`, see [`cover`]), and the list asks for the 17 blocks that
+//! hold today: one indexed `$in` that matches exactly the reminders due
+//! soon. The documents are derived: recomputed for a vehicle
 //! after each change to what they come from (a reading, a service entry, a
 //! work order's transition or the customer's decision), for the whole
 //! organization when its rules changed since the last time (the next read
-//! of the list does it) and by every `send-reminders` run at least daily.
-//! A recomputation lost to a fault is made good by the next one.
+//! of the list does it, as it does when they were computed by an earlier
+//! version of this module: see [`COMPUTED_AS`]) and by every
+//! `send-reminders` run at least daily. A recomputation lost to a fault is
+//! made good by the next one.
 //!
 //! **Sending.** `send-reminders` runs hourly; for each organization whose
 //! local time is within today's working hours, it emails each account's
@@ -77,6 +85,14 @@ const MIN_SPAN_DAYS: i64 = 14;
 const SEND_BATCH: i64 = 500;
 /// Reminders written per transaction, at most.
 const WRITE_CHUNK: usize = 1_000;
+/// The version of what a reminder stores. A marker stamped with another
+/// (or none) makes the next list read and the next run recompute the
+/// organization's reminders, so a field added here is on every one of them
+/// before a query relies on it.
+const COMPUTED_AS: i32 = 2;
+/// The due-soon cover's largest block: 2^16 days (about 179 years), so a
+/// window of any length is a few dozen blocks at most.
+const COVER_LEVELS: u32 = 16;
 
 const UNITS: Kind = Kind::Enum {
     values: &["km", "mi"],
@@ -164,12 +180,17 @@ async fn rules_changed(
     Ok(())
 }
 
-/// Reminders by due date, by vehicle, and those waiting to be sent.
+/// Reminders by due date, by the days they are due soon, by vehicle, and
+/// those waiting to be sent.
 pub fn indexes() -> Vec<Index> {
     vec![
         Index::on(
             SERVICE_REMINDERS,
             doc! { "organizationId": 1, "listed": 1, "dueDate": 1, "_id": 1 },
+        ),
+        Index::on(
+            SERVICE_REMINDERS,
+            doc! { "organizationId": 1, "listed": 1, "soonCover": 1, "dueDate": 1, "_id": 1 },
         ),
         Index::on(
             SERVICE_REMINDERS,
@@ -365,6 +386,67 @@ fn plan(rule: &Rule, f: &Facts, rate: f64, cal: &Calendar) -> Plan {
     out
 }
 
+/// A local date as a number of days from 1970-01-01 (negative before).
+fn day_number(d: Date) -> i64 {
+    d.since(Date::constant(1970, 1, 1))
+        .map_or(0, |s| i64::from(s.get_days()))
+}
+
+/// The block of 2^`level` days, aligned on a multiple of its length, that
+/// holds day `n`, as one number.
+fn block(level: u32, n: i64) -> i64 {
+    (i64::from(level) << 32) + (n >> level) + (1 << 30)
+}
+
+/// The aligned blocks of 2^k days (k <= [`COVER_LEVELS`]) that tile the
+/// days from `soon` to `due`, both included: at each step the largest that
+/// starts there and fits, so at most two a level (and one more for each
+/// 2^16 days). A reminder is due soon on a day exactly when one of the
+/// blocks [`holding`] that day is in its cover.
+fn cover(soon: Date, due: Date) -> Vec<i64> {
+    let (mut n, last) = (day_number(soon), day_number(due));
+    let mut out = vec![];
+    while n <= last {
+        let mut level = 0;
+        while level < COVER_LEVELS
+            && n.rem_euclid(1 << (level + 1)) == 0
+            && n + (1 << (level + 1)) - 1 <= last
+        {
+            level += 1;
+        }
+        out.push(block(level, n));
+        n += 1 << level;
+    }
+    out
+}
+
+/// The blocks that hold `day`, one a level.
+fn holding(day: Date) -> Vec<i64> {
+    let n = day_number(day);
+    (0..=COVER_LEVELS).map(|level| block(level, n)).collect()
+}
+
+/// Whether the organization's reminders are to be recomputed, from its
+/// marker: its rules changed since they were, they were computed by
+/// another version of this module, or (with `max_age`) longer ago than
+/// that many milliseconds.
+fn stale(marker: &Document, now: i64, max_age: Option<i64>) -> bool {
+    let refreshed = marker
+        .get_datetime("refreshedAt")
+        .map(|t| t.timestamp_millis());
+    let changed = marker
+        .get_datetime("changedAt")
+        .map(|t| t.timestamp_millis());
+    match refreshed {
+        Err(_) => changed.is_ok() || max_age.is_some(),
+        Ok(r) => {
+            marker.get_i32("computedAs") != Ok(COMPUTED_AS)
+                || changed.is_ok_and(|c| c >= r)
+                || max_age.is_some_and(|age| r < now - age)
+        }
+    }
+}
+
 /// OK, DUE_SOON, OVERDUE, or UNKNOWN without a due date.
 fn status(due: Option<&str>, soon: Option<&str>, today: &str) -> &'static str {
     match (due, soon) {
@@ -481,10 +563,12 @@ fn vehicle_filter(vehicle: Option<ObjectId>) -> Document {
 
 async fn inputs(db: &Db<'_>, vehicle: Option<ObjectId>, now: i64) -> Result<Inputs, ApiError> {
     let since = DateTime::from_millis(now - WINDOW_DAYS * DAY_MS);
-    let mut vehicles = doc! { "deletedAt": null };
-    if let Some(v) = vehicle {
-        vehicles.insert("_id", v);
-    }
+    // The `_id` first: the local server's planner takes the first clause
+    // an index serves, and `deletedAt` alone has one across the collection.
+    let vehicles = match vehicle {
+        Some(v) => doc! { "_id": v, "deletedAt": null },
+        None => doc! { "deletedAt": null },
+    };
     let mut readings = vehicle_filter(vehicle);
     readings.insert("readAt", doc! { "$gte": since });
     let mut orders = vehicle_filter(vehicle);
@@ -712,6 +796,7 @@ fn reminders(
                 "source": "RULE", "ruleId": rule.id, "workOrderId": null, "lineId": null,
                 "name": &rule.name,
                 "dueDate": day(p.due), "soonDate": day(p.soon),
+                "soonCover": p.soon.zip(p.due).map(|(s, d)| cover(s, d)),
                 "dueByTime": day(p.by_time), "dueByDistance": day(p.by_distance),
                 "dueOdometer": p.due_metres.map(|m| in_unit(m, &rule.unit)),
                 "distanceUnit": &rule.unit,
@@ -730,6 +815,7 @@ fn reminders(
                 "source": "DECLINED_WORK", "ruleId": null, "workOrderId": l.work_order,
                 "lineId": &l.line, "name": &l.description,
                 "dueDate": day(due), "soonDate": day(due),
+                "soonCover": due.map(|d| cover(d, d)),
                 "dueByTime": day(due), "dueByDistance": null, "dueOdometer": null,
                 "distanceUnit": null, "lastDoneAt": null,
                 "cycle": "declined",
@@ -812,7 +898,8 @@ pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiE
         updates.push((
             Bson::ObjectId(id),
             doc! { "$set": {
-                "listed": false, "dueDate": null, "soonDate": null, "unsent": false,
+                "listed": false, "dueDate": null, "soonDate": null, "soonCover": null,
+                "unsent": false,
                 "updatedAt": started,
             } },
         ));
@@ -821,7 +908,9 @@ pub async fn refresh(db: &Db<'_>, vehicle: Option<ObjectId>) -> Result<u64, ApiE
     if vehicle.is_none() {
         updates.push((
             Bson::String(marker_id(org)),
-            doc! { "$set": { "refreshedAt": started, "leaseUntil": null } },
+            doc! { "$set": {
+                "refreshedAt": started, "leaseUntil": null, "computedAs": COMPUTED_AS,
+            } },
         ));
     }
     db.write(&updates).await?;
@@ -909,7 +998,13 @@ fn shown(d: &Document, today: &str) -> Value {
         if let Some(soon) = o.remove("soonDate") {
             o.insert("dueSoonDate".into(), soon);
         }
-        for k in ["cycle", "sentCycle", "unsent", "organizationId"] {
+        for k in [
+            "cycle",
+            "sentCycle",
+            "unsent",
+            "soonCover",
+            "organizationId",
+        ] {
             o.remove(k);
         }
     }
@@ -943,11 +1038,11 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     let now = DateTime::now();
     let today = today(&cal, now);
     let mut req = ctx.req.clone();
-    let mut filter = doc! { "listed": true };
     // Plain conditions on the indexed fields (no `$and`, no `$ne`: either
     // keeps the local server's planner off the index). A `$lt` on the
     // date strings matches no null.
     let (mut due, mut soon, mut unknown) = (Document::new(), Document::new(), false);
+    let mut due_soon = false;
     let before = |due: &mut Document, v: &str| {
         if due.get_str("$lt").is_ok_and(|lt| lt <= v) {
             return;
@@ -964,10 +1059,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
         }
         match (k.as_str(), v.as_str()) {
             ("status", "OVERDUE") => before(&mut due, &today),
-            ("status", "DUE_SOON") => {
-                due.insert("$gte", &today);
-                soon.insert("$lte", &today);
-            }
+            ("status", "DUE_SOON") => due_soon = true,
             ("status", "OK") => {
                 due.insert("$gte", &today);
                 soon.insert("$gt", &today);
@@ -983,51 +1075,67 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
             }
         }
     }
-    match (unknown, due.is_empty()) {
-        (true, true) => {
-            filter.insert("dueDate", Bson::Null);
+    // DUE_SOON by the cover of today's blocks; as two ranges (which read
+    // every later due date) only while reminders may lack their cover.
+    let blocks = today.parse::<Date>().ok().filter(|_| due_soon).map(holding);
+    let filter = |by_cover: bool| {
+        let (mut due, mut soon) = (due.clone(), soon.clone());
+        let mut filter = doc! { "listed": true };
+        match &blocks {
+            Some(b) if by_cover => {
+                filter.insert("soonCover", doc! { "$in": b.clone() });
+            }
+            _ if due_soon => {
+                due.insert("$gte", &today);
+                soon.insert("$lte", &today);
+            }
+            _ => {}
         }
-        // No date yet, but due before a date: nothing.
-        (true, false) => {
-            filter.insert(
-                "$and",
-                vec![doc! { "dueDate": null }, doc! { "dueDate": due }],
-            );
+        match (unknown, due.is_empty()) {
+            (true, true) => {
+                filter.insert("dueDate", Bson::Null);
+            }
+            // No date yet, but due before a date: nothing.
+            (true, false) => {
+                filter.insert(
+                    "$and",
+                    vec![doc! { "dueDate": null }, doc! { "dueDate": due }],
+                );
+            }
+            (false, false) => {
+                filter.insert("dueDate", due);
+            }
+            (false, true) => {}
         }
-        (false, false) => {
-            filter.insert("dueDate", due);
+        if !soon.is_empty() {
+            filter.insert("soonDate", soon);
         }
-        (false, true) => {}
-    }
-    if !soon.is_empty() {
-        filter.insert("soonDate", soon);
-    }
+        filter
+    };
     req.query.retain(|(k, _)| k != "status" && k != "dueBefore");
     let org = scope.org_id();
-    let read = || {
+    let read = |by_cover: bool| {
         page(
             &req,
             scope,
             SERVICE_REMINDERS,
             &REMINDERS_LIST,
-            filter.clone(),
+            filter(by_cover),
             None,
         )
     };
     let markers = scope.collection(SERVICE_REMINDERS);
-    let (marker, first) = tokio::join!(markers.find_one(doc! { "_id": marker_id(org) }), read(),);
-    let stale = marker?.is_some_and(|m| {
-        match (m.get_datetime("changedAt"), m.get_datetime("refreshedAt")) {
-            (Ok(c), Ok(r)) => c >= r,
-            (Ok(_), Err(_)) => true,
-            _ => false,
-        }
-    });
+    let (marker, first) =
+        tokio::join!(markers.find_one(doc! { "_id": marker_id(org) }), read(true));
+    let marker = marker?;
+    let stale = marker
+        .as_ref()
+        .is_some_and(|m| stale(m, now.timestamp_millis(), None));
     // One reader recomputes (under a two-minute lease on the marker);
     // the others, and this one should it fail, answer what is stored.
     let recomputed = if stale && lease(scope, now).await {
         match refresh(&Db::Scoped(scope), None).await {
-            Ok(_) => Some(read().await?),
+            Ok(_) => Some(read(true).await?),
             Err(e) => {
                 tracing::warn!(error = ?e, "[REMINDERS] not recomputed; answering what is stored");
                 None
@@ -1036,10 +1144,26 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     } else {
         None
     };
-    let (docs, next) = match recomputed {
+    let covered = marker
+        .as_ref()
+        .is_some_and(|m| m.get_i32("computedAs") == Ok(COMPUTED_AS));
+    let (mut docs, next) = match recomputed {
         Some(page) => page,
+        // Reminders of an earlier version, or of an organization never
+        // recomputed as a whole, may lack their cover.
+        None if blocks.is_some() && !covered => read(false).await?,
         None => first?,
     };
+    if due_soon {
+        // What its dates say, should a cover be out of date.
+        docs.retain(|d| {
+            status(
+                d.get_str("dueDate").ok(),
+                d.get_str("soonDate").ok(),
+                &today,
+            ) == "DUE_SOON"
+        });
+    }
     let data: Vec<Value> = docs.iter().map(|d| shown(d, &today)).collect();
     ok(json!({ "data": data, "nextCursor": next, "asOf": today }))
 }
@@ -1208,7 +1332,7 @@ fn km(metres_a_day: f64) -> Value {
 pub async fn due(ctx: Ctx) -> HandlerResult {
     let scope = ctx.scope()?;
     let vehicle_id = ctx.path_id()?;
-    find_live(scope, &VEHICLE, vehicle_id).await?;
+    // The live vehicle is read with the rest (none: 404), in one round trip.
     let db = Db::Scoped(scope);
     let settings = scope.caller().org.settings.as_ref();
     let cal = Calendar::of(settings);
@@ -1483,14 +1607,9 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
         .collection(SERVICE_REMINDERS)
         .find_one(doc! { "_id": marker_id(org), "organizationId": org })
         .await?;
-    let due_refresh = marker.as_ref().is_none_or(|m| {
-        let refreshed = m.get_datetime("refreshedAt").map(|t| t.timestamp_millis());
-        let changed = m.get_datetime("changedAt").map(|t| t.timestamp_millis());
-        match refreshed {
-            Ok(r) => r < now.timestamp_millis() - 20 * 3600 * 1000 || changed.is_ok_and(|c| c >= r),
-            Err(_) => true,
-        }
-    });
+    let due_refresh = marker
+        .as_ref()
+        .is_none_or(|m| stale(m, now.timestamp_millis(), Some(20 * 3600 * 1000)));
     if due_refresh {
         if let Err(e) = refresh(&handle, None).await {
             tracing::warn!(error = ?e, organization = %org, "[REMINDERS] not recomputed; sending what is stored");
@@ -1515,8 +1634,9 @@ async fn send_org(db: &Unscoped<'_>, org: ObjectId, now: DateTime) -> Result<(u6
         .collection(SERVICE_REMINDERS)
         .find_many(
             doc! {
-                "organizationId": org, "unsent": true,
-                "soonDate": { "$lte": today }, "dueDate": { "$ne": null },
+                // A due-soon date on or before today (`unsent` is set only
+                // with a due date): the index's equalities and one range.
+                "organizationId": org, "unsent": true, "soonDate": { "$lte": today },
             },
             doc! { "soonDate": 1, "_id": 1 },
             SEND_BATCH,
@@ -1844,6 +1964,47 @@ mod tests {
         assert_eq!(p.soon, day(335));
         assert_eq!(p.due_metres, Some(65_000_000));
         assert_eq!(p.cycle, DAY0.to_string());
+    }
+
+    #[test]
+    fn a_day_holds_a_block_of_the_cover_exactly_when_it_is_within_the_window() {
+        let base = Date::constant(1969, 12, 1);
+        let d = |n: i64| add_days(base, n).unwrap();
+        for soon in 0..70 {
+            for len in [0, 1, 2, 3, 6, 7, 8, 29, 30, 31, 64, 200, 365] {
+                let c = cover(d(soon), d(soon + len));
+                for day in soon - 3..soon + len + 4 {
+                    let held = holding(d(day));
+                    let hits = c.iter().filter(|b| held.contains(b)).count();
+                    let within = soon <= day && day <= soon + len;
+                    assert_eq!(hits, usize::from(within), "{soon} +{len} on {day}");
+                }
+            }
+        }
+        // Windows longer than the largest block (2^16 days), on days at
+        // and around their ends and the blocks' boundaries.
+        for (soon, len) in [(-70_001, 140_000), (-3, 65_536), (65_530, 131_075)] {
+            let c = cover(d(soon), d(soon + len));
+            let mut days = vec![soon - 1, soon, soon + len, soon + len + 1];
+            for k in [8, 12, 15, 16] {
+                let step = 1_i64 << k;
+                // Day numbers count from 1970-01-01, 31 days after `base`.
+                let first = ((soon - 31).div_euclid(step) + 1) * step + 31;
+                days.extend([first - 1, first, first + 1]);
+            }
+            for day in days {
+                let held = holding(d(day));
+                let hits = c.iter().filter(|b| held.contains(b)).count();
+                let within = soon <= day && day <= soon + len;
+                assert_eq!(hits, usize::from(within), "{soon} +{len} on {day}");
+            }
+        }
+        // A window of 30 days is a handful of blocks; one of centuries a
+        // few dozen.
+        assert!(cover(d(0), d(30)).len() <= 2 * 5);
+        let long = cover(d(-36_500), d(36_500));
+        assert!(long.len() <= 2 * 16 + 2, "{}", long.len());
+        assert!(cover(d(5), d(4)).is_empty());
     }
 
     #[test]

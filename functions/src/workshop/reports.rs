@@ -828,8 +828,7 @@ async fn next_event(
     org: ObjectId,
     since: Option<i64>,
 ) -> Result<Option<i64>, ApiError> {
-    let mut invoiced = invoiced_orders(org);
-    let mut closed = doc! { "organizationId": org, "endedAt": { "$ne": null } };
+    let (mut invoiced, mut closed) = (invoiced_orders(org), closed_entries(org));
     if let Some(since) = since {
         let at = doc! { "$gte": DateTime::from_millis(since) };
         invoiced.insert("invoice.issuedAt", at.clone());
@@ -840,6 +839,11 @@ async fn next_event(
         first(db, TIME_ENTRIES, closed, "startedAt"),
     )?;
     Ok([invoice, entry].into_iter().flatten().min())
+}
+
+/// The closed time entries of `org` a report counts.
+fn closed_entries(org: ObjectId) -> Document {
+    doc! { "organizationId": org, "endedAt": { "$ne": null } }
 }
 
 /// The invoiced, live work orders of `org` a report counts.
@@ -914,8 +918,7 @@ async fn rebuild_span(
         }
     };
     let (mut invoices, mut entries) = (0_u64, 0_u64);
-    let mut orders = invoiced_orders(org);
-    let mut closed = doc! { "organizationId": org, "endedAt": { "$ne": null } };
+    let (mut orders, mut closed) = (invoiced_orders(org), closed_entries(org));
     if !span.is_empty() {
         orders.insert("invoice.issuedAt", span.clone());
         closed.insert("startedAt", span);

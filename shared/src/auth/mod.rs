@@ -340,7 +340,7 @@ pub(crate) struct Beside {
 /// What [`caller`] read beside the caller: `None` when nothing was asked,
 /// or when the combined read failed and the caller was read alone (the
 /// handler then reads, and reports, it itself).
-pub(crate) type BesideRead = Option<Result<Vec<Document>, ApiError>>;
+pub(crate) type BesideRead = Option<Vec<Document>>;
 
 /// Reads the user and the organization of a verified token, checks that
 /// the token's session epoch is the user's and that both are active, so a
@@ -370,7 +370,7 @@ pub(crate) async fn caller(
         Err(e) => Err(e),
     };
     match read {
-        Ok((org, user, page)) => (judge(token, org, user), page.map(Ok)),
+        Ok((org, user, page)) => (judge(token, org, user), page),
         Err(e) => (Err(e), None),
     }
 }

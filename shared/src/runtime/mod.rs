@@ -72,7 +72,7 @@ pub struct Ctx {
     scope: Option<Scope>,
     /// What the endpoint declared to [`Endpoint::prefetch`], read beside
     /// the caller: the record (none or one) or the page's documents.
-    prefetched: Option<Result<Vec<bson::Document>, ApiError>>,
+    prefetched: Option<Vec<bson::Document>>,
 }
 
 impl Ctx {
@@ -85,18 +85,16 @@ impl Ctx {
     }
 
     /// The record the endpoint declared to [`Endpoint::prefetch`], as read
-    /// beside the caller (`Ok(None)`: not there), once; `None` when it was
+    /// beside the caller (`Some(None)`: not there), once; `None` when it was
     /// not read (the handler reads it itself).
-    pub fn take_prefetched(&mut self) -> Option<Result<Option<bson::Document>, ApiError>> {
-        self.prefetched
-            .take()
-            .map(|read| read.map(|docs| docs.into_iter().next()))
+    pub fn take_prefetched(&mut self) -> Option<Option<bson::Document>> {
+        self.prefetched.take().map(|docs| docs.into_iter().next())
     }
 
     /// The documents of the page the endpoint declared to
     /// [`Endpoint::prefetch_page`], as read beside the caller, once; `None`
     /// when they were not read (the handler reads them itself).
-    pub fn take_prefetched_page(&mut self) -> Option<Result<Vec<bson::Document>, ApiError>> {
+    pub fn take_prefetched_page(&mut self) -> Option<Vec<bson::Document>> {
         self.prefetched.take()
     }
 

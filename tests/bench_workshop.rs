@@ -356,18 +356,17 @@ async fn main() {
     // brake check (24 months); the first list read computes every
     // vehicle's reminders, later ones read them by status.
     // The vehicle keeps its latest reading, as `POST .../odometer` does,
-    // so the oil service falls due by distance on days spread over the
-    // next two years (some of them within the 30 days it is due soon).
-    for chunk in vehicle_ids.chunks(2000) {
+    // and the odometers are spread from 10,000 to 100,000 km, so the oil
+    // service falls due by distance on days spread over the next two
+    // years: about 1 in 12 within the 30 days it is due soon, about 1 in
+    // 75 already past (within the 5 days since the latest reading).
+    for (n, chunk) in vehicle_ids.chunks(2000).enumerate() {
         let (mut docs, mut latest) = (vec![], vec![]);
-        for (i, id) in chunk.iter().enumerate() {
+        for (j, id) in chunk.iter().enumerate() {
+            let i = n * 2000 + j;
             let per_day = 20 + (i % 41) as i64;
-            for (days, km) in [(300_i64, 10_000 + i as i64 % 90_000), (5, 0)] {
-                let km = if km == 0 {
-                    10_000 + i as i64 % 90_000 + per_day * 295
-                } else {
-                    km
-                };
+            let first = 10_000 + (i as i64 * 9) % 90_000;
+            for (days, km) in [(300_i64, first), (5, first + per_day * 295)] {
                 let read_at = DateTime::from_millis(now.timestamp_millis() - days * 86_400_000);
                 let mut d = doc! {
                     "vehicleId": *id, "value": km, "unit": "km", "metres": km * 1000,

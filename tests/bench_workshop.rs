@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use bson::{doc, oid::ObjectId, DateTime, Document};
+use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use serde_json::{json, Value};
 use tests::bench_support::{hwm_kib, number, p50_p99, Bench, DB_TIMEOUT_MS, SECRET};
 
@@ -150,7 +150,7 @@ async fn main() {
     for d in all_orders.iter_mut() {
         if let Some((total, by)) = clocked.get(&d.get_object_id("_id").unwrap()) {
             let mut lines = d.get_array("lines").unwrap().clone();
-            if let Some(bson::Bson::Document(labor)) = lines.get_mut(0) {
+            if let Some(Bson::Document(labor)) = lines.get_mut(0) {
                 labor.insert("clockedMinutes", *total);
                 labor.insert("clockedBy", by.clone());
             }
@@ -351,15 +351,15 @@ async fn main() {
         assert_eq!(free["slots"], json!([]));
     }
 
-    // Service reminders: two readings a vehicle (a year's driving at 20
-    // to 60 km a day, the latest on the vehicle), an oil service rule (12 months / 15,000 km) and a
-    // brake check (24 months); the first list read computes every
-    // vehicle's reminders, later ones read them by status.
-    // The vehicle keeps its latest reading, as `POST .../odometer` does,
-    // and the odometers are spread from 10,000 to 100,000 km, so the oil
+    // Service reminders: two readings a vehicle, the first from 10,000 to
+    // 100,000 km, the latest a year's driving at 20 to 60 km a day later
+    // and kept on the vehicle (as `POST .../odometer` does); an oil service
+    // rule (12 months / 15,000 km) and a brake check (24 months). The oil
     // service falls due by distance on days spread over the next two
     // years: about 1 in 12 within the 30 days it is due soon, about 1 in
-    // 75 already past (within the 5 days since the latest reading).
+    // 75 already past (within the 5 days since the latest reading). The
+    // first list read computes every vehicle's reminders, later ones read
+    // them by status.
     for (n, chunk) in vehicle_ids.chunks(2000).enumerate() {
         let (mut docs, mut latest) = (vec![], vec![]);
         for (j, id) in chunk.iter().enumerate() {
@@ -388,9 +388,16 @@ async fn main() {
             .insert_many(docs)
             .await
             .unwrap();
-        db.run_command(doc! { "update": "vehicles", "updates": latest })
+        let updated = db
+            .run_command(doc! { "update": "vehicles", "updates": latest })
             .await
             .unwrap();
+        let modified = match updated.get("nModified") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            _ => -1,
+        };
+        assert_eq!(modified, chunk.len() as i64, "{updated}");
     }
     for rule in [
         json!({ "name": "Oil service", "everyMonths": 12, "everyDistance": 15000 }),

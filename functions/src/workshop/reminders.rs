@@ -426,6 +426,12 @@ fn holding(day: Date) -> Vec<i64> {
     (0..=COVER_LEVELS).map(|level| block(level, n)).collect()
 }
 
+/// Whether the organization's marker says its reminders were computed by
+/// this version of this module (so each has its cover).
+fn current(marker: &Document) -> bool {
+    marker.get_i32("computedAs") == Ok(COMPUTED_AS)
+}
+
 /// Whether the organization's reminders are to be recomputed, from its
 /// marker: its rules changed since they were, they were computed by
 /// another version of this module, or (with `max_age`) longer ago than
@@ -440,7 +446,7 @@ fn stale(marker: &Document, now: i64, max_age: Option<i64>) -> bool {
     match refreshed {
         Err(_) => changed.is_ok() || max_age.is_some(),
         Ok(r) => {
-            marker.get_i32("computedAs") != Ok(COMPUTED_AS)
+            !current(marker)
                 || changed.is_ok_and(|c| c >= r)
                 || max_age.is_some_and(|age| r < now - age)
         }
@@ -1144,9 +1150,7 @@ pub async fn list(ctx: Ctx) -> HandlerResult {
     } else {
         None
     };
-    let covered = marker
-        .as_ref()
-        .is_some_and(|m| m.get_i32("computedAs") == Ok(COMPUTED_AS));
+    let covered = marker.as_ref().is_some_and(current);
     let (mut docs, next) = match recomputed {
         Some(page) => page,
         // Reminders of an earlier version, or of an organization never
